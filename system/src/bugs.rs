@@ -1,0 +1,187 @@
+//! Planted bugs: realistic integration mistakes that can be switched on at run time to prove
+//! that the oracles catch them.
+//!
+//! With an empty [`BugSet`] the service, carrier client and merchant client are correct. Each
+//! bug is modelled on a way real integrations fail; its doc says what the broken code does
+//! and which oracle should catch it.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::str::FromStr;
+
+/// One planted bug.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum Bug {
+    /// Service: looks the idempotency key up in one transaction and inserts it in another,
+    /// with store I/O in between, so two concurrent requests with one key both miss and both
+    /// create a shipment. Caught by `exactly_once`.
+    CheckThenInsertRace,
+    /// Service: writes the idempotency record only after the carrier call returns, so a retry
+    /// that arrives while the first attempt waits on the carrier starts a second shipment.
+    /// Caught by `exactly_once`.
+    KeyStoredAfterCarrier,
+    /// Service: keeps idempotency records in process memory, so a crash forgets them and a
+    /// retry after the restart creates a second shipment. Caught by `exactly_once`.
+    IdempotencyInMemory,
+    /// Service: buys labels without sending the carrier an idempotency key, so a retried
+    /// carrier call after a lost response buys a second label. Caught by `exactly_once`.
+    CarrierWithoutKey,
+    /// Service: marks the idempotency record completed (with the response) in its own
+    /// commit before the shipment row is updated, so a crash between the two leaves a stored
+    /// response whose shipment never got its label. Caught by `acknowledged_writes`.
+    ResponseBeforeCommit,
+    /// Service: treats keys as global instead of per caller, so one merchant's key replays
+    /// another merchant's shipment. Caught by `stable_replays`.
+    KeysNotScopedPerCaller,
+    /// Service: fingerprints requests without their body, so the same key with a different
+    /// body replays the first outcome instead of being rejected. Caught by `stable_replays`.
+    FingerprintIgnoresBody,
+    /// Service: takes no in-flight lock, so a duplicate delivered while the first request is
+    /// still buying the label runs the whole operation again. Caught by `exactly_once`.
+    NoInFlightLock,
+    /// Service: acknowledges writes before they are durable (commits are flushed lazily), so
+    /// a crash loses acknowledged shipments. Caught by `acknowledged_writes`.
+    LazyDurability,
+    /// Client: generates a fresh idempotency key for every attempt, so a retry after a
+    /// timeout creates a second shipment. Caught by `exactly_once`.
+    ClientNewKeyPerAttempt,
+    /// Client: ignores `Retry-After` and retries on its own backoff. Caught by
+    /// `client_discipline`.
+    ClientIgnoresRetryAfter,
+    /// Client: retries 4xx responses (other than 429) as if they were transient. Caught by
+    /// `client_discipline`.
+    ClientRetries4xx,
+}
+
+impl Bug {
+    /// Every planted bug, in catalogue order.
+    pub const ALL: &'static [Bug] = &[
+        Bug::CheckThenInsertRace,
+        Bug::KeyStoredAfterCarrier,
+        Bug::IdempotencyInMemory,
+        Bug::CarrierWithoutKey,
+        Bug::ResponseBeforeCommit,
+        Bug::KeysNotScopedPerCaller,
+        Bug::FingerprintIgnoresBody,
+        Bug::NoInFlightLock,
+        Bug::LazyDurability,
+        Bug::ClientNewKeyPerAttempt,
+        Bug::ClientIgnoresRetryAfter,
+        Bug::ClientRetries4xx,
+    ];
+
+    /// The name used on the command line and in repro files.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Bug::CheckThenInsertRace => "check_then_insert_race",
+            Bug::KeyStoredAfterCarrier => "key_stored_after_carrier",
+            Bug::IdempotencyInMemory => "idempotency_in_memory",
+            Bug::CarrierWithoutKey => "carrier_without_key",
+            Bug::ResponseBeforeCommit => "response_before_commit",
+            Bug::KeysNotScopedPerCaller => "keys_not_scoped_per_caller",
+            Bug::FingerprintIgnoresBody => "fingerprint_ignores_body",
+            Bug::NoInFlightLock => "no_in_flight_lock",
+            Bug::LazyDurability => "lazy_durability",
+            Bug::ClientNewKeyPerAttempt => "client_new_key_per_attempt",
+            Bug::ClientIgnoresRetryAfter => "client_ignores_retry_after",
+            Bug::ClientRetries4xx => "client_retries_4xx",
+        }
+    }
+
+    /// One line saying what the bug does.
+    #[must_use]
+    pub fn describe(self) -> &'static str {
+        match self {
+            Bug::CheckThenInsertRace => {
+                "idempotency key checked and inserted in separate transactions"
+            }
+            Bug::KeyStoredAfterCarrier => "idempotency record written only after the carrier call",
+            Bug::IdempotencyInMemory => "idempotency records kept in process memory only",
+            Bug::CarrierWithoutKey => "carrier called without its own idempotency key",
+            Bug::ResponseBeforeCommit => "response stored before the side effect commits",
+            Bug::KeysNotScopedPerCaller => "idempotency keys shared across callers",
+            Bug::FingerprintIgnoresBody => "request fingerprint ignores the body",
+            Bug::NoInFlightLock => "no in-flight lock: concurrent duplicates both execute",
+            Bug::LazyDurability => "writes acknowledged before they are durable",
+            Bug::ClientNewKeyPerAttempt => "client generates a new idempotency key per attempt",
+            Bug::ClientIgnoresRetryAfter => "client ignores Retry-After",
+            Bug::ClientRetries4xx => "client retries non-retryable 4xx responses",
+        }
+    }
+}
+
+impl fmt::Display for Bug {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A bug name that is not in the catalogue.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown planted bug `{0}` (see `shipsim list --bugs`)")]
+pub struct UnknownBug(pub String);
+
+impl FromStr for Bug {
+    type Err = UnknownBug;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Bug::ALL
+            .iter()
+            .copied()
+            .find(|bug| bug.name() == text)
+            .ok_or_else(|| UnknownBug(text.to_string()))
+    }
+}
+
+/// The planted bugs switched on for a run. Empty means correct behaviour.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BugSet(BTreeSet<Bug>);
+
+impl BugSet {
+    /// No bugs: the correct system.
+    #[must_use]
+    pub fn none() -> Self {
+        BugSet(BTreeSet::new())
+    }
+
+    /// A set holding the given bugs.
+    #[must_use]
+    pub fn of(bugs: impl IntoIterator<Item = Bug>) -> Self {
+        BugSet(bugs.into_iter().collect())
+    }
+
+    /// Whether `bug` is switched on.
+    #[must_use]
+    pub fn has(&self, bug: Bug) -> bool {
+        self.0.contains(&bug)
+    }
+
+    /// Whether no bug is switched on.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The bugs, in catalogue order.
+    pub fn iter(&self) -> impl Iterator<Item = Bug> + '_ {
+        self.0.iter().copied()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        // Proves every catalogue entry parses back from its own name and names are unique.
+        let mut names = BTreeSet::new();
+        for bug in Bug::ALL {
+            assert_eq!(bug.name().parse::<Bug>(), Ok(*bug));
+            assert!(names.insert(bug.name()), "duplicate name {}", bug.name());
+        }
+        assert!("no_such_bug".parse::<Bug>().is_err());
+    }
+}

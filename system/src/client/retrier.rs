@@ -1,0 +1,232 @@
+//! The retry loop shared by the merchant client and the service's carrier client.
+//!
+//! One logical operation becomes up to `attempt_count_max` HTTP attempts. Each attempt has
+//! its own timeout, the whole operation a deadline; between attempts the loop waits a
+//! full-jitter backoff, never less than the server's `Retry-After`. Only timeouts, transport
+//! failures, 5xx and 429 are retried.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rand_chacha::ChaCha8Rng;
+use tokio::time::Instant;
+
+use super::error::{AttemptOutcome, AttemptRecord, ClientError};
+use super::policy::{self, RetryPolicy, StatusClass};
+use super::retry_after::RetryAfter;
+use crate::api::{ErrorEnvelope, HEADER_IDEMPOTENCY_KEY, HEADER_IDEMPOTENT_REPLAYED};
+use crate::bugs::{Bug, BugSet};
+use crate::clock::Clock;
+use crate::seed::Seed;
+use crate::transport::{HttpRequest, HttpResponse, Transport};
+
+/// The result of a retried call, with every attempt it took.
+#[derive(Debug)]
+pub struct CallReport {
+    /// The successful response, or why there is none.
+    pub result: Result<HttpResponse, ClientError>,
+    /// Every attempt, in order.
+    pub attempts: Vec<AttemptRecord>,
+    /// Time from the first send to the end, in ms (waits included).
+    pub elapsed_ms: u64,
+}
+
+/// Sends requests with retries according to a [`RetryPolicy`].
+pub struct Retrier {
+    transport: Arc<dyn Transport>,
+    clock: Arc<dyn Clock>,
+    rng: Mutex<ChaCha8Rng>,
+    policy: RetryPolicy,
+    bugs: BugSet,
+}
+
+impl std::fmt::Debug for Retrier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Retrier")
+            .field("policy", &self.policy)
+            .field("bugs", &self.bugs)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Retrier {
+    /// A retrier drawing its jitter from `seed`.
+    #[must_use]
+    pub fn new(
+        transport: Arc<dyn Transport>,
+        clock: Arc<dyn Clock>,
+        seed: Seed,
+        policy: RetryPolicy,
+        bugs: BugSet,
+    ) -> Self {
+        Retrier {
+            transport,
+            clock,
+            rng: Mutex::new(seed.rng()),
+            policy,
+            bugs,
+        }
+    }
+
+    /// The policy in force.
+    #[must_use]
+    pub fn policy(&self) -> &RetryPolicy {
+        &self.policy
+    }
+
+    /// Runs one logical call. `build` makes the request of attempt `n` (0-based); it must
+    /// make the same request every time, the attempt number is there for planted bugs.
+    pub async fn call(&self, build: impl Fn(u32) -> HttpRequest) -> CallReport {
+        let started = Instant::now();
+        let deadline = Duration::from_millis(self.policy.deadline_ms);
+        let mut attempts: Vec<AttemptRecord> = Vec::new();
+        let mut waited_ms = 0;
+        loop {
+            let index = u32::try_from(attempts.len()).expect("attempts are bounded by policy");
+            let elapsed = started.elapsed();
+            let Some(remaining) = deadline.checked_sub(elapsed).filter(|r| !r.is_zero()) else {
+                return self.finish(started, attempts, deadline_exceeded);
+            };
+            let timeout = remaining.min(Duration::from_millis(self.policy.timeout_ms_per_attempt));
+            let request = build(index);
+            let idempotency_key = request
+                .headers()
+                .get(HEADER_IDEMPOTENCY_KEY)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            let sent_at_ms = millis(started.elapsed());
+            let sent = tokio::time::timeout(timeout, self.transport.send(request)).await;
+            let ended_at_ms = millis(started.elapsed());
+            let (outcome, response) = match sent {
+                Err(_elapsed) => (AttemptOutcome::Timeout, None),
+                Ok(Err(error)) => (AttemptOutcome::Transport(error), None),
+                Ok(Ok(response)) => (self.describe(&response), Some(response)),
+            };
+            attempts.push(AttemptRecord {
+                index,
+                waited_ms,
+                sent_at_ms,
+                ended_at_ms,
+                idempotency_key,
+                outcome: outcome.clone(),
+            });
+
+            let retry_after_ms = match (&outcome, response) {
+                (AttemptOutcome::Response { status, .. }, Some(response)) => {
+                    match policy::classify_status(*status) {
+                        StatusClass::Success => {
+                            return self.finish(started, attempts, |_| Ok(response));
+                        }
+                        StatusClass::Permanent if !self.retries_permanent(*status) => {
+                            return self.finish(started, attempts, |_| Err(rejected(&response)));
+                        }
+                        StatusClass::Permanent | StatusClass::Transient => match &outcome {
+                            AttemptOutcome::Response { retry_after_ms, .. } => *retry_after_ms,
+                            _ => None,
+                        },
+                    }
+                }
+                _ => None,
+            };
+
+            if index + 1 >= self.policy.attempt_count_max {
+                return self.finish(started, attempts, attempts_exhausted);
+            }
+            let backoff = {
+                let mut rng = self.rng.lock().expect("retrier rng lock poisoned");
+                policy::backoff_ms(
+                    index,
+                    self.policy.backoff_ms_base,
+                    self.policy.backoff_ms_max,
+                    &mut *rng,
+                )
+            };
+            let honoured = if self.bugs.has(Bug::ClientIgnoresRetryAfter) {
+                None
+            } else {
+                retry_after_ms
+            };
+            waited_ms = policy::wait_ms(backoff, honoured);
+            if started.elapsed() + Duration::from_millis(waited_ms) >= deadline {
+                // Waiting would end past the deadline: give up now rather than sleep for
+                // nothing, so the caller learns the outcome as early as possible.
+                return self.finish(started, attempts, deadline_exceeded);
+            }
+            tokio::time::sleep(Duration::from_millis(waited_ms)).await;
+        }
+    }
+
+    fn retries_permanent(&self, status: u16) -> bool {
+        self.bugs.has(Bug::ClientRetries4xx) && (400..500).contains(&status)
+    }
+
+    fn describe(&self, response: &HttpResponse) -> AttemptOutcome {
+        let status = response.status().as_u16();
+        let retry_after_ms = response
+            .headers()
+            .get(http::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(RetryAfter::parse)
+            .map(|ra| ra.delay_ms(self.clock.now_ms()));
+        let replayed = response
+            .headers()
+            .get(HEADER_IDEMPOTENT_REPLAYED)
+            .is_some_and(|v| v.as_bytes() == b"true");
+        let error_code = (status >= 300)
+            .then(|| serde_json::from_slice::<ErrorEnvelope>(response.body()).ok())
+            .flatten()
+            .map(|envelope| envelope.error.code);
+        AttemptOutcome::Response {
+            status,
+            retry_after_ms,
+            replayed,
+            error_code,
+        }
+    }
+
+    fn finish(
+        &self,
+        started: Instant,
+        attempts: Vec<AttemptRecord>,
+        result: impl FnOnce(&[AttemptRecord]) -> Result<HttpResponse, ClientError>,
+    ) -> CallReport {
+        CallReport {
+            result: result(&attempts),
+            elapsed_ms: millis(started.elapsed()),
+            attempts,
+        }
+    }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn last_label(attempts: &[AttemptRecord]) -> String {
+    attempts
+        .last()
+        .map_or_else(|| "none".to_string(), |a| a.outcome.label())
+}
+
+fn deadline_exceeded(attempts: &[AttemptRecord]) -> Result<HttpResponse, ClientError> {
+    Err(ClientError::DeadlineExceeded {
+        attempts: u32::try_from(attempts.len()).unwrap_or(u32::MAX),
+        last: last_label(attempts),
+    })
+}
+
+fn attempts_exhausted(attempts: &[AttemptRecord]) -> Result<HttpResponse, ClientError> {
+    Err(ClientError::AttemptsExhausted {
+        attempts: u32::try_from(attempts.len()).unwrap_or(u32::MAX),
+        last: last_label(attempts),
+    })
+}
+
+fn rejected(response: &HttpResponse) -> ClientError {
+    ClientError::Rejected {
+        status: response.status().as_u16(),
+        body: serde_json::from_slice::<ErrorEnvelope>(response.body())
+            .ok()
+            .map(|envelope| envelope.error),
+    }
+}

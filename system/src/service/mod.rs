@@ -1,0 +1,289 @@
+//! The reference order/shipment service (axum).
+//!
+//! Routes: `POST /v1/orders`, `GET /v1/orders/{id}`, `POST /v1/orders/{id}/shipments`,
+//! `GET /v1/shipments/{id}`. Every route is authenticated by `X-API-Key`, rate limited per
+//! caller, answers with an `X-Request-Id`, and reports errors in one envelope. Writes are
+//! idempotent per (caller, `Idempotency-Key`); see [`idempotency`] for the rules.
+//!
+//! The service is a `Router`; whoever runs it supplies the listener (turmoil's in the
+//! simulation, a real socket in live mode), and its clock, store, carrier transport, ids and
+//! observer come in through [`ServiceDeps`].
+
+mod carrier_client;
+mod context;
+mod error;
+mod idempotency;
+mod orders;
+mod rate_limit;
+mod shipments;
+pub(crate) mod validate;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+
+pub use carrier_client::carrier_key;
+pub use context::{Caller, RequestId};
+pub use error::ApiError;
+pub use rate_limit::RateLimit;
+
+pub(crate) use context::request_context as request_context_layer;
+pub(crate) use idempotency::fingerprint as fingerprint_of;
+
+use self::carrier_client::CarrierClient;
+use self::idempotency::Decider;
+use self::rate_limit::Buckets;
+use crate::api::HEADER_IDEMPOTENT_REPLAYED;
+use crate::bugs::{Bug, BugSet};
+use crate::client::RetryPolicy;
+use crate::clock::Clock;
+use crate::observe::Observer;
+use crate::seed::{IdGen, Seed};
+use crate::store::{self, Durability, IdemScope, IdempotencyRecord, Store, Tx};
+use crate::transport::Transport;
+
+/// How long a request's claim on an in-progress operation lasts (30 s) before another
+/// request may take it over. Requests finish or fail well within it (the carrier call is
+/// bounded by its own deadline); the lease only matters if a handler is wedged.
+pub const LOCK_LEASE_MS_DEFAULT: u64 = 30_000;
+
+/// What the service needs to know.
+#[derive(Clone, Debug)]
+pub struct ServiceConfig {
+    /// API key -> caller (merchant id).
+    pub api_keys: BTreeMap<String, String>,
+    /// Carrier base URL, no trailing slash (`http://carrier`).
+    pub carrier_base_url: String,
+    /// The service's API key at the carrier.
+    pub carrier_api_key: String,
+    /// How the service retries the carrier.
+    pub carrier_policy: RetryPolicy,
+    /// Per-caller limit; `None` admits everything.
+    pub rate_limit: Option<RateLimit>,
+    /// See [`LOCK_LEASE_MS_DEFAULT`].
+    pub lock_lease_ms: u64,
+    /// Simulated store round trip after each transaction, drawn uniformly from this range in
+    /// ms. `(0, 0)` for none. Widens the windows between separate transactions the way a real
+    /// database does, which is where check-then-act bugs live.
+    pub store_latency_ms: (u64, u64),
+    /// Planted service bugs; empty for the correct service.
+    pub bugs: BugSet,
+}
+
+/// What the service is given by whoever runs it.
+#[derive(Clone)]
+pub struct ServiceDeps {
+    /// Time of day.
+    pub clock: Arc<dyn Clock>,
+    /// Durable storage.
+    pub store: Arc<dyn Store>,
+    /// How to reach the carrier.
+    pub carrier: Arc<dyn Transport>,
+    /// Where system events go.
+    pub observer: Arc<dyn Observer>,
+    /// The service's component seed; ids and jitter derive from it and the boot number.
+    pub seed: Seed,
+    /// How many times this service has started before (0 for the first boot).
+    pub boot: u64,
+}
+
+/// The running service's shared state.
+pub(crate) struct Service {
+    config: ServiceConfig,
+    clock: Arc<dyn Clock>,
+    store: Arc<dyn Store>,
+    observer: Arc<dyn Observer>,
+    ids: Arc<IdGen>,
+    rng: Mutex<ChaCha8Rng>,
+    boot: u64,
+    buckets: Buckets,
+    carrier: CarrierClient,
+    /// Only used by the planted bug that keeps idempotency records in memory.
+    memory_idempotency: Mutex<BTreeMap<IdemScope, IdempotencyRecord>>,
+}
+
+/// Builds the service's router.
+pub fn router(config: ServiceConfig, deps: ServiceDeps) -> Router {
+    let boot_seed = deps.seed.derive_index("boot", deps.boot);
+    let carrier = CarrierClient::new(
+        deps.carrier.clone(),
+        deps.clock.clone(),
+        boot_seed.derive("carrier-client"),
+        &config,
+    );
+    let ids = Arc::new(IdGen::new(boot_seed.derive("ids")));
+    let service = Arc::new(Service {
+        clock: deps.clock,
+        store: deps.store,
+        observer: deps.observer,
+        ids: ids.clone(),
+        rng: Mutex::new(boot_seed.derive("jitter").rng()),
+        boot: deps.boot,
+        buckets: Buckets::default(),
+        carrier,
+        memory_idempotency: Mutex::new(BTreeMap::new()),
+        config,
+    });
+    let api = Router::new()
+        .route("/v1/orders", post(orders::create))
+        .route("/v1/orders/{id}", get(orders::fetch))
+        .route("/v1/orders/{id}/shipments", post(shipments::create))
+        .route("/v1/shipments/{id}", get(shipments::fetch))
+        .layer(axum::middleware::from_fn_with_state(
+            service.clone(),
+            rate_limit::limit,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            service.clone(),
+            context::authenticate,
+        ));
+    Router::new()
+        .merge(api)
+        .fallback(context::no_route)
+        .method_not_allowed_fallback(context::wrong_method)
+        .layer(axum::middleware::from_fn_with_state(
+            ids,
+            context::request_context,
+        ))
+        .layer(axum::extract::DefaultBodyLimit::max(
+            validate::REQUEST_BYTES_MAX,
+        ))
+        .with_state(service)
+}
+
+impl Service {
+    /// The scope of a key: per caller, unless a planted bug shares keys across callers.
+    fn scope(&self, caller: &str, key: &str) -> IdemScope {
+        let caller = if self.config.bugs.has(Bug::KeysNotScopedPerCaller) {
+            String::new()
+        } else {
+            caller.to_string()
+        };
+        IdemScope {
+            caller,
+            key: key.to_string(),
+        }
+    }
+
+    /// The request fingerprint; a planted bug leaves the body out.
+    fn fingerprint(&self, method: &str, path: &str, canonical_body: &[u8]) -> String {
+        let body: &[u8] = if self.config.bugs.has(Bug::FingerprintIgnoresBody) {
+            b""
+        } else {
+            canonical_body
+        };
+        idempotency::fingerprint(method, path, body)
+    }
+
+    fn decider(&self) -> Decider {
+        Decider {
+            boot: self.boot,
+            now_ms: self.clock.now_ms(),
+            lease_ms: self.config.lock_lease_ms,
+            ignore_in_progress: self.config.bugs.has(Bug::NoInFlightLock),
+        }
+    }
+
+    /// Runs a transaction with the durability and idempotency placement the configuration
+    /// (and its planted bugs) asks for.
+    fn transact<R>(
+        &self,
+        mut body: impl FnMut(&mut dyn Tx) -> Result<R, ApiError>,
+    ) -> Result<R, ApiError> {
+        let durability = if self.config.bugs.has(Bug::LazyDurability) {
+            Durability::Lazy
+        } else {
+            Durability::Sync
+        };
+        if !self.config.bugs.has(Bug::IdempotencyInMemory) {
+            return store::transact(&*self.store, durability, body);
+        }
+        let mut memory = self
+            .memory_idempotency
+            .lock()
+            .expect("idempotency memory lock poisoned");
+        let mut staged = BTreeMap::new();
+        let result = store::transact(&*self.store, durability, |tx| {
+            staged.clear();
+            let mut split = MemoryIdempotencyTx {
+                inner: tx,
+                memory: &memory,
+                staged: &mut staged,
+            };
+            body(&mut split)
+        });
+        if result.is_ok() {
+            memory.extend(staged);
+        }
+        result
+    }
+
+    /// Waits one simulated store round trip (see [`ServiceConfig::store_latency_ms`]).
+    async fn store_round_trip(&self) {
+        let (low, high) = self.config.store_latency_ms;
+        if high == 0 {
+            return;
+        }
+        let ms = self
+            .rng
+            .lock()
+            .expect("service rng lock poisoned")
+            .random_range(low..=high);
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+}
+
+/// Planted bug `idempotency_in_memory`: idempotency records live in a process-local map,
+/// everything else in the store.
+struct MemoryIdempotencyTx<'a> {
+    inner: &'a mut dyn Tx,
+    memory: &'a BTreeMap<IdemScope, IdempotencyRecord>,
+    staged: &'a mut BTreeMap<IdemScope, IdempotencyRecord>,
+}
+
+impl Tx for MemoryIdempotencyTx<'_> {
+    fn idempotency(&self, scope: &IdemScope) -> Option<IdempotencyRecord> {
+        self.staged
+            .get(scope)
+            .or_else(|| self.memory.get(scope))
+            .cloned()
+    }
+    fn put_idempotency(&mut self, record: IdempotencyRecord) {
+        self.staged.insert(record.scope.clone(), record);
+    }
+    fn order(&self, order_id: &str) -> Option<store::OrderRecord> {
+        self.inner.order(order_id)
+    }
+    fn put_order(&mut self, record: store::OrderRecord) {
+        self.inner.put_order(record);
+    }
+    fn shipment(&self, shipment_id: &str) -> Option<store::ShipmentRecord> {
+        self.inner.shipment(shipment_id)
+    }
+    fn put_shipment(&mut self, record: store::ShipmentRecord) {
+        self.inner.put_shipment(record);
+    }
+}
+
+/// A JSON response from stored or fresh bytes; replays carry `Idempotent-Replayed: true`.
+fn json_response(status: u16, body: String, replayed: bool) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = (status, Bytes::from(body)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        axum::http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if replayed {
+        headers.insert(HEADER_IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
+    }
+    response
+}

@@ -1,0 +1,143 @@
+//! `POST /v1/orders` and `GET /v1/orders/{id}`.
+//!
+//! Creating an order is one transaction: the idempotency record (completed, with the
+//! response) and the order commit together, so there is never a half-created order.
+
+use std::sync::Arc;
+
+use axum::Extension;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+
+use super::context::Caller;
+use super::error::ApiError;
+use super::idempotency::{self, Decision};
+use super::{Service, json_response, validate};
+use crate::api::{CreateOrderRequest, Order, OrderStatus};
+use crate::observe::SystemEvent;
+use crate::store::{IdemState, IdempotencyRecord, OrderRecord, StoredResponse};
+
+enum Created {
+    New(StoredResponse, String),
+    Replay(StoredResponse),
+}
+
+/// `POST /v1/orders`.
+pub(crate) async fn create(
+    State(service): State<Arc<Service>>,
+    Extension(Caller(caller)): Extension<Caller>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = body.map_err(|_| ApiError::too_large(validate::REQUEST_BYTES_MAX))?;
+    let mut request: CreateOrderRequest = validate::parse_json(&headers, &body)?;
+    validate::order(&request)?;
+    let key = idempotency::extract_key(&headers, request.idempotency_key.as_deref())?;
+    request.idempotency_key = None;
+    let canonical = serde_json::to_vec(&request).expect("API types serialise");
+    let scope = service.scope(&caller, &key);
+    let fingerprint = service.fingerprint("POST", "/v1/orders", &canonical);
+    let order_id = service.ids.next("ord");
+    let now_ms = service.clock.now_ms();
+    let decider = service.decider();
+
+    let outcome = service.transact(|tx| {
+        match decider.decide(tx.idempotency(&scope).as_ref(), &fingerprint) {
+            Decision::Replay(response) => Ok(Created::Replay(response)),
+            Decision::KeyReused => Err(ApiError::key_reused()),
+            Decision::InFlight => Err(ApiError::in_flight()),
+            Decision::Resume(point) => Err(ApiError::internal(format!(
+                "order creation has no recovery point, found {point:?}"
+            ))),
+            Decision::Fresh => {
+                let order = Order {
+                    id: order_id.clone(),
+                    reference: request.reference.clone(),
+                    status: OrderStatus::Created,
+                    items: request.items.clone(),
+                    ship_to: request.ship_to.clone(),
+                    shipment_ids: Vec::new(),
+                    created_at_ms: now_ms,
+                };
+                let response = StoredResponse {
+                    status: 201,
+                    body: serde_json::to_string(&order).expect("API types serialise"),
+                };
+                tx.put_order(OrderRecord {
+                    order,
+                    caller: caller.clone(),
+                    idempotency_key: key.clone(),
+                });
+                tx.put_idempotency(IdempotencyRecord {
+                    scope: scope.clone(),
+                    fingerprint: fingerprint.clone(),
+                    created_at_ms: now_ms,
+                    state: IdemState::Completed {
+                        response: response.clone(),
+                    },
+                });
+                Ok(Created::New(response, order_id.clone()))
+            }
+        }
+    });
+    service.store_round_trip().await;
+    if let Err(error) = &outcome {
+        record_refusal(&service, &caller, &key, error);
+    }
+    match outcome? {
+        Created::New(response, order_id) => {
+            service.observer.record(SystemEvent::OrderCreated {
+                caller,
+                key,
+                order_id,
+            });
+            Ok(json_response(response.status, response.body, false))
+        }
+        Created::Replay(response) => {
+            service.observer.record(SystemEvent::Replayed {
+                caller,
+                key,
+                status: response.status,
+            });
+            Ok(json_response(response.status, response.body, true))
+        }
+    }
+}
+
+/// Reports an idempotency refusal (409 or 422) to the observer.
+pub(crate) fn record_refusal(service: &Service, caller: &str, key: &str, error: &ApiError) {
+    let event = match error.code {
+        "idempotency_request_in_progress" => SystemEvent::InFlightConflict {
+            caller: caller.to_string(),
+            key: key.to_string(),
+        },
+        "idempotency_key_reused" => SystemEvent::KeyReuseRejected {
+            caller: caller.to_string(),
+            key: key.to_string(),
+        },
+        _ => return,
+    };
+    service.observer.record(event);
+}
+
+/// `GET /v1/orders/{id}`: only the owner sees its orders.
+pub(crate) async fn fetch(
+    State(service): State<Arc<Service>>,
+    Extension(Caller(caller)): Extension<Caller>,
+    order_id: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let Path(order_id) = order_id.map_err(|e| ApiError::not_found("order", &e.body_text()))?;
+    let record = service.transact(|tx| Ok(tx.order(&order_id)))?;
+    service.store_round_trip().await;
+    match record {
+        Some(record) if record.caller == caller => Ok(json_response(
+            200,
+            serde_json::to_string(&record.order).expect("API types serialise"),
+            false,
+        )),
+        _ => Err(ApiError::not_found("order", &order_id)),
+    }
+}

@@ -1,0 +1,323 @@
+//! An in-memory store that models durability honestly, for the simulation.
+//!
+//! It keeps two copies of every table: `live`, what the running process sees, and `durable`,
+//! what would survive a crash. A `Sync` commit reaches both before `transact` returns; a
+//! `Lazy` commit reaches `live` at once and `durable` only at the next [`MemoryStore::flush`].
+//! [`MemoryStore::crash`] throws `live` away and restarts from `durable`, exactly what a
+//! process that lost its page cache would find.
+//!
+//! The store outlives the host that uses it: the simulation owns it, hands a clone of the
+//! `Arc` to each boot of the service, and calls `crash` when it kills the host.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use super::{
+    Durability, IdemScope, IdempotencyRecord, OrderRecord, ShipmentRecord, Store, StoreError, Tx,
+    TxDecision,
+};
+
+/// The tables of the service's store.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Tables {
+    /// Idempotency records by caller and key.
+    pub idempotency: BTreeMap<IdemScope, IdempotencyRecord>,
+    /// Orders by id.
+    pub orders: BTreeMap<String, OrderRecord>,
+    /// Shipments by id.
+    pub shipments: BTreeMap<String, ShipmentRecord>,
+}
+
+/// The writes of one transaction, applied together.
+#[derive(Clone, Debug, Default)]
+struct WriteSet {
+    idempotency: BTreeMap<IdemScope, IdempotencyRecord>,
+    orders: BTreeMap<String, OrderRecord>,
+    shipments: BTreeMap<String, ShipmentRecord>,
+}
+
+impl WriteSet {
+    fn is_empty(&self) -> bool {
+        self.idempotency.is_empty() && self.orders.is_empty() && self.shipments.is_empty()
+    }
+
+    fn apply_to(&self, tables: &mut Tables) {
+        for (scope, record) in &self.idempotency {
+            tables.idempotency.insert(scope.clone(), record.clone());
+        }
+        for (id, record) in &self.orders {
+            tables.orders.insert(id.clone(), record.clone());
+        }
+        for (id, record) in &self.shipments {
+            tables.shipments.insert(id.clone(), record.clone());
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct State {
+    live: Tables,
+    durable: Tables,
+    /// Lazy commits not yet flushed, oldest first.
+    unflushed: Vec<WriteSet>,
+    crashes: u64,
+    writes_lost: u64,
+}
+
+/// The simulated durable store. See the module docs.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+}
+
+/// What a crash threw away.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CrashLoss {
+    /// Lazy commits that had not been flushed.
+    pub transactions_lost: u64,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Makes every lazy commit durable, oldest first.
+    ///
+    /// # Panics
+    /// If the store's lock was poisoned.
+    pub fn flush(&self) {
+        let mut state = self.state.lock().expect("store lock poisoned");
+        let State {
+            durable, unflushed, ..
+        } = &mut *state;
+        for writes in unflushed.drain(..) {
+            writes.apply_to(durable);
+        }
+    }
+
+    /// Forgets everything that was not durable, as a process crash would.
+    ///
+    /// # Panics
+    /// If the store's lock was poisoned.
+    pub fn crash(&self) -> CrashLoss {
+        let mut state = self.state.lock().expect("store lock poisoned");
+        let lost = state.unflushed.len() as u64;
+        state.unflushed.clear();
+        state.live = state.durable.clone();
+        state.crashes += 1;
+        state.writes_lost += lost;
+        CrashLoss {
+            transactions_lost: lost,
+        }
+    }
+
+    /// A copy of what the running process sees.
+    ///
+    /// # Panics
+    /// If the store's lock was poisoned.
+    #[must_use]
+    pub fn snapshot(&self) -> Tables {
+        self.state.lock().expect("store lock poisoned").live.clone()
+    }
+
+    /// A copy of what would survive a crash now.
+    ///
+    /// # Panics
+    /// If the store's lock was poisoned.
+    #[must_use]
+    pub fn durable_snapshot(&self) -> Tables {
+        self.state
+            .lock()
+            .expect("store lock poisoned")
+            .durable
+            .clone()
+    }
+}
+
+struct MemTx<'a> {
+    base: &'a Tables,
+    writes: WriteSet,
+}
+
+impl Tx for MemTx<'_> {
+    fn idempotency(&self, scope: &IdemScope) -> Option<IdempotencyRecord> {
+        self.writes
+            .idempotency
+            .get(scope)
+            .or_else(|| self.base.idempotency.get(scope))
+            .cloned()
+    }
+
+    fn put_idempotency(&mut self, record: IdempotencyRecord) {
+        self.writes.idempotency.insert(record.scope.clone(), record);
+    }
+
+    fn order(&self, order_id: &str) -> Option<OrderRecord> {
+        self.writes
+            .orders
+            .get(order_id)
+            .or_else(|| self.base.orders.get(order_id))
+            .cloned()
+    }
+
+    fn put_order(&mut self, record: OrderRecord) {
+        self.writes.orders.insert(record.order.id.clone(), record);
+    }
+
+    fn shipment(&self, shipment_id: &str) -> Option<ShipmentRecord> {
+        self.writes
+            .shipments
+            .get(shipment_id)
+            .or_else(|| self.base.shipments.get(shipment_id))
+            .cloned()
+    }
+
+    fn put_shipment(&mut self, record: ShipmentRecord) {
+        self.writes
+            .shipments
+            .insert(record.shipment.id.clone(), record);
+    }
+}
+
+impl Store for MemoryStore {
+    fn run_tx(
+        &self,
+        durability: Durability,
+        body: &mut dyn FnMut(&mut dyn Tx) -> TxDecision,
+    ) -> Result<(), StoreError> {
+        let mut state = self
+            .state
+            .lock()
+            .map_err(|_| StoreError::Unavailable("store lock poisoned".into()))?;
+        let mut tx = MemTx {
+            base: &state.live,
+            writes: WriteSet::default(),
+        };
+        let decision = body(&mut tx);
+        let writes = tx.writes;
+        if decision == TxDecision::Abort || writes.is_empty() {
+            return Ok(());
+        }
+        writes.apply_to(&mut state.live);
+        match durability {
+            Durability::Lazy => state.unflushed.push(writes),
+            Durability::Sync => {
+                // A sync commit forces every earlier lazy commit to disk first, as fsync of a
+                // log does: durability follows commit order.
+                let State {
+                    durable, unflushed, ..
+                } = &mut *state;
+                for earlier in unflushed.drain(..) {
+                    earlier.apply_to(durable);
+                }
+                writes.apply_to(durable);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{Address, Order, OrderStatus};
+    use crate::store::transact;
+
+    fn order(id: &str) -> OrderRecord {
+        OrderRecord {
+            order: Order {
+                id: id.into(),
+                reference: "r".into(),
+                status: OrderStatus::Created,
+                items: vec![],
+                ship_to: Address {
+                    name: "n".into(),
+                    line1: "l".into(),
+                    city: "c".into(),
+                    postal_code: "p".into(),
+                    country: "DE".into(),
+                },
+                shipment_ids: vec![],
+                created_at_ms: 0,
+            },
+            caller: "m".into(),
+            idempotency_key: "k".into(),
+        }
+    }
+
+    #[test]
+    fn crash_keeps_sync_and_loses_unflushed_lazy_commits() {
+        // Proves the durability model: a sync commit survives a crash, a lazy one survives
+        // only if flushed, and the crash reports what it lost.
+        let store = MemoryStore::new();
+        transact(&store, Durability::Sync, |tx| {
+            tx.put_order(order("a"));
+            Ok::<_, StoreError>(())
+        })
+        .unwrap();
+        transact(&store, Durability::Lazy, |tx| {
+            tx.put_order(order("b"));
+            Ok::<_, StoreError>(())
+        })
+        .unwrap();
+        assert!(
+            store.snapshot().orders.contains_key("b"),
+            "lazy commit is visible live"
+        );
+        assert!(!store.durable_snapshot().orders.contains_key("b"));
+        let loss = store.crash();
+        assert_eq!(loss.transactions_lost, 1);
+        let after = store.snapshot();
+        assert!(after.orders.contains_key("a"));
+        assert!(
+            !after.orders.contains_key("b"),
+            "unflushed lazy commit must be lost"
+        );
+
+        transact(&store, Durability::Lazy, |tx| {
+            tx.put_order(order("c"));
+            Ok::<_, StoreError>(())
+        })
+        .unwrap();
+        store.flush();
+        store.crash();
+        assert!(
+            store.snapshot().orders.contains_key("c"),
+            "flushed commit survives"
+        );
+    }
+
+    #[test]
+    fn aborted_transaction_applies_nothing() {
+        // Proves atomicity: a body that errors after writing leaves no trace.
+        let store = MemoryStore::new();
+        let result: Result<(), StoreError> = transact(&store, Durability::Sync, |tx| {
+            tx.put_order(order("a"));
+            Err(StoreError::Unavailable("boom".into()))
+        });
+        assert!(result.is_err());
+        assert!(store.snapshot().orders.is_empty());
+    }
+
+    #[test]
+    fn sync_commit_flushes_earlier_lazy_commits() {
+        // Proves durability follows commit order: a sync commit makes earlier lazy ones durable.
+        let store = MemoryStore::new();
+        transact(&store, Durability::Lazy, |tx| {
+            tx.put_order(order("a"));
+            Ok::<_, StoreError>(())
+        })
+        .unwrap();
+        transact(&store, Durability::Sync, |tx| {
+            tx.put_order(order("b"));
+            Ok::<_, StoreError>(())
+        })
+        .unwrap();
+        store.crash();
+        let after = store.snapshot();
+        assert!(after.orders.contains_key("a") && after.orders.contains_key("b"));
+    }
+}

@@ -1,0 +1,93 @@
+//! The rows the service stores.
+
+use crate::api::{Order, Shipment};
+
+/// Idempotency keys are scoped to the caller: one merchant's key never matches another's.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct IdemScope {
+    /// The authenticated caller (merchant id).
+    pub caller: String,
+    /// The key the caller sent.
+    pub key: String,
+}
+
+/// What the service remembers about one idempotency key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdempotencyRecord {
+    /// Caller and key.
+    pub scope: IdemScope,
+    /// Hash of the method, path and body (without the key) of the first request.
+    pub fingerprint: String,
+    /// When the first request arrived, by the service's clock.
+    pub created_at_ms: u64,
+    /// How far the operation got.
+    pub state: IdemState,
+}
+
+/// Progress of an idempotent operation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IdemState {
+    /// Started, not finished. `lock` is held while a request is executing it; a request
+    /// finding no lock (or a lock of a dead process) resumes from `recovery`.
+    InProgress {
+        /// The executing request's claim, if one is executing.
+        lock: Option<Lock>,
+        /// The last committed step.
+        recovery: RecoveryPoint,
+    },
+    /// Finished: the stored response is replayed for every later request with this key.
+    Completed {
+        /// The response of the first completion.
+        response: StoredResponse,
+    },
+}
+
+/// A request's claim on an in-progress operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lock {
+    /// Boot number of the process that holds it: a lock from an earlier boot is dead.
+    pub boot: u64,
+    /// When it was taken, by the service's clock; a lock older than the lease is stale.
+    pub acquired_at_ms: u64,
+}
+
+/// The last committed step of a multi-step operation (Brandur Leach's "atomic phases").
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RecoveryPoint {
+    /// The shipment row exists; its label has not been stored yet.
+    ShipmentCreated {
+        /// The shipment being labelled.
+        shipment_id: String,
+    },
+}
+
+/// A response kept for replay.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredResponse {
+    /// HTTP status of the first completion.
+    pub status: u16,
+    /// Its JSON body.
+    pub body: String,
+}
+
+/// An order and who created it with which key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OrderRecord {
+    /// The order as the API shows it.
+    pub order: Order,
+    /// The merchant that owns it.
+    pub caller: String,
+    /// The idempotency key it was created with.
+    pub idempotency_key: String,
+}
+
+/// A shipment and who created it with which key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShipmentRecord {
+    /// The shipment as the API shows it.
+    pub shipment: Shipment,
+    /// The merchant that owns it.
+    pub caller: String,
+    /// The idempotency key it was created with.
+    pub idempotency_key: String,
+}
