@@ -1,0 +1,278 @@
+//! The report model: everything a run produced, in the shape every renderer reads.
+//!
+//! `sim` fills it; renderers only read it. Field names are part of the `summary.json`
+//! contract (schema version [`SCHEMA_VERSION`]): add fields freely, never rename or remove
+//! one without bumping the version. Wall-clock measurements live only in [`WallClock`], so
+//! two runs of the same seeds produce reports that are equal once that block is cleared.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Version of the `summary.json` schema. Bumped on any incompatible change.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// A whole run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// [`SCHEMA_VERSION`] of the writer.
+    pub schema_version: u32,
+    /// Name and version of the tool that wrote it (`shipsim 0.1.0`).
+    pub tool: String,
+    /// How the run was invoked.
+    pub run: RunInfo,
+    /// Sums over every scenario.
+    pub totals: Totals,
+    /// One entry per scenario, in the order they were given.
+    pub scenarios: Vec<ScenarioReport>,
+}
+
+/// How the run was invoked.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunInfo {
+    /// The seed selection (`1..50`, or `scenario defaults`).
+    pub seeds: String,
+    /// Planted bugs switched on.
+    pub bugs: Vec<String>,
+    /// `I/N` when this run was one shard of a sweep.
+    pub shard: Option<String>,
+    /// Whether each seed was run twice and its trace hashes compared.
+    pub check_determinism: bool,
+    /// Parallel workers.
+    pub jobs: u32,
+    /// Wall-clock measurements: the only non-deterministic part of a report.
+    pub wall: WallClock,
+}
+
+/// Wall-clock measurements of a run.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct WallClock {
+    /// Wall time of the whole run, ms.
+    pub elapsed_ms: u64,
+    /// Seeds (scenario, seed pairs) finished per wall second.
+    pub seeds_per_second: f64,
+    /// Simulated time divided by the wall time spent simulating it (summed over workers).
+    pub sim_speedup: f64,
+}
+
+/// Sums over every scenario of the run.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Totals {
+    /// Scenarios run.
+    pub scenarios: u64,
+    /// Scenarios with at least one failing seed.
+    pub scenarios_failed: u64,
+    /// (scenario, seed) pairs run.
+    pub seeds_run: u64,
+    /// (scenario, seed) pairs with at least one violation.
+    pub seeds_failed: u64,
+    /// Violations found.
+    pub violations: u64,
+    /// Shipments beyond the first per (caller, idempotency key) or per logical operation.
+    pub duplicate_shipments: u64,
+    /// Labels beyond the first per shipment.
+    pub duplicate_labels: u64,
+    /// Logical operations issued by the workload.
+    pub operations: u64,
+    /// Operations whose outcome the client could not know.
+    pub ambiguous_operations: u64,
+    /// Simulated time, summed over seeds, ms.
+    pub sim_ms: u64,
+}
+
+/// One scenario over all its seeds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScenarioReport {
+    /// Scenario name.
+    pub name: String,
+    /// File it came from.
+    pub path: String,
+    /// What it exercises.
+    pub description: String,
+    /// No seed found a violation.
+    pub passed: bool,
+    /// Seeds run.
+    pub seeds_run: u64,
+    /// Seeds with a violation.
+    pub seeds_failed: u64,
+    /// Logical operations by outcome.
+    pub operations: OperationCounts,
+    /// HTTP attempts by outcome.
+    pub requests: RequestCounts,
+    /// Attempts beyond the first of each operation.
+    pub retries: u64,
+    /// Responses the service marked `Idempotent-Replayed`.
+    pub idempotent_replays: u64,
+    /// See [`Totals::duplicate_shipments`].
+    pub duplicate_shipments: u64,
+    /// See [`Totals::duplicate_labels`].
+    pub duplicate_labels: u64,
+    /// End-to-end latency per endpoint (all attempts and waits), simulated ms.
+    pub latency_ms: BTreeMap<String, LatencySummary>,
+    /// Latency of single attempts per endpoint, simulated ms.
+    pub attempt_latency_ms: BTreeMap<String, LatencySummary>,
+    /// Serialised HdrHistograms (V2, deflate, base64) keyed `e2e <endpoint>` and
+    /// `attempt <endpoint>`: the exact data behind the summaries, for merging shards.
+    pub histograms: BTreeMap<String, String>,
+    /// Each fault of the scenario and how often it fired.
+    pub faults: Vec<FaultReport>,
+    /// Each oracle that ran and how many violations it found.
+    pub oracles: Vec<OracleReport>,
+    /// Latency budgets of the scenario and whether they held.
+    pub budgets: Vec<BudgetReport>,
+    /// The violations found (the first [`VIOLATIONS_KEPT_MAX`] in full).
+    pub violations: Vec<ViolationReport>,
+    /// One line per seed.
+    pub seeds: Vec<SeedReport>,
+}
+
+/// How many violations a scenario report keeps in full; the counts stay exact.
+pub const VIOLATIONS_KEPT_MAX: usize = 50;
+
+/// Logical operations by outcome.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OperationCounts {
+    /// All operations of the workload.
+    pub total: u64,
+    /// Succeeded.
+    pub ok: u64,
+    /// Definitively refused (4xx).
+    pub failed: u64,
+    /// Outcome unknown to the client when it gave up.
+    pub ambiguous: u64,
+    /// Ambiguous operations re-issued after the faults healed.
+    pub resolved_after_heal: u64,
+}
+
+/// HTTP attempts by outcome.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestCounts {
+    /// Attempts sent.
+    pub total: u64,
+    /// 2xx responses.
+    #[serde(rename = "2xx")]
+    pub s2xx: u64,
+    /// 4xx responses other than 429.
+    #[serde(rename = "4xx")]
+    pub s4xx: u64,
+    /// 5xx responses.
+    #[serde(rename = "5xx")]
+    pub s5xx: u64,
+    /// 429 responses.
+    #[serde(rename = "429")]
+    pub s429: u64,
+    /// Attempts that timed out.
+    pub timeouts: u64,
+    /// Attempts that failed in the transport (refused, reset, dropped).
+    pub transport_errors: u64,
+}
+
+/// Percentiles of one latency histogram, ms.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LatencySummary {
+    /// Samples.
+    pub count: u64,
+    /// Median.
+    pub p50: u64,
+    /// 95th percentile.
+    pub p95: u64,
+    /// 99th percentile.
+    pub p99: u64,
+    /// 99.9th percentile.
+    pub p999: u64,
+    /// Largest sample.
+    pub max: u64,
+    /// Mean.
+    pub mean: f64,
+}
+
+/// A fault of a scenario.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FaultReport {
+    /// Position in the file (0-based `[[fault]]` index).
+    pub index: u64,
+    /// Fault kind.
+    pub kind: String,
+    /// One line saying what it does.
+    pub description: String,
+    /// Times it fired, over all seeds.
+    pub fired: u64,
+    /// Seeds in which it fired at least once.
+    pub seeds_fired: u64,
+}
+
+/// An oracle that ran.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OracleReport {
+    /// Oracle name.
+    pub name: String,
+    /// Violations it found over all seeds.
+    pub violations: u64,
+}
+
+/// A latency budget check.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BudgetReport {
+    /// Endpoint (`POST /v1/orders`).
+    pub endpoint: String,
+    /// Metric (`p95`).
+    pub metric: String,
+    /// The budget, ms.
+    pub limit_ms: u64,
+    /// What was measured over all seeds, ms.
+    pub observed_ms: u64,
+    /// Whether the budget held.
+    pub passed: bool,
+}
+
+/// One violation, with what an engineer needs to understand and replay it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ViolationReport {
+    /// The oracle that found it.
+    pub oracle: String,
+    /// The seed.
+    pub seed: u64,
+    /// One sentence.
+    pub message: String,
+    /// Ids of the operations involved.
+    pub operations: Vec<u64>,
+    /// Facts that show it, one per line.
+    pub evidence: Vec<String>,
+    /// Faults active when the involved operations ran.
+    pub faults_active: Vec<String>,
+    /// The involved operations' story, in simulated time.
+    pub timeline: Vec<TimelineEntry>,
+    /// The repro file written for it, relative to the report directory.
+    pub repro: Option<String>,
+    /// A command that replays it.
+    pub replay_command: String,
+}
+
+/// One line of a timeline.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimelineEntry {
+    /// Simulated time, µs since the start of the run.
+    pub at_us: u64,
+    /// Host where it happened.
+    pub host: String,
+    /// What happened.
+    pub what: String,
+}
+
+/// One seed of a scenario.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeedReport {
+    /// The seed.
+    pub seed: u64,
+    /// No violation.
+    pub passed: bool,
+    /// FNV-1a hash of the seed's event trace, 16 hex digits: equal across runs of the same
+    /// scenario and seed, on any machine.
+    pub trace_hash: String,
+    /// Violations found.
+    pub violations: u64,
+    /// Logical operations run.
+    pub operations: u64,
+    /// Simulated time the seed took, ms.
+    pub sim_ms: u64,
+}

@@ -1,0 +1,135 @@
+//! The summary printed to the terminal at the end of a run.
+
+use std::fmt::Write;
+
+use crate::model::{Report, ScenarioReport};
+
+/// Endpoint whose latency the one-line-per-scenario table shows: the one that matters most.
+const HEADLINE_ENDPOINT: &str = "POST /v1/orders/{id}/shipments";
+
+/// Violations printed in full per scenario; the rest are counted.
+const VIOLATIONS_PRINTED_MAX: usize = 3;
+
+/// Renders the summary table, the failures with their replay commands, and the totals.
+#[must_use]
+pub fn render(report: &Report) -> String {
+    let mut out = String::new();
+    let rows: Vec<Vec<String>> = report.scenarios.iter().map(row).collect();
+    let header = [
+        "scenario",
+        "seeds",
+        "failed",
+        "ops",
+        "ambig",
+        "retries",
+        "replays",
+        "dup-ship",
+        "dup-label",
+        "ship p50/p95/p99 ms",
+        "result",
+    ];
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let line = |cells: &[String]| -> String {
+        let mut text = String::new();
+        for (index, (cell, width)) in cells.iter().zip(&widths).enumerate() {
+            if index > 0 {
+                text.push_str("  ");
+            }
+            if index == 0 || index + 1 == cells.len() {
+                let _ = write!(text, "{cell:<width$}");
+            } else {
+                let _ = write!(text, "{cell:>width$}");
+            }
+        }
+        text.trim_end().to_string()
+    };
+    let header: Vec<String> = header.iter().map(|h| (*h).to_string()).collect();
+    let _ = writeln!(out, "{}", line(&header));
+    let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
+    let _ = writeln!(out, "{}", line(&rule));
+    for row in &rows {
+        let _ = writeln!(out, "{}", line(row));
+    }
+
+    for scenario in report.scenarios.iter().filter(|s| !s.passed) {
+        let _ = writeln!(
+            out,
+            "\nFAILED {} ({} of {} seeds)",
+            scenario.name, scenario.seeds_failed, scenario.seeds_run
+        );
+        for violation in scenario.violations.iter().take(VIOLATIONS_PRINTED_MAX) {
+            let _ = writeln!(
+                out,
+                "  [{}] seed {}: {}",
+                violation.oracle, violation.seed, violation.message
+            );
+            for evidence in violation.evidence.iter().take(4) {
+                let _ = writeln!(out, "      {evidence}");
+            }
+            if let Some(repro) = &violation.repro {
+                let _ = writeln!(out, "      repro: {repro}");
+            }
+            let _ = writeln!(out, "      replay: {}", violation.replay_command);
+        }
+        let shown = scenario.violations.len().min(VIOLATIONS_PRINTED_MAX);
+        let total: u64 = scenario.oracles.iter().map(|o| o.violations).sum();
+        if total > shown as u64 {
+            let _ = writeln!(
+                out,
+                "  ... and {} more violation(s), see summary.json",
+                total - shown as u64
+            );
+        }
+    }
+
+    let totals = &report.totals;
+    let wall = &report.run.wall;
+    let _ = writeln!(
+        out,
+        "\n{} scenario(s), {} seed run(s), {} failed, {} violation(s), {} duplicate shipment(s), {} duplicate label(s)",
+        totals.scenarios,
+        totals.seeds_run,
+        totals.seeds_failed,
+        totals.violations,
+        totals.duplicate_shipments,
+        totals.duplicate_labels
+    );
+    let _ = writeln!(
+        out,
+        "{:.1} s wall, {:.1} seeds/s, simulated time {:.0}x faster than wall time ({} job(s))",
+        wall.elapsed_ms as f64 / 1_000.0,
+        wall.seeds_per_second,
+        wall.sim_speedup,
+        report.run.jobs
+    );
+    out
+}
+
+fn row(scenario: &ScenarioReport) -> Vec<String> {
+    let latency = scenario
+        .latency_ms
+        .get(HEADLINE_ENDPOINT)
+        .filter(|l| l.count > 0)
+        .map_or_else(
+            || "-".to_string(),
+            |l| format!("{}/{}/{}", l.p50, l.p95, l.p99),
+        );
+    vec![
+        scenario.name.clone(),
+        scenario.seeds_run.to_string(),
+        scenario.seeds_failed.to_string(),
+        scenario.operations.total.to_string(),
+        scenario.operations.ambiguous.to_string(),
+        scenario.retries.to_string(),
+        scenario.idempotent_replays.to_string(),
+        scenario.duplicate_shipments.to_string(),
+        scenario.duplicate_labels.to_string(),
+        latency,
+        if scenario.passed { "ok" } else { "FAILED" }.to_string(),
+    ]
+}
