@@ -40,7 +40,7 @@ pub struct CreateOrderRequest {
 }
 
 /// One line of an order.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OrderItem {
     /// Stock keeping unit.
@@ -50,7 +50,7 @@ pub struct OrderItem {
 }
 
 /// A postal address.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Address {
     /// Recipient.
@@ -80,7 +80,7 @@ pub enum OrderStatus {
 }
 
 /// An order as the API returns it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Order {
     /// Service-assigned id (`ord_...`).
     pub id: String,
@@ -155,7 +155,7 @@ impl ShipmentStatus {
 }
 
 /// A shipment as the API returns it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Shipment {
     /// Service-assigned id (`shp_...`).
     pub id: String,

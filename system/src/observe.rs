@@ -86,10 +86,67 @@ pub enum SystemEvent {
     },
 }
 
-/// Receives [`SystemEvent`]s.
+/// A named point between two steps of an operation where a crash is most revealing.
+///
+/// The system announces each point it reaches; an observer that answers `true` asks the
+/// system to stop there (the task parks forever), so the host can be killed with the second
+/// step not taken. This is how the simulation crashes "between carrier label bought and
+/// shipment stored" exactly, rather than at a lucky instant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Checkpoint {
+    /// Service: the shipment row and the claimed key are committed; the label is not bought.
+    ShipmentClaimed,
+    /// Service: the carrier sold the label; it is not stored yet.
+    LabelBought,
+    /// Service: the idempotency record holds the response; it has not been sent.
+    ResponseStored,
+    /// Carrier: the sale is recorded; the response has not been sent.
+    LabelSold,
+}
+
+impl Checkpoint {
+    /// Every checkpoint, in a fixed order.
+    pub const ALL: &'static [Checkpoint] = &[
+        Checkpoint::ShipmentClaimed,
+        Checkpoint::LabelBought,
+        Checkpoint::ResponseStored,
+        Checkpoint::LabelSold,
+    ];
+
+    /// The name scenario files use.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Checkpoint::ShipmentClaimed => "shipment_claimed",
+            Checkpoint::LabelBought => "label_bought",
+            Checkpoint::ResponseStored => "response_stored",
+            Checkpoint::LabelSold => "label_sold",
+        }
+    }
+
+    /// Whether the point is reached on the carrier (otherwise on the service).
+    #[must_use]
+    pub fn on_carrier(self) -> bool {
+        matches!(self, Checkpoint::LabelSold)
+    }
+}
+
+/// Receives [`SystemEvent`]s and [`Checkpoint`]s.
 pub trait Observer: Send + Sync + 'static {
     /// Records one event. Must not block or fail.
     fn record(&self, event: SystemEvent);
+
+    /// Announces a checkpoint; `true` means "stop here: this process is about to die".
+    fn checkpoint(&self, _point: Checkpoint) -> bool {
+        false
+    }
+}
+
+/// Stops the current task forever if the observer asks for a crash at `point`.
+pub async fn checkpoint(observer: &dyn Observer, point: Checkpoint) {
+    if observer.checkpoint(point) {
+        std::future::pending::<()>().await;
+    }
 }
 
 /// An observer that drops every event.

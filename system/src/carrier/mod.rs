@@ -25,7 +25,7 @@ pub use ledger::{CarrierLedger, LabelSale, Sale};
 
 use crate::api::{FieldError, HEADER_API_KEY, HEADER_IDEMPOTENCY_KEY, Label, LabelRequest};
 use crate::clock::Clock;
-use crate::observe::{Observer, SystemEvent};
+use crate::observe::{Checkpoint, Observer, SystemEvent, checkpoint};
 use crate::seed::{IdGen, Seed};
 use crate::service::{ApiError, validate};
 
@@ -148,6 +148,7 @@ async fn sell(
                 shipment_ref: label.shipment_ref.clone(),
                 key: key.map(str::to_string),
             });
+            checkpoint(&*carrier.deps.observer, Checkpoint::LabelSold).await;
             Ok((StatusCode::CREATED, axum::Json(label)).into_response())
         }
         Sale::Replay(label) => {

@@ -34,7 +34,7 @@ use crate::api::{
     CreateShipmentRequest, ErrorBody, ErrorEnvelope, OrderStatus, Shipment, ShipmentStatus,
 };
 use crate::bugs::Bug;
-use crate::observe::SystemEvent;
+use crate::observe::{Checkpoint, SystemEvent, checkpoint};
 use crate::store::{
     IdemScope, IdemState, IdempotencyRecord, Lock, RecoveryPoint, ShipmentRecord, StoredResponse,
 };
@@ -102,6 +102,7 @@ pub(crate) async fn create(
             resumed,
         } => (shipment_id, resumed),
     };
+    checkpoint(&*service.observer, Checkpoint::ShipmentClaimed).await;
     if resumed {
         service.observer.record(SystemEvent::Resumed {
             caller: caller.clone(),
@@ -311,6 +312,7 @@ async fn finish(service: Arc<Service>, job: Job) -> Result<Response, ApiError> {
         }
     };
     let label = label.expect("bought outcome carries a label");
+    checkpoint(&*service.observer, Checkpoint::LabelBought).await;
     service.observer.record(SystemEvent::LabelAttached {
         shipment_id: job.shipment_id.clone(),
         label_id: label.label_id.clone(),
@@ -364,6 +366,7 @@ async fn complete(
         Ok(response)
     })?;
     service.store_round_trip().await;
+    checkpoint(&*service.observer, Checkpoint::ResponseStored).await;
     if split {
         service.transact(|tx| {
             let mut shipment = tx

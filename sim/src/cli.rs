@@ -1,0 +1,354 @@
+//! The `shipsim` command line.
+//!
+//! Exit codes: 0 every oracle held, 1 a violation was found (report written), 2 bad input
+//! or usage (with a message saying what and where).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use shipsim_system::bugs::{Bug, BugSet};
+
+use crate::fault::CATALOGUE;
+use crate::oracle::OracleKind;
+use crate::report;
+use crate::scenario::{Scenario, SeedRange};
+use crate::sweep::{self, Progress, Shard, SweepOptions};
+
+/// Deterministic simulation and chaos tests for HTTP integrations.
+#[derive(Debug, Parser)]
+#[command(
+    name = "shipsim",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// With no subcommand: `shipsim run` with these arguments.
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run scenarios over seeds and write a report (the default).
+    Run(RunArgs),
+    /// Re-run one repro file exactly.
+    Replay(ReplayArgs),
+    /// Validate scenario files; run nothing.
+    Check(CheckArgs),
+    /// List scenarios, fault kinds, oracles and planted bugs.
+    List(ListArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+struct RunArgs {
+    /// Scenario files or directories (searched recursively for *.toml).
+    #[arg(default_value = "scenarios")]
+    paths: Vec<PathBuf>,
+    /// Seeds to run for every scenario: A..B (end exclusive), A..=B, or N.
+    #[arg(long, conflicts_with = "seed", value_parser = parse_seeds)]
+    seeds: Option<SeedRange>,
+    /// One seed to run for every scenario.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Parallel workers (default: available cores).
+    #[arg(long, short)]
+    jobs: Option<usize>,
+    /// Run only shard I of N of the (scenario, seed) pairs.
+    #[arg(long, value_parser = Shard::parse)]
+    shard: Option<Shard>,
+    /// Report directory.
+    #[arg(long, default_value = "target/shipsim/latest")]
+    out: PathBuf,
+    /// Run every seed twice and compare the trace hashes.
+    #[arg(long)]
+    check_determinism: bool,
+    /// Switch on a planted bug (repeatable); `shipsim list --bugs` names them.
+    #[arg(long = "bug", value_parser = parse_bug)]
+    bugs: Vec<Bug>,
+    /// No progress display.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(Debug, Args)]
+struct ReplayArgs {
+    /// A repro file (a scenario with `seed = N`).
+    file: PathBuf,
+    /// Report directory.
+    #[arg(long, default_value = "target/shipsim/replay")]
+    out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct CheckArgs {
+    /// Scenario files or directories.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+#[group(multiple = false)]
+struct ListArgs {
+    /// Scenario names only, one per line.
+    #[arg(long)]
+    scenarios: bool,
+    /// Fault kinds only, one per line.
+    #[arg(long)]
+    faults: bool,
+    /// Oracles only, one per line.
+    #[arg(long)]
+    oracles: bool,
+    /// Planted bugs only, one per line.
+    #[arg(long)]
+    bugs: bool,
+    /// Where scenarios live.
+    #[arg(long, default_value = "scenarios")]
+    dir: PathBuf,
+}
+
+fn parse_seeds(text: &str) -> Result<SeedRange, String> {
+    SeedRange::parse(text)
+}
+
+fn parse_bug(text: &str) -> Result<Bug, String> {
+    text.parse::<Bug>().map_err(|e| e.to_string())
+}
+
+/// Why the command stopped.
+enum Failure {
+    /// Input or usage problem: exit 2.
+    Input(anyhow::Error),
+    /// Violations found: exit 1.
+    Violations,
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(error: anyhow::Error) -> Self {
+        Failure::Input(error)
+    }
+}
+
+/// Runs the command line and returns the process exit code.
+#[must_use]
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        None => run(cli.run),
+        Some(Command::Run(args)) => run(args),
+        Some(Command::Replay(args)) => replay(&args),
+        Some(Command::Check(args)) => check(&args),
+        Some(Command::List(args)) => list(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Violations) => ExitCode::from(1),
+        Err(Failure::Input(error)) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Every scenario file under `paths`, sorted, each directory searched recursively.
+///
+/// # Errors
+/// When a path does not exist or a directory holds no scenario.
+pub fn scenario_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let before = files.len();
+            collect_toml(path, &mut files)
+                .with_context(|| format!("cannot read directory {}", path.display()))?;
+            if files.len() == before {
+                bail!(
+                    "{}: no *.toml scenario files in this directory",
+                    path.display()
+                );
+            }
+        } else if path.is_file() {
+            files.push(path.clone());
+        } else {
+            bail!("{}: no such file or directory", path.display());
+        }
+    }
+    Ok(files)
+}
+
+fn collect_toml(dir: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .map(|entry| entry.map(|e| e.path()))
+        .collect::<Result<_, _>>()?;
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            collect_toml(&path, files)?;
+        } else if path.extension().is_some_and(|e| e == "toml") {
+            files.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Loads and validates every scenario; reports every bad file, not just the first.
+///
+/// # Errors
+/// One error listing every invalid file with its position.
+pub fn load_scenarios(paths: &[PathBuf]) -> anyhow::Result<Vec<Scenario>> {
+    let files = scenario_files(paths)?;
+    let mut scenarios = Vec::new();
+    let mut errors = Vec::new();
+    for file in &files {
+        match Scenario::load(file) {
+            Ok(scenario) => scenarios.push(scenario),
+            Err(error) => errors.push(error.to_string()),
+        }
+    }
+    if !errors.is_empty() {
+        bail!(
+            "{} invalid scenario file(s):\n{}",
+            errors.len(),
+            errors.join("\n")
+        );
+    }
+    let mut names = std::collections::BTreeMap::new();
+    for scenario in &scenarios {
+        if let Some(previous) = names.insert(scenario.name.clone(), scenario.path.clone()) {
+            bail!(
+                "two scenarios are named `{}`: {} and {} (names must be unique: reports and repro files use them)",
+                scenario.name,
+                previous,
+                scenario.path
+            );
+        }
+    }
+    Ok(scenarios)
+}
+
+fn default_jobs() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+}
+
+fn run(args: RunArgs) -> Result<(), Failure> {
+    let scenarios = load_scenarios(&args.paths)?;
+    let seeds = args.seeds.or(args.seed.map(SeedRange::single));
+    if args.jobs == Some(0) {
+        return Err(anyhow::anyhow!("--jobs must be at least 1").into());
+    }
+    let options = SweepOptions {
+        seeds,
+        jobs: args.jobs.unwrap_or_else(default_jobs),
+        shard: args.shard,
+        bugs: BugSet::of(args.bugs.iter().copied()),
+        check_determinism: args.check_determinism,
+        progress: if args.quiet {
+            Progress::Quiet
+        } else {
+            Progress::Auto
+        },
+    };
+    let label = seeds.map_or_else(|| "scenario defaults".to_string(), |s| s.to_string());
+    sweep_and_report(&scenarios, &options, &label, &args.out)
+}
+
+fn sweep_and_report(
+    scenarios: &[Scenario],
+    options: &SweepOptions,
+    label: &str,
+    out: &Path,
+) -> Result<(), Failure> {
+    let outcome = sweep::sweep(scenarios, options);
+    let (report, repros) = report::build(&outcome, options, label, out);
+    let written = report::write(out, &report, &repros)?;
+    print!("{}", shipsim_reports::text::render(&report));
+    println!("report: {}", out.join("summary.json").display());
+    let _ = written;
+    if report.totals.scenarios_failed > 0 {
+        Err(Failure::Violations)
+    } else {
+        Ok(())
+    }
+}
+
+fn replay(args: &ReplayArgs) -> Result<(), Failure> {
+    let scenario = Scenario::load(&args.file).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let Some(seed) = scenario.seed else {
+        return Err(anyhow::anyhow!(
+            "{}: not a repro file: it pins no `seed` (use `shipsim run` for scenarios)",
+            args.file.display()
+        )
+        .into());
+    };
+    let options = SweepOptions {
+        seeds: Some(SeedRange::single(seed)),
+        jobs: 1,
+        shard: None,
+        bugs: BugSet::none(),
+        check_determinism: true,
+        progress: Progress::Quiet,
+    };
+    sweep_and_report(&[scenario], &options, &seed.to_string(), &args.out)
+}
+
+fn check(args: &CheckArgs) -> Result<(), Failure> {
+    let scenarios = load_scenarios(&args.paths)?;
+    for scenario in &scenarios {
+        println!(
+            "ok  {}  ({}: {} fault(s), {} client(s), seeds {})",
+            scenario.name,
+            scenario.path,
+            scenario.faults.len(),
+            scenario.hosts.clients,
+            scenario.seeds
+        );
+    }
+    Ok(())
+}
+
+fn list(args: &ListArgs) -> Result<(), Failure> {
+    if args.faults {
+        CATALOGUE.iter().for_each(|k| println!("{}", k.name));
+        return Ok(());
+    }
+    if args.oracles {
+        OracleKind::ALL
+            .iter()
+            .for_each(|o| println!("{}", o.name()));
+        return Ok(());
+    }
+    if args.bugs {
+        Bug::ALL.iter().for_each(|b| println!("{}", b.name()));
+        return Ok(());
+    }
+    let scenarios = load_scenarios(std::slice::from_ref(&args.dir))?;
+    if args.scenarios {
+        scenarios.iter().for_each(|s| println!("{}", s.name));
+        return Ok(());
+    }
+    println!("Scenarios ({}):", args.dir.display());
+    for scenario in &scenarios {
+        println!("  {:<28} {}", scenario.name, scenario.description);
+    }
+    println!("\nFault kinds (every kind also takes start_ms, end_ms | duration_ms):");
+    for kind in CATALOGUE {
+        println!("  {:<20} [{}] {}", kind.name, kind.family, kind.summary);
+        for param in kind.params {
+            let required = if param.required { " (required)" } else { "" };
+            println!("      {}{required}: {}", param.name, param.doc);
+        }
+    }
+    println!("\nOracles:");
+    for oracle in OracleKind::ALL {
+        println!("  {:<20} {}", oracle.name(), oracle.describe());
+    }
+    println!("\nPlanted bugs (--bug NAME):");
+    for bug in Bug::ALL {
+        println!("  {:<28} {}", bug.name(), bug.describe());
+    }
+    Ok(())
+}

@@ -1,0 +1,40 @@
+//! `drop_response`: the request is handled and committed, then the connection closes with no
+//! response at all: the classic "did my payment go through?" ambiguity.
+
+use super::layer::{HttpEffect, HttpRule};
+use super::params::Params;
+use super::{Family, KindInfo, PATH_PREFIX, PROBABILITY};
+use crate::scenario::ScenarioError;
+
+/// Loses eligible responses after the work is done.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DropResponse {
+    /// Where and what.
+    pub rule: HttpRule,
+}
+
+impl DropResponse {
+    pub(crate) const INFO: KindInfo = KindInfo {
+        name: "drop_response",
+        family: Family::Http,
+        summary: "handle the request, then close the connection without answering",
+        params: &[HttpRule::TARGET, PROBABILITY, PATH_PREFIX],
+    };
+
+    pub(crate) fn parse(params: &mut Params<'_>) -> Result<Self, ScenarioError> {
+        let (target, path_prefix) = HttpRule::parse_common(params)?;
+        Ok(DropResponse {
+            rule: HttpRule {
+                target,
+                path_prefix,
+                effect: HttpEffect::Drop,
+            },
+        })
+    }
+
+    /// What it does.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        self.rule.describe()
+    }
+}

@@ -1,0 +1,52 @@
+//! `flap`: a host's links go down and up every period (a bad cable, a flapping BGP route).
+
+use super::params::Params;
+use super::{Family, KindInfo, ParamInfo};
+use crate::hosts::HostSel;
+use crate::scenario::ScenarioError;
+
+/// Toggles every link of `target` every `period_ms`, starting down.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Flap {
+    /// Host(s) whose links flap.
+    pub target: HostSel,
+    /// Time between toggles, ms.
+    pub period_ms: u64,
+}
+
+impl Flap {
+    pub(crate) const INFO: KindInfo = KindInfo {
+        name: "flap",
+        family: Family::Network,
+        summary: "a host's links go down and up every period",
+        params: &[
+            ParamInfo {
+                name: "target",
+                required: true,
+                doc: "the host(s) whose links flap",
+            },
+            ParamInfo {
+                name: "period_ms",
+                required: true,
+                doc: "time between toggles, ms (>= 1)",
+            },
+        ],
+    };
+
+    pub(crate) fn parse(params: &mut Params<'_>) -> Result<Self, ScenarioError> {
+        let Some((target, _)) = params.host("target")? else {
+            return Err(params.missing("target"));
+        };
+        let (period_ms, span) = params.required("period_ms", Params::u64)?;
+        if period_ms == 0 {
+            return Err(params.error(span, "`period_ms` must be at least 1"));
+        }
+        Ok(Flap { target, period_ms })
+    }
+
+    /// What it does.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        format!("{} every {} ms", self.target, self.period_ms)
+    }
+}

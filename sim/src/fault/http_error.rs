@@ -1,0 +1,77 @@
+//! `http_error`: a 5xx burst in front of a server, before or after the request is handled.
+
+use super::layer::{HttpEffect, HttpRule};
+use super::params::Params;
+use super::{Family, KindInfo, PATH_PREFIX, PROBABILITY, ParamInfo};
+use crate::scenario::ScenarioError;
+
+/// Answers eligible requests with a 5xx.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HttpError {
+    /// Where and what.
+    pub rule: HttpRule,
+}
+
+impl HttpError {
+    pub(crate) const INFO: KindInfo = KindInfo {
+        name: "http_error",
+        family: Family::Http,
+        summary: "answer with a 5xx instead of (before) or after handling the request",
+        params: &[
+            HttpRule::TARGET,
+            ParamInfo {
+                name: "status",
+                required: false,
+                doc: "the status, 500..=599 (default 503)",
+            },
+            ParamInfo {
+                name: "when",
+                required: false,
+                doc: "\"before\": the request is not handled (default); \"after\": it is handled and its response replaced, so the client cannot know it happened",
+            },
+            PROBABILITY,
+            PATH_PREFIX,
+        ],
+    };
+
+    pub(crate) fn parse(params: &mut Params<'_>) -> Result<Self, ScenarioError> {
+        let (target, path_prefix) = HttpRule::parse_common(params)?;
+        let status = match params.u16("status") {
+            None => 503,
+            Some((status, _)) if (500..=599).contains(&status) => status,
+            Some((status, span)) => {
+                return Err(params
+                    .error(span, format!("status {status} is not a 5xx"))
+                    .with_hint(
+                        "for 429 use kind = \"rate_limit\"; 4xx answers are not transient faults",
+                    ));
+            }
+        };
+        let after = match params.text("when") {
+            None => false,
+            Some((when, span)) => match when.as_str() {
+                "before" => false,
+                "after" => true,
+                other => {
+                    return Err(params.error(
+                        span,
+                        format!("`when` is \"before\" or \"after\", not \"{other}\""),
+                    ));
+                }
+            },
+        };
+        Ok(HttpError {
+            rule: HttpRule {
+                target,
+                path_prefix,
+                effect: HttpEffect::Status { status, after },
+            },
+        })
+    }
+
+    /// What it does.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        self.rule.describe()
+    }
+}

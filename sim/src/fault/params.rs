@@ -1,0 +1,221 @@
+//! Reading one `[[fault]]` table: typed access to its parameters, with errors that point at
+//! the value, and a final check that no parameter of another kind was given.
+
+use std::collections::BTreeSet;
+use std::ops::Range;
+
+use toml::Spanned;
+
+use super::ParamInfo;
+use crate::hosts::HostSel;
+use crate::scenario::ScenarioError;
+use crate::scenario::raw::RawFault;
+
+/// The parameters of one fault table, as they are read.
+pub(crate) struct Params<'a> {
+    raw: &'a RawFault,
+    kind_name: &'static str,
+    known: &'static [ParamInfo],
+    file: &'a str,
+    source: &'a str,
+    clients: u32,
+    used: BTreeSet<&'static str>,
+    table_span: Range<usize>,
+}
+
+/// A value with the span it came from.
+pub(crate) type At<T> = (T, Range<usize>);
+
+macro_rules! getter {
+    ($method:ident, $ty:ty, [$($field:ident),*]) => {
+        /// Reads a parameter of this type by name, marking it used.
+        pub(crate) fn $method(&mut self, name: &'static str) -> Option<At<$ty>> {
+            let value: Option<&Spanned<$ty>> = match name {
+                $(stringify!($field) => self.raw.$field.as_ref(),)*
+                other => unreachable!("no {} parameter `{other}`", stringify!($ty)),
+            };
+            self.used.insert(name);
+            value.map(|v| (v.get_ref().clone(), v.span()))
+        }
+    };
+}
+
+impl<'a> Params<'a> {
+    pub(crate) fn new(
+        raw: &'a Spanned<RawFault>,
+        kind_name: &'static str,
+        known: &'static [ParamInfo],
+        file: &'a str,
+        source: &'a str,
+        clients: u32,
+    ) -> Self {
+        let mut used = BTreeSet::new();
+        used.insert("kind");
+        Params {
+            raw: raw.get_ref(),
+            kind_name,
+            known,
+            file,
+            source,
+            clients,
+            used,
+            table_span: raw.span(),
+        }
+    }
+
+    getter!(
+        u64,
+        u64,
+        [
+            start_ms,
+            end_ms,
+            duration_ms,
+            retry_after_s,
+            delay_ms,
+            min_ms,
+            max_ms,
+            period_ms,
+            restart_after_ms
+        ]
+    );
+    getter!(u32, u32, [copies, times]);
+    getter!(u16, u16, [status]);
+    getter!(i64, i64, [offset_ms, drift_ppm]);
+    getter!(f64, f64, [probability]);
+    getter!(
+        text,
+        String,
+        [target, from, to, when, retry_after_form, point, path_prefix]
+    );
+    getter!(pair, [String; 2], [between]);
+
+    /// An error at `span`.
+    pub(crate) fn error(&self, span: Range<usize>, message: impl Into<String>) -> ScenarioError {
+        ScenarioError::at(self.file, self.source, span, message)
+    }
+
+    /// An error about the whole table (a required parameter missing).
+    pub(crate) fn missing(&self, name: &str) -> ScenarioError {
+        let info = self.known.iter().find(|p| p.name == name);
+        let doc = info.map_or("", |p| p.doc);
+        self.error(
+            self.table_span.clone(),
+            format!("fault kind `{}` needs `{name}`", self.kind_name),
+        )
+        .with_hint(format!("`{name}`: {doc}"))
+    }
+
+    /// A required parameter.
+    pub(crate) fn required<T>(
+        &mut self,
+        name: &'static str,
+        get: impl FnOnce(&mut Self, &'static str) -> Option<At<T>>,
+    ) -> Result<At<T>, ScenarioError> {
+        get(self, name).ok_or_else(|| self.missing(name))
+    }
+
+    /// A host selector parameter (`target`, `from`, `to`).
+    pub(crate) fn host(
+        &mut self,
+        name: &'static str,
+    ) -> Result<Option<At<HostSel>>, ScenarioError> {
+        let Some((text, span)) = self.text(name) else {
+            return Ok(None);
+        };
+        let selector =
+            HostSel::parse(&text, self.clients).map_err(|m| self.error(span.clone(), m))?;
+        Ok(Some((selector, span)))
+    }
+
+    /// A host selector that must name a server (`service` or `carrier`).
+    pub(crate) fn server(&mut self, name: &'static str) -> Result<HostSel, ScenarioError> {
+        let Some((selector, span)) = self.host(name)? else {
+            return Err(self.missing(name));
+        };
+        if !selector.is_server() {
+            return Err(self
+                .error(
+                    span,
+                    format!(
+                        "`{name}` of fault kind `{}` must be a server",
+                        self.kind_name
+                    ),
+                )
+                .with_hint("use `service` or `carrier`: clients do not serve HTTP"));
+        }
+        Ok(selector)
+    }
+
+    /// `between = [a, b]` as two selectors naming different hosts.
+    pub(crate) fn between(&mut self) -> Result<(HostSel, HostSel), ScenarioError> {
+        let ([a, b], span) = self.required("between", Self::pair)?;
+        let a = HostSel::parse(&a, self.clients).map_err(|m| self.error(span.clone(), m))?;
+        let b = HostSel::parse(&b, self.clients).map_err(|m| self.error(span.clone(), m))?;
+        if a == b
+            || (a == HostSel::Clients && matches!(b, HostSel::Client(_)))
+            || (b == HostSel::Clients && matches!(a, HostSel::Client(_)))
+        {
+            return Err(self
+                .error(span, "`between` must name two different sides")
+                .with_hint("e.g. between = [\"clients\", \"service\"]"));
+        }
+        Ok((a, b))
+    }
+
+    /// Checks that every parameter given was read by the kind: anything else belongs to
+    /// another kind, or is a typo.
+    pub(crate) fn finish(self) -> Result<(), ScenarioError> {
+        for (name, span) in self.present() {
+            if !self.used.contains(name) {
+                let accepted: Vec<&str> = self.known.iter().map(|p| p.name).collect();
+                return Err(self
+                    .error(
+                        span,
+                        format!("`{name}` does not apply to fault kind `{}`", self.kind_name),
+                    )
+                    .with_hint(format!(
+                        "`{}` takes: {}, start_ms, end_ms, duration_ms",
+                        self.kind_name,
+                        accepted.join(", ")
+                    )));
+            }
+        }
+        Ok(())
+    }
+
+    fn present(&self) -> Vec<(&'static str, Range<usize>)> {
+        let raw = self.raw;
+        let mut present = Vec::new();
+        macro_rules! check {
+            ($($field:ident),*) => {
+                $(if let Some(value) = &raw.$field { present.push((stringify!($field), value.span())); })*
+            };
+        }
+        check!(
+            target,
+            between,
+            from,
+            to,
+            start_ms,
+            end_ms,
+            duration_ms,
+            probability,
+            path_prefix,
+            status,
+            when,
+            retry_after_s,
+            retry_after_form,
+            delay_ms,
+            min_ms,
+            max_ms,
+            copies,
+            period_ms,
+            point,
+            restart_after_ms,
+            times,
+            offset_ms,
+            drift_ppm
+        );
+        present
+    }
+}

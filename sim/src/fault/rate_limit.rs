@@ -1,0 +1,82 @@
+//! `rate_limit`: 429 with `Retry-After`, as seconds or as an HTTP date.
+
+use super::layer::{HttpEffect, HttpRule};
+use super::params::Params;
+use super::{Family, KindInfo, PATH_PREFIX, PROBABILITY, ParamInfo};
+use crate::scenario::ScenarioError;
+
+/// Sheds eligible requests with 429.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RateLimit {
+    /// Where and what.
+    pub rule: HttpRule,
+}
+
+/// Longest `Retry-After` a scenario may ask for: five simulated minutes.
+const RETRY_AFTER_S_MAX: u64 = 300;
+
+impl RateLimit {
+    pub(crate) const INFO: KindInfo = KindInfo {
+        name: "rate_limit",
+        family: Family::Http,
+        summary: "answer 429 with Retry-After without handling the request",
+        params: &[
+            HttpRule::TARGET,
+            ParamInfo {
+                name: "retry_after_s",
+                required: false,
+                doc: "seconds to ask the client to wait, 0..=300 (default 1)",
+            },
+            ParamInfo {
+                name: "retry_after_form",
+                required: false,
+                doc: "\"seconds\" (default) or \"date\": an HTTP date by the server's clock",
+            },
+            PROBABILITY,
+            PATH_PREFIX,
+        ],
+    };
+
+    pub(crate) fn parse(params: &mut Params<'_>) -> Result<Self, ScenarioError> {
+        let (target, path_prefix) = HttpRule::parse_common(params)?;
+        let retry_after_s = match params.u64("retry_after_s") {
+            None => 1,
+            Some((s, _)) if s <= RETRY_AFTER_S_MAX => s,
+            Some((s, span)) => {
+                return Err(params.error(
+                    span,
+                    format!("retry_after_s {s} exceeds {RETRY_AFTER_S_MAX}"),
+                ));
+            }
+        };
+        let as_date = match params.text("retry_after_form") {
+            None => false,
+            Some((form, span)) => match form.as_str() {
+                "seconds" => false,
+                "date" => true,
+                other => {
+                    return Err(params.error(
+                        span,
+                        format!("`retry_after_form` is \"seconds\" or \"date\", not \"{other}\""),
+                    ));
+                }
+            },
+        };
+        Ok(RateLimit {
+            rule: HttpRule {
+                target,
+                path_prefix,
+                effect: HttpEffect::TooManyRequests {
+                    retry_after_s,
+                    as_date,
+                },
+            },
+        })
+    }
+
+    /// What it does.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        self.rule.describe()
+    }
+}

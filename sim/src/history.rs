@@ -1,0 +1,485 @@
+//! What happened in one run: the event [`Trace`] (everything, in the order it was recorded,
+//! hashed for the determinism check) and the operation [`History`] (every logical client
+//! operation with its attempts and outcome, which the oracles read).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::hash::Hash;
+
+use shipsim_system::api::{Endpoint, Order, Shipment};
+use shipsim_system::client::{AttemptRecord, KeyPlacement};
+use shipsim_system::observe::SystemEvent;
+use shipsim_system::seed::Fnv64;
+
+/// Id of a logical operation, unique within a run.
+pub type OpId = u32;
+
+/// What kind of logical operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum OpKind {
+    /// `POST /v1/orders`
+    CreateOrder,
+    /// `POST /v1/orders/{id}/shipments`
+    CreateShipment,
+    /// `GET /v1/orders/{id}`
+    GetOrder,
+    /// `GET /v1/shipments/{id}`
+    GetShipment,
+}
+
+impl OpKind {
+    /// The endpoint it calls.
+    #[must_use]
+    pub fn endpoint(self) -> Endpoint {
+        match self {
+            OpKind::CreateOrder => Endpoint::CreateOrder,
+            OpKind::CreateShipment => Endpoint::CreateShipment,
+            OpKind::GetOrder => Endpoint::GetOrder,
+            OpKind::GetShipment => Endpoint::GetShipment,
+        }
+    }
+
+    /// Whether it creates state.
+    #[must_use]
+    pub fn is_write(self) -> bool {
+        self.endpoint().is_write()
+    }
+
+    /// Short name for timelines.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            OpKind::CreateOrder => "create_order",
+            OpKind::CreateShipment => "create_shipment",
+            OpKind::GetOrder => "get_order",
+            OpKind::GetShipment => "get_shipment",
+        }
+    }
+}
+
+/// Whether an operation belongs to the workload or to the resolution after heal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Phase {
+    /// Issued by the workload while faults were active.
+    Workload,
+    /// Issued after the faults healed, to resolve an ambiguous workload operation.
+    Settle,
+}
+
+/// The resource an operation got back.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Resource {
+    /// An order.
+    Order(Box<Order>),
+    /// A shipment.
+    Shipment(Box<Shipment>),
+}
+
+impl Resource {
+    /// The resource's id.
+    #[must_use]
+    pub fn id(&self) -> &str {
+        match self {
+            Resource::Order(order) => &order.id,
+            Resource::Shipment(shipment) => &shipment.id,
+        }
+    }
+}
+
+/// How an operation ended, from the client's point of view.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum OpOutcome {
+    /// Not finished yet (only seen mid-run).
+    Pending,
+    /// Succeeded.
+    Ok {
+        /// Final status.
+        status: u16,
+        /// Whether the service replayed a stored outcome.
+        replayed: bool,
+        /// What came back.
+        resource: Resource,
+    },
+    /// The service said no, definitively (4xx other than 409-in-flight and 429).
+    Rejected {
+        /// Status.
+        status: u16,
+        /// Error code of the envelope.
+        code: Option<String>,
+    },
+    /// Failed without any attempt that could have taken effect: nothing happened.
+    Failed {
+        /// Why.
+        reason: String,
+    },
+    /// The client cannot know whether it took effect.
+    Ambiguous {
+        /// Why.
+        reason: String,
+    },
+}
+
+impl OpOutcome {
+    /// Short label for timelines and counts.
+    #[must_use]
+    pub fn label(&self) -> String {
+        match self {
+            OpOutcome::Pending => "pending".into(),
+            OpOutcome::Ok {
+                status, replayed, ..
+            } => {
+                if *replayed {
+                    format!("ok {status} (replayed)")
+                } else {
+                    format!("ok {status}")
+                }
+            }
+            OpOutcome::Rejected { status, code } => {
+                format!("rejected {status} {}", code.as_deref().unwrap_or("-"))
+            }
+            OpOutcome::Failed { reason } => format!("failed: {reason}"),
+            OpOutcome::Ambiguous { reason } => format!("ambiguous: {reason}"),
+        }
+    }
+}
+
+/// One logical client operation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Operation {
+    /// Its id.
+    pub id: OpId,
+    /// Client host that issued it.
+    pub client: String,
+    /// Merchant it acted for.
+    pub caller: String,
+    /// What it did.
+    pub kind: OpKind,
+    /// Workload or settle.
+    pub phase: Phase,
+    /// Idempotency key of a write.
+    pub key: Option<String>,
+    /// Where a write put its key.
+    pub placement: Option<KeyPlacement>,
+    /// Order it targeted (shipment create, order read).
+    pub order_id: Option<String>,
+    /// Shipment it targeted (shipment read).
+    pub shipment_id: Option<String>,
+    /// JSON body of a write, without the key: what a replay must match.
+    pub body: Option<String>,
+    /// For settle operations: the ambiguous operation this resolves.
+    pub resolves: Option<OpId>,
+    /// When it was invoked, µs of simulated time.
+    pub invoked_at_us: u64,
+    /// When it completed, µs of simulated time.
+    pub completed_at_us: u64,
+    /// Its HTTP attempts.
+    pub attempts: Vec<AttemptRecord>,
+    /// How it ended.
+    pub outcome: OpOutcome,
+}
+
+impl Operation {
+    /// Every idempotency key its attempts carried (more than one only with the planted
+    /// new-key-per-attempt bug).
+    pub fn keys_sent(&self) -> impl Iterator<Item = &str> {
+        let mut keys: Vec<&str> = self
+            .attempts
+            .iter()
+            .filter_map(|a| a.idempotency_key.as_deref())
+            .collect();
+        if let Some(key) = self.key.as_deref() {
+            keys.push(key);
+        }
+        keys.sort_unstable();
+        keys.dedup();
+        keys.into_iter()
+    }
+}
+
+/// Every operation of a run, by id.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct History {
+    operations: Vec<Operation>,
+    /// Last invoke time per client, to assert time never runs backwards on one host.
+    last_invoked_us: BTreeMap<String, u64>,
+}
+
+impl History {
+    /// An empty history.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Starts recording `operation` (its `id` is assigned here, its outcome is Pending).
+    ///
+    /// # Panics
+    /// If the client's clock ran backwards: a harness bug.
+    pub fn invoke(&mut self, mut operation: Operation) -> OpId {
+        let last = self
+            .last_invoked_us
+            .entry(operation.client.clone())
+            .or_insert(0);
+        assert!(
+            operation.invoked_at_us >= *last,
+            "history: time ran backwards on {} ({} < {})",
+            operation.client,
+            operation.invoked_at_us,
+            last
+        );
+        *last = operation.invoked_at_us;
+        let id = OpId::try_from(self.operations.len()).expect("fewer than 2^32 operations");
+        operation.id = id;
+        operation.outcome = OpOutcome::Pending;
+        self.operations.push(operation);
+        id
+    }
+
+    /// Completes operation `id`.
+    ///
+    /// # Panics
+    /// If `id` is unknown, already complete, or completes before it was invoked.
+    pub fn complete(
+        &mut self,
+        id: OpId,
+        completed_at_us: u64,
+        attempts: Vec<AttemptRecord>,
+        outcome: OpOutcome,
+    ) {
+        let operation = self
+            .operations
+            .get_mut(id as usize)
+            .expect("history: completing an unknown operation");
+        assert_eq!(
+            operation.outcome,
+            OpOutcome::Pending,
+            "history: operation {id} completed twice"
+        );
+        assert!(
+            completed_at_us >= operation.invoked_at_us,
+            "history: operation {id} completed before it was invoked"
+        );
+        assert!(
+            !matches!(outcome, OpOutcome::Pending),
+            "history: completing operation {id} with Pending"
+        );
+        operation.completed_at_us = completed_at_us;
+        operation.attempts = attempts;
+        operation.outcome = outcome;
+    }
+
+    /// Every operation, in id order.
+    #[must_use]
+    pub fn operations(&self) -> &[Operation] {
+        &self.operations
+    }
+
+    /// One operation.
+    #[must_use]
+    pub fn get(&self, id: OpId) -> Option<&Operation> {
+        self.operations.get(id as usize)
+    }
+
+    /// Operations of the workload (not settle).
+    pub fn workload(&self) -> impl Iterator<Item = &Operation> {
+        self.operations
+            .iter()
+            .filter(|op| op.phase == Phase::Workload)
+    }
+}
+
+/// What an event is about.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    /// A client started an operation.
+    OpInvoked {
+        /// Operation.
+        op: OpId,
+        /// Kind.
+        kind: OpKind,
+        /// Idempotency key, for writes.
+        key: Option<String>,
+    },
+    /// A client finished an operation.
+    OpCompleted {
+        /// Operation.
+        op: OpId,
+        /// Outcome label.
+        outcome: String,
+        /// Attempt outcomes, in order.
+        attempts: Vec<String>,
+    },
+    /// A fault fired.
+    FaultFired {
+        /// Fault index in the scenario.
+        fault: usize,
+        /// What it did.
+        detail: String,
+    },
+    /// A fault's effect ended.
+    FaultEnded {
+        /// Fault index in the scenario.
+        fault: usize,
+    },
+    /// A host process was killed.
+    HostCrashed {
+        /// Unflushed store transactions lost.
+        transactions_lost: u64,
+    },
+    /// A host process started again.
+    HostRestarted {
+        /// Its boot number.
+        boot: u64,
+    },
+    /// The service or carrier reported something.
+    System(SystemEvent),
+    /// Every fault was lifted: the settle phase begins.
+    Healed,
+}
+
+/// One recorded event.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Event {
+    /// Simulated µs since the start of the run.
+    pub at_us: u64,
+    /// Host it happened on (`driver` for the simulation's own actions).
+    pub host: String,
+    /// What.
+    pub kind: EventKind,
+}
+
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:>10.3} ms  {:<10} {:?}",
+            self.at_us as f64 / 1_000.0,
+            self.host,
+            self.kind
+        )
+    }
+}
+
+/// Every event of a run, in recording order, with a running FNV-1a hash.
+#[derive(Clone, Debug, Default)]
+pub struct Trace {
+    events: Vec<Event>,
+    hash: Fnv64,
+}
+
+impl Trace {
+    /// An empty trace.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends an event.
+    pub fn push(&mut self, event: Event) {
+        event.hash(&mut self.hash);
+        self.events.push(event);
+    }
+
+    /// The hash of every event so far: equal for equal traces, on any 64-bit platform, in
+    /// any build profile.
+    #[must_use]
+    pub fn hash(&self) -> u64 {
+        self.hash.finish()
+    }
+
+    /// The events.
+    #[must_use]
+    pub fn events(&self) -> &[Event] {
+        &self.events
+    }
+
+    /// The first index where two traces differ, if they do.
+    #[must_use]
+    pub fn first_divergence(&self, other: &Trace) -> Option<usize> {
+        let common = self.events.len().min(other.events.len());
+        (0..common)
+            .find(|&i| self.events[i] != other.events[i])
+            .or_else(|| (self.events.len() != other.events.len()).then_some(common))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn op(client: &str, at: u64) -> Operation {
+        Operation {
+            id: 0,
+            client: client.into(),
+            caller: "m".into(),
+            kind: OpKind::GetOrder,
+            phase: Phase::Workload,
+            key: None,
+            placement: None,
+            order_id: Some("o".into()),
+            shipment_id: None,
+            body: None,
+            resolves: None,
+            invoked_at_us: at,
+            completed_at_us: 0,
+            attempts: vec![],
+            outcome: OpOutcome::Pending,
+        }
+    }
+
+    #[test]
+    fn ids_are_fresh_and_completion_is_checked() {
+        // Proves ids are assigned densely and outcomes recorded.
+        let mut history = History::new();
+        let a = history.invoke(op("client-0", 10));
+        let b = history.invoke(op("client-1", 5));
+        assert_eq!((a, b), (0, 1));
+        history.complete(a, 20, vec![], OpOutcome::Failed { reason: "x".into() });
+        assert_eq!(history.get(a).unwrap().completed_at_us, 20);
+    }
+
+    #[test]
+    #[should_panic(expected = "time ran backwards")]
+    fn time_running_backwards_on_one_host_is_a_bug() {
+        // Proves the history refuses a client whose invocations go back in time.
+        let mut history = History::new();
+        history.invoke(op("client-0", 10));
+        history.invoke(op("client-0", 9));
+    }
+
+    #[test]
+    #[should_panic(expected = "completed twice")]
+    fn completing_twice_is_a_bug() {
+        // Proves an operation cannot have two outcomes.
+        let mut history = History::new();
+        let id = history.invoke(op("client-0", 1));
+        history.complete(id, 2, vec![], OpOutcome::Failed { reason: "x".into() });
+        history.complete(id, 3, vec![], OpOutcome::Failed { reason: "y".into() });
+    }
+
+    #[test]
+    fn trace_hash_and_divergence() {
+        // Proves equal traces hash equal, a changed event changes the hash, and the first
+        // divergent index is found.
+        let event = |at_us, fault| Event {
+            at_us,
+            host: "service".into(),
+            kind: EventKind::FaultFired {
+                fault,
+                detail: "503".into(),
+            },
+        };
+        let mut a = Trace::new();
+        let mut b = Trace::new();
+        for i in 0..5 {
+            a.push(event(i, 0));
+            b.push(event(i, usize::from(i == 3)));
+        }
+        assert_ne!(a.hash(), b.hash());
+        assert_eq!(a.first_divergence(&b), Some(3));
+        assert_eq!(a.first_divergence(&a.clone()), None);
+        let mut longer = a.clone();
+        longer.push(event(9, 0));
+        assert_eq!(a.first_divergence(&longer), Some(5));
+    }
+}

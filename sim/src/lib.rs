@@ -1,0 +1,27 @@
+//! shipsim: a deterministic simulation and chaos test harness for HTTP integrations.
+//!
+//! `sim` takes a [`scenario::Scenario`] and a seed, runs the system under test
+//! (`shipsim-system`) inside turmoil's simulated network while injecting [`fault`]s,
+//! records a [`history::History`], checks it with [`oracle`]s, and hands a report model to
+//! `shipsim-reports`. Same scenario and seed, same trace, byte for byte.
+
+#![warn(missing_docs)]
+
+pub mod clock;
+pub mod fault;
+pub mod history;
+pub mod hosts;
+pub mod net;
+pub mod oracle;
+pub mod runner;
+pub mod scenario;
+pub(crate) mod shared;
+pub mod workload;
+
+pub use runner::{SeedRun, run_seed};
+pub use scenario::{Scenario, ScenarioError, SeedRange};
+pub mod cli;
+pub mod report;
+pub mod stats;
+pub mod sweep;
+pub(crate) mod wall;

@@ -1,0 +1,212 @@
+//! Oracles: checks of a finished run. Each reads the history, the service's final store and
+//! the carrier's ledger, and returns every violation it finds (it never stops at the first).
+//!
+//! One file per oracle, same shape: `check(&OracleInput) -> Vec<Violation>`. Latency
+//! budgets are judged over all seeds of a scenario, in [`crate::sweep`]; the rest per seed.
+
+mod acknowledged_writes;
+mod ambiguity_resolved;
+mod client_discipline;
+mod exactly_once;
+mod stable_replays;
+
+use std::fmt;
+use std::str::FromStr;
+
+use shipsim_system::carrier::LabelSale;
+use shipsim_system::store::Tables;
+
+pub use exactly_once::Duplicates;
+
+use crate::history::{History, OpId};
+use crate::scenario::Scenario;
+
+/// The closed family of oracles.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum OracleKind {
+    /// At most one shipment (and order) per (caller, key) and per logical operation; at most
+    /// one carrier label per shipment; no label for a shipment the service does not have.
+    ExactlyOnce,
+    /// Every success for a key returns the first outcome's ids; a key reused with another
+    /// body is refused, never applied; one caller's key never touches another's resources.
+    StableReplays,
+    /// Every ambiguous operation, re-issued after heal, resolved to a definite outcome, and
+    /// nothing is left half-done.
+    AmbiguityResolved,
+    /// Every acknowledged write is durable and matches what was acknowledged.
+    AcknowledgedWrites,
+    /// The client retried only what may be retried, never before `Retry-After`, within
+    /// its backoff bounds, with one key per operation.
+    ClientDiscipline,
+    /// End-to-end latency per endpoint within the scenario's budgets (over all seeds).
+    LatencyBudget,
+}
+
+impl OracleKind {
+    /// Every oracle, in catalogue order.
+    pub const ALL: &'static [OracleKind] = &[
+        OracleKind::ExactlyOnce,
+        OracleKind::StableReplays,
+        OracleKind::AmbiguityResolved,
+        OracleKind::AcknowledgedWrites,
+        OracleKind::ClientDiscipline,
+        OracleKind::LatencyBudget,
+    ];
+
+    /// The name used in scenario files and reports.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            OracleKind::ExactlyOnce => "exactly_once",
+            OracleKind::StableReplays => "stable_replays",
+            OracleKind::AmbiguityResolved => "ambiguity_resolved",
+            OracleKind::AcknowledgedWrites => "acknowledged_writes",
+            OracleKind::ClientDiscipline => "client_discipline",
+            OracleKind::LatencyBudget => "latency_budget",
+        }
+    }
+
+    /// One line saying what it proves.
+    #[must_use]
+    pub fn describe(self) -> &'static str {
+        match self {
+            OracleKind::ExactlyOnce => {
+                "at most one shipment per (caller, key) and per operation; one label per shipment"
+            }
+            OracleKind::StableReplays => {
+                "replays return the first outcome; a reused key with another body is refused"
+            }
+            OracleKind::AmbiguityResolved => {
+                "every ambiguous operation resolves after heal; nothing left half-done"
+            }
+            OracleKind::AcknowledgedWrites => {
+                "every acknowledged write is durable and as acknowledged"
+            }
+            OracleKind::ClientDiscipline => {
+                "no retry of 4xx, none before Retry-After, backoff in bounds, one key"
+            }
+            OracleKind::LatencyBudget => {
+                "per-endpoint latency percentiles within the scenario's budgets"
+            }
+        }
+    }
+
+    /// Checks one seed's run. The latency budget is judged per scenario, not here.
+    #[must_use]
+    pub fn check(self, input: &OracleInput<'_>) -> Vec<Violation> {
+        let mut found = match self {
+            OracleKind::ExactlyOnce => exactly_once::check(input),
+            OracleKind::StableReplays => stable_replays::check(input),
+            OracleKind::AmbiguityResolved => ambiguity_resolved::check(input),
+            OracleKind::AcknowledgedWrites => acknowledged_writes::check(input),
+            OracleKind::ClientDiscipline => client_discipline::check(input),
+            OracleKind::LatencyBudget => Vec::new(),
+        };
+        for violation in &mut found {
+            // Oracles re-assert what they were handed (STYLE.md 8): a violation names its
+            // own oracle and operations that exist.
+            assert_eq!(violation.oracle, self, "oracle mislabelled its violation");
+            for op in &violation.operations {
+                assert!(
+                    input.history.get(*op).is_some(),
+                    "violation names unknown operation {op}"
+                );
+            }
+        }
+        found
+    }
+}
+
+impl fmt::Display for OracleKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for OracleKind {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        OracleKind::ALL
+            .iter()
+            .copied()
+            .find(|o| o.name() == text)
+            .ok_or_else(|| format!("unknown oracle `{text}`"))
+    }
+}
+
+/// What an oracle looks at.
+pub struct OracleInput<'a> {
+    /// The scenario that ran.
+    pub scenario: &'a Scenario,
+    /// The seed.
+    pub seed: u64,
+    /// Every operation, workload and settle.
+    pub history: &'a History,
+    /// The service's store as the running process sees it at the end.
+    pub tables: &'a Tables,
+    /// The service's store as it would survive a crash at the end.
+    pub durable: &'a Tables,
+    /// Every label the carrier sold.
+    pub sales: &'a [LabelSale],
+}
+
+/// A violation: what broke, in which seed, shown by which operations and facts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    /// The oracle that found it.
+    pub oracle: OracleKind,
+    /// The seed.
+    pub seed: u64,
+    /// One sentence.
+    pub message: String,
+    /// Operations involved.
+    pub operations: Vec<OpId>,
+    /// Facts, one per line.
+    pub evidence: Vec<String>,
+}
+
+impl Violation {
+    pub(crate) fn new(
+        oracle: OracleKind,
+        input: &OracleInput<'_>,
+        message: impl Into<String>,
+    ) -> Self {
+        Violation {
+            oracle,
+            seed: input.seed,
+            message: message.into(),
+            operations: Vec::new(),
+            evidence: Vec::new(),
+        }
+    }
+
+    pub(crate) fn ops(mut self, operations: impl IntoIterator<Item = OpId>) -> Self {
+        self.operations.extend(operations);
+        self.operations.sort_unstable();
+        self.operations.dedup();
+        self
+    }
+
+    pub(crate) fn evidence(mut self, line: impl Into<String>) -> Self {
+        self.evidence.push(line.into());
+        self
+    }
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "[{}] seed {}: {}", self.oracle, self.seed, self.message)
+    }
+}
+
+/// Runs the scenario's per-seed oracles.
+#[must_use]
+pub fn check_all(input: &OracleInput<'_>) -> Vec<Violation> {
+    input
+        .scenario
+        .oracles
+        .iter()
+        .flat_map(|oracle| oracle.check(input))
+        .collect()
+}

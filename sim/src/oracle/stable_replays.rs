@@ -1,0 +1,165 @@
+//! `stable_replays`: every success for an idempotency key returns the first outcome's ids
+//! (and label); a key reused with another body is refused, never applied or replayed; a
+//! request is never refused as a reuse when its caller never used the key otherwise; and
+//! what comes back belongs to the caller and to the order it asked about.
+
+use std::collections::BTreeMap;
+
+use super::{OracleInput, OracleKind, Violation};
+use crate::history::{OpKind, OpOutcome, Operation, Resource};
+
+const ORACLE: OracleKind = OracleKind::StableReplays;
+
+/// The parts of an outcome a replay must reproduce.
+fn definite(outcome: &OpOutcome) -> Option<String> {
+    match outcome {
+        OpOutcome::Ok {
+            resource: Resource::Shipment(s),
+            status,
+            ..
+        } => Some(format!(
+            "{status} shipment {} label {}",
+            s.id,
+            s.label_id.as_deref().unwrap_or("-")
+        )),
+        OpOutcome::Ok {
+            resource: Resource::Order(o),
+            status,
+            ..
+        } => Some(format!("{status} order {}", o.id)),
+        OpOutcome::Rejected { status, code }
+            if code.as_deref() != Some("idempotency_key_reused") =>
+        {
+            Some(format!("{status} {}", code.as_deref().unwrap_or("-")))
+        }
+        _ => None,
+    }
+}
+
+pub(super) fn check(input: &OracleInput<'_>) -> Vec<Violation> {
+    let mut found = Vec::new();
+    let mut groups: BTreeMap<(&str, &str, OpKind), Vec<&Operation>> = BTreeMap::new();
+    for op in input
+        .history
+        .operations()
+        .iter()
+        .filter(|op| op.kind.is_write())
+    {
+        if let Some(key) = op.key.as_deref() {
+            groups
+                .entry((&op.caller, key, op.kind))
+                .or_default()
+                .push(op);
+        }
+    }
+    for ((caller, key, _), ops) in &groups {
+        let first = ops[0];
+        let first_body = first.body.as_deref();
+        let first_target = first.order_id.as_deref();
+        let mut outcomes: BTreeMap<String, Vec<u32>> = BTreeMap::new();
+        for op in ops {
+            let same_request =
+                op.body.as_deref() == first_body && op.order_id.as_deref() == first_target;
+            let reuse_refused = matches!(
+                &op.outcome,
+                OpOutcome::Rejected { code: Some(code), .. } if code == "idempotency_key_reused"
+            );
+            if !same_request && matches!(op.outcome, OpOutcome::Ok { .. }) {
+                found.push(
+                    Violation::new(
+                        ORACLE,
+                        input,
+                        format!("key `{key}` of {caller} reused with a different request was answered with success"),
+                    )
+                    .ops([first.id, op.id])
+                    .evidence(format!("first request (op {}): {}", first.id, first_body.unwrap_or("-")))
+                    .evidence(format!("reused with (op {}): {}", op.id, op.body.as_deref().unwrap_or("-")))
+                    .evidence(format!("answer: {}", op.outcome.label())),
+                );
+            }
+            if same_request && reuse_refused {
+                found.push(
+                    Violation::new(
+                        ORACLE,
+                        input,
+                        format!("op {} refused as a reused key, but {caller} only ever sent `{key}` with this request", op.id),
+                    )
+                    .ops([op.id])
+                    .evidence("another caller's use of the same key leaked into this caller's scope"),
+                );
+            }
+            if same_request && let Some(outcome) = definite(&op.outcome) {
+                outcomes.entry(outcome).or_default().push(op.id);
+            }
+        }
+        if outcomes.len() > 1 {
+            let mut violation = Violation::new(
+                ORACLE,
+                input,
+                format!(
+                    "key `{key}` of {caller} got {} different outcomes for one request",
+                    outcomes.len()
+                ),
+            );
+            for (outcome, ids) in &outcomes {
+                violation = violation
+                    .ops(ids.iter().copied())
+                    .evidence(format!("{outcome}: ops {ids:?}"));
+            }
+            found.push(violation);
+        }
+    }
+
+    for op in input.history.operations() {
+        let OpOutcome::Ok { resource, .. } = &op.outcome else {
+            continue;
+        };
+        let owner = match resource {
+            Resource::Order(order) => input
+                .tables
+                .orders
+                .get(&order.id)
+                .map(|r| r.caller.as_str()),
+            Resource::Shipment(shipment) => input
+                .tables
+                .shipments
+                .get(&shipment.id)
+                .map(|r| r.caller.as_str()),
+        };
+        if let Some(owner) = owner
+            && owner != op.caller
+        {
+            found.push(
+                Violation::new(
+                    ORACLE,
+                    input,
+                    format!("{} received {} of {owner}", op.caller, resource.id()),
+                )
+                .ops([op.id])
+                .evidence(format!(
+                    "op {} ({}) of {} was answered with another merchant's resource",
+                    op.id,
+                    op.kind.name(),
+                    op.caller
+                )),
+            );
+        }
+        if let (Resource::Shipment(shipment), Some(asked)) = (resource, op.order_id.as_deref())
+            && op.kind == OpKind::CreateShipment
+            && shipment.order_id != asked
+        {
+            found.push(
+                Violation::new(
+                    ORACLE,
+                    input,
+                    format!(
+                        "shipment create for order {asked} answered with shipment {} of order {}",
+                        shipment.id, shipment.order_id
+                    ),
+                )
+                .ops([op.id]),
+            );
+        }
+    }
+    found
+}

@@ -1,0 +1,521 @@
+//! Turns a sweep into the report model, and writes the report directory.
+//!
+//! Failing seeds are re-run here (they replay exactly) to get the operation timelines the
+//! report shows, and each gets a repro file: the scenario written canonically with the seed
+//! and planted bugs pinned.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use shipsim_reports::histogram::{encode, summarize};
+use shipsim_reports::model::{
+    BudgetReport, FaultReport, OracleReport, Report, RunInfo, SCHEMA_VERSION, ScenarioReport,
+    SeedReport, TimelineEntry, Totals, VIOLATIONS_KEPT_MAX, ViolationReport, WallClock,
+};
+
+use crate::history::{EventKind, OpId};
+use crate::oracle::{OracleKind, Violation};
+use crate::runner::{SeedRun, run_seed};
+use crate::scenario::Scenario;
+use crate::sweep::{ScenarioOutcome, SeedOutcome, SweepOptions, SweepOutcome};
+
+/// Failing seeds per scenario that get a timeline and a repro file.
+pub const REPRO_SEEDS_MAX: usize = 10;
+/// Timeline entries kept per violation.
+const TIMELINE_ENTRIES_MAX: usize = 200;
+
+/// A repro file to write: path relative to the report directory, and contents.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReproFile {
+    /// `repro/<scenario>-seed<N>.toml`
+    pub relative_path: String,
+    /// The scenario file.
+    pub contents: String,
+}
+
+/// Builds the report of `outcome`, and the repro files of its failures, which will be
+/// written under `out_dir`.
+#[must_use]
+pub fn build(
+    outcome: &SweepOutcome,
+    options: &SweepOptions,
+    seeds_label: &str,
+    out_dir: &Path,
+) -> (Report, Vec<ReproFile>) {
+    let mut repros = Vec::new();
+    let mut scenarios = Vec::new();
+    for scenario_outcome in &outcome.scenarios {
+        scenarios.push(scenario_report(
+            scenario_outcome,
+            options,
+            out_dir,
+            &mut repros,
+        ));
+    }
+    let mut totals = Totals {
+        scenarios: scenarios.len() as u64,
+        ..Totals::default()
+    };
+    for (report, scenario_outcome) in scenarios.iter().zip(&outcome.scenarios) {
+        totals.scenarios_failed += u64::from(!report.passed);
+        totals.seeds_run += report.seeds_run;
+        totals.seeds_failed += report.seeds_failed;
+        totals.violations += report.oracles.iter().map(|o| o.violations).sum::<u64>();
+        totals.duplicate_shipments += report.duplicate_shipments;
+        totals.duplicate_labels += report.duplicate_labels;
+        totals.operations += report.operations.total;
+        totals.ambiguous_operations += report.operations.ambiguous;
+        totals.sim_ms += scenario_outcome.seeds.iter().map(|s| s.sim_ms).sum::<u64>();
+    }
+    let wall_s = (outcome.wall_ms as f64 / 1_000.0).max(1e-9);
+    let busy_s = (outcome.busy_ns as f64 / 1e9).max(1e-9);
+    let report = Report {
+        schema_version: SCHEMA_VERSION,
+        tool: format!("shipsim {}", env!("CARGO_PKG_VERSION")),
+        run: RunInfo {
+            seeds: seeds_label.to_string(),
+            bugs: options.bugs.iter().map(|b| b.name().to_string()).collect(),
+            shard: options.shard.map(|s| s.to_string()),
+            check_determinism: options.check_determinism,
+            jobs: u32::try_from(options.jobs).unwrap_or(u32::MAX),
+            wall: WallClock {
+                elapsed_ms: outcome.wall_ms,
+                seeds_per_second: round2(totals.seeds_run as f64 / wall_s),
+                sim_speedup: round2(totals.sim_ms as f64 / 1_000.0 / busy_s),
+            },
+        },
+        totals,
+        scenarios,
+    };
+    (report, repros)
+}
+
+fn round2(value: f64) -> f64 {
+    (value * 100.0).round() / 100.0
+}
+
+/// The pseudo-oracle of seeds whose simulation could not finish.
+const LIVENESS: &str = "liveness";
+/// The pseudo-oracle of seeds that did not replay identically.
+const DETERMINISM: &str = "determinism";
+/// The pseudo-oracle of faults that never fired in any seed.
+const FAULT_COVERAGE: &str = "fault_coverage";
+
+fn scenario_report(
+    outcome: &ScenarioOutcome,
+    options: &SweepOptions,
+    out_dir: &Path,
+    repros: &mut Vec<ReproFile>,
+) -> ScenarioReport {
+    let scenario = &outcome.scenario;
+    let mut violations = Vec::new();
+    let mut oracle_counts: Vec<OracleReport> = scenario
+        .oracles
+        .iter()
+        .map(|o| OracleReport {
+            name: o.name().to_string(),
+            violations: 0,
+        })
+        .collect();
+    let count = |name: &str, oracle_counts: &mut Vec<OracleReport>| {
+        if let Some(entry) = oracle_counts.iter_mut().find(|o| o.name == name) {
+            entry.violations += 1;
+        } else {
+            oracle_counts.push(OracleReport {
+                name: name.to_string(),
+                violations: 1,
+            });
+        }
+    };
+
+    let failing: Vec<&SeedOutcome> = outcome.seeds.iter().filter(|s| !s.passed()).collect();
+    for (position, seed) in failing.iter().enumerate() {
+        let detailed = position < REPRO_SEEDS_MAX;
+        let rerun =
+            detailed.then(|| run_seed(scenario, seed.seed, &scenario.bugs_with(&options.bugs)));
+        let repro = detailed.then(|| {
+            let file = repro_file(scenario, seed, options);
+            let path = file.relative_path.clone();
+            repros.push(file);
+            path
+        });
+        let replay = repro.as_ref().map_or_else(
+            || {
+                format!(
+                    "shipsim run {} --seed {}{}",
+                    scenario.path,
+                    seed.seed,
+                    bug_flags(options)
+                )
+            },
+            |path| format!("shipsim replay {}", out_dir.join(path).display()),
+        );
+        for violation in &seed.violations {
+            count(violation.oracle.name(), &mut oracle_counts);
+            if violations.len() < VIOLATIONS_KEPT_MAX {
+                violations.push(violation_report(
+                    scenario,
+                    violation,
+                    rerun.as_ref(),
+                    repro.clone(),
+                    &replay,
+                ));
+            }
+        }
+        for (pseudo, message) in [(LIVENESS, &seed.stuck), (DETERMINISM, &seed.nondeterminism)] {
+            if let Some(message) = message {
+                count(pseudo, &mut oracle_counts);
+                if violations.len() < VIOLATIONS_KEPT_MAX {
+                    violations.push(ViolationReport {
+                        oracle: pseudo.to_string(),
+                        seed: seed.seed,
+                        message: message.lines().next().unwrap_or_default().to_string(),
+                        operations: Vec::new(),
+                        evidence: message
+                            .lines()
+                            .skip(1)
+                            .map(|l| l.trim().to_string())
+                            .collect(),
+                        faults_active: Vec::new(),
+                        timeline: Vec::new(),
+                        repro: repro.clone(),
+                        replay_command: replay.clone(),
+                    });
+                }
+            }
+        }
+    }
+
+    let mut faults = Vec::new();
+    for spec in &scenario.faults {
+        let (fired, seeds_fired) = outcome.fired(spec.index);
+        faults.push(FaultReport {
+            index: spec.index as u64,
+            kind: spec.kind.name().to_string(),
+            description: spec.describe(),
+            fired,
+            seeds_fired,
+        });
+        if fired == 0 && !outcome.seeds.is_empty() {
+            count(FAULT_COVERAGE, &mut oracle_counts);
+            violations.push(ViolationReport {
+                oracle: FAULT_COVERAGE.to_string(),
+                seed: outcome.seeds[0].seed,
+                message: format!(
+                    "fault #{} (line {}) never fired in {} seed(s): {}",
+                    spec.index,
+                    spec.line,
+                    outcome.seeds.len(),
+                    spec.describe()
+                ),
+                operations: Vec::new(),
+                evidence: vec![
+                    "an unreachable fault tests nothing: fix its window, target or probability"
+                        .into(),
+                ],
+                faults_active: Vec::new(),
+                timeline: Vec::new(),
+                repro: None,
+                replay_command: format!(
+                    "shipsim run {} --seed {}",
+                    scenario.path, outcome.seeds[0].seed
+                ),
+            });
+        }
+    }
+
+    let mut budgets = Vec::new();
+    for (endpoint, budget) in &scenario.budgets {
+        let summary = summarize(&outcome.stats.e2e[endpoint]);
+        for (metric, limit) in budget.limits() {
+            let observed = match metric {
+                "p50" => summary.p50,
+                "p95" => summary.p95,
+                "p99" => summary.p99,
+                _ => summary.max,
+            };
+            let passed = observed <= limit;
+            budgets.push(BudgetReport {
+                endpoint: endpoint.route().to_string(),
+                metric: metric.to_string(),
+                limit_ms: limit,
+                observed_ms: observed,
+                passed,
+            });
+            if !passed && scenario.oracles.contains(&OracleKind::LatencyBudget) {
+                count(OracleKind::LatencyBudget.name(), &mut oracle_counts);
+                violations.push(ViolationReport {
+                    oracle: OracleKind::LatencyBudget.name().to_string(),
+                    seed: outcome.seeds.first().map_or(0, |s| s.seed),
+                    message: format!(
+                        "{} {metric} is {observed} ms, budget {limit} ms",
+                        endpoint.route()
+                    ),
+                    operations: Vec::new(),
+                    evidence: vec![format!(
+                        "over {} operation(s) in {} seed(s)",
+                        summary.count,
+                        outcome.seeds.len()
+                    )],
+                    faults_active: Vec::new(),
+                    timeline: Vec::new(),
+                    repro: None,
+                    replay_command: format!("shipsim run {}", scenario.path),
+                });
+            }
+        }
+    }
+
+    let mut latency_ms = std::collections::BTreeMap::new();
+    let mut attempt_latency_ms = std::collections::BTreeMap::new();
+    let mut histograms = std::collections::BTreeMap::new();
+    for (endpoint, histogram) in &outcome.stats.e2e {
+        latency_ms.insert(endpoint.route().to_string(), summarize(histogram));
+        if let Ok(text) = encode(histogram) {
+            histograms.insert(format!("e2e {}", endpoint.route()), text);
+        }
+    }
+    for (endpoint, histogram) in &outcome.stats.attempts {
+        attempt_latency_ms.insert(endpoint.route().to_string(), summarize(histogram));
+        if let Ok(text) = encode(histogram) {
+            histograms.insert(format!("attempt {}", endpoint.route()), text);
+        }
+    }
+
+    let seeds_failed = failing.len() as u64;
+    let passed = seeds_failed == 0 && oracle_counts.iter().all(|o| o.violations == 0);
+    ScenarioReport {
+        name: scenario.name.clone(),
+        path: scenario.path.clone(),
+        description: scenario.description.clone(),
+        passed,
+        seeds_run: outcome.seeds.len() as u64,
+        seeds_failed,
+        operations: outcome.stats.operations.clone(),
+        requests: outcome.stats.requests.clone(),
+        retries: outcome.stats.retries,
+        idempotent_replays: outcome.stats.replays,
+        duplicate_shipments: outcome.seeds.iter().map(|s| s.duplicates.shipments).sum(),
+        duplicate_labels: outcome.seeds.iter().map(|s| s.duplicates.labels).sum(),
+        latency_ms,
+        attempt_latency_ms,
+        histograms,
+        faults,
+        oracles: oracle_counts,
+        budgets,
+        violations,
+        seeds: outcome
+            .seeds
+            .iter()
+            .map(|s| SeedReport {
+                seed: s.seed,
+                passed: s.passed(),
+                trace_hash: format!("{:016x}", s.trace_hash),
+                violations: s.violations.len() as u64
+                    + u64::from(s.stuck.is_some())
+                    + u64::from(s.nondeterminism.is_some()),
+                operations: s.stats.operations.total,
+                sim_ms: s.sim_ms,
+            })
+            .collect(),
+    }
+}
+
+fn bug_flags(options: &SweepOptions) -> String {
+    options
+        .bugs
+        .iter()
+        .map(|b| format!(" --bug {}", b.name()))
+        .collect()
+}
+
+fn repro_file(scenario: &Scenario, seed: &SeedOutcome, options: &SweepOptions) -> ReproFile {
+    let mut pinned = scenario.clone();
+    pinned.seed = Some(seed.seed);
+    pinned.bugs = scenario.bugs_with(&options.bugs);
+    let mut contents = String::new();
+    let _ = writeln!(
+        contents,
+        "# shipsim repro of scenario `{}` ({}), seed {}",
+        scenario.name, scenario.path, seed.seed
+    );
+    for violation in seed.violations.iter().take(3) {
+        let _ = writeln!(contents, "# {violation}");
+    }
+    if let Some(stuck) = &seed.stuck {
+        let _ = writeln!(contents, "# {LIVENESS}: {stuck}");
+    }
+    let _ = writeln!(contents, "# Replays exactly: shipsim replay <this file>\n");
+    contents.push_str(&pinned.to_toml());
+    ReproFile {
+        relative_path: format!("repro/{}-seed{}.toml", file_safe(&scenario.name), seed.seed),
+        contents,
+    }
+}
+
+fn file_safe(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+fn violation_report(
+    scenario: &Scenario,
+    violation: &Violation,
+    run: Option<&SeedRun>,
+    repro: Option<String>,
+    replay: &str,
+) -> ViolationReport {
+    let (timeline, faults_active) = run.map_or_else(
+        || (Vec::new(), Vec::new()),
+        |run| timeline(scenario, run, &violation.operations),
+    );
+    ViolationReport {
+        oracle: violation.oracle.name().to_string(),
+        seed: violation.seed,
+        message: violation.message.clone(),
+        operations: violation
+            .operations
+            .iter()
+            .map(|&op| u64::from(op))
+            .collect(),
+        evidence: violation.evidence.clone(),
+        faults_active,
+        timeline,
+        repro,
+        replay_command: replay.to_string(),
+    }
+}
+
+/// The story of `ops` in `run`: their attempts and outcomes, and the faults, crashes and
+/// system events during their lifetime. Also the faults that fired in that span.
+#[must_use]
+pub fn timeline(
+    scenario: &Scenario,
+    run: &SeedRun,
+    ops: &[OpId],
+) -> (Vec<TimelineEntry>, Vec<String>) {
+    let involved: BTreeSet<OpId> = ops.iter().copied().collect();
+    let operations: Vec<_> = run
+        .history
+        .operations()
+        .iter()
+        .filter(|op| involved.is_empty() || involved.contains(&op.id))
+        .collect();
+    let start = operations
+        .iter()
+        .map(|op| op.invoked_at_us)
+        .min()
+        .unwrap_or(0);
+    let end = operations
+        .iter()
+        .map(|op| op.completed_at_us)
+        .max()
+        .unwrap_or(u64::MAX);
+    let mut entries = Vec::new();
+    let mut faults = BTreeSet::new();
+    for event in run.trace.events() {
+        let in_span = event.at_us >= start && event.at_us <= end;
+        let what = match &event.kind {
+            EventKind::OpInvoked { op, kind, key } if involved.contains(op) => Some(format!(
+                "op {op} {} invoked{}",
+                kind.name(),
+                key.as_ref().map_or(String::new(), |k| format!(" key={k}"))
+            )),
+            EventKind::OpCompleted {
+                op,
+                outcome,
+                attempts,
+            } if involved.contains(op) => Some(format!(
+                "op {op} -> {outcome} after attempts [{}]",
+                attempts.join(", ")
+            )),
+            EventKind::FaultFired { fault, detail } if in_span => {
+                faults.insert(*fault);
+                Some(format!("fault #{fault} fired: {detail}"))
+            }
+            EventKind::FaultEnded { fault } if in_span => Some(format!("fault #{fault} ended")),
+            EventKind::HostCrashed { transactions_lost } if in_span => Some(format!(
+                "CRASH ({transactions_lost} unflushed transaction(s) lost)"
+            )),
+            EventKind::HostRestarted { boot } if in_span => {
+                Some(format!("restarted (boot {boot})"))
+            }
+            EventKind::Healed => Some("faults healed; settle phase".to_string()),
+            EventKind::System(system) if in_span => Some(format!("{system:?}")),
+            _ => None,
+        };
+        if let Some(what) = what {
+            entries.push(TimelineEntry {
+                at_us: event.at_us,
+                host: event.host.clone(),
+                what,
+            });
+        }
+    }
+    for op in &operations {
+        for attempt in &op.attempts {
+            entries.push(TimelineEntry {
+                at_us: op.invoked_at_us + attempt.sent_at_ms * 1_000,
+                host: op.client.clone(),
+                what: format!(
+                    "op {} attempt {} -> {} (waited {} ms)",
+                    op.id,
+                    attempt.index + 1,
+                    attempt.outcome.label(),
+                    attempt.waited_ms
+                ),
+            });
+        }
+    }
+    entries.sort_by_key(|e| e.at_us);
+    entries.truncate(TIMELINE_ENTRIES_MAX);
+    let faults_active = faults
+        .into_iter()
+        .filter_map(|index| {
+            scenario
+                .faults
+                .get(index)
+                .map(|f| format!("#{index} {}", f.describe()))
+        })
+        .collect();
+    (entries, faults_active)
+}
+
+/// Writes `summary.json` and the repro files into `dir`.
+///
+/// # Errors
+/// When a file cannot be written, naming it.
+pub fn write(dir: &Path, report: &Report, repros: &[ReproFile]) -> anyhow::Result<Vec<PathBuf>> {
+    use anyhow::Context;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create report directory {}", dir.display()))?;
+    let mut written = Vec::new();
+    let repro_dir = dir.join("repro");
+    if repro_dir.exists() {
+        std::fs::remove_dir_all(&repro_dir)
+            .with_context(|| format!("cannot clear {}", repro_dir.display()))?;
+    }
+    for repro in repros {
+        let path = dir.join(&repro.relative_path);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        std::fs::write(&path, &repro.contents)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        written.push(path);
+    }
+    let json = shipsim_reports::json::render(report).context("cannot render summary.json")?;
+    let path = dir.join("summary.json");
+    std::fs::write(&path, json).with_context(|| format!("cannot write {}", path.display()))?;
+    written.push(path);
+    Ok(written)
+}

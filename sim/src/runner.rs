@@ -1,0 +1,351 @@
+//! Runs one scenario with one seed: builds the simulated world, drives it through the
+//! workload with faults, heals, resolves ambiguous operations, and judges the result.
+//!
+//! Phases of a run:
+//! 1. **Workload**: clients issue operations while faults fire.
+//! 2. **Heal**: every fault is lifted, crashed hosts restart.
+//! 3. **Settle**: the settler re-issues each ambiguous write until it gets an answer.
+//! 4. **Judge**: the oracles read the history, the store and the carrier's ledger.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use shipsim_system::bugs::BugSet;
+use shipsim_system::carrier::{self, CarrierConfig, CarrierDeps, CarrierLedger, LabelSale};
+use shipsim_system::seed::Seed;
+use shipsim_system::service::{self, ServiceConfig, ServiceDeps};
+use shipsim_system::store::{MemoryStore, Tables};
+
+use crate::clock::{EPOCH_UNIX_MS, SimClock};
+use crate::fault::layer::FaultLayer;
+use crate::fault::network::NetDriver;
+use crate::fault::{CrashTrigger, FaultKind};
+use crate::history::{EventKind, History, OpOutcome, Trace};
+use crate::hosts::{CARRIER, HTTP_PORT, SERVICE, SETTLER};
+use crate::net::{SimTransport, serve};
+use crate::oracle::{self, Duplicates, OracleInput, Violation};
+use crate::scenario::Scenario;
+use crate::shared::{HostObserver, Shared};
+use crate::workload::{self, ClientIdentity, UNSERVICEABLE_COUNTRY};
+
+/// The service's API key at the carrier.
+const CARRIER_API_KEY: &str = "ck_sim_platform";
+
+/// Simulated time the settle phase may take before the run is declared stuck, ms.
+const SETTLE_TIME_LIMIT_MS: u64 = 600_000;
+
+/// Everything one (scenario, seed) run produced.
+#[derive(Debug)]
+pub struct SeedRun {
+    /// The seed.
+    pub seed: u64,
+    /// Every event, hashed.
+    pub trace: Trace,
+    /// Every operation.
+    pub history: History,
+    /// What the oracles found.
+    pub violations: Vec<Violation>,
+    /// Times each fault fired, by index.
+    pub fired: std::collections::BTreeMap<usize, u64>,
+    /// Duplicates in the final state.
+    pub duplicates: Duplicates,
+    /// Simulated time the run took, ms.
+    pub sim_ms: u64,
+    /// The service's final store (live view).
+    pub tables: Tables,
+    /// Every label sold.
+    pub sales: Vec<LabelSale>,
+    /// Why the run could not finish, if it could not (a stuck simulation is a failure).
+    pub stuck: Option<String>,
+}
+
+impl SeedRun {
+    /// Whether the seed passed: no violation and not stuck.
+    #[must_use]
+    pub fn passed(&self) -> bool {
+        self.violations.is_empty() && self.stuck.is_none()
+    }
+}
+
+/// Runs `scenario` with `seed` and planted `bugs`.
+#[must_use]
+pub fn run_seed(scenario: &Scenario, seed: u64, bugs: &BugSet) -> SeedRun {
+    let scenario = Arc::new(scenario.clone());
+    let root = Seed(seed);
+    let shared = Shared::new();
+    {
+        let mut state = shared.lock();
+        for spec in &scenario.faults {
+            if let FaultKind::Crash(crash) = &spec.kind
+                && let CrashTrigger::AtPoint { times, .. } = crash.trigger
+            {
+                state.point_budget.insert(spec.index, times);
+            }
+        }
+    }
+    let store = Arc::new(MemoryStore::new());
+    let ledger = Arc::new(CarrierLedger::new());
+
+    let (min_ms, max_ms) = scenario.run.latency_ms;
+    let mut sim = turmoil::Builder::new()
+        .epoch(std::time::UNIX_EPOCH + Duration::from_millis(EPOCH_UNIX_MS))
+        .rng_seed(root.derive("turmoil").0)
+        .tick_duration(Duration::from_millis(scenario.run.tick_ms))
+        .min_message_latency(Duration::from_millis(min_ms))
+        .max_message_latency(Duration::from_millis(max_ms))
+        .simulation_duration(Duration::from_millis(
+            scenario.run.time_limit_ms + SETTLE_TIME_LIMIT_MS,
+        ))
+        .tcp_capacity(1024)
+        .build();
+
+    add_service(&mut sim, &scenario, root, &shared, &store, bugs);
+    add_carrier(&mut sim, &scenario, root, &shared, &ledger);
+
+    let mut driver = NetDriver::new(
+        &scenario.faults,
+        scenario.hosts.clients,
+        scenario.run.latency_ms,
+        store.clone(),
+        shared.clone(),
+        root.derive("faults"),
+    );
+    for index in 0..scenario.hosts.clients {
+        let identity = ClientIdentity::new(index, scenario.hosts.callers);
+        let transport = Arc::new(SimTransport::new(SERVICE, HTTP_PORT));
+        driver.register_transport(identity.host.clone(), transport.clone());
+        let host = identity.host.clone();
+        sim.client(
+            host.as_str(),
+            workload::run_client(
+                identity,
+                scenario.clone(),
+                root,
+                shared.clone(),
+                transport,
+                bugs.clone(),
+            ),
+        );
+    }
+
+    let mut stuck = drive(&mut sim, &mut driver, &shared, scenario.run.time_limit_ms);
+
+    // Heal, then settle what the clients could not know.
+    driver.heal(&mut sim);
+    {
+        shared.lock().healed = true;
+    }
+    shared.record("driver", EventKind::Healed);
+    let ambiguous: Vec<_> = shared
+        .lock()
+        .history
+        .workload()
+        .filter(|op| op.kind.is_write() && matches!(op.outcome, OpOutcome::Ambiguous { .. }))
+        .cloned()
+        .collect();
+    if stuck.is_none() && !ambiguous.is_empty() {
+        let faults = Arc::new(scenario.faults.clone());
+        sim.client(
+            SETTLER,
+            workload::run_settler(
+                ambiguous,
+                faults,
+                root.derive("settle"),
+                shared.clone(),
+                bugs.clone(),
+            ),
+        );
+        let limit = elapsed_ms(&sim) + SETTLE_TIME_LIMIT_MS;
+        stuck = drive(&mut sim, &mut driver, &shared, limit);
+    }
+    let sim_ms = elapsed_ms(&sim);
+    drop(sim);
+
+    let tables = store.snapshot();
+    let durable = store.durable_snapshot();
+    let sales = ledger.sales();
+    let state = std::mem::take(&mut *shared.lock());
+    let violations = if stuck.is_none() {
+        oracle::check_all(&OracleInput {
+            scenario: &scenario,
+            seed,
+            history: &state.history,
+            tables: &tables,
+            durable: &durable,
+            sales: &sales,
+        })
+    } else {
+        Vec::new()
+    };
+    SeedRun {
+        seed,
+        duplicates: Duplicates::count(&tables, &sales),
+        trace: state.trace,
+        history: state.history,
+        violations,
+        fired: state.fired,
+        sim_ms,
+        tables,
+        sales,
+        stuck,
+    }
+}
+
+fn elapsed_ms(sim: &turmoil::Sim<'_>) -> u64 {
+    u64::try_from(sim.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Steps the simulation until every client finished, applying scheduled faults between
+/// steps. Returns why it stopped early, if it did.
+fn drive(
+    sim: &mut turmoil::Sim<'_>,
+    driver: &mut NetDriver,
+    shared: &Shared,
+    limit_ms: u64,
+) -> Option<String> {
+    loop {
+        let now_ms = elapsed_ms(sim);
+        shared.lock().driver_now_us = now_ms * 1_000;
+        if now_ms > limit_ms {
+            return Some(format!(
+                "the run did not finish within {limit_ms} ms of simulated time: clients are stuck"
+            ));
+        }
+        driver.advance(sim, now_ms);
+        let finished = match sim.step() {
+            Ok(finished) => finished,
+            Err(error) => return Some(format!("simulation failed: {error}")),
+        };
+        let requests = std::mem::take(&mut shared.lock().crash_requests);
+        for (host, restart_after_ms) in requests {
+            driver.crash(sim, &host, elapsed_ms(sim), Some(restart_after_ms));
+        }
+        if finished {
+            return None;
+        }
+    }
+}
+
+fn add_service(
+    sim: &mut turmoil::Sim<'_>,
+    scenario: &Arc<Scenario>,
+    root: Seed,
+    shared: &Shared,
+    store: &Arc<MemoryStore>,
+    bugs: &BugSet,
+) {
+    let boots = Arc::new(AtomicU64::new(0));
+    let scenario = scenario.clone();
+    let shared = shared.clone();
+    let store = store.clone();
+    let bugs = bugs.clone();
+    sim.host(SERVICE, move || {
+        let boot = boots.fetch_add(1, Ordering::Relaxed);
+        let scenario = scenario.clone();
+        let shared = shared.clone();
+        let store = store.clone();
+        let bugs = bugs.clone();
+        async move {
+            if boot > 0 {
+                shared.record(SERVICE, EventKind::HostRestarted { boot });
+            }
+            let clock: Arc<SimClock> = Arc::new(SimClock::for_host(SERVICE, &scenario.faults));
+            let host_seed = root.derive("host-service").derive_index("boot", boot);
+            let observer = Arc::new(HostObserver::new(
+                SERVICE,
+                shared.clone(),
+                &scenario.faults,
+                host_seed.derive("checkpoints"),
+            ));
+            let config = ServiceConfig {
+                api_keys: (0..scenario.hosts.callers)
+                    .map(|i| (workload::api_key(i), workload::caller_id(i)))
+                    .collect(),
+                carrier_base_url: format!("http://{CARRIER}:{HTTP_PORT}"),
+                carrier_api_key: CARRIER_API_KEY.to_string(),
+                carrier_policy: scenario.service.carrier,
+                rate_limit: scenario.service.rate_limit,
+                lock_lease_ms: scenario.service.lock_lease_ms,
+                store_latency_ms: scenario.service.store_latency_ms,
+                bugs,
+            };
+            let router = service::router(
+                config,
+                ServiceDeps {
+                    clock: clock.clone(),
+                    store,
+                    carrier: Arc::new(SimTransport::new(CARRIER, HTTP_PORT)),
+                    observer,
+                    seed: root.derive("service"),
+                    boot,
+                },
+            );
+            let layer = FaultLayer::new(
+                SERVICE,
+                router,
+                &scenario.faults,
+                host_seed.derive("http-faults"),
+                clock,
+                shared,
+            );
+            serve(HTTP_PORT, layer.handler()).await
+        }
+    });
+}
+
+fn add_carrier(
+    sim: &mut turmoil::Sim<'_>,
+    scenario: &Arc<Scenario>,
+    root: Seed,
+    shared: &Shared,
+    ledger: &Arc<CarrierLedger>,
+) {
+    let boots = Arc::new(AtomicU64::new(0));
+    let scenario = scenario.clone();
+    let shared = shared.clone();
+    let ledger = ledger.clone();
+    sim.host(CARRIER, move || {
+        let boot = boots.fetch_add(1, Ordering::Relaxed);
+        let scenario = scenario.clone();
+        let shared = shared.clone();
+        let ledger = ledger.clone();
+        async move {
+            if boot > 0 {
+                shared.record(CARRIER, EventKind::HostRestarted { boot });
+            }
+            let clock: Arc<SimClock> = Arc::new(SimClock::for_host(CARRIER, &scenario.faults));
+            let host_seed = root.derive("host-carrier").derive_index("boot", boot);
+            let observer = Arc::new(HostObserver::new(
+                CARRIER,
+                shared.clone(),
+                &scenario.faults,
+                host_seed.derive("checkpoints"),
+            ));
+            let router = carrier::router(
+                CarrierConfig {
+                    api_key: CARRIER_API_KEY.to_string(),
+                    unserviceable_countries: [UNSERVICEABLE_COUNTRY.to_string()]
+                        .into_iter()
+                        .collect(),
+                },
+                CarrierDeps {
+                    clock: clock.clone(),
+                    ledger,
+                    observer,
+                    seed: root.derive("carrier"),
+                    boot,
+                },
+            );
+            let layer = FaultLayer::new(
+                CARRIER,
+                router,
+                &scenario.faults,
+                host_seed.derive("http-faults"),
+                clock,
+                shared,
+            );
+            serve(HTTP_PORT, layer.handler()).await
+        }
+    });
+}

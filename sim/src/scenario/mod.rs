@@ -1,0 +1,648 @@
+//! Scenarios: the unit of the regression corpus, written as TOML files (format reference in
+//! `scenarios/README.md`).
+//!
+//! Parsing is strict: unknown keys, wrong types and impossible values are refused with the
+//! file, line, column and a hint, before anything runs. [`Scenario::to_toml`] writes a
+//! scenario back in canonical form, which is how repro files are made.
+
+pub(crate) mod error;
+pub(crate) mod raw;
+mod seeds;
+mod write;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use shipsim_system::api::Endpoint;
+use shipsim_system::bugs::{Bug, BugSet};
+use shipsim_system::client::RetryPolicy;
+use shipsim_system::service::RateLimit;
+use toml::Spanned;
+
+pub use error::ScenarioError;
+pub use seeds::SeedRange;
+pub(crate) use write::quote as write_quote;
+
+use crate::fault::{self, FaultSpec, ParseContext};
+use crate::oracle::OracleKind;
+use raw::RawScenario;
+
+/// A validated scenario.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scenario {
+    /// Name (the file stem unless given).
+    pub name: String,
+    /// What it exercises.
+    pub description: String,
+    /// File it was read from (`<inline>` for scenarios built in code).
+    pub path: String,
+    /// Seeds run when the command line does not choose.
+    pub seeds: SeedRange,
+    /// A pinned seed (repro files): replay runs exactly this one.
+    pub seed: Option<u64>,
+    /// Planted bugs switched on by the file itself (repro files).
+    pub bugs: BugSet,
+    /// Simulation settings.
+    pub run: RunSettings,
+    /// Host counts.
+    pub hosts: HostSettings,
+    /// What the clients do.
+    pub workload: WorkloadSettings,
+    /// The merchant client's retry policy.
+    pub client: RetryPolicy,
+    /// The service's settings.
+    pub service: ServiceSettings,
+    /// Faults, in file order.
+    pub faults: Vec<FaultSpec>,
+    /// Oracles that judge each seed, in catalogue order.
+    pub oracles: Vec<OracleKind>,
+    /// Latency budgets per endpoint.
+    pub budgets: BTreeMap<Endpoint, Budget>,
+}
+
+/// `[run]`
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RunSettings {
+    /// Simulated time per step, ms.
+    pub tick_ms: u64,
+    /// Network latency range of every link, ms.
+    pub latency_ms: (u64, u64),
+    /// Simulated time after which a run is declared stuck, ms.
+    pub time_limit_ms: u64,
+}
+
+/// `[hosts]`
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HostSettings {
+    /// Client hosts.
+    pub clients: u32,
+    /// Distinct merchants; clients are assigned round-robin.
+    pub callers: u32,
+}
+
+/// `[workload]`
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct WorkloadSettings {
+    /// Logical operations per client.
+    pub operations: u32,
+    /// Pause between operations, drawn uniformly, ms.
+    pub think_ms: (u64, u64),
+    /// Relative weights of operation kinds.
+    pub mix: Mix,
+    /// Chance a shipment create is sent twice at once with one key (a double click).
+    pub double_submit: f64,
+    /// Chance a write carries its key in the body instead of the header.
+    pub key_in_body: f64,
+    /// Chance an order ships to a country the carrier refuses.
+    pub unserviceable: f64,
+    /// Chance a shipment create reuses an earlier key with a different body (a client bug
+    /// the service must refuse with 422).
+    pub reuse_key_with_other_body: f64,
+}
+
+/// Relative weights of operation kinds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mix {
+    /// `POST /v1/orders`
+    pub create_order: u32,
+    /// `POST /v1/orders/{id}/shipments`
+    pub create_shipment: u32,
+    /// `GET /v1/orders/{id}`
+    pub get_order: u32,
+    /// `GET /v1/shipments/{id}`
+    pub get_shipment: u32,
+}
+
+impl Mix {
+    /// Sum of the weights.
+    #[must_use]
+    pub fn total(&self) -> u32 {
+        self.create_order + self.create_shipment + self.get_order + self.get_shipment
+    }
+}
+
+/// `[service]`
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ServiceSettings {
+    /// Per-caller rate limit, if any.
+    pub rate_limit: Option<RateLimit>,
+    /// Store round trip range, ms.
+    pub store_latency_ms: (u64, u64),
+    /// How the service retries the carrier.
+    pub carrier: RetryPolicy,
+    /// In-progress lock lease, ms.
+    pub lock_lease_ms: u64,
+}
+
+/// `[budgets]` entry: latency limits of one endpoint, end to end, over all seeds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Budget {
+    /// Median limit.
+    pub p50_ms_max: Option<u64>,
+    /// 95th percentile limit.
+    pub p95_ms_max: Option<u64>,
+    /// 99th percentile limit.
+    pub p99_ms_max: Option<u64>,
+    /// Largest sample limit.
+    pub max_ms_max: Option<u64>,
+}
+
+impl Budget {
+    /// The limits set, as (metric, limit).
+    #[must_use]
+    pub fn limits(&self) -> Vec<(&'static str, u64)> {
+        [
+            ("p50", self.p50_ms_max),
+            ("p95", self.p95_ms_max),
+            ("p99", self.p99_ms_max),
+            ("max", self.max_ms_max),
+        ]
+        .into_iter()
+        .filter_map(|(metric, limit)| limit.map(|l| (metric, l)))
+        .collect()
+    }
+}
+
+/// Most client hosts a scenario may declare.
+pub const CLIENTS_MAX: u32 = 1_000;
+/// Most operations per client.
+pub const OPERATIONS_MAX: u32 = 100_000;
+/// Longest simulated run, ms (one simulated day).
+pub const TIME_LIMIT_MS_MAX: u64 = 86_400_000;
+
+impl Scenario {
+    /// Reads and validates a scenario file.
+    ///
+    /// # Errors
+    /// [`ScenarioError`] naming the file (and line and column where there is one).
+    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        let file = path.display().to_string();
+        let source = std::fs::read_to_string(path)
+            .map_err(|e| ScenarioError::whole_file(&file, format!("cannot read: {e}")))?;
+        let stem = path.file_stem().map_or_else(
+            || "scenario".to_string(),
+            |s| s.to_string_lossy().into_owned(),
+        );
+        Scenario::parse(&file, &stem, &source)
+    }
+
+    /// Validates scenario text. `file` names it in errors; `default_name` is used when the
+    /// text gives none.
+    ///
+    /// # Errors
+    /// [`ScenarioError`] with line and column.
+    pub fn parse(file: &str, default_name: &str, source: &str) -> Result<Scenario, ScenarioError> {
+        let raw: RawScenario = toml::from_str(source).map_err(|e| toml_error(file, source, &e))?;
+        validate(file, default_name, source, raw)
+    }
+
+    /// The bugs to run with: the file's own plus the command line's.
+    #[must_use]
+    pub fn bugs_with(&self, extra: &BugSet) -> BugSet {
+        BugSet::of(self.bugs.iter().chain(extra.iter()))
+    }
+}
+
+fn toml_error(file: &str, source: &str, error: &toml::de::Error) -> ScenarioError {
+    let message = error.message().trim().to_string();
+    let span = error.span().unwrap_or(0..0);
+    let mut scenario_error = ScenarioError::at(file, source, span, message.clone());
+    if let Some(hint) = unknown_field_hint(&message) {
+        scenario_error = scenario_error.with_hint(hint);
+    }
+    scenario_error
+}
+
+/// Turns serde's "unknown field `x`, expected one of `a`, `b`" into a hint.
+fn unknown_field_hint(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let (field, rest) = rest.split_once('`')?;
+    let expected: Vec<&str> = rest
+        .split('`')
+        .enumerate()
+        .filter_map(|(i, part)| (i % 2 == 1).then_some(part))
+        .collect();
+    let mut hint = match error::closest(field, expected.iter().copied()) {
+        Some(guess) => format!("did you mean `{guess}`?"),
+        None => format!("accepted keys here: {}", expected.join(", ")),
+    };
+    if ["oracles", "bugs", "name", "description", "seed"].contains(&field) {
+        hint.push_str(" (top-level keys must come before the first [table] header)");
+    }
+    Some(hint)
+}
+
+struct Ctx<'a> {
+    file: &'a str,
+    source: &'a str,
+}
+
+impl Ctx<'_> {
+    fn error<T>(&self, value: &Spanned<T>, message: impl Into<String>) -> ScenarioError {
+        ScenarioError::at(self.file, self.source, value.span(), message)
+    }
+}
+
+fn range_pair(
+    ctx: &Ctx<'_>,
+    value: &Spanned<[u64; 2]>,
+    what: &str,
+) -> Result<(u64, u64), ScenarioError> {
+    let [low, high] = *value.get_ref();
+    if high < low {
+        return Err(ctx
+            .error(
+                value,
+                format!("{what} range [{low}, {high}] ends before it starts"),
+            )
+            .with_hint("write [low, high] with low <= high"));
+    }
+    Ok((low, high))
+}
+
+fn probability(
+    ctx: &Ctx<'_>,
+    value: Option<&Spanned<f64>>,
+    name: &str,
+) -> Result<f64, ScenarioError> {
+    let Some(value) = value else {
+        return Ok(0.0);
+    };
+    let p = *value.get_ref();
+    if !(0.0..=1.0).contains(&p) || p.is_nan() {
+        return Err(ctx.error(value, format!("`{name}` {p} is outside 0..=1")));
+    }
+    Ok(p)
+}
+
+fn positive<T: Copy + PartialOrd + Default + std::fmt::Display>(
+    ctx: &Ctx<'_>,
+    value: &Spanned<T>,
+    name: &str,
+) -> Result<T, ScenarioError> {
+    if *value.get_ref() <= T::default() {
+        return Err(ctx.error(value, format!("`{name}` must be at least 1")));
+    }
+    Ok(*value.get_ref())
+}
+
+fn validate(
+    file: &str,
+    default_name: &str,
+    source: &str,
+    raw: RawScenario,
+) -> Result<Scenario, ScenarioError> {
+    let ctx = Ctx { file, source };
+    let name = match &raw.name {
+        Some(name) if name.get_ref().trim().is_empty() => {
+            return Err(ctx.error(name, "`name` must not be empty"));
+        }
+        Some(name) => name.get_ref().clone(),
+        None => default_name.to_string(),
+    };
+
+    let run = validate_run(&ctx, raw.run.as_ref())?;
+    let hosts = validate_hosts(&ctx, raw.hosts.as_ref())?;
+    let workload = validate_workload(&ctx, raw.workload.as_ref())?;
+    let client = validate_client(&ctx, raw.client.as_ref())?;
+    let service = validate_service(&ctx, raw.service.as_ref())?;
+    let seeds = match raw.run.as_ref().and_then(|r| r.seeds.as_ref()) {
+        None => SeedRange::new(1, 21).expect("default range is valid"),
+        Some(text) => SeedRange::parse(text.get_ref()).map_err(|m| ctx.error(text, m))?,
+    };
+
+    let fault_context = ParseContext {
+        file,
+        source,
+        clients: hosts.clients,
+    };
+    let faults = raw
+        .fault
+        .iter()
+        .enumerate()
+        .map(|(index, table)| fault::parse(table, index, &fault_context))
+        .collect::<Result<Vec<_>, _>>()?;
+
+    let oracles = match &raw.oracles {
+        None => OracleKind::ALL.to_vec(),
+        Some(list) => {
+            let mut chosen = Vec::new();
+            for entry in list.get_ref() {
+                let oracle = entry.get_ref().parse::<OracleKind>().map_err(|_| {
+                    let names = OracleKind::ALL.iter().map(|o| o.name());
+                    let error = ctx.error(entry, format!("unknown oracle `{}`", entry.get_ref()));
+                    match error::closest(entry.get_ref(), names) {
+                        Some(guess) => error.with_hint(format!("did you mean `{guess}`?")),
+                        None => error.with_hint("`shipsim list --oracles` lists them"),
+                    }
+                })?;
+                if chosen.contains(&oracle) {
+                    return Err(
+                        ctx.error(entry, format!("oracle `{}` is listed twice", oracle.name()))
+                    );
+                }
+                chosen.push(oracle);
+            }
+            if chosen.is_empty() {
+                return Err(ctx
+                    .error(list, "`oracles` is empty: nothing would judge the run")
+                    .with_hint("leave `oracles` out to run every oracle"));
+            }
+            chosen.sort();
+            chosen
+        }
+    };
+
+    let mut bugs = Vec::new();
+    if let Some(list) = &raw.bugs {
+        for entry in list.get_ref() {
+            let bug = entry.get_ref().parse::<Bug>().map_err(|e| {
+                let names = Bug::ALL.iter().map(|b| b.name());
+                let error = ctx.error(entry, e.to_string());
+                match error::closest(entry.get_ref(), names) {
+                    Some(guess) => error.with_hint(format!("did you mean `{guess}`?")),
+                    None => error,
+                }
+            })?;
+            bugs.push(bug);
+        }
+    }
+
+    let mut budgets = BTreeMap::new();
+    for (endpoint_text, budget) in raw.budgets.iter().flatten() {
+        let Some(endpoint) = Endpoint::ALL
+            .iter()
+            .copied()
+            .find(|e| e.route() == endpoint_text.get_ref())
+        else {
+            let routes: Vec<&str> = Endpoint::ALL.iter().map(|e| e.route()).collect();
+            return Err(ctx
+                .error(
+                    endpoint_text,
+                    format!("unknown endpoint `{}`", endpoint_text.get_ref()),
+                )
+                .with_hint(format!("endpoints are: {}", routes.join(", "))));
+        };
+        let raw_budget = budget.get_ref();
+        let value = Budget {
+            p50_ms_max: raw_budget.p50_ms_max,
+            p95_ms_max: raw_budget.p95_ms_max,
+            p99_ms_max: raw_budget.p99_ms_max,
+            max_ms_max: raw_budget.max_ms_max,
+        };
+        if value.limits().is_empty() {
+            return Err(ctx
+                .error(budget, "a budget needs at least one limit")
+                .with_hint("p50_ms_max, p95_ms_max, p99_ms_max or max_ms_max"));
+        }
+        budgets.insert(endpoint, value);
+    }
+
+    Ok(Scenario {
+        name,
+        description: raw.description.unwrap_or_default(),
+        path: file.to_string(),
+        seeds,
+        seed: raw.seed.map(|s| *s.get_ref()),
+        bugs: BugSet::of(bugs),
+        run,
+        hosts,
+        workload,
+        client,
+        service,
+        faults,
+        oracles,
+        budgets,
+    })
+}
+
+fn validate_run(ctx: &Ctx<'_>, raw: Option<&raw::RawRun>) -> Result<RunSettings, ScenarioError> {
+    let mut run = RunSettings {
+        tick_ms: 1,
+        latency_ms: (1, 5),
+        time_limit_ms: 600_000,
+    };
+    let Some(raw) = raw else { return Ok(run) };
+    if let Some(tick) = &raw.tick_ms {
+        run.tick_ms = positive(ctx, tick, "tick_ms")?;
+        if run.tick_ms > 100 {
+            return Err(ctx
+                .error(
+                    tick,
+                    format!("`tick_ms` {} is coarser than 100 ms", run.tick_ms),
+                )
+                .with_hint(
+                    "ticks quantise network delivery; 1 to 10 ms keep latencies meaningful",
+                ));
+        }
+    }
+    if let Some(latency) = &raw.latency_ms {
+        run.latency_ms = range_pair(ctx, latency, "latency_ms")?;
+    }
+    if let Some(limit) = &raw.time_limit_ms {
+        run.time_limit_ms = positive(ctx, limit, "time_limit_ms")?;
+        if run.time_limit_ms > TIME_LIMIT_MS_MAX {
+            return Err(ctx.error(
+                limit,
+                format!("`time_limit_ms` exceeds {TIME_LIMIT_MS_MAX} (one day)"),
+            ));
+        }
+    }
+    Ok(run)
+}
+
+fn validate_hosts(
+    ctx: &Ctx<'_>,
+    raw: Option<&raw::RawHosts>,
+) -> Result<HostSettings, ScenarioError> {
+    let mut hosts = HostSettings {
+        clients: 1,
+        callers: 1,
+    };
+    let Some(raw) = raw else { return Ok(hosts) };
+    if let Some(clients) = &raw.clients {
+        hosts.clients = positive(ctx, clients, "clients")?;
+        if hosts.clients > CLIENTS_MAX {
+            return Err(ctx.error(clients, format!("`clients` exceeds {CLIENTS_MAX}")));
+        }
+    }
+    if let Some(callers) = &raw.callers {
+        hosts.callers = positive(ctx, callers, "callers")?;
+        if hosts.callers > hosts.clients {
+            return Err(ctx
+                .error(
+                    callers,
+                    format!(
+                        "{} callers but only {} client(s)",
+                        hosts.callers, hosts.clients
+                    ),
+                )
+                .with_hint("each caller (merchant) needs at least one client host"));
+        }
+    }
+    Ok(hosts)
+}
+
+fn validate_workload(
+    ctx: &Ctx<'_>,
+    raw: Option<&raw::RawWorkload>,
+) -> Result<WorkloadSettings, ScenarioError> {
+    let mut workload = WorkloadSettings {
+        operations: 20,
+        think_ms: (0, 20),
+        mix: Mix {
+            create_order: 2,
+            create_shipment: 4,
+            get_order: 1,
+            get_shipment: 1,
+        },
+        double_submit: 0.0,
+        key_in_body: 0.0,
+        unserviceable: 0.0,
+        reuse_key_with_other_body: 0.0,
+    };
+    let Some(raw) = raw else { return Ok(workload) };
+    if let Some(operations) = &raw.operations {
+        workload.operations = positive(ctx, operations, "operations")?;
+        if workload.operations > OPERATIONS_MAX {
+            return Err(ctx.error(operations, format!("`operations` exceeds {OPERATIONS_MAX}")));
+        }
+    }
+    if let Some(think) = &raw.think_ms {
+        workload.think_ms = range_pair(ctx, think, "think_ms")?;
+    }
+    if let Some(mix) = &raw.mix {
+        let m = mix.get_ref();
+        workload.mix = Mix {
+            create_order: m.create_order.unwrap_or(0),
+            create_shipment: m.create_shipment.unwrap_or(0),
+            get_order: m.get_order.unwrap_or(0),
+            get_shipment: m.get_shipment.unwrap_or(0),
+        };
+        if workload.mix.total() == 0 {
+            return Err(ctx
+                .error(
+                    mix,
+                    "every weight of `mix` is 0: the clients would do nothing",
+                )
+                .with_hint("e.g. mix = { create_order = 1, create_shipment = 3 }"));
+        }
+    }
+    workload.double_submit = probability(ctx, raw.double_submit.as_ref(), "double_submit")?;
+    workload.key_in_body = probability(ctx, raw.key_in_body.as_ref(), "key_in_body")?;
+    workload.unserviceable = probability(ctx, raw.unserviceable.as_ref(), "unserviceable")?;
+    workload.reuse_key_with_other_body = probability(
+        ctx,
+        raw.reuse_key_with_other_body.as_ref(),
+        "reuse_key_with_other_body",
+    )?;
+    Ok(workload)
+}
+
+fn validate_client(
+    ctx: &Ctx<'_>,
+    raw: Option<&raw::RawClient>,
+) -> Result<RetryPolicy, ScenarioError> {
+    let mut policy = RetryPolicy {
+        timeout_ms_per_attempt: 1_000,
+        deadline_ms: 10_000,
+        attempt_count_max: 6,
+        backoff_ms_base: 50,
+        backoff_ms_max: 1_000,
+    };
+    let Some(raw) = raw else { return Ok(policy) };
+    if let Some(v) = &raw.timeout_ms {
+        policy.timeout_ms_per_attempt = positive(ctx, v, "timeout_ms")?;
+    }
+    if let Some(v) = &raw.deadline_ms {
+        policy.deadline_ms = positive(ctx, v, "deadline_ms")?;
+    }
+    if let Some(v) = &raw.attempts {
+        policy.attempt_count_max = positive(ctx, v, "attempts")?;
+    }
+    if let Some(v) = &raw.backoff_ms_base {
+        policy.backoff_ms_base = *v.get_ref();
+    }
+    if let Some(v) = &raw.backoff_ms_max {
+        policy.backoff_ms_max = *v.get_ref();
+    }
+    policy.validate().map_err(|message| {
+        let span = raw
+            .deadline_ms
+            .as_ref()
+            .map(Spanned::span)
+            .or_else(|| raw.backoff_ms_base.as_ref().map(Spanned::span))
+            .unwrap_or(0..0);
+        ScenarioError::at(ctx.file, ctx.source, span, format!("[client]: {message}"))
+    })?;
+    Ok(policy)
+}
+
+fn validate_service(
+    ctx: &Ctx<'_>,
+    raw: Option<&raw::RawService>,
+) -> Result<ServiceSettings, ScenarioError> {
+    let mut service = ServiceSettings {
+        rate_limit: None,
+        store_latency_ms: (1, 3),
+        carrier: RetryPolicy {
+            timeout_ms_per_attempt: 500,
+            deadline_ms: 2_000,
+            attempt_count_max: 3,
+            backoff_ms_base: 50,
+            backoff_ms_max: 400,
+        },
+        lock_lease_ms: shipsim_system::service::LOCK_LEASE_MS_DEFAULT,
+    };
+    let Some(raw) = raw else { return Ok(service) };
+    if let Some(limit) = &raw.rate_limit {
+        let l = limit.get_ref();
+        if l.burst == 0 || l.per_second == 0 {
+            return Err(ctx.error(limit, "`rate_limit` needs burst >= 1 and per_second >= 1"));
+        }
+        service.rate_limit = Some(RateLimit {
+            burst: l.burst,
+            per_second: l.per_second,
+        });
+    }
+    if let Some(latency) = &raw.store_latency_ms {
+        service.store_latency_ms = range_pair(ctx, latency, "store_latency_ms")?;
+    }
+    if let Some(v) = &raw.carrier_timeout_ms {
+        service.carrier.timeout_ms_per_attempt = positive(ctx, v, "carrier_timeout_ms")?;
+    }
+    if let Some(v) = &raw.carrier_deadline_ms {
+        service.carrier.deadline_ms = positive(ctx, v, "carrier_deadline_ms")?;
+    }
+    if let Some(v) = &raw.carrier_attempts {
+        service.carrier.attempt_count_max = positive(ctx, v, "carrier_attempts")?;
+    }
+    if let Some(v) = &raw.lock_lease_ms {
+        service.lock_lease_ms = positive(ctx, v, "lock_lease_ms")?;
+    }
+    service.carrier.validate().map_err(|message| {
+        let span = raw.carrier_deadline_ms.as_ref().map_or(0..0, Spanned::span);
+        ScenarioError::at(
+            ctx.file,
+            ctx.source,
+            span,
+            format!("[service] carrier policy: {message}"),
+        )
+    })?;
+    if service.lock_lease_ms <= service.carrier.deadline_ms {
+        let span = raw.lock_lease_ms.as_ref().map_or(0..0, Spanned::span);
+        return Err(ScenarioError::at(
+            ctx.file,
+            ctx.source,
+            span,
+            format!(
+                "`lock_lease_ms` ({}) must exceed the carrier deadline ({} ms)",
+                service.lock_lease_ms, service.carrier.deadline_ms
+            ),
+        )
+        .with_hint(
+            "otherwise a live request's claim expires while it still waits on the carrier",
+        ));
+    }
+    Ok(service)
+}

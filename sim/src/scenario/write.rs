@@ -1,0 +1,148 @@
+//! Writing a scenario back as TOML, canonically: every setting explicit, so a repro file
+//! replays the same run even if defaults change later.
+
+use std::fmt::Write;
+
+use super::Scenario;
+use crate::fault::FaultSpec;
+
+impl Scenario {
+    /// The scenario as a self-contained TOML file that parses back to an equal scenario
+    /// (apart from `path`).
+    #[must_use]
+    pub fn to_toml(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "name = {}", quote(&self.name));
+        if !self.description.is_empty() {
+            let _ = writeln!(out, "description = {}", quote(&self.description));
+        }
+        if let Some(seed) = self.seed {
+            let _ = writeln!(out, "seed = {seed}");
+        }
+        if !self.bugs.is_empty() {
+            let names: Vec<String> = self.bugs.iter().map(|b| quote(b.name())).collect();
+            let _ = writeln!(out, "bugs = [{}]", names.join(", "));
+        }
+        let oracles: Vec<String> = self.oracles.iter().map(|o| quote(o.name())).collect();
+        let _ = writeln!(out, "oracles = [{}]", oracles.join(", "));
+
+        let run = &self.run;
+        let _ = writeln!(out, "\n[run]");
+        let _ = writeln!(out, "seeds = {}", quote(&self.seeds.to_string()));
+        let _ = writeln!(out, "tick_ms = {}", run.tick_ms);
+        let _ = writeln!(
+            out,
+            "latency_ms = [{}, {}]",
+            run.latency_ms.0, run.latency_ms.1
+        );
+        let _ = writeln!(out, "time_limit_ms = {}", run.time_limit_ms);
+
+        let _ = writeln!(out, "\n[hosts]");
+        let _ = writeln!(out, "clients = {}", self.hosts.clients);
+        let _ = writeln!(out, "callers = {}", self.hosts.callers);
+
+        let w = &self.workload;
+        let _ = writeln!(out, "\n[workload]");
+        let _ = writeln!(out, "operations = {}", w.operations);
+        let _ = writeln!(out, "think_ms = [{}, {}]", w.think_ms.0, w.think_ms.1);
+        let _ = writeln!(
+            out,
+            "mix = {{ create_order = {}, create_shipment = {}, get_order = {}, get_shipment = {} }}",
+            w.mix.create_order, w.mix.create_shipment, w.mix.get_order, w.mix.get_shipment
+        );
+        let _ = writeln!(out, "double_submit = {}", float(w.double_submit));
+        let _ = writeln!(out, "key_in_body = {}", float(w.key_in_body));
+        let _ = writeln!(out, "unserviceable = {}", float(w.unserviceable));
+        let _ = writeln!(
+            out,
+            "reuse_key_with_other_body = {}",
+            float(w.reuse_key_with_other_body)
+        );
+
+        let c = &self.client;
+        let _ = writeln!(out, "\n[client]");
+        let _ = writeln!(out, "timeout_ms = {}", c.timeout_ms_per_attempt);
+        let _ = writeln!(out, "deadline_ms = {}", c.deadline_ms);
+        let _ = writeln!(out, "attempts = {}", c.attempt_count_max);
+        let _ = writeln!(out, "backoff_ms_base = {}", c.backoff_ms_base);
+        let _ = writeln!(out, "backoff_ms_max = {}", c.backoff_ms_max);
+
+        let s = &self.service;
+        let _ = writeln!(out, "\n[service]");
+        if let Some(limit) = s.rate_limit {
+            let _ = writeln!(
+                out,
+                "rate_limit = {{ burst = {}, per_second = {} }}",
+                limit.burst, limit.per_second
+            );
+        }
+        let _ = writeln!(
+            out,
+            "store_latency_ms = [{}, {}]",
+            s.store_latency_ms.0, s.store_latency_ms.1
+        );
+        let _ = writeln!(
+            out,
+            "carrier_timeout_ms = {}",
+            s.carrier.timeout_ms_per_attempt
+        );
+        let _ = writeln!(out, "carrier_deadline_ms = {}", s.carrier.deadline_ms);
+        let _ = writeln!(out, "carrier_attempts = {}", s.carrier.attempt_count_max);
+        let _ = writeln!(out, "lock_lease_ms = {}", s.lock_lease_ms);
+
+        for fault in &self.faults {
+            let _ = writeln!(out, "\n[[fault]]");
+            out.push_str(&fault_table(fault));
+        }
+
+        if !self.budgets.is_empty() {
+            let _ = writeln!(out, "\n[budgets]");
+            for (endpoint, budget) in &self.budgets {
+                let limits: Vec<String> = budget
+                    .limits()
+                    .into_iter()
+                    .map(|(metric, limit)| format!("{metric}_ms_max = {limit}"))
+                    .collect();
+                let _ = writeln!(
+                    out,
+                    "{} = {{ {} }}",
+                    quote(endpoint.route()),
+                    limits.join(", ")
+                );
+            }
+        }
+        out
+    }
+}
+
+fn fault_table(fault: &FaultSpec) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "kind = {}", quote(fault.kind.name()));
+    for (key, value) in fault.kind.params_toml() {
+        let _ = writeln!(out, "{key} = {value}");
+    }
+    let _ = writeln!(out, "start_ms = {}", fault.window.start_ms);
+    if let Some(end) = fault.window.end_ms {
+        let _ = writeln!(out, "end_ms = {end}");
+    }
+    if fault
+        .kind
+        .info()
+        .params
+        .iter()
+        .any(|p| p.name == "probability")
+    {
+        let _ = writeln!(out, "probability = {}", float(fault.probability));
+    }
+    out
+}
+
+/// A TOML basic string.
+pub(crate) fn quote(text: &str) -> String {
+    toml::Value::String(text.to_string()).to_string()
+}
+
+/// A TOML float that reads back as the same f64.
+fn float(value: f64) -> String {
+    toml::Value::Float(value).to_string()
+}

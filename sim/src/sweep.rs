@@ -1,0 +1,400 @@
+//! Sweeps: many (scenario, seed) pairs, run in parallel, sharded across machines, merged
+//! into per-scenario results in a fixed order whatever the number of jobs.
+//!
+//! Failing seeds are not kept in memory: a seed replays exactly, so the report re-runs the
+//! few failures it shows in full.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+
+use shipsim_system::bugs::BugSet;
+use shipsim_system::seed::Fnv64;
+
+use crate::oracle::{Duplicates, Violation};
+use crate::runner::{SeedRun, run_seed};
+use crate::scenario::{Scenario, SeedRange};
+use crate::stats::Stats;
+use crate::wall::Stopwatch;
+
+/// One of N shards of a sweep, 1-based (`--shard 2/4`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    /// Which shard, 1..=count.
+    pub index: u32,
+    /// How many shards.
+    pub count: u32,
+}
+
+impl Shard {
+    /// Parses `I/N`.
+    ///
+    /// # Errors
+    /// A sentence when the text is not `I/N` with 1 <= I <= N.
+    pub fn parse(text: &str) -> Result<Shard, String> {
+        let (index, count) = text
+            .split_once('/')
+            .ok_or_else(|| format!("bad shard `{text}`: write I/N, e.g. 2/4"))?;
+        let index: u32 = index
+            .trim()
+            .parse()
+            .map_err(|_| format!("bad shard `{text}`: `{index}` is not a number"))?;
+        let count: u32 = count
+            .trim()
+            .parse()
+            .map_err(|_| format!("bad shard `{text}`: `{count}` is not a number"))?;
+        if count == 0 || index == 0 || index > count {
+            return Err(format!("bad shard `{text}`: need 1 <= I <= N"));
+        }
+        Ok(Shard { index, count })
+    }
+
+    /// Whether the pair (scenario `name`, `seed`) belongs to this shard. Assignment hashes
+    /// the pair, so it does not change when other scenarios are added or removed.
+    #[must_use]
+    pub fn owns(&self, name: &str, seed: u64) -> bool {
+        let mut hash = Fnv64::new();
+        hash.write(name.as_bytes());
+        hash.write(&seed.to_le_bytes());
+        hash.finish() % u64::from(self.count) == u64::from(self.index - 1)
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+/// How progress is shown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Progress {
+    /// Nothing.
+    Quiet,
+    /// A bar on stderr if it is a terminal, plain lines otherwise.
+    Auto,
+}
+
+/// What to sweep and how.
+#[derive(Clone, Debug)]
+pub struct SweepOptions {
+    /// Seeds for every scenario; `None` uses each scenario's own (or its pinned seed).
+    pub seeds: Option<SeedRange>,
+    /// Worker threads.
+    pub jobs: usize,
+    /// Only this shard's pairs.
+    pub shard: Option<Shard>,
+    /// Planted bugs to switch on.
+    pub bugs: BugSet,
+    /// Run each seed twice and compare trace hashes.
+    pub check_determinism: bool,
+    /// Progress display.
+    pub progress: Progress,
+}
+
+/// What one seed produced, reduced to what the report needs.
+#[derive(Clone, Debug)]
+pub struct SeedOutcome {
+    /// The seed.
+    pub seed: u64,
+    /// Hash of its trace.
+    pub trace_hash: u64,
+    /// Oracle violations.
+    pub violations: Vec<Violation>,
+    /// Set when the run could not finish.
+    pub stuck: Option<String>,
+    /// Set when a second run of the seed diverged from the first.
+    pub nondeterminism: Option<String>,
+    /// Times each fault fired.
+    pub fired: BTreeMap<usize, u64>,
+    /// Duplicates in the final state.
+    pub duplicates: Duplicates,
+    /// Simulated time, ms.
+    pub sim_ms: u64,
+    /// Measurements.
+    pub stats: Stats,
+    /// Wall time spent simulating, ns (not part of any deterministic output).
+    pub wall_ns: u64,
+}
+
+impl SeedOutcome {
+    /// Whether the seed passed.
+    #[must_use]
+    pub fn passed(&self) -> bool {
+        self.violations.is_empty() && self.stuck.is_none() && self.nondeterminism.is_none()
+    }
+
+    fn from_run(run: &SeedRun, wall_ns: u64) -> Self {
+        SeedOutcome {
+            seed: run.seed,
+            trace_hash: run.trace.hash(),
+            violations: run.violations.clone(),
+            stuck: run.stuck.clone(),
+            nondeterminism: None,
+            fired: run.fired.clone(),
+            duplicates: run.duplicates,
+            sim_ms: run.sim_ms,
+            stats: Stats::of(&run.history),
+            wall_ns,
+        }
+    }
+}
+
+/// One scenario's seeds, in seed order.
+#[derive(Clone, Debug)]
+pub struct ScenarioOutcome {
+    /// The scenario.
+    pub scenario: Arc<Scenario>,
+    /// Its seeds, sorted.
+    pub seeds: Vec<SeedOutcome>,
+    /// Measurements over all its seeds.
+    pub stats: Stats,
+}
+
+impl ScenarioOutcome {
+    /// Times fault `index` fired, and in how many seeds.
+    #[must_use]
+    pub fn fired(&self, index: usize) -> (u64, u64) {
+        let total = self
+            .seeds
+            .iter()
+            .map(|s| s.fired.get(&index).copied().unwrap_or(0))
+            .sum();
+        let seeds = self
+            .seeds
+            .iter()
+            .filter(|s| s.fired.get(&index).copied().unwrap_or(0) > 0)
+            .count();
+        (total, seeds as u64)
+    }
+}
+
+/// A whole sweep.
+#[derive(Clone, Debug)]
+pub struct SweepOutcome {
+    /// One entry per scenario, in the order given.
+    pub scenarios: Vec<ScenarioOutcome>,
+    /// Wall time of the sweep, ms.
+    pub wall_ms: u64,
+    /// Wall time spent inside simulations, summed over workers, ns.
+    pub busy_ns: u64,
+}
+
+/// The seeds a scenario runs under `options`.
+#[must_use]
+pub fn seeds_for(scenario: &Scenario, options: &SweepOptions) -> Vec<u64> {
+    let range = match (options.seeds, scenario.seed) {
+        (Some(range), _) => range,
+        (None, Some(pinned)) => SeedRange::single(pinned),
+        (None, None) => scenario.seeds,
+    };
+    range
+        .iter()
+        .filter(|seed| {
+            options
+                .shard
+                .is_none_or(|shard| shard.owns(&scenario.name, *seed))
+        })
+        .collect()
+}
+
+/// Runs one seed of a scenario (twice when checking determinism).
+#[must_use]
+pub fn run_one(scenario: &Scenario, seed: u64, options: &SweepOptions) -> SeedOutcome {
+    let bugs = scenario.bugs_with(&options.bugs);
+    let watch = Stopwatch::start();
+    let run = run_seed(scenario, seed, &bugs);
+    let mut outcome = SeedOutcome::from_run(&run, watch.elapsed_ns());
+    if options.check_determinism {
+        let again = run_seed(scenario, seed, &bugs);
+        if again.trace.hash() != run.trace.hash() {
+            outcome.nondeterminism = Some(describe_divergence(&run, &again));
+        }
+    }
+    outcome
+}
+
+fn describe_divergence(first: &SeedRun, second: &SeedRun) -> String {
+    let index = first.trace.first_divergence(&second.trace).unwrap_or(0);
+    let show = |run: &SeedRun| {
+        run.trace
+            .events()
+            .get(index)
+            .map_or_else(|| "(trace ended)".to_string(), ToString::to_string)
+    };
+    format!(
+        "seed {} did not replay: traces {:016x} and {:016x} first differ at event {index}\n  run 1: {}\n  run 2: {}",
+        first.seed,
+        first.trace.hash(),
+        second.trace.hash(),
+        show(first),
+        show(second)
+    )
+}
+
+/// Runs every (scenario, seed) pair of the sweep.
+#[must_use]
+pub fn sweep(scenarios: &[Scenario], options: &SweepOptions) -> SweepOutcome {
+    let watch = Stopwatch::start();
+    let scenarios: Vec<Arc<Scenario>> = scenarios.iter().cloned().map(Arc::new).collect();
+    let pairs: Vec<(usize, u64)> = scenarios
+        .iter()
+        .enumerate()
+        .flat_map(|(index, scenario)| {
+            seeds_for(scenario, options)
+                .into_iter()
+                .map(move |seed| (index, seed))
+        })
+        .collect();
+    let total = pairs.len();
+    let next = AtomicUsize::new(0);
+    let (sender, receiver) = mpsc::channel::<(usize, SeedOutcome)>();
+    let progress = ProgressView::new(options.progress, total);
+    let collected: Mutex<Vec<(usize, SeedOutcome)>> = Mutex::new(Vec::with_capacity(total));
+    std::thread::scope(|scope| {
+        for _ in 0..options.jobs.max(1).min(total.max(1)) {
+            let sender = sender.clone();
+            let pairs = &pairs;
+            let next = &next;
+            let scenarios = &scenarios;
+            scope.spawn(move || {
+                loop {
+                    let index = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(&(scenario, seed)) = pairs.get(index) else {
+                        break;
+                    };
+                    let outcome = run_one(&scenarios[scenario], seed, options);
+                    if sender.send((scenario, outcome)).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(sender);
+        let mut failed = 0;
+        for (scenario, outcome) in receiver {
+            if !outcome.passed() {
+                failed += 1;
+            }
+            collected
+                .lock()
+                .expect("collector lock")
+                .push((scenario, outcome));
+            progress.advance(failed);
+        }
+    });
+    progress.finish();
+
+    let mut results = collected.into_inner().expect("collector lock");
+    results.sort_by_key(|(scenario, outcome)| (*scenario, outcome.seed));
+    let busy_ns = results.iter().map(|(_, o)| o.wall_ns).sum();
+    let mut per_scenario: Vec<ScenarioOutcome> = scenarios
+        .iter()
+        .map(|scenario| ScenarioOutcome {
+            scenario: scenario.clone(),
+            seeds: Vec::new(),
+            stats: Stats::default(),
+        })
+        .collect();
+    for (scenario, outcome) in results {
+        let entry = &mut per_scenario[scenario];
+        entry.stats.merge(&outcome.stats);
+        entry.seeds.push(outcome);
+    }
+    SweepOutcome {
+        scenarios: per_scenario,
+        wall_ms: watch.elapsed_ns() / 1_000_000,
+        busy_ns,
+    }
+}
+
+/// Progress on stderr: a bar on a terminal, a line per 10% otherwise.
+struct ProgressView {
+    bar: Option<indicatif::ProgressBar>,
+    total: usize,
+    done: AtomicUsize,
+    enabled: bool,
+}
+
+impl ProgressView {
+    fn new(mode: Progress, total: usize) -> Self {
+        let enabled = mode == Progress::Auto && total > 1;
+        let bar = (enabled && std::io::stderr().is_terminal()).then(|| {
+            let bar = indicatif::ProgressBar::new(total as u64);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{elapsed_precise} [{bar:40}] {pos}/{len} seeds  {msg}",
+                )
+                .expect("static template")
+                .progress_chars("=> "),
+            );
+            bar
+        });
+        ProgressView {
+            bar,
+            total,
+            done: AtomicUsize::new(0),
+            enabled,
+        }
+    }
+
+    fn advance(&self, failed: usize) {
+        if !self.enabled {
+            return;
+        }
+        let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
+        if let Some(bar) = &self.bar {
+            bar.set_position(done as u64);
+            bar.set_message(format!("{failed} failed"));
+            return;
+        }
+        let step = (self.total / 10).max(1);
+        if done.is_multiple_of(step) || done == self.total {
+            eprintln!(
+                "[{:>3}%] {done}/{} seeds, {failed} failed",
+                done * 100 / self.total,
+                self.total
+            );
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_partition_the_pairs() {
+        // Proves every (scenario, seed) pair belongs to exactly one of N shards, and that
+        // shards are roughly even.
+        let shards: Vec<Shard> = (1..=4).map(|i| Shard { index: i, count: 4 }).collect();
+        let mut sizes = [0u32; 4];
+        for seed in 0..1_000 {
+            for name in ["a", "b"] {
+                let owners: Vec<usize> = (0..4).filter(|&i| shards[i].owns(name, seed)).collect();
+                assert_eq!(owners.len(), 1, "pair ({name}, {seed}) owned by {owners:?}");
+                sizes[owners[0]] += 1;
+            }
+        }
+        for size in sizes {
+            assert!((400..=600).contains(&size), "uneven shards: {sizes:?}");
+        }
+    }
+
+    #[test]
+    fn shard_syntax_is_checked() {
+        // Proves bad shard specifications are refused with a reason.
+        assert_eq!(Shard::parse("2/4"), Ok(Shard { index: 2, count: 4 }));
+        assert!(Shard::parse("0/4").is_err());
+        assert!(Shard::parse("5/4").is_err());
+        assert!(Shard::parse("2-4").is_err());
+        assert!(Shard::parse("a/4").is_err());
+    }
+}
