@@ -37,9 +37,10 @@ pub enum Bug {
     /// Service: fingerprints requests without their body, so the same key with a different
     /// body replays the first outcome instead of being rejected. Caught by `stable_replays`.
     FingerprintIgnoresBody,
-    /// Service: takes no in-flight lock, so a duplicate delivered while the first request is
-    /// still buying the label runs the whole operation again. Caught by `exactly_once`.
-    NoInFlightLock,
+    /// Service: its in-flight lock does not record which process holds it, so after a crash
+    /// the dead request's lock still looks live and every retry gets 409 until the lease
+    /// expires: the key is stuck. Caught by `ambiguity_resolved`.
+    LockSurvivesCrash,
     /// Service: acknowledges writes before they are durable (commits are flushed lazily), so
     /// a crash loses acknowledged shipments. Caught by `acknowledged_writes`.
     LazyDurability,
@@ -64,7 +65,7 @@ impl Bug {
         Bug::ResponseBeforeCommit,
         Bug::KeysNotScopedPerCaller,
         Bug::FingerprintIgnoresBody,
-        Bug::NoInFlightLock,
+        Bug::LockSurvivesCrash,
         Bug::LazyDurability,
         Bug::ClientNewKeyPerAttempt,
         Bug::ClientIgnoresRetryAfter,
@@ -82,7 +83,7 @@ impl Bug {
             Bug::ResponseBeforeCommit => "response_before_commit",
             Bug::KeysNotScopedPerCaller => "keys_not_scoped_per_caller",
             Bug::FingerprintIgnoresBody => "fingerprint_ignores_body",
-            Bug::NoInFlightLock => "no_in_flight_lock",
+            Bug::LockSurvivesCrash => "lock_survives_crash",
             Bug::LazyDurability => "lazy_durability",
             Bug::ClientNewKeyPerAttempt => "client_new_key_per_attempt",
             Bug::ClientIgnoresRetryAfter => "client_ignores_retry_after",
@@ -103,7 +104,9 @@ impl Bug {
             Bug::ResponseBeforeCommit => "response stored before the side effect commits",
             Bug::KeysNotScopedPerCaller => "idempotency keys shared across callers",
             Bug::FingerprintIgnoresBody => "request fingerprint ignores the body",
-            Bug::NoInFlightLock => "no in-flight lock: concurrent duplicates both execute",
+            Bug::LockSurvivesCrash => {
+                "in-flight lock outlives a crash: keys stuck until the lease ends"
+            }
             Bug::LazyDurability => "writes acknowledged before they are durable",
             Bug::ClientNewKeyPerAttempt => "client generates a new idempotency key per attempt",
             Bug::ClientIgnoresRetryAfter => "client ignores Retry-After",

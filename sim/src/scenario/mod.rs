@@ -163,6 +163,11 @@ impl Budget {
     }
 }
 
+/// Default simulated time per step: 5 ms. Network delivery happens on tick boundaries, so a
+/// hop costs 5 to 10 ms, a fair model of calls between services; a 1 ms tick is 3x slower
+/// to simulate (idle ticks dominate) for latencies no integration test depends on.
+pub const TICK_MS_DEFAULT: u64 = 5;
+
 /// Most client hosts a scenario may declare.
 pub const CLIENTS_MAX: u32 = 1_000;
 /// Most operations per client.
@@ -418,7 +423,7 @@ fn validate(
 
 fn validate_run(ctx: &Ctx<'_>, raw: Option<&raw::RawRun>) -> Result<RunSettings, ScenarioError> {
     let mut run = RunSettings {
-        tick_ms: 1,
+        tick_ms: TICK_MS_DEFAULT,
         latency_ms: (1, 5),
         time_limit_ms: 600_000,
     };

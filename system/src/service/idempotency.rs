@@ -102,8 +102,8 @@ pub(crate) struct Decider {
     pub boot: u64,
     pub now_ms: u64,
     pub lease_ms: u64,
-    /// Planted bug: in-progress records count as absent.
-    pub ignore_in_progress: bool,
+    /// Planted bug: a lock of an earlier boot counts as live.
+    pub lock_ignores_boot: bool,
 }
 
 impl Decider {
@@ -117,10 +117,9 @@ impl Decider {
         }
         match &record.state {
             IdemState::Completed { response } => Decision::Replay(response.clone()),
-            IdemState::InProgress { .. } if self.ignore_in_progress => Decision::Fresh,
             IdemState::InProgress {
                 lock: Some(lock), ..
-            } if lock.boot == self.boot
+            } if (lock.boot == self.boot || self.lock_ignores_boot)
                 && self.now_ms.saturating_sub(lock.acquired_at_ms) < self.lease_ms =>
             {
                 Decision::InFlight
@@ -160,7 +159,7 @@ mod tests {
         boot: 2,
         now_ms: 10_000,
         lease_ms: 5_000,
-        ignore_in_progress: false,
+        lock_ignores_boot: false,
     };
 
     #[test]
@@ -208,18 +207,22 @@ mod tests {
     }
 
     #[test]
-    fn planted_bug_treats_in_progress_as_absent() {
-        // Proves the no-in-flight-lock bug really changes the decision (so its scenario can
-        // catch it).
-        let live = record(in_progress(Some(Lock {
-            boot: 2,
-            acquired_at_ms: 9_000,
+    fn planted_bug_keeps_dead_locks_alive() {
+        // Proves the lock-survives-crash bug really changes the decision (so its scenario can
+        // catch it): a lock of a dead boot within the lease answers 409 instead of resuming.
+        let dead_boot = record(in_progress(Some(Lock {
+            boot: 1,
+            acquired_at_ms: 9_999,
         })));
         let buggy = Decider {
-            ignore_in_progress: true,
+            lock_ignores_boot: true,
             ..DECIDER
         };
-        assert_eq!(buggy.decide(Some(&live), "fp"), Decision::Fresh);
+        assert_eq!(buggy.decide(Some(&dead_boot), "fp"), Decision::InFlight);
+        assert!(matches!(
+            DECIDER.decide(Some(&dead_boot), "fp"),
+            Decision::Resume(_)
+        ));
     }
 
     #[test]

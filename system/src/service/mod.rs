@@ -188,7 +188,7 @@ impl Service {
             boot: self.boot,
             now_ms: self.clock.now_ms(),
             lease_ms: self.config.lock_lease_ms,
-            ignore_in_progress: self.config.bugs.has(Bug::NoInFlightLock),
+            lock_ignores_boot: self.config.bugs.has(Bug::LockSurvivesCrash),
         }
     }
 
