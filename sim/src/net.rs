@@ -35,6 +35,8 @@ pub struct SimTransport {
     host: String,
     port: u16,
     idle: Mutex<Vec<SendRequest<Full<Bytes>>>>,
+    /// Connections opened so far.
+    opened: std::sync::atomic::AtomicU64,
 }
 
 impl SimTransport {
@@ -45,7 +47,14 @@ impl SimTransport {
             host: host.to_string(),
             port,
             idle: Mutex::new(Vec::new()),
+            opened: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// Connections this transport has opened.
+    #[must_use]
+    pub fn connections_opened(&self) -> u64 {
+        self.opened.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn take_idle(&self) -> Option<SendRequest<Full<Bytes>>> {
@@ -71,6 +80,8 @@ impl SimTransport {
     }
 
     async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, TransportError> {
+        self.opened
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let stream = turmoil::net::TcpStream::connect((self.host.as_str(), self.port))
             .await
             .map_err(|e| TransportError::Connect(e.to_string()))?;

@@ -48,6 +48,10 @@ pub struct SeedRun {
     pub violations: Vec<Violation>,
     /// Times each fault fired, by index.
     pub fired: std::collections::BTreeMap<usize, u64>,
+    /// Requests each server host received.
+    pub requests_seen: std::collections::BTreeMap<String, u64>,
+    /// Connections the workload clients opened to the service.
+    pub client_connections: u64,
     /// Duplicates in the final state.
     pub duplicates: Duplicates,
     /// Simulated time the run took, ms.
@@ -160,6 +164,7 @@ pub fn run_seed(scenario: &Scenario, seed: u64, bugs: &BugSet) -> SeedRun {
         stuck = drive(&mut sim, &mut driver, &shared, limit);
     }
     let sim_ms = elapsed_ms(&sim);
+    let client_connections = driver.client_connections();
     drop(sim);
 
     let tables = store.snapshot();
@@ -185,6 +190,8 @@ pub fn run_seed(scenario: &Scenario, seed: u64, bugs: &BugSet) -> SeedRun {
         history: state.history,
         violations,
         fired: state.fired,
+        requests_seen: state.requests_seen,
+        client_connections,
         sim_ms,
         tables,
         sales,

@@ -22,6 +22,8 @@ pub(crate) struct RunState {
     pub history: History,
     /// Times each fault (by index) fired.
     pub fired: BTreeMap<usize, u64>,
+    /// Requests each server host received (what HTTP fault rates are measured against).
+    pub requests_seen: BTreeMap<String, u64>,
     /// Set once the workload is over and every fault is lifted.
     pub healed: bool,
     /// Hosts that reached a crash checkpoint this step and must be killed by the driver,

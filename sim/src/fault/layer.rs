@@ -247,6 +247,12 @@ impl FaultLayer {
     /// The first active rule that fires for this request, if any.
     fn decide(&self, path: &str) -> Option<Armed> {
         let state = &self.inner;
+        *state
+            .shared
+            .lock()
+            .requests_seen
+            .entry(state.host.clone())
+            .or_insert(0) += 1;
         if state.rules.is_empty() || state.shared.healed() {
             return None;
         }

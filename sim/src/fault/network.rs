@@ -107,6 +107,14 @@ impl NetDriver {
         }
     }
 
+    /// Connections the clients opened, all transports together.
+    pub(crate) fn client_connections(&self) -> u64 {
+        self.transports
+            .values()
+            .map(|t| t.connections_opened())
+            .sum()
+    }
+
     /// Registers a client's transport for reconnect storms.
     pub(crate) fn register_transport(&mut self, host: String, transport: Arc<SimTransport>) {
         self.transports.insert(host, transport);
