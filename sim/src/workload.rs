@@ -55,6 +55,8 @@ pub(crate) const SETTLE_POLICY: RetryPolicy = RetryPolicy {
     attempt_count_max: 20,
     backoff_ms_base: 100,
     backoff_ms_max: 2_000,
+    budget: None,
+    breaker: None,
 };
 
 /// How often the settler asks again while another request with the same key is in flight.

@@ -53,6 +53,9 @@ pub enum Bug {
     /// Client: retries 4xx responses (other than 429) as if they were transient. Caught by
     /// `client_discipline`.
     ClientRetries4xx,
+    /// Client: has no retry budget and no circuit breaker, so an outage turns every client
+    /// into a retry storm. Caught by `client_discipline`.
+    ClientRetryStorm,
 }
 
 impl Bug {
@@ -70,6 +73,7 @@ impl Bug {
         Bug::ClientNewKeyPerAttempt,
         Bug::ClientIgnoresRetryAfter,
         Bug::ClientRetries4xx,
+        Bug::ClientRetryStorm,
     ];
 
     /// The name used on the command line and in repro files.
@@ -88,6 +92,7 @@ impl Bug {
             Bug::ClientNewKeyPerAttempt => "client_new_key_per_attempt",
             Bug::ClientIgnoresRetryAfter => "client_ignores_retry_after",
             Bug::ClientRetries4xx => "client_retries_4xx",
+            Bug::ClientRetryStorm => "client_retry_storm",
         }
     }
 
@@ -111,6 +116,7 @@ impl Bug {
             Bug::ClientNewKeyPerAttempt => "client generates a new idempotency key per attempt",
             Bug::ClientIgnoresRetryAfter => "client ignores Retry-After",
             Bug::ClientRetries4xx => "client retries non-retryable 4xx responses",
+            Bug::ClientRetryStorm => "client has no retry budget and no circuit breaker",
         }
     }
 }

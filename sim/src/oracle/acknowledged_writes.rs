@@ -78,3 +78,35 @@ fn lost_or_volatile(in_memory: bool) -> &'static str {
         "it is gone: a crash lost it after it was acknowledged"
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{Fixture, assert_one};
+    use super::*;
+
+    #[test]
+    fn acknowledged_but_volatile_write_is_caught() {
+        // Proves a shipment acknowledged to the client but absent from the durable view is
+        // a violation that says a crash would lose it.
+        let mut fixture = Fixture::happy();
+        let mut durable = fixture.tables.clone();
+        durable.shipments.clear();
+        fixture.durable = Some(durable);
+        let found = fixture.check(ORACLE);
+        assert_one(&found, "acknowledged shipment shp_1 is not durable");
+        assert!(found[0].evidence[0].contains("crash now would lose it"));
+    }
+
+    #[test]
+    fn acknowledged_label_missing_from_store_is_caught() {
+        // Proves a shipment stored without the label its client was told about is caught.
+        let mut fixture = Fixture::happy();
+        let stored = &mut fixture.tables.shipments.get_mut("shp_1").unwrap().shipment;
+        stored.label_id = None;
+        stored.status = shipsim_system::api::ShipmentStatus::PendingLabel;
+        assert_one(
+            &fixture.check(ORACLE),
+            "acknowledged with a label the store does not have",
+        );
+    }
+}

@@ -100,3 +100,114 @@ pub(super) fn check(input: &OracleInput<'_>) -> Vec<Violation> {
     }
     found
 }
+
+#[cfg(test)]
+mod tests {
+    use shipsim_system::api::ShipmentStatus;
+    use shipsim_system::store::{IdemScope, IdemState, IdempotencyRecord, RecoveryPoint};
+
+    use super::super::testing::{Fixture, assert_one, ok_attempt, shipment};
+    use super::*;
+    use crate::history::OpKind;
+
+    fn ambiguous(fixture: &mut Fixture) -> OpId {
+        fixture.op(
+            "merchant-0",
+            OpKind::CreateShipment,
+            Some("ship-5"),
+            Some("{}"),
+            Some("ord_1"),
+            vec![ok_attempt(503, Some("ship-5"))],
+            OpOutcome::Ambiguous {
+                reason: "timeout".into(),
+            },
+        )
+    }
+
+    #[test]
+    fn unresolved_ambiguity_is_caught() {
+        // Proves an ambiguous operation with no settle operation is a violation.
+        let mut fixture = Fixture::happy();
+        ambiguous(&mut fixture);
+        assert_one(&fixture.check(ORACLE), "was never re-issued after heal");
+    }
+
+    #[test]
+    fn settle_that_stays_unknown_is_caught() {
+        // Proves a settle operation that is itself ambiguous leaves the original unknown.
+        let mut fixture = Fixture::happy();
+        let original = ambiguous(&mut fixture);
+        let settle = fixture.op_at(
+            "merchant-0",
+            "settler",
+            Phase::Settle,
+            OpKind::CreateShipment,
+            Some("ship-5"),
+            Some("{}"),
+            Some("ord_1"),
+            vec![ok_attempt(503, Some("ship-5"))],
+            OpOutcome::Ambiguous {
+                reason: "still".into(),
+            },
+        );
+        // Link the settle operation to the original, as the settler does.
+        let mut rebuilt = crate::history::History::new();
+        for op in fixture.history.operations() {
+            let mut op = op.clone();
+            if op.id == settle {
+                op.resolves = Some(original);
+            }
+            let outcome = op.outcome.clone();
+            let attempts = op.attempts.clone();
+            let completed = op.completed_at_us;
+            let id = rebuilt.invoke(op);
+            rebuilt.complete(id, completed, attempts, outcome);
+        }
+        fixture.history = rebuilt;
+        assert_one(&fixture.check(ORACLE), "is still unknown after heal");
+    }
+
+    #[test]
+    fn half_done_state_is_caught() {
+        // Proves a shipment left pending its label and a record left in progress are each
+        // a violation.
+        let mut fixture = Fixture::happy();
+        fixture.put_shipment(
+            "merchant-0",
+            "ship-9",
+            shipment("shp_9", "ord_1", ShipmentStatus::PendingLabel, None),
+        );
+        fixture
+            .tables
+            .orders
+            .get_mut("ord_1")
+            .unwrap()
+            .order
+            .shipment_ids
+            .push("shp_9".into());
+        fixture.tables.idempotency.insert(
+            IdemScope {
+                caller: "merchant-0".into(),
+                key: "ship-9".into(),
+            },
+            IdempotencyRecord {
+                scope: IdemScope {
+                    caller: "merchant-0".into(),
+                    key: "ship-9".into(),
+                },
+                fingerprint: "f".into(),
+                created_at_ms: 0,
+                state: IdemState::InProgress {
+                    lock: None,
+                    recovery: RecoveryPoint::ShipmentCreated {
+                        shipment_id: "shp_9".into(),
+                    },
+                },
+            },
+        );
+        let found = fixture.check(ORACLE);
+        assert_eq!(found.len(), 2, "{found:#?}");
+        assert!(found[0].message.contains("left pending its label"));
+        assert!(found[1].message.contains("left in progress"));
+    }
+}

@@ -1,115 +1,404 @@
-//! `client_discipline`: the merchant client behaved: one idempotency key per operation, no
+//! `client_discipline`: the merchant client behaved. Per operation: one idempotency key, no
 //! retry after a non-retryable answer, never earlier than `Retry-After`, backoff within its
-//! bounds, attempts within the limit.
+//! bounds, attempts within the limit. Per client host: retries within the retry budget, no
+//! burst of attempts right after its circuit breaker must have opened, and no refusal by the
+//! breaker without a recent failure (it recovers).
+//!
+//! The per-host checks are necessary conditions computed from observed attempt times, with
+//! slack for concurrency and millisecond rounding, so a correct client never trips them and
+//! a client without budget or breaker does.
 
-use shipsim_system::client::{AttemptOutcome, StatusClass, backoff_cap_ms, classify_status};
+use std::collections::BTreeMap;
+
+use shipsim_system::client::{
+    AttemptOutcome, ClientError, StatusClass, backoff_cap_ms, classify_status,
+};
 
 use super::{OracleInput, OracleKind, Violation};
-use crate::history::Phase;
+use crate::history::{OpId, Operation};
 
 const ORACLE: OracleKind = OracleKind::ClientDiscipline;
 
+/// Attempts a correct client may still send inside a breaker cooldown as seen by the
+/// oracle: the half-open probe of an earlier opening, and one concurrent operation's.
+const COOLDOWN_SENDS_SLACK: usize = 2;
+
 pub(super) fn check(input: &OracleInput<'_>) -> Vec<Violation> {
     let mut found = Vec::new();
-    let policy = input.scenario.client;
+    let mut per_client: BTreeMap<&str, Vec<&Operation>> = BTreeMap::new();
     for op in input.history.workload() {
-        assert_eq!(op.phase, Phase::Workload);
-        let attempts = &op.attempts;
-        if attempts.len() > policy.attempt_count_max as usize {
+        per_operation(input, op, &mut found);
+        per_client.entry(&op.client).or_default().push(op);
+    }
+    for (client, ops) in per_client {
+        budget(input, client, &ops, &mut found);
+        breaker(input, client, &ops, &mut found);
+    }
+    found
+}
+
+fn per_operation(input: &OracleInput<'_>, op: &Operation, found: &mut Vec<Violation>) {
+    let policy = input.scenario.client;
+    let attempts = &op.attempts;
+    if attempts.len() > policy.attempt_count_max as usize {
+        found.push(
+            Violation::new(
+                ORACLE,
+                input,
+                format!(
+                    "op {} made {} attempts, limit {}",
+                    op.id,
+                    attempts.len(),
+                    policy.attempt_count_max
+                ),
+            )
+            .ops([op.id]),
+        );
+    }
+    let keys: Vec<&str> = attempts
+        .iter()
+        .filter_map(|a| a.idempotency_key.as_deref())
+        .collect();
+    if keys.windows(2).any(|w| w[0] != w[1]) {
+        found.push(
+            Violation::new(
+                ORACLE,
+                input,
+                format!("op {} changed its idempotency key between attempts", op.id),
+            )
+            .ops([op.id])
+            .evidence(format!("keys: {}", keys.join(", "))),
+        );
+    }
+    for pair in attempts.windows(2) {
+        let (previous, next) = (&pair[0], &pair[1]);
+        let retry_after = match &previous.outcome {
+            AttemptOutcome::Response {
+                status,
+                retry_after_ms,
+                ..
+            } => {
+                if classify_status(*status) == StatusClass::Permanent {
+                    found.push(
+                        Violation::new(
+                            ORACLE,
+                            input,
+                            format!("op {} retried after a non-retryable {status}", op.id),
+                        )
+                        .ops([op.id])
+                        .evidence(format!(
+                            "attempt {} got {status}; attempt {} followed",
+                            previous.index, next.index
+                        )),
+                    );
+                }
+                *retry_after_ms
+            }
+            AttemptOutcome::Timeout | AttemptOutcome::Transport(_) => None,
+        };
+        if let Some(asked) = retry_after
+            && next.waited_ms < asked
+        {
             found.push(
                 Violation::new(
                     ORACLE,
                     input,
                     format!(
-                        "op {} made {} attempts, limit {}",
-                        op.id,
-                        attempts.len(),
-                        policy.attempt_count_max
+                        "op {} retried {} ms after a Retry-After of {asked} ms",
+                        op.id, next.waited_ms
+                    ),
+                )
+                .ops([op.id])
+                .evidence(format!(
+                    "attempt {} asked to wait {asked} ms",
+                    previous.index
+                )),
+            );
+        }
+        let cap = backoff_cap_ms(
+            previous.index,
+            policy.backoff_ms_base,
+            policy.backoff_ms_max,
+        )
+        .max(retry_after.unwrap_or(0));
+        if next.waited_ms > cap {
+            found.push(
+                Violation::new(
+                    ORACLE,
+                    input,
+                    format!(
+                        "op {} waited {} ms before a retry, above its bound of {cap} ms",
+                        op.id, next.waited_ms
                     ),
                 )
                 .ops([op.id]),
             );
         }
-        let keys: Vec<&str> = attempts
+    }
+}
+
+/// An attempt of one client, on the simulated timeline (µs).
+struct Sent {
+    op: OpId,
+    sent_us: u64,
+    ended_us: u64,
+    first: bool,
+    transient: bool,
+}
+
+fn attempts_of(ops: &[&Operation]) -> Vec<Sent> {
+    let mut all: Vec<Sent> = ops
+        .iter()
+        .flat_map(|op| {
+            op.attempts.iter().map(move |a| Sent {
+                op: op.id,
+                sent_us: op.invoked_at_us + a.sent_at_ms * 1_000,
+                ended_us: op.invoked_at_us + a.ended_at_ms * 1_000,
+                first: a.index == 0,
+                transient: match &a.outcome {
+                    AttemptOutcome::Response { status, .. } => *status >= 500,
+                    AttemptOutcome::Timeout | AttemptOutcome::Transport(_) => true,
+                },
+            })
+        })
+        .collect();
+    all.sort_by_key(|s| (s.sent_us, s.op));
+    all
+}
+
+/// Retries never exceed the reserve plus `percent`% of the first attempts sent so far.
+fn budget(input: &OracleInput<'_>, client: &str, ops: &[&Operation], found: &mut Vec<Violation>) {
+    let Some(budget) = input.scenario.client.budget else {
+        return;
+    };
+    let (mut firsts, mut retries) = (0u64, 0u64);
+    for sent in attempts_of(ops) {
+        if sent.first {
+            firsts += 1;
+            continue;
+        }
+        retries += 1;
+        if retries * 100 > u64::from(budget.reserve) * 100 + u64::from(budget.percent) * firsts {
+            found.push(
+                Violation::new(ORACLE, input, format!("{client} overspent its retry budget"))
+                    .ops([sent.op])
+                    .evidence(format!(
+                        "retry #{retries} after {firsts} first attempts; budget allows {} + {}% of first attempts",
+                        budget.reserve, budget.percent
+                    )),
+            );
+            return;
+        }
+    }
+}
+
+/// After `failures_to_open` consecutive transient failures the breaker is open: at most a
+/// probe may go out during the cooldown. And the breaker only refuses shortly after a
+/// failure: it recovers.
+fn breaker(input: &OracleInput<'_>, client: &str, ops: &[&Operation], found: &mut Vec<Violation>) {
+    let Some(breaker) = input.scenario.client.breaker else {
+        return;
+    };
+    let sends = attempts_of(ops);
+    let mut ends: Vec<&Sent> = sends.iter().collect();
+    ends.sort_by_key(|s| (s.ended_us, s.op));
+    let cooldown_us = breaker.cooldown_ms * 1_000;
+    let mut streak = 0;
+    let mut opened_at_us: Option<u64> = None;
+    for end in &ends {
+        // Attempts in flight when the breaker opened end into an open circuit: ignored.
+        if opened_at_us.is_some_and(|t| end.sent_us < t) {
+            continue;
+        }
+        if !end.transient {
+            streak = 0;
+            continue;
+        }
+        streak += 1;
+        if streak < breaker.failures_to_open {
+            continue;
+        }
+        streak = 0;
+        let opened = end.ended_us;
+        opened_at_us = Some(opened);
+        let inside: Vec<&Sent> = sends
             .iter()
-            .filter_map(|a| a.idempotency_key.as_deref())
+            .filter(|s| s.sent_us > opened + 1_000 && s.sent_us + 1_000 < opened + cooldown_us)
             .collect();
-        if keys.windows(2).any(|w| w[0] != w[1]) {
+        if inside.len() > COOLDOWN_SENDS_SLACK {
             found.push(
                 Violation::new(
                     ORACLE,
                     input,
-                    format!("op {} changed its idempotency key between attempts", op.id),
+                    format!(
+                        "{client}'s circuit breaker did not open: {} attempts inside the cooldown",
+                        inside.len()
+                    ),
                 )
-                .ops([op.id])
-                .evidence(format!("keys: {}", keys.join(", "))),
+                .ops(inside.iter().map(|s| s.op))
+                .evidence(format!(
+                    "{} consecutive failures ended at {} us; cooldown {} ms",
+                    breaker.failures_to_open, opened, breaker.cooldown_ms
+                )),
             );
-        }
-        for pair in attempts.windows(2) {
-            let (previous, next) = (&pair[0], &pair[1]);
-            let retry_after = match &previous.outcome {
-                AttemptOutcome::Response {
-                    status,
-                    retry_after_ms,
-                    ..
-                } => {
-                    if classify_status(*status) == StatusClass::Permanent {
-                        found.push(
-                            Violation::new(
-                                ORACLE,
-                                input,
-                                format!("op {} retried after a non-retryable {status}", op.id),
-                            )
-                            .ops([op.id])
-                            .evidence(format!(
-                                "attempt {} got {status}; attempt {} followed",
-                                previous.index, next.index
-                            )),
-                        );
-                    }
-                    *retry_after_ms
-                }
-                AttemptOutcome::Timeout | AttemptOutcome::Transport(_) => None,
-            };
-            if let Some(asked) = retry_after
-                && next.waited_ms < asked
-            {
-                found.push(
-                    Violation::new(
-                        ORACLE,
-                        input,
-                        format!(
-                            "op {} retried {} ms after a Retry-After of {asked} ms",
-                            op.id, next.waited_ms
-                        ),
-                    )
-                    .ops([op.id])
-                    .evidence(format!(
-                        "attempt {} asked to wait {asked} ms",
-                        previous.index
-                    )),
-                );
-            }
-            let cap = backoff_cap_ms(
-                previous.index,
-                policy.backoff_ms_base,
-                policy.backoff_ms_max,
-            )
-            .max(retry_after.unwrap_or(0));
-            if next.waited_ms > cap {
-                found.push(
-                    Violation::new(
-                        ORACLE,
-                        input,
-                        format!(
-                            "op {} waited {} ms before a retry, above its bound of {cap} ms",
-                            op.id, next.waited_ms
-                        ),
-                    )
-                    .ops([op.id]),
-                );
-            }
+            return;
         }
     }
-    found
+    let slack_us = cooldown_us + input.scenario.client.timeout_ms_per_attempt * 1_000 + 2_000;
+    for op in ops {
+        let refused = matches!(&op.outcome, crate::history::OpOutcome::Failed { reason } | crate::history::OpOutcome::Ambiguous { reason } if reason.starts_with(&circuit_open_prefix()));
+        if !refused {
+            continue;
+        }
+        let refused_at = op.invoked_at_us + op.attempts.last().map_or(0, |a| a.ended_at_ms * 1_000);
+        let recent = ends.iter().any(|e| {
+            e.transient && e.ended_us <= refused_at + 1_000 && refused_at <= e.ended_us + slack_us
+        });
+        if !recent {
+            found.push(
+                Violation::new(
+                    ORACLE,
+                    input,
+                    format!(
+                        "{client}'s circuit breaker refused op {} with no recent failure",
+                        op.id
+                    ),
+                )
+                .ops([op.id])
+                .evidence("an open breaker must let a probe through after its cooldown"),
+            );
+        }
+    }
+}
+
+/// How a breaker refusal reads in an operation's outcome.
+fn circuit_open_prefix() -> String {
+    let text = ClientError::CircuitOpen {
+        attempts: 0,
+        last: String::new(),
+    }
+    .to_string();
+    text.split(" after")
+        .next()
+        .unwrap_or("circuit open")
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use shipsim_system::client::AttemptOutcome;
+
+    use super::super::testing::{Fixture, assert_one, attempt};
+    use super::*;
+    use crate::history::{OpKind, OpOutcome};
+
+    fn response(status: u16, retry_after_ms: Option<u64>) -> AttemptOutcome {
+        AttemptOutcome::Response {
+            status,
+            retry_after_ms,
+            replayed: false,
+            error_code: None,
+        }
+    }
+
+    fn one_op(attempts: Vec<shipsim_system::client::AttemptRecord>) -> Vec<Violation> {
+        let mut fixture = Fixture::happy();
+        fixture.op(
+            "merchant-0",
+            OpKind::CreateOrder,
+            Some("order-9"),
+            Some("{}"),
+            None,
+            attempts,
+            OpOutcome::Failed { reason: "x".into() },
+        );
+        fixture.check(ORACLE)
+    }
+
+    #[test]
+    fn retrying_a_400_is_caught() {
+        // Proves a retry after a non-retryable 400 is a violation.
+        let found = one_op(vec![
+            attempt(0, 0, response(400, None), Some("k")),
+            attempt(1, 10, response(400, None), Some("k")),
+        ]);
+        assert_one(&found, "retried after a non-retryable 400");
+    }
+
+    #[test]
+    fn retrying_before_retry_after_is_caught() {
+        // Proves a retry sooner than Retry-After is a violation; waiting it out is fine.
+        let early = one_op(vec![
+            attempt(0, 0, response(429, Some(1_000)), Some("k")),
+            attempt(1, 40, response(201, None), Some("k")),
+        ]);
+        assert_one(&early, "retried 40 ms after a Retry-After of 1000 ms");
+        let patient = one_op(vec![
+            attempt(0, 0, response(429, Some(1_000)), Some("k")),
+            attempt(1, 1_000, response(201, None), Some("k")),
+        ]);
+        assert_eq!(patient, vec![]);
+    }
+
+    #[test]
+    fn changing_keys_and_overlong_backoff_are_caught() {
+        // Proves a key change between attempts and a wait beyond the backoff cap are each
+        // caught (cap for the first retry: base 50 ms).
+        let keys = one_op(vec![
+            attempt(0, 0, response(503, None), Some("k")),
+            attempt(1, 10, response(201, None), Some("k2")),
+        ]);
+        assert_one(&keys, "changed its idempotency key");
+        let slow = one_op(vec![
+            attempt(0, 0, response(503, None), Some("k")),
+            attempt(1, 5_000, response(201, None), Some("k")),
+        ]);
+        assert_one(&slow, "above its bound of 50 ms");
+    }
+
+    #[test]
+    fn retry_storm_overspends_the_budget() {
+        // Proves a client retrying far beyond reserve + percent of its first attempts is
+        // caught once (per client), naming the retry that overspent.
+        let mut attempts = vec![attempt(0, 0, AttemptOutcome::Timeout, Some("k"))];
+        for index in 1..40 {
+            attempts.push(attempt(index, 1, AttemptOutcome::Timeout, Some("k")));
+        }
+        let mut fixture = Fixture::happy();
+        fixture.scenario.client.attempt_count_max = 100;
+        fixture.scenario.client.breaker = None;
+        fixture.op(
+            "merchant-0",
+            OpKind::CreateOrder,
+            Some("k"),
+            Some("{}"),
+            None,
+            attempts,
+            OpOutcome::Failed { reason: "x".into() },
+        );
+        assert_one(&fixture.check(ORACLE), "overspent its retry budget");
+    }
+
+    #[test]
+    fn breaker_that_never_opens_is_caught() {
+        // Proves a burst of attempts right after enough consecutive failures to open the
+        // breaker is caught; the default breaker opens after 8 failures for 500 ms.
+        let mut attempts = vec![attempt(0, 0, AttemptOutcome::Timeout, Some("k"))];
+        for index in 1..14 {
+            attempts.push(attempt(index, 1, AttemptOutcome::Timeout, Some("k")));
+        }
+        let mut fixture = Fixture::happy();
+        fixture.scenario.client.attempt_count_max = 100;
+        fixture.scenario.client.budget = None;
+        fixture.op(
+            "merchant-0",
+            OpKind::CreateOrder,
+            Some("k"),
+            Some("{}"),
+            None,
+            attempts,
+            OpOutcome::Failed { reason: "x".into() },
+        );
+        assert_one(&fixture.check(ORACLE), "circuit breaker did not open");
+    }
 }

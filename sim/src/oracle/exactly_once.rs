@@ -224,3 +224,102 @@ pub(super) fn check(input: &OracleInput<'_>) -> Vec<Violation> {
     }
     found
 }
+
+#[cfg(test)]
+mod tests {
+    use shipsim_system::api::ShipmentStatus;
+
+    use super::super::testing::{Fixture, assert_one, ok_attempt, shipment};
+    use super::*;
+    use crate::history::{OpKind, OpOutcome};
+
+    #[test]
+    fn two_shipments_under_one_key_are_caught() {
+        // Proves a second shipment stored under the same (caller, key) is one violation.
+        let mut fixture = Fixture::happy();
+        fixture.put_shipment(
+            "merchant-0",
+            "ship-0",
+            shipment("shp_2", "ord_1", ShipmentStatus::PendingLabel, None),
+        );
+        let found = fixture.check(ORACLE);
+        assert_one(&found, "2 shipments for one idempotency key `ship-0`");
+        assert_eq!(
+            found[0].operations,
+            [1],
+            "names the operation that used the key"
+        );
+    }
+
+    #[test]
+    fn same_key_of_two_callers_is_not_a_duplicate() {
+        // Proves scoping: another merchant's shipment under the same key string is fine.
+        let mut fixture = Fixture::happy();
+        fixture.put_shipment(
+            "merchant-1",
+            "ship-0",
+            shipment("shp_9", "ord_1", ShipmentStatus::PendingLabel, None),
+        );
+        let found: Vec<_> = fixture
+            .check(ORACLE)
+            .into_iter()
+            .filter(|v| v.message.contains("idempotency key"))
+            .collect();
+        assert!(found.is_empty(), "{found:?}");
+    }
+
+    #[test]
+    fn second_label_for_a_shipment_is_caught() {
+        // Proves two carrier sales for one shipment are one violation with both labels as
+        // evidence, and the duplicate is counted.
+        let mut fixture = Fixture::happy();
+        fixture.sell("lbl_2", "shp_1", None);
+        let found = fixture.check(ORACLE);
+        assert_one(&found, "2 carrier labels bought for shipment shp_1");
+        assert_eq!(found[0].evidence.len(), 2);
+        assert_eq!(Duplicates::count(&fixture.tables, &fixture.sales).labels, 1);
+    }
+
+    #[test]
+    fn label_for_an_unknown_shipment_is_caught() {
+        // Proves a label sold for a shipment the service lost is a violation.
+        let mut fixture = Fixture::happy();
+        fixture.sell("lbl_9", "shp_lost", Some("label-shp_lost"));
+        assert_one(&fixture.check(ORACLE), "which the service does not have");
+    }
+
+    #[test]
+    fn an_operation_with_several_keys_creating_several_shipments_is_caught() {
+        // Proves the per-operation check: a client that changed keys between attempts and
+        // created two shipments is caught even though each key has one shipment.
+        let mut fixture = Fixture::happy();
+        fixture.op(
+            "merchant-0",
+            OpKind::CreateShipment,
+            Some("ship-1"),
+            Some("{}"),
+            Some("ord_1"),
+            vec![
+                ok_attempt(500, Some("ship-1")),
+                ok_attempt(201, Some("ship-1-retry1")),
+            ],
+            OpOutcome::Failed { reason: "x".into() },
+        );
+        fixture.put_shipment(
+            "merchant-0",
+            "ship-1",
+            shipment("shp_a", "ord_1", ShipmentStatus::PendingLabel, None),
+        );
+        fixture.put_shipment(
+            "merchant-0",
+            "ship-1-retry1",
+            shipment("shp_b", "ord_1", ShipmentStatus::PendingLabel, None),
+        );
+        let found: Vec<_> = fixture
+            .check(ORACLE)
+            .into_iter()
+            .filter(|v| v.message.starts_with("operation"))
+            .collect();
+        assert_one(&found, "created 2 resources under 2 keys");
+    }
+}

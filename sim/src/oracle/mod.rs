@@ -9,6 +9,7 @@ mod ambiguity_resolved;
 mod client_discipline;
 mod exactly_once;
 mod stable_replays;
+mod state_machine;
 
 use std::fmt;
 use std::str::FromStr;
@@ -36,8 +37,11 @@ pub enum OracleKind {
     /// Every acknowledged write is durable and matches what was acknowledged.
     AcknowledgedWrites,
     /// The client retried only what may be retried, never before `Retry-After`, within
-    /// its backoff bounds, with one key per operation.
+    /// its backoff bounds, with one key per operation, within its retry budget, and never
+    /// while its circuit breaker was open.
     ClientDiscipline,
+    /// Orders and shipments only move forward, and the final state is consistent.
+    StateMachine,
     /// End-to-end latency per endpoint within the scenario's budgets (over all seeds).
     LatencyBudget,
 }
@@ -50,6 +54,7 @@ impl OracleKind {
         OracleKind::AmbiguityResolved,
         OracleKind::AcknowledgedWrites,
         OracleKind::ClientDiscipline,
+        OracleKind::StateMachine,
         OracleKind::LatencyBudget,
     ];
 
@@ -62,6 +67,7 @@ impl OracleKind {
             OracleKind::AmbiguityResolved => "ambiguity_resolved",
             OracleKind::AcknowledgedWrites => "acknowledged_writes",
             OracleKind::ClientDiscipline => "client_discipline",
+            OracleKind::StateMachine => "state_machine",
             OracleKind::LatencyBudget => "latency_budget",
         }
     }
@@ -83,7 +89,10 @@ impl OracleKind {
                 "every acknowledged write is durable and as acknowledged"
             }
             OracleKind::ClientDiscipline => {
-                "no retry of 4xx, none before Retry-After, backoff in bounds, one key"
+                "no retry of 4xx, none before Retry-After, backoff in bounds, one key, budget kept, breaker obeyed"
+            }
+            OracleKind::StateMachine => {
+                "orders and shipments only move forward; final state consistent"
             }
             OracleKind::LatencyBudget => {
                 "per-endpoint latency percentiles within the scenario's budgets"
@@ -100,6 +109,7 @@ impl OracleKind {
             OracleKind::AmbiguityResolved => ambiguity_resolved::check(input),
             OracleKind::AcknowledgedWrites => acknowledged_writes::check(input),
             OracleKind::ClientDiscipline => client_discipline::check(input),
+            OracleKind::StateMachine => state_machine::check(input),
             OracleKind::LatencyBudget => Vec::new(),
         };
         for violation in &mut found {
@@ -210,3 +220,6 @@ pub fn check_all(input: &OracleInput<'_>) -> Vec<Violation> {
         .flat_map(|oracle| oracle.check(input))
         .collect()
 }
+
+#[cfg(test)]
+pub(crate) mod testing;

@@ -163,3 +163,103 @@ pub(super) fn check(input: &OracleInput<'_>) -> Vec<Violation> {
     }
     found
 }
+
+#[cfg(test)]
+mod tests {
+    use shipsim_system::api::ShipmentStatus;
+
+    use super::super::testing::{Fixture, assert_one, ok, ok_attempt, shipment};
+    use super::*;
+    use crate::history::OpKind;
+
+    #[test]
+    fn replay_with_other_ids_is_caught() {
+        // Proves a retry of the same request answered with a different shipment is caught.
+        let mut fixture = Fixture::happy();
+        fixture.op(
+            "merchant-0",
+            OpKind::CreateShipment,
+            Some("ship-0"),
+            Some("{\"s\":1}"),
+            Some("ord_1"),
+            vec![ok_attempt(201, Some("ship-0"))],
+            ok(Resource::Shipment(Box::new(shipment(
+                "shp_other",
+                "ord_1",
+                ShipmentStatus::LabelPurchased,
+                Some("lbl_x"),
+            )))),
+        );
+        assert_one(
+            &fixture.check(ORACLE),
+            "got 2 different outcomes for one request",
+        );
+    }
+
+    #[test]
+    fn reused_key_with_other_body_applied_is_caught() {
+        // Proves a key reused with a different body must never succeed.
+        let mut fixture = Fixture::happy();
+        fixture.op(
+            "merchant-0",
+            OpKind::CreateShipment,
+            Some("ship-0"),
+            Some("{\"s\":2}"),
+            Some("ord_1"),
+            vec![ok_attempt(201, Some("ship-0"))],
+            ok(Resource::Shipment(Box::new(shipment(
+                "shp_1",
+                "ord_1",
+                ShipmentStatus::LabelPurchased,
+                Some("lbl_1"),
+            )))),
+        );
+        assert_one(
+            &fixture.check(ORACLE),
+            "reused with a different request was answered with success",
+        );
+    }
+
+    #[test]
+    fn reuse_refused_for_a_caller_that_never_reused_is_caught() {
+        // Proves a 422 key-reused answer to a first use of a key (another caller's key
+        // leaking in) is caught; a 422 for a real reuse is fine.
+        let mut fixture = Fixture::happy();
+        fixture.op(
+            "merchant-1",
+            OpKind::CreateShipment,
+            Some("ship-0"),
+            Some("{\"s\":7}"),
+            Some("ord_7"),
+            vec![ok_attempt(422, Some("ship-0"))],
+            OpOutcome::Rejected {
+                status: 422,
+                code: Some("idempotency_key_reused".into()),
+            },
+        );
+        assert_one(&fixture.check(ORACLE), "refused as a reused key");
+        let mut fine = Fixture::happy();
+        fine.op(
+            "merchant-0",
+            OpKind::CreateShipment,
+            Some("ship-0"),
+            Some("{\"s\":2}"),
+            Some("ord_1"),
+            vec![ok_attempt(422, Some("ship-0"))],
+            OpOutcome::Rejected {
+                status: 422,
+                code: Some("idempotency_key_reused".into()),
+            },
+        );
+        assert_eq!(fine.check(ORACLE), vec![]);
+    }
+
+    #[test]
+    fn another_callers_resource_is_caught() {
+        // Proves a caller receiving a resource stored for another caller is caught.
+        let mut fixture = Fixture::happy();
+        fixture.tables.shipments.get_mut("shp_1").unwrap().caller = "merchant-9".into();
+        let found = fixture.check(ORACLE);
+        assert_one(&found, "merchant-0 received shp_1 of merchant-9");
+    }
+}

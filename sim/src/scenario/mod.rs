@@ -15,7 +15,7 @@ use std::path::Path;
 
 use shipsim_system::api::Endpoint;
 use shipsim_system::bugs::{Bug, BugSet};
-use shipsim_system::client::RetryPolicy;
+use shipsim_system::client::{Breaker, RetryBudget, RetryPolicy};
 use shipsim_system::service::RateLimit;
 use toml::Spanned;
 
@@ -544,6 +544,20 @@ fn validate_workload(
     Ok(workload)
 }
 
+/// The merchant client's storm protection unless a scenario says otherwise: open after 8
+/// transient failures in a row for 500 ms; retries up to 20 plus half the first attempts.
+/// Generous enough that short faults are ridden out by retries, tight enough that a long
+/// outage does not turn into a storm.
+pub const BREAKER_DEFAULT: Breaker = Breaker {
+    failures_to_open: 8,
+    cooldown_ms: 500,
+};
+/// See [`BREAKER_DEFAULT`].
+pub const RETRY_BUDGET_DEFAULT: RetryBudget = RetryBudget {
+    percent: 50,
+    reserve: 20,
+};
+
 fn validate_client(
     ctx: &Ctx<'_>,
     raw: Option<&raw::RawClient>,
@@ -554,8 +568,42 @@ fn validate_client(
         attempt_count_max: 6,
         backoff_ms_base: 50,
         backoff_ms_max: 1_000,
+        budget: Some(RETRY_BUDGET_DEFAULT),
+        breaker: Some(BREAKER_DEFAULT),
     };
     let Some(raw) = raw else { return Ok(policy) };
+    let mut breaker = BREAKER_DEFAULT;
+    if let Some(v) = &raw.breaker_failures {
+        breaker.failures_to_open = positive(ctx, v, "breaker_failures")?;
+    }
+    if let Some(v) = &raw.breaker_cooldown_ms {
+        breaker.cooldown_ms = positive(ctx, v, "breaker_cooldown_ms")?;
+    }
+    let breaker_off = raw.breaker.as_ref().is_some_and(|on| !*on.get_ref());
+    if breaker_off && let Some(v) = raw.breaker_failures.as_ref() {
+        return Err(ctx.error(v, "`breaker_failures` is set but `breaker = false`"));
+    }
+    policy.breaker = (!breaker_off).then_some(breaker);
+    let mut budget = RETRY_BUDGET_DEFAULT;
+    if let Some(v) = &raw.retry_budget_percent {
+        budget.percent = *v.get_ref();
+    }
+    if let Some(v) = &raw.retry_budget_reserve {
+        budget.reserve = *v.get_ref();
+    }
+    let budget_off = raw.retry_budget.as_ref().is_some_and(|on| !*on.get_ref());
+    if budget_off
+        && let Some(v) = raw
+            .retry_budget_percent
+            .as_ref()
+            .or(raw.retry_budget_reserve.as_ref())
+    {
+        return Err(ctx.error(
+            v,
+            "retry budget settings are set but `retry_budget = false`",
+        ));
+    }
+    policy.budget = (!budget_off).then_some(budget);
     if let Some(v) = &raw.timeout_ms {
         policy.timeout_ms_per_attempt = positive(ctx, v, "timeout_ms")?;
     }
@@ -596,6 +644,8 @@ fn validate_service(
             attempt_count_max: 3,
             backoff_ms_base: 50,
             backoff_ms_max: 400,
+            budget: None,
+            breaker: None,
         },
         lock_lease_ms: shipsim_system::service::LOCK_LEASE_MS_DEFAULT,
     };

@@ -76,6 +76,12 @@ pub(crate) struct RawClient {
     pub attempts: Option<Spanned<u32>>,
     pub backoff_ms_base: Option<Spanned<u64>>,
     pub backoff_ms_max: Option<Spanned<u64>>,
+    pub breaker: Option<Spanned<bool>>,
+    pub breaker_failures: Option<Spanned<u32>>,
+    pub breaker_cooldown_ms: Option<Spanned<u64>>,
+    pub retry_budget: Option<Spanned<bool>>,
+    pub retry_budget_percent: Option<Spanned<u32>>,
+    pub retry_budget_reserve: Option<Spanned<u32>>,
 }
 
 /// `[service]`

@@ -66,6 +66,26 @@ impl Scenario {
         let _ = writeln!(out, "attempts = {}", c.attempt_count_max);
         let _ = writeln!(out, "backoff_ms_base = {}", c.backoff_ms_base);
         let _ = writeln!(out, "backoff_ms_max = {}", c.backoff_ms_max);
+        match c.breaker {
+            Some(breaker) => {
+                let _ = writeln!(out, "breaker = true");
+                let _ = writeln!(out, "breaker_failures = {}", breaker.failures_to_open);
+                let _ = writeln!(out, "breaker_cooldown_ms = {}", breaker.cooldown_ms);
+            }
+            None => {
+                let _ = writeln!(out, "breaker = false");
+            }
+        }
+        match c.budget {
+            Some(budget) => {
+                let _ = writeln!(out, "retry_budget = true");
+                let _ = writeln!(out, "retry_budget_percent = {}", budget.percent);
+                let _ = writeln!(out, "retry_budget_reserve = {}", budget.reserve);
+            }
+            None => {
+                let _ = writeln!(out, "retry_budget = false");
+            }
+        }
 
         let s = &self.service;
         let _ = writeln!(out, "\n[service]");

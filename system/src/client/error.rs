@@ -95,6 +95,22 @@ pub enum ClientError {
         /// How the last one ended.
         last: String,
     },
+    /// The circuit breaker was open: no attempt was sent (or no further attempt).
+    #[error("circuit open after {attempts} attempts; last: {last}")]
+    CircuitOpen {
+        /// Attempts made before the breaker refused.
+        attempts: u32,
+        /// How the last one ended (`none` if no attempt was sent).
+        last: String,
+    },
+    /// The retry budget was spent: the client stopped retrying to avoid a storm.
+    #[error("retry budget exhausted after {attempts} attempts; last: {last}")]
+    RetryBudgetExhausted {
+        /// Attempts made.
+        attempts: u32,
+        /// How the last one ended.
+        last: String,
+    },
     /// A 2xx response whose body was not what the API promises.
     #[error("undecodable {status} response: {message}")]
     Decode {

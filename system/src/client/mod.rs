@@ -7,12 +7,14 @@
 //! same idempotency key on every attempt of one logical operation; typed errors.
 
 mod error;
+mod guard;
 mod policy;
 mod retrier;
 mod retry_after;
 mod ship_client;
 
 pub use error::{AttemptOutcome, AttemptRecord, ClientError};
+pub use guard::{Admit, Breaker, BreakerState, BudgetState, RetryBudget};
 pub use policy::{
     BACKOFF_MS_CEILING, RetryPolicy, StatusClass, backoff_cap_ms, backoff_ms, classify_status,
     wait_ms,

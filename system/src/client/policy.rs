@@ -5,6 +5,8 @@
 
 use rand::Rng;
 
+use super::guard::{Breaker, RetryBudget};
+
 /// Limits and backoff of a retrying caller.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RetryPolicy {
@@ -18,6 +20,10 @@ pub struct RetryPolicy {
     pub backoff_ms_base: u64,
     /// Largest backoff cap.
     pub backoff_ms_max: u64,
+    /// Retry budget shared by the client's operations; `None` for none.
+    pub budget: Option<RetryBudget>,
+    /// Circuit breaker shared by the client's operations; `None` for none.
+    pub breaker: Option<Breaker>,
 }
 
 /// Backoff caps above this are clamped: a minute between two attempts is the most any of our
@@ -28,7 +34,7 @@ const _: () = assert!(BACKOFF_MS_CEILING >= 1_000);
 
 impl RetryPolicy {
     /// A policy with the given attempt timeout and deadline and our usual backoff
-    /// (100 ms doubling to 2 s, 6 attempts).
+    /// (100 ms doubling to 2 s, 6 attempts), no budget and no breaker.
     #[must_use]
     pub fn new(timeout_ms_per_attempt: u64, deadline_ms: u64) -> Self {
         RetryPolicy {
@@ -37,6 +43,8 @@ impl RetryPolicy {
             attempt_count_max: 6,
             backoff_ms_base: 100,
             backoff_ms_max: 2_000,
+            budget: None,
+            breaker: None,
         }
     }
 
@@ -62,6 +70,11 @@ impl RetryPolicy {
                 "backoff_ms_base ({}) must not exceed backoff_ms_max ({})",
                 self.backoff_ms_base, self.backoff_ms_max
             ));
+        }
+        if let Some(breaker) = self.breaker
+            && (breaker.failures_to_open == 0 || breaker.cooldown_ms == 0)
+        {
+            return Err("breaker_failures and breaker_cooldown_ms must be at least 1".into());
         }
         if self.backoff_ms_max > BACKOFF_MS_CEILING {
             return Err(format!(

@@ -12,6 +12,7 @@ use rand_chacha::ChaCha8Rng;
 use tokio::time::Instant;
 
 use super::error::{AttemptOutcome, AttemptRecord, ClientError};
+use super::guard::{Admit, BreakerState, BudgetState};
 use super::policy::{self, RetryPolicy, StatusClass};
 use super::retry_after::RetryAfter;
 use crate::api::{ErrorEnvelope, HEADER_IDEMPOTENCY_KEY, HEADER_IDEMPOTENT_REPLAYED};
@@ -38,6 +39,16 @@ pub struct Retrier {
     rng: Mutex<ChaCha8Rng>,
     policy: RetryPolicy,
     bugs: BugSet,
+    guard: Mutex<Guard>,
+    /// Zero of the breaker's monotonic milliseconds.
+    created: Instant,
+}
+
+/// Budget and breaker state shared by every call of this retrier.
+#[derive(Debug)]
+struct Guard {
+    budget: Option<BudgetState>,
+    breaker: BreakerState,
 }
 
 impl std::fmt::Debug for Retrier {
@@ -59,12 +70,70 @@ impl Retrier {
         policy: RetryPolicy,
         bugs: BugSet,
     ) -> Self {
+        // The planted retry-storm bug is a client without budget or breaker.
+        let storm = bugs.has(Bug::ClientRetryStorm);
+        let policy = RetryPolicy {
+            budget: policy.budget.filter(|_| !storm),
+            breaker: policy.breaker.filter(|_| !storm),
+            ..policy
+        };
         Retrier {
             transport,
             clock,
             rng: Mutex::new(seed.rng()),
+            guard: Mutex::new(Guard {
+                budget: policy.budget.map(BudgetState::new),
+                breaker: BreakerState::new(),
+            }),
+            created: Instant::now(),
             policy,
             bugs,
+        }
+    }
+
+    fn monotonic_ms(&self) -> u64 {
+        millis(self.created.elapsed())
+    }
+
+    /// Asks the breaker whether to send now.
+    fn admit(&self) -> bool {
+        if self.policy.breaker.is_none() {
+            return true;
+        }
+        let now_ms = self.monotonic_ms();
+        let mut guard = self.guard.lock().expect("guard lock poisoned");
+        guard.breaker.admit(now_ms) != Admit::Refuse
+    }
+
+    /// Tells the breaker how an attempt ended.
+    fn observe(&self, outcome: &AttemptOutcome) {
+        let Some(breaker) = self.policy.breaker else {
+            return;
+        };
+        let transient = match outcome {
+            AttemptOutcome::Response { status, .. } => *status >= 500,
+            AttemptOutcome::Timeout | AttemptOutcome::Transport(_) => true,
+        };
+        let now_ms = self.monotonic_ms();
+        let mut guard = self.guard.lock().expect("guard lock poisoned");
+        guard.breaker.record(breaker, transient, now_ms);
+    }
+
+    /// Earns budget for a first attempt, or spends it for a retry; false when spent.
+    fn budget(&self, first: bool) -> bool {
+        let Some(budget) = self.policy.budget else {
+            return true;
+        };
+        let mut guard = self.guard.lock().expect("guard lock poisoned");
+        let state = guard
+            .budget
+            .as_mut()
+            .expect("budget state exists when configured");
+        if first {
+            state.on_first_attempt(budget);
+            true
+        } else {
+            state.try_retry()
         }
     }
 
@@ -88,6 +157,14 @@ impl Retrier {
                 return self.finish(started, attempts, deadline_exceeded);
             };
             let timeout = remaining.min(Duration::from_millis(self.policy.timeout_ms_per_attempt));
+            if !self.admit() {
+                return self.finish(started, attempts, circuit_open);
+            }
+            if index == 0 {
+                // Earned only by first attempts actually sent, so the budget counts what the
+                // server saw.
+                self.budget(true);
+            }
             let request = build(index);
             let idempotency_key = request
                 .headers()
@@ -102,6 +179,7 @@ impl Retrier {
                 Ok(Err(error)) => (AttemptOutcome::Transport(error), None),
                 Ok(Ok(response)) => (self.describe(&response), Some(response)),
             };
+            self.observe(&outcome);
             attempts.push(AttemptRecord {
                 index,
                 waited_ms,
@@ -131,6 +209,9 @@ impl Retrier {
 
             if index + 1 >= self.policy.attempt_count_max {
                 return self.finish(started, attempts, attempts_exhausted);
+            }
+            if !self.budget(false) {
+                return self.finish(started, attempts, budget_exhausted);
             }
             let backoff = {
                 let mut rng = self.rng.lock().expect("retrier rng lock poisoned");
@@ -210,6 +291,20 @@ fn last_label(attempts: &[AttemptRecord]) -> String {
 
 fn deadline_exceeded(attempts: &[AttemptRecord]) -> Result<HttpResponse, ClientError> {
     Err(ClientError::DeadlineExceeded {
+        attempts: u32::try_from(attempts.len()).unwrap_or(u32::MAX),
+        last: last_label(attempts),
+    })
+}
+
+fn circuit_open(attempts: &[AttemptRecord]) -> Result<HttpResponse, ClientError> {
+    Err(ClientError::CircuitOpen {
+        attempts: u32::try_from(attempts.len()).unwrap_or(u32::MAX),
+        last: last_label(attempts),
+    })
+}
+
+fn budget_exhausted(attempts: &[AttemptRecord]) -> Result<HttpResponse, ClientError> {
+    Err(ClientError::RetryBudgetExhausted {
         attempts: u32::try_from(attempts.len()).unwrap_or(u32::MAX),
         last: last_label(attempts),
     })
