@@ -12,17 +12,40 @@ fn main() {
     let mut files = Vec::new();
     collect(&dir, &mut files);
     files.sort();
-    let mut out = String::new();
+    // One test per file; subdirectories become nested modules, so that
+    // `regressions/lost_label.toml` is the test `scenarios::regressions::lost_label`.
+    let mut tree = Node::default();
     for file in &files {
         let relative = file.strip_prefix(&dir).expect("collected under dir");
-        let name = test_name(relative);
-        let path = file.canonicalize().expect("scenario file exists");
-        let _ = writeln!(
-            out,
-            "#[test]\nfn {name}() {{\n    scenario_file_holds({:?});\n}}\n",
-            path.display().to_string()
+        let mut parts: Vec<String> = relative
+            .parent()
+            .map(|p| {
+                p.components()
+                    .map(|c| identifier(&c.as_os_str().to_string_lossy()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let stem = identifier(
+            &relative
+                .with_extension("")
+                .file_name()
+                .expect("files have names")
+                .to_string_lossy(),
         );
+        let mut node = &mut tree;
+        for part in parts.drain(..) {
+            node = node.children.entry(part).or_default();
+        }
+        node.tests.push((
+            stem,
+            file.canonicalize()
+                .expect("scenario file exists")
+                .display()
+                .to_string(),
+        ));
     }
+    let mut out = String::new();
+    tree.render(&mut out, 0);
     let target = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"))
         .join("scenario_tests.rs");
     std::fs::write(&target, out).expect("OUT_DIR is writable");
@@ -43,11 +66,35 @@ fn collect(dir: &Path, files: &mut Vec<PathBuf>) {
     }
 }
 
-/// `regressions/lost-label.toml` -> `regressions__lost_label`.
-fn test_name(relative: &Path) -> String {
-    let text = relative.with_extension("").display().to_string();
+#[derive(Default)]
+struct Node {
+    tests: Vec<(String, String)>,
+    children: std::collections::BTreeMap<String, Node>,
+}
+
+impl Node {
+    fn render(&self, out: &mut String, depth: usize) {
+        let indent = "    ".repeat(depth);
+        for (name, path) in &self.tests {
+            let _ = writeln!(
+                out,
+                "{indent}#[test]\n{indent}fn {name}() {{\n{indent}    scenario_file_holds({path:?});\n{indent}}}\n"
+            );
+        }
+        for (name, child) in &self.children {
+            let _ = writeln!(
+                out,
+                "{indent}mod {name} {{\n{indent}    use super::scenario_file_holds;\n"
+            );
+            child.render(out, depth + 1);
+            let _ = writeln!(out, "{indent}}}\n");
+        }
+    }
+}
+
+/// `lost-label` -> `lost_label`; keywords and leading digits get a prefix.
+fn identifier(text: &str) -> String {
     let mut name: String = text
-        .replace(['/', '\\'], "__")
         .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '_' {

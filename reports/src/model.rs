@@ -55,7 +55,10 @@ pub struct WallClock {
     pub sim_speedup: f64,
 }
 
-/// Sums over every scenario of the run.
+/// Sums over every scenario of the run. Failure counts (seeds failed, violations,
+/// duplicates, operations) leave out scenarios that are expected to fail (regression
+/// proofs that pin planted bugs); `scenarios_failed` counts any scenario whose outcome
+/// differs from its expectation.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Totals {
     /// Scenarios run.
@@ -124,6 +127,10 @@ pub struct ScenarioReport {
     pub violations: Vec<ViolationReport>,
     /// One line per seed.
     pub seeds: Vec<SeedReport>,
+    /// The scenario pins planted bugs (a promoted regression): it passes when every seed
+    /// finds a violation, proving the oracles still catch those bugs.
+    #[serde(default)]
+    pub expected_to_fail: bool,
 }
 
 /// How many violations a scenario report keeps in full; the counts stay exact.

@@ -130,6 +130,11 @@ fn row(scenario: &ScenarioReport) -> Vec<String> {
         scenario.duplicate_shipments.to_string(),
         scenario.duplicate_labels.to_string(),
         latency,
-        if scenario.passed { "ok" } else { "FAILED" }.to_string(),
+        match (scenario.passed, scenario.expected_to_fail) {
+            (true, false) => "ok",
+            (true, true) => "caught",
+            (false, _) => "FAILED",
+        }
+        .to_string(),
     ]
 }

@@ -42,6 +42,44 @@ enum Command {
     Check(CheckArgs),
     /// List scenarios, fault kinds, oracles and planted bugs.
     List(ListArgs),
+    /// Run every planted bug against the corpus: seeds to detect, shrunk repro per bug.
+    Hunt(HuntArgs),
+    /// Copy a repro file into the regression corpus (scenarios/regressions/).
+    Promote(PromoteArgs),
+}
+
+#[derive(Debug, Args)]
+struct HuntArgs {
+    /// Scenario files or directories.
+    #[arg(default_value = "scenarios")]
+    paths: Vec<PathBuf>,
+    /// Hunt only these bugs (repeatable); default: every planted bug.
+    #[arg(long = "bug", value_parser = parse_bug)]
+    bugs: Vec<Bug>,
+    /// Give up on a bug after this many seeds.
+    #[arg(long, default_value_t = 100)]
+    seeds_max: u64,
+    /// Skip shrinking.
+    #[arg(long)]
+    no_shrink: bool,
+    /// Parallel workers (default: available cores).
+    #[arg(long, short)]
+    jobs: Option<usize>,
+    /// Where the shrunk repro files go.
+    #[arg(long, default_value = "target/shipsim/hunt")]
+    out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct PromoteArgs {
+    /// A repro file (pins `seed`).
+    file: PathBuf,
+    /// Name of the regression scenario (default: from the repro).
+    #[arg(long)]
+    name: Option<String>,
+    /// Regression directory.
+    #[arg(long, default_value = "scenarios/regressions")]
+    dir: PathBuf,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -143,6 +181,8 @@ pub fn main() -> ExitCode {
         Some(Command::Replay(args)) => replay(&args),
         Some(Command::Check(args)) => check(&args),
         Some(Command::List(args)) => list(&args),
+        Some(Command::Hunt(args)) => hunt(&args),
+        Some(Command::Promote(args)) => promote(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -292,7 +332,196 @@ fn replay(args: &ReplayArgs) -> Result<(), Failure> {
         check_determinism: true,
         progress: Progress::Quiet,
     };
-    sweep_and_report(&[scenario], &options, &seed.to_string(), &args.out)
+    let outcome = sweep::sweep(std::slice::from_ref(&scenario), &options);
+    let replayed = outcome.scenarios[0].seeds[0].trace_hash;
+    let exact = match scenario.trace_hash {
+        Some(expected) if expected != replayed => {
+            println!(
+                "DID NOT REPLAY: {} expects trace {expected:016x}, this build produced {replayed:016x}",
+                args.file.display()
+            );
+            false
+        }
+        Some(expected) => {
+            println!("replayed exactly: trace {expected:016x}");
+            true
+        }
+        None => {
+            println!(
+                "replayed seed {seed}: trace {replayed:016x} (the file pins no trace_hash to compare)"
+            );
+            true
+        }
+    };
+    let (report, repros) = report::build(&outcome, &options, &seed.to_string(), &args.out);
+    report::write(&args.out, &report, &repros)?;
+    print!("{}", shipsim_reports::text::render(&report));
+    // Replay's exit code says whether the failure reproduced, whatever the file expects:
+    // 1 when a violation was found (or the trace differs), 0 when the case no longer fails.
+    let reproduced = report.scenarios.iter().any(|s| s.seeds_failed > 0);
+    if !reproduced {
+        println!("no violation: this case no longer fails");
+    }
+    if !exact || reproduced {
+        Err(Failure::Violations)
+    } else {
+        Ok(())
+    }
+}
+
+fn hunt(args: &HuntArgs) -> Result<(), Failure> {
+    let scenarios = load_scenarios(&args.paths)?;
+    let huntable = crate::hunt::huntable(&scenarios);
+    if huntable.is_empty() {
+        return Err(anyhow::anyhow!(
+            "no scenario to hunt with (files pinning seeds or bugs are skipped)"
+        )
+        .into());
+    }
+    let bugs: Vec<Bug> = if args.bugs.is_empty() {
+        Bug::ALL.to_vec()
+    } else {
+        args.bugs.clone()
+    };
+    let jobs = args.jobs.unwrap_or_else(default_jobs).max(1);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.min(bugs.len()) {
+            scope.spawn(|| {
+                loop {
+                    let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(&bug) = bugs.get(index) else { break };
+                    let row = hunt_one(bug, &huntable, args);
+                    results.lock().expect("results lock").push((index, row));
+                }
+            });
+        }
+    });
+    let mut rows = results.into_inner().expect("results lock");
+    rows.sort_by_key(|(index, _)| *index);
+    println!(
+        "{:<28} {:>6}  {:<20} {:<20} {:>12}  {:>8}  repro",
+        "bug", "seeds", "scenario", "caught by", "ops->shrunk", "shrink"
+    );
+    let mut missed = Vec::new();
+    for (_, row) in &rows {
+        match row {
+            Ok(line) => println!("{line}"),
+            Err(bug) => {
+                println!(
+                    "{bug:<28} {:>6}  NOT CAUGHT within {} seeds",
+                    "-", args.seeds_max
+                );
+                missed.push(bug.clone());
+            }
+        }
+    }
+    if missed.is_empty() {
+        Ok(())
+    } else {
+        eprintln!(
+            "{} planted bug(s) escaped: {}",
+            missed.len(),
+            missed.join(", ")
+        );
+        Err(Failure::Violations)
+    }
+}
+
+/// One bug's hunt as a table row, or the bug's name when it escaped.
+fn hunt_one(bug: Bug, scenarios: &[&Scenario], args: &HuntArgs) -> Result<String, String> {
+    let detection = crate::hunt::detect(bug, scenarios, args.seeds_max)
+        .ok_or_else(|| bug.name().to_string())?;
+    let head = format!(
+        "{:<28} {:>6}  {:<20} {:<20}",
+        bug.name(),
+        detection.seeds_to_detect,
+        detection.scenario,
+        detection.caught_by.name()
+    );
+    if args.no_shrink {
+        return Ok(format!(
+            "{head} {:>12}  {:>8}  -",
+            detection.run.history.operations().len(),
+            "-"
+        ));
+    }
+    let shrunk = crate::hunt::shrink_detection(detection, scenarios);
+    let path = args
+        .out
+        .join("repro")
+        .join(format!("hunt-{}.toml", bug.name()));
+    let write = || -> std::io::Result<()> {
+        std::fs::create_dir_all(path.parent().expect("repro dir has a parent"))?;
+        let header = format!(
+            "# shipsim hunt: planted bug `{}` caught by {}; shrunk from {} to {} operations in {} runs.\n# Replays exactly: shipsim replay <this file>\n\n",
+            bug.name(),
+            shrunk
+                .run
+                .violations
+                .first()
+                .map_or_else(|| "liveness".to_string(), ToString::to_string),
+            shrunk.operations_before,
+            shrunk.operations_after,
+            shrunk.runs
+        );
+        std::fs::write(&path, header + &shrunk.scenario.to_toml())
+    };
+    let repro = match write() {
+        Ok(()) => path.display().to_string(),
+        Err(error) => format!("(not written: {error})"),
+    };
+    Ok(format!(
+        "{head} {:>12}  {:>6}ms  {repro}",
+        format!("{}->{}", shrunk.operations_before, shrunk.operations_after),
+        shrunk.wall_ms
+    ))
+}
+
+fn promote(args: &PromoteArgs) -> Result<(), Failure> {
+    let mut scenario = Scenario::load(&args.file).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if scenario.seed.is_none() {
+        return Err(anyhow::anyhow!(
+            "{}: not a repro file: it pins no `seed`",
+            args.file.display()
+        )
+        .into());
+    }
+    let name = args.name.clone().unwrap_or_else(|| scenario.name.clone());
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(
+            anyhow::anyhow!("bad regression name `{name}`: use letters, digits, - and _").into(),
+        );
+    }
+    scenario.name = name.clone();
+    let target = args.dir.join(format!("{name}.toml"));
+    if target.exists() {
+        return Err(anyhow::anyhow!("{} exists: choose another --name", target.display()).into());
+    }
+    std::fs::create_dir_all(&args.dir)
+        .with_context(|| format!("cannot create {}", args.dir.display()))?;
+    let expectation = if scenario.bugs.is_empty() {
+        "must hold (the bug it caught is fixed)"
+    } else {
+        "must fail (it proves the oracles still catch the pinned planted bugs)"
+    };
+    let text = format!(
+        "# Regression promoted from {}.\n# As a test this scenario {expectation}.\n\n{}",
+        args.file.display(),
+        scenario.to_toml()
+    );
+    std::fs::write(&target, text).with_context(|| format!("cannot write {}", target.display()))?;
+    println!(
+        "promoted to {}: `cargo test {}` runs it",
+        target.display(),
+        name.replace('-', "_")
+    );
+    Ok(())
 }
 
 fn check(args: &CheckArgs) -> Result<(), Failure> {

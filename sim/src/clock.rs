@@ -73,6 +73,7 @@ mod tests {
     fn skew_fault(offset_ms: i64, drift_ppm: i64, start_ms: u64) -> FaultSpec {
         FaultSpec {
             index: 0,
+            stream: 0,
             line: 1,
             kind: FaultKind::ClockSkew(ClockSkew {
                 target: HostSel::Service,

@@ -16,11 +16,13 @@ pub mod oracle;
 pub mod runner;
 pub mod scenario;
 pub(crate) mod shared;
+pub mod shrink;
 pub mod workload;
 
 pub use runner::{SeedRun, run_seed};
 pub use scenario::{Scenario, ScenarioError, SeedRange};
 pub mod cli;
+pub mod hunt;
 pub mod report;
 pub mod stats;
 pub mod sweep;

@@ -60,13 +60,17 @@ pub fn build(
     for (report, scenario_outcome) in scenarios.iter().zip(&outcome.scenarios) {
         totals.scenarios_failed += u64::from(!report.passed);
         totals.seeds_run += report.seeds_run;
+        totals.sim_ms += scenario_outcome.seeds.iter().map(|s| s.sim_ms).sum::<u64>();
+        if report.expected_to_fail {
+            // Regression proofs fail on purpose; their violations are not the system's.
+            continue;
+        }
         totals.seeds_failed += report.seeds_failed;
         totals.violations += report.oracles.iter().map(|o| o.violations).sum::<u64>();
         totals.duplicate_shipments += report.duplicate_shipments;
         totals.duplicate_labels += report.duplicate_labels;
         totals.operations += report.operations.total;
         totals.ambiguous_operations += report.operations.ambiguous;
-        totals.sim_ms += scenario_outcome.seeds.iter().map(|s| s.sim_ms).sum::<u64>();
     }
     let wall_s = (outcome.wall_ms as f64 / 1_000.0).max(1e-9);
     let busy_s = (outcome.busy_ns as f64 / 1e9).max(1e-9);
@@ -284,7 +288,12 @@ fn scenario_report(
     }
 
     let seeds_failed = failing.len() as u64;
-    let passed = seeds_failed == 0 && oracle_counts.iter().all(|o| o.violations == 0);
+    let expected_to_fail = !scenario.bugs.is_empty();
+    let passed = if expected_to_fail {
+        seeds_failed == outcome.seeds.len() as u64
+    } else {
+        seeds_failed == 0 && oracle_counts.iter().all(|o| o.violations == 0)
+    };
     ScenarioReport {
         name: scenario.name.clone(),
         path: scenario.path.clone(),
@@ -319,6 +328,7 @@ fn scenario_report(
                 sim_ms: s.sim_ms,
             })
             .collect(),
+        expected_to_fail,
     }
 }
 
@@ -333,6 +343,7 @@ fn bug_flags(options: &SweepOptions) -> String {
 fn repro_file(scenario: &Scenario, seed: &SeedOutcome, options: &SweepOptions) -> ReproFile {
     let mut pinned = scenario.clone();
     pinned.seed = Some(seed.seed);
+    pinned.trace_hash = Some(seed.trace_hash);
     pinned.bugs = scenario.bugs_with(&options.bugs);
     let mut contents = String::new();
     let _ = writeln!(

@@ -92,11 +92,11 @@ pub(crate) struct HostObserver {
     host: String,
     shared: Shared,
     points: Vec<PointFault>,
-    rng: Mutex<ChaCha8Rng>,
 }
 
 struct PointFault {
     index: usize,
+    rng: Mutex<ChaCha8Rng>,
     point: Checkpoint,
     window: Window,
     probability: f64,
@@ -112,6 +112,7 @@ impl HostObserver {
                 FaultKind::Crash(crash) if crash.target.contains(host) => match crash.trigger {
                     CrashTrigger::AtPoint { point, .. } => Some(PointFault {
                         index: spec.index,
+                        rng: Mutex::new(seed.derive_index("point", spec.stream).rng()),
                         point,
                         window: spec.window,
                         probability: spec.probability,
@@ -126,7 +127,6 @@ impl HostObserver {
             host: host.to_string(),
             shared,
             points,
-            rng: Mutex::new(seed.rng()),
         }
     }
 }
@@ -151,7 +151,7 @@ impl Observer for HostObserver {
             if remaining == 0 {
                 continue;
             }
-            let draw: f64 = self
+            let draw: f64 = fault
                 .rng
                 .lock()
                 .expect("observer rng lock poisoned")

@@ -181,12 +181,13 @@ pub struct SweepOutcome {
     pub busy_ns: u64,
 }
 
-/// The seeds a scenario runs under `options`.
+/// The seeds a scenario runs under `options`: a repro or regression file's pinned seed
+/// always (it is about that seed), else the command line's, else the scenario's own.
 #[must_use]
 pub fn seeds_for(scenario: &Scenario, options: &SweepOptions) -> Vec<u64> {
-    let range = match (options.seeds, scenario.seed) {
-        (Some(range), _) => range,
-        (None, Some(pinned)) => SeedRange::single(pinned),
+    let range = match (scenario.seed, options.seeds) {
+        (Some(pinned), _) => SeedRange::single(pinned),
+        (None, Some(range)) => range,
         (None, None) => scenario.seeds,
     };
     range

@@ -179,6 +179,12 @@ struct Armed {
     rule: HttpRule,
 }
 
+/// An armed rule with its own generator.
+struct Rule {
+    armed: Armed,
+    rng: Mutex<ChaCha8Rng>,
+}
+
 /// The fault layer of one server host boot.
 #[derive(Clone)]
 pub(crate) struct FaultLayer {
@@ -188,8 +194,7 @@ pub(crate) struct FaultLayer {
 struct LayerState {
     host: String,
     router: axum::Router,
-    rules: Vec<Armed>,
-    rng: Mutex<ChaCha8Rng>,
+    rules: Vec<Rule>,
     clock: Arc<dyn Clock>,
     shared: Shared,
 }
@@ -210,11 +215,14 @@ impl FaultLayer {
                 spec.kind
                     .http_rule()
                     .filter(|rule| rule.target.contains(host))
-                    .map(|rule| Armed {
-                        index: spec.index,
-                        window: spec.window,
-                        probability: spec.probability,
-                        rule: rule.clone(),
+                    .map(|rule| Rule {
+                        armed: Armed {
+                            index: spec.index,
+                            window: spec.window,
+                            probability: spec.probability,
+                            rule: rule.clone(),
+                        },
+                        rng: Mutex::new(seed.derive_index("rule", spec.stream).rng()),
                     })
             })
             .collect();
@@ -223,7 +231,6 @@ impl FaultLayer {
                 host: host.to_string(),
                 router,
                 rules,
-                rng: Mutex::new(seed.rng()),
                 clock,
                 shared,
             }),
@@ -257,16 +264,20 @@ impl FaultLayer {
             return None;
         }
         let now_ms = state.shared.now_us() / 1_000;
-        for armed in &state.rules {
+        // Every eligible rule draws, fired or not, so one rule's decisions never depend on
+        // another's: removing a fault leaves the others' choices as they were.
+        let mut chosen = None;
+        for rule in &state.rules {
+            let armed = &rule.armed;
             if !armed.window.contains(now_ms) || !armed.rule.matches(&state.host, path) {
                 continue;
             }
-            let draw: f64 = state.rng.lock().expect("fault rng lock poisoned").random();
-            if draw < armed.probability {
-                return Some(armed.clone());
+            let draw: f64 = rule.rng.lock().expect("fault rng lock poisoned").random();
+            if draw < armed.probability && chosen.is_none() {
+                chosen = Some(armed.clone());
             }
         }
-        None
+        chosen
     }
 
     async fn handle(

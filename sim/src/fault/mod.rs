@@ -164,6 +164,10 @@ impl fmt::Display for Window {
 pub struct FaultSpec {
     /// Position among the file's `[[fault]]` tables, 0-based.
     pub index: usize,
+    /// The fault's own random stream (its original position unless the file says
+    /// `stream = N`): every random decision of this fault draws from it alone, so adding,
+    /// removing or shrinking another fault never changes this one's choices.
+    pub stream: u64,
     /// 1-based line of its table, for messages.
     pub line: usize,
     /// What it does.
@@ -386,6 +390,9 @@ pub(crate) fn parse(
         context.clients,
     );
     let window = parse_window(&mut params)?;
+    let stream = params
+        .u64("stream")
+        .map_or(index as u64, |(stream, _)| stream);
     let kind = match info.name {
         "latency" => FaultKind::Latency(Latency::parse(&mut params)?),
         "hold" => FaultKind::Hold(Hold::parse(&mut params)?),
@@ -418,6 +425,7 @@ pub(crate) fn parse(
         + 1;
     Ok(FaultSpec {
         index,
+        stream,
         line,
         kind,
         window,

@@ -61,14 +61,14 @@ impl NetDriver {
         shared: Shared,
         seed: Seed,
     ) -> Self {
-        let mut rng = seed.rng();
         let mut crash_at_ms = BTreeMap::new();
         for spec in faults {
             if let FaultKind::Crash(crash) = &spec.kind
                 && crash.trigger == CrashTrigger::AtRandom
             {
-                // Both draws happen for every random crash, so one fault's probability
-                // never shifts another's instant.
+                // Each random crash draws from its own stream: another fault never shifts
+                // its instant.
+                let mut rng = seed.derive_index("crash", spec.stream).rng();
                 let fires: f64 = rng.random();
                 let span = spec
                     .window

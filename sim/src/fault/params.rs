@@ -67,6 +67,7 @@ impl<'a> Params<'a> {
         u64,
         u64,
         [
+            stream,
             start_ms,
             end_ms,
             duration_ms,
@@ -174,7 +175,7 @@ impl<'a> Params<'a> {
                         format!("`{name}` does not apply to fault kind `{}`", self.kind_name),
                     )
                     .with_hint(format!(
-                        "`{}` takes: {}, start_ms, end_ms, duration_ms",
+                        "`{}` takes: {}, start_ms, end_ms, duration_ms, stream",
                         self.kind_name,
                         accepted.join(", ")
                     )));
@@ -196,6 +197,7 @@ impl<'a> Params<'a> {
             between,
             from,
             to,
+            stream,
             start_ms,
             end_ms,
             duration_ms,

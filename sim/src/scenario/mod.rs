@@ -40,6 +40,8 @@ pub struct Scenario {
     pub seeds: SeedRange,
     /// A pinned seed (repro files): replay runs exactly this one.
     pub seed: Option<u64>,
+    /// The trace hash the pinned seed must reproduce (repro files).
+    pub trace_hash: Option<u64>,
     /// Planted bugs switched on by the file itself (repro files).
     pub bugs: BugSet,
     /// Simulation settings.
@@ -231,7 +233,16 @@ fn unknown_field_hint(message: &str) -> Option<String> {
         Some(guess) => format!("did you mean `{guess}`?"),
         None => format!("accepted keys here: {}", expected.join(", ")),
     };
-    if ["oracles", "bugs", "name", "description", "seed"].contains(&field) {
+    if [
+        "oracles",
+        "bugs",
+        "name",
+        "description",
+        "seed",
+        "trace_hash",
+    ]
+    .contains(&field)
+    {
         hint.push_str(" (top-level keys must come before the first [table] header)");
     }
     Some(hint)
@@ -358,6 +369,26 @@ fn validate(
         }
     };
 
+    let trace_hash = match &raw.trace_hash {
+        None => None,
+        Some(text) => {
+            if raw.seed.is_none() {
+                return Err(ctx
+                    .error(
+                        text,
+                        "`trace_hash` without `seed`: a hash belongs to one seed",
+                    )
+                    .with_hint("repro files pin both"));
+            }
+            let valid =
+                text.get_ref().len() == 16 && text.get_ref().bytes().all(|b| b.is_ascii_hexdigit());
+            let hash = valid
+                .then(|| u64::from_str_radix(text.get_ref(), 16).ok())
+                .flatten();
+            Some(hash.ok_or_else(|| ctx.error(text, "`trace_hash` must be 16 hex digits"))?)
+        }
+    };
+
     let mut bugs = Vec::new();
     if let Some(list) = &raw.bugs {
         for entry in list.get_ref() {
@@ -409,6 +440,7 @@ fn validate(
         path: file.to_string(),
         seeds,
         seed: raw.seed.map(|s| *s.get_ref()),
+        trace_hash,
         bugs: BugSet::of(bugs),
         run,
         hosts,

@@ -19,6 +19,9 @@ impl Scenario {
         if let Some(seed) = self.seed {
             let _ = writeln!(out, "seed = {seed}");
         }
+        if let Some(hash) = self.trace_hash {
+            let _ = writeln!(out, "trace_hash = \"{hash:016x}\"");
+        }
         if !self.bugs.is_empty() {
             let names: Vec<String> = self.bugs.iter().map(|b| quote(b.name())).collect();
             let _ = writeln!(out, "bugs = [{}]", names.join(", "));
@@ -140,6 +143,9 @@ fn fault_table(fault: &FaultSpec) -> String {
     let _ = writeln!(out, "kind = {}", quote(fault.kind.name()));
     for (key, value) in fault.kind.params_toml() {
         let _ = writeln!(out, "{key} = {value}");
+    }
+    if fault.stream != fault.index as u64 {
+        let _ = writeln!(out, "stream = {}", fault.stream);
     }
     let _ = writeln!(out, "start_ms = {}", fault.window.start_ms);
     if let Some(end) = fault.window.end_ms {

@@ -168,3 +168,62 @@ fn list_prints_one_name_per_line_for_scripts() {
             .any(|l| l == "walking_skeleton")
     );
 }
+
+#[test]
+fn replay_refuses_a_trace_it_does_not_reproduce() {
+    // Proves `replay` compares the trace hash a repro pins: the right hash replays exactly
+    // (exit 1 only because the pinned bug is caught), a wrong one is reported as such.
+    let repro = repo().join("scenarios/regressions/carrier_without_key.toml");
+    let good = shipsim(&[
+        "replay",
+        repro.to_str().unwrap(),
+        "--out",
+        &out_dir("replay-good"),
+    ]);
+    assert!(
+        String::from_utf8_lossy(&good.stdout).contains("replayed exactly"),
+        "{}",
+        String::from_utf8_lossy(&good.stdout)
+    );
+    let text = std::fs::read_to_string(&repro).unwrap();
+    let hash_line = text.lines().find(|l| l.starts_with("trace_hash")).unwrap();
+    let tampered = std::env::temp_dir().join("shipsim-tampered.toml");
+    std::fs::write(
+        &tampered,
+        text.replace(hash_line, "trace_hash = \"0000000000000000\""),
+    )
+    .unwrap();
+    let bad = shipsim(&[
+        "replay",
+        tampered.to_str().unwrap(),
+        "--out",
+        &out_dir("replay-bad"),
+    ]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stdout).contains("DID NOT REPLAY"));
+}
+
+#[test]
+fn promote_copies_a_repro_into_the_regression_corpus() {
+    // Proves `promote` writes a named regression that parses, keeps its pinned seed and
+    // bugs (so it is an expected failure), and refuses to overwrite.
+    let dir = std::env::temp_dir().join("shipsim-promote-test");
+    let _ = std::fs::remove_dir_all(&dir);
+    let repro = repo().join("scenarios/regressions/lazy_durability.toml");
+    let args = [
+        "promote",
+        repro.to_str().unwrap(),
+        "--name",
+        "lost-ack",
+        "--dir",
+        dir.to_str().unwrap(),
+    ];
+    let first = shipsim(&args);
+    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    let promoted = shipsim::Scenario::load(&dir.join("lost-ack.toml")).unwrap();
+    assert_eq!(promoted.name, "lost-ack");
+    assert!(promoted.seed.is_some() && !promoted.bugs.is_empty());
+    let again = shipsim(&args);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(stderr(&again).contains("exists"));
+}

@@ -1,5 +1,6 @@
 //! Integration tests of the harness: one binary, one module per concern (turmoil's layout).
 
+mod bugs;
 mod cli;
 mod determinism;
 mod faults;
