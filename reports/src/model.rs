@@ -131,6 +131,27 @@ pub struct ScenarioReport {
     /// finds a violation, proving the oracles still catch those bugs.
     #[serde(default)]
     pub expected_to_fail: bool,
+    /// Webhook traffic, for scenarios with webhooks.
+    #[serde(default)]
+    pub webhooks: Option<WebhookReport>,
+}
+
+/// Webhook traffic of a scenario over all its seeds.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct WebhookReport {
+    /// Events delivered (2xx), carrier tracking and service outbox together.
+    pub delivered: u64,
+    /// Delivery attempts those took.
+    pub attempts: u64,
+    /// Deliveries the receivers acknowledged as duplicates without acting again.
+    pub duplicates_absorbed: u64,
+    /// Deliveries the receivers refused (bad signature, stale timestamp).
+    pub rejected: u64,
+    /// Events dead-lettered at least once (and redelivered after heal).
+    pub dead_lettered: u64,
+    /// Time from an event becoming due (carrier) or committed (service) to its delivery
+    /// (carrier) or to the merchant acting on it (service), ms: keys `inbound`, `outbound`.
+    pub latency_ms: BTreeMap<String, LatencySummary>,
 }
 
 /// How many violations a scenario report keeps in full; the counts stay exact.

@@ -11,6 +11,8 @@ pub const SERVICE: &str = "service";
 pub const CARRIER: &str = "carrier";
 /// The host that resolves ambiguous operations after the faults heal.
 pub const SETTLER: &str = "settler";
+/// The merchants' webhook receiver (scenarios with outbound webhooks).
+pub const RECEIVER: &str = "receiver";
 /// Port every server listens on.
 pub const HTTP_PORT: u16 = 80;
 
@@ -27,6 +29,8 @@ pub enum HostSel {
     Service,
     /// `carrier`
     Carrier,
+    /// `receiver`
+    Receiver,
     /// `clients` or `client-*`: every client.
     Clients,
     /// `client-N`
@@ -42,6 +46,7 @@ impl HostSel {
         let selector = match text {
             SERVICE => HostSel::Service,
             CARRIER => HostSel::Carrier,
+            RECEIVER => HostSel::Receiver,
             "clients" | "client-*" => HostSel::Clients,
             other => {
                 let index = other
@@ -49,8 +54,8 @@ impl HostSel {
                     .and_then(|n| n.parse::<u32>().ok())
                     .ok_or_else(|| {
                         format!(
-                            "unknown host `{other}`: hosts are `service`, `carrier`, `clients` \
-                             (or `client-*`) and `client-0` .. `client-{}`",
+                            "unknown host `{other}`: hosts are `service`, `carrier`, `receiver`, \
+                             `clients` (or `client-*`) and `client-0` .. `client-{}`",
                             clients.saturating_sub(1)
                         )
                     })?;
@@ -73,6 +78,7 @@ impl HostSel {
         match self {
             HostSel::Service => vec![SERVICE.to_string()],
             HostSel::Carrier => vec![CARRIER.to_string()],
+            HostSel::Receiver => vec![RECEIVER.to_string()],
             HostSel::Clients => (0..clients).map(client_name).collect(),
             HostSel::Client(index) => vec![client_name(*index)],
         }
@@ -84,6 +90,7 @@ impl HostSel {
         match self {
             HostSel::Service => name == SERVICE,
             HostSel::Carrier => name == CARRIER,
+            HostSel::Receiver => name == RECEIVER,
             HostSel::Clients => name.starts_with("client-"),
             HostSel::Client(index) => name == client_name(*index),
         }
@@ -92,7 +99,10 @@ impl HostSel {
     /// Whether the selection is a server host (where HTTP faults and crashes apply).
     #[must_use]
     pub fn is_server(&self) -> bool {
-        matches!(self, HostSel::Service | HostSel::Carrier)
+        matches!(
+            self,
+            HostSel::Service | HostSel::Carrier | HostSel::Receiver
+        )
     }
 }
 
@@ -101,6 +111,7 @@ impl fmt::Display for HostSel {
         match self {
             HostSel::Service => f.write_str(SERVICE),
             HostSel::Carrier => f.write_str(CARRIER),
+            HostSel::Receiver => f.write_str(RECEIVER),
             HostSel::Clients => f.write_str("clients"),
             HostSel::Client(index) => write!(f, "client-{index}"),
         }

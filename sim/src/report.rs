@@ -286,6 +286,16 @@ fn scenario_report(
             histograms.insert(format!("attempt {}", endpoint.route()), text);
         }
     }
+    if let Some(webhooks) = &outcome.stats.webhooks {
+        for (direction, histogram) in [
+            ("inbound", &webhooks.inbound),
+            ("outbound", &webhooks.outbound),
+        ] {
+            if let Ok(text) = encode(histogram) {
+                histograms.insert(format!("webhook {direction}"), text);
+            }
+        }
+    }
 
     let seeds_failed = failing.len() as u64;
     let expected_to_fail = !scenario.bugs.is_empty();
@@ -329,6 +339,19 @@ fn scenario_report(
             })
             .collect(),
         expected_to_fail,
+        webhooks: outcome.stats.webhooks.as_ref().map(|w| {
+            let mut latency_ms = std::collections::BTreeMap::new();
+            latency_ms.insert("inbound".to_string(), summarize(&w.inbound));
+            latency_ms.insert("outbound".to_string(), summarize(&w.outbound));
+            shipsim_reports::model::WebhookReport {
+                delivered: w.delivered,
+                attempts: w.attempts,
+                duplicates_absorbed: w.duplicates_absorbed,
+                rejected: w.rejected,
+                dead_lettered: w.dead_lettered,
+                latency_ms,
+            }
+        }),
     }
 }
 

@@ -7,27 +7,33 @@
 //! 3. **Settle**: the settler re-issues each ambiguous write until it gets an answer.
 //! 4. **Judge**: the oracles read the history, the store and the carrier's ledger.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use shipsim_system::bugs::BugSet;
-use shipsim_system::carrier::{self, CarrierConfig, CarrierDeps, CarrierLedger, LabelSale};
+use shipsim_system::carrier::{
+    self, CarrierConfig, CarrierDeps, CarrierLedger, LabelSale, TrackingConfig,
+};
+use shipsim_system::receiver::{self, ReceiverConfig, ReceiverDeps, ReceiverLedger};
 use shipsim_system::seed::Seed;
-use shipsim_system::service::{self, ServiceConfig, ServiceDeps};
+use shipsim_system::service::{self, ServiceConfig, ServiceDeps, WebhookSettings, WebhookTarget};
 use shipsim_system::store::{MemoryStore, Tables};
+use shipsim_system::webhook::SenderConfig;
 
 use crate::clock::{EPOCH_UNIX_MS, SimClock};
 use crate::fault::layer::FaultLayer;
 use crate::fault::network::NetDriver;
-use crate::fault::{CrashTrigger, FaultKind};
+use crate::fault::webhook::WebhookFaults;
+use crate::fault::{CrashTrigger, Direction, FaultKind};
 use crate::history::{EventKind, History, OpOutcome, Trace};
-use crate::hosts::{CARRIER, HTTP_PORT, SERVICE, SETTLER};
+use crate::hosts::{CARRIER, HTTP_PORT, RECEIVER, SERVICE, SETTLER};
 use crate::net::{SimTransport, serve};
 use crate::oracle::{self, Duplicates, OracleInput, Violation};
 use crate::scenario::Scenario;
 use crate::shared::{HostObserver, Shared};
-use crate::workload::{self, ClientIdentity, UNSERVICEABLE_COUNTRY};
+use crate::workload::{self, ClientIdentity, Drain, UNSERVICEABLE_COUNTRY};
 
 /// The service's API key at the carrier.
 const CARRIER_API_KEY: &str = "ck_sim_platform";
@@ -62,6 +68,8 @@ pub struct SeedRun {
     pub sales: Vec<LabelSale>,
     /// Why the run could not finish, if it could not (a stuck simulation is a failure).
     pub stuck: Option<String>,
+    /// Webhook traffic, when the scenario has webhooks.
+    pub webhooks: Option<crate::oracle::WebhookView>,
 }
 
 impl SeedRun {
@@ -104,14 +112,17 @@ pub fn run_seed(scenario: &Scenario, seed: u64, bugs: &BugSet) -> SeedRun {
         .tcp_capacity(1024)
         .build();
 
+    let receiver_ledger = Arc::new(ReceiverLedger::new());
     add_service(&mut sim, &scenario, root, &shared, &store, bugs);
     add_carrier(&mut sim, &scenario, root, &shared, &ledger);
+    add_receiver(&mut sim, &scenario, root, &shared, &receiver_ledger, bugs);
 
     let mut driver = NetDriver::new(
         &scenario.faults,
         scenario.hosts.clients,
         scenario.run.latency_ms,
         store.clone(),
+        ledger.clone(),
         shared.clone(),
         root.derive("faults"),
     );
@@ -148,7 +159,11 @@ pub fn run_seed(scenario: &Scenario, seed: u64, bugs: &BugSet) -> SeedRun {
         .filter(|op| op.kind.is_write() && matches!(op.outcome, OpOutcome::Ambiguous { .. }))
         .cloned()
         .collect();
-    if stuck.is_none() && !ambiguous.is_empty() {
+    let drain = Drain {
+        tracking: scenario.webhooks.is_some_and(|w| w.tracking),
+        outbound: scenario.webhooks.is_some_and(|w| w.outbound),
+    };
+    if stuck.is_none() && (!ambiguous.is_empty() || drain.tracking || drain.outbound) {
         let faults = Arc::new(scenario.faults.clone());
         sim.client(
             SETTLER,
@@ -158,6 +173,7 @@ pub fn run_seed(scenario: &Scenario, seed: u64, bugs: &BugSet) -> SeedRun {
                 root.derive("settle"),
                 shared.clone(),
                 bugs.clone(),
+                drain,
             ),
         );
         let limit = elapsed_ms(&sim) + SETTLE_TIME_LIMIT_MS;
@@ -171,6 +187,15 @@ pub fn run_seed(scenario: &Scenario, seed: u64, bugs: &BugSet) -> SeedRun {
     let durable = store.durable_snapshot();
     let sales = ledger.sales();
     let state = std::mem::take(&mut *shared.lock());
+    let webhooks = scenario
+        .webhooks
+        .map(|settings| crate::oracle::WebhookView {
+            settings,
+            tracking: ledger.tracking(),
+            effects: receiver_ledger.effects(),
+            receiver_absorbed: receiver_ledger.absorbed(),
+            forged: state.forged.clone(),
+        });
     let violations = if stuck.is_none() {
         oracle::check_all(&OracleInput {
             scenario: &scenario,
@@ -179,6 +204,7 @@ pub fn run_seed(scenario: &Scenario, seed: u64, bugs: &BugSet) -> SeedRun {
             tables: &tables,
             durable: &durable,
             sales: &sales,
+            webhooks: webhooks.as_ref(),
         })
     } else {
         Vec::new()
@@ -196,6 +222,7 @@ pub fn run_seed(scenario: &Scenario, seed: u64, bugs: &BugSet) -> SeedRun {
         tables,
         sales,
         stuck,
+        webhooks,
     }
 }
 
@@ -234,6 +261,47 @@ fn drive(
     }
 }
 
+/// Names and secrets of the simulated deployment.
+mod deployment {
+    /// The operator's admin key (service and carrier admin endpoints).
+    pub const ADMIN_KEY: &str = "ak_sim_operator";
+    /// The secret the carrier signs tracking events with.
+    pub const CARRIER_WEBHOOK_SECRET: &str = "whsec_sim_carrier";
+
+    /// The secret merchant `caller` verifies the service's webhooks with.
+    pub fn merchant_secret(caller: &str) -> String {
+        format!("whsec_sim_{caller}")
+    }
+}
+
+pub use deployment::ADMIN_KEY;
+
+fn webhook_settings(scenario: &Scenario) -> WebhookSettings {
+    let settings = scenario.webhooks;
+    let outbound = settings.is_some_and(|w| w.outbound);
+    WebhookSettings {
+        carrier_secret: deployment::CARRIER_WEBHOOK_SECRET.to_string(),
+        tolerance_s: settings.map_or(shipsim_system::webhook::TOLERANCE_S_DEFAULT, |w| {
+            w.tolerance_s
+        }),
+        targets: if outbound {
+            (0..scenario.hosts.callers)
+                .map(|i| {
+                    let caller = workload::caller_id(i);
+                    let target = WebhookTarget {
+                        url: format!("http://{RECEIVER}:{HTTP_PORT}/webhooks/{caller}"),
+                        secret: deployment::merchant_secret(&caller),
+                    };
+                    (caller, target)
+                })
+                .collect()
+        } else {
+            BTreeMap::new()
+        },
+        sender: settings.map_or(SenderConfig::DEFAULT, |w| w.sender),
+    }
+}
+
 fn add_service(
     sim: &mut turmoil::Sim<'_>,
     scenario: &Arc<Scenario>,
@@ -265,6 +333,7 @@ fn add_service(
                 &scenario.faults,
                 host_seed.derive("checkpoints"),
             ));
+            let webhooks = webhook_settings(&scenario);
             let config = ServiceConfig {
                 api_keys: (0..scenario.hosts.callers)
                     .map(|i| (workload::api_key(i), workload::caller_id(i)))
@@ -276,18 +345,33 @@ fn add_service(
                 lock_lease_ms: scenario.service.lock_lease_ms,
                 store_latency_ms: scenario.service.store_latency_ms,
                 bugs,
+                admin_key: deployment::ADMIN_KEY.to_string(),
+                webhooks: webhooks.clone(),
             };
-            let router = service::router(
-                config,
-                ServiceDeps {
-                    clock: clock.clone(),
-                    store,
-                    carrier: Arc::new(SimTransport::new(CARRIER, HTTP_PORT)),
-                    observer,
-                    seed: root.derive("service"),
-                    boot,
-                },
-            );
+            let deps = ServiceDeps {
+                clock: clock.clone(),
+                store,
+                carrier: Arc::new(SimTransport::new(CARRIER, HTTP_PORT)),
+                observer,
+                seed: root.derive("service"),
+                boot,
+            };
+            if !webhooks.targets.is_empty() {
+                let transport = Arc::new(WebhookFaults::new(
+                    Arc::new(SimTransport::new(RECEIVER, HTTP_PORT)),
+                    SERVICE,
+                    Direction::Outbound,
+                    &scenario.faults,
+                    host_seed.derive("webhook-faults"),
+                    shared.clone(),
+                ));
+                tokio::task::spawn_local(service::run_outbox_sender(
+                    webhooks,
+                    deps.clone(),
+                    transport,
+                ));
+            }
+            let router = service::router(config, deps);
             let layer = FaultLayer::new(
                 SERVICE,
                 router,
@@ -329,23 +413,118 @@ fn add_carrier(
                 &scenario.faults,
                 host_seed.derive("checkpoints"),
             ));
+            let tracking = scenario
+                .webhooks
+                .filter(|w| w.tracking)
+                .map(|w| TrackingConfig {
+                    webhook_url: format!("http://{SERVICE}:{HTTP_PORT}/v1/webhooks/carrier"),
+                    secret: deployment::CARRIER_WEBHOOK_SECRET.to_string(),
+                    exception_percent: w.exception_percent,
+                    sender: w.sender,
+                });
+            let deps = CarrierDeps {
+                clock: clock.clone(),
+                ledger,
+                observer,
+                seed: root.derive("carrier"),
+                boot,
+            };
+            if let Some(tracking) = &tracking {
+                let transport = Arc::new(WebhookFaults::new(
+                    Arc::new(SimTransport::new(SERVICE, HTTP_PORT)),
+                    CARRIER,
+                    Direction::Inbound,
+                    &scenario.faults,
+                    host_seed.derive("webhook-faults"),
+                    shared.clone(),
+                ));
+                tokio::task::spawn_local(carrier::run_tracking_sender(
+                    tracking.clone(),
+                    deps.clone(),
+                    transport,
+                ));
+            }
             let router = carrier::router(
                 CarrierConfig {
                     api_key: CARRIER_API_KEY.to_string(),
                     unserviceable_countries: [UNSERVICEABLE_COUNTRY.to_string()]
                         .into_iter()
                         .collect(),
+                    tracking,
+                    admin_key: deployment::ADMIN_KEY.to_string(),
                 },
-                CarrierDeps {
+                deps,
+            );
+            let layer = FaultLayer::new(
+                CARRIER,
+                router,
+                &scenario.faults,
+                host_seed.derive("http-faults"),
+                clock,
+                shared,
+            );
+            serve(HTTP_PORT, layer.handler()).await
+        }
+    });
+}
+
+fn add_receiver(
+    sim: &mut turmoil::Sim<'_>,
+    scenario: &Arc<Scenario>,
+    root: Seed,
+    shared: &Shared,
+    ledger: &Arc<ReceiverLedger>,
+    bugs: &BugSet,
+) {
+    let Some(settings) = scenario.webhooks.filter(|w| w.outbound) else {
+        return;
+    };
+    let boots = Arc::new(AtomicU64::new(0));
+    let scenario = scenario.clone();
+    let shared = shared.clone();
+    let ledger = ledger.clone();
+    let bugs = bugs.clone();
+    sim.host(RECEIVER, move || {
+        let boot = boots.fetch_add(1, Ordering::Relaxed);
+        let scenario = scenario.clone();
+        let shared = shared.clone();
+        let ledger = ledger.clone();
+        let bugs = bugs.clone();
+        async move {
+            if boot > 0 {
+                shared.record(RECEIVER, EventKind::HostRestarted { boot });
+            }
+            let clock: Arc<SimClock> = Arc::new(SimClock::for_host(RECEIVER, &scenario.faults));
+            let host_seed = root.derive("host-receiver").derive_index("boot", boot);
+            let observer = Arc::new(HostObserver::new(
+                RECEIVER,
+                shared.clone(),
+                &scenario.faults,
+                host_seed.derive("checkpoints"),
+            ));
+            let router = receiver::router(
+                ReceiverConfig {
+                    secrets: (0..scenario.hosts.callers)
+                        .map(|i| {
+                            let caller = workload::caller_id(i);
+                            let secret = deployment::merchant_secret(&caller);
+                            (caller, secret)
+                        })
+                        .collect(),
+                    tolerance_s: settings.tolerance_s,
+                    store_latency_ms: scenario.service.store_latency_ms,
+                    bugs,
+                },
+                ReceiverDeps {
                     clock: clock.clone(),
                     ledger,
                     observer,
-                    seed: root.derive("carrier"),
+                    seed: root.derive("receiver"),
                     boot,
                 },
             );
             let layer = FaultLayer::new(
-                CARRIER,
+                RECEIVER,
                 router,
                 &scenario.faults,
                 host_seed.derive("http-faults"),

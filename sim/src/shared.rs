@@ -33,6 +33,11 @@ pub(crate) struct RunState {
     pub point_budget: BTreeMap<usize, u32>,
     /// Simulated time as the driver last saw it, for events recorded outside any host.
     pub driver_now_us: u64,
+    /// Event ids of forged webhook deliveries: nobody may act on them.
+    pub forged: std::collections::BTreeSet<String>,
+    /// Injected deliveries (replays, forgeries, duplicate copies) not yet answered; the
+    /// settler waits for them so their effect is part of the run.
+    pub injections_in_flight: u64,
 }
 
 /// A handle to the run's shared state.

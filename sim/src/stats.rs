@@ -27,6 +27,121 @@ pub struct Stats {
     pub retries: u64,
     /// Responses marked replayed.
     pub replays: u64,
+    /// Webhook traffic, for runs with webhooks.
+    pub webhooks: Option<WebhookStats>,
+}
+
+/// Webhook measurements of one or more seeds.
+#[derive(Clone, Debug)]
+pub struct WebhookStats {
+    /// Events delivered.
+    pub delivered: u64,
+    /// Attempts the deliveries took.
+    pub attempts: u64,
+    /// Duplicates absorbed by receivers.
+    pub duplicates_absorbed: u64,
+    /// Deliveries refused by receivers.
+    pub rejected: u64,
+    /// Events dead-lettered at least once.
+    pub dead_lettered: u64,
+    /// Carrier event due -> delivered to the service, ms.
+    pub inbound: Histogram<u64>,
+    /// Service commit -> merchant acted, ms.
+    pub outbound: Histogram<u64>,
+}
+
+impl Default for WebhookStats {
+    fn default() -> Self {
+        WebhookStats {
+            delivered: 0,
+            attempts: 0,
+            duplicates_absorbed: 0,
+            rejected: 0,
+            dead_lettered: 0,
+            inbound: new_latency_histogram(),
+            outbound: new_latency_histogram(),
+        }
+    }
+}
+
+impl WebhookStats {
+    /// Measures a finished run's webhook traffic.
+    #[must_use]
+    pub fn of(
+        view: &crate::oracle::WebhookView,
+        tables: &shipsim_system::store::Tables,
+        trace: &crate::history::Trace,
+    ) -> Self {
+        use shipsim_system::observe::SystemEvent;
+        use shipsim_system::store::Delivery;
+        let mut stats = WebhookStats::default();
+        for item in &view.tracking {
+            if let Delivery::Delivered {
+                attempts,
+                delivered_at_ms,
+            } = item.delivery
+            {
+                stats.delivered += 1;
+                stats.attempts += u64::from(attempts);
+                record_clamped(
+                    &mut stats.inbound,
+                    delivered_at_ms.saturating_sub(item.due_at_ms),
+                );
+            }
+        }
+        for record in tables.outbox.values() {
+            if let Delivery::Delivered { attempts, .. } = record.delivery {
+                stats.delivered += 1;
+                stats.attempts += u64::from(attempts);
+            }
+        }
+        for effect in &view.effects {
+            record_clamped(
+                &mut stats.outbound,
+                effect.at_ms.saturating_sub(effect.created_at_ms),
+            );
+        }
+        let (receiver_duplicates, receiver_rejected) = view.receiver_absorbed;
+        stats.duplicates_absorbed = receiver_duplicates;
+        stats.rejected = receiver_rejected;
+        let mut dead: std::collections::BTreeSet<&str> = std::collections::BTreeSet::new();
+        for event in trace.events() {
+            if let crate::history::EventKind::System(system) = &event.kind {
+                match system {
+                    SystemEvent::WebhookReceived {
+                        receiver,
+                        duplicate: true,
+                        ..
+                    } if receiver == "service" => {
+                        stats.duplicates_absorbed += 1;
+                    }
+                    SystemEvent::WebhookRejected { receiver, .. } if receiver == "service" => {
+                        stats.rejected += 1
+                    }
+                    SystemEvent::WebhookDeadLettered { event_id, .. } => {
+                        dead.insert(event_id);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        stats.dead_lettered = dead.len() as u64;
+        stats
+    }
+
+    fn merge(&mut self, other: &WebhookStats) {
+        self.delivered += other.delivered;
+        self.attempts += other.attempts;
+        self.duplicates_absorbed += other.duplicates_absorbed;
+        self.rejected += other.rejected;
+        self.dead_lettered += other.dead_lettered;
+        self.inbound
+            .add(&other.inbound)
+            .expect("histograms share bounds");
+        self.outbound
+            .add(&other.outbound)
+            .expect("histograms share bounds");
+    }
 }
 
 impl Default for Stats {
@@ -44,6 +159,7 @@ impl Default for Stats {
             requests: RequestCounts::default(),
             retries: 0,
             replays: 0,
+            webhooks: None,
         }
     }
 }
@@ -145,5 +261,10 @@ impl Stats {
         a.transport_errors += b.transport_errors;
         self.retries += other.retries;
         self.replays += other.replays;
+        if let Some(theirs) = &other.webhooks {
+            self.webhooks
+                .get_or_insert_with(WebhookStats::default)
+                .merge(theirs);
+        }
     }
 }

@@ -135,7 +135,14 @@ impl SeedOutcome {
             fired: run.fired.clone(),
             duplicates: run.duplicates,
             sim_ms: run.sim_ms,
-            stats: Stats::of(&run.history),
+            stats: {
+                let mut stats = Stats::of(&run.history);
+                stats.webhooks = run
+                    .webhooks
+                    .as_ref()
+                    .map(|view| crate::stats::WebhookStats::of(view, &run.tables, &run.trace));
+                stats
+            },
             wall_ns,
         }
     }

@@ -460,14 +460,23 @@ fn classify<T>(report: &OpReport<T>, is_write: bool) -> OpOutcome {
     }
 }
 
+/// What webhook traffic the settler waits to drain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Drain {
+    pub tracking: bool,
+    pub outbound: bool,
+}
+
 /// Re-issues every ambiguous workload write, in id order, once the faults have healed, and
-/// records each as a settle operation resolving the original.
+/// records each as a settle operation resolving the original. Then waits until every
+/// webhook is delivered, putting dead letters back in the queue as an operator would.
 pub(crate) async fn run_settler(
     ambiguous: Vec<Operation>,
     faults: Arc<Vec<crate::fault::FaultSpec>>,
     seed: Seed,
     shared: Shared,
     bugs: BugSet,
+    drain: Drain,
 ) -> turmoil::Result {
     let transport = Arc::new(SimTransport::new(SERVICE, HTTP_PORT));
     let mut clients: BTreeMap<String, ShipClient> = BTreeMap::new();
@@ -492,7 +501,95 @@ pub(crate) async fn run_settler(
         });
         settle_one(client, &original, &shared).await;
     }
+    drain_webhooks(drain, &shared).await;
     Ok(())
+}
+
+/// Polls between drain checks.
+const DRAIN_POLL_MS: u64 = 100;
+/// Checks per round before giving up (the run's oracles then report what is left).
+const DRAIN_POLLS_MAX: u32 = 1_200;
+/// Redelivery rounds of dead letters.
+const DRAIN_ROUNDS_MAX: u32 = 5;
+
+/// Waits until no webhook is pending at the carrier or the service, then redelivers dead
+/// letters and waits again, until none are left (bounded).
+async fn drain_webhooks(drain: Drain, shared: &Shared) {
+    if !drain.tracking && !drain.outbound {
+        return;
+    }
+    let service = SimTransport::new(SERVICE, HTTP_PORT);
+    let carrier = SimTransport::new(crate::hosts::CARRIER, HTTP_PORT);
+    for _round in 0..DRAIN_ROUNDS_MAX {
+        for _poll in 0..DRAIN_POLLS_MAX {
+            let carrier_pending = if drain.tracking {
+                pending(&carrier, "/v1/admin/tracking").await
+            } else {
+                Some(0)
+            };
+            let service_pending = if drain.outbound {
+                pending(&service, "/v1/admin/outbox").await
+            } else {
+                Some(0)
+            };
+            let injected = shared.lock().injections_in_flight;
+            if carrier_pending == Some(0) && service_pending == Some(0) && injected == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(DRAIN_POLL_MS)).await;
+        }
+        let mut requeued = 0;
+        if drain.tracking {
+            requeued += redeliver(&carrier, "/v1/admin/tracking/redeliver").await;
+        }
+        if drain.outbound {
+            requeued += redeliver(&service, "/v1/admin/outbox/redeliver").await;
+        }
+        if requeued == 0 {
+            return;
+        }
+    }
+}
+
+async fn admin(
+    transport: &SimTransport,
+    method: http::Method,
+    path: &str,
+) -> Option<serde_json::Value> {
+    let request = http::Request::builder()
+        .method(method)
+        .uri(format!("http://admin{path}"))
+        .header(
+            shipsim_system::service::HEADER_ADMIN_KEY,
+            crate::runner::ADMIN_KEY,
+        )
+        .body(bytes::Bytes::new())
+        .ok()?;
+    let response = tokio::time::timeout(
+        Duration::from_secs(5),
+        shipsim_system::transport::Transport::send(transport, request),
+    )
+    .await
+    .ok()?
+    .ok()?;
+    if !response.status().is_success() {
+        return None;
+    }
+    serde_json::from_slice(response.body()).ok()
+}
+
+async fn pending(transport: &SimTransport, path: &str) -> Option<u64> {
+    admin(transport, http::Method::GET, path)
+        .await?
+        .get("pending")?
+        .as_u64()
+}
+
+async fn redeliver(transport: &SimTransport, path: &str) -> u64 {
+    admin(transport, http::Method::POST, path)
+        .await
+        .and_then(|v| v.get("requeued").and_then(serde_json::Value::as_u64))
+        .unwrap_or(0)
 }
 
 async fn settle_one(client: &ShipClient, original: &Operation, shared: &Shared) {

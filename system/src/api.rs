@@ -270,3 +270,86 @@ impl Endpoint {
         matches!(self, Endpoint::CreateOrder | Endpoint::CreateShipment)
     }
 }
+
+/// What a carrier tracking event reports, in the order a parcel goes through them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrackingKind {
+    /// The label exists (informational: the service learns of labels from its own call).
+    LabelCreated,
+    /// The carrier collected the parcel.
+    PickedUp,
+    /// The parcel is moving.
+    InTransit,
+    /// The parcel arrived.
+    Delivered,
+    /// Something went wrong (damaged, refused, lost).
+    Exception,
+}
+
+impl TrackingKind {
+    /// The shipment status this event moves a shipment to, if any.
+    #[must_use]
+    pub fn shipment_status(self) -> Option<ShipmentStatus> {
+        match self {
+            TrackingKind::LabelCreated => None,
+            TrackingKind::PickedUp | TrackingKind::InTransit => Some(ShipmentStatus::InTransit),
+            TrackingKind::Delivered => Some(ShipmentStatus::Delivered),
+            TrackingKind::Exception => Some(ShipmentStatus::Exception),
+        }
+    }
+}
+
+/// Carrier -> service: `POST /v1/webhooks/carrier`, signed with the carrier's secret.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrackingEvent {
+    /// Unique per event; the service applies each id once.
+    pub event_id: String,
+    /// What happened.
+    pub kind: TrackingKind,
+    /// The service's shipment id.
+    pub shipment_ref: String,
+    /// The carrier's label.
+    pub label_id: String,
+    /// The carrier's tracking number.
+    pub tracking_number: String,
+    /// When it happened, by the carrier's clock.
+    pub occurred_at_ms: u64,
+}
+
+/// Service -> merchant: the body of an outbound webhook, signed with the merchant's secret.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookEvent {
+    /// Unique per event; the merchant applies each id once.
+    pub event_id: String,
+    /// `order.created`, `shipment.created`, `shipment.label_rejected`, `shipment.shipped`,
+    /// `shipment.delivered`, `shipment.exception` or `shipment.tracking_update` (a scan
+    /// that did not change the status).
+    pub event_type: String,
+    /// When the service committed it, by the service's clock.
+    pub created_at_ms: u64,
+    /// The order concerned.
+    pub order_id: String,
+    /// The shipment concerned, for shipment events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shipment_id: Option<String>,
+    /// The shipment's status after the event, for shipment events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<ShipmentStatus>,
+}
+
+impl WebhookEvent {
+    /// The outbound event type announcing a shipment's new `status`.
+    #[must_use]
+    pub fn shipment_type(status: ShipmentStatus) -> &'static str {
+        match status {
+            ShipmentStatus::PendingLabel | ShipmentStatus::LabelPurchased => "shipment.created",
+            ShipmentStatus::LabelRejected => "shipment.label_rejected",
+            ShipmentStatus::InTransit => "shipment.shipped",
+            ShipmentStatus::Delivered => "shipment.delivered",
+            ShipmentStatus::Exception => "shipment.exception",
+        }
+    }
+}

@@ -56,6 +56,18 @@ pub enum Bug {
     /// Client: has no retry budget and no circuit breaker, so an outage turns every client
     /// into a retry storm. Caught by `client_discipline`.
     ClientRetryStorm,
+    /// Service: applies a carrier event and records its id in a later transaction, so two
+    /// deliveries of one event that overlap both take effect. Caught by `webhook_once`.
+    WebhookDedupeAfterEffect,
+    /// Merchant receiver: never deduplicates, so every redelivery repeats the side effect.
+    /// Caught by `webhook_once`.
+    ReceiverSkipsDedupe,
+    /// Merchant receiver: performs the side effect, then records the event id after a
+    /// store round trip, so overlapping deliveries both act. Caught by `webhook_once`.
+    ReceiverDedupeAfterEffect,
+    /// Merchant receiver: does not check signatures or timestamps, so forged events are
+    /// acted on. Caught by `webhook_once`.
+    ReceiverSkipsSignature,
 }
 
 impl Bug {
@@ -74,6 +86,10 @@ impl Bug {
         Bug::ClientIgnoresRetryAfter,
         Bug::ClientRetries4xx,
         Bug::ClientRetryStorm,
+        Bug::WebhookDedupeAfterEffect,
+        Bug::ReceiverSkipsDedupe,
+        Bug::ReceiverDedupeAfterEffect,
+        Bug::ReceiverSkipsSignature,
     ];
 
     /// The name used on the command line and in repro files.
@@ -93,6 +109,10 @@ impl Bug {
             Bug::ClientIgnoresRetryAfter => "client_ignores_retry_after",
             Bug::ClientRetries4xx => "client_retries_4xx",
             Bug::ClientRetryStorm => "client_retry_storm",
+            Bug::WebhookDedupeAfterEffect => "webhook_dedupe_after_effect",
+            Bug::ReceiverSkipsDedupe => "receiver_skips_dedupe",
+            Bug::ReceiverDedupeAfterEffect => "receiver_dedupe_after_effect",
+            Bug::ReceiverSkipsSignature => "receiver_skips_signature",
         }
     }
 
@@ -117,6 +137,12 @@ impl Bug {
             Bug::ClientIgnoresRetryAfter => "client ignores Retry-After",
             Bug::ClientRetries4xx => "client retries non-retryable 4xx responses",
             Bug::ClientRetryStorm => "client has no retry budget and no circuit breaker",
+            Bug::WebhookDedupeAfterEffect => "service records a carrier event id after applying it",
+            Bug::ReceiverSkipsDedupe => "merchant receiver does not deduplicate webhook events",
+            Bug::ReceiverDedupeAfterEffect => {
+                "merchant receiver deduplicates after the side effect"
+            }
+            Bug::ReceiverSkipsSignature => "merchant receiver does not check webhook signatures",
         }
     }
 }

@@ -84,6 +84,42 @@ pub enum SystemEvent {
         /// The idempotency key.
         key: String,
     },
+    /// A webhook sender got a 2xx for an event.
+    WebhookDelivered {
+        /// `carrier` or `service`.
+        sender: String,
+        /// The event.
+        event_id: String,
+        /// Attempts it took.
+        attempts: u32,
+    },
+    /// A webhook sender gave up on an event.
+    WebhookDeadLettered {
+        /// `carrier` or `service`.
+        sender: String,
+        /// The event.
+        event_id: String,
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// A webhook receiver took an event in.
+    WebhookReceived {
+        /// `service` (carrier events) or `merchant` (service events).
+        receiver: String,
+        /// The event.
+        event_id: String,
+        /// Whether it had been taken in before (acknowledged, not applied again).
+        duplicate: bool,
+        /// Whether it changed state (false for duplicates and stale, out-of-order events).
+        applied: bool,
+    },
+    /// A webhook receiver refused a delivery (bad signature, stale timestamp, malformed).
+    WebhookRejected {
+        /// `service` or `merchant`.
+        receiver: String,
+        /// Why.
+        reason: String,
+    },
 }
 
 /// A named point between two steps of an operation where a crash is most revealing.

@@ -23,9 +23,18 @@ pub(crate) mod params;
 mod partition;
 mod partition_oneway;
 mod rate_limit;
+mod receiver_down;
 mod reconnect_storm;
 mod reset_mid_response;
 mod slow_response;
+pub(crate) mod webhook;
+mod webhook_burst;
+mod webhook_delay;
+mod webhook_drop;
+mod webhook_duplicate;
+mod webhook_forge;
+mod webhook_reorder;
+mod webhook_replay;
 
 use std::fmt;
 
@@ -43,9 +52,18 @@ pub use latency::Latency;
 pub use partition::Partition;
 pub use partition_oneway::PartitionOneway;
 pub use rate_limit::RateLimit;
+pub use receiver_down::ReceiverDown;
 pub use reconnect_storm::ReconnectStorm;
 pub use reset_mid_response::ResetMidResponse;
 pub use slow_response::SlowResponse;
+pub use webhook::{Direction, WebhookEffect, WebhookRule};
+pub use webhook_burst::WebhookBurst;
+pub use webhook_delay::WebhookDelay;
+pub use webhook_drop::WebhookDrop;
+pub use webhook_duplicate::WebhookDuplicate;
+pub use webhook_forge::WebhookForge;
+pub use webhook_reorder::WebhookReorder;
+pub use webhook_replay::WebhookReplay;
 
 use self::params::Params;
 use crate::hosts::HostSel;
@@ -63,6 +81,8 @@ pub enum Family {
     Process,
     /// Host clocks.
     Time,
+    /// Webhook deliveries between carrier, service and merchants.
+    Webhook,
 }
 
 impl fmt::Display for Family {
@@ -72,6 +92,7 @@ impl fmt::Display for Family {
             Family::Http => "http",
             Family::Process => "process",
             Family::Time => "time",
+            Family::Webhook => "webhook",
         })
     }
 }
@@ -117,6 +138,14 @@ pub const CATALOGUE: &[KindInfo] = &[
     Crash::INFO,
     CarrierDown::INFO,
     ClockSkew::INFO,
+    WebhookDuplicate::INFO,
+    WebhookReorder::INFO,
+    WebhookDelay::INFO,
+    WebhookDrop::INFO,
+    ReceiverDown::INFO,
+    WebhookBurst::INFO,
+    WebhookReplay::INFO,
+    WebhookForge::INFO,
 ];
 
 /// The `probability` parameter, shared by the kinds that fire per event.
@@ -228,6 +257,22 @@ pub enum FaultKind {
     CarrierDown(CarrierDown),
     /// See [`ClockSkew`].
     ClockSkew(ClockSkew),
+    /// See [`WebhookDuplicate`].
+    WebhookDuplicate(WebhookDuplicate),
+    /// See [`WebhookReorder`].
+    WebhookReorder(WebhookReorder),
+    /// See [`WebhookDelay`].
+    WebhookDelay(WebhookDelay),
+    /// See [`WebhookDrop`].
+    WebhookDrop(WebhookDrop),
+    /// See [`ReceiverDown`].
+    ReceiverDown(ReceiverDown),
+    /// See [`WebhookBurst`].
+    WebhookBurst(WebhookBurst),
+    /// See [`WebhookReplay`].
+    WebhookReplay(WebhookReplay),
+    /// See [`WebhookForge`].
+    WebhookForge(WebhookForge),
 }
 
 impl FaultKind {
@@ -250,6 +295,14 @@ impl FaultKind {
             FaultKind::Crash(_) => &Crash::INFO,
             FaultKind::CarrierDown(_) => &CarrierDown::INFO,
             FaultKind::ClockSkew(_) => &ClockSkew::INFO,
+            FaultKind::WebhookDuplicate(_) => &WebhookDuplicate::INFO,
+            FaultKind::WebhookReorder(_) => &WebhookReorder::INFO,
+            FaultKind::WebhookDelay(_) => &WebhookDelay::INFO,
+            FaultKind::WebhookDrop(_) => &WebhookDrop::INFO,
+            FaultKind::ReceiverDown(_) => &ReceiverDown::INFO,
+            FaultKind::WebhookBurst(_) => &WebhookBurst::INFO,
+            FaultKind::WebhookReplay(_) => &WebhookReplay::INFO,
+            FaultKind::WebhookForge(_) => &WebhookForge::INFO,
         }
     }
 
@@ -278,6 +331,28 @@ impl FaultKind {
             FaultKind::Crash(f) => f.describe(),
             FaultKind::CarrierDown(f) => f.describe(),
             FaultKind::ClockSkew(f) => f.describe(),
+            FaultKind::WebhookDuplicate(f) => f.describe(),
+            FaultKind::WebhookReorder(f) => f.describe(),
+            FaultKind::WebhookDelay(f) => f.describe(),
+            FaultKind::WebhookDrop(f) => f.describe(),
+            FaultKind::ReceiverDown(f) => f.describe(),
+            FaultKind::WebhookBurst(f) => f.describe(),
+            FaultKind::WebhookReplay(f) => f.describe(),
+            FaultKind::WebhookForge(f) => f.describe(),
+        }
+    }
+
+    /// The rule of a webhook delivery fault.
+    #[must_use]
+    pub fn webhook_rule(&self) -> Option<&WebhookRule> {
+        match self {
+            FaultKind::WebhookDuplicate(f) => Some(&f.rule),
+            FaultKind::WebhookReorder(f) => Some(&f.rule),
+            FaultKind::WebhookDelay(f) => Some(&f.rule),
+            FaultKind::WebhookDrop(f) => Some(&f.rule),
+            FaultKind::WebhookReplay(f) => Some(&f.rule),
+            FaultKind::WebhookForge(f) => Some(&f.rule),
+            _ => None,
         }
     }
 
@@ -341,6 +416,14 @@ impl FaultKind {
                 ("offset_ms", f.offset_ms.to_string()),
                 ("drift_ppm", f.drift_ppm.to_string()),
             ],
+            FaultKind::WebhookDuplicate(f) => f.rule.params_toml(),
+            FaultKind::WebhookReorder(f) => f.rule.params_toml(),
+            FaultKind::WebhookDelay(f) => f.rule.params_toml(),
+            FaultKind::WebhookDrop(f) => f.rule.params_toml(),
+            FaultKind::WebhookReplay(f) => f.rule.params_toml(),
+            FaultKind::WebhookForge(f) => f.rule.params_toml(),
+            FaultKind::ReceiverDown(_) => vec![],
+            FaultKind::WebhookBurst(f) => vec![("events", f.events.to_string())],
         }
     }
 
@@ -355,6 +438,7 @@ pub(crate) struct ParseContext<'a> {
     pub file: &'a str,
     pub source: &'a str,
     pub clients: u32,
+    pub webhooks: Option<crate::scenario::WebhookSettings>,
 }
 
 /// Validates one `[[fault]]` table.
@@ -381,14 +465,7 @@ pub(crate) fn parse(
         };
         return Err(error);
     };
-    let mut params = Params::new(
-        raw,
-        info.name,
-        info.params,
-        context.file,
-        context.source,
-        context.clients,
-    );
+    let mut params = Params::new(raw, info.name, info.params, context);
     let window = parse_window(&mut params)?;
     let stream = params
         .u64("stream")
@@ -411,6 +488,14 @@ pub(crate) fn parse(
         "crash" => FaultKind::Crash(Crash::parse(&mut params, &window)?),
         "carrier_down" => FaultKind::CarrierDown(CarrierDown::parse(&mut params)?),
         "clock_skew" => FaultKind::ClockSkew(ClockSkew::parse(&mut params)?),
+        "webhook_duplicate" => FaultKind::WebhookDuplicate(WebhookDuplicate::parse(&mut params)?),
+        "webhook_reorder" => FaultKind::WebhookReorder(WebhookReorder::parse(&mut params)?),
+        "webhook_delay" => FaultKind::WebhookDelay(WebhookDelay::parse(&mut params)?),
+        "webhook_drop" => FaultKind::WebhookDrop(WebhookDrop::parse(&mut params)?),
+        "receiver_down" => FaultKind::ReceiverDown(ReceiverDown::parse(&mut params)?),
+        "webhook_burst" => FaultKind::WebhookBurst(WebhookBurst::parse(&mut params)?),
+        "webhook_replay" => FaultKind::WebhookReplay(WebhookReplay::parse(&mut params)?),
+        "webhook_forge" => FaultKind::WebhookForge(WebhookForge::parse(&mut params)?),
         other => unreachable!("catalogue entry `{other}` has no parser"),
     };
     let probability = if kind.takes_probability() {

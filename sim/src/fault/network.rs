@@ -11,12 +11,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rand::Rng;
+use shipsim_system::api::TrackingKind;
+use shipsim_system::carrier::{CarrierLedger, tracking_event};
 use shipsim_system::seed::Seed;
 use shipsim_system::store::MemoryStore;
 
 use super::{CrashTrigger, FaultKind, FaultSpec};
 use crate::history::EventKind;
-use crate::hosts::{CARRIER, HostSel, SERVICE};
+use crate::hosts::{CARRIER, HostSel, RECEIVER, SERVICE};
 use crate::net::SimTransport;
 use crate::shared::Shared;
 
@@ -33,6 +35,8 @@ pub(crate) struct NetDriver {
     clients: u32,
     default_latency_ms: (u64, u64),
     store: Arc<MemoryStore>,
+    ledger: Arc<CarrierLedger>,
+    seed: Seed,
     shared: Shared,
     /// Client transports, so a reconnect storm can drop their pooled connections.
     transports: BTreeMap<String, Arc<SimTransport>>,
@@ -58,6 +62,7 @@ impl NetDriver {
         clients: u32,
         default_latency_ms: (u64, u64),
         store: Arc<MemoryStore>,
+        ledger: Arc<CarrierLedger>,
         shared: Shared,
         seed: Seed,
     ) -> Self {
@@ -87,12 +92,16 @@ impl NetDriver {
         NetDriver {
             faults: faults
                 .iter()
-                .filter(|spec| spec.kind.http_rule().is_none())
+                .filter(|spec| {
+                    spec.kind.http_rule().is_none() && spec.kind.webhook_rule().is_none()
+                })
                 .cloned()
                 .collect(),
             clients,
             default_latency_ms,
             store,
+            ledger,
+            seed,
             shared,
             transports: BTreeMap::new(),
             active: BTreeSet::new(),
@@ -227,7 +236,9 @@ impl NetDriver {
         // service, the service to clients and carrier, the carrier to the service.
         match target {
             HostSel::Service => HostSel::Clients,
-            HostSel::Carrier | HostSel::Clients | HostSel::Client(_) => HostSel::Service,
+            HostSel::Carrier | HostSel::Receiver | HostSel::Clients | HostSel::Client(_) => {
+                HostSel::Service
+            }
         }
     }
 
@@ -289,6 +300,12 @@ impl NetDriver {
             FaultKind::CarrierDown(_) => {
                 self.crash(sim, CARRIER, now_ms, None);
             }
+            FaultKind::ReceiverDown(_) => {
+                self.crash(sim, RECEIVER, now_ms, None);
+            }
+            FaultKind::WebhookBurst(burst) => {
+                self.burst(spec, burst.events, now_ms);
+            }
             FaultKind::ClockSkew(_) => {
                 // Clocks read their skew themselves (SimClock); the start is recorded so the
                 // report shows the skew took effect.
@@ -298,7 +315,15 @@ impl NetDriver {
             | FaultKind::SlowResponse(_)
             | FaultKind::ResetMidResponse(_)
             | FaultKind::DropResponse(_)
-            | FaultKind::Duplicate(_) => unreachable!("HTTP faults act in the fault layer"),
+            | FaultKind::Duplicate(_)
+            | FaultKind::WebhookDuplicate(_)
+            | FaultKind::WebhookReorder(_)
+            | FaultKind::WebhookDelay(_)
+            | FaultKind::WebhookDrop(_)
+            | FaultKind::WebhookReplay(_)
+            | FaultKind::WebhookForge(_) => {
+                unreachable!("HTTP and webhook faults act in transports")
+            }
         }
         self.active.insert(spec.index);
         if !matches!(spec.kind, FaultKind::Flap(_)) {
@@ -411,11 +436,38 @@ impl NetDriver {
             FaultKind::CarrierDown(_) if self.down.get(CARRIER) == Some(&None) => {
                 self.restart(sim, CARRIER);
             }
+            FaultKind::ReceiverDown(_) if self.down.get(RECEIVER) == Some(&None) => {
+                self.restart(sim, RECEIVER);
+            }
             FaultKind::Crash(_) | FaultKind::ClockSkew(_) => {}
             _ => {}
         }
         self.shared
             .record("driver", EventKind::FaultEnded { fault: spec.index });
+    }
+}
+
+impl NetDriver {
+    /// Schedules `events` in-transit pings for labels sold so far, due now. The carrier's
+    /// clock reads the same as the simulation's here unless skewed, and a skewed carrier
+    /// only delays or hastens its own burst.
+    fn burst(&mut self, spec: &FaultSpec, events: u32, now_ms: u64) {
+        let sales = self.ledger.sales();
+        if sales.is_empty() {
+            return;
+        }
+        let mut rng = self.seed.derive_index("burst", spec.stream).rng();
+        let due_at_ms = crate::clock::EPOCH_UNIX_MS + now_ms;
+        for index in 0..events {
+            let sale = &sales[rng.random_range(0..sales.len())];
+            let event = tracking_event(
+                &sale.label,
+                TrackingKind::InTransit,
+                due_at_ms,
+                format!("burst-{}-{index}", spec.stream),
+            );
+            self.ledger.schedule(event, due_at_ms);
+        }
     }
 }
 

@@ -19,6 +19,7 @@ pub(crate) struct Params<'a> {
     file: &'a str,
     source: &'a str,
     clients: u32,
+    webhooks: Option<crate::scenario::WebhookSettings>,
     used: BTreeSet<&'static str>,
     table_span: Range<usize>,
 }
@@ -45,9 +46,7 @@ impl<'a> Params<'a> {
         raw: &'a Spanned<RawFault>,
         kind_name: &'static str,
         known: &'static [ParamInfo],
-        file: &'a str,
-        source: &'a str,
-        clients: u32,
+        context: &super::ParseContext<'a>,
     ) -> Self {
         let mut used = BTreeSet::new();
         used.insert("kind");
@@ -55,12 +54,23 @@ impl<'a> Params<'a> {
             raw: raw.get_ref(),
             kind_name,
             known,
-            file,
-            source,
-            clients,
+            file: context.file,
+            source: context.source,
+            clients: context.clients,
+            webhooks: context.webhooks,
             used,
             table_span: raw.span(),
         }
+    }
+
+    /// The scenario's webhook settings, for kinds that need webhook traffic.
+    pub(crate) fn webhooks(&self) -> Option<crate::scenario::WebhookSettings> {
+        self.webhooks
+    }
+
+    /// An error about the whole table.
+    pub(crate) fn whole(&self, message: impl Into<String>) -> ScenarioError {
+        self.error(self.table_span.clone(), message)
     }
 
     getter!(
@@ -68,6 +78,7 @@ impl<'a> Params<'a> {
         u64,
         [
             stream,
+            after_ms,
             start_ms,
             end_ms,
             duration_ms,
@@ -79,14 +90,23 @@ impl<'a> Params<'a> {
             restart_after_ms
         ]
     );
-    getter!(u32, u32, [copies, times]);
+    getter!(u32, u32, [copies, times, events]);
     getter!(u16, u16, [status]);
     getter!(i64, i64, [offset_ms, drift_ppm]);
     getter!(f64, f64, [probability]);
     getter!(
         text,
         String,
-        [target, from, to, when, retry_after_form, point, path_prefix]
+        [
+            target,
+            from,
+            to,
+            when,
+            retry_after_form,
+            point,
+            path_prefix,
+            direction
+        ]
     );
     getter!(pair, [String; 2], [between]);
 
@@ -198,6 +218,9 @@ impl<'a> Params<'a> {
             from,
             to,
             stream,
+            direction,
+            after_ms,
+            events,
             start_ms,
             end_ms,
             duration_ms,

@@ -10,6 +10,7 @@ mod client_discipline;
 mod exactly_once;
 mod stable_replays;
 mod state_machine;
+mod webhook_once;
 
 use std::fmt;
 use std::str::FromStr;
@@ -42,6 +43,8 @@ pub enum OracleKind {
     ClientDiscipline,
     /// Orders and shipments only move forward, and the final state is consistent.
     StateMachine,
+    /// Every webhook event was delivered and took effect exactly once, in order.
+    WebhookOnce,
     /// End-to-end latency per endpoint within the scenario's budgets (over all seeds).
     LatencyBudget,
 }
@@ -55,6 +58,7 @@ impl OracleKind {
         OracleKind::AcknowledgedWrites,
         OracleKind::ClientDiscipline,
         OracleKind::StateMachine,
+        OracleKind::WebhookOnce,
         OracleKind::LatencyBudget,
     ];
 
@@ -68,6 +72,7 @@ impl OracleKind {
             OracleKind::AcknowledgedWrites => "acknowledged_writes",
             OracleKind::ClientDiscipline => "client_discipline",
             OracleKind::StateMachine => "state_machine",
+            OracleKind::WebhookOnce => "webhook_once",
             OracleKind::LatencyBudget => "latency_budget",
         }
     }
@@ -94,6 +99,9 @@ impl OracleKind {
             OracleKind::StateMachine => {
                 "orders and shipments only move forward; final state consistent"
             }
+            OracleKind::WebhookOnce => {
+                "every webhook delivered and acted on exactly once, forward only; forgeries refused"
+            }
             OracleKind::LatencyBudget => {
                 "per-endpoint latency percentiles within the scenario's budgets"
             }
@@ -110,6 +118,7 @@ impl OracleKind {
             OracleKind::AcknowledgedWrites => acknowledged_writes::check(input),
             OracleKind::ClientDiscipline => client_discipline::check(input),
             OracleKind::StateMachine => state_machine::check(input),
+            OracleKind::WebhookOnce => webhook_once::check(input),
             OracleKind::LatencyBudget => Vec::new(),
         };
         for violation in &mut found {
@@ -145,6 +154,21 @@ impl FromStr for OracleKind {
     }
 }
 
+/// What the webhook parties did, for scenarios with webhooks.
+#[derive(Clone, Debug)]
+pub struct WebhookView {
+    /// The scenario's webhook settings.
+    pub settings: crate::scenario::WebhookSettings,
+    /// The carrier's tracking log with delivery states.
+    pub tracking: Vec<shipsim_system::carrier::TrackingItem>,
+    /// Every side effect of the merchants' receiver.
+    pub effects: Vec<shipsim_system::receiver::Effect>,
+    /// Deliveries the receiver acknowledged as duplicates, and refused.
+    pub receiver_absorbed: (u64, u64),
+    /// Ids of forged events the faults sent.
+    pub forged: std::collections::BTreeSet<String>,
+}
+
 /// What an oracle looks at.
 pub struct OracleInput<'a> {
     /// The scenario that ran.
@@ -159,6 +183,8 @@ pub struct OracleInput<'a> {
     pub durable: &'a Tables,
     /// Every label the carrier sold.
     pub sales: &'a [LabelSale],
+    /// Webhook traffic, when the scenario has webhooks.
+    pub webhooks: Option<&'a WebhookView>,
 }
 
 /// A violation: what broke, in which seed, shown by which operations and facts.

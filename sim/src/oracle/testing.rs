@@ -20,6 +20,7 @@ pub(crate) struct Fixture {
     /// `None` means "same as `tables`" (everything durable).
     pub durable: Option<Tables>,
     pub sales: Vec<LabelSale>,
+    pub webhooks: Option<super::WebhookView>,
     clock_us: u64,
 }
 
@@ -104,6 +105,7 @@ impl Fixture {
             tables: Tables::default(),
             durable: None,
             sales: Vec::new(),
+            webhooks: None,
             clock_us: 0,
         }
     }
@@ -253,6 +255,7 @@ impl Fixture {
             tables: &self.tables,
             durable,
             sales: &self.sales,
+            webhooks: self.webhooks.as_ref(),
         })
     }
 }

@@ -54,6 +54,8 @@ pub struct Scenario {
     pub client: RetryPolicy,
     /// The service's settings.
     pub service: ServiceSettings,
+    /// Webhook traffic; `None` when the scenario has no `[webhooks]` table.
+    pub webhooks: Option<WebhookSettings>,
     /// Faults, in file order.
     pub faults: Vec<FaultSpec>,
     /// Oracles that judge each seed, in catalogue order.
@@ -134,6 +136,21 @@ pub struct ServiceSettings {
     pub carrier: RetryPolicy,
     /// In-progress lock lease, ms.
     pub lock_lease_ms: u64,
+}
+
+/// `[webhooks]`: tracking events from the carrier, outbound events to the merchants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WebhookSettings {
+    /// The carrier sends tracking events to the service.
+    pub tracking: bool,
+    /// The service delivers its outbox to the merchants' receiver host.
+    pub outbound: bool,
+    /// Accepted signature age at both receivers, seconds.
+    pub tolerance_s: u64,
+    /// Chance, in percent, that a parcel ends in an exception.
+    pub exception_percent: u32,
+    /// How both senders deliver.
+    pub sender: shipsim_system::webhook::SenderConfig,
 }
 
 /// `[budgets]` entry: latency limits of one endpoint, end to end, over all seeds.
@@ -327,10 +344,12 @@ fn validate(
         Some(text) => SeedRange::parse(text.get_ref()).map_err(|m| ctx.error(text, m))?,
     };
 
+    let webhooks = validate_webhooks(&ctx, raw.webhooks.as_ref())?;
     let fault_context = ParseContext {
         file,
         source,
         clients: hosts.clients,
+        webhooks,
     };
     let faults = raw
         .fault
@@ -447,10 +466,59 @@ fn validate(
         workload,
         client,
         service,
+        webhooks,
         faults,
         oracles,
         budgets,
     })
+}
+
+fn validate_webhooks(
+    ctx: &Ctx<'_>,
+    raw: Option<&Spanned<raw::RawWebhooks>>,
+) -> Result<Option<WebhookSettings>, ScenarioError> {
+    let Some(table) = raw else { return Ok(None) };
+    let raw = table.get_ref();
+    let mut settings = WebhookSettings {
+        tracking: true,
+        outbound: true,
+        tolerance_s: shipsim_system::webhook::TOLERANCE_S_DEFAULT,
+        exception_percent: 5,
+        sender: shipsim_system::webhook::SenderConfig::DEFAULT,
+    };
+    if let Some(v) = &raw.tracking {
+        settings.tracking = *v.get_ref();
+    }
+    if let Some(v) = &raw.outbound {
+        settings.outbound = *v.get_ref();
+    }
+    if !settings.tracking && !settings.outbound {
+        return Err(ctx
+            .error(
+                table,
+                "`[webhooks]` with neither tracking nor outbound does nothing",
+            )
+            .with_hint("leave the table out to run without webhooks"));
+    }
+    if let Some(v) = &raw.tolerance_s {
+        settings.tolerance_s = positive(ctx, v, "tolerance_s")?;
+    }
+    if let Some(v) = &raw.exception_percent {
+        if *v.get_ref() > 100 {
+            return Err(ctx.error(v, "`exception_percent` is at most 100"));
+        }
+        settings.exception_percent = *v.get_ref();
+    }
+    if let Some(v) = &raw.sender_timeout_ms {
+        settings.sender.timeout_ms = positive(ctx, v, "sender_timeout_ms")?;
+    }
+    if let Some(v) = &raw.sender_attempts {
+        settings.sender.attempt_count_max = positive(ctx, v, "sender_attempts")?;
+    }
+    if let Some(v) = &raw.sender_concurrency {
+        settings.sender.concurrency = positive(ctx, v, "sender_concurrency")? as usize;
+    }
+    Ok(Some(settings))
 }
 
 fn validate_run(ctx: &Ctx<'_>, raw: Option<&raw::RawRun>) -> Result<RunSettings, ScenarioError> {

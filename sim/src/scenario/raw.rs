@@ -22,6 +22,7 @@ pub(crate) struct RawScenario {
     pub workload: Option<RawWorkload>,
     pub client: Option<RawClient>,
     pub service: Option<RawService>,
+    pub webhooks: Option<Spanned<RawWebhooks>>,
     #[serde(default)]
     pub fault: Vec<Spanned<RawFault>>,
     pub budgets: Option<BTreeMap<Spanned<String>, Spanned<RawBudget>>>,
@@ -97,6 +98,19 @@ pub(crate) struct RawService {
     pub lock_lease_ms: Option<Spanned<u64>>,
 }
 
+/// `[webhooks]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawWebhooks {
+    pub tracking: Option<Spanned<bool>>,
+    pub outbound: Option<Spanned<bool>>,
+    pub tolerance_s: Option<Spanned<u64>>,
+    pub exception_percent: Option<Spanned<u32>>,
+    pub sender_timeout_ms: Option<Spanned<u64>>,
+    pub sender_attempts: Option<Spanned<u32>>,
+    pub sender_concurrency: Option<Spanned<u32>>,
+}
+
 /// `[service] rate_limit = { burst, per_second }`
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -135,6 +149,9 @@ pub(crate) struct RawFault {
     pub times: Option<Spanned<u32>>,
     pub offset_ms: Option<Spanned<i64>>,
     pub drift_ppm: Option<Spanned<i64>>,
+    pub direction: Option<Spanned<String>>,
+    pub after_ms: Option<Spanned<u64>>,
+    pub events: Option<Spanned<u32>>,
 }
 
 /// `[budgets] "ENDPOINT" = { ... }`

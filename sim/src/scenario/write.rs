@@ -113,6 +113,17 @@ impl Scenario {
         let _ = writeln!(out, "carrier_attempts = {}", s.carrier.attempt_count_max);
         let _ = writeln!(out, "lock_lease_ms = {}", s.lock_lease_ms);
 
+        if let Some(w) = &self.webhooks {
+            let _ = writeln!(out, "\n[webhooks]");
+            let _ = writeln!(out, "tracking = {}", w.tracking);
+            let _ = writeln!(out, "outbound = {}", w.outbound);
+            let _ = writeln!(out, "tolerance_s = {}", w.tolerance_s);
+            let _ = writeln!(out, "exception_percent = {}", w.exception_percent);
+            let _ = writeln!(out, "sender_timeout_ms = {}", w.sender.timeout_ms);
+            let _ = writeln!(out, "sender_attempts = {}", w.sender.attempt_count_max);
+            let _ = writeln!(out, "sender_concurrency = {}", w.sender.concurrency);
+        }
+
         for fault in &self.faults {
             let _ = writeln!(out, "\n[[fault]]");
             out.push_str(&fault_table(fault));

@@ -31,6 +31,10 @@ fn expected(bug: Bug) -> &'static [OracleKind] {
         Bug::ClientIgnoresRetryAfter | Bug::ClientRetries4xx | Bug::ClientRetryStorm => {
             &[ClientDiscipline]
         }
+        Bug::WebhookDedupeAfterEffect
+        | Bug::ReceiverSkipsDedupe
+        | Bug::ReceiverDedupeAfterEffect
+        | Bug::ReceiverSkipsSignature => &[WebhookOnce],
         _ => &[],
     }
 }

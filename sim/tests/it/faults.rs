@@ -400,3 +400,164 @@ fn ambiguity_is_real_under_lost_responses() {
     assert!(ambiguous > 0);
     assert!(settled >= ambiguous);
 }
+
+/// Webhook scenario: two merchants, both directions of webhooks, the given faults.
+fn webhook_runs(faults: &str) -> Vec<SeedRun> {
+    runs(&format!(
+        "[webhooks]\ntracking = true\noutbound = true\ntolerance_s = 1\nsender_attempts = 4\n\n{faults}"
+    ))
+}
+
+fn webhook_stat(runs: &[SeedRun], pick: impl Fn(&shipsim::stats::WebhookStats) -> u64) -> u64 {
+    runs.iter()
+        .map(|r| {
+            let view = r.webhooks.as_ref().expect("webhook scenario");
+            pick(&shipsim::stats::WebhookStats::of(view, &r.tables, &r.trace))
+        })
+        .sum()
+}
+
+#[test]
+fn webhook_baseline_delivers_everything_once() {
+    // Proves the webhook baseline is clean: every event delivered in one attempt, nothing
+    // absorbed or refused, so the differences below are the faults' doing.
+    let base = webhook_runs("");
+    let delivered = webhook_stat(&base, |w| w.delivered);
+    assert!(delivered > 50, "{delivered}");
+    assert_eq!(webhook_stat(&base, |w| w.attempts), delivered);
+    assert_eq!(
+        webhook_stat(&base, |w| w.duplicates_absorbed
+            + w.rejected
+            + w.dead_lettered),
+        0
+    );
+}
+
+#[test]
+fn webhook_duplicates_and_lost_answers_are_absorbed() {
+    // Proves duplicated deliveries and answers lost after processing reach the receivers
+    // again, which acknowledge them as duplicates instead of acting twice.
+    for direction in ["inbound", "outbound"] {
+        let duplicated = webhook_runs(&format!(
+            "[[fault]]\nkind = \"webhook_duplicate\"\ndirection = \"{direction}\"\nprobability = 0.3\n"
+        ));
+        assert!(
+            webhook_stat(&duplicated, |w| w.duplicates_absorbed) > 0,
+            "{direction}"
+        );
+        let lost = webhook_runs(&format!(
+            "[[fault]]\nkind = \"webhook_drop\"\ndirection = \"{direction}\"\nwhen = \"after\"\nprobability = 0.3\n"
+        ));
+        assert!(
+            webhook_stat(&lost, |w| w.duplicates_absorbed) > 0,
+            "{direction}"
+        );
+    }
+}
+
+#[test]
+fn webhook_drops_and_delays_cost_attempts() {
+    // Proves lost deliveries and answers held past the sender's timeout make the senders
+    // try again: more attempts than deliveries.
+    for fault in [
+        "kind = \"webhook_drop\"\ndirection = \"inbound\"\nprobability = 0.3\n",
+        "kind = \"webhook_delay\"\ndirection = \"outbound\"\ndelay_ms = 800\nprobability = 0.3\n",
+    ] {
+        let runs = webhook_runs(&format!("[[fault]]\n{fault}"));
+        assert!(
+            webhook_stat(&runs, |w| w.attempts) > webhook_stat(&runs, |w| w.delivered),
+            "{fault}"
+        );
+    }
+}
+
+/// Times the merchant acted on an event created more than 100 ms before the previous one.
+fn inversions(runs: &[SeedRun]) -> usize {
+    runs.iter()
+        .map(|r| {
+            let effects = &r.webhooks.as_ref().expect("webhook scenario").effects;
+            effects
+                .windows(2)
+                .filter(|w| w[1].created_at_ms + 100 < w[0].created_at_ms)
+                .count()
+        })
+        .sum()
+}
+
+#[test]
+fn webhook_reorder_makes_receivers_see_events_out_of_order() {
+    // Proves reordering: with deliveries held up to 800 ms, the merchant acts on events
+    // well out of creation order; without, it does not.
+    assert_eq!(inversions(&webhook_runs("")), 0);
+    let reordered = webhook_runs(
+        "[[fault]]\nkind = \"webhook_reorder\"\ndirection = \"outbound\"\nmax_ms = 800\nprobability = 0.5\n",
+    );
+    assert!(inversions(&reordered) > 0);
+}
+
+#[test]
+fn receiver_down_dead_letters_then_redelivers() {
+    // Proves a long receiver outage exhausts the sender's attempts (dead letters), and the
+    // dead letters are delivered after heal (the oracles, run by `webhook_runs`, pass).
+    let scenario = scenario(
+        "[webhooks]\noutbound = true\ntracking = false\nsender_attempts = 3\n\n[[fault]]\nkind = \"receiver_down\"\nstart_ms = 50\nduration_ms = 5000\n",
+    );
+    let mut scenario = scenario;
+    scenario.workload.think_ms = (50, 150);
+    let mut dead = 0;
+    for seed in SEEDS {
+        let run = run_seed(&scenario, seed, &BugSet::none());
+        assert!(run.passed(), "{:?}", run.violations);
+        dead += shipsim::stats::WebhookStats::of(
+            run.webhooks.as_ref().unwrap(),
+            &run.tables,
+            &run.trace,
+        )
+        .dead_lettered;
+    }
+    assert!(dead > 0);
+}
+
+#[test]
+fn webhook_burst_floods_the_service_once() {
+    // Proves a burst adds its events to the carrier's log, and each is taken in once.
+    let burst = webhook_runs("[[fault]]\nkind = \"webhook_burst\"\nevents = 500\nstart_ms = 100\n");
+    let base = webhook_runs("");
+    let tracked = |runs: &[SeedRun]| -> usize {
+        runs.iter()
+            .map(|r| r.webhooks.as_ref().unwrap().tracking.len())
+            .sum()
+    };
+    assert_eq!(tracked(&burst), tracked(&base) + 500 * SEEDS.count());
+}
+
+#[test]
+fn replays_and_forgeries_are_refused() {
+    // Proves replays past the tolerance window are refused as stale and forgeries as not
+    // matching their signature, in both directions.
+    for direction in ["inbound", "outbound"] {
+        let runs = webhook_runs(&format!(
+            "[[fault]]\nkind = \"webhook_replay\"\ndirection = \"{direction}\"\nprobability = 0.5\n\n[[fault]]\nkind = \"webhook_forge\"\ndirection = \"{direction}\"\nprobability = 0.5\n"
+        ));
+        let reasons: Vec<String> = runs
+            .iter()
+            .flat_map(|r| r.trace.events())
+            .filter_map(|e| match &e.kind {
+                EventKind::System(SystemEvent::WebhookRejected { reason, .. }) => {
+                    Some(reason.clone())
+                }
+                _ => None,
+            })
+            .collect();
+        assert!(
+            reasons
+                .iter()
+                .any(|r| r.contains("beyond the 1 s tolerance")),
+            "{direction}: {reasons:?}"
+        );
+        assert!(
+            reasons.iter().any(|r| r.contains("does not match")),
+            "{direction}: {reasons:?}"
+        );
+    }
+}

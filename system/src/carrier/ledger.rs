@@ -1,9 +1,12 @@
 //! The carrier's record of every label it sold: what the exactly-once oracle audits.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
-use crate::api::Label;
+use super::tracking::{TrackingCounts, TrackingItem};
+use crate::api::{Label, TrackingEvent};
+use crate::store::Delivery;
+use crate::webhook::DeliveryResult;
 
 /// One label sale.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,6 +35,8 @@ struct State {
     sales: Vec<LabelSale>,
     /// Key -> (request fingerprint, index into `sales`).
     by_key: BTreeMap<String, (String, usize)>,
+    /// Tracking events, by sequence number.
+    tracking: BTreeMap<u64, TrackingItem>,
 }
 
 /// Every label the carrier sold, and its idempotency index. The carrier commits each sale
@@ -109,5 +114,121 @@ impl CarrierLedger {
             .expect("ledger lock poisoned")
             .sales
             .clone()
+    }
+
+    /// Schedules a tracking event for delivery from `due_at_ms` on.
+    ///
+    /// # Panics
+    /// If the ledger's lock was poisoned.
+    pub fn schedule(&self, event: TrackingEvent, due_at_ms: u64) {
+        let mut state = self.state.lock().expect("ledger lock poisoned");
+        let seq = state.tracking.keys().next_back().map_or(1, |last| last + 1);
+        state.tracking.insert(
+            seq,
+            TrackingItem {
+                seq,
+                event,
+                due_at_ms,
+                delivery: Delivery::Pending {
+                    attempts: 0,
+                    next_attempt_at_ms: due_at_ms,
+                },
+            },
+        );
+    }
+
+    /// Up to `limit` tracking events due at `now_ms`, oldest first, none in `in_flight`.
+    pub(crate) fn tracking_due(
+        &self,
+        now_ms: u64,
+        limit: usize,
+        in_flight: &BTreeSet<u64>,
+    ) -> Vec<TrackingItem> {
+        let state = self.state.lock().expect("ledger lock poisoned");
+        state
+            .tracking
+            .values()
+            .filter(|item| !in_flight.contains(&item.seq))
+            .filter(|item| matches!(item.delivery, Delivery::Pending { next_attempt_at_ms, .. } if next_attempt_at_ms <= now_ms))
+            .take(limit)
+            .cloned()
+            .collect()
+    }
+
+    /// Records how a tracking delivery attempt ended.
+    pub(crate) fn settle_tracking(&self, seq: u64, result: &DeliveryResult) {
+        let mut state = self.state.lock().expect("ledger lock poisoned");
+        if let Some(item) = state.tracking.get_mut(&seq) {
+            item.delivery = match result {
+                DeliveryResult::Delivered { attempts, at_ms } => Delivery::Delivered {
+                    attempts: *attempts,
+                    delivered_at_ms: *at_ms,
+                },
+                DeliveryResult::Retry {
+                    attempts,
+                    next_at_ms,
+                    ..
+                } => Delivery::Pending {
+                    attempts: *attempts,
+                    next_attempt_at_ms: *next_at_ms,
+                },
+                DeliveryResult::DeadLetter { attempts, error } => Delivery::DeadLetter {
+                    attempts: *attempts,
+                    last_error: error.clone(),
+                },
+            };
+        }
+    }
+
+    /// Dead-lettered tracking events go back in the queue; returns how many.
+    ///
+    /// # Panics
+    /// If the ledger's lock was poisoned.
+    pub fn redeliver_tracking(&self) -> u64 {
+        let mut state = self.state.lock().expect("ledger lock poisoned");
+        let mut count = 0;
+        for item in state.tracking.values_mut() {
+            if matches!(item.delivery, Delivery::DeadLetter { .. }) {
+                item.delivery = Delivery::Pending {
+                    attempts: 0,
+                    next_attempt_at_ms: 0,
+                };
+                count += 1;
+            }
+        }
+        count
+    }
+
+    /// Tracking deliveries by state.
+    ///
+    /// # Panics
+    /// If the ledger's lock was poisoned.
+    #[must_use]
+    pub fn tracking_counts(&self) -> TrackingCounts {
+        let state = self.state.lock().expect("ledger lock poisoned");
+        let mut counts = (0, 0, 0);
+        for item in state.tracking.values() {
+            match item.delivery {
+                Delivery::Pending { .. } => counts.0 += 1,
+                Delivery::Delivered { .. } => counts.1 += 1,
+                Delivery::DeadLetter { .. } => counts.2 += 1,
+            }
+        }
+        counts
+    }
+
+    /// Every tracking event and its delivery state.
+    ///
+    /// # Panics
+    /// If the ledger's lock was poisoned.
+    #[must_use]
+    pub fn tracking(&self) -> Vec<TrackingItem> {
+        self.state
+            .lock()
+            .expect("ledger lock poisoned")
+            .tracking
+            .values()
+            .cloned()
+            .collect()
     }
 }

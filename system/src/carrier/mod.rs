@@ -7,6 +7,7 @@
 //! `GET /v1/labels/{id}` reads a label back. Every sale is recorded in the [`CarrierLedger`].
 
 mod ledger;
+mod tracking;
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -22,6 +23,9 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 pub use ledger::{CarrierLedger, LabelSale, Sale};
+pub use tracking::{
+    TrackingConfig, TrackingCounts, TrackingItem, event as tracking_event, run_tracking_sender,
+};
 
 use crate::api::{FieldError, HEADER_API_KEY, HEADER_IDEMPOTENCY_KEY, Label, LabelRequest};
 use crate::clock::Clock;
@@ -37,6 +41,10 @@ pub struct CarrierConfig {
     /// Destination countries the carrier does not serve: labels for them are refused with a
     /// 422, which the service must store and replay like a success.
     pub unserviceable_countries: BTreeSet<String>,
+    /// Tracking webhooks to the service; `None` sends none.
+    pub tracking: Option<TrackingConfig>,
+    /// Key of the admin endpoints.
+    pub admin_key: String,
 }
 
 /// What the carrier is given by whoever runs it.
@@ -74,6 +82,8 @@ pub fn router(config: CarrierConfig, deps: CarrierDeps) -> Router {
     Router::new()
         .route("/v1/labels", post(sell))
         .route("/v1/labels/{id}", get(fetch))
+        .route("/v1/admin/tracking", get(tracking_counts))
+        .route("/v1/admin/tracking/redeliver", post(redeliver_tracking))
         .layer(axum::middleware::from_fn_with_state(
             ids,
             crate::service::request_context_layer,
@@ -143,6 +153,21 @@ async fn sell(
     });
     match sale {
         Sale::New(label) => {
+            if let Some(tracking) = &carrier.config.tracking {
+                let events = {
+                    let mut rng = carrier.rng.lock().expect("carrier rng lock poisoned");
+                    tracking::story(
+                        &label,
+                        now_ms,
+                        tracking.exception_percent,
+                        &carrier.ids,
+                        &mut *rng,
+                    )
+                };
+                for (event, due_at_ms) in events {
+                    carrier.deps.ledger.schedule(event, due_at_ms);
+                }
+            }
             carrier.deps.observer.record(SystemEvent::LabelSold {
                 label_id: label.label_id.clone(),
                 shipment_ref: label.shipment_ref.clone(),
@@ -165,6 +190,44 @@ async fn sell(
         }
         Sale::KeyReused => Err(ApiError::key_reused()),
     }
+}
+
+fn check_admin(carrier: &Carrier, headers: &HeaderMap) -> Result<(), ApiError> {
+    let presented = headers
+        .get(crate::service::HEADER_ADMIN_KEY)
+        .and_then(|v| v.to_str().ok());
+    if presented == Some(carrier.config.admin_key.as_str()) {
+        Ok(())
+    } else {
+        Err(ApiError::unauthenticated(
+            "admin endpoints need the X-Admin-Key header",
+        ))
+    }
+}
+
+/// `GET /v1/admin/tracking`: tracking deliveries by state.
+async fn tracking_counts(
+    State(carrier): State<Arc<Carrier>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    check_admin(&carrier, &headers)?;
+    let (pending, delivered, dead_letter) = carrier.deps.ledger.tracking_counts();
+    Ok(axum::Json(crate::service::OutboxCounts {
+        pending,
+        delivered,
+        dead_letter,
+    })
+    .into_response())
+}
+
+/// `POST /v1/admin/tracking/redeliver`: dead letters go back in the queue.
+async fn redeliver_tracking(
+    State(carrier): State<Arc<Carrier>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    check_admin(&carrier, &headers)?;
+    let requeued = carrier.deps.ledger.redeliver_tracking();
+    Ok(axum::Json(serde_json::json!({ "requeued": requeued })).into_response())
 }
 
 /// Ground costs 5.90 plus 1 cent per 10 g; express doubles it.

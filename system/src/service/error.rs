@@ -188,6 +188,16 @@ impl ApiError {
         error
     }
 
+    /// 400: a webhook whose signature or timestamp does not check out.
+    #[must_use]
+    pub fn bad_signature(error: &crate::webhook::SignatureError) -> Self {
+        let code = match error {
+            crate::webhook::SignatureError::OutsideTolerance { .. } => "timestamp_out_of_tolerance",
+            _ => "invalid_signature",
+        };
+        ApiError::new(StatusCode::BAD_REQUEST, code, error.to_string())
+    }
+
     /// 500: a bug or a store failure.
     #[must_use]
     pub fn internal(message: impl Into<String>) -> Self {

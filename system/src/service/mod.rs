@@ -17,6 +17,7 @@ mod orders;
 mod rate_limit;
 mod shipments;
 pub(crate) mod validate;
+mod webhooks;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -34,6 +35,9 @@ pub use carrier_client::carrier_key;
 pub use context::{Caller, RequestId};
 pub use error::ApiError;
 pub use rate_limit::RateLimit;
+pub use webhooks::{
+    HEADER_ADMIN_KEY, OutboxCounts, WebhookSettings, WebhookTarget, run_outbox_sender,
+};
 
 pub(crate) use context::request_context as request_context_layer;
 pub(crate) use idempotency::fingerprint as fingerprint_of;
@@ -76,6 +80,10 @@ pub struct ServiceConfig {
     pub store_latency_ms: (u64, u64),
     /// Planted service bugs; empty for the correct service.
     pub bugs: BugSet,
+    /// Key of the operator's admin endpoints.
+    pub admin_key: String,
+    /// Inbound and outbound webhooks.
+    pub webhooks: WebhookSettings,
 }
 
 /// What the service is given by whoever runs it.
@@ -145,8 +153,15 @@ pub fn router(config: ServiceConfig, deps: ServiceDeps) -> Router {
             service.clone(),
             context::authenticate,
         ));
+    // Webhooks authenticate by signature and admin calls by admin key: neither takes a
+    // merchant's API key nor counts against a merchant's rate limit.
+    let unmetered = Router::new()
+        .route("/v1/webhooks/carrier", post(webhooks::carrier_event))
+        .route("/v1/admin/outbox", get(webhooks::outbox_counts))
+        .route("/v1/admin/outbox/redeliver", post(webhooks::redeliver));
     Router::new()
         .merge(api)
+        .merge(unmetered)
         .fallback(context::no_route)
         .method_not_allowed_fallback(context::wrong_method)
         .layer(axum::middleware::from_fn_with_state(
@@ -270,6 +285,35 @@ impl Tx for MemoryIdempotencyTx<'_> {
     }
     fn put_shipment(&mut self, record: store::ShipmentRecord) {
         self.inner.put_shipment(record);
+    }
+    fn processed_event(&self, event_id: &str) -> Option<store::ProcessedEvent> {
+        self.inner.processed_event(event_id)
+    }
+    fn put_processed_event(&mut self, event_id: &str, event: store::ProcessedEvent) {
+        self.inner.put_processed_event(event_id, event);
+    }
+    fn next_outbox_seq(&self) -> u64 {
+        self.inner.next_outbox_seq()
+    }
+    fn put_outbox(&mut self, record: store::OutboxRecord) {
+        self.inner.put_outbox(record);
+    }
+    fn outbox(&self, seq: u64) -> Option<store::OutboxRecord> {
+        self.inner.outbox(seq)
+    }
+    fn outbox_due(
+        &self,
+        now_ms: u64,
+        limit: usize,
+        skip: &std::collections::BTreeSet<u64>,
+    ) -> Vec<store::OutboxRecord> {
+        self.inner.outbox_due(now_ms, limit, skip)
+    }
+    fn outbox_dead(&self) -> Vec<store::OutboxRecord> {
+        self.inner.outbox_dead()
+    }
+    fn outbox_counts(&self) -> (u64, u64, u64) {
+        self.inner.outbox_counts()
     }
 }
 

@@ -15,8 +15,9 @@ use axum::response::Response;
 use super::context::Caller;
 use super::error::ApiError;
 use super::idempotency::{self, Decision};
+use super::webhooks::emit;
 use super::{Service, json_response, validate};
-use crate::api::{CreateOrderRequest, Order, OrderStatus};
+use crate::api::{CreateOrderRequest, Order, OrderStatus, WebhookEvent};
 use crate::observe::SystemEvent;
 use crate::store::{IdemState, IdempotencyRecord, OrderRecord, StoredResponse};
 
@@ -66,11 +67,21 @@ pub(crate) async fn create(
                     status: 201,
                     body: serde_json::to_string(&order).expect("API types serialise"),
                 };
+                let announced_id = order.id.clone();
+                let announcement = move |event_id| WebhookEvent {
+                    event_id,
+                    event_type: "order.created".into(),
+                    created_at_ms: now_ms,
+                    order_id: announced_id,
+                    shipment_id: None,
+                    status: None,
+                };
                 tx.put_order(OrderRecord {
                     order,
                     caller: caller.clone(),
                     idempotency_key: key.clone(),
                 });
+                emit(&service, tx, &caller, announcement, None);
                 tx.put_idempotency(IdempotencyRecord {
                     scope: scope.clone(),
                     fingerprint: fingerprint.clone(),

@@ -361,6 +361,7 @@ async fn complete(
         // transaction; the correct service commits both here.
         if !split {
             apply_to_order(tx, &shipment.shipment);
+            announce(service, tx, &shipment, now_ms);
             tx.put_shipment(shipment);
         }
         Ok(response)
@@ -374,12 +375,32 @@ async fn complete(
                 .ok_or_else(|| ApiError::internal("shipment vanished before completion"))?;
             update(&mut shipment.shipment);
             apply_to_order(tx, &shipment.shipment);
+            announce(service, tx, &shipment, now_ms);
             tx.put_shipment(shipment);
             Ok(())
         })?;
         service.store_round_trip().await;
     }
     Ok(json_response(stored.status, stored.body, false))
+}
+
+/// Tells the merchant, in the committing transaction, how its shipment creation ended.
+fn announce(
+    service: &Service,
+    tx: &mut dyn crate::store::Tx,
+    record: &ShipmentRecord,
+    now_ms: u64,
+) {
+    let shipment = &record.shipment;
+    let event = |event_id| crate::api::WebhookEvent {
+        event_id,
+        event_type: crate::api::WebhookEvent::shipment_type(shipment.status).to_string(),
+        created_at_ms: now_ms,
+        order_id: shipment.order_id.clone(),
+        shipment_id: Some(shipment.id.clone()),
+        status: Some(shipment.status),
+    };
+    super::webhooks::emit(service, tx, &record.caller, event, None);
 }
 
 /// A bought label moves its order to `fulfilling` (never backwards).

@@ -9,12 +9,12 @@
 //! The store outlives the host that uses it: the simulation owns it, hands a clone of the
 //! `Arc` to each boot of the service, and calls `crash` when it kills the host.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
 use super::{
-    Durability, IdemScope, IdempotencyRecord, OrderRecord, ShipmentRecord, Store, StoreError, Tx,
-    TxDecision,
+    Delivery, Durability, IdemScope, IdempotencyRecord, OrderRecord, OutboxRecord, ProcessedEvent,
+    ShipmentRecord, Store, StoreError, Tx, TxDecision,
 };
 
 /// The tables of the service's store.
@@ -26,6 +26,10 @@ pub struct Tables {
     pub orders: BTreeMap<String, OrderRecord>,
     /// Shipments by id.
     pub shipments: BTreeMap<String, ShipmentRecord>,
+    /// Carrier events taken in, by event id.
+    pub processed_events: BTreeMap<String, ProcessedEvent>,
+    /// Outbound webhook events, by sequence number.
+    pub outbox: BTreeMap<u64, OutboxRecord>,
 }
 
 /// The writes of one transaction, applied together.
@@ -34,11 +38,17 @@ struct WriteSet {
     idempotency: BTreeMap<IdemScope, IdempotencyRecord>,
     orders: BTreeMap<String, OrderRecord>,
     shipments: BTreeMap<String, ShipmentRecord>,
+    processed_events: BTreeMap<String, ProcessedEvent>,
+    outbox: BTreeMap<u64, OutboxRecord>,
 }
 
 impl WriteSet {
     fn is_empty(&self) -> bool {
-        self.idempotency.is_empty() && self.orders.is_empty() && self.shipments.is_empty()
+        self.idempotency.is_empty()
+            && self.orders.is_empty()
+            && self.shipments.is_empty()
+            && self.processed_events.is_empty()
+            && self.outbox.is_empty()
     }
 
     fn apply_to(&self, tables: &mut Tables) {
@@ -50,6 +60,12 @@ impl WriteSet {
         }
         for (id, record) in &self.shipments {
             tables.shipments.insert(id.clone(), record.clone());
+        }
+        for (id, event) in &self.processed_events {
+            tables.processed_events.insert(id.clone(), event.clone());
+        }
+        for (seq, record) in &self.outbox {
+            tables.outbox.insert(*seq, record.clone());
         }
     }
 }
@@ -179,6 +195,74 @@ impl Tx for MemTx<'_> {
         self.writes
             .shipments
             .insert(record.shipment.id.clone(), record);
+    }
+
+    fn processed_event(&self, event_id: &str) -> Option<ProcessedEvent> {
+        self.writes
+            .processed_events
+            .get(event_id)
+            .or_else(|| self.base.processed_events.get(event_id))
+            .cloned()
+    }
+
+    fn put_processed_event(&mut self, event_id: &str, event: ProcessedEvent) {
+        self.writes
+            .processed_events
+            .insert(event_id.to_string(), event);
+    }
+
+    fn next_outbox_seq(&self) -> u64 {
+        let written = self.writes.outbox.keys().next_back().copied();
+        let stored = self.base.outbox.keys().next_back().copied();
+        written.max(stored).map_or(1, |last| last + 1)
+    }
+
+    fn put_outbox(&mut self, record: OutboxRecord) {
+        self.writes.outbox.insert(record.seq, record);
+    }
+
+    fn outbox(&self, seq: u64) -> Option<OutboxRecord> {
+        self.writes
+            .outbox
+            .get(&seq)
+            .or_else(|| self.base.outbox.get(&seq))
+            .cloned()
+    }
+
+    fn outbox_due(&self, now_ms: u64, limit: usize, skip: &BTreeSet<u64>) -> Vec<OutboxRecord> {
+        // Reads see committed state; a transaction that reads the due list writes nothing
+        // to the outbox first.
+        self.base
+            .outbox
+            .values()
+            .filter(|r| !skip.contains(&r.seq))
+            .filter(|r| {
+                matches!(r.delivery, Delivery::Pending { next_attempt_at_ms, .. } if next_attempt_at_ms <= now_ms)
+            })
+            .take(limit)
+            .cloned()
+            .collect()
+    }
+
+    fn outbox_dead(&self) -> Vec<OutboxRecord> {
+        self.base
+            .outbox
+            .values()
+            .filter(|r| matches!(r.delivery, Delivery::DeadLetter { .. }))
+            .cloned()
+            .collect()
+    }
+
+    fn outbox_counts(&self) -> (u64, u64, u64) {
+        let mut counts = (0, 0, 0);
+        for record in self.base.outbox.values() {
+            match record.delivery {
+                Delivery::Pending { .. } => counts.0 += 1,
+                Delivery::Delivered { .. } => counts.1 += 1,
+                Delivery::DeadLetter { .. } => counts.2 += 1,
+            }
+        }
+        counts
     }
 }
 

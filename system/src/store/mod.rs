@@ -12,8 +12,8 @@ mod records;
 
 pub use memory::{CrashLoss, MemoryStore, Tables};
 pub use records::{
-    IdemScope, IdemState, IdempotencyRecord, Lock, OrderRecord, RecoveryPoint, ShipmentRecord,
-    StoredResponse,
+    Delivery, IdemScope, IdemState, IdempotencyRecord, Lock, OrderRecord, OutboxRecord,
+    ProcessedEvent, RecoveryPoint, ShipmentRecord, StoredResponse,
 };
 
 /// When a committed transaction becomes durable.
@@ -60,6 +60,27 @@ pub trait Tx {
     fn shipment(&self, shipment_id: &str) -> Option<ShipmentRecord>;
     /// Inserts or replaces a shipment.
     fn put_shipment(&mut self, record: ShipmentRecord);
+    /// The carrier event with this id, if it was taken in.
+    fn processed_event(&self, event_id: &str) -> Option<ProcessedEvent>;
+    /// Records a carrier event as taken in.
+    fn put_processed_event(&mut self, event_id: &str, event: ProcessedEvent);
+    /// The sequence number the next outbox event gets.
+    fn next_outbox_seq(&self) -> u64;
+    /// Inserts or replaces an outbox event.
+    fn put_outbox(&mut self, record: OutboxRecord);
+    /// The outbox event with this sequence number.
+    fn outbox(&self, seq: u64) -> Option<OutboxRecord>;
+    /// Up to `limit` pending outbox events due at `now_ms`, oldest first, skipping `skip`.
+    fn outbox_due(
+        &self,
+        now_ms: u64,
+        limit: usize,
+        skip: &std::collections::BTreeSet<u64>,
+    ) -> Vec<OutboxRecord>;
+    /// Every dead-lettered outbox event.
+    fn outbox_dead(&self) -> Vec<OutboxRecord>;
+    /// Outbox events by state: (pending, delivered, dead-lettered).
+    fn outbox_counts(&self) -> (u64, u64, u64);
 }
 
 /// Durable storage of orders, shipments and idempotency records.

@@ -91,3 +91,53 @@ pub struct ShipmentRecord {
     /// The idempotency key it was created with.
     pub idempotency_key: String,
 }
+
+/// A carrier tracking event the service has taken in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProcessedEvent {
+    /// When it arrived, by the service's clock.
+    pub received_at_ms: u64,
+    /// The outbox event it caused, if it moved a shipment forward.
+    pub effect: Option<u64>,
+}
+
+/// An outbound webhook event and where its delivery stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutboxRecord {
+    /// Position in the outbox: commit order.
+    pub seq: u64,
+    /// The merchant it is for.
+    pub caller: String,
+    /// The event.
+    pub event: crate::api::WebhookEvent,
+    /// The carrier event that caused it, for shipment status events.
+    pub cause: Option<String>,
+    /// Delivery state.
+    pub delivery: Delivery,
+}
+
+/// Where one outbound delivery stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Delivery {
+    /// Not delivered yet; next attempt not before `next_attempt_at_ms`.
+    Pending {
+        /// Attempts so far.
+        attempts: u32,
+        /// Earliest next attempt, by the sender's clock.
+        next_attempt_at_ms: u64,
+    },
+    /// The receiver answered 2xx.
+    Delivered {
+        /// Attempts it took.
+        attempts: u32,
+        /// When, by the sender's clock.
+        delivered_at_ms: u64,
+    },
+    /// Every attempt failed; kept for inspection and redelivery.
+    DeadLetter {
+        /// Attempts made.
+        attempts: u32,
+        /// How the last one failed.
+        last_error: String,
+    },
+}

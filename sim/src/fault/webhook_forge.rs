@@ -1,0 +1,39 @@
+//! `webhook_forge`: next to a real delivery, a forgery: the same body with a new event id,
+//! under the original (now invalid) signature. A receiver must refuse it.
+
+use super::params::Params;
+use super::webhook::{WebhookEffect, WebhookRule};
+use super::{Family, KindInfo, PROBABILITY};
+use crate::scenario::ScenarioError;
+
+/// Sends forged webhook deliveries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WebhookForge {
+    /// Which traffic and what.
+    pub rule: WebhookRule,
+}
+
+impl WebhookForge {
+    pub(crate) const INFO: KindInfo = KindInfo {
+        name: "webhook_forge",
+        family: Family::Webhook,
+        summary: "also send a forgery (new event id, signature of the original)",
+        params: &[WebhookRule::DIRECTION, PROBABILITY],
+    };
+
+    pub(crate) fn parse(params: &mut Params<'_>) -> Result<Self, ScenarioError> {
+        let direction = WebhookRule::parse_direction(params)?;
+        Ok(WebhookForge {
+            rule: WebhookRule {
+                direction,
+                effect: WebhookEffect::Forge,
+            },
+        })
+    }
+
+    /// What it does.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        self.rule.describe()
+    }
+}

@@ -1,0 +1,397 @@
+//! `webhook_once`: every webhook event was delivered, and took effect exactly once.
+//!
+//! Inbound (carrier -> service): every tracking event the carrier logged was delivered and
+//! is recorded as processed in the service's durable store; no carrier event caused more
+//! than one outbound announcement; no forged event was taken in.
+//!
+//! Outbound (service -> merchant): every event the service committed to its outbox was
+//! delivered; the merchant acted on each exactly once and on nothing else (no forged or
+//! phantom events); each shipment only moved forward in the merchant's records, and ended
+//! where the service's own record is.
+
+use std::collections::BTreeMap;
+
+use shipsim_system::api::ShipmentStatus;
+use shipsim_system::store::Delivery;
+
+use super::{OracleInput, OracleKind, Violation, WebhookView};
+
+const ORACLE: OracleKind = OracleKind::WebhookOnce;
+
+pub(super) fn check(input: &OracleInput<'_>) -> Vec<Violation> {
+    let Some(view) = input.webhooks else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    if view.settings.tracking {
+        inbound(input, view, &mut found);
+    }
+    if view.settings.outbound {
+        outbound(input, view, &mut found);
+    }
+    found
+}
+
+fn delivery_label(delivery: &Delivery) -> String {
+    match delivery {
+        Delivery::Pending { attempts, .. } => format!("still pending after {attempts} attempt(s)"),
+        Delivery::Delivered { attempts, .. } => format!("delivered after {attempts} attempt(s)"),
+        Delivery::DeadLetter {
+            attempts,
+            last_error,
+        } => {
+            format!("dead-lettered after {attempts} attempt(s): {last_error}")
+        }
+    }
+}
+
+fn inbound(input: &OracleInput<'_>, view: &WebhookView, found: &mut Vec<Violation>) {
+    for item in &view.tracking {
+        let id = &item.event.event_id;
+        if !matches!(item.delivery, Delivery::Delivered { .. }) {
+            found.push(
+                Violation::new(
+                    ORACLE,
+                    input,
+                    format!("tracking event {id} was never delivered to the service"),
+                )
+                .evidence(delivery_label(&item.delivery)),
+            );
+        } else if !input.durable.processed_events.contains_key(id) {
+            found.push(
+                Violation::new(
+                    ORACLE,
+                    input,
+                    format!("tracking event {id} was acknowledged but the service lost it"),
+                )
+                .evidence(format!(
+                    "{:?} for shipment {}",
+                    item.event.kind, item.event.shipment_ref
+                )),
+            );
+        }
+    }
+    let mut effects_per_cause: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
+    for record in input.durable.outbox.values() {
+        if let Some(cause) = &record.cause {
+            effects_per_cause.entry(cause).or_default().push(record.seq);
+        }
+    }
+    for (cause, seqs) in effects_per_cause {
+        if seqs.len() > 1 {
+            found.push(
+                Violation::new(
+                    ORACLE,
+                    input,
+                    format!(
+                        "carrier event {cause} took effect {} times at the service",
+                        seqs.len()
+                    ),
+                )
+                .evidence(format!("outbox events {seqs:?} all caused by it")),
+            );
+        }
+    }
+    for forged in &view.forged {
+        if input.durable.processed_events.contains_key(forged) {
+            found.push(Violation::new(
+                ORACLE,
+                input,
+                format!("the service took in forged event {forged}"),
+            ));
+        }
+    }
+}
+
+fn outbound(input: &OracleInput<'_>, view: &WebhookView, found: &mut Vec<Violation>) {
+    let mut effects_per_event: BTreeMap<&str, usize> = BTreeMap::new();
+    for effect in &view.effects {
+        *effects_per_event.entry(&effect.event_id).or_insert(0) += 1;
+    }
+    for record in input.durable.outbox.values() {
+        let id = record.event.event_id.as_str();
+        let acted = effects_per_event.get(id).copied().unwrap_or(0);
+        if !matches!(record.delivery, Delivery::Delivered { .. }) {
+            found.push(
+                Violation::new(
+                    ORACLE,
+                    input,
+                    format!(
+                        "{} {id} for {} was never delivered",
+                        record.event.event_type, record.caller
+                    ),
+                )
+                .evidence(delivery_label(&record.delivery)),
+            );
+        } else if acted == 0 {
+            found.push(Violation::new(
+                ORACLE,
+                input,
+                format!(
+                    "{} {id} was acknowledged by the merchant but never acted on",
+                    record.event.event_type
+                ),
+            ));
+        }
+        if acted > 1 {
+            found.push(
+                Violation::new(
+                    ORACLE,
+                    input,
+                    format!(
+                        "the merchant acted {acted} times on {} {id}",
+                        record.event.event_type
+                    ),
+                )
+                .evidence("a redelivery or a duplicate was not deduplicated"),
+            );
+        }
+    }
+    let committed: std::collections::BTreeSet<&str> = input
+        .durable
+        .outbox
+        .values()
+        .map(|r| r.event.event_id.as_str())
+        .collect();
+    for (id, count) in &effects_per_event {
+        if view.forged.contains(*id) {
+            found.push(
+                Violation::new(
+                    ORACLE,
+                    input,
+                    format!("the merchant acted on forged event {id}"),
+                )
+                .evidence("its signature did not match its body"),
+            );
+        } else if !committed.contains(id) {
+            found.push(Violation::new(
+                ORACLE,
+                input,
+                format!("the merchant acted {count} time(s) on event {id}, which the service never committed"),
+            ));
+        }
+    }
+
+    // The merchant's view of each shipment: statuses it moved forward to, in order.
+    let mut views: BTreeMap<&str, Vec<ShipmentStatus>> = BTreeMap::new();
+    for effect in view.effects.iter().filter(|e| e.advanced) {
+        if let (Some(shipment), Some(status)) = (&effect.shipment_id, effect.status) {
+            views.entry(shipment).or_default().push(status);
+        }
+    }
+    for (shipment, statuses) in &views {
+        if statuses.windows(2).any(|w| w[1].rank() <= w[0].rank()) {
+            found.push(
+                Violation::new(
+                    ORACLE,
+                    input,
+                    format!("the merchant's record of {shipment} moved backwards"),
+                )
+                .evidence(format!("applied in order: {statuses:?}")),
+            );
+        }
+    }
+    for (id, record) in &input.tables.shipments {
+        let status = record.shipment.status;
+        let subscribed = input
+            .durable
+            .outbox
+            .values()
+            .any(|r| r.caller == record.caller);
+        if !subscribed || status == ShipmentStatus::PendingLabel {
+            continue;
+        }
+        let seen = views.get(id.as_str()).and_then(|s| s.last().copied());
+        if seen != Some(status) {
+            found.push(
+                Violation::new(
+                    ORACLE,
+                    input,
+                    format!("the merchant believes {id} is {seen:?}, the service says {status:?}"),
+                )
+                .evidence("after every event was delivered, both must agree"),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use shipsim_system::api::{Label, TrackingKind, WebhookEvent};
+    use shipsim_system::carrier::{TrackingItem, tracking_event};
+    use shipsim_system::receiver::Effect;
+    use shipsim_system::store::{OutboxRecord, ProcessedEvent};
+
+    use super::super::testing::{Fixture, assert_one};
+    use super::*;
+    use crate::scenario::WebhookSettings;
+
+    fn settings() -> WebhookSettings {
+        WebhookSettings {
+            tracking: true,
+            outbound: true,
+            tolerance_s: 300,
+            exception_percent: 0,
+            sender: shipsim_system::webhook::SenderConfig::DEFAULT,
+        }
+    }
+
+    fn outbox(seq: u64, id: &str, cause: Option<&str>, delivered: bool) -> OutboxRecord {
+        OutboxRecord {
+            seq,
+            caller: "merchant-0".into(),
+            event: WebhookEvent {
+                event_id: id.into(),
+                event_type: "shipment.created".into(),
+                created_at_ms: 0,
+                order_id: "ord_1".into(),
+                shipment_id: Some("shp_1".into()),
+                status: Some(ShipmentStatus::LabelPurchased),
+            },
+            cause: cause.map(str::to_string),
+            delivery: if delivered {
+                Delivery::Delivered {
+                    attempts: 1,
+                    delivered_at_ms: 0,
+                }
+            } else {
+                Delivery::DeadLetter {
+                    attempts: 4,
+                    last_error: "timeout".into(),
+                }
+            },
+        }
+    }
+
+    fn effect(id: &str, status: ShipmentStatus, advanced: bool) -> Effect {
+        Effect {
+            event_id: id.into(),
+            caller: "merchant-0".into(),
+            event_type: "shipment.created".into(),
+            order_id: "ord_1".into(),
+            shipment_id: Some("shp_1".into()),
+            status: Some(status),
+            advanced,
+            created_at_ms: 0,
+            at_ms: 1,
+        }
+    }
+
+    /// The happy fixture with one delivered outbox event acted on once, and one carrier
+    /// event taken in.
+    fn clean() -> Fixture {
+        let mut fixture = Fixture::happy();
+        fixture
+            .tables
+            .outbox
+            .insert(1, outbox(1, "evt_1", None, true));
+        let label = Label {
+            label_id: "lbl_1".into(),
+            tracking_number: "1Z".into(),
+            shipment_ref: "shp_1".into(),
+            cost_cents: 1,
+        };
+        let tracked = tracking_event(&label, TrackingKind::LabelCreated, 0, "trk_1".into());
+        fixture.tables.processed_events.insert(
+            "trk_1".into(),
+            ProcessedEvent {
+                received_at_ms: 0,
+                effect: None,
+            },
+        );
+        fixture.webhooks = Some(WebhookView {
+            settings: settings(),
+            tracking: vec![TrackingItem {
+                seq: 1,
+                event: tracked,
+                due_at_ms: 0,
+                delivery: Delivery::Delivered {
+                    attempts: 1,
+                    delivered_at_ms: 0,
+                },
+            }],
+            effects: vec![effect("evt_1", ShipmentStatus::LabelPurchased, true)],
+            receiver_absorbed: (0, 0),
+            forged: Default::default(),
+        });
+        fixture
+    }
+
+    #[test]
+    fn clean_traffic_passes() {
+        // Proves the fixture is clean, so each test's violation is its own change.
+        assert_eq!(clean().check(ORACLE), vec![]);
+    }
+
+    #[test]
+    fn double_effects_are_caught_both_ways() {
+        // Proves an event acted on twice by the merchant, and a carrier event causing two
+        // announcements, are each caught.
+        let mut twice = clean();
+        twice.webhooks.as_mut().unwrap().effects.push(effect(
+            "evt_1",
+            ShipmentStatus::LabelPurchased,
+            false,
+        ));
+        assert_one(&twice.check(ORACLE), "the merchant acted 2 times");
+        let mut caused = clean();
+        caused
+            .tables
+            .outbox
+            .insert(2, outbox(2, "evt_2", Some("trk_1"), true));
+        caused
+            .tables
+            .outbox
+            .insert(3, outbox(3, "evt_3", Some("trk_1"), true));
+        let effects = &mut caused.webhooks.as_mut().unwrap().effects;
+        effects.push(effect("evt_2", ShipmentStatus::LabelPurchased, false));
+        effects.push(effect("evt_3", ShipmentStatus::LabelPurchased, false));
+        assert_one(&caused.check(ORACLE), "took effect 2 times at the service");
+    }
+
+    #[test]
+    fn lost_and_forged_events_are_caught() {
+        // Proves an undelivered outbox event, an acknowledged-but-lost carrier event, and a
+        // forged event acted on are each caught.
+        let mut undelivered = clean();
+        undelivered
+            .tables
+            .outbox
+            .insert(2, outbox(2, "evt_2", None, false));
+        assert_one(&undelivered.check(ORACLE), "was never delivered");
+        let mut lost = clean();
+        lost.tables.processed_events.clear();
+        assert_one(&lost.check(ORACLE), "acknowledged but the service lost it");
+        let mut forged = clean();
+        let view = forged.webhooks.as_mut().unwrap();
+        view.forged.insert("forged-1".into());
+        view.effects
+            .push(effect("forged-1", ShipmentStatus::Delivered, false));
+        assert_one(&forged.check(ORACLE), "acted on forged event forged-1");
+    }
+
+    #[test]
+    fn merchant_view_must_move_forward_and_agree() {
+        // Proves the merchant's record must only move forward and end where the service's
+        // is.
+        let mut backwards = clean();
+        backwards.webhooks.as_mut().unwrap().effects = vec![
+            effect("evt_1", ShipmentStatus::Delivered, true),
+            effect("evt_1b", ShipmentStatus::LabelPurchased, true),
+        ];
+        backwards
+            .tables
+            .outbox
+            .insert(2, outbox(2, "evt_1b", None, true));
+        assert_one(&backwards.check(ORACLE), "moved backwards");
+        let mut disagree = clean();
+        disagree
+            .tables
+            .shipments
+            .get_mut("shp_1")
+            .unwrap()
+            .shipment
+            .status = ShipmentStatus::Delivered;
+        assert_one(&disagree.check(ORACLE), "the service says Delivered");
+    }
+}

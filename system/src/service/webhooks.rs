@@ -1,0 +1,381 @@
+//! Webhooks at the service: carrier tracking events in, merchant events out.
+//!
+//! **In** (`POST /v1/webhooks/carrier`): the signature over the raw body and timestamp is
+//! checked (constant time, 300 s tolerance), then one transaction records the event id as
+//! processed and applies its effect: the shipment moves forward (never backwards: a late
+//! `in_transit` after `delivered` changes nothing) and the merchant's outbox gets the
+//! announcement. A duplicate is acknowledged with 200 and changes nothing. Because the
+//! dedupe record and the effect commit together, a crash can neither lose an acknowledged
+//! event nor apply one twice.
+//!
+//! **Out**: every state change writes its outbox event in the same transaction as the
+//! change ([`emit`]); [`run_outbox_sender`] delivers the outbox at least once.
+//!
+//! **Admin** (`X-Admin-Key`): `GET /v1/admin/outbox` counts deliveries by state,
+//! `POST /v1/admin/outbox/redeliver` puts dead letters back in the queue.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+
+use super::error::ApiError;
+use super::{Service, ServiceDeps, validate};
+use crate::api::{OrderStatus, ShipmentStatus, TrackingEvent, WebhookEvent};
+use crate::bugs::Bug;
+use crate::observe::SystemEvent;
+use crate::store::{self, Delivery, Durability, OutboxRecord, ProcessedEvent, Store, Tx};
+use crate::webhook::{
+    self, DeliveryQueue, DeliveryResult, HEADER_SIGNATURE, Outgoing, SenderConfig,
+};
+
+/// Header carrying the operator's admin key.
+pub const HEADER_ADMIN_KEY: &str = "x-admin-key";
+
+/// Where a merchant receives its webhooks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WebhookTarget {
+    /// Absolute URL.
+    pub url: String,
+    /// Signing secret shared with the merchant.
+    pub secret: String,
+}
+
+/// The service's webhook settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WebhookSettings {
+    /// Secret the carrier signs tracking events with.
+    pub carrier_secret: String,
+    /// Accepted signature age, seconds.
+    pub tolerance_s: u64,
+    /// Merchants that subscribed, by caller id. Callers without a target get no events.
+    pub targets: BTreeMap<String, WebhookTarget>,
+    /// How the outbox is delivered.
+    pub sender: SenderConfig,
+}
+
+/// Writes an outbox event for `caller` in the caller's transaction, if the caller has
+/// subscribed; `event` builds it from a fresh event id (drawn only when needed, so callers
+/// without subscriptions consume no ids). Returns its sequence number.
+pub(crate) fn emit(
+    service: &Service,
+    tx: &mut dyn Tx,
+    caller: &str,
+    event: impl FnOnce(String) -> WebhookEvent,
+    cause: Option<String>,
+) -> Option<u64> {
+    if !service.config.webhooks.targets.contains_key(caller) {
+        return None;
+    }
+    let event = event(service.ids.next("evt"));
+    let seq = tx.next_outbox_seq();
+    tx.put_outbox(OutboxRecord {
+        seq,
+        caller: caller.to_string(),
+        event,
+        cause,
+        delivery: Delivery::Pending {
+            attempts: 0,
+            next_attempt_at_ms: 0,
+        },
+    });
+    Some(seq)
+}
+
+/// The order status a shipment status implies: orders follow their furthest shipment.
+pub(crate) fn order_status_for(status: ShipmentStatus) -> OrderStatus {
+    match status {
+        ShipmentStatus::PendingLabel | ShipmentStatus::LabelRejected => OrderStatus::Created,
+        ShipmentStatus::LabelPurchased => OrderStatus::Fulfilling,
+        ShipmentStatus::InTransit | ShipmentStatus::Exception => OrderStatus::Shipped,
+        ShipmentStatus::Delivered => OrderStatus::Delivered,
+    }
+}
+
+#[derive(Serialize)]
+struct Ack {
+    received: bool,
+    duplicate: bool,
+    applied: bool,
+}
+
+/// `POST /v1/webhooks/carrier`.
+pub(crate) async fn carrier_event(
+    State(service): State<Arc<Service>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let settings = &service.config.webhooks;
+    let signature = headers.get(HEADER_SIGNATURE).and_then(|v| v.to_str().ok());
+    if let Err(error) = webhook::verify(
+        &settings.carrier_secret,
+        signature,
+        &body,
+        service.clock.now_ms(),
+        settings.tolerance_s,
+    ) {
+        service.observer.record(SystemEvent::WebhookRejected {
+            receiver: "service".into(),
+            reason: error.to_string(),
+        });
+        return Err(ApiError::bad_signature(&error));
+    }
+    let event: TrackingEvent = validate::parse_json(&headers, &body)?;
+    let now_ms = service.clock.now_ms();
+    let split = service.config.bugs.has(Bug::WebhookDedupeAfterEffect);
+    let outcome = service.transact(|tx| {
+        if tx.processed_event(&event.event_id).is_some() {
+            return Ok(None);
+        }
+        let (effect, advanced) = apply(&service, tx, &event, now_ms);
+        // The planted bug records the event id in a later transaction.
+        if !split {
+            tx.put_processed_event(
+                &event.event_id,
+                ProcessedEvent {
+                    received_at_ms: now_ms,
+                    effect,
+                },
+            );
+        }
+        Ok(Some((effect, advanced)))
+    })?;
+    service.store_round_trip().await;
+    if split && let Some((effect, _)) = outcome {
+        service.transact(|tx| {
+            tx.put_processed_event(
+                &event.event_id,
+                ProcessedEvent {
+                    received_at_ms: now_ms,
+                    effect,
+                },
+            );
+            Ok(())
+        })?;
+    }
+    let ack = Ack {
+        received: true,
+        duplicate: outcome.is_none(),
+        applied: outcome.is_some_and(|(_, advanced)| advanced),
+    };
+    service.observer.record(SystemEvent::WebhookReceived {
+        receiver: "service".into(),
+        event_id: event.event_id.clone(),
+        duplicate: ack.duplicate,
+        applied: ack.applied,
+    });
+    Ok((StatusCode::OK, axum::Json(ack)).into_response())
+}
+
+/// Applies a tracking event inside the caller's transaction. Every scan after the label's
+/// creation is forwarded to the merchant (as the shipment's new status when it moved
+/// forward, as a `shipment.tracking_update` when it did not), so each carrier event causes
+/// exactly one announcement: that is what deduplication protects. Returns it, and whether
+/// the shipment moved forward.
+fn apply(
+    service: &Service,
+    tx: &mut dyn Tx,
+    event: &TrackingEvent,
+    now_ms: u64,
+) -> (Option<u64>, bool) {
+    let Some(mut record) = tx.shipment(&event.shipment_ref) else {
+        return (None, false);
+    };
+    let shipment = &mut record.shipment;
+    // The event proves the label exists: a shipment whose label purchase was interrupted
+    // (crash after the sale) learns it here, and stays consistent with its status.
+    if shipment.label_id.is_none() && shipment.status == ShipmentStatus::PendingLabel {
+        shipment.label_id = Some(event.label_id.clone());
+        shipment.tracking_number = Some(event.tracking_number.clone());
+        shipment.status = ShipmentStatus::LabelPurchased;
+    }
+    let advanced = event
+        .kind
+        .shipment_status()
+        .filter(|status| shipment.label_id.is_some() && status.rank() > shipment.status.rank());
+    if let Some(status) = advanced {
+        shipment.status = status;
+    }
+    let status = shipment.status;
+    let (order_id, shipment_id, caller) = (
+        shipment.order_id.clone(),
+        shipment.id.clone(),
+        record.caller.clone(),
+    );
+    tx.put_shipment(record);
+    if let Some(mut order) = tx.order(&order_id) {
+        let implied = order_status_for(status);
+        if implied > order.order.status {
+            order.order.status = implied;
+            tx.put_order(order);
+        }
+    }
+    if event.kind == crate::api::TrackingKind::LabelCreated {
+        // The merchant heard of the label from the shipment's own creation.
+        return (None, advanced.is_some());
+    }
+    let event_type = match advanced {
+        Some(status) => WebhookEvent::shipment_type(status),
+        None => "shipment.tracking_update",
+    };
+    let outbound = |event_id| WebhookEvent {
+        event_id,
+        event_type: event_type.to_string(),
+        created_at_ms: now_ms,
+        order_id,
+        shipment_id: Some(shipment_id),
+        status: Some(status),
+    };
+    (
+        emit(service, tx, &caller, outbound, Some(event.event_id.clone())),
+        advanced.is_some(),
+    )
+}
+
+fn check_admin(service: &Service, headers: &HeaderMap) -> Result<(), ApiError> {
+    let presented = headers.get(HEADER_ADMIN_KEY).and_then(|v| v.to_str().ok());
+    if presented.is_some() && presented == Some(service.config.admin_key.as_str()) {
+        Ok(())
+    } else {
+        Err(ApiError::unauthenticated(
+            "admin endpoints need the X-Admin-Key header",
+        ))
+    }
+}
+
+/// Delivery counts of an outbox.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxCounts {
+    /// Not delivered yet.
+    pub pending: u64,
+    /// Delivered.
+    pub delivered: u64,
+    /// Gave up.
+    pub dead_letter: u64,
+}
+
+/// `GET /v1/admin/outbox`.
+pub(crate) async fn outbox_counts(
+    State(service): State<Arc<Service>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    check_admin(&service, &headers)?;
+    let (pending, delivered, dead_letter) = service.transact(|tx| Ok(tx.outbox_counts()))?;
+    Ok(axum::Json(OutboxCounts {
+        pending,
+        delivered,
+        dead_letter,
+    })
+    .into_response())
+}
+
+/// `POST /v1/admin/outbox/redeliver`: dead letters go back in the queue.
+pub(crate) async fn redeliver(
+    State(service): State<Arc<Service>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    check_admin(&service, &headers)?;
+    let requeued = service.transact(|tx| {
+        let dead = tx.outbox_dead();
+        let count = dead.len() as u64;
+        for mut record in dead {
+            record.delivery = Delivery::Pending {
+                attempts: 0,
+                next_attempt_at_ms: 0,
+            };
+            tx.put_outbox(record);
+        }
+        Ok(count)
+    })?;
+    Ok(axum::Json(serde_json::json!({ "requeued": requeued })).into_response())
+}
+
+/// The service's outbox as a sender's queue.
+struct Outbox {
+    store: Arc<dyn Store>,
+    targets: BTreeMap<String, crate::service::WebhookTarget>,
+}
+
+impl DeliveryQueue for Outbox {
+    fn due(&self, now_ms: u64, limit: usize, in_flight: &BTreeSet<u64>) -> Vec<Outgoing> {
+        let records = store::transact(&*self.store, Durability::Sync, |tx| {
+            Ok::<_, store::StoreError>(tx.outbox_due(now_ms, limit, in_flight))
+        })
+        .unwrap_or_default();
+        records
+            .into_iter()
+            .filter_map(|record| {
+                let target = self.targets.get(&record.caller)?;
+                let attempts = match record.delivery {
+                    Delivery::Pending { attempts, .. } => attempts,
+                    _ => return None,
+                };
+                Some(Outgoing {
+                    seq: record.seq,
+                    event_id: record.event.event_id.clone(),
+                    url: target.url.clone(),
+                    secret: target.secret.clone(),
+                    body: Bytes::from(
+                        serde_json::to_vec(&record.event).expect("API types serialise"),
+                    ),
+                    attempts,
+                })
+            })
+            .collect()
+    }
+
+    fn settle(&self, seq: u64, result: DeliveryResult) {
+        // A failed write of the result only means the event is sent again: at least once.
+        let _ = store::transact(&*self.store, Durability::Sync, |tx| {
+            if let Some(mut record) = tx.outbox(seq) {
+                record.delivery = match &result {
+                    DeliveryResult::Delivered { attempts, at_ms } => Delivery::Delivered {
+                        attempts: *attempts,
+                        delivered_at_ms: *at_ms,
+                    },
+                    DeliveryResult::Retry {
+                        attempts,
+                        next_at_ms,
+                        ..
+                    } => Delivery::Pending {
+                        attempts: *attempts,
+                        next_attempt_at_ms: *next_at_ms,
+                    },
+                    DeliveryResult::DeadLetter { attempts, error } => Delivery::DeadLetter {
+                        attempts: *attempts,
+                        last_error: error.clone(),
+                    },
+                };
+                tx.put_outbox(record);
+            }
+            Ok::<_, store::StoreError>(())
+        });
+    }
+}
+
+/// Delivers the service's outbox to merchants until the host dies. `transport` reaches
+/// the merchants' receivers.
+pub async fn run_outbox_sender(
+    settings: WebhookSettings,
+    deps: ServiceDeps,
+    transport: Arc<dyn crate::transport::Transport>,
+) {
+    let queue = Arc::new(Outbox {
+        store: deps.store,
+        targets: settings.targets.clone(),
+    });
+    webhook::run_sender(
+        "service",
+        queue,
+        transport,
+        deps.clock,
+        deps.seed.derive_index("outbox-sender", deps.boot),
+        settings.sender,
+        deps.observer,
+    )
+    .await;
+}

@@ -1,0 +1,8 @@
+//! Webhooks: signing and verification, and the at-least-once sender that both the carrier
+//! (tracking events to the service) and the service (outbox events to merchants) use.
+
+mod sender;
+mod signature;
+
+pub use sender::{DeliveryQueue, DeliveryResult, Outgoing, SenderConfig, run_sender};
+pub use signature::{HEADER_SIGNATURE, SignatureError, TOLERANCE_S_DEFAULT, sign, verify};

@@ -1,0 +1,570 @@
+//! The reference service's HTTP contract, request by request, without a network: every
+//! route, the error envelope, the idempotency rules, rate limiting and the carrier webhook.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use shipsim_system::api::{Label, LabelRequest, TrackingEvent, TrackingKind};
+use shipsim_system::bugs::BugSet;
+use shipsim_system::client::RetryPolicy;
+use shipsim_system::clock::FixedClock;
+use shipsim_system::observe::NoopObserver;
+use shipsim_system::seed::Seed;
+use shipsim_system::service::{
+    self, RateLimit, ServiceConfig, ServiceDeps, WebhookSettings, WebhookTarget,
+};
+use shipsim_system::store::MemoryStore;
+use shipsim_system::transport::{BoxFuture, HttpRequest, HttpResponse, Transport, TransportError};
+use shipsim_system::webhook::{self, SenderConfig};
+use tower::ServiceExt;
+
+const NOW_MS: u64 = 1_767_225_600_000;
+const CARRIER_SECRET: &str = "whsec_carrier";
+
+/// A carrier that sells a label per shipment (one per key), refuses Antarctica, and can be
+/// told to hang until released.
+#[derive(Default)]
+struct FakeCarrier {
+    sold: AtomicU64,
+    hold: Mutex<Option<Arc<tokio::sync::Notify>>>,
+    calls: AtomicU64,
+}
+
+impl Transport for FakeCarrier {
+    fn send(&self, request: HttpRequest) -> BoxFuture<'_, Result<HttpResponse, TransportError>> {
+        Box::pin(async move {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            let hold = self.hold.lock().unwrap().clone();
+            if let Some(notify) = hold {
+                notify.notified().await;
+            }
+            let label_request: LabelRequest = serde_json::from_slice(request.body()).unwrap();
+            if label_request.ship_to.country == "AQ" {
+                let body = r#"{"error":{"code":"validation_failed","message":"unserviceable","details":[],"request_id":"r"}}"#;
+                return Ok(http::Response::builder()
+                    .status(400)
+                    .body(Bytes::from(body))
+                    .unwrap());
+            }
+            let n = self.sold.fetch_add(1, Ordering::SeqCst);
+            let label = Label {
+                label_id: format!("lbl_{n}"),
+                tracking_number: format!("1Z{n}"),
+                shipment_ref: label_request.shipment_ref,
+                cost_cents: 600,
+            };
+            Ok(http::Response::builder()
+                .status(201)
+                .body(Bytes::from(serde_json::to_vec(&label).unwrap()))
+                .unwrap())
+        })
+    }
+}
+
+struct Harness {
+    router: axum::Router,
+    carrier: Arc<FakeCarrier>,
+    store: Arc<MemoryStore>,
+}
+
+fn harness(rate_limit: Option<RateLimit>) -> Harness {
+    let store = Arc::new(MemoryStore::new());
+    let carrier = Arc::new(FakeCarrier::default());
+    let config = ServiceConfig {
+        api_keys: [
+            ("key-a".to_string(), "merchant-a".to_string()),
+            ("key-b".to_string(), "merchant-b".to_string()),
+        ]
+        .into_iter()
+        .collect(),
+        carrier_base_url: "http://carrier".into(),
+        carrier_api_key: "ck".into(),
+        carrier_policy: RetryPolicy::new(500, 2_000),
+        rate_limit,
+        lock_lease_ms: 30_000,
+        store_latency_ms: (0, 0),
+        bugs: BugSet::none(),
+        admin_key: "admin".into(),
+        webhooks: WebhookSettings {
+            carrier_secret: CARRIER_SECRET.into(),
+            tolerance_s: 300,
+            targets: [(
+                "merchant-a".to_string(),
+                WebhookTarget {
+                    url: "http://merchant/webhooks".into(),
+                    secret: "whsec_a".into(),
+                },
+            )]
+            .into_iter()
+            .collect(),
+            sender: SenderConfig::DEFAULT,
+        },
+    };
+    let router = service::router(
+        config,
+        ServiceDeps {
+            clock: Arc::new(FixedClock(NOW_MS)),
+            store: store.clone(),
+            carrier: carrier.clone(),
+            observer: Arc::new(NoopObserver),
+            seed: Seed(1),
+            boot: 0,
+        },
+    );
+    Harness {
+        router,
+        carrier,
+        store,
+    }
+}
+
+struct Reply {
+    status: u16,
+    headers: http::HeaderMap,
+    json: serde_json::Value,
+}
+
+impl Harness {
+    async fn call(&self, request: http::Request<axum::body::Body>) -> Reply {
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+        Reply {
+            status,
+            headers,
+            json,
+        }
+    }
+
+    async fn post(&self, path: &str, api_key: &str, key: Option<&str>, body: &str) -> Reply {
+        let mut request = http::Request::post(path)
+            .header("x-api-key", api_key)
+            .header("content-type", "application/json");
+        if let Some(key) = key {
+            request = request.header("idempotency-key", key);
+        }
+        self.call(
+            request
+                .body(axum::body::Body::from(body.to_string()))
+                .unwrap(),
+        )
+        .await
+    }
+
+    async fn get(&self, path: &str, api_key: &str) -> Reply {
+        self.call(
+            http::Request::get(path)
+                .header("x-api-key", api_key)
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await
+    }
+
+    async fn order(&self, api_key: &str, key: &str, country: &str) -> String {
+        let reply = self
+            .post("/v1/orders", api_key, Some(key), &order_body(country))
+            .await;
+        assert_eq!(reply.status, 201, "{}", reply.json);
+        reply.json["id"].as_str().unwrap().to_string()
+    }
+}
+
+fn order_body(country: &str) -> String {
+    format!(
+        r#"{{"reference":"PO-1","items":[{{"sku":"A","quantity":2}}],"ship_to":{{"name":"N","line1":"L","city":"C","postal_code":"P","country":"{country}"}}}}"#
+    )
+}
+
+const SHIPMENT: &str = r#"{"service_level":"ground","weight_grams":500}"#;
+
+fn assert_envelope(reply: &Reply, status: u16, code: &str) {
+    assert_eq!(reply.status, status, "{}", reply.json);
+    assert_eq!(reply.json["error"]["code"], code, "{}", reply.json);
+    let request_id = reply.headers["x-request-id"].to_str().unwrap();
+    assert_eq!(
+        reply.json["error"]["request_id"], request_id,
+        "envelope carries the request id"
+    );
+    assert!(
+        reply.json["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty())
+    );
+    assert!(reply.json["error"]["details"].is_array());
+}
+
+#[tokio::test]
+async fn every_response_has_a_request_id_and_errors_one_envelope() {
+    // Proves unauthenticated, unknown-route and wrong-method requests all answer with the
+    // envelope and an X-Request-Id, and success does too.
+    let h = harness(None);
+    let missing = h
+        .call(
+            http::Request::get("/v1/orders/x")
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_envelope(&missing, 401, "unauthenticated");
+    assert_envelope(
+        &h.get("/v1/orders/x", "wrong").await,
+        401,
+        "unauthenticated",
+    );
+    assert_envelope(&h.get("/v1/nope", "key-a").await, 404, "route_not_found");
+    let wrong = h
+        .call(
+            http::Request::delete("/v1/orders")
+                .header("x-api-key", "key-a")
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_envelope(&wrong, 405, "method_not_allowed");
+    let ok = h
+        .post("/v1/orders", "key-a", Some("k1"), &order_body("DE"))
+        .await;
+    assert!(ok.headers.contains_key("x-request-id"));
+}
+
+#[tokio::test]
+async fn bad_payloads_are_400s_naming_the_field() {
+    // Proves validation: missing key, malformed JSON, unknown fields, wrong types, bad
+    // values, wrong content type and oversized bodies each get a clear error.
+    let h = harness(None);
+    let missing = h.post("/v1/orders", "key-a", None, &order_body("DE")).await;
+    assert_envelope(&missing, 400, "idempotency_key_missing");
+    assert_eq!(
+        missing.json["error"]["details"][0]["field"],
+        "Idempotency-Key"
+    );
+    let broken = h
+        .post("/v1/orders", "key-a", Some("k"), "{\"reference\":")
+        .await;
+    assert_envelope(&broken, 400, "malformed_json");
+    assert!(
+        broken.json["error"]["details"][0]["issue"]
+            .as_str()
+            .unwrap()
+            .contains("line 1")
+    );
+    let unknown = h
+        .post(
+            "/v1/orders",
+            "key-a",
+            Some("k"),
+            &order_body("DE").replace("\"reference\"", "\"colour\":1,\"reference\""),
+        )
+        .await;
+    assert_envelope(&unknown, 400, "malformed_json");
+    let invalid = h
+        .post("/v1/orders", "key-a", Some("k"), &order_body("germany"))
+        .await;
+    assert_envelope(&invalid, 400, "validation_failed");
+    assert_eq!(
+        invalid.json["error"]["details"][0]["field"],
+        "ship_to.country"
+    );
+    let text = h
+        .call(
+            http::Request::post("/v1/orders")
+                .header("x-api-key", "key-a")
+                .header("idempotency-key", "k")
+                .body(axum::body::Body::from("x"))
+                .unwrap(),
+        )
+        .await;
+    assert_envelope(&text, 415, "unsupported_media_type");
+    let huge = h
+        .post("/v1/orders", "key-a", Some("k"), &" ".repeat(70_000))
+        .await;
+    assert_envelope(&huge, 413, "payload_too_large");
+    assert!(
+        h.store.snapshot().orders.is_empty(),
+        "bad input stores nothing"
+    );
+}
+
+#[tokio::test]
+async fn idempotent_creates_replay_reject_reuse_and_scope_by_caller() {
+    // Proves the idempotency rules: same key and body replays the same order with the
+    // replay header; a different body is 422; another caller's same key is its own; the
+    // key may come in the body.
+    let h = harness(None);
+    let first = h
+        .post("/v1/orders", "key-a", Some("order-1"), &order_body("DE"))
+        .await;
+    assert_eq!(first.status, 201);
+    assert!(!first.headers.contains_key("idempotent-replayed"));
+    let again = h
+        .post("/v1/orders", "key-a", Some("order-1"), &order_body("DE"))
+        .await;
+    assert_eq!(again.status, 201);
+    assert_eq!(again.json["id"], first.json["id"]);
+    assert_eq!(again.headers["idempotent-replayed"], "true");
+    assert_envelope(
+        &h.post("/v1/orders", "key-a", Some("order-1"), &order_body("FR"))
+            .await,
+        422,
+        "idempotency_key_reused",
+    );
+    let other = h
+        .post("/v1/orders", "key-b", Some("order-1"), &order_body("DE"))
+        .await;
+    assert_eq!(other.status, 201);
+    assert_ne!(
+        other.json["id"], first.json["id"],
+        "keys are scoped per caller"
+    );
+    let with_key = order_body("DE").replacen('{', "{\"idempotency_key\":\"order-2\",", 1);
+    let in_body = h.post("/v1/orders", "key-a", None, &with_key).await;
+    assert_eq!(in_body.status, 201, "{}", in_body.json);
+    assert_eq!(h.store.snapshot().orders.len(), 3);
+    let id = first.json["id"].as_str().unwrap();
+    assert_eq!(
+        h.get(&format!("/v1/orders/{id}"), "key-a").await.status,
+        200
+    );
+    assert_envelope(
+        &h.get(&format!("/v1/orders/{id}"), "key-b").await,
+        404,
+        "not_found",
+    );
+}
+
+#[tokio::test]
+async fn shipments_buy_one_label_and_replay_it() {
+    // Proves a shipment is created with its label, a replay returns the same ids without a
+    // second carrier call, and a carrier refusal is stored and replayed too.
+    let h = harness(None);
+    let order = h.order("key-a", "o1", "DE").await;
+    let path = format!("/v1/orders/{order}/shipments");
+    let first = h.post(&path, "key-a", Some("s1"), SHIPMENT).await;
+    assert_eq!(first.status, 201, "{}", first.json);
+    assert_eq!(first.json["status"], "label_purchased");
+    let again = h.post(&path, "key-a", Some("s1"), SHIPMENT).await;
+    assert_eq!(again.json["id"], first.json["id"]);
+    assert_eq!(again.json["label_id"], first.json["label_id"]);
+    assert_eq!(
+        h.carrier.calls.load(Ordering::SeqCst),
+        1,
+        "a replay does not call the carrier"
+    );
+    let fetched = h
+        .get(
+            &format!("/v1/shipments/{}", first.json["id"].as_str().unwrap()),
+            "key-a",
+        )
+        .await;
+    assert_eq!(fetched.json["label_id"], first.json["label_id"]);
+    assert_eq!(
+        h.get(&format!("/v1/orders/{order}"), "key-a").await.json["status"],
+        "fulfilling"
+    );
+
+    let far = h.order("key-a", "o2", "AQ").await;
+    let refused = h
+        .post(
+            &format!("/v1/orders/{far}/shipments"),
+            "key-a",
+            Some("s2"),
+            SHIPMENT,
+        )
+        .await;
+    assert_eq!(refused.status, 422);
+    assert_eq!(refused.json["error"]["code"], "carrier_rejected");
+    let replayed = h
+        .post(
+            &format!("/v1/orders/{far}/shipments"),
+            "key-a",
+            Some("s2"),
+            SHIPMENT,
+        )
+        .await;
+    assert_eq!(replayed.status, 422);
+    assert_eq!(replayed.headers["idempotent-replayed"], "true");
+    assert_envelope(
+        &h.post(
+            "/v1/orders/ord_missing/shipments",
+            "key-a",
+            Some("s3"),
+            SHIPMENT,
+        )
+        .await,
+        404,
+        "not_found",
+    );
+}
+
+#[tokio::test]
+async fn a_key_in_flight_is_a_409_with_retry_after() {
+    // Proves a second request with a key whose first request is still buying its label
+    // gets 409 and Retry-After, and the first completes afterwards.
+    let h = Arc::new(harness(None));
+    let order = h.order("key-a", "o1", "DE").await;
+    let notify = Arc::new(tokio::sync::Notify::new());
+    *h.carrier.hold.lock().unwrap() = Some(notify.clone());
+    let path = format!("/v1/orders/{order}/shipments");
+    let first = tokio::spawn({
+        let h = h.clone();
+        let path = path.clone();
+        async move { h.post(&path, "key-a", Some("s1"), SHIPMENT).await }
+    });
+    while h.carrier.calls.load(Ordering::SeqCst) == 0 {
+        tokio::task::yield_now().await;
+    }
+    let second = h.post(&path, "key-a", Some("s1"), SHIPMENT).await;
+    assert_envelope(&second, 409, "idempotency_request_in_progress");
+    assert!(second.headers.contains_key("retry-after"));
+    *h.carrier.hold.lock().unwrap() = None;
+    notify.notify_waiters();
+    assert_eq!(first.await.unwrap().status, 201);
+}
+
+#[tokio::test]
+async fn rate_limited_callers_get_429_with_retry_after_and_headers() {
+    // Proves the per-caller limiter: past the burst, 429 with Retry-After and the
+    // X-RateLimit headers; another caller is unaffected.
+    let h = harness(Some(RateLimit {
+        burst: 2,
+        per_second: 1,
+    }));
+    assert_eq!(h.get("/v1/orders/x", "key-a").await.status, 404);
+    let second = h.get("/v1/orders/x", "key-a").await;
+    assert_eq!(second.headers["x-ratelimit-remaining"], "0");
+    let limited = h.get("/v1/orders/x", "key-a").await;
+    assert_envelope(&limited, 429, "rate_limited");
+    assert_eq!(limited.headers["retry-after"], "1");
+    assert_eq!(limited.headers["x-ratelimit-limit"], "2");
+    assert_eq!(h.get("/v1/orders/x", "key-b").await.status, 404);
+}
+
+fn signed_event(
+    h: &Harness,
+    event: &TrackingEvent,
+    signed_at_s: u64,
+    secret: &str,
+) -> http::Request<axum::body::Body> {
+    let _ = h;
+    let body = serde_json::to_vec(event).unwrap();
+    http::Request::post("/v1/webhooks/carrier")
+        .header("content-type", "application/json")
+        .header(
+            webhook::HEADER_SIGNATURE,
+            webhook::sign(secret, signed_at_s, &body),
+        )
+        .body(axum::body::Body::from(body))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn carrier_webhooks_are_verified_deduplicated_and_never_go_backwards() {
+    // Proves the inbound webhook: bad signatures and stale timestamps are refused and
+    // change nothing; an event applies once; a duplicate is acknowledged; a late
+    // in-transit after delivered does not move the shipment back.
+    let h = harness(None);
+    let order = h.order("key-a", "o1", "DE").await;
+    let shipment = h
+        .post(
+            &format!("/v1/orders/{order}/shipments"),
+            "key-a",
+            Some("s1"),
+            SHIPMENT,
+        )
+        .await;
+    let shipment_id = shipment.json["id"].as_str().unwrap().to_string();
+    let event = |id: &str, kind| TrackingEvent {
+        event_id: id.into(),
+        kind,
+        shipment_ref: shipment_id.clone(),
+        label_id: shipment.json["label_id"].as_str().unwrap().into(),
+        tracking_number: "1Z0".into(),
+        occurred_at_ms: NOW_MS,
+    };
+    let now_s = NOW_MS / 1_000;
+    let outbox_before = h.store.snapshot().outbox.len();
+    assert_envelope(
+        &h.call(signed_event(
+            &h,
+            &event("e1", TrackingKind::Delivered),
+            now_s,
+            "wrong",
+        ))
+        .await,
+        400,
+        "invalid_signature",
+    );
+    assert_envelope(
+        &h.call(signed_event(
+            &h,
+            &event("e1", TrackingKind::Delivered),
+            now_s - 301,
+            CARRIER_SECRET,
+        ))
+        .await,
+        400,
+        "timestamp_out_of_tolerance",
+    );
+    assert_eq!(
+        h.store.snapshot().outbox.len(),
+        outbox_before,
+        "refused events change nothing"
+    );
+
+    let applied = h
+        .call(signed_event(
+            &h,
+            &event("e1", TrackingKind::Delivered),
+            now_s,
+            CARRIER_SECRET,
+        ))
+        .await;
+    assert_eq!(
+        (applied.status, &applied.json["applied"]),
+        (200, &serde_json::json!(true))
+    );
+    let duplicate = h
+        .call(signed_event(
+            &h,
+            &event("e1", TrackingKind::Delivered),
+            now_s,
+            CARRIER_SECRET,
+        ))
+        .await;
+    assert_eq!(
+        (duplicate.status, &duplicate.json["duplicate"]),
+        (200, &serde_json::json!(true))
+    );
+    let late = h
+        .call(signed_event(
+            &h,
+            &event("e2", TrackingKind::InTransit),
+            now_s,
+            CARRIER_SECRET,
+        ))
+        .await;
+    assert_eq!(
+        (late.status, &late.json["applied"]),
+        (200, &serde_json::json!(false))
+    );
+    let tables = h.store.snapshot();
+    assert_eq!(
+        tables.shipments[&shipment_id].shipment.status,
+        shipsim_system::api::ShipmentStatus::Delivered
+    );
+    let caused: Vec<_> = tables
+        .outbox
+        .values()
+        .filter_map(|r| r.cause.clone())
+        .collect();
+    assert_eq!(caused, ["e1", "e2"], "one announcement per carrier event");
+    assert_eq!(
+        h.get(&format!("/v1/orders/{order}"), "key-a").await.json["status"],
+        "delivered"
+    );
+}
