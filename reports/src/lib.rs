@@ -8,6 +8,7 @@
 
 pub mod histogram;
 pub mod json;
+pub mod judge;
 pub mod model;
 pub mod text;
 

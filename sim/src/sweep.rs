@@ -135,7 +135,7 @@ impl SeedOutcome {
             fired: run.fired.clone(),
             duplicates: run.duplicates,
             sim_ms: run.sim_ms,
-            stats: Stats::of(&run.history),
+            stats: Stats::of(&run.history, &run.trace),
             wall_ns,
         }
     }
