@@ -504,12 +504,16 @@ pub fn timeline(
     (entries, faults_active)
 }
 
-/// Writes `summary.json` and the repro files into `dir`.
+/// Writes the report directory: `summary.json`, `index.html`, `junit.xml`, `summary.md`,
+/// one `<endpoint-slug>.hlog` per endpoint, and the repro files under `repro/`. Repro and
+/// interval-log files of an earlier report in `dir` are removed first, so that the
+/// directory describes this report only.
 ///
 /// # Errors
-/// When a file cannot be written, naming it.
+/// When a file cannot be rendered or written, naming it.
 pub fn write(dir: &Path, report: &Report, repros: &[ReproFile]) -> anyhow::Result<Vec<PathBuf>> {
     use anyhow::Context;
+    use shipsim_reports::{hlog, html, json, junit, markdown};
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create report directory {}", dir.display()))?;
     let mut written = Vec::new();
@@ -517,6 +521,17 @@ pub fn write(dir: &Path, report: &Report, repros: &[ReproFile]) -> anyhow::Resul
     if repro_dir.exists() {
         std::fs::remove_dir_all(&repro_dir)
             .with_context(|| format!("cannot clear {}", repro_dir.display()))?;
+    }
+    let entries = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot list report directory {}", dir.display()))?;
+    for entry in entries {
+        let path = entry
+            .with_context(|| format!("cannot list report directory {}", dir.display()))?
+            .path();
+        if path.is_file() && path.extension().is_some_and(|e| e == "hlog") {
+            std::fs::remove_file(&path)
+                .with_context(|| format!("cannot remove stale {}", path.display()))?;
+        }
     }
     for repro in repros {
         let path = dir.join(&repro.relative_path);
@@ -528,10 +543,33 @@ pub fn write(dir: &Path, report: &Report, repros: &[ReproFile]) -> anyhow::Resul
             .with_context(|| format!("cannot write {}", path.display()))?;
         written.push(path);
     }
-    let json = shipsim_reports::json::render(report).context("cannot render summary.json")?;
-    let path = dir.join("summary.json");
-    std::fs::write(&path, json).with_context(|| format!("cannot write {}", path.display()))?;
-    written.push(path);
+    let mut files = vec![
+        (
+            "summary.json".to_string(),
+            json::render(report).context("cannot render summary.json")?,
+        ),
+        (
+            "index.html".to_string(),
+            html::render(report).context("cannot render index.html")?,
+        ),
+        (
+            "junit.xml".to_string(),
+            junit::render(report).context("cannot render junit.xml")?,
+        ),
+        (
+            "summary.md".to_string(),
+            markdown::render(report).context("cannot render summary.md")?,
+        ),
+    ];
+    for file in hlog::render_all(report).context("cannot render the .hlog interval logs")? {
+        files.push((file.file_name, file.contents));
+    }
+    for (name, contents) in files {
+        let path = dir.join(name);
+        std::fs::write(&path, contents)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        written.push(path);
+    }
     Ok(written)
 }
 

@@ -2,5 +2,6 @@
 
 mod cli;
 mod determinism;
+mod reports;
 mod scenario_errors;
 mod scenarios;
