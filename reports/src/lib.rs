@@ -3,13 +3,16 @@
 //! `sim` converts what it measured into [`model::Report`]; this crate turns that into the
 //! files people and CI read: `summary.json` ([`json`]), `index.html` ([`html`]),
 //! `junit.xml` ([`junit`]), `summary.md` ([`markdown`]), one HdrHistogram interval log per
-//! endpoint ([`hlog`]) and the terminal table ([`text`]). It is the only crate that knows
-//! JSON, HTML, JUnit and Markdown, and it knows nothing of tokio, axum or turmoil.
+//! endpoint ([`hlog`]) and the terminal table ([`text`]). It also merges the reports of
+//! shards ([`merge`]) and compares a report with a baseline ([`compare`]). It is the only
+//! crate that knows JSON, HTML, JUnit and Markdown, and it knows nothing of tokio, axum or
+//! turmoil.
 //!
 //! Every renderer is a pure function of the report: equal reports render byte-equal.
 
 #![warn(missing_docs)]
 
+pub mod compare;
 pub mod histogram;
 pub mod hlog;
 pub mod html;
@@ -18,6 +21,7 @@ pub mod judge;
 pub mod junit;
 pub mod markdown;
 pub(crate) mod markup;
+pub mod merge;
 pub mod model;
 pub(crate) mod svg;
 pub mod text;

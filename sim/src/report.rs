@@ -573,6 +573,84 @@ pub fn write(dir: &Path, report: &Report, repros: &[ReproFile]) -> anyhow::Resul
     Ok(written)
 }
 
+/// Reads a `summary.json`.
+///
+/// # Errors
+/// When the file cannot be read, is not JSON of a report, or has another schema version;
+/// the message names the file.
+pub fn read(path: &Path) -> anyhow::Result<Report> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", path.display()))?;
+    shipsim_reports::json::parse(&text)
+        .map_err(|e| anyhow::anyhow!("{}: not a shipsim summary.json: {e}", path.display()))
+}
+
+/// Merges the `summary.json` of every shard in `shards` into the report of the whole
+/// sweep, to be written under `out_dir`: the shards' repro files are carried over (read
+/// from `repro/` beside each `summary.json`) and replay commands point at their new place.
+///
+/// # Errors
+/// When a shard cannot be read or the shards are not those of one sweep
+/// ([`shipsim_reports::merge::MergeError`]), naming the file.
+pub fn merge(out_dir: &Path, shards: &[PathBuf]) -> anyhow::Result<(Report, Vec<ReproFile>)> {
+    let mut inputs = Vec::with_capacity(shards.len());
+    let mut sources: BTreeMap<String, PathBuf> = BTreeMap::new();
+    for path in shards {
+        let report = read(path)?;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        for scenario in &report.scenarios {
+            for violation in &scenario.violations {
+                if let Some(relative) = &violation.repro {
+                    sources
+                        .entry(relative.clone())
+                        .or_insert_with(|| dir.join(relative));
+                }
+            }
+        }
+        inputs.push((path.display().to_string(), report));
+    }
+    let mut report = shipsim_reports::merge::merge(&inputs)?;
+    let flags: String = report
+        .run
+        .bugs
+        .iter()
+        .map(|b| format!(" --bug {b}"))
+        .collect();
+    let mut repros: BTreeMap<String, ReproFile> = BTreeMap::new();
+    for scenario in &mut report.scenarios {
+        for violation in &mut scenario.violations {
+            let Some(relative) = violation.repro.clone() else {
+                continue;
+            };
+            let contents = sources
+                .get(&relative)
+                .and_then(|source| std::fs::read_to_string(source).ok());
+            if let Some(contents) = contents {
+                violation.replay_command =
+                    format!("shipsim replay {}", out_dir.join(&relative).display());
+                repros.insert(
+                    relative.clone(),
+                    ReproFile {
+                        relative_path: relative,
+                        contents,
+                    },
+                );
+            } else {
+                eprintln!(
+                    "warning: repro file {relative} of scenario {} seed {} is missing beside its shard's summary.json; the merged report replays it with `shipsim run`",
+                    scenario.name, violation.seed
+                );
+                violation.repro = None;
+                violation.replay_command = format!(
+                    "shipsim run {} --seed {}{flags}",
+                    scenario.path, violation.seed
+                );
+            }
+        }
+    }
+    Ok((report, repros.into_values().collect()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
