@@ -3,8 +3,9 @@
 //! `sim` fills it; renderers only read it. Field names are part of the `summary.json`
 //! contract (schema version [`SCHEMA_VERSION`]): add fields freely, never rename or remove
 //! one without bumping the version; fields added within a version are `#[serde(default)]`
-//! so that older files still read. Wall-clock measurements live only in [`WallClock`], so
-//! two runs of the same seeds produce reports that are equal once that block is cleared.
+//! so that older files still read. `reports/SCHEMA.md` documents every field. Wall-clock
+//! measurements live only in [`WallClock`], so two runs of the same seeds produce reports
+//! that are equal once that block is cleared.
 
 use std::collections::BTreeMap;
 
