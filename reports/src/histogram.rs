@@ -52,6 +52,57 @@ pub fn summarize(histogram: &Histogram<u64>) -> LatencySummary {
     }
 }
 
+/// Which latency a stored histogram measures; its [`HistogramKind::prefix`] starts the
+/// key under `ScenarioReport::histograms` (`e2e POST /v1/orders`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum HistogramKind {
+    /// End to end, every workload operation.
+    E2e,
+    /// Single HTTP attempts.
+    Attempt,
+    /// End to end, operations that overlapped a fault.
+    E2eFault,
+    /// End to end, operations that overlapped no fault.
+    E2eQuiet,
+}
+
+impl HistogramKind {
+    /// Every kind, in the order reports list them.
+    pub const ALL: [HistogramKind; 4] = [
+        HistogramKind::E2e,
+        HistogramKind::Attempt,
+        HistogramKind::E2eFault,
+        HistogramKind::E2eQuiet,
+    ];
+
+    /// The key prefix.
+    #[must_use]
+    pub fn prefix(self) -> &'static str {
+        match self {
+            HistogramKind::E2e => "e2e",
+            HistogramKind::Attempt => "attempt",
+            HistogramKind::E2eFault => "e2e_fault",
+            HistogramKind::E2eQuiet => "e2e_quiet",
+        }
+    }
+
+    /// The key of this kind's histogram of `endpoint`.
+    #[must_use]
+    pub fn key(self, endpoint: &str) -> String {
+        format!("{} {endpoint}", self.prefix())
+    }
+
+    /// Splits a key into its kind and endpoint; `None` for keys this build does not know.
+    #[must_use]
+    pub fn parse_key(key: &str) -> Option<(HistogramKind, &str)> {
+        let (prefix, endpoint) = key.split_once(' ')?;
+        let kind = HistogramKind::ALL
+            .into_iter()
+            .find(|kind| kind.prefix() == prefix)?;
+        Some((kind, endpoint))
+    }
+}
+
 /// Serialises a histogram as base64 of its V2 deflate encoding.
 ///
 /// # Errors
@@ -92,6 +143,21 @@ mod tests {
         let decoded = decode(&encode(&histogram).unwrap()).unwrap();
         assert_eq!(decoded, histogram);
         assert!(decode("not base64!").is_err());
+    }
+
+    #[test]
+    fn histogram_keys_round_trip() {
+        // Proves every kind's key parses back to the same kind and endpoint, and that an
+        // unknown prefix is not mistaken for a known one.
+        for kind in HistogramKind::ALL {
+            let key = kind.key("POST /v1/orders/{id}/shipments");
+            assert_eq!(
+                HistogramKind::parse_key(&key),
+                Some((kind, "POST /v1/orders/{id}/shipments"))
+            );
+        }
+        assert_eq!(HistogramKind::parse_key("e2e_later GET /x"), None);
+        assert_eq!(HistogramKind::parse_key("e2e"), None);
     }
 
     #[test]

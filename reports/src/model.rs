@@ -2,8 +2,10 @@
 //!
 //! `sim` fills it; renderers only read it. Field names are part of the `summary.json`
 //! contract (schema version [`SCHEMA_VERSION`]): add fields freely, never rename or remove
-//! one without bumping the version. Wall-clock measurements live only in [`WallClock`], so
-//! two runs of the same seeds produce reports that are equal once that block is cleared.
+//! one without bumping the version; fields added within a version are `#[serde(default)]`
+//! so that older files still read. `reports/SCHEMA.md` documents every field. Wall-clock
+//! measurements live only in [`WallClock`], so two runs of the same seeds produce reports
+//! that are equal once that block is cleared.
 
 use std::collections::BTreeMap;
 
@@ -25,6 +27,10 @@ pub struct Report {
     pub totals: Totals,
     /// One entry per scenario, in the order they were given.
     pub scenarios: Vec<ScenarioReport>,
+    /// Per planted bug and scenario, how many seeds it took an oracle to catch it. Filled
+    /// by a bug hunt; empty for an ordinary run (and absent from reports written before it).
+    #[serde(default)]
+    pub bugs: Vec<BugDetection>,
 }
 
 /// How the run was invoked.
@@ -81,6 +87,37 @@ pub struct Totals {
     pub ambiguous_operations: u64,
     /// Simulated time, summed over seeds, ms.
     pub sim_ms: u64,
+    /// See [`ScenarioReport::duplicate_deliveries_absorbed`].
+    #[serde(default)]
+    pub duplicate_deliveries_absorbed: u64,
+}
+
+impl Totals {
+    /// Sums `scenarios`: the totals of a report are always derived, never measured apart.
+    #[must_use]
+    pub fn of(scenarios: &[ScenarioReport]) -> Totals {
+        let mut totals = Totals {
+            scenarios: scenarios.len() as u64,
+            ..Totals::default()
+        };
+        for scenario in scenarios {
+            totals.scenarios_failed += u64::from(!scenario.passed);
+            totals.seeds_run += scenario.seeds_run;
+            totals.sim_ms += scenario.seeds.iter().map(|s| s.sim_ms).sum::<u64>();
+            if scenario.expected_to_fail {
+                // Regression proofs fail on purpose; their violations are not the system's.
+                continue;
+            }
+            totals.seeds_failed += scenario.seeds_failed;
+            totals.violations += scenario.oracles.iter().map(|o| o.violations).sum::<u64>();
+            totals.duplicate_shipments += scenario.duplicate_shipments;
+            totals.duplicate_labels += scenario.duplicate_labels;
+            totals.operations += scenario.operations.total;
+            totals.ambiguous_operations += scenario.operations.ambiguous;
+            totals.duplicate_deliveries_absorbed += scenario.duplicate_deliveries_absorbed;
+        }
+        totals
+    }
 }
 
 /// One scenario over all its seeds.
@@ -110,12 +147,31 @@ pub struct ScenarioReport {
     pub duplicate_shipments: u64,
     /// See [`Totals::duplicate_labels`].
     pub duplicate_labels: u64,
+    /// Repeated deliveries of a request the service absorbed without acting twice: answers
+    /// replayed from a stored idempotent outcome plus `409` refusals of a key already in
+    /// flight, as the service saw them (every phase, settle included; client retries and
+    /// injected duplicate deliveries alike).
+    #[serde(default)]
+    pub duplicate_deliveries_absorbed: u64,
+    /// The `409` in-flight refusals among [`Self::duplicate_deliveries_absorbed`].
+    #[serde(default)]
+    pub in_flight_conflicts: u64,
     /// End-to-end latency per endpoint (all attempts and waits), simulated ms.
     pub latency_ms: BTreeMap<String, LatencySummary>,
     /// Latency of single attempts per endpoint, simulated ms.
     pub attempt_latency_ms: BTreeMap<String, LatencySummary>,
-    /// Serialised HdrHistograms (V2, deflate, base64) keyed `e2e <endpoint>` and
-    /// `attempt <endpoint>`: the exact data behind the summaries, for merging shards.
+    /// End-to-end latency per endpoint of the operations whose span overlapped a fault
+    /// (a windowed fault between its start and end, or a per-request fault's instant),
+    /// simulated ms. With [`Self::quiet_window_latency_ms`] it partitions `latency_ms`.
+    #[serde(default)]
+    pub fault_window_latency_ms: BTreeMap<String, LatencySummary>,
+    /// End-to-end latency per endpoint of the operations that overlapped no fault,
+    /// simulated ms.
+    #[serde(default)]
+    pub quiet_window_latency_ms: BTreeMap<String, LatencySummary>,
+    /// Serialised HdrHistograms (V2, deflate, base64) keyed `<kind> <endpoint>`, `kind`
+    /// one of [`crate::histogram::HistogramKind`]'s prefixes (`e2e`, `attempt`,
+    /// `e2e_fault`, `e2e_quiet`): the exact data behind the summaries, for merging shards.
     pub histograms: BTreeMap<String, String>,
     /// Each fault of the scenario and how often it fired.
     pub faults: Vec<FaultReport>,
@@ -227,6 +283,9 @@ pub struct FaultReport {
     pub fired: u64,
     /// Seeds in which it fired at least once.
     pub seeds_fired: u64,
+    /// Line of its `[[fault]]` table in the scenario file (0 when unknown).
+    #[serde(default)]
+    pub line: u64,
 }
 
 /// An oracle that ran.
@@ -285,6 +344,48 @@ pub struct TimelineEntry {
     pub host: String,
     /// What happened.
     pub what: String,
+    /// What kind of thing happened, for drawing it.
+    #[serde(default)]
+    pub kind: TimelineKind,
+    /// The operation it belongs to, if any.
+    #[serde(default)]
+    pub op: Option<u64>,
+    /// The fault (0-based `[[fault]]` index) it belongs to, if any.
+    #[serde(default)]
+    pub fault: Option<u64>,
+    /// When what it records ended, µs since the start of the run, for things that last
+    /// (an attempt: from sent to answered or given up).
+    #[serde(default)]
+    pub until_us: Option<u64>,
+}
+
+/// What a [`TimelineEntry`] records.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum TimelineKind {
+    /// A client started an operation.
+    OpInvoked,
+    /// A client finished an operation.
+    OpCompleted,
+    /// One HTTP attempt of an operation (a retry when not the first).
+    Attempt,
+    /// A fault fired (a window opened, or one request was hit).
+    FaultFired,
+    /// A windowed fault ended.
+    FaultEnded,
+    /// A host process was killed.
+    Crash,
+    /// A host process started again.
+    Restart,
+    /// Every fault was lifted; the settle phase began.
+    Healed,
+    /// The service or carrier reported something.
+    System,
+    /// Anything else, including kinds this build does not know.
+    #[default]
+    #[serde(other)]
+    Other,
 }
 
 /// One seed of a scenario.
@@ -303,4 +404,18 @@ pub struct SeedReport {
     pub operations: u64,
     /// Simulated time the seed took, ms.
     pub sim_ms: u64,
+}
+
+/// How quickly the oracles caught one planted bug in one scenario.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BugDetection {
+    /// Planted bug name (`shipsim list --bugs`).
+    pub bug: String,
+    /// Scenario it was hunted in.
+    pub scenario: String,
+    /// Seeds run up to and including the first that found a violation; `None` when no
+    /// seed of the hunt found one.
+    pub seeds_to_detect: Option<u64>,
+    /// Seeds the hunt ran.
+    pub seeds_run: u64,
 }

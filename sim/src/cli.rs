@@ -1,7 +1,8 @@
 //! The `shipsim` command line.
 //!
-//! Exit codes: 0 every oracle held, 1 a violation was found (report written), 2 bad input
-//! or usage (with a message saying what and where).
+//! Exit codes: 0 every oracle held, 1 a violation was found (report written) or, for
+//! `compare`, a regression against the baseline, 2 bad input or usage (with a message
+//! saying what and where).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -46,6 +47,11 @@ enum Command {
     Hunt(HuntArgs),
     /// Copy a repro file into the regression corpus (scenarios/regressions/).
     Promote(PromoteArgs),
+    /// Compare a summary.json with a baseline: exit 1 on new violations or latency
+    /// regressions beyond the threshold.
+    Compare(CompareArgs),
+    /// Merge the summary.json of every shard of a sweep into one report directory.
+    Merge(MergeArgs),
 }
 
 #[derive(Debug, Args)]
@@ -149,6 +155,44 @@ struct ListArgs {
     dir: PathBuf,
 }
 
+#[derive(Debug, Args)]
+struct CompareArgs {
+    /// The baseline summary.json (e.g. checked in).
+    base: PathBuf,
+    /// The summary.json to judge.
+    new: PathBuf,
+    /// Growth of an endpoint's end-to-end p95 or p99 over the baseline that fails, percent.
+    #[arg(long, default_value_t = 10.0, value_parser = parse_threshold)]
+    threshold: f64,
+    /// Latency growth below this many ms never fails, whatever the percentage.
+    #[arg(long = "min-delta-ms", default_value_t = 1)]
+    delta_ms_min: u64,
+}
+
+#[derive(Debug, Args)]
+struct MergeArgs {
+    /// Report directory to write the merged report to.
+    out: PathBuf,
+    /// The summary.json of each shard (`shipsim run --shard I/N --out DIR`).
+    #[arg(required = true)]
+    shards: Vec<PathBuf>,
+    /// No summary table on stdout.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+fn parse_threshold(text: &str) -> Result<f64, String> {
+    let value: f64 = text
+        .trim_end_matches('%')
+        .parse()
+        .map_err(|_| format!("`{text}` is not a percentage"))?;
+    if value.is_finite() && value >= 0.0 {
+        Ok(value)
+    } else {
+        Err(format!("`{text}`: the threshold must be a percentage >= 0"))
+    }
+}
+
 fn parse_seeds(text: &str) -> Result<SeedRange, String> {
     SeedRange::parse(text)
 }
@@ -183,6 +227,8 @@ pub fn main() -> ExitCode {
         Some(Command::List(args)) => list(&args),
         Some(Command::Hunt(args)) => hunt(&args),
         Some(Command::Promote(args)) => promote(&args),
+        Some(Command::Compare(args)) => compare(&args),
+        Some(Command::Merge(args)) => merge(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -304,10 +350,9 @@ fn sweep_and_report(
 ) -> Result<(), Failure> {
     let outcome = sweep::sweep(scenarios, options);
     let (report, repros) = report::build(&outcome, options, label, out);
-    let written = report::write(out, &report, &repros)?;
+    report::write(out, &report, &repros)?;
     print!("{}", shipsim_reports::text::render(&report));
-    println!("report: {}", out.join("summary.json").display());
-    let _ = written;
+    println!("report: {}", out.join("index.html").display());
     if report.totals.scenarios_failed > 0 {
         Err(Failure::Violations)
     } else {
@@ -522,6 +567,48 @@ fn promote(args: &PromoteArgs) -> Result<(), Failure> {
         name.replace('-', "_")
     );
     Ok(())
+}
+
+fn compare(args: &CompareArgs) -> Result<(), Failure> {
+    let base = report::read(&args.base)?;
+    let new = report::read(&args.new)?;
+    let options = shipsim_reports::compare::CompareOptions {
+        threshold_percent: args.threshold,
+        delta_ms_min: args.delta_ms_min,
+    };
+    let comparison = shipsim_reports::compare::compare(&base, &new, &options);
+    print!(
+        "{}",
+        shipsim_reports::compare::render(
+            &comparison,
+            &args.base.display().to_string(),
+            &args.new.display().to_string(),
+            &options
+        )
+    );
+    if comparison.regressed() {
+        Err(Failure::Violations)
+    } else {
+        Ok(())
+    }
+}
+
+fn merge(args: &MergeArgs) -> Result<(), Failure> {
+    let (merged, repros) = report::merge(&args.out, &args.shards)?;
+    report::write(&args.out, &merged, &repros)?;
+    if !args.quiet {
+        print!("{}", shipsim_reports::text::render(&merged));
+    }
+    println!(
+        "merged {} shard report(s): {}",
+        args.shards.len(),
+        args.out.join("index.html").display()
+    );
+    if merged.totals.scenarios_failed > 0 {
+        Err(Failure::Violations)
+    } else {
+        Ok(())
+    }
 }
 
 fn check(args: &CheckArgs) -> Result<(), Failure> {

@@ -8,11 +8,17 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use shipsim_reports::histogram::{encode, summarize};
+use std::collections::BTreeMap;
+
+use hdrhistogram::Histogram;
+use shipsim_reports::histogram::{HistogramKind, encode, summarize};
+use shipsim_reports::judge::{self, DETERMINISM, FAULT_COVERAGE, LIVENESS};
 use shipsim_reports::model::{
-    BudgetReport, FaultReport, OracleReport, Report, RunInfo, SCHEMA_VERSION, ScenarioReport,
-    SeedReport, TimelineEntry, Totals, VIOLATIONS_KEPT_MAX, ViolationReport, WallClock,
+    BudgetReport, FaultReport, LatencySummary, OracleReport, Report, RunInfo, SCHEMA_VERSION,
+    ScenarioReport, SeedReport, TimelineEntry, TimelineKind, Totals, VIOLATIONS_KEPT_MAX,
+    ViolationReport, WallClock,
 };
+use shipsim_system::api::Endpoint;
 
 use crate::history::{EventKind, OpId};
 use crate::oracle::{OracleKind, Violation};
@@ -53,25 +59,7 @@ pub fn build(
             &mut repros,
         ));
     }
-    let mut totals = Totals {
-        scenarios: scenarios.len() as u64,
-        ..Totals::default()
-    };
-    for (report, scenario_outcome) in scenarios.iter().zip(&outcome.scenarios) {
-        totals.scenarios_failed += u64::from(!report.passed);
-        totals.seeds_run += report.seeds_run;
-        totals.sim_ms += scenario_outcome.seeds.iter().map(|s| s.sim_ms).sum::<u64>();
-        if report.expected_to_fail {
-            // Regression proofs fail on purpose; their violations are not the system's.
-            continue;
-        }
-        totals.seeds_failed += report.seeds_failed;
-        totals.violations += report.oracles.iter().map(|o| o.violations).sum::<u64>();
-        totals.duplicate_shipments += report.duplicate_shipments;
-        totals.duplicate_labels += report.duplicate_labels;
-        totals.operations += report.operations.total;
-        totals.ambiguous_operations += report.operations.ambiguous;
-    }
+    let totals = Totals::of(&scenarios);
     let wall_s = (outcome.wall_ms as f64 / 1_000.0).max(1e-9);
     let busy_s = (outcome.busy_ns as f64 / 1e9).max(1e-9);
     let report = Report {
@@ -91,6 +79,7 @@ pub fn build(
         },
         totals,
         scenarios,
+        bugs: Vec::new(),
     };
     (report, repros)
 }
@@ -98,13 +87,6 @@ pub fn build(
 fn round2(value: f64) -> f64 {
     (value * 100.0).round() / 100.0
 }
-
-/// The pseudo-oracle of seeds whose simulation could not finish.
-const LIVENESS: &str = "liveness";
-/// The pseudo-oracle of seeds that did not replay identically.
-const DETERMINISM: &str = "determinism";
-/// The pseudo-oracle of faults that never fired in any seed.
-const FAULT_COVERAGE: &str = "fault_coverage";
 
 fn scenario_report(
     outcome: &ScenarioOutcome,
@@ -200,32 +182,22 @@ fn scenario_report(
             description: spec.describe(),
             fired,
             seeds_fired,
+            line: spec.line as u64,
         });
-        if fired == 0 && !outcome.seeds.is_empty() {
+    }
+    // Coverage is a property of the whole sweep: a shard sees only some of the seeds, so it
+    // leaves the judgement to `shipsim merge`, which sees them all.
+    let first_seed = outcome.seeds.first().map_or(0, |s| s.seed);
+    let seeds_run = outcome.seeds.len() as u64;
+    if options.shard.is_none() && seeds_run > 0 {
+        for fault in faults.iter().filter(|f| f.fired == 0) {
             count(FAULT_COVERAGE, &mut oracle_counts);
-            violations.push(ViolationReport {
-                oracle: FAULT_COVERAGE.to_string(),
-                seed: outcome.seeds[0].seed,
-                message: format!(
-                    "fault #{} (line {}) never fired in {} seed(s): {}",
-                    spec.index,
-                    spec.line,
-                    outcome.seeds.len(),
-                    spec.describe()
-                ),
-                operations: Vec::new(),
-                evidence: vec![
-                    "an unreachable fault tests nothing: fix its window, target or probability"
-                        .into(),
-                ],
-                faults_active: Vec::new(),
-                timeline: Vec::new(),
-                repro: None,
-                replay_command: format!(
-                    "shipsim run {} --seed {}",
-                    scenario.path, outcome.seeds[0].seed
-                ),
-            });
+            violations.push(judge::fault_never_fired(
+                &scenario.path,
+                fault,
+                seeds_run,
+                first_seed,
+            ));
         }
     }
 
@@ -233,60 +205,37 @@ fn scenario_report(
     for (endpoint, budget) in &scenario.budgets {
         let summary = summarize(&outcome.stats.e2e[endpoint]);
         for (metric, limit) in budget.limits() {
-            let observed = match metric {
-                "p50" => summary.p50,
-                "p95" => summary.p95,
-                "p99" => summary.p99,
-                _ => summary.max,
-            };
-            let passed = observed <= limit;
-            budgets.push(BudgetReport {
+            let observed = judge::budget_observed_ms(metric, &summary);
+            let report = BudgetReport {
                 endpoint: endpoint.route().to_string(),
                 metric: metric.to_string(),
                 limit_ms: limit,
                 observed_ms: observed,
-                passed,
-            });
-            if !passed && scenario.oracles.contains(&OracleKind::LatencyBudget) {
+                passed: observed <= limit,
+            };
+            if !report.passed && scenario.oracles.contains(&OracleKind::LatencyBudget) {
                 count(OracleKind::LatencyBudget.name(), &mut oracle_counts);
-                violations.push(ViolationReport {
-                    oracle: OracleKind::LatencyBudget.name().to_string(),
-                    seed: outcome.seeds.first().map_or(0, |s| s.seed),
-                    message: format!(
-                        "{} {metric} is {observed} ms, budget {limit} ms",
-                        endpoint.route()
-                    ),
-                    operations: Vec::new(),
-                    evidence: vec![format!(
-                        "over {} operation(s) in {} seed(s)",
-                        summary.count,
-                        outcome.seeds.len()
-                    )],
-                    faults_active: Vec::new(),
-                    timeline: Vec::new(),
-                    repro: None,
-                    replay_command: format!("shipsim run {}", scenario.path),
-                });
+                violations.push(judge::budget_exceeded(
+                    &scenario.path,
+                    &report,
+                    summary.count,
+                    seeds_run,
+                    first_seed,
+                ));
             }
+            budgets.push(report);
         }
     }
 
-    let mut latency_ms = std::collections::BTreeMap::new();
-    let mut attempt_latency_ms = std::collections::BTreeMap::new();
-    let mut histograms = std::collections::BTreeMap::new();
-    for (endpoint, histogram) in &outcome.stats.e2e {
-        latency_ms.insert(endpoint.route().to_string(), summarize(histogram));
-        if let Ok(text) = encode(histogram) {
-            histograms.insert(format!("e2e {}", endpoint.route()), text);
-        }
-    }
-    for (endpoint, histogram) in &outcome.stats.attempts {
-        attempt_latency_ms.insert(endpoint.route().to_string(), summarize(histogram));
-        if let Ok(text) = encode(histogram) {
-            histograms.insert(format!("attempt {}", endpoint.route()), text);
-        }
-    }
-    if let Some(webhooks) = &outcome.stats.webhooks {
+    let stats = &outcome.stats;
+    let mut histograms = BTreeMap::new();
+    let latency_ms = summaries(&stats.e2e, HistogramKind::E2e, &mut histograms);
+    let attempt_latency_ms = summaries(&stats.attempts, HistogramKind::Attempt, &mut histograms);
+    let fault_window_latency_ms =
+        summaries(&stats.e2e_fault, HistogramKind::E2eFault, &mut histograms);
+    let quiet_window_latency_ms =
+        summaries(&stats.e2e_quiet, HistogramKind::E2eQuiet, &mut histograms);
+    if let Some(webhooks) = &stats.webhooks {
         for (direction, histogram) in [
             ("inbound", &webhooks.inbound),
             ("outbound", &webhooks.outbound),
@@ -317,8 +266,12 @@ fn scenario_report(
         idempotent_replays: outcome.stats.replays,
         duplicate_shipments: outcome.seeds.iter().map(|s| s.duplicates.shipments).sum(),
         duplicate_labels: outcome.seeds.iter().map(|s| s.duplicates.labels).sum(),
+        duplicate_deliveries_absorbed: outcome.stats.duplicate_deliveries_absorbed(),
+        in_flight_conflicts: outcome.stats.in_flight_conflicts,
         latency_ms,
         attempt_latency_ms,
+        fault_window_latency_ms,
+        quiet_window_latency_ms,
         histograms,
         faults,
         oracles: oracle_counts,
@@ -353,6 +306,23 @@ fn scenario_report(
             }
         }),
     }
+}
+
+/// Summaries of `histograms` keyed by route; each histogram's encoding goes into
+/// `encoded` under its `kind`'s key.
+fn summaries(
+    histograms: &BTreeMap<Endpoint, Histogram<u64>>,
+    kind: HistogramKind,
+    encoded: &mut BTreeMap<String, String>,
+) -> BTreeMap<String, LatencySummary> {
+    let mut out = BTreeMap::new();
+    for (endpoint, histogram) in histograms {
+        out.insert(endpoint.route().to_string(), summarize(histogram));
+        if let Ok(text) = encode(histogram) {
+            encoded.insert(kind.key(endpoint.route()), text);
+        }
+    }
+    out
 }
 
 fn bug_flags(options: &SweepOptions) -> String {
@@ -457,40 +427,77 @@ pub fn timeline(
     let mut faults = BTreeSet::new();
     for event in run.trace.events() {
         let in_span = event.at_us >= start && event.at_us <= end;
-        let what = match &event.kind {
-            EventKind::OpInvoked { op, kind, key } if involved.contains(op) => Some(format!(
-                "op {op} {} invoked{}",
-                kind.name(),
-                key.as_ref().map_or(String::new(), |k| format!(" key={k}"))
+        let described = match &event.kind {
+            EventKind::OpInvoked { op, kind, key } if involved.contains(op) => Some((
+                TimelineKind::OpInvoked,
+                Some(u64::from(*op)),
+                None,
+                format!(
+                    "op {op} {} invoked{}",
+                    kind.name(),
+                    key.as_ref().map_or(String::new(), |k| format!(" key={k}"))
+                ),
             )),
             EventKind::OpCompleted {
                 op,
                 outcome,
                 attempts,
-            } if involved.contains(op) => Some(format!(
-                "op {op} -> {outcome} after attempts [{}]",
-                attempts.join(", ")
+            } if involved.contains(op) => Some((
+                TimelineKind::OpCompleted,
+                Some(u64::from(*op)),
+                None,
+                format!(
+                    "op {op} -> {outcome} after attempts [{}]",
+                    attempts.join(", ")
+                ),
             )),
             EventKind::FaultFired { fault, detail } if in_span => {
                 faults.insert(*fault);
-                Some(format!("fault #{fault} fired: {detail}"))
+                Some((
+                    TimelineKind::FaultFired,
+                    None,
+                    Some(*fault as u64),
+                    format!("fault #{fault} fired: {detail}"),
+                ))
             }
-            EventKind::FaultEnded { fault } if in_span => Some(format!("fault #{fault} ended")),
-            EventKind::HostCrashed { transactions_lost } if in_span => Some(format!(
-                "CRASH ({transactions_lost} unflushed transaction(s) lost)"
+            EventKind::FaultEnded { fault } if in_span => Some((
+                TimelineKind::FaultEnded,
+                None,
+                Some(*fault as u64),
+                format!("fault #{fault} ended"),
             )),
-            EventKind::HostRestarted { boot } if in_span => {
-                Some(format!("restarted (boot {boot})"))
+            EventKind::HostCrashed { transactions_lost } if in_span => Some((
+                TimelineKind::Crash,
+                None,
+                None,
+                format!("CRASH ({transactions_lost} unflushed transaction(s) lost)"),
+            )),
+            EventKind::HostRestarted { boot } if in_span => Some((
+                TimelineKind::Restart,
+                None,
+                None,
+                format!("restarted (boot {boot})"),
+            )),
+            EventKind::Healed => Some((
+                TimelineKind::Healed,
+                None,
+                None,
+                "faults healed; settle phase".to_string(),
+            )),
+            EventKind::System(system) if in_span => {
+                Some((TimelineKind::System, None, None, format!("{system:?}")))
             }
-            EventKind::Healed => Some("faults healed; settle phase".to_string()),
-            EventKind::System(system) if in_span => Some(format!("{system:?}")),
             _ => None,
         };
-        if let Some(what) = what {
+        if let Some((kind, op, fault, what)) = described {
             entries.push(TimelineEntry {
                 at_us: event.at_us,
                 host: event.host.clone(),
                 what,
+                kind,
+                op,
+                fault,
+                until_us: None,
             });
         }
     }
@@ -506,6 +513,10 @@ pub fn timeline(
                     attempt.outcome.label(),
                     attempt.waited_ms
                 ),
+                kind: TimelineKind::Attempt,
+                op: Some(u64::from(op.id)),
+                fault: None,
+                until_us: Some(op.invoked_at_us + attempt.ended_at_ms * 1_000),
             });
         }
     }
@@ -523,12 +534,16 @@ pub fn timeline(
     (entries, faults_active)
 }
 
-/// Writes `summary.json` and the repro files into `dir`.
+/// Writes the report directory: `summary.json`, `index.html`, `junit.xml`, `summary.md`,
+/// one `<endpoint-slug>.hlog` per endpoint, and the repro files under `repro/`. Repro and
+/// interval-log files of an earlier report in `dir` are removed first, so that the
+/// directory describes this report only.
 ///
 /// # Errors
-/// When a file cannot be written, naming it.
+/// When a file cannot be rendered or written, naming it.
 pub fn write(dir: &Path, report: &Report, repros: &[ReproFile]) -> anyhow::Result<Vec<PathBuf>> {
     use anyhow::Context;
+    use shipsim_reports::{hlog, html, json, junit, markdown};
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create report directory {}", dir.display()))?;
     let mut written = Vec::new();
@@ -536,6 +551,17 @@ pub fn write(dir: &Path, report: &Report, repros: &[ReproFile]) -> anyhow::Resul
     if repro_dir.exists() {
         std::fs::remove_dir_all(&repro_dir)
             .with_context(|| format!("cannot clear {}", repro_dir.display()))?;
+    }
+    let entries = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot list report directory {}", dir.display()))?;
+    for entry in entries {
+        let path = entry
+            .with_context(|| format!("cannot list report directory {}", dir.display()))?
+            .path();
+        if path.is_file() && path.extension().is_some_and(|e| e == "hlog") {
+            std::fs::remove_file(&path)
+                .with_context(|| format!("cannot remove stale {}", path.display()))?;
+        }
     }
     for repro in repros {
         let path = dir.join(&repro.relative_path);
@@ -547,9 +573,122 @@ pub fn write(dir: &Path, report: &Report, repros: &[ReproFile]) -> anyhow::Resul
             .with_context(|| format!("cannot write {}", path.display()))?;
         written.push(path);
     }
-    let json = shipsim_reports::json::render(report).context("cannot render summary.json")?;
-    let path = dir.join("summary.json");
-    std::fs::write(&path, json).with_context(|| format!("cannot write {}", path.display()))?;
-    written.push(path);
+    let mut files = vec![
+        (
+            "summary.json".to_string(),
+            json::render(report).context("cannot render summary.json")?,
+        ),
+        (
+            "index.html".to_string(),
+            html::render(report).context("cannot render index.html")?,
+        ),
+        (
+            "junit.xml".to_string(),
+            junit::render(report).context("cannot render junit.xml")?,
+        ),
+        (
+            "summary.md".to_string(),
+            markdown::render(report).context("cannot render summary.md")?,
+        ),
+    ];
+    for file in hlog::render_all(report).context("cannot render the .hlog interval logs")? {
+        files.push((file.file_name, file.contents));
+    }
+    for (name, contents) in files {
+        let path = dir.join(name);
+        std::fs::write(&path, contents)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        written.push(path);
+    }
     Ok(written)
+}
+
+/// Reads a `summary.json`.
+///
+/// # Errors
+/// When the file cannot be read, is not JSON of a report, or has another schema version;
+/// the message names the file.
+pub fn read(path: &Path) -> anyhow::Result<Report> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", path.display()))?;
+    shipsim_reports::json::parse(&text)
+        .map_err(|e| anyhow::anyhow!("{}: not a shipsim summary.json: {e}", path.display()))
+}
+
+/// Merges the `summary.json` of every shard in `shards` into the report of the whole
+/// sweep, to be written under `out_dir`: the shards' repro files are carried over (read
+/// from `repro/` beside each `summary.json`) and replay commands point at their new place.
+///
+/// # Errors
+/// When a shard cannot be read or the shards are not those of one sweep
+/// ([`shipsim_reports::merge::MergeError`]), naming the file.
+pub fn merge(out_dir: &Path, shards: &[PathBuf]) -> anyhow::Result<(Report, Vec<ReproFile>)> {
+    let mut inputs = Vec::with_capacity(shards.len());
+    let mut sources: BTreeMap<String, PathBuf> = BTreeMap::new();
+    for path in shards {
+        let report = read(path)?;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        for scenario in &report.scenarios {
+            for violation in &scenario.violations {
+                if let Some(relative) = &violation.repro {
+                    sources
+                        .entry(relative.clone())
+                        .or_insert_with(|| dir.join(relative));
+                }
+            }
+        }
+        inputs.push((path.display().to_string(), report));
+    }
+    let mut report = shipsim_reports::merge::merge(&inputs)?;
+    let flags: String = report
+        .run
+        .bugs
+        .iter()
+        .map(|b| format!(" --bug {b}"))
+        .collect();
+    let mut repros: BTreeMap<String, ReproFile> = BTreeMap::new();
+    for scenario in &mut report.scenarios {
+        for violation in &mut scenario.violations {
+            let Some(relative) = violation.repro.clone() else {
+                continue;
+            };
+            let contents = sources
+                .get(&relative)
+                .and_then(|source| std::fs::read_to_string(source).ok());
+            if let Some(contents) = contents {
+                violation.replay_command =
+                    format!("shipsim replay {}", out_dir.join(&relative).display());
+                repros.insert(
+                    relative.clone(),
+                    ReproFile {
+                        relative_path: relative,
+                        contents,
+                    },
+                );
+            } else {
+                eprintln!(
+                    "warning: repro file {relative} of scenario {} seed {} is missing beside its shard's summary.json; the merged report replays it with `shipsim run`",
+                    scenario.name, violation.seed
+                );
+                violation.repro = None;
+                violation.replay_command = format!(
+                    "shipsim run {} --seed {}{flags}",
+                    scenario.path, violation.seed
+                );
+            }
+        }
+    }
+    Ok((report, repros.into_values().collect()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn budget_oracle_name_matches_the_reports_judgement() {
+        // Proves the oracle name a run counts budget violations under is the one a merge
+        // of shards re-judges them under, so both count the same entry.
+        assert_eq!(OracleKind::LatencyBudget.name(), judge::LATENCY_BUDGET);
+    }
 }

@@ -1,8 +1,9 @@
 //! Measurements of one seed's run, cheap to merge across seeds: latency histograms per
-//! endpoint (end to end and per attempt, simulated ms) and counts of operations and
-//! requests by outcome.
+//! endpoint (end to end and per attempt, simulated ms; end to end also split by whether the
+//! operation overlapped a fault), counts of operations and requests by outcome, and the
+//! duplicate deliveries the service absorbed.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use hdrhistogram::Histogram;
 use shipsim_reports::histogram::{new_latency_histogram, record_clamped};
@@ -10,7 +11,9 @@ use shipsim_reports::model::{OperationCounts, RequestCounts};
 use shipsim_system::api::Endpoint;
 use shipsim_system::client::AttemptOutcome;
 
-use crate::history::{History, OpOutcome, Phase};
+use shipsim_system::observe::SystemEvent;
+
+use crate::history::{EventKind, History, OpOutcome, Phase, Trace};
 
 /// Latency and counts of one or more seeds.
 #[derive(Clone, Debug)]
@@ -19,6 +22,10 @@ pub struct Stats {
     pub e2e: BTreeMap<Endpoint, Histogram<u64>>,
     /// Latency of single attempts of workload operations per endpoint, ms.
     pub attempts: BTreeMap<Endpoint, Histogram<u64>>,
+    /// End-to-end latency of the workload operations whose span overlapped a fault, ms.
+    pub e2e_fault: BTreeMap<Endpoint, Histogram<u64>>,
+    /// End-to-end latency of the workload operations that overlapped no fault, ms.
+    pub e2e_quiet: BTreeMap<Endpoint, Histogram<u64>>,
     /// Operations by outcome.
     pub operations: OperationCounts,
     /// Attempts by outcome.
@@ -27,6 +34,10 @@ pub struct Stats {
     pub retries: u64,
     /// Responses marked replayed.
     pub replays: u64,
+    /// Answers the service replayed from a stored outcome (every phase).
+    pub replays_served: u64,
+    /// Requests the service refused with 409 because their key was in flight (every phase).
+    pub in_flight_conflicts: u64,
     /// Webhook traffic, for runs with webhooks.
     pub webhooks: Option<WebhookStats>,
 }
@@ -144,32 +155,48 @@ impl WebhookStats {
     }
 }
 
+fn histograms() -> BTreeMap<Endpoint, Histogram<u64>> {
+    Endpoint::ALL
+        .iter()
+        .map(|e| (*e, new_latency_histogram()))
+        .collect()
+}
+
 impl Default for Stats {
     fn default() -> Self {
         Stats {
-            e2e: Endpoint::ALL
-                .iter()
-                .map(|e| (*e, new_latency_histogram()))
-                .collect(),
-            attempts: Endpoint::ALL
-                .iter()
-                .map(|e| (*e, new_latency_histogram()))
-                .collect(),
+            e2e: histograms(),
+            attempts: histograms(),
+            e2e_fault: histograms(),
+            e2e_quiet: histograms(),
             operations: OperationCounts::default(),
             requests: RequestCounts::default(),
             retries: 0,
             replays: 0,
             webhooks: None,
+            replays_served: 0,
+            in_flight_conflicts: 0,
         }
     }
 }
 
 impl Stats {
-    /// Measures a finished history.
+    /// Measures a finished run: its operations, and from its trace the faults they
+    /// overlapped and what the service absorbed.
     #[must_use]
-    pub fn of(history: &History) -> Self {
+    pub fn of(history: &History, trace: &Trace) -> Self {
         let mut stats = Stats::default();
-        let resolved: std::collections::BTreeSet<u32> = history
+        let windows_us = fault_windows_us(trace);
+        for event in trace.events() {
+            match &event.kind {
+                EventKind::System(SystemEvent::Replayed { .. }) => stats.replays_served += 1,
+                EventKind::System(SystemEvent::InFlightConflict { .. }) => {
+                    stats.in_flight_conflicts += 1;
+                }
+                _ => {}
+            }
+        }
+        let resolved: BTreeSet<u32> = history
             .operations()
             .iter()
             .filter_map(|op| op.resolves)
@@ -195,6 +222,14 @@ impl Stats {
             }
             let elapsed_ms = (op.completed_at_us - op.invoked_at_us) / 1_000;
             if let Some(histogram) = stats.e2e.get_mut(&endpoint) {
+                record_clamped(histogram, elapsed_ms);
+            }
+            let split = if overlaps(&windows_us, op.invoked_at_us, op.completed_at_us) {
+                &mut stats.e2e_fault
+            } else {
+                &mut stats.e2e_quiet
+            };
+            if let Some(histogram) = split.get_mut(&endpoint) {
                 record_clamped(histogram, elapsed_ms);
             }
             stats.retries += op.attempts.len().saturating_sub(1) as u64;
@@ -231,20 +266,10 @@ impl Stats {
     /// # Panics
     /// Never: histograms share bounds by construction.
     pub fn merge(&mut self, other: &Stats) {
-        for (endpoint, histogram) in &other.e2e {
-            self.e2e
-                .entry(*endpoint)
-                .or_insert_with(new_latency_histogram)
-                .add(histogram)
-                .expect("histograms share bounds");
-        }
-        for (endpoint, histogram) in &other.attempts {
-            self.attempts
-                .entry(*endpoint)
-                .or_insert_with(new_latency_histogram)
-                .add(histogram)
-                .expect("histograms share bounds");
-        }
+        add_histograms(&mut self.e2e, &other.e2e);
+        add_histograms(&mut self.attempts, &other.attempts);
+        add_histograms(&mut self.e2e_fault, &other.e2e_fault);
+        add_histograms(&mut self.e2e_quiet, &other.e2e_quiet);
         let (a, b) = (&mut self.operations, &other.operations);
         a.total += b.total;
         a.ok += b.ok;
@@ -266,5 +291,126 @@ impl Stats {
                 .get_or_insert_with(WebhookStats::default)
                 .merge(theirs);
         }
+        self.replays_served += other.replays_served;
+        self.in_flight_conflicts += other.in_flight_conflicts;
+    }
+
+    /// Duplicate deliveries the service absorbed: replayed answers plus in-flight refusals.
+    #[must_use]
+    pub fn duplicate_deliveries_absorbed(&self) -> u64 {
+        self.replays_served + self.in_flight_conflicts
+    }
+}
+
+fn add_histograms(
+    into: &mut BTreeMap<Endpoint, Histogram<u64>>,
+    from: &BTreeMap<Endpoint, Histogram<u64>>,
+) {
+    for (endpoint, histogram) in from {
+        into.entry(*endpoint)
+            .or_insert_with(new_latency_histogram)
+            .add(histogram)
+            .expect("histograms share bounds");
+    }
+}
+
+/// When faults were active in a run, as sorted, disjoint, inclusive `[start, end]` spans of
+/// simulated µs. A windowed fault is active from a `FaultFired` to the `FaultEnded` of the
+/// same fault; a fault that hits single requests (and never ends) is active at the instant
+/// it fired. Overlapping spans are joined.
+#[must_use]
+pub fn fault_windows_us(trace: &Trace) -> Vec<(u64, u64)> {
+    let mut open: BTreeMap<usize, u64> = BTreeMap::new();
+    let mut spans = Vec::new();
+    for event in trace.events() {
+        match &event.kind {
+            EventKind::FaultFired { fault, .. } => {
+                spans.push((event.at_us, event.at_us));
+                open.entry(*fault).or_insert(event.at_us);
+            }
+            EventKind::FaultEnded { fault } => {
+                if let Some(start_us) = open.remove(fault) {
+                    spans.push((start_us, event.at_us));
+                }
+            }
+            _ => {}
+        }
+    }
+    join_spans(spans)
+}
+
+/// Sorts spans and joins those that overlap or touch, so that the result is disjoint and
+/// its ends are sorted too.
+fn join_spans(mut spans: Vec<(u64, u64)>) -> Vec<(u64, u64)> {
+    spans.sort_unstable();
+    let mut joined: Vec<(u64, u64)> = Vec::with_capacity(spans.len());
+    for (start_us, end_us) in spans {
+        assert!(start_us <= end_us, "fault span ends before it starts");
+        match joined.last_mut() {
+            Some(last) if start_us <= last.1 => last.1 = last.1.max(end_us),
+            _ => joined.push((start_us, end_us)),
+        }
+    }
+    joined
+}
+
+/// Whether `[start_us, end_us]` overlaps any of `windows_us` (sorted and disjoint, as
+/// [`fault_windows_us`] returns them).
+#[must_use]
+pub fn overlaps(windows_us: &[(u64, u64)], start_us: u64, end_us: u64) -> bool {
+    // Disjoint sorted spans have sorted ends: the first span ending at or after `start_us`
+    // is the only candidate that can begin before `end_us` without an earlier one doing so.
+    let first = windows_us.partition_point(|&(_, window_end_us)| window_end_us < start_us);
+    windows_us
+        .get(first)
+        .is_some_and(|&(window_start_us, _)| window_start_us <= end_us)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::Event;
+
+    fn event(at_us: u64, kind: EventKind) -> Event {
+        Event {
+            at_us,
+            host: "driver".into(),
+            kind,
+        }
+    }
+
+    fn fired(fault: usize) -> EventKind {
+        EventKind::FaultFired {
+            fault,
+            detail: "x".into(),
+        }
+    }
+
+    #[test]
+    fn fault_windows_pair_fired_with_ended_and_keep_instants() {
+        // Proves a windowed fault spans FaultFired..FaultEnded, a per-request fault is an
+        // instant, and overlapping spans are joined into one.
+        let mut trace = Trace::new();
+        trace.push(event(100, fired(0)));
+        trace.push(event(150, fired(1)));
+        trace.push(event(400, EventKind::FaultEnded { fault: 0 }));
+        trace.push(event(350, fired(2)));
+        trace.push(event(900, fired(1)));
+        assert_eq!(fault_windows_us(&trace), vec![(100, 400), (900, 900)]);
+    }
+
+    #[test]
+    fn overlap_checks_both_ends_of_the_span() {
+        // Proves an operation overlaps a window when any part of it does, including the
+        // instants at the edges, and not when it falls in a gap.
+        let windows_us = vec![(100, 200), (500, 500)];
+        assert!(overlaps(&windows_us, 50, 100));
+        assert!(overlaps(&windows_us, 150, 160));
+        assert!(overlaps(&windows_us, 200, 300));
+        assert!(overlaps(&windows_us, 400, 600));
+        assert!(!overlaps(&windows_us, 201, 499));
+        assert!(!overlaps(&windows_us, 0, 99));
+        assert!(!overlaps(&windows_us, 501, 900));
+        assert!(!overlaps(&[], 0, u64::MAX));
     }
 }

@@ -136,7 +136,7 @@ impl SeedOutcome {
             duplicates: run.duplicates,
             sim_ms: run.sim_ms,
             stats: {
-                let mut stats = Stats::of(&run.history);
+                let mut stats = Stats::of(&run.history, &run.trace);
                 stats.webhooks = run
                     .webhooks
                     .as_ref()

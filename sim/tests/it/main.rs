@@ -4,5 +4,6 @@ mod bugs;
 mod cli;
 mod determinism;
 mod faults;
+mod reports;
 mod scenario_errors;
 mod scenarios;

@@ -1,0 +1,124 @@
+//! `junit.xml`: one test case per (scenario, seed set), in the JUnit XML dialect CI test
+//! reporters read (Jenkins, GitLab, GitHub test-report actions). A failing case carries one
+//! `<failure>` whose text lists every violation kept in the report with its seed, evidence
+//! and replay command.
+
+use std::fmt::Write as _;
+
+use crate::RenderError;
+use crate::markup::{escape, seed_set};
+use crate::model::{Report, ScenarioReport};
+
+/// Seed ranges written in a test case's name before the rest are counted.
+const SEED_RANGES_NAMED_MAX: usize = 4;
+
+/// Evidence lines written per violation in a failure's text.
+const EVIDENCE_LINES_MAX: usize = 6;
+
+/// Renders the JUnit XML document.
+///
+/// # Errors
+/// Never today; the `Result` keeps the renderers' signatures alike.
+pub fn render(report: &Report) -> Result<String, RenderError> {
+    let tests = report.scenarios.len();
+    let failures = report.scenarios.iter().filter(|s| !s.passed).count();
+    let time_s = report.run.wall.elapsed_ms as f64 / 1_000.0;
+    let mut out = String::new();
+    out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(
+        out,
+        "<testsuites name=\"shipsim\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" time=\"{time_s:.3}\">"
+    );
+    let _ = writeln!(
+        out,
+        "  <testsuite name=\"shipsim\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" skipped=\"0\" time=\"{time_s:.3}\">"
+    );
+    out.push_str("    <properties>\n");
+    let bugs = report.run.bugs.join(",");
+    for (name, value) in [
+        ("tool", report.tool.as_str()),
+        ("seeds", report.run.seeds.as_str()),
+        ("bugs", bugs.as_str()),
+        ("shard", report.run.shard.as_deref().unwrap_or("")),
+    ] {
+        let _ = writeln!(
+            out,
+            "      <property name=\"{name}\" value=\"{}\"/>",
+            escape(value)
+        );
+    }
+    out.push_str("    </properties>\n");
+    for scenario in &report.scenarios {
+        test_case(&mut out, scenario);
+    }
+    out.push_str("  </testsuite>\n</testsuites>\n");
+    Ok(out)
+}
+
+fn test_case(out: &mut String, s: &ScenarioReport) {
+    let seeds: Vec<u64> = s.seeds.iter().map(|seed| seed.seed).collect();
+    let name = format!(
+        "{} [seeds {}]",
+        s.name,
+        seed_set(&seeds, SEED_RANGES_NAMED_MAX)
+    );
+    let _ = write!(
+        out,
+        "    <testcase classname=\"shipsim.{}\" name=\"{}\" file=\"{}\"",
+        escape(&s.name),
+        escape(&name),
+        escape(&s.path)
+    );
+    if s.passed {
+        out.push_str("/>\n");
+        return;
+    }
+    out.push_str(">\n");
+    let violated: Vec<&str> = s
+        .oracles
+        .iter()
+        .filter(|o| o.violations > 0)
+        .map(|o| o.name.as_str())
+        .collect();
+    let total: u64 = s.oracles.iter().map(|o| o.violations).sum();
+    let message = s.violations.first().map_or_else(
+        || format!("{total} violation(s)"),
+        |first| {
+            format!(
+                "{total} violation(s) in {} of {} seed(s); first: [{}] seed {}: {}",
+                s.seeds_failed, s.seeds_run, first.oracle, first.seed, first.message
+            )
+        },
+    );
+    let mut text = String::new();
+    for violation in &s.violations {
+        let _ = writeln!(
+            text,
+            "[{}] seed {}: {}",
+            violation.oracle, violation.seed, violation.message
+        );
+        for line in violation.evidence.iter().take(EVIDENCE_LINES_MAX) {
+            let _ = writeln!(text, "    {line}");
+        }
+        if let Some(repro) = &violation.repro {
+            let _ = writeln!(text, "    repro: {repro}");
+        }
+        let _ = writeln!(text, "    replay: {}", violation.replay_command);
+    }
+    let shown = s.violations.len() as u64;
+    if total > shown {
+        let _ = writeln!(
+            text,
+            "... and {} more violation(s), see summary.json",
+            total - shown
+        );
+    }
+    let _ = writeln!(
+        out,
+        "      <failure type=\"{}\" message=\"{}\">{}</failure>",
+        escape(&violated.join(",")),
+        escape(&message),
+        escape(&text)
+    );
+    out.push_str("    </testcase>\n");
+}

@@ -1,0 +1,143 @@
+//! `summary.md`: a short GitHub-flavoured Markdown summary for a PR comment or a CI job
+//! summary (`cat summary.md >> "$GITHUB_STEP_SUMMARY"`): the verdict, one table row per
+//! scenario, the first failures with their replay commands, and the planted-bug table
+//! when the report has one.
+
+use std::fmt::Write as _;
+
+use crate::RenderError;
+use crate::markup::escape_markdown_cell;
+use crate::model::{Report, ScenarioReport};
+
+/// Endpoint whose latency the table shows: creating a shipment is what the harness exists
+/// to check.
+const HEADLINE_ENDPOINT: &str = "POST /v1/orders/{id}/shipments";
+
+/// Failures listed before the rest are counted: a PR comment should stay short.
+const FAILURES_LISTED_MAX: usize = 10;
+
+/// Renders the summary.
+///
+/// # Errors
+/// Never today; the `Result` keeps the renderers' signatures alike.
+pub fn render(report: &Report) -> Result<String, RenderError> {
+    let totals = &report.totals;
+    let mut out = String::new();
+    if totals.scenarios_failed == 0 {
+        let _ = writeln!(
+            out,
+            "## shipsim: ✅ all oracles held ({} scenario(s), {} seed(s))\n",
+            totals.scenarios, totals.seeds_run
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "## shipsim: ❌ {} of {} scenario(s) failed ({} violation(s) in {} of {} seed(s))\n",
+            totals.scenarios_failed,
+            totals.scenarios,
+            totals.violations,
+            totals.seeds_failed,
+            totals.seeds_run
+        );
+    }
+    let bugs = if report.run.bugs.is_empty() {
+        "none".to_string()
+    } else {
+        report.run.bugs.join(", ")
+    };
+    let _ = writeln!(
+        out,
+        "Seeds `{}` · planted bugs: {} · {} duplicate shipment(s), {} duplicate label(s) · {} duplicate deliveries absorbed\n",
+        report.run.seeds,
+        escape_markdown_cell(&bugs),
+        totals.duplicate_shipments,
+        totals.duplicate_labels,
+        totals.duplicate_deliveries_absorbed
+    );
+    out.push_str("| scenario | result | failed seeds | violations | ops | ambiguous | retries | replays | dup. absorbed | 2xx / 4xx / 429 / 5xx | ship p50 / p95 / p99 ms | ship p99 fault / quiet ms |\n");
+    out.push_str("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n");
+    for scenario in &report.scenarios {
+        row(&mut out, scenario);
+    }
+    failures(&mut out, report);
+    if !report.bugs.is_empty() {
+        out.push_str("\n### Planted bugs\n\n| bug | scenario | seeds to detect | seeds run |\n|---|---|--:|--:|\n");
+        for bug in &report.bugs {
+            let _ = writeln!(
+                out,
+                "| `{}` | {} | {} | {} |",
+                bug.bug,
+                escape_markdown_cell(&bug.scenario),
+                bug.seeds_to_detect
+                    .map_or_else(|| "not detected".to_string(), |n| n.to_string()),
+                bug.seeds_run
+            );
+        }
+    }
+    Ok(out)
+}
+
+fn row(out: &mut String, s: &ScenarioReport) {
+    let violations: u64 = s.oracles.iter().map(|o| o.violations).sum();
+    let headline = |map: &std::collections::BTreeMap<String, crate::model::LatencySummary>| {
+        map.get(HEADLINE_ENDPOINT).filter(|l| l.count > 0).cloned()
+    };
+    let latency = headline(&s.latency_ms).map_or_else(
+        || "-".to_string(),
+        |l| format!("{} / {} / {}", l.p50, l.p95, l.p99),
+    );
+    let split = |summary: Option<crate::model::LatencySummary>| {
+        summary.map_or_else(|| "-".to_string(), |l| l.p99.to_string())
+    };
+    let r = &s.requests;
+    let _ = writeln!(
+        out,
+        "| {} | {} | {} / {} | {violations} | {} | {} | {} | {} | {} | {} / {} / {} / {} | {latency} | {} / {} |",
+        escape_markdown_cell(&s.name),
+        if s.passed { "✅ pass" } else { "❌ FAIL" },
+        s.seeds_failed,
+        s.seeds_run,
+        s.operations.total,
+        s.operations.ambiguous,
+        s.retries,
+        s.idempotent_replays,
+        s.duplicate_deliveries_absorbed,
+        r.s2xx,
+        r.s4xx,
+        r.s429,
+        r.s5xx,
+        split(headline(&s.fault_window_latency_ms)),
+        split(headline(&s.quiet_window_latency_ms))
+    );
+}
+
+fn failures(out: &mut String, report: &Report) {
+    let all: Vec<(&ScenarioReport, &crate::model::ViolationReport)> = report
+        .scenarios
+        .iter()
+        .flat_map(|s| s.violations.iter().map(move |v| (s, v)))
+        .collect();
+    if all.is_empty() {
+        return;
+    }
+    out.push_str("\n### Failures\n\n");
+    for (scenario, violation) in all.iter().take(FAILURES_LISTED_MAX) {
+        let _ = writeln!(
+            out,
+            "- **{}** `{}` seed {}: {}  \n  replay: `{}`",
+            escape_markdown_cell(&scenario.name),
+            violation.oracle,
+            violation.seed,
+            escape_markdown_cell(&violation.message),
+            violation.replay_command.replace('`', "'")
+        );
+    }
+    let listed = all.len().min(FAILURES_LISTED_MAX) as u64;
+    if report.totals.violations > listed {
+        let _ = writeln!(
+            out,
+            "- … and {} more: see `index.html` or `summary.json`",
+            report.totals.violations - listed
+        );
+    }
+}
