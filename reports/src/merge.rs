@@ -304,6 +304,11 @@ fn merge_run(inputs: &[(String, Report)], totals: &Totals) -> RunInfo {
             } else {
                 0.0
             },
+            // Shards ran on different machines: the largest of them bounds each one.
+            peak_rss_mib: inputs
+                .iter()
+                .map(|(_, r)| r.run.wall.peak_rss_mib)
+                .fold(0.0, f64::max),
         },
     }
 }

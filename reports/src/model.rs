@@ -59,6 +59,9 @@ pub struct WallClock {
     pub seeds_per_second: f64,
     /// Simulated time divided by the wall time spent simulating it (summed over workers).
     pub sim_speedup: f64,
+    /// Peak resident memory of the process, MiB (`VmHWM`; 0 where the OS does not say).
+    #[serde(default)]
+    pub peak_rss_mib: f64,
 }
 
 /// Sums over every scenario of the run. Failure counts (seeds failed, violations,

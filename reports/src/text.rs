@@ -101,11 +101,12 @@ pub fn render(report: &Report) -> String {
     );
     let _ = writeln!(
         out,
-        "{:.1} s wall, {:.1} seeds/s, simulated time {:.0}x faster than wall time ({} job(s))",
+        "{:.1} s wall, {:.1} seeds/s, simulated time {:.0}x faster than wall time ({} job(s)), peak RSS {:.0} MiB",
         wall.elapsed_ms as f64 / 1_000.0,
         wall.seeds_per_second,
         wall.sim_speedup,
-        report.run.jobs
+        report.run.jobs,
+        wall.peak_rss_mib
     );
     out
 }

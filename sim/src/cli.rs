@@ -17,6 +17,22 @@ use crate::report;
 use crate::scenario::{Scenario, SeedRange};
 use crate::sweep::{self, Progress, Shard, SweepOptions};
 
+/// Writes to standard output, ignoring a closed pipe (`shipsim list | head` must not panic).
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+/// [`out!`] with a newline.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 /// Deterministic simulation and chaos tests for HTTP integrations.
 #[derive(Debug, Parser)]
 #[command(
@@ -351,8 +367,8 @@ fn sweep_and_report(
     let outcome = sweep::sweep(scenarios, options);
     let (report, repros) = report::build(&outcome, options, label, out);
     report::write(out, &report, &repros)?;
-    print!("{}", shipsim_reports::text::render(&report));
-    println!("report: {}", out.join("index.html").display());
+    out!("{}", shipsim_reports::text::render(&report));
+    outln!("report: {}", out.join("index.html").display());
     if report.totals.scenarios_failed > 0 {
         Err(Failure::Violations)
     } else {
@@ -381,18 +397,18 @@ fn replay(args: &ReplayArgs) -> Result<(), Failure> {
     let replayed = outcome.scenarios[0].seeds[0].trace_hash;
     let exact = match scenario.trace_hash {
         Some(expected) if expected != replayed => {
-            println!(
+            outln!(
                 "DID NOT REPLAY: {} expects trace {expected:016x}, this build produced {replayed:016x}",
                 args.file.display()
             );
             false
         }
         Some(expected) => {
-            println!("replayed exactly: trace {expected:016x}");
+            outln!("replayed exactly: trace {expected:016x}");
             true
         }
         None => {
-            println!(
+            outln!(
                 "replayed seed {seed}: trace {replayed:016x} (the file pins no trace_hash to compare)"
             );
             true
@@ -400,12 +416,12 @@ fn replay(args: &ReplayArgs) -> Result<(), Failure> {
     };
     let (report, repros) = report::build(&outcome, &options, &seed.to_string(), &args.out);
     report::write(&args.out, &report, &repros)?;
-    print!("{}", shipsim_reports::text::render(&report));
+    out!("{}", shipsim_reports::text::render(&report));
     // Replay's exit code says whether the failure reproduced, whatever the file expects:
     // 1 when a violation was found (or the trace differs), 0 when the case no longer fails.
     let reproduced = report.scenarios.iter().any(|s| s.seeds_failed > 0);
     if !reproduced {
-        println!("no violation: this case no longer fails");
+        outln!("no violation: this case no longer fails");
     }
     if !exact || reproduced {
         Err(Failure::Violations)
@@ -445,18 +461,24 @@ fn hunt(args: &HuntArgs) -> Result<(), Failure> {
     });
     let mut rows = results.into_inner().expect("results lock");
     rows.sort_by_key(|(index, _)| *index);
-    println!(
+    outln!(
         "{:<28} {:>6}  {:<20} {:<20} {:>12}  {:>8}  repro",
-        "bug", "seeds", "scenario", "caught by", "ops->shrunk", "shrink"
+        "bug",
+        "seeds",
+        "scenario",
+        "caught by",
+        "ops->shrunk",
+        "shrink"
     );
     let mut missed = Vec::new();
     for (_, row) in &rows {
         match row {
-            Ok(line) => println!("{line}"),
+            Ok(line) => outln!("{line}"),
             Err(bug) => {
-                println!(
+                outln!(
                     "{bug:<28} {:>6}  NOT CAUGHT within {} seeds",
-                    "-", args.seeds_max
+                    "-",
+                    args.seeds_max
                 );
                 missed.push(bug.clone());
             }
@@ -561,7 +583,7 @@ fn promote(args: &PromoteArgs) -> Result<(), Failure> {
         scenario.to_toml()
     );
     std::fs::write(&target, text).with_context(|| format!("cannot write {}", target.display()))?;
-    println!(
+    outln!(
         "promoted to {}: `cargo test {}` runs it",
         target.display(),
         name.replace('-', "_")
@@ -577,7 +599,7 @@ fn compare(args: &CompareArgs) -> Result<(), Failure> {
         delta_ms_min: args.delta_ms_min,
     };
     let comparison = shipsim_reports::compare::compare(&base, &new, &options);
-    print!(
+    out!(
         "{}",
         shipsim_reports::compare::render(
             &comparison,
@@ -597,9 +619,9 @@ fn merge(args: &MergeArgs) -> Result<(), Failure> {
     let (merged, repros) = report::merge(&args.out, &args.shards)?;
     report::write(&args.out, &merged, &repros)?;
     if !args.quiet {
-        print!("{}", shipsim_reports::text::render(&merged));
+        out!("{}", shipsim_reports::text::render(&merged));
     }
-    println!(
+    outln!(
         "merged {} shard report(s): {}",
         args.shards.len(),
         args.out.join("index.html").display()
@@ -614,7 +636,7 @@ fn merge(args: &MergeArgs) -> Result<(), Failure> {
 fn check(args: &CheckArgs) -> Result<(), Failure> {
     let scenarios = load_scenarios(&args.paths)?;
     for scenario in &scenarios {
-        println!(
+        outln!(
             "ok  {}  ({}: {} fault(s), {} client(s), seeds {})",
             scenario.name,
             scenario.path,
@@ -628,43 +650,41 @@ fn check(args: &CheckArgs) -> Result<(), Failure> {
 
 fn list(args: &ListArgs) -> Result<(), Failure> {
     if args.faults {
-        CATALOGUE.iter().for_each(|k| println!("{}", k.name));
+        CATALOGUE.iter().for_each(|k| outln!("{}", k.name));
         return Ok(());
     }
     if args.oracles {
-        OracleKind::ALL
-            .iter()
-            .for_each(|o| println!("{}", o.name()));
+        OracleKind::ALL.iter().for_each(|o| outln!("{}", o.name()));
         return Ok(());
     }
     if args.bugs {
-        Bug::ALL.iter().for_each(|b| println!("{}", b.name()));
+        Bug::ALL.iter().for_each(|b| outln!("{}", b.name()));
         return Ok(());
     }
     let scenarios = load_scenarios(std::slice::from_ref(&args.dir))?;
     if args.scenarios {
-        scenarios.iter().for_each(|s| println!("{}", s.name));
+        scenarios.iter().for_each(|s| outln!("{}", s.name));
         return Ok(());
     }
-    println!("Scenarios ({}):", args.dir.display());
+    outln!("Scenarios ({}):", args.dir.display());
     for scenario in &scenarios {
-        println!("  {:<28} {}", scenario.name, scenario.description);
+        outln!("  {:<28} {}", scenario.name, scenario.description);
     }
-    println!("\nFault kinds (every kind also takes start_ms, end_ms | duration_ms):");
+    outln!("\nFault kinds (every kind also takes start_ms, end_ms | duration_ms):");
     for kind in CATALOGUE {
-        println!("  {:<20} [{}] {}", kind.name, kind.family, kind.summary);
+        outln!("  {:<20} [{}] {}", kind.name, kind.family, kind.summary);
         for param in kind.params {
             let required = if param.required { " (required)" } else { "" };
-            println!("      {}{required}: {}", param.name, param.doc);
+            outln!("      {}{required}: {}", param.name, param.doc);
         }
     }
-    println!("\nOracles:");
+    outln!("\nOracles:");
     for oracle in OracleKind::ALL {
-        println!("  {:<20} {}", oracle.name(), oracle.describe());
+        outln!("  {:<20} {}", oracle.name(), oracle.describe());
     }
-    println!("\nPlanted bugs (--bug NAME):");
+    outln!("\nPlanted bugs (--bug NAME):");
     for bug in Bug::ALL {
-        println!("  {:<28} {}", bug.name(), bug.describe());
+        outln!("  {:<28} {}", bug.name(), bug.describe());
     }
     Ok(())
 }

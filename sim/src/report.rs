@@ -75,6 +75,7 @@ pub fn build(
                 elapsed_ms: outcome.wall_ms,
                 seeds_per_second: round2(totals.seeds_run as f64 / wall_s),
                 sim_speedup: round2(totals.sim_ms as f64 / 1_000.0 / busy_s),
+                peak_rss_mib: crate::wall::peak_rss_mib().unwrap_or(0.0),
             },
         },
         totals,

@@ -15,7 +15,7 @@ use shipsim_system::seed::Fnv64;
 use crate::oracle::{Duplicates, Violation};
 use crate::runner::{SeedRun, run_seed};
 use crate::scenario::{Scenario, SeedRange};
-use crate::stats::Stats;
+use crate::stats::{SeedStats, Stats};
 use crate::wall::Stopwatch;
 
 /// One of N shards of a sweep, 1-based (`--shard 2/4`).
@@ -113,7 +113,7 @@ pub struct SeedOutcome {
     /// Simulated time, ms.
     pub sim_ms: u64,
     /// Measurements.
-    pub stats: Stats,
+    pub stats: SeedStats,
     /// Wall time spent simulating, ns (not part of any deterministic output).
     pub wall_ns: u64,
 }
@@ -136,7 +136,7 @@ impl SeedOutcome {
             duplicates: run.duplicates,
             sim_ms: run.sim_ms,
             stats: {
-                let mut stats = Stats::of(&run.history, &run.trace);
+                let mut stats = SeedStats::of(&run.history, &run.trace);
                 stats.webhooks = run
                     .webhooks
                     .as_ref()
@@ -307,7 +307,7 @@ pub fn sweep(scenarios: &[Scenario], options: &SweepOptions) -> SweepOutcome {
         .collect();
     for (scenario, outcome) in results {
         let entry = &mut per_scenario[scenario];
-        entry.stats.merge(&outcome.stats);
+        entry.stats.add(&outcome.stats);
         entry.seeds.push(outcome);
     }
     SweepOutcome {

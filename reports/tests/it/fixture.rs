@@ -293,6 +293,7 @@ pub fn report() -> Report {
                 elapsed_ms: 1_234,
                 seeds_per_second: 6.48,
                 sim_speedup: 52.5,
+                peak_rss_mib: 64.0,
             },
         },
         totals: Totals::of(&scenarios),

@@ -135,7 +135,9 @@ impl NetDriver {
             self.store.flush();
             self.next_flush_ms = now_ms + FLUSH_INTERVAL_MS;
         }
-        let faults = self.faults.clone();
+        // Taken out for the loop (the methods below need `&mut self`), put back after: no
+        // copy of the fault list on every simulation step.
+        let faults = std::mem::take(&mut self.faults);
         for spec in &faults {
             if self.done.contains(&spec.index) {
                 continue;
@@ -151,6 +153,7 @@ impl NetDriver {
                 }
             }
         }
+        self.faults = faults;
         let due: Vec<String> = self
             .down
             .iter()
