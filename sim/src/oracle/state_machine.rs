@@ -143,6 +143,14 @@ fn final_state(input: &OracleInput<'_>) -> Vec<Violation> {
             ));
         }
     }
+    // Computed once: checking each order against every shipment would make this oracle
+    // quadratic in the run's length (the oracles benchmark caught it).
+    let labelled_orders: std::collections::BTreeSet<&str> = tables
+        .shipments
+        .values()
+        .filter(|s| s.shipment.label_id.is_some())
+        .map(|s| s.shipment.order_id.as_str())
+        .collect();
     for (id, record) in &tables.orders {
         for shipment_id in &record.order.shipment_ids {
             match tables.shipments.get(shipment_id) {
@@ -158,10 +166,7 @@ fn final_state(input: &OracleInput<'_>) -> Vec<Violation> {
                 Some(_) => {}
             }
         }
-        let labelled = tables
-            .shipments
-            .values()
-            .any(|s| s.shipment.order_id == *id && s.shipment.label_id.is_some());
+        let labelled = labelled_orders.contains(id.as_str());
         if labelled && record.order.status == OrderStatus::Created {
             problem(format!(
                 "order {id} has a labelled shipment but is still `created`"
