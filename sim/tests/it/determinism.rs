@@ -27,7 +27,12 @@ fn same_seed_replays_identically_and_seeds_differ() {
         assert_eq!(first.trace.hash(), again.trace.hash());
         assert_eq!(first.history, again.history);
         let other = run_seed(&scenario, 8, &BugSet::none());
-        assert_ne!(first.trace.hash(), other.trace.hash(), "{}: seeds 7 and 8 ran alike", scenario.name);
+        assert_ne!(
+            first.trace.hash(),
+            other.trace.hash(),
+            "{}: seeds 7 and 8 ran alike",
+            scenario.name
+        );
     }
 }
 

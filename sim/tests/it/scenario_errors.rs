@@ -15,17 +15,39 @@ fn error_of(source: &str) -> shipsim::ScenarioError {
 fn assert_error(source: &str, line: usize, column: usize, needle: &str) {
     let error = error_of(source);
     let text = error.to_string();
-    assert_eq!((error.line, error.column), (Some(line), Some(column)), "{text}");
+    assert_eq!(
+        (error.line, error.column),
+        (Some(line), Some(column)),
+        "{text}"
+    );
     assert!(text.contains(needle), "expected `{needle}` in:\n{text}");
-    assert!(text.starts_with(&format!("broken.toml:{line}:{column}:")), "{text}");
+    assert!(
+        text.starts_with(&format!("broken.toml:{line}:{column}:")),
+        "{text}"
+    );
 }
 
 #[test]
 fn unknown_keys_are_refused_with_a_suggestion() {
     // Proves typos in any table are caught at the key, with a did-you-mean hint.
-    assert_error("[workload]\noperatons = 5\n", 2, 1, "did you mean `operations`?");
-    assert_error("[[fault]]\nkind = \"partition\"\nbetween = [\"clients\", \"service\"]\nprobabilty = 0.5\n", 4, 1, "did you mean `probability`?");
-    assert_error("[run]\ntick_ms = 1\noracles = [\"exactly_once\"]\n", 3, 1, "top-level keys must come before");
+    assert_error(
+        "[workload]\noperatons = 5\n",
+        2,
+        1,
+        "did you mean `operations`?",
+    );
+    assert_error(
+        "[[fault]]\nkind = \"partition\"\nbetween = [\"clients\", \"service\"]\nprobabilty = 0.5\n",
+        4,
+        1,
+        "did you mean `probability`?",
+    );
+    assert_error(
+        "[run]\ntick_ms = 1\noracles = [\"exactly_once\"]\n",
+        3,
+        1,
+        "top-level keys must come before",
+    );
 }
 
 #[test]
@@ -40,21 +62,93 @@ fn impossible_values_are_refused() {
     // Proves semantic checks point at the offending value: windows, probabilities, hosts,
     // ranges, counts.
     let fault = |body: &str| format!("[hosts]\nclients = 2\ncallers = 2\n\n[[fault]]\n{body}");
-    assert_error(&fault("kind = \"partition\"\nbetween = [\"clients\", \"service\"]\nstart_ms = 500\nend_ms = 100\n"), 9, 10, "ends (100 ms) before it starts (500 ms)");
-    assert_error(&fault("kind = \"http_error\"\ntarget = \"service\"\nprobability = 1.5\n"), 8, 15, "outside 0..=1");
-    assert_error(&fault("kind = \"partition\"\nbetween = [\"client-5\", \"service\"]\n"), 7, 11, "client-0` .. `client-1");
-    assert_error(&fault("kind = \"http_error\"\ntarget = \"clients\"\n"), 7, 10, "must be a server");
-    assert_error(&fault("kind = \"partiton\"\nbetween = [\"clients\", \"service\"]\n"), 6, 8, "did you mean `partition`?");
-    assert_error(&fault("kind = \"partition\"\nbetween = [\"clients\", \"service\"]\nstatus = 503\n"), 8, 10, "does not apply to fault kind `partition`");
-    assert_error(&fault("kind = \"slow_response\"\ntarget = \"service\"\n"), 5, 1, "needs `delay_ms`");
-    assert_error(&fault("kind = \"http_error\"\ntarget = \"service\"\nstatus = 404\n"), 8, 10, "not a 5xx");
-    assert_error(&fault("kind = \"crash\"\ntarget = \"service\"\npoint = \"label_sold\"\n"), 8, 9, "not reached on the service");
-    assert_error("[workload]\nthink_ms = [50, 10]\n", 2, 12, "ends before it starts");
-    assert_error("[hosts]\nclients = 1\ncallers = 3\n", 3, 11, "3 callers but only 1 client");
+    assert_error(
+        &fault(
+            "kind = \"partition\"\nbetween = [\"clients\", \"service\"]\nstart_ms = 500\nend_ms = 100\n",
+        ),
+        9,
+        10,
+        "ends (100 ms) before it starts (500 ms)",
+    );
+    assert_error(
+        &fault("kind = \"http_error\"\ntarget = \"service\"\nprobability = 1.5\n"),
+        8,
+        15,
+        "outside 0..=1",
+    );
+    assert_error(
+        &fault("kind = \"partition\"\nbetween = [\"client-5\", \"service\"]\n"),
+        7,
+        11,
+        "client-0` .. `client-1",
+    );
+    assert_error(
+        &fault("kind = \"http_error\"\ntarget = \"clients\"\n"),
+        7,
+        10,
+        "must be a server",
+    );
+    assert_error(
+        &fault("kind = \"partiton\"\nbetween = [\"clients\", \"service\"]\n"),
+        6,
+        8,
+        "did you mean `partition`?",
+    );
+    assert_error(
+        &fault("kind = \"partition\"\nbetween = [\"clients\", \"service\"]\nstatus = 503\n"),
+        8,
+        10,
+        "does not apply to fault kind `partition`",
+    );
+    assert_error(
+        &fault("kind = \"slow_response\"\ntarget = \"service\"\n"),
+        5,
+        1,
+        "needs `delay_ms`",
+    );
+    assert_error(
+        &fault("kind = \"http_error\"\ntarget = \"service\"\nstatus = 404\n"),
+        8,
+        10,
+        "not a 5xx",
+    );
+    assert_error(
+        &fault("kind = \"crash\"\ntarget = \"service\"\npoint = \"label_sold\"\n"),
+        8,
+        9,
+        "not reached on the service",
+    );
+    assert_error(
+        "[workload]\nthink_ms = [50, 10]\n",
+        2,
+        12,
+        "ends before it starts",
+    );
+    assert_error(
+        "[hosts]\nclients = 1\ncallers = 3\n",
+        3,
+        11,
+        "3 callers but only 1 client",
+    );
     assert_error("[run]\nseeds = \"10..2\"\n", 2, 9, "greater than the start");
-    assert_error("oracles = [\"exactly_one\"]\n", 1, 12, "did you mean `exactly_once`?");
-    assert_error("[budgets]\n\"POST /v1/order\" = { p95_ms_max = 10 }\n", 2, 1, "unknown endpoint");
-    assert_error("[client]\ntimeout_ms = 5000\ndeadline_ms = 1000\n", 3, 15, "deadline_ms (1000) must be at least");
+    assert_error(
+        "oracles = [\"exactly_one\"]\n",
+        1,
+        12,
+        "did you mean `exactly_once`?",
+    );
+    assert_error(
+        "[budgets]\n\"POST /v1/order\" = { p95_ms_max = 10 }\n",
+        2,
+        1,
+        "unknown endpoint",
+    );
+    assert_error(
+        "[client]\ntimeout_ms = 5000\ndeadline_ms = 1000\n",
+        3,
+        15,
+        "deadline_ms (1000) must be at least",
+    );
 }
 
 #[test]
@@ -68,7 +162,12 @@ fn malformed_toml_gives_position() {
 fn missing_file_names_the_file() {
     // Proves an unreadable file is an error naming it, not a panic.
     let error = Scenario::load(std::path::Path::new("/no/such/scenario.toml")).unwrap_err();
-    assert!(error.to_string().starts_with("/no/such/scenario.toml: cannot read"), "{error}");
+    assert!(
+        error
+            .to_string()
+            .starts_with("/no/such/scenario.toml: cannot read"),
+        "{error}"
+    );
 }
 
 #[test]
@@ -78,7 +177,8 @@ fn canonical_form_round_trips() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
     for scenario in shipsim::cli::load_scenarios(&[dir]).unwrap() {
         let text = scenario.to_toml();
-        let mut back = Scenario::parse("roundtrip.toml", "x", &text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let mut back =
+            Scenario::parse("roundtrip.toml", "x", &text).unwrap_or_else(|e| panic!("{e}\n{text}"));
         back.path.clone_from(&scenario.path);
         for (a, b) in back.faults.iter_mut().zip(&scenario.faults) {
             a.line = b.line;

@@ -17,11 +17,16 @@ const TEST_SEEDS_DEFAULT: u64 = 5;
 fn scenario_file_holds(path: &str) {
     let scenario = Scenario::load(std::path::Path::new(path)).unwrap_or_else(|e| panic!("{e}"));
     let seeds = match std::env::var("SHIPSIM_TEST_SEEDS") {
-        Ok(text) => Some(SeedRange::parse(&text).unwrap_or_else(|e| panic!("SHIPSIM_TEST_SEEDS: {e}"))),
+        Ok(text) => {
+            Some(SeedRange::parse(&text).unwrap_or_else(|e| panic!("SHIPSIM_TEST_SEEDS: {e}")))
+        }
         Err(_) if scenario.seed.is_some() => None,
         Err(_) => Some(
-            SeedRange::new(scenario.seeds.start(), scenario.seeds.start() + scenario.seeds.len().min(TEST_SEEDS_DEFAULT))
-                .expect("a prefix of a valid range is valid"),
+            SeedRange::new(
+                scenario.seeds.start(),
+                scenario.seeds.start() + scenario.seeds.len().min(TEST_SEEDS_DEFAULT),
+            )
+            .expect("a prefix of a valid range is valid"),
         ),
     };
     let options = SweepOptions {
@@ -37,7 +42,8 @@ fn scenario_file_holds(path: &str) {
     for seed in seeds_for(&scenario, &options) {
         let outcome = run_one(&scenario, seed, &options);
         if !outcome.passed() {
-            let mut lines: Vec<String> = outcome.violations.iter().map(ToString::to_string).collect();
+            let mut lines: Vec<String> =
+                outcome.violations.iter().map(ToString::to_string).collect();
             lines.extend(outcome.stuck.clone());
             failures.push(format!("seed {seed}:\n    {}", lines.join("\n    ")));
         }
