@@ -30,7 +30,7 @@ use crate::shared::{HostObserver, Shared};
 use crate::workload::{self, ClientIdentity, UNSERVICEABLE_COUNTRY};
 
 /// The service's API key at the carrier.
-const CARRIER_API_KEY: &str = "ck_sim_platform";
+pub(crate) const CARRIER_API_KEY: &str = "ck_sim_platform";
 
 /// Simulated time the settle phase may take before the run is declared stuck, ms.
 const SETTLE_TIME_LIMIT_MS: u64 = 600_000;
@@ -269,6 +269,7 @@ fn add_service(
                 lock_lease_ms: scenario.service.lock_lease_ms,
                 store_latency_ms: scenario.service.store_latency_ms,
                 bugs,
+                admin_key: None,
             };
             let router = service::router(
                 config,
@@ -328,6 +329,7 @@ fn add_carrier(
                     unserviceable_countries: [UNSERVICEABLE_COUNTRY.to_string()]
                         .into_iter()
                         .collect(),
+                    admin_key: None,
                 },
                 CarrierDeps {
                     clock: clock.clone(),

@@ -4,7 +4,9 @@
 //! label sold the first time and a different request under the same key is refused (422);
 //! without one, every request sells a new label, as many real carriers do. That is why the
 //! service must send a key, and what the `carrier_without_key` planted bug gets wrong.
-//! `GET /v1/labels/{id}` reads a label back. Every sale is recorded in the [`CarrierLedger`].
+//! `GET /v1/labels/{id}` reads a label back. Every sale is recorded in the [`CarrierLedger`],
+//! which `GET /v1/admin/labels` shows whole to a holder of the admin key (live mode's
+//! oracles audit it through that endpoint).
 
 mod ledger;
 
@@ -37,6 +39,8 @@ pub struct CarrierConfig {
     /// Destination countries the carrier does not serve: labels for them are refused with a
     /// 422, which the service must store and replay like a success.
     pub unserviceable_countries: BTreeSet<String>,
+    /// The key (`X-Admin-Key`) that may read the whole ledger; `None` refuses everyone.
+    pub admin_key: Option<String>,
 }
 
 /// What the carrier is given by whoever runs it.
@@ -74,6 +78,7 @@ pub fn router(config: CarrierConfig, deps: CarrierDeps) -> Router {
     Router::new()
         .route("/v1/labels", post(sell))
         .route("/v1/labels/{id}", get(fetch))
+        .route("/v1/admin/labels", get(admin_labels))
         .layer(axum::middleware::from_fn_with_state(
             ids,
             crate::service::request_context_layer,
@@ -140,7 +145,7 @@ async fn sell(
             shipment_ref: request.shipment_ref.clone(),
             cost_cents: price_cents(&request),
         }
-    });
+    })?;
     match sale {
         Sale::New(label) => {
             carrier.deps.observer.record(SystemEvent::LabelSold {
@@ -188,4 +193,13 @@ async fn fetch(
         .label(&label_id)
         .map(|label| axum::Json(label).into_response())
         .ok_or_else(|| ApiError::not_found("label", &label_id))
+}
+
+/// `GET /v1/admin/labels`: every sale, in order, for the holder of the admin key.
+async fn admin_labels(
+    State(carrier): State<Arc<Carrier>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    crate::service::check_admin_key(carrier.config.admin_key.as_deref(), &headers)?;
+    Ok(axum::Json(carrier.deps.ledger.sales()).into_response())
 }

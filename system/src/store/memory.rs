@@ -218,6 +218,10 @@ impl Store for MemoryStore {
         }
         Ok(())
     }
+
+    fn read_all(&self) -> Result<Tables, StoreError> {
+        Ok(self.snapshot())
+    }
 }
 
 #[cfg(test)]
