@@ -1,0 +1,280 @@
+//! HTTP faults, independent of how requests arrive: the rules a scenario declares, the
+//! decision whether one fires for a request, and the responses a fault fabricates. The
+//! simulation applies them in front of a turmoil host ([`super::layer`]); live mode applies
+//! the same rules, with the same decisions from the same seeded stream, in a real proxy
+//! (`crate::live::proxy`). Nothing here knows turmoil or reads a clock: the caller passes
+//! the time.
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+
+use super::params::Params;
+use super::{FaultSpec, ParamInfo, Window};
+use crate::hosts::HostSel;
+use crate::scenario::ScenarioError;
+use crate::scenario::write_quote as quote;
+
+/// What an HTTP fault does to a request it fires on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HttpEffect {
+    /// Answer `status`; when `after`, only after the request was handled.
+    Status {
+        /// The 5xx.
+        status: u16,
+        /// Whether the request is handled first.
+        after: bool,
+    },
+    /// Answer 429 without handling the request.
+    TooManyRequests {
+        /// Seconds to ask for.
+        retry_after_s: u64,
+        /// Whether `Retry-After` is an HTTP date (by the server's clock).
+        as_date: bool,
+    },
+    /// Handle the request, then hold the response.
+    Slow {
+        /// How long, ms.
+        delay_ms: u64,
+    },
+    /// Handle the request, then close the connection without answering.
+    Drop,
+    /// Handle the request, send the head, break the body.
+    Reset,
+    /// Deliver the request `copies` times at once; answer with the first.
+    Duplicate {
+        /// Deliveries.
+        copies: u32,
+    },
+}
+
+/// An HTTP fault: where it applies and what it does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpRule {
+    /// The server in front of which it acts.
+    pub target: HostSel,
+    /// Only requests whose path starts with this.
+    pub path_prefix: Option<String>,
+    /// What it does.
+    pub effect: HttpEffect,
+}
+
+impl HttpRule {
+    /// The `target` parameter of HTTP faults.
+    pub(crate) const TARGET: ParamInfo = ParamInfo {
+        name: "target",
+        required: true,
+        doc: "the server in front of which the fault acts: \"service\" or \"carrier\"",
+    };
+
+    /// Reads `target` and `path_prefix`.
+    pub(crate) fn parse_common(
+        params: &mut Params<'_>,
+    ) -> Result<(HostSel, Option<String>), ScenarioError> {
+        let target = params.server("target")?;
+        let path_prefix = match params.text("path_prefix") {
+            None => None,
+            Some((prefix, span)) => {
+                if !prefix.starts_with('/') {
+                    return Err(params
+                        .error(
+                            span,
+                            format!("`path_prefix` \"{prefix}\" does not start with /"),
+                        )
+                        .with_hint("e.g. path_prefix = \"/v1/orders\""));
+                }
+                Some(prefix)
+            }
+        };
+        Ok((target, path_prefix))
+    }
+
+    /// Whether the rule applies to a request to `host` for `path`.
+    pub(crate) fn matches(&self, host: &str, path: &str) -> bool {
+        self.target.contains(host)
+            && self
+                .path_prefix
+                .as_deref()
+                .is_none_or(|prefix| path.starts_with(prefix))
+    }
+
+    /// What it does, in words.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        let what = match &self.effect {
+            HttpEffect::Status {
+                status,
+                after: false,
+            } => format!("{status} before handling"),
+            HttpEffect::Status {
+                status,
+                after: true,
+            } => format!("{status} after handling"),
+            HttpEffect::TooManyRequests {
+                retry_after_s,
+                as_date,
+            } => format!(
+                "429, Retry-After {retry_after_s} s as {}",
+                if *as_date { "date" } else { "seconds" }
+            ),
+            HttpEffect::Slow { delay_ms } => format!("response held {delay_ms} ms"),
+            HttpEffect::Drop => "response dropped after handling".to_string(),
+            HttpEffect::Reset => "connection reset mid-response".to_string(),
+            HttpEffect::Duplicate { copies } => format!("delivered {copies}x"),
+        };
+        match &self.path_prefix {
+            Some(prefix) => format!("{what} at {}{prefix}", self.target),
+            None => format!("{what} at {}", self.target),
+        }
+    }
+
+    /// Parameters as TOML, for repro files.
+    pub(crate) fn params_toml(&self) -> Vec<(&'static str, String)> {
+        let mut params = vec![("target", quote(&self.target.to_string()))];
+        if let Some(prefix) = &self.path_prefix {
+            params.push(("path_prefix", quote(prefix)));
+        }
+        match &self.effect {
+            HttpEffect::Status { status, after } => {
+                params.push(("status", status.to_string()));
+                params.push(("when", quote(if *after { "after" } else { "before" })));
+            }
+            HttpEffect::TooManyRequests {
+                retry_after_s,
+                as_date,
+            } => {
+                params.push(("retry_after_s", retry_after_s.to_string()));
+                params.push((
+                    "retry_after_form",
+                    quote(if *as_date { "date" } else { "seconds" }),
+                ));
+            }
+            HttpEffect::Slow { delay_ms } => params.push(("delay_ms", delay_ms.to_string())),
+            HttpEffect::Duplicate { copies } => params.push(("copies", copies.to_string())),
+            HttpEffect::Drop | HttpEffect::Reset => {}
+        }
+        params
+    }
+}
+
+/// One rule armed in front of a host: its fault's index, window and probability.
+#[derive(Clone, Debug)]
+pub(crate) struct Armed {
+    /// Index of the fault in the scenario.
+    pub index: usize,
+    /// When it is active, ms from the start of the run.
+    pub window: Window,
+    /// Chance per request.
+    pub probability: f64,
+    /// What it does.
+    pub rule: HttpRule,
+}
+
+/// The HTTP rules of `faults` that act in front of `host`, in file order.
+pub(crate) fn arm(host: &str, faults: &[FaultSpec]) -> Vec<Armed> {
+    faults
+        .iter()
+        .filter_map(|spec| {
+            spec.kind
+                .http_rule()
+                .filter(|rule| rule.target.contains(host))
+                .map(|rule| Armed {
+                    index: spec.index,
+                    window: spec.window,
+                    probability: spec.probability,
+                    rule: rule.clone(),
+                })
+        })
+        .collect()
+}
+
+/// The first rule that fires for a request to `host` for `path` at `now_ms`, if any.
+///
+/// Every active, matching rule draws once from `rng`, in file order, until one fires: the
+/// simulation depends on this exact sequence of draws for its determinism, so change it only
+/// with the trace hashes in mind.
+pub(crate) fn decide<'a>(
+    rules: &'a [Armed],
+    host: &str,
+    path: &str,
+    now_ms: u64,
+    rng: &mut ChaCha8Rng,
+) -> Option<&'a Armed> {
+    for armed in rules {
+        if !armed.window.contains(now_ms) || !armed.rule.matches(host, path) {
+            continue;
+        }
+        let draw: f64 = rng.random();
+        if draw < armed.probability {
+            return Some(armed);
+        }
+    }
+    None
+}
+
+/// A response produced by the fault itself, shaped like a proxy's error page.
+pub(crate) fn injected(
+    status: u16,
+    retry_after: Option<String>,
+) -> http::Response<axum::body::Body> {
+    let body = r#"{"error":{"code":"injected_fault","message":"injected by shipsim","details":[],"request_id":""}}"#;
+    let mut builder = http::Response::builder()
+        .status(status)
+        .header(http::header::CONTENT_TYPE, "application/json");
+    if let Some(value) = retry_after {
+        builder = builder.header(http::header::RETRY_AFTER, value);
+    }
+    builder
+        .body(axum::body::Body::from(body))
+        .expect("static response is valid")
+}
+
+/// The response's head with half its body, then a body error: hyper aborts the connection
+/// mid-response, after the `Content-Length` of the whole body was promised.
+pub(crate) async fn truncate(
+    response: http::Response<axum::body::Body>,
+) -> http::Response<axum::body::Body> {
+    let (parts, body) = response.into_parts();
+    let bytes = body
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
+    let half = bytes.slice(..bytes.len() / 2);
+    http::Response::from_parts(
+        parts,
+        axum::body::Body::new(Truncated {
+            data: Some(half),
+            failed: false,
+        }),
+    )
+}
+
+/// A body of one data frame followed by an error.
+struct Truncated {
+    data: Option<Bytes>,
+    failed: bool,
+}
+
+impl hyper::body::Body for Truncated {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, std::io::Error>>> {
+        if let Some(data) = self.data.take() {
+            return std::task::Poll::Ready(Some(Ok(hyper::body::Frame::data(data))));
+        }
+        if self.failed {
+            return std::task::Poll::Ready(None);
+        }
+        self.failed = true;
+        std::task::Poll::Ready(Some(Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "reset by shipsim",
+        ))))
+    }
+}
