@@ -11,6 +11,10 @@ use clap::{Args, Parser, Subcommand};
 use shipsim_system::bugs::{Bug, BugSet};
 
 use crate::fault::CATALOGUE;
+use crate::live::driver::{self, LiveOptions};
+use crate::live::proxy::{ProxiedHost, Proxy};
+use crate::live::serve::{CarrierOptions, ServiceOptions};
+use crate::live::{self, demo, telemetry};
 use crate::oracle::OracleKind;
 use crate::report;
 use crate::scenario::{Scenario, SeedRange};
@@ -42,6 +46,129 @@ enum Command {
     Check(CheckArgs),
     /// List scenarios, fault kinds, oracles and planted bugs.
     List(ListArgs),
+    /// Live mode: run the reference service on real TCP with a SQLite store.
+    Serve(ServeArgs),
+    /// Live mode: run the carrier on real TCP.
+    Carrier(CarrierArgs),
+    /// Live mode: a proxy injecting a scenario's HTTP faults on real connections.
+    Proxy(ProxyArgs),
+    /// Live mode: drive a scenario against a real URL and judge it with the oracles.
+    Live(LiveArgs),
+    /// Live mode in one command: carrier, service, two fault proxies and the driver.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Address to listen on (port 0 picks a free one; the chosen URL is printed).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: String,
+    /// The SQLite database file (created if missing).
+    #[arg(long)]
+    db: PathBuf,
+    /// The carrier's base URL (or a `shipsim proxy` in front of it).
+    #[arg(long, default_value = "http://127.0.0.1:8081")]
+    carrier_url: String,
+    /// Merchants accepted: sk_sim_merchant_0 .. sk_sim_merchant_{N-1}, as in the simulation.
+    #[arg(long, default_value_t = 16)]
+    callers: u32,
+    /// The operator's key for GET /v1/admin/state (which live mode's oracles read).
+    #[arg(long)]
+    admin_key: Option<String>,
+    /// Take the [service] settings (rate limit, carrier policy, lease) from this scenario.
+    #[arg(long)]
+    scenario: Option<PathBuf>,
+    /// Switch on a planted service bug (repeatable).
+    #[arg(long = "bug", value_parser = parse_bug)]
+    bugs: Vec<Bug>,
+    /// Seed of the service's ids.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+#[derive(Debug, Args)]
+struct CarrierArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8081")]
+    listen: String,
+    /// SQLite file for the ledger; without it the ledger is in memory, lost on restart.
+    #[arg(long)]
+    db: Option<PathBuf>,
+    /// The operator's key for GET /v1/admin/labels.
+    #[arg(long)]
+    admin_key: Option<String>,
+    /// Seed of the carrier's ids.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+#[derive(Debug, Args)]
+struct ProxyArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8090")]
+    listen: String,
+    /// Where to forward (the service's or the carrier's base URL).
+    #[arg(long)]
+    upstream: String,
+    /// Which host's faults to apply: service or carrier.
+    #[arg(long, default_value = "service", value_parser = parse_host)]
+    host: ProxiedHost,
+    /// The scenario whose HTTP faults to apply.
+    scenario: PathBuf,
+    /// Seed of the fault decisions (default: the scenario's first seed).
+    #[arg(long)]
+    seed: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+struct LiveArgs {
+    /// The service's base URL (or a `shipsim proxy` in front of it).
+    #[arg(long)]
+    target: String,
+    /// The carrier's base URL (or its proxy), to audit the labels it sold.
+    #[arg(long)]
+    carrier_url: Option<String>,
+    /// Start a fault proxy in front of --target in this process.
+    #[arg(long)]
+    proxy: bool,
+    /// The scenario to drive.
+    scenario: PathBuf,
+    /// Seed of the workload (default: the scenario's first seed).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// The service's admin key: judge the whole store. Without it, public reads only.
+    #[arg(long)]
+    admin_key: Option<String>,
+    /// The carrier's admin key (default: the service's).
+    #[arg(long)]
+    carrier_admin_key: Option<String>,
+    /// Switch on a planted client bug (repeatable).
+    #[arg(long = "bug", value_parser = parse_bug)]
+    bugs: Vec<Bug>,
+}
+
+#[derive(Debug, Args)]
+struct DemoArgs {
+    /// The scenario to drive (HTTP faults apply; others are listed as not applied).
+    #[arg(default_value = "scenarios/live_http_faults.toml")]
+    scenario: PathBuf,
+    /// Seed of the workload and the proxies (default: the scenario's first seed).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Switch on a planted service bug (repeatable), to watch live mode catch it.
+    #[arg(long = "bug", value_parser = parse_bug)]
+    bugs: Vec<Bug>,
+    /// Where databases and logs go (default: a fresh directory under the temp dir).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+}
+
+fn parse_host(text: &str) -> Result<ProxiedHost, String> {
+    match text {
+        "service" => Ok(ProxiedHost::Service),
+        "carrier" => Ok(ProxiedHost::Carrier),
+        other => Err(format!("unknown host `{other}`: service or carrier")),
+    }
 }
 
 #[derive(Debug, Args, Clone)]
@@ -143,6 +270,11 @@ pub fn main() -> ExitCode {
         Some(Command::Replay(args)) => replay(&args),
         Some(Command::Check(args)) => check(&args),
         Some(Command::List(args)) => list(&args),
+        Some(Command::Serve(args)) => serve(args),
+        Some(Command::Carrier(args)) => carrier(args),
+        Some(Command::Proxy(args)) => proxy(args),
+        Some(Command::Live(args)) => live(args),
+        Some(Command::Demo(args)) => demo(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -351,4 +483,163 @@ fn list(args: &ListArgs) -> Result<(), Failure> {
         println!("  {:<28} {}", bug.name(), bug.describe());
     }
     Ok(())
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+        .map_err(Failure::Input)
+}
+
+fn load_one(path: &Path) -> Result<Scenario, Failure> {
+    Scenario::load(path).map_err(|e| Failure::Input(anyhow::anyhow!("{e}")))
+}
+
+fn serve(args: ServeArgs) -> Result<(), Failure> {
+    telemetry::init_json_logs();
+    let settings = match &args.scenario {
+        Some(path) => load_one(path)?.service,
+        None => {
+            Scenario::parse("<defaults>", "defaults", "")
+                .expect("the empty scenario is valid")
+                .service
+        }
+    };
+    let db = args.db.clone();
+    let options = ServiceOptions {
+        listen: args.listen,
+        db: args.db,
+        carrier_url: args.carrier_url,
+        callers: args.callers,
+        admin_key: args.admin_key,
+        settings,
+        bugs: BugSet::of(args.bugs),
+        seed: args.seed,
+    };
+    runtime()?
+        .block_on(live::serve::run_service(options))
+        .with_context(|| format!("shipsim serve (database {})", db.display()))?;
+    Ok(())
+}
+
+fn carrier(args: CarrierArgs) -> Result<(), Failure> {
+    telemetry::init_json_logs();
+    let options = CarrierOptions {
+        listen: args.listen,
+        db: args.db,
+        admin_key: args.admin_key,
+        seed: args.seed,
+    };
+    runtime()?
+        .block_on(live::serve::run_carrier(options))
+        .context("shipsim carrier")?;
+    Ok(())
+}
+
+fn proxy(args: ProxyArgs) -> Result<(), Failure> {
+    telemetry::init_json_logs();
+    let scenario = load_one(&args.scenario)?;
+    let seed = args.seed.unwrap_or_else(|| scenario.seeds.start());
+    runtime()?
+        .block_on(async {
+            let proxy = Proxy::new(args.host, &args.upstream, &scenario.faults, seed)?;
+            let listener = tokio::net::TcpListener::bind(&args.listen)
+                .await
+                .map_err(|source| live::LiveError::Bind {
+                    address: args.listen.clone(),
+                    source,
+                })?;
+            let address = listener.local_addr()?;
+            let info = proxy.info();
+            tracing::info!(
+                %address,
+                upstream = %info.upstream,
+                host = args.host.name(),
+                seed,
+                rules = info.rules.len(),
+                "proxy listening"
+            );
+            live::announce(address);
+            proxy.serve(listener, live::shutdown_signal()).await
+        })
+        .with_context(|| format!("shipsim proxy -> {}", args.upstream))?;
+    Ok(())
+}
+
+fn live(args: LiveArgs) -> Result<(), Failure> {
+    let scenario = load_one(&args.scenario)?;
+    let seed = args.seed.unwrap_or_else(|| scenario.seeds.start());
+    let options = LiveOptions {
+        scenario: scenario.clone(),
+        target: args.target.clone(),
+        carrier_url: args.carrier_url,
+        proxy: args.proxy,
+        seed,
+        admin_key: args.admin_key,
+        carrier_admin_key: args.carrier_admin_key,
+        bugs: BugSet::of(args.bugs),
+    };
+    let run = runtime()?
+        .block_on(driver::run(options))
+        .with_context(|| format!("shipsim live against {}", args.target))?;
+    print!("{}", driver::render(&run, &scenario, &args.target));
+    if run.passed() {
+        Ok(())
+    } else {
+        Err(Failure::Violations)
+    }
+}
+
+fn demo(args: DemoArgs) -> Result<(), Failure> {
+    let scenario = load_one(&args.scenario)?;
+    let seed = args.seed.unwrap_or_else(|| scenario.seeds.start());
+    let dir = match args.dir {
+        Some(dir) => dir,
+        None => std::env::temp_dir().join(format!("shipsim-demo-{}", std::process::id())),
+    };
+    // A fresh database per demo: a stale one would mix two runs' shipments.
+    let _ = std::fs::remove_file(dir.join("service.db"));
+    let _ = std::fs::remove_file(dir.join("carrier.db"));
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let exe = std::env::current_exe().context("cannot find the shipsim binary")?;
+    let options = demo::DemoOptions {
+        scenario: args.scenario.clone(),
+        seed,
+        bugs: args.bugs.iter().map(|b| b.name().to_string()).collect(),
+        dir: dir.clone(),
+    };
+    let stack = demo::start(&exe, &options).context("cannot start the demo's servers")?;
+    println!(
+        "carrier {} <- proxy {} <- service {} <- proxy {} <- driver (logs and databases in {})",
+        stack.carrier.url,
+        stack.carrier_proxy.url,
+        stack.service.url,
+        stack.service_proxy.url,
+        dir.display()
+    );
+    let live_options = LiveOptions {
+        scenario: scenario.clone(),
+        target: stack.service_proxy.url.clone(),
+        carrier_url: Some(stack.carrier_proxy.url.clone()),
+        proxy: false,
+        seed,
+        admin_key: Some(demo::DEMO_ADMIN_KEY.to_string()),
+        carrier_admin_key: None,
+        bugs: BugSet::none(),
+    };
+    let run = runtime()?
+        .block_on(driver::run(live_options))
+        .context("the demo's live run")?;
+    print!(
+        "{}",
+        driver::render(&run, &scenario, &stack.service_proxy.url)
+    );
+    drop(stack);
+    if run.passed() {
+        Ok(())
+    } else {
+        Err(Failure::Violations)
+    }
 }

@@ -2,5 +2,6 @@
 
 mod cli;
 mod determinism;
+mod live;
 mod scenario_errors;
 mod scenarios;

@@ -1,0 +1,107 @@
+//! Live mode: the same scenarios against real sockets, a real database and real processes
+//! that can be killed.
+//!
+//! - [`serve`]: `shipsim serve` and `shipsim carrier`, the reference service (SQLite store)
+//!   and the carrier on real TCP, stopping gracefully on SIGTERM or ctrl-c.
+//! - [`proxy`]: `shipsim proxy`, a fault-injecting HTTP proxy that applies a scenario's HTTP
+//!   faults on real connections, with the simulation's own rules and seeded decisions.
+//! - [`driver`]: `shipsim live`, which drives a scenario's workload with reqwest, records the
+//!   history, reads the final state back through the API and runs the oracles on it.
+//! - [`demo`]: `shipsim demo`, all of the above in one command.
+//! - [`telemetry`]: JSON-lines logs.
+//!
+//! **Invariant:** nothing here runs on a simulated path. Live mode reads the OS clock
+//! (`WallClock`, tokio's timers) and real networks reorder as they please: a live run has
+//! no determinism guarantee, only a recorded seed for its workload and fault decisions.
+
+pub mod demo;
+pub mod driver;
+pub mod proxy;
+pub mod serve;
+pub mod telemetry;
+
+use shipsim_system::store::StoreError;
+use shipsim_system::transport::TransportError;
+
+/// Header of the admin endpoints, re-exported for the command line.
+pub use shipsim_system::api::HEADER_ADMIN_KEY;
+
+/// Why a live-mode command could not do its job.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LiveError {
+    /// The listening address could not be bound.
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        /// What was asked for.
+        address: String,
+        /// Why not.
+        source: std::io::Error,
+    },
+    /// The database could not be opened or used.
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    /// The HTTP client could not be built.
+    #[error("http client: {0}")]
+    Transport(#[from] TransportError),
+    /// A target (service, carrier or proxy) answered what it must not, or nothing.
+    #[error("{url}: {detail}")]
+    Target {
+        /// Where.
+        url: String,
+        /// What went wrong.
+        detail: String,
+    },
+    /// The run did not finish in time.
+    #[error("the live run did not finish within {limit_ms} ms: clients are stuck")]
+    Stuck {
+        /// The limit (the scenario's `time_limit_ms`).
+        limit_ms: u64,
+    },
+    /// A socket or file failed.
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// `url` without trailing slashes, so paths can be appended.
+pub(crate) fn base_url(url: &str) -> String {
+    url.trim_end_matches('/').to_string()
+}
+
+/// The line a server prints on stdout once it listens, which scripts and tests wait for.
+pub const LISTENING_PREFIX: &str = "listening on ";
+
+/// Prints the listening line and flushes it, so a parent process reading our stdout sees it
+/// at once.
+pub(crate) fn announce(address: std::net::SocketAddr) {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{LISTENING_PREFIX}http://{address}");
+    let _ = stdout.flush();
+}
+
+/// Resolves when the process is asked to stop: ctrl-c, or SIGTERM on Unix.
+pub(crate) async fn shutdown_signal() {
+    let ctrl_c = async {
+        // An error here means no handler could be installed; then only SIGTERM stops us.
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        biased;
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

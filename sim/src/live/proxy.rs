@@ -1,0 +1,490 @@
+//! `shipsim proxy`: a fault-injecting HTTP proxy between a client and a service (or between
+//! the service and the carrier) that applies a scenario's HTTP faults on real connections.
+//!
+//! Rules, windows and decisions are the simulation's own ([`crate::fault::http_rules`]): the
+//! same rules are armed for the same host, and each request draws from the same ChaCha8
+//! stream the simulated host would use (`host-{service|carrier}` / boot 0 / `http-faults` of
+//! the scenario seed), in request-arrival order. Windows are measured in wall ms from the
+//! proxy's start, or from the last `POST /_shipsim/begin`. What the effects do on a real
+//! connection:
+//!
+//! | effect | on the wire |
+//! |---|---|
+//! | 5xx before / after | answered by the proxy; `after` forwards first, so the upstream committed |
+//! | 429 | answered by the proxy with `Retry-After` (seconds or HTTP date) |
+//! | slow response | forwarded, the response held back for the delay |
+//! | drop response | forwarded, then the connection closed without a response |
+//! | reset mid-response | forwarded, the head and half the body sent, then the connection aborted |
+//! | duplicate | forwarded several times at once; the client gets the first answer |
+//!
+//! The proxy answers three control paths itself, for the live driver: `GET /_shipsim/proxy`
+//! (what it is and how often each fault fired), `POST /_shipsim/begin` (restart the windows
+//! and counts: a run begins) and `POST /_shipsim/heal` (stop injecting: the settle phase).
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Body;
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, Method, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use shipsim_system::client::http_date;
+use shipsim_system::clock::{Clock, WallClock};
+use shipsim_system::seed::Seed;
+use tokio::net::TcpListener;
+use tokio::time::Instant;
+
+use super::{LiveError, base_url};
+use crate::fault::FaultSpec;
+use crate::fault::http_rules::{self, Armed, HttpEffect, injected, truncate};
+use crate::hosts::{CARRIER, SERVICE};
+
+/// Largest request body the proxy buffers (it must, to duplicate requests), as the
+/// simulated fault layer.
+const REQUEST_BYTES_MAX: usize = 256 * 1024;
+
+/// Largest upstream response the proxy buffers (it must, to cut one in half).
+const RESPONSE_BYTES_MAX: usize = 1 << 20;
+
+/// How long the proxy waits for the upstream before answering 504 itself. Longer than any
+/// client attempt, so the client's own timeout decides first, but bounded so that a wedged
+/// upstream cannot pin proxy tasks forever.
+const UPSTREAM_TIMEOUT_MS: u64 = 30_000;
+
+/// How long an idle client connection is kept open.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Path prefix of the proxy's own control endpoints.
+pub const CONTROL_PREFIX: &str = "/_shipsim/";
+
+/// Which server the proxy stands in front of: it arms the rules that target that host.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProxiedHost {
+    /// The reference service (rules with `target = "service"`).
+    Service,
+    /// The carrier (rules with `target = "carrier"`).
+    Carrier,
+}
+
+impl ProxiedHost {
+    /// The simulated host name it stands for.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            ProxiedHost::Service => SERVICE,
+            ProxiedHost::Carrier => CARRIER,
+        }
+    }
+}
+
+/// One armed rule, as the control endpoint shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RuleInfo {
+    /// Index of the fault in the scenario.
+    pub index: usize,
+    /// What it does.
+    pub describe: String,
+    /// When, in ms from the start of the run.
+    pub window: String,
+    /// Chance per request.
+    pub probability: f64,
+}
+
+/// What `GET /_shipsim/proxy` answers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProxyInfo {
+    /// The host it stands for.
+    pub host: ProxiedHost,
+    /// Where it forwards.
+    pub upstream: String,
+    /// The seed its decisions draw from.
+    pub seed: u64,
+    /// Wall ms since the proxy started or the last begin.
+    pub elapsed_ms: u64,
+    /// Whether injection is stopped.
+    pub healed: bool,
+    /// The armed rules.
+    pub rules: Vec<RuleInfo>,
+    /// Times each fault fired since the last begin, by fault index.
+    pub fired: BTreeMap<usize, u64>,
+}
+
+struct ProxyState {
+    host: ProxiedHost,
+    upstream: String,
+    seed: u64,
+    rules: Vec<Armed>,
+    rng: Mutex<ChaCha8Rng>,
+    origin: Mutex<Instant>,
+    healed: AtomicBool,
+    fired: Mutex<BTreeMap<usize, u64>>,
+    client: reqwest::Client,
+}
+
+/// A fault-injecting proxy; clone it into every connection.
+#[derive(Clone)]
+pub struct Proxy {
+    state: Arc<ProxyState>,
+}
+
+/// Returned by the handler to close the connection without answering.
+#[derive(Debug)]
+struct Dropped;
+
+impl std::fmt::Display for Dropped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection dropped by fault injection")
+    }
+}
+
+impl std::error::Error for Dropped {}
+
+impl Proxy {
+    /// A proxy for `host` forwarding to `upstream`, armed with the HTTP faults of `faults`
+    /// that target `host`, its decisions drawn from `seed` as the simulation's would be.
+    ///
+    /// # Errors
+    /// When the HTTP client cannot be built.
+    pub fn new(
+        host: ProxiedHost,
+        upstream: &str,
+        faults: &[FaultSpec],
+        seed: u64,
+    ) -> Result<Proxy, LiveError> {
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .tcp_nodelay(true)
+            .timeout(Duration::from_millis(UPSTREAM_TIMEOUT_MS))
+            .build()
+            .map_err(|e| LiveError::Target {
+                url: upstream.to_string(),
+                detail: format!("cannot build the HTTP client: {e}"),
+            })?;
+        let rng_seed = Seed(seed)
+            .derive(&format!("host-{}", host.name()))
+            .derive_index("boot", 0)
+            .derive("http-faults");
+        Ok(Proxy {
+            state: Arc::new(ProxyState {
+                host,
+                upstream: base_url(upstream),
+                seed,
+                rules: http_rules::arm(host.name(), faults),
+                rng: Mutex::new(rng_seed.rng()),
+                // The wall clock of live mode: windows are real milliseconds.
+                origin: Mutex::new(Instant::now()),
+                healed: AtomicBool::new(false),
+                fired: Mutex::new(BTreeMap::new()),
+                client,
+            }),
+        })
+    }
+
+    /// What the proxy is and has done.
+    ///
+    /// # Panics
+    /// If a lock was poisoned.
+    #[must_use]
+    pub fn info(&self) -> ProxyInfo {
+        let state = &self.state;
+        ProxyInfo {
+            host: state.host,
+            upstream: state.upstream.clone(),
+            seed: state.seed,
+            elapsed_ms: self.elapsed_ms(),
+            healed: state.healed.load(Ordering::SeqCst),
+            rules: state
+                .rules
+                .iter()
+                .map(|armed| RuleInfo {
+                    index: armed.index,
+                    describe: armed.rule.describe(),
+                    window: armed.window.to_string(),
+                    probability: armed.probability,
+                })
+                .collect(),
+            fired: state.fired.lock().expect("fired lock poisoned").clone(),
+        }
+    }
+
+    fn elapsed_ms(&self) -> u64 {
+        let origin = *self.state.origin.lock().expect("origin lock poisoned");
+        u64::try_from(origin.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Serves connections from `listener` until `shutdown` resolves.
+    ///
+    /// # Errors
+    /// When accepting fails.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), LiveError> {
+        tokio::pin!(shutdown);
+        loop {
+            let (stream, peer) = tokio::select! {
+                biased;
+                () = &mut shutdown => return Ok(()),
+                accepted = listener.accept() => accepted?,
+            };
+            let proxy = self.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |request| {
+                    let proxy = proxy.clone();
+                    async move { proxy.handle(request, peer).await }
+                });
+                // A connection that ends in error (a client gone, a fault's abort) has
+                // nothing left to tell anyone.
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .keep_alive(true)
+                    .header_read_timeout(HEADER_READ_TIMEOUT)
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    }
+
+    async fn handle(
+        self,
+        request: http::Request<Incoming>,
+        peer: SocketAddr,
+    ) -> Result<Response<Body>, Dropped> {
+        if request.uri().path().starts_with(CONTROL_PREFIX) {
+            return Ok(self.control(request.method(), request.uri().path()));
+        }
+        let (parts, body) = request.into_parts();
+        // A request whose body cannot be read is one the client broke off: nothing to serve.
+        let body = Limited::new(body, REQUEST_BYTES_MAX)
+            .collect()
+            .await
+            .map_err(|_| Dropped)?
+            .to_bytes();
+        let Some(armed) = self.decide(parts.uri.path()) else {
+            return Ok(self.forward(&parts, body).await);
+        };
+        *self
+            .state
+            .fired
+            .lock()
+            .expect("fired lock poisoned")
+            .entry(armed.index)
+            .or_insert(0) += 1;
+        tracing::info!(
+            fault = armed.index,
+            effect = %armed.rule.describe(),
+            method = %parts.method,
+            path = parts.uri.path(),
+            %peer,
+            "fault fired"
+        );
+        self.apply(armed.rule.effect, parts, body).await
+    }
+
+    fn decide(&self, path: &str) -> Option<Armed> {
+        let state = &self.state;
+        if state.rules.is_empty() || state.healed.load(Ordering::SeqCst) {
+            return None;
+        }
+        let now_ms = self.elapsed_ms();
+        let mut rng = state.rng.lock().expect("fault rng lock poisoned");
+        http_rules::decide(&state.rules, state.host.name(), path, now_ms, &mut rng).cloned()
+    }
+
+    async fn apply(
+        self,
+        effect: HttpEffect,
+        parts: http::request::Parts,
+        body: Bytes,
+    ) -> Result<Response<Body>, Dropped> {
+        match effect {
+            HttpEffect::Status { status, after } => {
+                if after {
+                    let _discarded = self.forward(&parts, body).await;
+                }
+                Ok(injected(status, None))
+            }
+            HttpEffect::TooManyRequests {
+                retry_after_s,
+                as_date,
+            } => {
+                let value = if as_date {
+                    http_date(WallClock.now_ms() + retry_after_s * 1_000)
+                } else {
+                    retry_after_s.to_string()
+                };
+                Ok(injected(429, Some(value)))
+            }
+            HttpEffect::Slow { delay_ms } => {
+                let response = self.forward(&parts, body).await;
+                tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+                Ok(response)
+            }
+            HttpEffect::Drop => {
+                let _discarded = self.forward(&parts, body).await;
+                Err(Dropped)
+            }
+            HttpEffect::Reset => {
+                let response = self.forward(&parts, body).await;
+                Ok(truncate(response).await)
+            }
+            HttpEffect::Duplicate { copies } => {
+                // The extra copies run as their own tasks, as a retrying load balancer's
+                // would; the client gets the answer to the first and never hears of the others.
+                for _ in 1..copies {
+                    let proxy = self.clone();
+                    let parts = parts.clone();
+                    let body = body.clone();
+                    tokio::spawn(async move {
+                        let _unheard = proxy.forward(&parts, body).await;
+                    });
+                }
+                Ok(self.forward(&parts, body).await)
+            }
+        }
+    }
+
+    /// Sends the request upstream and returns its response; an unreachable upstream becomes
+    /// the 502 (or 504) a real proxy would answer.
+    async fn forward(&self, parts: &http::request::Parts, body: Bytes) -> Response<Body> {
+        let path = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+        let url = format!("{}{path}", self.state.upstream);
+        let mut headers = parts.headers.clone();
+        strip_hop_by_hop(&mut headers);
+        headers.remove(http::header::HOST);
+        headers.remove(http::header::CONTENT_LENGTH);
+        let sent = self
+            .state
+            .client
+            .request(parts.method.clone(), &url)
+            .headers(headers)
+            .body(body)
+            .send()
+            .await;
+        let mut upstream = match sent {
+            Ok(response) => response,
+            Err(error) => return gateway_error(&error),
+        };
+        let status = upstream.status();
+        let mut headers = std::mem::take(upstream.headers_mut());
+        strip_hop_by_hop(&mut headers);
+        let mut bytes = Vec::new();
+        loop {
+            match upstream.chunk().await {
+                Ok(Some(chunk)) if bytes.len() + chunk.len() <= RESPONSE_BYTES_MAX => {
+                    bytes.extend_from_slice(&chunk);
+                }
+                Ok(Some(_)) => {
+                    return plain(StatusCode::BAD_GATEWAY, "upstream response too large");
+                }
+                Ok(None) => break,
+                Err(error) => return gateway_error(&error),
+            }
+        }
+        let mut response = Response::new(Body::from(bytes));
+        *response.status_mut() = status;
+        *response.headers_mut() = headers;
+        response
+    }
+
+    fn control(&self, method: &Method, path: &str) -> Response<Body> {
+        let state = &self.state;
+        match (method.as_str(), path.trim_start_matches(CONTROL_PREFIX)) {
+            ("GET", "proxy") => {}
+            ("POST", "begin") => {
+                *state.origin.lock().expect("origin lock poisoned") = Instant::now();
+                state.fired.lock().expect("fired lock poisoned").clear();
+                state.healed.store(false, Ordering::SeqCst);
+                tracing::info!("run begins: fault windows restart");
+            }
+            ("POST", "heal") => {
+                state.healed.store(true, Ordering::SeqCst);
+                tracing::info!("healed: no more faults");
+            }
+            _ => return plain(StatusCode::NOT_FOUND, "unknown control path"),
+        }
+        let body = serde_json::to_vec(&self.info()).expect("proxy info serialises");
+        let mut response = Response::new(Body::from(body));
+        response.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
+        response
+    }
+}
+
+/// Headers that belong to one connection and must not be forwarded (RFC 9110, 7.6.1).
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    const HOP_BY_HOP: [&str; 8] = [
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    ];
+    for name in HOP_BY_HOP {
+        headers.remove(HeaderName::from_static(name));
+    }
+}
+
+fn plain(status: StatusCode, message: &str) -> Response<Body> {
+    let body = serde_json::json!({
+        "error": { "code": "bad_gateway", "message": message, "details": [], "request_id": "" }
+    });
+    let mut response = Response::new(Body::from(body.to_string()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+fn gateway_error(error: &reqwest::Error) -> Response<Body> {
+    let status = if error.is_timeout() {
+        StatusCode::GATEWAY_TIMEOUT
+    } else {
+        StatusCode::BAD_GATEWAY
+    };
+    plain(status, &format!("upstream: {error}"))
+}
+
+/// Binds `listen` and serves `proxy` on it in a task of its own; the proxy stops when the
+/// returned handle is dropped. Returns the handle and the address bound.
+///
+/// # Errors
+/// When the address cannot be bound.
+pub async fn spawn(proxy: Proxy, listen: &str) -> Result<(ProxyHandle, SocketAddr), LiveError> {
+    let listener = TcpListener::bind(listen)
+        .await
+        .map_err(|source| LiveError::Bind {
+            address: listen.to_string(),
+            source,
+        })?;
+    let address = listener.local_addr()?;
+    let task = tokio::spawn(proxy.serve(listener, std::future::pending()));
+    Ok((ProxyHandle(task), address))
+}
+
+/// A proxy serving in the background; dropping it stops accepting.
+#[derive(Debug)]
+pub struct ProxyHandle(tokio::task::JoinHandle<Result<(), LiveError>>);
+
+impl Drop for ProxyHandle {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}

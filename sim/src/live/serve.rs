@@ -1,0 +1,146 @@
+//! `shipsim serve` and `shipsim carrier`: the reference service and the carrier on real TCP.
+//!
+//! The service keeps its state in a SQLite file ([`SqliteStore`]) and takes its boot number
+//! from it, so a restart after `kill -9` recognises the dead process's in-progress locks and
+//! resumes them. The carrier keeps its ledger in a SQLite file when given one (otherwise in
+//! memory, lost on restart). Both stop gracefully on SIGTERM or ctrl-c: they stop accepting,
+//! finish the requests in flight, and exit 0.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use shipsim_system::bugs::BugSet;
+use shipsim_system::carrier::{self, CarrierConfig, CarrierDeps, CarrierLedger};
+use shipsim_system::clock::WallClock;
+use shipsim_system::observe::TracingObserver;
+use shipsim_system::seed::Seed;
+use shipsim_system::service::{self, ServiceConfig, ServiceDeps};
+use shipsim_system::store::SqliteStore;
+use shipsim_system::transport::ReqwestTransport;
+use tokio::net::TcpListener;
+
+use super::{LiveError, announce, base_url, shutdown_signal};
+use crate::runner::CARRIER_API_KEY;
+use crate::scenario::ServiceSettings;
+use crate::workload::{self, UNSERVICEABLE_COUNTRY};
+
+/// How `shipsim serve` runs the service.
+#[derive(Clone, Debug)]
+pub struct ServiceOptions {
+    /// Address to listen on (`127.0.0.1:0` picks a free port).
+    pub listen: String,
+    /// The SQLite database file.
+    pub db: PathBuf,
+    /// The carrier's base URL (or a fault proxy in front of it).
+    pub carrier_url: String,
+    /// Merchants accepted: `sk_sim_merchant_{i}` is the key of `merchant-{i}`, as in the
+    /// simulation, for i below this.
+    pub callers: u32,
+    /// The operator's key for `GET /v1/admin/state`; `None` disables it.
+    pub admin_key: Option<String>,
+    /// Limits, carrier policy and lease (a scenario's `[service]` table).
+    pub settings: ServiceSettings,
+    /// Planted bugs.
+    pub bugs: BugSet,
+    /// Seed of the service's ids and jitter (combined with the boot number).
+    pub seed: u64,
+}
+
+/// How `shipsim carrier` runs the carrier.
+#[derive(Clone, Debug)]
+pub struct CarrierOptions {
+    /// Address to listen on.
+    pub listen: String,
+    /// The SQLite file of the ledger; `None` keeps it in memory.
+    pub db: Option<PathBuf>,
+    /// The operator's key for `GET /v1/admin/labels`; `None` disables it.
+    pub admin_key: Option<String>,
+    /// Seed of the carrier's ids.
+    pub seed: u64,
+}
+
+async fn bind(listen: &str) -> Result<(TcpListener, SocketAddr), LiveError> {
+    let listener = TcpListener::bind(listen)
+        .await
+        .map_err(|source| LiveError::Bind {
+            address: listen.to_string(),
+            source,
+        })?;
+    let address = listener.local_addr()?;
+    Ok((listener, address))
+}
+
+/// Runs the reference service until SIGTERM or ctrl-c.
+///
+/// # Errors
+/// When the database cannot be opened or the address bound.
+pub async fn run_service(options: ServiceOptions) -> Result<(), LiveError> {
+    let (store, boot) = SqliteStore::open(&options.db)?;
+    let config = ServiceConfig {
+        api_keys: (0..options.callers)
+            .map(|i| (workload::api_key(i), workload::caller_id(i)))
+            .collect(),
+        carrier_base_url: base_url(&options.carrier_url),
+        carrier_api_key: CARRIER_API_KEY.to_string(),
+        carrier_policy: options.settings.carrier,
+        rate_limit: options.settings.rate_limit,
+        lock_lease_ms: options.settings.lock_lease_ms,
+        // A real database has its own round trips; simulated ones would only add to them.
+        store_latency_ms: (0, 0),
+        bugs: options.bugs,
+        admin_key: options.admin_key,
+    };
+    let router = service::router(
+        config,
+        ServiceDeps {
+            clock: Arc::new(WallClock),
+            store: Arc::new(store),
+            carrier: Arc::new(ReqwestTransport::new()?),
+            observer: Arc::new(TracingObserver),
+            seed: Seed(options.seed).derive("service"),
+            boot,
+        },
+    );
+    let (listener, address) = bind(&options.listen).await?;
+    tracing::info!(%address, boot, db = %options.db.display(), "service listening");
+    announce(address);
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    tracing::info!(boot, "service stopped");
+    Ok(())
+}
+
+/// Runs the carrier until SIGTERM or ctrl-c.
+///
+/// # Errors
+/// When the ledger file cannot be opened or the address bound.
+pub async fn run_carrier(options: CarrierOptions) -> Result<(), LiveError> {
+    let (ledger, boot) = match &options.db {
+        Some(path) => CarrierLedger::open(path)?,
+        None => (CarrierLedger::new(), 0),
+    };
+    let router = carrier::router(
+        CarrierConfig {
+            api_key: CARRIER_API_KEY.to_string(),
+            unserviceable_countries: [UNSERVICEABLE_COUNTRY.to_string()].into_iter().collect(),
+            admin_key: options.admin_key,
+        },
+        CarrierDeps {
+            clock: Arc::new(WallClock),
+            ledger: Arc::new(ledger),
+            observer: Arc::new(TracingObserver),
+            seed: Seed(options.seed).derive("carrier"),
+            boot,
+        },
+    );
+    let (listener, address) = bind(&options.listen).await?;
+    tracing::info!(%address, boot, "carrier listening");
+    announce(address);
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    tracing::info!(boot, "carrier stopped");
+    Ok(())
+}
