@@ -100,7 +100,7 @@ pub struct LiveRun {
     pub sales: Option<Vec<LabelSale>>,
     /// Duplicates in the final state.
     pub duplicates: Duplicates,
-    /// Wall time of the workload and of the whole run, ms.
+    /// Wall time of the workload phase, ms.
     pub workload_ms: u64,
     /// Wall time of the whole run, ms.
     pub total_ms: u64,

@@ -376,24 +376,41 @@ probability = 0.5
 async fn a_service_judged_through_its_public_api_only() {
     // Proves the mode for services that are not ours: without the admin key the final state
     // is read through public GETs, the oracles that need the store's internals say what
-    // they could not see, and a correct service still passes.
+    // they could not see, and a correct service still passes, here behind the driver's
+    // own in-process fault proxy (`--proxy`), whose faults fire.
     let dir = scratch("api-only");
     let carrier = carrier(&dir);
     let service = serve(&dir, "127.0.0.1:0", &carrier.url, &[]);
     let scenario = Scenario::parse(
         "<api test>",
         "live_api_only",
-        "[hosts]\nclients = 2\ncallers = 2\n[workload]\noperations = 15\n",
+        r#"
+[hosts]
+clients = 2
+callers = 2
+
+[workload]
+operations = 15
+
+[[fault]]
+kind = "http_error"
+target = "service"
+status = 503
+when = "after"
+probability = 0.2
+"#,
     )
     .unwrap();
     let mut foreign = options(scenario.clone(), &service.url, &carrier.url, 9);
     foreign.admin_key = None;
     foreign.carrier_url = None;
+    foreign.proxy = true;
     let run = driver::run(foreign).await.unwrap();
     let text = verdict(&run, &scenario, &service.url);
     assert!(run.passed(), "{text}");
     assert_eq!(run.state_source, StateSource::ApiReads);
     assert!(!run.tables.shipments.is_empty(), "{text}");
+    assert!(run.fired(0) >= 1, "the in-process proxy injects: {text}");
     assert!(
         text.contains("partial: idempotency records are not visible"),
         "{text}"
