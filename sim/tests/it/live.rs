@@ -239,6 +239,52 @@ backoff_ms_max = 800
     .unwrap()
 }
 
+/// Runs the kill workload against a service started with `serve_args`, killing it with
+/// SIGKILL three times at seeded random instants (`round` is the seed) and restarting it on
+/// the same database and port each time. Returns the run, its rendering and the service log.
+async fn run_with_kills(
+    name: &str,
+    round: u64,
+    serve_args: &'static [&'static str],
+) -> (LiveRun, String, String) {
+    let dir = scratch(&format!("{name}-{round}"));
+    let carrier = carrier(&dir);
+    let first = serve(&dir, "127.0.0.1:0", &carrier.url, serve_args);
+    let listen = format!("127.0.0.1:{}", first.port());
+    let target = first.url.clone();
+    let scenario = kill_scenario();
+    let killer_dir = dir.clone();
+    let carrier_url = carrier.url.clone();
+    let killer = tokio::task::spawn_blocking(move || {
+        let mut rng = ChaCha8Rng::seed_from_u64(round);
+        let mut service = first;
+        for _ in 0..3 {
+            std::thread::sleep(Duration::from_millis(rng.random_range(100..350)));
+            service.kill();
+            service = serve(&killer_dir, &listen, &carrier_url, serve_args);
+        }
+        service
+    });
+    let run = driver::run(options(scenario.clone(), &target, &carrier.url, round))
+        .await
+        .unwrap();
+    let _service = killer.await.unwrap();
+    let text = verdict(&run, &scenario, &target);
+    let ambiguous = run
+        .history
+        .workload()
+        .filter(|op| matches!(op.outcome, shipsim::history::OpOutcome::Ambiguous { .. }))
+        .count();
+    eprintln!(
+        "{name} round {round}: {} operations, {ambiguous} ambiguous, {} shipments, {} violations",
+        run.history.operations().len(),
+        run.tables.shipments.len(),
+        run.violations.len()
+    );
+    let log = std::fs::read_to_string(dir.join("service.log")).unwrap();
+    (run, text, log)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn service_killed_with_sigkill_mid_run_loses_nothing_and_duplicates_nothing() {
     // Proves crash safety on a real database: while a live workload runs, the service
@@ -251,37 +297,28 @@ async fn service_killed_with_sigkill_mid_run_loses_nothing_and_duplicates_nothin
         .and_then(|v| v.parse().ok())
         .unwrap_or(1);
     for round in 0..rounds {
-        let dir = scratch(&format!("kill-{round}"));
-        let carrier = carrier(&dir);
-        let first = serve(&dir, "127.0.0.1:0", &carrier.url, &[]);
-        let listen = format!("127.0.0.1:{}", first.port());
-        let target = first.url.clone();
-        let scenario = kill_scenario();
-        let killer_dir = dir.clone();
-        let carrier_url = carrier.url.clone();
-        let killer = tokio::task::spawn_blocking(move || {
-            let mut rng = ChaCha8Rng::seed_from_u64(round);
-            let mut service = first;
-            for _ in 0..3 {
-                std::thread::sleep(Duration::from_millis(rng.random_range(100..350)));
-                service.kill();
-                service = serve(&killer_dir, &listen, &carrier_url, &[]);
-            }
-            service
-        });
-        let run = driver::run(options(scenario.clone(), &target, &carrier.url, round))
-            .await
-            .unwrap();
-        let _service = killer.await.unwrap();
-        let text = verdict(&run, &scenario, &target);
+        let (run, text, log) = run_with_kills("kill", round, &[]).await;
         assert!(run.passed(), "round {round}:\n{text}");
         assert!(run.history.operations().len() >= 180, "{text}");
-        let log = std::fs::read_to_string(dir.join("service.log")).unwrap();
         assert!(
             log.contains("\"boot\":3"),
             "the fourth start reads boot 3 from the database"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kills_expose_idempotency_records_kept_in_memory() {
+    // Proves the kill test has teeth: the same kills against a service whose planted bug
+    // keeps idempotency records in process memory let retries after a restart create
+    // second shipments, and `exactly_once` reports them.
+    let (run, text, _) = run_with_kills("kill-bug", 0, &["--bug", "idempotency_in_memory"]).await;
+    assert!(
+        run.violations
+            .iter()
+            .any(|v| v.oracle == OracleKind::ExactlyOnce),
+        "the planted bug must be caught:\n{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
