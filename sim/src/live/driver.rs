@@ -36,7 +36,6 @@ use tokio::time::Instant;
 
 use super::proxy::{self, CONTROL_PREFIX, ProxiedHost, Proxy, ProxyInfo};
 use super::{LiveError, base_url};
-use crate::fault::Family;
 use crate::history::{Event, EventKind, History, OpKind, OpOutcome, Resource, Trace};
 use crate::oracle::{Duplicates, OracleInput, OracleKind, Violation};
 use crate::scenario::Scenario;
@@ -689,7 +688,7 @@ fn judge(
     let faults_not_applied = scenario
         .faults
         .iter()
-        .filter(|f| f.kind.info().family != Family::Http)
+        .filter(|f| !proxy::applies_live(f))
         .map(|f| format!("#{} {} (line {})", f.index, f.describe(), f.line))
         .collect();
     LiveRun {

@@ -16,6 +16,11 @@
 //! | drop response | forwarded, then the connection closed without a response |
 //! | reset mid-response | forwarded, the head and half the body sent, then the connection aborted |
 //! | duplicate | forwarded several times at once; the client gets the first answer |
+//! | `latency` (network) on the proxied link | request and response each held for a uniform draw in `min_ms..=max_ms` |
+//!
+//! The link of a proxy in front of the service is clients <-> service; in front of the
+//! carrier, service <-> carrier. Link delays draw from a stream of their own, so they never
+//! shift the HTTP faults' decisions.
 //!
 //! The proxy answers three control paths itself, for the live driver: `GET /_shipsim/proxy`
 //! (what it is and how often each fault fired), `POST /_shipsim/begin` (restart the windows
@@ -34,6 +39,7 @@ use http::{HeaderMap, HeaderName, Method, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use rand::Rng as _;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use shipsim_system::client::http_date;
@@ -43,9 +49,9 @@ use tokio::net::TcpListener;
 use tokio::time::Instant;
 
 use super::{LiveError, base_url};
-use crate::fault::FaultSpec;
 use crate::fault::http_rules::{self, Armed, HttpEffect, injected, truncate};
-use crate::hosts::{CARRIER, SERVICE};
+use crate::fault::{FaultKind, FaultSpec, Window};
+use crate::hosts::{CARRIER, HostSel, SERVICE};
 
 /// Largest request body the proxy buffers (it must, to duplicate requests), as the
 /// simulated fault layer.
@@ -86,6 +92,46 @@ impl ProxiedHost {
     }
 }
 
+/// A network `latency` fault on the link the proxy stands on.
+#[derive(Clone, Debug)]
+struct LinkLatency {
+    index: usize,
+    window: Window,
+    min_ms: u64,
+    max_ms: u64,
+    describe: String,
+}
+
+/// Whether `spec` is a `latency` fault on the link a proxy for `host` carries.
+fn on_link(host: ProxiedHost, spec: &FaultSpec) -> Option<LinkLatency> {
+    let FaultKind::Latency(latency) = &spec.kind else {
+        return None;
+    };
+    let peer = |sel: &HostSel| match host {
+        ProxiedHost::Service => matches!(sel, HostSel::Clients | HostSel::Client(_)),
+        ProxiedHost::Carrier => *sel == HostSel::Service,
+    };
+    let here = |sel: &HostSel| sel.contains(host.name());
+    let covered = (here(&latency.a) && peer(&latency.b)) || (here(&latency.b) && peer(&latency.a));
+    covered.then(|| LinkLatency {
+        index: spec.index,
+        window: spec.window,
+        min_ms: latency.min_ms,
+        max_ms: latency.max_ms,
+        describe: spec.kind.describe(),
+    })
+}
+
+/// Whether a proxy (in front of the service or of the carrier) can apply `spec` on real
+/// connections: every HTTP fault, and `latency` on the clients' or the service's link.
+#[must_use]
+pub fn applies_live(spec: &FaultSpec) -> bool {
+    spec.kind.http_rule().is_some()
+        || [ProxiedHost::Service, ProxiedHost::Carrier]
+            .into_iter()
+            .any(|host| on_link(host, spec).is_some())
+}
+
 /// One armed rule, as the control endpoint shows it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RuleInfo {
@@ -124,6 +170,8 @@ struct ProxyState {
     seed: u64,
     rules: Vec<Armed>,
     rng: Mutex<ChaCha8Rng>,
+    links: Vec<LinkLatency>,
+    link_rng: Mutex<ChaCha8Rng>,
     origin: Mutex<Instant>,
     healed: AtomicBool,
     fired: Mutex<BTreeMap<usize, u64>>,
@@ -180,6 +228,11 @@ impl Proxy {
                 seed,
                 rules: http_rules::arm(host.name(), faults),
                 rng: Mutex::new(rng_seed.rng()),
+                links: faults
+                    .iter()
+                    .filter_map(|spec| on_link(host, spec))
+                    .collect(),
+                link_rng: Mutex::new(rng_seed.derive("link-latency").rng()),
                 // The wall clock of live mode: windows are real milliseconds.
                 origin: Mutex::new(Instant::now()),
                 healed: AtomicBool::new(false),
@@ -211,6 +264,12 @@ impl Proxy {
                     window: armed.window.to_string(),
                     probability: armed.probability,
                 })
+                .chain(state.links.iter().map(|link| RuleInfo {
+                    index: link.index,
+                    describe: format!("latency {}", link.describe),
+                    window: link.window.to_string(),
+                    probability: 1.0,
+                }))
                 .collect(),
             fired: state.fired.lock().expect("fired lock poisoned").clone(),
         }
@@ -270,25 +329,54 @@ impl Proxy {
             .await
             .map_err(|_| Dropped)?
             .to_bytes();
-        let Some(armed) = self.decide(parts.uri.path()) else {
-            return Ok(self.forward(&parts, body).await);
+        let delays_ms = self.link_delays();
+        if let Some((_, request_ms, _)) = delays_ms {
+            tokio::time::sleep(Duration::from_millis(request_ms)).await;
+        }
+        let response = match self.decide(parts.uri.path()) {
+            None => Ok(self.forward(&parts, body).await),
+            Some(armed) => {
+                self.count(armed.index);
+                tracing::info!(
+                    fault = armed.index,
+                    effect = %armed.rule.describe(),
+                    method = %parts.method,
+                    path = parts.uri.path(),
+                    %peer,
+                    "fault fired"
+                );
+                self.apply(armed.rule.effect, parts, body).await
+            }
         };
+        if let Some((index, _, response_ms)) = delays_ms {
+            self.count(index);
+            tokio::time::sleep(Duration::from_millis(response_ms)).await;
+        }
+        response
+    }
+
+    fn count(&self, index: usize) {
         *self
             .state
             .fired
             .lock()
             .expect("fired lock poisoned")
-            .entry(armed.index)
+            .entry(index)
             .or_insert(0) += 1;
-        tracing::info!(
-            fault = armed.index,
-            effect = %armed.rule.describe(),
-            method = %parts.method,
-            path = parts.uri.path(),
-            %peer,
-            "fault fired"
-        );
-        self.apply(armed.rule.effect, parts, body).await
+    }
+
+    /// The first active link latency's delays for this request and its response, if any.
+    fn link_delays(&self) -> Option<(usize, u64, u64)> {
+        let state = &self.state;
+        if state.links.is_empty() || state.healed.load(Ordering::SeqCst) {
+            return None;
+        }
+        let now_ms = self.elapsed_ms();
+        let link = state.links.iter().find(|l| l.window.contains(now_ms))?;
+        let mut rng = state.link_rng.lock().expect("link rng lock poisoned");
+        let request_ms = rng.random_range(link.min_ms..=link.max_ms);
+        let response_ms = rng.random_range(link.min_ms..=link.max_ms);
+        Some((link.index, request_ms, response_ms))
     }
 
     fn decide(&self, path: &str) -> Option<Armed> {
@@ -302,7 +390,7 @@ impl Proxy {
     }
 
     async fn apply(
-        self,
+        &self,
         effect: HttpEffect,
         parts: http::request::Parts,
         body: Bytes,

@@ -414,7 +414,8 @@ async fn a_service_judged_through_its_public_api_only() {
     // Proves the mode for services that are not ours: without the admin key the final state
     // is read through public GETs, the oracles that need the store's internals say what
     // they could not see, and a correct service still passes, here behind the driver's
-    // own in-process fault proxy (`--proxy`), whose faults fire.
+    // own in-process fault proxy (`--proxy`), whose HTTP and link-latency faults fire; the
+    // partition, which no proxy can apply, is listed as not applied.
     let dir = scratch("api-only");
     let carrier = carrier(&dir);
     let service = serve(&dir, "127.0.0.1:0", &carrier.url, &[]);
@@ -435,6 +436,18 @@ target = "service"
 status = 503
 when = "after"
 probability = 0.2
+
+[[fault]]
+kind = "latency"
+between = ["clients", "service"]
+min_ms = 2
+max_ms = 10
+
+[[fault]]
+kind = "partition"
+between = ["clients", "service"]
+start_ms = 100
+duration_ms = 100
 "#,
     )
     .unwrap();
@@ -448,6 +461,15 @@ probability = 0.2
     assert_eq!(run.state_source, StateSource::ApiReads);
     assert!(!run.tables.shipments.is_empty(), "{text}");
     assert!(run.fired(0) >= 1, "the in-process proxy injects: {text}");
+    assert!(
+        run.fired(1) >= 1,
+        "link latency applies to every request: {text}"
+    );
+    assert_eq!(run.faults_not_applied.len(), 1, "{text}");
+    assert!(
+        text.contains("not applied in live mode: fault #2 partition"),
+        "{text}"
+    );
     assert!(
         text.contains("partial: idempotency records are not visible"),
         "{text}"
