@@ -145,6 +145,10 @@ struct LiveArgs {
     /// Switch on a planted client bug (repeatable).
     #[arg(long = "bug", value_parser = parse_bug)]
     bugs: Vec<Bug>,
+    /// The target's API key of the next merchant (repeat: merchant-0, merchant-1, ...).
+    /// Default: the simulation's keys, which `shipsim serve` accepts.
+    #[arg(long = "api-key")]
+    api_keys: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -545,13 +549,7 @@ fn proxy(args: ProxyArgs) -> Result<(), Failure> {
     runtime()?
         .block_on(async {
             let proxy = Proxy::new(args.host, &args.upstream, &scenario.faults, seed)?;
-            let listener = tokio::net::TcpListener::bind(&args.listen)
-                .await
-                .map_err(|source| live::LiveError::Bind {
-                    address: args.listen.clone(),
-                    source,
-                })?;
-            let address = listener.local_addr()?;
+            let (listener, address) = live::bind(&args.listen).await?;
             let info = proxy.info();
             tracing::info!(
                 %address,
@@ -580,6 +578,7 @@ fn live(args: LiveArgs) -> Result<(), Failure> {
         admin_key: args.admin_key,
         carrier_admin_key: args.carrier_admin_key,
         bugs: BugSet::of(args.bugs),
+        api_keys: args.api_keys,
     };
     let run = runtime()?
         .block_on(driver::run(options))
@@ -628,6 +627,7 @@ fn demo(args: DemoArgs) -> Result<(), Failure> {
         admin_key: Some(demo::DEMO_ADMIN_KEY.to_string()),
         carrier_admin_key: None,
         bugs: BugSet::none(),
+        api_keys: Vec::new(),
     };
     let run = runtime()?
         .block_on(driver::run(live_options))

@@ -41,6 +41,17 @@ pub fn caller_id(index: u32) -> String {
     format!("merchant-{index}")
 }
 
+/// The index of a workload caller (`merchant-3` is 3).
+///
+/// # Panics
+/// If `caller` is not a workload caller's id: the workload makes no others.
+pub(crate) fn caller_index(caller: &str) -> u32 {
+    caller
+        .strip_prefix("merchant-")
+        .and_then(|n| n.parse().ok())
+        .expect("workload callers are merchant-N")
+}
+
 /// API key of caller `index`.
 #[must_use]
 pub fn api_key(index: u32) -> String {
@@ -535,11 +546,7 @@ pub(crate) async fn settle<R: Recorder>(
 ) {
     let mut clients: BTreeMap<String, ShipClient> = BTreeMap::new();
     for original in ambiguous {
-        let caller_index: u32 = original
-            .caller
-            .strip_prefix("merchant-")
-            .and_then(|n| n.parse().ok())
-            .expect("workload callers are merchant-N");
+        let caller_index = caller_index(&original.caller);
         let client = clients
             .entry(original.caller.clone())
             .or_insert_with(|| make_client(caller_index));

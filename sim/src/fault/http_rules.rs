@@ -9,12 +9,18 @@ use bytes::Bytes;
 use http_body_util::BodyExt;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
+use shipsim_system::client::http_date;
 
 use super::params::Params;
 use super::{FaultSpec, ParamInfo, Window};
 use crate::hosts::HostSel;
 use crate::scenario::ScenarioError;
 use crate::scenario::write_quote as quote;
+
+/// Largest request body a fault layer or proxy buffers (it must, to duplicate requests):
+/// the service's own limit plus headroom, so the service still sees and refuses oversize
+/// bodies.
+pub(crate) const REQUEST_BYTES_MAX: usize = 256 * 1024;
 
 /// What an HTTP fault does to a request it fires on.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -211,6 +217,74 @@ pub(crate) fn decide<'a>(
         }
     }
     None
+}
+
+/// Returned by a fault's handler to close the connection without answering (how a fault
+/// loses a response after the work is done).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionDropped;
+
+impl std::fmt::Display for ConnectionDropped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection dropped by fault injection")
+    }
+}
+
+impl std::error::Error for ConnectionDropped {}
+
+/// Applies `effect` to one request. `forward` hands the request to the real server and
+/// returns its response; `spawn_copy` delivers one more copy in the background, its answer
+/// unheard; `now_ms` reads the server's time of day (for `Retry-After` dates). The
+/// simulation's fault layer and live mode's proxy differ only in these three.
+pub(crate) async fn apply<F>(
+    effect: &HttpEffect,
+    forward: impl Fn() -> F,
+    spawn_copy: impl Fn(),
+    now_ms: impl Fn() -> u64,
+) -> Result<http::Response<axum::body::Body>, ConnectionDropped>
+where
+    F: std::future::Future<Output = http::Response<axum::body::Body>>,
+{
+    match *effect {
+        HttpEffect::Status { status, after } => {
+            if after {
+                let _discarded = forward().await;
+            }
+            Ok(injected(status, None))
+        }
+        HttpEffect::TooManyRequests {
+            retry_after_s,
+            as_date,
+        } => {
+            let value = if as_date {
+                http_date(now_ms() + retry_after_s * 1_000)
+            } else {
+                retry_after_s.to_string()
+            };
+            Ok(injected(429, Some(value)))
+        }
+        HttpEffect::Slow { delay_ms } => {
+            let response = forward().await;
+            tokio::time::sleep(std::time::Duration::from_millis(delay_ms)).await;
+            Ok(response)
+        }
+        HttpEffect::Drop => {
+            let _discarded = forward().await;
+            Err(ConnectionDropped)
+        }
+        HttpEffect::Reset => {
+            let response = forward().await;
+            Ok(truncate(response).await)
+        }
+        HttpEffect::Duplicate { copies } => {
+            // The extra copies run as their own tasks, as a retrying proxy's would; the
+            // client gets the answer to the first and never hears of the others.
+            for _ in 1..copies {
+                spawn_copy();
+            }
+            Ok(forward().await)
+        }
+    }
 }
 
 /// A response produced by the fault itself, shaped like a proxy's error page.

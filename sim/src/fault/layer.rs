@@ -5,25 +5,19 @@
 //! [`super::http_rules`], shared with live mode's proxy.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use rand_chacha::ChaCha8Rng;
-use shipsim_system::client::http_date;
 use shipsim_system::clock::Clock;
 use shipsim_system::seed::Seed;
 use tower::ServiceExt;
 
 use super::FaultSpec;
-use super::http_rules::{self, Armed, HttpEffect, injected, truncate};
+use super::http_rules::{self, Armed, REQUEST_BYTES_MAX};
 use crate::net::{BoxFutureLocal, ConnectionDropped};
 use crate::shared::Shared;
-
-/// Largest request body the fault layer buffers (it must, to duplicate requests): the
-/// service's own limit plus headroom, so the service still sees and refuses oversize bodies.
-const REQUEST_BYTES_MAX: usize = 256 * 1024;
 
 /// The fault layer of one server host boot.
 #[derive(Clone)]
@@ -110,51 +104,20 @@ impl FaultLayer {
             parts.uri.path()
         );
         state.shared.fired(&state.host, armed.index, detail);
-        match armed.rule.effect {
-            HttpEffect::Status { status, after } => {
-                if after {
-                    let _discarded = self.forward(&parts, body).await;
-                }
-                Ok(injected(status, None))
-            }
-            HttpEffect::TooManyRequests {
-                retry_after_s,
-                as_date,
-            } => {
-                let value = if as_date {
-                    http_date(state.clock.now_ms() + retry_after_s * 1_000)
-                } else {
-                    retry_after_s.to_string()
-                };
-                Ok(injected(429, Some(value)))
-            }
-            HttpEffect::Slow { delay_ms } => {
-                let response = self.forward(&parts, body).await;
-                tokio::time::sleep(Duration::from_millis(delay_ms)).await;
-                Ok(response)
-            }
-            HttpEffect::Drop => {
-                let _discarded = self.forward(&parts, body).await;
-                Err(ConnectionDropped)
-            }
-            HttpEffect::Reset => {
-                let response = self.forward(&parts, body).await;
-                Ok(truncate(response).await)
-            }
-            HttpEffect::Duplicate { copies } => {
-                // The extra copies run as their own tasks, as a retrying proxy's would; the
-                // client gets the answer to the first and never hears of the others.
-                for _ in 1..copies {
-                    let layer = self.clone();
-                    let parts = parts.clone();
-                    let body = body.clone();
-                    tokio::task::spawn_local(async move {
-                        let _unheard = layer.forward(&parts, body).await;
-                    });
-                }
-                Ok(self.forward(&parts, body).await)
-            }
-        }
+        http_rules::apply(
+            &armed.rule.effect,
+            || self.forward(&parts, body.clone()),
+            || {
+                let layer = self.clone();
+                let parts = parts.clone();
+                let body = body.clone();
+                tokio::task::spawn_local(async move {
+                    let _unheard = layer.forward(&parts, body).await;
+                });
+            },
+            || state.clock.now_ms(),
+        )
+        .await
     }
 
     async fn forward(

@@ -61,6 +61,25 @@ pub struct LiveOptions {
     pub carrier_admin_key: Option<String>,
     /// Planted client bugs.
     pub bugs: BugSet,
+    /// The target's API keys of merchant-0, merchant-1, ...; empty means the simulation's
+    /// `sk_sim_merchant_{i}`, which `shipsim serve` accepts. A service that is not ours
+    /// needs its own.
+    pub api_keys: Vec<String>,
+}
+
+impl LiveOptions {
+    /// The API key of merchant `index` on the target.
+    #[must_use]
+    pub fn api_key(&self, index: u32) -> String {
+        if self.api_keys.is_empty() {
+            workload::api_key(index)
+        } else {
+            self.api_keys
+                .get(index as usize)
+                .cloned()
+                .unwrap_or_else(|| workload::api_key(index))
+        }
+    }
 }
 
 /// How the final state was read.
@@ -199,7 +218,21 @@ async fn control(
 
 /// Checks that the target accepts every merchant's API key before the run, so that a
 /// misconfigured target fails loudly instead of producing a run of 401s.
-async fn preflight(client: &reqwest::Client, target: &str, callers: u32) -> Result<(), LiveError> {
+async fn preflight(
+    client: &reqwest::Client,
+    target: &str,
+    options: &LiveOptions,
+) -> Result<(), LiveError> {
+    let callers = options.scenario.hosts.callers;
+    if !options.api_keys.is_empty() && options.api_keys.len() < callers as usize {
+        return Err(target_error(
+            target,
+            format!(
+                "the scenario has {callers} merchants but only {} API keys were given",
+                options.api_keys.len()
+            ),
+        ));
+    }
     for index in 0..callers {
         let url = format!("{target}/v1/orders/ord_shipsim_preflight");
         let mut last = String::new();
@@ -207,7 +240,7 @@ async fn preflight(client: &reqwest::Client, target: &str, callers: u32) -> Resu
         for _ in 0..10 {
             match client
                 .get(&url)
-                .header(HEADER_API_KEY, workload::api_key(index))
+                .header(HEADER_API_KEY, options.api_key(index))
                 .send()
                 .await
             {
@@ -215,9 +248,9 @@ async fn preflight(client: &reqwest::Client, target: &str, callers: u32) -> Resu
                     return Err(target_error(
                         target,
                         format!(
-                            "refuses the API key of {} ({}): start it with at least {callers} merchants (`shipsim serve --callers {callers}`)",
+                            "refuses the API key of {} ({}): start it with at least {callers} merchants (`shipsim serve --callers {callers}`), or give the target's own keys with --api-key",
                             workload::caller_id(index),
-                            workload::api_key(index)
+                            options.api_key(index)
                         ),
                     ));
                 }
@@ -240,7 +273,7 @@ async fn preflight(client: &reqwest::Client, target: &str, callers: u32) -> Resu
 fn ship_client(
     transport: &Arc<ReqwestTransport>,
     target: &str,
-    caller_index: u32,
+    api_key: String,
     policy: shipsim_system::client::RetryPolicy,
     seed: Seed,
     bugs: &BugSet,
@@ -251,7 +284,7 @@ fn ship_client(
         seed,
         ShipClientConfig {
             base_url: target.to_string(),
-            api_key: workload::api_key(caller_index),
+            api_key,
             policy,
             bugs: bugs.clone(),
         },
@@ -273,7 +306,7 @@ async fn run_workload(
         let client = ship_client(
             transport,
             target,
-            index % scenario.hosts.callers,
+            options.api_key(index % scenario.hosts.callers),
             scenario.client,
             workload::client_seed(root, &identity),
             &options.bugs,
@@ -326,7 +359,7 @@ pub async fn run(options: LiveOptions) -> Result<LiveRun, LiveError> {
     for url in &proxies {
         control(&http, url, "heal").await?;
     }
-    preflight(&http, &target, scenario.hosts.callers).await?;
+    preflight(&http, &target, &options).await?;
     for url in &proxies {
         control(&http, url, "begin").await?;
     }
@@ -360,7 +393,7 @@ pub async fn run(options: LiveOptions) -> Result<LiveRun, LiveError> {
             ship_client(
                 &transport,
                 &target,
-                caller_index,
+                options.api_key(caller_index),
                 SETTLE_POLICY,
                 settle_seed.derive_index("settler", u64::from(caller_index)),
                 &options.bugs,
@@ -379,7 +412,7 @@ pub async fn run(options: LiveOptions) -> Result<LiveRun, LiveError> {
             StateSource::Admin,
         ),
         None => (
-            read_through_api(&http, &target, &history).await,
+            read_through_api(&http, &target, &history, &options).await,
             StateSource::ApiReads,
         ),
     };
@@ -419,28 +452,38 @@ fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
+/// `GET {url}` with the admin key, decoded as `T` (`what` names it in errors).
+async fn get_admin<T: serde::de::DeserializeOwned>(
+    client: &reqwest::Client,
+    url: &str,
+    key: &str,
+    what: &str,
+) -> Result<T, LiveError> {
+    let response = client
+        .get(url)
+        .header(HEADER_ADMIN_KEY, key)
+        .send()
+        .await
+        .map_err(|e| target_error(url, e.to_string()))?;
+    if !response.status().is_success() {
+        return Err(target_error(
+            url,
+            format!("answered {} (is the admin key right?)", response.status()),
+        ));
+    }
+    response
+        .json()
+        .await
+        .map_err(|e| target_error(url, format!("undecodable {what}: {e}")))
+}
+
 async fn read_admin_state(
     client: &reqwest::Client,
     target: &str,
     key: &str,
 ) -> Result<Tables, LiveError> {
     let url = format!("{target}/v1/admin/state");
-    let response = client
-        .get(&url)
-        .header(HEADER_ADMIN_KEY, key)
-        .send()
-        .await
-        .map_err(|e| target_error(&url, e.to_string()))?;
-    if !response.status().is_success() {
-        return Err(target_error(
-            &url,
-            format!("answered {} (is the admin key right?)", response.status()),
-        ));
-    }
-    let dump: TablesDump = response
-        .json()
-        .await
-        .map_err(|e| target_error(&url, format!("undecodable state: {e}")))?;
+    let dump: TablesDump = get_admin(client, &url, key, "state").await?;
     Ok(Tables::from(dump))
 }
 
@@ -449,38 +492,19 @@ async fn read_sales(
     carrier: &str,
     key: &str,
 ) -> Result<Vec<LabelSale>, LiveError> {
-    let url = format!("{carrier}/v1/admin/labels");
-    let response = client
-        .get(&url)
-        .header(HEADER_ADMIN_KEY, key)
-        .send()
-        .await
-        .map_err(|e| target_error(&url, e.to_string()))?;
-    if !response.status().is_success() {
-        return Err(target_error(
-            &url,
-            format!(
-                "answered {} (is the carrier's admin key right?)",
-                response.status()
-            ),
-        ));
-    }
-    response
-        .json()
-        .await
-        .map_err(|e| target_error(&url, format!("undecodable ledger: {e}")))
+    get_admin(client, &format!("{carrier}/v1/admin/labels"), key, "ledger").await
 }
 
-/// Reads `GET {path}` as `caller_index`'s merchant; `None` unless it answers 200 with `T`.
+/// Reads `GET {path}` with `api_key`; `None` unless it answers 200 with `T`.
 async fn get_as<T: serde::de::DeserializeOwned>(
     client: &reqwest::Client,
     target: &str,
     path: &str,
-    caller_index: u32,
+    api_key: &str,
 ) -> Option<T> {
     let response = client
         .get(format!("{target}{path}"))
-        .header(HEADER_API_KEY, workload::api_key(caller_index))
+        .header(HEADER_API_KEY, api_key)
         .send()
         .await
         .ok()?;
@@ -490,17 +514,15 @@ async fn get_as<T: serde::de::DeserializeOwned>(
     response.json().await.ok()
 }
 
-fn caller_index(caller: &str) -> u32 {
-    caller
-        .strip_prefix("merchant-")
-        .and_then(|n| n.parse().ok())
-        .expect("workload callers are merchant-N")
-}
-
 /// The state as the public API shows it to each merchant: every order an operation got
 /// back, every shipment such an order lists. Keys come from the operations that received
 /// each resource; a shipment no operation ever received gets the key `?{shipment id}`.
-async fn read_through_api(client: &reqwest::Client, target: &str, history: &History) -> Tables {
+async fn read_through_api(
+    client: &reqwest::Client,
+    target: &str,
+    history: &History,
+    options: &LiveOptions,
+) -> Tables {
     let mut order_keys: BTreeMap<String, (String, String)> = BTreeMap::new();
     let mut shipment_keys: BTreeMap<String, (String, String)> = BTreeMap::new();
     for op in history.operations() {
@@ -520,9 +542,9 @@ async fn read_through_api(client: &reqwest::Client, target: &str, history: &Hist
     }
     let mut tables = Tables::default();
     for (order_id, (caller, key)) in &order_keys {
-        let index = caller_index(caller);
+        let api_key = options.api_key(workload::caller_index(caller));
         let Some(order) =
-            get_as::<Order>(client, target, &format!("/v1/orders/{order_id}"), index).await
+            get_as::<Order>(client, target, &format!("/v1/orders/{order_id}"), &api_key).await
         else {
             continue;
         };
@@ -531,7 +553,7 @@ async fn read_through_api(client: &reqwest::Client, target: &str, history: &Hist
                 client,
                 target,
                 &format!("/v1/shipments/{shipment_id}"),
-                index,
+                &api_key,
             )
             .await
             else {

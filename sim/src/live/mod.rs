@@ -63,6 +63,20 @@ pub enum LiveError {
     Io(#[from] std::io::Error),
 }
 
+/// Binds `listen` (port 0 picks a free one) and returns the listener and the address bound.
+pub(crate) async fn bind(
+    listen: &str,
+) -> Result<(tokio::net::TcpListener, std::net::SocketAddr), LiveError> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|source| LiveError::Bind {
+            address: listen.to_string(),
+            source,
+        })?;
+    let address = listener.local_addr()?;
+    Ok((listener, address))
+}
+
 /// `url` without trailing slashes, so paths can be appended.
 pub(crate) fn base_url(url: &str) -> String {
     url.trim_end_matches('/').to_string()

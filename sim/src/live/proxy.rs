@@ -42,20 +42,16 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use rand::Rng as _;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-use shipsim_system::client::http_date;
 use shipsim_system::clock::{Clock, WallClock};
 use shipsim_system::seed::Seed;
 use tokio::net::TcpListener;
 use tokio::time::Instant;
 
-use super::{LiveError, base_url};
-use crate::fault::http_rules::{self, Armed, HttpEffect, injected, truncate};
+use super::{LiveError, base_url, bind};
+use crate::fault::http_rules::ConnectionDropped;
+use crate::fault::http_rules::{self, Armed, REQUEST_BYTES_MAX};
 use crate::fault::{FaultKind, FaultSpec, Window};
 use crate::hosts::{CARRIER, HostSel, SERVICE};
-
-/// Largest request body the proxy buffers (it must, to duplicate requests), as the
-/// simulated fault layer.
-const REQUEST_BYTES_MAX: usize = 256 * 1024;
 
 /// Largest upstream response the proxy buffers (it must, to cut one in half).
 const RESPONSE_BYTES_MAX: usize = 1 << 20;
@@ -184,18 +180,6 @@ pub struct Proxy {
     state: Arc<ProxyState>,
 }
 
-/// Returned by the handler to close the connection without answering.
-#[derive(Debug)]
-struct Dropped;
-
-impl std::fmt::Display for Dropped {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("connection dropped by fault injection")
-    }
-}
-
-impl std::error::Error for Dropped {}
-
 impl Proxy {
     /// A proxy for `host` forwarding to `upstream`, armed with the HTTP faults of `faults`
     /// that target `host`, its decisions drawn from `seed` as the simulation's would be.
@@ -318,7 +302,7 @@ impl Proxy {
         self,
         request: http::Request<Incoming>,
         peer: SocketAddr,
-    ) -> Result<Response<Body>, Dropped> {
+    ) -> Result<Response<Body>, ConnectionDropped> {
         if request.uri().path().starts_with(CONTROL_PREFIX) {
             return Ok(self.control(request.method(), request.uri().path()));
         }
@@ -327,7 +311,7 @@ impl Proxy {
         let body = Limited::new(body, REQUEST_BYTES_MAX)
             .collect()
             .await
-            .map_err(|_| Dropped)?
+            .map_err(|_| ConnectionDropped)?
             .to_bytes();
         let delays_ms = self.link_delays();
         if let Some((_, request_ms, _)) = delays_ms {
@@ -345,7 +329,20 @@ impl Proxy {
                     %peer,
                     "fault fired"
                 );
-                self.apply(armed.rule.effect, parts, body).await
+                http_rules::apply(
+                    &armed.rule.effect,
+                    || self.forward(&parts, body.clone()),
+                    || {
+                        let proxy = self.clone();
+                        let parts = parts.clone();
+                        let body = body.clone();
+                        tokio::spawn(async move {
+                            let _unheard = proxy.forward(&parts, body).await;
+                        });
+                    },
+                    || WallClock.now_ms(),
+                )
+                .await
             }
         };
         if let Some((index, _, response_ms)) = delays_ms {
@@ -387,59 +384,6 @@ impl Proxy {
         let now_ms = self.elapsed_ms();
         let mut rng = state.rng.lock().expect("fault rng lock poisoned");
         http_rules::decide(&state.rules, state.host.name(), path, now_ms, &mut rng).cloned()
-    }
-
-    async fn apply(
-        &self,
-        effect: HttpEffect,
-        parts: http::request::Parts,
-        body: Bytes,
-    ) -> Result<Response<Body>, Dropped> {
-        match effect {
-            HttpEffect::Status { status, after } => {
-                if after {
-                    let _discarded = self.forward(&parts, body).await;
-                }
-                Ok(injected(status, None))
-            }
-            HttpEffect::TooManyRequests {
-                retry_after_s,
-                as_date,
-            } => {
-                let value = if as_date {
-                    http_date(WallClock.now_ms() + retry_after_s * 1_000)
-                } else {
-                    retry_after_s.to_string()
-                };
-                Ok(injected(429, Some(value)))
-            }
-            HttpEffect::Slow { delay_ms } => {
-                let response = self.forward(&parts, body).await;
-                tokio::time::sleep(Duration::from_millis(delay_ms)).await;
-                Ok(response)
-            }
-            HttpEffect::Drop => {
-                let _discarded = self.forward(&parts, body).await;
-                Err(Dropped)
-            }
-            HttpEffect::Reset => {
-                let response = self.forward(&parts, body).await;
-                Ok(truncate(response).await)
-            }
-            HttpEffect::Duplicate { copies } => {
-                // The extra copies run as their own tasks, as a retrying load balancer's
-                // would; the client gets the answer to the first and never hears of the others.
-                for _ in 1..copies {
-                    let proxy = self.clone();
-                    let parts = parts.clone();
-                    let body = body.clone();
-                    tokio::spawn(async move {
-                        let _unheard = proxy.forward(&parts, body).await;
-                    });
-                }
-                Ok(self.forward(&parts, body).await)
-            }
-        }
     }
 
     /// Sends the request upstream and returns its response; an unreachable upstream becomes
@@ -556,13 +500,7 @@ fn gateway_error(error: &reqwest::Error) -> Response<Body> {
 /// # Errors
 /// When the address cannot be bound.
 pub async fn spawn(proxy: Proxy, listen: &str) -> Result<(ProxyHandle, SocketAddr), LiveError> {
-    let listener = TcpListener::bind(listen)
-        .await
-        .map_err(|source| LiveError::Bind {
-            address: listen.to_string(),
-            source,
-        })?;
-    let address = listener.local_addr()?;
+    let (listener, address) = bind(listen).await?;
     let task = tokio::spawn(proxy.serve(listener, std::future::pending()));
     Ok((ProxyHandle(task), address))
 }

@@ -6,7 +6,6 @@
 //! memory, lost on restart). Both stop gracefully on SIGTERM or ctrl-c: they stop accepting,
 //! finish the requests in flight, and exit 0.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -18,9 +17,8 @@ use shipsim_system::seed::Seed;
 use shipsim_system::service::{self, ServiceConfig, ServiceDeps};
 use shipsim_system::store::SqliteStore;
 use shipsim_system::transport::ReqwestTransport;
-use tokio::net::TcpListener;
 
-use super::{LiveError, announce, base_url, shutdown_signal};
+use super::{LiveError, announce, base_url, bind, shutdown_signal};
 use crate::runner::CARRIER_API_KEY;
 use crate::scenario::ServiceSettings;
 use crate::workload::{self, UNSERVICEABLE_COUNTRY};
@@ -58,17 +56,6 @@ pub struct CarrierOptions {
     pub admin_key: Option<String>,
     /// Seed of the carrier's ids.
     pub seed: u64,
-}
-
-async fn bind(listen: &str) -> Result<(TcpListener, SocketAddr), LiveError> {
-    let listener = TcpListener::bind(listen)
-        .await
-        .map_err(|source| LiveError::Bind {
-            address: listen.to_string(),
-            source,
-        })?;
-    let address = listener.local_addr()?;
-    Ok((listener, address))
 }
 
 /// Runs the reference service until SIGTERM or ctrl-c.

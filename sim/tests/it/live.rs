@@ -78,6 +78,7 @@ fn options(scenario: Scenario, target: &str, carrier_url: &str, seed: u64) -> Li
         admin_key: Some(ADMIN_KEY.to_string()),
         carrier_admin_key: None,
         bugs: BugSet::none(),
+        api_keys: Vec::new(),
     }
 }
 
@@ -415,7 +416,8 @@ async fn a_service_judged_through_its_public_api_only() {
     // is read through public GETs, the oracles that need the store's internals say what
     // they could not see, and a correct service still passes, here behind the driver's
     // own in-process fault proxy (`--proxy`), whose HTTP and link-latency faults fire; the
-    // partition, which no proxy can apply, is listed as not applied.
+    // partition, which no proxy can apply, is listed as not applied. The merchants' keys
+    // are given explicitly, as for a foreign service, and too few of them are refused.
     let dir = scratch("api-only");
     let carrier = carrier(&dir);
     let service = serve(&dir, "127.0.0.1:0", &carrier.url, &[]);
@@ -455,6 +457,13 @@ duration_ms = 100
     foreign.admin_key = None;
     foreign.carrier_url = None;
     foreign.proxy = true;
+    foreign.api_keys = vec!["sk_sim_merchant_0".into()];
+    let refused = driver::run(foreign.clone()).await.unwrap_err().to_string();
+    assert!(
+        refused.contains("2 merchants but only 1 API keys"),
+        "{refused}"
+    );
+    foreign.api_keys.push("sk_sim_merchant_1".into());
     let run = driver::run(foreign).await.unwrap();
     let text = verdict(&run, &scenario, &service.url);
     assert!(run.passed(), "{text}");

@@ -95,17 +95,7 @@ impl CarrierLedger {
                 )
                 .map_err(unavailable)?;
             let rows = statement
-                .query_map([], |row| {
-                    Ok((
-                        row.get(0)?,
-                        row.get(1)?,
-                        row.get(2)?,
-                        row.get(3)?,
-                        row.get(4)?,
-                        row.get(5)?,
-                        row.get(6)?,
-                    ))
-                })
+                .query_map([], |row| SaleRow::try_from(row))
                 .map_err(unavailable)?;
             for row in rows {
                 let (label_id, tracking_number, shipment_ref, cost, key, fingerprint, sold): SaleRow =

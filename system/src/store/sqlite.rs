@@ -228,18 +228,7 @@ const IDEM_COLUMNS: &str = "caller, key, fingerprint, created_at_ms, state, lock
      lock_acquired_at_ms, recovery_shipment, response_status, response_body";
 
 fn idem_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<IdemRow> {
-    Ok((
-        row.get(0)?,
-        row.get(1)?,
-        row.get(2)?,
-        row.get(3)?,
-        row.get(4)?,
-        row.get(5)?,
-        row.get(6)?,
-        row.get(7)?,
-        row.get(8)?,
-        row.get(9)?,
-    ))
+    IdemRow::try_from(row)
 }
 
 fn idem_record(row: IdemRow) -> Result<IdempotencyRecord, StoreError> {
@@ -294,17 +283,7 @@ const ORDER_COLUMNS: &str =
     "id, caller, idempotency_key, reference, status, items, ship_to, shipment_ids, created_at_ms";
 
 fn order_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<OrderRow> {
-    Ok((
-        row.get(0)?,
-        row.get(1)?,
-        row.get(2)?,
-        row.get(3)?,
-        row.get(4)?,
-        row.get(5)?,
-        row.get(6)?,
-        row.get(7)?,
-        row.get(8)?,
-    ))
+    OrderRow::try_from(row)
 }
 
 fn order_record(row: OrderRow) -> Result<OrderRecord, StoreError> {
@@ -341,18 +320,7 @@ const SHIPMENT_COLUMNS: &str = "id, order_id, caller, idempotency_key, status, s
      weight_grams, label_id, tracking_number, created_at_ms";
 
 fn shipment_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ShipmentRow> {
-    Ok((
-        row.get(0)?,
-        row.get(1)?,
-        row.get(2)?,
-        row.get(3)?,
-        row.get(4)?,
-        row.get(5)?,
-        row.get(6)?,
-        row.get(7)?,
-        row.get(8)?,
-        row.get(9)?,
-    ))
+    ShipmentRow::try_from(row)
 }
 
 fn shipment_record(row: ShipmentRow) -> Result<ShipmentRecord, StoreError> {
