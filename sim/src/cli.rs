@@ -550,6 +550,7 @@ fn proxy(args: ProxyArgs) -> Result<(), Failure> {
         .block_on(async {
             let proxy = Proxy::new(args.host, &args.upstream, &scenario.faults, seed)?;
             let (listener, address) = live::bind(&args.listen).await?;
+            let shutdown = live::shutdown_signal();
             let info = proxy.info();
             tracing::info!(
                 %address,
@@ -560,7 +561,7 @@ fn proxy(args: ProxyArgs) -> Result<(), Failure> {
                 "proxy listening"
             );
             live::announce(address);
-            proxy.serve(listener, live::shutdown_signal()).await
+            proxy.serve(listener, shutdown).await
         })
         .with_context(|| format!("shipsim proxy -> {}", args.upstream))?;
     Ok(())

@@ -320,63 +320,67 @@ async fn run_workload(
     local.await;
 }
 
-/// Runs a live scenario. See the module docs.
-///
-/// # Errors
-/// When a target cannot be used (refused keys, unreachable, admin endpoint broken) or the
-/// run does not finish within the scenario's time limit.
-pub async fn run(options: LiveOptions) -> Result<LiveRun, LiveError> {
-    let recorder = LiveRecorder::new();
-    let transport = Arc::new(ReqwestTransport::new()?);
-    let http = transport.client().clone();
-    let scenario = &options.scenario;
-    let service_url = base_url(&options.target);
-    let carrier_url = options.carrier_url.as_deref().map(base_url);
+/// Where the clients send their requests and which proxies the run controls.
+struct Begun {
+    /// The URL the clients use: the target, or the in-process proxy in front of it.
+    target: String,
+    /// Fault proxies found at the client URL and the carrier URL.
+    proxies: Vec<String>,
+    /// The in-process proxy, serving until dropped.
+    _in_process: Option<proxy::ProxyHandle>,
+}
 
-    // An in-process proxy, when asked for, stands between the clients and the target.
-    let mut _in_process = None;
-    let target = if options.proxy {
+/// Phase 1: starts the in-process proxy if asked, finds the fault proxies, checks every
+/// merchant's key, and restarts the proxies' windows and counts.
+async fn begin(options: &LiveOptions, http: &reqwest::Client) -> Result<Begun, LiveError> {
+    let service_url = base_url(&options.target);
+    let (target, in_process) = if options.proxy {
         let proxy = Proxy::new(
             ProxiedHost::Service,
             &service_url,
-            &scenario.faults,
+            &options.scenario.faults,
             options.seed,
         )?;
         let (handle, address) = proxy::spawn(proxy, "127.0.0.1:0").await?;
-        _in_process = Some(handle);
-        format!("http://{address}")
+        (format!("http://{address}"), Some(handle))
     } else {
-        service_url.clone()
+        (service_url, None)
     };
-    let mut proxies: Vec<String> = Vec::new();
+    let carrier_url = options.carrier_url.as_deref().map(base_url);
+    let mut proxies = Vec::new();
     for url in std::iter::once(&target).chain(carrier_url.as_ref()) {
-        if probe_proxy(&http, url).await.is_some() {
+        if probe_proxy(http, url).await.is_some() {
             proxies.push(url.clone());
         }
     }
     // The key check runs healed, so it neither meets a fault nor draws from the proxies'
     // decision streams; `begin` then starts the windows and counts from zero.
     for url in &proxies {
-        control(&http, url, "heal").await?;
+        control(http, url, "heal").await?;
     }
-    preflight(&http, &target, &options).await?;
+    preflight(http, &target, options).await?;
     for url in &proxies {
-        control(&http, url, "begin").await?;
+        control(http, url, "begin").await?;
     }
+    Ok(Begun {
+        target,
+        proxies,
+        _in_process: in_process,
+    })
+}
 
-    let started = Instant::now();
-    let limit_ms = scenario.run.time_limit_ms;
-    tokio::time::timeout(
-        Duration::from_millis(limit_ms),
-        run_workload(&options, &transport, &target, &recorder),
-    )
-    .await
-    .map_err(|_| LiveError::Stuck { limit_ms })?;
-    let workload_ms = millis(started.elapsed());
-
+/// Phase 3: heals the proxies (returning their final reports) and re-issues every
+/// ambiguous write until it is answered.
+async fn heal_and_settle(
+    options: &LiveOptions,
+    http: &reqwest::Client,
+    transport: &Arc<ReqwestTransport>,
+    begun: &Begun,
+    recorder: &LiveRecorder,
+) -> Result<Vec<ProxyInfo>, LiveError> {
     let mut reports = Vec::new();
-    for url in &proxies {
-        reports.push(control(&http, url, "heal").await?);
+    for url in &begun.proxies {
+        reports.push(control(http, url, "heal").await?);
     }
     recorder.record("driver", EventKind::Healed);
     let ambiguous: Vec<_> = recorder.with_history(|history| {
@@ -387,12 +391,13 @@ pub async fn run(options: LiveOptions) -> Result<LiveRun, LiveError> {
             .collect()
     });
     let settle_seed = Seed(options.seed).derive("settle");
+    let limit_ms = options.scenario.run.time_limit_ms;
     tokio::time::timeout(
         Duration::from_millis(limit_ms),
         workload::settle(ambiguous, recorder.clone(), |caller_index| {
             ship_client(
-                &transport,
-                &target,
+                transport,
+                &begun.target,
                 options.api_key(caller_index),
                 SETTLE_POLICY,
                 settle_seed.derive_index("settler", u64::from(caller_index)),
@@ -402,26 +407,64 @@ pub async fn run(options: LiveOptions) -> Result<LiveRun, LiveError> {
     )
     .await
     .map_err(|_| LiveError::Stuck { limit_ms })?;
+    Ok(reports)
+}
 
-    let (history, trace) =
-        std::mem::take(&mut *recorder.state.lock().expect("live history lock poisoned"));
+/// Phase 4, first half: the final state (whole store with the admin key, public reads
+/// without) and the carrier's ledger when it can be read.
+async fn read_final_state(
+    options: &LiveOptions,
+    http: &reqwest::Client,
+    target: &str,
+    history: &History,
+) -> Result<(Tables, StateSource, Option<Vec<LabelSale>>), LiveError> {
     let admin_key = options.admin_key.as_deref();
-    let (tables, state_source) = match admin_key {
+    let (tables, source) = match admin_key {
         Some(key) => (
-            patiently(|| read_admin_state(&http, &target, key)).await?,
+            patiently(|| read_admin_state(http, target, key)).await?,
             StateSource::Admin,
         ),
         None => (
-            read_through_api(&http, &target, &history, &options).await,
+            read_through_api(http, target, history, options).await,
             StateSource::ApiReads,
         ),
     };
+    let carrier_url = options.carrier_url.as_deref().map(base_url);
     let carrier_key = options.carrier_admin_key.as_deref().or(admin_key);
     let sales = match (&carrier_url, carrier_key) {
-        (Some(url), Some(key)) => Some(patiently(|| read_sales(&http, url, key)).await?),
+        (Some(url), Some(key)) => Some(patiently(|| read_sales(http, url, key)).await?),
         _ => None,
     };
-    let mut run = judge(&options, history, trace, tables, state_source, sales);
+    Ok((tables, source, sales))
+}
+
+/// Runs a live scenario. See the module docs.
+///
+/// # Errors
+/// When a target cannot be used (refused keys, unreachable, admin endpoint broken) or the
+/// run does not finish within the scenario's time limit.
+pub async fn run(options: LiveOptions) -> Result<LiveRun, LiveError> {
+    let recorder = LiveRecorder::new();
+    let transport = Arc::new(ReqwestTransport::new()?);
+    let http = transport.client().clone();
+    let begun = begin(&options, &http).await?;
+
+    let started = Instant::now();
+    let limit_ms = options.scenario.run.time_limit_ms;
+    tokio::time::timeout(
+        Duration::from_millis(limit_ms),
+        run_workload(&options, &transport, &begun.target, &recorder),
+    )
+    .await
+    .map_err(|_| LiveError::Stuck { limit_ms })?;
+    let workload_ms = millis(started.elapsed());
+
+    let reports = heal_and_settle(&options, &http, &transport, &begun, &recorder).await?;
+    let (history, trace) =
+        std::mem::take(&mut *recorder.state.lock().expect("live history lock poisoned"));
+    let (tables, source, sales) =
+        read_final_state(&options, &http, &begun.target, &history).await?;
+    let mut run = judge(&options, history, trace, tables, source, sales);
     run.proxies = reports;
     run.workload_ms = workload_ms;
     run.total_ms = millis(recorder.origin.elapsed());

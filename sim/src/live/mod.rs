@@ -94,28 +94,49 @@ pub(crate) fn announce(address: std::net::SocketAddr) {
     let _ = stdout.flush();
 }
 
-/// Resolves when the process is asked to stop: ctrl-c, or SIGTERM on Unix.
-pub(crate) async fn shutdown_signal() {
-    let ctrl_c = async {
-        // An error here means no handler could be installed; then only SIGTERM stops us.
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
+/// A future that resolves when the process is asked to stop: SIGTERM or SIGINT (ctrl-c).
+///
+/// The handlers are installed here, when it is called, not when the future is first polled:
+/// call it before announcing that the server listens, or a SIGTERM sent right after the
+/// announcement would meet the default action and kill the process.
+///
+/// # Panics
+/// Outside a tokio runtime.
+pub(crate) fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        // Without a handler (the call failed) that signal keeps its default action.
+        let mut terminate = signal(SignalKind::terminate()).ok();
+        let mut interrupt = signal(SignalKind::interrupt()).ok();
+        async move {
+            let terminated = async {
+                match terminate.as_mut() {
+                    Some(signal) => {
+                        signal.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            let interrupted = async {
+                match interrupt.as_mut() {
+                    Some(signal) => {
+                        signal.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                biased;
+                () = terminated => {}
+                () = interrupted => {}
             }
-            Err(_) => std::future::pending::<()>().await,
         }
-    };
+    }
     #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        biased;
-        () = ctrl_c => {}
-        () = terminate => {}
+    {
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }

@@ -90,10 +90,11 @@ pub async fn run_service(options: ServiceOptions) -> Result<(), LiveError> {
         },
     );
     let (listener, address) = bind(&options.listen).await?;
+    let shutdown = shutdown_signal();
     tracing::info!(%address, boot, db = %options.db.display(), "service listening");
     announce(address);
     axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(shutdown)
         .await?;
     tracing::info!(boot, "service stopped");
     Ok(())
@@ -123,10 +124,11 @@ pub async fn run_carrier(options: CarrierOptions) -> Result<(), LiveError> {
         },
     );
     let (listener, address) = bind(&options.listen).await?;
+    let shutdown = shutdown_signal();
     tracing::info!(%address, boot, "carrier listening");
     announce(address);
     axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(shutdown)
         .await?;
     tracing::info!(boot, "carrier stopped");
     Ok(())
