@@ -514,3 +514,171 @@ impl Drop for ProxyHandle {
         self.0.abort();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicU64;
+
+    use axum::routing::post;
+
+    use super::*;
+    use crate::scenario::Scenario;
+
+    /// An upstream on loopback that counts the requests it handled and echoes a body.
+    async fn upstream() -> (String, Arc<AtomicU64>, tokio::task::JoinHandle<()>) {
+        let handled = Arc::new(AtomicU64::new(0));
+        let counter = handled.clone();
+        let router = axum::Router::new().route(
+            "/v1/orders",
+            post(move || {
+                let counter = counter.clone();
+                async move {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    (
+                        StatusCode::CREATED,
+                        "{\"id\":\"ord_1\",\"padding\":\"0123456789\"}",
+                    )
+                }
+            }),
+        );
+        let (listener, address) = crate::live::bind("127.0.0.1:0").await.unwrap();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, router).await.unwrap();
+        });
+        (format!("http://{address}"), handled, task)
+    }
+
+    /// A proxy in front of `upstream` with one service fault, always firing.
+    async fn proxy_with(fault: &str, upstream: &str) -> (String, ProxyHandle) {
+        let text = format!("[[fault]]\ntarget = \"service\"\nprobability = 1.0\n{fault}\n");
+        let scenario = Scenario::parse("<proxy test>", "proxy_test", &text).unwrap();
+        let proxy = Proxy::new(ProxiedHost::Service, upstream, &scenario.faults, 1).unwrap();
+        let (handle, address) = spawn(proxy, "127.0.0.1:0").await.unwrap();
+        (format!("http://{address}"), handle)
+    }
+
+    async fn post_order(url: &str) -> Result<(u16, HeaderMap, String), reqwest::Error> {
+        let response = reqwest::Client::new()
+            .post(format!("{url}/v1/orders"))
+            .body("{}")
+            .send()
+            .await?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response.text().await?;
+        Ok((status, headers, body))
+    }
+
+    async fn settle_counts() {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn each_effect_does_on_the_wire_what_it_says() {
+        // Proves every HTTP effect on a real connection, against an upstream that counts
+        // what it handled: 503-before never reaches it, 500-after does; 429 carries
+        // Retry-After; a slow response arrives after the delay; a dropped one never arrives
+        // although the upstream handled it; a reset one breaks mid-body; a duplicated one is
+        // handled twice and answered once; and a healed proxy forwards untouched.
+        let (upstream_url, handled, _upstream) = upstream().await;
+        let count = || handled.load(Ordering::SeqCst);
+
+        let (url, _proxy) = proxy_with("kind = \"http_error\"\nstatus = 503", &upstream_url).await;
+        let (status, _, body) = post_order(&url).await.unwrap();
+        assert_eq!((status, count()), (503, 0), "{body}");
+        assert!(body.contains("injected_fault"));
+
+        let (url, _proxy) = proxy_with(
+            "kind = \"http_error\"\nstatus = 500\nwhen = \"after\"",
+            &upstream_url,
+        )
+        .await;
+        assert_eq!(post_order(&url).await.unwrap().0, 500);
+        assert_eq!(count(), 1, "500-after lets the upstream commit");
+
+        let (url, _proxy) =
+            proxy_with("kind = \"rate_limit\"\nretry_after_s = 2", &upstream_url).await;
+        let (status, headers, _) = post_order(&url).await.unwrap();
+        assert_eq!(status, 429);
+        assert_eq!(headers[http::header::RETRY_AFTER], "2");
+        assert_eq!(count(), 1, "429 is answered by the proxy");
+
+        let (url, _proxy) =
+            proxy_with("kind = \"slow_response\"\ndelay_ms = 300", &upstream_url).await;
+        // The OS clock is what this test measures.
+        let started = Instant::now();
+        assert_eq!(post_order(&url).await.unwrap().0, 201);
+        assert!(started.elapsed() >= Duration::from_millis(300));
+        assert_eq!(count(), 2);
+
+        let (url, _proxy) = proxy_with("kind = \"drop_response\"", &upstream_url).await;
+        assert!(post_order(&url).await.is_err(), "no response arrives");
+        assert_eq!(count(), 3, "the upstream handled the dropped request");
+
+        let (url, _proxy) = proxy_with("kind = \"reset_mid_response\"", &upstream_url).await;
+        assert!(post_order(&url).await.is_err(), "the body breaks off");
+        assert_eq!(count(), 4);
+
+        let (url, proxy) = proxy_with("kind = \"duplicate\"\ncopies = 3", &upstream_url).await;
+        assert_eq!(post_order(&url).await.unwrap().0, 201);
+        settle_counts().await;
+        assert_eq!(count(), 7, "three deliveries, one answer");
+
+        let client = reqwest::Client::new();
+        let info: ProxyInfo = client
+            .post(format!("{url}{CONTROL_PREFIX}heal"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(info.healed);
+        assert_eq!(info.fired.get(&0), Some(&1));
+        assert_eq!(post_order(&url).await.unwrap().0, 201);
+        settle_counts().await;
+        assert_eq!(count(), 8, "healed: one delivery");
+        drop(proxy);
+    }
+
+    #[test]
+    fn decisions_draw_from_the_simulations_stream() {
+        // Proves the proxy arms exactly the rules the simulated host would and seeds its
+        // decisions as the simulation's fault layer does (host, boot 0, `http-faults`), so a
+        // seed picks the same sequence of fault decisions in both modes.
+        let scenario = Scenario::parse(
+            "<proxy test>",
+            "proxy_test",
+            "[[fault]]\nkind = \"http_error\"\ntarget = \"service\"\nprobability = 0.5\n\
+             [[fault]]\nkind = \"drop_response\"\ntarget = \"carrier\"\nprobability = 0.5\n",
+        )
+        .unwrap();
+        let proxy = Proxy::new(
+            ProxiedHost::Carrier,
+            "http://127.0.0.1:9",
+            &scenario.faults,
+            42,
+        )
+        .unwrap();
+        let info = proxy.info();
+        assert_eq!(info.rules.len(), 1);
+        assert_eq!(info.rules[0].index, 1);
+        let mut expected = Seed(42)
+            .derive("host-carrier")
+            .derive_index("boot", 0)
+            .derive("http-faults")
+            .rng();
+        let rules = http_rules::arm(CARRIER, &scenario.faults);
+        let mut seen = Vec::new();
+        let mut want = Vec::new();
+        for _ in 0..64 {
+            seen.push(proxy.decide("/v1/labels").map(|a| a.index));
+            want.push(
+                http_rules::decide(&rules, CARRIER, "/v1/labels", 0, &mut expected)
+                    .map(|a| a.index),
+            );
+        }
+        assert_eq!(seen, want);
+        assert!(seen.iter().any(Option::is_some) && seen.iter().any(Option::is_none));
+    }
+}

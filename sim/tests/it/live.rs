@@ -212,6 +212,28 @@ async fn fifty_concurrent_requests_with_one_key_make_one_shipment_and_one_label(
         .unwrap();
     assert_eq!(openapi["openapi"], "3.1.0");
     assert!(openapi["paths"]["/v1/orders/{id}/shipments"]["post"].is_object());
+
+    // The incident is searchable: the line that records the creation carries the request's
+    // id, the caller, the key and both resource ids.
+    let log = std::fs::read_to_string(dir.join("service.log")).unwrap();
+    let created: Vec<serde_json::Value> = log
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|line| line["message"] == "shipment created")
+        .collect();
+    assert_eq!(created.len(), 1, "one creation logged: {created:?}");
+    let line = &created[0];
+    assert_eq!(line["idempotency_key"], "ship-same-key");
+    assert_eq!(line["shipment_id"], shipment_id.as_str());
+    assert_eq!(line["span"]["order_id"], order_id.as_str());
+    assert_eq!(line["span"]["caller"], "merchant-0");
+    assert!(
+        line["span"]["request_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("req_"),
+        "{line}"
+    );
 }
 
 /// A workload without faults, long enough for a few kills to land in it.
