@@ -583,7 +583,7 @@ fn live(args: LiveArgs) -> Result<(), Failure> {
     };
     let run = runtime()?
         .block_on(driver::run(options))
-        .with_context(|| format!("shipsim live against {}", args.target))?;
+        .context("shipsim live")?;
     print!("{}", driver::render(&run, &scenario, &args.target));
     if run.passed() {
         Ok(())

@@ -35,7 +35,7 @@ use shipsim_system::transport::ReqwestTransport;
 use tokio::time::Instant;
 
 use super::proxy::{self, CONTROL_PREFIX, ProxiedHost, Proxy, ProxyInfo};
-use super::{LiveError, base_url};
+use super::{LiveError, base_url, error_chain};
 use crate::history::{Event, EventKind, History, OpKind, OpOutcome, Resource, Trace};
 use crate::oracle::{Duplicates, OracleInput, OracleKind, Violation};
 use crate::scenario::Scenario;
@@ -209,7 +209,7 @@ async fn control(
         .post(format!("{url}{CONTROL_PREFIX}{action}"))
         .send()
         .await
-        .map_err(|e| target_error(url, format!("proxy {action}: {e}")))?;
+        .map_err(|e| target_error(url, format!("proxy {action}: {}", error_chain(&e))))?;
     response
         .json::<ProxyInfo>()
         .await
@@ -259,7 +259,7 @@ async fn preflight(
                     break;
                 }
                 Ok(response) => last = format!("answered {}", response.status()),
-                Err(error) => last = error.to_string(),
+                Err(error) => last = error_chain(&error),
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -507,7 +507,7 @@ async fn get_admin<T: serde::de::DeserializeOwned>(
         .header(HEADER_ADMIN_KEY, key)
         .send()
         .await
-        .map_err(|e| target_error(url, e.to_string()))?;
+        .map_err(|e| target_error(url, error_chain(&e)))?;
     if !response.status().is_success() {
         return Err(target_error(
             url,

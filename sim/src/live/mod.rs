@@ -31,7 +31,7 @@ pub use shipsim_system::api::HEADER_ADMIN_KEY;
 #[non_exhaustive]
 pub enum LiveError {
     /// The listening address could not be bound.
-    #[error("cannot listen on {address}: {source}")]
+    #[error("cannot listen on {address}")]
     Bind {
         /// What was asked for.
         address: String,
@@ -39,10 +39,10 @@ pub enum LiveError {
         source: std::io::Error,
     },
     /// The database could not be opened or used.
-    #[error("store: {0}")]
+    #[error(transparent)]
     Store(#[from] StoreError),
     /// The HTTP client could not be built.
-    #[error("http client: {0}")]
+    #[error(transparent)]
     Transport(#[from] TransportError),
     /// A target (service, carrier or proxy) answered what it must not, or nothing.
     #[error("{url}: {detail}")]
@@ -59,7 +59,7 @@ pub enum LiveError {
         limit_ms: u64,
     },
     /// A socket or file failed.
-    #[error("i/o: {0}")]
+    #[error(transparent)]
     Io(#[from] std::io::Error),
 }
 
@@ -75,6 +75,22 @@ pub(crate) async fn bind(
         })?;
     let address = listener.local_addr()?;
     Ok((listener, address))
+}
+
+/// An error and its causes on one line (reqwest's own message leaves out why a connection
+/// failed: "error sending request" without "connection refused").
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        let inner_text = inner.to_string();
+        if !text.contains(&inner_text) {
+            text.push_str(": ");
+            text.push_str(&inner_text);
+        }
+        cause = inner.source();
+    }
+    text
 }
 
 /// `url` without trailing slashes, so paths can be appended.
