@@ -20,7 +20,7 @@ use crate::scenario::write_quote as quote;
 /// Largest request body a fault layer or proxy buffers (it must, to duplicate requests):
 /// the service's own limit plus headroom, so the service still sees and refuses oversize
 /// bodies.
-pub(crate) const REQUEST_BYTES_MAX: usize = 256 * 1024;
+const REQUEST_BYTES_MAX: usize = 256 * 1024;
 
 /// What an HTTP fault does to a request it fires on.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -231,6 +231,16 @@ impl std::fmt::Display for ConnectionDropped {
 }
 
 impl std::error::Error for ConnectionDropped {}
+
+/// A request's whole body, up to [`REQUEST_BYTES_MAX`] (buffered: a duplicate must be sent
+/// again). A body that cannot be read is one the client broke off: nothing to serve.
+pub(crate) async fn read_body(body: hyper::body::Incoming) -> Result<Bytes, ConnectionDropped> {
+    Ok(http_body_util::Limited::new(body, REQUEST_BYTES_MAX)
+        .collect()
+        .await
+        .map_err(|_| ConnectionDropped)?
+        .to_bytes())
+}
 
 /// Applies `effect` to one request. `forward` hands the request to the real server and
 /// returns its response; `spawn_copy` delivers one more copy in the background, its answer

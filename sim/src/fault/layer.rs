@@ -7,7 +7,6 @@
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use rand_chacha::ChaCha8Rng;
 use shipsim_system::clock::Clock;
@@ -15,7 +14,7 @@ use shipsim_system::seed::Seed;
 use tower::ServiceExt;
 
 use super::FaultSpec;
-use super::http_rules::{self, Armed, REQUEST_BYTES_MAX};
+use super::http_rules::{self, Armed};
 use crate::net::{BoxFutureLocal, ConnectionDropped};
 use crate::shared::Shared;
 
@@ -87,12 +86,7 @@ impl FaultLayer {
         request: http::Request<Incoming>,
     ) -> Result<http::Response<axum::body::Body>, ConnectionDropped> {
         let (parts, body) = request.into_parts();
-        // A request whose body cannot be read is one the client broke off: nothing to serve.
-        let body = Limited::new(body, REQUEST_BYTES_MAX)
-            .collect()
-            .await
-            .map_err(|_| ConnectionDropped)?
-            .to_bytes();
+        let body = http_rules::read_body(body).await?;
         let Some(armed) = self.decide(parts.uri.path()) else {
             return Ok(self.forward(&parts, body).await);
         };

@@ -36,7 +36,6 @@ use std::time::Duration;
 use axum::body::Body;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, Method, Response, StatusCode};
-use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use rand::Rng as _;
@@ -49,7 +48,7 @@ use tokio::time::Instant;
 
 use super::{LiveError, base_url, bind};
 use crate::fault::http_rules::ConnectionDropped;
-use crate::fault::http_rules::{self, Armed, REQUEST_BYTES_MAX};
+use crate::fault::http_rules::{self, Armed};
 use crate::fault::{FaultKind, FaultSpec, Window};
 use crate::hosts::{CARRIER, HostSel, SERVICE};
 
@@ -307,12 +306,7 @@ impl Proxy {
             return Ok(self.control(request.method(), request.uri().path()));
         }
         let (parts, body) = request.into_parts();
-        // A request whose body cannot be read is one the client broke off: nothing to serve.
-        let body = Limited::new(body, REQUEST_BYTES_MAX)
-            .collect()
-            .await
-            .map_err(|_| ConnectionDropped)?
-            .to_bytes();
+        let body = http_rules::read_body(body).await?;
         let delays_ms = self.link_delays();
         if let Some((_, request_ms, _)) = delays_ms {
             tokio::time::sleep(Duration::from_millis(request_ms)).await;
