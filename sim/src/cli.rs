@@ -10,11 +10,19 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use shipsim_system::bugs::{Bug, BugSet};
+use shipsim_system::carrier::TrackingConfig;
+use shipsim_system::service::{WebhookSettings, WebhookTarget};
+use shipsim_system::webhook::{SenderConfig, TOLERANCE_S_DEFAULT};
 
 use crate::fault::CATALOGUE;
+use crate::live::driver::{self, LiveOptions};
+use crate::live::proxy::{ProxiedHost, Proxy};
+use crate::live::serve::{CarrierOptions, ServiceOptions};
+use crate::live::{self, demo, telemetry};
 use crate::oracle::OracleKind;
 use crate::report;
-use crate::scenario::{Scenario, SeedRange};
+use crate::runner::deployment;
+use crate::scenario::{Scenario, SeedRange, WebhookSettings as ScenarioWebhooks};
 use crate::sweep::{self, Progress, Shard, SweepOptions};
 
 /// Writes to standard output, ignoring a closed pipe (`shipsim list | head` must not panic).
@@ -68,6 +76,16 @@ enum Command {
     Compare(CompareArgs),
     /// Merge the summary.json of every shard of a sweep into one report directory.
     Merge(MergeArgs),
+    /// Live mode: run the reference service on real TCP with a SQLite store.
+    Serve(ServeArgs),
+    /// Live mode: run the carrier on real TCP.
+    Carrier(CarrierArgs),
+    /// Live mode: a proxy injecting a scenario's HTTP faults on real connections.
+    Proxy(ProxyArgs),
+    /// Live mode: drive a scenario against a real URL and judge it with the oracles.
+    Live(LiveArgs),
+    /// Live mode in one command: carrier, service, two fault proxies and the driver.
+    Demo(DemoArgs),
 }
 
 #[derive(Debug, Args)]
@@ -102,6 +120,162 @@ struct PromoteArgs {
     /// Regression directory.
     #[arg(long, default_value = "scenarios/regressions")]
     dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Address to listen on (port 0 picks a free one; the chosen URL is printed).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: String,
+    /// The SQLite database file (created if missing).
+    #[arg(long)]
+    db: PathBuf,
+    /// The carrier's base URL (or a `shipsim proxy` in front of it).
+    #[arg(long, default_value = "http://127.0.0.1:8081")]
+    carrier_url: String,
+    /// Merchants accepted: sk_sim_merchant_0 .. sk_sim_merchant_{N-1}, as in the simulation.
+    #[arg(long, default_value_t = 16)]
+    callers: u32,
+    /// The operator's key for the admin endpoints: GET /v1/admin/state (which live mode's
+    /// oracles read) and the webhook outbox's.
+    #[arg(long)]
+    admin_key: Option<String>,
+    /// Take the [service] settings (rate limit, carrier policy, lease) from this scenario,
+    /// and the webhook tolerance and sender settings from its [webhooks] table if it has one.
+    #[arg(long)]
+    scenario: Option<PathBuf>,
+    /// Send merchant CALLER's webhooks to URL (repeatable), e.g.
+    /// `merchant-0=http://127.0.0.1:9000/hooks`. Without it, no webhooks are sent.
+    #[arg(long = "webhook-url", value_name = "CALLER=URL", value_parser = parse_webhook_url)]
+    webhook_urls: Vec<(String, String)>,
+    /// Secret the merchants' webhooks are signed with (default: each merchant's simulation
+    /// secret, `whsec_sim_<caller>`).
+    #[arg(long)]
+    webhook_secret: Option<String>,
+    /// Secret the carrier signs its tracking events with (`shipsim carrier --tracking-secret`).
+    #[arg(long, default_value = deployment::CARRIER_WEBHOOK_SECRET)]
+    carrier_webhook_secret: String,
+    /// Switch on a planted service bug (repeatable).
+    #[arg(long = "bug", value_parser = parse_bug)]
+    bugs: Vec<Bug>,
+    /// Seed of the service's ids.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+#[derive(Debug, Args)]
+struct CarrierArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8081")]
+    listen: String,
+    /// SQLite file for the ledger; without it the ledger is in memory, lost on restart.
+    #[arg(long)]
+    db: Option<PathBuf>,
+    /// The operator's key for GET /v1/admin/labels and the tracking admin endpoints.
+    #[arg(long)]
+    admin_key: Option<String>,
+    /// Send tracking events to the service's webhook endpoint at this URL
+    /// (`http://HOST:PORT/v1/webhooks/carrier`). Without it, the carrier sends none.
+    #[arg(long)]
+    tracking_url: Option<String>,
+    /// Secret tracking events are signed with (`shipsim serve --carrier-webhook-secret`).
+    #[arg(long, default_value = deployment::CARRIER_WEBHOOK_SECRET)]
+    tracking_secret: String,
+    /// Chance, in percent, that a parcel's story ends in an exception instead of delivery.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(0..=100))]
+    exception_percent: u32,
+    /// Seed of the carrier's ids.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+#[derive(Debug, Args)]
+struct ProxyArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8090")]
+    listen: String,
+    /// Where to forward (the service's or the carrier's base URL).
+    #[arg(long)]
+    upstream: String,
+    /// Which host's faults to apply: service or carrier.
+    #[arg(long, default_value = "service", value_parser = parse_host)]
+    host: ProxiedHost,
+    /// The scenario whose HTTP faults to apply.
+    scenario: PathBuf,
+    /// Seed of the fault decisions (default: the scenario's first seed).
+    #[arg(long)]
+    seed: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+struct LiveArgs {
+    /// The service's base URL (or a `shipsim proxy` in front of it).
+    #[arg(long)]
+    target: String,
+    /// The carrier's base URL (or its proxy), to audit the labels it sold.
+    #[arg(long)]
+    carrier_url: Option<String>,
+    /// Start a fault proxy in front of --target in this process.
+    #[arg(long)]
+    proxy: bool,
+    /// The scenario to drive.
+    scenario: PathBuf,
+    /// Seed of the workload (default: the scenario's first seed).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// The service's admin key: judge the whole store. Without it, public reads only.
+    #[arg(long)]
+    admin_key: Option<String>,
+    /// The carrier's admin key (default: the service's).
+    #[arg(long)]
+    carrier_admin_key: Option<String>,
+    /// Switch on a planted client bug (repeatable).
+    #[arg(long = "bug", value_parser = parse_bug)]
+    bugs: Vec<Bug>,
+    /// The target's API key of the next merchant (repeat: merchant-0, merchant-1, ...).
+    /// Default: the simulation's keys, which `shipsim serve` accepts.
+    #[arg(long = "api-key")]
+    api_keys: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+struct DemoArgs {
+    /// The scenario to drive (HTTP faults apply; others are listed as not applied).
+    #[arg(default_value = "scenarios/live_http_faults.toml")]
+    scenario: PathBuf,
+    /// Seed of the workload and the proxies (default: the scenario's first seed).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Switch on a planted service bug (repeatable), to watch live mode catch it.
+    #[arg(long = "bug", value_parser = parse_bug)]
+    bugs: Vec<Bug>,
+    /// Where databases and logs go (default: a fresh directory under the temp dir).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+}
+
+/// `CALLER=URL`, as `shipsim serve --webhook-url` takes it.
+fn parse_webhook_url(text: &str) -> Result<(String, String), String> {
+    let Some((caller, url)) = text.split_once('=') else {
+        return Err(format!(
+            "`{text}` is not CALLER=URL (e.g. merchant-0=http://127.0.0.1:9000/hooks)"
+        ));
+    };
+    if caller.is_empty() {
+        return Err(format!("`{text}`: the caller is empty"));
+    }
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(format!("`{url}` is not an http:// or https:// URL"));
+    }
+    Ok((caller.to_string(), url.to_string()))
+}
+
+fn parse_host(text: &str) -> Result<ProxiedHost, String> {
+    match text {
+        "service" => Ok(ProxiedHost::Service),
+        "carrier" => Ok(ProxiedHost::Carrier),
+        other => Err(format!("unknown host `{other}`: service or carrier")),
+    }
 }
 
 #[derive(Debug, Args, Clone)]
@@ -245,6 +419,11 @@ pub fn main() -> ExitCode {
         Some(Command::Promote(args)) => promote(&args),
         Some(Command::Compare(args)) => compare(&args),
         Some(Command::Merge(args)) => merge(&args),
+        Some(Command::Serve(args)) => serve(args),
+        Some(Command::Carrier(args)) => carrier(args),
+        Some(Command::Proxy(args)) => proxy(args),
+        Some(Command::Live(args)) => live(args),
+        Some(Command::Demo(args)) => demo(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -687,4 +866,190 @@ fn list(args: &ListArgs) -> Result<(), Failure> {
         outln!("  {:<28} {}", bug.name(), bug.describe());
     }
     Ok(())
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+        .map_err(Failure::Input)
+}
+
+fn load_one(path: &Path) -> Result<Scenario, Failure> {
+    Scenario::load(path).map_err(|e| Failure::Input(anyhow::anyhow!("{e}")))
+}
+
+fn serve(args: ServeArgs) -> Result<(), Failure> {
+    telemetry::init_json_logs();
+    let scenario = match &args.scenario {
+        Some(path) => load_one(path)?,
+        None => Scenario::parse("<defaults>", "defaults", "").expect("the empty scenario is valid"),
+    };
+    let webhooks = service_webhooks(&args, scenario.webhooks);
+    let db = args.db.clone();
+    let options = ServiceOptions {
+        listen: args.listen,
+        db: args.db,
+        carrier_url: args.carrier_url,
+        callers: args.callers,
+        admin_key: args.admin_key,
+        settings: scenario.service,
+        webhooks,
+        bugs: BugSet::of(args.bugs),
+        seed: args.seed,
+    };
+    runtime()?
+        .block_on(live::serve::run_service(options))
+        .with_context(|| format!("shipsim serve (database {})", db.display()))?;
+    Ok(())
+}
+
+/// The service's webhook settings from `shipsim serve`'s flags, tolerance and sender from
+/// the scenario's `[webhooks]` table when it has one.
+fn service_webhooks(args: &ServeArgs, scenario: Option<ScenarioWebhooks>) -> WebhookSettings {
+    WebhookSettings {
+        carrier_secret: args.carrier_webhook_secret.clone(),
+        tolerance_s: scenario.map_or(TOLERANCE_S_DEFAULT, |w| w.tolerance_s),
+        targets: args
+            .webhook_urls
+            .iter()
+            .map(|(caller, url)| {
+                let secret = args
+                    .webhook_secret
+                    .clone()
+                    .unwrap_or_else(|| deployment::merchant_secret(caller));
+                let target = WebhookTarget {
+                    url: url.clone(),
+                    secret,
+                };
+                (caller.clone(), target)
+            })
+            .collect(),
+        sender: scenario.map_or(SenderConfig::DEFAULT, |w| w.sender),
+    }
+}
+
+fn carrier(args: CarrierArgs) -> Result<(), Failure> {
+    telemetry::init_json_logs();
+    let tracking = args.tracking_url.map(|url| TrackingConfig {
+        webhook_url: url,
+        secret: args.tracking_secret,
+        exception_percent: args.exception_percent,
+        sender: SenderConfig::DEFAULT,
+    });
+    let options = CarrierOptions {
+        listen: args.listen,
+        db: args.db,
+        admin_key: args.admin_key,
+        tracking,
+        seed: args.seed,
+    };
+    runtime()?
+        .block_on(live::serve::run_carrier(options))
+        .context("shipsim carrier")?;
+    Ok(())
+}
+
+fn proxy(args: ProxyArgs) -> Result<(), Failure> {
+    telemetry::init_json_logs();
+    let scenario = load_one(&args.scenario)?;
+    let seed = args.seed.unwrap_or_else(|| scenario.seeds.start());
+    runtime()?
+        .block_on(async {
+            let proxy = Proxy::new(args.host, &args.upstream, &scenario.faults, seed)?;
+            let (listener, address) = live::bind(&args.listen).await?;
+            let shutdown = live::shutdown_signal();
+            let info = proxy.info();
+            tracing::info!(
+                %address,
+                upstream = %info.upstream,
+                host = args.host.name(),
+                seed,
+                rules = info.rules.len(),
+                "proxy listening"
+            );
+            live::announce(address);
+            proxy.serve(listener, shutdown).await
+        })
+        .with_context(|| format!("shipsim proxy -> {}", args.upstream))?;
+    Ok(())
+}
+
+fn live(args: LiveArgs) -> Result<(), Failure> {
+    let scenario = load_one(&args.scenario)?;
+    let seed = args.seed.unwrap_or_else(|| scenario.seeds.start());
+    let options = LiveOptions {
+        scenario: scenario.clone(),
+        target: args.target.clone(),
+        carrier_url: args.carrier_url,
+        proxy: args.proxy,
+        seed,
+        admin_key: args.admin_key,
+        carrier_admin_key: args.carrier_admin_key,
+        bugs: BugSet::of(args.bugs),
+        api_keys: args.api_keys,
+    };
+    let run = runtime()?
+        .block_on(driver::run(options))
+        .context("shipsim live")?;
+    print!("{}", driver::render(&run, &scenario, &args.target));
+    if run.passed() {
+        Ok(())
+    } else {
+        Err(Failure::Violations)
+    }
+}
+
+fn demo(args: DemoArgs) -> Result<(), Failure> {
+    let scenario = load_one(&args.scenario)?;
+    let seed = args.seed.unwrap_or_else(|| scenario.seeds.start());
+    let dir = match args.dir {
+        Some(dir) => dir,
+        None => std::env::temp_dir().join(format!("shipsim-demo-{}", std::process::id())),
+    };
+    // A fresh database per demo: a stale one would mix two runs' shipments.
+    let _ = std::fs::remove_file(dir.join("service.db"));
+    let _ = std::fs::remove_file(dir.join("carrier.db"));
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let exe = std::env::current_exe().context("cannot find the shipsim binary")?;
+    let options = demo::DemoOptions {
+        scenario: args.scenario.clone(),
+        seed,
+        bugs: args.bugs.iter().map(|b| b.name().to_string()).collect(),
+        dir: dir.clone(),
+    };
+    let stack = demo::start(&exe, &options).context("cannot start the demo's servers")?;
+    println!(
+        "carrier {} <- proxy {} <- service {} <- proxy {} <- driver (logs and databases in {})",
+        stack.carrier.url,
+        stack.carrier_proxy.url,
+        stack.service.url,
+        stack.service_proxy.url,
+        dir.display()
+    );
+    let live_options = LiveOptions {
+        scenario: scenario.clone(),
+        target: stack.service_proxy.url.clone(),
+        carrier_url: Some(stack.carrier_proxy.url.clone()),
+        proxy: false,
+        seed,
+        admin_key: Some(demo::DEMO_ADMIN_KEY.to_string()),
+        carrier_admin_key: None,
+        bugs: BugSet::none(),
+        api_keys: Vec::new(),
+    };
+    let run = runtime()?
+        .block_on(driver::run(live_options))
+        .context("the demo's live run")?;
+    print!(
+        "{}",
+        driver::render(&run, &scenario, &stack.service_proxy.url)
+    );
+    drop(stack);
+    if run.passed() {
+        Ok(())
+    } else {
+        Err(Failure::Violations)
+    }
 }

@@ -11,6 +11,7 @@ pub mod clock;
 pub mod fault;
 pub mod history;
 pub mod hosts;
+pub mod live;
 pub mod net;
 pub mod oracle;
 pub mod runner;

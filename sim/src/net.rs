@@ -186,17 +186,7 @@ where
     }
 }
 
-/// Returned by a handler to close the connection without answering.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ConnectionDropped;
-
-impl std::fmt::Display for ConnectionDropped {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("connection dropped by fault injection")
-    }
-}
-
-impl std::error::Error for ConnectionDropped {}
+pub use crate::fault::http_rules::ConnectionDropped;
 
 /// A boxed future that need not be `Send` (everything in a simulated host runs on one
 /// thread).

@@ -36,7 +36,7 @@ use crate::shared::{HostObserver, Shared};
 use crate::workload::{self, ClientIdentity, Drain, UNSERVICEABLE_COUNTRY};
 
 /// The service's API key at the carrier.
-const CARRIER_API_KEY: &str = "ck_sim_platform";
+pub(crate) const CARRIER_API_KEY: &str = "ck_sim_platform";
 
 /// Simulated time the settle phase may take before the run is declared stuck, ms.
 const SETTLE_TIME_LIMIT_MS: u64 = 600_000;
@@ -261,8 +261,8 @@ fn drive(
     }
 }
 
-/// Names and secrets of the simulated deployment.
-mod deployment {
+/// Names and secrets of the simulated deployment (live mode's defaults too).
+pub(crate) mod deployment {
     /// The operator's admin key (service and carrier admin endpoints).
     pub const ADMIN_KEY: &str = "ak_sim_operator";
     /// The secret the carrier signs tracking events with.
@@ -345,7 +345,7 @@ fn add_service(
                 lock_lease_ms: scenario.service.lock_lease_ms,
                 store_latency_ms: scenario.service.store_latency_ms,
                 bugs,
-                admin_key: deployment::ADMIN_KEY.to_string(),
+                admin_key: Some(deployment::ADMIN_KEY.to_string()),
                 webhooks: webhooks.clone(),
             };
             let deps = ServiceDeps {
@@ -451,7 +451,7 @@ fn add_carrier(
                         .into_iter()
                         .collect(),
                     tracking,
-                    admin_key: deployment::ADMIN_KEY.to_string(),
+                    admin_key: Some(deployment::ADMIN_KEY.to_string()),
                 },
                 deps,
             );

@@ -25,7 +25,7 @@ use shipsim_system::client::{
 use shipsim_system::seed::Seed;
 
 use crate::clock::SimClock;
-use crate::history::{EventKind, OpId, OpKind, OpOutcome, Operation, Phase, Resource};
+use crate::history::{EventKind, History, OpId, OpKind, OpOutcome, Operation, Phase, Resource};
 use crate::hosts::{HTTP_PORT, SERVICE, SETTLER};
 use crate::net::SimTransport;
 use crate::scenario::Scenario;
@@ -39,6 +39,17 @@ const COUNTRIES: &[&str] = &["DE", "FR", "NL", "US", "GB", "PL"];
 #[must_use]
 pub fn caller_id(index: u32) -> String {
     format!("merchant-{index}")
+}
+
+/// The index of a workload caller (`merchant-3` is 3).
+///
+/// # Panics
+/// If `caller` is not a workload caller's id: the workload makes no others.
+pub(crate) fn caller_index(caller: &str) -> u32 {
+    caller
+        .strip_prefix("merchant-")
+        .and_then(|n| n.parse().ok())
+        .expect("workload callers are merchant-N")
 }
 
 /// API key of caller `index`.
@@ -61,6 +72,32 @@ pub(crate) const SETTLE_POLICY: RetryPolicy = RetryPolicy {
 
 /// How often the settler asks again while another request with the same key is in flight.
 const SETTLE_IN_FLIGHT_RETRIES_MAX: u32 = 30;
+
+/// Where clients record their operations: the simulation's shared run state, or live
+/// mode's wall-clock history. The workload is written against this trait so that the same
+/// code, drawing the same random numbers, drives both.
+pub(crate) trait Recorder {
+    /// Microseconds since the start of the run, on the recorder's clock.
+    fn now_us(&self) -> u64;
+    /// Runs `f` on the history.
+    fn with_history<R>(&self, f: impl FnOnce(&mut History) -> R) -> R;
+    /// Records an event of `host` in the trace.
+    fn record(&self, host: &str, kind: EventKind);
+}
+
+impl Recorder for Shared {
+    fn now_us(&self) -> u64 {
+        Shared::now_us(self)
+    }
+
+    fn with_history<R>(&self, f: impl FnOnce(&mut History) -> R) -> R {
+        f(&mut self.lock().history)
+    }
+
+    fn record(&self, host: &str, kind: EventKind) {
+        Shared::record(self, host, kind);
+    }
+}
 
 /// Who a client host is.
 #[derive(Clone, Debug)]
@@ -95,11 +132,11 @@ struct Known {
     shipment_writes: Vec<(String, String, CreateShipmentRequest)>,
 }
 
-struct Client<'a> {
+struct Client<'a, R> {
     identity: &'a ClientIdentity,
     scenario: &'a Scenario,
     client: ShipClient,
-    shared: Shared,
+    shared: R,
     rng: ChaCha8Rng,
     known: Known,
 }
@@ -116,7 +153,7 @@ pub(crate) async fn run_client(
     let client = ShipClient::new(
         transport,
         Arc::new(SimClock::for_host(&identity.host, &scenario.faults)),
-        seed.derive_index("client", u64::from(identity.index)),
+        client_seed(seed, &identity),
         ShipClientConfig {
             base_url: format!("http://{SERVICE}:{HTTP_PORT}"),
             api_key: identity.api_key.clone(),
@@ -124,11 +161,29 @@ pub(crate) async fn run_client(
             bugs,
         },
     );
+    run_operations(&identity, &scenario, seed, client, shared).await;
+    Ok(())
+}
+
+/// The seed of client `identity`'s [`ShipClient`] (its retry jitter).
+pub(crate) fn client_seed(seed: Seed, identity: &ClientIdentity) -> Seed {
+    seed.derive_index("client", u64::from(identity.index))
+}
+
+/// Issues client `identity`'s operations through `client`, one after another, recording
+/// each in `recorder`. The sequence of operations is a function of `seed` and of the answers.
+pub(crate) async fn run_operations<R: Recorder>(
+    identity: &ClientIdentity,
+    scenario: &Scenario,
+    seed: Seed,
+    client: ShipClient,
+    recorder: R,
+) {
     let mut this = Client {
-        identity: &identity,
-        scenario: &scenario,
+        identity,
+        scenario,
         client,
-        shared,
+        shared: recorder,
         rng: seed
             .derive_index("workload", u64::from(identity.index))
             .rng(),
@@ -142,10 +197,9 @@ pub(crate) async fn run_client(
         }
         this.step(sequence).await;
     }
-    Ok(())
 }
 
-impl Client<'_> {
+impl<R: Recorder> Client<'_, R> {
     async fn step(&mut self, sequence: u32) {
         let mix = self.scenario.workload.mix;
         let draw = self.rng.random_range(0..mix.total());
@@ -384,17 +438,17 @@ fn new_operation(host: &str, caller: &str, kind: OpKind, phase: Phase, now_us: u
     }
 }
 
-fn invoke(shared: &Shared, operation: Operation) -> OpId {
+fn invoke(shared: &impl Recorder, operation: Operation) -> OpId {
     let host = operation.client.clone();
     let kind = operation.kind;
     let key = operation.key.clone();
-    let id = shared.lock().history.invoke(operation);
+    let id = shared.with_history(|history| history.invoke(operation));
     shared.record(&host, EventKind::OpInvoked { op: id, kind, key });
     id
 }
 
 fn complete<T>(
-    shared: &Shared,
+    shared: &impl Recorder,
     id: OpId,
     report: OpReport<T>,
     is_write: bool,
@@ -412,15 +466,13 @@ fn complete<T>(
     };
     let labels = report.attempts.iter().map(|a| a.outcome.label()).collect();
     let label = outcome.label();
-    let host = {
-        let mut state = shared.lock();
-        state.history.complete(id, now_us, report.attempts, outcome);
-        state
-            .history
+    let host = shared.with_history(|history| {
+        history.complete(id, now_us, report.attempts, outcome);
+        history
             .get(id)
             .map(|op| op.client.clone())
             .unwrap_or_default()
-    };
+    });
     shared.record(
         &host,
         EventKind::OpCompleted {
@@ -479,28 +531,20 @@ pub(crate) async fn run_settler(
     drain: Drain,
 ) -> turmoil::Result {
     let transport = Arc::new(SimTransport::new(SERVICE, HTTP_PORT));
-    let mut clients: BTreeMap<String, ShipClient> = BTreeMap::new();
-    for original in ambiguous {
-        let caller_index: u32 = original
-            .caller
-            .strip_prefix("merchant-")
-            .and_then(|n| n.parse().ok())
-            .expect("workload callers are merchant-N");
-        let client = clients.entry(original.caller.clone()).or_insert_with(|| {
-            ShipClient::new(
-                transport.clone(),
-                Arc::new(SimClock::for_host(SETTLER, &faults)),
-                seed.derive_index("settler", u64::from(caller_index)),
-                ShipClientConfig {
-                    base_url: format!("http://{SERVICE}:{HTTP_PORT}"),
-                    api_key: api_key(caller_index),
-                    policy: SETTLE_POLICY,
-                    bugs: bugs.clone(),
-                },
-            )
-        });
-        settle_one(client, &original, &shared).await;
-    }
+    settle(ambiguous, shared.clone(), |caller_index| {
+        ShipClient::new(
+            transport.clone(),
+            Arc::new(SimClock::for_host(SETTLER, &faults)),
+            seed.derive_index("settler", u64::from(caller_index)),
+            ShipClientConfig {
+                base_url: format!("http://{SERVICE}:{HTTP_PORT}"),
+                api_key: api_key(caller_index),
+                policy: SETTLE_POLICY,
+                bugs: bugs.clone(),
+            },
+        )
+    })
+    .await;
     drain_webhooks(drain, &shared).await;
     Ok(())
 }
@@ -592,7 +636,24 @@ async fn redeliver(transport: &SimTransport, path: &str) -> u64 {
         .unwrap_or(0)
 }
 
-async fn settle_one(client: &ShipClient, original: &Operation, shared: &Shared) {
+/// The settle phase, whatever the network: re-issues each ambiguous write through the
+/// client `make_client` builds for its caller (one per caller, built on first use).
+pub(crate) async fn settle<R: Recorder>(
+    ambiguous: Vec<Operation>,
+    recorder: R,
+    make_client: impl Fn(u32) -> ShipClient,
+) {
+    let mut clients: BTreeMap<String, ShipClient> = BTreeMap::new();
+    for original in ambiguous {
+        let caller_index = caller_index(&original.caller);
+        let client = clients
+            .entry(original.caller.clone())
+            .or_insert_with(|| make_client(caller_index));
+        settle_one(client, &original, &recorder).await;
+    }
+}
+
+async fn settle_one(client: &ShipClient, original: &Operation, shared: &impl Recorder) {
     let key = original.key.clone().expect("writes have keys");
     let placement = original.placement.unwrap_or(KeyPlacement::Header);
     let body = original.body.clone().expect("writes have bodies");

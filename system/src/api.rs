@@ -12,6 +12,8 @@ pub const HEADER_API_KEY: &str = "x-api-key";
 pub const HEADER_IDEMPOTENCY_KEY: &str = "idempotency-key";
 /// Header set to `true` on a response replayed from a stored idempotent outcome (as Stripe).
 pub const HEADER_IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
+/// Header carrying the operator's key for the admin endpoints (live mode's state read-back).
+pub const HEADER_ADMIN_KEY: &str = "x-admin-key";
 /// Header carrying the id the service gave the request.
 pub const HEADER_REQUEST_ID: &str = "x-request-id";
 /// Rate-limit headers sent with every authenticated response.

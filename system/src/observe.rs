@@ -193,13 +193,87 @@ impl Observer for NoopObserver {
     fn record(&self, _event: SystemEvent) {}
 }
 
-/// An observer that logs every event through `tracing`, for live mode.
+/// An observer that logs every event through `tracing`, for live mode: one structured line
+/// per event, with the ids as named fields (`order_id`, `shipment_id`, `idempotency_key`,
+/// `caller`, `label_id`) so an incident is searchable by any of them. Inside a request the
+/// line also carries the request's span (its `request_id`).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TracingObserver;
 
 impl Observer for TracingObserver {
     fn record(&self, event: SystemEvent) {
-        tracing::info!(event = ?event, "system event");
+        match event {
+            SystemEvent::OrderCreated {
+                caller,
+                key,
+                order_id,
+            } => tracing::info!(caller, idempotency_key = key, order_id, "order created"),
+            SystemEvent::ShipmentCreated {
+                caller,
+                key,
+                shipment_id,
+            } => tracing::info!(
+                caller,
+                idempotency_key = key,
+                shipment_id,
+                "shipment created"
+            ),
+            SystemEvent::LabelAttached {
+                shipment_id,
+                label_id,
+            } => tracing::info!(shipment_id, label_id, "label attached"),
+            SystemEvent::Replayed {
+                caller,
+                key,
+                status,
+            } => tracing::info!(caller, idempotency_key = key, status, "idempotent replay"),
+            SystemEvent::Resumed { caller, key } => {
+                tracing::warn!(caller, idempotency_key = key, "operation resumed")
+            }
+            SystemEvent::InFlightConflict { caller, key } => {
+                tracing::info!(caller, idempotency_key = key, "in-flight conflict (409)")
+            }
+            SystemEvent::KeyReuseRejected { caller, key } => {
+                tracing::warn!(
+                    caller,
+                    idempotency_key = key,
+                    "key reused with another request (422)"
+                )
+            }
+            SystemEvent::RateLimited { caller } => tracing::info!(caller, "rate limited (429)"),
+            SystemEvent::LabelSold {
+                label_id,
+                shipment_ref,
+                key,
+            } => tracing::info!(
+                label_id,
+                shipment_id = shipment_ref,
+                idempotency_key = key.as_deref().unwrap_or(""),
+                "label sold"
+            ),
+            SystemEvent::LabelReplayed { label_id, key } => {
+                tracing::info!(label_id, idempotency_key = key, "label replayed")
+            }
+            SystemEvent::WebhookDelivered {
+                sender,
+                event_id,
+                attempts,
+            } => tracing::info!(sender, event_id, attempts, "webhook delivered"),
+            SystemEvent::WebhookDeadLettered {
+                sender,
+                event_id,
+                attempts,
+            } => tracing::warn!(sender, event_id, attempts, "webhook dead-lettered"),
+            SystemEvent::WebhookReceived {
+                receiver,
+                event_id,
+                duplicate,
+                applied,
+            } => tracing::info!(receiver, event_id, duplicate, applied, "webhook received"),
+            SystemEvent::WebhookRejected { receiver, reason } => {
+                tracing::warn!(receiver, reason, "webhook rejected")
+            }
+        }
     }
 }
 

@@ -2,13 +2,17 @@
 //!
 //! A [`Transport`] sends one buffered request and returns one buffered response. The
 //! simulation implements it over turmoil's TCP streams with hyper; live mode implements it
-//! with reqwest over real sockets. Timeouts are not the transport's business: callers wrap
+//! with reqwest over real sockets ([`ReqwestTransport`]). Timeouts are not the transport's business: callers wrap
 //! `send` in `tokio::time::timeout`, so the same policy code runs on both.
 
 use std::future::Future;
 use std::pin::Pin;
 
 use bytes::Bytes;
+
+mod reqwest;
+
+pub use self::reqwest::ReqwestTransport;
 
 /// A boxed, `Send` future, the return type of object-safe async seams.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

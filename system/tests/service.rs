@@ -86,7 +86,7 @@ fn harness(rate_limit: Option<RateLimit>) -> Harness {
         lock_lease_ms: 30_000,
         store_latency_ms: (0, 0),
         bugs: BugSet::none(),
-        admin_key: "admin".into(),
+        admin_key: Some("admin".into()),
         webhooks: WebhookSettings {
             carrier_secret: CARRIER_SECRET.into(),
             tolerance_s: 300,
@@ -465,8 +465,8 @@ fn signed_event(
 #[tokio::test]
 async fn carrier_webhooks_are_verified_deduplicated_and_never_go_backwards() {
     // Proves the inbound webhook: bad signatures and stale timestamps are refused and
-    // change nothing; an event applies once; a duplicate is acknowledged; a late
-    // in-transit after delivered does not move the shipment back.
+    // change nothing; an event applies once; a duplicate is acknowledged (and counted in
+    // /metrics); a late in-transit after delivered does not move the shipment back.
     let h = harness(None);
     let order = h.order("key-a", "o1", "DE").await;
     let shipment = h
@@ -567,4 +567,61 @@ async fn carrier_webhooks_are_verified_deduplicated_and_never_go_backwards() {
         h.get(&format!("/v1/orders/{order}"), "key-a").await.json["status"],
         "delivered"
     );
+    let metrics = h
+        .router
+        .clone()
+        .oneshot(
+            http::Request::get("/metrics")
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let text = metrics.into_body().collect().await.unwrap().to_bytes();
+    let text = String::from_utf8_lossy(&text);
+    assert!(
+        text.lines()
+            .any(|l| l == "shipsim_webhook_duplicates_absorbed_total 1"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn operator_routes_take_the_admin_key_not_a_merchant_key() {
+    // Proves the route table's access classes: the admin routes answer the admin key with
+    // no merchant API key (so a merchant's rate limit never applies to them) and refuse a
+    // missing or wrong admin key with 401; a merchant key does not open them.
+    let h = harness(Some(RateLimit {
+        burst: 1,
+        per_second: 1,
+    }));
+    for (method, path) in [
+        ("GET", "/v1/admin/state"),
+        ("GET", "/v1/admin/outbox"),
+        ("POST", "/v1/admin/outbox/redeliver"),
+    ] {
+        let request = |admin_key: Option<&str>| {
+            let mut builder = http::Request::builder().method(method).uri(path);
+            if let Some(key) = admin_key {
+                builder = builder.header("x-admin-key", key);
+            }
+            builder.body(axum::body::Body::empty()).unwrap()
+        };
+        for _ in 0..3 {
+            assert_eq!(h.call(request(Some("admin"))).await.status, 200, "{path}");
+        }
+        assert_envelope(&h.call(request(None)).await, 401, "unauthenticated");
+        assert_envelope(&h.call(request(Some("nope"))).await, 401, "unauthenticated");
+        let merchant = h
+            .call(
+                http::Request::builder()
+                    .method(method)
+                    .uri(path)
+                    .header("x-api-key", "key-a")
+                    .body(axum::body::Body::empty())
+                    .unwrap(),
+            )
+            .await;
+        assert_envelope(&merchant, 401, "unauthenticated");
+    }
 }

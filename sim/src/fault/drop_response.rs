@@ -1,7 +1,7 @@
 //! `drop_response`: the request is handled and committed, then the connection closes with no
 //! response at all: the classic "did my payment go through?" ambiguity.
 
-use super::layer::{HttpEffect, HttpRule};
+use super::http_rules::{HttpEffect, HttpRule};
 use super::params::Params;
 use super::{Family, KindInfo, PATH_PREFIX, PROBABILITY};
 use crate::scenario::ScenarioError;

@@ -1,7 +1,7 @@
 //! `duplicate`: the same request is delivered to the server several times (a proxy or load
 //! balancer retrying behind the client's back).
 
-use super::layer::{HttpEffect, HttpRule};
+use super::http_rules::{HttpEffect, HttpRule};
 use super::params::Params;
 use super::{Family, KindInfo, PATH_PREFIX, PROBABILITY, ParamInfo};
 use crate::scenario::ScenarioError;

@@ -1,6 +1,6 @@
 //! `http_error`: a 5xx burst in front of a server, before or after the request is handled.
 
-use super::layer::{HttpEffect, HttpRule};
+use super::http_rules::{HttpEffect, HttpRule};
 use super::params::Params;
 use super::{Family, KindInfo, PATH_PREFIX, PROBABILITY, ParamInfo};
 use crate::scenario::ScenarioError;

@@ -469,7 +469,9 @@ impl NetDriver {
                 due_at_ms,
                 format!("burst-{}-{index}", spec.stream),
             );
-            self.ledger.schedule(event, due_at_ms);
+            self.ledger
+                .schedule(event, due_at_ms)
+                .expect("the simulation's ledger is in memory and cannot fail to commit");
         }
     }
 }

@@ -1,6 +1,6 @@
 //! `rate_limit`: 429 with `Retry-After`, as seconds or as an HTTP date.
 
-use super::layer::{HttpEffect, HttpRule};
+use super::http_rules::{HttpEffect, HttpRule};
 use super::params::Params;
 use super::{Family, KindInfo, PATH_PREFIX, PROBABILITY, ParamInfo};
 use crate::scenario::ScenarioError;

@@ -1,7 +1,7 @@
 //! `reset_mid_response`: the request is handled, the response's head is sent, and the
 //! connection breaks before the body ends.
 
-use super::layer::{HttpEffect, HttpRule};
+use super::http_rules::{HttpEffect, HttpRule};
 use super::params::Params;
 use super::{Family, KindInfo, PATH_PREFIX, PROBABILITY};
 use crate::scenario::ScenarioError;

@@ -1,7 +1,7 @@
 //! `slow_response`: the request is handled, its response held back (past the client's
 //! timeout, typically), so the client times out on work that was done.
 
-use super::layer::{HttpEffect, HttpRule};
+use super::http_rules::{HttpEffect, HttpRule};
 use super::params::Params;
 use super::{Family, KindInfo, PATH_PREFIX, PROBABILITY, ParamInfo};
 use crate::scenario::ScenarioError;

@@ -4,7 +4,12 @@
 //! label sold the first time and a different request under the same key is refused (422);
 //! without one, every request sells a new label, as many real carriers do. That is why the
 //! service must send a key, and what the `carrier_without_key` planted bug gets wrong.
-//! `GET /v1/labels/{id}` reads a label back. Every sale is recorded in the [`CarrierLedger`].
+//! `GET /v1/labels/{id}` reads a label back. Every sale is recorded in the [`CarrierLedger`],
+//! which `GET /v1/admin/labels` shows whole to a holder of the admin key (live mode's
+//! oracles audit it through that endpoint). With [`TrackingConfig`], each sale schedules the
+//! parcel's tracking events, which [`run_tracking_sender`] delivers to the service;
+//! `GET /v1/admin/tracking` counts those deliveries and `POST /v1/admin/tracking/redeliver`
+//! puts dead letters back in the queue.
 
 mod ledger;
 mod tracking;
@@ -43,8 +48,9 @@ pub struct CarrierConfig {
     pub unserviceable_countries: BTreeSet<String>,
     /// Tracking webhooks to the service; `None` sends none.
     pub tracking: Option<TrackingConfig>,
-    /// Key of the admin endpoints.
-    pub admin_key: String,
+    /// The key (`X-Admin-Key`) of the admin endpoints (the whole ledger, the tracking
+    /// deliveries); `None` refuses everyone.
+    pub admin_key: Option<String>,
 }
 
 /// What the carrier is given by whoever runs it.
@@ -82,6 +88,7 @@ pub fn router(config: CarrierConfig, deps: CarrierDeps) -> Router {
     Router::new()
         .route("/v1/labels", post(sell))
         .route("/v1/labels/{id}", get(fetch))
+        .route("/v1/admin/labels", get(admin_labels))
         .route("/v1/admin/tracking", get(tracking_counts))
         .route("/v1/admin/tracking/redeliver", post(redeliver_tracking))
         .layer(axum::middleware::from_fn_with_state(
@@ -138,7 +145,7 @@ async fn sell(
     let canonical = serde_json::to_vec(&request).expect("API types serialise");
     let fingerprint = crate::service::fingerprint_of("POST", "/v1/labels", &canonical);
     let now_ms = carrier.deps.clock.now_ms();
-    let sale = carrier.deps.ledger.sell(key, &fingerprint, now_ms, || {
+    let make = || {
         let tracking: u64 = carrier
             .rng
             .lock()
@@ -150,24 +157,28 @@ async fn sell(
             shipment_ref: request.shipment_ref.clone(),
             cost_cents: price_cents(&request),
         }
-    });
+    };
+    // The parcel's tracking story is scheduled with the sale, in one commit, so a carrier
+    // killed right after a sale still reports its parcel.
+    let story = |label: &Label| match &carrier.config.tracking {
+        Some(tracking) => {
+            let mut rng = carrier.rng.lock().expect("carrier rng lock poisoned");
+            tracking::story(
+                label,
+                now_ms,
+                tracking.exception_percent,
+                &carrier.ids,
+                &mut *rng,
+            )
+        }
+        None => Vec::new(),
+    };
+    let sale = carrier
+        .deps
+        .ledger
+        .sell(key, &fingerprint, now_ms, make, story)?;
     match sale {
         Sale::New(label) => {
-            if let Some(tracking) = &carrier.config.tracking {
-                let events = {
-                    let mut rng = carrier.rng.lock().expect("carrier rng lock poisoned");
-                    tracking::story(
-                        &label,
-                        now_ms,
-                        tracking.exception_percent,
-                        &carrier.ids,
-                        &mut *rng,
-                    )
-                };
-                for (event, due_at_ms) in events {
-                    carrier.deps.ledger.schedule(event, due_at_ms);
-                }
-            }
             carrier.deps.observer.record(SystemEvent::LabelSold {
                 label_id: label.label_id.clone(),
                 shipment_ref: label.shipment_ref.clone(),
@@ -193,16 +204,7 @@ async fn sell(
 }
 
 fn check_admin(carrier: &Carrier, headers: &HeaderMap) -> Result<(), ApiError> {
-    let presented = headers
-        .get(crate::service::HEADER_ADMIN_KEY)
-        .and_then(|v| v.to_str().ok());
-    if presented == Some(carrier.config.admin_key.as_str()) {
-        Ok(())
-    } else {
-        Err(ApiError::unauthenticated(
-            "admin endpoints need the X-Admin-Key header",
-        ))
-    }
+    crate::service::check_admin_key(carrier.config.admin_key.as_deref(), headers)
 }
 
 /// `GET /v1/admin/tracking`: tracking deliveries by state.
@@ -226,7 +228,7 @@ async fn redeliver_tracking(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     check_admin(&carrier, &headers)?;
-    let requeued = carrier.deps.ledger.redeliver_tracking();
+    let requeued = carrier.deps.ledger.redeliver_tracking()?;
     Ok(axum::Json(serde_json::json!({ "requeued": requeued })).into_response())
 }
 
@@ -251,4 +253,13 @@ async fn fetch(
         .label(&label_id)
         .map(|label| axum::Json(label).into_response())
         .ok_or_else(|| ApiError::not_found("label", &label_id))
+}
+
+/// `GET /v1/admin/labels`: every sale, in order, for the holder of the admin key.
+async fn admin_labels(
+    State(carrier): State<Arc<Carrier>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    check_admin(&carrier, &headers)?;
+    Ok(axum::Json(carrier.deps.ledger.sales()).into_response())
 }

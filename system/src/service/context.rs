@@ -79,6 +79,7 @@ pub(crate) async fn authenticate(
     let Some(caller) = caller else {
         return ApiError::unauthenticated("unknown API key").into_response();
     };
+    tracing::Span::current().record("caller", caller.as_str());
     request.extensions_mut().insert(Caller(caller));
     next.run(request).await
 }

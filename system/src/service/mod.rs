@@ -1,9 +1,17 @@
 //! The reference order/shipment service (axum).
 //!
-//! Routes: `POST /v1/orders`, `GET /v1/orders/{id}`, `POST /v1/orders/{id}/shipments`,
-//! `GET /v1/shipments/{id}`. Every route is authenticated by `X-API-Key`, rate limited per
-//! caller, answers with an `X-Request-Id`, and reports errors in one envelope. Writes are
-//! idempotent per (caller, `Idempotency-Key`); see [`idempotency`] for the rules.
+//! Merchant routes: `POST /v1/orders`, `GET /v1/orders/{id}`, `POST /v1/orders/{id}/shipments`,
+//! `GET /v1/shipments/{id}`, each authenticated by `X-API-Key` and rate limited per caller.
+//! The carrier's tracking webhooks arrive at `POST /v1/webhooks/carrier`, authenticated by
+//! their signature (see [`webhooks`]). Operator routes: `GET /openapi.json` (the contract,
+//! [`openapi`]), `GET /metrics` (Prometheus text, [`metrics`]), and for the holder of the
+//! admin key `GET /v1/admin/state` (the whole store), `GET /v1/admin/outbox` and
+//! `POST /v1/admin/outbox/redeliver` (the webhook outbox). None of these takes a merchant's
+//! API key or counts against a merchant's rate limit. Every response carries an `X-Request-Id`, errors use one envelope, and
+//! every request runs in a `tracing` span carrying its request id, caller, idempotency key,
+//! order and shipment ids. Writes are idempotent per (caller, `Idempotency-Key`); see
+//! [`idempotency`] for the rules. [`routes`] is the one list of endpoints: the router is
+//! built from it and the OpenAPI document is tested against it.
 //!
 //! The service is a `Router`; whoever runs it supplies the listener (turmoil's in the
 //! simulation, a real socket in live mode), and its clock, store, carrier transport, ids and
@@ -13,6 +21,8 @@ mod carrier_client;
 mod context;
 mod error;
 mod idempotency;
+pub mod metrics;
+pub mod openapi;
 mod orders;
 mod rate_limit;
 mod shipments;
@@ -25,25 +35,26 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::http::{HeaderValue, StatusCode};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
+pub use crate::api::HEADER_ADMIN_KEY;
 pub use carrier_client::carrier_key;
 pub use context::{Caller, RequestId};
 pub use error::ApiError;
 pub use rate_limit::RateLimit;
-pub use webhooks::{
-    HEADER_ADMIN_KEY, OutboxCounts, WebhookSettings, WebhookTarget, run_outbox_sender,
-};
+pub use webhooks::{OutboxCounts, WebhookSettings, WebhookTarget, run_outbox_sender};
 
 pub(crate) use context::request_context as request_context_layer;
 pub(crate) use idempotency::fingerprint as fingerprint_of;
 
 use self::carrier_client::CarrierClient;
 use self::idempotency::Decider;
+use self::metrics::Metrics;
 use self::rate_limit::Buckets;
 use crate::api::HEADER_IDEMPOTENT_REPLAYED;
 use crate::bugs::{Bug, BugSet};
@@ -51,7 +62,7 @@ use crate::client::RetryPolicy;
 use crate::clock::Clock;
 use crate::observe::Observer;
 use crate::seed::{IdGen, Seed};
-use crate::store::{self, Durability, IdemScope, IdempotencyRecord, Store, Tx};
+use crate::store::{self, Durability, IdemScope, IdempotencyRecord, Store, TablesDump, Tx};
 use crate::transport::Transport;
 
 /// How long a request's claim on an in-progress operation lasts (30 s) before another
@@ -80,8 +91,9 @@ pub struct ServiceConfig {
     pub store_latency_ms: (u64, u64),
     /// Planted service bugs; empty for the correct service.
     pub bugs: BugSet,
-    /// Key of the operator's admin endpoints.
-    pub admin_key: String,
+    /// The key (`X-Admin-Key`) of the operator's admin endpoints (`/v1/admin/...`); `None`
+    /// refuses everyone.
+    pub admin_key: Option<String>,
     /// Inbound and outbound webhooks.
     pub webhooks: WebhookSettings,
 }
@@ -114,6 +126,7 @@ pub(crate) struct Service {
     boot: u64,
     buckets: Buckets,
     carrier: CarrierClient,
+    metrics: Metrics,
     /// Only used by the planted bug that keeps idempotency records in memory.
     memory_idempotency: Mutex<BTreeMap<IdemScope, IdempotencyRecord>>,
 }
@@ -137,14 +150,24 @@ pub fn router(config: ServiceConfig, deps: ServiceDeps) -> Router {
         boot: deps.boot,
         buckets: Buckets::default(),
         carrier,
+        metrics: Metrics::default(),
         memory_idempotency: Mutex::new(BTreeMap::new()),
         config,
     });
-    let api = Router::new()
-        .route("/v1/orders", post(orders::create))
-        .route("/v1/orders/{id}", get(orders::fetch))
-        .route("/v1/orders/{id}/shipments", post(shipments::create))
-        .route("/v1/shipments/{id}", get(shipments::fetch))
+    // Only merchant routes take a merchant's API key and count against its rate limit:
+    // webhooks authenticate by signature, admin calls by admin key, and the public routes
+    // not at all.
+    let mut merchant = Router::new();
+    let mut unmetered = Router::new();
+    for route in routes() {
+        match route.access {
+            Access::Merchant => merchant = merchant.route(route.path, route.handler),
+            Access::Public | Access::Signed | Access::Admin => {
+                unmetered = unmetered.route(route.path, route.handler);
+            }
+        }
+    }
+    let merchant = merchant
         .layer(axum::middleware::from_fn_with_state(
             service.clone(),
             rate_limit::limit,
@@ -153,17 +176,15 @@ pub fn router(config: ServiceConfig, deps: ServiceDeps) -> Router {
             service.clone(),
             context::authenticate,
         ));
-    // Webhooks authenticate by signature and admin calls by admin key: neither takes a
-    // merchant's API key nor counts against a merchant's rate limit.
-    let unmetered = Router::new()
-        .route("/v1/webhooks/carrier", post(webhooks::carrier_event))
-        .route("/v1/admin/outbox", get(webhooks::outbox_counts))
-        .route("/v1/admin/outbox/redeliver", post(webhooks::redeliver));
     Router::new()
-        .merge(api)
+        .merge(merchant)
         .merge(unmetered)
         .fallback(context::no_route)
         .method_not_allowed_fallback(context::wrong_method)
+        .layer(axum::middleware::from_fn_with_state(
+            service.clone(),
+            metrics::observe,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             ids,
             context::request_context,
@@ -172,6 +193,151 @@ pub fn router(config: ServiceConfig, deps: ServiceDeps) -> Router {
             validate::REQUEST_BYTES_MAX,
         ))
         .with_state(service)
+}
+
+/// Who may call a route.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// A merchant with an `X-API-Key`; rate limited per caller.
+    Merchant,
+    /// Anyone (the contract, the metrics scrape).
+    Public,
+    /// Whoever holds the signing secret: the request carries its body's signature
+    /// (the carrier's tracking webhooks).
+    Signed,
+    /// The operator, with the `X-Admin-Key`.
+    Admin,
+}
+
+/// One endpoint of the service.
+pub struct Route {
+    /// HTTP method.
+    pub method: Method,
+    /// Path template, axum syntax (`/v1/orders/{id}`), which is also OpenAPI's.
+    pub path: &'static str,
+    /// Who may call it.
+    pub access: Access,
+    handler: MethodRouter<Arc<Service>>,
+}
+
+fn route(
+    method: Method,
+    path: &'static str,
+    access: Access,
+    handler: MethodRouter<Arc<Service>>,
+) -> Route {
+    Route {
+        method,
+        path,
+        access,
+        handler,
+    }
+}
+
+/// Every endpoint of the service, in the order the OpenAPI document lists them. The router
+/// is built from this list and nothing else, so a route cannot exist undocumented.
+#[must_use]
+pub fn routes() -> Vec<Route> {
+    vec![
+        route(
+            Method::POST,
+            "/v1/orders",
+            Access::Merchant,
+            post(orders::create),
+        ),
+        route(
+            Method::GET,
+            "/v1/orders/{id}",
+            Access::Merchant,
+            get(orders::fetch),
+        ),
+        route(
+            Method::POST,
+            "/v1/orders/{id}/shipments",
+            Access::Merchant,
+            post(shipments::create),
+        ),
+        route(
+            Method::GET,
+            "/v1/shipments/{id}",
+            Access::Merchant,
+            get(shipments::fetch),
+        ),
+        route(
+            Method::POST,
+            "/v1/webhooks/carrier",
+            Access::Signed,
+            post(webhooks::carrier_event),
+        ),
+        route(
+            Method::GET,
+            "/v1/admin/state",
+            Access::Admin,
+            get(admin_state),
+        ),
+        route(
+            Method::GET,
+            "/v1/admin/outbox",
+            Access::Admin,
+            get(webhooks::outbox_counts),
+        ),
+        route(
+            Method::POST,
+            "/v1/admin/outbox/redeliver",
+            Access::Admin,
+            post(webhooks::redeliver),
+        ),
+        route(
+            Method::GET,
+            "/metrics",
+            Access::Public,
+            get(metrics::scrape),
+        ),
+        route(
+            Method::GET,
+            "/openapi.json",
+            Access::Public,
+            get(openapi::serve),
+        ),
+    ]
+}
+
+/// Refuses a request that does not carry `expected` in `X-Admin-Key` (everything when there
+/// is no admin key configured). The comparison takes the same time wherever the keys differ.
+///
+/// # Errors
+/// 401 `unauthenticated` when the key is missing or wrong.
+pub fn check_admin_key(expected: Option<&str>, headers: &HeaderMap) -> Result<(), ApiError> {
+    let presented = headers
+        .get(HEADER_ADMIN_KEY)
+        .map(HeaderValue::as_bytes)
+        .unwrap_or_default();
+    let matches = expected.is_some_and(|expected| {
+        let expected = expected.as_bytes();
+        expected.len() == presented.len()
+            && expected
+                .iter()
+                .zip(presented)
+                .fold(0u8, |difference, (a, b)| difference | (a ^ b))
+                == 0
+    });
+    if matches {
+        Ok(())
+    } else {
+        Err(ApiError::unauthenticated(
+            "send the operator's key in the X-Admin-Key header",
+        ))
+    }
+}
+
+/// `GET /v1/admin/state`: every committed row of the store, for live mode's oracles.
+async fn admin_state(
+    State(service): State<Arc<Service>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    check_admin_key(service.config.admin_key.as_deref(), &headers)?;
+    let tables = service.store.read_all()?;
+    Ok(axum::Json(TablesDump::from(&tables)).into_response())
 }
 
 impl Service {
@@ -314,6 +480,25 @@ impl Tx for MemoryIdempotencyTx<'_> {
     }
     fn outbox_counts(&self) -> (u64, u64, u64) {
         self.inner.outbox_counts()
+    }
+}
+
+/// Records the ids of a replayed resource in the request's span, so a replay is found by
+/// the same ids as the request that first created the resource.
+fn record_ids_of(body: &str) {
+    let Ok(value) = serde_json::from_str::<serde_json::Value>(body) else {
+        return;
+    };
+    let span = tracing::Span::current();
+    match (value["id"].as_str(), value["order_id"].as_str()) {
+        (Some(shipment_id), Some(order_id)) => {
+            span.record("shipment_id", shipment_id);
+            span.record("order_id", order_id);
+        }
+        (Some(order_id), None) => {
+            span.record("order_id", order_id);
+        }
+        _ => {}
     }
 }
 

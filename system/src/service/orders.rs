@@ -37,6 +37,7 @@ pub(crate) async fn create(
     let mut request: CreateOrderRequest = validate::parse_json(&headers, &body)?;
     validate::order(&request)?;
     let key = idempotency::extract_key(&headers, request.idempotency_key.as_deref())?;
+    tracing::Span::current().record("idempotency_key", key.as_str());
     request.idempotency_key = None;
     let canonical = serde_json::to_vec(&request).expect("API types serialise");
     let scope = service.scope(&caller, &key);
@@ -100,6 +101,7 @@ pub(crate) async fn create(
     }
     match outcome? {
         Created::New(response, order_id) => {
+            tracing::Span::current().record("order_id", order_id.as_str());
             service.observer.record(SystemEvent::OrderCreated {
                 caller,
                 key,
@@ -108,6 +110,7 @@ pub(crate) async fn create(
             Ok(json_response(response.status, response.body, false))
         }
         Created::Replay(response) => {
+            super::record_ids_of(&response.body);
             service.observer.record(SystemEvent::Replayed {
                 caller,
                 key,
@@ -141,6 +144,7 @@ pub(crate) async fn fetch(
     order_id: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
     let Path(order_id) = order_id.map_err(|e| ApiError::not_found("order", &e.body_text()))?;
+    tracing::Span::current().record("order_id", order_id.as_str());
     let record = service.transact(|tx| Ok(tx.order(&order_id)))?;
     service.store_round_trip().await;
     match record {

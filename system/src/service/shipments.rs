@@ -23,6 +23,7 @@ use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
+use tracing::Instrument as _;
 
 use super::carrier_client::LabelOutcome;
 use super::context::{Caller, RequestId};
@@ -65,10 +66,13 @@ pub(crate) async fn create(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let Path(order_id) = order_id.map_err(|e| ApiError::not_found("order", &e.body_text()))?;
+    let span = tracing::Span::current();
+    span.record("order_id", order_id.as_str());
     let body = body.map_err(|_| ApiError::too_large(validate::REQUEST_BYTES_MAX))?;
     let mut request: CreateShipmentRequest = validate::parse_json(&headers, &body)?;
     validate::shipment(&request)?;
     let key = idempotency::extract_key(&headers, request.idempotency_key.as_deref())?;
+    span.record("idempotency_key", key.as_str());
     request.idempotency_key = None;
     let canonical = serde_json::to_vec(&request).expect("API types serialise");
     let path = format!("/v1/orders/{order_id}/shipments");
@@ -90,6 +94,7 @@ pub(crate) async fn create(
     }
     let (shipment_id, resumed) = match claimed? {
         Claimed::Replay(response) => {
+            super::record_ids_of(&response.body);
             service.observer.record(SystemEvent::Replayed {
                 caller,
                 key,
@@ -102,6 +107,7 @@ pub(crate) async fn create(
             resumed,
         } => (shipment_id, resumed),
     };
+    span.record("shipment_id", shipment_id.as_str());
     checkpoint(&*service.observer, Checkpoint::ShipmentClaimed).await;
     if resumed {
         service.observer.record(SystemEvent::Resumed {
@@ -123,7 +129,7 @@ pub(crate) async fn create(
     };
     // Phases 2 and 3 run detached: if the client goes away, hyper drops this handler, but
     // the label purchase and its commit still finish.
-    let worker = tokio::spawn(finish(service, job));
+    let worker = tokio::spawn(finish(service, job).instrument(span));
     match worker.await {
         Ok(result) => result,
         Err(join_error) => Err(ApiError::internal(format!(
@@ -453,6 +459,7 @@ pub(crate) async fn fetch(
 ) -> Result<Response, ApiError> {
     let Path(shipment_id) =
         shipment_id.map_err(|e| ApiError::not_found("shipment", &e.body_text()))?;
+    tracing::Span::current().record("shipment_id", shipment_id.as_str());
     let record = service.transact(|tx| Ok(tx.shipment(&shipment_id)))?;
     service.store_round_trip().await;
     match record {

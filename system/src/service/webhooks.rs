@@ -33,9 +33,6 @@ use crate::webhook::{
     self, DeliveryQueue, DeliveryResult, HEADER_SIGNATURE, Outgoing, SenderConfig,
 };
 
-/// Header carrying the operator's admin key.
-pub const HEADER_ADMIN_KEY: &str = "x-admin-key";
-
 /// Where a merchant receives its webhooks.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WebhookTarget {
@@ -96,11 +93,12 @@ pub(crate) fn order_status_for(status: ShipmentStatus) -> OrderStatus {
     }
 }
 
+/// The answer to a carrier webhook.
 #[derive(Serialize)]
-struct Ack {
-    received: bool,
-    duplicate: bool,
-    applied: bool,
+pub(crate) struct Ack {
+    pub(crate) received: bool,
+    pub(crate) duplicate: bool,
+    pub(crate) applied: bool,
 }
 
 /// `POST /v1/webhooks/carrier`.
@@ -162,6 +160,9 @@ pub(crate) async fn carrier_event(
         duplicate: outcome.is_none(),
         applied: outcome.is_some_and(|(_, advanced)| advanced),
     };
+    if ack.duplicate {
+        service.metrics.webhook_duplicate_absorbed();
+    }
     service.observer.record(SystemEvent::WebhookReceived {
         receiver: "service".into(),
         event_id: event.event_id.clone(),
@@ -237,14 +238,7 @@ fn apply(
 }
 
 fn check_admin(service: &Service, headers: &HeaderMap) -> Result<(), ApiError> {
-    let presented = headers.get(HEADER_ADMIN_KEY).and_then(|v| v.to_str().ok());
-    if presented.is_some() && presented == Some(service.config.admin_key.as_str()) {
-        Ok(())
-    } else {
-        Err(ApiError::unauthenticated(
-            "admin endpoints need the X-Admin-Key header",
-        ))
-    }
+    super::check_admin_key(service.config.admin_key.as_deref(), headers)
 }
 
 /// Delivery counts of an outbox.

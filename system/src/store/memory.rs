@@ -302,6 +302,10 @@ impl Store for MemoryStore {
         }
         Ok(())
     }
+
+    fn read_all(&self) -> Result<Tables, StoreError> {
+        Ok(self.snapshot())
+    }
 }
 
 #[cfg(test)]

@@ -6,15 +6,25 @@
 //! run with [`Durability::Sync`]; with [`Durability::Lazy`] it is durable only after the next
 //! flush, and a crash before that loses it. The correct service only uses `Sync`; lazy
 //! commits exist so that a planted bug can acknowledge before it is durable.
+//!
+//! [`MemoryStore`] is the simulation's store, with an honest durability model;
+//! [`SqliteStore`] is live mode's, a real database file that survives `kill -9`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
 
 mod memory;
 mod records;
+mod sqlite;
 
 pub use memory::{CrashLoss, MemoryStore, Tables};
 pub use records::{
     Delivery, IdemScope, IdemState, IdempotencyRecord, Lock, OrderRecord, OutboxRecord,
     ProcessedEvent, RecoveryPoint, ShipmentRecord, StoredResponse,
 };
+pub use sqlite::SqliteStore;
+pub(crate) use sqlite::{DeliveryColumns, open_database};
 
 /// When a committed transaction becomes durable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -95,6 +105,64 @@ pub trait Store: Send + Sync + 'static {
         durability: Durability,
         body: &mut dyn FnMut(&mut dyn Tx) -> TxDecision,
     ) -> Result<(), StoreError>;
+
+    /// Every committed row, as the running process sees it (the admin endpoint's view).
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store cannot be read.
+    fn read_all(&self) -> Result<Tables, StoreError>;
+}
+
+/// A store's whole state as lists: the admin endpoint's wire shape (JSON object keys must be
+/// strings, and [`Tables`] keys idempotency records by scope).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TablesDump {
+    /// Every order.
+    pub orders: Vec<OrderRecord>,
+    /// Every shipment.
+    pub shipments: Vec<ShipmentRecord>,
+    /// Every idempotency record.
+    pub idempotency: Vec<IdempotencyRecord>,
+    /// Carrier events taken in, by event id.
+    pub processed_events: BTreeMap<String, ProcessedEvent>,
+    /// The webhook outbox, in sequence order.
+    pub outbox: Vec<OutboxRecord>,
+}
+
+impl From<&Tables> for TablesDump {
+    fn from(tables: &Tables) -> Self {
+        TablesDump {
+            orders: tables.orders.values().cloned().collect(),
+            shipments: tables.shipments.values().cloned().collect(),
+            idempotency: tables.idempotency.values().cloned().collect(),
+            processed_events: tables.processed_events.clone(),
+            outbox: tables.outbox.values().cloned().collect(),
+        }
+    }
+}
+
+impl From<TablesDump> for Tables {
+    fn from(dump: TablesDump) -> Self {
+        Tables {
+            orders: dump
+                .orders
+                .into_iter()
+                .map(|r| (r.order.id.clone(), r))
+                .collect(),
+            shipments: dump
+                .shipments
+                .into_iter()
+                .map(|r| (r.shipment.id.clone(), r))
+                .collect(),
+            idempotency: dump
+                .idempotency
+                .into_iter()
+                .map(|r| (r.scope.clone(), r))
+                .collect(),
+            processed_events: dump.processed_events,
+            outbox: dump.outbox.into_iter().map(|r| (r.seq, r)).collect(),
+        }
+    }
 }
 
 /// Runs `body` in a transaction: commits when it returns `Ok`, aborts when it returns `Err`.

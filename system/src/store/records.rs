@@ -1,9 +1,12 @@
-//! The rows the service stores.
+//! The rows the service stores. They serialise (serde) so that the admin endpoint can show
+//! a store's whole state to live mode's oracles.
+
+use serde::{Deserialize, Serialize};
 
 use crate::api::{Order, Shipment};
 
 /// Idempotency keys are scoped to the caller: one merchant's key never matches another's.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct IdemScope {
     /// The authenticated caller (merchant id).
     pub caller: String,
@@ -12,7 +15,7 @@ pub struct IdemScope {
 }
 
 /// What the service remembers about one idempotency key.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IdempotencyRecord {
     /// Caller and key.
     pub scope: IdemScope,
@@ -25,7 +28,8 @@ pub struct IdempotencyRecord {
 }
 
 /// Progress of an idempotent operation.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum IdemState {
     /// Started, not finished. `lock` is held while a request is executing it; a request
     /// finding no lock (or a lock of a dead process) resumes from `recovery`.
@@ -43,7 +47,7 @@ pub enum IdemState {
 }
 
 /// A request's claim on an in-progress operation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lock {
     /// Boot number of the process that holds it: a lock from an earlier boot is dead.
     pub boot: u64,
@@ -52,7 +56,8 @@ pub struct Lock {
 }
 
 /// The last committed step of a multi-step operation (Brandur Leach's "atomic phases").
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum RecoveryPoint {
     /// The shipment row exists; its label has not been stored yet.
     ShipmentCreated {
@@ -62,7 +67,7 @@ pub enum RecoveryPoint {
 }
 
 /// A response kept for replay.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredResponse {
     /// HTTP status of the first completion.
     pub status: u16,
@@ -71,7 +76,7 @@ pub struct StoredResponse {
 }
 
 /// An order and who created it with which key.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderRecord {
     /// The order as the API shows it.
     pub order: Order,
@@ -82,7 +87,7 @@ pub struct OrderRecord {
 }
 
 /// A shipment and who created it with which key.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShipmentRecord {
     /// The shipment as the API shows it.
     pub shipment: Shipment,
@@ -93,7 +98,7 @@ pub struct ShipmentRecord {
 }
 
 /// A carrier tracking event the service has taken in.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProcessedEvent {
     /// When it arrived, by the service's clock.
     pub received_at_ms: u64,
@@ -102,7 +107,7 @@ pub struct ProcessedEvent {
 }
 
 /// An outbound webhook event and where its delivery stands.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutboxRecord {
     /// Position in the outbox: commit order.
     pub seq: u64,
@@ -117,7 +122,8 @@ pub struct OutboxRecord {
 }
 
 /// Where one outbound delivery stands.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Delivery {
     /// Not delivered yet; next attempt not before `next_attempt_at_ms`.
     Pending {

@@ -1,0 +1,163 @@
+//! `shipsim serve` and `shipsim carrier`: the reference service and the carrier on real TCP.
+//!
+//! The service keeps its state in a SQLite file ([`SqliteStore`]) and takes its boot number
+//! from it, so a restart after `kill -9` recognises the dead process's in-progress locks and
+//! resumes them. The carrier keeps its ledger in a SQLite file when given one (otherwise in
+//! memory, lost on restart), its tracking log included, so a restarted carrier resumes the
+//! tracking deliveries it owed. Both stop gracefully on SIGTERM or ctrl-c: they stop
+//! accepting, finish the requests in flight, and exit 0.
+//!
+//! Webhooks are off unless asked for. The service runs its outbox sender when at least one
+//! merchant subscribed ([`ServiceOptions::webhooks`]); the carrier runs its tracking sender
+//! when given the service's webhook URL ([`CarrierOptions::tracking`]). Both deliver with
+//! reqwest, at least once, and resume from their database after a restart.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use shipsim_system::bugs::BugSet;
+use shipsim_system::carrier::{self, CarrierConfig, CarrierDeps, CarrierLedger, TrackingConfig};
+use shipsim_system::clock::WallClock;
+use shipsim_system::observe::TracingObserver;
+use shipsim_system::seed::Seed;
+use shipsim_system::service::{self, ServiceConfig, ServiceDeps, WebhookSettings};
+use shipsim_system::store::SqliteStore;
+use shipsim_system::transport::ReqwestTransport;
+
+use super::{LiveError, announce, base_url, bind, shutdown_signal};
+use crate::runner::CARRIER_API_KEY;
+use crate::scenario::ServiceSettings;
+use crate::workload::{self, UNSERVICEABLE_COUNTRY};
+
+/// How `shipsim serve` runs the service.
+#[derive(Clone, Debug)]
+pub struct ServiceOptions {
+    /// Address to listen on (`127.0.0.1:0` picks a free port).
+    pub listen: String,
+    /// The SQLite database file.
+    pub db: PathBuf,
+    /// The carrier's base URL (or a fault proxy in front of it).
+    pub carrier_url: String,
+    /// Merchants accepted: `sk_sim_merchant_{i}` is the key of `merchant-{i}`, as in the
+    /// simulation, for i below this.
+    pub callers: u32,
+    /// The operator's key for the admin endpoints (`/v1/admin/...`); `None` disables them.
+    pub admin_key: Option<String>,
+    /// Limits, carrier policy and lease (a scenario's `[service]` table).
+    pub settings: ServiceSettings,
+    /// The carrier's webhook secret and the merchants subscribed to the service's own
+    /// webhooks; no targets means no outbox sender.
+    pub webhooks: WebhookSettings,
+    /// Planted bugs.
+    pub bugs: BugSet,
+    /// Seed of the service's ids and jitter (combined with the boot number).
+    pub seed: u64,
+}
+
+/// How `shipsim carrier` runs the carrier.
+#[derive(Clone, Debug)]
+pub struct CarrierOptions {
+    /// Address to listen on.
+    pub listen: String,
+    /// The SQLite file of the ledger; `None` keeps it in memory.
+    pub db: Option<PathBuf>,
+    /// The operator's key for the admin endpoints (`/v1/admin/...`); `None` disables them.
+    pub admin_key: Option<String>,
+    /// Where and how to send tracking events; `None` sends none.
+    pub tracking: Option<TrackingConfig>,
+    /// Seed of the carrier's ids.
+    pub seed: u64,
+}
+
+/// Runs the reference service until SIGTERM or ctrl-c.
+///
+/// # Errors
+/// When the database cannot be opened or the address bound.
+pub async fn run_service(options: ServiceOptions) -> Result<(), LiveError> {
+    let (store, boot) = SqliteStore::open(&options.db)?;
+    let config = ServiceConfig {
+        api_keys: (0..options.callers)
+            .map(|i| (workload::api_key(i), workload::caller_id(i)))
+            .collect(),
+        carrier_base_url: base_url(&options.carrier_url),
+        carrier_api_key: CARRIER_API_KEY.to_string(),
+        carrier_policy: options.settings.carrier,
+        rate_limit: options.settings.rate_limit,
+        lock_lease_ms: options.settings.lock_lease_ms,
+        // A real database has its own round trips; simulated ones would only add to them.
+        store_latency_ms: (0, 0),
+        bugs: options.bugs,
+        admin_key: options.admin_key,
+        webhooks: options.webhooks.clone(),
+    };
+    let deps = ServiceDeps {
+        clock: Arc::new(WallClock),
+        store: Arc::new(store),
+        carrier: Arc::new(ReqwestTransport::new()?),
+        observer: Arc::new(TracingObserver),
+        seed: Seed(options.seed).derive("service"),
+        boot,
+    };
+    let subscribers = options.webhooks.targets.len();
+    if subscribers > 0 {
+        tokio::spawn(service::run_outbox_sender(
+            options.webhooks,
+            deps.clone(),
+            Arc::new(ReqwestTransport::new()?),
+        ));
+    }
+    let router = service::router(config, deps);
+    let (listener, address) = bind(&options.listen).await?;
+    let shutdown = shutdown_signal();
+    tracing::info!(%address, boot, db = %options.db.display(), subscribers, "service listening");
+    announce(address);
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    tracing::info!(boot, "service stopped");
+    Ok(())
+}
+
+/// Runs the carrier until SIGTERM or ctrl-c.
+///
+/// # Errors
+/// When the ledger file cannot be opened or the address bound.
+pub async fn run_carrier(options: CarrierOptions) -> Result<(), LiveError> {
+    let (ledger, boot) = match &options.db {
+        Some(path) => CarrierLedger::open(path)?,
+        None => (CarrierLedger::new(), 0),
+    };
+    let deps = CarrierDeps {
+        clock: Arc::new(WallClock),
+        ledger: Arc::new(ledger),
+        observer: Arc::new(TracingObserver),
+        seed: Seed(options.seed).derive("carrier"),
+        boot,
+    };
+    if let Some(tracking) = &options.tracking {
+        tokio::spawn(carrier::run_tracking_sender(
+            tracking.clone(),
+            deps.clone(),
+            Arc::new(ReqwestTransport::new()?),
+        ));
+    }
+    let tracking_url = options.tracking.as_ref().map(|t| t.webhook_url.clone());
+    let router = carrier::router(
+        CarrierConfig {
+            api_key: CARRIER_API_KEY.to_string(),
+            unserviceable_countries: [UNSERVICEABLE_COUNTRY.to_string()].into_iter().collect(),
+            tracking: options.tracking,
+            admin_key: options.admin_key,
+        },
+        deps,
+    );
+    let (listener, address) = bind(&options.listen).await?;
+    let shutdown = shutdown_signal();
+    tracing::info!(%address, boot, tracking_url = tracking_url.as_deref().unwrap_or(""), "carrier listening");
+    announce(address);
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    tracing::info!(boot, "carrier stopped");
+    Ok(())
+}

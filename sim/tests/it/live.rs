@@ -1,0 +1,684 @@
+//! Live mode on loopback: real `shipsim serve`, `carrier` and `proxy` processes (this
+//! crate's own binary), real sockets, a real SQLite file, and the simulation's oracles.
+//! Every server listens on 127.0.0.1:0 and is killed when its handle drops.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use shipsim::live::demo::{self, ChildServer, DemoOptions};
+use shipsim::live::driver::{self, LiveOptions, LiveRun, StateSource};
+use shipsim::oracle::OracleKind;
+use shipsim::scenario::Scenario;
+use shipsim_system::bugs::BugSet;
+
+const ADMIN_KEY: &str = "sk_admin_test";
+
+fn exe() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_shipsim"))
+}
+
+/// A fresh directory for one test's databases and logs.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("shipsim-it-live-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn corpus_file(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../scenarios")
+        .join(name)
+}
+
+fn carrier(dir: &Path) -> ChildServer {
+    let db = dir.join("carrier.db");
+    ChildServer::spawn(
+        exe(),
+        &[
+            "carrier",
+            "--listen",
+            "127.0.0.1:0",
+            "--db",
+            db.to_str().unwrap(),
+            "--admin-key",
+            ADMIN_KEY,
+        ],
+        &dir.join("carrier.log"),
+    )
+    .unwrap()
+}
+
+fn serve(dir: &Path, listen: &str, carrier_url: &str, extra: &[&str]) -> ChildServer {
+    let db = dir.join("service.db");
+    let mut args = vec![
+        "serve",
+        "--listen",
+        listen,
+        "--db",
+        db.to_str().unwrap(),
+        "--carrier-url",
+        carrier_url,
+        "--admin-key",
+        ADMIN_KEY,
+    ];
+    args.extend_from_slice(extra);
+    ChildServer::spawn(exe(), &args, &dir.join("service.log")).unwrap()
+}
+
+fn options(scenario: Scenario, target: &str, carrier_url: &str, seed: u64) -> LiveOptions {
+    LiveOptions {
+        scenario,
+        target: target.to_string(),
+        carrier_url: Some(carrier_url.to_string()),
+        proxy: false,
+        seed,
+        admin_key: Some(ADMIN_KEY.to_string()),
+        carrier_admin_key: None,
+        bugs: BugSet::none(),
+        api_keys: Vec::new(),
+    }
+}
+
+/// Creates an order as merchant-0 under idempotency key `key`; returns its id.
+async fn create_order(http: &reqwest::Client, service_url: &str, key: &str) -> String {
+    let order: serde_json::Value = http
+        .post(format!("{service_url}/v1/orders"))
+        .header("x-api-key", "sk_sim_merchant_0")
+        .header("idempotency-key", key)
+        .json(&serde_json::json!({
+            "reference": format!("PO-{key}"),
+            "items": [{ "sku": "SKU-1", "quantity": 1 }],
+            "ship_to": { "name": "A", "line1": "B", "city": "C", "postal_code": "12345", "country": "DE" }
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    order["id"].as_str().unwrap().to_string()
+}
+
+fn verdict(run: &LiveRun, scenario: &Scenario, target: &str) -> String {
+    driver::render(run, scenario, target)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_concurrent_requests_with_one_key_make_one_shipment_and_one_label() {
+    // Proves the idempotency claim over real sockets and a real database: 50 concurrent
+    // shipment creates with one key give exactly one shipment row and one carrier label;
+    // every other request replays it or is told 409 (in flight). Also reads /metrics and
+    // /openapi.json from the running server.
+    let dir = scratch("fifty");
+    let carrier = carrier(&dir);
+    let service = serve(&dir, "127.0.0.1:0", &carrier.url, &[]);
+    let http = reqwest::Client::new();
+    let order_id = create_order(&http, &service.url, "order-1").await;
+    let url = format!("{}/v1/orders/{order_id}/shipments", service.url);
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..50 {
+        let http = http.clone();
+        let url = url.clone();
+        tasks.spawn(async move {
+            let response = http
+                .post(&url)
+                .header("x-api-key", "sk_sim_merchant_0")
+                .header("idempotency-key", "ship-same-key")
+                .json(&serde_json::json!({ "service_level": "ground", "weight_grams": 1200 }))
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            let body: serde_json::Value = response.json().await.unwrap();
+            (status, body)
+        });
+    }
+    let mut created = std::collections::BTreeSet::new();
+    let (mut ok, mut conflicts) = (0, 0);
+    while let Some(joined) = tasks.join_next().await {
+        let (status, body) = joined.unwrap();
+        match status {
+            201 => {
+                ok += 1;
+                created.insert(body["id"].as_str().unwrap().to_string());
+            }
+            409 => {
+                conflicts += 1;
+                assert_eq!(body["error"]["code"], "idempotency_request_in_progress");
+            }
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert_eq!(ok + conflicts, 50);
+    assert!(ok >= 1, "at least the first request succeeds");
+    assert_eq!(
+        created.len(),
+        1,
+        "every success names the same shipment: {created:?}"
+    );
+    let shipment_id = created.into_iter().next().unwrap();
+
+    let state = admin_json(&format!("{}/v1/admin/state", service.url)).await;
+    let rows: Vec<&serde_json::Value> = state["shipments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["idempotency_key"] == "ship-same-key")
+        .collect();
+    assert_eq!(rows.len(), 1, "one shipment row for the key: {rows:?}");
+    let labels = admin_json(&format!("{}/v1/admin/labels", carrier.url)).await;
+    let sold: Vec<_> = labels
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|sale| sale["label"]["shipment_ref"] == shipment_id.as_str())
+        .collect();
+    assert_eq!(sold.len(), 1, "one label for the shipment: {sold:?}");
+
+    let metrics = http
+        .get(format!("{}/metrics", service.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("shipsim_http_requests_total{method=\"POST\",route=\"/v1/orders/{id}/shipments\",class=\"2xx\"}"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("shipsim_http_request_duration_seconds_bucket{method=\"POST\",route=\"/v1/orders/{id}/shipments\",le=\"+Inf\"} 50"));
+    let openapi: serde_json::Value = http
+        .get(format!("{}/openapi.json", service.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(openapi["openapi"], "3.1.0");
+    assert!(openapi["paths"]["/v1/orders/{id}/shipments"]["post"].is_object());
+
+    // The incident is searchable: the line that records the creation carries the request's
+    // id, the caller, the key and both resource ids.
+    let log = std::fs::read_to_string(dir.join("service.log")).unwrap();
+    let created: Vec<serde_json::Value> = log
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|line| line["message"] == "shipment created")
+        .collect();
+    assert_eq!(created.len(), 1, "one creation logged: {created:?}");
+    let line = &created[0];
+    assert_eq!(line["idempotency_key"], "ship-same-key");
+    assert_eq!(line["shipment_id"], shipment_id.as_str());
+    assert_eq!(line["span"]["order_id"], order_id.as_str());
+    assert_eq!(line["span"]["caller"], "merchant-0");
+    assert!(
+        line["span"]["request_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("req_"),
+        "{line}"
+    );
+}
+
+/// A workload without faults, long enough for a few kills to land in it.
+fn kill_scenario() -> Scenario {
+    Scenario::parse(
+        "<kill test>",
+        "live_kill_restart",
+        r#"
+[hosts]
+clients = 3
+callers = 2
+
+[workload]
+operations = 60
+think_ms = [5, 25]
+double_submit = 0.1
+
+[client]
+timeout_ms = 1000
+deadline_ms = 10000
+attempts = 8
+backoff_ms_base = 50
+backoff_ms_max = 800
+"#,
+    )
+    .unwrap()
+}
+
+/// Runs the kill workload against a service started with `serve_args`, killing it with
+/// SIGKILL three times at seeded random instants (`round` is the seed) and restarting it on
+/// the same database and port each time. Returns the run, its rendering and the service log.
+async fn run_with_kills(
+    name: &str,
+    round: u64,
+    serve_args: &'static [&'static str],
+) -> (LiveRun, String, String) {
+    let dir = scratch(&format!("{name}-{round}"));
+    let carrier = carrier(&dir);
+    let first = serve(&dir, "127.0.0.1:0", &carrier.url, serve_args);
+    let listen = format!("127.0.0.1:{}", first.port());
+    let target = first.url.clone();
+    let scenario = kill_scenario();
+    let killer_dir = dir.clone();
+    let carrier_url = carrier.url.clone();
+    let killer = tokio::task::spawn_blocking(move || {
+        let mut rng = ChaCha8Rng::seed_from_u64(round);
+        let mut service = first;
+        for _ in 0..3 {
+            std::thread::sleep(Duration::from_millis(rng.random_range(100..350)));
+            service.kill();
+            service = serve(&killer_dir, &listen, &carrier_url, serve_args);
+        }
+        service
+    });
+    let run = driver::run(options(scenario.clone(), &target, &carrier.url, round))
+        .await
+        .unwrap();
+    let _service = killer.await.unwrap();
+    let text = verdict(&run, &scenario, &target);
+    let ambiguous = run
+        .history
+        .workload()
+        .filter(|op| matches!(op.outcome, shipsim::history::OpOutcome::Ambiguous { .. }))
+        .count();
+    eprintln!(
+        "{name} round {round}: {} operations, {ambiguous} ambiguous, {} shipments, {} violations",
+        run.history.operations().len(),
+        run.tables.shipments.len(),
+        run.violations.len()
+    );
+    let log = std::fs::read_to_string(dir.join("service.log")).unwrap();
+    (run, text, log)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn service_killed_with_sigkill_mid_run_loses_nothing_and_duplicates_nothing() {
+    // Proves crash safety on a real database: while a live workload runs, the service
+    // process is killed with SIGKILL at seeded random instants and restarted on the same
+    // file and port; afterwards every oracle holds (no acknowledged write lost, one shipment
+    // per key, one label per shipment, nothing left in progress). Rounds:
+    // SHIPSIM_LIVE_KILL_ROUNDS (default 1), each with 3 kills.
+    let rounds: u64 = std::env::var("SHIPSIM_LIVE_KILL_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    for round in 0..rounds {
+        let (run, text, log) = run_with_kills("kill", round, &[]).await;
+        assert!(run.passed(), "round {round}:\n{text}");
+        assert!(run.history.operations().len() >= 180, "{text}");
+        assert!(
+            log.contains("\"boot\":3"),
+            "the fourth start reads boot 3 from the database"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kills_expose_idempotency_records_kept_in_memory() {
+    // Proves the kill test has teeth: the same kills against a service whose planted bug
+    // keeps idempotency records in process memory let retries after a restart create
+    // second shipments, and `exactly_once` reports them.
+    let (run, text, _) = run_with_kills("kill-bug", 0, &["--bug", "idempotency_in_memory"]).await;
+    assert!(
+        run.violations
+            .iter()
+            .any(|v| v.oracle == OracleKind::ExactlyOnce),
+        "the planted bug must be caught:\n{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_faults_fire_and_oracles_hold_and_a_planted_bug_is_caught() {
+    // Proves the fault proxy and the oracles on real processes: with the corpus's HTTP-fault
+    // scenario in front of both service and carrier, faults fire on both and every oracle
+    // holds; the same stack with the service's `carrier_without_key` bug, and lost carrier
+    // responses, is caught by `exactly_once`.
+    let path = corpus_file("live_http_faults.toml");
+    let scenario = Scenario::load(&path).unwrap();
+    let dir = scratch("proxy");
+    let stack = demo::start(
+        exe(),
+        &DemoOptions {
+            scenario: path.clone(),
+            seed: 3,
+            bugs: vec![],
+            dir: dir.clone(),
+        },
+    )
+    .unwrap();
+    let mut correct = options(
+        scenario.clone(),
+        &stack.service_proxy.url,
+        &stack.carrier_proxy.url,
+        3,
+    );
+    correct.admin_key = Some(demo::DEMO_ADMIN_KEY.to_string());
+    let run = driver::run(correct).await.unwrap();
+    let text = verdict(&run, &scenario, &stack.service_proxy.url);
+    assert!(run.passed(), "{text}");
+    assert_eq!(run.proxies.len(), 2, "{text}");
+    let service_fired: u64 = (0..7).map(|i| run.fired(i)).sum();
+    let carrier_fired: u64 = (7..9).map(|i| run.fired(i)).sum();
+    assert!(service_fired >= 3 && carrier_fired >= 1, "{text}");
+    assert!(
+        run.oracles_skipped
+            .iter()
+            .any(|(o, _)| *o == OracleKind::LatencyBudget)
+    );
+    drop(stack);
+
+    let buggy_path = dir.join("carrier_drops.toml");
+    std::fs::write(
+        &buggy_path,
+        r#"
+[hosts]
+clients = 2
+
+[workload]
+operations = 12
+mix = { create_order = 1, create_shipment = 3 }
+
+[[fault]]
+kind = "drop_response"
+target = "carrier"
+probability = 0.5
+"#,
+    )
+    .unwrap();
+    let buggy_dir = scratch("proxy-bug");
+    let stack = demo::start(
+        exe(),
+        &DemoOptions {
+            scenario: buggy_path.clone(),
+            seed: 5,
+            bugs: vec!["carrier_without_key".into()],
+            dir: buggy_dir,
+        },
+    )
+    .unwrap();
+    let scenario = Scenario::load(&buggy_path).unwrap();
+    let mut buggy = options(
+        scenario.clone(),
+        &stack.service_proxy.url,
+        &stack.carrier_proxy.url,
+        5,
+    );
+    buggy.admin_key = Some(demo::DEMO_ADMIN_KEY.to_string());
+    let run = driver::run(buggy).await.unwrap();
+    let text = verdict(&run, &scenario, &stack.service_proxy.url);
+    assert!(
+        run.violations
+            .iter()
+            .any(|v| v.oracle == OracleKind::ExactlyOnce && v.message.contains("carrier labels")),
+        "the planted bug must be caught:\n{text}"
+    );
+    assert!(run.duplicates.labels >= 1, "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_judged_through_its_public_api_only() {
+    // Proves the mode for services that are not ours: without the admin key the final state
+    // is read through public GETs, the oracles that need the store's internals say what
+    // they could not see, and a correct service still passes, here behind the driver's
+    // own in-process fault proxy (`--proxy`), whose HTTP and link-latency faults fire; the
+    // partition, which no proxy can apply, is listed as not applied. The merchants' keys
+    // are given explicitly, as for a foreign service, and too few of them are refused.
+    let dir = scratch("api-only");
+    let carrier = carrier(&dir);
+    let service = serve(&dir, "127.0.0.1:0", &carrier.url, &[]);
+    let scenario = Scenario::parse(
+        "<api test>",
+        "live_api_only",
+        r#"
+[hosts]
+clients = 2
+callers = 2
+
+[workload]
+operations = 15
+
+[[fault]]
+kind = "http_error"
+target = "service"
+status = 503
+when = "after"
+probability = 0.2
+
+[[fault]]
+kind = "latency"
+between = ["clients", "service"]
+min_ms = 2
+max_ms = 10
+
+[[fault]]
+kind = "partition"
+between = ["clients", "service"]
+start_ms = 100
+duration_ms = 100
+"#,
+    )
+    .unwrap();
+    let mut foreign = options(scenario.clone(), &service.url, &carrier.url, 9);
+    foreign.admin_key = None;
+    foreign.carrier_url = None;
+    foreign.proxy = true;
+    foreign.api_keys = vec!["sk_sim_merchant_0".into()];
+    let refused = driver::run(foreign.clone()).await.unwrap_err().to_string();
+    assert!(
+        refused.contains("2 merchants but only 1 API keys"),
+        "{refused}"
+    );
+    foreign.api_keys.push("sk_sim_merchant_1".into());
+    let run = driver::run(foreign).await.unwrap();
+    let text = verdict(&run, &scenario, &service.url);
+    assert!(run.passed(), "{text}");
+    assert_eq!(run.state_source, StateSource::ApiReads);
+    assert!(!run.tables.shipments.is_empty(), "{text}");
+    assert!(run.fired(0) >= 1, "the in-process proxy injects: {text}");
+    assert!(
+        run.fired(1) >= 1,
+        "link latency applies to every request: {text}"
+    );
+    assert_eq!(run.faults_not_applied.len(), 1, "{text}");
+    assert!(
+        text.contains("not applied in live mode: fault #2 partition"),
+        "{text}"
+    );
+    assert!(
+        text.contains("partial: idempotency records are not visible"),
+        "{text}"
+    );
+    assert!(text.contains("labels not audited"), "{text}");
+}
+
+#[test]
+fn serve_exits_0_on_sigterm() {
+    // Proves graceful shutdown: SIGTERM makes `shipsim serve` stop and exit 0, and the
+    // database opens again at once (the process released it).
+    let dir = scratch("sigterm");
+    let mut service = serve(&dir, "127.0.0.1:0", "http://127.0.0.1:9", &[]);
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &service.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(service.wait_exit(Duration::from_secs(10)), Some(0));
+    let again = serve(&dir, "127.0.0.1:0", "http://127.0.0.1:9", &[]);
+    drop(again);
+    let log = std::fs::read_to_string(dir.join("service.log")).unwrap();
+    assert!(log.contains("service stopped"), "{log}");
+}
+
+/// Starts a merchant webhook endpoint on loopback that verifies each delivery's signature
+/// with `secret` and keeps the events it accepts. Returns its URL and the events.
+async fn merchant_endpoint(
+    secret: &'static str,
+) -> (
+    String,
+    std::sync::Arc<std::sync::Mutex<Vec<shipsim_system::api::WebhookEvent>>>,
+) {
+    use shipsim_system::clock::{Clock as _, WallClock};
+    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let store = received.clone();
+    let handler = move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+        let store = store.clone();
+        async move {
+            let signature = headers
+                .get(shipsim_system::webhook::HEADER_SIGNATURE)
+                .and_then(|v| v.to_str().ok());
+            let checked = shipsim_system::webhook::verify(
+                secret,
+                signature,
+                &body,
+                WallClock.now_ms(),
+                shipsim_system::webhook::TOLERANCE_S_DEFAULT,
+            );
+            if checked.is_err() {
+                return axum::http::StatusCode::BAD_REQUEST;
+            }
+            let event = serde_json::from_slice(&body).expect("the service sends WebhookEvents");
+            store.lock().unwrap().push(event);
+            axum::http::StatusCode::OK
+        }
+    };
+    let router = axum::Router::new().route("/hooks", axum::routing::post(handler));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hooks", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    (url, received)
+}
+
+/// GETs an admin endpoint's JSON.
+async fn admin_json(url: &str) -> serde_json::Value {
+    reqwest::Client::new()
+        .get(url)
+        .header("x-admin-key", ADMIN_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_flow_both_ways_and_a_killed_carrier_resumes_its_tracking() {
+    // Proves the live webhook wiring: with `--tracking-url` the carrier delivers a parcel's
+    // tracking events to the service, which moves the shipment to its final status; with
+    // `--webhook-url` the service delivers its outbox, signed, to the merchant. The carrier
+    // is killed with SIGKILL right after the sale, and restarted on the same file first
+    // without a tracking URL (its pending events are still there) and then with one (they
+    // are delivered): its tracking log survives the kill.
+    let dir = scratch("webhooks");
+    let (hooks_url, received) = merchant_endpoint("whsec_sim_merchant-0").await;
+    // The carrier must know the service's URL before the service exists: reserve a port.
+    let service_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let tracking_url = format!("http://127.0.0.1:{service_port}/v1/webhooks/carrier");
+    let carrier_db = dir.join("carrier.db");
+    let carrier_args = |listen: &str, tracking: bool| {
+        let mut args = vec![
+            "carrier".to_string(),
+            "--listen".into(),
+            listen.to_string(),
+            "--db".into(),
+            carrier_db.to_str().unwrap().to_string(),
+            "--admin-key".into(),
+            ADMIN_KEY.into(),
+            "--exception-percent".into(),
+            "0".into(),
+        ];
+        if tracking {
+            args.extend(["--tracking-url".to_string(), tracking_url.clone()]);
+        }
+        args
+    };
+    let spawn_carrier = |args: Vec<String>| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        ChildServer::spawn(exe(), &args, &dir.join("carrier.log")).unwrap()
+    };
+    let mut carrier = spawn_carrier(carrier_args("127.0.0.1:0", true));
+    let carrier_listen = format!("127.0.0.1:{}", carrier.port());
+    let webhook = format!("merchant-0={hooks_url}");
+    let service = serve(
+        &dir,
+        &format!("127.0.0.1:{service_port}"),
+        &carrier.url,
+        &["--webhook-url", &webhook],
+    );
+    let http = reqwest::Client::new();
+    let order_id = create_order(&http, &service.url, "order-hooks").await;
+    let shipment: serde_json::Value = http
+        .post(format!("{}/v1/orders/{order_id}/shipments", service.url))
+        .header("x-api-key", "sk_sim_merchant_0")
+        .header("idempotency-key", "ship-hooks")
+        .json(&serde_json::json!({ "service_level": "ground", "weight_grams": 1200 }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let shipment_id = shipment["id"].as_str().unwrap().to_string();
+    // The parcel's later events are due 100 ms to 1.5 s after the sale.
+    carrier.kill();
+    let quiet = spawn_carrier(carrier_args(&carrier_listen, false));
+    let counts = admin_json(&format!("{}/v1/admin/tracking", quiet.url)).await;
+    assert_eq!(
+        counts["pending"].as_u64().unwrap() + counts["delivered"].as_u64().unwrap(),
+        4,
+        "the parcel's four events survived the kill: {counts}"
+    );
+    assert!(counts["pending"].as_u64().unwrap() >= 1, "{counts}");
+    drop(quiet);
+    let _carrier = spawn_carrier(carrier_args(&carrier_listen, true));
+    let mut status = String::new();
+    for _ in 0..100 {
+        let state: serde_json::Value = http
+            .get(format!("{}/v1/shipments/{shipment_id}", service.url))
+            .header("x-api-key", "sk_sim_merchant_0")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        status = state["status"].as_str().unwrap_or_default().to_string();
+        let outbox = admin_json(&format!("{}/v1/admin/outbox", service.url)).await;
+        if status == "delivered" && outbox["pending"] == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        status, "delivered",
+        "the tracking events reached the service"
+    );
+    let types: Vec<String> = received
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| e.order_id == order_id)
+        .map(|e| e.event_type.clone())
+        .collect();
+    for expected in ["order.created", "shipment.created", "shipment.delivered"] {
+        assert!(
+            types.iter().any(|t| t == expected),
+            "the merchant got no {expected}: {types:?}"
+        );
+    }
+    let state = admin_json(&format!("{}/v1/admin/state", service.url)).await;
+    assert!(
+        state["processed_events"].as_object().unwrap().len() >= 3,
+        "the service recorded the carrier events it took in: {state}"
+    );
+}
