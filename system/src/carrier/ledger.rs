@@ -396,24 +396,7 @@ impl CarrierLedger {
         if !state.tracking.contains_key(&seq) {
             return;
         }
-        let delivery = match result {
-            DeliveryResult::Delivered { attempts, at_ms } => Delivery::Delivered {
-                attempts: *attempts,
-                delivered_at_ms: *at_ms,
-            },
-            DeliveryResult::Retry {
-                attempts,
-                next_at_ms,
-                ..
-            } => Delivery::Pending {
-                attempts: *attempts,
-                next_attempt_at_ms: *next_at_ms,
-            },
-            DeliveryResult::DeadLetter { attempts, error } => Delivery::DeadLetter {
-                attempts: *attempts,
-                last_error: error.clone(),
-            },
-        };
+        let delivery = result.delivery();
         if let Some(journal) = state.journal.as_mut()
             && update_tracking(journal, &[(seq, &delivery)]).is_err()
         {

@@ -326,24 +326,7 @@ impl DeliveryQueue for Outbox {
         // A failed write of the result only means the event is sent again: at least once.
         let _ = store::transact(&*self.store, Durability::Sync, |tx| {
             if let Some(mut record) = tx.outbox(seq) {
-                record.delivery = match &result {
-                    DeliveryResult::Delivered { attempts, at_ms } => Delivery::Delivered {
-                        attempts: *attempts,
-                        delivered_at_ms: *at_ms,
-                    },
-                    DeliveryResult::Retry {
-                        attempts,
-                        next_at_ms,
-                        ..
-                    } => Delivery::Pending {
-                        attempts: *attempts,
-                        next_attempt_at_ms: *next_at_ms,
-                    },
-                    DeliveryResult::DeadLetter { attempts, error } => Delivery::DeadLetter {
-                        attempts: *attempts,
-                        last_error: error.clone(),
-                    },
-                };
+                record.delivery = result.delivery();
                 tx.put_outbox(record);
             }
             Ok::<_, store::StoreError>(())

@@ -18,6 +18,7 @@ use crate::client::backoff_ms;
 use crate::clock::Clock;
 use crate::observe::{Observer, SystemEvent};
 use crate::seed::Seed;
+use crate::store::Delivery;
 use crate::transport::Transport;
 
 /// One delivery to make.
@@ -63,6 +64,31 @@ pub enum DeliveryResult {
         /// What went wrong last.
         error: String,
     },
+}
+
+impl DeliveryResult {
+    /// The delivery state this result leaves its event in, as a queue records it.
+    #[must_use]
+    pub fn delivery(&self) -> Delivery {
+        match self {
+            DeliveryResult::Delivered { attempts, at_ms } => Delivery::Delivered {
+                attempts: *attempts,
+                delivered_at_ms: *at_ms,
+            },
+            DeliveryResult::Retry {
+                attempts,
+                next_at_ms,
+                ..
+            } => Delivery::Pending {
+                attempts: *attempts,
+                next_attempt_at_ms: *next_at_ms,
+            },
+            DeliveryResult::DeadLetter { attempts, error } => Delivery::DeadLetter {
+                attempts: *attempts,
+                last_error: error.clone(),
+            },
+        }
+    }
 }
 
 /// Where a sender takes its events from and records how they went.
