@@ -33,6 +33,29 @@ pub struct Report {
     pub bugs: Vec<BugDetection>,
 }
 
+impl Report {
+    /// Whether this is a bug hunt's report: planted-bug detections and no scenario sweep.
+    #[must_use]
+    pub fn is_hunt(&self) -> bool {
+        self.scenarios.is_empty() && !self.bugs.is_empty()
+    }
+
+    /// The verdict: every scenario met its expectation and every hunted bug was caught.
+    #[must_use]
+    pub fn passed(&self) -> bool {
+        self.totals.scenarios_failed == 0 && self.bugs_escaped() == 0
+    }
+
+    /// Hunted planted bugs that no seed caught.
+    #[must_use]
+    pub fn bugs_escaped(&self) -> usize {
+        self.bugs
+            .iter()
+            .filter(|b| b.seeds_to_detect.is_none())
+            .count()
+    }
+}
+
 /// How the run was invoked.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunInfo {
@@ -410,7 +433,7 @@ pub struct SeedReport {
 }
 
 /// How quickly the oracles caught one planted bug in one scenario.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Default, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BugDetection {
     /// Planted bug name (`shipsim list --bugs`).
     pub bug: String,
@@ -421,4 +444,19 @@ pub struct BugDetection {
     pub seeds_to_detect: Option<u64>,
     /// Seeds the hunt ran.
     pub seeds_run: u64,
+    /// The oracle that caught it (`liveness` for a stuck run).
+    #[serde(default)]
+    pub caught_by: Option<String>,
+    /// Operations of the catching run.
+    #[serde(default)]
+    pub operations_before: Option<u64>,
+    /// Operations of the shrunk repro.
+    #[serde(default)]
+    pub operations_after: Option<u64>,
+    /// Simulation runs the shrink took.
+    #[serde(default)]
+    pub shrink_runs: Option<u64>,
+    /// The shrunk repro file, relative to the report directory.
+    #[serde(default)]
+    pub repro: Option<String>,
 }

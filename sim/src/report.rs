@@ -14,9 +14,9 @@ use hdrhistogram::Histogram;
 use shipsim_reports::histogram::{HistogramKind, encode, summarize};
 use shipsim_reports::judge::{self, DETERMINISM, FAULT_COVERAGE, LIVENESS};
 use shipsim_reports::model::{
-    BudgetReport, FaultReport, LatencySummary, OracleReport, Report, RunInfo, SCHEMA_VERSION,
-    ScenarioReport, SeedReport, TimelineEntry, TimelineKind, Totals, VIOLATIONS_KEPT_MAX,
-    ViolationReport, WallClock,
+    BudgetReport, BugDetection, FaultReport, LatencySummary, OracleReport, Report, RunInfo,
+    SCHEMA_VERSION, ScenarioReport, SeedReport, TimelineEntry, TimelineKind, Totals,
+    VIOLATIONS_KEPT_MAX, ViolationReport, WallClock,
 };
 use shipsim_system::api::Endpoint;
 
@@ -83,6 +83,32 @@ pub fn build(
         bugs: Vec::new(),
     };
     (report, repros)
+}
+
+/// The report of a bug hunt: no scenario sweep, one [`BugDetection`] per hunted bug.
+#[must_use]
+pub fn hunt(bugs: Vec<BugDetection>, seeds_label: &str, jobs: usize, wall_ms: u64) -> Report {
+    Report {
+        schema_version: SCHEMA_VERSION,
+        tool: format!("shipsim {}", env!("CARGO_PKG_VERSION")),
+        run: RunInfo {
+            seeds: seeds_label.to_string(),
+            bugs: bugs.iter().map(|b| b.bug.clone()).collect(),
+            shard: None,
+            check_determinism: false,
+            jobs: u32::try_from(jobs).unwrap_or(u32::MAX),
+            wall: WallClock {
+                elapsed_ms: wall_ms,
+                // A hunt stops each bug at its first catch: no sweep rate to speak of.
+                seeds_per_second: 0.0,
+                sim_speedup: 0.0,
+                peak_rss_mib: crate::wall::peak_rss_mib().unwrap_or(0.0),
+            },
+        },
+        totals: Totals::default(),
+        scenarios: Vec::new(),
+        bugs,
+    }
 }
 
 fn round2(value: f64) -> f64 {

@@ -304,12 +304,18 @@ pub fn report() -> Report {
                 scenario: "lost & \"found\"".into(),
                 seeds_to_detect: Some(2),
                 seeds_run: 4,
+                caught_by: Some("exactly_once".into()),
+                operations_before: Some(40),
+                operations_after: Some(2),
+                shrink_runs: Some(31),
+                repro: Some("repro/hunt-<lost>.toml".into()),
             },
             BugDetection {
                 bug: "new_key_per_attempt".into(),
                 scenario: "walking <skeleton>".into(),
                 seeds_to_detect: None,
                 seeds_run: 4,
+                ..BugDetection::default()
             },
         ],
     }
