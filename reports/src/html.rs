@@ -306,6 +306,7 @@ fn scenario_section(
     requests(out, s);
     latency(out, s)?;
     faults(out, s);
+    shrunk(out, s);
     failures(out, s, timelines_left);
     seed_table(out, s);
     out.push_str("</section>\n");
@@ -476,6 +477,27 @@ fn faults(out: &mut String, s: &ScenarioReport) {
         );
     }
     out.push_str("</tbody></table>\n");
+}
+
+/// The minimal repro of the first failure, its timeline always drawn: the smallest story
+/// that shows the bug is what an engineer reads first.
+fn shrunk(out: &mut String, s: &ScenarioReport) {
+    let Some(shrunk) = &s.shrunk else { return };
+    let _ = writeln!(
+        out,
+        "<h3>Minimal repro</h3><p class=\"muted\">seed {} shrunk to seed {} while <b>{}</b> still fails: {} &#8594; {} operations, {} &#8594; {} faults, in {} simulation runs. <a href=\"{}\"><code>{}</code></a></p>",
+        shrunk.seed,
+        shrunk.shrunk_seed,
+        escape(&shrunk.caught_by),
+        shrunk.operations_before,
+        shrunk.operations_after,
+        shrunk.faults_before,
+        shrunk.faults_after,
+        shrunk.shrink_runs,
+        escape(shrunk.violation.repro.as_deref().unwrap_or("")),
+        escape(shrunk.violation.repro.as_deref().unwrap_or("")),
+    );
+    violation_block(out, &shrunk.violation, true);
 }
 
 fn failures(out: &mut String, s: &ScenarioReport, timelines_left: &mut usize) {

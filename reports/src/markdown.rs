@@ -150,6 +150,31 @@ fn failures(out: &mut String, report: &Report) {
     if all.is_empty() {
         return;
     }
+    let shrunk: Vec<&ScenarioReport> = report
+        .scenarios
+        .iter()
+        .filter(|s| s.shrunk.is_some())
+        .collect();
+    if !shrunk.is_empty() {
+        out.push_str("\n### Minimal repros\n\n");
+        for scenario in shrunk {
+            let Some(case) = &scenario.shrunk else {
+                continue;
+            };
+            let _ = writeln!(
+                out,
+                "- **{}** `{}` seed {}: {} → {} operations, {} → {} faults  \n  replay: `{}`",
+                escape_markdown_cell(&scenario.name),
+                case.caught_by,
+                case.seed,
+                case.operations_before,
+                case.operations_after,
+                case.faults_before,
+                case.faults_after,
+                case.violation.replay_command.replace('`', "'")
+            );
+        }
+    }
     out.push_str("\n### Failures\n\n");
     for (scenario, violation) in all.iter().take(FAILURES_LISTED_MAX) {
         let _ = writeln!(

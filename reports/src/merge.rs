@@ -454,6 +454,12 @@ fn merge_scenario(parts: &[(&str, &ScenarioReport)]) -> Result<ScenarioReport, M
         seeds: Vec::new(),
         expected_to_fail: first.expected_to_fail,
         webhooks: None,
+        // Each shard shrank its own first failure; the merged sweep's first is the lowest.
+        shrunk: parts
+            .iter()
+            .filter_map(|(_, part)| part.shrunk.as_ref())
+            .min_by_key(|shrunk| shrunk.seed)
+            .cloned(),
     };
     for (_, part) in parts {
         if let Some(theirs) = &part.webhooks {

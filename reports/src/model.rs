@@ -216,6 +216,34 @@ pub struct ScenarioReport {
     /// Webhook traffic, for scenarios with webhooks.
     #[serde(default)]
     pub webhooks: Option<WebhookReport>,
+    /// The first failing seed shrunk to the smallest case that still fails the same way;
+    /// `None` when the scenario passed, expected to fail, or shrinking was switched off.
+    #[serde(default)]
+    pub shrunk: Option<ShrunkCase>,
+}
+
+/// A failing case shrunk to a minimal repro.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ShrunkCase {
+    /// The failing seed that was shrunk (the scenario's first failing seed).
+    pub seed: u64,
+    /// The seed the shrunk repro pins (the original or a neighbour: a smaller scenario
+    /// reshuffles every random choice).
+    pub shrunk_seed: u64,
+    /// The oracle that still fails (`liveness` for a stuck run).
+    pub caught_by: String,
+    /// Operations of the original failing run.
+    pub operations_before: u64,
+    /// Operations of the shrunk failing run.
+    pub operations_after: u64,
+    /// `[[fault]]` entries of the scenario.
+    pub faults_before: u64,
+    /// `[[fault]]` entries of the shrunk repro.
+    pub faults_after: u64,
+    /// Simulation runs the shrink spent.
+    pub shrink_runs: u64,
+    /// The shrunk run's violation, with its timeline, repro path and replay command.
+    pub violation: ViolationReport,
 }
 
 /// Webhook traffic of a scenario over all its seeds.

@@ -133,6 +133,10 @@ struct RunArgs {
     /// No progress display.
     #[arg(long, short)]
     quiet: bool,
+    /// Do not shrink failures (by default each failing scenario's first failing seed is
+    /// shrunk to a minimal repro, `repro/<scenario>-seed<N>-min.toml`).
+    #[arg(long)]
+    no_shrink: bool,
 }
 
 #[derive(Debug, Args)]
@@ -355,7 +359,7 @@ fn run(args: RunArgs) -> Result<(), Failure> {
         },
     };
     let label = seeds.map_or_else(|| "scenario defaults".to_string(), |s| s.to_string());
-    sweep_and_report(&scenarios, &options, &label, &args.out)
+    sweep_and_report(&scenarios, &options, &label, &args.out, !args.no_shrink)
 }
 
 fn sweep_and_report(
@@ -363,9 +367,25 @@ fn sweep_and_report(
     options: &SweepOptions,
     label: &str,
     out: &Path,
+    shrink: bool,
 ) -> Result<(), Failure> {
     let outcome = sweep::sweep(scenarios, options);
-    let (report, repros) = report::build(&outcome, options, label, out);
+    let (mut report, mut repros) = report::build(&outcome, options, label, out);
+    if shrink {
+        let failing = report
+            .scenarios
+            .iter()
+            .filter(|s| !s.passed && !s.expected_to_fail)
+            .count();
+        if failing > 0 && options.progress != Progress::Quiet {
+            eprintln!("shrinking the first failure of {failing} scenario(s)...");
+        }
+        for done in report::shrink_failures(&mut report, &mut repros, &outcome, options, out) {
+            if options.progress != Progress::Quiet {
+                eprintln!("shrunk {} in {} ms", done.scenario, done.wall_ms);
+            }
+        }
+    }
     report::write(out, &report, &repros)?;
     out!("{}", shipsim_reports::text::render(&report));
     outln!("report: {}", out.join("index.html").display());

@@ -61,7 +61,8 @@ fn passing_run_exits_0_and_writes_summary() {
 
 #[test]
 fn planted_bug_exits_1_with_seed_and_repro() {
-    // Proves a violation exits 1, names the seed and writes a repro that `replay` runs.
+    // Proves a violation exits 1, names the seed and writes a repro that `replay` runs, plus
+    // a shrunk minimal repro unless `--no-shrink`.
     let out = out_dir("bug");
     let output = shipsim(&[
         "run",
@@ -96,6 +97,50 @@ fn planted_bug_exits_1_with_seed_and_repro() {
         "replay must reproduce the violation: {}",
         stderr(&replay)
     );
+
+    // The first failing seed was shrunk: fewer operations, still the same oracle, and its
+    // repro replays exactly.
+    let summary = std::fs::read_to_string(PathBuf::from(&out).join("summary.json")).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&summary).unwrap();
+    let shrunk = &json["scenarios"][0]["shrunk"];
+    assert_eq!(shrunk["caught_by"], "exactly_once");
+    assert!(
+        shrunk["operations_after"].as_u64().unwrap()
+            < shrunk["operations_before"].as_u64().unwrap()
+    );
+    let minimal = PathBuf::from(&out).join(shrunk["violation"]["repro"].as_str().unwrap());
+    let replay = shipsim(&[
+        "replay",
+        minimal.to_str().unwrap(),
+        "--out",
+        &out_dir("bug-replay-min"),
+    ]);
+    let replay_out = String::from_utf8_lossy(&replay.stdout);
+    assert!(replay_out.contains("replayed exactly"), "{replay_out}");
+    assert_eq!(
+        replay.status.code(),
+        Some(1),
+        "the minimal repro still fails"
+    );
+
+    // --no-shrink leaves it out.
+    let out = out_dir("bug-no-shrink");
+    let output = shipsim(&[
+        "run",
+        "scenarios/walking_skeleton.toml",
+        "--seeds",
+        "1..2",
+        "--bug",
+        "carrier_without_key",
+        "--no-shrink",
+        "--out",
+        &out,
+        "-q",
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let summary = std::fs::read_to_string(PathBuf::from(&out).join("summary.json")).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&summary).unwrap();
+    assert!(json["scenarios"][0]["shrunk"].is_null());
 }
 
 #[test]
