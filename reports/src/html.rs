@@ -118,7 +118,7 @@ footer { color: var(--muted); padding-bottom: 30px; }
 /// [`RenderError::Histogram`] if a stored histogram cannot be decoded.
 pub fn render(report: &Report) -> Result<String, RenderError> {
     let mut out = String::with_capacity(64 * 1024);
-    let passed = report.totals.scenarios_failed == 0;
+    let passed = report.passed();
     let verdict = if passed { "PASS" } else { "FAIL" };
     let _ = write!(
         out,
@@ -135,7 +135,9 @@ pub fn render(report: &Report) -> Result<String, RenderError> {
     );
     header(&mut out, report);
     out.push_str("<main>\n");
-    overview(&mut out, report);
+    if !report.is_hunt() {
+        overview(&mut out, report);
+    }
     if !report.bugs.is_empty() {
         bugs(&mut out, &report.bugs);
     }
@@ -171,7 +173,7 @@ fn header(out: &mut String, report: &Report) {
     let _ = writeln!(
         out,
         "<header><h1>shipsim report {}</h1><p class=\"meta\">seeds <code>{}</code> · planted bugs: {} · shard: {} · determinism check: {} · {} job(s)</p><p class=\"meta\">wall clock: {:.1} s, {:.1} seeds/s, simulated time {:.0}x faster than wall time</p></header>",
-        badge(report.totals.scenarios_failed == 0),
+        badge(report.passed()),
         escape(&run.seeds),
         escape(&bugs),
         escape(run.shard.as_deref().unwrap_or("none (whole sweep)")),
@@ -252,18 +254,28 @@ fn overview(out: &mut String, report: &Report) {
 }
 
 fn bugs(out: &mut String, bugs: &[BugDetection]) {
-    out.push_str("<section id=\"bugs\"><h2>Planted bugs: seeds to detect</h2><table><thead><tr><th>bug</th><th class=\"text\">scenario</th><th>seeds to detect</th><th>seeds run</th></tr></thead><tbody>");
+    out.push_str("<section id=\"bugs\"><h2>Planted bugs: seeds to detect</h2><table><thead><tr><th>bug</th><th class=\"text\">scenario</th><th>seeds to detect</th><th>seeds run</th><th class=\"text\">caught by</th><th>operations (shrunk)</th><th class=\"text\">repro</th></tr></thead><tbody>");
     for bug in bugs {
         let (class, detected) = bug.seeds_to_detect.map_or_else(
             || ("fail", "not detected".to_string()),
             |n| ("pass", n.to_string()),
         );
+        let shrunk = match (bug.operations_before, bug.operations_after) {
+            (Some(before), Some(after)) => format!("{before} &#8594; {after}"),
+            (Some(before), None) => before.to_string(),
+            _ => "-".to_string(),
+        };
         let _ = write!(
             out,
-            "<tr><td><code>{}</code></td><td class=\"text\">{}</td><td class=\"{class}\">{detected}</td><td>{}</td></tr>",
+            "<tr><td><code>{}</code></td><td class=\"text\">{}</td><td class=\"{class}\">{detected}</td><td>{}</td><td class=\"text\">{}</td><td>{shrunk}</td><td class=\"text\">{}</td></tr>",
             escape(&bug.bug),
             escape(&bug.scenario),
-            bug.seeds_run
+            bug.seeds_run,
+            escape(bug.caught_by.as_deref().unwrap_or("-")),
+            bug.repro.as_deref().map_or_else(
+                || "-".to_string(),
+                |path| format!("<a href=\"{0}\"><code>{0}</code></a>", escape(path))
+            )
         );
     }
     out.push_str("</tbody></table></section>\n");
@@ -294,6 +306,7 @@ fn scenario_section(
     requests(out, s);
     latency(out, s)?;
     faults(out, s);
+    shrunk(out, s);
     failures(out, s, timelines_left);
     seed_table(out, s);
     out.push_str("</section>\n");
@@ -464,6 +477,27 @@ fn faults(out: &mut String, s: &ScenarioReport) {
         );
     }
     out.push_str("</tbody></table>\n");
+}
+
+/// The minimal repro of the first failure, its timeline always drawn: the smallest story
+/// that shows the bug is what an engineer reads first.
+fn shrunk(out: &mut String, s: &ScenarioReport) {
+    let Some(shrunk) = &s.shrunk else { return };
+    let _ = writeln!(
+        out,
+        "<h3>Minimal repro</h3><p class=\"muted\">seed {} shrunk to seed {} while <b>{}</b> still fails: {} &#8594; {} operations, {} &#8594; {} faults, in {} simulation runs. <a href=\"{}\"><code>{}</code></a></p>",
+        shrunk.seed,
+        shrunk.shrunk_seed,
+        escape(&shrunk.caught_by),
+        shrunk.operations_before,
+        shrunk.operations_after,
+        shrunk.faults_before,
+        shrunk.faults_after,
+        shrunk.shrink_runs,
+        escape(shrunk.violation.repro.as_deref().unwrap_or("")),
+        escape(shrunk.violation.repro.as_deref().unwrap_or("")),
+    );
+    violation_block(out, &shrunk.violation, true);
 }
 
 fn failures(out: &mut String, s: &ScenarioReport, timelines_left: &mut usize) {

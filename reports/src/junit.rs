@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use crate::RenderError;
 use crate::markup::{escape, seed_set};
-use crate::model::{Report, ScenarioReport};
+use crate::model::{BugDetection, Report, ScenarioReport};
 
 /// Seed ranges written in a test case's name before the rest are counted.
 const SEED_RANGES_NAMED_MAX: usize = 4;
@@ -20,8 +20,8 @@ const EVIDENCE_LINES_MAX: usize = 6;
 /// # Errors
 /// Never today; the `Result` keeps the renderers' signatures alike.
 pub fn render(report: &Report) -> Result<String, RenderError> {
-    let tests = report.scenarios.len();
-    let failures = report.scenarios.iter().filter(|s| !s.passed).count();
+    let tests = report.scenarios.len() + report.bugs.len();
+    let failures = report.scenarios.iter().filter(|s| !s.passed).count() + report.bugs_escaped();
     let time_s = report.run.wall.elapsed_ms as f64 / 1_000.0;
     let mut out = String::new();
     out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
@@ -51,8 +51,41 @@ pub fn render(report: &Report) -> Result<String, RenderError> {
     for scenario in &report.scenarios {
         test_case(&mut out, scenario);
     }
+    for bug in &report.bugs {
+        bug_case(&mut out, bug);
+    }
     out.push_str("  </testsuite>\n</testsuites>\n");
     Ok(out)
+}
+
+/// A hunted planted bug is a test that passes when some seed caught it.
+fn bug_case(out: &mut String, bug: &BugDetection) {
+    let _ = write!(
+        out,
+        "    <testcase classname=\"shipsim.hunt\" name=\"{} [{}]\"",
+        escape(&bug.bug),
+        escape(&bug.scenario)
+    );
+    match bug.seeds_to_detect {
+        Some(seeds) => {
+            let _ = writeln!(
+                out,
+                "><system-out>caught by {} after {seeds} seed(s){}</system-out></testcase>",
+                escape(bug.caught_by.as_deref().unwrap_or("an oracle")),
+                bug.repro
+                    .as_deref()
+                    .map_or_else(String::new, |r| format!("; repro: {}", escape(r)))
+            );
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                ">\n      <failure type=\"escaped\" message=\"planted bug {} escaped every oracle in {} seed(s)\"/>\n    </testcase>",
+                escape(&bug.bug),
+                bug.seeds_run
+            );
+        }
+    }
 }
 
 fn test_case(out: &mut String, s: &ScenarioReport) {

@@ -23,7 +23,9 @@ const FAILURES_LISTED_MAX: usize = 10;
 pub fn render(report: &Report) -> Result<String, RenderError> {
     let totals = &report.totals;
     let mut out = String::new();
-    if totals.scenarios_failed == 0 {
+    if report.is_hunt() {
+        hunt_headline(&mut out, report);
+    } else if totals.scenarios_failed == 0 {
         let _ = writeln!(
             out,
             "## shipsim: ✅ all oracles held ({} scenario(s), {} seed(s))\n",
@@ -40,41 +42,69 @@ pub fn render(report: &Report) -> Result<String, RenderError> {
             totals.seeds_run
         );
     }
-    let bugs = if report.run.bugs.is_empty() {
-        "none".to_string()
-    } else {
-        report.run.bugs.join(", ")
-    };
-    let _ = writeln!(
-        out,
-        "Seeds `{}` · planted bugs: {} · {} duplicate shipment(s), {} duplicate label(s) · {} duplicate deliveries absorbed\n",
-        report.run.seeds,
-        escape_markdown_cell(&bugs),
-        totals.duplicate_shipments,
-        totals.duplicate_labels,
-        totals.duplicate_deliveries_absorbed
-    );
-    out.push_str("| scenario | result | failed seeds | violations | ops | ambiguous | retries | replays | dup. absorbed | 2xx / 4xx / 429 / 5xx | ship p50 / p95 / p99 ms | ship p99 fault / quiet ms |\n");
-    out.push_str("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n");
-    for scenario in &report.scenarios {
-        row(&mut out, scenario);
+    if !report.is_hunt() {
+        let bugs = if report.run.bugs.is_empty() {
+            "none".to_string()
+        } else {
+            report.run.bugs.join(", ")
+        };
+        let _ = writeln!(
+            out,
+            "Seeds `{}` · planted bugs: {} · {} duplicate shipment(s), {} duplicate label(s) · {} duplicate deliveries absorbed\n",
+            report.run.seeds,
+            escape_markdown_cell(&bugs),
+            totals.duplicate_shipments,
+            totals.duplicate_labels,
+            totals.duplicate_deliveries_absorbed
+        );
+        out.push_str("| scenario | result | failed seeds | violations | ops | ambiguous | retries | replays | dup. absorbed | 2xx / 4xx / 429 / 5xx | ship p50 / p95 / p99 ms | ship p99 fault / quiet ms |\n");
+        out.push_str("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n");
+        for scenario in &report.scenarios {
+            row(&mut out, scenario);
+        }
     }
     failures(&mut out, report);
     if !report.bugs.is_empty() {
-        out.push_str("\n### Planted bugs\n\n| bug | scenario | seeds to detect | seeds run |\n|---|---|--:|--:|\n");
+        out.push_str("\n### Planted bugs\n\n| bug | scenario | seeds to detect | seeds run | caught by | operations (shrunk) | repro |\n|---|---|--:|--:|---|--:|---|\n");
         for bug in &report.bugs {
+            let shrunk = match (bug.operations_before, bug.operations_after) {
+                (Some(before), Some(after)) => format!("{before} → {after}"),
+                (Some(before), None) => before.to_string(),
+                _ => "-".to_string(),
+            };
             let _ = writeln!(
                 out,
-                "| `{}` | {} | {} | {} |",
+                "| `{}` | {} | {} | {} | {} | {shrunk} | {} |",
                 bug.bug,
                 escape_markdown_cell(&bug.scenario),
                 bug.seeds_to_detect
                     .map_or_else(|| "not detected".to_string(), |n| n.to_string()),
-                bug.seeds_run
+                bug.seeds_run,
+                escape_markdown_cell(bug.caught_by.as_deref().unwrap_or("-")),
+                escape_markdown_cell(bug.repro.as_deref().unwrap_or("-"))
             );
         }
     }
     Ok(out)
+}
+
+fn hunt_headline(out: &mut String, report: &Report) {
+    let escaped = report.bugs_escaped();
+    if escaped == 0 {
+        let _ = writeln!(
+            out,
+            "## shipsim hunt: ✅ all {} planted bug(s) caught (seeds `{}`)\n",
+            report.bugs.len(),
+            report.run.seeds
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "## shipsim hunt: ❌ {escaped} of {} planted bug(s) escaped (seeds `{}`)\n",
+            report.bugs.len(),
+            report.run.seeds
+        );
+    }
 }
 
 fn row(out: &mut String, s: &ScenarioReport) {
@@ -119,6 +149,31 @@ fn failures(out: &mut String, report: &Report) {
         .collect();
     if all.is_empty() {
         return;
+    }
+    let shrunk: Vec<&ScenarioReport> = report
+        .scenarios
+        .iter()
+        .filter(|s| s.shrunk.is_some())
+        .collect();
+    if !shrunk.is_empty() {
+        out.push_str("\n### Minimal repros\n\n");
+        for scenario in shrunk {
+            let Some(case) = &scenario.shrunk else {
+                continue;
+            };
+            let _ = writeln!(
+                out,
+                "- **{}** `{}` seed {}: {} → {} operations, {} → {} faults  \n  replay: `{}`",
+                escape_markdown_cell(&scenario.name),
+                case.caught_by,
+                case.seed,
+                case.operations_before,
+                case.operations_after,
+                case.faults_before,
+                case.faults_after,
+                case.violation.replay_command.replace('`', "'")
+            );
+        }
     }
     out.push_str("\n### Failures\n\n");
     for (scenario, violation) in all.iter().take(FAILURES_LISTED_MAX) {

@@ -322,11 +322,17 @@ fn merge_bugs(inputs: &[(String, Report)]) -> Vec<BugDetection> {
                 .find(|b| b.bug == bug.bug && b.scenario == bug.scenario)
             {
                 Some(entry) => {
-                    entry.seeds_run += bug.seeds_run;
-                    entry.seeds_to_detect = match (entry.seeds_to_detect, bug.seeds_to_detect) {
-                        (Some(a), Some(b)) => Some(a.min(b)),
-                        (a, b) => a.or(b),
+                    let earlier = match (entry.seeds_to_detect, bug.seeds_to_detect) {
+                        (Some(a), Some(b)) => b < a,
+                        (None, Some(_)) => true,
+                        _ => false,
                     };
+                    let seeds_run = entry.seeds_run + bug.seeds_run;
+                    if earlier {
+                        // The earlier catch's details (oracle, shrunk repro) come with it.
+                        *entry = bug.clone();
+                    }
+                    entry.seeds_run = seeds_run;
                 }
                 None => merged.push(bug.clone()),
             }
@@ -448,6 +454,12 @@ fn merge_scenario(parts: &[(&str, &ScenarioReport)]) -> Result<ScenarioReport, M
         seeds: Vec::new(),
         expected_to_fail: first.expected_to_fail,
         webhooks: None,
+        // Each shard shrank its own first failure; the merged sweep's first is the lowest.
+        shrunk: parts
+            .iter()
+            .filter_map(|(_, part)| part.shrunk.as_ref())
+            .min_by_key(|shrunk| shrunk.seed)
+            .cloned(),
     };
     for (_, part) in parts {
         if let Some(theirs) = &part.webhooks {
@@ -651,12 +663,13 @@ mod tests {
     #[test]
     fn bug_tables_combine_per_bug_and_scenario() {
         // Proves detection rows of the same (bug, scenario) add their seeds and keep the
-        // quickest detection, and that other rows are kept in first-seen order.
+        // quickest detection with its details, and that other rows are kept in first-seen order.
         let row = |bug: &str, detect: Option<u64>, run: u64| BugDetection {
             bug: bug.into(),
             scenario: "s".into(),
             seeds_to_detect: detect,
             seeds_run: run,
+            ..BugDetection::default()
         };
         let report = |bugs: Vec<BugDetection>| Report {
             schema_version: SCHEMA_VERSION,
@@ -684,5 +697,22 @@ mod tests {
             merge_bugs(&inputs),
             vec![row("x", Some(3), 10), row("y", Some(2), 5)]
         );
+        // The quickest catch brings its oracle and repro; a later catch does not.
+        let caught = |detect: u64, oracle: &str| BugDetection {
+            caught_by: Some(oracle.into()),
+            repro: Some(format!("repro/{oracle}.toml")),
+            ..row("x", Some(detect), 5)
+        };
+        let inputs = vec![
+            ("a".to_string(), report(vec![caught(3, "late")])),
+            ("b".to_string(), report(vec![caught(1, "early")])),
+            ("c".to_string(), report(vec![caught(2, "middle")])),
+        ];
+        let merged = merge_bugs(&inputs);
+        assert_eq!(merged.len(), 1);
+        assert_eq!(merged[0].seeds_to_detect, Some(1));
+        assert_eq!(merged[0].seeds_run, 15);
+        assert_eq!(merged[0].caught_by.as_deref(), Some("early"));
+        assert_eq!(merged[0].repro.as_deref(), Some("repro/early.toml"));
     }
 }

@@ -33,6 +33,29 @@ pub struct Report {
     pub bugs: Vec<BugDetection>,
 }
 
+impl Report {
+    /// Whether this is a bug hunt's report: planted-bug detections and no scenario sweep.
+    #[must_use]
+    pub fn is_hunt(&self) -> bool {
+        self.scenarios.is_empty() && !self.bugs.is_empty()
+    }
+
+    /// The verdict: every scenario met its expectation and every hunted bug was caught.
+    #[must_use]
+    pub fn passed(&self) -> bool {
+        self.totals.scenarios_failed == 0 && self.bugs_escaped() == 0
+    }
+
+    /// Hunted planted bugs that no seed caught.
+    #[must_use]
+    pub fn bugs_escaped(&self) -> usize {
+        self.bugs
+            .iter()
+            .filter(|b| b.seeds_to_detect.is_none())
+            .count()
+    }
+}
+
 /// How the run was invoked.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunInfo {
@@ -193,6 +216,34 @@ pub struct ScenarioReport {
     /// Webhook traffic, for scenarios with webhooks.
     #[serde(default)]
     pub webhooks: Option<WebhookReport>,
+    /// The first failing seed shrunk to the smallest case that still fails the same way;
+    /// `None` when the scenario passed, expected to fail, or shrinking was switched off.
+    #[serde(default)]
+    pub shrunk: Option<ShrunkCase>,
+}
+
+/// A failing case shrunk to a minimal repro.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ShrunkCase {
+    /// The failing seed that was shrunk (the scenario's first failing seed).
+    pub seed: u64,
+    /// The seed the shrunk repro pins (the original or a neighbour: a smaller scenario
+    /// reshuffles every random choice).
+    pub shrunk_seed: u64,
+    /// The oracle that still fails (`liveness` for a stuck run).
+    pub caught_by: String,
+    /// Operations of the original failing run.
+    pub operations_before: u64,
+    /// Operations of the shrunk failing run.
+    pub operations_after: u64,
+    /// `[[fault]]` entries of the scenario.
+    pub faults_before: u64,
+    /// `[[fault]]` entries of the shrunk repro.
+    pub faults_after: u64,
+    /// Simulation runs the shrink spent.
+    pub shrink_runs: u64,
+    /// The shrunk run's violation, with its timeline, repro path and replay command.
+    pub violation: ViolationReport,
 }
 
 /// Webhook traffic of a scenario over all its seeds.
@@ -410,7 +461,7 @@ pub struct SeedReport {
 }
 
 /// How quickly the oracles caught one planted bug in one scenario.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Default, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BugDetection {
     /// Planted bug name (`shipsim list --bugs`).
     pub bug: String,
@@ -421,4 +472,19 @@ pub struct BugDetection {
     pub seeds_to_detect: Option<u64>,
     /// Seeds the hunt ran.
     pub seeds_run: u64,
+    /// The oracle that caught it (`liveness` for a stuck run).
+    #[serde(default)]
+    pub caught_by: Option<String>,
+    /// Operations of the catching run.
+    #[serde(default)]
+    pub operations_before: Option<u64>,
+    /// Operations of the shrunk repro.
+    #[serde(default)]
+    pub operations_after: Option<u64>,
+    /// Simulation runs the shrink took.
+    #[serde(default)]
+    pub shrink_runs: Option<u64>,
+    /// The shrunk repro file, relative to the report directory.
+    #[serde(default)]
+    pub repro: Option<String>,
 }

@@ -85,6 +85,20 @@ pub fn render(report: &Report) -> String {
                 total - shown as u64
             );
         }
+        if let Some(shrunk) = &scenario.shrunk {
+            let _ = writeln!(
+                out,
+                "  shrunk seed {} ({}): {} -> {} operations, {} -> {} faults, in {} runs",
+                shrunk.seed,
+                shrunk.caught_by,
+                shrunk.operations_before,
+                shrunk.operations_after,
+                shrunk.faults_before,
+                shrunk.faults_after,
+                shrunk.shrink_runs
+            );
+            let _ = writeln!(out, "      replay: {}", shrunk.violation.replay_command);
+        }
     }
 
     let totals = &report.totals;

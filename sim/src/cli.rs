@@ -307,6 +307,10 @@ struct RunArgs {
     /// No progress display.
     #[arg(long, short)]
     quiet: bool,
+    /// Do not shrink failures (by default each failing scenario's first failing seed is
+    /// shrunk to a minimal repro, `repro/<scenario>-seed<N>-min.toml`).
+    #[arg(long)]
+    no_shrink: bool,
 }
 
 #[derive(Debug, Args)]
@@ -534,7 +538,7 @@ fn run(args: RunArgs) -> Result<(), Failure> {
         },
     };
     let label = seeds.map_or_else(|| "scenario defaults".to_string(), |s| s.to_string());
-    sweep_and_report(&scenarios, &options, &label, &args.out)
+    sweep_and_report(&scenarios, &options, &label, &args.out, !args.no_shrink)
 }
 
 fn sweep_and_report(
@@ -542,9 +546,25 @@ fn sweep_and_report(
     options: &SweepOptions,
     label: &str,
     out: &Path,
+    shrink: bool,
 ) -> Result<(), Failure> {
     let outcome = sweep::sweep(scenarios, options);
-    let (report, repros) = report::build(&outcome, options, label, out);
+    let (mut report, mut repros) = report::build(&outcome, options, label, out);
+    if shrink {
+        let failing = report
+            .scenarios
+            .iter()
+            .filter(|s| !s.passed && !s.expected_to_fail)
+            .count();
+        if failing > 0 && options.progress != Progress::Quiet {
+            eprintln!("shrinking the first failure of {failing} scenario(s)...");
+        }
+        for done in report::shrink_failures(&mut report, &mut repros, &outcome, options, out) {
+            if options.progress != Progress::Quiet {
+                eprintln!("shrunk {} in {} ms", done.scenario, done.wall_ms);
+            }
+        }
+    }
     report::write(out, &report, &repros)?;
     out!("{}", shipsim_reports::text::render(&report));
     outln!("report: {}", out.join("index.html").display());
@@ -610,6 +630,7 @@ fn replay(args: &ReplayArgs) -> Result<(), Failure> {
 }
 
 fn hunt(args: &HuntArgs) -> Result<(), Failure> {
+    let watch = crate::wall::Stopwatch::start();
     let scenarios = load_scenarios(&args.paths)?;
     let huntable = crate::hunt::huntable(&scenarios);
     if huntable.is_empty() {
@@ -617,6 +638,9 @@ fn hunt(args: &HuntArgs) -> Result<(), Failure> {
             "no scenario to hunt with (files pinning seeds or bugs are skipped)"
         )
         .into());
+    }
+    if args.seeds_max == 0 {
+        return Err(anyhow::anyhow!("--seeds-max must be at least 1").into());
     }
     let bugs: Vec<Bug> = if args.bugs.is_empty() {
         Bug::ALL.to_vec()
@@ -632,14 +656,15 @@ fn hunt(args: &HuntArgs) -> Result<(), Failure> {
                 loop {
                     let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let Some(&bug) = bugs.get(index) else { break };
-                    let row = hunt_one(bug, &huntable, args);
-                    results.lock().expect("results lock").push((index, row));
+                    let hunted = hunt_one(bug, &huntable, args);
+                    results.lock().expect("results lock").push((index, hunted));
                 }
             });
         }
     });
-    let mut rows = results.into_inner().expect("results lock");
-    rows.sort_by_key(|(index, _)| *index);
+    let mut hunted = results.into_inner().expect("results lock");
+    hunted.sort_by_key(|(index, _)| *index);
+    let hunted: Vec<Hunted> = hunted.into_iter().map(|(_, h)| h).collect();
     outln!(
         "{:<28} {:>6}  {:<20} {:<20} {:>12}  {:>8}  repro",
         "bug",
@@ -649,20 +674,25 @@ fn hunt(args: &HuntArgs) -> Result<(), Failure> {
         "ops->shrunk",
         "shrink"
     );
-    let mut missed = Vec::new();
-    for (_, row) in &rows {
-        match row {
-            Ok(line) => outln!("{line}"),
-            Err(bug) => {
-                outln!(
-                    "{bug:<28} {:>6}  NOT CAUGHT within {} seeds",
-                    "-",
-                    args.seeds_max
-                );
-                missed.push(bug.clone());
-            }
-        }
+    for h in &hunted {
+        outln!("{}", h.row(args.seeds_max));
     }
+    let detections: Vec<_> = hunted.iter().map(|h| h.detection.clone()).collect();
+    let repros: Vec<_> = hunted.into_iter().filter_map(|h| h.repro).collect();
+    let report = report::hunt(
+        detections,
+        &format!("1..{}", args.seeds_max),
+        jobs,
+        watch.elapsed_ns() / 1_000_000,
+    );
+    report::write(&args.out, &report, &repros)?;
+    outln!("report: {}", args.out.join("index.html").display());
+    let missed: Vec<&str> = report
+        .bugs
+        .iter()
+        .filter(|b| b.seeds_to_detect.is_none())
+        .map(|b| b.bug.as_str())
+        .collect();
     if missed.is_empty() {
         Ok(())
     } else {
@@ -675,54 +705,99 @@ fn hunt(args: &HuntArgs) -> Result<(), Failure> {
     }
 }
 
-/// One bug's hunt as a table row, or the bug's name when it escaped.
-fn hunt_one(bug: Bug, scenarios: &[&Scenario], args: &HuntArgs) -> Result<String, String> {
-    let detection = crate::hunt::detect(bug, scenarios, args.seeds_max)
-        .ok_or_else(|| bug.name().to_string())?;
-    let head = format!(
-        "{:<28} {:>6}  {:<20} {:<20}",
-        bug.name(),
-        detection.seeds_to_detect,
-        detection.scenario,
-        detection.caught_by.name()
-    );
+/// One bug's hunt: what goes into the report, its shrunk repro, and the shrink's wall time.
+struct Hunted {
+    detection: shipsim_reports::model::BugDetection,
+    repro: Option<report::ReproFile>,
+    shrink_ms: Option<u64>,
+}
+
+impl Hunted {
+    fn row(&self, seeds_max: u64) -> String {
+        let d = &self.detection;
+        let Some(seeds) = d.seeds_to_detect else {
+            return format!(
+                "{:<28} {:>6}  NOT CAUGHT within {seeds_max} seeds",
+                d.bug, "-"
+            );
+        };
+        let ops = match (d.operations_before, d.operations_after) {
+            (Some(before), Some(after)) => format!("{before}->{after}"),
+            (Some(before), None) => before.to_string(),
+            _ => "-".to_string(),
+        };
+        let shrink = self
+            .shrink_ms
+            .map_or_else(|| "-".to_string(), |ms| format!("{ms}ms"));
+        format!(
+            "{:<28} {:>6}  {:<20} {:<20} {:>12}  {:>8}  {}",
+            d.bug,
+            seeds,
+            d.scenario,
+            d.caught_by.as_deref().unwrap_or("-"),
+            ops,
+            shrink,
+            d.repro.as_deref().unwrap_or("-")
+        )
+    }
+}
+
+/// Hunts one bug: detection, then (unless `--no-shrink`) the smallest repro.
+fn hunt_one(bug: Bug, scenarios: &[&Scenario], args: &HuntArgs) -> Hunted {
+    let Some(detection) = crate::hunt::detect(bug, scenarios, args.seeds_max) else {
+        return Hunted {
+            detection: shipsim_reports::model::BugDetection {
+                bug: bug.name().to_string(),
+                scenario: format!("any of {} scenarios", scenarios.len()),
+                seeds_to_detect: None,
+                seeds_run: args.seeds_max,
+                ..shipsim_reports::model::BugDetection::default()
+            },
+            repro: None,
+            shrink_ms: None,
+        };
+    };
+    let mut found = shipsim_reports::model::BugDetection {
+        bug: bug.name().to_string(),
+        scenario: detection.scenario.clone(),
+        seeds_to_detect: Some(detection.seeds_to_detect),
+        seeds_run: detection.seeds_to_detect,
+        caught_by: Some(detection.caught_by.name().to_string()),
+        operations_before: Some(detection.run.history.operations().len() as u64),
+        ..shipsim_reports::model::BugDetection::default()
+    };
     if args.no_shrink {
-        return Ok(format!(
-            "{head} {:>12}  {:>8}  -",
-            detection.run.history.operations().len(),
-            "-"
-        ));
+        return Hunted {
+            detection: found,
+            repro: None,
+            shrink_ms: None,
+        };
     }
     let shrunk = crate::hunt::shrink_detection(detection, scenarios);
-    let path = args
-        .out
-        .join("repro")
-        .join(format!("hunt-{}.toml", bug.name()));
-    let write = || -> std::io::Result<()> {
-        std::fs::create_dir_all(path.parent().expect("repro dir has a parent"))?;
-        let header = format!(
-            "# shipsim hunt: planted bug `{}` caught by {}; shrunk from {} to {} operations in {} runs.\n# Replays exactly: shipsim replay <this file>\n\n",
-            bug.name(),
-            shrunk
-                .run
-                .violations
-                .first()
-                .map_or_else(|| "liveness".to_string(), ToString::to_string),
-            shrunk.operations_before,
-            shrunk.operations_after,
-            shrunk.runs
-        );
-        std::fs::write(&path, header + &shrunk.scenario.to_toml())
-    };
-    let repro = match write() {
-        Ok(()) => path.display().to_string(),
-        Err(error) => format!("(not written: {error})"),
-    };
-    Ok(format!(
-        "{head} {:>12}  {:>6}ms  {repro}",
-        format!("{}->{}", shrunk.operations_before, shrunk.operations_after),
-        shrunk.wall_ms
-    ))
+    let relative_path = format!("repro/hunt-{}.toml", bug.name());
+    let header = format!(
+        "# shipsim hunt: planted bug `{}` caught by {}; shrunk from {} to {} operations in {} runs.\n# Replays exactly: shipsim replay <this file>\n\n",
+        bug.name(),
+        shrunk
+            .run
+            .violations
+            .first()
+            .map_or_else(|| "liveness".to_string(), ToString::to_string),
+        shrunk.operations_before,
+        shrunk.operations_after,
+        shrunk.runs
+    );
+    found.operations_after = Some(shrunk.operations_after as u64);
+    found.shrink_runs = Some(shrunk.runs as u64);
+    found.repro = Some(relative_path.clone());
+    Hunted {
+        detection: found,
+        repro: Some(report::ReproFile {
+            relative_path,
+            contents: header + &shrunk.scenario.to_toml(),
+        }),
+        shrink_ms: Some(shrunk.wall_ms),
+    }
 }
 
 fn promote(args: &PromoteArgs) -> Result<(), Failure> {

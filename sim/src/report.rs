@@ -14,9 +14,9 @@ use hdrhistogram::Histogram;
 use shipsim_reports::histogram::{HistogramKind, encode, summarize};
 use shipsim_reports::judge::{self, DETERMINISM, FAULT_COVERAGE, LIVENESS};
 use shipsim_reports::model::{
-    BudgetReport, FaultReport, LatencySummary, OracleReport, Report, RunInfo, SCHEMA_VERSION,
-    ScenarioReport, SeedReport, TimelineEntry, TimelineKind, Totals, VIOLATIONS_KEPT_MAX,
-    ViolationReport, WallClock,
+    BudgetReport, BugDetection, FaultReport, LatencySummary, OracleReport, Report, RunInfo,
+    SCHEMA_VERSION, ScenarioReport, SeedReport, ShrunkCase, TimelineEntry, TimelineKind, Totals,
+    VIOLATIONS_KEPT_MAX, ViolationReport, WallClock,
 };
 use shipsim_system::api::Endpoint;
 
@@ -24,6 +24,7 @@ use crate::history::{EventKind, OpId};
 use crate::oracle::{OracleKind, Violation};
 use crate::runner::{SeedRun, run_seed};
 use crate::scenario::Scenario;
+use crate::shrink::{self, Shrunk, Target};
 use crate::sweep::{ScenarioOutcome, SeedOutcome, SweepOptions, SweepOutcome};
 
 /// Failing seeds per scenario that get a timeline and a repro file.
@@ -83,6 +84,155 @@ pub fn build(
         bugs: Vec::new(),
     };
     (report, repros)
+}
+
+/// A shrink done for a report, with its wall time (which stays out of the report).
+#[derive(Clone, Debug)]
+pub struct ShrinkDone {
+    /// The scenario.
+    pub scenario: String,
+    /// Wall time the shrink took, ms.
+    pub wall_ms: u64,
+}
+
+/// Shrinks the first failing seed of every failing scenario of `outcome` (leaving out
+/// scenarios expected to fail, and seeds whose only failure is nondeterminism, which a
+/// smaller case cannot be checked against) and records each minimal case in `report` as
+/// [`ScenarioReport::shrunk`], with its repro file `repro/<scenario>-seed<N>-min.toml`.
+pub fn shrink_failures(
+    report: &mut Report,
+    repros: &mut Vec<ReproFile>,
+    outcome: &SweepOutcome,
+    options: &SweepOptions,
+    out_dir: &Path,
+) -> Vec<ShrinkDone> {
+    let mut done = Vec::new();
+    for (scenario_outcome, scenario_report) in outcome.scenarios.iter().zip(&mut report.scenarios) {
+        if scenario_report.expected_to_fail {
+            continue;
+        }
+        let scenario = &scenario_outcome.scenario;
+        let Some((seed, target)) = scenario_outcome.seeds.iter().find_map(|seed| {
+            let target = match (seed.violations.first(), &seed.stuck) {
+                (Some(violation), _) => Target::Oracle(violation.oracle),
+                (None, Some(_)) => Target::Stuck,
+                (None, None) => return None,
+            };
+            Some((seed.seed, target))
+        }) else {
+            continue;
+        };
+        let bugs = scenario.bugs_with(&options.bugs);
+        let failing = run_seed(scenario, seed, &bugs);
+        if !target.hit(&failing) {
+            // The rerun did not fail the same way: the determinism check reports that.
+            continue;
+        }
+        let mut shrunk = shrink::shrink(scenario, seed, &bugs, target, failing);
+        shrunk.scenario.bugs = bugs;
+        shrunk.scenario.trace_hash = Some(shrunk.run.trace.hash());
+        let relative_path = format!("repro/{}-seed{seed}-min.toml", file_safe(&scenario.name));
+        let replay = format!("shipsim replay {}", out_dir.join(&relative_path).display());
+        let violation = shrunk_violation(&shrunk, target, &relative_path, &replay);
+        let mut contents = String::new();
+        let _ = writeln!(
+            contents,
+            "# shipsim repro of scenario `{}` ({}), seed {seed} shrunk (to seed {}) from {} to {} operations and {} to {} faults in {} runs",
+            scenario.name,
+            scenario.path,
+            shrunk.seed,
+            shrunk.operations_before,
+            shrunk.operations_after,
+            scenario.faults.len(),
+            shrunk.scenario.faults.len(),
+            shrunk.runs
+        );
+        let _ = writeln!(contents, "# [{}] {}", violation.oracle, violation.message);
+        let _ = writeln!(contents, "# Replays exactly: shipsim replay <this file>\n");
+        contents.push_str(&shrunk.scenario.to_toml());
+        repros.push(ReproFile {
+            relative_path,
+            contents,
+        });
+        scenario_report.shrunk = Some(ShrunkCase {
+            seed,
+            shrunk_seed: shrunk.seed,
+            caught_by: target.name().to_string(),
+            operations_before: shrunk.operations_before as u64,
+            operations_after: shrunk.operations_after as u64,
+            faults_before: scenario.faults.len() as u64,
+            faults_after: shrunk.scenario.faults.len() as u64,
+            shrink_runs: shrunk.runs as u64,
+            violation,
+        });
+        done.push(ShrinkDone {
+            scenario: scenario.name.clone(),
+            wall_ms: shrunk.wall_ms,
+        });
+    }
+    done
+}
+
+/// The shrunk run's violation of `target`, with the timeline of its operations.
+fn shrunk_violation(shrunk: &Shrunk, target: Target, repro: &str, replay: &str) -> ViolationReport {
+    let found = match target {
+        Target::Oracle(oracle) => shrunk.run.violations.iter().find(|v| v.oracle == oracle),
+        Target::Stuck => None,
+    };
+    match found {
+        Some(violation) => violation_report(
+            &shrunk.scenario,
+            violation,
+            Some(&shrunk.run),
+            Some(repro.to_string()),
+            replay,
+        ),
+        None => {
+            let message = shrunk.run.stuck.clone().unwrap_or_default();
+            let (timeline, faults_active) = timeline(&shrunk.scenario, &shrunk.run, &[]);
+            ViolationReport {
+                oracle: LIVENESS.to_string(),
+                seed: shrunk.seed,
+                message: message.lines().next().unwrap_or_default().to_string(),
+                operations: Vec::new(),
+                evidence: message
+                    .lines()
+                    .skip(1)
+                    .map(|l| l.trim().to_string())
+                    .collect(),
+                faults_active,
+                timeline,
+                repro: Some(repro.to_string()),
+                replay_command: replay.to_string(),
+            }
+        }
+    }
+}
+
+/// The report of a bug hunt: no scenario sweep, one [`BugDetection`] per hunted bug.
+#[must_use]
+pub fn hunt(bugs: Vec<BugDetection>, seeds_label: &str, jobs: usize, wall_ms: u64) -> Report {
+    Report {
+        schema_version: SCHEMA_VERSION,
+        tool: format!("shipsim {}", env!("CARGO_PKG_VERSION")),
+        run: RunInfo {
+            seeds: seeds_label.to_string(),
+            bugs: bugs.iter().map(|b| b.bug.clone()).collect(),
+            shard: None,
+            check_determinism: false,
+            jobs: u32::try_from(jobs).unwrap_or(u32::MAX),
+            wall: WallClock {
+                elapsed_ms: wall_ms,
+                // A hunt stops each bug at its first catch: no sweep rate to speak of.
+                seeds_per_second: 0.0,
+                sim_speedup: 0.0,
+                peak_rss_mib: crate::wall::peak_rss_mib().unwrap_or(0.0),
+            },
+        },
+        totals: Totals::default(),
+        scenarios: Vec::new(),
+        bugs,
+    }
 }
 
 fn round2(value: f64) -> f64 {
@@ -306,6 +456,7 @@ fn scenario_report(
                 latency_ms,
             }
         }),
+        shrunk: None,
     }
 }
 
@@ -630,7 +781,8 @@ pub fn merge(out_dir: &Path, shards: &[PathBuf]) -> anyhow::Result<(Report, Vec<
         let report = read(path)?;
         let dir = path.parent().unwrap_or(Path::new("."));
         for scenario in &report.scenarios {
-            for violation in &scenario.violations {
+            let shrunk = scenario.shrunk.iter().map(|s| &s.violation);
+            for violation in scenario.violations.iter().chain(shrunk) {
                 if let Some(relative) = &violation.repro {
                     sources
                         .entry(relative.clone())
@@ -677,6 +829,33 @@ pub fn merge(out_dir: &Path, shards: &[PathBuf]) -> anyhow::Result<(Report, Vec<
                     scenario.path, violation.seed
                 );
             }
+        }
+        // A minimal repro is its file: without it there is nothing to replay.
+        let shrunk_file = scenario.shrunk.as_ref().and_then(|shrunk| {
+            let relative = shrunk.violation.repro.clone()?;
+            let contents = std::fs::read_to_string(sources.get(&relative)?).ok()?;
+            Some((relative, contents))
+        });
+        match (shrunk_file, scenario.shrunk.as_mut()) {
+            (Some((relative, contents)), Some(shrunk)) => {
+                shrunk.violation.replay_command =
+                    format!("shipsim replay {}", out_dir.join(&relative).display());
+                repros.insert(
+                    relative.clone(),
+                    ReproFile {
+                        relative_path: relative,
+                        contents,
+                    },
+                );
+            }
+            (None, Some(_)) => {
+                eprintln!(
+                    "warning: the minimal repro of scenario {} is missing beside its shard's summary.json; the merged report leaves it out",
+                    scenario.name
+                );
+                scenario.shrunk = None;
+            }
+            _ => {}
         }
     }
     Ok((report, repros.into_values().collect()))

@@ -38,7 +38,9 @@ pub enum Target {
 }
 
 impl Target {
-    fn hit(self, run: &SeedRun) -> bool {
+    /// Whether `run` fails this way.
+    #[must_use]
+    pub fn hit(self, run: &SeedRun) -> bool {
         match self {
             Target::Oracle(oracle) => run.violations.iter().any(|v| v.oracle == oracle),
             Target::Stuck => run.stuck.is_some(),

@@ -10,8 +10,8 @@ use shipsim_reports::histogram::{
 };
 use shipsim_reports::model::{
     BudgetReport, BugDetection, FaultReport, OperationCounts, OracleReport, Report, RequestCounts,
-    RunInfo, SCHEMA_VERSION, ScenarioReport, SeedReport, TimelineEntry, TimelineKind, Totals,
-    ViolationReport, WallClock,
+    RunInfo, SCHEMA_VERSION, ScenarioReport, SeedReport, ShrunkCase, TimelineEntry, TimelineKind,
+    Totals, ViolationReport, WallClock,
 };
 
 /// The endpoints every fixture scenario measures.
@@ -193,6 +193,25 @@ pub fn scenario(name: &str, seed_list: &[u64], failing: &[u64]) -> ScenarioRepor
             replay_command: format!("shipsim replay out/repro/{name}-seed{seed}.toml"),
         })
         .collect();
+    let shrunk = violations.first().map(|first| ShrunkCase {
+        seed: first.seed,
+        shrunk_seed: first.seed + 1,
+        caught_by: "exactly_once".to_string(),
+        operations_before: 60,
+        operations_after: 2,
+        faults_before: 2,
+        faults_after: 1,
+        shrink_runs: 37,
+        violation: ViolationReport {
+            seed: first.seed + 1,
+            repro: Some(format!("repro/{name}-seed{}-min.toml", first.seed)),
+            replay_command: format!(
+                "shipsim replay out/repro/{name}-seed{}-min.toml",
+                first.seed
+            ),
+            ..first.clone()
+        },
+    });
     let n = seeds_run;
     ScenarioReport {
         name: name.to_string(),
@@ -270,6 +289,7 @@ pub fn scenario(name: &str, seed_list: &[u64], failing: &[u64]) -> ScenarioRepor
         seeds: seeds(seed_list, failing),
         expected_to_fail: false,
         webhooks: None,
+        shrunk,
     }
 }
 
@@ -304,12 +324,18 @@ pub fn report() -> Report {
                 scenario: "lost & \"found\"".into(),
                 seeds_to_detect: Some(2),
                 seeds_run: 4,
+                caught_by: Some("exactly_once".into()),
+                operations_before: Some(40),
+                operations_after: Some(2),
+                shrink_runs: Some(31),
+                repro: Some("repro/hunt-<lost>.toml".into()),
             },
             BugDetection {
                 bug: "new_key_per_attempt".into(),
                 scenario: "walking <skeleton>".into(),
                 seeds_to_detect: None,
                 seeds_run: 4,
+                ..BugDetection::default()
             },
         ],
     }

@@ -154,15 +154,19 @@ fn page_is_self_contained() {
 
 #[test]
 fn failing_seed_gets_a_timeline_with_its_operation_faults_and_crash() {
-    // Proves each failing seed's violation is drawn as a timeline: a row for the involved
-    // operation with its two attempts, the partition window shaded, the crash marked.
+    // Proves each failing seed's violation is drawn as a timeline, and so is the scenario's
+    // minimal repro: a row for the involved operation with its two attempts, the partition
+    // window shaded, the crash marked.
     let page = html::render(&fixture::report()).unwrap();
     let elements = parse(&page);
     let timelines = elements
         .iter()
         .filter(|e| e.name == "svg" && e.attribute("data-plot") == Some("timeline"))
         .count();
-    assert_eq!(timelines, 2, "one per violation of the failing scenario");
+    assert_eq!(
+        timelines, 3,
+        "one per violation of the failing scenario, one for its minimal repro"
+    );
     let class_count = |class: &str| {
         elements
             .iter()
@@ -172,10 +176,11 @@ fn failing_seed_gets_a_timeline_with_its_operation_faults_and_crash() {
             })
             .count()
     };
-    assert_eq!(class_count("attempt"), 4);
-    assert_eq!(class_count("fault-band"), 2);
-    assert_eq!(class_count("mark-crash"), 2);
-    assert_eq!(class_count("involved"), 2);
+    assert_eq!(class_count("attempt"), 6);
+    assert_eq!(class_count("fault-band"), 3);
+    assert_eq!(class_count("mark-crash"), 3);
+    assert_eq!(class_count("involved"), 3);
+    assert!(page.contains("<h3>Minimal repro</h3>"));
 }
 
 #[test]

@@ -145,8 +145,9 @@ fn hlog_intervals_hold_exactly_the_stored_histograms() {
 
 #[test]
 fn junit_parses_with_one_failure_per_failing_scenario() {
-    // Proves the JUnit file is well-formed XML whose counts agree with its test cases, and
-    // that the failing case's text names its seeds and replay commands.
+    // Proves the JUnit file is well-formed XML whose counts agree with its test cases (two
+    // scenarios, two hunted bugs of which one escaped), and that the failing case's text
+    // names its seeds and replay commands.
     let xml = junit::render(&fixture::report()).unwrap();
     let mut reader = quick_xml::reader::Reader::from_str(&xml);
     let (mut cases, mut failures) = (0, 0);
@@ -163,8 +164,9 @@ fn junit_parses_with_one_failure_per_failing_scenario() {
             _ => {}
         }
     }
-    assert_eq!((cases, failures), (2, 1));
-    assert!(xml.contains(r#"tests="2" failures="1""#));
+    assert_eq!((cases, failures), (4, 2));
+    assert!(xml.contains(r#"tests="4" failures="2""#));
+    assert!(xml.contains("planted bug new_key_per_attempt escaped every oracle in 4 seed(s)"));
     assert!(xml.contains("seed 2: 2 carrier labels"));
     assert!(
         xml.contains("replay: shipsim replay out/repro/lost &amp; &quot;found&quot;-seed3.toml")

@@ -42,19 +42,37 @@ impl Duplicates {
     }
 }
 
-/// Operations of `caller` that sent `key`.
-fn ops_with_key(history: &History, caller: &str, key: &str) -> Vec<OpId> {
-    history
-        .operations()
-        .iter()
-        .filter(|op| op.caller == caller && op.keys_sent().any(|k| k == key))
-        .map(|op| op.id)
-        .collect()
+/// Operations by (caller, key sent): built once per check, so naming the operations of a
+/// violation costs a lookup, not a scan of the history.
+struct KeyIndex(BTreeMap<(String, String), Vec<OpId>>);
+
+impl KeyIndex {
+    fn of(history: &History) -> Self {
+        let mut index: BTreeMap<(String, String), Vec<OpId>> = BTreeMap::new();
+        for op in history.operations() {
+            for key in op.keys_sent() {
+                index
+                    .entry((op.caller.clone(), key.to_string()))
+                    .or_default()
+                    .push(op.id);
+            }
+        }
+        KeyIndex(index)
+    }
+
+    /// Operations of `caller` that sent `key`.
+    fn ops(&self, caller: &str, key: &str) -> Vec<OpId> {
+        self.0
+            .get(&(caller.to_string(), key.to_string()))
+            .cloned()
+            .unwrap_or_default()
+    }
 }
 
 pub(super) fn check(input: &OracleInput<'_>) -> Vec<Violation> {
     let mut found = Vec::new();
     let tables = input.tables;
+    let index = KeyIndex::of(input.history);
 
     let mut shipments_per_key: BTreeMap<(&str, &str), Vec<&str>> = BTreeMap::new();
     for (id, record) in &tables.shipments {
@@ -73,7 +91,7 @@ pub(super) fn check(input: &OracleInput<'_>) -> Vec<Violation> {
                     ids.len()
                 ),
             )
-            .ops(ops_with_key(input.history, caller, key));
+            .ops(index.ops(caller, key));
             for id in ids {
                 let shipment = &tables.shipments[*id].shipment;
                 violation = violation.evidence(format!(
@@ -104,7 +122,7 @@ pub(super) fn check(input: &OracleInput<'_>) -> Vec<Violation> {
                         ids.len()
                     ),
                 )
-                .ops(ops_with_key(input.history, caller, key))
+                .ops(index.ops(caller, key))
                 .evidence(format!("orders: {}", ids.join(", "))),
             );
         }
@@ -122,20 +140,14 @@ pub(super) fn check(input: &OracleInput<'_>) -> Vec<Violation> {
         if keys.len() < 2 {
             continue;
         }
-        let created: Vec<&str> = tables
-            .shipments
+        let created: Vec<&str> = keys
             .iter()
-            .filter(|(_, r)| r.caller == op.caller && keys.contains(&r.idempotency_key.as_str()))
-            .map(|(id, _)| id.as_str())
-            .chain(
-                tables
-                    .orders
-                    .iter()
-                    .filter(|(_, r)| {
-                        r.caller == op.caller && keys.contains(&r.idempotency_key.as_str())
-                    })
-                    .map(|(id, _)| id.as_str()),
-            )
+            .flat_map(|key| {
+                let scope = (op.caller.as_str(), *key);
+                let shipments = shipments_per_key.get(&scope).into_iter().flatten();
+                let orders = orders_per_key.get(&scope).into_iter().flatten();
+                shipments.chain(orders).copied()
+            })
             .collect();
         if created.len() > 1 {
             found.push(
@@ -165,9 +177,7 @@ pub(super) fn check(input: &OracleInput<'_>) -> Vec<Violation> {
     }
     for (shipment_id, sales) in &labels_per_shipment {
         let owner = tables.shipments.get(*shipment_id);
-        let ops = owner.map_or_else(Vec::new, |r| {
-            ops_with_key(input.history, &r.caller, &r.idempotency_key)
-        });
+        let ops = || owner.map_or_else(Vec::new, |r| index.ops(&r.caller, &r.idempotency_key));
         if sales.len() > 1 {
             let mut violation = Violation::new(
                 ORACLE,
@@ -177,7 +187,7 @@ pub(super) fn check(input: &OracleInput<'_>) -> Vec<Violation> {
                     sales.len()
                 ),
             )
-            .ops(ops);
+            .ops(ops());
             for sale in sales {
                 violation = violation.evidence(format!(
                     "label {} sold at {} ms under key {}",
@@ -218,7 +228,7 @@ pub(super) fn check(input: &OracleInput<'_>) -> Vec<Violation> {
                     input,
                     format!("shipment {shipment_id} carries label {label_id}, which the carrier never sold for it"),
                 )
-                .ops(ops_with_key(input.history, &record.caller, &record.idempotency_key)),
+                .ops(index.ops(&record.caller, &record.idempotency_key)),
             );
         }
     }

@@ -61,7 +61,8 @@ fn passing_run_exits_0_and_writes_summary() {
 
 #[test]
 fn planted_bug_exits_1_with_seed_and_repro() {
-    // Proves a violation exits 1, names the seed and writes a repro that `replay` runs.
+    // Proves a violation exits 1, names the seed and writes a repro that `replay` runs, plus
+    // a shrunk minimal repro unless `--no-shrink`.
     let out = out_dir("bug");
     let output = shipsim(&[
         "run",
@@ -96,6 +97,50 @@ fn planted_bug_exits_1_with_seed_and_repro() {
         "replay must reproduce the violation: {}",
         stderr(&replay)
     );
+
+    // The first failing seed was shrunk: fewer operations, still the same oracle, and its
+    // repro replays exactly.
+    let summary = std::fs::read_to_string(PathBuf::from(&out).join("summary.json")).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&summary).unwrap();
+    let shrunk = &json["scenarios"][0]["shrunk"];
+    assert_eq!(shrunk["caught_by"], "exactly_once");
+    assert!(
+        shrunk["operations_after"].as_u64().unwrap()
+            < shrunk["operations_before"].as_u64().unwrap()
+    );
+    let minimal = PathBuf::from(&out).join(shrunk["violation"]["repro"].as_str().unwrap());
+    let replay = shipsim(&[
+        "replay",
+        minimal.to_str().unwrap(),
+        "--out",
+        &out_dir("bug-replay-min"),
+    ]);
+    let replay_out = String::from_utf8_lossy(&replay.stdout);
+    assert!(replay_out.contains("replayed exactly"), "{replay_out}");
+    assert_eq!(
+        replay.status.code(),
+        Some(1),
+        "the minimal repro still fails"
+    );
+
+    // --no-shrink leaves it out.
+    let out = out_dir("bug-no-shrink");
+    let output = shipsim(&[
+        "run",
+        "scenarios/walking_skeleton.toml",
+        "--seeds",
+        "1..2",
+        "--bug",
+        "carrier_without_key",
+        "--no-shrink",
+        "--out",
+        &out,
+        "-q",
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let summary = std::fs::read_to_string(PathBuf::from(&out).join("summary.json")).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&summary).unwrap();
+    assert!(json["scenarios"][0]["shrunk"].is_null());
 }
 
 #[test]
@@ -226,4 +271,61 @@ fn promote_copies_a_repro_into_the_regression_corpus() {
     let again = shipsim(&args);
     assert_eq!(again.status.code(), Some(2));
     assert!(stderr(&again).contains("exists"));
+}
+
+#[test]
+fn hunt_writes_a_report_with_shrunk_repros_that_replay() {
+    // Proves `hunt` exits 0 when the bug is caught, records the catch in summary.json
+    // (oracle, operations before and after shrinking, repro path) and writes a repro that
+    // `replay` reproduces exactly; and that a bug the given scenario cannot catch exits 1.
+    let out = out_dir("hunt");
+    let output = shipsim(&[
+        "hunt",
+        "scenarios/walking_skeleton.toml",
+        "--bug",
+        "carrier_without_key",
+        "--seeds-max",
+        "5",
+        "--out",
+        &out,
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let summary = std::fs::read_to_string(PathBuf::from(&out).join("summary.json")).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&summary).unwrap();
+    let bug = &json["bugs"][0];
+    assert_eq!(bug["bug"], "carrier_without_key");
+    assert_eq!(bug["caught_by"], "exactly_once");
+    let before = bug["operations_before"].as_u64().unwrap();
+    let after = bug["operations_after"].as_u64().unwrap();
+    assert!(after >= 1 && after < before, "{before} -> {after}");
+    let repro = PathBuf::from(&out).join(bug["repro"].as_str().unwrap());
+    let replay = shipsim(&[
+        "replay",
+        repro.to_str().unwrap(),
+        "--out",
+        &out_dir("hunt-replay"),
+    ]);
+    let replay_out = String::from_utf8_lossy(&replay.stdout);
+    assert!(replay_out.contains("replayed exactly"), "{replay_out}");
+    assert_eq!(replay.status.code(), Some(1), "the repro still fails");
+    let markdown = std::fs::read_to_string(PathBuf::from(&out).join("summary.md")).unwrap();
+    assert!(
+        markdown.contains("all 1 planted bug(s) caught"),
+        "{markdown}"
+    );
+
+    // A webhook receiver bug cannot show in a scenario without webhooks: it escapes.
+    let escaped = shipsim(&[
+        "hunt",
+        "scenarios/walking_skeleton.toml",
+        "--bug",
+        "receiver_skips_signature",
+        "--seeds-max",
+        "2",
+        "--no-shrink",
+        "--out",
+        &out_dir("hunt-escaped"),
+    ]);
+    assert_eq!(escaped.status.code(), Some(1), "{}", stderr(&escaped));
+    assert!(stderr(&escaped).contains("escaped: receiver_skips_signature"));
 }
