@@ -224,6 +224,17 @@ impl Default for Stats {
 }
 
 impl SeedStats {
+    /// Drops the raw latency samples once they are folded into a [`Stats`]; the counts
+    /// stay.
+    pub fn drop_samples(&mut self) {
+        self.e2e = Vec::new();
+        self.attempts = Vec::new();
+        if let Some(webhooks) = self.webhooks.as_mut() {
+            webhooks.inbound = Vec::new();
+            webhooks.outbound = Vec::new();
+        }
+    }
+
     /// Measures a finished run: its operations, and from its trace the faults they
     /// overlapped and what the service absorbed.
     #[must_use]

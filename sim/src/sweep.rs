@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, mpsc};
 
 use shipsim_system::bugs::BugSet;
 use shipsim_system::seed::Fnv64;
@@ -259,7 +259,18 @@ pub fn sweep(scenarios: &[Scenario], options: &SweepOptions) -> SweepOutcome {
     let next = AtomicUsize::new(0);
     let (sender, receiver) = mpsc::channel::<(usize, SeedOutcome)>();
     let progress = ProgressView::new(options.progress, total);
-    let collected: Mutex<Vec<(usize, SeedOutcome)>> = Mutex::new(Vec::with_capacity(total));
+    let mut collected: Vec<(usize, SeedOutcome)> = Vec::with_capacity(total);
+    // Each seed's raw latency samples are folded into its scenario's histograms as the seed
+    // arrives and then dropped, so memory grows with concurrent seeds, not with the sweep.
+    // Histogram addition commutes, so arrival order cannot change a report.
+    let mut per_scenario: Vec<ScenarioOutcome> = scenarios
+        .iter()
+        .map(|scenario| ScenarioOutcome {
+            scenario: scenario.clone(),
+            seeds: Vec::new(),
+            stats: Stats::default(),
+        })
+        .collect();
     std::thread::scope(|scope| {
         for _ in 0..options.jobs.max(1).min(total.max(1)) {
             let sender = sender.clone();
@@ -281,34 +292,22 @@ pub fn sweep(scenarios: &[Scenario], options: &SweepOptions) -> SweepOutcome {
         }
         drop(sender);
         let mut failed = 0;
-        for (scenario, outcome) in receiver {
+        for (scenario, mut outcome) in receiver {
             if !outcome.passed() {
                 failed += 1;
             }
-            collected
-                .lock()
-                .expect("collector lock")
-                .push((scenario, outcome));
+            per_scenario[scenario].stats.add(&outcome.stats);
+            outcome.stats.drop_samples();
+            collected.push((scenario, outcome));
             progress.advance(failed);
         }
     });
     progress.finish();
 
-    let mut results = collected.into_inner().expect("collector lock");
-    results.sort_by_key(|(scenario, outcome)| (*scenario, outcome.seed));
-    let busy_ns = results.iter().map(|(_, o)| o.wall_ns).sum();
-    let mut per_scenario: Vec<ScenarioOutcome> = scenarios
-        .iter()
-        .map(|scenario| ScenarioOutcome {
-            scenario: scenario.clone(),
-            seeds: Vec::new(),
-            stats: Stats::default(),
-        })
-        .collect();
-    for (scenario, outcome) in results {
-        let entry = &mut per_scenario[scenario];
-        entry.stats.add(&outcome.stats);
-        entry.seeds.push(outcome);
+    collected.sort_by_key(|(scenario, outcome)| (*scenario, outcome.seed));
+    let busy_ns = collected.iter().map(|(_, o)| o.wall_ns).sum();
+    for (scenario, outcome) in collected {
+        per_scenario[scenario].seeds.push(outcome);
     }
     SweepOutcome {
         scenarios: per_scenario,
