@@ -4,6 +4,9 @@
 
 use std::hint::black_box;
 
+// Linked for its global allocator (the one `shipsim` runs on).
+use shipsim_benches as _;
+
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use shipsim_system::client::{
     Breaker, BreakerState, BudgetState, RetryBudget, backoff_ms, classify_status, wait_ms,

@@ -1,4 +1,10 @@
 //! Shared helpers of the criterion benchmarks in `benches/`.
+//!
+//! Every benchmark links this crate, so every benchmark runs on the allocator the `shipsim`
+//! binary ships with: the figures measure the harness as users run it.
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use shipsim::Scenario;
 use shipsim::history::{History, OpKind, OpOutcome, Operation, Phase, Resource};
