@@ -302,78 +302,63 @@ fn webhook_settings(scenario: &Scenario) -> WebhookSettings {
     }
 }
 
-fn add_service(
+/// What one start (or restart, after a crash) of a server host is given.
+struct HostBoot {
+    /// How many times the host started before.
+    boot: u64,
+    /// The host's clock (clock-skew faults included).
+    clock: Arc<SimClock>,
+    /// The host's seed for this boot.
+    seed: Seed,
+    /// Crash points and system events of the host.
+    observer: Arc<HostObserver>,
+    /// The run's shared state.
+    shared: Shared,
+}
+
+/// Adds server host `name`. On every start it records a restart, derives the host's clock,
+/// seed and observer, lets `build` make its router (and spawn its background tasks), then
+/// serves that router on [`HTTP_PORT`] behind the scenario's HTTP faults for the host.
+fn add_server_host(
     sim: &mut turmoil::Sim<'_>,
+    name: &'static str,
     scenario: &Arc<Scenario>,
     root: Seed,
     shared: &Shared,
-    store: &Arc<MemoryStore>,
-    bugs: &BugSet,
+    build: impl Fn(&HostBoot) -> axum::Router + 'static,
 ) {
     let boots = Arc::new(AtomicU64::new(0));
     let scenario = scenario.clone();
     let shared = shared.clone();
-    let store = store.clone();
-    let bugs = bugs.clone();
-    sim.host(SERVICE, move || {
+    let build = Arc::new(build);
+    sim.host(name, move || {
         let boot = boots.fetch_add(1, Ordering::Relaxed);
         let scenario = scenario.clone();
         let shared = shared.clone();
-        let store = store.clone();
-        let bugs = bugs.clone();
+        let build = build.clone();
         async move {
             if boot > 0 {
-                shared.record(SERVICE, EventKind::HostRestarted { boot });
+                shared.record(name, EventKind::HostRestarted { boot });
             }
-            let clock: Arc<SimClock> = Arc::new(SimClock::for_host(SERVICE, &scenario.faults));
-            let host_seed = root.derive("host-service").derive_index("boot", boot);
+            let clock: Arc<SimClock> = Arc::new(SimClock::for_host(name, &scenario.faults));
+            let host_seed = root
+                .derive(&format!("host-{name}"))
+                .derive_index("boot", boot);
             let observer = Arc::new(HostObserver::new(
-                SERVICE,
+                name,
                 shared.clone(),
                 &scenario.faults,
                 host_seed.derive("checkpoints"),
             ));
-            let webhooks = webhook_settings(&scenario);
-            let config = ServiceConfig {
-                api_keys: (0..scenario.hosts.callers)
-                    .map(|i| (workload::api_key(i), workload::caller_id(i)))
-                    .collect(),
-                carrier_base_url: format!("http://{CARRIER}:{HTTP_PORT}"),
-                carrier_api_key: CARRIER_API_KEY.to_string(),
-                carrier_policy: scenario.service.carrier,
-                rate_limit: scenario.service.rate_limit,
-                lock_lease_ms: scenario.service.lock_lease_ms,
-                store_latency_ms: scenario.service.store_latency_ms,
-                bugs,
-                admin_key: Some(deployment::ADMIN_KEY.to_string()),
-                webhooks: webhooks.clone(),
-            };
-            let deps = ServiceDeps {
-                clock: clock.clone(),
-                store,
-                carrier: Arc::new(SimTransport::new(CARRIER, HTTP_PORT)),
-                observer,
-                seed: root.derive("service"),
+            let router = build(&HostBoot {
                 boot,
-            };
-            if !webhooks.targets.is_empty() {
-                let transport = Arc::new(WebhookFaults::new(
-                    Arc::new(SimTransport::new(RECEIVER, HTTP_PORT)),
-                    SERVICE,
-                    Direction::Outbound,
-                    &scenario.faults,
-                    host_seed.derive("webhook-faults"),
-                    shared.clone(),
-                ));
-                tokio::task::spawn_local(service::run_outbox_sender(
-                    webhooks,
-                    deps.clone(),
-                    transport,
-                ));
-            }
-            let router = service::router(config, deps);
+                clock: clock.clone(),
+                seed: host_seed,
+                observer,
+                shared: shared.clone(),
+            });
             let layer = FaultLayer::new(
-                SERVICE,
+                name,
                 router,
                 &scenario.faults,
                 host_seed.derive("http-faults"),
@@ -385,6 +370,61 @@ fn add_service(
     });
 }
 
+fn add_service(
+    sim: &mut turmoil::Sim<'_>,
+    scenario: &Arc<Scenario>,
+    root: Seed,
+    shared: &Shared,
+    store: &Arc<MemoryStore>,
+    bugs: &BugSet,
+) {
+    let store = store.clone();
+    let bugs = bugs.clone();
+    let settings = scenario.clone();
+    add_server_host(sim, SERVICE, scenario, root, shared, move |host| {
+        let scenario = &settings;
+        let webhooks = webhook_settings(scenario);
+        let config = ServiceConfig {
+            api_keys: (0..scenario.hosts.callers)
+                .map(|i| (workload::api_key(i), workload::caller_id(i)))
+                .collect(),
+            carrier_base_url: format!("http://{CARRIER}:{HTTP_PORT}"),
+            carrier_api_key: CARRIER_API_KEY.to_string(),
+            carrier_policy: scenario.service.carrier,
+            rate_limit: scenario.service.rate_limit,
+            lock_lease_ms: scenario.service.lock_lease_ms,
+            store_latency_ms: scenario.service.store_latency_ms,
+            bugs: bugs.clone(),
+            admin_key: Some(deployment::ADMIN_KEY.to_string()),
+            webhooks: webhooks.clone(),
+        };
+        let deps = ServiceDeps {
+            clock: host.clock.clone(),
+            store: store.clone(),
+            carrier: Arc::new(SimTransport::new(CARRIER, HTTP_PORT)),
+            observer: host.observer.clone(),
+            seed: root.derive("service"),
+            boot: host.boot,
+        };
+        if !webhooks.targets.is_empty() {
+            let transport = Arc::new(WebhookFaults::new(
+                Arc::new(SimTransport::new(RECEIVER, HTTP_PORT)),
+                SERVICE,
+                Direction::Outbound,
+                &scenario.faults,
+                host.seed.derive("webhook-faults"),
+                host.shared.clone(),
+            ));
+            tokio::task::spawn_local(service::run_outbox_sender(
+                webhooks,
+                deps.clone(),
+                transport,
+            ));
+        }
+        service::router(config, deps)
+    });
+}
+
 fn add_carrier(
     sim: &mut turmoil::Sim<'_>,
     scenario: &Arc<Scenario>,
@@ -392,79 +432,50 @@ fn add_carrier(
     shared: &Shared,
     ledger: &Arc<CarrierLedger>,
 ) {
-    let boots = Arc::new(AtomicU64::new(0));
-    let scenario = scenario.clone();
-    let shared = shared.clone();
     let ledger = ledger.clone();
-    sim.host(CARRIER, move || {
-        let boot = boots.fetch_add(1, Ordering::Relaxed);
-        let scenario = scenario.clone();
-        let shared = shared.clone();
-        let ledger = ledger.clone();
-        async move {
-            if boot > 0 {
-                shared.record(CARRIER, EventKind::HostRestarted { boot });
-            }
-            let clock: Arc<SimClock> = Arc::new(SimClock::for_host(CARRIER, &scenario.faults));
-            let host_seed = root.derive("host-carrier").derive_index("boot", boot);
-            let observer = Arc::new(HostObserver::new(
+    let settings = scenario.clone();
+    add_server_host(sim, CARRIER, scenario, root, shared, move |host| {
+        let scenario = &settings;
+        let tracking = scenario
+            .webhooks
+            .filter(|w| w.tracking)
+            .map(|w| TrackingConfig {
+                webhook_url: format!("http://{SERVICE}:{HTTP_PORT}/v1/webhooks/carrier"),
+                secret: deployment::CARRIER_WEBHOOK_SECRET.to_string(),
+                exception_percent: w.exception_percent,
+                sender: w.sender,
+            });
+        let deps = CarrierDeps {
+            clock: host.clock.clone(),
+            ledger: ledger.clone(),
+            observer: host.observer.clone(),
+            seed: root.derive("carrier"),
+            boot: host.boot,
+        };
+        if let Some(tracking) = &tracking {
+            let transport = Arc::new(WebhookFaults::new(
+                Arc::new(SimTransport::new(SERVICE, HTTP_PORT)),
                 CARRIER,
-                shared.clone(),
+                Direction::Inbound,
                 &scenario.faults,
-                host_seed.derive("checkpoints"),
+                host.seed.derive("webhook-faults"),
+                host.shared.clone(),
             ));
-            let tracking = scenario
-                .webhooks
-                .filter(|w| w.tracking)
-                .map(|w| TrackingConfig {
-                    webhook_url: format!("http://{SERVICE}:{HTTP_PORT}/v1/webhooks/carrier"),
-                    secret: deployment::CARRIER_WEBHOOK_SECRET.to_string(),
-                    exception_percent: w.exception_percent,
-                    sender: w.sender,
-                });
-            let deps = CarrierDeps {
-                clock: clock.clone(),
-                ledger,
-                observer,
-                seed: root.derive("carrier"),
-                boot,
-            };
-            if let Some(tracking) = &tracking {
-                let transport = Arc::new(WebhookFaults::new(
-                    Arc::new(SimTransport::new(SERVICE, HTTP_PORT)),
-                    CARRIER,
-                    Direction::Inbound,
-                    &scenario.faults,
-                    host_seed.derive("webhook-faults"),
-                    shared.clone(),
-                ));
-                tokio::task::spawn_local(carrier::run_tracking_sender(
-                    tracking.clone(),
-                    deps.clone(),
-                    transport,
-                ));
-            }
-            let router = carrier::router(
-                CarrierConfig {
-                    api_key: CARRIER_API_KEY.to_string(),
-                    unserviceable_countries: [UNSERVICEABLE_COUNTRY.to_string()]
-                        .into_iter()
-                        .collect(),
-                    tracking,
-                    admin_key: Some(deployment::ADMIN_KEY.to_string()),
-                },
-                deps,
-            );
-            let layer = FaultLayer::new(
-                CARRIER,
-                router,
-                &scenario.faults,
-                host_seed.derive("http-faults"),
-                clock,
-                shared,
-            );
-            serve(HTTP_PORT, layer.handler()).await
+            tokio::task::spawn_local(carrier::run_tracking_sender(
+                tracking.clone(),
+                deps.clone(),
+                transport,
+            ));
         }
+        carrier::router(
+            CarrierConfig {
+                api_key: CARRIER_API_KEY.to_string(),
+                unserviceable_countries: [UNSERVICEABLE_COUNTRY.to_string()].into_iter().collect(),
+                tracking,
+                admin_key: Some(deployment::ADMIN_KEY.to_string()),
+            },
+            deps,
+        )
     });
 }
 
@@ -476,62 +487,34 @@ fn add_receiver(
     ledger: &Arc<ReceiverLedger>,
     bugs: &BugSet,
 ) {
-    let Some(settings) = scenario.webhooks.filter(|w| w.outbound) else {
+    let Some(webhooks) = scenario.webhooks.filter(|w| w.outbound) else {
         return;
     };
-    let boots = Arc::new(AtomicU64::new(0));
-    let scenario = scenario.clone();
-    let shared = shared.clone();
     let ledger = ledger.clone();
     let bugs = bugs.clone();
-    sim.host(RECEIVER, move || {
-        let boot = boots.fetch_add(1, Ordering::Relaxed);
-        let scenario = scenario.clone();
-        let shared = shared.clone();
-        let ledger = ledger.clone();
-        let bugs = bugs.clone();
-        async move {
-            if boot > 0 {
-                shared.record(RECEIVER, EventKind::HostRestarted { boot });
-            }
-            let clock: Arc<SimClock> = Arc::new(SimClock::for_host(RECEIVER, &scenario.faults));
-            let host_seed = root.derive("host-receiver").derive_index("boot", boot);
-            let observer = Arc::new(HostObserver::new(
-                RECEIVER,
-                shared.clone(),
-                &scenario.faults,
-                host_seed.derive("checkpoints"),
-            ));
-            let router = receiver::router(
-                ReceiverConfig {
-                    secrets: (0..scenario.hosts.callers)
-                        .map(|i| {
-                            let caller = workload::caller_id(i);
-                            let secret = deployment::merchant_secret(&caller);
-                            (caller, secret)
-                        })
-                        .collect(),
-                    tolerance_s: settings.tolerance_s,
-                    store_latency_ms: scenario.service.store_latency_ms,
-                    bugs,
-                },
-                ReceiverDeps {
-                    clock: clock.clone(),
-                    ledger,
-                    observer,
-                    seed: root.derive("receiver"),
-                    boot,
-                },
-            );
-            let layer = FaultLayer::new(
-                RECEIVER,
-                router,
-                &scenario.faults,
-                host_seed.derive("http-faults"),
-                clock,
-                shared,
-            );
-            serve(HTTP_PORT, layer.handler()).await
-        }
+    let settings = scenario.clone();
+    add_server_host(sim, RECEIVER, scenario, root, shared, move |host| {
+        let scenario = &settings;
+        receiver::router(
+            ReceiverConfig {
+                secrets: (0..scenario.hosts.callers)
+                    .map(|i| {
+                        let caller = workload::caller_id(i);
+                        let secret = deployment::merchant_secret(&caller);
+                        (caller, secret)
+                    })
+                    .collect(),
+                tolerance_s: webhooks.tolerance_s,
+                store_latency_ms: scenario.service.store_latency_ms,
+                bugs: bugs.clone(),
+            },
+            ReceiverDeps {
+                clock: host.clock.clone(),
+                ledger: ledger.clone(),
+                observer: host.observer.clone(),
+                seed: root.derive("receiver"),
+                boot: host.boot,
+            },
+        )
     });
 }
