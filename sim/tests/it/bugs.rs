@@ -11,7 +11,7 @@ use shipsim_system::bugs::{Bug, BugSet};
 const SEEDS_MAX: u64 = 10;
 
 fn corpus() -> Vec<Scenario> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+    let dir = crate::support::scenarios_dir();
     shipsim::cli::load_scenarios(&[dir]).expect("the corpus is valid")
 }
 

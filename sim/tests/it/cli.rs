@@ -1,19 +1,9 @@
 //! The command line's contract: exit codes 0 / 1 / 2 and clear messages for bad input.
 
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn shipsim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_shipsim"))
-        .args(args)
-        .current_dir(repo())
-        .output()
-        .expect("the shipsim binary runs")
-}
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+use crate::support::{repo, shipsim};
 
 fn out_dir(name: &str) -> String {
     std::env::temp_dir()

@@ -7,7 +7,7 @@ use shipsim::{report, run_seed, sweep};
 use shipsim_system::bugs::BugSet;
 
 fn corpus() -> Vec<Scenario> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+    let dir = crate::support::scenarios_dir();
     shipsim::cli::load_scenarios(&[dir]).expect("the corpus is valid")
 }
 

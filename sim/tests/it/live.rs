@@ -28,9 +28,7 @@ fn scratch(name: &str) -> PathBuf {
 }
 
 fn corpus_file(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../scenarios")
-        .join(name)
+    crate::support::scenarios_dir().join(name)
 }
 
 fn carrier(dir: &Path) -> ChildServer {

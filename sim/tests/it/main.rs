@@ -8,3 +8,4 @@ mod live;
 mod reports;
 mod scenario_errors;
 mod scenarios;
+mod support;

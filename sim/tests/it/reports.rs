@@ -2,7 +2,7 @@
 //! exactly the unsharded report, and `compare` gates on a baseline with exit codes 0 / 1 / 2.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use shipsim::report;
 use shipsim::scenario::Scenario;
@@ -10,17 +10,7 @@ use shipsim::sweep::{self, Progress, Shard, SweepOptions};
 use shipsim_reports::model::Report;
 use shipsim_system::bugs::{Bug, BugSet};
 
-fn shipsim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_shipsim"))
-        .args(args)
-        .current_dir(repo())
-        .output()
-        .expect("the shipsim binary runs")
-}
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+use crate::support::{repo, shipsim};
 
 fn temp(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("shipsim-reports-{name}"))

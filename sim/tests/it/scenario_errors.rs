@@ -174,7 +174,7 @@ fn missing_file_names_the_file() {
 fn canonical_form_round_trips() {
     // Proves `to_toml` writes a scenario that parses back to the same scenario, for every
     // file of the corpus (repro files depend on it).
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+    let dir = crate::support::scenarios_dir();
     for scenario in shipsim::cli::load_scenarios(&[dir]).unwrap() {
         let text = scenario.to_toml();
         let mut back =
