@@ -314,6 +314,8 @@ struct HostBoot {
     observer: Arc<HostObserver>,
     /// The run's shared state.
     shared: Shared,
+    /// The scenario being run.
+    scenario: Arc<Scenario>,
 }
 
 /// Adds server host `name`. On every start it records a restart, derives the host's clock,
@@ -356,6 +358,7 @@ fn add_server_host(
                 seed: host_seed,
                 observer,
                 shared: shared.clone(),
+                scenario: scenario.clone(),
             });
             let layer = FaultLayer::new(
                 name,
@@ -380,9 +383,8 @@ fn add_service(
 ) {
     let store = store.clone();
     let bugs = bugs.clone();
-    let settings = scenario.clone();
     add_server_host(sim, SERVICE, scenario, root, shared, move |host| {
-        let scenario = &settings;
+        let scenario = &host.scenario;
         let webhooks = webhook_settings(scenario);
         let config = ServiceConfig {
             api_keys: (0..scenario.hosts.callers)
@@ -433,9 +435,8 @@ fn add_carrier(
     ledger: &Arc<CarrierLedger>,
 ) {
     let ledger = ledger.clone();
-    let settings = scenario.clone();
     add_server_host(sim, CARRIER, scenario, root, shared, move |host| {
-        let scenario = &settings;
+        let scenario = &host.scenario;
         let tracking = scenario
             .webhooks
             .filter(|w| w.tracking)
@@ -492,9 +493,8 @@ fn add_receiver(
     };
     let ledger = ledger.clone();
     let bugs = bugs.clone();
-    let settings = scenario.clone();
     add_server_host(sim, RECEIVER, scenario, root, shared, move |host| {
-        let scenario = &settings;
+        let scenario = &host.scenario;
         receiver::router(
             ReceiverConfig {
                 secrets: (0..scenario.hosts.callers)
