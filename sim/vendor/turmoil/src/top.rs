@@ -1,9 +1,9 @@
 use crate::envelope::{Envelope, Protocol};
 use crate::host::Host;
+use crate::fxhash::FxIndexMap;
 use crate::rt::Rt;
 use crate::{config, TRACING_TARGET};
 
-use indexmap::IndexMap;
 use rand::{Rng, RngCore};
 use rand_distr::{Distribution, Exp};
 use std::collections::VecDeque;
@@ -17,12 +17,20 @@ pub(crate) struct Topology {
     config: config::Link,
 
     /// Specific configuration overrides between specific hosts.
-    links: IndexMap<Pair, Link>,
+    links: FxIndexMap<Pair, Link>,
 
-    /// We don't use a Rt for async. Right now, we just use it to tick time
-    /// forward in the same way we do it elsewhere. We'd like to represent
-    /// network state with async in the future.
-    rt: Rt<'static>,
+    /// shipsim patch: for each host, the positions in `links` of the links that
+    /// touch it, ascending. Links are only ever inserted, so positions are
+    /// stable and delivery visits a host's links in the order upstream's scan
+    /// of every link did, without the O(hosts²) scan per step.
+    links_of: FxIndexMap<IpAddr, Vec<usize>>,
+
+    /// The network's clock. Upstream keeps a software-less tokio runtime and
+    /// blocks on it every step only to move its paused clock forward by the
+    /// tick; shipsim's patch reads that runtime's start instant once and adds
+    /// the tick itself, which is the same instant without a `block_on` per
+    /// step (~17% of an idle step).
+    now: Instant,
 }
 
 /// This type is used as the key in the [`Topology::links`] map. See [`new`]
@@ -150,7 +158,7 @@ struct Link {
     sent: VecDeque<Sent>,
 
     /// Messages that are ready to be delivered.
-    deliverable: IndexMap<IpAddr, VecDeque<Envelope>>,
+    deliverable: FxIndexMap<IpAddr, VecDeque<Envelope>>,
 
     /// The current network time, moved forward with [`Link::tick`].
     now: Instant,
@@ -176,15 +184,19 @@ impl Topology {
     pub(crate) fn new(config: config::Link) -> Topology {
         Topology {
             config,
-            links: IndexMap::new(),
-            rt: Rt::no_software(),
+            links: FxIndexMap::default(),
+            links_of: FxIndexMap::default(),
+            now: Rt::no_software().now(),
         }
     }
 
     /// Register a link between two hosts
     pub(crate) fn register(&mut self, a: IpAddr, b: IpAddr) {
         let pair = Pair::new(a, b);
-        assert!(self.links.insert(pair, Link::new(self.rt.now())).is_none());
+        let (index, previous) = self.links.insert_full(pair, Link::new(self.now));
+        assert!(previous.is_none());
+        self.links_of.entry(a).or_default().push(index);
+        self.links_of.entry(b).or_default().push(index);
     }
 
     pub(crate) fn set_max_message_latency(&mut self, value: Duration) {
@@ -250,10 +262,12 @@ impl Topology {
 
     // Move messages from any network links to the `dst` host.
     pub(crate) fn deliver_messages(&mut self, rand: &mut dyn RngCore, dst: &mut Host) {
-        for (pair, link) in &mut self.links {
-            if pair.0 == dst.addr || pair.1 == dst.addr {
-                link.deliver_messages(&self.config, rand, dst);
-            }
+        let Some(indices) = self.links_of.get(&dst.addr) else {
+            return;
+        };
+        for &index in indices {
+            let (_, link) = self.links.get_index_mut(index).expect("indexed link");
+            link.deliver_messages(&self.config, rand, dst);
         }
     }
 
@@ -284,9 +298,9 @@ impl Topology {
     }
 
     pub(crate) fn tick_by(&mut self, duration: Duration) {
-        let _ = self.rt.tick(duration);
+        self.now += duration;
         for link in self.links.values_mut() {
-            link.tick(self.rt.now());
+            link.tick(self.now);
         }
     }
 
@@ -330,7 +344,7 @@ impl Link {
             state_b_a: State::Healthy,
             config: config::Link::default(),
             sent: VecDeque::new(),
-            deliverable: IndexMap::new(),
+            deliverable: FxIndexMap::default(),
             now,
         }
     }
@@ -446,12 +460,13 @@ impl Link {
         rand: &mut dyn RngCore,
         host: &mut Host,
     ) {
-        let deliverable = self
-            .deliverable
-            .entry(host.addr)
-            .or_default()
-            .drain(..)
-            .collect::<Vec<Envelope>>();
+        // shipsim patch: most links have nothing for this host on most steps;
+        // look before allocating (upstream inserted an empty queue and
+        // collected it into a fresh `Vec` for every link, host and step).
+        let deliverable = match self.deliverable.get_mut(&host.addr) {
+            Some(queue) if !queue.is_empty() => queue.drain(..).collect::<Vec<Envelope>>(),
+            _ => return,
+        };
 
         for message in deliverable {
             let (src, dst) = (message.src, message.dst);
