@@ -76,6 +76,24 @@ impl Driver {
     pub(crate) fn shutdown(&mut self, handle: &Handle) {
         self.inner.shutdown(handle);
     }
+
+    /// shipsim patch: see `time::Driver::shipsim_sleep_without_cascade`.
+    #[cfg(all(feature = "time", feature = "test-util"))]
+    pub(crate) fn shipsim_sleep_without_cascade(&mut self, handle: &Handle, when: u64) -> Option<bool> {
+        match &mut self.inner {
+            TimeDriver::Enabled { driver } => driver.shipsim_sleep_without_cascade(handle, when),
+            _ => None,
+        }
+    }
+
+    /// shipsim patch: see `time::Driver::shipsim_fingerprint`.
+    #[cfg(all(feature = "time", feature = "test-util"))]
+    pub(crate) fn shipsim_fingerprint(&self, handle: &Handle) -> String {
+        match &self.inner {
+            TimeDriver::Enabled { driver } => driver.shipsim_fingerprint(handle),
+            _ => "no time driver".to_string(),
+        }
+    }
 }
 
 impl Handle {
@@ -195,6 +213,15 @@ cfg_io_driver! {
             }
         }
 
+        /// shipsim patch: whether the thread parker has an unpark pending (`None`
+        /// for the I/O driver).
+        pub(crate) fn shipsim_notified(&self) -> Option<bool> {
+            match self {
+                IoStack::Enabled(_) => None,
+                IoStack::Disabled(v) => Some(v.shipsim_notified()),
+            }
+        }
+
         pub(crate) fn shutdown(&mut self, handle: &Handle) {
             match self {
                 IoStack::Enabled(v) => v.shutdown(handle),
@@ -239,6 +266,11 @@ cfg_not_io_driver! {
 
         pub(crate) fn park_timeout(&mut self, _handle: &Handle, duration: Duration) {
             self.0.park_timeout(duration);
+        }
+
+        /// shipsim patch: whether the thread parker has an unpark pending.
+        pub(crate) fn shipsim_notified(&self) -> Option<bool> {
+            Some(self.0.shipsim_notified())
         }
 
         pub(crate) fn shutdown(&mut self, _handle: &Handle) {

@@ -61,6 +61,11 @@ impl ParkThread {
         UnparkThread { inner }
     }
 
+    /// shipsim patch: whether an unpark is pending (the next park returns at once).
+    pub(crate) fn shipsim_notified(&self) -> bool {
+        self.inner.state.load(SeqCst) == NOTIFIED
+    }
+
     pub(crate) fn park(&mut self) {
         #[cfg(loom)]
         CURRENT_THREAD_PARK_COUNT.with(|count| count.fetch_add(1, SeqCst));

@@ -382,6 +382,34 @@ impl Runtime {
         }
     }
 
+    /// shipsim patch: one turmoil step of a host whose runtime and local set have
+    /// nothing to do within it; see `CurrentThread::shipsim_tick_if_quiet`.
+    /// Returns `false`, having changed nothing, when the step has work to do and
+    /// must run as `block_on(local.run_until(sleep(duration)))`. Not part of
+    /// tokio's API.
+    #[doc(hidden)]
+    #[cfg(feature = "test-util")]
+    pub fn shipsim_tick_if_quiet(&self, local: &crate::task::LocalSet, duration: Duration) -> bool {
+        match &self.scheduler {
+            Scheduler::CurrentThread(exec) => exec.shipsim_tick_if_quiet(&self.handle.inner, local, duration),
+            #[cfg(feature = "rt-multi-thread")]
+            Scheduler::MultiThread(_) => false,
+        }
+    }
+
+    /// shipsim patch: this runtime's and `local`'s scheduling state, for checking
+    /// that two runtimes driven alike (one fast-forwarded, one not) stay alike.
+    /// Not part of tokio's API.
+    #[doc(hidden)]
+    #[cfg(feature = "test-util")]
+    pub fn shipsim_fingerprint(&self, local: &crate::task::LocalSet) -> String {
+        match &self.scheduler {
+            Scheduler::CurrentThread(exec) => exec.shipsim_fingerprint(&self.handle.inner, local),
+            #[cfg(feature = "rt-multi-thread")]
+            Scheduler::MultiThread(_) => "multi-thread".to_string(),
+        }
+    }
+
     /// Enters the runtime context.
     ///
     /// This allows you to construct types that must have an executor

@@ -777,6 +777,44 @@ impl LocalSet {
         true
     }
 
+    /// shipsim patch: whether any task of this set is queued to run, in the set's
+    /// own queue or in the queue other threads and runtimes wake into. Not part of
+    /// tokio's API.
+    #[doc(hidden)]
+    pub fn shipsim_has_ready_tasks(&self) -> bool {
+        // Safety: `LocalSet` is `!Send`, so this is the owning thread (as in
+        // `pop_local`).
+        let local = unsafe { self.context.shared.local_state.task_queue_is_empty() };
+        let remote = self
+            .context
+            .shared
+            .queue
+            .lock()
+            .as_ref()
+            .is_some_and(|queue| !queue.is_empty());
+        !local || remote
+    }
+
+    /// shipsim patch: the set's tick count and queue lengths.
+    pub(crate) fn shipsim_fingerprint(&self) -> String {
+        // Safety: `LocalSet` is `!Send`, so this is the owning thread.
+        let local_empty = unsafe { self.context.shared.local_state.task_queue_is_empty() };
+        let remote = self
+            .context
+            .shared
+            .queue
+            .lock()
+            .as_ref()
+            .map(VecDeque::len);
+        format!("tick={} local_empty={local_empty} remote={remote:?}", self.tick.get())
+    }
+
+    /// shipsim patch: count one `tick` that found no task, as polling a
+    /// `run_until` whose future is pending and whose queues are empty does.
+    pub(crate) fn shipsim_count_empty_tick(&self) {
+        self.tick.set(self.tick.get().wrapping_add(1));
+    }
+
     fn next_task(&self) -> Option<task::LocalNotified<Arc<Shared>>> {
         let tick = self.tick.get();
         self.tick.set(tick.wrapping_add(1));
@@ -1182,6 +1220,21 @@ impl task::Schedule for Arc<Shared> {
 }
 
 impl LocalState {
+    /// shipsim patch: whether the local run queue is empty.
+    ///
+    /// # Safety
+    ///
+    /// This method must only be called from the thread who
+    /// has the same [`ThreadId`] as [`Self::owner`].
+    unsafe fn task_queue_is_empty(&self) -> bool {
+        // The caller ensures it is called from the same thread that owns
+        // the LocalSet.
+        self.assert_called_from_owner_thread();
+
+        self.local_queue
+            .with_mut(|ptr| unsafe { (*ptr).is_empty() })
+    }
+
     /// # Safety
     ///
     /// This method must only be called from the thread who

@@ -255,6 +255,69 @@ impl Driver {
         handle.process(rt_handle.clock());
     }
 
+    /// shipsim patch: the parks of a quiet `block_on(sleep(..))` whose timer,
+    /// due at tick `when`, would sit in the wheel's lowest level (no cascade),
+    /// done without registering it: upstream's first park, finding `did_wake`
+    /// set, only clears it (and consumes the parker's pending unpark, as every
+    /// park does); the next advances the clock to `when` and fires the timer
+    /// (its wake of the `block_on` future, which sets `did_wake` again, is the
+    /// caller's to make). Returns whether `did_wake` was set
+    /// (two parks) or clear (one), or `None`, having changed nothing, when the
+    /// timer would need a cascade or the wheel is behind the clock: then the
+    /// caller registers a real timer and parks.
+    #[cfg(feature = "test-util")]
+    pub(crate) fn shipsim_sleep_without_cascade(
+        &mut self,
+        rt_handle: &driver::Handle,
+        when: u64,
+    ) -> Option<bool> {
+        let handle = rt_handle.time();
+        let clock = rt_handle.clock();
+        let time_source = handle.time_source();
+        let now = time_source.now(clock);
+        let elapsed = handle.inner.lock().wheel.elapsed();
+        // `wheel::level_for` puts `when` in level 0 exactly when it shares all
+        // but the lowest six bits with `elapsed`.
+        if elapsed != now || (elapsed ^ when) >= 64 || when <= now {
+            return None;
+        }
+        self.park.park_timeout(rt_handle, Duration::from_secs(0));
+        let did_wake = handle.did_wake();
+        if let Err(msg) = clock.advance(time_source.tick_to_duration(when - now)) {
+            panic!("{}", msg);
+        }
+        handle.process(clock);
+        Some(did_wake)
+    }
+
+    /// shipsim patch: the driver's state that decides what later parks do, for
+    /// comparing runtimes: the clock (from the driver's start), the wheel's
+    /// elapsed tick and next expiration, the promised wake-up, whether
+    /// `did_wake` is set and whether the parker has an unpark pending. Reads
+    /// only: nothing is consumed.
+    #[cfg(feature = "test-util")]
+    pub(crate) fn shipsim_fingerprint(&self, rt_handle: &driver::Handle) -> String {
+        let handle = rt_handle.time();
+        let time_source = handle.time_source();
+        let since_start = rt_handle
+            .clock()
+            .now()
+            .saturating_duration_since(time_source.start_time());
+        let did_wake = match &handle.inner {
+            Inner::Traditional { did_wake, .. } => did_wake.load(Ordering::SeqCst),
+            #[cfg(all(tokio_unstable, feature = "rt-multi-thread"))]
+            Inner::Alternative { did_wake, .. } => did_wake.load(Ordering::SeqCst),
+        };
+        let lock = handle.inner.lock();
+        format!(
+            "clock={since_start:?} elapsed={} next_expiration={:?} next_wake={:?} did_wake={did_wake} notified={:?}",
+            lock.wheel.elapsed(),
+            lock.wheel.next_expiration_time(),
+            lock.next_wake,
+            self.park.shipsim_notified(),
+        )
+    }
+
     cfg_test_util! {
         fn park_thread_timeout(&mut self, rt_handle: &driver::Handle, duration: Duration) {
             let handle = rt_handle.time();
@@ -287,6 +350,27 @@ impl Driver {
 }
 
 impl Handle {
+    /// shipsim patch: the tick a `sleep(duration)` started now would be
+    /// registered at, if no timer slot of the wheel expires up to and including
+    /// it and the paused clock may auto-advance there; `None` otherwise.
+    #[cfg(feature = "test-util")]
+    pub(crate) fn shipsim_quiet_deadline(&self, clock: &Clock, duration: Duration) -> Option<u64> {
+        if self.is_shutdown() || !clock.can_auto_advance() {
+            return None;
+        }
+        let time_source = self.time_source();
+        // As `Sleep` computes it: the deadline rounded up to the next tick.
+        let when = time_source.deadline_to_tick(clock.now() + duration);
+        if when <= time_source.now(clock) {
+            return None;
+        }
+        let next_expiration = self.inner.lock().wheel.next_expiration_time();
+        if next_expiration.is_some_and(|next| next <= when) {
+            return None;
+        }
+        Some(when)
+    }
+
     pub(self) fn process(&self, clock: &Clock) {
         let now = self.time_source().now(clock);
 

@@ -37,7 +37,8 @@ impl TimeSource {
         self.instant_to_tick(clock.now())
     }
 
-    #[cfg(test)]
+    // shipsim patch: also under test-util, for `Driver::shipsim_fingerprint`.
+    #[cfg(any(test, feature = "test-util"))]
     #[allow(dead_code)]
     pub(super) fn start_time(&self) -> Instant {
         self.start_time

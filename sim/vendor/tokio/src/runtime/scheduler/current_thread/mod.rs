@@ -239,6 +239,115 @@ impl CurrentThread {
         })
     }
 
+    /// shipsim patch: `block_on(local.run_until(sleep(duration)))` for a runtime
+    /// and local set with nothing to do before the sleep's deadline, without
+    /// polling anything. Returns `false`, having changed nothing, unless both are
+    /// quiet: no task queued on the runtime or the set, the `block_on` future not
+    /// woken, no park hook, and no timer slot due up to the sleep's deadline
+    /// (`time::Handle::shipsim_quiet_deadline`).
+    ///
+    /// Upstream, such a `block_on` enters the runtime (drawing a seed), polls
+    /// its future once (the set's scheduler ticks once and finds nothing; the
+    /// sleep registers its timer), then ticks the scheduler and parks the
+    /// driver until the timer fires: once or more, as `did_wake` and the wheel's
+    /// cascading decide. The fired timer's wake sets `did_wake` again. Here the
+    /// same timer is registered and the same driver parks run, each after a
+    /// scheduler tick, so counters, clock, wheel and parker end exactly as
+    /// upstream leaves them; only the polls, which would find nothing, are left
+    /// out.
+    #[cfg(feature = "test-util")]
+    pub(crate) fn shipsim_tick_if_quiet(
+        &self,
+        handle: &scheduler::Handle,
+        local: &crate::task::LocalSet,
+        duration: std::time::Duration,
+    ) -> bool {
+        let current = handle.as_current_thread();
+        let config = &current.shared.config;
+        if config.before_park.is_some()
+            || config.after_unpark.is_some()
+            || current.shared.woken.load(Acquire)
+            || current.shared.inject.len() != 0
+            || local.shipsim_has_ready_tasks()
+        {
+            return false;
+        }
+        let Some(mut core) = self.core.take() else {
+            return false;
+        };
+        let time = current.driver.time();
+        let when = if core.tasks.is_empty() && !core.unhandled_panic && core.driver.is_some() {
+            time.shipsim_quiet_deadline(current.driver.clock(), duration)
+        } else {
+            None
+        };
+        let Some(when) = when else {
+            self.core.set(core);
+            return false;
+        };
+        let _ = handle.seed_generator().next_seed();
+        local.shipsim_count_empty_tick();
+        let mut driver = core.driver.take().expect("driver checked above");
+        if let Some(did_wake) = driver.shipsim_sleep_without_cascade(&current.driver, when) {
+            core.tick();
+            if did_wake {
+                core.tick();
+            }
+        } else {
+            let timer = crate::runtime::time::TimerEntry::new(handle.clone());
+            crate::pin!(timer);
+            timer.as_mut().init(when);
+            // Each park advances the clock, cascades the timer a level down, or
+            // clears `did_wake`: six wheel levels bound it.
+            let mut parks = 0;
+            while !timer.is_elapsed() {
+                assert!(parks < 16, "a quiet sleep's timer did not fire after {parks} parks");
+                core.tick();
+                driver.park(&current.driver);
+                parks += 1;
+            }
+        }
+        core.driver = Some(driver);
+        // The sleep's wake of the `block_on` future, from inside the scheduler.
+        current.driver.unpark_self();
+        self.core.set(core);
+        self.notify.notify_one();
+        true
+    }
+
+    /// shipsim patch: the state of this scheduler, its time driver and `local`
+    /// that decides what later `block_on`s do, for comparing two runtimes
+    /// driven alike. Reads only.
+    #[cfg(feature = "test-util")]
+    pub(crate) fn shipsim_fingerprint(
+        &self,
+        handle: &scheduler::Handle,
+        local: &crate::task::LocalSet,
+    ) -> String {
+        let current = handle.as_current_thread();
+        let core = self.core.take();
+        let scheduler = match &core {
+            Some(core) => format!(
+                "tick={} tasks={} driver=[{}]",
+                core.tick,
+                core.tasks.len(),
+                core.driver
+                    .as_ref()
+                    .map_or_else(|| "taken".to_string(), |d| d.shipsim_fingerprint(&current.driver)),
+            ),
+            None => "core taken".to_string(),
+        };
+        if let Some(core) = core {
+            self.core.set(core);
+        }
+        format!(
+            "{scheduler} woken={} inject={} local=[{}]",
+            current.shared.woken.load(Acquire),
+            current.shared.inject.len(),
+            local.shipsim_fingerprint(),
+        )
+    }
+
     fn take_core(&self, handle: &Arc<Handle>) -> Option<CoreGuard<'_>> {
         let core = self.core.take()?;
 
