@@ -78,7 +78,7 @@ pub(crate) fn fingerprint(method: &str, path: &str, canonical_body: &[u8]) -> St
     hasher.update([0]);
     hasher.update(canonical_body);
     let digest = hasher.finalize();
-    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+    crate::hex::encode(&digest[..16])
 }
 
 /// What a request should do given the stored record for its key.

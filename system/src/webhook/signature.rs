@@ -54,8 +54,7 @@ fn mac(secret: &str, signed_at_s: u64, body: &[u8]) -> HmacSha256 {
 #[must_use]
 pub fn sign(secret: &str, signed_at_s: u64, body: &[u8]) -> String {
     let digest = mac(secret, signed_at_s, body).finalize().into_bytes();
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    format!("t={signed_at_s},v1={hex}")
+    format!("t={signed_at_s},v1={}", crate::hex::encode(&digest))
 }
 
 /// Checks `header` against `body` at receiver time `now_ms`.
@@ -80,7 +79,7 @@ pub fn verify(
                 })?);
             }
             Some(("v1", value)) => candidates.push(
-                decode_hex(value)
+                crate::hex::decode(value)
                     .ok_or_else(|| SignatureError::Malformed("v1 is not hex".to_string()))?,
             ),
             // Other schemes (v0, ...) are ignored, as Stripe does, so senders can rotate.
@@ -117,16 +116,6 @@ pub fn verify(
     } else {
         Err(SignatureError::Mismatch)
     }
-}
-
-fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 #[cfg(test)]
