@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::tracking::{TrackingCounts, TrackingItem};
 use crate::api::{Label, TrackingEvent};
-use crate::store::{Delivery, DeliveryColumns, StoreError, open_database};
+use crate::store::{Delivery, DeliveryColumns, PendingIndex, StoreError, open_database};
 use crate::webhook::DeliveryResult;
 
 /// One label sale.
@@ -49,6 +49,8 @@ struct State {
     by_key: BTreeMap<String, (String, usize)>,
     /// Tracking events, by sequence number.
     tracking: BTreeMap<u64, TrackingItem>,
+    /// The tracking events still to be delivered.
+    tracking_pending: PendingIndex,
     /// The database every change is committed to first, in live mode.
     journal: Option<Connection>,
 }
@@ -60,6 +62,20 @@ impl State {
                 .insert(key.clone(), (fingerprint.to_string(), self.sales.len()));
         }
         self.sales.push(sale);
+    }
+
+    /// Adds or replaces a tracking item.
+    fn put_tracking(&mut self, item: TrackingItem) {
+        self.tracking_pending.note(item.seq, &item.delivery);
+        self.tracking.insert(item.seq, item);
+    }
+
+    /// Moves tracking item `seq`, if there is one, to `delivery`.
+    fn set_delivery(&mut self, seq: u64, delivery: Delivery) {
+        if let Some(item) = self.tracking.get_mut(&seq) {
+            self.tracking_pending.note(seq, &delivery);
+            item.delivery = delivery;
+        }
     }
 
     /// `events` as tracking items, numbered after the last one scheduled.
@@ -228,7 +244,7 @@ fn load_tracking(connection: &Connection, state: &mut State) -> Result<(), Store
             )?
             .into_delivery()?,
         };
-        state.tracking.insert(seq, item);
+        state.put_tracking(item);
     }
     Ok(())
 }
@@ -317,7 +333,7 @@ impl CarrierLedger {
         let label = sale.label.clone();
         state.push(sale, fingerprint);
         for item in items {
-            state.tracking.insert(item.seq, item);
+            state.put_tracking(item);
         }
         Ok(Sale::New(label))
     }
@@ -366,7 +382,7 @@ impl CarrierLedger {
             tx.commit().map_err(unavailable)?;
         }
         for item in items {
-            state.tracking.insert(item.seq, item);
+            state.put_tracking(item);
         }
         Ok(())
     }
@@ -380,11 +396,14 @@ impl CarrierLedger {
     ) -> Vec<TrackingItem> {
         let state = self.state.lock().expect("ledger lock poisoned");
         state
-            .tracking
-            .values()
-            .filter(|item| !in_flight.contains(&item.seq))
-            .filter(|item| matches!(item.delivery, Delivery::Pending { next_attempt_at_ms, .. } if next_attempt_at_ms <= now_ms))
-            .take(limit)
+            .tracking_pending
+            .due(
+                &state.tracking,
+                |item| &item.delivery,
+                now_ms,
+                limit,
+                in_flight,
+            )
             .cloned()
             .collect()
     }
@@ -402,9 +421,7 @@ impl CarrierLedger {
         {
             return;
         }
-        if let Some(item) = state.tracking.get_mut(&seq) {
-            item.delivery = delivery;
-        }
+        state.set_delivery(seq, delivery);
     }
 
     /// Dead-lettered tracking events go back in the queue; returns how many.
@@ -432,9 +449,7 @@ impl CarrierLedger {
             update_tracking(journal, &updates)?;
         }
         for seq in &dead {
-            if let Some(item) = state.tracking.get_mut(seq) {
-                item.delivery = requeued.clone();
-            }
+            state.set_delivery(*seq, requeued.clone());
         }
         Ok(dead.len() as u64)
     }

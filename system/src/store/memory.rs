@@ -13,8 +13,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
 use super::{
-    Delivery, Durability, IdemScope, IdempotencyRecord, OrderRecord, OutboxRecord, ProcessedEvent,
-    ShipmentRecord, Store, StoreError, Tx, TxDecision,
+    Delivery, Durability, IdemScope, IdempotencyRecord, OrderRecord, OutboxRecord, PendingIndex,
+    ProcessedEvent, ShipmentRecord, Store, StoreError, Tx, TxDecision,
 };
 
 /// The tables of the service's store.
@@ -51,6 +51,15 @@ impl WriteSet {
             && self.outbox.is_empty()
     }
 
+    /// Applies the writes to `tables` by moving them: for the copy that gets them last.
+    fn move_into(self, tables: &mut Tables) {
+        tables.idempotency.extend(self.idempotency);
+        tables.orders.extend(self.orders);
+        tables.shipments.extend(self.shipments);
+        tables.processed_events.extend(self.processed_events);
+        tables.outbox.extend(self.outbox);
+    }
+
     fn apply_to(&self, tables: &mut Tables) {
         for (scope, record) in &self.idempotency {
             tables.idempotency.insert(scope.clone(), record.clone());
@@ -73,6 +82,8 @@ impl WriteSet {
 #[derive(Debug, Default)]
 struct State {
     live: Tables,
+    /// The outbox records of `live` still to be delivered.
+    live_pending: PendingIndex,
     durable: Tables,
     /// Lazy commits not yet flushed, oldest first.
     unflushed: Vec<WriteSet>,
@@ -110,7 +121,7 @@ impl MemoryStore {
             durable, unflushed, ..
         } = &mut *state;
         for writes in unflushed.drain(..) {
-            writes.apply_to(durable);
+            writes.move_into(durable);
         }
     }
 
@@ -123,6 +134,11 @@ impl MemoryStore {
         let lost = state.unflushed.len() as u64;
         state.unflushed.clear();
         state.live = state.durable.clone();
+        let mut pending = PendingIndex::default();
+        for (seq, record) in &state.live.outbox {
+            pending.note(*seq, &record.delivery);
+        }
+        state.live_pending = pending;
         state.crashes += 1;
         state.writes_lost += lost;
         CrashLoss {
@@ -155,6 +171,7 @@ impl MemoryStore {
 
 struct MemTx<'a> {
     base: &'a Tables,
+    base_pending: &'a PendingIndex,
     writes: WriteSet,
 }
 
@@ -232,14 +249,8 @@ impl Tx for MemTx<'_> {
     fn outbox_due(&self, now_ms: u64, limit: usize, skip: &BTreeSet<u64>) -> Vec<OutboxRecord> {
         // Reads see committed state; a transaction that reads the due list writes nothing
         // to the outbox first.
-        self.base
-            .outbox
-            .values()
-            .filter(|r| !skip.contains(&r.seq))
-            .filter(|r| {
-                matches!(r.delivery, Delivery::Pending { next_attempt_at_ms, .. } if next_attempt_at_ms <= now_ms)
-            })
-            .take(limit)
+        self.base_pending
+            .due(&self.base.outbox, |r| &r.delivery, now_ms, limit, skip)
             .cloned()
             .collect()
     }
@@ -278,6 +289,7 @@ impl Store for MemoryStore {
             .map_err(|_| StoreError::Unavailable("store lock poisoned".into()))?;
         let mut tx = MemTx {
             base: &state.live,
+            base_pending: &state.live_pending,
             writes: WriteSet::default(),
         };
         let decision = body(&mut tx);
@@ -286,6 +298,9 @@ impl Store for MemoryStore {
             return Ok(());
         }
         writes.apply_to(&mut state.live);
+        for (seq, record) in &writes.outbox {
+            state.live_pending.note(*seq, &record.delivery);
+        }
         match durability {
             Durability::Lazy => state.unflushed.push(writes),
             Durability::Sync => {
@@ -295,9 +310,9 @@ impl Store for MemoryStore {
                     durable, unflushed, ..
                 } = &mut *state;
                 for earlier in unflushed.drain(..) {
-                    earlier.apply_to(durable);
+                    earlier.move_into(durable);
                 }
-                writes.apply_to(durable);
+                writes.move_into(durable);
             }
         }
         Ok(())

@@ -19,6 +19,7 @@ mod records;
 mod sqlite;
 
 pub use memory::{CrashLoss, MemoryStore, Tables};
+pub(crate) use records::PendingIndex;
 pub use records::{
     Delivery, IdemScope, IdemState, IdempotencyRecord, Lock, OrderRecord, OutboxRecord,
     ProcessedEvent, RecoveryPoint, ShipmentRecord, StoredResponse,
