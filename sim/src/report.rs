@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 
 use std::collections::BTreeMap;
 
-use hdrhistogram::Histogram;
 use shipsim_reports::histogram::{HistogramKind, encode, summarize};
 use shipsim_reports::judge::{self, DETERMINISM, FAULT_COVERAGE, LIVENESS};
 use shipsim_reports::model::{
@@ -18,13 +17,13 @@ use shipsim_reports::model::{
     SCHEMA_VERSION, ScenarioReport, SeedReport, ShrunkCase, TimelineEntry, TimelineKind, Totals,
     VIOLATIONS_KEPT_MAX, ViolationReport, WallClock,
 };
-use shipsim_system::api::Endpoint;
 
 use crate::history::{EventKind, OpId};
 use crate::oracle::{OracleKind, Violation};
 use crate::runner::{SeedRun, run_seed};
 use crate::scenario::Scenario;
 use crate::shrink::{self, Shrunk, Target};
+use crate::stats::Latencies;
 use crate::sweep::{ScenarioOutcome, SeedOutcome, SweepOptions, SweepOutcome};
 
 /// Failing seeds per scenario that get a timeline and a repro file.
@@ -354,7 +353,7 @@ fn scenario_report(
 
     let mut budgets = Vec::new();
     for (endpoint, budget) in &scenario.budgets {
-        let summary = summarize(&outcome.stats.e2e[endpoint]);
+        let summary = summarize(outcome.stats.e2e.get(*endpoint));
         for (metric, limit) in budget.limits() {
             let observed = judge::budget_observed_ms(metric, &summary);
             let report = BudgetReport {
@@ -463,12 +462,12 @@ fn scenario_report(
 /// Summaries of `histograms` keyed by route; each histogram's encoding goes into
 /// `encoded` under its `kind`'s key.
 fn summaries(
-    histograms: &BTreeMap<Endpoint, Histogram<u64>>,
+    histograms: &Latencies,
     kind: HistogramKind,
     encoded: &mut BTreeMap<String, String>,
 ) -> BTreeMap<String, LatencySummary> {
     let mut out = BTreeMap::new();
-    for (endpoint, histogram) in histograms {
+    for (endpoint, histogram) in histograms.all() {
         out.insert(endpoint.route().to_string(), summarize(histogram));
         if let Ok(text) = encode(histogram) {
             encoded.insert(kind.key(endpoint.route()), text);

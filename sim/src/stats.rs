@@ -15,17 +15,51 @@ use shipsim_system::observe::SystemEvent;
 
 use crate::history::{EventKind, History, OpOutcome, Phase, Trace};
 
+/// One latency histogram per endpoint, ms. A histogram is allocated on its endpoint's first
+/// sample: each holds about 100 KiB of counters (1 ms to an hour at three significant
+/// figures), a sweep keeps four sets per scenario, and most scenarios use a few endpoints,
+/// so allocating them all up front cost a corpus sweep some 80 MiB of zeroed pages. An
+/// endpoint without samples reads as an empty histogram of the same bounds.
+#[derive(Clone, Debug, Default)]
+pub struct Latencies(BTreeMap<Endpoint, Histogram<u64>>);
+
+/// The histogram an endpoint without samples reads as.
+static EMPTY_LATENCY: std::sync::LazyLock<Histogram<u64>> =
+    std::sync::LazyLock::new(new_latency_histogram);
+
+impl Latencies {
+    /// Records one sample of `endpoint`.
+    pub fn record(&mut self, endpoint: Endpoint, ms: u64) {
+        let histogram = self.0.entry(endpoint).or_insert_with(new_latency_histogram);
+        record_clamped(histogram, ms);
+    }
+
+    /// `endpoint`'s histogram (empty if it had no sample).
+    #[must_use]
+    pub fn get(&self, endpoint: Endpoint) -> &Histogram<u64> {
+        self.0.get(&endpoint).unwrap_or(&EMPTY_LATENCY)
+    }
+
+    /// Every endpoint with its histogram, those without samples included, in endpoint
+    /// order.
+    pub fn all(&self) -> impl Iterator<Item = (Endpoint, &Histogram<u64>)> {
+        let mut endpoints = Endpoint::ALL.to_vec();
+        endpoints.sort();
+        endpoints.into_iter().map(|e| (e, self.get(e)))
+    }
+}
+
 /// Latency and counts of one or more seeds.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Stats {
     /// End-to-end latency of workload operations per endpoint, ms.
-    pub e2e: BTreeMap<Endpoint, Histogram<u64>>,
+    pub e2e: Latencies,
     /// Latency of single attempts of workload operations per endpoint, ms.
-    pub attempts: BTreeMap<Endpoint, Histogram<u64>>,
+    pub attempts: Latencies,
     /// End-to-end latency of the workload operations whose span overlapped a fault, ms.
-    pub e2e_fault: BTreeMap<Endpoint, Histogram<u64>>,
+    pub e2e_fault: Latencies,
     /// End-to-end latency of the workload operations that overlapped no fault, ms.
-    pub e2e_quiet: BTreeMap<Endpoint, Histogram<u64>>,
+    pub e2e_quiet: Latencies,
     /// Operations by outcome.
     pub operations: OperationCounts,
     /// Attempts by outcome.
@@ -198,31 +232,6 @@ impl WebhookTotals {
     }
 }
 
-fn histograms() -> BTreeMap<Endpoint, Histogram<u64>> {
-    Endpoint::ALL
-        .iter()
-        .map(|e| (*e, new_latency_histogram()))
-        .collect()
-}
-
-impl Default for Stats {
-    fn default() -> Self {
-        Stats {
-            e2e: histograms(),
-            attempts: histograms(),
-            e2e_fault: histograms(),
-            e2e_quiet: histograms(),
-            operations: OperationCounts::default(),
-            requests: RequestCounts::default(),
-            retries: 0,
-            replays: 0,
-            webhooks: None,
-            replays_served: 0,
-            in_flight_conflicts: 0,
-        }
-    }
-}
-
 impl SeedStats {
     /// Drops the raw latency samples once they are folded into a [`Stats`]; the counts
     /// stay.
@@ -309,24 +318,18 @@ impl SeedStats {
 
 impl Stats {
     /// Adds one seed's measurements.
-    ///
-    /// # Panics
-    /// Never: every histogram has an entry per endpoint by construction.
     pub fn add(&mut self, other: &SeedStats) {
         for (endpoint, ms, faulty) in &other.e2e {
-            record_clamped(self.e2e.get_mut(endpoint).expect("every endpoint"), *ms);
+            self.e2e.record(*endpoint, *ms);
             let split = if *faulty {
                 &mut self.e2e_fault
             } else {
                 &mut self.e2e_quiet
             };
-            record_clamped(split.get_mut(endpoint).expect("every endpoint"), *ms);
+            split.record(*endpoint, *ms);
         }
         for (endpoint, ms) in &other.attempts {
-            record_clamped(
-                self.attempts.get_mut(endpoint).expect("every endpoint"),
-                *ms,
-            );
+            self.attempts.record(*endpoint, *ms);
         }
         let (a, b) = (&mut self.operations, &other.operations);
         a.total += b.total;
@@ -458,5 +461,29 @@ mod tests {
         assert!(!overlaps(&windows_us, 0, 99));
         assert!(!overlaps(&windows_us, 501, 900));
         assert!(!overlaps(&[], 0, u64::MAX));
+    }
+
+    #[test]
+    fn latencies_read_every_endpoint_and_allocate_on_first_sample() {
+        // Proves an endpoint without samples reads as an empty histogram of the same bounds
+        // as a recorded one, `all` lists every endpoint once in order, and only sampled
+        // endpoints hold a histogram of their own.
+        let mut latencies = Latencies::default();
+        let sampled = Endpoint::ALL[0];
+        latencies.record(sampled, 42);
+        latencies.record(sampled, 7);
+        assert_eq!(latencies.0.len(), 1);
+        assert_eq!(latencies.get(sampled).len(), 2);
+        assert_eq!(latencies.get(sampled).max(), 42);
+        let listed: Vec<Endpoint> = latencies.all().map(|(e, _)| e).collect();
+        let mut expected = Endpoint::ALL.to_vec();
+        expected.sort();
+        assert_eq!(listed, expected);
+        for (endpoint, histogram) in latencies.all() {
+            let fresh = new_latency_histogram();
+            assert_eq!(histogram.high(), fresh.high(), "{endpoint:?}");
+            assert_eq!(histogram.sigfig(), fresh.sigfig(), "{endpoint:?}");
+            assert_eq!(histogram.is_empty(), endpoint != sampled, "{endpoint:?}");
+        }
     }
 }

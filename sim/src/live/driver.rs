@@ -824,7 +824,7 @@ pub fn render(run: &LiveRun, scenario: &Scenario, target: &str) -> String {
         stats.retries,
         stats.replays
     );
-    for (endpoint, histogram) in &stats.e2e {
+    for (endpoint, histogram) in stats.e2e.all() {
         if histogram.is_empty() {
             continue;
         }
