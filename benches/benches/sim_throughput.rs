@@ -11,6 +11,11 @@
 //!   has, paced over the same simulated time. Every host is ticked every step whether it
 //!   works or not, so this is the floor for that run; `harness / same_shape` is what the
 //!   harness itself (faults, store, client policy, history, oracles) costs on top.
+//!
+//! Both the harness and the bare loops run on the vendored turmoil, which fast-forwards a
+//! host with nothing to do in a step (`sim/vendor/turmoil/SHIPSIM_PATCH.md`). The
+//! `*_reference_stepping` entries step every host through tokio every step, as upstream
+//! turmoil does, so the report also shows what the fast-forward saves each side.
 
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -35,6 +40,9 @@ struct Shape {
     idle_hosts: u32,
     /// Simulated time to spread the requests over; 0 sends them back to back.
     spread_ms: u64,
+    /// Fast-forward hosts with nothing to do in a step (the vendored turmoil's default);
+    /// off steps every host through tokio every step, as upstream turmoil does.
+    fast_forward: bool,
 }
 
 impl Shape {
@@ -44,6 +52,7 @@ impl Shape {
             latency_ms: scenario.run.latency_ms,
             idle_hosts: 0,
             spread_ms: 0,
+            fast_forward: true,
         }
     }
 
@@ -60,6 +69,14 @@ impl Shape {
             ..Self::minimal(scenario)
         }
     }
+
+    /// The same shape, every host stepped through tokio every step.
+    fn reference_stepping(self) -> Self {
+        Self {
+            fast_forward: false,
+            ..self
+        }
+    }
 }
 
 /// `requests` sequential GETs over one keep-alive connection, laid out as `shape` says,
@@ -72,6 +89,7 @@ fn bare_loop(requests: u64, shape: Shape) {
         .min_message_latency(Duration::from_millis(shape.latency_ms.0))
         .max_message_latency(Duration::from_millis(shape.latency_ms.1))
         .simulation_duration(Duration::from_secs(86_400))
+        .fast_forward_quiet_hosts(shape.fast_forward)
         .build();
     sim.host("server", || async {
         let router =
@@ -138,6 +156,14 @@ fn sim_throughput(c: &mut Criterion) {
     });
     group.bench_function("bare_turmoil_hyper/same_shape", |b| {
         b.iter(|| bare_loop(clean_requests, same_shape));
+    });
+    group.bench_function("harness/walking_skeleton_clean_reference_stepping", |b| {
+        b.iter(|| {
+            shipsim::run_seed_stepping(&clean, 1, &BugSet::none(), shipsim::Stepping::REFERENCE)
+        });
+    });
+    group.bench_function("bare_turmoil_hyper/same_shape_reference_stepping", |b| {
+        b.iter(|| bare_loop(clean_requests, same_shape.reference_stepping()));
     });
     group.throughput(Throughput::Elements(faulty_requests));
     group.bench_function("harness/walking_skeleton_faults", |b| {
