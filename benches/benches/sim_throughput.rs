@@ -3,14 +3,22 @@
 //! turmoil + hyper client/server loop with no harness, side by side in one group, so the
 //! report shows the harness's overhead as a ratio of two numbers measured in one run.
 //!
-//! Two bare baselines, because turmoil's cost is per step and per host, not per request:
+//! Three bare baselines, because turmoil's cost is per step and per host, not per request,
+//! and because the system under test does real work per request:
 //!
 //! - `bare_turmoil_hyper/same_requests`: the requests back to back between two hosts, the
 //!   cheapest way turmoil can carry them (the minimal loop).
 //! - `bare_turmoil_hyper/same_shape`: the same requests on as many hosts as the harness run
 //!   has, paced over the same simulated time. Every host is ticked every step whether it
 //!   works or not, so this is the floor for that run; `harness / same_shape` is what the
-//!   harness itself (faults, store, client policy, history, oracles) costs on top.
+//!   system under test and the harness together cost on top.
+//! - `bare_turmoil_hyper/same_service`: the system under test itself, without the harness:
+//!   the reference service, the carrier and the merchant client (`shipsim-system`, as the
+//!   harness runs them: in-memory store, the same client policy, hyper over turmoil TCP)
+//!   on bare turmoil, the clients making the scenario's number of operations in its mix
+//!   proportions (a fixed pattern, not the workload's draws) after think times drawn from
+//!   its range. No fault layer, observer, workload driver, history, settle phase,
+//!   oracles or report. `harness / same_service` is the harness's own overhead.
 //!
 //! Both the harness and the bare loops run on the vendored turmoil, which fast-forwards a
 //! host with nothing to do in a step (`sim/vendor/turmoil/SHIPSIM_PATCH.md`). The
@@ -23,7 +31,18 @@ use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::{TokioIo, TokioTimer};
+use rand::{Rng, SeedableRng};
+use shipsim::clock::SimClock;
+use shipsim::net::SimTransport;
+use shipsim_system::api::{Address, CreateOrderRequest, CreateShipmentRequest, OrderItem};
 use shipsim_system::bugs::BugSet;
+use shipsim_system::carrier::{self, CarrierConfig, CarrierDeps, CarrierLedger};
+use shipsim_system::client::{KeyPlacement, ShipClient, ShipClientConfig};
+use shipsim_system::observe::NoopObserver;
+use shipsim_system::seed::Seed;
+use shipsim_system::service::{self, ServiceConfig, ServiceDeps, WebhookSettings};
+use shipsim_system::store::MemoryStore;
+use shipsim_system::webhook::{SenderConfig, TOLERANCE_S_DEFAULT};
 
 /// HTTP requests a run served (the service's and the carrier's).
 fn requests(run: &shipsim::SeedRun) -> u64 {
@@ -134,6 +153,179 @@ fn bare_loop(requests: u64, shape: Shape) {
     sim.run().expect("the bare loop completes");
 }
 
+/// Serves `router` on port 80 with bare hyper, as the bare loop's server does.
+async fn serve_bare(router: axum::Router) -> turmoil::Result {
+    let listener = turmoil::net::TcpListener::bind("0.0.0.0:80").await?;
+    loop {
+        let (stream, _) = listener.accept().await?;
+        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        tokio::task::spawn_local(async move {
+            let _ = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .auto_date_header(false)
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+/// The system under test on bare turmoil: service, carrier and `scenario.hosts.clients`
+/// merchant clients, each making `scenario.workload.operations` operations in the
+/// default mix (2 order creates : 4 shipment creates : 1 order read : 1 shipment read)
+/// after seeded think times. Returns the HTTP requests served (the service's and the
+/// carrier's) and the operations that failed.
+fn bare_service_loop(scenario: &shipsim::Scenario) -> (u64, u64) {
+    const CARRIER_KEY: &str = "ck_bench";
+    let mut sim = turmoil::Builder::new()
+        .epoch(UNIX_EPOCH + Duration::from_secs(1_767_225_600))
+        .rng_seed(1)
+        .tick_duration(Duration::from_millis(scenario.run.tick_ms))
+        .min_message_latency(Duration::from_millis(scenario.run.latency_ms.0))
+        .max_message_latency(Duration::from_millis(scenario.run.latency_ms.1))
+        .simulation_duration(Duration::from_secs(86_400))
+        .build();
+    let callers = scenario.hosts.callers;
+    let client_policy = scenario.client;
+    let carrier_policy = scenario.service.carrier;
+    let store = std::sync::Arc::new(MemoryStore::new());
+    sim.host("service", move || {
+        let store = store.clone();
+        async move {
+            let config = ServiceConfig {
+                api_keys: (0..callers)
+                    .map(|i| {
+                        (
+                            shipsim::workload::api_key(i),
+                            shipsim::workload::caller_id(i),
+                        )
+                    })
+                    .collect(),
+                carrier_base_url: "http://carrier:80".to_string(),
+                carrier_api_key: CARRIER_KEY.to_string(),
+                carrier_policy,
+                rate_limit: None,
+                lock_lease_ms: 30_000,
+                store_latency_ms: (0, 0),
+                bugs: BugSet::none(),
+                admin_key: None,
+                webhooks: WebhookSettings {
+                    carrier_secret: "whsec_bench".to_string(),
+                    tolerance_s: TOLERANCE_S_DEFAULT,
+                    targets: std::collections::BTreeMap::new(),
+                    sender: SenderConfig::DEFAULT,
+                },
+            };
+            let deps = ServiceDeps {
+                clock: std::sync::Arc::new(SimClock::for_host("service", &[])),
+                store,
+                carrier: std::sync::Arc::new(SimTransport::new("carrier", 80)),
+                observer: std::sync::Arc::new(NoopObserver),
+                seed: Seed(1).derive("service"),
+                boot: 0,
+            };
+            serve_bare(service::router(config, deps)).await
+        }
+    });
+    let ledger = std::sync::Arc::new(CarrierLedger::new());
+    sim.host("carrier", move || {
+        let ledger = ledger.clone();
+        async move {
+            let config = CarrierConfig {
+                api_key: CARRIER_KEY.to_string(),
+                unserviceable_countries: std::collections::BTreeSet::new(),
+                tracking: None,
+                admin_key: None,
+            };
+            let deps = CarrierDeps {
+                clock: std::sync::Arc::new(SimClock::for_host("carrier", &[])),
+                ledger,
+                observer: std::sync::Arc::new(NoopObserver),
+                seed: Seed(1).derive("carrier"),
+                boot: 0,
+            };
+            serve_bare(carrier::router(config, deps)).await
+        }
+    });
+    let served = std::rc::Rc::new(std::cell::Cell::new(0u64));
+    let failed = std::rc::Rc::new(std::cell::Cell::new(0u64));
+    for index in 0..scenario.hosts.clients {
+        let host = format!("client{index}");
+        let operations = scenario.workload.operations;
+        let (think_low, think_high) = scenario.workload.think_ms;
+        let (served, failed) = (served.clone(), failed.clone());
+        sim.client(host.clone(), async move {
+            let caller = index % callers;
+            let client = ShipClient::new(
+                std::sync::Arc::new(SimTransport::new("service", 80)),
+                std::sync::Arc::new(SimClock::for_host(&host, &[])),
+                Seed(1).derive(&host),
+                ShipClientConfig {
+                    base_url: "http://service:80".to_string(),
+                    api_key: shipsim::workload::api_key(caller),
+                    policy: client_policy,
+                    bugs: BugSet::none(),
+                },
+            );
+            let mut rng = rand::rngs::StdRng::seed_from_u64(u64::from(index));
+            let mut order_id: Option<String> = None;
+            let mut shipment_id: Option<String> = None;
+            for sequence in 0..operations {
+                let think = rng.random_range(think_low..=think_high);
+                tokio::time::sleep(Duration::from_millis(think)).await;
+                let key = format!("{host}-{sequence}");
+                let ok = match (sequence % 8, order_id.clone(), shipment_id.clone()) {
+                    (0 | 4, _, _) | (_, None, _) => {
+                        let request = CreateOrderRequest {
+                            reference: format!("PO-{key}"),
+                            items: vec![OrderItem {
+                                sku: format!("SKU-{}", rng.random_range(100..1000)),
+                                quantity: rng.random_range(1..=5),
+                            }],
+                            ship_to: Address {
+                                name: "Customer".into(),
+                                line1: "1 Main Street".into(),
+                                city: "Springfield".into(),
+                                postal_code: "12345".into(),
+                                country: "DE".into(),
+                            },
+                            idempotency_key: None,
+                        };
+                        let report = client
+                            .create_order(&request, &key, KeyPlacement::Header)
+                            .await;
+                        report.result.map(|s| order_id = Some(s.value.id)).is_ok()
+                    }
+                    (3, Some(order), _) => client.get_order(&order).await.result.is_ok(),
+                    (7, _, Some(shipment)) => client.get_shipment(&shipment).await.result.is_ok(),
+                    (_, Some(order), _) => {
+                        let request = CreateShipmentRequest {
+                            service_level: shipsim_system::api::ServiceLevel::Ground,
+                            weight_grams: rng.random_range(100..5_000),
+                            idempotency_key: None,
+                        };
+                        let report = client
+                            .create_shipment(&order, &request, &key, KeyPlacement::Header)
+                            .await;
+                        // The service bought one label from the carrier.
+                        served.set(served.get() + 1);
+                        report
+                            .result
+                            .map(|s| shipment_id = Some(s.value.id))
+                            .is_ok()
+                    }
+                };
+                served.set(served.get() + 1);
+                if !ok {
+                    failed.set(failed.get() + 1);
+                }
+            }
+            Ok(())
+        });
+    }
+    sim.run().expect("the bare service loop completes");
+    (served.get(), failed.get())
+}
+
 fn sim_throughput(c: &mut Criterion) {
     let faulty = shipsim_benches::scenario("walking_skeleton");
     let mut clean = faulty.clone();
@@ -142,6 +334,8 @@ fn sim_throughput(c: &mut Criterion) {
     let clean_requests = requests(&clean_run);
     let same_shape = Shape::of_run(&clean, &clean_run);
     let faulty_requests = requests(&shipsim::run_seed(&faulty, 1, &BugSet::none()));
+    let (service_requests, service_failures) = bare_service_loop(&clean);
+    assert_eq!(service_failures, 0, "the bare service loop runs clean");
 
     let mut group = c.benchmark_group("sim_throughput");
     group
@@ -157,6 +351,11 @@ fn sim_throughput(c: &mut Criterion) {
     group.bench_function("bare_turmoil_hyper/same_shape", |b| {
         b.iter(|| bare_loop(clean_requests, same_shape));
     });
+    group.throughput(Throughput::Elements(service_requests));
+    group.bench_function("bare_turmoil_hyper/same_service", |b| {
+        b.iter(|| bare_service_loop(&clean));
+    });
+    group.throughput(Throughput::Elements(clean_requests));
     group.bench_function("harness/walking_skeleton_clean_reference_stepping", |b| {
         b.iter(|| {
             shipsim::run_seed_stepping(&clean, 1, &BugSet::none(), shipsim::Stepping::REFERENCE)
