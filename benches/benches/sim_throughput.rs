@@ -98,10 +98,10 @@ impl Shape {
     }
 }
 
-/// `requests` sequential GETs over one keep-alive connection, laid out as `shape` says,
-/// and nothing else.
-fn bare_loop(requests: u64, shape: Shape) {
-    let mut sim = turmoil::Builder::new()
+/// A turmoil simulation with `shape`'s tick, link latency and stepping, a fixed epoch and
+/// seed, and room for any run.
+fn bare_sim<'a>(shape: Shape) -> turmoil::Sim<'a> {
+    turmoil::Builder::new()
         .epoch(UNIX_EPOCH + Duration::from_secs(1_767_225_600))
         .rng_seed(1)
         .tick_duration(Duration::from_millis(shape.tick_ms))
@@ -109,22 +109,17 @@ fn bare_loop(requests: u64, shape: Shape) {
         .max_message_latency(Duration::from_millis(shape.latency_ms.1))
         .simulation_duration(Duration::from_secs(86_400))
         .fast_forward_quiet_hosts(shape.fast_forward)
-        .build();
-    sim.host("server", || async {
-        let router =
-            axum::Router::new().route("/x", axum::routing::get(|| async { "{\"ok\":true}" }));
-        let listener = turmoil::net::TcpListener::bind("0.0.0.0:80").await?;
-        loop {
-            let (stream, _) = listener.accept().await?;
-            let service = hyper_util::service::TowerToHyperService::new(router.clone());
-            tokio::task::spawn_local(async move {
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .timer(TokioTimer::new())
-                    .auto_date_header(false)
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
+        .build()
+}
+
+/// `requests` sequential GETs over one keep-alive connection, laid out as `shape` says,
+/// and nothing else.
+fn bare_loop(requests: u64, shape: Shape) {
+    let mut sim = bare_sim(shape);
+    sim.host("server", || {
+        serve_bare(
+            axum::Router::new().route("/x", axum::routing::get(|| async { "{\"ok\":true}" })),
+        )
     });
     for index in 0..shape.idle_hosts {
         sim.host(format!("idle{index}"), || async {
@@ -153,7 +148,8 @@ fn bare_loop(requests: u64, shape: Shape) {
     sim.run().expect("the bare loop completes");
 }
 
-/// Serves `router` on port 80 with bare hyper, as the bare loop's server does.
+/// Serves `router` on port 80 with bare hyper: one http1 connection task per accepted
+/// stream, no date header, tokio's timer.
 async fn serve_bare(router: axum::Router) -> turmoil::Result {
     let listener = turmoil::net::TcpListener::bind("0.0.0.0:80").await?;
     loop {
@@ -176,14 +172,7 @@ async fn serve_bare(router: axum::Router) -> turmoil::Result {
 /// carrier's) and the operations that failed.
 fn bare_service_loop(scenario: &shipsim::Scenario) -> (u64, u64) {
     const CARRIER_KEY: &str = "ck_bench";
-    let mut sim = turmoil::Builder::new()
-        .epoch(UNIX_EPOCH + Duration::from_secs(1_767_225_600))
-        .rng_seed(1)
-        .tick_duration(Duration::from_millis(scenario.run.tick_ms))
-        .min_message_latency(Duration::from_millis(scenario.run.latency_ms.0))
-        .max_message_latency(Duration::from_millis(scenario.run.latency_ms.1))
-        .simulation_duration(Duration::from_secs(86_400))
-        .build();
+    let mut sim = bare_sim(Shape::minimal(scenario));
     let callers = scenario.hosts.callers;
     let client_policy = scenario.client;
     let carrier_policy = scenario.service.carrier;
