@@ -175,7 +175,7 @@ fn bare_service_loop(scenario: &shipsim::Scenario) -> (u64, u64) {
     let mut sim = bare_sim(Shape::minimal(scenario));
     let callers = scenario.hosts.callers;
     let client_policy = scenario.client;
-    let carrier_policy = scenario.service.carrier;
+    let service_settings = scenario.service;
     let store = std::sync::Arc::new(MemoryStore::new());
     sim.host("service", move || {
         let store = store.clone();
@@ -191,10 +191,10 @@ fn bare_service_loop(scenario: &shipsim::Scenario) -> (u64, u64) {
                     .collect(),
                 carrier_base_url: "http://carrier:80".to_string(),
                 carrier_api_key: CARRIER_KEY.to_string(),
-                carrier_policy,
-                rate_limit: None,
-                lock_lease_ms: 30_000,
-                store_latency_ms: (0, 0),
+                carrier_policy: service_settings.carrier,
+                rate_limit: service_settings.rate_limit,
+                lock_lease_ms: service_settings.lock_lease_ms,
+                store_latency_ms: service_settings.store_latency_ms,
                 bugs: BugSet::none(),
                 admin_key: None,
                 webhooks: WebhookSettings {
