@@ -59,9 +59,6 @@ struct Shape {
     idle_hosts: u32,
     /// Simulated time to spread the requests over; 0 sends them back to back.
     spread_ms: u64,
-    /// Fast-forward hosts with nothing to do in a step (the vendored turmoil's default);
-    /// off steps every host through tokio every step, as upstream turmoil does.
-    fast_forward: bool,
 }
 
 impl Shape {
@@ -71,7 +68,6 @@ impl Shape {
             latency_ms: scenario.run.latency_ms,
             idle_hosts: 0,
             spread_ms: 0,
-            fast_forward: true,
         }
     }
 
@@ -88,17 +84,9 @@ impl Shape {
             ..Self::minimal(scenario)
         }
     }
-
-    /// The same shape, every host stepped through tokio every step.
-    fn reference_stepping(self) -> Self {
-        Self {
-            fast_forward: false,
-            ..self
-        }
-    }
 }
 
-/// A turmoil simulation with `shape`'s tick, link latency and stepping, a fixed epoch and
+/// A turmoil simulation with `shape`'s tick and link latency, a fixed epoch and
 /// seed, and room for any run.
 fn bare_sim<'a>(shape: Shape) -> turmoil::Sim<'a> {
     turmoil::Builder::new()
@@ -108,7 +96,6 @@ fn bare_sim<'a>(shape: Shape) -> turmoil::Sim<'a> {
         .min_message_latency(Duration::from_millis(shape.latency_ms.0))
         .max_message_latency(Duration::from_millis(shape.latency_ms.1))
         .simulation_duration(Duration::from_secs(86_400))
-        .fast_forward_quiet_hosts(shape.fast_forward)
         .build()
 }
 
@@ -343,15 +330,6 @@ fn sim_throughput(c: &mut Criterion) {
     group.throughput(Throughput::Elements(service_requests));
     group.bench_function("bare_turmoil_hyper/same_service", |b| {
         b.iter(|| bare_service_loop(&clean));
-    });
-    group.throughput(Throughput::Elements(clean_requests));
-    group.bench_function("harness/walking_skeleton_clean_reference_stepping", |b| {
-        b.iter(|| {
-            shipsim::run_seed_stepping(&clean, 1, &BugSet::none(), shipsim::Stepping::REFERENCE)
-        });
-    });
-    group.bench_function("bare_turmoil_hyper/same_shape_reference_stepping", |b| {
-        b.iter(|| bare_loop(clean_requests, same_shape.reference_stepping()));
     });
     group.throughput(Throughput::Elements(faulty_requests));
     group.bench_function("harness/walking_skeleton_faults", |b| {

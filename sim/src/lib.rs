@@ -20,7 +20,7 @@ pub(crate) mod shared;
 pub mod shrink;
 pub mod workload;
 
-pub use runner::{SeedRun, Stepping, run_seed, run_seed_stepping};
+pub use runner::{SeedRun, run_seed};
 pub use scenario::{Scenario, ScenarioError, SeedRange};
 pub mod cli;
 pub mod hunt;

@@ -62,12 +62,6 @@ pub struct SeedRun {
     pub duplicates: Duplicates,
     /// Simulated time the run took, ms.
     pub sim_ms: u64,
-    /// Host ticks the run took (each running host once per step), and how many of them
-    /// only moved a quiet host's clock ([`Stepping::fast_forward`]).
-    pub host_ticks: (u64, u64),
-    /// The hash of every host runtime's scheduling state after every step, when
-    /// [`Stepping::audit_runtime_state`] asked for it.
-    pub runtime_audit_hash: Option<u64>,
     /// The service's final store (live view).
     pub tables: Tables,
     /// Every label sold.
@@ -86,57 +80,9 @@ impl SeedRun {
     }
 }
 
-/// How turmoil steps the hosts of a run. Fast-forward and reference stepping give the same
-/// run, event for event: the choice only changes what a step costs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Stepping {
-    /// A host with nothing to do before the end of a step (no task ready, no timer due)
-    /// only has its clock moved (the vendored turmoil and tokio patch,
-    /// `sim/vendor/turmoil/SHIPSIM_PATCH.md`). Off: every host is run through tokio
-    /// every step, as upstream turmoil does, the reference the fast-forward is checked
-    /// against.
-    pub fast_forward: bool,
-    /// Hash every host runtime's scheduling state after every step into
-    /// [`SeedRun::runtime_audit_hash`] (slow; for tests of the fast-forward).
-    pub audit_runtime_state: bool,
-}
-
-impl Stepping {
-    /// What every run uses.
-    pub const FAST_FORWARD: Stepping = Stepping {
-        fast_forward: true,
-        audit_runtime_state: false,
-    };
-    /// Upstream turmoil's stepping.
-    pub const REFERENCE: Stepping = Stepping {
-        fast_forward: false,
-        audit_runtime_state: false,
-    };
-
-    /// The same stepping, auditing the runtimes' state.
-    #[must_use]
-    pub const fn audited(self) -> Stepping {
-        Stepping {
-            audit_runtime_state: true,
-            ..self
-        }
-    }
-}
-
 /// Runs `scenario` with `seed` and planted `bugs`.
 #[must_use]
 pub fn run_seed(scenario: &Scenario, seed: u64, bugs: &BugSet) -> SeedRun {
-    run_seed_stepping(scenario, seed, bugs, Stepping::FAST_FORWARD)
-}
-
-/// [`run_seed`], stepping the hosts as `stepping` says.
-#[must_use]
-pub fn run_seed_stepping(
-    scenario: &Scenario,
-    seed: u64,
-    bugs: &BugSet,
-    stepping: Stepping,
-) -> SeedRun {
     let scenario = Arc::new(scenario.clone());
     let root = Seed(seed);
     let shared = Shared::new();
@@ -164,8 +110,6 @@ pub fn run_seed_stepping(
             scenario.run.time_limit_ms + SETTLE_TIME_LIMIT_MS,
         ))
         .tcp_capacity(1024)
-        .fast_forward_quiet_hosts(stepping.fast_forward)
-        .audit_runtime_state(stepping.audit_runtime_state)
         .build();
 
     let receiver_ledger = Arc::new(ReceiverLedger::new());
@@ -236,8 +180,6 @@ pub fn run_seed_stepping(
         stuck = drive(&mut sim, &mut driver, &shared, limit);
     }
     let sim_ms = elapsed_ms(&sim);
-    let host_ticks = sim.host_ticks();
-    let runtime_audit_hash = sim.runtime_audit_hash();
     let client_connections = driver.client_connections();
     drop(sim);
 
@@ -277,8 +219,6 @@ pub fn run_seed_stepping(
         requests_seen: state.requests_seen,
         client_connections,
         sim_ms,
-        host_ticks,
-        runtime_audit_hash,
         tables,
         sales,
         stuck,

@@ -169,25 +169,6 @@ impl Builder {
         self
     }
 
-    /// shipsim patch: whether a host with nothing to do within a step only has
-    /// its clock moved instead of being polled (default: true). Both give the
-    /// same simulation; turning it off runs every host through tokio every step,
-    /// as upstream turmoil does, to check exactly that.
-    pub fn fast_forward_quiet_hosts(&mut self, value: bool) -> &mut Self {
-        self.config.fast_forward_quiet_hosts = value;
-        self
-    }
-
-    /// shipsim patch: fold every host runtime's scheduling state (tokio's
-    /// scheduler and local-set tick counters, queues, timer wheel, clock, seed
-    /// generator, parker) into a hash after every step, readable with
-    /// `Sim::runtime_audit_hash`. Slow; two simulations that step alike, with and
-    /// without `fast_forward_quiet_hosts`, must end with equal hashes.
-    pub fn audit_runtime_state(&mut self, value: bool) -> &mut Self {
-        self.config.audit_runtime_state = value;
-        self
-    }
-
     /// Access the filesystem configuration.
     ///
     /// Use builder-style methods to configure filesystem behavior:

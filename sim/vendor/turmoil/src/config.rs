@@ -47,14 +47,6 @@ pub(crate) struct Config {
     /// simulation step
     pub(crate) random_node_order: bool,
 
-    /// shipsim patch: whether a host with nothing to do within a step only has
-    /// its clock moved instead of being polled (see `Rt::tick`).
-    pub(crate) fast_forward_quiet_hosts: bool,
-
-    /// shipsim patch: whether every step folds each host runtime's scheduling
-    /// state into `Sim::runtime_audit_hash` (slow; for tests).
-    pub(crate) audit_runtime_state: bool,
-
     /// Filesystem configuration
     #[cfg(feature = "unstable-fs")]
     pub(crate) fs: FsConfig,
@@ -111,8 +103,6 @@ impl Default for Config {
             udp_capacity: 64,
             enable_tokio_io: false,
             random_node_order: false,
-            fast_forward_quiet_hosts: true,
-            audit_runtime_state: false,
             #[cfg(feature = "unstable-fs")]
             fs: FsConfig::default(),
         }

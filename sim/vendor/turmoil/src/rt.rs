@@ -66,9 +66,6 @@ pub struct Rt<'a> {
 
     /// Runtime configuration.
     config: Config,
-
-    /// shipsim patch: ticks that only moved this host's clock.
-    pub(crate) fast_forwarded_ticks: u64,
 }
 
 impl<'a> Rt<'a> {
@@ -87,7 +84,6 @@ impl<'a> Rt<'a> {
             nodename,
             handle: Some(handle),
             config,
-            fast_forwarded_ticks: 0,
         }
     }
 
@@ -108,7 +104,6 @@ impl<'a> Rt<'a> {
             nodename,
             handle: Some(handle),
             config,
-            fast_forwarded_ticks: 0,
         }
     }
 
@@ -123,7 +118,6 @@ impl<'a> Rt<'a> {
             nodename: String::new().into(),
             handle: None,
             config,
-            fast_forwarded_ticks: 0,
         }
     }
 
@@ -137,16 +131,6 @@ impl<'a> Rt<'a> {
 
     pub(crate) fn is_software_running(&self) -> bool {
         self.handle.is_some()
-    }
-
-    /// shipsim patch: this host's tokio scheduling state and whether its
-    /// software is running, for `Sim::runtime_audit_hash`.
-    pub(crate) fn shipsim_fingerprint(&self) -> String {
-        format!(
-            "running={} {}",
-            self.handle.is_some(),
-            self.tokio.shipsim_fingerprint(&self.local)
-        )
     }
 
     pub(crate) fn now(&self) -> Instant {
@@ -176,17 +160,7 @@ impl<'a> Rt<'a> {
     // Returns whether the software has finished successfully or the error
     // that caused failure. Subsequent calls do not return the error as it is
     // expected to fail the simulation.
-    pub(crate) fn tick(&mut self, duration: Duration, fast_forward: bool) -> Result<bool> {
-        // shipsim patch: a host with nothing to do before the tick's end only has
-        // its clock moved, by the vendored tokio's exact stand-in for the
-        // `block_on` below (see SHIPSIM_PATCH.md). Software that has finished is
-        // left to the full path, which collects its result.
-        let finished = self.handle.as_ref().is_some_and(|h| h.is_finished());
-        if fast_forward && !finished && self.tokio.shipsim_tick_if_quiet(&self.local, duration) {
-            self.fast_forwarded_ticks += 1;
-            return Ok(self.handle.is_none());
-        }
-
+    pub(crate) fn tick(&mut self, duration: Duration) -> Result<bool> {
         self.tokio.block_on(async {
             self.local
                 .run_until(async {

@@ -16,10 +16,6 @@ use crate::{
 };
 
 /// A handle for interacting with the simulation.
-/// FNV-1a, for `Sim::runtime_audit_hash`.
-const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-const FNV_PRIME: u64 = 0x0100_0000_01b3;
-
 pub struct Sim<'a> {
     /// Simulation configuration
     config: Config,
@@ -40,14 +36,6 @@ pub struct Sim<'a> {
     elapsed: Duration,
 
     steps: usize,
-
-    /// shipsim patch: host ticks run so far, counting each running host once
-    /// per step.
-    host_ticks: u64,
-
-    /// shipsim patch: the running hash of every host runtime's state after
-    /// every step, when auditing.
-    runtime_audit_hash: u64,
 }
 
 impl<'a> Sim<'a> {
@@ -64,41 +52,12 @@ impl<'a> Sim<'a> {
             since_epoch,
             elapsed: Duration::ZERO,
             steps: 1, // bumped after each step
-            host_ticks: 0,
-            runtime_audit_hash: FNV_OFFSET,
         }
     }
 
     /// How much logical time has elapsed since the simulation started.
     pub fn elapsed(&self) -> Duration {
         self.elapsed
-    }
-
-    /// shipsim patch: the hash of every host runtime's scheduling state after
-    /// every step so far (`Builder::audit_runtime_state`), `None` when not
-    /// auditing.
-    pub fn runtime_audit_hash(&self) -> Option<u64> {
-        self.config
-            .audit_runtime_state
-            .then_some(self.runtime_audit_hash)
-    }
-
-    fn audit_runtime_state(&mut self) {
-        let mut hash = self.runtime_audit_hash;
-        for (addr, rt) in &self.rts {
-            let state = format!("{addr} {:?} {}\n", self.elapsed, rt.shipsim_fingerprint());
-            for byte in state.bytes() {
-                hash = (hash ^ u64::from(byte)).wrapping_mul(FNV_PRIME);
-            }
-        }
-        self.runtime_audit_hash = hash;
-    }
-
-    /// shipsim patch: host ticks run so far (each running host once per step),
-    /// and how many of them only moved a quiet host's clock.
-    pub fn host_ticks(&self) -> (u64, u64) {
-        let fast_forwarded = self.rts.values().map(|rt| rt.fast_forwarded_ticks).sum();
-        (self.host_ticks, fast_forwarded)
     }
 
     /// The logical duration from [`UNIX_EPOCH`] until now.
@@ -474,7 +433,6 @@ impl<'a> Sim<'a> {
             running.shuffle(&mut self.world.borrow_mut().rng);
         }
 
-        self.host_ticks += running.len() as u64;
         for (&addr, rt) in running {
             let _span_guard = tracing::span!(Level::INFO, "node", name = &*rt.nodename,).entered();
             {
@@ -495,9 +453,7 @@ impl<'a> Sim<'a> {
                 world.current_host_mut().timer.now(rt.now());
             }
 
-            let fast_forward = self.config.fast_forward_quiet_hosts;
-            let is_software_finished =
-                World::enter(&self.world, || rt.tick(tick, fast_forward))?;
+            let is_software_finished = World::enter(&self.world, || rt.tick(tick))?;
 
             if rt.is_client() {
                 is_finished = is_finished && is_software_finished;
@@ -519,9 +475,6 @@ impl<'a> Sim<'a> {
 
         self.elapsed += tick;
         self.steps += 1;
-        if self.config.audit_runtime_state {
-            self.audit_runtime_state();
-        }
 
         if self.elapsed > self.config.duration && !is_finished {
             return Err(format!(
