@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use shipsim::oracle::{OracleInput, check_all};
+use shipsim::reference::{ReferenceApi, effects_of, inventory_of};
+use shipsim::{Api, Conventions, Inventories};
 
 fn oracles(c: &mut Criterion) {
     let scenario = shipsim_benches::parse("");
@@ -14,13 +16,21 @@ fn oracles(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(5));
     for operations in [1_000usize, 10_000, 100_000] {
         let (history, tables, sales) = shipsim_benches::synthetic_run(operations);
+        let inventory = inventory_of(&tables);
+        let inventories = Inventories {
+            live: inventory.clone(),
+            durable: inventory,
+        };
+        let effects = effects_of(&sales);
+        let kinds = ReferenceApi.kinds();
         let input = OracleInput {
             scenario: &scenario,
             seed: 1,
             history: &history,
-            tables: &tables,
-            durable: &tables,
-            sales: &sales,
+            kinds: &kinds,
+            conventions: &Conventions::default(),
+            inventory: Some(&inventories),
+            effects: &effects,
             webhooks: None,
         };
         assert!(check_all(&input).is_empty(), "the synthetic run is clean");

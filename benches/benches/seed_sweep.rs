@@ -16,7 +16,12 @@ fn per_scenario(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new("scenario", &scenario.name), |b| {
             b.iter(|| {
                 seed = seed % 20 + 1;
-                shipsim::run_seed(&scenario, seed, &BugSet::none())
+                shipsim::run_seed(
+                    &shipsim::reference::target(),
+                    &scenario,
+                    seed,
+                    &BugSet::none(),
+                )
             });
         });
     }
@@ -36,7 +41,12 @@ fn per_client_count(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new("clients", clients), |b| {
             b.iter(|| {
                 seed = seed % 10 + 1;
-                shipsim::run_seed(&scenario, seed, &BugSet::none())
+                shipsim::run_seed(
+                    &shipsim::reference::target(),
+                    &scenario,
+                    seed,
+                    &BugSet::none(),
+                )
             });
         });
     }

@@ -169,12 +169,7 @@ fn bare_service_loop(scenario: &shipsim::Scenario) -> (u64, u64) {
         async move {
             let config = ServiceConfig {
                 api_keys: (0..callers)
-                    .map(|i| {
-                        (
-                            shipsim::workload::api_key(i),
-                            shipsim::workload::caller_id(i),
-                        )
-                    })
+                    .map(|i| (shipsim::Caller::new(i).api_key, shipsim::Caller::new(i).id))
                     .collect(),
                 carrier_base_url: "http://carrier:80".to_string(),
                 carrier_api_key: CARRIER_KEY.to_string(),
@@ -237,7 +232,7 @@ fn bare_service_loop(scenario: &shipsim::Scenario) -> (u64, u64) {
                 Seed(1).derive(&host),
                 ShipClientConfig {
                     base_url: "http://service:80".to_string(),
-                    api_key: shipsim::workload::api_key(caller),
+                    api_key: shipsim::Caller::new(caller).api_key,
                     policy: client_policy,
                     bugs: BugSet::none(),
                 },
@@ -306,10 +301,15 @@ fn sim_throughput(c: &mut Criterion) {
     let faulty = shipsim_benches::scenario("walking_skeleton");
     let mut clean = faulty.clone();
     clean.faults.clear();
-    let clean_run = shipsim::run_seed(&clean, 1, &BugSet::none());
+    let clean_run = shipsim::run_seed(&shipsim::reference::target(), &clean, 1, &BugSet::none());
     let clean_requests = requests(&clean_run);
     let same_shape = Shape::of_run(&clean, &clean_run);
-    let faulty_requests = requests(&shipsim::run_seed(&faulty, 1, &BugSet::none()));
+    let faulty_requests = requests(&shipsim::run_seed(
+        &shipsim::reference::target(),
+        &faulty,
+        1,
+        &BugSet::none(),
+    ));
     let (service_requests, service_failures) = bare_service_loop(&clean);
     assert_eq!(service_failures, 0, "the bare service loop runs clean");
 
@@ -319,7 +319,7 @@ fn sim_throughput(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(4));
     group.throughput(Throughput::Elements(clean_requests));
     group.bench_function("harness/walking_skeleton_clean", |b| {
-        b.iter(|| shipsim::run_seed(&clean, 1, &BugSet::none()));
+        b.iter(|| shipsim::run_seed(&shipsim::reference::target(), &clean, 1, &BugSet::none()));
     });
     group.bench_function("bare_turmoil_hyper/same_requests", |b| {
         b.iter(|| bare_loop(clean_requests, Shape::minimal(&clean)));
@@ -333,7 +333,7 @@ fn sim_throughput(c: &mut Criterion) {
     });
     group.throughput(Throughput::Elements(faulty_requests));
     group.bench_function("harness/walking_skeleton_faults", |b| {
-        b.iter(|| shipsim::run_seed(&faulty, 1, &BugSet::none()));
+        b.iter(|| shipsim::run_seed(&shipsim::reference::target(), &faulty, 1, &BugSet::none()));
     });
     group.finish();
 }

@@ -7,7 +7,8 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use shipsim::Scenario;
-use shipsim::history::{History, OpKind, OpOutcome, Operation, Phase, Resource};
+use shipsim::Seen;
+use shipsim::history::{History, OpKind, OpOutcome, Operation, Phase, Verb};
 use shipsim_system::api::{Address, Order, OrderStatus, ServiceLevel, Shipment, ShipmentStatus};
 use shipsim_system::client::{AttemptOutcome, AttemptRecord, KeyPlacement};
 use shipsim_system::store::{OrderRecord, ShipmentRecord, Tables};
@@ -100,9 +101,14 @@ pub fn synthetic_run(
                 },
             );
             (
-                OpKind::CreateOrder,
+                OpKind::new(Verb::Create, 0, 2, "order", "POST /v1/orders"),
                 format!("order-{index}"),
-                Resource::Order(Box::new(order)),
+                Seen {
+                    id: order.id,
+                    parent: None,
+                    state: Some("created".into()),
+                    downstream_ref: None,
+                },
             )
         } else {
             let shipment_id = format!("shp_{}", index / 2);
@@ -136,12 +142,24 @@ pub fn synthetic_run(
                 sold_at_ms: 0,
             });
             (
-                OpKind::CreateShipment,
+                OpKind::new(
+                    Verb::Create,
+                    1,
+                    2,
+                    "shipment",
+                    "POST /v1/orders/{id}/shipments",
+                ),
                 format!("ship-{index}"),
-                Resource::Shipment(Box::new(shipment)),
+                Seen {
+                    id: shipment.id,
+                    parent: Some(shipment.order_id),
+                    state: Some("label_purchased".into()),
+                    downstream_ref: shipment.label_id,
+                },
             )
         };
-        let caller = if kind == OpKind::CreateShipment {
+        let shipment_op = kind.resource() == "shipment";
+        let caller = if shipment_op {
             format!("merchant-{}", (index - 1) % 16)
         } else {
             caller
@@ -179,8 +197,8 @@ pub fn synthetic_run(
             phase: Phase::Workload,
             key: Some(key),
             placement: Some(KeyPlacement::Header),
-            order_id: (kind == OpKind::CreateShipment).then(|| order_id.clone()),
-            shipment_id: None,
+            parent: shipment_op.then(|| order_id.clone()),
+            target: None,
             body: Some(format!("{{\"n\":{index}}}")),
             resolves: None,
             invoked_at_us: at_us,

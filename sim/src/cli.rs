@@ -20,8 +20,8 @@ use crate::live::proxy::{ProxiedHost, Proxy};
 use crate::live::serve::{CarrierOptions, ServiceOptions};
 use crate::live::{self, demo, telemetry};
 use crate::oracle::OracleKind;
+use crate::reference::deployment;
 use crate::report;
-use crate::runner::deployment;
 use crate::scenario::{Scenario, SeedRange, WebhookSettings as ScenarioWebhooks};
 use crate::sweep::{self, Progress, Shard, SweepOptions};
 
@@ -526,6 +526,7 @@ fn run(args: RunArgs) -> Result<(), Failure> {
         return Err(anyhow::anyhow!("--jobs must be at least 1").into());
     }
     let options = SweepOptions {
+        target: crate::reference::target(),
         seeds,
         jobs: args.jobs.unwrap_or_else(default_jobs),
         shard: args.shard,
@@ -585,6 +586,7 @@ fn replay(args: &ReplayArgs) -> Result<(), Failure> {
         .into());
     };
     let options = SweepOptions {
+        target: crate::reference::target(),
         seeds: Some(SeedRange::single(seed)),
         jobs: 1,
         shard: None,
@@ -744,7 +746,8 @@ impl Hunted {
 
 /// Hunts one bug: detection, then (unless `--no-shrink`) the smallest repro.
 fn hunt_one(bug: Bug, scenarios: &[&Scenario], args: &HuntArgs) -> Hunted {
-    let Some(detection) = crate::hunt::detect(bug, scenarios, args.seeds_max) else {
+    let target = crate::reference::target();
+    let Some(detection) = crate::hunt::detect(&target, bug, scenarios, args.seeds_max) else {
         return Hunted {
             detection: shipsim_reports::model::BugDetection {
                 bug: bug.name().to_string(),
@@ -773,7 +776,7 @@ fn hunt_one(bug: Bug, scenarios: &[&Scenario], args: &HuntArgs) -> Hunted {
             shrink_ms: None,
         };
     }
-    let shrunk = crate::hunt::shrink_detection(detection, scenarios);
+    let shrunk = crate::hunt::shrink_detection(&target, detection, scenarios);
     let relative_path = format!("repro/hunt-{}.toml", bug.name());
     let header = format!(
         "# shipsim hunt: planted bug `{}` caught by {}; shrunk from {} to {} operations in {} runs.\n# Replays exactly: shipsim replay <this file>\n\n",

@@ -6,54 +6,165 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::hash::Hash;
 
-use shipsim_system::api::{Endpoint, Order, Shipment};
+use std::sync::Arc;
+
 use shipsim_system::client::{AttemptRecord, KeyPlacement};
 use shipsim_system::observe::SystemEvent;
 use shipsim_system::seed::Fnv64;
 
+use crate::target::Seen;
+
 /// Id of a logical operation, unique within a run.
 pub type OpId = u32;
 
-/// What kind of logical operation.
+/// Whether an operation creates or reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum OpKind {
-    /// `POST /v1/orders`
-    CreateOrder,
-    /// `POST /v1/orders/{id}/shipments`
-    CreateShipment,
-    /// `GET /v1/orders/{id}`
-    GetOrder,
-    /// `GET /v1/shipments/{id}`
-    GetShipment,
+pub enum Verb {
+    /// A create (a write, under an idempotency key).
+    Create,
+    /// A read of one resource.
+    Read,
+}
+
+/// What kind of logical operation: a create or a read of one resource kind of the target's
+/// API ([`crate::Kind`]).
+///
+/// Operations compare and hash by their place in the target's operation table: creates of
+/// each kind in [`crate::Api::kinds`] order, then reads. (For the reference service that is
+/// `create_order`, `create_shipment`, `get_order`, `get_shipment`, the order of the enum this
+/// type replaced, so trace hashes did not move.)
+#[derive(Clone, Debug)]
+pub struct OpKind {
+    verb: Verb,
+    /// Position of the resource kind among the target's kinds, and how many there are.
+    index: u16,
+    count: u16,
+    resource: Arc<str>,
+    route: Arc<str>,
 }
 
 impl OpKind {
+    /// Operation `verb` on kind number `index` of `count`, called `resource`, sent to
+    /// `route`.
+    ///
+    /// # Panics
+    /// If `index` is not below `count`: the caller builds these from the kind table.
+    #[must_use]
+    pub fn new(verb: Verb, index: u16, count: u16, resource: &str, route: &str) -> OpKind {
+        assert!(
+            index < count,
+            "kind index {index} outside a table of {count}"
+        );
+        OpKind {
+            verb,
+            index,
+            count,
+            resource: Arc::from(resource),
+            route: Arc::from(route),
+        }
+    }
+
+    /// Create or read.
+    #[must_use]
+    pub fn verb(&self) -> Verb {
+        self.verb
+    }
+
+    /// The resource kind's name (`order`).
+    #[must_use]
+    pub fn resource(&self) -> &str {
+        &self.resource
+    }
+
+    /// The resource kind's position among the target's kinds.
+    #[must_use]
+    pub fn kind_index(&self) -> usize {
+        usize::from(self.index)
+    }
+
     /// The endpoint it calls.
     #[must_use]
-    pub fn endpoint(self) -> Endpoint {
-        match self {
-            OpKind::CreateOrder => Endpoint::CreateOrder,
-            OpKind::CreateShipment => Endpoint::CreateShipment,
-            OpKind::GetOrder => Endpoint::GetOrder,
-            OpKind::GetShipment => Endpoint::GetShipment,
+    pub fn endpoint(&self) -> Endpoint {
+        let read = u16::from(self.verb == Verb::Read);
+        Endpoint {
+            order: self.index * 2 + read,
+            route: self.route.clone(),
         }
     }
 
     /// Whether it creates state.
     #[must_use]
-    pub fn is_write(self) -> bool {
-        self.endpoint().is_write()
+    pub fn is_write(&self) -> bool {
+        self.verb == Verb::Create
     }
 
-    /// Short name for timelines.
+    /// Short name for timelines and scenario mixes: `create_order`, `get_order`.
     #[must_use]
-    pub fn name(self) -> &'static str {
-        match self {
-            OpKind::CreateOrder => "create_order",
-            OpKind::CreateShipment => "create_shipment",
-            OpKind::GetOrder => "get_order",
-            OpKind::GetShipment => "get_shipment",
+    pub fn name(&self) -> String {
+        match self.verb {
+            Verb::Create => format!("create_{}", self.resource),
+            Verb::Read => format!("get_{}", self.resource),
         }
+    }
+
+    /// The operation's place in the target's operation table: creates first, then reads.
+    fn code(&self) -> usize {
+        match self.verb {
+            Verb::Create => usize::from(self.index),
+            Verb::Read => usize::from(self.count) + usize::from(self.index),
+        }
+    }
+}
+
+impl PartialEq for OpKind {
+    fn eq(&self, other: &Self) -> bool {
+        self.code() == other.code()
+    }
+}
+
+impl Eq for OpKind {}
+
+impl PartialOrd for OpKind {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for OpKind {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.code().cmp(&other.code())
+    }
+}
+
+impl Hash for OpKind {
+    /// Hashes as a field-less enum with one variant per operation would: its discriminant
+    /// as an `isize`. Trace hashes recorded before kinds were the target's stay valid.
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let code = isize::try_from(self.code()).expect("operation tables are small");
+        state.write_isize(code);
+    }
+}
+
+/// An endpoint of the target: a method and route template (`POST /v1/orders`), the unit of
+/// latency histograms and budgets. Ordered as the target's kinds: each kind's create, then
+/// its read.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Endpoint {
+    order: u16,
+    route: Arc<str>,
+}
+
+impl Endpoint {
+    /// Method and route template.
+    #[must_use]
+    pub fn route(&self) -> &str {
+        &self.route
+    }
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.route)
     }
 }
 
@@ -64,26 +175,6 @@ pub enum Phase {
     Workload,
     /// Issued after the faults healed, to resolve an ambiguous workload operation.
     Settle,
-}
-
-/// The resource an operation got back.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum Resource {
-    /// An order.
-    Order(Box<Order>),
-    /// A shipment.
-    Shipment(Box<Shipment>),
-}
-
-impl Resource {
-    /// The resource's id.
-    #[must_use]
-    pub fn id(&self) -> &str {
-        match self {
-            Resource::Order(order) => &order.id,
-            Resource::Shipment(shipment) => &shipment.id,
-        }
-    }
 }
 
 /// How an operation ended, from the client's point of view.
@@ -98,7 +189,7 @@ pub enum OpOutcome {
         /// Whether the service replayed a stored outcome.
         replayed: bool,
         /// What came back.
-        resource: Resource,
+        resource: Seen,
     },
     /// The service said no, definitively (4xx other than 409-in-flight and 429).
     Rejected {
@@ -160,10 +251,10 @@ pub struct Operation {
     pub key: Option<String>,
     /// Where a write put its key.
     pub placement: Option<KeyPlacement>,
-    /// Order it targeted (shipment create, order read).
-    pub order_id: Option<String>,
-    /// Shipment it targeted (shipment read).
-    pub shipment_id: Option<String>,
+    /// The parent resource a create was made on (a shipment's order).
+    pub parent: Option<String>,
+    /// The resource a read asked for.
+    pub target: Option<String>,
     /// JSON body of a write, without the key: what a replay must match.
     pub body: Option<String>,
     /// For settle operations: the ambiguous operation this resolves.
@@ -412,12 +503,12 @@ mod tests {
             id: 0,
             client: client.into(),
             caller: "m".into(),
-            kind: OpKind::GetOrder,
+            kind: OpKind::new(Verb::Read, 0, 2, "order", "GET /v1/orders/{id}"),
             phase: Phase::Workload,
             key: None,
             placement: None,
-            order_id: Some("o".into()),
-            shipment_id: None,
+            parent: None,
+            target: Some("o".into()),
             body: None,
             resolves: None,
             invoked_at_us: at,

@@ -9,7 +9,8 @@ use shipsim_system::bugs::{Bug, BugSet};
 
 use crate::runner::{SeedRun, run_seed};
 use crate::scenario::Scenario;
-use crate::shrink::{self, Shrunk, Target};
+use crate::shrink::{self, Goal, Shrunk};
+use crate::target::Target;
 
 /// How a bug was caught.
 #[derive(Debug)]
@@ -23,7 +24,7 @@ pub struct Detection {
     /// The scenario that caught it.
     pub scenario: String,
     /// What caught it (oracle name, or `liveness`).
-    pub caught_by: Target,
+    pub caught_by: Goal,
     /// Runs spent before the catch.
     pub runs: u64,
     /// The catching run.
@@ -42,16 +43,21 @@ pub fn huntable(scenarios: &[Scenario]) -> Vec<&Scenario> {
 
 /// Hunts `bug` over `scenarios` for up to `seeds_max` seeds (starting at seed 1).
 #[must_use]
-pub fn detect(bug: Bug, scenarios: &[&Scenario], seeds_max: u64) -> Option<Detection> {
+pub fn detect(
+    target: &Target,
+    bug: Bug,
+    scenarios: &[&Scenario],
+    seeds_max: u64,
+) -> Option<Detection> {
     let bugs = BugSet::of([bug]);
     let mut runs = 0;
     for (position, seed) in (1..=seeds_max).enumerate() {
         for scenario in scenarios {
             runs += 1;
-            let run = run_seed(scenario, seed, &bugs);
+            let run = run_seed(target, scenario, seed, &bugs);
             let caught_by = match (run.violations.first(), &run.stuck) {
-                (Some(violation), _) => Target::Oracle(violation.oracle),
-                (None, Some(_)) => Target::Stuck,
+                (Some(violation), _) => Goal::Oracle(violation.oracle),
+                (None, Some(_)) => Goal::Stuck,
                 (None, None) => continue,
             };
             return Some(Detection {
@@ -70,13 +76,14 @@ pub fn detect(bug: Bug, scenarios: &[&Scenario], seeds_max: u64) -> Option<Detec
 
 /// Shrinks a detection to its smallest failing case; the result pins the bug and seed.
 #[must_use]
-pub fn shrink_detection(detection: Detection, scenarios: &[&Scenario]) -> Shrunk {
+pub fn shrink_detection(target: &Target, detection: Detection, scenarios: &[&Scenario]) -> Shrunk {
     let scenario = scenarios
         .iter()
         .find(|s| s.name == detection.scenario)
         .expect("detections name a hunted scenario");
     let bugs = BugSet::of([detection.bug]);
     let mut shrunk = shrink::shrink(
+        target,
         scenario,
         detection.seed,
         &bugs,

@@ -14,14 +14,21 @@ pub mod hosts;
 pub mod live;
 pub mod net;
 pub mod oracle;
+pub mod reference;
 pub mod runner;
 pub mod scenario;
 pub(crate) mod shared;
 pub mod shrink;
+pub mod target;
 pub mod workload;
 
 pub use runner::{SeedRun, run_seed};
 pub use scenario::{Scenario, ScenarioError, SeedRange};
+pub use target::{
+    Api, ApiError, Boot, Caller, Conventions, CreateCall, Downstream, Draw, Durable, Durables,
+    Effect, Inventories, Inventory, KeyPlacement, Kind, ReadCall, Resource, Seen, Target,
+    Unfinished,
+};
 pub mod cli;
 pub mod hunt;
 pub mod report;

@@ -22,7 +22,7 @@ use crate::history::{EventKind, OpId};
 use crate::oracle::{OracleKind, Violation};
 use crate::runner::{SeedRun, run_seed};
 use crate::scenario::Scenario;
-use crate::shrink::{self, Shrunk, Target};
+use crate::shrink::{self, Goal, Shrunk};
 use crate::stats::Latencies;
 use crate::sweep::{ScenarioOutcome, SeedOutcome, SweepOptions, SweepOutcome};
 
@@ -113,8 +113,8 @@ pub fn shrink_failures(
         let scenario = &scenario_outcome.scenario;
         let Some((seed, target)) = scenario_outcome.seeds.iter().find_map(|seed| {
             let target = match (seed.violations.first(), &seed.stuck) {
-                (Some(violation), _) => Target::Oracle(violation.oracle),
-                (None, Some(_)) => Target::Stuck,
+                (Some(violation), _) => Goal::Oracle(violation.oracle),
+                (None, Some(_)) => Goal::Stuck,
                 (None, None) => return None,
             };
             Some((seed.seed, target))
@@ -122,12 +122,12 @@ pub fn shrink_failures(
             continue;
         };
         let bugs = scenario.bugs_with(&options.bugs);
-        let failing = run_seed(scenario, seed, &bugs);
+        let failing = run_seed(&options.target, scenario, seed, &bugs);
         if !target.hit(&failing) {
             // The rerun did not fail the same way: the determinism check reports that.
             continue;
         }
-        let mut shrunk = shrink::shrink(scenario, seed, &bugs, target, failing);
+        let mut shrunk = shrink::shrink(&options.target, scenario, seed, &bugs, target, failing);
         shrunk.scenario.bugs = bugs;
         shrunk.scenario.trace_hash = Some(shrunk.run.trace.hash());
         let relative_path = format!("repro/{}-seed{seed}-min.toml", file_safe(&scenario.name));
@@ -173,10 +173,10 @@ pub fn shrink_failures(
 }
 
 /// The shrunk run's violation of `target`, with the timeline of its operations.
-fn shrunk_violation(shrunk: &Shrunk, target: Target, repro: &str, replay: &str) -> ViolationReport {
+fn shrunk_violation(shrunk: &Shrunk, target: Goal, repro: &str, replay: &str) -> ViolationReport {
     let found = match target {
-        Target::Oracle(oracle) => shrunk.run.violations.iter().find(|v| v.oracle == oracle),
-        Target::Stuck => None,
+        Goal::Oracle(oracle) => shrunk.run.violations.iter().find(|v| v.oracle == oracle),
+        Goal::Stuck => None,
     };
     match found {
         Some(violation) => violation_report(
@@ -268,8 +268,14 @@ fn scenario_report(
     let failing: Vec<&SeedOutcome> = outcome.seeds.iter().filter(|s| !s.passed()).collect();
     for (position, seed) in failing.iter().enumerate() {
         let detailed = position < REPRO_SEEDS_MAX;
-        let rerun =
-            detailed.then(|| run_seed(scenario, seed.seed, &scenario.bugs_with(&options.bugs)));
+        let rerun = detailed.then(|| {
+            run_seed(
+                &options.target,
+                scenario,
+                seed.seed,
+                &scenario.bugs_with(&options.bugs),
+            )
+        });
         let repro = detailed.then(|| {
             let file = repro_file(scenario, seed, options);
             let path = file.relative_path.clone();
@@ -353,11 +359,11 @@ fn scenario_report(
 
     let mut budgets = Vec::new();
     for (endpoint, budget) in &scenario.budgets {
-        let summary = summarize(outcome.stats.e2e.get(*endpoint));
+        let summary = summarize(outcome.stats.e2e.get_route(endpoint));
         for (metric, limit) in budget.limits() {
             let observed = judge::budget_observed_ms(metric, &summary);
             let report = BudgetReport {
-                endpoint: endpoint.route().to_string(),
+                endpoint: endpoint.clone(),
                 metric: metric.to_string(),
                 limit_ms: limit,
                 observed_ms: observed,

@@ -7,36 +7,27 @@
 //! 3. **Settle**: the settler re-issues each ambiguous write until it gets an answer.
 //! 4. **Judge**: the oracles read the history, the store and the carrier's ledger.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use shipsim_system::bugs::BugSet;
-use shipsim_system::carrier::{
-    self, CarrierConfig, CarrierDeps, CarrierLedger, LabelSale, TrackingConfig,
-};
-use shipsim_system::receiver::{self, ReceiverConfig, ReceiverDeps, ReceiverLedger};
 use shipsim_system::seed::Seed;
-use shipsim_system::service::{self, ServiceConfig, ServiceDeps, WebhookSettings, WebhookTarget};
-use shipsim_system::store::{MemoryStore, Tables};
-use shipsim_system::webhook::SenderConfig;
 
 use crate::clock::{EPOCH_UNIX_MS, SimClock};
+use crate::fault::CrashTrigger;
+use crate::fault::FaultKind;
 use crate::fault::layer::FaultLayer;
 use crate::fault::network::NetDriver;
-use crate::fault::webhook::WebhookFaults;
-use crate::fault::{CrashTrigger, Direction, FaultKind};
 use crate::history::{EventKind, History, OpOutcome, Trace};
-use crate::hosts::{CARRIER, HTTP_PORT, RECEIVER, SERVICE, SETTLER};
+use crate::hosts::{HTTP_PORT, SERVICE, SETTLER};
 use crate::net::{SimTransport, serve};
 use crate::oracle::{self, Duplicates, OracleInput, Violation};
 use crate::scenario::Scenario;
 use crate::shared::{HostObserver, Shared};
-use crate::workload::{self, ClientIdentity, Drain, UNSERVICEABLE_COUNTRY};
-
-/// The service's API key at the carrier.
-pub(crate) const CARRIER_API_KEY: &str = "ck_sim_platform";
+use crate::target::plan::Plan;
+use crate::target::{Boot, Caller, Durables, Effect, Factory, Inventories, Target};
+use crate::workload::{self, ClientIdentity};
 
 /// Simulated time the settle phase may take before the run is declared stuck, ms.
 const SETTLE_TIME_LIMIT_MS: u64 = 600_000;
@@ -62,10 +53,15 @@ pub struct SeedRun {
     pub duplicates: Duplicates,
     /// Simulated time the run took, ms.
     pub sim_ms: u64,
-    /// The service's final store (live view).
-    pub tables: Tables,
-    /// Every label sold.
-    pub sales: Vec<LabelSale>,
+    /// Every endpoint of the target, in endpoint order.
+    pub endpoints: Vec<crate::history::Endpoint>,
+    /// What the target held at the end, when it says how to read it.
+    pub inventory: Option<Inventories>,
+    /// Every effect the target's downstreams performed.
+    pub effects: Vec<Effect>,
+    /// The target's durable state at the end of the run (its stores and ledgers), for
+    /// assertions of a test's own.
+    pub durables: Durables,
     /// Why the run could not finish, if it could not (a stuck simulation is a failure).
     pub stuck: Option<String>,
     /// Webhook traffic, when the scenario has webhooks.
@@ -80,9 +76,18 @@ impl SeedRun {
     }
 }
 
-/// Runs `scenario` with `seed` and planted `bugs`.
+/// Runs `scenario` with `seed` and planted `bugs` against `target`.
+///
+/// # Panics
+/// If the target has no [`crate::Api`] or its kinds are invalid: [`Target::run`] and the
+/// CLI check both before any run.
 #[must_use]
-pub fn run_seed(scenario: &Scenario, seed: u64, bugs: &BugSet) -> SeedRun {
+pub fn run_seed(target: &Target, scenario: &Scenario, seed: u64, bugs: &BugSet) -> SeedRun {
+    let table = target
+        .table()
+        .expect("targets are checked before they run (Target::run, the CLI)");
+    let api = target.api.clone().expect("checked by Target::table");
+    let plan = Arc::new(Plan::new(api, table, scenario));
     let scenario = Arc::new(scenario.clone());
     let root = Seed(seed);
     let shared = Shared::new();
@@ -96,8 +101,7 @@ pub fn run_seed(scenario: &Scenario, seed: u64, bugs: &BugSet) -> SeedRun {
             }
         }
     }
-    let store = Arc::new(MemoryStore::new());
-    let ledger = Arc::new(CarrierLedger::new());
+    let durables = Durables::default();
 
     let (min_ms, max_ms) = scenario.run.latency_ms;
     let mut sim = turmoil::Builder::new()
@@ -112,22 +116,36 @@ pub fn run_seed(scenario: &Scenario, seed: u64, bugs: &BugSet) -> SeedRun {
         .tcp_capacity(1024)
         .build();
 
-    let receiver_ledger = Arc::new(ReceiverLedger::new());
-    add_service(&mut sim, &scenario, root, &shared, &store, bugs);
-    add_carrier(&mut sim, &scenario, root, &shared, &ledger);
-    add_receiver(&mut sim, &scenario, root, &shared, &receiver_ledger, bugs);
+    let context = HostContext {
+        scenario: scenario.clone(),
+        root,
+        shared: shared.clone(),
+        durables: durables.clone(),
+        callers: plan.callers.clone(),
+        bugs: bugs.clone(),
+    };
+    add_server_host(&mut sim, SERVICE, &context, target.service.clone());
+    for host in &target.hosts {
+        if host
+            .presence
+            .as_ref()
+            .is_none_or(|present| present(&scenario))
+        {
+            add_server_host(&mut sim, &host.name, &context, host.factory.clone());
+        }
+    }
 
     let mut driver = NetDriver::new(
         &scenario.faults,
         scenario.hosts.clients,
         scenario.run.latency_ms,
-        store.clone(),
-        ledger.clone(),
+        durables.clone(),
+        target.extensions.webhooks.clone(),
         shared.clone(),
         root.derive("faults"),
     );
     for index in 0..scenario.hosts.clients {
-        let identity = ClientIdentity::new(index, scenario.hosts.callers);
+        let identity = ClientIdentity::new(index, &plan.callers);
         let transport = Arc::new(SimTransport::new(SERVICE, HTTP_PORT));
         driver.register_transport(identity.host.clone(), transport.clone());
         let host = identity.host.clone();
@@ -136,6 +154,7 @@ pub fn run_seed(scenario: &Scenario, seed: u64, bugs: &BugSet) -> SeedRun {
             workload::run_client(
                 identity,
                 scenario.clone(),
+                plan.clone(),
                 root,
                 shared.clone(),
                 transport,
@@ -159,21 +178,24 @@ pub fn run_seed(scenario: &Scenario, seed: u64, bugs: &BugSet) -> SeedRun {
         .filter(|op| op.kind.is_write() && matches!(op.outcome, OpOutcome::Ambiguous { .. }))
         .cloned()
         .collect();
-    let drain = Drain {
-        tracking: scenario.webhooks.is_some_and(|w| w.tracking),
-        outbound: scenario.webhooks.is_some_and(|w| w.outbound),
-    };
-    if stuck.is_none() && (!ambiguous.is_empty() || drain.tracking || drain.outbound) {
+    let quiesce = target
+        .quiesce
+        .as_ref()
+        .filter(|q| (q.when)(&scenario))
+        .map(|q| q.wait.clone());
+    if stuck.is_none() && (!ambiguous.is_empty() || quiesce.is_some()) {
         let faults = Arc::new(scenario.faults.clone());
         sim.client(
             SETTLER,
             workload::run_settler(
                 ambiguous,
                 faults,
+                plan.clone(),
+                scenario.clone(),
                 root.derive("settle"),
                 shared.clone(),
                 bugs.clone(),
-                drain,
+                quiesce,
             ),
         );
         let limit = elapsed_ms(&sim) + SETTLE_TIME_LIMIT_MS;
@@ -183,35 +205,37 @@ pub fn run_seed(scenario: &Scenario, seed: u64, bugs: &BugSet) -> SeedRun {
     let client_connections = driver.client_connections();
     drop(sim);
 
-    let tables = store.snapshot();
-    let durable = store.durable_snapshot();
-    let sales = ledger.sales();
+    let inventory = target.inventory.as_ref().map(|read| read(&durables));
+    let effects: Vec<Effect> = target
+        .effects
+        .iter()
+        .flat_map(|read| read(&durables))
+        .collect();
     let state = std::mem::take(&mut *shared.lock());
-    let webhooks = scenario
+    let webhooks = target
+        .extensions
         .webhooks
-        .map(|settings| crate::oracle::WebhookView {
-            settings,
-            tracking: ledger.tracking(),
-            effects: receiver_ledger.effects(),
-            receiver_absorbed: receiver_ledger.absorbed(),
-            forged: state.forged.clone(),
-        });
+        .as_ref()
+        .and_then(|parties| parties.view(&durables, &scenario, &state.forged));
+    let input = OracleInput {
+        scenario: &scenario,
+        seed,
+        history: &state.history,
+        kinds: plan.table.kinds(),
+        conventions: &plan.conventions,
+        inventory: inventory.as_ref(),
+        effects: &effects,
+        webhooks: webhooks.as_ref(),
+    };
     let violations = if stuck.is_none() {
-        oracle::check_all(&OracleInput {
-            scenario: &scenario,
-            seed,
-            history: &state.history,
-            tables: &tables,
-            durable: &durable,
-            sales: &sales,
-            webhooks: webhooks.as_ref(),
-        })
+        oracle::check_all(&input)
     } else {
         Vec::new()
     };
+    let duplicates = Duplicates::count(&input);
     SeedRun {
         seed,
-        duplicates: Duplicates::count(&tables, &sales),
+        duplicates,
         trace: state.trace,
         history: state.history,
         violations,
@@ -219,8 +243,10 @@ pub fn run_seed(scenario: &Scenario, seed: u64, bugs: &BugSet) -> SeedRun {
         requests_seen: state.requests_seen,
         client_connections,
         sim_ms,
-        tables,
-        sales,
+        endpoints: plan.table.endpoints(),
+        inventory,
+        effects,
+        durables,
         stuck,
         webhooks,
     }
@@ -261,107 +287,67 @@ fn drive(
     }
 }
 
-/// Names and secrets of the simulated deployment (live mode's defaults too).
-pub(crate) mod deployment {
-    /// The operator's admin key (service and carrier admin endpoints).
-    pub const ADMIN_KEY: &str = "ak_sim_operator";
-    /// The secret the carrier signs tracking events with.
-    pub const CARRIER_WEBHOOK_SECRET: &str = "whsec_sim_carrier";
-
-    /// The secret merchant `caller` verifies the service's webhooks with.
-    pub fn merchant_secret(caller: &str) -> String {
-        format!("whsec_sim_{caller}")
-    }
-}
-
-pub use deployment::ADMIN_KEY;
-
-fn webhook_settings(scenario: &Scenario) -> WebhookSettings {
-    let settings = scenario.webhooks;
-    let outbound = settings.is_some_and(|w| w.outbound);
-    WebhookSettings {
-        carrier_secret: deployment::CARRIER_WEBHOOK_SECRET.to_string(),
-        tolerance_s: settings.map_or(shipsim_system::webhook::TOLERANCE_S_DEFAULT, |w| {
-            w.tolerance_s
-        }),
-        targets: if outbound {
-            (0..scenario.hosts.callers)
-                .map(|i| {
-                    let caller = workload::caller_id(i);
-                    let target = WebhookTarget {
-                        url: format!("http://{RECEIVER}:{HTTP_PORT}/webhooks/{caller}"),
-                        secret: deployment::merchant_secret(&caller),
-                    };
-                    (caller, target)
-                })
-                .collect()
-        } else {
-            BTreeMap::new()
-        },
-        sender: settings.map_or(SenderConfig::DEFAULT, |w| w.sender),
-    }
-}
-
-/// What one start (or restart, after a crash) of a server host is given.
-struct HostBoot {
-    /// How many times the host started before.
-    boot: u64,
-    /// The host's clock (clock-skew faults included).
-    clock: Arc<SimClock>,
-    /// The host's seed for this boot.
-    seed: Seed,
-    /// Crash points and system events of the host.
-    observer: Arc<HostObserver>,
-    /// The run's shared state.
-    shared: Shared,
-    /// The scenario being run.
+/// What every server host of one run shares.
+struct HostContext {
     scenario: Arc<Scenario>,
+    root: Seed,
+    shared: Shared,
+    durables: Durables,
+    callers: Arc<[Caller]>,
+    bugs: BugSet,
 }
 
 /// Adds server host `name`. On every start it records a restart, derives the host's clock,
 /// seed and observer, lets `build` make its router (and spawn its background tasks), then
 /// serves that router on [`HTTP_PORT`] behind the scenario's HTTP faults for the host.
-fn add_server_host(
-    sim: &mut turmoil::Sim<'_>,
-    name: &'static str,
-    scenario: &Arc<Scenario>,
-    root: Seed,
-    shared: &Shared,
-    build: impl Fn(&HostBoot) -> axum::Router + 'static,
-) {
+fn add_server_host(sim: &mut turmoil::Sim<'_>, name: &str, context: &HostContext, build: Factory) {
     let boots = Arc::new(AtomicU64::new(0));
-    let scenario = scenario.clone();
-    let shared = shared.clone();
-    let build = Arc::new(build);
-    sim.host(name, move || {
+    let name: Arc<str> = Arc::from(name);
+    let scenario = context.scenario.clone();
+    let shared = context.shared.clone();
+    let durables = context.durables.clone();
+    let callers = context.callers.clone();
+    let bugs = context.bugs.clone();
+    let root = context.root;
+    let host_name = name.to_string();
+    sim.host(host_name.as_str(), move || {
         let boot = boots.fetch_add(1, Ordering::Relaxed);
+        let name = name.clone();
         let scenario = scenario.clone();
         let shared = shared.clone();
+        let durables = durables.clone();
+        let callers = callers.clone();
+        let bugs = bugs.clone();
         let build = build.clone();
         async move {
             if boot > 0 {
-                shared.record(name, EventKind::HostRestarted { boot });
+                shared.record(&name, EventKind::HostRestarted { boot });
             }
-            let clock: Arc<SimClock> = Arc::new(SimClock::for_host(name, &scenario.faults));
+            let clock: Arc<SimClock> = Arc::new(SimClock::for_host(&name, &scenario.faults));
             let host_seed = root
                 .derive(&format!("host-{name}"))
                 .derive_index("boot", boot);
             let observer = Arc::new(HostObserver::new(
-                name,
+                &name,
                 shared.clone(),
                 &scenario.faults,
                 host_seed.derive("checkpoints"),
             ));
-            let router = build(&HostBoot {
+            let router = build(&Boot {
+                host: name.to_string(),
                 boot,
+                root,
+                host_seed,
                 clock: clock.clone(),
-                seed: host_seed,
                 observer,
                 shared: shared.clone(),
                 scenario: scenario.clone(),
+                durables,
+                callers,
+                bugs,
             });
             let layer = FaultLayer::new(
-                name,
+                &name,
                 router,
                 &scenario.faults,
                 host_seed.derive("http-faults"),
@@ -370,151 +356,5 @@ fn add_server_host(
             );
             serve(HTTP_PORT, layer.handler()).await
         }
-    });
-}
-
-fn add_service(
-    sim: &mut turmoil::Sim<'_>,
-    scenario: &Arc<Scenario>,
-    root: Seed,
-    shared: &Shared,
-    store: &Arc<MemoryStore>,
-    bugs: &BugSet,
-) {
-    let store = store.clone();
-    let bugs = bugs.clone();
-    add_server_host(sim, SERVICE, scenario, root, shared, move |host| {
-        let scenario = &host.scenario;
-        let webhooks = webhook_settings(scenario);
-        let config = ServiceConfig {
-            api_keys: (0..scenario.hosts.callers)
-                .map(|i| (workload::api_key(i), workload::caller_id(i)))
-                .collect(),
-            carrier_base_url: format!("http://{CARRIER}:{HTTP_PORT}"),
-            carrier_api_key: CARRIER_API_KEY.to_string(),
-            carrier_policy: scenario.service.carrier,
-            rate_limit: scenario.service.rate_limit,
-            lock_lease_ms: scenario.service.lock_lease_ms,
-            store_latency_ms: scenario.service.store_latency_ms,
-            bugs: bugs.clone(),
-            admin_key: Some(deployment::ADMIN_KEY.to_string()),
-            webhooks: webhooks.clone(),
-        };
-        let deps = ServiceDeps {
-            clock: host.clock.clone(),
-            store: store.clone(),
-            carrier: Arc::new(SimTransport::new(CARRIER, HTTP_PORT)),
-            observer: host.observer.clone(),
-            seed: root.derive("service"),
-            boot: host.boot,
-        };
-        if !webhooks.targets.is_empty() {
-            let transport = Arc::new(WebhookFaults::new(
-                Arc::new(SimTransport::new(RECEIVER, HTTP_PORT)),
-                SERVICE,
-                Direction::Outbound,
-                &scenario.faults,
-                host.seed.derive("webhook-faults"),
-                host.shared.clone(),
-            ));
-            tokio::task::spawn_local(service::run_outbox_sender(
-                webhooks,
-                deps.clone(),
-                transport,
-            ));
-        }
-        service::router(config, deps)
-    });
-}
-
-fn add_carrier(
-    sim: &mut turmoil::Sim<'_>,
-    scenario: &Arc<Scenario>,
-    root: Seed,
-    shared: &Shared,
-    ledger: &Arc<CarrierLedger>,
-) {
-    let ledger = ledger.clone();
-    add_server_host(sim, CARRIER, scenario, root, shared, move |host| {
-        let scenario = &host.scenario;
-        let tracking = scenario
-            .webhooks
-            .filter(|w| w.tracking)
-            .map(|w| TrackingConfig {
-                webhook_url: format!("http://{SERVICE}:{HTTP_PORT}/v1/webhooks/carrier"),
-                secret: deployment::CARRIER_WEBHOOK_SECRET.to_string(),
-                exception_percent: w.exception_percent,
-                sender: w.sender,
-            });
-        let deps = CarrierDeps {
-            clock: host.clock.clone(),
-            ledger: ledger.clone(),
-            observer: host.observer.clone(),
-            seed: root.derive("carrier"),
-            boot: host.boot,
-        };
-        if let Some(tracking) = &tracking {
-            let transport = Arc::new(WebhookFaults::new(
-                Arc::new(SimTransport::new(SERVICE, HTTP_PORT)),
-                CARRIER,
-                Direction::Inbound,
-                &scenario.faults,
-                host.seed.derive("webhook-faults"),
-                host.shared.clone(),
-            ));
-            tokio::task::spawn_local(carrier::run_tracking_sender(
-                tracking.clone(),
-                deps.clone(),
-                transport,
-            ));
-        }
-        carrier::router(
-            CarrierConfig {
-                api_key: CARRIER_API_KEY.to_string(),
-                unserviceable_countries: [UNSERVICEABLE_COUNTRY.to_string()].into_iter().collect(),
-                tracking,
-                admin_key: Some(deployment::ADMIN_KEY.to_string()),
-            },
-            deps,
-        )
-    });
-}
-
-fn add_receiver(
-    sim: &mut turmoil::Sim<'_>,
-    scenario: &Arc<Scenario>,
-    root: Seed,
-    shared: &Shared,
-    ledger: &Arc<ReceiverLedger>,
-    bugs: &BugSet,
-) {
-    let Some(webhooks) = scenario.webhooks.filter(|w| w.outbound) else {
-        return;
-    };
-    let ledger = ledger.clone();
-    let bugs = bugs.clone();
-    add_server_host(sim, RECEIVER, scenario, root, shared, move |host| {
-        let scenario = &host.scenario;
-        receiver::router(
-            ReceiverConfig {
-                secrets: (0..scenario.hosts.callers)
-                    .map(|i| {
-                        let caller = workload::caller_id(i);
-                        let secret = deployment::merchant_secret(&caller);
-                        (caller, secret)
-                    })
-                    .collect(),
-                tolerance_s: webhooks.tolerance_s,
-                store_latency_ms: scenario.service.store_latency_ms,
-                bugs: bugs.clone(),
-            },
-            ReceiverDeps {
-                clock: host.clock.clone(),
-                ledger: ledger.clone(),
-                observer: host.observer.clone(),
-                seed: root.derive("receiver"),
-                boot: host.boot,
-            },
-        )
     });
 }

@@ -19,6 +19,7 @@ use shipsim_system::bugs::BugSet;
 use crate::oracle::OracleKind;
 use crate::runner::{SeedRun, run_seed};
 use crate::scenario::{Mix, Scenario};
+use crate::target::Target;
 use crate::wall::Stopwatch;
 
 /// Runs a shrink may spend at most: enough for every pass over a large scenario.
@@ -30,20 +31,20 @@ pub const SEEDS_PER_CANDIDATE: u64 = 3;
 
 /// What counts as "fails the same way".
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Target {
+pub enum Goal {
     /// A violation of this oracle.
     Oracle(OracleKind),
     /// The run could not finish.
     Stuck,
 }
 
-impl Target {
+impl Goal {
     /// Whether `run` fails this way.
     #[must_use]
     pub fn hit(self, run: &SeedRun) -> bool {
         match self {
-            Target::Oracle(oracle) => run.violations.iter().any(|v| v.oracle == oracle),
-            Target::Stuck => run.stuck.is_some(),
+            Goal::Oracle(oracle) => run.violations.iter().any(|v| v.oracle == oracle),
+            Goal::Stuck => run.stuck.is_some(),
         }
     }
 
@@ -51,8 +52,8 @@ impl Target {
     #[must_use]
     pub fn name(self) -> &'static str {
         match self {
-            Target::Oracle(oracle) => oracle.name(),
-            Target::Stuck => "liveness",
+            Goal::Oracle(oracle) => oracle.name(),
+            Goal::Stuck => "liveness",
         }
     }
 }
@@ -77,8 +78,9 @@ pub struct Shrunk {
 }
 
 struct Search<'a> {
+    system: &'a Target,
     bugs: &'a BugSet,
-    target: Target,
+    goal: Goal,
     runs: usize,
 }
 
@@ -91,8 +93,8 @@ impl Search<'_> {
             }
             self.runs += 1;
             let try_seed = seed.wrapping_add(offset);
-            let run = run_seed(candidate, try_seed, self.bugs);
-            if self.target.hit(&run) {
+            let run = run_seed(self.system, candidate, try_seed, self.bugs);
+            if self.goal.hit(&run) {
                 return Some((try_seed, run));
             }
         }
@@ -100,28 +102,40 @@ impl Search<'_> {
     }
 }
 
-/// Shrinks `scenario` failing on `seed` with `bugs`. `failing` is the original failing run.
+/// Shrinks `scenario` of `system` failing on `seed` with `bugs` the way `goal` says.
+/// `failing` is the original failing run.
 #[must_use]
 pub fn shrink(
+    system: &Target,
     scenario: &Scenario,
     seed: u64,
     bugs: &BugSet,
-    target: Target,
+    goal: Goal,
     failing: SeedRun,
 ) -> Shrunk {
     let watch = Stopwatch::start();
     let operations_before = failing.history.operations().len();
     let mut search = Search {
+        system,
         bugs,
-        target,
+        goal,
         runs: 0,
     };
+    let default_mix = system.table().ok().map(|table| {
+        Mix::new(
+            table
+                .ops()
+                .iter()
+                .zip(table.default_weights())
+                .map(|(op, weight)| (op.name(), weight)),
+        )
+    });
     let mut best = scenario.clone();
     let mut best_seed = seed;
     let mut best_run = failing;
     loop {
         let mut improved = false;
-        for candidate in candidates(&best) {
+        for candidate in candidates(&best, default_mix.as_ref()) {
             if search.runs >= SHRINK_RUNS_MAX {
                 break;
             }
@@ -153,8 +167,8 @@ pub fn shrink(
             fault.index = i;
         }
         search.runs += 1;
-        let run = run_seed(&candidate, best_seed, bugs);
-        if target.hit(&run) {
+        let run = run_seed(system, &candidate, best_seed, bugs);
+        if goal.hit(&run) {
             best = candidate;
             best_run = run;
         }
@@ -179,8 +193,9 @@ fn smaller(run: &SeedRun, best: &SeedRun) -> bool {
     size(run) < size(best)
 }
 
-/// Every single-step simplification of `scenario`, most aggressive first.
-fn candidates(scenario: &Scenario) -> Vec<Scenario> {
+/// Every single-step simplification of `scenario`, most aggressive first. `default_mix` is
+/// the target's mix, for scenarios that give none.
+fn candidates(scenario: &Scenario, default_mix: Option<&Mix>) -> Vec<Scenario> {
     let mut out = Vec::new();
     let with = |change: &dyn Fn(&mut Scenario)| {
         let mut candidate = scenario.clone();
@@ -233,7 +248,7 @@ fn candidates(scenario: &Scenario) -> Vec<Scenario> {
             }));
         }
     }
-    let workload = scenario.workload;
+    let workload = &scenario.workload;
     for (on, off) in [
         (
             workload.double_submit > 0.0,
@@ -257,14 +272,16 @@ fn candidates(scenario: &Scenario) -> Vec<Scenario> {
             out.push(with(off));
         }
     }
-    let mix = workload.mix;
-    let reads_off = Mix {
-        get_order: 0,
-        get_shipment: 0,
-        ..mix
-    };
-    if reads_off != mix && reads_off.total() > 0 {
-        out.push(with(&|s: &mut Scenario| s.workload.mix = reads_off));
+    if let Some(mix) = workload.mix.as_ref().or(default_mix) {
+        let reads_off = Mix::new(mix.entries().map(|(name, weight)| {
+            let weight = if name.starts_with("get_") { 0 } else { weight };
+            (name.to_string(), weight)
+        }));
+        if &reads_off != mix && reads_off.total() > 0 {
+            out.push(with(&|s: &mut Scenario| {
+                s.workload.mix = Some(reads_off.clone())
+            }));
+        }
     }
     out
 }
@@ -295,7 +312,7 @@ target = "service"
 probability = 0.5
 "#;
         let scenario = Scenario::parse("t.toml", "t", source).unwrap();
-        let candidates = candidates(&scenario);
+        let candidates = candidates(&scenario, None);
         assert!(candidates.len() >= 8, "{}", candidates.len());
         for candidate in &candidates {
             assert_ne!(candidate, &scenario);

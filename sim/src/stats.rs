@@ -8,12 +8,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use hdrhistogram::Histogram;
 use shipsim_reports::histogram::{new_latency_histogram, record_clamped};
 use shipsim_reports::model::{OperationCounts, RequestCounts};
-use shipsim_system::api::Endpoint;
 use shipsim_system::client::AttemptOutcome;
 
 use shipsim_system::observe::SystemEvent;
 
-use crate::history::{EventKind, History, OpOutcome, Phase, Trace};
+use crate::history::{Endpoint, EventKind, History, OpOutcome, Phase, Trace};
 
 /// One latency histogram per endpoint, ms. A histogram is allocated on its endpoint's first
 /// sample: each holds about 100 KiB of counters (1 ms to an hour at three significant
@@ -21,7 +20,11 @@ use crate::history::{EventKind, History, OpOutcome, Phase, Trace};
 /// so allocating them all up front cost a corpus sweep some 80 MiB of zeroed pages. An
 /// endpoint without samples reads as an empty histogram of the same bounds.
 #[derive(Clone, Debug, Default)]
-pub struct Latencies(BTreeMap<Endpoint, Histogram<u64>>);
+pub struct Latencies {
+    histograms: BTreeMap<Endpoint, Histogram<u64>>,
+    /// Every endpoint of the target, sampled or not: reports list them all.
+    declared: BTreeSet<Endpoint>,
+}
 
 /// The histogram an endpoint without samples reads as.
 static EMPTY_LATENCY: std::sync::LazyLock<Histogram<u64>> =
@@ -29,22 +32,47 @@ static EMPTY_LATENCY: std::sync::LazyLock<Histogram<u64>> =
 
 impl Latencies {
     /// Records one sample of `endpoint`.
-    pub fn record(&mut self, endpoint: Endpoint, ms: u64) {
-        let histogram = self.0.entry(endpoint).or_insert_with(new_latency_histogram);
+    pub fn record(&mut self, endpoint: &Endpoint, ms: u64) {
+        if !self.histograms.contains_key(endpoint) {
+            self.histograms
+                .insert(endpoint.clone(), new_latency_histogram());
+        }
+        let histogram = self
+            .histograms
+            .get_mut(endpoint)
+            .expect("inserted just above");
         record_clamped(histogram, ms);
+    }
+
+    /// Declares the target's endpoints, so that those without samples are listed too.
+    pub fn declare<'a>(&mut self, endpoints: impl IntoIterator<Item = &'a Endpoint>) {
+        for endpoint in endpoints {
+            if !self.declared.contains(endpoint) {
+                self.declared.insert(endpoint.clone());
+            }
+        }
     }
 
     /// `endpoint`'s histogram (empty if it had no sample).
     #[must_use]
-    pub fn get(&self, endpoint: Endpoint) -> &Histogram<u64> {
-        self.0.get(&endpoint).unwrap_or(&EMPTY_LATENCY)
+    pub fn get(&self, endpoint: &Endpoint) -> &Histogram<u64> {
+        self.histograms.get(endpoint).unwrap_or(&EMPTY_LATENCY)
     }
 
-    /// Every endpoint with its histogram, those without samples included, in endpoint
-    /// order.
-    pub fn all(&self) -> impl Iterator<Item = (Endpoint, &Histogram<u64>)> {
-        let mut endpoints = Endpoint::ALL.to_vec();
-        endpoints.sort();
+    /// The histogram of the endpoint with route `route` (empty if it had no sample).
+    #[must_use]
+    pub fn get_route(&self, route: &str) -> &Histogram<u64> {
+        self.histograms
+            .iter()
+            .find(|(e, _)| e.route() == route)
+            .map_or(&EMPTY_LATENCY, |(_, h)| h)
+    }
+
+    /// Every endpoint with its histogram, those declared without samples included, in
+    /// endpoint order.
+    pub fn all(&self) -> impl Iterator<Item = (&Endpoint, &Histogram<u64>)> {
+        let mut endpoints: BTreeSet<&Endpoint> = self.declared.iter().collect();
+        endpoints.extend(self.histograms.keys());
         endpoints.into_iter().map(|e| (e, self.get(e)))
     }
 }
@@ -81,6 +109,8 @@ pub struct Stats {
 /// them per seed cost a tenth of the run time.
 #[derive(Clone, Debug, Default)]
 pub struct SeedStats {
+    /// Every endpoint of the target.
+    pub endpoints: Vec<Endpoint>,
     /// End-to-end latency of each workload operation: (endpoint, ms, overlapped a fault).
     pub e2e: Vec<(Endpoint, u64, bool)>,
     /// Latency of each attempt of the workload: (endpoint, ms).
@@ -123,11 +153,7 @@ pub struct WebhookStats {
 impl WebhookStats {
     /// Measures a finished run's webhook traffic.
     #[must_use]
-    pub fn of(
-        view: &crate::oracle::WebhookView,
-        tables: &shipsim_system::store::Tables,
-        trace: &crate::history::Trace,
-    ) -> Self {
+    pub fn of(view: &crate::oracle::WebhookView, trace: &crate::history::Trace) -> Self {
         use shipsim_system::store::Delivery;
         let mut stats = WebhookStats::default();
         for item in &view.tracking {
@@ -143,7 +169,7 @@ impl WebhookStats {
                     .push(delivered_at_ms.saturating_sub(item.due_at_ms));
             }
         }
-        for record in tables.outbox.values() {
+        for record in view.tables.outbox.values() {
             if let Delivery::Delivered { attempts, .. } = record.delivery {
                 stats.delivered += 1;
                 stats.attempts += u64::from(attempts);
@@ -247,8 +273,11 @@ impl SeedStats {
     /// Measures a finished run: its operations, and from its trace the faults they
     /// overlapped and what the service absorbed.
     #[must_use]
-    pub fn of(history: &History, trace: &Trace) -> Self {
-        let mut stats = SeedStats::default();
+    pub fn of(history: &History, trace: &Trace, endpoints: &[Endpoint]) -> Self {
+        let mut stats = SeedStats {
+            endpoints: endpoints.to_vec(),
+            ..SeedStats::default()
+        };
         let windows_us = fault_windows_us(trace);
         for event in trace.events() {
             match &event.kind {
@@ -285,12 +314,12 @@ impl SeedStats {
             }
             let elapsed_ms = (op.completed_at_us - op.invoked_at_us) / 1_000;
             let faulty = overlaps(&windows_us, op.invoked_at_us, op.completed_at_us);
-            stats.e2e.push((endpoint, elapsed_ms, faulty));
+            stats.e2e.push((endpoint.clone(), elapsed_ms, faulty));
             stats.retries += op.attempts.len().saturating_sub(1) as u64;
             for attempt in &op.attempts {
                 stats
                     .attempts
-                    .push((endpoint, attempt.ended_at_ms - attempt.sent_at_ms));
+                    .push((endpoint.clone(), attempt.ended_at_ms - attempt.sent_at_ms));
                 let requests = &mut stats.requests;
                 requests.total += 1;
                 match &attempt.outcome {
@@ -319,17 +348,25 @@ impl SeedStats {
 impl Stats {
     /// Adds one seed's measurements.
     pub fn add(&mut self, other: &SeedStats) {
+        for latencies in [
+            &mut self.e2e,
+            &mut self.attempts,
+            &mut self.e2e_fault,
+            &mut self.e2e_quiet,
+        ] {
+            latencies.declare(&other.endpoints);
+        }
         for (endpoint, ms, faulty) in &other.e2e {
-            self.e2e.record(*endpoint, *ms);
+            self.e2e.record(endpoint, *ms);
             let split = if *faulty {
                 &mut self.e2e_fault
             } else {
                 &mut self.e2e_quiet
             };
-            split.record(*endpoint, *ms);
+            split.record(endpoint, *ms);
         }
         for (endpoint, ms) in &other.attempts {
-            self.attempts.record(*endpoint, *ms);
+            self.attempts.record(endpoint, *ms);
         }
         let (a, b) = (&mut self.operations, &other.operations);
         a.total += b.total;
@@ -468,17 +505,30 @@ mod tests {
         // Proves an endpoint without samples reads as an empty histogram of the same bounds
         // as a recorded one, `all` lists every endpoint once in order, and only sampled
         // endpoints hold a histogram of their own.
+        let table = crate::target::plan::KindTable::of(&crate::reference::ReferenceApi).unwrap();
+        let endpoints = table.endpoints();
         let mut latencies = Latencies::default();
-        let sampled = Endpoint::ALL[0];
+        latencies.declare(&endpoints);
+        let sampled = &endpoints[0];
         latencies.record(sampled, 42);
         latencies.record(sampled, 7);
-        assert_eq!(latencies.0.len(), 1);
+        assert_eq!(latencies.histograms.len(), 1);
         assert_eq!(latencies.get(sampled).len(), 2);
         assert_eq!(latencies.get(sampled).max(), 42);
-        let listed: Vec<Endpoint> = latencies.all().map(|(e, _)| e).collect();
-        let mut expected = Endpoint::ALL.to_vec();
-        expected.sort();
+        let listed: Vec<&Endpoint> = latencies.all().map(|(e, _)| e).collect();
+        let expected: Vec<&Endpoint> = endpoints.iter().collect();
         assert_eq!(listed, expected);
+        let routes: Vec<&str> = listed.iter().map(|e| e.route()).collect();
+        assert_eq!(
+            routes,
+            [
+                "POST /v1/orders",
+                "GET /v1/orders/{id}",
+                "POST /v1/orders/{id}/shipments",
+                "GET /v1/shipments/{id}"
+            ],
+            "endpoint order is each kind's create, then its read"
+        );
         for (endpoint, histogram) in latencies.all() {
             let fresh = new_latency_histogram();
             assert_eq!(histogram.high(), fresh.high(), "{endpoint:?}");

@@ -79,6 +79,8 @@ pub enum Progress {
 /// What to sweep and how.
 #[derive(Clone, Debug)]
 pub struct SweepOptions {
+    /// The system under test.
+    pub target: crate::target::Target,
     /// Seeds for every scenario; `None` uses each scenario's own (or its pinned seed).
     pub seeds: Option<SeedRange>,
     /// Worker threads.
@@ -136,11 +138,11 @@ impl SeedOutcome {
             duplicates: run.duplicates,
             sim_ms: run.sim_ms,
             stats: {
-                let mut stats = SeedStats::of(&run.history, &run.trace);
+                let mut stats = SeedStats::of(&run.history, &run.trace, &run.endpoints);
                 stats.webhooks = run
                     .webhooks
                     .as_ref()
-                    .map(|view| crate::stats::WebhookStats::of(view, &run.tables, &run.trace));
+                    .map(|view| crate::stats::WebhookStats::of(view, &run.trace));
                 stats
             },
             wall_ns,
@@ -212,10 +214,10 @@ pub fn seeds_for(scenario: &Scenario, options: &SweepOptions) -> Vec<u64> {
 pub fn run_one(scenario: &Scenario, seed: u64, options: &SweepOptions) -> SeedOutcome {
     let bugs = scenario.bugs_with(&options.bugs);
     let watch = Stopwatch::start();
-    let run = run_seed(scenario, seed, &bugs);
+    let run = run_seed(&options.target, scenario, seed, &bugs);
     let mut outcome = SeedOutcome::from_run(&run, watch.elapsed_ns());
     if options.check_determinism {
-        let again = run_seed(scenario, seed, &bugs);
+        let again = run_seed(&options.target, scenario, seed, &bugs);
         if again.trace.hash() != run.trace.hash() {
             outcome.nondeterminism = Some(describe_divergence(&run, &again));
         }

@@ -11,16 +11,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rand::Rng;
-use shipsim_system::api::TrackingKind;
-use shipsim_system::carrier::{CarrierLedger, tracking_event};
 use shipsim_system::seed::Seed;
-use shipsim_system::store::MemoryStore;
 
 use super::{CrashTrigger, FaultKind, FaultSpec};
 use crate::history::EventKind;
-use crate::hosts::{CARRIER, HostSel, RECEIVER, SERVICE};
+use crate::hosts::{CARRIER, HostSel, RECEIVER};
 use crate::net::SimTransport;
+use crate::oracle::WebhookParties;
 use crate::shared::Shared;
+use crate::target::Durables;
 
 /// How often the simulated store flushes lazy commits, ms: the page-cache writeback a lazy
 /// (planted-bug) commit relies on. A crash loses up to this much of acknowledged work.
@@ -34,8 +33,8 @@ pub(crate) struct NetDriver {
     faults: Vec<FaultSpec>,
     clients: u32,
     default_latency_ms: (u64, u64),
-    store: Arc<MemoryStore>,
-    ledger: Arc<CarrierLedger>,
+    durables: Durables,
+    webhooks: Option<Arc<dyn WebhookParties>>,
     seed: Seed,
     shared: Shared,
     /// Client transports, so a reconnect storm can drop their pooled connections.
@@ -61,8 +60,8 @@ impl NetDriver {
         faults: &[FaultSpec],
         clients: u32,
         default_latency_ms: (u64, u64),
-        store: Arc<MemoryStore>,
-        ledger: Arc<CarrierLedger>,
+        durables: Durables,
+        webhooks: Option<Arc<dyn WebhookParties>>,
         shared: Shared,
         seed: Seed,
     ) -> Self {
@@ -99,8 +98,8 @@ impl NetDriver {
                 .collect(),
             clients,
             default_latency_ms,
-            store,
-            ledger,
+            durables,
+            webhooks,
             seed,
             shared,
             transports: BTreeMap::new(),
@@ -132,7 +131,7 @@ impl NetDriver {
     /// Applies everything due at `now_ms`.
     pub(crate) fn advance(&mut self, sim: &mut turmoil::Sim<'_>, now_ms: u64) {
         if now_ms >= self.next_flush_ms {
-            self.store.flush();
+            self.durables.flush();
             self.next_flush_ms = now_ms + FLUSH_INTERVAL_MS;
         }
         // Taken out for the loop (the methods below need `&mut self`), put back after: no
@@ -178,11 +177,7 @@ impl NetDriver {
             return;
         }
         sim.crash(host);
-        let lost = if host == SERVICE {
-            self.store.crash().transactions_lost
-        } else {
-            0
-        };
+        let lost = self.durables.crash(host);
         self.shared.record(
             host,
             EventKind::HostCrashed {
@@ -455,24 +450,12 @@ impl NetDriver {
     /// clock reads the same as the simulation's here unless skewed, and a skewed carrier
     /// only delays or hastens its own burst.
     fn burst(&mut self, spec: &FaultSpec, events: u32, now_ms: u64) {
-        let sales = self.ledger.sales();
-        if sales.is_empty() {
+        let Some(parties) = &self.webhooks else {
             return;
-        }
+        };
         let mut rng = self.seed.derive_index("burst", spec.stream).rng();
         let due_at_ms = crate::clock::EPOCH_UNIX_MS + now_ms;
-        for index in 0..events {
-            let sale = &sales[rng.random_range(0..sales.len())];
-            let event = tracking_event(
-                &sale.label,
-                TrackingKind::InTransit,
-                due_at_ms,
-                format!("burst-{}-{index}", spec.stream),
-            );
-            self.ledger
-                .schedule(event, due_at_ms)
-                .expect("the simulation's ledger is in memory and cannot fail to commit");
-        }
+        parties.burst(&self.durables, events, &mut rng, due_at_ms, spec.stream);
     }
 }
 

@@ -27,7 +27,6 @@ use std::time::Duration;
 use shipsim_system::api::{HEADER_ADMIN_KEY, HEADER_API_KEY, Order, Shipment, ShipmentStatus};
 use shipsim_system::bugs::BugSet;
 use shipsim_system::carrier::LabelSale;
-use shipsim_system::client::{ShipClient, ShipClientConfig};
 use shipsim_system::clock::WallClock;
 use shipsim_system::seed::Seed;
 use shipsim_system::store::{OrderRecord, ShipmentRecord, Tables, TablesDump};
@@ -36,10 +35,14 @@ use tokio::time::Instant;
 
 use super::proxy::{self, CONTROL_PREFIX, ProxiedHost, Proxy, ProxyInfo};
 use super::{LiveError, base_url, error_chain};
-use crate::history::{Event, EventKind, History, OpKind, OpOutcome, Resource, Trace};
+use crate::history::{Event, EventKind, History, OpOutcome, Trace};
 use crate::oracle::{Duplicates, OracleInput, OracleKind, Violation};
+use crate::reference::{ReferenceApi, effects_of, inventory_of};
 use crate::scenario::Scenario;
 use crate::stats::{SeedStats, Stats};
+use crate::target::client::ApiClient;
+use crate::target::plan::{KindTable, Plan};
+use crate::target::{Caller, Inventories};
 use crate::workload::{self, ClientIdentity, Recorder, SETTLE_POLICY};
 
 /// What to run and against what.
@@ -71,14 +74,31 @@ impl LiveOptions {
     /// The API key of merchant `index` on the target.
     #[must_use]
     pub fn api_key(&self, index: u32) -> String {
-        if self.api_keys.is_empty() {
-            workload::api_key(index)
-        } else {
-            self.api_keys
-                .get(index as usize)
-                .cloned()
-                .unwrap_or_else(|| workload::api_key(index))
+        self.api_keys
+            .get(index as usize)
+            .cloned()
+            .unwrap_or_else(|| Caller::new(index).api_key)
+    }
+
+    /// Merchant `index` with its API key on the target.
+    #[must_use]
+    pub fn caller(&self, index: u32) -> Caller {
+        Caller {
+            api_key: self.api_key(index),
+            ..Caller::new(index)
         }
+    }
+
+    /// The plan of the run: the reference API, the scenario's mix, the merchants with their
+    /// keys on the target.
+    fn plan(&self) -> Plan {
+        let api = Arc::new(ReferenceApi);
+        let table = KindTable::of(&ReferenceApi).expect("the reference API's kinds are valid");
+        let mut plan = Plan::new(api, table, &self.scenario);
+        plan.callers = (0..self.scenario.hosts.callers)
+            .map(|i| self.caller(i))
+            .collect();
+        plan
     }
 }
 
@@ -118,6 +138,8 @@ pub struct LiveRun {
     pub sales: Option<Vec<LabelSale>>,
     /// Duplicates in the final state.
     pub duplicates: Duplicates,
+    /// The target's endpoints.
+    pub endpoints: Vec<crate::history::Endpoint>,
     /// Wall time of the workload phase, ms.
     pub workload_ms: u64,
     /// Wall time of the whole run, ms.
@@ -249,7 +271,7 @@ async fn preflight(
                         target,
                         format!(
                             "refuses the API key of {} ({}): start it with at least {callers} merchants (`shipsim serve --callers {callers}`), or give the target's own keys with --api-key",
-                            workload::caller_id(index),
+                            Caller::new(index).id,
                             options.api_key(index)
                         ),
                     ));
@@ -270,30 +292,31 @@ async fn preflight(
     Ok(())
 }
 
-fn ship_client(
+fn api_client(
+    plan: &Plan,
     transport: &Arc<ReqwestTransport>,
     target: &str,
-    api_key: String,
+    caller: &Caller,
     policy: shipsim_system::client::RetryPolicy,
     seed: Seed,
     bugs: &BugSet,
-) -> ShipClient {
-    ShipClient::new(
+) -> ApiClient {
+    ApiClient::new(
+        plan.api.clone(),
         transport.clone(),
         Arc::new(WallClock),
         seed,
-        ShipClientConfig {
-            base_url: target.to_string(),
-            api_key,
-            policy,
-            bugs: bugs.clone(),
-        },
+        target.to_string(),
+        caller.clone(),
+        policy,
+        bugs.clone(),
     )
 }
 
 /// Runs the workload's clients concurrently on this thread and waits for all of them.
 async fn run_workload(
     options: &LiveOptions,
+    plan: &Arc<Plan>,
     transport: &Arc<ReqwestTransport>,
     target: &str,
     recorder: &LiveRecorder,
@@ -302,19 +325,21 @@ async fn run_workload(
     let root = Seed(options.seed);
     let local = tokio::task::LocalSet::new();
     for index in 0..scenario.hosts.clients {
-        let identity = ClientIdentity::new(index, scenario.hosts.callers);
-        let client = ship_client(
+        let identity = ClientIdentity::new(index, &plan.callers);
+        let client = api_client(
+            plan,
             transport,
             target,
-            options.api_key(index % scenario.hosts.callers),
+            &identity.caller,
             scenario.client,
             workload::client_seed(root, &identity),
             &options.bugs,
         );
         let scenario = scenario.clone();
         let recorder = recorder.clone();
+        let plan = plan.clone();
         local.spawn_local(async move {
-            workload::run_operations(&identity, &scenario, root, client, recorder).await;
+            workload::run_operations(&identity, &scenario, &plan, root, client, recorder).await;
         });
     }
     local.await;
@@ -373,6 +398,7 @@ async fn begin(options: &LiveOptions, http: &reqwest::Client) -> Result<Begun, L
 /// ambiguous write until it is answered.
 async fn heal_and_settle(
     options: &LiveOptions,
+    plan: &Plan,
     http: &reqwest::Client,
     transport: &Arc<ReqwestTransport>,
     begun: &Begun,
@@ -394,13 +420,14 @@ async fn heal_and_settle(
     let limit_ms = options.scenario.run.time_limit_ms;
     tokio::time::timeout(
         Duration::from_millis(limit_ms),
-        workload::settle(ambiguous, recorder.clone(), |caller_index| {
-            ship_client(
+        workload::settle(ambiguous, plan, recorder.clone(), |caller| {
+            api_client(
+                plan,
                 transport,
                 &begun.target,
-                options.api_key(caller_index),
+                caller,
                 SETTLE_POLICY,
-                settle_seed.derive_index("settler", u64::from(caller_index)),
+                settle_seed.derive_index("settler", u64::from(caller.index)),
                 &options.bugs,
             )
         }),
@@ -445,6 +472,7 @@ async fn read_final_state(
 /// run does not finish within the scenario's time limit.
 pub async fn run(options: LiveOptions) -> Result<LiveRun, LiveError> {
     let recorder = LiveRecorder::new();
+    let plan = Arc::new(options.plan());
     let transport = Arc::new(ReqwestTransport::new()?);
     let http = transport.client().clone();
     let begun = begin(&options, &http).await?;
@@ -453,18 +481,18 @@ pub async fn run(options: LiveOptions) -> Result<LiveRun, LiveError> {
     let limit_ms = options.scenario.run.time_limit_ms;
     tokio::time::timeout(
         Duration::from_millis(limit_ms),
-        run_workload(&options, &transport, &begun.target, &recorder),
+        run_workload(&options, &plan, &transport, &begun.target, &recorder),
     )
     .await
     .map_err(|_| LiveError::Stuck { limit_ms })?;
     let workload_ms = millis(started.elapsed());
 
-    let reports = heal_and_settle(&options, &http, &transport, &begun, &recorder).await?;
+    let reports = heal_and_settle(&options, &plan, &http, &transport, &begun, &recorder).await?;
     let (history, trace) =
         std::mem::take(&mut *recorder.state.lock().expect("live history lock poisoned"));
     let (tables, source, sales) =
         read_final_state(&options, &http, &begun.target, &history).await?;
-    let mut run = judge(&options, history, trace, tables, source, sales);
+    let mut run = judge(&options, &plan, history, trace, tables, source, sales);
     run.proxies = reports;
     run.workload_ms = workload_ms;
     run.total_ms = millis(recorder.origin.elapsed());
@@ -572,20 +600,27 @@ async fn read_through_api(
         let OpOutcome::Ok { resource, .. } = &op.outcome else {
             continue;
         };
+        if !op.kind.is_write() {
+            continue;
+        }
         let key = op.key.clone().unwrap_or_default();
-        match (resource, op.kind) {
-            (Resource::Order(order), OpKind::CreateOrder) => {
-                order_keys.insert(order.id.clone(), (op.caller.clone(), key));
+        match op.kind.resource() {
+            "order" => {
+                order_keys.insert(resource.id.clone(), (op.caller.clone(), key));
             }
-            (Resource::Shipment(shipment), OpKind::CreateShipment) => {
-                shipment_keys.insert(shipment.id.clone(), (op.caller.clone(), key));
+            "shipment" => {
+                shipment_keys.insert(resource.id.clone(), (op.caller.clone(), key));
             }
             _ => {}
         }
     }
     let mut tables = Tables::default();
     for (order_id, (caller, key)) in &order_keys {
-        let api_key = options.api_key(workload::caller_index(caller));
+        let index = caller
+            .strip_prefix("merchant-")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        let api_key = options.api_key(index);
         let Some(order) =
             get_as::<Order>(client, target, &format!("/v1/orders/{order_id}"), &api_key).await
         else {
@@ -631,9 +666,8 @@ async fn read_through_api(
 /// settle phase every correct creation was answered to someone, so each one is a duplicate
 /// or a phantom. Only needed when the state comes from API reads, where shipment keys are
 /// unknown; with the whole store, `exactly_once` sees the keys.
-fn orphan_violations(input: &OracleInput<'_>) -> Vec<Violation> {
-    input
-        .tables
+fn orphan_violations(input: &OracleInput<'_>, tables: &Tables) -> Vec<Violation> {
+    tables
         .shipments
         .values()
         .filter(|r| r.idempotency_key.starts_with('?'))
@@ -713,6 +747,7 @@ fn plan(
 
 fn judge(
     options: &LiveOptions,
+    plan: &Plan,
     history: History,
     trace: Trace,
     tables: Tables,
@@ -720,33 +755,23 @@ fn judge(
     sales: Option<Vec<LabelSale>>,
 ) -> LiveRun {
     let scenario = &options.scenario;
-    let (oracles_run, oracles_skipped) = plan(scenario, state_source, sales.is_some());
-    // Without the ledger, each labelled shipment stands for one sale of its own label, so the
-    // label checks of `exactly_once` hold vacuously and its key checks still run.
-    let assumed_sales: Vec<LabelSale> = tables
-        .shipments
-        .values()
-        .filter_map(|r| {
-            r.shipment.label_id.as_ref().map(|label_id| LabelSale {
-                label: shipsim_system::api::Label {
-                    label_id: label_id.clone(),
-                    tracking_number: r.shipment.tracking_number.clone().unwrap_or_default(),
-                    shipment_ref: r.shipment.id.clone(),
-                    cost_cents: 0,
-                },
-                idempotency_key: None,
-                sold_at_ms: 0,
-            })
-        })
-        .collect();
-    let sales_seen = sales.as_deref().unwrap_or(&assumed_sales);
+    let (oracles_run, oracles_skipped) = self::plan(scenario, state_source, sales.is_some());
+    // What the service serves after the run is what it keeps: both views are the same.
+    let inventory = inventory_of(&tables);
+    let inventories = Inventories {
+        live: inventory.clone(),
+        durable: inventory,
+    };
+    // Without the ledger the effect checks have nothing to judge; the key checks still run.
+    let effects = sales.as_deref().map(effects_of).unwrap_or_default();
     let input = OracleInput {
         scenario,
         seed: options.seed,
         history: &history,
-        tables: &tables,
-        durable: &tables,
-        sales: sales_seen,
+        kinds: plan.table.kinds(),
+        conventions: &plan.conventions,
+        inventory: Some(&inventories),
+        effects: &effects,
         webhooks: None,
     };
     let mut violations: Vec<Violation> = oracles_run
@@ -758,9 +783,9 @@ fn judge(
             .iter()
             .any(|(o, _)| *o == OracleKind::ExactlyOnce)
     {
-        violations.extend(orphan_violations(&input));
+        violations.extend(orphan_violations(&input, &tables));
     }
-    let duplicates = Duplicates::count(&tables, sales_seen);
+    let duplicates = Duplicates::count(&input);
     let faults_not_applied = scenario
         .faults
         .iter()
@@ -780,6 +805,7 @@ fn judge(
         tables,
         sales,
         duplicates,
+        endpoints: plan.table.endpoints(),
         workload_ms: 0,
         total_ms: 0,
     }
@@ -801,7 +827,7 @@ pub fn render(run: &LiveRun, scenario: &Scenario, target: &str) -> String {
         run.seed
     );
     let mut stats = Stats::default();
-    stats.add(&SeedStats::of(&run.history, &run.trace));
+    stats.add(&SeedStats::of(&run.history, &run.trace, &run.endpoints));
     let ops = &stats.operations;
     let requests = &stats.requests;
     let rate = requests.total as f64 / (run.workload_ms.max(1) as f64 / 1_000.0);

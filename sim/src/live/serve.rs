@@ -25,9 +25,9 @@ use shipsim_system::store::SqliteStore;
 use shipsim_system::transport::ReqwestTransport;
 
 use super::{LiveError, announce, base_url, bind, shutdown_signal};
-use crate::runner::CARRIER_API_KEY;
+use crate::reference::{CARRIER_API_KEY, UNSERVICEABLE_COUNTRY};
 use crate::scenario::ServiceSettings;
-use crate::workload::{self, UNSERVICEABLE_COUNTRY};
+use crate::target::Caller;
 
 /// How `shipsim serve` runs the service.
 #[derive(Clone, Debug)]
@@ -77,7 +77,10 @@ pub async fn run_service(options: ServiceOptions) -> Result<(), LiveError> {
     let (store, boot) = SqliteStore::open(&options.db)?;
     let config = ServiceConfig {
         api_keys: (0..options.callers)
-            .map(|i| (workload::api_key(i), workload::caller_id(i)))
+            .map(|i| {
+                let caller = Caller::new(i);
+                (caller.api_key, caller.id)
+            })
             .collect(),
         carrier_base_url: base_url(&options.carrier_url),
         carrier_api_key: CARRIER_API_KEY.to_string(),

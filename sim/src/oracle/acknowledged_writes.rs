@@ -1,15 +1,21 @@
-//! `acknowledged_writes`: every write the service acknowledged is in the durable store, as
-//! acknowledged: a shipment answered with a label has that label on disk. A write that is
-//! only in memory at the end would be lost by a crash now, so it counts even if no crash
-//! happened.
+//! `acknowledged_writes`: every write the target acknowledged is in its durable store, as
+//! acknowledged: a resource answered with a downstream reference (a label, a charge) has
+//! that reference on disk. A write that is only in memory at the end would be lost by a
+//! crash now, so it counts even if no crash happened.
+//!
+//! It reads the target's inventory; a target that gives none is judged by reading every
+//! acknowledged resource back through its API after the run (see the runner).
 
 use super::{OracleInput, OracleKind, Violation};
-use crate::history::{OpOutcome, Resource};
+use crate::history::OpOutcome;
 
 const ORACLE: OracleKind = OracleKind::AcknowledgedWrites;
 
 pub(super) fn check(input: &OracleInput<'_>) -> Vec<Violation> {
     let mut found = Vec::new();
+    let Some(inventory) = input.inventory else {
+        return found;
+    };
     for op in input
         .history
         .operations()
@@ -19,53 +25,35 @@ pub(super) fn check(input: &OracleInput<'_>) -> Vec<Violation> {
         let OpOutcome::Ok { resource, .. } = &op.outcome else {
             continue;
         };
-        match resource {
-            Resource::Order(order) => {
-                if !input.durable.orders.contains_key(&order.id) {
-                    found.push(
-                        Violation::new(
-                            ORACLE,
-                            input,
-                            format!("acknowledged order {} is not durable", order.id),
-                        )
-                        .ops([op.id])
-                        .evidence(lost_or_volatile(
-                            input.tables.orders.contains_key(&order.id),
-                        )),
-                    );
-                }
-            }
-            Resource::Shipment(shipment) => match input.durable.shipments.get(&shipment.id) {
-                None => found.push(
-                    Violation::new(
-                        ORACLE,
-                        input,
-                        format!("acknowledged shipment {} is not durable", shipment.id),
-                    )
-                    .ops([op.id])
-                    .evidence(lost_or_volatile(
-                        input.tables.shipments.contains_key(&shipment.id),
-                    )),
-                ),
-                Some(stored) if stored.shipment.label_id != shipment.label_id => found.push(
-                    Violation::new(
-                        ORACLE,
-                        input,
-                        format!(
-                            "shipment {} was acknowledged with a label the store does not have",
-                            shipment.id
-                        ),
-                    )
-                    .ops([op.id])
-                    .evidence(format!(
-                        "acknowledged label {}, stored label {} (status {:?})",
-                        shipment.label_id.as_deref().unwrap_or("-"),
-                        stored.shipment.label_id.as_deref().unwrap_or("-"),
-                        stored.shipment.status
-                    )),
-                ),
-                Some(_) => {}
-            },
+        let kind = op.kind.resource();
+        match inventory.durable.get(kind, &resource.id) {
+            None => found.push(
+                Violation::new(
+                    ORACLE,
+                    input,
+                    format!("acknowledged {kind} {} is not durable", resource.id),
+                )
+                .ops([op.id])
+                .evidence(lost_or_volatile(inventory.live.get(kind, &resource.id).is_some())),
+            ),
+            Some(stored) if stored.downstream_ref != resource.downstream_ref => found.push(
+                Violation::new(
+                    ORACLE,
+                    input,
+                    format!(
+                        "{kind} {} was acknowledged with a downstream reference the store does not have",
+                        resource.id
+                    ),
+                )
+                .ops([op.id])
+                .evidence(format!(
+                    "acknowledged {}, stored {} (state {})",
+                    resource.downstream_ref.as_deref().unwrap_or("-"),
+                    stored.downstream_ref.as_deref().unwrap_or("-"),
+                    stored.state.as_deref().unwrap_or("-")
+                )),
+            ),
+            Some(_) => {}
         }
     }
     found
@@ -106,7 +94,7 @@ mod tests {
         stored.status = shipsim_system::api::ShipmentStatus::PendingLabel;
         assert_one(
             &fixture.check(ORACLE),
-            "acknowledged with a label the store does not have",
+            "acknowledged with a downstream reference the store does not have",
         );
     }
 }

@@ -1,11 +1,9 @@
 //! `ambiguity_resolved`: every operation whose outcome the client could not know was
 //! re-issued after the faults healed and got a definite answer; and nothing is left
-//! half-done: no shipment stuck without its label, no idempotency record stuck in progress.
+//! half-done in the target's store (a resource stuck waiting for its downstream effect, an
+//! idempotency record stuck in progress), when the target says how to read it.
 
 use std::collections::BTreeMap;
-
-use shipsim_system::api::ShipmentStatus;
-use shipsim_system::store::IdemState;
 
 use super::{OracleInput, OracleKind, Violation};
 use crate::history::{OpId, OpOutcome, Operation, Phase};
@@ -57,63 +55,41 @@ pub(super) fn check(input: &OracleInput<'_>) -> Vec<Violation> {
         }
     }
 
-    for (id, record) in &input.tables.shipments {
-        if record.shipment.status == ShipmentStatus::PendingLabel {
-            let ops: Vec<OpId> = input
-                .history
-                .operations()
-                .iter()
-                .filter(|op| {
-                    op.caller == record.caller
-                        && op.key.as_deref() == Some(record.idempotency_key.as_str())
-                })
-                .map(|op| op.id)
-                .collect();
-            found.push(
-                Violation::new(
-                    ORACLE,
-                    input,
-                    format!("shipment {id} was left pending its label"),
-                )
+    let Some(inventory) = input.inventory else {
+        return found;
+    };
+    for unfinished in &inventory.live.unfinished {
+        let ops: Vec<OpId> = input
+            .history
+            .operations()
+            .iter()
+            .filter(|op| {
+                op.caller == unfinished.caller && op.key.as_deref() == Some(unfinished.key.as_str())
+            })
+            .map(|op| op.id)
+            .collect();
+        found.push(
+            Violation::new(ORACLE, input, unfinished.what.clone())
                 .ops(ops)
-                .evidence(format!(
-                    "key `{}` of {}",
-                    record.idempotency_key, record.caller
-                )),
-            );
-        }
-    }
-    for (scope, record) in &input.tables.idempotency {
-        if let IdemState::InProgress { recovery, .. } = &record.state {
-            found.push(
-                Violation::new(
-                    ORACLE,
-                    input,
-                    format!(
-                        "idempotency record `{}` of {} was left in progress",
-                        scope.key, scope.caller
-                    ),
-                )
-                .evidence(format!("recovery point: {recovery:?}")),
-            );
-        }
+                .evidence(format!("key `{}` of {}", unfinished.key, unfinished.caller)),
+        );
     }
     found
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::testing::op_kind;
     use shipsim_system::api::ShipmentStatus;
     use shipsim_system::store::{IdemScope, IdemState, IdempotencyRecord, RecoveryPoint};
 
     use super::super::testing::{Fixture, assert_one, ok_attempt, shipment};
     use super::*;
-    use crate::history::OpKind;
 
     fn ambiguous(fixture: &mut Fixture) -> OpId {
         fixture.op(
             "merchant-0",
-            OpKind::CreateShipment,
+            op_kind("create_shipment"),
             Some("ship-5"),
             Some("{}"),
             Some("ord_1"),
@@ -141,7 +117,7 @@ mod tests {
             "merchant-0",
             "settler",
             Phase::Settle,
-            OpKind::CreateShipment,
+            op_kind("create_shipment"),
             Some("ship-5"),
             Some("{}"),
             Some("ord_1"),

@@ -286,11 +286,12 @@ fn circuit_open_prefix() -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::super::testing::op_kind;
     use shipsim_system::client::AttemptOutcome;
 
     use super::super::testing::{Fixture, assert_one, attempt};
     use super::*;
-    use crate::history::{OpKind, OpOutcome};
+    use crate::history::OpOutcome;
 
     fn response(status: u16, retry_after_ms: Option<u64>) -> AttemptOutcome {
         AttemptOutcome::Response {
@@ -305,7 +306,7 @@ mod tests {
         let mut fixture = Fixture::happy();
         fixture.op(
             "merchant-0",
-            OpKind::CreateOrder,
+            op_kind("create_order"),
             Some("order-9"),
             Some("{}"),
             None,
@@ -369,7 +370,7 @@ mod tests {
         fixture.scenario.client.breaker = None;
         fixture.op(
             "merchant-0",
-            OpKind::CreateOrder,
+            op_kind("create_order"),
             Some("k"),
             Some("{}"),
             None,
@@ -392,7 +393,7 @@ mod tests {
         fixture.scenario.client.budget = None;
         fixture.op(
             "merchant-0",
-            OpKind::CreateOrder,
+            op_kind("create_order"),
             Some("k"),
             Some("{}"),
             None,

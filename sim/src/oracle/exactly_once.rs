@@ -1,45 +1,124 @@
-//! `exactly_once`: at most one shipment (and one order) per (caller, idempotency key) and
-//! per logical operation, at most one carrier label per shipment, and no label sold for a
-//! shipment the service does not have.
+//! `exactly_once`: at most one resource per (caller, idempotency key) and per logical
+//! operation, at most one downstream effect (a label, a charge) per resource, and no effect
+//! paid for a resource the target does not have.
+//!
+//! The downstreams' ledgers are the ground truth: an effect is counted where it was
+//! performed, not where the target says it was. With the target's inventory, effects that
+//! name the resource they were for are matched to it; without, an effect that no resource
+//! the clients were answered with carries is one paid for nothing.
 
-use std::collections::BTreeMap;
-
-use shipsim_system::carrier::LabelSale;
-use shipsim_system::store::Tables;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::{OracleInput, OracleKind, Violation};
-use crate::history::{History, OpId, Phase};
+use crate::history::{History, OpId, OpOutcome, Phase};
+use crate::target::{Effect, Inventory};
 
 const ORACLE: OracleKind = OracleKind::ExactlyOnce;
 
 /// Duplicates in a final state, for the report's totals.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Duplicates {
-    /// Shipments beyond the first per (caller, key).
+    /// Resources of spending kinds beyond the first per (caller, key): the report's
+    /// `duplicate_shipments`.
     pub shipments: u64,
-    /// Labels beyond the first per shipment.
+    /// Downstream effects beyond the first per resource, and effects no resource carries:
+    /// the report's `duplicate_labels`.
     pub labels: u64,
 }
 
 impl Duplicates {
-    /// Counts duplicates in `tables` and `sales`.
+    /// Counts duplicates in a run's final state: its inventory (when the target gives one;
+    /// otherwise what the clients were answered with) and the downstreams' effects.
     #[must_use]
-    pub fn count(tables: &Tables, sales: &[LabelSale]) -> Self {
-        let mut per_key: BTreeMap<(&str, &str), u64> = BTreeMap::new();
-        for record in tables.shipments.values() {
-            *per_key
-                .entry((&record.caller, &record.idempotency_key))
-                .or_insert(0) += 1;
+    pub fn count(input: &OracleInput<'_>) -> Self {
+        let spending: BTreeSet<&str> = input
+            .kinds
+            .iter()
+            .filter(|k| k.is_spending())
+            .map(|k| k.name())
+            .collect();
+        let mut per_key: BTreeMap<(&str, &str, &str), BTreeSet<&str>> = BTreeMap::new();
+        match input.inventory {
+            Some(inventory) => {
+                for resource in inventory.live.resources() {
+                    if let Some(key) = &resource.key
+                        && spending.contains(resource.kind.as_str())
+                    {
+                        per_key
+                            .entry((&resource.kind, &resource.caller, key))
+                            .or_default()
+                            .insert(&resource.id);
+                    }
+                }
+            }
+            None => {
+                for op in input.history.operations() {
+                    if let (OpOutcome::Ok { resource, .. }, Some(key)) = (&op.outcome, &op.key)
+                        && op.kind.is_write()
+                        && spending.contains(op.kind.resource())
+                    {
+                        per_key
+                            .entry((op.kind.resource(), &op.caller, key))
+                            .or_default()
+                            .insert(&resource.id);
+                    }
+                }
+            }
         }
-        let mut per_shipment: BTreeMap<&str, u64> = BTreeMap::new();
-        for sale in sales {
-            *per_shipment.entry(&sale.label.shipment_ref).or_insert(0) += 1;
-        }
+        let (per_subject, orphans) = effects_by_owner(input);
         Duplicates {
-            shipments: per_key.values().map(|n| n - 1).sum(),
-            labels: per_shipment.values().map(|n| n - 1).sum(),
+            shipments: per_key.values().map(|ids| ids.len() as u64 - 1).sum(),
+            labels: per_subject
+                .values()
+                .map(|effects| effects.len() as u64 - 1)
+                .sum::<u64>()
+                + orphans.len() as u64,
         }
     }
+}
+
+/// Effects grouped by the resource they were for (by the subject the request named, or
+/// else by the resource that carries the effect's id), and the effects no resource
+/// carries when nothing names their subject.
+fn effects_by_owner<'a>(
+    input: &OracleInput<'a>,
+) -> (BTreeMap<&'a str, Vec<&'a Effect>>, Vec<&'a Effect>) {
+    let carried = carried_refs(input);
+    let mut per_subject: BTreeMap<&str, Vec<&Effect>> = BTreeMap::new();
+    let mut orphans = Vec::new();
+    for effect in input.effects {
+        match (&effect.subject, carried.get(effect.id.as_str())) {
+            (Some(subject), _) => per_subject.entry(subject).or_default().push(effect),
+            (None, Some(owner)) => per_subject.entry(owner).or_default().push(effect),
+            (None, None) => orphans.push(effect),
+        }
+    }
+    (per_subject, orphans)
+}
+
+/// Downstream reference -> the resource that carries it: from the inventory when there is
+/// one, else from every resource a client was answered with.
+fn carried_refs<'a>(input: &OracleInput<'a>) -> BTreeMap<&'a str, &'a str> {
+    let mut carried = BTreeMap::new();
+    match input.inventory {
+        Some(inventory) => {
+            for resource in inventory.live.resources() {
+                if let Some(reference) = &resource.downstream_ref {
+                    carried.insert(reference.as_str(), resource.id.as_str());
+                }
+            }
+        }
+        None => {
+            for op in input.history.operations() {
+                if let OpOutcome::Ok { resource, .. } = &op.outcome
+                    && let Some(reference) = &resource.downstream_ref
+                {
+                    carried.insert(reference.as_str(), resource.id.as_str());
+                }
+            }
+        }
+    }
+    carried
 }
 
 /// Operations by (caller, key sent): built once per check, so naming the operations of a
@@ -69,67 +148,81 @@ impl KeyIndex {
     }
 }
 
+/// `n` things of kind `kind`, as a phrase: `2 shipments`.
+fn plural(n: usize, kind: &str) -> String {
+    if n == 1 {
+        format!("1 {kind}")
+    } else {
+        format!("{n} {kind}s")
+    }
+}
+
 pub(super) fn check(input: &OracleInput<'_>) -> Vec<Violation> {
     let mut found = Vec::new();
-    let tables = input.tables;
     let index = KeyIndex::of(input.history);
-
-    let mut shipments_per_key: BTreeMap<(&str, &str), Vec<&str>> = BTreeMap::new();
-    for (id, record) in &tables.shipments {
-        shipments_per_key
-            .entry((&record.caller, &record.idempotency_key))
-            .or_default()
-            .push(id);
+    if let Some(inventory) = input.inventory {
+        per_key(input, &inventory.live, &index, &mut found);
     }
-    for ((caller, key), ids) in &shipments_per_key {
-        if ids.len() > 1 {
+    per_operation(input, &mut found);
+    per_effect(input, &index, &mut found);
+    found
+}
+
+/// At most one resource of a kind per (caller, key), in the target's own store.
+fn per_key(
+    input: &OracleInput<'_>,
+    inventory: &Inventory,
+    index: &KeyIndex,
+    found: &mut Vec<Violation>,
+) {
+    // Children before parents: a duplicated child is the costly one, and is listed first.
+    for kind in input.kinds.iter().rev() {
+        let mut per_key: BTreeMap<(&str, &str), Vec<&crate::target::Resource>> = BTreeMap::new();
+        for resource in inventory
+            .resources()
+            .iter()
+            .filter(|r| r.kind == kind.name())
+        {
+            if let Some(key) = &resource.key {
+                per_key
+                    .entry((&resource.caller, key))
+                    .or_default()
+                    .push(resource);
+            }
+        }
+        for ((caller, key), resources) in &per_key {
+            if resources.len() < 2 {
+                continue;
+            }
             let mut violation = Violation::new(
                 ORACLE,
                 input,
                 format!(
-                    "{} shipments for one idempotency key `{key}` of {caller}",
-                    ids.len()
+                    "{} for one idempotency key `{key}` of {caller}",
+                    plural(resources.len(), kind.name())
                 ),
             )
             .ops(index.ops(caller, key));
-            for id in ids {
-                let shipment = &tables.shipments[*id].shipment;
+            for resource in resources {
                 violation = violation.evidence(format!(
-                    "shipment {id}: status {:?}, label {}",
-                    shipment.status,
-                    shipment.label_id.as_deref().unwrap_or("-")
+                    "{} {}: state {}, {}",
+                    kind.name(),
+                    resource.id,
+                    resource.state.as_deref().unwrap_or("-"),
+                    resource
+                        .downstream_ref
+                        .as_deref()
+                        .unwrap_or("no downstream reference")
                 ));
             }
             found.push(violation);
         }
     }
+}
 
-    let mut orders_per_key: BTreeMap<(&str, &str), Vec<&str>> = BTreeMap::new();
-    for (id, record) in &tables.orders {
-        orders_per_key
-            .entry((&record.caller, &record.idempotency_key))
-            .or_default()
-            .push(id);
-    }
-    for ((caller, key), ids) in &orders_per_key {
-        if ids.len() > 1 {
-            found.push(
-                Violation::new(
-                    ORACLE,
-                    input,
-                    format!(
-                        "{} orders for one idempotency key `{key}` of {caller}",
-                        ids.len()
-                    ),
-                )
-                .ops(index.ops(caller, key))
-                .evidence(format!("orders: {}", ids.join(", "))),
-            );
-        }
-    }
-
-    // Per logical operation: an operation whose attempts carried several keys (a client
-    // that invents a key per attempt) may have created several shipments under them.
+/// Per logical operation: an operation whose attempts carried several keys (a client that
+/// invents a key per attempt) may have created several resources under them.
+fn per_operation(input: &OracleInput<'_>, found: &mut Vec<Violation>) {
     for op in input
         .history
         .operations()
@@ -140,15 +233,18 @@ pub(super) fn check(input: &OracleInput<'_>) -> Vec<Violation> {
         if keys.len() < 2 {
             continue;
         }
-        let created: Vec<&str> = keys
-            .iter()
-            .flat_map(|key| {
-                let scope = (op.caller.as_str(), *key);
-                let shipments = shipments_per_key.get(&scope).into_iter().flatten();
-                let orders = orders_per_key.get(&scope).into_iter().flatten();
-                shipments.chain(orders).copied()
-            })
-            .collect();
+        let created: Vec<&str> = match input.inventory {
+            Some(inventory) => inventory
+                .live
+                .resources()
+                .iter()
+                .filter(|r| {
+                    r.caller == op.caller && r.key.as_deref().is_some_and(|k| keys.contains(&k))
+                })
+                .map(|r| r.id.as_str())
+                .collect(),
+            None => Vec::new(),
+        };
         if created.len() > 1 {
             found.push(
                 Violation::new(
@@ -167,81 +263,137 @@ pub(super) fn check(input: &OracleInput<'_>) -> Vec<Violation> {
             );
         }
     }
+}
 
-    let mut labels_per_shipment: BTreeMap<&str, Vec<&LabelSale>> = BTreeMap::new();
-    for sale in input.sales {
-        labels_per_shipment
-            .entry(&sale.label.shipment_ref)
-            .or_default()
-            .push(sale);
-    }
-    for (shipment_id, sales) in &labels_per_shipment {
-        let owner = tables.shipments.get(*shipment_id);
-        let ops = || owner.map_or_else(Vec::new, |r| index.ops(&r.caller, &r.idempotency_key));
-        if sales.len() > 1 {
+/// At most one effect per resource, none for a resource the target does not have, and
+/// every downstream reference a resource carries performed for it.
+fn per_effect(input: &OracleInput<'_>, index: &KeyIndex, found: &mut Vec<Violation>) {
+    let (per_subject, orphans) = effects_by_owner(input);
+    let owner_ops = |id: &str| -> Vec<OpId> {
+        match input.inventory.and_then(|i| i.live.find(id)) {
+            Some(resource) => resource
+                .key
+                .as_deref()
+                .map_or_else(Vec::new, |key| index.ops(&resource.caller, key)),
+            None => input
+                .history
+                .operations()
+                .iter()
+                .filter(
+                    |op| matches!(&op.outcome, OpOutcome::Ok { resource, .. } if resource.id == id),
+                )
+                .map(|op| op.id)
+                .collect(),
+        }
+    };
+    for (subject, effects) in &per_subject {
+        let first = effects[0];
+        if effects.len() > 1 {
             let mut violation = Violation::new(
                 ORACLE,
                 input,
                 format!(
-                    "{} carrier labels bought for shipment {shipment_id}",
-                    sales.len()
+                    "{} {} bought for {subject}",
+                    effects.len(),
+                    if first.what.is_empty() {
+                        "effects".to_string()
+                    } else {
+                        format!("{} {}s", first.downstream, first.what)
+                    }
                 ),
             )
-            .ops(ops());
-            for sale in sales {
+            .ops(owner_ops(subject));
+            for effect in effects {
                 violation = violation.evidence(format!(
-                    "label {} sold at {} ms under key {}",
-                    sale.label.label_id,
-                    sale.sold_at_ms,
-                    sale.idempotency_key.as_deref().unwrap_or("(none)")
+                    "{} {} at {} ms under key {}",
+                    effect.what,
+                    effect.id,
+                    effect.at_ms,
+                    effect.key.as_deref().unwrap_or("(none)")
                 ));
             }
             found.push(violation);
-        } else if owner.is_none() {
+        } else if let Some(inventory) = input.inventory
+            && inventory.live.find(subject).is_none()
+        {
             found.push(
                 Violation::new(
                     ORACLE,
                     input,
                     format!(
-                        "label {} sold for shipment {shipment_id}, which the service does not have",
-                        sales[0].label.label_id
+                        "{} {} bought for {subject}, which the target does not have",
+                        first.what, first.id
                     ),
                 )
                 .evidence(
-                    "the shipment row was lost or never committed: the label was paid for nothing",
+                    "the resource was lost or never committed: the effect was paid for nothing",
                 ),
             );
         }
     }
-
-    for (shipment_id, record) in &tables.shipments {
-        let Some(label_id) = &record.shipment.label_id else {
+    for effect in &orphans {
+        found.push(
+            Violation::new(
+                ORACLE,
+                input,
+                format!(
+                    "{} {} at {} belongs to no resource",
+                    effect.what, effect.id, effect.downstream
+                ),
+            )
+            .evidence(format!(
+                "performed at {} ms under key {}; no resource the target holds or answered with carries it: paid for nothing, or twice",
+                effect.at_ms,
+                effect.key.as_deref().unwrap_or("(none)")
+            )),
+        );
+    }
+    if input.effects.is_empty() {
+        return;
+    }
+    let Some(inventory) = input.inventory else {
+        return;
+    };
+    let performed: BTreeSet<(&str, Option<&str>)> = input
+        .effects
+        .iter()
+        .map(|e| (e.id.as_str(), e.subject.as_deref()))
+        .collect();
+    for resource in inventory.live.resources() {
+        let Some(reference) = &resource.downstream_ref else {
             continue;
         };
-        let sold = labels_per_shipment
-            .get(shipment_id.as_str())
-            .is_some_and(|sales| sales.iter().any(|s| &s.label.label_id == label_id));
-        if !sold {
+        let for_it = performed.contains(&(reference.as_str(), Some(resource.id.as_str())))
+            || performed.contains(&(reference.as_str(), None));
+        if !for_it {
             found.push(
                 Violation::new(
                     ORACLE,
                     input,
-                    format!("shipment {shipment_id} carries label {label_id}, which the carrier never sold for it"),
+                    format!(
+                        "{} {} carries {reference}, which no downstream performed for it",
+                        resource.kind, resource.id
+                    ),
                 )
-                .ops(index.ops(&record.caller, &record.idempotency_key)),
+                .ops(
+                    resource
+                        .key
+                        .as_deref()
+                        .map_or_else(Vec::new, |key| index.ops(&resource.caller, key)),
+                ),
             );
         }
     }
-    found
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::testing::op_kind;
     use shipsim_system::api::ShipmentStatus;
 
     use super::super::testing::{Fixture, assert_one, ok_attempt, shipment};
     use super::*;
-    use crate::history::{OpKind, OpOutcome};
+    use crate::history::OpOutcome;
 
     #[test]
     fn two_shipments_under_one_key_are_caught() {
@@ -285,9 +437,9 @@ mod tests {
         let mut fixture = Fixture::happy();
         fixture.sell("lbl_2", "shp_1", None);
         let found = fixture.check(ORACLE);
-        assert_one(&found, "2 carrier labels bought for shipment shp_1");
+        assert_one(&found, "2 carrier labels bought for shp_1");
         assert_eq!(found[0].evidence.len(), 2);
-        assert_eq!(Duplicates::count(&fixture.tables, &fixture.sales).labels, 1);
+        assert_eq!(fixture.duplicates().labels, 1);
     }
 
     #[test]
@@ -295,7 +447,7 @@ mod tests {
         // Proves a label sold for a shipment the service lost is a violation.
         let mut fixture = Fixture::happy();
         fixture.sell("lbl_9", "shp_lost", Some("label-shp_lost"));
-        assert_one(&fixture.check(ORACLE), "which the service does not have");
+        assert_one(&fixture.check(ORACLE), "which the target does not have");
     }
 
     #[test]
@@ -305,7 +457,7 @@ mod tests {
         let mut fixture = Fixture::happy();
         fixture.op(
             "merchant-0",
-            OpKind::CreateShipment,
+            op_kind("create_shipment"),
             Some("ship-1"),
             Some("{}"),
             Some("ord_1"),

@@ -1,5 +1,9 @@
-//! Oracles: checks of a finished run. Each reads the history, the service's final store and
-//! the carrier's ledger, and returns every violation it finds (it never stops at the first).
+//! Oracles: checks of a finished run. Each reads the history (what the clients sent and were
+//! answered), the target's inventory (when the target says how to read its store) and the
+//! downstreams' ledgers of effects, and returns every violation it finds (it never stops at
+//! the first). None of them knows any one API: resources, keys, states and effects come in
+//! the target's terms ([`crate::Kind`], [`crate::Seen`], [`crate::Resource`],
+//! [`crate::Effect`]).
 //!
 //! One file per oracle, same shape: `check(&OracleInput) -> Vec<Violation>`. Latency
 //! budgets are judged over all seeds of a scenario, in [`crate::sweep`]; the rest per seed.
@@ -15,13 +19,11 @@ mod webhook_once;
 use std::fmt;
 use std::str::FromStr;
 
-use shipsim_system::carrier::LabelSale;
-use shipsim_system::store::Tables;
-
 pub use exactly_once::Duplicates;
 
 use crate::history::{History, OpId};
 use crate::scenario::Scenario;
+use crate::target::{Conventions, Durables, Effect, Inventories, Kind};
 
 /// The closed family of oracles.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -167,6 +169,35 @@ pub struct WebhookView {
     pub receiver_absorbed: (u64, u64),
     /// Ids of forged events the faults sent.
     pub forged: std::collections::BTreeSet<String>,
+    /// The service's store as the running process sees it at the end.
+    pub tables: shipsim_system::store::Tables,
+    /// The service's store as it would survive a crash at the end.
+    pub durable: shipsim_system::store::Tables,
+}
+
+/// The webhook traffic of a target with a carrier that sends tracking events and a service
+/// that announces changes to merchants (the reference system): what the `webhook_once`
+/// oracle reads, and how the `webhook_burst` fault adds events.
+pub trait WebhookParties: Send + Sync + 'static {
+    /// What the parties did in a run of `scenario`; `None` when it has no webhooks.
+    fn view(
+        &self,
+        durables: &Durables,
+        scenario: &Scenario,
+        forged: &std::collections::BTreeSet<String>,
+    ) -> Option<WebhookView>;
+
+    /// Schedules `events` more deliveries, due at `due_at_ms` (ms since the Unix epoch),
+    /// choosing what they are about with `rng` (the `webhook_burst` fault, number
+    /// `stream`).
+    fn burst(
+        &self,
+        durables: &Durables,
+        events: u32,
+        rng: &mut rand_chacha::ChaCha8Rng,
+        due_at_ms: u64,
+        stream: u64,
+    );
 }
 
 /// What an oracle looks at.
@@ -177,14 +208,23 @@ pub struct OracleInput<'a> {
     pub seed: u64,
     /// Every operation, workload and settle.
     pub history: &'a History,
-    /// The service's store as the running process sees it at the end.
-    pub tables: &'a Tables,
-    /// The service's store as it would survive a crash at the end.
-    pub durable: &'a Tables,
-    /// Every label the carrier sold.
-    pub sales: &'a [LabelSale],
+    /// The target's resource kinds, in table order.
+    pub kinds: &'a [Kind],
+    /// How the target's API marks replays, in-flight and reused keys.
+    pub conventions: &'a Conventions,
+    /// What the target holds at the end, when it says how to read it.
+    pub inventory: Option<&'a Inventories>,
+    /// Every effect the downstreams performed.
+    pub effects: &'a [Effect],
     /// Webhook traffic, when the scenario has webhooks.
     pub webhooks: Option<&'a WebhookView>,
+}
+
+impl OracleInput<'_> {
+    /// The kind an operation acted on.
+    pub(crate) fn kind(&self, op: &crate::history::Operation) -> &Kind {
+        &self.kinds[op.kind.kind_index()]
+    }
 }
 
 /// A violation: what broke, in which seed, shown by which operations and facts.

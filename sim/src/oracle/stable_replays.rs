@@ -1,34 +1,28 @@
 //! `stable_replays`: every success for an idempotency key returns the first outcome's ids
-//! (and label); a key reused with another body is refused, never applied or replayed; a
-//! request is never refused as a reuse when its caller never used the key otherwise; and
-//! what comes back belongs to the caller and to the order it asked about.
+//! (and downstream reference); a key reused with another body is refused, never applied or
+//! replayed; a request is never refused as a reuse when its caller never used the key
+//! otherwise; and what comes back belongs to the caller and to the parent it asked about.
 
 use std::collections::BTreeMap;
 
 use super::{OracleInput, OracleKind, Violation};
-use crate::history::{OpKind, OpOutcome, Operation, Resource};
+use crate::history::{OpKind, OpOutcome, Operation};
 
 const ORACLE: OracleKind = OracleKind::StableReplays;
 
 /// The parts of an outcome a replay must reproduce.
-fn definite(outcome: &OpOutcome) -> Option<String> {
-    match outcome {
+fn definite(input: &OracleInput<'_>, op: &Operation) -> Option<String> {
+    match &op.outcome {
         OpOutcome::Ok {
-            resource: Resource::Shipment(s),
-            status,
-            ..
+            resource, status, ..
         } => Some(format!(
-            "{status} shipment {} label {}",
-            s.id,
-            s.label_id.as_deref().unwrap_or("-")
+            "{status} {} {} ref {}",
+            op.kind.resource(),
+            resource.id,
+            resource.downstream_ref.as_deref().unwrap_or("-")
         )),
-        OpOutcome::Ok {
-            resource: Resource::Order(o),
-            status,
-            ..
-        } => Some(format!("{status} order {}", o.id)),
         OpOutcome::Rejected { status, code }
-            if code.as_deref() != Some("idempotency_key_reused") =>
+            if !input.conventions.is_key_reused(*status, code.as_deref()) =>
         {
             Some(format!("{status} {}", code.as_deref().unwrap_or("-")))
         }
@@ -47,7 +41,7 @@ pub(super) fn check(input: &OracleInput<'_>) -> Vec<Violation> {
     {
         if let Some(key) = op.key.as_deref() {
             groups
-                .entry((&op.caller, key, op.kind))
+                .entry((&op.caller, key, op.kind.clone()))
                 .or_default()
                 .push(op);
         }
@@ -55,14 +49,14 @@ pub(super) fn check(input: &OracleInput<'_>) -> Vec<Violation> {
     for ((caller, key, _), ops) in &groups {
         let first = ops[0];
         let first_body = first.body.as_deref();
-        let first_target = first.order_id.as_deref();
+        let first_parent = first.parent.as_deref();
         let mut outcomes: BTreeMap<String, Vec<u32>> = BTreeMap::new();
         for op in ops {
             let same_request =
-                op.body.as_deref() == first_body && op.order_id.as_deref() == first_target;
+                op.body.as_deref() == first_body && op.parent.as_deref() == first_parent;
             let reuse_refused = matches!(
                 &op.outcome,
-                OpOutcome::Rejected { code: Some(code), .. } if code == "idempotency_key_reused"
+                OpOutcome::Rejected { status, code } if input.conventions.is_key_reused(*status, code.as_deref())
             );
             if !same_request && matches!(op.outcome, OpOutcome::Ok { .. }) {
                 found.push(
@@ -88,7 +82,7 @@ pub(super) fn check(input: &OracleInput<'_>) -> Vec<Violation> {
                     .evidence("another caller's use of the same key leaked into this caller's scope"),
                 );
             }
-            if same_request && let Some(outcome) = definite(&op.outcome) {
+            if same_request && let Some(outcome) = definite(input, op) {
                 outcomes.entry(outcome).or_default().push(op.id);
             }
         }
@@ -109,22 +103,30 @@ pub(super) fn check(input: &OracleInput<'_>) -> Vec<Violation> {
             found.push(violation);
         }
     }
+    ownership(input, &mut found);
+    found
+}
 
+/// What comes back belongs to the caller that asked (by the target's store when it gives
+/// one, else by who else was answered with the same resource) and to the parent asked for.
+fn ownership(input: &OracleInput<'_>, found: &mut Vec<Violation>) {
+    // Without the store: the first caller answered with a resource stands for its owner.
+    let mut first_holder: BTreeMap<(usize, &str), &Operation> = BTreeMap::new();
     for op in input.history.operations() {
         let OpOutcome::Ok { resource, .. } = &op.outcome else {
             continue;
         };
-        let owner = match resource {
-            Resource::Order(order) => input
-                .tables
-                .orders
-                .get(&order.id)
-                .map(|r| r.caller.as_str()),
-            Resource::Shipment(shipment) => input
-                .tables
-                .shipments
-                .get(&shipment.id)
-                .map(|r| r.caller.as_str()),
+        let owner = match input.inventory {
+            Some(inventory) => inventory
+                .live
+                .get(op.kind.resource(), &resource.id)
+                .map(|r| r.caller.clone()),
+            None => {
+                let holder = first_holder
+                    .entry((op.kind.kind_index(), resource.id.as_str()))
+                    .or_insert(op);
+                Some(holder.caller.clone())
+            }
         };
         if let Some(owner) = owner
             && owner != op.caller
@@ -133,7 +135,7 @@ pub(super) fn check(input: &OracleInput<'_>) -> Vec<Violation> {
                 Violation::new(
                     ORACLE,
                     input,
-                    format!("{} received {} of {owner}", op.caller, resource.id()),
+                    format!("{} received {} of {owner}", op.caller, resource.id),
                 )
                 .ops([op.id])
                 .evidence(format!(
@@ -144,33 +146,34 @@ pub(super) fn check(input: &OracleInput<'_>) -> Vec<Violation> {
                 )),
             );
         }
-        if let (Resource::Shipment(shipment), Some(asked)) = (resource, op.order_id.as_deref())
-            && op.kind == OpKind::CreateShipment
-            && shipment.order_id != asked
+        if let (Some(asked), Some(parent)) = (op.parent.as_deref(), resource.parent.as_deref())
+            && op.kind.is_write()
+            && parent != asked
         {
             found.push(
                 Violation::new(
                     ORACLE,
                     input,
                     format!(
-                        "shipment create for order {asked} answered with shipment {} of order {}",
-                        shipment.id, shipment.order_id
+                        "{} create on {asked} answered with {} {} of {parent}",
+                        op.kind.resource(),
+                        op.kind.resource(),
+                        resource.id
                     ),
                 )
                 .ops([op.id]),
             );
         }
     }
-    found
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::testing::{Resource, op_kind};
     use shipsim_system::api::ShipmentStatus;
 
     use super::super::testing::{Fixture, assert_one, ok, ok_attempt, shipment};
     use super::*;
-    use crate::history::OpKind;
 
     #[test]
     fn replay_with_other_ids_is_caught() {
@@ -178,7 +181,7 @@ mod tests {
         let mut fixture = Fixture::happy();
         fixture.op(
             "merchant-0",
-            OpKind::CreateShipment,
+            op_kind("create_shipment"),
             Some("ship-0"),
             Some("{\"s\":1}"),
             Some("ord_1"),
@@ -202,7 +205,7 @@ mod tests {
         let mut fixture = Fixture::happy();
         fixture.op(
             "merchant-0",
-            OpKind::CreateShipment,
+            op_kind("create_shipment"),
             Some("ship-0"),
             Some("{\"s\":2}"),
             Some("ord_1"),
@@ -227,7 +230,7 @@ mod tests {
         let mut fixture = Fixture::happy();
         fixture.op(
             "merchant-1",
-            OpKind::CreateShipment,
+            op_kind("create_shipment"),
             Some("ship-0"),
             Some("{\"s\":7}"),
             Some("ord_7"),
@@ -241,7 +244,7 @@ mod tests {
         let mut fine = Fixture::happy();
         fine.op(
             "merchant-0",
-            OpKind::CreateShipment,
+            op_kind("create_shipment"),
             Some("ship-0"),
             Some("{\"s\":2}"),
             Some("ord_1"),

@@ -1,32 +1,21 @@
-//! `state_machine`: orders and shipments only move forward, and the final state is
-//! consistent: every shipment belongs to an order that lists it, labels and statuses agree,
-//! and an order with a labelled shipment is at least `fulfilling`.
+//! `state_machine`: resources only move forward through their kind's states, and the final
+//! state is consistent: every child belongs to a parent of the same caller that lists it
+//! (when the target keeps such lists), a resource whose state says its downstream effect is
+//! done carries its reference and no other does, and the target's own invariants hold.
 //!
-//! Observations are the statuses clients read (GETs and fresh creates; replays are stored
-//! snapshots by design and are left out). The store is a single linearizable node, so a
-//! read that starts after another read of the same resource finished must not see an
-//! earlier state.
+//! Observations are the states clients read (reads and fresh creates; replays are stored
+//! snapshots by design and are left out). A read that starts after another read of the same
+//! resource finished must not see an earlier state.
 
 use std::collections::BTreeMap;
 
-use shipsim_system::api::{OrderStatus, ShipmentStatus};
-
 use super::{OracleInput, OracleKind, Violation};
-use crate::history::{OpId, OpOutcome, Resource};
+use crate::history::{OpId, OpOutcome};
 
 const ORACLE: OracleKind = OracleKind::StateMachine;
 
-/// One observed status of a resource: (invoked µs, completed µs, rank, op, label).
-type Observation = (u64, u64, u8, OpId, String);
-
-fn order_rank(status: OrderStatus) -> u8 {
-    match status {
-        OrderStatus::Created => 0,
-        OrderStatus::Fulfilling => 1,
-        OrderStatus::Shipped => 2,
-        OrderStatus::Delivered => 3,
-    }
-}
+/// One observed state of a resource: (invoked µs, completed µs, rank, op, state).
+type Observation = (u64, u64, usize, OpId, String);
 
 pub(super) fn check(input: &OracleInput<'_>) -> Vec<Violation> {
     let mut found = observed_monotonic(input);
@@ -35,7 +24,7 @@ pub(super) fn check(input: &OracleInput<'_>) -> Vec<Violation> {
 }
 
 fn observed_monotonic(input: &OracleInput<'_>) -> Vec<Violation> {
-    let mut per_resource: BTreeMap<String, Vec<Observation>> = BTreeMap::new();
+    let mut per_resource: BTreeMap<(usize, String), Vec<Observation>> = BTreeMap::new();
     for op in input.history.operations() {
         let OpOutcome::Ok {
             resource,
@@ -45,19 +34,25 @@ fn observed_monotonic(input: &OracleInput<'_>) -> Vec<Violation> {
         else {
             continue;
         };
-        let (rank, label) = match resource {
-            Resource::Order(order) => (order_rank(order.status), format!("{:?}", order.status)),
-            Resource::Shipment(shipment) => {
-                (shipment.status.rank(), format!("{:?}", shipment.status))
-            }
+        let Some(state) = &resource.state else {
+            continue;
+        };
+        let Some(rank) = input.kind(op).rank(state) else {
+            continue;
         };
         per_resource
-            .entry(resource.id().to_string())
+            .entry((op.kind.kind_index(), resource.id.clone()))
             .or_default()
-            .push((op.invoked_at_us, op.completed_at_us, rank, op.id, label));
+            .push((
+                op.invoked_at_us,
+                op.completed_at_us,
+                rank,
+                op.id,
+                state.clone(),
+            ));
     }
     let mut found = Vec::new();
-    for (id, mut observations) in per_resource {
+    for ((_, id), mut observations) in per_resource {
         // Sweep reads in invocation order, remembering the highest state seen by any read
         // that had completed before the current one began.
         let mut by_completion = observations.clone();
@@ -98,95 +93,85 @@ fn observed_monotonic(input: &OracleInput<'_>) -> Vec<Violation> {
 }
 
 fn final_state(input: &OracleInput<'_>) -> Vec<Violation> {
-    let tables = input.tables;
+    let Some(inventory) = input.inventory else {
+        return Vec::new();
+    };
+    let live = &inventory.live;
     let mut found = Vec::new();
     let mut problem = |message: String| found.push(Violation::new(ORACLE, input, message));
-    for (id, record) in &tables.shipments {
-        let shipment = &record.shipment;
-        match tables.orders.get(&shipment.order_id) {
-            None => problem(format!(
-                "shipment {id} belongs to order {}, which does not exist",
-                shipment.order_id
-            )),
-            Some(order) => {
-                if order.caller != record.caller {
-                    problem(format!(
-                        "shipment {id} of {} is on order {} of {}",
-                        record.caller, order.order.id, order.caller
-                    ));
-                }
-                if !order.order.shipment_ids.contains(id) {
-                    problem(format!(
-                        "order {} does not list its shipment {id}",
-                        order.order.id
-                    ));
+    let by_id: BTreeMap<&str, &crate::target::Resource> = live
+        .resources()
+        .iter()
+        .map(|r| (r.id.as_str(), r))
+        .collect();
+    for resource in live.resources() {
+        let id = &resource.id;
+        if let Some(parent_id) = &resource.parent {
+            match by_id.get(parent_id.as_str()) {
+                None => problem(format!(
+                    "{} {id} belongs to {parent_id}, which does not exist",
+                    resource.kind
+                )),
+                Some(parent) => {
+                    if parent.caller != resource.caller {
+                        problem(format!(
+                            "{} {id} of {} is on {} {} of {}",
+                            resource.kind, resource.caller, parent.kind, parent.id, parent.caller
+                        ));
+                    }
+                    if let Some(children) = &parent.children
+                        && !children.contains(id)
+                    {
+                        problem(format!(
+                            "{} {} does not list its {} {id}",
+                            parent.kind, parent.id, resource.kind
+                        ));
+                    }
                 }
             }
         }
-        let labelled_status = matches!(
-            shipment.status,
-            ShipmentStatus::LabelPurchased
-                | ShipmentStatus::InTransit
-                | ShipmentStatus::Delivered
-                | ShipmentStatus::Exception
-        );
-        if labelled_status && shipment.label_id.is_none() {
-            problem(format!(
-                "shipment {id} is {:?} without a label",
-                shipment.status
-            ));
-        }
-        if !labelled_status && shipment.label_id.is_some() {
-            problem(format!(
-                "shipment {id} is {:?} but carries a label",
-                shipment.status
-            ));
-        }
-    }
-    // Computed once: checking each order against every shipment would make this oracle
-    // quadratic in the run's length (the oracles benchmark caught it).
-    let labelled_orders: std::collections::BTreeSet<&str> = tables
-        .shipments
-        .values()
-        .filter(|s| s.shipment.label_id.is_some())
-        .map(|s| s.shipment.order_id.as_str())
-        .collect();
-    for (id, record) in &tables.orders {
-        for shipment_id in &record.order.shipment_ids {
-            match tables.shipments.get(shipment_id) {
+        for child_id in resource.children.iter().flatten() {
+            match by_id.get(child_id.as_str()) {
                 None => problem(format!(
-                    "order {id} lists shipment {shipment_id}, which does not exist"
+                    "{} {id} lists {child_id}, which does not exist",
+                    resource.kind
                 )),
-                Some(shipment) if shipment.shipment.order_id != *id => {
+                Some(child) if child.parent.as_deref() != Some(id.as_str()) => {
                     problem(format!(
-                        "order {id} lists shipment {shipment_id} of order {}",
-                        shipment.shipment.order_id
+                        "{} {id} lists {} {child_id} of {}",
+                        resource.kind,
+                        child.kind,
+                        child.parent.as_deref().unwrap_or("no parent")
                     ));
                 }
                 Some(_) => {}
             }
         }
-        let labelled = labelled_orders.contains(id.as_str());
-        if labelled && record.order.status == OrderStatus::Created {
-            problem(format!(
-                "order {id} has a labelled shipment but is still `created`"
-            ));
+        let state = resource.state.as_deref().unwrap_or("-");
+        match (resource.settled, &resource.downstream_ref) {
+            (Some(true), None) => problem(format!(
+                "{} {id} is {state} without its downstream reference",
+                resource.kind
+            )),
+            (Some(false), Some(reference)) => problem(format!(
+                "{} {id} is {state} but carries {reference}",
+                resource.kind
+            )),
+            _ => {}
         }
-        if !labelled && record.order.status != OrderStatus::Created {
-            problem(format!(
-                "order {id} is {:?} without any labelled shipment",
-                record.order.status
-            ));
-        }
+    }
+    for inconsistency in &live.inconsistencies {
+        problem(inconsistency.clone());
     }
     found
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{Fixture, assert_one, ok_attempt, shipment};
+    use shipsim_system::api::{OrderStatus, ShipmentStatus};
+
+    use super::super::testing::{Fixture, Resource, assert_one, ok_attempt, op_kind, shipment};
     use super::*;
-    use crate::history::OpKind;
 
     #[test]
     fn a_read_going_backwards_is_caught() {
@@ -200,11 +185,12 @@ mod tests {
                 "ord_1",
                 status,
                 Some("lbl_1"),
-            ))),
+            )))
+            .into(),
         };
         fixture.op(
             "merchant-0",
-            OpKind::GetShipment,
+            op_kind("get_shipment"),
             None,
             None,
             None,
@@ -213,7 +199,7 @@ mod tests {
         );
         fixture.op(
             "merchant-0",
-            OpKind::GetShipment,
+            op_kind("get_shipment"),
             None,
             None,
             None,
@@ -222,7 +208,7 @@ mod tests {
         );
         assert_one(
             &fixture.check(ORACLE),
-            "moved backwards from Delivered to InTransit",
+            "moved backwards from delivered to in_transit",
         );
     }
 
@@ -251,9 +237,9 @@ mod tests {
             .label_id = None;
         let found = unlabelled.check(ORACLE);
         assert!(
-            found
-                .iter()
-                .any(|v| v.message.contains("LabelPurchased without a label")),
+            found.iter().any(|v| v
+                .message
+                .contains("label_purchased without its downstream reference")),
             "{found:#?}"
         );
 

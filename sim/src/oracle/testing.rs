@@ -9,8 +9,53 @@ use shipsim_system::client::{AttemptOutcome, AttemptRecord, KeyPlacement};
 use shipsim_system::store::{OrderRecord, ShipmentRecord, Tables};
 
 use super::{OracleInput, OracleKind, Violation};
-use crate::history::{History, OpId, OpKind, OpOutcome, Operation, Phase, Resource};
+use crate::history::{History, OpId, OpKind, OpOutcome, Operation, Phase};
+use crate::reference::{ReferenceApi, effects_of, inventory_of};
 use crate::scenario::Scenario;
+use crate::target::plan::KindTable;
+use crate::target::{Conventions, Inventories, Seen};
+
+/// What a test's operation got back: a reference order or shipment, in shipsim's terms.
+pub(crate) enum Resource {
+    Order(Box<Order>),
+    Shipment(Box<Shipment>),
+}
+
+impl From<Resource> for Seen {
+    fn from(resource: Resource) -> Seen {
+        let spelled = |v: serde_json::Value| v.as_str().map(str::to_string);
+        match resource {
+            Resource::Order(order) => Seen {
+                state: spelled(serde_json::to_value(order.status).unwrap()),
+                id: order.id,
+                parent: None,
+                downstream_ref: None,
+            },
+            Resource::Shipment(shipment) => Seen {
+                state: spelled(serde_json::to_value(shipment.status).unwrap()),
+                id: shipment.id,
+                parent: Some(shipment.order_id),
+                downstream_ref: shipment.label_id,
+            },
+        }
+    }
+}
+
+/// The reference API's operation called `name` (`create_shipment`).
+pub(crate) fn op_kind(name: &str) -> OpKind {
+    let table = KindTable::of(&ReferenceApi).unwrap();
+    table
+        .ops()
+        .iter()
+        .find(|op| op.name() == name)
+        .cloned()
+        .unwrap_or_else(|| panic!("no operation {name}"))
+}
+
+/// The reference API's kinds.
+pub(crate) fn kinds() -> Vec<crate::target::Kind> {
+    KindTable::of(&ReferenceApi).unwrap().kinds().to_vec()
+}
 
 /// A run under construction.
 pub(crate) struct Fixture {
@@ -153,12 +198,17 @@ impl Fixture {
             id: 0,
             client: client.into(),
             caller: caller.into(),
-            kind,
+            kind: kind.clone(),
             phase,
             key: key.map(str::to_string),
             placement: key.map(|_| KeyPlacement::Header),
-            order_id: order_id.map(str::to_string),
-            shipment_id: None,
+            parent: kind
+                .is_write()
+                .then(|| order_id.map(str::to_string))
+                .flatten(),
+            target: (!kind.is_write())
+                .then(|| order_id.map(str::to_string))
+                .flatten(),
             body: body.map(str::to_string),
             resolves: None,
             invoked_at_us: self.clock_us,
@@ -220,7 +270,7 @@ impl Fixture {
         );
         fixture.op(
             "merchant-0",
-            OpKind::CreateOrder,
+            op_kind("create_order"),
             Some("order-0"),
             Some("{\"o\":1}"),
             None,
@@ -233,7 +283,7 @@ impl Fixture {
         );
         fixture.op(
             "merchant-0",
-            OpKind::CreateShipment,
+            op_kind("create_shipment"),
             Some("ship-0"),
             Some("{\"s\":1}"),
             Some("ord_1"),
@@ -247,15 +297,36 @@ impl Fixture {
     }
 
     pub(crate) fn check(&self, oracle: OracleKind) -> Vec<Violation> {
+        self.with_input(|input| oracle.check(input))
+    }
+
+    /// Duplicates in the fixture's final state.
+    pub(crate) fn duplicates(&self) -> super::Duplicates {
+        self.with_input(super::Duplicates::count)
+    }
+
+    fn with_input<R>(&self, f: impl FnOnce(&OracleInput<'_>) -> R) -> R {
         let durable = self.durable.as_ref().unwrap_or(&self.tables);
-        oracle.check(&OracleInput {
+        let inventories = Inventories {
+            live: inventory_of(&self.tables),
+            durable: inventory_of(durable),
+        };
+        let effects = effects_of(&self.sales);
+        let webhooks = self.webhooks.clone().map(|mut view| {
+            view.tables = self.tables.clone();
+            view.durable = durable.clone();
+            view
+        });
+        let kinds = kinds();
+        f(&OracleInput {
             scenario: &self.scenario,
             seed: 42,
             history: &self.history,
-            tables: &self.tables,
-            durable,
-            sales: &self.sales,
-            webhooks: self.webhooks.as_ref(),
+            kinds: &kinds,
+            conventions: &Conventions::default(),
+            inventory: Some(&inventories),
+            effects: &effects,
+            webhooks: webhooks.as_ref(),
         })
     }
 }
@@ -265,7 +336,7 @@ pub(crate) fn ok(resource: Resource) -> OpOutcome {
     OpOutcome::Ok {
         status: 201,
         replayed: false,
-        resource,
+        resource: resource.into(),
     }
 }
 

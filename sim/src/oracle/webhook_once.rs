@@ -57,7 +57,7 @@ fn inbound(input: &OracleInput<'_>, view: &WebhookView, found: &mut Vec<Violatio
                 )
                 .evidence(delivery_label(&item.delivery)),
             );
-        } else if !input.durable.processed_events.contains_key(id) {
+        } else if !view.durable.processed_events.contains_key(id) {
             found.push(
                 Violation::new(
                     ORACLE,
@@ -72,7 +72,7 @@ fn inbound(input: &OracleInput<'_>, view: &WebhookView, found: &mut Vec<Violatio
         }
     }
     let mut effects_per_cause: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
-    for record in input.durable.outbox.values() {
+    for record in view.durable.outbox.values() {
         if let Some(cause) = &record.cause {
             effects_per_cause.entry(cause).or_default().push(record.seq);
         }
@@ -93,7 +93,7 @@ fn inbound(input: &OracleInput<'_>, view: &WebhookView, found: &mut Vec<Violatio
         }
     }
     for forged in &view.forged {
-        if input.durable.processed_events.contains_key(forged) {
+        if view.durable.processed_events.contains_key(forged) {
             found.push(Violation::new(
                 ORACLE,
                 input,
@@ -108,7 +108,7 @@ fn outbound(input: &OracleInput<'_>, view: &WebhookView, found: &mut Vec<Violati
     for effect in &view.effects {
         *effects_per_event.entry(&effect.event_id).or_insert(0) += 1;
     }
-    for record in input.durable.outbox.values() {
+    for record in view.durable.outbox.values() {
         let id = record.event.event_id.as_str();
         let acted = effects_per_event.get(id).copied().unwrap_or(0);
         if !matches!(record.delivery, Delivery::Delivered { .. }) {
@@ -147,7 +147,7 @@ fn outbound(input: &OracleInput<'_>, view: &WebhookView, found: &mut Vec<Violati
             );
         }
     }
-    let committed: std::collections::BTreeSet<&str> = input
+    let committed: std::collections::BTreeSet<&str> = view
         .durable
         .outbox
         .values()
@@ -191,9 +191,9 @@ fn outbound(input: &OracleInput<'_>, view: &WebhookView, found: &mut Vec<Violati
             );
         }
     }
-    for (id, record) in &input.tables.shipments {
+    for (id, record) in &view.tables.shipments {
         let status = record.shipment.status;
-        let subscribed = input
+        let subscribed = view
             .durable
             .outbox
             .values()
@@ -313,6 +313,8 @@ mod tests {
             effects: vec![effect("evt_1", ShipmentStatus::LabelPurchased, true)],
             receiver_absorbed: (0, 0),
             forged: Default::default(),
+            tables: Default::default(),
+            durable: Default::default(),
         });
         fixture
     }

@@ -13,7 +13,6 @@ mod write;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use shipsim_system::api::Endpoint;
 use shipsim_system::bugs::{Bug, BugSet};
 use shipsim_system::client::{Breaker, RetryBudget, RetryPolicy};
 use shipsim_system::service::RateLimit;
@@ -60,8 +59,8 @@ pub struct Scenario {
     pub faults: Vec<FaultSpec>,
     /// Oracles that judge each seed, in catalogue order.
     pub oracles: Vec<OracleKind>,
-    /// Latency budgets per endpoint.
-    pub budgets: BTreeMap<Endpoint, Budget>,
+    /// Latency budgets per endpoint (method and route template, `POST /v1/orders`).
+    pub budgets: BTreeMap<String, Budget>,
 }
 
 /// `[run]`
@@ -85,14 +84,14 @@ pub struct HostSettings {
 }
 
 /// `[workload]`
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct WorkloadSettings {
     /// Logical operations per client.
     pub operations: u32,
     /// Pause between operations, drawn uniformly, ms.
     pub think_ms: (u64, u64),
-    /// Relative weights of operation kinds.
-    pub mix: Mix,
+    /// Relative weights of the target's operations; `None`: the target's defaults.
+    pub mix: Option<Mix>,
     /// Chance a shipment create is sent twice at once with one key (a double click).
     pub double_submit: f64,
     /// Chance a write carries its key in the body instead of the header.
@@ -104,24 +103,60 @@ pub struct WorkloadSettings {
     pub reuse_key_with_other_body: f64,
 }
 
-/// Relative weights of operation kinds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Mix {
-    /// `POST /v1/orders`
-    pub create_order: u32,
-    /// `POST /v1/orders/{id}/shipments`
-    pub create_shipment: u32,
-    /// `GET /v1/orders/{id}`
-    pub get_order: u32,
-    /// `GET /v1/shipments/{id}`
-    pub get_shipment: u32,
-}
+/// Relative weights of the target's operations by name (`create_order = 2`); an operation
+/// the mix does not name has weight 0.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Mix(BTreeMap<String, u32>);
 
 impl Mix {
+    /// A mix of `entries`.
+    #[must_use]
+    pub fn new<S: Into<String>>(entries: impl IntoIterator<Item = (S, u32)>) -> Mix {
+        Mix(entries.into_iter().map(|(n, w)| (n.into(), w)).collect())
+    }
+
+    /// The weight of operation `name`.
+    #[must_use]
+    pub fn weight(&self, name: &str) -> u32 {
+        self.0.get(name).copied().unwrap_or(0)
+    }
+
+    /// Sets the weight of operation `name`.
+    pub fn set(&mut self, name: &str, weight: u32) {
+        self.0.insert(name.to_string(), weight);
+    }
+
     /// Sum of the weights.
     #[must_use]
     pub fn total(&self) -> u32 {
-        self.create_order + self.create_shipment + self.get_order + self.get_shipment
+        self.0.values().fold(0u32, |sum, w| sum.saturating_add(*w))
+    }
+
+    /// Every (operation, weight), by name.
+    pub fn entries(&self) -> impl Iterator<Item = (&str, u32)> {
+        self.0.iter().map(|(n, w)| (n.as_str(), *w))
+    }
+}
+
+/// What a scenario may name, from the target it runs against: its operations (for `mix`),
+/// its endpoints (for `[budgets]`) and its hosts (for faults).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Topology {
+    /// Operation names, in table order (`create_order`, ..., `get_shipment`).
+    pub operations: Vec<String>,
+    /// Endpoint routes, in endpoint order (`POST /v1/orders`, ...).
+    pub routes: Vec<String>,
+    /// Server host names besides `service` (`carrier`, `receiver`).
+    pub hosts: Vec<String>,
+}
+
+impl Topology {
+    /// The reference system's: orders and shipments, the carrier and the receiver.
+    #[must_use]
+    pub fn reference() -> Topology {
+        crate::reference::target()
+            .topology()
+            .expect("the reference target is valid")
     }
 }
 
@@ -200,6 +235,14 @@ impl Scenario {
     /// # Errors
     /// [`ScenarioError`] naming the file (and line and column where there is one).
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        Scenario::load_for(path, &Topology::reference())
+    }
+
+    /// Reads and validates a scenario file for a target with `topology`.
+    ///
+    /// # Errors
+    /// [`ScenarioError`] naming the file (and line and column where there is one).
+    pub fn load_for(path: &Path, topology: &Topology) -> Result<Scenario, ScenarioError> {
         let file = path.display().to_string();
         let source = std::fs::read_to_string(path)
             .map_err(|e| ScenarioError::whole_file(&file, format!("cannot read: {e}")))?;
@@ -207,7 +250,7 @@ impl Scenario {
             || "scenario".to_string(),
             |s| s.to_string_lossy().into_owned(),
         );
-        Scenario::parse(&file, &stem, &source)
+        Scenario::parse_for(&file, &stem, &source, topology)
     }
 
     /// Validates scenario text. `file` names it in errors; `default_name` is used when the
@@ -216,8 +259,21 @@ impl Scenario {
     /// # Errors
     /// [`ScenarioError`] with line and column.
     pub fn parse(file: &str, default_name: &str, source: &str) -> Result<Scenario, ScenarioError> {
+        Scenario::parse_for(file, default_name, source, &Topology::reference())
+    }
+
+    /// Validates scenario text for a target with `topology`.
+    ///
+    /// # Errors
+    /// [`ScenarioError`] with line and column.
+    pub fn parse_for(
+        file: &str,
+        default_name: &str,
+        source: &str,
+        topology: &Topology,
+    ) -> Result<Scenario, ScenarioError> {
         let raw: RawScenario = toml::from_str(source).map_err(|e| toml_error(file, source, &e))?;
-        validate(file, default_name, source, raw)
+        validate(file, default_name, source, topology, raw)
     }
 
     /// The bugs to run with: the file's own plus the command line's.
@@ -268,6 +324,7 @@ fn unknown_field_hint(message: &str) -> Option<String> {
 struct Ctx<'a> {
     file: &'a str,
     source: &'a str,
+    topology: &'a Topology,
 }
 
 impl Ctx<'_> {
@@ -323,9 +380,14 @@ fn validate(
     file: &str,
     default_name: &str,
     source: &str,
+    topology: &Topology,
     raw: RawScenario,
 ) -> Result<Scenario, ScenarioError> {
-    let ctx = Ctx { file, source };
+    let ctx = Ctx {
+        file,
+        source,
+        topology,
+    };
     let name = match &raw.name {
         Some(name) if name.get_ref().trim().is_empty() => {
             return Err(ctx.error(name, "`name` must not be empty"));
@@ -425,19 +487,16 @@ fn validate(
 
     let mut budgets = BTreeMap::new();
     for (endpoint_text, budget) in raw.budgets.iter().flatten() {
-        let Some(endpoint) = Endpoint::ALL
-            .iter()
-            .copied()
-            .find(|e| e.route() == endpoint_text.get_ref())
-        else {
-            let routes: Vec<&str> = Endpoint::ALL.iter().map(|e| e.route()).collect();
-            return Err(ctx
-                .error(
-                    endpoint_text,
-                    format!("unknown endpoint `{}`", endpoint_text.get_ref()),
-                )
-                .with_hint(format!("endpoints are: {}", routes.join(", "))));
-        };
+        let route = endpoint_text.get_ref();
+        if !topology.routes.iter().any(|r| r == route) {
+            let error = ctx.error(endpoint_text, format!("unknown endpoint `{route}`"));
+            let hint = match error::closest(route, topology.routes.iter().map(String::as_str)) {
+                Some(guess) => format!("did you mean `{guess}`?"),
+                None => format!("endpoints are: {}", topology.routes.join(", ")),
+            };
+            return Err(error.with_hint(hint));
+        }
+        let endpoint = route.clone();
         let raw_budget = budget.get_ref();
         let value = Budget {
             p50_ms_max: raw_budget.p50_ms_max,
@@ -595,12 +654,7 @@ fn validate_workload(
     let mut workload = WorkloadSettings {
         operations: 20,
         think_ms: (0, 20),
-        mix: Mix {
-            create_order: 2,
-            create_shipment: 4,
-            get_order: 1,
-            get_shipment: 1,
-        },
+        mix: None,
         double_submit: 0.0,
         key_in_body: 0.0,
         unserviceable: 0.0,
@@ -617,21 +671,40 @@ fn validate_workload(
         workload.think_ms = range_pair(ctx, think, "think_ms")?;
     }
     if let Some(mix) = &raw.mix {
-        let m = mix.get_ref();
-        workload.mix = Mix {
-            create_order: m.create_order.unwrap_or(0),
-            create_shipment: m.create_shipment.unwrap_or(0),
-            get_order: m.get_order.unwrap_or(0),
-            get_shipment: m.get_shipment.unwrap_or(0),
-        };
-        if workload.mix.total() == 0 {
+        let mut entries = BTreeMap::new();
+        for (name, weight) in mix.get_ref() {
+            if !ctx.topology.operations.iter().any(|o| o == name.get_ref()) {
+                let operations = ctx.topology.operations.iter().map(String::as_str);
+                let error = ctx.error(
+                    name,
+                    format!("unknown operation `{}` in `mix`", name.get_ref()),
+                );
+                let hint = match error::closest(name.get_ref(), operations) {
+                    Some(guess) => format!("did you mean `{guess}`?"),
+                    None => format!(
+                        "the target's operations are: {}",
+                        ctx.topology.operations.join(", ")
+                    ),
+                };
+                return Err(error.with_hint(hint));
+            }
+            entries.insert(name.get_ref().clone(), *weight.get_ref());
+        }
+        let mix_value = Mix(entries);
+        if mix_value.total() == 0 {
+            let example = ctx
+                .topology
+                .operations
+                .first()
+                .map_or_else(String::new, |o| format!("e.g. mix = {{ {o} = 1 }}"));
             return Err(ctx
                 .error(
                     mix,
                     "every weight of `mix` is 0: the clients would do nothing",
                 )
-                .with_hint("e.g. mix = { create_order = 1, create_shipment = 3 }"));
+                .with_hint(example));
         }
+        workload.mix = Some(mix_value);
     }
     workload.double_submit = probability(ctx, raw.double_submit.as_ref(), "double_submit")?;
     workload.key_in_body = probability(ctx, raw.key_in_body.as_ref(), "key_in_body")?;

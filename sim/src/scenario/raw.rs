@@ -52,21 +52,11 @@ pub(crate) struct RawHosts {
 pub(crate) struct RawWorkload {
     pub operations: Option<Spanned<u32>>,
     pub think_ms: Option<Spanned<[u64; 2]>>,
-    pub mix: Option<Spanned<RawMix>>,
+    pub mix: Option<Spanned<BTreeMap<Spanned<String>, Spanned<u32>>>>,
     pub double_submit: Option<Spanned<f64>>,
     pub key_in_body: Option<Spanned<f64>>,
     pub unserviceable: Option<Spanned<f64>>,
     pub reuse_key_with_other_body: Option<Spanned<f64>>,
-}
-
-/// `[workload] mix = { ... }`: relative weights of operation kinds.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawMix {
-    pub create_order: Option<u32>,
-    pub create_shipment: Option<u32>,
-    pub get_order: Option<u32>,
-    pub get_shipment: Option<u32>,
 }
 
 /// `[client]`

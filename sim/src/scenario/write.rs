@@ -48,11 +48,13 @@ impl Scenario {
         let _ = writeln!(out, "\n[workload]");
         let _ = writeln!(out, "operations = {}", w.operations);
         let _ = writeln!(out, "think_ms = [{}, {}]", w.think_ms.0, w.think_ms.1);
-        let _ = writeln!(
-            out,
-            "mix = {{ create_order = {}, create_shipment = {}, get_order = {}, get_shipment = {} }}",
-            w.mix.create_order, w.mix.create_shipment, w.mix.get_order, w.mix.get_shipment
-        );
+        if let Some(mix) = &w.mix {
+            let entries: Vec<String> = mix
+                .entries()
+                .map(|(name, weight)| format!("{name} = {weight}"))
+                .collect();
+            let _ = writeln!(out, "mix = {{ {} }}", entries.join(", "));
+        }
         let _ = writeln!(out, "double_submit = {}", float(w.double_submit));
         let _ = writeln!(out, "key_in_body = {}", float(w.key_in_body));
         let _ = writeln!(out, "unserviceable = {}", float(w.unserviceable));
@@ -137,12 +139,7 @@ impl Scenario {
                     .into_iter()
                     .map(|(metric, limit)| format!("{metric}_ms_max = {limit}"))
                     .collect();
-                let _ = writeln!(
-                    out,
-                    "{} = {{ {} }}",
-                    quote(endpoint.route()),
-                    limits.join(", ")
-                );
+                let _ = writeln!(out, "{} = {{ {} }}", quote(endpoint), limits.join(", "));
             }
         }
         out

@@ -4,7 +4,7 @@
 use shipsim::hunt::{self, huntable};
 use shipsim::oracle::OracleKind;
 use shipsim::scenario::Scenario;
-use shipsim::shrink::Target;
+use shipsim::shrink::Goal;
 use shipsim_system::bugs::{Bug, BugSet};
 
 /// Seeds a bug may take to be caught in this test; the hunt measures far fewer (see README).
@@ -50,9 +50,9 @@ fn every_planted_bug_is_caught_by_the_corpus() {
         "the catalogue must hold at least ten bugs"
     );
     for bug in Bug::ALL {
-        let detection = hunt::detect(*bug, &scenarios, SEEDS_MAX)
+        let detection = hunt::detect(&shipsim::reference::target(), *bug, &scenarios, SEEDS_MAX)
             .unwrap_or_else(|| panic!("planted bug {bug} escaped {SEEDS_MAX} seeds of the corpus"));
-        let Target::Oracle(oracle) = detection.caught_by else {
+        let Goal::Oracle(oracle) = detection.caught_by else {
             panic!("{bug} was caught only as a stuck run");
         };
         assert!(
@@ -69,7 +69,7 @@ fn correct_system_has_no_planted_bug_to_find() {
     // Proves the hunt's detections come from the bugs: with no bug switched on, the same
     // first seed of every huntable scenario passes.
     for scenario in huntable(&corpus()) {
-        let run = shipsim::run_seed(scenario, 1, &BugSet::none());
+        let run = shipsim::run_seed(&shipsim::reference::target(), scenario, 1, &BugSet::none());
         assert!(
             run.passed(),
             "{} seed 1: {:?}",
@@ -85,10 +85,16 @@ fn a_caught_case_shrinks_and_replays_exactly() {
     // the written repro parses back and replays to the same trace hash.
     let corpus = corpus();
     let scenarios = huntable(&corpus);
-    let detection = hunt::detect(Bug::CarrierWithoutKey, &scenarios, SEEDS_MAX).expect("caught");
+    let detection = hunt::detect(
+        &shipsim::reference::target(),
+        Bug::CarrierWithoutKey,
+        &scenarios,
+        SEEDS_MAX,
+    )
+    .expect("caught");
     let before = detection.run.history.operations().len();
     let target = detection.caught_by;
-    let shrunk = hunt::shrink_detection(detection, &scenarios);
+    let shrunk = hunt::shrink_detection(&shipsim::reference::target(), detection, &scenarios);
     assert!(
         shrunk.operations_after < before,
         "{} -> {}",
@@ -100,13 +106,18 @@ fn a_caught_case_shrinks_and_replays_exactly() {
             .run
             .violations
             .iter()
-            .any(|v| Target::Oracle(v.oracle) == target)
+            .any(|v| Goal::Oracle(v.oracle) == target)
     );
     let text = shrunk.scenario.to_toml();
     let reloaded =
         Scenario::parse("repro.toml", "repro", &text).unwrap_or_else(|e| panic!("{e}\n{text}"));
     assert_eq!(reloaded.seed, Some(shrunk.seed));
-    let replay = shipsim::run_seed(&reloaded, shrunk.seed, &reloaded.bugs);
+    let replay = shipsim::run_seed(
+        &shipsim::reference::target(),
+        &reloaded,
+        shrunk.seed,
+        &reloaded.bugs,
+    );
     assert_eq!(
         Some(replay.trace.hash()),
         reloaded.trace_hash,

@@ -16,8 +16,8 @@ fn same_seed_replays_identically_and_seeds_differ() {
     // Proves, for every scenario of the corpus, that running a seed twice in one process
     // gives the same trace (hash and every event), and that two seeds give different traces.
     for scenario in corpus() {
-        let first = run_seed(&scenario, 7, &BugSet::none());
-        let again = run_seed(&scenario, 7, &BugSet::none());
+        let first = run_seed(&shipsim::reference::target(), &scenario, 7, &BugSet::none());
+        let again = run_seed(&shipsim::reference::target(), &scenario, 7, &BugSet::none());
         assert_eq!(
             first.trace.first_divergence(&again.trace),
             None,
@@ -26,7 +26,7 @@ fn same_seed_replays_identically_and_seeds_differ() {
         );
         assert_eq!(first.trace.hash(), again.trace.hash());
         assert_eq!(first.history, again.history);
-        let other = run_seed(&scenario, 8, &BugSet::none());
+        let other = run_seed(&shipsim::reference::target(), &scenario, 8, &BugSet::none());
         assert_ne!(
             first.trace.hash(),
             other.trace.hash(),
@@ -42,6 +42,7 @@ fn report_is_identical_across_runs_and_job_counts() {
     // the same seeds, one with one worker and one with two: parallelism changes nothing.
     let scenarios = corpus();
     let options = |jobs| SweepOptions {
+        target: shipsim::reference::target(),
         seeds: Some(shipsim::SeedRange::new(1, 4).unwrap()),
         jobs,
         shard: None,
@@ -70,6 +71,7 @@ fn check_determinism_flags_nothing_on_a_deterministic_run() {
     // mismatch path is shown by the trace unit tests, which build diverging traces).
     let scenario = &corpus()[0];
     let options = SweepOptions {
+        target: shipsim::reference::target(),
         seeds: Some(shipsim::SeedRange::new(1, 3).unwrap()),
         jobs: 1,
         shard: None,

@@ -42,7 +42,12 @@ fn runs(faults: &str) -> Vec<SeedRun> {
     let scenario = scenario(faults);
     SEEDS
         .map(|seed| {
-            let run = run_seed(&scenario, seed, &BugSet::none());
+            let run = run_seed(
+                &shipsim::reference::target(),
+                &scenario,
+                seed,
+                &BugSet::none(),
+            );
             assert!(
                 run.passed(),
                 "seed {seed} must pass: {:?} {:?}",
@@ -315,7 +320,7 @@ fn duplicates_reach_the_service_and_are_absorbed() {
     let eligible: u64 = dup
         .iter()
         .flat_map(|r| r.history.operations())
-        .filter(|op| op.kind.is_write() || op.order_id.is_some())
+        .filter(|op| op.kind.is_write() || op.target.is_some())
         .count() as u64;
     assert!(fired(&dup, 0) > 0 && fired(&dup, 0) < eligible);
 }
@@ -370,7 +375,15 @@ fn clock_skew_moves_the_service_clock() {
     let base = runs("");
     let stamps = |runs: &[SeedRun]| -> Vec<u64> {
         runs.iter()
-            .flat_map(|r| r.tables.orders.values().map(|o| o.order.created_at_ms))
+            .flat_map(|r| {
+                r.durables
+                    .get::<shipsim_system::store::MemoryStore>("service", "store")
+                    .unwrap()
+                    .snapshot()
+                    .orders
+                    .into_values()
+                    .map(|o| o.order.created_at_ms)
+            })
             .collect()
     };
     assert!(stamps(&skewed).iter().all(|t| *t >= epoch + hour));
@@ -387,7 +400,12 @@ fn ambiguity_is_real_under_lost_responses() {
     let mut ambiguous = 0;
     let mut settled = 0;
     for seed in SEEDS {
-        let run = run_seed(&scenario, seed, &BugSet::none());
+        let run = run_seed(
+            &shipsim::reference::target(),
+            &scenario,
+            seed,
+            &BugSet::none(),
+        );
         assert!(run.passed());
         for op in run.history.operations() {
             match (op.phase, &op.outcome) {
@@ -412,7 +430,7 @@ fn webhook_stat(runs: &[SeedRun], pick: impl Fn(&shipsim::stats::WebhookStats) -
     runs.iter()
         .map(|r| {
             let view = r.webhooks.as_ref().expect("webhook scenario");
-            pick(&shipsim::stats::WebhookStats::of(view, &r.tables, &r.trace))
+            pick(&shipsim::stats::WebhookStats::of(view, &r.trace))
         })
         .sum()
 }
@@ -506,14 +524,15 @@ fn receiver_down_dead_letters_then_redelivers() {
     scenario.workload.think_ms = (50, 150);
     let mut dead = 0;
     for seed in SEEDS {
-        let run = run_seed(&scenario, seed, &BugSet::none());
+        let run = run_seed(
+            &shipsim::reference::target(),
+            &scenario,
+            seed,
+            &BugSet::none(),
+        );
         assert!(run.passed(), "{:?}", run.violations);
-        dead += shipsim::stats::WebhookStats::of(
-            run.webhooks.as_ref().unwrap(),
-            &run.tables,
-            &run.trace,
-        )
-        .dead_lettered;
+        dead += shipsim::stats::WebhookStats::of(run.webhooks.as_ref().unwrap(), &run.trace)
+            .dead_lettered;
     }
     assert!(dead > 0);
 }

@@ -32,6 +32,7 @@ fn skeleton() -> Scenario {
 /// seeds fail and violations, timelines and repro files are part of what must match.
 fn sweep_report(shard: Option<Shard>, out: &Path) -> Report {
     let options = SweepOptions {
+        target: shipsim::reference::target(),
         seeds: Some(shipsim::SeedRange::new(1, 10).unwrap()),
         jobs: 2,
         shard,

@@ -30,6 +30,7 @@ fn scenario_file_holds(path: &str) {
         ),
     };
     let options = SweepOptions {
+        target: shipsim::reference::target(),
         seeds,
         jobs: 1,
         shard: None,

@@ -1,0 +1,333 @@
+//! The reference order/shipment system as a [`Target`]: shipsim's exemplar and test bed,
+//! plugged in through the same public API a user's service is ([`Target`], [`Boot`],
+//! [`Api`]), with nothing private. Its pieces live in `shipsim-system`; this module only
+//! wires them: the service on the `service` host with a [`MemoryStore`], the carrier it
+//! buys labels from on `carrier` (a ledger of every label sold), and, in scenarios with
+//! outbound webhooks, the merchants' receiver on `receiver`.
+
+mod api;
+mod webhooks;
+
+use std::collections::BTreeMap;
+
+use shipsim_system::api::ShipmentStatus;
+use shipsim_system::carrier::{
+    self, CarrierConfig, CarrierDeps, CarrierLedger, LabelSale, TrackingConfig,
+};
+use shipsim_system::receiver::{self, ReceiverConfig, ReceiverDeps, ReceiverLedger};
+use shipsim_system::service::{self, ServiceConfig, ServiceDeps, WebhookSettings, WebhookTarget};
+use shipsim_system::store::{IdemState, MemoryStore, Tables};
+use shipsim_system::webhook::SenderConfig;
+
+pub use api::ReferenceApi;
+
+use crate::scenario::Scenario;
+use crate::target::{Boot, Effect, Inventories, Inventory, Resource, Target, Unfinished};
+
+/// The service's API key at the carrier.
+pub(crate) const CARRIER_API_KEY: &str = "ck_sim_platform";
+
+/// A country the simulated carrier does not serve (Antarctica).
+pub(crate) const UNSERVICEABLE_COUNTRY: &str = "AQ";
+
+pub use crate::hosts::{CARRIER, RECEIVER};
+
+/// Names and secrets of the simulated deployment (live mode's defaults too).
+pub(crate) mod deployment {
+    /// The operator's admin key (service and carrier admin endpoints).
+    pub const ADMIN_KEY: &str = "ak_sim_operator";
+    /// The secret the carrier signs tracking events with.
+    pub const CARRIER_WEBHOOK_SECRET: &str = "whsec_sim_carrier";
+
+    /// The secret merchant `caller` verifies the service's webhooks with.
+    pub fn merchant_secret(caller: &str) -> String {
+        format!("whsec_sim_{caller}")
+    }
+}
+
+pub use deployment::ADMIN_KEY;
+
+/// The reference system: service, carrier, and (with outbound webhooks) receiver.
+#[must_use]
+pub fn target() -> Target {
+    Target::new("reference", service_router)
+        .api(ReferenceApi)
+        .host(CARRIER, carrier_router)
+        .host_when(
+            RECEIVER,
+            |scenario: &Scenario| scenario.webhooks.is_some_and(|w| w.outbound),
+            receiver_router,
+        )
+        .inventory(|durables| {
+            durables
+                .get::<MemoryStore>(crate::target::SERVICE_HOST, "store")
+                .map(|store| Inventories {
+                    live: inventory_of(&store.snapshot()),
+                    durable: inventory_of(&store.durable_snapshot()),
+                })
+                .unwrap_or_default()
+        })
+        .effects(|durables| {
+            durables
+                .get::<CarrierLedger>(CARRIER, "ledger")
+                .map(|ledger| effects_of(&ledger.sales()))
+                .unwrap_or_default()
+        })
+        .quiesce(webhooks::needs_drain, webhooks::drain)
+        .webhook_parties(webhooks::Parties)
+}
+
+fn webhook_settings(scenario: &Scenario) -> WebhookSettings {
+    let settings = scenario.webhooks;
+    let outbound = settings.is_some_and(|w| w.outbound);
+    WebhookSettings {
+        carrier_secret: deployment::CARRIER_WEBHOOK_SECRET.to_string(),
+        tolerance_s: settings.map_or(shipsim_system::webhook::TOLERANCE_S_DEFAULT, |w| {
+            w.tolerance_s
+        }),
+        targets: if outbound {
+            (0..scenario.hosts.callers)
+                .map(|i| {
+                    let caller = crate::target::Caller::new(i).id;
+                    let target = WebhookTarget {
+                        url: format!(
+                            "http://{RECEIVER}:{}/webhooks/{caller}",
+                            crate::hosts::HTTP_PORT
+                        ),
+                        secret: deployment::merchant_secret(&caller),
+                    };
+                    (caller, target)
+                })
+                .collect()
+        } else {
+            BTreeMap::new()
+        },
+        sender: settings.map_or(SenderConfig::DEFAULT, |w| w.sender),
+    }
+}
+
+fn service_router(boot: &Boot) -> axum::Router {
+    let scenario = boot.scenario();
+    let webhooks = webhook_settings(scenario);
+    let config = ServiceConfig {
+        api_keys: boot
+            .callers()
+            .iter()
+            .map(|c| (c.api_key.clone(), c.id.clone()))
+            .collect(),
+        carrier_base_url: boot.downstream(CARRIER).base_url().to_string(),
+        carrier_api_key: CARRIER_API_KEY.to_string(),
+        carrier_policy: scenario.service.carrier,
+        rate_limit: scenario.service.rate_limit,
+        lock_lease_ms: scenario.service.lock_lease_ms,
+        store_latency_ms: scenario.service.store_latency_ms,
+        bugs: boot.bugs().clone(),
+        admin_key: Some(deployment::ADMIN_KEY.to_string()),
+        webhooks: webhooks.clone(),
+    };
+    let deps = ServiceDeps {
+        clock: boot.clock(),
+        store: boot.durable("store", MemoryStore::new),
+        carrier: boot.downstream(CARRIER).transport(),
+        observer: boot.observer(),
+        seed: boot.seed("service"),
+        boot: boot.boot_number(),
+    };
+    if !webhooks.targets.is_empty() {
+        let transport = boot.webhook_sender(RECEIVER, false).transport();
+        tokio::task::spawn_local(service::run_outbox_sender(
+            webhooks,
+            deps.clone(),
+            transport,
+        ));
+    }
+    service::router(config, deps)
+}
+
+fn carrier_router(boot: &Boot) -> axum::Router {
+    let scenario = boot.scenario();
+    let tracking = scenario
+        .webhooks
+        .filter(|w| w.tracking)
+        .map(|w| TrackingConfig {
+            webhook_url: format!(
+                "http://{}:{}/v1/webhooks/carrier",
+                crate::target::SERVICE_HOST,
+                crate::hosts::HTTP_PORT
+            ),
+            secret: deployment::CARRIER_WEBHOOK_SECRET.to_string(),
+            exception_percent: w.exception_percent,
+            sender: w.sender,
+        });
+    let deps = CarrierDeps {
+        clock: boot.clock(),
+        ledger: boot.durable("ledger", CarrierLedger::new),
+        observer: boot.observer(),
+        seed: boot.seed("carrier"),
+        boot: boot.boot_number(),
+    };
+    if let Some(tracking) = &tracking {
+        let transport = boot
+            .webhook_sender(crate::target::SERVICE_HOST, true)
+            .transport();
+        tokio::task::spawn_local(carrier::run_tracking_sender(
+            tracking.clone(),
+            deps.clone(),
+            transport,
+        ));
+    }
+    carrier::router(
+        CarrierConfig {
+            api_key: CARRIER_API_KEY.to_string(),
+            unserviceable_countries: [UNSERVICEABLE_COUNTRY.to_string()].into_iter().collect(),
+            tracking,
+            admin_key: Some(deployment::ADMIN_KEY.to_string()),
+        },
+        deps,
+    )
+}
+
+fn receiver_router(boot: &Boot) -> axum::Router {
+    let scenario = boot.scenario();
+    let tolerance_s = scenario
+        .webhooks
+        .map_or(shipsim_system::webhook::TOLERANCE_S_DEFAULT, |w| {
+            w.tolerance_s
+        });
+    receiver::router(
+        ReceiverConfig {
+            secrets: boot
+                .callers()
+                .iter()
+                .map(|c| (c.id.clone(), deployment::merchant_secret(&c.id)))
+                .collect(),
+            tolerance_s,
+            store_latency_ms: scenario.service.store_latency_ms,
+            bugs: boot.bugs().clone(),
+        },
+        ReceiverDeps {
+            clock: boot.clock(),
+            ledger: boot.durable("ledger", ReceiverLedger::new),
+            observer: boot.observer(),
+            seed: boot.seed("receiver"),
+            boot: boot.boot_number(),
+        },
+    )
+}
+
+/// Whether a shipment's status says its label was bought.
+fn labelled(status: ShipmentStatus) -> bool {
+    matches!(
+        status,
+        ShipmentStatus::LabelPurchased
+            | ShipmentStatus::InTransit
+            | ShipmentStatus::Delivered
+            | ShipmentStatus::Exception
+    )
+}
+
+/// A status as the API spells it (`label_purchased`).
+fn spelled<T: serde::Serialize>(status: &T) -> String {
+    serde_json::to_value(status)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// The service's tables in shipsim's terms: orders (with their shipments listed), then
+/// shipments; idempotency records left in progress and shipments left pending their label
+/// as unfinished work; an order's status that disagrees with its shipments' labels as an
+/// inconsistency.
+#[must_use]
+pub fn inventory_of(tables: &Tables) -> Inventory {
+    let mut resources = Vec::with_capacity(tables.orders.len() + tables.shipments.len());
+    for (id, record) in &tables.orders {
+        resources.push(Resource {
+            kind: "order".into(),
+            id: id.clone(),
+            caller: record.caller.clone(),
+            key: Some(record.idempotency_key.clone()),
+            parent: None,
+            children: Some(record.order.shipment_ids.clone()),
+            state: Some(spelled(&record.order.status)),
+            downstream_ref: None,
+            settled: None,
+        });
+    }
+    for (id, record) in &tables.shipments {
+        let shipment = &record.shipment;
+        resources.push(Resource {
+            kind: "shipment".into(),
+            id: id.clone(),
+            caller: record.caller.clone(),
+            key: Some(record.idempotency_key.clone()),
+            parent: Some(shipment.order_id.clone()),
+            children: None,
+            state: Some(spelled(&shipment.status)),
+            downstream_ref: shipment.label_id.clone(),
+            settled: Some(labelled(shipment.status)),
+        });
+    }
+    let mut inventory = Inventory::new(resources);
+    for (id, record) in &tables.shipments {
+        if record.shipment.status == ShipmentStatus::PendingLabel {
+            inventory.unfinished.push(Unfinished {
+                caller: record.caller.clone(),
+                key: record.idempotency_key.clone(),
+                what: format!("shipment {id} was left pending its label"),
+            });
+        }
+    }
+    for (scope, record) in &tables.idempotency {
+        if let IdemState::InProgress { recovery, .. } = &record.state {
+            inventory.unfinished.push(Unfinished {
+                caller: scope.caller.clone(),
+                key: scope.key.clone(),
+                what: format!(
+                    "idempotency record `{}` of {} was left in progress (recovery point: {recovery:?})",
+                    scope.key, scope.caller
+                ),
+            });
+        }
+    }
+    // Computed once: checking each order against every shipment would be quadratic in the
+    // run's length (the oracles benchmark caught it).
+    let labelled_orders: std::collections::BTreeSet<&str> = tables
+        .shipments
+        .values()
+        .filter(|s| s.shipment.label_id.is_some())
+        .map(|s| s.shipment.order_id.as_str())
+        .collect();
+    for (id, record) in &tables.orders {
+        let has_label = labelled_orders.contains(id.as_str());
+        let status = record.order.status;
+        if has_label && status == shipsim_system::api::OrderStatus::Created {
+            inventory.inconsistencies.push(format!(
+                "order {id} has a labelled shipment but is still `created`"
+            ));
+        }
+        if !has_label && status != shipsim_system::api::OrderStatus::Created {
+            inventory.inconsistencies.push(format!(
+                "order {id} is `{}` without any labelled shipment",
+                spelled(&status)
+            ));
+        }
+    }
+    inventory
+}
+
+/// The carrier's sales as effects: one label each, for the shipment it names.
+#[must_use]
+pub fn effects_of(sales: &[LabelSale]) -> Vec<Effect> {
+    sales
+        .iter()
+        .map(|sale| Effect {
+            downstream: CARRIER.to_string(),
+            what: "label".to_string(),
+            id: sale.label.label_id.clone(),
+            key: sale.idempotency_key.clone(),
+            subject: Some(sale.label.shipment_ref.clone()),
+            at_ms: sale.sold_at_ms,
+        })
+        .collect()
+}

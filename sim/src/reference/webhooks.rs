@@ -1,0 +1,162 @@
+//! The reference system's webhook traffic as shipsim sees it: what the `webhook_once`
+//! oracle reads, how the `webhook_burst` fault adds carrier events, and the wait after the
+//! settle phase until every webhook is delivered.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use shipsim_system::api::TrackingKind;
+use shipsim_system::carrier::{CarrierLedger, tracking_event};
+use shipsim_system::receiver::ReceiverLedger;
+use shipsim_system::store::MemoryStore;
+use shipsim_system::transport::{BoxFuture, Transport};
+
+use super::{ADMIN_KEY, CARRIER, RECEIVER};
+use crate::oracle::{WebhookParties, WebhookView};
+use crate::scenario::Scenario;
+use crate::target::{Durables, QuiesceContext, SERVICE_HOST};
+
+/// The carrier, the service's outbox and the merchants' receiver.
+pub(super) struct Parties;
+
+impl WebhookParties for Parties {
+    fn view(
+        &self,
+        durables: &Durables,
+        scenario: &Scenario,
+        forged: &BTreeSet<String>,
+    ) -> Option<WebhookView> {
+        let settings = scenario.webhooks?;
+        let store = durables.get::<MemoryStore>(SERVICE_HOST, "store");
+        let carrier = durables.get::<CarrierLedger>(CARRIER, "ledger");
+        let receiver = durables.get::<ReceiverLedger>(RECEIVER, "ledger");
+        Some(WebhookView {
+            settings,
+            tracking: carrier.map(|l| l.tracking()).unwrap_or_default(),
+            effects: receiver.as_ref().map(|l| l.effects()).unwrap_or_default(),
+            receiver_absorbed: receiver.map_or((0, 0), |l| l.absorbed()),
+            forged: forged.clone(),
+            tables: store.as_ref().map(|s| s.snapshot()).unwrap_or_default(),
+            durable: store.map(|s| s.durable_snapshot()).unwrap_or_default(),
+        })
+    }
+
+    fn burst(
+        &self,
+        durables: &Durables,
+        events: u32,
+        rng: &mut ChaCha8Rng,
+        due_at_ms: u64,
+        stream: u64,
+    ) {
+        let Some(ledger) = durables.get::<CarrierLedger>(CARRIER, "ledger") else {
+            return;
+        };
+        let sales = ledger.sales();
+        if sales.is_empty() {
+            return;
+        }
+        for index in 0..events {
+            let sale = &sales[rng.random_range(0..sales.len())];
+            let event = tracking_event(
+                &sale.label,
+                TrackingKind::InTransit,
+                due_at_ms,
+                format!("burst-{stream}-{index}"),
+            );
+            ledger
+                .schedule(event, due_at_ms)
+                .expect("the simulation's ledger is in memory and cannot fail to commit");
+        }
+    }
+}
+
+/// Whether a scenario has webhook traffic to wait for.
+pub(super) fn needs_drain(scenario: &Scenario) -> bool {
+    scenario.webhooks.is_some_and(|w| w.tracking || w.outbound)
+}
+
+/// Polls between drain checks.
+const DRAIN_POLL_MS: u64 = 100;
+/// Checks per round before giving up (the run's oracles then report what is left).
+const DRAIN_POLLS_MAX: u32 = 1_200;
+/// Redelivery rounds of dead letters.
+const DRAIN_ROUNDS_MAX: u32 = 5;
+
+/// Waits until no webhook is pending at the carrier or the service, then redelivers dead
+/// letters and waits again, until none are left (bounded).
+pub(super) fn drain(context: QuiesceContext) -> BoxFuture<'static, ()> {
+    Box::pin(async move {
+        let Some(settings) = context.scenario().webhooks else {
+            return;
+        };
+        let service = context.client(SERVICE_HOST);
+        let carrier = context.client(CARRIER);
+        for _round in 0..DRAIN_ROUNDS_MAX {
+            for _poll in 0..DRAIN_POLLS_MAX {
+                let carrier_pending = if settings.tracking {
+                    pending(&*carrier, "/v1/admin/tracking").await
+                } else {
+                    Some(0)
+                };
+                let service_pending = if settings.outbound {
+                    pending(&*service, "/v1/admin/outbox").await
+                } else {
+                    Some(0)
+                };
+                let injected = context.injections_in_flight();
+                if carrier_pending == Some(0) && service_pending == Some(0) && injected == 0 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(DRAIN_POLL_MS)).await;
+            }
+            let mut requeued = 0;
+            if settings.tracking {
+                requeued += redeliver(&*carrier, "/v1/admin/tracking/redeliver").await;
+            }
+            if settings.outbound {
+                requeued += redeliver(&*service, "/v1/admin/outbox/redeliver").await;
+            }
+            if requeued == 0 {
+                return;
+            }
+        }
+    })
+}
+
+async fn admin(
+    transport: &dyn Transport,
+    method: http::Method,
+    path: &str,
+) -> Option<serde_json::Value> {
+    let request = http::Request::builder()
+        .method(method)
+        .uri(format!("http://admin{path}"))
+        .header(shipsim_system::service::HEADER_ADMIN_KEY, ADMIN_KEY)
+        .body(bytes::Bytes::new())
+        .ok()?;
+    let response = tokio::time::timeout(Duration::from_secs(5), transport.send(request))
+        .await
+        .ok()?
+        .ok()?;
+    if !response.status().is_success() {
+        return None;
+    }
+    serde_json::from_slice(response.body()).ok()
+}
+
+async fn pending(transport: &dyn Transport, path: &str) -> Option<u64> {
+    admin(transport, http::Method::GET, path)
+        .await?
+        .get("pending")?
+        .as_u64()
+}
+
+async fn redeliver(transport: &dyn Transport, path: &str) -> u64 {
+    admin(transport, http::Method::POST, path)
+        .await
+        .and_then(|v| v.get("requeued").and_then(serde_json::Value::as_u64))
+        .unwrap_or(0)
+}

@@ -1,0 +1,168 @@
+//! The merchant's client of any target: shipsim's retrying client ([`Retrier`]: per-attempt
+//! timeout, deadline, full-jitter backoff, `Retry-After`, retry budget, breaker) sending
+//! the requests the target's [`Api`] builds, and reading back what its responses say.
+
+use std::sync::{Arc, Mutex};
+
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use shipsim_system::bugs::{Bug, BugSet};
+use shipsim_system::client::{ClientError, KeyPlacement, OpReport, Retrier, RetryPolicy, Success};
+use shipsim_system::clock::Clock;
+use shipsim_system::seed::Seed;
+use shipsim_system::transport::{HttpRequest, HttpResponse, Transport};
+
+use super::api::{Api, ApiError, Caller, Conventions, CreateCall, Kind, ReadCall, Seen};
+
+/// One merchant process's client of the target.
+pub(crate) struct ApiClient {
+    retrier: Retrier,
+    api: Arc<dyn Api>,
+    conventions: Conventions,
+    caller: Caller,
+    base_url: String,
+    bugs: BugSet,
+    /// Only used by the planted bug that invents a key per attempt.
+    key_rng: Mutex<ChaCha8Rng>,
+}
+
+impl ApiClient {
+    /// A client of `caller` sending through `transport` to `base_url` (`http://service:80`),
+    /// drawing its jitter from `seed`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        api: Arc<dyn Api>,
+        transport: Arc<dyn Transport>,
+        clock: Arc<dyn Clock>,
+        seed: Seed,
+        base_url: String,
+        caller: Caller,
+        policy: RetryPolicy,
+        bugs: BugSet,
+    ) -> ApiClient {
+        ApiClient {
+            retrier: Retrier::new(transport, clock, seed.derive("retry"), policy, bugs.clone()),
+            key_rng: Mutex::new(seed.derive("keys").rng()),
+            conventions: api.conventions(),
+            api,
+            caller,
+            base_url,
+            bugs,
+        }
+    }
+
+    /// Creates a resource of `kind` under `key`.
+    ///
+    /// # Errors
+    /// An [`ApiError`] when the adapter cannot build the request; nothing was sent.
+    pub(crate) async fn create(
+        &self,
+        kind: &Kind,
+        key: &str,
+        placement: KeyPlacement,
+        parent: Option<&str>,
+        body: &str,
+    ) -> Result<OpReport<Seen>, ApiError> {
+        let build = |attempt_key: &str| {
+            self.api
+                .create(
+                    kind,
+                    &CreateCall {
+                        caller: &self.caller,
+                        key: attempt_key,
+                        placement,
+                        parent,
+                        body,
+                    },
+                )
+                .and_then(|request| self.absolute(request))
+        };
+        let first = build(key)?;
+        let report = self
+            .retrier
+            .call(|attempt| {
+                if attempt == 0 {
+                    return first.clone();
+                }
+                // Only the planted new-key-per-attempt bug changes a retry's request; an
+                // adapter that builds the first but not a later one gets the first again.
+                let attempt_key = self.key_for_attempt(key, attempt);
+                build(&attempt_key).unwrap_or_else(|_| first.clone())
+            })
+            .await;
+        Ok(self.decode(kind, report))
+    }
+
+    /// Reads the resource of `kind` with id `id`.
+    ///
+    /// # Errors
+    /// An [`ApiError`] when the adapter cannot build the request; nothing was sent.
+    pub(crate) async fn read(&self, kind: &Kind, id: &str) -> Result<OpReport<Seen>, ApiError> {
+        let request = self
+            .api
+            .read(
+                kind,
+                &ReadCall {
+                    caller: &self.caller,
+                    id,
+                },
+            )
+            .and_then(|request| self.absolute(request))?;
+        let report = self.retrier.call(|_attempt| request.clone()).await;
+        Ok(self.decode(kind, report))
+    }
+
+    /// Points a path-only request at the target's host.
+    fn absolute(&self, request: HttpRequest) -> Result<HttpRequest, ApiError> {
+        let (mut parts, body) = request.into_parts();
+        let path = parts
+            .uri
+            .path_and_query()
+            .map_or("/", http::uri::PathAndQuery::as_str);
+        parts.uri = format!("{}{path}", self.base_url)
+            .parse()
+            .map_err(|e| ApiError::new(format!("request path `{path}`: {e}")))?;
+        Ok(http::Request::from_parts(parts, body))
+    }
+
+    fn key_for_attempt(&self, key: &str, attempt: u32) -> String {
+        if self.bugs.has(Bug::ClientNewKeyPerAttempt) && attempt > 0 {
+            let mut rng = self.key_rng.lock().expect("key rng lock poisoned");
+            let suffix: u32 = rng.random();
+            format!("{key}-retry{attempt}-{suffix:08x}")
+        } else {
+            key.to_string()
+        }
+    }
+
+    fn decode(&self, kind: &Kind, report: shipsim_system::client::CallReport) -> OpReport<Seen> {
+        let result = report.result.and_then(|response| {
+            let status = response.status().as_u16();
+            let replayed = self.replayed(&response);
+            self.api
+                .parse(kind, &response)
+                .map(|value| Success {
+                    value,
+                    status,
+                    replayed,
+                })
+                .map_err(|error| ClientError::Decode {
+                    status,
+                    message: error.0,
+                })
+        });
+        OpReport {
+            result,
+            attempts: report.attempts,
+            elapsed_ms: report.elapsed_ms,
+        }
+    }
+
+    fn replayed(&self, response: &HttpResponse) -> bool {
+        self.conventions
+            .replayed_header
+            .as_deref()
+            .and_then(|name| response.headers().get(name))
+            .is_some_and(|v| v.as_bytes() == b"true")
+    }
+}
