@@ -12,6 +12,7 @@ use shipsim_system::bugs::{Bug, BugSet};
 fn large_report() -> shipsim_reports::Report {
     let options = SweepOptions {
         target: shipsim::reference::target(),
+        replay: shipsim::sweep::Replay::Cli,
         seeds: Some(shipsim::SeedRange::new(1, 6).unwrap()),
         jobs: 2,
         shard: None,

@@ -515,7 +515,7 @@ pub fn load_scenarios(paths: &[PathBuf]) -> anyhow::Result<Vec<Scenario>> {
     Ok(scenarios)
 }
 
-fn default_jobs() -> usize {
+pub(crate) fn default_jobs() -> usize {
     std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
 }
 
@@ -527,6 +527,7 @@ fn run(args: RunArgs) -> Result<(), Failure> {
     }
     let options = SweepOptions {
         target: crate::reference::target(),
+        replay: crate::sweep::Replay::Cli,
         seeds,
         jobs: args.jobs.unwrap_or_else(default_jobs),
         shard: args.shard,
@@ -587,6 +588,7 @@ fn replay(args: &ReplayArgs) -> Result<(), Failure> {
     };
     let options = SweepOptions {
         target: crate::reference::target(),
+        replay: crate::sweep::Replay::Cli,
         seeds: Some(SeedRange::single(seed)),
         jobs: 1,
         shard: None,

@@ -1,18 +1,22 @@
 //! Names of the simulated hosts and the selectors scenario files use to point at them.
 //!
-//! The topology is fixed: one `service`, one `carrier`, clients `client-0` .. `client-N-1`,
-//! and the `settler`, a client added after the workload to resolve ambiguous operations.
+//! Every run has one `service` (the system under test), the target's other hosts (its
+//! downstreams: the reference system's `carrier` and `receiver`, a user's `bank`), clients
+//! `client-0` .. `client-N-1`, and the `settler`, a client added after the workload to
+//! resolve ambiguous operations.
 
 use std::fmt;
 
 /// The reference service's host name.
 pub const SERVICE: &str = "service";
-/// The carrier's host name.
+/// The reference carrier's host name.
 pub const CARRIER: &str = "carrier";
 /// The host that resolves ambiguous operations after the faults heal.
 pub const SETTLER: &str = "settler";
-/// The merchants' webhook receiver (scenarios with outbound webhooks).
+/// The reference merchants' webhook receiver (scenarios with outbound webhooks).
 pub const RECEIVER: &str = "receiver";
+/// The selector of every server host besides `service`.
+pub const DOWNSTREAMS: &str = "downstreams";
 /// Port every server listens on.
 pub const HTTP_PORT: u16 = 80;
 
@@ -25,12 +29,12 @@ pub fn client_name(index: u32) -> String {
 /// A set of hosts named in a scenario file.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum HostSel {
-    /// `service`
+    /// `service`: the system under test.
     Service,
-    /// `carrier`
-    Carrier,
-    /// `receiver`
-    Receiver,
+    /// Another server host of the target, by name (`carrier`, `bank`).
+    Host(String),
+    /// `downstreams`: every server host of the target besides `service`.
+    Downstreams(Vec<String>),
     /// `clients` or `client-*`: every client.
     Clients,
     /// `client-N`
@@ -38,24 +42,35 @@ pub enum HostSel {
 }
 
 impl HostSel {
-    /// Parses a selector, checking that it names hosts that exist.
+    /// Parses a selector, checking that it names hosts that exist: `hosts` are the target's
+    /// server hosts besides `service`.
     ///
     /// # Errors
     /// A sentence saying what exists, when the selector names nothing.
-    pub fn parse(text: &str, clients: u32) -> Result<HostSel, String> {
+    pub fn parse(text: &str, clients: u32, hosts: &[String]) -> Result<HostSel, String> {
         let selector = match text {
             SERVICE => HostSel::Service,
-            CARRIER => HostSel::Carrier,
-            RECEIVER => HostSel::Receiver,
             "clients" | "client-*" => HostSel::Clients,
+            DOWNSTREAMS if hosts.is_empty() => {
+                return Err(
+                    "`downstreams` names no host: this target has no hosts besides `service`"
+                        .to_string(),
+                );
+            }
+            DOWNSTREAMS => HostSel::Downstreams(hosts.to_vec()),
+            other if hosts.iter().any(|h| h == other) => HostSel::Host(other.to_string()),
             other => {
                 let index = other
                     .strip_prefix("client-")
                     .and_then(|n| n.parse::<u32>().ok())
                     .ok_or_else(|| {
+                        let servers: Vec<String> = std::iter::once(SERVICE.to_string())
+                            .chain(hosts.iter().cloned())
+                            .map(|h| format!("`{h}`"))
+                            .collect();
                         format!(
-                            "unknown host `{other}`: hosts are `service`, `carrier`, `receiver`, \
-                             `clients` (or `client-*`) and `client-0` .. `client-{}`",
+                            "unknown host `{other}`: hosts are {}, `downstreams` (all but `service`), `clients` (or `client-*`) and `client-0` .. `client-{}`",
+                            servers.join(", "),
                             clients.saturating_sub(1)
                         )
                     })?;
@@ -77,8 +92,8 @@ impl HostSel {
     pub fn names(&self, clients: u32) -> Vec<String> {
         match self {
             HostSel::Service => vec![SERVICE.to_string()],
-            HostSel::Carrier => vec![CARRIER.to_string()],
-            HostSel::Receiver => vec![RECEIVER.to_string()],
+            HostSel::Host(name) => vec![name.clone()],
+            HostSel::Downstreams(hosts) => hosts.clone(),
             HostSel::Clients => (0..clients).map(client_name).collect(),
             HostSel::Client(index) => vec![client_name(*index)],
         }
@@ -89,8 +104,8 @@ impl HostSel {
     pub fn contains(&self, name: &str) -> bool {
         match self {
             HostSel::Service => name == SERVICE,
-            HostSel::Carrier => name == CARRIER,
-            HostSel::Receiver => name == RECEIVER,
+            HostSel::Host(host) => name == host,
+            HostSel::Downstreams(hosts) => hosts.iter().any(|h| h == name),
             HostSel::Clients => name.starts_with("client-"),
             HostSel::Client(index) => name == client_name(*index),
         }
@@ -101,7 +116,7 @@ impl HostSel {
     pub fn is_server(&self) -> bool {
         matches!(
             self,
-            HostSel::Service | HostSel::Carrier | HostSel::Receiver
+            HostSel::Service | HostSel::Host(_) | HostSel::Downstreams(_)
         )
     }
 }
@@ -110,8 +125,8 @@ impl fmt::Display for HostSel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             HostSel::Service => f.write_str(SERVICE),
-            HostSel::Carrier => f.write_str(CARRIER),
-            HostSel::Receiver => f.write_str(RECEIVER),
+            HostSel::Host(name) => f.write_str(name),
+            HostSel::Downstreams(_) => f.write_str(DOWNSTREAMS),
             HostSel::Clients => f.write_str("clients"),
             HostSel::Client(index) => write!(f, "client-{index}"),
         }
@@ -126,12 +141,21 @@ mod tests {
     fn selectors_parse_and_check_existence() {
         // Proves selectors resolve to the right hosts and that naming a client beyond the
         // scenario's count is an error that says how many there are.
-        assert_eq!(HostSel::parse("service", 2), Ok(HostSel::Service));
-        assert_eq!(HostSel::parse("client-*", 2), Ok(HostSel::Clients));
-        assert_eq!(HostSel::parse("client-1", 2), Ok(HostSel::Client(1)));
-        let error = HostSel::parse("client-2", 2).unwrap_err();
+        let hosts = ["carrier".to_string()];
+        assert_eq!(HostSel::parse("service", 2, &hosts), Ok(HostSel::Service));
+        assert_eq!(HostSel::parse("client-*", 2, &hosts), Ok(HostSel::Clients));
+        assert_eq!(
+            HostSel::parse("client-1", 2, &hosts),
+            Ok(HostSel::Client(1))
+        );
+        assert_eq!(
+            HostSel::parse("carrier", 2, &hosts),
+            Ok(HostSel::Host("carrier".into()))
+        );
+        let error = HostSel::parse("client-2", 2, &hosts).unwrap_err();
         assert!(error.contains("2 client(s)"), "{error}");
-        assert!(HostSel::parse("database", 2).is_err());
+        let error = HostSel::parse("database", 2, &hosts).unwrap_err();
+        assert!(error.contains("`service`, `carrier`"), "{error}");
         assert_eq!(
             HostSel::Clients.names(3),
             ["client-0", "client-1", "client-2"]

@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 pub mod clock;
+pub mod corpus;
 pub mod fault;
 pub mod history;
 pub mod hosts;

@@ -131,7 +131,9 @@ pub fn shrink_failures(
         shrunk.scenario.bugs = bugs;
         shrunk.scenario.trace_hash = Some(shrunk.run.trace.hash());
         let relative_path = format!("repro/{}-seed{seed}-min.toml", file_safe(&scenario.name));
-        let replay = format!("shipsim replay {}", out_dir.join(&relative_path).display());
+        let replay = options
+            .replay
+            .command(&out_dir.join(&relative_path).display().to_string());
         let violation = shrunk_violation(&shrunk, target, &relative_path, &replay);
         let mut contents = String::new();
         let _ = writeln!(
@@ -147,7 +149,11 @@ pub fn shrink_failures(
             shrunk.runs
         );
         let _ = writeln!(contents, "# [{}] {}", violation.oracle, violation.message);
-        let _ = writeln!(contents, "# Replays exactly: shipsim replay <this file>\n");
+        let _ = writeln!(
+            contents,
+            "# Replays exactly: {}\n",
+            options.replay.command("<this file>")
+        );
         contents.push_str(&shrunk.scenario.to_toml());
         repros.push(ReproFile {
             relative_path,
@@ -291,7 +297,11 @@ fn scenario_report(
                     bug_flags(options)
                 )
             },
-            |path| format!("shipsim replay {}", out_dir.join(path).display()),
+            |path| {
+                options
+                    .replay
+                    .command(&out_dir.join(path).display().to_string())
+            },
         );
         for violation in &seed.violations {
             count(violation.oracle.name(), &mut oracle_counts);
@@ -507,7 +517,11 @@ fn repro_file(scenario: &Scenario, seed: &SeedOutcome, options: &SweepOptions) -
     if let Some(stuck) = &seed.stuck {
         let _ = writeln!(contents, "# {LIVENESS}: {stuck}");
     }
-    let _ = writeln!(contents, "# Replays exactly: shipsim replay <this file>\n");
+    let _ = writeln!(
+        contents,
+        "# Replays exactly: {}\n",
+        options.replay.command("<this file>")
+    );
     contents.push_str(&pinned.to_toml());
     ReproFile {
         relative_path: format!("repro/{}-seed{}.toml", file_safe(&scenario.name), seed.seed),
@@ -515,7 +529,7 @@ fn repro_file(scenario: &Scenario, seed: &SeedOutcome, options: &SweepOptions) -
     }
 }
 
-fn file_safe(name: &str) -> String {
+pub(crate) fn file_safe(name: &str) -> String {
     name.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' || c == '_' {

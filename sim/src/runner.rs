@@ -144,6 +144,18 @@ pub fn run_seed(target: &Target, scenario: &Scenario, seed: u64, bugs: &BugSet) 
         shared.clone(),
         root.derive("faults"),
     );
+    driver.set_absent(
+        target
+            .hosts
+            .iter()
+            .filter(|h| {
+                h.presence
+                    .as_ref()
+                    .is_some_and(|present| !present(&scenario))
+            })
+            .map(|h| h.name.clone())
+            .collect(),
+    );
     for index in 0..scenario.hosts.clients {
         let identity = ClientIdentity::new(index, &plan.callers);
         let transport = Arc::new(SimTransport::new(SERVICE, HTTP_PORT));

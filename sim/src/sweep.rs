@@ -93,6 +93,30 @@ pub struct SweepOptions {
     pub check_determinism: bool,
     /// Progress display.
     pub progress: Progress,
+    /// How a failing case is replayed, for the commands reports print.
+    pub replay: Replay,
+}
+
+/// How a repro file is replayed: with the `shipsim` command (the reference system), or by
+/// running the user's test again with `SHIPSIM_REPLAY` pointing at the file (a target that
+/// lives in the user's crate).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Replay {
+    /// `shipsim replay FILE`.
+    Cli,
+    /// `SHIPSIM_REPLAY=FILE` in front of this command (`cargo test --test chaos payments`).
+    Test(String),
+}
+
+impl Replay {
+    /// The command that replays the repro file at `path`.
+    #[must_use]
+    pub fn command(&self, path: &str) -> String {
+        match self {
+            Replay::Cli => format!("shipsim replay {path}"),
+            Replay::Test(command) => format!("SHIPSIM_REPLAY={path} {command}"),
+        }
+    }
 }
 
 /// What one seed produced, reduced to what the report needs.

@@ -91,7 +91,7 @@ impl Crash {
                         .error(span, format!("unknown crash point `{name}`"))
                         .with_hint(format!("points are: {}", names.join(", "))));
                 };
-                let on_carrier = target == HostSel::Carrier;
+                let on_carrier = target == HostSel::Host(crate::hosts::CARRIER.to_string());
                 if point.on_carrier() != on_carrier {
                     return Err(params.error(
                         span,

@@ -439,6 +439,8 @@ pub(crate) struct ParseContext<'a> {
     pub file: &'a str,
     pub source: &'a str,
     pub clients: u32,
+    /// The target's server hosts besides `service`.
+    pub hosts: &'a [String],
     pub webhooks: Option<crate::scenario::WebhookSettings>,
 }
 

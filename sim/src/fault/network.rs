@@ -35,6 +35,7 @@ pub(crate) struct NetDriver {
     default_latency_ms: (u64, u64),
     durables: Durables,
     webhooks: Option<Arc<dyn WebhookParties>>,
+    absent: BTreeSet<String>,
     seed: Seed,
     shared: Shared,
     /// Client transports, so a reconnect storm can drop their pooled connections.
@@ -100,6 +101,7 @@ impl NetDriver {
             default_latency_ms,
             durables,
             webhooks,
+            absent: BTreeSet::new(),
             seed,
             shared,
             transports: BTreeMap::new(),
@@ -173,7 +175,7 @@ impl NetDriver {
         now_ms: u64,
         restart_after_ms: Option<u64>,
     ) {
-        if self.down.contains_key(host) {
+        if self.down.contains_key(host) || self.absent.contains(host) {
             return;
         }
         sim.crash(host);
@@ -213,7 +215,15 @@ impl NetDriver {
     }
 
     fn names(&self, selector: &HostSel) -> Vec<String> {
-        selector.names(self.clients)
+        let mut names = selector.names(self.clients);
+        names.retain(|name| !self.absent.contains(name));
+        names
+    }
+
+    /// Hosts of the target that this scenario does not run (the reference receiver without
+    /// outbound webhooks): faults that name them have nothing to act on.
+    pub(crate) fn set_absent(&mut self, absent: BTreeSet<String>) {
+        self.absent = absent;
     }
 
     fn pairs(&self, a: &HostSel, b: &HostSel) -> Vec<Pair> {
@@ -234,7 +244,7 @@ impl NetDriver {
         // service, the service to clients and carrier, the carrier to the service.
         match target {
             HostSel::Service => HostSel::Clients,
-            HostSel::Carrier | HostSel::Receiver | HostSel::Clients | HostSel::Client(_) => {
+            HostSel::Host(_) | HostSel::Downstreams(_) | HostSel::Clients | HostSel::Client(_) => {
                 HostSel::Service
             }
         }

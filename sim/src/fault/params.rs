@@ -19,6 +19,7 @@ pub(crate) struct Params<'a> {
     file: &'a str,
     source: &'a str,
     clients: u32,
+    hosts: &'a [String],
     webhooks: Option<crate::scenario::WebhookSettings>,
     used: BTreeSet<&'static str>,
     table_span: Range<usize>,
@@ -57,6 +58,7 @@ impl<'a> Params<'a> {
             file: context.file,
             source: context.source,
             clients: context.clients,
+            hosts: context.hosts,
             webhooks: context.webhooks,
             used,
             table_span: raw.span(),
@@ -143,8 +145,8 @@ impl<'a> Params<'a> {
         let Some((text, span)) = self.text(name) else {
             return Ok(None);
         };
-        let selector =
-            HostSel::parse(&text, self.clients).map_err(|m| self.error(span.clone(), m))?;
+        let selector = HostSel::parse(&text, self.clients, self.hosts)
+            .map_err(|m| self.error(span.clone(), m))?;
         Ok(Some((selector, span)))
     }
 
@@ -162,7 +164,9 @@ impl<'a> Params<'a> {
                         self.kind_name
                     ),
                 )
-                .with_hint("use `service` or `carrier`: clients do not serve HTTP"));
+                .with_hint(
+                    "use `service` or one of the target's other hosts: clients do not serve HTTP",
+                ));
         }
         Ok(selector)
     }
@@ -170,8 +174,10 @@ impl<'a> Params<'a> {
     /// `between = [a, b]` as two selectors naming different hosts.
     pub(crate) fn between(&mut self) -> Result<(HostSel, HostSel), ScenarioError> {
         let ([a, b], span) = self.required("between", Self::pair)?;
-        let a = HostSel::parse(&a, self.clients).map_err(|m| self.error(span.clone(), m))?;
-        let b = HostSel::parse(&b, self.clients).map_err(|m| self.error(span.clone(), m))?;
+        let a = HostSel::parse(&a, self.clients, self.hosts)
+            .map_err(|m| self.error(span.clone(), m))?;
+        let b = HostSel::parse(&b, self.clients, self.hosts)
+            .map_err(|m| self.error(span.clone(), m))?;
         if a == b
             || (a == HostSel::Clients && matches!(b, HostSel::Client(_)))
             || (b == HostSel::Clients && matches!(a, HostSel::Client(_)))

@@ -411,6 +411,7 @@ fn validate(
         file,
         source,
         clients: hosts.clients,
+        hosts: &topology.hosts,
         webhooks,
     };
     let faults = raw

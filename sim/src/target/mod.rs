@@ -13,6 +13,7 @@ mod boot;
 pub(crate) mod client;
 mod inventory;
 pub(crate) mod plan;
+mod run;
 
 use std::sync::Arc;
 
@@ -24,6 +25,7 @@ pub use api::{
 };
 pub use boot::{Boot, Downstream, Durable, Durables};
 pub use inventory::{Effect, Inventories, Inventory, Resource, Unfinished};
+pub use run::{Outcome, REPLAY_ENV, RunError};
 
 use crate::scenario::Scenario;
 use shipsim_system::transport::BoxFuture;
@@ -121,6 +123,7 @@ pub struct Target {
     pub(crate) effects: Vec<EffectReader>,
     pub(crate) quiesce: Option<Quiesce>,
     pub(crate) extensions: Extensions,
+    pub(crate) run: run::RunConfig,
 }
 
 /// Capabilities only some targets have, kept out of the common path.
@@ -157,6 +160,7 @@ impl Target {
             effects: Vec::new(),
             quiesce: None,
             extensions: Extensions::default(),
+            run: run::RunConfig::default(),
         }
     }
 

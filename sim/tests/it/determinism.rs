@@ -43,6 +43,7 @@ fn report_is_identical_across_runs_and_job_counts() {
     let scenarios = corpus();
     let options = |jobs| SweepOptions {
         target: shipsim::reference::target(),
+        replay: shipsim::sweep::Replay::Cli,
         seeds: Some(shipsim::SeedRange::new(1, 4).unwrap()),
         jobs,
         shard: None,
@@ -72,6 +73,7 @@ fn check_determinism_flags_nothing_on_a_deterministic_run() {
     let scenario = &corpus()[0];
     let options = SweepOptions {
         target: shipsim::reference::target(),
+        replay: shipsim::sweep::Replay::Cli,
         seeds: Some(shipsim::SeedRange::new(1, 3).unwrap()),
         jobs: 1,
         shard: None,

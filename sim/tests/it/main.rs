@@ -9,3 +9,4 @@ mod reports;
 mod scenario_errors;
 mod scenarios;
 mod support;
+mod target;

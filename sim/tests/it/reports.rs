@@ -33,6 +33,7 @@ fn skeleton() -> Scenario {
 fn sweep_report(shard: Option<Shard>, out: &Path) -> Report {
     let options = SweepOptions {
         target: shipsim::reference::target(),
+        replay: shipsim::sweep::Replay::Cli,
         seeds: Some(shipsim::SeedRange::new(1, 10).unwrap()),
         jobs: 2,
         shard,

@@ -31,6 +31,7 @@ fn scenario_file_holds(path: &str) {
     };
     let options = SweepOptions {
         target: shipsim::reference::target(),
+        replay: shipsim::sweep::Replay::Cli,
         seeds,
         jobs: 1,
         shard: None,
