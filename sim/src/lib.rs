@@ -1,38 +1,100 @@
-//! shipsim: a deterministic simulation and chaos test harness for HTTP integrations.
+//! shipsim: prove that an HTTP service is idempotent and retry-safe, deterministically.
 //!
-//! `sim` takes a [`scenario::Scenario`] and a seed, runs the system under test
-//! (`shipsim-system`) inside turmoil's simulated network while injecting [`fault`]s,
-//! records a [`history::History`], checks it with [`oracle`]s, and hands a report model to
-//! `shipsim-reports`. Same scenario and seed, same trace, byte for byte.
+//! You hand shipsim your axum service (a [`Target`]: a router built afresh at every boot
+//! from the seams in [`Boot`], an [`Api`] adapter that says how to create and read its
+//! resources, and the simulated third parties it calls). shipsim runs it inside turmoil's
+//! simulated network with seeded faults (timeouts, partitions, 5xx, 429 with `Retry-After`,
+//! lost, duplicated and reordered deliveries, crashes), drives it with a workload of
+//! retrying merchant clients (double submits, keys reused with another body), settles every
+//! ambiguous operation once the faults heal, and judges the result with oracles: one effect
+//! per idempotency key where the money is spent (the downstream's ledger), stable replays,
+//! ambiguity resolved, acknowledged writes durable, states only moving forward, a client
+//! that retries with discipline. Any failure is shrunk to a small repro file that replays
+//! byte for byte.
+//!
+//! ```no_run
+//! # fn router(_boot: &shipsim::Boot) -> axum::Router { axum::Router::new() }
+//! # #[derive(Clone)] struct PaymentsApi;
+//! # impl shipsim::Api for PaymentsApi {
+//! #   fn kinds(&self) -> Vec<shipsim::Kind> { vec![shipsim::Kind::new("payment", "POST /v1/payments")] }
+//! #   fn body(&self, _: &shipsim::Kind, d: &mut shipsim::Draw<'_>) -> String { format!("{{\"n\":{}}}", d.sequence()) }
+//! #   fn vary(&self, _: &shipsim::Kind, b: &str) -> String { format!("{b} ") }
+//! #   fn create(&self, _: &shipsim::Kind, c: &shipsim::CreateCall<'_>) -> Result<shipsim::HttpRequest, shipsim::ApiError> {
+//! #       shipsim::json_request("POST", "/v1/payments", &[("idempotency-key", c.key)], c.body.to_string()) }
+//! #   fn read(&self, _: &shipsim::Kind, c: &shipsim::ReadCall<'_>) -> Result<shipsim::HttpRequest, shipsim::ApiError> {
+//! #       shipsim::json_request("GET", &format!("/v1/payments/{}", c.id), &[], "") }
+//! #   fn parse(&self, _: &shipsim::Kind, r: &shipsim::HttpResponse) -> Result<shipsim::Seen, shipsim::ApiError> {
+//! #       Ok(shipsim::Seen { id: String::from_utf8_lossy(r.body()).into_owned(), ..Default::default() }) }
+//! # }
+//! // in your crate's tests/chaos.rs
+//! #[test]
+//! fn payments_are_exactly_once() {
+//!     shipsim::Target::new("payments", router)
+//!         .api(PaymentsApi)
+//!         .scenarios("tests/chaos")
+//!         .seeds(0..200)
+//!         .run()
+//!         .assert_ok();
+//! }
+//! ```
+//!
+//! The reference order/shipment service is a target built with nothing but this API
+//! ([`reference::target`]); the `shipsim` command runs it. Same scenario and seed, same
+//! trace, byte for byte: the run reads no wall clock and no unseeded randomness.
+//!
+//! # Public API
+//!
+//! The items re-exported at the root, and the modules [`scenario`], [`oracle`],
+//! [`reference`] and [`corpus`]. The other modules are shipsim's
+//! own machinery, public only so that the `shipsim` binary, the benchmarks and the
+//! integration tests can reach it: they are hidden from the documentation and carry no
+//! stability promise.
 
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
-pub mod clock;
 pub mod corpus;
-pub mod fault;
-pub mod history;
-pub mod hosts;
-pub mod live;
-pub mod net;
 pub mod oracle;
 pub mod reference;
-pub mod runner;
 pub mod scenario;
-pub(crate) mod shared;
-pub mod shrink;
-pub mod target;
-pub mod workload;
+mod target;
 
 pub use runner::{SeedRun, run_seed};
-pub use scenario::{Scenario, ScenarioError, SeedRange};
+pub use scenario::{Scenario, ScenarioError, SeedRange, Topology};
+pub use shipsim_system::transport::{HttpRequest, HttpResponse, Transport, TransportError};
 pub use target::{
     Api, ApiError, Boot, Caller, Conventions, CreateCall, Downstream, Draw, Durable, Durables,
-    Effect, Inventories, Inventory, KeyPlacement, Kind, ReadCall, Resource, Seen, Target,
-    Unfinished,
+    Effect, Inventories, Inventory, KeyPlacement, Kind, Outcome, QuiesceContext, REPLAY_ENV,
+    ReadCall, Resource, RunError, SERVICE_HOST, Seen, Target, TargetError, Unfinished,
+    json_request,
 };
+
+#[doc(hidden)]
 pub mod cli;
+#[doc(hidden)]
+pub mod clock;
+#[doc(hidden)]
+pub mod fault;
+#[doc(hidden)]
+pub mod history;
+#[doc(hidden)]
+pub mod hosts;
+#[doc(hidden)]
 pub mod hunt;
+#[doc(hidden)]
+pub mod live;
+#[doc(hidden)]
+pub mod net;
+#[doc(hidden)]
 pub mod report;
+#[doc(hidden)]
+pub mod runner;
+pub(crate) mod shared;
+#[doc(hidden)]
+pub mod shrink;
+#[doc(hidden)]
 pub mod stats;
+#[doc(hidden)]
 pub mod sweep;
 pub(crate) mod wall;
+#[doc(hidden)]
+pub mod workload;
