@@ -50,6 +50,7 @@ pub use rate_limit::RateLimit;
 pub use webhooks::{OutboxCounts, WebhookSettings, WebhookTarget, run_outbox_sender};
 
 pub(crate) use context::request_context as request_context_layer;
+pub(crate) use context::{no_route, wrong_method};
 pub(crate) use idempotency::fingerprint as fingerprint_of;
 
 use self::carrier_client::CarrierClient;
