@@ -110,7 +110,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, RawPathParamsRejection};
 use axum::extract::{RawPathParams, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
@@ -128,7 +128,7 @@ pub use spec::{
 use self::ledger::{Attempt, Counter, Outcome};
 use self::spec::{Compiled, CompiledEffect, CompiledRead, KEY_LEN_MAX, digest};
 use self::template::{Context, Template};
-use crate::api::{FieldError, HEADER_IDEMPOTENT_REPLAYED};
+use crate::api::FieldError;
 use crate::clock::Clock;
 use crate::observe::{Observer, SystemEvent};
 use crate::seed::{IdGen, Seed};
@@ -516,18 +516,7 @@ fn render(template: &Template, context: &Context<'_>) -> Result<Value, ApiError>
 }
 
 fn json_response(status: u16, body: &Value, replayed: bool) -> Response {
-    let bytes = serde_json::to_vec(body).unwrap_or_default();
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-    let mut response = (status, Body::from(bytes)).into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        axum::http::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    if replayed {
-        headers.insert(HEADER_IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
-    }
-    response
+    crate::service::json_response(status, body.to_string(), replayed)
 }
 
 /// The request body as JSON; an empty body is `null`.
@@ -639,8 +628,10 @@ mod tests {
     use tower::ServiceExt;
 
     use super::*;
+    use crate::api::HEADER_IDEMPOTENT_REPLAYED;
     use crate::clock::FixedClock;
     use crate::observe::NoopObserver;
+    use axum::body::Body;
 
     const NOW_MS: u64 = 1_700_000_123_456;
     const SECRET_SHOP: &str = "Bearer sk_test_shop";
