@@ -147,7 +147,7 @@ struct State {
     unflushed: Vec<WriteSet>,
 }
 
-/// The store. See the module docs.
+/// The store. See the [module docs](crate::store::kv).
 #[derive(Clone, Debug, Default)]
 pub struct Kv {
     state: Arc<Mutex<State>>,

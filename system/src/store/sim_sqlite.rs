@@ -159,7 +159,7 @@ struct Inner {
     seed: Seed,
 }
 
-/// The database. Cheap to clone: clones share it. See the module docs.
+/// The database. Cheap to clone: clones share it. See the [module docs](crate::store::sim_sqlite).
 #[derive(Clone)]
 pub struct SimSqlite {
     inner: Arc<Inner>,
