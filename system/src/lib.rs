@@ -18,6 +18,7 @@ pub mod bugs;
 pub mod carrier;
 pub mod client;
 pub mod clock;
+pub mod downstream;
 pub(crate) mod hex;
 pub mod observe;
 pub mod receiver;

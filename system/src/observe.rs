@@ -120,6 +120,35 @@ pub enum SystemEvent {
         /// Why.
         reason: String,
     },
+    /// A simulated downstream made an effect (a charge, a transfer).
+    DownstreamEffect {
+        /// The downstream's name.
+        downstream: String,
+        /// The effect's name.
+        effect: String,
+        /// The effect's id.
+        id: String,
+        /// The idempotency key the request carried, if any.
+        key: Option<String>,
+    },
+    /// A simulated downstream answered a repeated request from its ledger.
+    DownstreamReplayed {
+        /// The downstream's name.
+        downstream: String,
+        /// The effect replayed.
+        id: String,
+        /// The idempotency key.
+        key: String,
+    },
+    /// A simulated downstream refused an effect request (a reused key, a refusal rule).
+    DownstreamRefused {
+        /// The downstream's name.
+        downstream: String,
+        /// The effect asked for.
+        effect: String,
+        /// The error code answered.
+        code: String,
+    },
 }
 
 /// A named point between two steps of an operation where a crash is most revealing.
@@ -273,6 +302,28 @@ impl Observer for TracingObserver {
             SystemEvent::WebhookRejected { receiver, reason } => {
                 tracing::warn!(receiver, reason, "webhook rejected")
             }
+            SystemEvent::DownstreamEffect {
+                downstream,
+                effect,
+                id,
+                key,
+            } => tracing::info!(
+                downstream,
+                effect,
+                id,
+                idempotency_key = key.as_deref().unwrap_or(""),
+                "downstream effect"
+            ),
+            SystemEvent::DownstreamReplayed {
+                downstream,
+                id,
+                key,
+            } => tracing::info!(downstream, id, idempotency_key = key, "downstream replay"),
+            SystemEvent::DownstreamRefused {
+                downstream,
+                effect,
+                code,
+            } => tracing::info!(downstream, effect, code, "downstream refusal"),
         }
     }
 }

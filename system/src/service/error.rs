@@ -5,6 +5,8 @@
 //! it into `{ "error": { code, message, details, request_id } }` once the request id is known,
 //! so no error path can forget the id or the envelope.
 
+use std::borrow::Cow;
+
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
@@ -16,8 +18,9 @@ use crate::store::StoreError;
 pub struct ApiError {
     /// HTTP status.
     pub status: StatusCode,
-    /// Stable machine-readable code.
-    pub code: &'static str,
+    /// Stable machine-readable code. Owned only where a user configures it (a simulated
+    /// downstream's refusal codes); the service's own codes are static.
+    pub code: Cow<'static, str>,
     /// A sentence for people.
     pub message: String,
     /// Field-level details of validation errors.
@@ -28,9 +31,20 @@ pub struct ApiError {
 
 impl ApiError {
     fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::with_code(status, code, message)
+    }
+
+    /// An error with any status and code, for components whose codes are configured rather
+    /// than fixed (a simulated downstream's refusal rules).
+    #[must_use]
+    pub fn with_code(
+        status: StatusCode,
+        code: impl Into<Cow<'static, str>>,
+        message: impl Into<String>,
+    ) -> Self {
         ApiError {
             status,
-            code,
+            code: code.into(),
             message: message.into(),
             details: Vec::new(),
             retry_after_s: None,

@@ -50,6 +50,7 @@ pub use rate_limit::RateLimit;
 pub use webhooks::{OutboxCounts, WebhookSettings, WebhookTarget, run_outbox_sender};
 
 pub(crate) use context::request_context as request_context_layer;
+pub(crate) use context::{no_route, wrong_method};
 pub(crate) use idempotency::fingerprint as fingerprint_of;
 
 use self::carrier_client::CarrierClient;
@@ -503,7 +504,7 @@ fn record_ids_of(body: &str) {
 }
 
 /// A JSON response from stored or fresh bytes; replays carry `Idempotent-Replayed: true`.
-fn json_response(status: u16, body: String, replayed: bool) -> Response {
+pub(crate) fn json_response(status: u16, body: String, replayed: bool) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = (status, Bytes::from(body)).into_response();
     let headers = response.headers_mut();

@@ -123,7 +123,7 @@ pub(crate) async fn create(
 
 /// Reports an idempotency refusal (409 or 422) to the observer.
 pub(crate) fn record_refusal(service: &Service, caller: &str, key: &str, error: &ApiError) {
-    let event = match error.code {
+    let event = match error.code.as_ref() {
         "idempotency_request_in_progress" => SystemEvent::InFlightConflict {
             caller: caller.to_string(),
             key: key.to_string(),

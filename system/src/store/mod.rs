@@ -9,21 +9,31 @@
 //!
 //! [`MemoryStore`] is the simulation's store, with an honest durability model;
 //! [`SqliteStore`] is live mode's, a real database file that survives `kill -9`.
+//!
+//! A user's own service keeps its records in one of two stores the simulation holds across
+//! its host's crash boots: [`Kv`], an ordered key-value store with the same durability model
+//! as `MemoryStore`, or [`SimSqlite`], a real SQLite database in memory for a service that
+//! speaks SQL. Each module ([`kv`], [`sim_sqlite`]) shows how to put a repository trait
+//! behind it.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub mod kv;
 mod memory;
 mod records;
+pub mod sim_sqlite;
 mod sqlite;
 
+pub use kv::{KV_KEY_BYTES_MAX, KV_VALUE_BYTES_MAX, Kv, KvError, KvTx};
 pub use memory::{CrashLoss, MemoryStore, Tables};
 pub(crate) use records::PendingIndex;
 pub use records::{
     Delivery, IdemScope, IdemState, IdempotencyRecord, Lock, OrderRecord, OutboxRecord,
     ProcessedEvent, RecoveryPoint, ShipmentRecord, StoredResponse,
 };
+pub use sim_sqlite::{SQL_BYTES_MAX, SimSqlite, SimSqliteError, SqlConn};
 pub use sqlite::SqliteStore;
 pub(crate) use sqlite::{DeliveryColumns, open_database};
 
