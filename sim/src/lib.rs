@@ -45,7 +45,7 @@
 //! # Public API
 //!
 //! The items re-exported at the root, and the modules [`scenario`], [`oracle`],
-//! [`reference`] and [`corpus`]. The other modules are shipsim's
+//! [`reference`], [`corpus`], [`store`] and [`downstream`]. The other modules are shipsim's
 //! own machinery, public only so that the `shipsim` binary, the benchmarks and the
 //! integration tests can reach it: they are hidden from the documentation and carry no
 //! stability promise.
@@ -60,6 +60,9 @@ mod target;
 
 pub use runner::{SeedRun, run_seed};
 pub use scenario::{Scenario, ScenarioError, SeedRange, Topology};
+pub use shipsim_system::bugs::Bug;
+pub use shipsim_system::clock::Clock;
+pub use shipsim_system::seed::{IdGen, Seed};
 pub use shipsim_system::transport::{HttpRequest, HttpResponse, Transport, TransportError};
 pub use target::{
     Api, ApiError, Boot, Caller, Conventions, CreateCall, Downstream, Draw, Durable, Durables,
@@ -67,6 +70,23 @@ pub use target::{
     ReadCall, Resource, RunError, SERVICE_HOST, Seen, Target, TargetError, Unfinished,
     json_request,
 };
+
+/// Durable stores a service can keep its repository behind, with crash semantics the
+/// simulation controls (they implement [`Durable`]): a transactional key-value store and a
+/// real SQLite database kept across a host's crash boots.
+pub mod store {
+    pub use shipsim_system::store::{Kv, KvError, KvTx, SimSqlite, SimSqliteError, SqlConn};
+}
+
+/// A configurable simulated third party (a bank, a payment provider, a carrier) with its own
+/// idempotency and a ledger of every effect it performed: the ground truth of exactly-once.
+/// Add one to a target with [`Target::downstream`].
+pub mod downstream {
+    pub use shipsim_system::downstream::{
+        AuthSpec, DownstreamLedger, DownstreamSpec, EffectRoute, HttpMethod, KeyPolicy, ReadRoute,
+        Refusal, SpecError,
+    };
+}
 
 #[doc(hidden)]
 pub mod cli;

@@ -65,6 +65,34 @@ impl Durable for shipsim_system::store::MemoryStore {
     }
 }
 
+impl Durable for shipsim_system::store::Kv {
+    fn crash(&self) -> u64 {
+        shipsim_system::store::Kv::crash(self).transactions_lost
+    }
+
+    fn flush(&self) {
+        shipsim_system::store::Kv::flush(self);
+    }
+}
+
+/// An in-memory SQLite database only acknowledges what it committed, and a crash rolls
+/// back what its dead tasks left open: nothing acknowledged is lost.
+impl Durable for shipsim_system::store::SimSqlite {
+    fn crash(&self) -> u64 {
+        // Busy only if something outside the dead host still holds the connection; the
+        // host's own tasks were dropped with it. Either way no commit is lost.
+        let _ = shipsim_system::store::SimSqlite::crash(self);
+        0
+    }
+}
+
+/// A third party's ledger survives its host's crashes whole.
+impl Durable for shipsim_system::downstream::DownstreamLedger {
+    fn crash(&self) -> u64 {
+        0
+    }
+}
+
 struct Slot {
     any: Arc<dyn Any + Send + Sync>,
     durable: Arc<dyn Durable>,
@@ -251,6 +279,42 @@ impl Boot {
     #[must_use]
     pub fn durable<T: Durable>(&self, name: &str, init: impl FnOnce() -> T) -> Arc<T> {
         self.durables.get_or_init(&self.host, name, init)
+    }
+
+    /// The host's transactional key-value store called `name`: the same store at every
+    /// boot, holding what was committed durably before a crash (see
+    /// [`shipsim_system::store::Kv`]).
+    #[must_use]
+    pub fn kv(&self, name: &str) -> shipsim_system::store::Kv {
+        (*self.durable(name, shipsim_system::store::Kv::new)).clone()
+    }
+
+    /// The host's in-memory SQLite database called `name`: the same database at every
+    /// boot, with what was committed before a crash, its clock and `random()` reading the
+    /// simulation (see [`shipsim_system::store::SimSqlite`]).
+    ///
+    /// # Errors
+    /// When SQLite cannot open an in-memory database (out of memory).
+    pub fn sqlite(
+        &self,
+        name: &str,
+    ) -> Result<shipsim_system::store::SimSqlite, shipsim_system::store::SimSqliteError> {
+        let seed = self.seed(&format!("sqlite-{name}"));
+        if let Some(db) = self
+            .durables
+            .get::<shipsim_system::store::SimSqlite>(&self.host, name)
+        {
+            // A later boot: the database learns its new clock and boot number once.
+            while db.boot_number() < self.boot {
+                db.boot(self.clock());
+            }
+            return Ok((*db).clone());
+        }
+        let db = shipsim_system::store::SimSqlite::open(seed, self.clock())?;
+        while db.boot_number() < self.boot {
+            db.boot(self.clock());
+        }
+        Ok((*self.durable(name, || db)).clone())
     }
 
     /// Where the host reports system events and asks whether to crash at a checkpoint

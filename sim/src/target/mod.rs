@@ -124,6 +124,9 @@ pub struct Target {
     pub(crate) quiesce: Option<Quiesce>,
     pub(crate) extensions: Extensions,
     pub(crate) run: run::RunConfig,
+    /// Problems found while the target was built (a downstream spec that does not
+    /// compile), reported when it runs.
+    pub(crate) problems: Vec<String>,
 }
 
 /// Capabilities only some targets have, kept out of the common path.
@@ -161,6 +164,7 @@ impl Target {
             quiesce: None,
             extensions: Extensions::default(),
             run: run::RunConfig::default(),
+            problems: Vec::new(),
         }
     }
 
@@ -185,6 +189,77 @@ impl Target {
             factory: Arc::new(router),
         });
         self
+    }
+
+    /// A simulated third party the service calls, described by `spec` (a bank, a payment
+    /// provider): served on the host named as the spec, reachable from the service as
+    /// `http://{name}` ([`Boot::downstream`]), with its own idempotency, and a ledger of every
+    /// effect it performed that the oracles audit. Effect routes with a `subject` tie each
+    /// effect to the resource it was for.
+    #[must_use]
+    pub fn downstream(mut self, spec: shipsim_system::downstream::DownstreamSpec) -> Target {
+        let downstream = match spec.compile() {
+            Ok(downstream) => downstream,
+            Err(error) => {
+                self.problems
+                    .push(format!("target `{}`: downstream spec: {error}", self.name));
+                return self;
+            }
+        };
+        let name = spec.name.clone();
+        let subjects: Vec<(String, Option<String>)> = spec
+            .effects
+            .iter()
+            .map(|route| {
+                (
+                    format!("{} {}", route.method.as_http(), route.path),
+                    route.subject.clone(),
+                )
+            })
+            .collect();
+        let host = name.clone();
+        self = self.host(name.clone(), move |boot: &Boot| {
+            let ledger = boot.durable("ledger", shipsim_system::downstream::DownstreamLedger::new);
+            downstream.router(shipsim_system::downstream::DownstreamDeps {
+                clock: boot.clock(),
+                ledger: (*ledger).clone(),
+                observer: boot.observer(),
+                seed: boot.seed(&host),
+                boot: boot.boot_number(),
+            })
+        });
+        self.effects(move |durables| {
+            let Some(ledger) =
+                durables.get::<shipsim_system::downstream::DownstreamLedger>(&name, "ledger")
+            else {
+                return Vec::new();
+            };
+            ledger
+                .effects()
+                .into_iter()
+                .map(|effect| {
+                    let pointer = subjects
+                        .iter()
+                        .find(|(route, _)| *route == effect.route)
+                        .and_then(|(_, pointer)| pointer.as_deref());
+                    let subject = pointer
+                        .and_then(|p| effect.request.pointer(p))
+                        .and_then(|v| match v {
+                            serde_json::Value::String(s) => Some(s.clone()),
+                            serde_json::Value::Null => None,
+                            other => Some(other.to_string()),
+                        });
+                    Effect {
+                        downstream: name.clone(),
+                        what: effect.effect,
+                        id: effect.id,
+                        key: effect.key,
+                        subject,
+                        at_ms: effect.at_ms,
+                    }
+                })
+                .collect()
+        })
     }
 
     /// [`Target::host`], present only in scenarios for which `when` says so.
@@ -262,6 +337,11 @@ impl Target {
     /// # Errors
     /// A [`TargetError`] saying what is wrong.
     pub(crate) fn table(&self) -> Result<plan::KindTable, TargetError> {
+        if let Some(problem) = self.problems.first() {
+            return Err(TargetError::Invalid {
+                reason: problem.clone(),
+            });
+        }
         let api = self.api.as_ref().ok_or_else(|| TargetError::NoApi {
             target: self.name.clone(),
         })?;
@@ -329,6 +409,12 @@ pub enum TargetError {
     Kinds {
         /// The target.
         target: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Something given to the target's builder is invalid (a downstream spec).
+    #[error("{reason}")]
+    Invalid {
         /// What is wrong.
         reason: String,
     },

@@ -194,6 +194,11 @@ pub struct EffectRoute {
     /// Rules that refuse a request without an effect, checked in order.
     #[serde(default)]
     pub refusals: Vec<Refusal>,
+    /// A JSON pointer into the request body naming the caller's own resource the effect is
+    /// for (`/metadata/payment_id`, a shipment reference): an audit matches each effect to
+    /// the resource that paid for it by this value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
 }
 
 fn status_created() -> u16 {
@@ -366,6 +371,7 @@ impl EffectRoute {
             response: None,
             require: Vec::new(),
             refusals: Vec::new(),
+            subject: None,
         }
     }
 
@@ -408,6 +414,14 @@ impl EffectRoute {
     pub fn respond(mut self, status: u16, response: Value) -> Self {
         self.status = status;
         self.response = Some(response);
+        self
+    }
+
+    /// Names where the request body says which of the caller's resources the effect is for
+    /// (a JSON pointer, `/metadata/payment_id`).
+    #[must_use]
+    pub fn subject(mut self, pointer: &str) -> Self {
+        self.subject = Some(pointer.to_string());
         self
     }
 
@@ -814,6 +828,9 @@ fn compile_effect(
         .clone()
         .unwrap_or_else(|| json!({"id": "{{id}}"}));
     let response = c.template(&format!("{field}.response"), &source, &path.params())?;
+    if let Some(pointer) = &route.subject {
+        c.pointer(&format!("{field}.subject"), pointer)?;
+    }
     for (index, pointer) in route.require.iter().enumerate() {
         c.pointer(&format!("{field}.require[{index}]"), pointer)?;
     }
