@@ -175,6 +175,9 @@ pub enum Phase {
     Workload,
     /// Issued after the faults healed, to resolve an ambiguous workload operation.
     Settle,
+    /// Issued at the very end to read back what the target acknowledged (for targets that
+    /// give shipsim no inventory of their store: the API is the only way to look).
+    Verify,
 }
 
 /// How an operation ended, from the client's point of view.

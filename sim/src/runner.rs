@@ -195,7 +195,15 @@ pub fn run_seed(target: &Target, scenario: &Scenario, seed: u64, bugs: &BugSet) 
         .as_ref()
         .filter(|q| (q.when)(&scenario))
         .map(|q| q.wait.clone());
-    if stuck.is_none() && (!ambiguous.is_empty() || quiesce.is_some()) {
+    // A target that gives no inventory is judged on what its API serves at the end.
+    let verify = target.inventory.is_none()
+        && shared
+            .lock()
+            .history
+            .operations()
+            .iter()
+            .any(|op| op.kind.is_write() && matches!(op.outcome, OpOutcome::Ok { .. }));
+    if stuck.is_none() && (!ambiguous.is_empty() || quiesce.is_some() || verify) {
         let faults = Arc::new(scenario.faults.clone());
         sim.client(
             SETTLER,
@@ -208,6 +216,7 @@ pub fn run_seed(target: &Target, scenario: &Scenario, seed: u64, bugs: &BugSet) 
                 shared.clone(),
                 bugs.clone(),
                 quiesce,
+                verify,
             ),
         );
         let limit = elapsed_ms(&sim) + SETTLE_TIME_LIMIT_MS;

@@ -294,7 +294,7 @@ impl SeedStats {
             .filter_map(|op| op.resolves)
             .collect();
         for op in history.operations() {
-            if op.phase == Phase::Settle {
+            if op.phase != Phase::Workload {
                 continue;
             }
             let endpoint = op.kind.endpoint();

@@ -492,6 +492,7 @@ pub(crate) async fn run_settler(
     shared: Shared,
     bugs: BugSet,
     quiesce: Option<crate::target::QuiesceWait>,
+    verify: bool,
 ) -> turmoil::Result {
     let transport = Arc::new(SimTransport::new(SERVICE, HTTP_PORT));
     settle(ambiguous, &plan, shared.clone(), |caller| {
@@ -508,9 +509,80 @@ pub(crate) async fn run_settler(
     })
     .await;
     if let Some(quiesce) = quiesce {
-        quiesce(crate::target::QuiesceContext { shared, scenario }).await;
+        quiesce(crate::target::QuiesceContext {
+            shared: shared.clone(),
+            scenario,
+        })
+        .await;
+    }
+    if verify {
+        let acknowledged = shared.with_history(|history| acknowledged(history));
+        let make = |caller: &Caller| {
+            ApiClient::new(
+                plan.api.clone(),
+                transport.clone(),
+                Arc::new(SimClock::for_host(SETTLER, &faults)),
+                seed.derive_index("verifier", u64::from(caller.index)),
+                format!("http://{SERVICE}:{HTTP_PORT}"),
+                caller.clone(),
+                SETTLE_POLICY,
+                BugSet::none(),
+            )
+        };
+        read_back(acknowledged, &plan, shared, make).await;
     }
     Ok(())
+}
+
+/// Every resource a create was answered with, once, in the order first acknowledged:
+/// (caller, kind index, id).
+fn acknowledged(history: &History) -> Vec<(String, usize, String)> {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut out = Vec::new();
+    for op in history.operations() {
+        if let OpOutcome::Ok { resource, .. } = &op.outcome
+            && op.kind.is_write()
+            && seen.insert((op.kind.kind_index(), resource.id.clone()))
+        {
+            out.push((op.caller.clone(), op.kind.kind_index(), resource.id.clone()));
+        }
+    }
+    out
+}
+
+/// Reads back every acknowledged resource of a readable kind through the API, recording
+/// each read as a verify operation: what the target serves after the run is what it keeps.
+async fn read_back<R: Recorder>(
+    acknowledged: Vec<(String, usize, String)>,
+    plan: &Plan,
+    recorder: R,
+    make_client: impl Fn(&Caller) -> ApiClient,
+) {
+    let mut clients: BTreeMap<String, ApiClient> = BTreeMap::new();
+    for (caller_id, index, id) in acknowledged {
+        let kind = &plan.table.kinds()[index];
+        if kind.read_route_template().is_none() {
+            continue;
+        }
+        let caller = plan
+            .caller(&caller_id)
+            .expect("workload operations act for the plan's callers");
+        let client = clients
+            .entry(caller_id.clone())
+            .or_insert_with(|| make_client(caller));
+        let op_kind = plan.table.op(Verb::Read, index).clone();
+        let mut operation = new_operation(
+            SETTLER,
+            &caller_id,
+            op_kind,
+            Phase::Verify,
+            recorder.now_us(),
+        );
+        operation.target = Some(id.clone());
+        let op = invoke(&recorder, operation);
+        let report = client.read(kind, &id).await;
+        complete(&recorder, &plan.conventions, op, report, false);
+    }
 }
 
 /// The settle phase, whatever the network: re-issues each ambiguous write through the

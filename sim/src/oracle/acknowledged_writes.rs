@@ -14,7 +14,7 @@ const ORACLE: OracleKind = OracleKind::AcknowledgedWrites;
 pub(super) fn check(input: &OracleInput<'_>) -> Vec<Violation> {
     let mut found = Vec::new();
     let Some(inventory) = input.inventory else {
-        return found;
+        return read_back(input);
     };
     for op in input
         .history
@@ -54,6 +54,80 @@ pub(super) fn check(input: &OracleInput<'_>) -> Vec<Violation> {
                 )),
             ),
             Some(_) => {}
+        }
+    }
+    found
+}
+
+/// Without the target's store: every acknowledged resource, read back through the API at
+/// the end of the run, must still be served, as acknowledged.
+fn read_back(input: &OracleInput<'_>) -> Vec<Violation> {
+    let mut reads: std::collections::BTreeMap<(usize, &str), &crate::history::Operation> =
+        std::collections::BTreeMap::new();
+    for op in input.history.operations() {
+        if op.phase == crate::history::Phase::Verify
+            && let Some(target) = op.target.as_deref()
+        {
+            reads.insert((op.kind.kind_index(), target), op);
+        }
+    }
+    let mut found = Vec::new();
+    let mut judged = std::collections::BTreeSet::new();
+    for op in input
+        .history
+        .operations()
+        .iter()
+        .filter(|op| op.kind.is_write())
+    {
+        let OpOutcome::Ok { resource, .. } = &op.outcome else {
+            continue;
+        };
+        let kind = op.kind.resource();
+        let Some(read) = reads.get(&(op.kind.kind_index(), resource.id.as_str())) else {
+            continue;
+        };
+        if !judged.insert((
+            op.kind.kind_index(),
+            resource.id.as_str(),
+            op.caller.as_str(),
+        )) {
+            continue;
+        }
+        match &read.outcome {
+            OpOutcome::Ok {
+                resource: served, ..
+            } => {
+                if served.downstream_ref != resource.downstream_ref
+                    && resource.downstream_ref.is_some()
+                {
+                    found.push(
+                        Violation::new(
+                            ORACLE,
+                            input,
+                            format!(
+                                "{kind} {} was acknowledged with {}, but is served with {} after the run",
+                                resource.id,
+                                resource.downstream_ref.as_deref().unwrap_or("-"),
+                                served.downstream_ref.as_deref().unwrap_or("no downstream reference")
+                            ),
+                        )
+                        .ops([op.id, read.id]),
+                    );
+                }
+            }
+            other => found.push(
+                Violation::new(
+                    ORACLE,
+                    input,
+                    format!(
+                        "acknowledged {kind} {} could not be read back after the run",
+                        resource.id
+                    ),
+                )
+                .ops([op.id, read.id])
+                .evidence(format!("read back: {}", other.label()))
+                .evidence("a crash or a lost commit may have dropped an acknowledged write"),
+            ),
         }
     }
     found

@@ -1,6 +1,7 @@
 //! Integration tests of the harness: one binary, one module per concern (turmoil's layout).
 
 mod bugs;
+mod byo;
 mod cli;
 mod determinism;
 mod faults;

@@ -1,0 +1,330 @@
+//! A service written in this file, outside shipsim, judged through the public API only and
+//! with no inventory: the oracles see what its API answers and what its bank's ledger
+//! recorded, nothing of its store. A correct version passes the built-in corpus; two
+//! broken ones (state kept in process memory, the bank charged without an idempotency key)
+//! are each caught by the oracle that judges from the wire or from the ledger.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
+use bytes::Bytes;
+use serde_json::{Value, json};
+use shipsim::downstream::{DownstreamSpec, EffectRoute};
+use shipsim::store::Kv;
+use shipsim::{
+    Api, ApiError, Boot, CreateCall, Draw, HttpRequest, HttpResponse, Kind, ReadCall, Seen, Target,
+    json_request,
+};
+use shipsim_system::store::Durability;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mistake {
+    None,
+    /// Notes live in this boot's memory: a crash forgets acknowledged ones.
+    Volatile,
+    /// The bank is called without an idempotency key and the call is retried.
+    ChargeWithoutKey,
+}
+
+/// Where notes are kept: the durable store, or (the mistake) this boot's memory.
+#[derive(Clone)]
+enum Notes {
+    Durable(Kv),
+    Volatile(Arc<Mutex<std::collections::BTreeMap<String, Vec<u8>>>>),
+}
+
+impl Notes {
+    fn get(&self, key: &str) -> Option<Value> {
+        let bytes = match self {
+            Notes::Durable(kv) => kv.get(key),
+            Notes::Volatile(map) => map.lock().unwrap().get(key).cloned(),
+        }?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    /// Stores `value` under `key` unless `only_if_absent` and something is there; returns
+    /// what is stored afterwards.
+    fn put(&self, key: &str, value: &Value, only_if_absent: bool) -> Value {
+        let bytes = serde_json::to_vec(value).unwrap();
+        match self {
+            Notes::Durable(kv) => kv
+                .transact(Durability::Sync, |tx| {
+                    if only_if_absent && let Some(existing) = tx.get(key) {
+                        return Ok::<_, shipsim::store::KvError>(
+                            serde_json::from_slice(existing).unwrap(),
+                        );
+                    }
+                    tx.put(key, bytes.clone())?;
+                    Ok(value.clone())
+                })
+                .unwrap(),
+            Notes::Volatile(map) => {
+                let mut map = map.lock().unwrap();
+                if only_if_absent && let Some(existing) = map.get(key) {
+                    return serde_json::from_slice(existing).unwrap();
+                }
+                map.insert(key.to_string(), bytes);
+                value.clone()
+            }
+        }
+    }
+}
+
+#[derive(Clone)]
+struct App {
+    notes: Notes,
+    ids: Arc<shipsim::IdGen>,
+    bank: shipsim::Downstream,
+    mistake: Mistake,
+}
+
+fn caller(headers: &HeaderMap) -> Option<String> {
+    let auth = headers.get("authorization")?.to_str().ok()?;
+    auth.strip_prefix("Bearer ").map(str::to_string)
+}
+
+async fn create(
+    State(app): State<App>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, HeaderMap, String) {
+    let mut out = HeaderMap::new();
+    let (Some(caller), Some(key)) = (
+        caller(&headers),
+        headers.get("idempotency-key").and_then(|v| v.to_str().ok()),
+    ) else {
+        return (StatusCode::BAD_REQUEST, out, "{}".into());
+    };
+    let scope = format!("key/{caller}/{key}");
+    let fingerprint = String::from_utf8_lossy(&body).into_owned();
+    let fresh = json!({"id": app.ids.next("note"), "body": fingerprint, "charge": null});
+    let claimed = app.notes.put(&scope, &fresh, true);
+    if claimed["body"] != json!(fingerprint) {
+        return (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            out,
+            r#"{"error":{"code":"idempotency_key_reused"}}"#.into(),
+        );
+    }
+    if let Some(charge) = claimed["charge"].as_str() {
+        out.insert("idempotent-replayed", "true".parse().unwrap());
+        let id = claimed["id"].as_str().unwrap();
+        return (
+            StatusCode::CREATED,
+            out,
+            json!({"id": id, "charge": charge}).to_string(),
+        );
+    }
+    let id = claimed["id"].as_str().unwrap().to_string();
+    let attempts = if app.mistake == Mistake::ChargeWithoutKey {
+        3
+    } else {
+        1
+    };
+    let mut charge = None;
+    for _ in 0..attempts {
+        let mut request = http::Request::post(format!("{}/v1/charges", app.bank.base_url()))
+            .header("content-type", "application/json");
+        if app.mistake != Mistake::ChargeWithoutKey {
+            request = request.header("idempotency-key", format!("charge-{id}"));
+        }
+        let request = request
+            .body(Bytes::from(json!({"note": id, "amount": 100}).to_string()))
+            .unwrap();
+        let sent = tokio::time::timeout(
+            Duration::from_millis(500),
+            app.bank.transport().send(request),
+        )
+        .await;
+        if let Ok(Ok(response)) = sent
+            && response.status().is_success()
+        {
+            let body: Value = serde_json::from_slice(response.body()).unwrap_or_default();
+            charge = body["id"].as_str().map(str::to_string);
+            break;
+        }
+    }
+    let Some(charge) = charge else {
+        return (StatusCode::BAD_GATEWAY, out, "{}".into());
+    };
+    let note = json!({"id": id, "body": fingerprint, "charge": charge, "caller": caller});
+    app.notes.put(&scope, &note, false);
+    app.notes.put(&format!("note/{id}"), &note, false);
+    (
+        StatusCode::CREATED,
+        out,
+        json!({"id": id, "charge": charge}).to_string(),
+    )
+}
+
+async fn read(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> (StatusCode, String) {
+    match app.notes.get(&format!("note/{id}")) {
+        Some(note)
+            if Some(note["caller"].as_str().unwrap_or("")) == caller(&headers).as_deref() =>
+        {
+            (
+                StatusCode::OK,
+                json!({"id": note["id"], "charge": note["charge"]}).to_string(),
+            )
+        }
+        _ => (StatusCode::NOT_FOUND, "{}".into()),
+    }
+}
+
+fn router(boot: &Boot, mistake: Mistake) -> axum::Router {
+    let notes = match mistake {
+        Mistake::Volatile => Notes::Volatile(Arc::default()),
+        _ => Notes::Durable(boot.kv("notes")),
+    };
+    axum::Router::new()
+        .route("/notes", post(create))
+        .route("/notes/{id}", get(read))
+        .with_state(App {
+            notes,
+            ids: Arc::new(boot.ids("notes")),
+            bank: boot.downstream("bank"),
+            mistake,
+        })
+}
+
+struct NotesApi;
+
+impl Api for NotesApi {
+    fn kinds(&self) -> Vec<Kind> {
+        vec![
+            Kind::new("note", "POST /notes")
+                .read_route("GET /notes/{id}")
+                .spends(),
+        ]
+    }
+
+    fn body(&self, _kind: &Kind, draw: &mut Draw<'_>) -> String {
+        use rand::Rng;
+        json!({"text": format!("note {}", draw.rng().random_range(0..1000))}).to_string()
+    }
+
+    fn vary(&self, _kind: &Kind, body: &str) -> String {
+        let mut value: Value = serde_json::from_str(body).unwrap_or_default();
+        value["text"] = json!(format!("{} (edited)", value["text"].as_str().unwrap_or("")));
+        value.to_string()
+    }
+
+    fn create(&self, _kind: &Kind, call: &CreateCall<'_>) -> Result<HttpRequest, ApiError> {
+        let auth = format!("Bearer {}", call.caller.id);
+        json_request(
+            "POST",
+            "/notes",
+            &[("authorization", &auth), ("idempotency-key", call.key)],
+            call.body.to_string(),
+        )
+    }
+
+    fn read(&self, _kind: &Kind, call: &ReadCall<'_>) -> Result<HttpRequest, ApiError> {
+        let auth = format!("Bearer {}", call.caller.id);
+        json_request(
+            "GET",
+            &format!("/notes/{}", call.id),
+            &[("authorization", &auth)],
+            "",
+        )
+    }
+
+    fn parse(&self, _kind: &Kind, response: &HttpResponse) -> Result<Seen, ApiError> {
+        let body: Value = serde_json::from_slice(response.body()).map_err(ApiError::new)?;
+        Ok(Seen {
+            id: body["id"]
+                .as_str()
+                .ok_or_else(|| ApiError::new("no id"))?
+                .to_string(),
+            downstream_ref: body["charge"].as_str().map(str::to_string),
+            ..Seen::default()
+        })
+    }
+}
+
+fn target(name: &str, mistake: Mistake) -> Target {
+    Target::new(name, move |boot| router(boot, mistake))
+        .api(NotesApi)
+        .downstream(
+            DownstreamSpec::new("bank").effect(
+                EffectRoute::post("/v1/charges", "charge")
+                    .id_prefix("ch_")
+                    .subject("/note"),
+            ),
+        )
+        .builtin_scenarios()
+        .jobs(2)
+        .out_dir(std::env::temp_dir().join(format!("shipsim-byo-test-{name}")))
+}
+
+fn oracle_counts(outcome: &shipsim::Outcome) -> Vec<(String, u64)> {
+    let mut counts: Vec<(String, u64)> = Vec::new();
+    for scenario in &outcome.report().expect("the run started").scenarios {
+        for oracle in &scenario.oracles {
+            if oracle.violations > 0 {
+                match counts.iter_mut().find(|(name, _)| *name == oracle.name) {
+                    Some(entry) => entry.1 += oracle.violations,
+                    None => counts.push((oracle.name.clone(), oracle.violations)),
+                }
+            }
+        }
+    }
+    counts
+}
+
+#[test]
+fn a_correct_service_without_inventory_passes_the_builtin_corpus() {
+    // Proves a service shipsim knows only through its API and its bank's ledger holds every
+    // oracle over the built-in corpus, read-back phase included (every acknowledged note is
+    // read back at the end), deterministically.
+    let outcome = target("notes", Mistake::None)
+        .seeds(1..6)
+        .check_determinism()
+        .run();
+    outcome.assert_ok();
+}
+
+#[test]
+fn state_kept_in_process_memory_is_caught_by_reading_back() {
+    // Proves the read-back phase bites: notes acknowledged before a crash are gone after it,
+    // and `acknowledged_writes` says so without any access to the service's store.
+    let outcome = target("notes-volatile", Mistake::Volatile)
+        .seeds(1..6)
+        .no_shrink()
+        .run();
+    assert!(!outcome.passed());
+    let counts = oracle_counts(&outcome);
+    assert!(
+        counts
+            .iter()
+            .any(|(name, n)| name == "acknowledged_writes" && *n > 0),
+        "{counts:?}\n{}",
+        outcome.summary()
+    );
+}
+
+#[test]
+fn charging_without_a_key_is_caught_at_the_bank() {
+    // Proves exactly-once is judged where the money is spent: retries of a key-less bank
+    // call leave charges that no note carries, which `exactly_once` finds in the ledger.
+    let outcome = target("notes-no-key", Mistake::ChargeWithoutKey)
+        .seeds(1..6)
+        .no_shrink()
+        .run();
+    assert!(!outcome.passed());
+    let counts = oracle_counts(&outcome);
+    assert!(
+        counts
+            .iter()
+            .any(|(name, n)| name == "exactly_once" && *n > 0),
+        "{counts:?}\n{}",
+        outcome.summary()
+    );
+}
