@@ -65,10 +65,10 @@ pub use shipsim_system::clock::Clock;
 pub use shipsim_system::seed::{IdGen, Seed};
 pub use shipsim_system::transport::{HttpRequest, HttpResponse, Transport, TransportError};
 pub use target::{
-    Api, ApiError, Boot, Caller, Conventions, CreateCall, Downstream, Draw, Durable, Durables,
-    Effect, Inventories, Inventory, KeyPlacement, Kind, Outcome, QuiesceContext, REPLAY_ENV,
-    ReadCall, Resource, RunError, SERVICE_HOST, Seen, Target, TargetError, Unfinished,
-    json_request,
+    Api, ApiError, Boot, Caller, Client, ClientSeams, Conventions, CreateCall, Downstream, Draw,
+    Durable, Durables, Effect, Inventories, Inventory, KeyPlacement, Kind, Outcome, QuiesceContext,
+    REPLAY_ENV, ReadCall, Resource, RunError, SERVICE_HOST, Seen, Target, TargetError,
+    TransportService, Unfinished, json_request,
 };
 
 /// Durable stores a service can keep its repository behind, with crash semantics the

@@ -87,7 +87,9 @@ pub fn run_seed(target: &Target, scenario: &Scenario, seed: u64, bugs: &BugSet) 
         .table()
         .expect("targets are checked before they run (Target::run, the CLI)");
     let api = target.api.clone().expect("checked by Target::table");
-    let plan = Arc::new(Plan::new(api, table, scenario));
+    let mut plan = Plan::new(api, table, scenario);
+    plan.client = target.client.clone();
+    let plan = Arc::new(plan);
     let scenario = Arc::new(scenario.clone());
     let root = Seed(seed);
     let shared = Shared::new();

@@ -26,7 +26,7 @@ use crate::hosts::{HTTP_PORT, SERVICE, SETTLER};
 use crate::net::SimTransport;
 use crate::scenario::Scenario;
 use crate::shared::Shared;
-use crate::target::client::ApiClient;
+use crate::target::client::{ApiClient, OpClient};
 use crate::target::plan::Plan;
 use crate::target::{Caller, Draw, Seen};
 
@@ -110,7 +110,7 @@ struct Client<'a, R> {
     identity: &'a ClientIdentity,
     scenario: &'a Scenario,
     plan: &'a Plan,
-    client: ApiClient,
+    client: OpClient,
     shared: R,
     rng: ChaCha8Rng,
     known: Known,
@@ -126,16 +126,32 @@ pub(crate) async fn run_client(
     transport: Arc<SimTransport>,
     bugs: BugSet,
 ) -> turmoil::Result {
-    let client = ApiClient::new(
-        plan.api.clone(),
-        transport,
-        Arc::new(SimClock::for_host(&identity.host, &scenario.faults)),
-        client_seed(seed, &identity),
-        format!("http://{SERVICE}:{HTTP_PORT}"),
-        identity.caller.clone(),
-        scenario.client,
-        bugs,
-    );
+    let clock = Arc::new(SimClock::for_host(&identity.host, &scenario.faults));
+    let base_url = format!("http://{SERVICE}:{HTTP_PORT}");
+    let client = match &plan.client {
+        None => OpClient::Builtin(ApiClient::new(
+            plan.api.clone(),
+            transport,
+            clock,
+            client_seed(seed, &identity),
+            base_url,
+            identity.caller.clone(),
+            scenario.client,
+            bugs,
+        )),
+        Some(factory) => OpClient::User(crate::target::user_client::UserClient::new(
+            factory,
+            plan.api.clone(),
+            crate::target::ClientSeams {
+                transport,
+                base_url,
+                clock,
+                seed: client_seed(seed, &identity),
+                caller: identity.caller.clone(),
+                policy: scenario.client,
+            },
+        )),
+    };
     run_operations(&identity, &scenario, &plan, seed, client, shared).await;
     Ok(())
 }
@@ -152,7 +168,7 @@ pub(crate) async fn run_operations<R: Recorder>(
     scenario: &Scenario,
     plan: &Plan,
     seed: Seed,
-    client: ApiClient,
+    client: OpClient,
     recorder: R,
 ) {
     let kinds = plan.table.kinds().len();

@@ -339,6 +339,7 @@ async fn run_workload(
         let recorder = recorder.clone();
         let plan = plan.clone();
         local.spawn_local(async move {
+            let client = crate::target::client::OpClient::Builtin(client);
             workload::run_operations(&identity, &scenario, &plan, root, client, recorder).await;
         });
     }

@@ -166,3 +166,39 @@ impl ApiClient {
             .is_some_and(|v| v.as_bytes() == b"true")
     }
 }
+
+/// The client a merchant process drives the workload with: shipsim's own, or the user's.
+/// One per client host, never moved after it is built: the variants' size difference does
+/// not matter.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum OpClient {
+    /// shipsim's retrying client.
+    Builtin(ApiClient),
+    /// The user's client, every attempt recorded on the wire.
+    User(super::user_client::UserClient),
+}
+
+impl OpClient {
+    /// Creates a resource of `kind` under `key`.
+    pub(crate) async fn create(
+        &self,
+        kind: &Kind,
+        key: &str,
+        placement: KeyPlacement,
+        parent: Option<&str>,
+        body: &str,
+    ) -> Result<OpReport<Seen>, ApiError> {
+        match self {
+            OpClient::Builtin(client) => client.create(kind, key, placement, parent, body).await,
+            OpClient::User(client) => client.create(kind, key, placement, parent, body).await,
+        }
+    }
+
+    /// Reads the resource of `kind` with id `id`.
+    pub(crate) async fn read(&self, kind: &Kind, id: &str) -> Result<OpReport<Seen>, ApiError> {
+        match self {
+            OpClient::Builtin(client) => client.read(kind, id).await,
+            OpClient::User(client) => client.read(kind, id).await,
+        }
+    }
+}

@@ -14,6 +14,7 @@ pub(crate) mod client;
 mod inventory;
 pub(crate) mod plan;
 mod run;
+pub(crate) mod user_client;
 
 use std::sync::Arc;
 
@@ -26,6 +27,7 @@ pub use api::{
 pub use boot::{Boot, Downstream, Durable, Durables};
 pub use inventory::{Effect, Inventories, Inventory, Resource, Unfinished};
 pub use run::{Outcome, REPLAY_ENV, RunError};
+pub use user_client::{Client, ClientSeams, TransportService};
 
 use crate::scenario::Scenario;
 use shipsim_system::transport::BoxFuture;
@@ -123,6 +125,7 @@ pub struct Target {
     pub(crate) effects: Vec<EffectReader>,
     pub(crate) quiesce: Option<Quiesce>,
     pub(crate) extensions: Extensions,
+    pub(crate) client: Option<user_client::ClientFactory>,
     pub(crate) run: run::RunConfig,
     /// Problems found while the target was built (a downstream spec that does not
     /// compile), reported when it runs.
@@ -163,6 +166,7 @@ impl Target {
             effects: Vec::new(),
             quiesce: None,
             extensions: Extensions::default(),
+            client: None,
             run: run::RunConfig::default(),
             problems: Vec::new(),
         }
@@ -172,6 +176,19 @@ impl Target {
     #[must_use]
     pub fn api(mut self, api: impl Api) -> Target {
         self.api = Some(Arc::new(api));
+        self
+    }
+
+    /// The merchants' client: the user's own (built by `factory` for each merchant process
+    /// from the simulated network and the scenario's policy) instead of shipsim's. The
+    /// workload drives it, every attempt it sends is recorded on the wire, and
+    /// `client_discipline` judges it by the scenario's `[client]` limits.
+    #[must_use]
+    pub fn client(
+        mut self,
+        factory: impl Fn(ClientSeams) -> Box<dyn Client> + Send + Sync + 'static,
+    ) -> Target {
+        self.client = Some(Arc::new(factory));
         self
     }
 

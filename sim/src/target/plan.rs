@@ -157,6 +157,8 @@ pub(crate) struct Plan {
     pub weights: Vec<u32>,
     pub callers: Arc<[Caller]>,
     pub conventions: Conventions,
+    /// The user's client, when the target brings one.
+    pub client: Option<super::user_client::ClientFactory>,
 }
 
 impl Plan {
@@ -178,6 +180,7 @@ impl Plan {
             table,
             weights,
             callers,
+            client: None,
         }
     }
 

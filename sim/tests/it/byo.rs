@@ -328,3 +328,178 @@ fn charging_without_a_key_is_caught_at_the_bank() {
         outcome.summary()
     );
 }
+
+/// The merchant's own retrying client of the notes service, as a user would write it:
+/// exponential backoff, `Retry-After` honoured (unless told otherwise), one key per
+/// operation (unless told otherwise).
+struct NotesClient {
+    seams: shipsim::ClientSeams,
+    honour_retry_after: bool,
+    new_key_per_attempt: bool,
+    /// Breaker and retry budget shared by the client's operations, as the scenario's
+    /// `[client]` table asks; the milliseconds zero of the breaker.
+    guard: Mutex<(
+        shipsim_system::client::BreakerState,
+        Option<shipsim_system::client::BudgetState>,
+    )>,
+    zero: tokio::time::Instant,
+}
+
+impl NotesClient {
+    async fn send(
+        &self,
+        build: impl Fn(u32) -> Result<HttpRequest, ApiError>,
+    ) -> Result<HttpResponse, String> {
+        use shipsim_system::client::Admit;
+        let policy = self.seams.policy;
+        let now_ms = || u64::try_from(self.zero.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let mut last = Err("no attempt was sent".to_string());
+        for attempt in 0..policy.attempt_count_max {
+            {
+                let mut guard = self.guard.lock().unwrap();
+                if policy.breaker.is_some() && guard.0.admit(now_ms()) == Admit::Refuse {
+                    return Err("circuit open".to_string());
+                }
+                if let (Some(budget), Some(state)) = (policy.budget, guard.1.as_mut()) {
+                    if attempt == 0 {
+                        state.on_first_attempt(budget);
+                    } else if !state.try_retry() {
+                        return last;
+                    }
+                }
+            }
+            let request = build(attempt).map_err(|e| e.to_string())?;
+            let (mut parts, body) = request.into_parts();
+            parts.uri = format!("{}{}", self.seams.base_url, parts.uri)
+                .parse()
+                .unwrap();
+            let request = http::Request::from_parts(parts, body);
+            let sent = tokio::time::timeout(
+                Duration::from_millis(policy.timeout_ms_per_attempt),
+                self.seams.transport.send(request),
+            )
+            .await;
+            let mut wait_ms =
+                (policy.backoff_ms_base << attempt.min(16)).min(policy.backoff_ms_max);
+            let transient = !matches!(&sent, Ok(Ok(r)) if r.status().as_u16() < 500);
+            if let Some(breaker) = policy.breaker {
+                self.guard
+                    .lock()
+                    .unwrap()
+                    .0
+                    .record(breaker, transient, now_ms());
+            }
+            match sent {
+                Ok(Ok(response))
+                    if response.status().is_server_error() || response.status() == 429 =>
+                {
+                    let asked = response
+                        .headers()
+                        .get("retry-after")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.parse::<u64>().ok())
+                        .map(|s| s * 1_000);
+                    if self.honour_retry_after {
+                        wait_ms = wait_ms.max(asked.unwrap_or(0));
+                    }
+                    last = Ok(response);
+                }
+                Ok(Ok(response)) => return Ok(response),
+                Ok(Err(error)) => last = Err(error.to_string()),
+                Err(_) => last = Err("timeout".to_string()),
+            }
+            tokio::time::sleep(Duration::from_millis(wait_ms)).await;
+        }
+        last
+    }
+}
+
+impl shipsim::Client for NotesClient {
+    fn create<'a>(
+        &'a self,
+        kind: &'a Kind,
+        call: CreateCall<'a>,
+    ) -> shipsim_system::transport::BoxFuture<'a, Result<HttpResponse, String>> {
+        Box::pin(self.send(move |attempt| {
+            let key = if self.new_key_per_attempt && attempt > 0 {
+                format!("{}-retry{attempt}", call.key)
+            } else {
+                call.key.to_string()
+            };
+            NotesApi.create(kind, &CreateCall { key: &key, ..call })
+        }))
+    }
+
+    fn read<'a>(
+        &'a self,
+        kind: &'a Kind,
+        call: ReadCall<'a>,
+    ) -> shipsim_system::transport::BoxFuture<'a, Result<HttpResponse, String>> {
+        Box::pin(self.send(move |_| NotesApi.read(kind, &call)))
+    }
+}
+
+fn with_client(target: Target, honour_retry_after: bool, new_key_per_attempt: bool) -> Target {
+    target.client(move |seams| {
+        Box::new(NotesClient {
+            guard: Mutex::new((
+                shipsim_system::client::BreakerState::new(),
+                seams
+                    .policy
+                    .budget
+                    .map(shipsim_system::client::BudgetState::new),
+            )),
+            zero: tokio::time::Instant::now(),
+            seams,
+            honour_retry_after,
+            new_key_per_attempt,
+        })
+    })
+}
+
+#[test]
+fn a_users_own_client_is_driven_and_judged_from_the_wire() {
+    // Proves a user's retrying client runs in the simulation in place of shipsim's: the
+    // correct one holds every oracle over the built-in corpus; one that ignores Retry-After
+    // is caught by `client_discipline` from the raw headers its attempts met; one that
+    // invents a key per attempt is caught too. Attempts are recorded by the transport it
+    // sends through, not by anything the client reports.
+    let good = with_client(target("notes-own-client", Mistake::None), true, false)
+        .seeds(1..4)
+        .run();
+    good.assert_ok();
+    let retries: u64 = good
+        .report()
+        .unwrap()
+        .scenarios
+        .iter()
+        .map(|s| s.retries)
+        .sum();
+    assert!(
+        retries > 0,
+        "the user's client retried: its attempts were recorded"
+    );
+
+    let impatient = with_client(
+        target("notes-impatient-client", Mistake::None),
+        false,
+        false,
+    )
+    .seeds(1..4)
+    .no_shrink()
+    .run();
+    let counts = oracle_counts(&impatient);
+    assert!(
+        counts
+            .iter()
+            .any(|(name, n)| name == "client_discipline" && *n > 0),
+        "{counts:?}\n{}",
+        impatient.summary()
+    );
+
+    let forgetful = with_client(target("notes-forgetful-client", Mistake::None), true, true)
+        .seeds(1..4)
+        .no_shrink()
+        .run();
+    assert!(!forgetful.passed(), "{}", forgetful.summary());
+}
