@@ -63,10 +63,10 @@ pub(crate) struct RawWorkload {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawMix {
-    pub create_order: Option<u32>,
-    pub create_shipment: Option<u32>,
-    pub get_order: Option<u32>,
-    pub get_shipment: Option<u32>,
+    pub create_order: Option<Spanned<u32>>,
+    pub create_shipment: Option<Spanned<u32>>,
+    pub get_order: Option<Spanned<u32>>,
+    pub get_shipment: Option<Spanned<u32>>,
 }
 
 /// `[client]`
@@ -115,8 +115,8 @@ pub(crate) struct RawWebhooks {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawRateLimit {
-    pub burst: u32,
-    pub per_second: u32,
+    pub burst: Spanned<u32>,
+    pub per_second: Spanned<u32>,
 }
 
 /// One `[[fault]]`: every parameter of every kind is optional here; validation checks that
@@ -158,8 +158,8 @@ pub(crate) struct RawFault {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawBudget {
-    pub p50_ms_max: Option<u64>,
-    pub p95_ms_max: Option<u64>,
-    pub p99_ms_max: Option<u64>,
-    pub max_ms_max: Option<u64>,
+    pub p50_ms_max: Option<Spanned<u64>>,
+    pub p95_ms_max: Option<Spanned<u64>>,
+    pub p99_ms_max: Option<Spanned<u64>>,
+    pub max_ms_max: Option<Spanned<u64>>,
 }
