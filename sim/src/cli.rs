@@ -549,6 +549,9 @@ fn run(args: RunArgs) -> Result<(), Failure> {
         },
     };
     let label = seeds.map_or_else(|| "scenario defaults".to_string(), |s| s.to_string());
+    if !args.quiet {
+        announce_heavy(&scenarios);
+    }
     sweep_and_report(&scenarios, &options, &label, &args.out, !args.no_shrink)
 }
 
@@ -909,8 +912,22 @@ fn check(args: &CheckArgs) -> Result<(), Failure> {
             scenario.hosts.clients,
             scenario.seeds
         );
+        let cost = scenario.cost();
+        if cost.is_heavy() {
+            outln!("    heavy: {}", cost.describe());
+        }
     }
     Ok(())
+}
+
+/// Says, before a sweep starts, what each heavy scenario will cost per seed.
+fn announce_heavy(scenarios: &[Scenario]) {
+    for scenario in scenarios {
+        let cost = scenario.cost();
+        if cost.is_heavy() {
+            eprintln!("note: {} is heavy: {}", scenario.name, cost.describe());
+        }
+    }
 }
 
 fn list(args: &ListArgs) -> Result<(), Failure> {

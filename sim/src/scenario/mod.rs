@@ -5,6 +5,7 @@
 //! file, line, column and a hint, before anything runs. [`Scenario::to_toml`] writes a
 //! scenario back in canonical form, which is how repro files are made.
 
+mod cost;
 pub(crate) mod error;
 pub mod limits;
 pub(crate) mod raw;
@@ -20,6 +21,7 @@ use shipsim_system::client::{Breaker, RetryBudget, RetryPolicy};
 use shipsim_system::service::RateLimit;
 use toml::Spanned;
 
+pub use cost::Cost;
 pub use error::ScenarioError;
 pub use seeds::{SEEDS_MAX, SeedRange};
 pub(crate) use write::quote as write_quote;
