@@ -4,6 +4,7 @@ mod bugs;
 mod cli;
 mod determinism;
 mod faults;
+mod fuzz;
 mod live;
 mod reports;
 mod scenario_errors;
