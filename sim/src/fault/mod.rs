@@ -616,7 +616,7 @@ fn parse_window(params: &mut Params<'_>) -> Result<Window, ScenarioError> {
 
 fn parse_probability(params: &mut Params<'_>) -> Result<f64, ScenarioError> {
     Ok(params
-        .probability(&PROBABILITY)?
+        .ranged(&PROBABILITY, Params::f64)?
         .map_or(1.0, |(probability, _)| probability))
 }
 

@@ -141,7 +141,7 @@ impl<'a> Params<'a> {
 
     /// A numeric parameter, checked against `info`'s range (the same located error as any
     /// other, with the range in the hint).
-    pub(crate) fn ranged<T: Copy + Into<i128> + std::fmt::Display>(
+    pub(crate) fn ranged<T: limits::Number>(
         &mut self,
         info: &ParamInfo,
         get: impl FnOnce(&mut Self, &'static str) -> Option<At<T>>,
@@ -165,36 +165,13 @@ impl<'a> Params<'a> {
     }
 
     /// A required numeric parameter, checked against `info`'s range.
-    pub(crate) fn required_ranged<T: Copy + Into<i128> + std::fmt::Display>(
+    pub(crate) fn required_ranged<T: limits::Number>(
         &mut self,
         info: &ParamInfo,
         get: impl FnOnce(&mut Self, &'static str) -> Option<At<T>>,
     ) -> Result<At<T>, ScenarioError> {
         self.ranged(info, get)?
             .ok_or_else(|| self.missing(info.name))
-    }
-
-    /// A probability parameter, checked against `info`'s range.
-    pub(crate) fn probability(
-        &mut self,
-        info: &ParamInfo,
-    ) -> Result<Option<At<f64>>, ScenarioError> {
-        let Some((value, span)) = self.f64(info.name) else {
-            return Ok(None);
-        };
-        let limit = info
-            .limit
-            .expect("a parameter read as a number declares its limit");
-        limits::check_f64(
-            self.file,
-            self.source,
-            info.name,
-            &limit,
-            info.doc,
-            value,
-            span.clone(),
-        )?;
-        Ok(Some((value, span)))
     }
 
     /// A required parameter.

@@ -154,11 +154,11 @@ impl Field {
         }
     }
 
-    /// Checks integer `value` (written at `span` of `source`).
+    /// Checks `value` (written at `span` of `source`).
     ///
     /// # Errors
     /// The located error, with the range in the hint, when `value` is outside it.
-    pub(crate) fn check<T: Copy + Into<i128> + fmt::Display>(
+    pub(crate) fn check<T: Number>(
         &self,
         file: &str,
         source: &str,
@@ -167,24 +167,36 @@ impl Field {
     ) -> Result<T, ScenarioError> {
         check(file, source, self.key, &self.limit, self.note, value, span)
     }
+}
 
-    /// Checks probability `value`.
-    ///
-    /// # Errors
-    /// As [`Field::check`].
-    pub(crate) fn check_f64(
-        &self,
-        file: &str,
-        source: &str,
-        value: f64,
-        span: Range<usize>,
-    ) -> Result<f64, ScenarioError> {
-        check_f64(file, source, self.key, &self.limit, self.note, value, span)
+/// A number a [`Limit`] can judge: the integer types scenario files use, and `f64`.
+pub(crate) trait Number: Copy + fmt::Display {
+    /// Whether `limit` allows it.
+    fn within(self, limit: &Limit) -> bool;
+}
+
+macro_rules! integer_number {
+    ($($ty:ty),*) => {
+        $(impl Number for $ty {
+            fn within(self, limit: &Limit) -> bool {
+                limit.allows(i128::from(self))
+            }
+        })*
+    };
+}
+integer_number!(u16, u32, u64, i64);
+
+impl Number for f64 {
+    fn within(self, limit: &Limit) -> bool {
+        limit.allows_f64(self)
     }
 }
 
-/// Checks integer `value` of `key` against `limit`.
-pub(crate) fn check<T: Copy + Into<i128> + fmt::Display>(
+/// Checks `value` of `key` against `limit`.
+///
+/// # Errors
+/// The located error, with the range and `note` in the hint, when `value` is outside it.
+pub(crate) fn check<T: Number>(
     file: &str,
     source: &str,
     key: &str,
@@ -193,44 +205,16 @@ pub(crate) fn check<T: Copy + Into<i128> + fmt::Display>(
     value: T,
     span: Range<usize>,
 ) -> Result<T, ScenarioError> {
-    if limit.allows(value.into()) {
+    if value.within(limit) {
         return Ok(value);
     }
-    Err(out_of_range(file, source, key, limit, note, value, span))
-}
-
-/// Checks number `value` of `key` against `limit`.
-pub(crate) fn check_f64(
-    file: &str,
-    source: &str,
-    key: &str,
-    limit: &Limit,
-    note: &str,
-    value: f64,
-    span: Range<usize>,
-) -> Result<f64, ScenarioError> {
-    if limit.allows_f64(value) {
-        return Ok(value);
-    }
-    Err(out_of_range(file, source, key, limit, note, value, span))
-}
-
-fn out_of_range(
-    file: &str,
-    source: &str,
-    key: &str,
-    limit: &Limit,
-    note: &str,
-    value: impl fmt::Display,
-    span: Range<usize>,
-) -> ScenarioError {
-    ScenarioError::at(
+    Err(ScenarioError::at(
         file,
         source,
         span,
         format!("`{key}` {value} is outside {limit}"),
     )
-    .with_hint(hint(key, limit, note))
+    .with_hint(hint(key, limit, note)))
 }
 
 /// The hint of a value out of range: the range and why.

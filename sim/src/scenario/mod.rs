@@ -302,8 +302,8 @@ impl Ctx<'_> {
         ScenarioError::at(self.file, self.source, value.span(), message)
     }
 
-    /// An integer field, checked against its range.
-    fn int<T: Copy + Into<i128> + std::fmt::Display>(
+    /// A numeric field, checked against its range.
+    fn int<T: limits::Number>(
         &self,
         field: &limits::Field,
         value: &Spanned<T>,
@@ -341,7 +341,7 @@ impl Ctx<'_> {
         let Some(value) = value else {
             return Ok(0.0);
         };
-        field.check_f64(self.file, self.source, *value.get_ref(), value.span())
+        field.check(self.file, self.source, *value.get_ref(), value.span())
     }
 }
 
