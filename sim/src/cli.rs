@@ -287,7 +287,7 @@ struct RunArgs {
     #[arg(long, conflicts_with = "seed", value_parser = parse_seeds)]
     seeds: Option<SeedRange>,
     /// One seed to run for every scenario.
-    #[arg(long)]
+    #[arg(long, value_parser = parse_seed)]
     seed: Option<u64>,
     /// Parallel workers (default: available cores).
     #[arg(long, short)]
@@ -389,6 +389,17 @@ fn parse_threshold(text: &str) -> Result<f64, String> {
 
 fn parse_seeds(text: &str) -> Result<SeedRange, String> {
     SeedRange::parse(text)
+}
+
+/// `--seed N`: one seed, as `--seeds N` reads it (so `u64::MAX`, which has no one-seed
+/// range, is refused here rather than crashing the sweep).
+fn parse_seed(text: &str) -> Result<u64, String> {
+    if text.contains("..") {
+        return Err(format!(
+            "`{text}`: --seed takes one seed (--seeds takes a range)"
+        ));
+    }
+    SeedRange::parse(text).map(|range| range.start())
 }
 
 fn parse_bug(text: &str) -> Result<Bug, String> {
@@ -540,6 +551,9 @@ fn run(args: RunArgs) -> Result<(), Failure> {
         },
     };
     let label = seeds.map_or_else(|| "scenario defaults".to_string(), |s| s.to_string());
+    if !args.quiet {
+        announce_heavy(&scenarios);
+    }
     sweep_and_report(&scenarios, &options, &label, &args.out, !args.no_shrink)
 }
 
@@ -903,8 +917,22 @@ fn check(args: &CheckArgs) -> Result<(), Failure> {
             scenario.hosts.clients,
             scenario.seeds
         );
+        let cost = scenario.cost();
+        if cost.is_heavy() {
+            outln!("    heavy: {}", cost.describe());
+        }
     }
     Ok(())
+}
+
+/// Says, before a sweep starts, what each heavy scenario will cost per seed.
+fn announce_heavy(scenarios: &[Scenario]) {
+    for scenario in scenarios {
+        let cost = scenario.cost();
+        if cost.is_heavy() {
+            eprintln!("note: {} is heavy: {}", scenario.name, cost.describe());
+        }
+    }
 }
 
 fn list(args: &ListArgs) -> Result<(), Failure> {
@@ -929,12 +957,20 @@ fn list(args: &ListArgs) -> Result<(), Failure> {
     for scenario in &scenarios {
         outln!("  {:<28} {}", scenario.name, scenario.description);
     }
-    outln!("\nFault kinds (every kind also takes start_ms, end_ms | duration_ms):");
+    outln!("\nFault kinds (every kind also takes start_ms, end_ms | duration_ms, stream):");
+    for param in crate::fault::WINDOW_PARAMS {
+        if let Some(limit) = &param.limit {
+            outln!("      {}: {}; {limit}", param.name, param.doc);
+        }
+    }
     for kind in CATALOGUE {
         outln!("  {:<20} [{}] {}", kind.name, kind.family, kind.summary);
         for param in kind.params {
             let required = if param.required { " (required)" } else { "" };
-            outln!("      {}{required}: {}", param.name, param.doc);
+            match &param.limit {
+                Some(limit) => outln!("      {}{required}: {}; {limit}", param.name, param.doc),
+                None => outln!("      {}{required}: {}", param.name, param.doc),
+            }
         }
     }
     outln!("\nOracles:");

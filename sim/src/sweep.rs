@@ -284,7 +284,14 @@ pub fn sweep(scenarios: &[Scenario], options: &SweepOptions) -> SweepOutcome {
     let total = pairs.len();
     let next = AtomicUsize::new(0);
     let (sender, receiver) = mpsc::channel::<(usize, SeedOutcome)>();
-    let progress = ProgressView::new(options.progress, total);
+    // Progress counts work (operations and burst events), not seeds, so that a sweep of
+    // one heavy scenario and many light ones shows how far along it really is.
+    let work: Vec<u64> = scenarios.iter().map(|s| s.cost().work().max(1)).collect();
+    let total_work = pairs
+        .iter()
+        .map(|&(scenario, _)| work[scenario])
+        .fold(0, u64::saturating_add);
+    let progress = ProgressView::new(options.progress, total, total_work);
     let mut collected: Vec<(usize, SeedOutcome)> = Vec::with_capacity(total);
     // Each seed's raw latency samples are folded into its scenario's histograms as the seed
     // arrives and then dropped, so memory grows with concurrent seeds, not with the sweep.
@@ -325,7 +332,7 @@ pub fn sweep(scenarios: &[Scenario], options: &SweepOptions) -> SweepOutcome {
             per_scenario[scenario].stats.add(&outcome.stats);
             outcome.stats.drop_samples();
             collected.push((scenario, outcome));
-            progress.advance(failed);
+            progress.advance(work[scenario], failed);
         }
     });
     progress.finish();
@@ -342,22 +349,25 @@ pub fn sweep(scenarios: &[Scenario], options: &SweepOptions) -> SweepOutcome {
     }
 }
 
-/// Progress on stderr: a bar on a terminal, a line per 10% otherwise.
+/// Progress on stderr: a bar on a terminal, a line per 10% otherwise. Both measure work
+/// ([`crate::scenario::Cost::work`]), so a heavy scenario's seeds move it further.
 struct ProgressView {
     bar: Option<indicatif::ProgressBar>,
     total: usize,
-    done: AtomicUsize,
+    total_work: u64,
+    /// Seeds done, work done, and the last tenth of the work printed (plain lines).
+    done: std::sync::Mutex<(usize, u64, u64)>,
     enabled: bool,
 }
 
 impl ProgressView {
-    fn new(mode: Progress, total: usize) -> Self {
+    fn new(mode: Progress, total: usize, total_work: u64) -> Self {
         let enabled = mode == Progress::Auto && total > 1;
         let bar = (enabled && std::io::stderr().is_terminal()).then(|| {
-            let bar = indicatif::ProgressBar::new(total as u64);
+            let bar = indicatif::ProgressBar::new(total_work);
             bar.set_style(
                 indicatif::ProgressStyle::with_template(
-                    "{elapsed_precise} [{bar:40}] {pos}/{len} seeds  {msg}",
+                    "{elapsed_precise} [{bar:40}] {percent:>3}% of the work  {msg}",
                 )
                 .expect("static template")
                 .progress_chars("=> "),
@@ -367,28 +377,34 @@ impl ProgressView {
         ProgressView {
             bar,
             total,
-            done: AtomicUsize::new(0),
+            total_work: total_work.max(1),
+            done: std::sync::Mutex::new((0, 0, 0)),
             enabled,
         }
     }
 
-    fn advance(&self, failed: usize) {
+    fn advance(&self, work: u64, failed: usize) {
         if !self.enabled {
             return;
         }
-        let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
+        let mut done = self.done.lock().expect("progress lock poisoned");
+        done.0 += 1;
+        done.1 = done.1.saturating_add(work);
+        let (seeds, work_done) = (done.0, done.1);
+        let seeds_text = format!("{seeds}/{} seeds, {failed} failed", self.total);
         if let Some(bar) = &self.bar {
-            bar.set_position(done as u64);
-            bar.set_message(format!("{failed} failed"));
+            bar.set_position(work_done);
+            bar.set_message(seeds_text);
             return;
         }
-        let step = (self.total / 10).max(1);
-        if done.is_multiple_of(step) || done == self.total {
-            eprintln!(
-                "[{:>3}%] {done}/{} seeds, {failed} failed",
-                done * 100 / self.total,
-                self.total
-            );
+        // Work is at most a few hundred million per seed times ten million seeds: u128
+        // holds the product.
+        let percent = u64::try_from(u128::from(work_done) * 100 / u128::from(self.total_work))
+            .expect("work done never exceeds the total");
+        let tenth = percent / 10;
+        if tenth > done.2 || seeds == self.total {
+            done.2 = tenth;
+            eprintln!("[{percent:>3}%] {seeds_text}");
         }
     }
 

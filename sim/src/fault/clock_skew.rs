@@ -4,11 +4,22 @@ use super::params::Params;
 use super::{Family, KindInfo, ParamInfo};
 use crate::hosts::HostSel;
 use crate::scenario::ScenarioError;
+use crate::scenario::limits::{DURATION_MS_MAX, Limit};
 
-/// Largest offset a scenario may set: one day.
-const OFFSET_MS_MAX: i64 = 86_400_000;
-/// Largest drift: 10% (100,000 ppm); real clocks drift by tens of ppm.
-const DRIFT_PPM_MAX: i64 = 100_000;
+/// `offset_ms`: at most one day either way.
+const OFFSET_MS: ParamInfo = ParamInfo::numeric(
+    "offset_ms",
+    false,
+    "constant offset, ms, negative: behind (default 0)",
+    Limit::int(-(DURATION_MS_MAX as i128), DURATION_MS_MAX as i128),
+);
+/// `drift_ppm`: at most 10% (100,000 ppm) either way; real clocks drift by tens of ppm.
+const DRIFT_PPM: ParamInfo = ParamInfo::numeric(
+    "drift_ppm",
+    false,
+    "drift in ppm of elapsed time, negative: slow (default 0)",
+    Limit::int(-100_000, 100_000),
+);
 
 /// Skews the clocks of `target`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -31,17 +42,10 @@ impl ClockSkew {
                 name: "target",
                 required: true,
                 doc: "the host(s) whose clock is wrong",
+                limit: None,
             },
-            ParamInfo {
-                name: "offset_ms",
-                required: false,
-                doc: "constant offset, ms, |offset| <= 1 day (default 0)",
-            },
-            ParamInfo {
-                name: "drift_ppm",
-                required: false,
-                doc: "drift in ppm of elapsed time, |drift| <= 100000 (default 0)",
-            },
+            OFFSET_MS,
+            DRIFT_PPM,
         ],
     };
 
@@ -49,24 +53,8 @@ impl ClockSkew {
         let Some((target, target_span)) = params.host("target")? else {
             return Err(params.missing("target"));
         };
-        let offset = params.i64("offset_ms");
-        let drift = params.i64("drift_ppm");
-        if let Some((offset_ms, span)) = &offset
-            && offset_ms.abs() > OFFSET_MS_MAX
-        {
-            return Err(params.error(
-                span.clone(),
-                format!("offset_ms {offset_ms} exceeds one day"),
-            ));
-        }
-        if let Some((drift_ppm, span)) = &drift
-            && drift_ppm.abs() > DRIFT_PPM_MAX
-        {
-            return Err(params.error(
-                span.clone(),
-                format!("drift_ppm {drift_ppm} exceeds {DRIFT_PPM_MAX}"),
-            ));
-        }
+        let offset = params.ranged(&OFFSET_MS, Params::i64)?;
+        let drift = params.ranged(&DRIFT_PPM, Params::i64)?;
         let offset_ms = offset.map_or(0, |(v, _)| v);
         let drift_ppm = drift.map_or(0, |(v, _)| v);
         if offset_ms == 0 && drift_ppm == 0 {

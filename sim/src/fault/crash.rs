@@ -9,6 +9,7 @@ use super::params::Params;
 use super::{Family, KindInfo, PROBABILITY, ParamInfo, Window};
 use crate::hosts::HostSel;
 use crate::scenario::ScenarioError;
+use crate::scenario::limits::Limit;
 
 /// When a crash happens.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,8 +38,20 @@ pub struct Crash {
     pub restart_after_ms: u64,
 }
 
-/// Most crashes one point-triggered fault may cause.
-const TIMES_MAX: u32 = 100;
+/// `times`: at most 100 crashes from one point-triggered fault.
+const TIMES: ParamInfo = ParamInfo::numeric(
+    "times",
+    false,
+    "with `point`: most crashes (default 1)",
+    Limit::int(1, 100),
+);
+/// `restart_after_ms`
+const RESTART_AFTER_MS: ParamInfo = ParamInfo::numeric(
+    "restart_after_ms",
+    false,
+    "downtime before the restart, ms (default 500)",
+    Limit::duration_ms(0),
+);
 
 impl Crash {
     pub(crate) const INFO: KindInfo = KindInfo {
@@ -49,32 +62,28 @@ impl Crash {
             ParamInfo {
                 name: "target",
                 required: true,
-                doc: "\"service\" or \"carrier\"",
+                doc: "\"service\", \"carrier\" or (with outbound webhooks) \"receiver\"",
+                limit: None,
             },
             ParamInfo {
                 name: "point",
                 required: false,
                 doc: "crash exactly at: shipment_claimed, label_bought, response_stored (service) or label_sold (carrier); without it, at a random instant of the window",
+                limit: None,
             },
-            ParamInfo {
-                name: "times",
-                required: false,
-                doc: "with `point`: most crashes, 1..=100 (default 1)",
-            },
-            ParamInfo {
-                name: "restart_after_ms",
-                required: false,
-                doc: "downtime before the restart, ms (default 500)",
-            },
+            TIMES,
+            RESTART_AFTER_MS,
             PROBABILITY,
         ],
     };
 
     pub(crate) fn parse(params: &mut Params<'_>, _window: &Window) -> Result<Self, ScenarioError> {
         let target = params.server("target")?;
-        let restart_after_ms = params.u64("restart_after_ms").map_or(500, |(v, _)| v);
+        let restart_after_ms = params
+            .ranged(&RESTART_AFTER_MS, Params::u64)?
+            .map_or(500, |(v, _)| v);
         let point = params.text("point");
-        let times = params.u32("times");
+        let times = params.ranged(&TIMES, Params::u32)?;
         let trigger = match point {
             None => {
                 if let Some((_, span)) = times {
@@ -91,22 +100,18 @@ impl Crash {
                         .error(span, format!("unknown crash point `{name}`"))
                         .with_hint(format!("points are: {}", names.join(", "))));
                 };
-                let on_carrier = target == HostSel::Host(crate::hosts::CARRIER.to_string());
-                if point.on_carrier() != on_carrier {
+                let reached_on = if point.on_carrier() {
+                    HostSel::Host(crate::hosts::CARRIER.to_string())
+                } else {
+                    HostSel::Service
+                };
+                if target != reached_on {
                     return Err(params.error(
                         span,
                         format!("point `{name}` is not reached on the {target}"),
                     ));
                 }
-                let times = match times {
-                    None => 1,
-                    Some((times, _)) if (1..=TIMES_MAX).contains(&times) => times,
-                    Some((times, span)) => {
-                        return Err(
-                            params.error(span, format!("times {times} is outside 1..={TIMES_MAX}"))
-                        );
-                    }
-                };
+                let times = times.map_or(1, |(times, _)| times);
                 CrashTrigger::AtPoint { point, times }
             }
         };

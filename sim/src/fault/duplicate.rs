@@ -5,9 +5,15 @@ use super::http_rules::{HttpEffect, HttpRule};
 use super::params::Params;
 use super::{Family, KindInfo, PATH_PREFIX, PROBABILITY, ParamInfo};
 use crate::scenario::ScenarioError;
+use crate::scenario::limits::Limit;
 
-/// Most copies a duplicate fault may deliver.
-const COPIES_MAX: u32 = 10;
+/// `copies`: at most 10 deliveries of one request.
+const COPIES: ParamInfo = ParamInfo::numeric(
+    "copies",
+    false,
+    "deliveries per request (default 2)",
+    Limit::int(2, 10),
+);
 
 /// Delivers eligible requests more than once.
 #[derive(Clone, Debug, PartialEq)]
@@ -21,29 +27,14 @@ impl Duplicate {
         name: "duplicate",
         family: Family::Http,
         summary: "deliver the request to the server several times at once; the client sees the first answer",
-        params: &[
-            HttpRule::TARGET,
-            ParamInfo {
-                name: "copies",
-                required: false,
-                doc: "deliveries per request, 2..=10 (default 2)",
-            },
-            PROBABILITY,
-            PATH_PREFIX,
-        ],
+        params: &[HttpRule::TARGET, COPIES, PROBABILITY, PATH_PREFIX],
     };
 
     pub(crate) fn parse(params: &mut Params<'_>) -> Result<Self, ScenarioError> {
         let (target, path_prefix) = HttpRule::parse_common(params)?;
-        let copies = match params.u32("copies") {
-            None => 2,
-            Some((copies, _)) if (2..=COPIES_MAX).contains(&copies) => copies,
-            Some((copies, span)) => {
-                return Err(
-                    params.error(span, format!("copies {copies} is outside 2..={COPIES_MAX}"))
-                );
-            }
-        };
+        let copies = params
+            .ranged(&COPIES, Params::u32)?
+            .map_or(2, |(copies, _)| copies);
         Ok(Duplicate {
             rule: HttpRule {
                 target,

@@ -4,6 +4,15 @@ use super::params::Params;
 use super::{Family, KindInfo, ParamInfo};
 use crate::hosts::HostSel;
 use crate::scenario::ScenarioError;
+use crate::scenario::limits::Limit;
+
+/// `period_ms`
+const PERIOD_MS: ParamInfo = ParamInfo::numeric(
+    "period_ms",
+    true,
+    "time between toggles, ms",
+    Limit::duration_ms(1),
+);
 
 /// Toggles every link of `target` every `period_ms`, starting down.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -24,12 +33,9 @@ impl Flap {
                 name: "target",
                 required: true,
                 doc: "the host(s) whose links flap",
+                limit: None,
             },
-            ParamInfo {
-                name: "period_ms",
-                required: true,
-                doc: "time between toggles, ms (>= 1)",
-            },
+            PERIOD_MS,
         ],
     };
 
@@ -37,10 +43,7 @@ impl Flap {
         let Some((target, _)) = params.host("target")? else {
             return Err(params.missing("target"));
         };
-        let (period_ms, span) = params.required("period_ms", Params::u64)?;
-        if period_ms == 0 {
-            return Err(params.error(span, "`period_ms` must be at least 1"));
-        }
+        let (period_ms, _) = params.required_ranged(&PERIOD_MS, Params::u64)?;
         Ok(Flap { target, period_ms })
     }
 

@@ -24,6 +24,7 @@ impl Hold {
             name: "between",
             required: true,
             doc: "the two sides",
+            limit: None,
         }],
     };
 

@@ -4,6 +4,13 @@ use super::http_rules::{HttpEffect, HttpRule};
 use super::params::Params;
 use super::{Family, KindInfo, PATH_PREFIX, PROBABILITY, ParamInfo};
 use crate::scenario::ScenarioError;
+use crate::scenario::limits::Limit;
+
+/// The 5xx statuses.
+const STATUS_LIMIT: Limit = Limit::int(500, 599);
+/// `status`
+const STATUS: ParamInfo =
+    ParamInfo::numeric("status", false, "the status (default 503)", STATUS_LIMIT);
 
 /// Answers eligible requests with a 5xx.
 #[derive(Clone, Debug, PartialEq)]
@@ -19,15 +26,12 @@ impl HttpError {
         summary: "answer with a 5xx instead of (before) or after handling the request",
         params: &[
             HttpRule::TARGET,
-            ParamInfo {
-                name: "status",
-                required: false,
-                doc: "the status, 500..=599 (default 503)",
-            },
+            STATUS,
             ParamInfo {
                 name: "when",
                 required: false,
                 doc: "\"before\": the request is not handled (default); \"after\": it is handled and its response replaced, so the client cannot know it happened",
+                limit: None,
             },
             PROBABILITY,
             PATH_PREFIX,
@@ -38,13 +42,13 @@ impl HttpError {
         let (target, path_prefix) = HttpRule::parse_common(params)?;
         let status = match params.u16("status") {
             None => 503,
-            Some((status, _)) if (500..=599).contains(&status) => status,
+            Some((status, _)) if STATUS_LIMIT.allows(status.into()) => status,
             Some((status, span)) => {
                 return Err(params
                     .error(span, format!("status {status} is not a 5xx"))
-                    .with_hint(
-                        "for 429 use kind = \"rate_limit\"; 4xx answers are not transient faults",
-                    ));
+                    .with_hint(format!(
+                        "`status` takes {STATUS_LIMIT}; for 429 use kind = \"rate_limit\"; 4xx answers are not transient faults"
+                    )));
             }
         };
         let after = match params.text("when") {

@@ -75,6 +75,7 @@ impl HttpRule {
         name: "target",
         required: true,
         doc: "the server in front of which the fault acts: \"service\" or \"carrier\"",
+        limit: None,
     };
 
     /// Reads `target` and `path_prefix`.
@@ -288,7 +289,12 @@ where
             as_date,
         } => {
             let value = if as_date {
-                http_date(now_ms() + retry_after_s * 1_000)
+                // `retry_after_s` is at most 300 (its limit) and the server's clock reads
+                // about 1.8e12 ms (a skew moves it by a day at most): no overflow.
+                let wait_ms = retry_after_s
+                    .checked_mul(1_000)
+                    .expect("retry_after_s is at most 300 (checked at parse time)");
+                http_date(now_ms().saturating_add(wait_ms))
             } else {
                 retry_after_s.to_string()
             };

@@ -4,6 +4,22 @@ use super::params::Params;
 use super::{Family, KindInfo, ParamInfo, sides};
 use crate::hosts::HostSel;
 use crate::scenario::ScenarioError;
+use crate::scenario::limits::{LATENCY_MS_MAX, Limit};
+
+/// `min_ms`
+const MIN_MS: ParamInfo = ParamInfo::numeric(
+    "min_ms",
+    true,
+    "fastest message, ms",
+    Limit::int(0, LATENCY_MS_MAX as i128),
+);
+/// `max_ms`
+const MAX_MS: ParamInfo = ParamInfo::numeric(
+    "max_ms",
+    true,
+    "slowest message, ms, at least `min_ms`",
+    Limit::int(0, LATENCY_MS_MAX as i128),
+);
 
 /// Link latency during the window: each message takes between `min_ms` and `max_ms`
 /// (turmoil's exponential curve inside that range).
@@ -19,9 +35,6 @@ pub struct Latency {
     pub max_ms: u64,
 }
 
-/// Slowest message latency a scenario may set: 60 s.
-const LATENCY_MS_MAX: u64 = 60_000;
-
 impl Latency {
     pub(crate) const INFO: KindInfo = KindInfo {
         name: "latency",
@@ -32,32 +45,22 @@ impl Latency {
                 name: "between",
                 required: true,
                 doc: "the two sides, e.g. [\"clients\", \"service\"]",
+                limit: None,
             },
-            ParamInfo {
-                name: "min_ms",
-                required: true,
-                doc: "fastest message, ms",
-            },
-            ParamInfo {
-                name: "max_ms",
-                required: true,
-                doc: "slowest message, ms (>= min_ms, <= 60000)",
-            },
+            MIN_MS,
+            MAX_MS,
         ],
     };
 
     pub(crate) fn parse(params: &mut Params<'_>) -> Result<Self, ScenarioError> {
         let (a, b) = params.between()?;
-        let (min_ms, _) = params.required("min_ms", Params::u64)?;
-        let (max_ms, span) = params.required("max_ms", Params::u64)?;
+        let (min_ms, _) = params.required_ranged(&MIN_MS, Params::u64)?;
+        let (max_ms, span) = params.required_ranged(&MAX_MS, Params::u64)?;
         if max_ms < min_ms {
             return Err(params.error(
                 span,
                 format!("max_ms ({max_ms}) is below min_ms ({min_ms})"),
             ));
-        }
-        if max_ms > LATENCY_MS_MAX {
-            return Err(params.error(span, format!("max_ms ({max_ms}) exceeds {LATENCY_MS_MAX}")));
         }
         Ok(Latency {
             a,

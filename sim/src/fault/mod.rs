@@ -68,6 +68,7 @@ pub use webhook_replay::WebhookReplay;
 
 use self::params::Params;
 use crate::hosts::HostSel;
+use crate::scenario::limits::{DURATION_MS_MAX, Limit};
 use crate::scenario::raw::RawFault;
 use crate::scenario::{ScenarioError, error::closest};
 
@@ -107,6 +108,25 @@ pub struct ParamInfo {
     pub required: bool,
     /// What it means.
     pub doc: &'static str,
+    /// The values a numeric parameter takes (`None` for text), checked where it is read.
+    pub limit: Option<Limit>,
+}
+
+impl ParamInfo {
+    /// A numeric parameter taking `limit`.
+    pub(crate) const fn numeric(
+        name: &'static str,
+        required: bool,
+        doc: &'static str,
+        limit: Limit,
+    ) -> ParamInfo {
+        ParamInfo {
+            name,
+            required,
+            doc,
+            limit: Some(limit),
+        }
+    }
 }
 
 /// What `shipsim list` says about a fault kind.
@@ -150,17 +170,51 @@ pub const CATALOGUE: &[KindInfo] = &[
 ];
 
 /// The `probability` parameter, shared by the kinds that fire per event.
-pub(crate) const PROBABILITY: ParamInfo = ParamInfo {
-    name: "probability",
-    required: false,
-    doc: "chance in 0..=1 that the fault fires on each eligible event (default 1)",
-};
+pub(crate) const PROBABILITY: ParamInfo = ParamInfo::numeric(
+    "probability",
+    false,
+    "chance that the fault fires on each eligible event (default 1)",
+    Limit::Probability,
+);
+
+/// `start_ms`: every kind takes it.
+pub(crate) const START_MS: ParamInfo = ParamInfo::numeric(
+    "start_ms",
+    false,
+    "window start, simulated ms from the start of the run (default 0)",
+    Limit::duration_ms(0),
+);
+/// `end_ms`: every kind takes it (or `duration_ms`).
+pub(crate) const END_MS: ParamInfo = ParamInfo::numeric(
+    "end_ms",
+    false,
+    "window end, simulated ms, after `start_ms` (default: until the heal)",
+    Limit::duration_ms(1),
+);
+/// `duration_ms`: every kind takes it (or `end_ms`).
+pub(crate) const DURATION_MS: ParamInfo = ParamInfo::numeric(
+    "duration_ms",
+    false,
+    "window length, ms; `start_ms + duration_ms` at most one simulated day",
+    Limit::duration_ms(1),
+);
+/// `stream`: every kind takes it.
+pub(crate) const STREAM: ParamInfo = ParamInfo::numeric(
+    "stream",
+    false,
+    "the random stream of the fault's decisions, any u64 (default: its position in the file)",
+    Limit::int(0, u64::MAX as i128),
+);
+
+/// The parameters every fault kind takes besides its own: the window and the stream.
+pub const WINDOW_PARAMS: &[ParamInfo] = &[START_MS, END_MS, DURATION_MS, STREAM];
 
 /// The `path_prefix` parameter of HTTP faults.
 pub(crate) const PATH_PREFIX: ParamInfo = ParamInfo {
     name: "path_prefix",
     required: false,
     doc: "only requests whose path starts with this (default: every request)",
+    limit: None,
 };
 
 /// When a fault is active, in simulated ms from the start of the run.
@@ -471,7 +525,7 @@ pub(crate) fn parse(
     let mut params = Params::new(raw, info.name, info.params, context);
     let window = parse_window(&mut params)?;
     let stream = params
-        .u64("stream")
+        .ranged(&STREAM, Params::u64)?
         .map_or(index as u64, |(stream, _)| stream);
     let kind = match info.name {
         "latency" => FaultKind::Latency(Latency::parse(&mut params)?),
@@ -522,9 +576,9 @@ pub(crate) fn parse(
 }
 
 fn parse_window(params: &mut Params<'_>) -> Result<Window, ScenarioError> {
-    let start_ms = params.u64("start_ms").map_or(0, |(v, _)| v);
-    let end = params.u64("end_ms");
-    let duration = params.u64("duration_ms");
+    let start_ms = params.ranged(&START_MS, Params::u64)?.map_or(0, |(v, _)| v);
+    let end = params.ranged(&END_MS, Params::u64)?;
+    let duration = params.ranged(&DURATION_MS, Params::u64)?;
     let end_ms = match (end, duration) {
         (Some(_), Some((_, span))) => {
             return Err(params
@@ -541,14 +595,21 @@ fn parse_window(params: &mut Params<'_>) -> Result<Window, ScenarioError> {
             Some(end)
         }
         (None, Some((duration, span))) => {
-            if duration == 0 {
-                return Err(params.error(span, "`duration_ms` must be at least 1"));
+            // Both at most one day (their limits): the sum cannot overflow.
+            let end = start_ms
+                .checked_add(duration)
+                .expect("start_ms and duration_ms are at most DURATION_MS_MAX each");
+            if end > DURATION_MS_MAX {
+                return Err(params
+                    .error(
+                        span,
+                        format!("the window ends at {end} ms, after one simulated day"),
+                    )
+                    .with_hint(format!(
+                        "`start_ms + duration_ms` must be at most {DURATION_MS_MAX}"
+                    )));
             }
-            Some(
-                start_ms
-                    .checked_add(duration)
-                    .ok_or_else(|| params.error(span, "the window's end overflows"))?,
-            )
+            Some(end)
         }
         (None, None) => None,
     };
@@ -556,15 +617,9 @@ fn parse_window(params: &mut Params<'_>) -> Result<Window, ScenarioError> {
 }
 
 fn parse_probability(params: &mut Params<'_>) -> Result<f64, ScenarioError> {
-    let Some((probability, span)) = params.f64("probability") else {
-        return Ok(1.0);
-    };
-    if !(0.0..=1.0).contains(&probability) || probability.is_nan() {
-        return Err(params
-            .error(span, format!("probability {probability} is outside 0..=1"))
-            .with_hint("0.25 means the fault fires on a quarter of eligible events"));
-    }
-    Ok(probability)
+    Ok(params
+        .ranged(&PROBABILITY, Params::f64)?
+        .map_or(1.0, |(probability, _)| probability))
 }
 
 /// A target selector's display, for `describe`.

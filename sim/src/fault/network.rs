@@ -186,10 +186,14 @@ impl NetDriver {
                 transactions_lost: lost,
             },
         );
-        self.down.insert(
-            host.to_string(),
-            restart_after_ms.map(|after| now_ms + after),
-        );
+        // Both at most a few simulated days (the run's limits, and `restart_after_ms`'s):
+        // no overflow.
+        let restart_at_ms = restart_after_ms.map(|after| {
+            now_ms
+                .checked_add(after)
+                .expect("restart_after_ms is at most DURATION_MS_MAX (checked at parse time)")
+        });
+        self.down.insert(host.to_string(), restart_at_ms);
     }
 
     fn restart(&mut self, sim: &mut turmoil::Sim<'_>, host: &str) {
@@ -374,8 +378,10 @@ impl NetDriver {
                     self.shared
                         .fired("driver", spec.index, format!("{} links down", flap.target));
                 }
-                self.flaps
-                    .insert(spec.index, (!down, now_ms + flap.period_ms));
+                let next_ms = now_ms
+                    .checked_add(flap.period_ms)
+                    .expect("period_ms is at most DURATION_MS_MAX (checked at parse time)");
+                self.flaps.insert(spec.index, (!down, next_ms));
             }
             _ => {}
         }

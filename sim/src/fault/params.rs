@@ -9,6 +9,7 @@ use toml::Spanned;
 use super::ParamInfo;
 use crate::hosts::HostSel;
 use crate::scenario::ScenarioError;
+use crate::scenario::limits;
 use crate::scenario::raw::RawFault;
 
 /// The parameters of one fault table, as they are read.
@@ -119,13 +120,60 @@ impl<'a> Params<'a> {
 
     /// An error about the whole table (a required parameter missing).
     pub(crate) fn missing(&self, name: &str) -> ScenarioError {
-        let info = self.known.iter().find(|p| p.name == name);
-        let doc = info.map_or("", |p| p.doc);
+        let info = self
+            .known
+            .iter()
+            .chain(super::WINDOW_PARAMS)
+            .find(|p| p.name == name);
+        let hint = match info {
+            Some(ParamInfo {
+                doc,
+                limit: Some(limit),
+                ..
+            }) => format!("`{name}`: {doc}; takes {limit}"),
+            Some(info) => format!("`{name}`: {}", info.doc),
+            None => format!("`{name}`"),
+        };
         self.error(
             self.table_span.clone(),
             format!("fault kind `{}` needs `{name}`", self.kind_name),
         )
-        .with_hint(format!("`{name}`: {doc}"))
+        .with_hint(hint)
+    }
+
+    /// A numeric parameter, checked against `info`'s range (the same located error as any
+    /// other, with the range in the hint).
+    pub(crate) fn ranged<T: limits::Number>(
+        &mut self,
+        info: &ParamInfo,
+        get: impl FnOnce(&mut Self, &'static str) -> Option<At<T>>,
+    ) -> Result<Option<At<T>>, ScenarioError> {
+        let Some((value, span)) = get(self, info.name) else {
+            return Ok(None);
+        };
+        let limit = info
+            .limit
+            .expect("a parameter read as a number declares its limit");
+        limits::check(
+            self.file,
+            self.source,
+            info.name,
+            &limit,
+            info.doc,
+            value,
+            span.clone(),
+        )?;
+        Ok(Some((value, span)))
+    }
+
+    /// A required numeric parameter, checked against `info`'s range.
+    pub(crate) fn required_ranged<T: limits::Number>(
+        &mut self,
+        info: &ParamInfo,
+        get: impl FnOnce(&mut Self, &'static str) -> Option<At<T>>,
+    ) -> Result<At<T>, ScenarioError> {
+        self.ranged(info, get)?
+            .ok_or_else(|| self.missing(info.name))
     }
 
     /// A required parameter.
@@ -145,9 +193,27 @@ impl<'a> Params<'a> {
         let Some((text, span)) = self.text(name) else {
             return Ok(None);
         };
-        let selector = HostSel::parse(&text, self.clients, self.hosts)
-            .map_err(|m| self.error(span.clone(), m))?;
+        let selector = self.selector(&text, &span)?;
         Ok(Some((selector, span)))
+    }
+
+    /// Parses a selector, checking that it names hosts this scenario has: the clients it
+    /// declares, and the `receiver` only when the scenario delivers outbound webhooks.
+    fn selector(&self, text: &str, span: &Range<usize>) -> Result<HostSel, ScenarioError> {
+        let selector = HostSel::parse(text, self.clients, self.hosts)
+            .map_err(|m| self.error(span.clone(), m))?;
+        // The reference receiver runs only with outbound webhooks: naming it otherwise
+        // would aim a fault at nothing.
+        let receiver = HostSel::Host(crate::hosts::RECEIVER.to_string());
+        if selector == receiver && !self.webhooks.is_some_and(|w| w.outbound) {
+            return Err(self
+                .error(
+                    span.clone(),
+                    "host `receiver` does not exist: this scenario delivers no outbound webhooks",
+                )
+                .with_hint("add `[webhooks]` with `outbound = true` to have a receiver host"));
+        }
+        Ok(selector)
     }
 
     /// A host selector that must name a server (`service` or `carrier`).
@@ -174,10 +240,8 @@ impl<'a> Params<'a> {
     /// `between = [a, b]` as two selectors naming different hosts.
     pub(crate) fn between(&mut self) -> Result<(HostSel, HostSel), ScenarioError> {
         let ([a, b], span) = self.required("between", Self::pair)?;
-        let a = HostSel::parse(&a, self.clients, self.hosts)
-            .map_err(|m| self.error(span.clone(), m))?;
-        let b = HostSel::parse(&b, self.clients, self.hosts)
-            .map_err(|m| self.error(span.clone(), m))?;
+        let a = self.selector(&a, &span)?;
+        let b = self.selector(&b, &span)?;
         if a == b
             || (a == HostSel::Clients && matches!(b, HostSel::Client(_)))
             || (b == HostSel::Clients && matches!(a, HostSel::Client(_)))

@@ -23,6 +23,7 @@ impl Partition {
             name: "between",
             required: true,
             doc: "the two sides",
+            limit: None,
         }],
     };
 

@@ -25,11 +25,13 @@ impl PartitionOneway {
                 name: "from",
                 required: true,
                 doc: "the side whose messages are dropped",
+                limit: None,
             },
             ParamInfo {
                 name: "to",
                 required: true,
                 doc: "the side that stops hearing from it",
+                limit: None,
             },
         ],
     };

@@ -4,6 +4,7 @@ use super::http_rules::{HttpEffect, HttpRule};
 use super::params::Params;
 use super::{Family, KindInfo, PATH_PREFIX, PROBABILITY, ParamInfo};
 use crate::scenario::ScenarioError;
+use crate::scenario::limits::Limit;
 
 /// Sheds eligible requests with 429.
 #[derive(Clone, Debug, PartialEq)]
@@ -12,8 +13,13 @@ pub struct RateLimit {
     pub rule: HttpRule,
 }
 
-/// Longest `Retry-After` a scenario may ask for: five simulated minutes.
-const RETRY_AFTER_S_MAX: u64 = 300;
+/// `retry_after_s`: at most five simulated minutes.
+const RETRY_AFTER_S: ParamInfo = ParamInfo::numeric(
+    "retry_after_s",
+    false,
+    "seconds to ask the client to wait (default 1)",
+    Limit::int(0, 300),
+);
 
 impl RateLimit {
     pub(crate) const INFO: KindInfo = KindInfo {
@@ -22,15 +28,12 @@ impl RateLimit {
         summary: "answer 429 with Retry-After without handling the request",
         params: &[
             HttpRule::TARGET,
-            ParamInfo {
-                name: "retry_after_s",
-                required: false,
-                doc: "seconds to ask the client to wait, 0..=300 (default 1)",
-            },
+            RETRY_AFTER_S,
             ParamInfo {
                 name: "retry_after_form",
                 required: false,
                 doc: "\"seconds\" (default) or \"date\": an HTTP date by the server's clock",
+                limit: None,
             },
             PROBABILITY,
             PATH_PREFIX,
@@ -39,16 +42,9 @@ impl RateLimit {
 
     pub(crate) fn parse(params: &mut Params<'_>) -> Result<Self, ScenarioError> {
         let (target, path_prefix) = HttpRule::parse_common(params)?;
-        let retry_after_s = match params.u64("retry_after_s") {
-            None => 1,
-            Some((s, _)) if s <= RETRY_AFTER_S_MAX => s,
-            Some((s, span)) => {
-                return Err(params.error(
-                    span,
-                    format!("retry_after_s {s} exceeds {RETRY_AFTER_S_MAX}"),
-                ));
-            }
-        };
+        let retry_after_s = params
+            .ranged(&RETRY_AFTER_S, Params::u64)?
+            .map_or(1, |(s, _)| s);
         let as_date = match params.text("retry_after_form") {
             None => false,
             Some((form, span)) => match form.as_str() {

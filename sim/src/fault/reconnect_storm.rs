@@ -22,6 +22,7 @@ impl ReconnectStorm {
             name: "target",
             required: false,
             doc: "the clients that reconnect together (default \"clients\")",
+            limit: None,
         }],
     };
 

@@ -5,6 +5,15 @@ use super::http_rules::{HttpEffect, HttpRule};
 use super::params::Params;
 use super::{Family, KindInfo, PATH_PREFIX, PROBABILITY, ParamInfo};
 use crate::scenario::ScenarioError;
+use crate::scenario::limits::Limit;
+
+/// `delay_ms`
+const DELAY_MS: ParamInfo = ParamInfo::numeric(
+    "delay_ms",
+    true,
+    "how long to hold the response, ms",
+    Limit::duration_ms(1),
+);
 
 /// Delays eligible responses.
 #[derive(Clone, Debug, PartialEq)]
@@ -18,24 +27,12 @@ impl SlowResponse {
         name: "slow_response",
         family: Family::Http,
         summary: "handle the request, then hold the response back",
-        params: &[
-            HttpRule::TARGET,
-            ParamInfo {
-                name: "delay_ms",
-                required: true,
-                doc: "how long to hold the response, ms (>= 1)",
-            },
-            PROBABILITY,
-            PATH_PREFIX,
-        ],
+        params: &[HttpRule::TARGET, DELAY_MS, PROBABILITY, PATH_PREFIX],
     };
 
     pub(crate) fn parse(params: &mut Params<'_>) -> Result<Self, ScenarioError> {
         let (target, path_prefix) = HttpRule::parse_common(params)?;
-        let (delay_ms, span) = params.required("delay_ms", Params::u64)?;
-        if delay_ms == 0 {
-            return Err(params.error(span, "`delay_ms` must be at least 1"));
-        }
+        let (delay_ms, _) = params.required_ranged(&DELAY_MS, Params::u64)?;
         Ok(SlowResponse {
             rule: HttpRule {
                 target,

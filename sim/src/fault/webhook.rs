@@ -87,6 +87,7 @@ impl WebhookRule {
         name: "direction",
         required: false,
         doc: "\"outbound\" (service -> merchant, default) or \"inbound\" (carrier -> service)",
+        limit: None,
     };
 
     /// Reads `direction`, checking the scenario has that webhook traffic.
@@ -306,7 +307,13 @@ impl Transport for WebhookFaults {
                     self.inner.send(request).await
                 }
                 WebhookEffect::Reorder { max_delay_ms } => {
-                    tokio::time::sleep(Duration::from_millis(extra % (max_delay_ms + 1))).await;
+                    // A hold of 0..=max_delay_ms. `max_ms` is at most one simulated day (its
+                    // limit), so `max_delay_ms + 1` neither overflows nor wraps to a zero
+                    // divisor (the crash an unchecked u64::MAX once caused).
+                    let holds = max_delay_ms
+                        .checked_add(1)
+                        .expect("max_ms is at most DURATION_MS_MAX (checked at parse time)");
+                    tokio::time::sleep(Duration::from_millis(extra % holds)).await;
                     self.inner.send(request).await
                 }
                 WebhookEffect::Delay { delay_ms } => {

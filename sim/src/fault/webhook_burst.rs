@@ -5,9 +5,16 @@
 use super::params::Params;
 use super::{Family, KindInfo, ParamInfo};
 use crate::scenario::ScenarioError;
+use crate::scenario::limits::Limit;
 
-/// Most events one burst may add.
-const EVENTS_MAX: u32 = 100_000;
+/// `events`: at most 100,000 per burst; a larger load test is several bursts, and the cost
+/// of every burst is stated before the run (`Scenario::cost`).
+const EVENTS: ParamInfo = ParamInfo::numeric(
+    "events",
+    true,
+    "tracking events in the burst, for shipments labelled so far",
+    Limit::int(1, 100_000),
+);
 
 /// Adds a burst of tracking events at the window's start.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,11 +28,7 @@ impl WebhookBurst {
         name: "webhook_burst",
         family: Family::Webhook,
         summary: "the carrier sends a spike of tracking events at once",
-        params: &[ParamInfo {
-            name: "events",
-            required: true,
-            doc: "tracking events in the burst, 1..=100000, for shipments labelled so far",
-        }],
+        params: &[EVENTS],
     };
 
     pub(crate) fn parse(params: &mut Params<'_>) -> Result<Self, ScenarioError> {
@@ -34,10 +37,7 @@ impl WebhookBurst {
                 .whole("`webhook_burst` needs carrier tracking events")
                 .with_hint("add `[webhooks]` with `tracking = true`"));
         }
-        let (events, span) = params.required("events", Params::u32)?;
-        if !(1..=EVENTS_MAX).contains(&events) {
-            return Err(params.error(span, format!("events {events} is outside 1..={EVENTS_MAX}")));
-        }
+        let (events, _) = params.required_ranged(&EVENTS, Params::u32)?;
         Ok(WebhookBurst { events })
     }
 

@@ -5,6 +5,15 @@ use super::params::Params;
 use super::webhook::{WebhookEffect, WebhookRule};
 use super::{Family, KindInfo, PROBABILITY, ParamInfo};
 use crate::scenario::ScenarioError;
+use crate::scenario::limits::Limit;
+
+/// `delay_ms`
+const DELAY_MS: ParamInfo = ParamInfo::numeric(
+    "delay_ms",
+    true,
+    "how long the answer is held, ms",
+    Limit::duration_ms(1),
+);
 
 /// Delays webhook answers.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -18,23 +27,12 @@ impl WebhookDelay {
         name: "webhook_delay",
         family: Family::Webhook,
         summary: "deliver, then hold the answer (past the sender's timeout: it sends again)",
-        params: &[
-            WebhookRule::DIRECTION,
-            ParamInfo {
-                name: "delay_ms",
-                required: true,
-                doc: "how long the answer is held, ms (>= 1)",
-            },
-            PROBABILITY,
-        ],
+        params: &[WebhookRule::DIRECTION, DELAY_MS, PROBABILITY],
     };
 
     pub(crate) fn parse(params: &mut Params<'_>) -> Result<Self, ScenarioError> {
         let direction = WebhookRule::parse_direction(params)?;
-        let (delay_ms, span) = params.required("delay_ms", Params::u64)?;
-        if delay_ms == 0 {
-            return Err(params.error(span, "`delay_ms` must be at least 1"));
-        }
+        let (delay_ms, _) = params.required_ranged(&DELAY_MS, Params::u64)?;
         Ok(WebhookDelay {
             rule: WebhookRule {
                 direction,

@@ -24,6 +24,7 @@ impl WebhookDrop {
                 name: "when",
                 required: false,
                 doc: "\"before\" (never arrives, default) or \"after\" (processed, answer lost)",
+                limit: None,
             },
             PROBABILITY,
         ],

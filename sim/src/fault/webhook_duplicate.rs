@@ -4,6 +4,15 @@ use super::params::Params;
 use super::webhook::{WebhookEffect, WebhookRule};
 use super::{Family, KindInfo, PROBABILITY, ParamInfo};
 use crate::scenario::ScenarioError;
+use crate::scenario::limits::Limit;
+
+/// `copies`
+const COPIES: ParamInfo = ParamInfo::numeric(
+    "copies",
+    false,
+    "deliveries per event (default 2)",
+    Limit::int(2, 10),
+);
 
 /// Duplicates webhook deliveries.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -17,26 +26,14 @@ impl WebhookDuplicate {
         name: "webhook_duplicate",
         family: Family::Webhook,
         summary: "deliver a webhook several times at once",
-        params: &[
-            WebhookRule::DIRECTION,
-            ParamInfo {
-                name: "copies",
-                required: false,
-                doc: "deliveries per event, 2..=10 (default 2)",
-            },
-            PROBABILITY,
-        ],
+        params: &[WebhookRule::DIRECTION, COPIES, PROBABILITY],
     };
 
     pub(crate) fn parse(params: &mut Params<'_>) -> Result<Self, ScenarioError> {
         let direction = WebhookRule::parse_direction(params)?;
-        let copies = match params.u32("copies") {
-            None => 2,
-            Some((copies, _)) if (2..=10).contains(&copies) => copies,
-            Some((copies, span)) => {
-                return Err(params.error(span, format!("copies {copies} is outside 2..=10")));
-            }
-        };
+        let copies = params
+            .ranged(&COPIES, Params::u32)?
+            .map_or(2, |(copies, _)| copies);
         Ok(WebhookDuplicate {
             rule: WebhookRule {
                 direction,

@@ -5,6 +5,12 @@ use super::params::Params;
 use super::webhook::{WebhookEffect, WebhookRule};
 use super::{Family, KindInfo, PROBABILITY, ParamInfo};
 use crate::scenario::ScenarioError;
+use crate::scenario::limits::Limit;
+
+/// `max_ms`: at most one simulated day, which also keeps the hold's draw (`max_ms + 1`
+/// possible holds) from overflowing.
+const MAX_MS: ParamInfo =
+    ParamInfo::numeric("max_ms", true, "longest hold, ms", Limit::duration_ms(1));
 
 /// Reorders webhook deliveries.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -18,23 +24,12 @@ impl WebhookReorder {
         name: "webhook_reorder",
         family: Family::Webhook,
         summary: "hold deliveries for random times so later events overtake them",
-        params: &[
-            WebhookRule::DIRECTION,
-            ParamInfo {
-                name: "max_ms",
-                required: true,
-                doc: "longest hold, ms (>= 1)",
-            },
-            PROBABILITY,
-        ],
+        params: &[WebhookRule::DIRECTION, MAX_MS, PROBABILITY],
     };
 
     pub(crate) fn parse(params: &mut Params<'_>) -> Result<Self, ScenarioError> {
         let direction = WebhookRule::parse_direction(params)?;
-        let (max_delay_ms, span) = params.required("max_ms", Params::u64)?;
-        if max_delay_ms == 0 {
-            return Err(params.error(span, "`max_ms` must be at least 1"));
-        }
+        let (max_delay_ms, _) = params.required_ranged(&MAX_MS, Params::u64)?;
         Ok(WebhookReorder {
             rule: WebhookRule {
                 direction,

@@ -5,6 +5,15 @@ use super::params::Params;
 use super::webhook::{WebhookEffect, WebhookRule};
 use super::{Family, KindInfo, PROBABILITY, ParamInfo};
 use crate::scenario::ScenarioError;
+use crate::scenario::limits::Limit;
+
+/// `after_ms`
+const AFTER_MS: ParamInfo = ParamInfo::numeric(
+    "after_ms",
+    false,
+    "delay of the replay, ms (default: the tolerance plus one second)",
+    Limit::duration_ms(0),
+);
 
 /// Replays old signed webhook deliveries.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -18,22 +27,21 @@ impl WebhookReplay {
         name: "webhook_replay",
         family: Family::Webhook,
         summary: "send a signed delivery again after the tolerance window (a captured request replayed)",
-        params: &[
-            WebhookRule::DIRECTION,
-            ParamInfo {
-                name: "after_ms",
-                required: false,
-                doc: "delay of the replay, ms (default: the tolerance plus one second)",
-            },
-            PROBABILITY,
-        ],
+        params: &[WebhookRule::DIRECTION, AFTER_MS, PROBABILITY],
     };
 
     pub(crate) fn parse(params: &mut Params<'_>) -> Result<Self, ScenarioError> {
         let direction = WebhookRule::parse_direction(params)?;
-        let tolerance_ms = params.webhooks().map_or(0, |w| w.tolerance_s * 1_000);
+        // The tolerance is at most TOLERANCE_S_MAX (an hour): the default replay delay is
+        // within AFTER_MS's range (checked at compile time in `limits`), so a repro file
+        // that writes it back parses.
+        let tolerance_ms = params.webhooks().map_or(0, |w| {
+            w.tolerance_s
+                .checked_mul(1_000)
+                .expect("tolerance_s is at most TOLERANCE_S_MAX (checked at parse time)")
+        });
         let after_ms = params
-            .u64("after_ms")
+            .ranged(&AFTER_MS, Params::u64)?
             .map_or(tolerance_ms + 1_000, |(ms, _)| ms);
         Ok(WebhookReplay {
             rule: WebhookRule {

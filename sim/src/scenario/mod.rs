@@ -5,7 +5,9 @@
 //! file, line, column and a hint, before anything runs. [`Scenario::to_toml`] writes a
 //! scenario back in canonical form, which is how repro files are made.
 
+mod cost;
 pub(crate) mod error;
+pub mod limits;
 pub(crate) mod raw;
 mod seeds;
 mod write;
@@ -18,8 +20,9 @@ use shipsim_system::client::{Breaker, RetryBudget, RetryPolicy};
 use shipsim_system::service::RateLimit;
 use toml::Spanned;
 
+pub use cost::Cost;
 pub use error::ScenarioError;
-pub use seeds::SeedRange;
+pub use seeds::{SEEDS_MAX, SeedRange};
 pub(crate) use write::quote as write_quote;
 
 use crate::fault::{self, FaultSpec, ParseContext};
@@ -127,6 +130,10 @@ impl Mix {
     }
 
     /// Sum of the weights.
+    ///
+    /// # Panics
+    /// When the sum overflows `u32`, which parsing rules out: each weight is at most
+    /// [`limits::MIX_WEIGHT_MAX`], and four of them fit (checked at compile time there).
     #[must_use]
     pub fn total(&self) -> u32 {
         self.0.values().fold(0u32, |sum, w| sum.saturating_add(*w))
@@ -286,11 +293,28 @@ impl Scenario {
 fn toml_error(file: &str, source: &str, error: &toml::de::Error) -> ScenarioError {
     let message = error.message().trim().to_string();
     let span = error.span().unwrap_or(0..0);
-    let mut scenario_error = ScenarioError::at(file, source, span, message.clone());
-    if let Some(hint) = unknown_field_hint(&message) {
+    let mut scenario_error = ScenarioError::at(file, source, span.clone(), message.clone());
+    if let Some(hint) = unknown_field_hint(&message).or_else(|| range_hint(source, &span)) {
         scenario_error = scenario_error.with_hint(hint);
     }
     scenario_error
+}
+
+/// For a value serde refused (a negative count, a number too large for its type, a string
+/// where a number belongs): the range of the key it was given to, found on its line.
+fn range_hint(source: &str, span: &std::ops::Range<usize>) -> Option<String> {
+    let start = span.start.min(source.len());
+    let before = source.get(..start)?;
+    let line = &before[before.rfind('\n').map_or(0, |i| i + 1)..];
+    // The key is the last `key =` before the value, on the value's line (inline tables and
+    // pairs included: `mix = { create_order = -1 }`).
+    let (keyed, _) = line.rsplit_once('=')?;
+    let key = keyed
+        .trim_end()
+        .rsplit(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .next()?;
+    let ranges = limits::ranges_of(key);
+    (!ranges.is_empty()).then(|| ranges.join("; or "))
 }
 
 /// Turns serde's "unknown field `x`, expected one of `a`, `b`" into a hint.
@@ -331,49 +355,48 @@ impl Ctx<'_> {
     fn error<T>(&self, value: &Spanned<T>, message: impl Into<String>) -> ScenarioError {
         ScenarioError::at(self.file, self.source, value.span(), message)
     }
-}
 
-fn range_pair(
-    ctx: &Ctx<'_>,
-    value: &Spanned<[u64; 2]>,
-    what: &str,
-) -> Result<(u64, u64), ScenarioError> {
-    let [low, high] = *value.get_ref();
-    if high < low {
-        return Err(ctx
-            .error(
-                value,
-                format!("{what} range [{low}, {high}] ends before it starts"),
-            )
-            .with_hint("write [low, high] with low <= high"));
+    /// A numeric field, checked against its range.
+    fn int<T: limits::Number>(
+        &self,
+        field: &limits::Field,
+        value: &Spanned<T>,
+    ) -> Result<T, ScenarioError> {
+        field.check(self.file, self.source, *value.get_ref(), value.span())
     }
-    Ok((low, high))
-}
 
-fn probability(
-    ctx: &Ctx<'_>,
-    value: Option<&Spanned<f64>>,
-    name: &str,
-) -> Result<f64, ScenarioError> {
-    let Some(value) = value else {
-        return Ok(0.0);
-    };
-    let p = *value.get_ref();
-    if !(0.0..=1.0).contains(&p) || p.is_nan() {
-        return Err(ctx.error(value, format!("`{name}` {p} is outside 0..=1")));
+    /// A `[low, high]` field: both ends in range, `low <= high`.
+    fn pair(
+        &self,
+        field: &limits::Field,
+        value: &Spanned<[u64; 2]>,
+    ) -> Result<(u64, u64), ScenarioError> {
+        let [low, high] = *value.get_ref();
+        for end in [low, high] {
+            field.check(self.file, self.source, end, value.span())?;
+        }
+        if high < low {
+            return Err(self
+                .error(
+                    value,
+                    format!("{} range [{low}, {high}] ends before it starts", field.key),
+                )
+                .with_hint("write [low, high] with low <= high"));
+        }
+        Ok((low, high))
     }
-    Ok(p)
-}
 
-fn positive<T: Copy + PartialOrd + Default + std::fmt::Display>(
-    ctx: &Ctx<'_>,
-    value: &Spanned<T>,
-    name: &str,
-) -> Result<T, ScenarioError> {
-    if *value.get_ref() <= T::default() {
-        return Err(ctx.error(value, format!("`{name}` must be at least 1")));
+    /// A probability field, 0 when absent.
+    fn probability(
+        &self,
+        field: &limits::Field,
+        value: Option<&Spanned<f64>>,
+    ) -> Result<f64, ScenarioError> {
+        let Some(value) = value else {
+            return Ok(0.0);
+        };
+        field.check(self.file, self.source, *value.get_ref(), value.span())
     }
-    Ok(*value.get_ref())
 }
 
 fn validate(
@@ -451,6 +474,11 @@ fn validate(
         }
     };
 
+    let seed = raw
+        .seed
+        .as_ref()
+        .map(|seed| ctx.int(&limits::SEED, seed))
+        .transpose()?;
     let trace_hash = match &raw.trace_hash {
         None => None,
         Some(text) => {
@@ -499,11 +527,14 @@ fn validate(
         }
         let endpoint = route.clone();
         let raw_budget = budget.get_ref();
+        let limit = |field: &limits::Field, value: &Option<Spanned<u64>>| {
+            value.as_ref().map(|v| ctx.int(field, v)).transpose()
+        };
         let value = Budget {
-            p50_ms_max: raw_budget.p50_ms_max,
-            p95_ms_max: raw_budget.p95_ms_max,
-            p99_ms_max: raw_budget.p99_ms_max,
-            max_ms_max: raw_budget.max_ms_max,
+            p50_ms_max: limit(&limits::BUDGET_P50_MS_MAX, &raw_budget.p50_ms_max)?,
+            p95_ms_max: limit(&limits::BUDGET_P95_MS_MAX, &raw_budget.p95_ms_max)?,
+            p99_ms_max: limit(&limits::BUDGET_P99_MS_MAX, &raw_budget.p99_ms_max)?,
+            max_ms_max: limit(&limits::BUDGET_MAX_MS_MAX, &raw_budget.max_ms_max)?,
         };
         if value.limits().is_empty() {
             return Err(ctx
@@ -518,7 +549,7 @@ fn validate(
         description: raw.description.unwrap_or_default(),
         path: file.to_string(),
         seeds,
-        seed: raw.seed.map(|s| *s.get_ref()),
+        seed,
         trace_hash,
         bugs: BugSet::of(bugs),
         run,
@@ -561,22 +592,19 @@ fn validate_webhooks(
             .with_hint("leave the table out to run without webhooks"));
     }
     if let Some(v) = &raw.tolerance_s {
-        settings.tolerance_s = positive(ctx, v, "tolerance_s")?;
+        settings.tolerance_s = ctx.int(&limits::TOLERANCE_S, v)?;
     }
     if let Some(v) = &raw.exception_percent {
-        if *v.get_ref() > 100 {
-            return Err(ctx.error(v, "`exception_percent` is at most 100"));
-        }
-        settings.exception_percent = *v.get_ref();
+        settings.exception_percent = ctx.int(&limits::EXCEPTION_PERCENT, v)?;
     }
     if let Some(v) = &raw.sender_timeout_ms {
-        settings.sender.timeout_ms = positive(ctx, v, "sender_timeout_ms")?;
+        settings.sender.timeout_ms = ctx.int(&limits::SENDER_TIMEOUT_MS, v)?;
     }
     if let Some(v) = &raw.sender_attempts {
-        settings.sender.attempt_count_max = positive(ctx, v, "sender_attempts")?;
+        settings.sender.attempt_count_max = ctx.int(&limits::SENDER_ATTEMPTS, v)?;
     }
     if let Some(v) = &raw.sender_concurrency {
-        settings.sender.concurrency = positive(ctx, v, "sender_concurrency")? as usize;
+        settings.sender.concurrency = ctx.int(&limits::SENDER_CONCURRENCY, v)? as usize;
     }
     Ok(Some(settings))
 }
@@ -589,29 +617,13 @@ fn validate_run(ctx: &Ctx<'_>, raw: Option<&raw::RawRun>) -> Result<RunSettings,
     };
     let Some(raw) = raw else { return Ok(run) };
     if let Some(tick) = &raw.tick_ms {
-        run.tick_ms = positive(ctx, tick, "tick_ms")?;
-        if run.tick_ms > 100 {
-            return Err(ctx
-                .error(
-                    tick,
-                    format!("`tick_ms` {} is coarser than 100 ms", run.tick_ms),
-                )
-                .with_hint(
-                    "ticks quantise network delivery; 1 to 10 ms keep latencies meaningful",
-                ));
-        }
+        run.tick_ms = ctx.int(&limits::TICK_MS, tick)?;
     }
     if let Some(latency) = &raw.latency_ms {
-        run.latency_ms = range_pair(ctx, latency, "latency_ms")?;
+        run.latency_ms = ctx.pair(&limits::RUN_LATENCY_MS, latency)?;
     }
     if let Some(limit) = &raw.time_limit_ms {
-        run.time_limit_ms = positive(ctx, limit, "time_limit_ms")?;
-        if run.time_limit_ms > TIME_LIMIT_MS_MAX {
-            return Err(ctx.error(
-                limit,
-                format!("`time_limit_ms` exceeds {TIME_LIMIT_MS_MAX} (one day)"),
-            ));
-        }
+        run.time_limit_ms = ctx.int(&limits::TIME_LIMIT_MS, limit)?;
     }
     Ok(run)
 }
@@ -626,13 +638,10 @@ fn validate_hosts(
     };
     let Some(raw) = raw else { return Ok(hosts) };
     if let Some(clients) = &raw.clients {
-        hosts.clients = positive(ctx, clients, "clients")?;
-        if hosts.clients > CLIENTS_MAX {
-            return Err(ctx.error(clients, format!("`clients` exceeds {CLIENTS_MAX}")));
-        }
+        hosts.clients = ctx.int(&limits::CLIENTS, clients)?;
     }
     if let Some(callers) = &raw.callers {
-        hosts.callers = positive(ctx, callers, "callers")?;
+        hosts.callers = ctx.int(&limits::CALLERS, callers)?;
         if hosts.callers > hosts.clients {
             return Err(ctx
                 .error(
@@ -663,17 +672,16 @@ fn validate_workload(
     };
     let Some(raw) = raw else { return Ok(workload) };
     if let Some(operations) = &raw.operations {
-        workload.operations = positive(ctx, operations, "operations")?;
-        if workload.operations > OPERATIONS_MAX {
-            return Err(ctx.error(operations, format!("`operations` exceeds {OPERATIONS_MAX}")));
-        }
+        workload.operations = ctx.int(&limits::OPERATIONS, operations)?;
     }
     if let Some(think) = &raw.think_ms {
-        workload.think_ms = range_pair(ctx, think, "think_ms")?;
+        workload.think_ms = ctx.pair(&limits::THINK_MS, think)?;
     }
     if let Some(mix) = &raw.mix {
         let mut entries = BTreeMap::new();
         for (name, weight) in mix.get_ref() {
+            let field = limits::mix_field(name.get_ref());
+            let weight = ctx.int(field, weight)?;
             if !ctx.topology.operations.iter().any(|o| o == name.get_ref()) {
                 let operations = ctx.topology.operations.iter().map(String::as_str);
                 let error = ctx.error(
@@ -689,7 +697,7 @@ fn validate_workload(
                 };
                 return Err(error.with_hint(hint));
             }
-            entries.insert(name.get_ref().clone(), *weight.get_ref());
+            entries.insert(name.get_ref().clone(), weight);
         }
         let mix_value = Mix(entries);
         if mix_value.total() == 0 {
@@ -707,13 +715,12 @@ fn validate_workload(
         }
         workload.mix = Some(mix_value);
     }
-    workload.double_submit = probability(ctx, raw.double_submit.as_ref(), "double_submit")?;
-    workload.key_in_body = probability(ctx, raw.key_in_body.as_ref(), "key_in_body")?;
-    workload.unserviceable = probability(ctx, raw.unserviceable.as_ref(), "unserviceable")?;
-    workload.reuse_key_with_other_body = probability(
-        ctx,
+    workload.double_submit = ctx.probability(&limits::DOUBLE_SUBMIT, raw.double_submit.as_ref())?;
+    workload.key_in_body = ctx.probability(&limits::KEY_IN_BODY, raw.key_in_body.as_ref())?;
+    workload.unserviceable = ctx.probability(&limits::UNSERVICEABLE, raw.unserviceable.as_ref())?;
+    workload.reuse_key_with_other_body = ctx.probability(
+        &limits::REUSE_KEY_WITH_OTHER_BODY,
         raw.reuse_key_with_other_body.as_ref(),
-        "reuse_key_with_other_body",
     )?;
     Ok(workload)
 }
@@ -748,10 +755,10 @@ fn validate_client(
     let Some(raw) = raw else { return Ok(policy) };
     let mut breaker = BREAKER_DEFAULT;
     if let Some(v) = &raw.breaker_failures {
-        breaker.failures_to_open = positive(ctx, v, "breaker_failures")?;
+        breaker.failures_to_open = ctx.int(&limits::BREAKER_FAILURES, v)?;
     }
     if let Some(v) = &raw.breaker_cooldown_ms {
-        breaker.cooldown_ms = positive(ctx, v, "breaker_cooldown_ms")?;
+        breaker.cooldown_ms = ctx.int(&limits::BREAKER_COOLDOWN_MS, v)?;
     }
     let breaker_off = raw.breaker.as_ref().is_some_and(|on| !*on.get_ref());
     if breaker_off && let Some(v) = raw.breaker_failures.as_ref() {
@@ -760,10 +767,10 @@ fn validate_client(
     policy.breaker = (!breaker_off).then_some(breaker);
     let mut budget = RETRY_BUDGET_DEFAULT;
     if let Some(v) = &raw.retry_budget_percent {
-        budget.percent = *v.get_ref();
+        budget.percent = ctx.int(&limits::RETRY_BUDGET_PERCENT, v)?;
     }
     if let Some(v) = &raw.retry_budget_reserve {
-        budget.reserve = *v.get_ref();
+        budget.reserve = ctx.int(&limits::RETRY_BUDGET_RESERVE, v)?;
     }
     let budget_off = raw.retry_budget.as_ref().is_some_and(|on| !*on.get_ref());
     if budget_off
@@ -779,27 +786,28 @@ fn validate_client(
     }
     policy.budget = (!budget_off).then_some(budget);
     if let Some(v) = &raw.timeout_ms {
-        policy.timeout_ms_per_attempt = positive(ctx, v, "timeout_ms")?;
+        policy.timeout_ms_per_attempt = ctx.int(&limits::TIMEOUT_MS, v)?;
     }
     if let Some(v) = &raw.deadline_ms {
-        policy.deadline_ms = positive(ctx, v, "deadline_ms")?;
+        policy.deadline_ms = ctx.int(&limits::DEADLINE_MS, v)?;
     }
     if let Some(v) = &raw.attempts {
-        policy.attempt_count_max = positive(ctx, v, "attempts")?;
+        policy.attempt_count_max = ctx.int(&limits::ATTEMPTS, v)?;
     }
     if let Some(v) = &raw.backoff_ms_base {
-        policy.backoff_ms_base = *v.get_ref();
+        policy.backoff_ms_base = ctx.int(&limits::BACKOFF_MS_BASE, v)?;
     }
     if let Some(v) = &raw.backoff_ms_max {
-        policy.backoff_ms_max = *v.get_ref();
+        policy.backoff_ms_max = ctx.int(&limits::BACKOFF_MS_MAX, v)?;
     }
     policy.validate().map_err(|message| {
-        let span = raw
-            .deadline_ms
-            .as_ref()
-            .map(Spanned::span)
-            .or_else(|| raw.backoff_ms_base.as_ref().map(Spanned::span))
-            .unwrap_or(0..0);
+        // Point at the key the complaint is about, or the other one of its pair when only
+        // that one was written (the first is then at its default).
+        let span = if message.starts_with("backoff") {
+            first_span([raw.backoff_ms_base.as_ref(), raw.backoff_ms_max.as_ref()])
+        } else {
+            first_span([raw.deadline_ms.as_ref(), raw.timeout_ms.as_ref()])
+        };
         ScenarioError::at(ctx.file, ctx.source, span, format!("[client]: {message}"))
     })?;
     Ok(policy)
@@ -826,31 +834,31 @@ fn validate_service(
     let Some(raw) = raw else { return Ok(service) };
     if let Some(limit) = &raw.rate_limit {
         let l = limit.get_ref();
-        if l.burst == 0 || l.per_second == 0 {
-            return Err(ctx.error(limit, "`rate_limit` needs burst >= 1 and per_second >= 1"));
-        }
         service.rate_limit = Some(RateLimit {
-            burst: l.burst,
-            per_second: l.per_second,
+            burst: ctx.int(&limits::RATE_LIMIT_BURST, &l.burst)?,
+            per_second: ctx.int(&limits::RATE_LIMIT_PER_SECOND, &l.per_second)?,
         });
     }
     if let Some(latency) = &raw.store_latency_ms {
-        service.store_latency_ms = range_pair(ctx, latency, "store_latency_ms")?;
+        service.store_latency_ms = ctx.pair(&limits::STORE_LATENCY_MS, latency)?;
     }
     if let Some(v) = &raw.carrier_timeout_ms {
-        service.carrier.timeout_ms_per_attempt = positive(ctx, v, "carrier_timeout_ms")?;
+        service.carrier.timeout_ms_per_attempt = ctx.int(&limits::CARRIER_TIMEOUT_MS, v)?;
     }
     if let Some(v) = &raw.carrier_deadline_ms {
-        service.carrier.deadline_ms = positive(ctx, v, "carrier_deadline_ms")?;
+        service.carrier.deadline_ms = ctx.int(&limits::CARRIER_DEADLINE_MS, v)?;
     }
     if let Some(v) = &raw.carrier_attempts {
-        service.carrier.attempt_count_max = positive(ctx, v, "carrier_attempts")?;
+        service.carrier.attempt_count_max = ctx.int(&limits::CARRIER_ATTEMPTS, v)?;
     }
     if let Some(v) = &raw.lock_lease_ms {
-        service.lock_lease_ms = positive(ctx, v, "lock_lease_ms")?;
+        service.lock_lease_ms = ctx.int(&limits::LOCK_LEASE_MS, v)?;
     }
     service.carrier.validate().map_err(|message| {
-        let span = raw.carrier_deadline_ms.as_ref().map_or(0..0, Spanned::span);
+        let span = first_span([
+            raw.carrier_deadline_ms.as_ref(),
+            raw.carrier_timeout_ms.as_ref(),
+        ]);
         ScenarioError::at(
             ctx.file,
             ctx.source,
@@ -859,7 +867,7 @@ fn validate_service(
         )
     })?;
     if service.lock_lease_ms <= service.carrier.deadline_ms {
-        let span = raw.lock_lease_ms.as_ref().map_or(0..0, Spanned::span);
+        let span = first_span([raw.lock_lease_ms.as_ref(), raw.carrier_deadline_ms.as_ref()]);
         return Err(ScenarioError::at(
             ctx.file,
             ctx.source,
@@ -874,4 +882,14 @@ fn validate_service(
         ));
     }
     Ok(service)
+}
+
+/// The span of the first value written, for a complaint about a relation between keys.
+/// One of them is always written: the defaults satisfy every relation.
+fn first_span<const N: usize>(values: [Option<&Spanned<u64>>; N]) -> std::ops::Range<usize> {
+    values
+        .into_iter()
+        .flatten()
+        .next()
+        .map_or(0..0, Spanned::span)
 }

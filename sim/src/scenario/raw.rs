@@ -105,8 +105,8 @@ pub(crate) struct RawWebhooks {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawRateLimit {
-    pub burst: u32,
-    pub per_second: u32,
+    pub burst: Spanned<u32>,
+    pub per_second: Spanned<u32>,
 }
 
 /// One `[[fault]]`: every parameter of every kind is optional here; validation checks that
@@ -148,8 +148,8 @@ pub(crate) struct RawFault {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawBudget {
-    pub p50_ms_max: Option<u64>,
-    pub p95_ms_max: Option<u64>,
-    pub p99_ms_max: Option<u64>,
-    pub max_ms_max: Option<u64>,
+    pub p50_ms_max: Option<Spanned<u64>>,
+    pub p95_ms_max: Option<Spanned<u64>>,
+    pub p99_ms_max: Option<Spanned<u64>>,
+    pub max_ms_max: Option<Spanned<u64>>,
 }

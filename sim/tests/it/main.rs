@@ -5,6 +5,7 @@ mod byo;
 mod cli;
 mod determinism;
 mod faults;
+mod fuzz;
 mod live;
 mod reports;
 mod scenario_errors;

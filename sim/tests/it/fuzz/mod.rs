@@ -1,0 +1,14 @@
+//! Property-based fuzzing of every input shipsim reads (issue 25): scenario files, command
+//! lines, and (through [`format::InputFormat`]) target descriptions once they exist.
+//!
+//! `PROPTEST_CASES=N cargo test -p shipsim --test it fuzz` runs N cases of every property;
+//! without it each property runs its own default, sized for CI. Failing cases shrink and
+//! are persisted under `sim/tests/proptest-regressions/fuzz/` (committed), and every case
+//! found is also a named test in [`regressions`].
+
+mod cli;
+mod format;
+mod limits;
+mod regressions;
+mod scenario;
+mod values;
