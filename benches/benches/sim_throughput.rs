@@ -20,10 +20,14 @@
 //!   its range. No fault layer, observer, workload driver, history, settle phase,
 //!   oracles or report. `harness / same_service` is the harness's own overhead.
 //!
-//! Both the harness and the bare loops run on the vendored turmoil, which fast-forwards a
-//! host with nothing to do in a step (`sim/vendor/turmoil/SHIPSIM_PATCH.md`). The
-//! `*_reference_stepping` entries step every host through tokio every step, as upstream
-//! turmoil does, so the report also shows what the fast-forward saves each side.
+//! And for a bring-your-own target (`shipsim_benches::byo`: a small payments service with
+//! a `Kv` store and a `bank` downstream, written as a user would write it):
+//!
+//! - `harness/byo_payments_clean`: `shipsim::Target` running it with a clean scenario;
+//! - `bare_turmoil_hyper/byo_same_service`: the same router and bank served by bare hyper
+//!   on bare turmoil, the same clients making the same number of creates and reads with the
+//!   same think times over plain transports. `harness / byo_same_service` is the harness's
+//!   overhead on a user's service.
 
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -297,6 +301,102 @@ fn bare_service_loop(scenario: &shipsim::Scenario) -> (u64, u64) {
     (served.get(), failed.get())
 }
 
+/// The clean scenario the bring-your-own entries run: two merchants, 30 operations each.
+fn byo_scenario() -> shipsim::Scenario {
+    let topology = shipsim_benches::byo::target()
+        .topology()
+        .expect("the bench target is valid");
+    shipsim::Scenario::parse_for(
+        "byo.toml",
+        "byo",
+        "[hosts]\nclients = 2\ncallers = 2\n[workload]\noperations = 30\nthink_ms = [0, 30]\n",
+        &topology,
+    )
+    .expect("the bench scenario is valid")
+}
+
+/// The bench payments service and its bank on bare turmoil + hyper: each client makes the
+/// scenario's operations, two creates to one read of a payment it created, after think
+/// times drawn from the scenario's range. Returns the requests served (the service's and
+/// the bank's) and the operations that failed.
+fn bare_byo_loop(scenario: &shipsim::Scenario) -> (u64, u64) {
+    use shipsim_benches::byo;
+    let mut sim = bare_sim(Shape::minimal(scenario));
+    let kv = shipsim::store::Kv::new();
+    sim.host("service", move || {
+        let kv = kv.clone();
+        async move {
+            serve_bare(byo::router(byo::Payments {
+                kv,
+                ids: std::sync::Arc::new(shipsim::IdGen::new(Seed(1).derive("payments"))),
+                bank_url: "http://bank:80".to_string(),
+                bank: std::sync::Arc::new(SimTransport::new("bank", 80)),
+            }))
+            .await
+        }
+    });
+    let bank = byo::bank().compile().expect("the bank spec is valid");
+    let ledger = shipsim_system::downstream::DownstreamLedger::new();
+    sim.host("bank", move || {
+        let router = bank.router(shipsim_system::downstream::DownstreamDeps {
+            clock: std::sync::Arc::new(SimClock::for_host("bank", &[])),
+            ledger: ledger.clone(),
+            observer: std::sync::Arc::new(NoopObserver),
+            seed: Seed(1).derive("bank"),
+            boot: 0,
+        });
+        async move { serve_bare(router).await }
+    });
+    let served = std::rc::Rc::new(std::cell::Cell::new(0u64));
+    let failed = std::rc::Rc::new(std::cell::Cell::new(0u64));
+    for index in 0..scenario.hosts.clients {
+        let host = format!("client{index}");
+        let operations = scenario.workload.operations;
+        let (think_low, think_high) = scenario.workload.think_ms;
+        let (served, failed) = (served.clone(), failed.clone());
+        sim.client(host.clone(), async move {
+            let transport = SimTransport::new("service", 80);
+            let mut rng = rand::rngs::StdRng::seed_from_u64(u64::from(index));
+            let mut known: Vec<String> = Vec::new();
+            for sequence in 0..operations {
+                let think = rng.random_range(think_low..=think_high);
+                tokio::time::sleep(Duration::from_millis(think)).await;
+                let request = match known.last() {
+                    Some(id) if sequence % 3 == 2 => {
+                        http::Request::get(format!("http://service:80/v1/payments/{id}"))
+                            .body(Bytes::new())?
+                    }
+                    _ => http::Request::post("http://service:80/v1/payments")
+                        .header("idempotency-key", format!("{host}-{sequence}"))
+                        .header("x-merchant", format!("merchant-{index}"))
+                        .body(Bytes::from(format!(
+                            "{{\"amount\":{}}}",
+                            rng.random_range(100..10_000)
+                        )))?,
+                };
+                let creating = request.method() == http::Method::POST;
+                let sent = shipsim::Transport::send(&transport, request).await;
+                served.set(served.get() + 1 + u64::from(creating));
+                match sent {
+                    Ok(response) if response.status().is_success() => {
+                        if creating
+                            && let Ok(body) =
+                                serde_json::from_slice::<serde_json::Value>(response.body())
+                            && let Some(id) = body["id"].as_str()
+                        {
+                            known.push(id.to_string());
+                        }
+                    }
+                    _ => failed.set(failed.get() + 1),
+                }
+            }
+            Ok(())
+        });
+    }
+    sim.run().expect("the bare byo loop completes");
+    (served.get(), failed.get())
+}
+
 fn sim_throughput(c: &mut Criterion) {
     let faulty = shipsim_benches::scenario("walking_skeleton");
     let mut clean = faulty.clone();
@@ -334,6 +434,21 @@ fn sim_throughput(c: &mut Criterion) {
     group.throughput(Throughput::Elements(faulty_requests));
     group.bench_function("harness/walking_skeleton_faults", |b| {
         b.iter(|| shipsim::run_seed(&shipsim::reference::target(), &faulty, 1, &BugSet::none()));
+    });
+
+    let byo = shipsim_benches::byo::target();
+    let byo_clean = byo_scenario();
+    let byo_run = shipsim::run_seed(&byo, &byo_clean, 1, &BugSet::none());
+    assert!(byo_run.passed(), "{:?}", byo_run.violations);
+    let (byo_requests, byo_failures) = bare_byo_loop(&byo_clean);
+    assert_eq!(byo_failures, 0, "the bare byo loop runs clean");
+    group.throughput(Throughput::Elements(requests(&byo_run)));
+    group.bench_function("harness/byo_payments_clean", |b| {
+        b.iter(|| shipsim::run_seed(&byo, &byo_clean, 1, &BugSet::none()));
+    });
+    group.throughput(Throughput::Elements(byo_requests));
+    group.bench_function("bare_turmoil_hyper/byo_same_service", |b| {
+        b.iter(|| bare_byo_loop(&byo_clean));
     });
     group.finish();
 }

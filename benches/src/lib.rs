@@ -3,6 +3,8 @@
 //! Every benchmark links this crate, so every benchmark runs on the allocator the `shipsim`
 //! binary ships with: the figures measure the harness as users run it.
 
+pub mod byo;
+
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -32,6 +32,41 @@ use crate::workload::{self, ClientIdentity};
 /// Simulated time the settle phase may take before the run is declared stuck, ms.
 const SETTLE_TIME_LIMIT_MS: u64 = 600_000;
 
+thread_local! {
+    /// The panics of the run stepping on this thread, while one is: tokio catches a
+    /// task's panic (a handler's, a background sender's) and carries on, so without this a
+    /// run whose service panicked would look like a run whose service did not.
+    static PANICS: std::cell::RefCell<Option<Vec<String>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Installs, once per process, a panic hook that files every panic on a thread that is
+/// stepping a run, then hands it to the previous hook.
+fn record_panics() {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let payload = info
+                .payload()
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_string())
+                .or_else(|| info.payload().downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a non-text panic".to_string());
+            let at = info
+                .location()
+                .map_or_else(String::new, |l| format!(" at {}:{}", l.file(), l.line()));
+            PANICS.with(|panics| {
+                if let Ok(mut panics) = panics.try_borrow_mut()
+                    && let Some(list) = panics.as_mut()
+                {
+                    list.push(format!("{payload}{at}"));
+                }
+            });
+            previous(info);
+        }));
+    });
+}
+
 /// Everything one (scenario, seed) run produced.
 #[derive(Debug)]
 pub struct SeedRun {
@@ -93,6 +128,8 @@ pub fn run_seed(target: &Target, scenario: &Scenario, seed: u64, bugs: &BugSet) 
     let scenario = Arc::new(scenario.clone());
     let root = Seed(seed);
     let shared = Shared::new();
+    record_panics();
+    PANICS.with(|panics| *panics.borrow_mut() = Some(Vec::new()));
     {
         let mut state = shared.lock();
         for spec in &scenario.faults {
@@ -227,6 +264,17 @@ pub fn run_seed(target: &Target, scenario: &Scenario, seed: u64, bugs: &BugSet) 
     let sim_ms = elapsed_ms(&sim);
     let client_connections = driver.client_connections();
     drop(sim);
+    let panics = PANICS.with(|panics| panics.borrow_mut().take().unwrap_or_default());
+    if stuck.is_none()
+        && let Some(first) = panics.first()
+    {
+        // A panic in any host's task (a handler, a background sender) is a failure of the
+        // run even though the simulation carried on.
+        stuck = Some(format!(
+            "a task panicked ({} panic(s)); the first: {first}",
+            panics.len()
+        ));
+    }
 
     let inventory = target.inventory.as_ref().map(|read| read(&durables));
     let effects: Vec<Effect> = target

@@ -27,6 +27,8 @@ enum Mistake {
     Volatile,
     /// The bank is called without an idempotency key and the call is retried.
     ChargeWithoutKey,
+    /// The handler panics on some bodies (an `unwrap` on input it did not expect).
+    Panics,
 }
 
 /// Where notes are kept: the durable store, or (the mistake) this boot's memory.
@@ -100,6 +102,10 @@ async fn create(
     };
     let scope = format!("key/{caller}/{key}");
     let fingerprint = String::from_utf8_lossy(&body).into_owned();
+    if app.mistake == Mistake::Panics && fingerprint.contains('7') {
+        let parsed: Option<u32> = None;
+        parsed.expect("a number the handler did not expect");
+    }
     let fresh = json!({"id": app.ids.next("note"), "body": fingerprint, "charge": null});
     let claimed = app.notes.put(&scope, &fresh, true);
     if claimed["body"] != json!(fingerprint) {
@@ -502,4 +508,27 @@ fn a_users_own_client_is_driven_and_judged_from_the_wire() {
         .no_shrink()
         .run();
     assert!(!forgetful.passed(), "{}", forgetful.summary());
+}
+
+#[test]
+fn a_handler_that_panics_fails_the_run() {
+    // Proves a panic inside the service (tokio catches it, the client sees a reset and
+    // retries, the run carries on) still fails the seed, naming the panic.
+    let outcome = target("notes-panics", Mistake::Panics)
+        .seeds(1..3)
+        .no_shrink()
+        .run();
+    assert!(!outcome.passed());
+    assert!(
+        outcome.summary().contains("a task panicked"),
+        "{}",
+        outcome.summary()
+    );
+    assert!(
+        outcome
+            .summary()
+            .contains("a number the handler did not expect"),
+        "{}",
+        outcome.summary()
+    );
 }
