@@ -158,9 +158,10 @@ struct ServeArgs {
     /// Switch on a planted service bug (repeatable).
     #[arg(long = "bug", value_parser = parse_bug)]
     bugs: Vec<Bug>,
-    /// Seed of the service's ids.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
+    /// Seed of the service's ids, for a reproducible demo: every process given the same
+    /// seed issues the same ids. Default: ids from the OS's entropy, unguessable and unique.
+    #[arg(long)]
+    seed: Option<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -184,9 +185,9 @@ struct CarrierArgs {
     /// Chance, in percent, that a parcel's story ends in an exception instead of delivery.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(0..=100))]
     exception_percent: u32,
-    /// Seed of the carrier's ids.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
+    /// Seed of the carrier's ids, for a reproducible demo. Default: from the OS's entropy.
+    #[arg(long)]
+    seed: Option<u64>,
 }
 
 #[derive(Debug, Args)]

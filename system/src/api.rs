@@ -23,6 +23,10 @@ pub const HEADER_RATE_REMAINING: &str = "x-ratelimit-remaining";
 /// Unix seconds at which a request will next be admitted.
 pub const HEADER_RATE_RESET: &str = "x-ratelimit-reset";
 
+/// Longest `X-Request-Id` the service takes from a caller (128 characters: a UUID, a
+/// ULID or a W3C trace id with room to spare); longer or odd ones are replaced.
+pub const REQUEST_ID_LEN_MAX: usize = 128;
+
 /// Longest idempotency key accepted (255 characters, as Stripe).
 pub const IDEMPOTENCY_KEY_LEN_MAX: usize = 255;
 

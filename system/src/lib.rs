@@ -21,6 +21,7 @@ pub mod clock;
 pub(crate) mod hex;
 pub mod observe;
 pub mod receiver;
+pub(crate) mod secret;
 pub mod seed;
 pub mod service;
 pub mod store;

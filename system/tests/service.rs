@@ -9,7 +9,7 @@ use http_body_util::BodyExt;
 use shipsim_system::api::{Label, LabelRequest, TrackingEvent, TrackingKind};
 use shipsim_system::bugs::BugSet;
 use shipsim_system::client::RetryPolicy;
-use shipsim_system::clock::FixedClock;
+use shipsim_system::clock::{Clock, FixedClock};
 use shipsim_system::observe::NoopObserver;
 use shipsim_system::seed::Seed;
 use shipsim_system::service::{
@@ -70,6 +70,18 @@ struct Harness {
 }
 
 fn harness(rate_limit: Option<RateLimit>) -> Harness {
+    harness_with(rate_limit, Some("admin"))
+}
+
+fn harness_with(rate_limit: Option<RateLimit>, admin_key: Option<&str>) -> Harness {
+    harness_full(rate_limit, admin_key, Arc::new(FixedClock(NOW_MS)))
+}
+
+fn harness_full(
+    rate_limit: Option<RateLimit>,
+    admin_key: Option<&str>,
+    clock: Arc<dyn Clock>,
+) -> Harness {
     let store = Arc::new(MemoryStore::new());
     let carrier = Arc::new(FakeCarrier::default());
     let config = ServiceConfig {
@@ -86,7 +98,7 @@ fn harness(rate_limit: Option<RateLimit>) -> Harness {
         lock_lease_ms: 30_000,
         store_latency_ms: (0, 0),
         bugs: BugSet::none(),
-        admin_key: Some("admin".into()),
+        admin_key: admin_key.map(str::to_string),
         webhooks: WebhookSettings {
             carrier_secret: CARRIER_SECRET.into(),
             tolerance_s: 300,
@@ -105,7 +117,7 @@ fn harness(rate_limit: Option<RateLimit>) -> Harness {
     let router = service::router(
         config,
         ServiceDeps {
-            clock: Arc::new(FixedClock(NOW_MS)),
+            clock,
             store: store.clone(),
             carrier: carrier.clone(),
             observer: Arc::new(NoopObserver),
@@ -623,5 +635,230 @@ async fn operator_routes_take_the_admin_key_not_a_merchant_key() {
             )
             .await;
         assert_envelope(&merchant, 401, "unauthenticated");
+    }
+}
+
+#[tokio::test]
+async fn admin_calls_say_admin_is_disabled_without_an_admin_key() {
+    // Proves a service started without an admin key answers every admin call, with or
+    // without a key, by saying the admin endpoints are disabled (403 `admin_disabled`),
+    // not by asking for a key no one could send.
+    let h = harness_with(None, None);
+    for (method, path) in [
+        ("GET", "/v1/admin/state"),
+        ("GET", "/v1/admin/outbox"),
+        ("POST", "/v1/admin/outbox/redeliver"),
+    ] {
+        for key in [None, Some("admin")] {
+            let mut builder = http::Request::builder().method(method).uri(path);
+            if let Some(key) = key {
+                builder = builder.header("x-admin-key", key);
+            }
+            let reply = h
+                .call(builder.body(axum::body::Body::empty()).unwrap())
+                .await;
+            assert_envelope(&reply, 403, "admin_disabled");
+            let message = reply.json["error"]["message"].as_str().unwrap();
+            assert!(message.contains("disabled"), "{message}");
+            assert!(!message.contains("X-Admin-Key header"), "{message}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_callers_request_id_is_echoed_and_a_bad_one_replaced() {
+    // Proves `X-Request-Id`: a valid id the caller sends comes back in the header and in
+    // the error envelope (so the caller's logs and ours share it); an invalid one (spaces,
+    // too long, empty) is replaced by a fresh `req_...` id; with none, one is generated.
+    let h = harness(None);
+    let get = |id: Option<&str>| {
+        let mut builder = http::Request::get("/v1/orders/ord_missing").header("x-api-key", "key-a");
+        if let Some(id) = id {
+            builder = builder.header("x-request-id", id);
+        }
+        builder.body(axum::body::Body::empty()).unwrap()
+    };
+    for id in [
+        "client-trace-42",
+        "0f8fad5b-d9cb-469f-a165-70867728950e",
+        "a:b/c+d=e@f.g_h",
+    ] {
+        let reply = h.call(get(Some(id))).await;
+        assert_envelope(&reply, 404, "not_found");
+        assert_eq!(reply.headers["x-request-id"], id);
+        assert_eq!(reply.json["error"]["request_id"], id);
+    }
+    let long = "x".repeat(129);
+    for id in [Some("has spaces"), Some(long.as_str()), Some(""), None] {
+        let reply = h.call(get(id)).await;
+        let given = reply.headers["x-request-id"].to_str().unwrap();
+        assert!(given.starts_with("req_"), "{id:?} -> {given}");
+        assert_eq!(reply.json["error"]["request_id"], given);
+    }
+    let created = h
+        .call(
+            http::Request::post("/v1/orders")
+                .header("x-api-key", "key-a")
+                .header("content-type", "application/json")
+                .header("idempotency-key", "rid-1")
+                .header("x-request-id", "trace-7")
+                .body(axum::body::Body::from(order_body("DE")))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(created.status, 201);
+    assert_eq!(created.headers["x-request-id"], "trace-7");
+}
+
+#[tokio::test]
+async fn framework_rejections_wear_the_envelope_too() {
+    // Proves the rejections axum makes before a handler runs come out in the envelope with
+    // a request id: a 100 KB body to the carrier webhook (413 from the body limit, which
+    // was `text/plain`), and a path id that is not UTF-8 once decoded (a 400 naming `id`,
+    // not a 404 quoting the extractor's message as if it were an id).
+    let h = harness(None);
+    let huge = h
+        .call(
+            http::Request::post("/v1/webhooks/carrier")
+                .header("content-type", "application/json")
+                .body(axum::body::Body::from(vec![b' '; 100 * 1024]))
+                .unwrap(),
+        )
+        .await;
+    assert_envelope(&huge, 413, "payload_too_large");
+    assert_eq!(huge.headers["content-type"], "application/json");
+    for path in [
+        "/v1/orders/%FF",
+        "/v1/shipments/%C3%28",
+        "/v1/orders/%FF/shipments",
+    ] {
+        let request = http::Request::builder()
+            .method(if path.ends_with("shipments") {
+                "POST"
+            } else {
+                "GET"
+            })
+            .uri(path)
+            .header("x-api-key", "key-a")
+            .header("content-type", "application/json")
+            .header("idempotency-key", "utf8")
+            .body(axum::body::Body::from(SHIPMENT))
+            .unwrap();
+        let reply = h.call(request).await;
+        assert_envelope(&reply, 400, "validation_failed");
+        assert_eq!(reply.json["error"]["details"][0]["field"], "id", "{path}");
+        assert!(
+            !reply.json.to_string().contains("Invalid URL"),
+            "{path}: {}",
+            reply.json
+        );
+    }
+}
+
+/// A carrier event as raw JSON, signed.
+fn signed_json(body: &serde_json::Value) -> http::Request<axum::body::Body> {
+    let body = serde_json::to_vec(body).unwrap();
+    http::Request::post("/v1/webhooks/carrier")
+        .header("content-type", "application/json")
+        .header(
+            webhook::HEADER_SIGNATURE,
+            webhook::sign(CARRIER_SECRET, NOW_MS / 1_000, &body),
+        )
+        .body(axum::body::Body::from(body))
+        .unwrap()
+}
+
+async fn metrics_text(h: &Harness) -> String {
+    let response = h
+        .router
+        .clone()
+        .oneshot(
+            http::Request::get("/metrics")
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    String::from_utf8_lossy(&bytes).to_string()
+}
+
+#[tokio::test]
+async fn carrier_events_are_read_forward_compatibly() {
+    // Proves a correctly signed event of a kind the service does not know is acknowledged
+    // (200, `ignored: unknown_kind`) and taken in once (a redelivery is a duplicate), a
+    // known kind with an extra field is applied as usual, an event for a shipment the
+    // service does not have is acknowledged (`ignored: unknown_shipment`), and /metrics
+    // counts each; before, the first two were 400 `malformed_json`, which the carrier
+    // retries until it dead-letters them.
+    let h = harness(None);
+    let order = h.order("key-a", "o1", "DE").await;
+    let shipment = h
+        .post(
+            &format!("/v1/orders/{order}/shipments"),
+            "key-a",
+            Some("s1"),
+            SHIPMENT,
+        )
+        .await;
+    let shipment_id = shipment.json["id"].as_str().unwrap().to_string();
+    let label_id = shipment.json["label_id"].as_str().unwrap().to_string();
+    let unknown_kind = serde_json::json!({
+        "event_id": "e-new", "kind": "returned_to_sender", "shipment_ref": shipment_id,
+        "label_id": label_id, "tracking_number": "1Z0", "occurred_at_ms": NOW_MS,
+        "reason": "refused"
+    });
+    let reply = h.call(signed_json(&unknown_kind)).await;
+    assert_eq!(reply.status, 200, "{}", reply.json);
+    assert_eq!(reply.json["ignored"], "unknown_kind");
+    assert_eq!(reply.json["applied"], false);
+    let again = h.call(signed_json(&unknown_kind)).await;
+    assert_eq!(
+        (again.status, &again.json["duplicate"]),
+        (200, &serde_json::json!(true))
+    );
+    assert!(h.store.snapshot().processed_events.contains_key("e-new"));
+
+    let extra_field = serde_json::json!({
+        "event_id": "e-extra", "kind": "picked_up", "shipment_ref": shipment_id,
+        "label_id": label_id, "tracking_number": "1Z0", "occurred_at_ms": NOW_MS,
+        "weather": "rain", "depot": { "id": 7 }
+    });
+    let reply = h.call(signed_json(&extra_field)).await;
+    assert_eq!(reply.status, 200, "{}", reply.json);
+    assert_eq!(reply.json["applied"], true);
+    assert_eq!(reply.json["ignored"], serde_json::Value::Null);
+    assert_eq!(
+        h.store.snapshot().shipments[&shipment_id].shipment.status,
+        shipsim_system::api::ShipmentStatus::InTransit
+    );
+
+    let stranger = serde_json::json!({
+        "event_id": "e-stranger", "kind": "delivered", "shipment_ref": "shp_elsewhere",
+        "label_id": "lbl_x", "tracking_number": "1Z9", "occurred_at_ms": NOW_MS
+    });
+    let reply = h.call(signed_json(&stranger)).await;
+    assert_eq!(reply.status, 200, "{}", reply.json);
+    assert_eq!(reply.json["ignored"], "unknown_shipment");
+
+    // A known kind without its fields is still malformed: the carrier has a bug to fix.
+    let incomplete = serde_json::json!({ "event_id": "e-bad", "kind": "delivered" });
+    assert_envelope(
+        &h.call(signed_json(&incomplete)).await,
+        400,
+        "malformed_json",
+    );
+
+    let text = metrics_text(&h).await;
+    for line in [
+        "shipsim_webhook_events_ignored_total{reason=\"unknown_kind\"} 1",
+        "shipsim_webhook_events_ignored_total{reason=\"unknown_shipment\"} 1",
+        "shipsim_webhook_unknown_fields_total 3",
+        "shipsim_webhook_duplicates_absorbed_total 1",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing `{line}` in:\n{text}"
+        );
     }
 }

@@ -5,6 +5,7 @@ mod cli;
 mod determinism;
 mod faults;
 mod live;
+mod live_hardening;
 mod reports;
 mod scenario_errors;
 mod scenarios;

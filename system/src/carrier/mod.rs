@@ -75,10 +75,16 @@ struct Carrier {
     rng: Mutex<ChaCha8Rng>,
 }
 
-/// Builds the carrier's router.
+/// Builds the carrier's router, its ids seeded from `deps.seed` and the boot number.
 pub fn router(config: CarrierConfig, deps: CarrierDeps) -> Router {
+    let ids = IdGen::new(deps.seed.derive_index("boot", deps.boot).derive("ids"));
+    router_with_ids(config, deps, Arc::new(ids))
+}
+
+/// Builds the carrier's router with its ids (labels, tracking events, requests) drawn from
+/// `ids` (live mode: [`IdGen::from_entropy`]).
+pub fn router_with_ids(config: CarrierConfig, deps: CarrierDeps, ids: Arc<IdGen>) -> Router {
     let boot_seed = deps.seed.derive_index("boot", deps.boot);
-    let ids = Arc::new(IdGen::new(boot_seed.derive("ids")));
     let carrier = Arc::new(Carrier {
         config,
         ids: ids.clone(),
@@ -99,8 +105,12 @@ pub fn router(config: CarrierConfig, deps: CarrierDeps) -> Router {
 }
 
 fn authenticate(carrier: &Carrier, headers: &HeaderMap) -> Result<(), ApiError> {
-    let presented = headers.get(HEADER_API_KEY).and_then(|v| v.to_str().ok());
-    if presented == Some(carrier.config.api_key.as_str()) {
+    let presented = headers
+        .get(HEADER_API_KEY)
+        .map(axum::http::HeaderValue::as_bytes)
+        .unwrap_or_default();
+    // Constant time: `==` on the secret would stop at the first wrong byte.
+    if crate::secret::equal(presented, carrier.config.api_key.as_bytes()) {
         Ok(())
     } else {
         Err(ApiError::unauthenticated(

@@ -20,6 +20,7 @@
 mod carrier_client;
 mod context;
 mod error;
+mod framing;
 mod idempotency;
 pub mod metrics;
 pub mod openapi;
@@ -44,8 +45,9 @@ use rand_chacha::ChaCha8Rng;
 
 pub use crate::api::HEADER_ADMIN_KEY;
 pub use carrier_client::carrier_key;
-pub use context::{Caller, RequestId};
+pub use context::{Caller, RequestId, is_valid_request_id};
 pub use error::ApiError;
+pub use framing::{EnvelopeIo, EnvelopeListener, envelope_parse_error};
 pub use rate_limit::RateLimit;
 pub use webhooks::{OutboxCounts, WebhookSettings, WebhookTarget, run_outbox_sender};
 
@@ -61,6 +63,7 @@ use crate::bugs::{Bug, BugSet};
 use crate::client::RetryPolicy;
 use crate::clock::Clock;
 use crate::observe::Observer;
+use crate::secret::KeyRing;
 use crate::seed::{IdGen, Seed};
 use crate::store::{self, Durability, IdemScope, IdempotencyRecord, Store, TablesDump, Tx};
 use crate::transport::Transport;
@@ -127,12 +130,24 @@ pub(crate) struct Service {
     buckets: Buckets,
     carrier: CarrierClient,
     metrics: Metrics,
+    /// The merchants' API keys (`config.api_keys`), compared in constant time.
+    api_keys: KeyRing<String>,
     /// Only used by the planted bug that keeps idempotency records in memory.
     memory_idempotency: Mutex<BTreeMap<IdemScope, IdempotencyRecord>>,
 }
 
-/// Builds the service's router.
+/// Builds the service's router, its ids seeded from `deps.seed` and the boot number (the
+/// simulation's reproducible ids).
 pub fn router(config: ServiceConfig, deps: ServiceDeps) -> Router {
+    let ids = IdGen::new(deps.seed.derive_index("boot", deps.boot).derive("ids"));
+    router_with_ids(config, deps, Arc::new(ids))
+}
+
+/// Builds the service's router with its ids (orders, shipments, events, requests) drawn
+/// from `ids`: live mode passes [`IdGen::from_entropy`], so ids are unguessable and unique
+/// across processes and databases, and with them the carrier keys derived from shipment
+/// ids ([`carrier_key`]).
+pub fn router_with_ids(config: ServiceConfig, deps: ServiceDeps, ids: Arc<IdGen>) -> Router {
     let boot_seed = deps.seed.derive_index("boot", deps.boot);
     let carrier = CarrierClient::new(
         deps.carrier.clone(),
@@ -140,7 +155,6 @@ pub fn router(config: ServiceConfig, deps: ServiceDeps) -> Router {
         boot_seed.derive("carrier-client"),
         &config,
     );
-    let ids = Arc::new(IdGen::new(boot_seed.derive("ids")));
     let service = Arc::new(Service {
         clock: deps.clock,
         store: deps.store,
@@ -152,6 +166,12 @@ pub fn router(config: ServiceConfig, deps: ServiceDeps) -> Router {
         carrier,
         metrics: Metrics::default(),
         memory_idempotency: Mutex::new(BTreeMap::new()),
+        api_keys: KeyRing::new(
+            config
+                .api_keys
+                .iter()
+                .map(|(key, caller)| (key.clone(), caller.clone())),
+        ),
         config,
     });
     // Only merchant routes take a merchant's API key and count against its rate limit:
@@ -302,26 +322,22 @@ pub fn routes() -> Vec<Route> {
     ]
 }
 
-/// Refuses a request that does not carry `expected` in `X-Admin-Key` (everything when there
-/// is no admin key configured). The comparison takes the same time wherever the keys differ.
+/// Refuses a request that does not carry `expected` in `X-Admin-Key`, and every request
+/// when no admin key is configured. The comparison takes the same time wherever the keys
+/// differ, and whatever their lengths ([`crate::secret::equal`]).
 ///
 /// # Errors
-/// 401 `unauthenticated` when the key is missing or wrong.
+/// 403 `admin_disabled` when no admin key is configured; 401 `unauthenticated` when the
+/// key is missing or wrong.
 pub fn check_admin_key(expected: Option<&str>, headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(expected) = expected else {
+        return Err(ApiError::admin_disabled());
+    };
     let presented = headers
         .get(HEADER_ADMIN_KEY)
         .map(HeaderValue::as_bytes)
         .unwrap_or_default();
-    let matches = expected.is_some_and(|expected| {
-        let expected = expected.as_bytes();
-        expected.len() == presented.len()
-            && expected
-                .iter()
-                .zip(presented)
-                .fold(0u8, |difference, (a, b)| difference | (a ^ b))
-                == 0
-    });
-    if matches {
+    if crate::secret::equal(presented, expected.as_bytes()) {
         Ok(())
     } else {
         Err(ApiError::unauthenticated(

@@ -143,7 +143,7 @@ pub(crate) async fn fetch(
     Extension(Caller(caller)): Extension<Caller>,
     order_id: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
-    let Path(order_id) = order_id.map_err(|e| ApiError::not_found("order", &e.body_text()))?;
+    let Path(order_id) = order_id.map_err(|e| validate::path_id(&e))?;
     tracing::Span::current().record("order_id", order_id.as_str());
     let record = service.transact(|tx| Ok(tx.order(&order_id)))?;
     service.store_round_trip().await;

@@ -65,7 +65,7 @@ pub(crate) async fn create(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let Path(order_id) = order_id.map_err(|e| ApiError::not_found("order", &e.body_text()))?;
+    let Path(order_id) = order_id.map_err(|e| validate::path_id(&e))?;
     let span = tracing::Span::current();
     span.record("order_id", order_id.as_str());
     let body = body.map_err(|_| ApiError::too_large(validate::REQUEST_BYTES_MAX))?;
@@ -457,8 +457,7 @@ pub(crate) async fn fetch(
     Extension(Caller(caller)): Extension<Caller>,
     shipment_id: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
-    let Path(shipment_id) =
-        shipment_id.map_err(|e| ApiError::not_found("shipment", &e.body_text()))?;
+    let Path(shipment_id) = shipment_id.map_err(|e| validate::path_id(&e))?;
     tracing::Span::current().record("shipment_id", shipment_id.as_str());
     let record = service.transact(|tx| Ok(tx.shipment(&shipment_id)))?;
     service.store_round_trip().await;
