@@ -155,6 +155,10 @@ struct ServeArgs {
     /// Secret the carrier signs its tracking events with (`shipsim carrier --tracking-secret`).
     #[arg(long, default_value = deployment::CARRIER_WEBHOOK_SECRET)]
     carrier_webhook_secret: String,
+    /// How long a completed idempotency key is remembered, seconds; after that the key is
+    /// forgotten (a request with it executes as new) and a sweeper deletes its record.
+    #[arg(long, default_value_t = shipsim_system::service::IDEMPOTENCY_RETENTION_MS_DEFAULT / 1_000, value_parser = clap::value_parser!(u64).range(1..))]
+    idempotency_retention_s: u64,
     /// Switch on a planted service bug (repeatable).
     #[arg(long = "bug", value_parser = parse_bug)]
     bugs: Vec<Bug>,
@@ -972,6 +976,7 @@ fn serve(args: ServeArgs) -> Result<(), Failure> {
         admin_key: args.admin_key,
         settings: scenario.service,
         webhooks,
+        idempotency_retention_ms: args.idempotency_retention_s.saturating_mul(1_000),
         bugs: BugSet::of(args.bugs),
         seed: args.seed,
     };

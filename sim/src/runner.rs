@@ -455,6 +455,7 @@ fn add_service(
             carrier_policy: scenario.service.carrier,
             rate_limit: scenario.service.rate_limit,
             lock_lease_ms: scenario.service.lock_lease_ms,
+            idempotency_retention_ms: service::IDEMPOTENCY_RETENTION_MS_DEFAULT,
             store_latency_ms: scenario.service.store_latency_ms,
             bugs: bugs.clone(),
             admin_key: Some(deployment::ADMIN_KEY.to_string()),

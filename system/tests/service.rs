@@ -96,6 +96,7 @@ fn harness_full(
         carrier_policy: RetryPolicy::new(500, 2_000),
         rate_limit,
         lock_lease_ms: 30_000,
+        idempotency_retention_ms: service::IDEMPOTENCY_RETENTION_MS_DEFAULT,
         store_latency_ms: (0, 0),
         bugs: BugSet::none(),
         admin_key: admin_key.map(str::to_string),
@@ -861,4 +862,96 @@ async fn carrier_events_are_read_forward_compatibly() {
             "missing `{line}` in:\n{text}"
         );
     }
+}
+
+/// A clock a test moves by hand.
+struct MovableClock(AtomicU64);
+
+impl Clock for MovableClock {
+    fn now_ms(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn idempotency_keys_are_forgotten_after_the_retention_and_swept() {
+    // Proves the retention, by moving the service's clock: a key replays its order until
+    // 24 h after completion, and from then on executes as new (a new order, not a replay);
+    // the sweeper, run on tokio's paused clock, deletes completed records past retention
+    // and leaves a record in progress alone, however old. Before, keys were never
+    // forgotten and nothing deleted them.
+    const DAY_MS: u64 = service::IDEMPOTENCY_RETENTION_MS_DEFAULT;
+    let clock = Arc::new(MovableClock(AtomicU64::new(NOW_MS)));
+    let h = harness_full(None, Some("admin"), clock.clone());
+    let first = h
+        .post("/v1/orders", "key-a", Some("k-kept"), &order_body("DE"))
+        .await;
+    assert_eq!(first.status, 201);
+    clock.0.store(NOW_MS + DAY_MS - 1, Ordering::SeqCst);
+    let replay = h
+        .post("/v1/orders", "key-a", Some("k-kept"), &order_body("DE"))
+        .await;
+    assert_eq!(replay.json["id"], first.json["id"]);
+    assert_eq!(replay.headers["idempotent-replayed"], "true");
+    clock.0.store(NOW_MS + DAY_MS, Ordering::SeqCst);
+    let after = h
+        .post("/v1/orders", "key-a", Some("k-kept"), &order_body("DE"))
+        .await;
+    assert_eq!(after.status, 201, "{}", after.json);
+    assert_ne!(after.json["id"], first.json["id"], "the key was forgotten");
+    assert!(!after.headers.contains_key("idempotent-replayed"));
+    let other = h
+        .post("/v1/orders", "key-b", Some("k-other"), &order_body("DE"))
+        .await;
+    assert_eq!(other.status, 201);
+
+    // An operation stuck in progress since the start: never swept.
+    let stuck = shipsim_system::store::IdempotencyRecord {
+        scope: shipsim_system::store::IdemScope {
+            caller: "merchant-a".into(),
+            key: "k-stuck".into(),
+        },
+        fingerprint: "fp".into(),
+        created_at_ms: NOW_MS,
+        state: shipsim_system::store::IdemState::InProgress {
+            lock: None,
+            recovery: shipsim_system::store::RecoveryPoint::ShipmentCreated {
+                shipment_id: "shp_stuck".into(),
+            },
+        },
+    };
+    shipsim_system::store::transact(&*h.store, shipsim_system::store::Durability::Sync, |tx| {
+        tx.put_idempotency(stuck.clone());
+        Ok::<_, shipsim_system::store::StoreError>(())
+    })
+    .unwrap();
+    assert_eq!(h.store.snapshot().idempotency.len(), 3);
+    tokio::spawn(service::run_idempotency_sweeper(
+        h.store.clone(),
+        clock.clone(),
+        DAY_MS,
+    ));
+    tokio::time::sleep(std::time::Duration::from_millis(
+        service::SWEEP_INTERVAL_MS + 1_000,
+    ))
+    .await;
+    assert_eq!(
+        h.store.snapshot().idempotency.len(),
+        3,
+        "nothing expired yet"
+    );
+    clock.0.store(NOW_MS + 2 * DAY_MS, Ordering::SeqCst);
+    tokio::time::sleep(std::time::Duration::from_millis(service::SWEEP_INTERVAL_MS)).await;
+    let left: Vec<String> = h
+        .store
+        .snapshot()
+        .idempotency
+        .keys()
+        .map(|scope| scope.key.clone())
+        .collect();
+    assert_eq!(
+        left,
+        ["k-stuck"],
+        "completed records past retention are deleted"
+    );
 }

@@ -57,6 +57,9 @@ pub struct ServiceOptions {
     /// The carrier's webhook secret and the merchants subscribed to the service's own
     /// webhooks; no targets means no outbox sender.
     pub webhooks: WebhookSettings,
+    /// How long completed idempotency records are remembered, ms (the sweeper deletes
+    /// them after that).
+    pub idempotency_retention_ms: u64,
     /// Planted bugs.
     pub bugs: BugSet,
     /// Seed of the service's ids and jitter (combined with the boot number): reproducible,
@@ -108,6 +111,7 @@ pub async fn run_service(options: ServiceOptions) -> Result<(), LiveError> {
         carrier_policy: options.settings.carrier,
         rate_limit: options.settings.rate_limit,
         lock_lease_ms: options.settings.lock_lease_ms,
+        idempotency_retention_ms: options.idempotency_retention_ms,
         // A real database has its own round trips; simulated ones would only add to them.
         store_latency_ms: (0, 0),
         bugs: options.bugs,
@@ -123,6 +127,11 @@ pub async fn run_service(options: ServiceOptions) -> Result<(), LiveError> {
         seed,
         boot,
     };
+    tokio::spawn(service::run_idempotency_sweeper(
+        deps.store.clone(),
+        deps.clock.clone(),
+        options.idempotency_retention_ms,
+    ));
     let subscribers = options.webhooks.targets.len();
     if subscribers > 0 {
         tokio::spawn(service::run_outbox_sender(

@@ -73,6 +73,19 @@ use crate::transport::Transport;
 /// bounded by its own deadline); the lease only matters if a handler is wedged.
 pub const LOCK_LEASE_MS_DEFAULT: u64 = 30_000;
 
+/// How long a completed idempotency record is remembered (24 h, as Stripe retains keys):
+/// long enough for any client's retries, even across a day-long outage of the client, and
+/// short enough that the table stays proportional to a day of writes.
+pub const IDEMPOTENCY_RETENTION_MS_DEFAULT: u64 = 24 * 60 * 60 * 1_000;
+
+/// How often the sweeper looks for idempotency records past their retention (1 min): the
+/// table holds at most a minute of expired records beyond the retention.
+pub const SWEEP_INTERVAL_MS: u64 = 60_000;
+
+/// Records deleted per sweep transaction: each transaction holds the write lock briefly;
+/// the sweeper repeats until a sweep deletes fewer.
+pub const SWEEP_BATCH_MAX: usize = 1_000;
+
 /// What the service needs to know.
 #[derive(Clone, Debug)]
 pub struct ServiceConfig {
@@ -88,6 +101,9 @@ pub struct ServiceConfig {
     pub rate_limit: Option<RateLimit>,
     /// See [`LOCK_LEASE_MS_DEFAULT`].
     pub lock_lease_ms: u64,
+    /// How long a completed idempotency record is remembered, ms; see
+    /// [`IDEMPOTENCY_RETENTION_MS_DEFAULT`] and [`run_idempotency_sweeper`].
+    pub idempotency_retention_ms: u64,
     /// Simulated store round trip after each transaction, drawn uniformly from this range in
     /// ms. `(0, 0)` for none. Widens the windows between separate transactions the way a real
     /// database does, which is where check-then-act bugs live.
@@ -346,6 +362,44 @@ pub fn check_admin_key(expected: Option<&str>, headers: &HeaderMap) -> Result<()
     }
 }
 
+/// Deletes completed idempotency records past `retention_ms` every
+/// [`SWEEP_INTERVAL_MS`], in transactions of at most [`SWEEP_BATCH_MAX`] records, until the
+/// host dies. Expiry itself does not wait for the sweeper (a request finding an expired
+/// record treats it as absent); the sweeper only gives the space back.
+pub async fn run_idempotency_sweeper(
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    retention_ms: u64,
+) {
+    loop {
+        tokio::time::sleep(Duration::from_millis(SWEEP_INTERVAL_MS)).await;
+        loop {
+            // Expired means completed at least `retention_ms` ago, as the decider sees it.
+            let created_before_ms = clock
+                .now_ms()
+                .saturating_sub(retention_ms)
+                .saturating_add(1);
+            let swept = store::transact(&*store, Durability::Sync, |tx| {
+                Ok::<_, store::StoreError>(tx.sweep_idempotency(created_before_ms, SWEEP_BATCH_MAX))
+            });
+            match swept {
+                Ok(0) => break,
+                Ok(swept) => {
+                    tracing::info!(swept, "idempotency records past their retention deleted");
+                    if swept < SWEEP_BATCH_MAX as u64 {
+                        break;
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "idempotency sweep failed; retrying at the next interval");
+                    break;
+                }
+            }
+            tokio::task::yield_now().await;
+        }
+    }
+}
+
 /// `GET /v1/admin/state`: every committed row of the store, for live mode's oracles.
 async fn admin_state(
     State(service): State<Arc<Service>>,
@@ -385,6 +439,7 @@ impl Service {
             boot: self.boot,
             now_ms: self.clock.now_ms(),
             lease_ms: self.config.lock_lease_ms,
+            retention_ms: self.config.idempotency_retention_ms,
             lock_ignores_boot: self.config.bugs.has(Bug::LockSurvivesCrash),
         }
     }
@@ -455,6 +510,10 @@ impl Tx for MemoryIdempotencyTx<'_> {
     }
     fn put_idempotency(&mut self, record: IdempotencyRecord) {
         self.staged.insert(record.scope.clone(), record);
+    }
+    fn sweep_idempotency(&mut self, created_before_ms: u64, limit: usize) -> u64 {
+        // The planted bug's records die with the process anyway; sweep only the store's.
+        self.inner.sweep_idempotency(created_before_ms, limit)
     }
     fn order(&self, order_id: &str) -> Option<store::OrderRecord> {
         self.inner.order(order_id)

@@ -481,6 +481,7 @@ mod tests {
             carrier_policy: RetryPolicy::new(10, 10),
             rate_limit: None,
             lock_lease_ms: 30_000,
+            idempotency_retention_ms: crate::service::IDEMPOTENCY_RETENTION_MS_DEFAULT,
             store_latency_ms: (0, 0),
             bugs: BugSet::none(),
             admin_key: Some("admin".into()),

@@ -63,6 +63,10 @@ pub trait Tx {
     fn idempotency(&self, scope: &IdemScope) -> Option<IdempotencyRecord>;
     /// Inserts or replaces the idempotency record for `record.scope`.
     fn put_idempotency(&mut self, record: IdempotencyRecord);
+    /// Deletes up to `limit` *completed* idempotency records created before
+    /// `created_before_ms` (the retention sweep) and returns how many. Records in progress
+    /// are never deleted: they guard a shipment being labelled, which a retry must resume.
+    fn sweep_idempotency(&mut self, created_before_ms: u64, limit: usize) -> u64;
     /// The order with this id, if any.
     fn order(&self, order_id: &str) -> Option<OrderRecord>;
     /// Inserts or replaces an order.

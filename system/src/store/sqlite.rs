@@ -42,9 +42,20 @@ use super::{
 };
 use crate::api::{Order, Shipment};
 
-/// Version of the schema below, kept in `PRAGMA user_version`. A file written by another
-/// version is refused rather than misread.
-const SCHEMA_VERSION: i64 = 2;
+/// Version of the schema below, kept in `PRAGMA user_version`. A file of an earlier version
+/// is brought up to date by [`MIGRATIONS`]; one of a later version is refused rather than
+/// misread.
+const SCHEMA_VERSION: i64 = 3;
+
+/// The steps from each earlier schema version to the next, in order: `(from, sql)`. A fresh
+/// file gets [`SCHEMA`] (which is the latest) and no step.
+const MIGRATIONS: &[(i64, &str)] = &[(
+    2,
+    // Version 3: the retention sweep finds expired idempotency records by age.
+    "CREATE INDEX IF NOT EXISTS idempotency_by_age ON idempotency (state, created_at_ms);",
+)];
+
+const _: () = assert!(MIGRATIONS[MIGRATIONS.len() - 1].0 + 1 == SCHEMA_VERSION);
 
 /// How long a transaction waits for the database lock before failing, ms. Only another
 /// process can hold it (in-process transactions are serialised by a mutex first), and that
@@ -69,6 +80,7 @@ CREATE TABLE IF NOT EXISTS idempotency (
     response_body       TEXT,
     PRIMARY KEY (caller, key)
 );
+CREATE INDEX IF NOT EXISTS idempotency_by_age ON idempotency (state, created_at_ms);
 CREATE TABLE IF NOT EXISTS orders (
     id              TEXT PRIMARY KEY,
     caller          TEXT NOT NULL,
@@ -184,6 +196,15 @@ pub(crate) fn open_database(path: &Path) -> Result<(Connection, u64), StoreError
                 .map_err(unavailable)?;
         }
         SCHEMA_VERSION => {}
+        old if (2..SCHEMA_VERSION).contains(&old) => {
+            for (from, sql) in MIGRATIONS.iter().filter(|(from, _)| *from >= old) {
+                let tx = connection.transaction().map_err(unavailable)?;
+                tx.execute_batch(sql).map_err(unavailable)?;
+                tx.pragma_update(None, "user_version", from + 1)
+                    .map_err(unavailable)?;
+                tx.commit().map_err(unavailable)?;
+            }
+        }
         other => {
             return Err(corrupt(
                 &path.display().to_string(),
@@ -603,6 +624,21 @@ impl Tx for SqliteTx<'_> {
                 response.map(|r| r.body.clone()),
             ],
         );
+    }
+
+    fn sweep_idempotency(&mut self, created_before_ms: u64, limit: usize) -> u64 {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        match self.tx.execute(
+            "DELETE FROM idempotency WHERE rowid IN (SELECT rowid FROM idempotency \
+             WHERE state = 'completed' AND created_at_ms < ?1 ORDER BY created_at_ms LIMIT ?2)",
+            params![to_i64(created_before_ms), limit],
+        ) {
+            Ok(deleted) => deleted as u64,
+            Err(error) => {
+                self.fail(unavailable(error));
+                0
+            }
+        }
     }
 
     fn order(&self, order_id: &str) -> Option<OrderRecord> {
@@ -1075,6 +1111,113 @@ mod tests {
         for record in [&records.3, &records.4, &records.5] {
             assert_eq!(&tables.idempotency[&record.scope], record);
         }
+    }
+
+    #[test]
+    fn the_retention_sweep_deletes_what_the_memory_store_deletes() {
+        // Proves `sweep_idempotency` on SQLite deletes exactly the records the simulation's
+        // store deletes: completed ones created before the cutoff, oldest first, at most
+        // `limit` per call, never one in progress; and the deletion is durable.
+        let path = temp_db("sweep");
+        let (sqlite, _) = SqliteStore::open(&path).unwrap();
+        let memory = crate::store::MemoryStore::new();
+        let records: Vec<IdempotencyRecord> = (0..6_u64)
+            .map(|i| IdempotencyRecord {
+                created_at_ms: i * 10,
+                ..idem(
+                    &format!("k{i}"),
+                    if i == 1 {
+                        IdemState::InProgress {
+                            lock: None,
+                            recovery: RecoveryPoint::ShipmentCreated {
+                                shipment_id: "shp_1".into(),
+                            },
+                        }
+                    } else {
+                        IdemState::Completed {
+                            response: StoredResponse {
+                                status: 201,
+                                body: "{}".into(),
+                            },
+                        }
+                    },
+                )
+            })
+            .collect();
+        let keys = |store: &dyn Store| -> Vec<String> {
+            store
+                .read_all()
+                .unwrap()
+                .idempotency
+                .keys()
+                .map(|s| s.key.clone())
+                .collect()
+        };
+        for store in [&sqlite as &dyn Store, &memory] {
+            transact(store, Durability::Sync, |tx| {
+                for record in &records {
+                    tx.put_idempotency(record.clone());
+                }
+                Ok::<_, StoreError>(())
+            })
+            .unwrap();
+            let sweep = |before: u64, limit: usize| {
+                transact(store, Durability::Sync, |tx| {
+                    Ok::<_, StoreError>(tx.sweep_idempotency(before, limit))
+                })
+                .unwrap()
+            };
+            assert_eq!(sweep(35, 2), 2, "limit");
+            assert_eq!(keys(store), ["k1", "k3", "k4", "k5"], "oldest first");
+            assert_eq!(sweep(35, 10), 1);
+            assert_eq!(keys(store), ["k1", "k4", "k5"], "in progress kept");
+            assert_eq!(sweep(40, 10), 0, "created at 40 is not before 40");
+        }
+        drop(sqlite);
+        let (reopened, _) = SqliteStore::open(&path).unwrap();
+        assert_eq!(
+            keys(&reopened),
+            ["k1", "k4", "k5"],
+            "the deletion is durable"
+        );
+    }
+
+    #[test]
+    fn a_version_2_file_is_migrated() {
+        // Proves a database written by the previous schema version opens: the migration
+        // adds what version 3 has (the sweep's index), records the new version, and the
+        // rows are untouched.
+        let path = temp_db("migrate");
+        {
+            let (store, _) = SqliteStore::open(&path).unwrap();
+            transact(&store, Durability::Sync, |tx| {
+                tx.put_order(order("ord_1"));
+                Ok::<_, StoreError>(())
+            })
+            .unwrap();
+        }
+        {
+            let connection = Connection::open(&path).unwrap();
+            connection
+                .execute_batch("DROP INDEX idempotency_by_age; PRAGMA user_version = 2;")
+                .unwrap();
+        }
+        let (store, _) = SqliteStore::open(&path).unwrap();
+        assert!(store.read_all().unwrap().orders.contains_key("ord_1"));
+        drop(store);
+        let connection = Connection::open(&path).unwrap();
+        let version: i64 = connection
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        let indexes: i64 = connection
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = 'idempotency_by_age'",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert_eq!(indexes, 1);
     }
 
     #[test]
