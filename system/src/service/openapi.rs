@@ -230,8 +230,10 @@ fn schemas() -> Value {
     let string = json!({ "type": "string" });
     let text = text_field();
     let mut body_key = key_schema();
+    // `null` is the same as leaving the field out, as serde reads an optional field.
+    body_key["type"] = json!(["string", "null"]);
     body_key["description"] = json!(format!(
-        "Alternative to the Idempotency-Key header (1 to {IDEMPOTENCY_KEY_LEN_MAX} printable ASCII characters, no spaces); must equal it if both are sent"
+        "Alternative to the Idempotency-Key header (1 to {IDEMPOTENCY_KEY_LEN_MAX} printable ASCII characters, no spaces); must equal it if both are sent; `null` is the same as leaving it out"
     ));
     let nullable_string = json!({ "type": ["string", "null"] });
     let id = |prefix: &str| json!({ "type": "string", "description": format!("`{prefix}_...`") });
@@ -389,15 +391,9 @@ pub fn document() -> Value {
     let mut paths = serde_json::Map::new();
     for route in routes() {
         let method = route.method.as_str();
-        let Some(mut operation) = operation(method, route.path) else {
+        let Some(operation) = operation(method, route.path) else {
             continue;
         };
-        // Every operation echoes a caller's request id.
-        let request_id = json!({ "$ref": "#/components/parameters/X-Request-Id" });
-        match operation["parameters"].as_array_mut() {
-            Some(parameters) => parameters.push(request_id),
-            None => operation["parameters"] = json!([request_id]),
-        }
         let item = paths
             .entry(route.path.to_string())
             .or_insert_with(|| json!({}));
@@ -408,7 +404,7 @@ pub fn document() -> Value {
         "info": {
             "title": "shipsim reference order/shipment service",
             "version": API_VERSION,
-            "description": "Orders and shipments with Stripe-style idempotency: writes take an `Idempotency-Key` (header or `idempotency_key` body field) scoped to the caller; a repeated request replays the stored outcome with `Idempotent-Replayed: true`; the same key with another request is 422; a key whose first request is still executing is 409 with `Retry-After`. Every error uses the ErrorEnvelope; every response carries `X-Request-Id`."
+            "description": "Orders and shipments with Stripe-style idempotency: writes take an `Idempotency-Key` (header or `idempotency_key` body field) scoped to the caller; a repeated request replays the stored outcome with `Idempotent-Replayed: true`; the same key with another request is 422; a key whose first request is still executing is 409 with `Retry-After`. Every error uses the ErrorEnvelope; every response carries `X-Request-Id`, echoing the caller's own when it sent a valid one (any request may carry `X-Request-Id`: 1 to 128 ASCII letters, digits or `-_.:/+=@`; others are replaced)."
         },
         "paths": paths,
         "components": {
@@ -422,15 +418,10 @@ pub fn document() -> Value {
                     "name": "Idempotency-Key", "in": "header", "required": false,
                     "description": "1 to 255 printable ASCII characters without spaces, scoped to the caller; required unless the body carries `idempotency_key`",
                     "schema": key_schema()
-                },
-                "X-Request-Id": {
-                    "name": "X-Request-Id", "in": "header", "required": false,
-                    "description": format!("The caller's id for this request, echoed in the response's `X-Request-Id` and in error bodies: 1 to {REQUEST_ID_LEN_MAX} ASCII letters, digits or `-_.:/+=@`. Anything else (or nothing) gets a fresh `req_...` id."),
-                    "schema": { "type": "string", "pattern": format!("^[A-Za-z0-9_.:/+=@-]{{1,{REQUEST_ID_LEN_MAX}}}$") }
                 }
             },
             "headers": {
-                "X-Request-Id": header("The request's id: the caller's own `X-Request-Id` when it sent a valid one, else one the service gave it (`req_...`); also in error bodies", json!({ "type": "string" })),
+                "X-Request-Id": header(&format!("The request's id, also in error bodies: the caller's own `X-Request-Id` request header when it sent a valid one (1 to {REQUEST_ID_LEN_MAX} ASCII letters, digits or `-_.:/+=@`), else one the service gave it (`req_...`)"), json!({ "type": "string" })),
                 "Idempotent-Replayed": header("`true` when the response replays a stored outcome", json!({ "type": "string", "enum": ["true"] })),
                 "Retry-After": header("Seconds to wait before retrying", json!({ "type": "integer" })),
                 "X-RateLimit-Limit": header("Requests the caller may burst", json!({ "type": "integer" })),
