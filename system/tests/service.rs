@@ -84,7 +84,28 @@ fn harness_full(
 ) -> Harness {
     let store = Arc::new(MemoryStore::new());
     let carrier = Arc::new(FakeCarrier::default());
-    let config = ServiceConfig {
+    let router = service::router(
+        config(rate_limit, admin_key),
+        ServiceDeps {
+            clock,
+            store: store.clone(),
+            carrier: carrier.clone(),
+            observer: Arc::new(NoopObserver),
+            seed: Seed(1),
+            boot: 0,
+        },
+    );
+    Harness {
+        router,
+        carrier,
+        store,
+    }
+}
+
+/// The service's configuration in these tests: two merchants, merchant-a subscribed to
+/// webhooks.
+fn config(rate_limit: Option<RateLimit>, admin_key: Option<&str>) -> ServiceConfig {
+    ServiceConfig {
         api_keys: [
             ("key-a".to_string(), "merchant-a".to_string()),
             ("key-b".to_string(), "merchant-b".to_string()),
@@ -114,22 +135,6 @@ fn harness_full(
             .collect(),
             sender: SenderConfig::DEFAULT,
         },
-    };
-    let router = service::router(
-        config,
-        ServiceDeps {
-            clock,
-            store: store.clone(),
-            carrier: carrier.clone(),
-            observer: Arc::new(NoopObserver),
-            seed: Seed(1),
-            boot: 0,
-        },
-    );
-    Harness {
-        router,
-        carrier,
-        store,
     }
 }
 
@@ -953,5 +958,115 @@ async fn idempotency_keys_are_forgotten_after_the_retention_and_swept() {
         left,
         ["k-stuck"],
         "completed records past retention are deleted"
+    );
+}
+
+/// A SQLite store that notes the thread every transaction body runs on.
+struct ThreadSpy {
+    inner: shipsim_system::store::SqliteStore,
+    threads: Arc<Mutex<Vec<std::thread::ThreadId>>>,
+}
+
+impl shipsim_system::store::Store for ThreadSpy {
+    fn run_tx(
+        &self,
+        durability: shipsim_system::store::Durability,
+        body: &mut dyn FnMut(
+            &mut dyn shipsim_system::store::Tx,
+        ) -> shipsim_system::store::TxDecision,
+    ) -> Result<(), shipsim_system::store::StoreError> {
+        self.threads
+            .lock()
+            .unwrap()
+            .push(std::thread::current().id());
+        self.inner.run_tx(durability, body)
+    }
+
+    fn run_tx_owned(
+        &self,
+        durability: shipsim_system::store::Durability,
+        mut body: shipsim_system::store::OwnedTxBody,
+    ) -> shipsim_system::store::TxFuture {
+        let threads = self.threads.clone();
+        self.inner.run_tx_owned(
+            durability,
+            Box::new(move |tx| {
+                threads.lock().unwrap().push(std::thread::current().id());
+                body(tx)
+            }),
+        )
+    }
+
+    fn read_all(&self) -> Result<shipsim_system::store::Tables, shipsim_system::store::StoreError> {
+        self.inner.read_all()
+    }
+}
+
+#[tokio::test]
+async fn sqlite_commits_never_run_on_the_async_worker() {
+    // Proves the service keeps SQLite's commits (each an fsync) off its async worker: on a
+    // single-threaded runtime, creating an order and a shipment (label bought), reading
+    // them back and taking a carrier webhook in runs every transaction body on the store's
+    // writer thread, never on the runtime's one thread, which would otherwise serve
+    // nothing while the disk syncs.
+    let dir = std::env::temp_dir().join(format!("shipsim-it-threads-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (sqlite, _) = shipsim_system::store::SqliteStore::open(&dir.join("service.db")).unwrap();
+    let threads = Arc::new(Mutex::new(Vec::new()));
+    let store = Arc::new(ThreadSpy {
+        inner: sqlite,
+        threads: threads.clone(),
+    });
+    let carrier = Arc::new(FakeCarrier::default());
+    let h = Harness {
+        router: service::router(
+            config(None, Some("admin")),
+            ServiceDeps {
+                clock: Arc::new(FixedClock(NOW_MS)),
+                store,
+                carrier: carrier.clone(),
+                observer: Arc::new(NoopObserver),
+                seed: Seed(1),
+                boot: 0,
+            },
+        ),
+        carrier,
+        store: Arc::new(MemoryStore::new()),
+    };
+    let order = h.order("key-a", "o1", "DE").await;
+    let shipment = h
+        .post(
+            &format!("/v1/orders/{order}/shipments"),
+            "key-a",
+            Some("s1"),
+            SHIPMENT,
+        )
+        .await;
+    assert_eq!(shipment.status, 201, "{}", shipment.json);
+    assert_eq!(
+        h.get(&format!("/v1/orders/{order}"), "key-a").await.status,
+        200
+    );
+    let event = TrackingEvent {
+        event_id: "e1".into(),
+        kind: TrackingKind::PickedUp,
+        shipment_ref: shipment.json["id"].as_str().unwrap().into(),
+        label_id: shipment.json["label_id"].as_str().unwrap().into(),
+        tracking_number: "1Z0".into(),
+        occurred_at_ms: NOW_MS,
+    };
+    assert_eq!(
+        h.call(signed_event(&h, &event, NOW_MS / 1_000, CARRIER_SECRET))
+            .await
+            .status,
+        200
+    );
+    let worker = std::thread::current().id();
+    let threads = threads.lock().unwrap();
+    assert!(threads.len() >= 6, "{} transactions", threads.len());
+    assert!(
+        threads.iter().all(|t| *t != worker),
+        "a transaction ran on the async worker"
     );
 }

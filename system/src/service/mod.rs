@@ -406,6 +406,8 @@ async fn admin_state(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     check_admin_key(service.config.admin_key.as_deref(), &headers)?;
+    // A whole-table read for operators: it waits for the store's lock (never an fsync) on
+    // this thread, which is fine for a call made once per live run.
     let tables = service.store.read_all()?;
     Ok(axum::Json(TablesDump::from(&tables)).into_response())
 }
@@ -445,10 +447,12 @@ impl Service {
     }
 
     /// Runs a transaction with the durability and idempotency placement the configuration
-    /// (and its planted bugs) asks for.
-    fn transact<R>(
-        &self,
-        mut body: impl FnMut(&mut dyn Tx) -> Result<R, ApiError>,
+    /// (and its planted bugs) asks for, where the store runs it: on SQLite's writer thread
+    /// in live mode (never blocking an async worker on an fsync), at once on the calling
+    /// thread in the simulation. `body` owns what it uses for that reason.
+    async fn transact<R: Send + 'static>(
+        self: &Arc<Self>,
+        mut body: impl FnMut(&mut dyn Tx) -> Result<R, ApiError> + Send + 'static,
     ) -> Result<R, ApiError> {
         let durability = if self.config.bugs.has(Bug::LazyDurability) {
             Durability::Lazy
@@ -456,24 +460,38 @@ impl Service {
             Durability::Sync
         };
         if !self.config.bugs.has(Bug::IdempotencyInMemory) {
-            return store::transact(&*self.store, durability, body);
+            return store::transact_owned(&*self.store, durability, body).await;
         }
-        let mut memory = self
-            .memory_idempotency
-            .lock()
-            .expect("idempotency memory lock poisoned");
-        let mut staged = BTreeMap::new();
-        let result = store::transact(&*self.store, durability, |tx| {
-            staged.clear();
-            let mut split = MemoryIdempotencyTx {
-                inner: tx,
-                memory: &memory,
-                staged: &mut staged,
-            };
-            body(&mut split)
-        });
+        // The planted bug keeps idempotency records in process memory: the body sees them
+        // through a wrapper, and they are kept only once the store's part committed.
+        let staged: Arc<Mutex<BTreeMap<IdemScope, IdempotencyRecord>>> = Arc::default();
+        let result = store::transact_owned(&*self.store, durability, {
+            let service = self.clone();
+            let staged = staged.clone();
+            move |tx| {
+                let memory = service
+                    .memory_idempotency
+                    .lock()
+                    .expect("idempotency memory lock poisoned");
+                let mut written = BTreeMap::new();
+                let mut split = MemoryIdempotencyTx {
+                    inner: tx,
+                    memory: &memory,
+                    staged: &mut written,
+                };
+                let result = body(&mut split);
+                *staged.lock().expect("staged records lock poisoned") = written;
+                result
+            }
+        })
+        .await;
         if result.is_ok() {
-            memory.extend(staged);
+            let written =
+                std::mem::take(&mut *staged.lock().expect("staged records lock poisoned"));
+            self.memory_idempotency
+                .lock()
+                .expect("idempotency memory lock poisoned")
+                .extend(written);
         }
         result
     }

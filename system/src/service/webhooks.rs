@@ -41,6 +41,7 @@ use crate::api::{OrderStatus, ShipmentStatus, TrackingEvent, TrackingKind, Webho
 use crate::bugs::Bug;
 use crate::observe::SystemEvent;
 use crate::store::{self, Delivery, Durability, OutboxRecord, ProcessedEvent, Store, Tx};
+use crate::transport::BoxFuture;
 use crate::webhook::{
     self, DeliveryQueue, DeliveryResult, HEADER_SIGNATURE, Outgoing, SenderConfig,
 };
@@ -201,35 +202,44 @@ pub(crate) async fn carrier_event(
     };
     let now_ms = service.clock.now_ms();
     let split = service.config.bugs.has(Bug::WebhookDedupeAfterEffect);
-    let outcome = service.transact(|tx| {
-        if tx.processed_event(&event.event_id).is_some() {
-            return Ok(None);
-        }
-        let applied = apply(&service, tx, &event, now_ms);
-        // The planted bug records the event id in a later transaction.
-        if !split {
-            tx.put_processed_event(
-                &event.event_id,
-                ProcessedEvent {
-                    received_at_ms: now_ms,
-                    effect: applied.effect,
-                },
-            );
-        }
-        Ok(Some(applied))
-    })?;
+    let outcome = service
+        .transact({
+            let service = service.clone();
+            let event = event.clone();
+            move |tx| {
+                if tx.processed_event(&event.event_id).is_some() {
+                    return Ok(None);
+                }
+                let applied = apply(&service, tx, &event, now_ms);
+                // The planted bug records the event id in a later transaction.
+                if !split {
+                    tx.put_processed_event(
+                        &event.event_id,
+                        ProcessedEvent {
+                            received_at_ms: now_ms,
+                            effect: applied.effect,
+                        },
+                    );
+                }
+                Ok(Some(applied))
+            }
+        })
+        .await?;
     service.store_round_trip().await;
     if split && let Some(applied) = outcome {
-        service.transact(|tx| {
-            tx.put_processed_event(
-                &event.event_id,
-                ProcessedEvent {
-                    received_at_ms: now_ms,
-                    effect: applied.effect,
-                },
-            );
-            Ok(())
-        })?;
+        let event_id = event.event_id.clone();
+        service
+            .transact(move |tx| {
+                tx.put_processed_event(
+                    &event_id,
+                    ProcessedEvent {
+                        received_at_ms: now_ms,
+                        effect: applied.effect,
+                    },
+                );
+                Ok(())
+            })
+            .await?;
     }
     let ignored =
         outcome.and_then(|applied| (!applied.known_shipment).then_some("unknown_shipment"));
@@ -258,24 +268,29 @@ pub(crate) async fn carrier_event(
 /// Acknowledges an event the service cannot act on (`reason`), recording its id as taken
 /// in, so a redelivery is answered as a duplicate.
 async fn take_in_without_effect(
-    service: &Service,
+    service: &Arc<Service>,
     event_id: String,
     reason: &'static str,
 ) -> Result<Response, ApiError> {
     let now_ms = service.clock.now_ms();
-    let fresh = service.transact(|tx| {
-        if tx.processed_event(&event_id).is_some() {
-            return Ok(false);
-        }
-        tx.put_processed_event(
-            &event_id,
-            ProcessedEvent {
-                received_at_ms: now_ms,
-                effect: None,
-            },
-        );
-        Ok(true)
-    })?;
+    let fresh = service
+        .transact({
+            let event_id = event_id.clone();
+            move |tx| {
+                if tx.processed_event(&event_id).is_some() {
+                    return Ok(false);
+                }
+                tx.put_processed_event(
+                    &event_id,
+                    ProcessedEvent {
+                        received_at_ms: now_ms,
+                        effect: None,
+                    },
+                );
+                Ok(true)
+            }
+        })
+        .await?;
     service.store_round_trip().await;
     if fresh {
         service.metrics.webhook_ignored(reason);
@@ -397,7 +412,7 @@ pub(crate) async fn outbox_counts(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     check_admin(&service, &headers)?;
-    let (pending, delivered, dead_letter) = service.transact(|tx| Ok(tx.outbox_counts()))?;
+    let (pending, delivered, dead_letter) = service.transact(|tx| Ok(tx.outbox_counts())).await?;
     Ok(axum::Json(OutboxCounts {
         pending,
         delivered,
@@ -412,18 +427,20 @@ pub(crate) async fn redeliver(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     check_admin(&service, &headers)?;
-    let requeued = service.transact(|tx| {
-        let dead = tx.outbox_dead();
-        let count = dead.len() as u64;
-        for mut record in dead {
-            record.delivery = Delivery::Pending {
-                attempts: 0,
-                next_attempt_at_ms: 0,
-            };
-            tx.put_outbox(record);
-        }
-        Ok(count)
-    })?;
+    let requeued = service
+        .transact(|tx| {
+            let dead = tx.outbox_dead();
+            let count = dead.len() as u64;
+            for mut record in dead {
+                record.delivery = Delivery::Pending {
+                    attempts: 0,
+                    next_attempt_at_ms: 0,
+                };
+                tx.put_outbox(record);
+            }
+            Ok(count)
+        })
+        .await?;
     Ok(axum::Json(serde_json::json!({ "requeued": requeued })).into_response())
 }
 
@@ -434,42 +451,53 @@ struct Outbox {
 }
 
 impl DeliveryQueue for Outbox {
-    fn due(&self, now_ms: u64, limit: usize, in_flight: &BTreeSet<u64>) -> Vec<Outgoing> {
-        let records = store::transact(&*self.store, Durability::Sync, |tx| {
-            Ok::<_, store::StoreError>(tx.outbox_due(now_ms, limit, in_flight))
-        })
-        .unwrap_or_default();
-        records
-            .into_iter()
-            .filter_map(|record| {
-                let target = self.targets.get(&record.caller)?;
-                let attempts = match record.delivery {
-                    Delivery::Pending { attempts, .. } => attempts,
-                    _ => return None,
-                };
-                Some(Outgoing {
-                    seq: record.seq,
-                    event_id: record.event.event_id.clone(),
-                    url: target.url.clone(),
-                    secret: target.secret.clone(),
-                    body: Bytes::from(
-                        serde_json::to_vec(&record.event).expect("API types serialise"),
-                    ),
-                    attempts,
-                })
+    fn due(
+        &self,
+        now_ms: u64,
+        limit: usize,
+        in_flight: BTreeSet<u64>,
+    ) -> BoxFuture<'_, Vec<Outgoing>> {
+        Box::pin(async move {
+            let records = store::transact_owned(&*self.store, Durability::Sync, move |tx| {
+                Ok::<_, store::StoreError>(tx.outbox_due(now_ms, limit, &in_flight))
             })
-            .collect()
+            .await
+            .unwrap_or_default();
+            records
+                .into_iter()
+                .filter_map(|record| {
+                    let target = self.targets.get(&record.caller)?;
+                    let attempts = match record.delivery {
+                        Delivery::Pending { attempts, .. } => attempts,
+                        _ => return None,
+                    };
+                    Some(Outgoing {
+                        seq: record.seq,
+                        event_id: record.event.event_id.clone(),
+                        url: target.url.clone(),
+                        secret: target.secret.clone(),
+                        body: Bytes::from(
+                            serde_json::to_vec(&record.event).expect("API types serialise"),
+                        ),
+                        attempts,
+                    })
+                })
+                .collect()
+        })
     }
 
-    fn settle(&self, seq: u64, result: DeliveryResult) {
-        // A failed write of the result only means the event is sent again: at least once.
-        let _ = store::transact(&*self.store, Durability::Sync, |tx| {
-            if let Some(mut record) = tx.outbox(seq) {
-                record.delivery = result.delivery();
-                tx.put_outbox(record);
-            }
-            Ok::<_, store::StoreError>(())
-        });
+    fn settle(&self, seq: u64, result: DeliveryResult) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            // A failed write of the result only means the event is sent again: at least once.
+            let _ = store::transact_owned(&*self.store, Durability::Sync, move |tx| {
+                if let Some(mut record) = tx.outbox(seq) {
+                    record.delivery = result.delivery();
+                    tx.put_outbox(record);
+                }
+                Ok::<_, store::StoreError>(())
+            })
+            .await;
+        })
     }
 }
 

@@ -19,7 +19,7 @@ use crate::clock::Clock;
 use crate::observe::{Observer, SystemEvent};
 use crate::seed::Seed;
 use crate::store::Delivery;
-use crate::transport::Transport;
+use crate::transport::{BoxFuture, Transport};
 
 /// One delivery to make.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -91,12 +91,19 @@ impl DeliveryResult {
     }
 }
 
-/// Where a sender takes its events from and records how they went.
+/// Where a sender takes its events from and records how they went. Both are async so a
+/// queue on a database that blocks (SQLite's fsync) can do its work off the async workers;
+/// a queue in memory answers at once.
 pub trait DeliveryQueue: Send + Sync + 'static {
     /// Up to `limit` deliveries due at `now_ms`, oldest first, none of those in `in_flight`.
-    fn due(&self, now_ms: u64, limit: usize, in_flight: &BTreeSet<u64>) -> Vec<Outgoing>;
+    fn due(
+        &self,
+        now_ms: u64,
+        limit: usize,
+        in_flight: BTreeSet<u64>,
+    ) -> BoxFuture<'_, Vec<Outgoing>>;
     /// Records the result of a delivery attempt.
-    fn settle(&self, seq: u64, result: DeliveryResult);
+    fn settle(&self, seq: u64, result: DeliveryResult) -> BoxFuture<'_, ()>;
 }
 
 /// How a sender behaves.
@@ -165,14 +172,15 @@ pub async fn run_sender(
     loop {
         tokio::time::sleep(Duration::from_millis(config.poll_ms)).await;
         let now_ms = sender.clock.now_ms();
-        let due = {
+        let (room, in_flight) = {
             let in_flight = sender.in_flight.lock().expect("in-flight lock poisoned");
             let room = config.concurrency.saturating_sub(in_flight.len());
-            if room == 0 {
-                continue;
-            }
-            sender.queue.due(now_ms, room, &in_flight)
+            (room, in_flight.clone())
         };
+        if room == 0 {
+            continue;
+        }
+        let due = sender.queue.due(now_ms, room, in_flight).await;
         for outgoing in due {
             sender
                 .in_flight
@@ -252,7 +260,7 @@ impl Sender {
                 }
             }
         };
-        self.queue.settle(outgoing.seq, result);
+        self.queue.settle(outgoing.seq, result).await;
         self.in_flight
             .lock()
             .expect("in-flight lock poisoned")
