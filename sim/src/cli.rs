@@ -1007,7 +1007,9 @@ fn service_webhooks(args: &ServeArgs, scenario: Option<ScenarioWebhooks>) -> Web
                 (caller.clone(), target)
             })
             .collect(),
-        sender: scenario.map_or(SenderConfig::DEFAULT, |w| w.sender),
+        // A scenario's [webhooks] table brings the simulation's compressed schedule; without
+        // one, a live service retries for hours (SenderConfig::LIVE).
+        sender: scenario.map_or(SenderConfig::LIVE, |w| w.sender),
     }
 }
 
@@ -1017,7 +1019,7 @@ fn carrier(args: CarrierArgs) -> Result<(), Failure> {
         webhook_url: url,
         secret: args.tracking_secret,
         exception_percent: args.exception_percent,
-        sender: SenderConfig::DEFAULT,
+        sender: SenderConfig::LIVE,
     });
     let options = CarrierOptions {
         listen: args.listen,

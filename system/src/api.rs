@@ -344,6 +344,12 @@ pub struct WebhookEvent {
     /// The shipment's status after the event, for shipment events.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<ShipmentStatus>,
+    /// Position of this event among the events about its shipment (for `order.created`,
+    /// its order), from 1, in the order the service committed them. Deliveries overtake
+    /// each other (several are in flight, and retries come later): a receiver that already
+    /// acted on a higher sequence for the shipment holds a stale event.
+    #[serde(default)]
+    pub sequence: u64,
 }
 
 impl WebhookEvent {

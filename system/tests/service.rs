@@ -1070,3 +1070,61 @@ async fn sqlite_commits_never_run_on_the_async_worker() {
         "a transaction ran on the async worker"
     );
 }
+
+#[tokio::test]
+async fn outbound_events_carry_a_per_shipment_sequence_in_commit_order() {
+    // Proves every outbound webhook says where it stands among its shipment's events: the
+    // shipment's creation is 1, each carrier scan announced after it the next number
+    // (whether it moved the shipment or was a tracking update), in commit order, so a
+    // receiver that sees deliveries overtake each other can tell a stale one. The order's
+    // own event is 1 of its order. Before, events had no sequence at all.
+    let h = harness(None);
+    let order = h.order("key-a", "o1", "DE").await;
+    let shipment = h
+        .post(
+            &format!("/v1/orders/{order}/shipments"),
+            "key-a",
+            Some("s1"),
+            SHIPMENT,
+        )
+        .await;
+    let shipment_id = shipment.json["id"].as_str().unwrap().to_string();
+    for (id, kind) in [
+        ("e1", TrackingKind::PickedUp),
+        ("e2", TrackingKind::InTransit),
+        ("e3", TrackingKind::Delivered),
+    ] {
+        let event = TrackingEvent {
+            event_id: id.into(),
+            kind,
+            shipment_ref: shipment_id.clone(),
+            label_id: shipment.json["label_id"].as_str().unwrap().into(),
+            tracking_number: "1Z0".into(),
+            occurred_at_ms: NOW_MS,
+        };
+        let reply = h
+            .call(signed_event(&h, &event, NOW_MS / 1_000, CARRIER_SECRET))
+            .await;
+        assert_eq!(reply.status, 200);
+    }
+    let tables = h.store.snapshot();
+    let announced: Vec<(String, serde_json::Value)> = tables
+        .outbox
+        .values()
+        .map(|record| {
+            let body = serde_json::to_value(&record.event).unwrap();
+            (record.event.event_type.clone(), body["sequence"].clone())
+        })
+        .collect();
+    assert_eq!(
+        announced,
+        [
+            ("order.created".to_string(), serde_json::json!(1)),
+            ("shipment.created".to_string(), serde_json::json!(1)),
+            ("shipment.shipped".to_string(), serde_json::json!(2)),
+            ("shipment.tracking_update".to_string(), serde_json::json!(3)),
+            ("shipment.delivered".to_string(), serde_json::json!(4)),
+        ]
+    );
+    assert_eq!(tables.shipments[&shipment_id].webhook_sequence, 4);
+}

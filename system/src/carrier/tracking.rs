@@ -121,6 +121,7 @@ impl DeliveryQueue for Queue {
                     Delivery::Pending { attempts, .. } => attempts,
                     _ => 0,
                 },
+                first_due_at_ms: item.due_at_ms,
             })
             .collect();
         Box::pin(std::future::ready(due))

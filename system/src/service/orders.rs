@@ -81,6 +81,8 @@ pub(crate) async fn create(
                         order_id: announced_id,
                         shipment_id: None,
                         status: None,
+                        // An order has one event, its creation.
+                        sequence: 1,
                     };
                     tx.put_order(OrderRecord {
                         order,

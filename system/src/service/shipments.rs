@@ -265,6 +265,7 @@ fn create_shipment(
         shipment,
         caller: caller.to_string(),
         idempotency_key: key.to_string(),
+        webhook_sequence: 0,
     });
     order.order.shipment_ids.push(shipment_id.to_string());
     tx.put_order(order);
@@ -383,7 +384,7 @@ async fn complete(
                 // transaction; the correct service commits both here.
                 if !split {
                     apply_to_order(tx, &shipment.shipment);
-                    announce(&service, tx, &shipment, now_ms);
+                    announce(&service, tx, &mut shipment, now_ms);
                     tx.put_shipment(shipment);
                 }
                 Ok(response)
@@ -403,7 +404,7 @@ async fn complete(
                         .ok_or_else(|| ApiError::internal("shipment vanished before completion"))?;
                     update(&mut shipment.shipment);
                     apply_to_order(tx, &shipment.shipment);
-                    announce(&service, tx, &shipment, now_ms);
+                    announce(&service, tx, &mut shipment, now_ms);
                     tx.put_shipment(shipment);
                     Ok(())
                 }
@@ -414,14 +415,16 @@ async fn complete(
     Ok(json_response(stored.status, stored.body, false))
 }
 
-/// Tells the merchant, in the committing transaction, how its shipment creation ended.
+/// Tells the merchant, in the committing transaction, how its shipment creation ended,
+/// numbering the event after the shipment's earlier ones (the caller stores `record`).
 fn announce(
     service: &Service,
     tx: &mut dyn crate::store::Tx,
-    record: &ShipmentRecord,
+    record: &mut ShipmentRecord,
     now_ms: u64,
 ) {
     let shipment = &record.shipment;
+    let sequence = record.webhook_sequence + 1;
     let event = |event_id| crate::api::WebhookEvent {
         event_id,
         event_type: crate::api::WebhookEvent::shipment_type(shipment.status).to_string(),
@@ -429,8 +432,11 @@ fn announce(
         order_id: shipment.order_id.clone(),
         shipment_id: Some(shipment.id.clone()),
         status: Some(shipment.status),
+        sequence,
     };
-    super::webhooks::emit(service, tx, &record.caller, event, None);
+    if super::webhooks::emit(service, tx, &record.caller, event, None).is_some() {
+        record.webhook_sequence = sequence;
+    }
 }
 
 /// A bought label moves its order to `fulfilling` (never backwards).

@@ -356,7 +356,6 @@ fn apply(service: &Service, tx: &mut dyn Tx, event: &TrackingEvent, now_ms: u64)
         shipment.id.clone(),
         record.caller.clone(),
     );
-    tx.put_shipment(record);
     if let Some(mut order) = tx.order(&order_id) {
         let implied = order_status_for(status);
         if implied > order.order.status {
@@ -366,6 +365,7 @@ fn apply(service: &Service, tx: &mut dyn Tx, event: &TrackingEvent, now_ms: u64)
     }
     if event.kind == TrackingKind::LabelCreated {
         // The merchant heard of the label from the shipment's own creation.
+        tx.put_shipment(record);
         return Applied {
             effect: None,
             advanced: advanced.is_some(),
@@ -376,6 +376,7 @@ fn apply(service: &Service, tx: &mut dyn Tx, event: &TrackingEvent, now_ms: u64)
         Some(status) => WebhookEvent::shipment_type(status),
         None => "shipment.tracking_update",
     };
+    let sequence = record.webhook_sequence + 1;
     let outbound = |event_id| WebhookEvent {
         event_id,
         event_type: event_type.to_string(),
@@ -383,9 +384,15 @@ fn apply(service: &Service, tx: &mut dyn Tx, event: &TrackingEvent, now_ms: u64)
         order_id,
         shipment_id: Some(shipment_id),
         status: Some(status),
+        sequence,
     };
+    let effect = emit(service, tx, &caller, outbound, Some(event.event_id.clone()));
+    if effect.is_some() {
+        record.webhook_sequence = sequence;
+    }
+    tx.put_shipment(record);
     Applied {
-        effect: emit(service, tx, &caller, outbound, Some(event.event_id.clone())),
+        effect,
         advanced: advanced.is_some(),
         known_shipment: true,
     }
@@ -480,6 +487,7 @@ impl DeliveryQueue for Outbox {
                             serde_json::to_vec(&record.event).expect("API types serialise"),
                         ),
                         attempts,
+                        first_due_at_ms: record.event.created_at_ms,
                     })
                 })
                 .collect()

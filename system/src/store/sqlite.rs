@@ -55,15 +55,22 @@ use crate::api::{Order, Shipment};
 /// Version of the schema below, kept in `PRAGMA user_version`. A file of an earlier version
 /// is brought up to date by [`MIGRATIONS`]; one of a later version is refused rather than
 /// misread.
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 /// The steps from each earlier schema version to the next, in order: `(from, sql)`. A fresh
 /// file gets [`SCHEMA`] (which is the latest) and no step.
-const MIGRATIONS: &[(i64, &str)] = &[(
-    2,
-    // Version 3: the retention sweep finds expired idempotency records by age.
-    "CREATE INDEX IF NOT EXISTS idempotency_by_age ON idempotency (state, created_at_ms);",
-)];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        2,
+        // Version 3: the retention sweep finds expired idempotency records by age.
+        "CREATE INDEX IF NOT EXISTS idempotency_by_age ON idempotency (state, created_at_ms);",
+    ),
+    (
+        3,
+        // Version 4: each shipment counts the webhook events announced about it.
+        "ALTER TABLE shipments ADD COLUMN webhook_sequence INTEGER NOT NULL DEFAULT 0;",
+    ),
+];
 
 const _: () = assert!(MIGRATIONS[MIGRATIONS.len() - 1].0 + 1 == SCHEMA_VERSION);
 
@@ -116,7 +123,8 @@ CREATE TABLE IF NOT EXISTS shipments (
     weight_grams    INTEGER NOT NULL,
     label_id        TEXT,
     tracking_number TEXT,
-    created_at_ms   INTEGER NOT NULL
+    created_at_ms   INTEGER NOT NULL,
+    webhook_sequence INTEGER NOT NULL DEFAULT 0
 );
 -- Deliberately not UNIQUE: exactly-once is the service's job, and a constraint here would
 -- hide the planted bugs the oracles must catch behind a 503.
@@ -542,17 +550,19 @@ type ShipmentRow = (
     Option<String>,
     Option<String>,
     i64,
+    i64,
 );
 
 const SHIPMENT_COLUMNS: &str = "id, order_id, caller, idempotency_key, status, service_level, \
-     weight_grams, label_id, tracking_number, created_at_ms";
+     weight_grams, label_id, tracking_number, created_at_ms, webhook_sequence";
 
 fn shipment_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ShipmentRow> {
     ShipmentRow::try_from(row)
 }
 
 fn shipment_record(row: ShipmentRow) -> Result<ShipmentRecord, StoreError> {
-    let (id, order_id, caller, key, status, level, grams, label_id, tracking, created) = row;
+    let (id, order_id, caller, key, status, level, grams, label_id, tracking, created, sequence) =
+        row;
     Ok(ShipmentRecord {
         shipment: Shipment {
             id,
@@ -566,6 +576,7 @@ fn shipment_record(row: ShipmentRow) -> Result<ShipmentRecord, StoreError> {
         },
         caller,
         idempotency_key: key,
+        webhook_sequence: to_u64("webhook_sequence", sequence)?,
     })
 }
 
@@ -720,7 +731,7 @@ impl Tx for SqliteTx<'_> {
         let shipment = &record.shipment;
         let sql = format!(
             "INSERT OR REPLACE INTO shipments ({SHIPMENT_COLUMNS}) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
         );
         self.write(
             &sql,
@@ -735,6 +746,7 @@ impl Tx for SqliteTx<'_> {
                 shipment.label_id,
                 shipment.tracking_number,
                 to_i64(shipment.created_at_ms),
+                to_i64(record.webhook_sequence),
             ],
         );
     }
@@ -1239,6 +1251,7 @@ mod tests {
             },
             caller: "merchant-0".into(),
             idempotency_key: "ship-0-1".into(),
+            webhook_sequence: 3,
         }
     }
 
@@ -1392,26 +1405,40 @@ mod tests {
 
     #[test]
     fn a_version_2_file_is_migrated() {
-        // Proves a database written by the previous schema version opens: the migration
-        // adds what version 3 has (the sweep's index), records the new version, and the
-        // rows are untouched.
+        // Proves a database written by an earlier schema version opens: the migrations add
+        // what versions 3 and 4 have (the sweep's index, the shipments' webhook sequence),
+        // record the new version, and the rows are kept.
         let path = temp_db("migrate");
         {
             let (store, _) = SqliteStore::open(&path).unwrap();
             transact(&store, Durability::Sync, |tx| {
                 tx.put_order(order("ord_1"));
+                tx.put_shipment(shipment("shp_1", Some("lbl_1")));
                 Ok::<_, StoreError>(())
             })
             .unwrap();
         }
         {
             let connection = Connection::open(&path).unwrap();
+            // Version 2 had neither the sweep's index nor the shipments' webhook sequence.
             connection
-                .execute_batch("DROP INDEX idempotency_by_age; PRAGMA user_version = 2;")
+                .execute_batch(
+                    "DROP INDEX idempotency_by_age; \
+                     CREATE TABLE shipments_v2 AS SELECT id, order_id, caller, idempotency_key, \
+                     status, service_level, weight_grams, label_id, tracking_number, \
+                     created_at_ms FROM shipments; \
+                     DROP TABLE shipments; ALTER TABLE shipments_v2 RENAME TO shipments; \
+                     PRAGMA user_version = 2;",
+                )
                 .unwrap();
         }
         let (store, _) = SqliteStore::open(&path).unwrap();
-        assert!(store.read_all().unwrap().orders.contains_key("ord_1"));
+        let tables = store.read_all().unwrap();
+        assert!(tables.orders.contains_key("ord_1"));
+        assert_eq!(
+            tables.shipments["shp_1"].webhook_sequence, 0,
+            "shipments of a version 2 file have announced nothing yet"
+        );
         drop(store);
         let connection = Connection::open(&path).unwrap();
         let version: i64 = connection
@@ -1571,6 +1598,7 @@ mod tests {
                 order_id: "ord_1".into(),
                 shipment_id: Some("shp_1".into()),
                 status: Some(ShipmentStatus::InTransit),
+                sequence: seq,
             },
             cause: seq.is_multiple_of(2).then(|| format!("trk_{seq}")),
             delivery,
