@@ -183,6 +183,21 @@ impl Harness {
         .await
     }
 
+    /// An order of merchant-a (key `o1`) and its shipment (key `s1`), label bought.
+    async fn order_with_shipment(&self) -> (String, Reply) {
+        let order = self.order("key-a", "o1", "DE").await;
+        let shipment = self
+            .post(
+                &format!("/v1/orders/{order}/shipments"),
+                "key-a",
+                Some("s1"),
+                SHIPMENT,
+            )
+            .await;
+        assert_eq!(shipment.status, 201, "{}", shipment.json);
+        (order, shipment)
+    }
+
     async fn order(&self, api_key: &str, key: &str, country: &str) -> String {
         let reply = self
             .post("/v1/orders", api_key, Some(key), &order_body(country))
@@ -486,15 +501,7 @@ async fn carrier_webhooks_are_verified_deduplicated_and_never_go_backwards() {
     // change nothing; an event applies once; a duplicate is acknowledged (and counted in
     // /metrics); a late in-transit after delivered does not move the shipment back.
     let h = harness(None);
-    let order = h.order("key-a", "o1", "DE").await;
-    let shipment = h
-        .post(
-            &format!("/v1/orders/{order}/shipments"),
-            "key-a",
-            Some("s1"),
-            SHIPMENT,
-        )
-        .await;
+    let (order, shipment) = h.order_with_shipment().await;
     let shipment_id = shipment.json["id"].as_str().unwrap().to_string();
     let event = |id: &str, kind| TrackingEvent {
         event_id: id.into(),
@@ -798,15 +805,7 @@ async fn carrier_events_are_read_forward_compatibly() {
     // counts each; before, the first two were 400 `malformed_json`, which the carrier
     // retries until it dead-letters them.
     let h = harness(None);
-    let order = h.order("key-a", "o1", "DE").await;
-    let shipment = h
-        .post(
-            &format!("/v1/orders/{order}/shipments"),
-            "key-a",
-            Some("s1"),
-            SHIPMENT,
-        )
-        .await;
+    let (_, shipment) = h.order_with_shipment().await;
     let shipment_id = shipment.json["id"].as_str().unwrap().to_string();
     let label_id = shipment.json["label_id"].as_str().unwrap().to_string();
     let unknown_kind = serde_json::json!({
@@ -1034,16 +1033,7 @@ async fn sqlite_commits_never_run_on_the_async_worker() {
         carrier,
         store: Arc::new(MemoryStore::new()),
     };
-    let order = h.order("key-a", "o1", "DE").await;
-    let shipment = h
-        .post(
-            &format!("/v1/orders/{order}/shipments"),
-            "key-a",
-            Some("s1"),
-            SHIPMENT,
-        )
-        .await;
-    assert_eq!(shipment.status, 201, "{}", shipment.json);
+    let (order, shipment) = h.order_with_shipment().await;
     assert_eq!(
         h.get(&format!("/v1/orders/{order}"), "key-a").await.status,
         200
@@ -1079,15 +1069,7 @@ async fn outbound_events_carry_a_per_shipment_sequence_in_commit_order() {
     // receiver that sees deliveries overtake each other can tell a stale one. The order's
     // own event is 1 of its order. Before, events had no sequence at all.
     let h = harness(None);
-    let order = h.order("key-a", "o1", "DE").await;
-    let shipment = h
-        .post(
-            &format!("/v1/orders/{order}/shipments"),
-            "key-a",
-            Some("s1"),
-            SHIPMENT,
-        )
-        .await;
+    let (_, shipment) = h.order_with_shipment().await;
     let shipment_id = shipment.json["id"].as_str().unwrap().to_string();
     for (id, kind) in [
         ("e1", TrackingKind::PickedUp),

@@ -4,21 +4,12 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use shipsim::live::demo::ChildServer;
 
-fn exe() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_shipsim"))
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("shipsim-it-hard-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use crate::live::{exe, scratch};
 
 fn carrier(dir: &Path) -> ChildServer {
     let db = dir.join("carrier.db");
@@ -92,7 +83,7 @@ async fn services_on_fresh_databases_sharing_a_carrier_never_share_an_id_or_a_la
     // databases (no --seed) and one carrier give different order and shipment ids, so
     // different carrier keys, so each shipment gets its own label. With ids from a default
     // seed both issued the same ids and the carrier sold one label for two parcels.
-    let dir = scratch("fresh");
+    let dir = scratch("hardening-fresh");
     let carrier = carrier(&dir);
     let first = serve(&dir, "a.db", &carrier.url);
     let second = serve(&dir, "b.db", &carrier.url);
@@ -114,7 +105,7 @@ async fn a_database_restored_from_a_backup_issues_new_ids() {
     // before a shipment, started again, issues a different shipment id (and buys its own
     // label) than the original did after the copy. Ids from the seed and the boot counter
     // repeated exactly, since the copy carries the same boot counter.
-    let dir = scratch("restore");
+    let dir = scratch("hardening-restore");
     let carrier = carrier(&dir);
     let mut original = serve(&dir, "live.db", &carrier.url);
     original.kill();
@@ -151,7 +142,7 @@ fn requests_hyper_cannot_parse_get_the_envelope_and_a_request_id() {
     // Proves the rejections hyper makes before the router sees a request (a header value
     // with a control byte, a malformed request line) carry the documented envelope and an
     // X-Request-Id, like every other error; they were bare 400s with no body.
-    let dir = scratch("framing");
+    let dir = scratch("hardening-framing");
     let service = serve(&dir, "service.db", "http://127.0.0.1:9");
     for request in [
         &b"GET /v1/orders/x HTTP/1.1\r\nHost: x\r\nX-API-Key: sk_sim_merchant_0\r\nX-Note: a\x01b\r\n\r\n"[..],
