@@ -49,6 +49,7 @@ fn shipment(key: u64) -> ShipmentRecord {
         },
         caller: format!("merchant-{}", key % 16),
         idempotency_key: format!("ship-{key}"),
+        webhook_sequence: 0,
     }
 }
 

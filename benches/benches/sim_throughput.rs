@@ -180,6 +180,7 @@ fn bare_service_loop(scenario: &shipsim::Scenario) -> (u64, u64) {
                 carrier_policy: service_settings.carrier,
                 rate_limit: service_settings.rate_limit,
                 lock_lease_ms: service_settings.lock_lease_ms,
+                idempotency_retention_ms: service::IDEMPOTENCY_RETENTION_MS_DEFAULT,
                 store_latency_ms: service_settings.store_latency_ms,
                 bugs: BugSet::none(),
                 admin_key: None,

@@ -131,6 +131,7 @@ pub fn synthetic_run(
                     shipment: shipment.clone(),
                     caller: format!("merchant-{}", (index - 1) % 16),
                     idempotency_key: format!("ship-{index}"),
+                    webhook_sequence: 0,
                 },
             );
             sales.push(shipsim_system::carrier::LabelSale {

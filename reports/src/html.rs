@@ -142,8 +142,20 @@ pub fn render(report: &Report) -> Result<String, RenderError> {
         bugs(&mut out, &report.bugs);
     }
     let mut timelines_left = TIMELINES_MAX;
-    for (index, scenario) in report.scenarios.iter().enumerate() {
+    let (proofs, system): (Vec<_>, Vec<_>) = report
+        .scenarios
+        .iter()
+        .enumerate()
+        .partition(|(_, s)| s.expected_to_fail);
+    for (index, scenario) in system {
         scenario_section(&mut out, index, scenario, &mut timelines_left)?;
+    }
+    if !proofs.is_empty() {
+        out.push_str("<div id=\"regressions\"><h2>Caught planted bugs</h2><p class=\"muted\">Regression scenarios that switch on a planted bug: each must fail every seed, proving the oracles still catch that bug. Their violations are the planted bug's, not the system's, and the overview's totals leave them out.</p>\n");
+        for (index, scenario) in proofs {
+            scenario_section(&mut out, index, scenario, &mut timelines_left)?;
+        }
+        out.push_str("</div>\n");
     }
     out.push_str("</main>\n");
     let _ = write!(
@@ -160,6 +172,25 @@ fn badge(passed: bool) -> &'static str {
         r#"<span class="badge pass">PASS</span>"#
     } else {
         r#"<span class="badge fail">FAIL</span>"#
+    }
+}
+
+/// A scenario's badge: a regression proof passes by being caught.
+fn scenario_badge(s: &ScenarioReport) -> &'static str {
+    match (s.expected_to_fail, s.passed) {
+        (false, passed) => badge(passed),
+        (true, true) => r#"<span class="badge pass">CAUGHT</span>"#,
+        (true, false) => r#"<span class="badge fail">ESCAPED</span>"#,
+    }
+}
+
+/// The class and word of a scenario's result cell.
+fn verdict(s: &ScenarioReport) -> (&'static str, &'static str) {
+    match (s.expected_to_fail, s.passed) {
+        (false, true) => ("pass", "pass"),
+        (false, false) => ("fail", "FAIL"),
+        (true, true) => ("pass", "caught"),
+        (true, false) => ("fail", "ESCAPED"),
     }
 }
 
@@ -221,17 +252,33 @@ fn overview(out: &mut String, report: &Report) {
         totals.duplicate_deliveries_absorbed,
         false,
     );
-    out.push_str("</div>\n<div class=\"scroll\"><table><thead><tr><th>scenario</th><th>result</th><th>failed seeds</th><th>violations</th><th>ops</th><th>ambig.</th><th>requests: 2xx / 4xx / 429 / 5xx / timeout / transport</th><th>retries</th><th>replays</th><th>absorbed</th><th>dup. ship / label</th></tr></thead><tbody>");
-    for (index, s) in report.scenarios.iter().enumerate() {
-        let violations: u64 = s.oracles.iter().map(|o| o.violations).sum();
-        let r = &s.requests;
+    let proofs: Vec<(usize, &ScenarioReport)> = report
+        .scenarios
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.expected_to_fail)
+        .collect();
+    out.push_str("</div>\n");
+    if !proofs.is_empty() {
         let _ = write!(
             out,
-            "<tr><td><a href=\"#{}\">{}</a></td><td class=\"{}\">{}</td><td>{} / {}</td><td>{violations}</td><td>{}</td><td>{}</td><td>{}: {} / {} / {} / {} / {} / {}</td><td>{}</td><td>{}</td><td>{}</td><td>{} / {}</td></tr>",
+            "<p class=\"muted\">These totals leave out the {} regression scenario(s) that prove planted bugs are caught (<a href=\"#regressions\">below</a>): their violations are expected.</p>",
+            proofs.len()
+        );
+    }
+    out.push_str("<div class=\"scroll\"><table><thead><tr><th>scenario</th><th>result</th><th>failed seeds</th><th>violations</th><th>ops</th><th>ambig.</th><th>requests: 2xx / 4xx / 429 / 5xx / timeout / transport</th><th>retries</th><th>replays</th><th>absorbed</th><th>dup. ship / label</th></tr></thead><tbody>");
+    for (index, s) in report.scenarios.iter().enumerate() {
+        if s.expected_to_fail {
+            continue;
+        }
+        let violations: u64 = s.oracles.iter().map(|o| o.violations).sum();
+        let r = &s.requests;
+        let (class, word) = verdict(s);
+        let _ = write!(
+            out,
+            "<tr><td><a href=\"#{}\">{}</a></td><td class=\"{class}\">{word}</td><td>{} / {}</td><td>{violations}</td><td>{}</td><td>{}</td><td>{}: {} / {} / {} / {} / {} / {}</td><td>{}</td><td>{}</td><td>{}</td><td>{} / {}</td></tr>",
             scenario_id(index, s),
             escape(&s.name),
-            if s.passed { "pass" } else { "fail" },
-            if s.passed { "pass" } else { "FAIL" },
             s.seeds_failed,
             s.seeds_run,
             s.operations.total,
@@ -250,7 +297,34 @@ fn overview(out: &mut String, report: &Report) {
             s.duplicate_labels
         );
     }
-    out.push_str("</tbody></table></div></section>\n");
+    out.push_str("</tbody></table></div>");
+    if !proofs.is_empty() {
+        out.push_str("<h3>Caught planted bugs</h3><table><thead><tr><th>regression scenario</th><th>result</th><th>seeds that caught it</th><th class=\"text\">caught by</th></tr></thead><tbody>");
+        for (index, s) in proofs {
+            let (class, word) = verdict(s);
+            let caught_by: Vec<&str> = s
+                .oracles
+                .iter()
+                .filter(|o| o.violations > 0)
+                .map(|o| o.name.as_str())
+                .collect();
+            let _ = write!(
+                out,
+                "<tr><td><a href=\"#{}\">{}</a></td><td class=\"{class}\">{word}</td><td>{} / {}</td><td class=\"text\">{}</td></tr>",
+                scenario_id(index, s),
+                escape(&s.name),
+                s.seeds_failed,
+                s.seeds_run,
+                if caught_by.is_empty() {
+                    "-".to_string()
+                } else {
+                    escape(&caught_by.join(", "))
+                }
+            );
+        }
+        out.push_str("</tbody></table>");
+    }
+    out.push_str("</section>\n");
 }
 
 fn bugs(out: &mut String, bugs: &[BugDetection]) {
@@ -297,7 +371,7 @@ fn scenario_section(
         "<section class=\"scenario\" id=\"{}\"><h2>{} {}</h2><p class=\"muted\">{} · <code>{}</code> · seeds <code>{}</code></p>",
         scenario_id(index, s),
         escape(&s.name),
-        badge(s.passed),
+        scenario_badge(s),
         escape(&s.description),
         escape(&s.path),
         escape(&seed_set(&seeds, SEED_RANGES_SHOWN_MAX))
@@ -316,13 +390,16 @@ fn scenario_section(
 fn oracles(out: &mut String, s: &ScenarioReport) {
     out.push_str("<h3>Oracles</h3><table><thead><tr><th>oracle</th><th>result</th><th>violations</th></tr></thead><tbody>");
     for oracle in &s.oracles {
-        let passed = oracle.violations == 0;
+        // In a regression proof a violation is the planted bug being caught.
+        let (class, word) = match (oracle.violations == 0, s.expected_to_fail) {
+            (true, _) => ("pass", "held"),
+            (false, false) => ("fail", "VIOLATED"),
+            (false, true) => ("pass", "caught the bug"),
+        };
         let _ = write!(
             out,
-            "<tr><td><code>{}</code></td><td class=\"{}\">{}</td><td>{}</td></tr>",
+            "<tr><td><code>{}</code></td><td class=\"{class}\">{word}</td><td>{}</td></tr>",
             escape(&oracle.name),
-            if passed { "pass" } else { "fail" },
-            if passed { "held" } else { "VIOLATED" },
             oracle.violations
         );
     }
@@ -505,9 +582,14 @@ fn failures(out: &mut String, s: &ScenarioReport, timelines_left: &mut usize) {
         return;
     }
     let total: u64 = s.oracles.iter().map(|o| o.violations).sum();
+    let heading = if s.expected_to_fail {
+        "Violations: the planted bug, caught"
+    } else {
+        "Violations"
+    };
     let _ = writeln!(
         out,
-        "<h3>Violations</h3><p class=\"muted\">{} of {total} shown in full, the first {TIMELINES_PER_SCENARIO_MAX} with a timeline: one row per operation (attempts coloured by outcome: green 2xx, purple 409/429, amber other 4xx, red errors and timeouts), fault windows shaded orange, ▲ a fault firing, ◆ a service or carrier event, ✕ a crash, dashed green the heal. Hover for details.</p>",
+        "<h3>{heading}</h3><p class=\"muted\">{} of {total} shown in full, the first {TIMELINES_PER_SCENARIO_MAX} with a timeline: one row per operation (attempts coloured by outcome: green 2xx, purple 409/429, amber other 4xx, red errors and timeouts), fault windows shaded orange, ▲ a fault firing, ◆ a service or carrier event, ✕ a crash, dashed green the heal. Hover for details.</p>",
         s.violations.len()
     );
     let (wide, per_seed): (Vec<&ViolationReport>, Vec<&ViolationReport>) = s
@@ -634,12 +716,16 @@ fn seed_table(out: &mut String, s: &ScenarioReport) {
         .chain(s.seeds.iter().filter(|seed| seed.passed))
         .take(SEED_ROWS_MAX);
     for seed in rows {
+        let (class, word) = match (seed.passed, s.expected_to_fail) {
+            (true, false) => ("pass", "pass"),
+            (false, false) => ("fail", "FAIL"),
+            (false, true) => ("pass", "caught"),
+            (true, true) => ("fail", "ESCAPED"),
+        };
         let _ = write!(
             out,
-            "<tr><td>{}</td><td class=\"{}\">{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"text\"><code>{}</code></td></tr>",
+            "<tr><td>{}</td><td class=\"{class}\">{word}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"text\"><code>{}</code></td></tr>",
             seed.seed,
-            if seed.passed { "pass" } else { "fail" },
-            if seed.passed { "pass" } else { "FAIL" },
             seed.violations,
             seed.operations,
             seed.sim_ms,

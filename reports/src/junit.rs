@@ -2,6 +2,13 @@
 //! reporters read (Jenkins, GitLab, GitHub test-report actions). A failing case carries one
 //! `<failure>` whose text lists every violation kept in the report with its seed, evidence
 //! and replay command.
+//!
+//! The document is valid under the Jenkins/Surefire JUnit schema (xunit-plugin's
+//! `junit-10.xsd`), the strictest one CI tools agree on: a `<testcase>` takes only `name`,
+//! `classname`, `time` and `group`, so each scenario's file goes into the suite's
+//! `<properties>` as `scenario.<name>.file`; every test case has a `time` (the wall time
+//! spent simulating its seeds, from `run.wall`), and the suite says how many were
+//! `skipped` (none: a scenario either runs or is refused before the run starts).
 
 use std::fmt::Write as _;
 
@@ -35,21 +42,36 @@ pub fn render(report: &Report) -> Result<String, RenderError> {
     );
     out.push_str("    <properties>\n");
     let bugs = report.run.bugs.join(",");
-    for (name, value) in [
+    let files = report
+        .scenarios
+        .iter()
+        .map(|s| (format!("scenario.{}.file", s.name), s.path.as_str()));
+    let run = [
         ("tool", report.tool.as_str()),
         ("seeds", report.run.seeds.as_str()),
         ("bugs", bugs.as_str()),
         ("shard", report.run.shard.as_deref().unwrap_or("")),
-    ] {
+    ]
+    .into_iter()
+    .map(|(name, value)| (name.to_string(), value));
+    for (name, value) in run.chain(files) {
         let _ = writeln!(
             out,
-            "      <property name=\"{name}\" value=\"{}\"/>",
+            "      <property name=\"{}\" value=\"{}\"/>",
+            escape(&name),
             escape(value)
         );
     }
     out.push_str("    </properties>\n");
     for scenario in &report.scenarios {
-        test_case(&mut out, scenario);
+        let busy_ms = report
+            .run
+            .wall
+            .scenario_busy_ms
+            .get(&scenario.name)
+            .copied()
+            .unwrap_or(0);
+        test_case(&mut out, scenario, busy_ms);
     }
     for bug in &report.bugs {
         bug_case(&mut out, bug);
@@ -60,9 +82,10 @@ pub fn render(report: &Report) -> Result<String, RenderError> {
 
 /// A hunted planted bug is a test that passes when some seed caught it.
 fn bug_case(out: &mut String, bug: &BugDetection) {
+    // A hunt does not time each bug apart: its wall time is the suite's.
     let _ = write!(
         out,
-        "    <testcase classname=\"shipsim.hunt\" name=\"{} [{}]\"",
+        "    <testcase classname=\"shipsim.hunt\" name=\"{} [{}]\" time=\"0.000\"",
         escape(&bug.bug),
         escape(&bug.scenario)
     );
@@ -88,7 +111,7 @@ fn bug_case(out: &mut String, bug: &BugDetection) {
     }
 }
 
-fn test_case(out: &mut String, s: &ScenarioReport) {
+fn test_case(out: &mut String, s: &ScenarioReport, busy_ms: u64) {
     let seeds: Vec<u64> = s.seeds.iter().map(|seed| seed.seed).collect();
     let name = format!(
         "{} [seeds {}]",
@@ -97,10 +120,10 @@ fn test_case(out: &mut String, s: &ScenarioReport) {
     );
     let _ = write!(
         out,
-        "    <testcase classname=\"shipsim.{}\" name=\"{}\" file=\"{}\"",
+        "    <testcase classname=\"shipsim.{}\" name=\"{}\" time=\"{:.3}\"",
         escape(&s.name),
         escape(&name),
-        escape(&s.path)
+        busy_ms as f64 / 1_000.0
     );
     if s.passed {
         out.push_str("/>\n");

@@ -309,6 +309,13 @@ fn merge_run(inputs: &[(String, Report)], totals: &Totals) -> RunInfo {
                 .iter()
                 .map(|(_, r)| r.run.wall.peak_rss_mib)
                 .fold(0.0, f64::max),
+            // Shards split a scenario's seeds: its busy time is the sum of theirs.
+            scenario_busy_ms: inputs.iter().fold(BTreeMap::new(), |mut sums, (_, r)| {
+                for (name, ms) in &r.run.wall.scenario_busy_ms {
+                    *sums.entry(name.clone()).or_insert(0) += ms;
+                }
+                sums
+            }),
         },
     }
 }

@@ -85,6 +85,10 @@ pub struct WallClock {
     /// Peak resident memory of the process, MiB (`VmHWM`; 0 where the OS does not say).
     #[serde(default)]
     pub peak_rss_mib: f64,
+    /// Wall time spent simulating each scenario, summed over its seeds (and workers), ms,
+    /// by scenario name: the `time` of its JUnit test case.
+    #[serde(default)]
+    pub scenario_busy_ms: BTreeMap<String, u64>,
 }
 
 /// Sums over every scenario of the run. Failure counts (seeds failed, violations,

@@ -727,7 +727,20 @@ fn mark(out: &mut String, layout: &TimelineLayout, entry: &TimelineEntry) {
     };
 }
 
-/// Grid lines and `+time` labels at a round step.
+/// The label of the timeline tick at `tick_us` on an axis stepping `step_us`: every tick of
+/// one axis in one unit, the largest in which the step is a whole number (a step of 500 µs
+/// reads `+0 µs, +500 µs, +1000 µs`, not `+0 µs, +500 µs, +1.0 ms`).
+fn axis_label(tick_us: u64, step_us: u64) -> String {
+    if step_us.is_multiple_of(1_000_000) {
+        format!("+{} s", tick_us / 1_000_000)
+    } else if step_us.is_multiple_of(1_000) {
+        format!("+{} ms", tick_us / 1_000)
+    } else {
+        format!("+{tick_us} µs")
+    }
+}
+
+/// Grid lines and `+time` labels at a round step, all in one unit.
 fn time_axis(out: &mut String, layout: &TimelineLayout) {
     let bottom = layout.rows_bottom();
     let step_us = time_step_us(layout.span_us());
@@ -736,9 +749,9 @@ fn time_axis(out: &mut String, layout: &TimelineLayout) {
         let x = layout.x(layout.start_us + tick_us);
         let _ = write!(
             out,
-            r#"<line class="grid" x1="{x:.1}" y1="{TIMELINE_TOP_PX:.1}" x2="{x:.1}" y2="{bottom:.1}"/><text class="tick" x="{x:.1}" y="{:.1}" text-anchor="middle">+{}</text>"#,
+            r#"<line class="grid" x1="{x:.1}" y1="{TIMELINE_TOP_PX:.1}" x2="{x:.1}" y2="{bottom:.1}"/><text class="tick" x="{x:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
             bottom + 16.0,
-            duration_us(tick_us)
+            axis_label(tick_us, step_us)
         );
         tick_us += step_us;
     }
@@ -817,5 +830,34 @@ mod tests {
         assert_eq!(time_step_us(1_000), 200);
         assert_eq!(time_step_us(7_000_000), 1_000_000);
         assert_eq!(time_step_us(0), 1);
+    }
+
+    #[test]
+    fn a_timeline_axis_speaks_one_unit() {
+        // Proves every tick of one axis is labelled in the same unit, the largest in which
+        // the step is whole, from the first tick (+0) on: the axis of the old renderer went
+        // "+0 µs, +200.0 ms, ..." and mixed units.
+        for (span_us, unit) in [
+            (1_000, " µs"),
+            (3_000, " µs"),
+            (8_000, " ms"),
+            (1_400_000, " ms"),
+            (7_000_000, " s"),
+            (90_000_000, " s"),
+        ] {
+            let step = time_step_us(span_us);
+            let labels: Vec<String> = (0..=span_us / step)
+                .map(|i| axis_label(i * step, step))
+                .collect();
+            assert!(
+                labels
+                    .iter()
+                    .all(|l| l.ends_with(unit) && l.starts_with('+')),
+                "{span_us} µs: {labels:?}"
+            );
+            assert_eq!(labels[0], format!("+0{unit}"));
+        }
+        assert_eq!(axis_label(1_500_000, 500_000), "+1500 ms");
+        assert_eq!(axis_label(2_000_000, 1_000_000), "+2 s");
     }
 }

@@ -155,12 +155,17 @@ struct ServeArgs {
     /// Secret the carrier signs its tracking events with (`shipsim carrier --tracking-secret`).
     #[arg(long, default_value = deployment::CARRIER_WEBHOOK_SECRET)]
     carrier_webhook_secret: String,
+    /// How long a completed idempotency key is remembered, seconds; after that the key is
+    /// forgotten (a request with it executes as new) and a sweeper deletes its record.
+    #[arg(long, default_value_t = shipsim_system::service::IDEMPOTENCY_RETENTION_MS_DEFAULT / 1_000, value_parser = clap::value_parser!(u64).range(1..))]
+    idempotency_retention_s: u64,
     /// Switch on a planted service bug (repeatable).
     #[arg(long = "bug", value_parser = parse_bug)]
     bugs: Vec<Bug>,
-    /// Seed of the service's ids.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
+    /// Seed of the service's ids, for a reproducible demo: every process given the same
+    /// seed issues the same ids. Default: ids from the OS's entropy, unguessable and unique.
+    #[arg(long)]
+    seed: Option<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -184,9 +189,9 @@ struct CarrierArgs {
     /// Chance, in percent, that a parcel's story ends in an exception instead of delivery.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(0..=100))]
     exception_percent: u32,
-    /// Seed of the carrier's ids.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
+    /// Seed of the carrier's ids, for a reproducible demo. Default: from the OS's entropy.
+    #[arg(long)]
+    seed: Option<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -1012,6 +1017,7 @@ fn serve(args: ServeArgs) -> Result<(), Failure> {
         admin_key: args.admin_key,
         settings: scenario.service,
         webhooks,
+        idempotency_retention_ms: args.idempotency_retention_s.saturating_mul(1_000),
         bugs: BugSet::of(args.bugs),
         seed: args.seed,
     };
@@ -1042,7 +1048,9 @@ fn service_webhooks(args: &ServeArgs, scenario: Option<ScenarioWebhooks>) -> Web
                 (caller.clone(), target)
             })
             .collect(),
-        sender: scenario.map_or(SenderConfig::DEFAULT, |w| w.sender),
+        // A scenario's [webhooks] table brings the simulation's compressed schedule; without
+        // one, a live service retries for hours (SenderConfig::LIVE).
+        sender: scenario.map_or(SenderConfig::LIVE, |w| w.sender),
     }
 }
 
@@ -1052,7 +1060,7 @@ fn carrier(args: CarrierArgs) -> Result<(), Failure> {
         webhook_url: url,
         secret: args.tracking_secret,
         exception_percent: args.exception_percent,
-        sender: SenderConfig::DEFAULT,
+        sender: SenderConfig::LIVE,
     });
     let options = CarrierOptions {
         listen: args.listen,

@@ -76,6 +76,14 @@ pub fn build(
                 seeds_per_second: round2(totals.seeds_run as f64 / wall_s),
                 sim_speedup: round2(totals.sim_ms as f64 / 1_000.0 / busy_s),
                 peak_rss_mib: crate::wall::peak_rss_mib().unwrap_or(0.0),
+                scenario_busy_ms: outcome
+                    .scenarios
+                    .iter()
+                    .map(|s| {
+                        let busy_ns: u64 = s.seeds.iter().map(|seed| seed.wall_ns).sum();
+                        (s.scenario.name.clone(), busy_ns / 1_000_000)
+                    })
+                    .collect(),
             },
         },
         totals,
@@ -232,6 +240,7 @@ pub fn hunt(bugs: Vec<BugDetection>, seeds_label: &str, jobs: usize, wall_ms: u6
                 seeds_per_second: 0.0,
                 sim_speedup: 0.0,
                 peak_rss_mib: crate::wall::peak_rss_mib().unwrap_or(0.0),
+                scenario_busy_ms: BTreeMap::new(),
             },
         },
         totals: Totals::default(),

@@ -23,6 +23,10 @@ pub const HEADER_RATE_REMAINING: &str = "x-ratelimit-remaining";
 /// Unix seconds at which a request will next be admitted.
 pub const HEADER_RATE_RESET: &str = "x-ratelimit-reset";
 
+/// Longest `X-Request-Id` the service takes from a caller (128 characters: a UUID, a
+/// ULID or a W3C trace id with room to spare); longer or odd ones are replaced.
+pub const REQUEST_ID_LEN_MAX: usize = 128;
+
 /// Longest idempotency key accepted (255 characters, as Stripe).
 pub const IDEMPOTENCY_KEY_LEN_MAX: usize = 255;
 
@@ -340,6 +344,12 @@ pub struct WebhookEvent {
     /// The shipment's status after the event, for shipment events.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<ShipmentStatus>,
+    /// Position of this event among the events about its shipment (for `order.created`,
+    /// its order), from 1, in the order the service committed them. Deliveries overtake
+    /// each other (several are in flight, and retries come later): a receiver that already
+    /// acted on a higher sequence for the shipment holds a stale event.
+    #[serde(default)]
+    pub sequence: u64,
 }
 
 impl WebhookEvent {

@@ -22,6 +22,7 @@ pub mod downstream;
 pub(crate) mod hex;
 pub mod observe;
 pub mod receiver;
+pub(crate) mod secret;
 pub mod seed;
 pub mod service;
 pub mod store;

@@ -12,7 +12,7 @@ use std::fmt;
 use std::sync::Mutex;
 
 use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+use rand_chacha::{ChaCha8Rng, ChaCha20Rng};
 
 /// The seed of a run, or a child seed derived from it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -109,41 +109,60 @@ impl std::hash::Hasher for Fnv64 {
     }
 }
 
-/// Hands out unique, prefixed, seeded ids (`shp_3f9a...`).
+/// Hands out unique, prefixed ids (`shp_3f9a...`): seeded in the simulation, from the
+/// operating system's entropy in live mode.
 ///
-/// Ids are 64 random bits from the component's ChaCha stream plus a per-generator counter in
-/// the low bits of the text, so two ids from one generator can never collide even if the
-/// random bits did.
+/// Seeded ids ([`IdGen::new`]) are 64 random bits from the component's ChaCha stream plus
+/// a per-generator counter in the low bits of the text, so two ids from one generator can
+/// never collide even if the random bits did; the same seed gives the same ids, which is
+/// what makes a run replayable, and also what makes them predictable and shared by every
+/// process started with that seed.
+///
+/// Live ids ([`IdGen::from_entropy`]) are 128 bits from a ChaCha20 stream keyed by the OS:
+/// unguessable, and unique across processes, databases, restores from backup and
+/// environments sharing a carrier account (two ids collide with probability 2^-128 per
+/// pair; a billion ids make a collision less likely than 10^-20).
 #[derive(Debug)]
 pub struct IdGen {
     state: Mutex<IdGenState>,
 }
 
 #[derive(Debug)]
-struct IdGenState {
-    rng: ChaCha8Rng,
-    issued: u64,
+enum IdGenState {
+    Seeded { rng: ChaCha8Rng, issued: u64 },
+    Entropy { rng: ChaCha20Rng },
 }
 
 impl IdGen {
-    /// A generator drawing from `seed`.
+    /// A generator drawing from `seed`: reproducible ids.
     #[must_use]
     pub fn new(seed: Seed) -> Self {
         IdGen {
-            state: Mutex::new(IdGenState {
+            state: Mutex::new(IdGenState::Seeded {
                 rng: seed.rng(),
                 issued: 0,
             }),
         }
     }
 
-    /// The next id, as `{prefix}_{16 hex digits}{counter}`.
+    /// A generator keyed by the operating system's entropy: unguessable ids, never the same
+    /// in two processes. Live mode only: nothing on a simulated path may call it.
+    #[must_use]
+    pub fn from_entropy() -> Self {
+        IdGen {
+            state: Mutex::new(IdGenState::Entropy {
+                rng: ChaCha20Rng::from_os_rng(),
+            }),
+        }
+    }
+
+    /// The next id: `{prefix}_{16 hex digits}{counter}` when seeded, `{prefix}_{32 hex
+    /// digits}` from entropy.
     ///
     /// # Panics
     /// If the generator's lock was poisoned by a panic elsewhere.
     pub fn next(&self, prefix: &str) -> String {
-        let (bits, issued) = self.draw();
-        format!("{prefix}_{bits:016x}{issued:x}")
+        self.draw(prefix, "_")
     }
 
     /// The next id, as `{prefix}{16 hex digits}{counter}`: the prefix is used verbatim, for
@@ -153,17 +172,31 @@ impl IdGen {
     /// # Panics
     /// If the generator's lock was poisoned by a panic elsewhere.
     pub fn next_raw(&self, prefix: &str) -> String {
-        let (bits, issued) = self.draw();
-        format!("{prefix}{bits:016x}{issued:x}")
+        self.draw(prefix, "")
     }
 
-    /// 64 random bits and the new value of the counter.
-    fn draw(&self) -> (u64, u64) {
+    /// The next id: `prefix`, `separator`, then the random bits (and the counter when
+    /// seeded).
+    fn draw(&self, prefix: &str, separator: &str) -> String {
         let mut state = self.state.lock().expect("id generator lock poisoned");
-        state.issued += 1;
-        let bits: u64 = state.rng.random();
-        (bits, state.issued)
+        match &mut *state {
+            IdGenState::Seeded { rng, issued } => {
+                *issued += 1;
+                let bits: u64 = rng.random();
+                format!("{prefix}{separator}{bits:016x}{issued:x}")
+            }
+            IdGenState::Entropy { rng } => {
+                let bits: u128 = rng.random();
+                format!("{prefix}{separator}{bits:032x}")
+            }
+        }
     }
+}
+
+/// A seed from the operating system's entropy, for a live process started without one.
+#[must_use]
+pub fn entropy_seed() -> Seed {
+    Seed(ChaCha20Rng::from_os_rng().random())
 }
 
 #[cfg(test)]
@@ -191,6 +224,28 @@ mod tests {
             pinned, 0x7b71_2816_dc9c_87e7,
             "derivation changed: {pinned:#x}"
         );
+    }
+
+    #[test]
+    fn entropy_ids_are_long_unique_and_differ_between_generators() {
+        // Proves live ids carry 128 random bits (32 hex digits) and that two generators,
+        // as two processes on fresh databases would have, share no id: seeded generators
+        // with one seed (what `serve` used to do with its default seed) share all of them.
+        let (a, b) = (IdGen::from_entropy(), IdGen::from_entropy());
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..1000 {
+            for id in [a.next("shp"), b.next("shp")] {
+                let hex = id.strip_prefix("shp_").expect("prefixed");
+                assert_eq!(hex.len(), 32, "{id}");
+                assert!(hex.bytes().all(|c| c.is_ascii_hexdigit()), "{id}");
+                assert!(seen.insert(id), "no id twice");
+            }
+        }
+        assert_eq!(
+            IdGen::new(Seed(0)).next("shp"),
+            IdGen::new(Seed(0)).next("shp")
+        );
+        assert_ne!(entropy_seed(), entropy_seed());
     }
 
     #[test]

@@ -9,7 +9,7 @@ use http_body_util::BodyExt;
 use shipsim_system::api::{Label, LabelRequest, TrackingEvent, TrackingKind};
 use shipsim_system::bugs::BugSet;
 use shipsim_system::client::RetryPolicy;
-use shipsim_system::clock::FixedClock;
+use shipsim_system::clock::{Clock, FixedClock};
 use shipsim_system::observe::NoopObserver;
 use shipsim_system::seed::Seed;
 use shipsim_system::service::{
@@ -70,9 +70,42 @@ struct Harness {
 }
 
 fn harness(rate_limit: Option<RateLimit>) -> Harness {
+    harness_with(rate_limit, Some("admin"))
+}
+
+fn harness_with(rate_limit: Option<RateLimit>, admin_key: Option<&str>) -> Harness {
+    harness_full(rate_limit, admin_key, Arc::new(FixedClock(NOW_MS)))
+}
+
+fn harness_full(
+    rate_limit: Option<RateLimit>,
+    admin_key: Option<&str>,
+    clock: Arc<dyn Clock>,
+) -> Harness {
     let store = Arc::new(MemoryStore::new());
     let carrier = Arc::new(FakeCarrier::default());
-    let config = ServiceConfig {
+    let router = service::router(
+        config(rate_limit, admin_key),
+        ServiceDeps {
+            clock,
+            store: store.clone(),
+            carrier: carrier.clone(),
+            observer: Arc::new(NoopObserver),
+            seed: Seed(1),
+            boot: 0,
+        },
+    );
+    Harness {
+        router,
+        carrier,
+        store,
+    }
+}
+
+/// The service's configuration in these tests: two merchants, merchant-a subscribed to
+/// webhooks.
+fn config(rate_limit: Option<RateLimit>, admin_key: Option<&str>) -> ServiceConfig {
+    ServiceConfig {
         api_keys: [
             ("key-a".to_string(), "merchant-a".to_string()),
             ("key-b".to_string(), "merchant-b".to_string()),
@@ -84,9 +117,10 @@ fn harness(rate_limit: Option<RateLimit>) -> Harness {
         carrier_policy: RetryPolicy::new(500, 2_000),
         rate_limit,
         lock_lease_ms: 30_000,
+        idempotency_retention_ms: service::IDEMPOTENCY_RETENTION_MS_DEFAULT,
         store_latency_ms: (0, 0),
         bugs: BugSet::none(),
-        admin_key: Some("admin".into()),
+        admin_key: admin_key.map(str::to_string),
         webhooks: WebhookSettings {
             carrier_secret: CARRIER_SECRET.into(),
             tolerance_s: 300,
@@ -101,22 +135,6 @@ fn harness(rate_limit: Option<RateLimit>) -> Harness {
             .collect(),
             sender: SenderConfig::DEFAULT,
         },
-    };
-    let router = service::router(
-        config,
-        ServiceDeps {
-            clock: Arc::new(FixedClock(NOW_MS)),
-            store: store.clone(),
-            carrier: carrier.clone(),
-            observer: Arc::new(NoopObserver),
-            seed: Seed(1),
-            boot: 0,
-        },
-    );
-    Harness {
-        router,
-        carrier,
-        store,
     }
 }
 
@@ -163,6 +181,21 @@ impl Harness {
                 .unwrap(),
         )
         .await
+    }
+
+    /// An order of merchant-a (key `o1`) and its shipment (key `s1`), label bought.
+    async fn order_with_shipment(&self) -> (String, Reply) {
+        let order = self.order("key-a", "o1", "DE").await;
+        let shipment = self
+            .post(
+                &format!("/v1/orders/{order}/shipments"),
+                "key-a",
+                Some("s1"),
+                SHIPMENT,
+            )
+            .await;
+        assert_eq!(shipment.status, 201, "{}", shipment.json);
+        (order, shipment)
     }
 
     async fn order(&self, api_key: &str, key: &str, country: &str) -> String {
@@ -468,15 +501,7 @@ async fn carrier_webhooks_are_verified_deduplicated_and_never_go_backwards() {
     // change nothing; an event applies once; a duplicate is acknowledged (and counted in
     // /metrics); a late in-transit after delivered does not move the shipment back.
     let h = harness(None);
-    let order = h.order("key-a", "o1", "DE").await;
-    let shipment = h
-        .post(
-            &format!("/v1/orders/{order}/shipments"),
-            "key-a",
-            Some("s1"),
-            SHIPMENT,
-        )
-        .await;
+    let (order, shipment) = h.order_with_shipment().await;
     let shipment_id = shipment.json["id"].as_str().unwrap().to_string();
     let event = |id: &str, kind| TrackingEvent {
         event_id: id.into(),
@@ -624,4 +649,464 @@ async fn operator_routes_take_the_admin_key_not_a_merchant_key() {
             .await;
         assert_envelope(&merchant, 401, "unauthenticated");
     }
+}
+
+#[tokio::test]
+async fn admin_calls_say_admin_is_disabled_without_an_admin_key() {
+    // Proves a service started without an admin key answers every admin call, with or
+    // without a key, by saying the admin endpoints are disabled (403 `admin_disabled`),
+    // not by asking for a key no one could send.
+    let h = harness_with(None, None);
+    for (method, path) in [
+        ("GET", "/v1/admin/state"),
+        ("GET", "/v1/admin/outbox"),
+        ("POST", "/v1/admin/outbox/redeliver"),
+    ] {
+        for key in [None, Some("admin")] {
+            let mut builder = http::Request::builder().method(method).uri(path);
+            if let Some(key) = key {
+                builder = builder.header("x-admin-key", key);
+            }
+            let reply = h
+                .call(builder.body(axum::body::Body::empty()).unwrap())
+                .await;
+            assert_envelope(&reply, 403, "admin_disabled");
+            let message = reply.json["error"]["message"].as_str().unwrap();
+            assert!(message.contains("disabled"), "{message}");
+            assert!(!message.contains("X-Admin-Key header"), "{message}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_callers_request_id_is_echoed_and_a_bad_one_replaced() {
+    // Proves `X-Request-Id`: a valid id the caller sends comes back in the header and in
+    // the error envelope (so the caller's logs and ours share it); an invalid one (spaces,
+    // too long, empty) is replaced by a fresh `req_...` id; with none, one is generated.
+    let h = harness(None);
+    let get = |id: Option<&str>| {
+        let mut builder = http::Request::get("/v1/orders/ord_missing").header("x-api-key", "key-a");
+        if let Some(id) = id {
+            builder = builder.header("x-request-id", id);
+        }
+        builder.body(axum::body::Body::empty()).unwrap()
+    };
+    for id in [
+        "client-trace-42",
+        "0f8fad5b-d9cb-469f-a165-70867728950e",
+        "a:b/c+d=e@f.g_h",
+    ] {
+        let reply = h.call(get(Some(id))).await;
+        assert_envelope(&reply, 404, "not_found");
+        assert_eq!(reply.headers["x-request-id"], id);
+        assert_eq!(reply.json["error"]["request_id"], id);
+    }
+    let long = "x".repeat(129);
+    for id in [Some("has spaces"), Some(long.as_str()), Some(""), None] {
+        let reply = h.call(get(id)).await;
+        let given = reply.headers["x-request-id"].to_str().unwrap();
+        assert!(given.starts_with("req_"), "{id:?} -> {given}");
+        assert_eq!(reply.json["error"]["request_id"], given);
+    }
+    let created = h
+        .call(
+            http::Request::post("/v1/orders")
+                .header("x-api-key", "key-a")
+                .header("content-type", "application/json")
+                .header("idempotency-key", "rid-1")
+                .header("x-request-id", "trace-7")
+                .body(axum::body::Body::from(order_body("DE")))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(created.status, 201);
+    assert_eq!(created.headers["x-request-id"], "trace-7");
+}
+
+#[tokio::test]
+async fn framework_rejections_wear_the_envelope_too() {
+    // Proves the rejections axum makes before a handler runs come out in the envelope with
+    // a request id: a 100 KB body to the carrier webhook (413 from the body limit, which
+    // was `text/plain`), and a path id that is not UTF-8 once decoded (a 400 naming `id`,
+    // not a 404 quoting the extractor's message as if it were an id).
+    let h = harness(None);
+    let huge = h
+        .call(
+            http::Request::post("/v1/webhooks/carrier")
+                .header("content-type", "application/json")
+                .body(axum::body::Body::from(vec![b' '; 100 * 1024]))
+                .unwrap(),
+        )
+        .await;
+    assert_envelope(&huge, 413, "payload_too_large");
+    assert_eq!(huge.headers["content-type"], "application/json");
+    for path in [
+        "/v1/orders/%FF",
+        "/v1/shipments/%C3%28",
+        "/v1/orders/%FF/shipments",
+    ] {
+        let request = http::Request::builder()
+            .method(if path.ends_with("shipments") {
+                "POST"
+            } else {
+                "GET"
+            })
+            .uri(path)
+            .header("x-api-key", "key-a")
+            .header("content-type", "application/json")
+            .header("idempotency-key", "utf8")
+            .body(axum::body::Body::from(SHIPMENT))
+            .unwrap();
+        let reply = h.call(request).await;
+        assert_envelope(&reply, 400, "validation_failed");
+        assert_eq!(reply.json["error"]["details"][0]["field"], "id", "{path}");
+        assert!(
+            !reply.json.to_string().contains("Invalid URL"),
+            "{path}: {}",
+            reply.json
+        );
+    }
+}
+
+/// A carrier event as raw JSON, signed.
+fn signed_json(body: &serde_json::Value) -> http::Request<axum::body::Body> {
+    let body = serde_json::to_vec(body).unwrap();
+    http::Request::post("/v1/webhooks/carrier")
+        .header("content-type", "application/json")
+        .header(
+            webhook::HEADER_SIGNATURE,
+            webhook::sign(CARRIER_SECRET, NOW_MS / 1_000, &body),
+        )
+        .body(axum::body::Body::from(body))
+        .unwrap()
+}
+
+async fn metrics_text(h: &Harness) -> String {
+    let response = h
+        .router
+        .clone()
+        .oneshot(
+            http::Request::get("/metrics")
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    String::from_utf8_lossy(&bytes).to_string()
+}
+
+#[tokio::test]
+async fn carrier_events_are_read_forward_compatibly() {
+    // Proves a correctly signed event of a kind the service does not know is acknowledged
+    // (200, `ignored: unknown_kind`) and taken in once (a redelivery is a duplicate), a
+    // known kind with an extra field is applied as usual, an event for a shipment the
+    // service does not have is acknowledged (`ignored: unknown_shipment`), and /metrics
+    // counts each; before, the first two were 400 `malformed_json`, which the carrier
+    // retries until it dead-letters them.
+    let h = harness(None);
+    let (_, shipment) = h.order_with_shipment().await;
+    let shipment_id = shipment.json["id"].as_str().unwrap().to_string();
+    let label_id = shipment.json["label_id"].as_str().unwrap().to_string();
+    let unknown_kind = serde_json::json!({
+        "event_id": "e-new", "kind": "returned_to_sender", "shipment_ref": shipment_id,
+        "label_id": label_id, "tracking_number": "1Z0", "occurred_at_ms": NOW_MS,
+        "reason": "refused"
+    });
+    let reply = h.call(signed_json(&unknown_kind)).await;
+    assert_eq!(reply.status, 200, "{}", reply.json);
+    assert_eq!(reply.json["ignored"], "unknown_kind");
+    assert_eq!(reply.json["applied"], false);
+    let again = h.call(signed_json(&unknown_kind)).await;
+    assert_eq!(
+        (again.status, &again.json["duplicate"]),
+        (200, &serde_json::json!(true))
+    );
+    assert!(h.store.snapshot().processed_events.contains_key("e-new"));
+
+    let extra_field = serde_json::json!({
+        "event_id": "e-extra", "kind": "picked_up", "shipment_ref": shipment_id,
+        "label_id": label_id, "tracking_number": "1Z0", "occurred_at_ms": NOW_MS,
+        "weather": "rain", "depot": { "id": 7 }
+    });
+    let reply = h.call(signed_json(&extra_field)).await;
+    assert_eq!(reply.status, 200, "{}", reply.json);
+    assert_eq!(reply.json["applied"], true);
+    assert_eq!(reply.json["ignored"], serde_json::Value::Null);
+    assert_eq!(
+        h.store.snapshot().shipments[&shipment_id].shipment.status,
+        shipsim_system::api::ShipmentStatus::InTransit
+    );
+
+    let stranger = serde_json::json!({
+        "event_id": "e-stranger", "kind": "delivered", "shipment_ref": "shp_elsewhere",
+        "label_id": "lbl_x", "tracking_number": "1Z9", "occurred_at_ms": NOW_MS
+    });
+    let reply = h.call(signed_json(&stranger)).await;
+    assert_eq!(reply.status, 200, "{}", reply.json);
+    assert_eq!(reply.json["ignored"], "unknown_shipment");
+
+    // A known kind without its fields is still malformed: the carrier has a bug to fix.
+    let incomplete = serde_json::json!({ "event_id": "e-bad", "kind": "delivered" });
+    assert_envelope(
+        &h.call(signed_json(&incomplete)).await,
+        400,
+        "malformed_json",
+    );
+
+    let text = metrics_text(&h).await;
+    for line in [
+        "shipsim_webhook_events_ignored_total{reason=\"unknown_kind\"} 1",
+        "shipsim_webhook_events_ignored_total{reason=\"unknown_shipment\"} 1",
+        "shipsim_webhook_unknown_fields_total 3",
+        "shipsim_webhook_duplicates_absorbed_total 1",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing `{line}` in:\n{text}"
+        );
+    }
+}
+
+/// A clock a test moves by hand.
+struct MovableClock(AtomicU64);
+
+impl Clock for MovableClock {
+    fn now_ms(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn idempotency_keys_are_forgotten_after_the_retention_and_swept() {
+    // Proves the retention, by moving the service's clock: a key replays its order until
+    // 24 h after completion, and from then on executes as new (a new order, not a replay);
+    // the sweeper, run on tokio's paused clock, deletes completed records past retention
+    // and leaves a record in progress alone, however old. Before, keys were never
+    // forgotten and nothing deleted them.
+    const DAY_MS: u64 = service::IDEMPOTENCY_RETENTION_MS_DEFAULT;
+    let clock = Arc::new(MovableClock(AtomicU64::new(NOW_MS)));
+    let h = harness_full(None, Some("admin"), clock.clone());
+    let first = h
+        .post("/v1/orders", "key-a", Some("k-kept"), &order_body("DE"))
+        .await;
+    assert_eq!(first.status, 201);
+    clock.0.store(NOW_MS + DAY_MS - 1, Ordering::SeqCst);
+    let replay = h
+        .post("/v1/orders", "key-a", Some("k-kept"), &order_body("DE"))
+        .await;
+    assert_eq!(replay.json["id"], first.json["id"]);
+    assert_eq!(replay.headers["idempotent-replayed"], "true");
+    clock.0.store(NOW_MS + DAY_MS, Ordering::SeqCst);
+    let after = h
+        .post("/v1/orders", "key-a", Some("k-kept"), &order_body("DE"))
+        .await;
+    assert_eq!(after.status, 201, "{}", after.json);
+    assert_ne!(after.json["id"], first.json["id"], "the key was forgotten");
+    assert!(!after.headers.contains_key("idempotent-replayed"));
+    let other = h
+        .post("/v1/orders", "key-b", Some("k-other"), &order_body("DE"))
+        .await;
+    assert_eq!(other.status, 201);
+
+    // An operation stuck in progress since the start: never swept.
+    let stuck = shipsim_system::store::IdempotencyRecord {
+        scope: shipsim_system::store::IdemScope {
+            caller: "merchant-a".into(),
+            key: "k-stuck".into(),
+        },
+        fingerprint: "fp".into(),
+        created_at_ms: NOW_MS,
+        state: shipsim_system::store::IdemState::InProgress {
+            lock: None,
+            recovery: shipsim_system::store::RecoveryPoint::ShipmentCreated {
+                shipment_id: "shp_stuck".into(),
+            },
+        },
+    };
+    shipsim_system::store::transact(&*h.store, shipsim_system::store::Durability::Sync, |tx| {
+        tx.put_idempotency(stuck.clone());
+        Ok::<_, shipsim_system::store::StoreError>(())
+    })
+    .unwrap();
+    assert_eq!(h.store.snapshot().idempotency.len(), 3);
+    tokio::spawn(service::run_idempotency_sweeper(
+        h.store.clone(),
+        clock.clone(),
+        DAY_MS,
+    ));
+    tokio::time::sleep(std::time::Duration::from_millis(
+        service::SWEEP_INTERVAL_MS + 1_000,
+    ))
+    .await;
+    assert_eq!(
+        h.store.snapshot().idempotency.len(),
+        3,
+        "nothing expired yet"
+    );
+    clock.0.store(NOW_MS + 2 * DAY_MS, Ordering::SeqCst);
+    tokio::time::sleep(std::time::Duration::from_millis(service::SWEEP_INTERVAL_MS)).await;
+    let left: Vec<String> = h
+        .store
+        .snapshot()
+        .idempotency
+        .keys()
+        .map(|scope| scope.key.clone())
+        .collect();
+    assert_eq!(
+        left,
+        ["k-stuck"],
+        "completed records past retention are deleted"
+    );
+}
+
+/// A SQLite store that notes the thread every transaction body runs on.
+struct ThreadSpy {
+    inner: shipsim_system::store::SqliteStore,
+    threads: Arc<Mutex<Vec<std::thread::ThreadId>>>,
+}
+
+impl shipsim_system::store::Store for ThreadSpy {
+    fn run_tx(
+        &self,
+        durability: shipsim_system::store::Durability,
+        body: &mut dyn FnMut(
+            &mut dyn shipsim_system::store::Tx,
+        ) -> shipsim_system::store::TxDecision,
+    ) -> Result<(), shipsim_system::store::StoreError> {
+        self.threads
+            .lock()
+            .unwrap()
+            .push(std::thread::current().id());
+        self.inner.run_tx(durability, body)
+    }
+
+    fn run_tx_owned(
+        &self,
+        durability: shipsim_system::store::Durability,
+        mut body: shipsim_system::store::OwnedTxBody,
+    ) -> shipsim_system::store::TxFuture {
+        let threads = self.threads.clone();
+        self.inner.run_tx_owned(
+            durability,
+            Box::new(move |tx| {
+                threads.lock().unwrap().push(std::thread::current().id());
+                body(tx)
+            }),
+        )
+    }
+
+    fn read_all(&self) -> Result<shipsim_system::store::Tables, shipsim_system::store::StoreError> {
+        self.inner.read_all()
+    }
+}
+
+#[tokio::test]
+async fn sqlite_commits_never_run_on_the_async_worker() {
+    // Proves the service keeps SQLite's commits (each an fsync) off its async worker: on a
+    // single-threaded runtime, creating an order and a shipment (label bought), reading
+    // them back and taking a carrier webhook in runs every transaction body on the store's
+    // writer thread, never on the runtime's one thread, which would otherwise serve
+    // nothing while the disk syncs.
+    let dir = std::env::temp_dir().join(format!("shipsim-it-threads-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (sqlite, _) = shipsim_system::store::SqliteStore::open(&dir.join("service.db")).unwrap();
+    let threads = Arc::new(Mutex::new(Vec::new()));
+    let store = Arc::new(ThreadSpy {
+        inner: sqlite,
+        threads: threads.clone(),
+    });
+    let carrier = Arc::new(FakeCarrier::default());
+    let h = Harness {
+        router: service::router(
+            config(None, Some("admin")),
+            ServiceDeps {
+                clock: Arc::new(FixedClock(NOW_MS)),
+                store,
+                carrier: carrier.clone(),
+                observer: Arc::new(NoopObserver),
+                seed: Seed(1),
+                boot: 0,
+            },
+        ),
+        carrier,
+        store: Arc::new(MemoryStore::new()),
+    };
+    let (order, shipment) = h.order_with_shipment().await;
+    assert_eq!(
+        h.get(&format!("/v1/orders/{order}"), "key-a").await.status,
+        200
+    );
+    let event = TrackingEvent {
+        event_id: "e1".into(),
+        kind: TrackingKind::PickedUp,
+        shipment_ref: shipment.json["id"].as_str().unwrap().into(),
+        label_id: shipment.json["label_id"].as_str().unwrap().into(),
+        tracking_number: "1Z0".into(),
+        occurred_at_ms: NOW_MS,
+    };
+    assert_eq!(
+        h.call(signed_event(&h, &event, NOW_MS / 1_000, CARRIER_SECRET))
+            .await
+            .status,
+        200
+    );
+    let worker = std::thread::current().id();
+    let threads = threads.lock().unwrap();
+    assert!(threads.len() >= 6, "{} transactions", threads.len());
+    assert!(
+        threads.iter().all(|t| *t != worker),
+        "a transaction ran on the async worker"
+    );
+}
+
+#[tokio::test]
+async fn outbound_events_carry_a_per_shipment_sequence_in_commit_order() {
+    // Proves every outbound webhook says where it stands among its shipment's events: the
+    // shipment's creation is 1, each carrier scan announced after it the next number
+    // (whether it moved the shipment or was a tracking update), in commit order, so a
+    // receiver that sees deliveries overtake each other can tell a stale one. The order's
+    // own event is 1 of its order. Before, events had no sequence at all.
+    let h = harness(None);
+    let (_, shipment) = h.order_with_shipment().await;
+    let shipment_id = shipment.json["id"].as_str().unwrap().to_string();
+    for (id, kind) in [
+        ("e1", TrackingKind::PickedUp),
+        ("e2", TrackingKind::InTransit),
+        ("e3", TrackingKind::Delivered),
+    ] {
+        let event = TrackingEvent {
+            event_id: id.into(),
+            kind,
+            shipment_ref: shipment_id.clone(),
+            label_id: shipment.json["label_id"].as_str().unwrap().into(),
+            tracking_number: "1Z0".into(),
+            occurred_at_ms: NOW_MS,
+        };
+        let reply = h
+            .call(signed_event(&h, &event, NOW_MS / 1_000, CARRIER_SECRET))
+            .await;
+        assert_eq!(reply.status, 200);
+    }
+    let tables = h.store.snapshot();
+    let announced: Vec<(String, serde_json::Value)> = tables
+        .outbox
+        .values()
+        .map(|record| {
+            let body = serde_json::to_value(&record.event).unwrap();
+            (record.event.event_type.clone(), body["sequence"].clone())
+        })
+        .collect();
+    assert_eq!(
+        announced,
+        [
+            ("order.created".to_string(), serde_json::json!(1)),
+            ("shipment.created".to_string(), serde_json::json!(1)),
+            ("shipment.shipped".to_string(), serde_json::json!(2)),
+            ("shipment.tracking_update".to_string(), serde_json::json!(3)),
+            ("shipment.delivered".to_string(), serde_json::json!(4)),
+        ]
+    );
+    assert_eq!(tables.shipments[&shipment_id].webhook_sequence, 4);
 }

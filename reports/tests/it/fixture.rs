@@ -314,6 +314,12 @@ pub fn report() -> Report {
                 seeds_per_second: 6.48,
                 sim_speedup: 52.5,
                 peak_rss_mib: 64.0,
+                scenario_busy_ms: [
+                    ("walking <skeleton>".to_string(), 412),
+                    ("lost & \"found\"".to_string(), 1_530),
+                ]
+                .into_iter()
+                .collect(),
             },
         },
         totals: Totals::of(&scenarios),

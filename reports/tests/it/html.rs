@@ -191,3 +191,49 @@ fn identical_reports_render_identically() {
         html::render(&fixture::report()).unwrap()
     );
 }
+
+#[test]
+fn caught_planted_bugs_have_their_own_section_and_no_red() {
+    // Proves a regression proof (a scenario pinning a planted bug, expected to fail, and
+    // failing every seed) is shown as a caught bug: listed in its own overview table and its
+    // own section after the system's scenarios, its oracle "caught the bug" and its seeds
+    // "caught" in green, never "pass" beside "1 / 1 failed" or a red "VIOLATED", and the
+    // overview says its totals leave it out.
+    let mut report = fixture::report();
+    let mut proof = fixture::scenario("carrier_without_key_caught", &[7], &[7]);
+    proof.expected_to_fail = true;
+    proof.passed = true;
+    proof.shrunk = None;
+    report.scenarios.push(proof);
+    report.totals = shipsim_reports::model::Totals::of(&report.scenarios);
+    let page = html::render(&report).unwrap();
+    parse(&page);
+    let section_at = page
+        .find("id=\"regressions\"")
+        .expect("a section of its own");
+    let proof_at = page
+        .find("id=\"s2-carrier-without-key-caught\"")
+        .expect("the proof's section");
+    assert!(
+        proof_at > section_at,
+        "the proof sits in the regressions section"
+    );
+    let system_at = page.find("id=\"s0-").expect("the system's first scenario");
+    assert!(system_at < section_at, "system scenarios come first");
+    let proof_section = &page[proof_at..];
+    let proof_section = &proof_section[..proof_section.find("</section>").unwrap()];
+    assert!(proof_section.contains("CAUGHT"));
+    assert!(proof_section.contains("caught the bug"));
+    assert!(!proof_section.contains("VIOLATED"), "{proof_section}");
+    assert!(!proof_section.contains(">FAIL<"), "{proof_section}");
+    assert!(proof_section.contains("<td class=\"pass\">caught</td>"));
+    let overview = &page[page.find("id=\"overview\"").unwrap()..];
+    let overview = &overview[..overview.find("</section>").unwrap()];
+    assert!(overview.contains("leave out the 1 regression scenario(s)"));
+    let system_table = &overview[..overview.find("<h3>Caught planted bugs</h3>").unwrap()];
+    assert!(
+        !system_table.contains("carrier_without_key_caught"),
+        "not among the system's scenarios"
+    );
+    assert!(overview.contains("<td class=\"pass\">caught</td><td>1 / 1</td>"));
+}

@@ -172,3 +172,198 @@ fn junit_parses_with_one_failure_per_failing_scenario() {
         xml.contains("replay: shipsim replay out/repro/lost &amp; &quot;found&quot;-seed3.toml")
     );
 }
+
+/// What the Jenkins/Surefire JUnit schema (xunit-plugin's `junit-10.xsd`) allows of one
+/// element: the attributes it may carry, those it must, and the elements it may contain.
+struct JunitElement {
+    name: &'static str,
+    required: &'static [&'static str],
+    optional: &'static [&'static str],
+    children: &'static [&'static str],
+}
+
+const JUNIT_SCHEMA: &[JunitElement] = &[
+    JunitElement {
+        name: "testsuites",
+        required: &[],
+        optional: &["name", "time", "tests", "failures", "errors"],
+        children: &["testsuite"],
+    },
+    JunitElement {
+        name: "testsuite",
+        required: &["name", "tests", "failures", "errors"],
+        optional: &[
+            "group",
+            "time",
+            "skipped",
+            "timestamp",
+            "hostname",
+            "id",
+            "package",
+            "file",
+            "log",
+            "url",
+        ],
+        children: &[
+            "testsuite",
+            "properties",
+            "testcase",
+            "system-out",
+            "system-err",
+        ],
+    },
+    JunitElement {
+        name: "properties",
+        required: &[],
+        optional: &[],
+        children: &["property"],
+    },
+    JunitElement {
+        name: "property",
+        required: &["name", "value"],
+        optional: &[],
+        children: &[],
+    },
+    JunitElement {
+        name: "testcase",
+        required: &["name"],
+        optional: &["time", "classname", "group"],
+        children: &[
+            "skipped",
+            "error",
+            "failure",
+            "rerunFailure",
+            "rerunError",
+            "flakyFailure",
+            "flakyError",
+            "system-out",
+            "system-err",
+        ],
+    },
+    JunitElement {
+        name: "failure",
+        required: &[],
+        optional: &["type", "message"],
+        children: &[],
+    },
+    JunitElement {
+        name: "error",
+        required: &[],
+        optional: &["type", "message"],
+        children: &[],
+    },
+    JunitElement {
+        name: "skipped",
+        required: &[],
+        optional: &["type", "message"],
+        children: &[],
+    },
+    JunitElement {
+        name: "system-out",
+        required: &[],
+        optional: &[],
+        children: &[],
+    },
+    JunitElement {
+        name: "system-err",
+        required: &[],
+        optional: &[],
+        children: &[],
+    },
+];
+
+/// Every way `xml` breaks [`JUNIT_SCHEMA`]: unknown elements, misplaced children, unknown
+/// or missing attributes, and `time` values outside the schema's number pattern.
+fn junit_schema_errors(xml: &str) -> Vec<String> {
+    use quick_xml::events::{BytesStart, Event};
+    let mut errors = Vec::new();
+    let mut open: Vec<String> = Vec::new();
+    let mut reader = quick_xml::reader::Reader::from_str(xml);
+    let check = |e: &BytesStart<'_>, parent: Option<&String>, errors: &mut Vec<String>| {
+        let name = e.name().as_ref().to_string();
+        let Some(rule) = JUNIT_SCHEMA.iter().find(|r| r.name == name) else {
+            errors.push(format!("element <{name}> is not in the schema"));
+            return name;
+        };
+        match parent {
+            None if name != "testsuites" && name != "testsuite" => {
+                errors.push(format!("<{name}> cannot be the root"));
+            }
+            Some(parent) => {
+                let parent_rule = JUNIT_SCHEMA.iter().find(|r| r.name == parent.as_str());
+                if parent_rule.is_some_and(|p| !p.children.contains(&name.as_str())) {
+                    errors.push(format!("<{parent}> cannot contain <{name}>"));
+                }
+            }
+            None => {}
+        }
+        let mut seen = Vec::new();
+        for attribute in e.attributes() {
+            let attribute = attribute.expect("well-formed attribute");
+            let key = attribute.key.as_ref().to_string();
+            if !rule.required.contains(&key.as_str()) && !rule.optional.contains(&key.as_str()) {
+                errors.push(format!("<{name}> does not take attribute `{key}`"));
+            }
+            let value = attribute.value.to_string();
+            let (whole, fraction) = value.split_once('.').unwrap_or((&value, ""));
+            if key == "time"
+                && !(whole.bytes().all(|b| b.is_ascii_digit())
+                    && fraction.bytes().all(|b| b.is_ascii_digit()))
+            {
+                errors.push(format!("<{name} time=\"{value}\"> is not a number"));
+            }
+            seen.push(key);
+        }
+        for required in rule.required {
+            if !seen.iter().any(|k| k == required) {
+                errors.push(format!("<{name}> lacks attribute `{required}`"));
+            }
+        }
+        name
+    };
+    loop {
+        match reader.read_event().expect("well-formed") {
+            Event::Eof => break,
+            Event::Start(e) => {
+                let name = check(&e, open.last(), &mut errors);
+                open.push(name);
+            }
+            Event::Empty(e) => {
+                check(&e, open.last(), &mut errors);
+            }
+            Event::End(_) => {
+                open.pop();
+            }
+            _ => {}
+        }
+    }
+    errors
+}
+
+#[test]
+fn junit_follows_the_jenkins_surefire_schema() {
+    // Proves junit.xml is valid under the strict Jenkins/Surefire schema: no `file`
+    // attribute on test cases (the scenario's file is a suite property instead), a `time`
+    // on every test case taken from the run's wall clock, and `skipped` on the suite. The
+    // checker is shown to bite on a document with the old `testcase@file`.
+    let xml = junit::render(&fixture::report()).unwrap();
+    assert_eq!(junit_schema_errors(&xml), Vec::<String>::new(), "{xml}");
+    assert!(xml.contains(r#"<property name="scenario.walking &lt;skeleton&gt;.file" value="scenarios/walking &lt;skeleton&gt;.toml"/>"#));
+    assert!(xml.contains(r#"name="walking &lt;skeleton&gt; [seeds 1..=4]" time="0.412""#));
+    assert!(xml.contains(r#"skipped="0""#));
+    let cases = xml.matches("<testcase ").count();
+    assert_eq!(cases, 4);
+    assert_eq!(
+        xml.split("<testcase ")
+            .skip(1)
+            .filter(|case| case.split('>').next().unwrap().contains(" time=\""))
+            .count(),
+        cases,
+        "every test case has a time"
+    );
+    let old = r#"<testsuites><testsuite name="s" tests="1" failures="0" errors="0"><testcase name="c" file="x.toml"/></testsuite></testsuites>"#;
+    assert_eq!(
+        junit_schema_errors(old),
+        vec!["<testcase> does not take attribute `file`".to_string()]
+    );
+}

@@ -647,6 +647,8 @@ async fn read_through_api(
                     shipment,
                     caller: caller.clone(),
                     idempotency_key: key,
+                    // The public API does not show it; no oracle reads it.
+                    webhook_sequence: 0,
                 },
             );
         }

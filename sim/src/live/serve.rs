@@ -7,6 +7,13 @@
 //! tracking deliveries it owed. Both stop gracefully on SIGTERM or ctrl-c: they stop
 //! accepting, finish the requests in flight, and exit 0.
 //!
+//! Ids come from the operating system's entropy ([`IdGen::from_entropy`]) unless a seed is
+//! given explicitly (`--seed`, for a reproducible demo): two services on fresh databases, a
+//! database restored from a backup, or two environments sharing one carrier account never
+//! issue the same order, shipment or label id, nor so the same carrier key. Both servers
+//! wrap their connections in [`EnvelopeListener`], so even hyper's own answers to
+//! unparseable requests carry the error envelope and a request id.
+//!
 //! Webhooks are off unless asked for. The service runs its outbox sender when at least one
 //! merchant subscribed ([`ServiceOptions::webhooks`]); the carrier runs its tracking sender
 //! when given the service's webhook URL ([`CarrierOptions::tracking`]). Both deliver with
@@ -19,8 +26,10 @@ use shipsim_system::bugs::BugSet;
 use shipsim_system::carrier::{self, CarrierConfig, CarrierDeps, CarrierLedger, TrackingConfig};
 use shipsim_system::clock::WallClock;
 use shipsim_system::observe::TracingObserver;
-use shipsim_system::seed::Seed;
-use shipsim_system::service::{self, ServiceConfig, ServiceDeps, WebhookSettings};
+use shipsim_system::seed::{IdGen, Seed, entropy_seed};
+use shipsim_system::service::{
+    self, EnvelopeListener, ServiceConfig, ServiceDeps, WebhookSettings,
+};
 use shipsim_system::store::SqliteStore;
 use shipsim_system::transport::ReqwestTransport;
 
@@ -48,10 +57,15 @@ pub struct ServiceOptions {
     /// The carrier's webhook secret and the merchants subscribed to the service's own
     /// webhooks; no targets means no outbox sender.
     pub webhooks: WebhookSettings,
+    /// How long completed idempotency records are remembered, ms (the sweeper deletes
+    /// them after that).
+    pub idempotency_retention_ms: u64,
     /// Planted bugs.
     pub bugs: BugSet,
-    /// Seed of the service's ids and jitter (combined with the boot number).
-    pub seed: u64,
+    /// Seed of the service's ids and jitter (combined with the boot number): reproducible,
+    /// and so shared by every process given the same seed. `None`: ids from the OS's
+    /// entropy, jitter from a random seed.
+    pub seed: Option<u64>,
 }
 
 /// How `shipsim carrier` runs the carrier.
@@ -65,8 +79,21 @@ pub struct CarrierOptions {
     pub admin_key: Option<String>,
     /// Where and how to send tracking events; `None` sends none.
     pub tracking: Option<TrackingConfig>,
-    /// Seed of the carrier's ids.
-    pub seed: u64,
+    /// Seed of the carrier's ids; `None`: from the OS's entropy (see [`ServiceOptions::seed`]).
+    pub seed: Option<u64>,
+}
+
+/// The seed a live server runs with, and the ids it issues: seeded (reproducible) when a
+/// seed was given, from entropy otherwise.
+fn seed_and_ids(seed: Option<u64>, component: &str, boot: u64) -> (Seed, Arc<IdGen>) {
+    match seed {
+        Some(seed) => {
+            let seed = Seed(seed).derive(component);
+            let ids = IdGen::new(seed.derive_index("boot", boot).derive("ids"));
+            (seed, Arc::new(ids))
+        }
+        None => (entropy_seed(), Arc::new(IdGen::from_entropy())),
+    }
 }
 
 /// Runs the reference service until SIGTERM or ctrl-c.
@@ -87,20 +114,27 @@ pub async fn run_service(options: ServiceOptions) -> Result<(), LiveError> {
         carrier_policy: options.settings.carrier,
         rate_limit: options.settings.rate_limit,
         lock_lease_ms: options.settings.lock_lease_ms,
+        idempotency_retention_ms: options.idempotency_retention_ms,
         // A real database has its own round trips; simulated ones would only add to them.
         store_latency_ms: (0, 0),
         bugs: options.bugs,
         admin_key: options.admin_key,
         webhooks: options.webhooks.clone(),
     };
+    let (seed, ids) = seed_and_ids(options.seed, "service", boot);
     let deps = ServiceDeps {
         clock: Arc::new(WallClock),
         store: Arc::new(store),
         carrier: Arc::new(ReqwestTransport::new()?),
         observer: Arc::new(TracingObserver),
-        seed: Seed(options.seed).derive("service"),
+        seed,
         boot,
     };
+    tokio::spawn(service::run_idempotency_sweeper(
+        deps.store.clone(),
+        deps.clock.clone(),
+        options.idempotency_retention_ms,
+    ));
     let subscribers = options.webhooks.targets.len();
     if subscribers > 0 {
         tokio::spawn(service::run_outbox_sender(
@@ -109,10 +143,16 @@ pub async fn run_service(options: ServiceOptions) -> Result<(), LiveError> {
             Arc::new(ReqwestTransport::new()?),
         ));
     }
-    let router = service::router(config, deps);
+    let router = service::router_with_ids(config, deps, ids.clone());
     let (listener, address) = bind(&options.listen).await?;
+    let listener = EnvelopeListener::new(listener, ids);
     let shutdown = shutdown_signal();
-    tracing::info!(%address, boot, db = %options.db.display(), subscribers, "service listening");
+    let ids_from = if options.seed.is_some() {
+        "seed"
+    } else {
+        "entropy"
+    };
+    tracing::info!(%address, boot, db = %options.db.display(), subscribers, ids_from, "service listening");
     announce(address);
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
@@ -130,11 +170,12 @@ pub async fn run_carrier(options: CarrierOptions) -> Result<(), LiveError> {
         Some(path) => CarrierLedger::open(path)?,
         None => (CarrierLedger::new(), 0),
     };
+    let (seed, ids) = seed_and_ids(options.seed, "carrier", boot);
     let deps = CarrierDeps {
         clock: Arc::new(WallClock),
         ledger: Arc::new(ledger),
         observer: Arc::new(TracingObserver),
-        seed: Seed(options.seed).derive("carrier"),
+        seed,
         boot,
     };
     if let Some(tracking) = &options.tracking {
@@ -145,7 +186,7 @@ pub async fn run_carrier(options: CarrierOptions) -> Result<(), LiveError> {
         ));
     }
     let tracking_url = options.tracking.as_ref().map(|t| t.webhook_url.clone());
-    let router = carrier::router(
+    let router = carrier::router_with_ids(
         CarrierConfig {
             api_key: CARRIER_API_KEY.to_string(),
             unserviceable_countries: [UNSERVICEABLE_COUNTRY.to_string()].into_iter().collect(),
@@ -153,8 +194,10 @@ pub async fn run_carrier(options: CarrierOptions) -> Result<(), LiveError> {
             admin_key: options.admin_key,
         },
         deps,
+        ids.clone(),
     );
     let (listener, address) = bind(&options.listen).await?;
+    let listener = EnvelopeListener::new(listener, ids);
     let shutdown = shutdown_signal();
     tracing::info!(%address, boot, tracking_url = tracking_url.as_deref().unwrap_or(""), "carrier listening");
     announce(address);

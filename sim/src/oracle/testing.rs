@@ -240,6 +240,7 @@ impl Fixture {
                 shipment,
                 caller: caller.into(),
                 idempotency_key: key.into(),
+                webhook_sequence: 0,
             },
         );
     }

@@ -247,6 +247,7 @@ mod tests {
                 order_id: "ord_1".into(),
                 shipment_id: Some("shp_1".into()),
                 status: Some(ShipmentStatus::LabelPurchased),
+                sequence: 1,
             },
             cause: cause.map(str::to_string),
             delivery: if delivered {

@@ -120,6 +120,8 @@ fn service_router(boot: &Boot) -> axum::Router {
         carrier_policy: scenario.service.carrier,
         rate_limit: scenario.service.rate_limit,
         lock_lease_ms: scenario.service.lock_lease_ms,
+        // No simulated run lasts the 24 h a key is kept: the sweeper never fires here.
+        idempotency_retention_ms: service::IDEMPOTENCY_RETENTION_MS_DEFAULT,
         store_latency_ms: scenario.service.store_latency_ms,
         bugs: boot.bugs().clone(),
         admin_key: Some(deployment::ADMIN_KEY.to_string()),

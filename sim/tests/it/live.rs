@@ -15,12 +15,12 @@ use shipsim_system::bugs::BugSet;
 
 const ADMIN_KEY: &str = "sk_admin_test";
 
-fn exe() -> &'static Path {
+pub(crate) fn exe() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_shipsim"))
 }
 
 /// A fresh directory for one test's databases and logs.
-fn scratch(name: &str) -> PathBuf {
+pub(crate) fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("shipsim-it-live-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();

@@ -7,6 +7,7 @@ mod determinism;
 mod faults;
 mod fuzz;
 mod live;
+mod live_hardening;
 mod reports;
 mod scenario_errors;
 mod scenarios;

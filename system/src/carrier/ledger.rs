@@ -338,6 +338,20 @@ impl CarrierLedger {
         Ok(Sale::New(label))
     }
 
+    /// Whether every change is committed to a file first (live mode), so a call may wait
+    /// for the disk: async callers then make it on a blocking thread.
+    ///
+    /// # Panics
+    /// If the ledger's lock was poisoned.
+    #[must_use]
+    pub fn is_durable(&self) -> bool {
+        self.state
+            .lock()
+            .expect("ledger lock poisoned")
+            .journal
+            .is_some()
+    }
+
     /// The label with this id, if sold.
     ///
     /// # Panics

@@ -75,10 +75,16 @@ struct Carrier {
     rng: Mutex<ChaCha8Rng>,
 }
 
-/// Builds the carrier's router.
+/// Builds the carrier's router, its ids seeded from `deps.seed` and the boot number.
 pub fn router(config: CarrierConfig, deps: CarrierDeps) -> Router {
+    let ids = IdGen::new(deps.seed.derive_index("boot", deps.boot).derive("ids"));
+    router_with_ids(config, deps, Arc::new(ids))
+}
+
+/// Builds the carrier's router with its ids (labels, tracking events, requests) drawn from
+/// `ids` (live mode: [`IdGen::from_entropy`]).
+pub fn router_with_ids(config: CarrierConfig, deps: CarrierDeps, ids: Arc<IdGen>) -> Router {
     let boot_seed = deps.seed.derive_index("boot", deps.boot);
-    let ids = Arc::new(IdGen::new(boot_seed.derive("ids")));
     let carrier = Arc::new(Carrier {
         config,
         ids: ids.clone(),
@@ -99,8 +105,12 @@ pub fn router(config: CarrierConfig, deps: CarrierDeps) -> Router {
 }
 
 fn authenticate(carrier: &Carrier, headers: &HeaderMap) -> Result<(), ApiError> {
-    let presented = headers.get(HEADER_API_KEY).and_then(|v| v.to_str().ok());
-    if presented == Some(carrier.config.api_key.as_str()) {
+    let presented = headers
+        .get(HEADER_API_KEY)
+        .map(axum::http::HeaderValue::as_bytes)
+        .unwrap_or_default();
+    // Constant time: `==` on the secret would stop at the first wrong byte.
+    if crate::secret::equal(presented, carrier.config.api_key.as_bytes()) {
         Ok(())
     } else {
         Err(ApiError::unauthenticated(
@@ -145,38 +155,18 @@ async fn sell(
     let canonical = serde_json::to_vec(&request).expect("API types serialise");
     let fingerprint = crate::service::fingerprint_of("POST", "/v1/labels", &canonical);
     let now_ms = carrier.deps.clock.now_ms();
-    let make = || {
-        let tracking: u64 = carrier
-            .rng
-            .lock()
-            .expect("carrier rng lock poisoned")
-            .random_range(100_000_000_000..1_000_000_000_000);
-        Label {
-            label_id: carrier.ids.next("lbl"),
-            tracking_number: format!("1Z{tracking}"),
-            shipment_ref: request.shipment_ref.clone(),
-            cost_cents: price_cents(&request),
-        }
+    let sale = if carrier.deps.ledger.is_durable() {
+        // A file-backed ledger fsyncs each sale: off the async workers.
+        let carrier = carrier.clone();
+        let key = key.map(str::to_string);
+        tokio::task::spawn_blocking(move || {
+            record_sale(&carrier, key.as_deref(), &fingerprint, now_ms, &request)
+        })
+        .await
+        .map_err(|e| ApiError::internal(format!("label sale task failed: {e}")))??
+    } else {
+        record_sale(&carrier, key, &fingerprint, now_ms, &request)?
     };
-    // The parcel's tracking story is scheduled with the sale, in one commit, so a carrier
-    // killed right after a sale still reports its parcel.
-    let story = |label: &Label| match &carrier.config.tracking {
-        Some(tracking) => {
-            let mut rng = carrier.rng.lock().expect("carrier rng lock poisoned");
-            tracking::story(
-                label,
-                now_ms,
-                tracking.exception_percent,
-                &carrier.ids,
-                &mut *rng,
-            )
-        }
-        None => Vec::new(),
-    };
-    let sale = carrier
-        .deps
-        .ledger
-        .sell(key, &fingerprint, now_ms, make, story)?;
     match sale {
         Sale::New(label) => {
             carrier.deps.observer.record(SystemEvent::LabelSold {
@@ -201,6 +191,49 @@ async fn sell(
         }
         Sale::KeyReused => Err(ApiError::key_reused()),
     }
+}
+
+/// Sells a label for `request` under `key`, or replays or refuses per the key, in the
+/// ledger (committed before it returns, for a file-backed ledger). The parcel's tracking
+/// story is scheduled with the sale, in one commit, so a carrier killed right after a sale
+/// still reports its parcel.
+fn record_sale(
+    carrier: &Carrier,
+    key: Option<&str>,
+    fingerprint: &str,
+    now_ms: u64,
+    request: &LabelRequest,
+) -> Result<Sale, crate::store::StoreError> {
+    let make = || {
+        let tracking: u64 = carrier
+            .rng
+            .lock()
+            .expect("carrier rng lock poisoned")
+            .random_range(100_000_000_000..1_000_000_000_000);
+        Label {
+            label_id: carrier.ids.next("lbl"),
+            tracking_number: format!("1Z{tracking}"),
+            shipment_ref: request.shipment_ref.clone(),
+            cost_cents: price_cents(request),
+        }
+    };
+    let story = |label: &Label| match &carrier.config.tracking {
+        Some(tracking) => {
+            let mut rng = carrier.rng.lock().expect("carrier rng lock poisoned");
+            tracking::story(
+                label,
+                now_ms,
+                tracking.exception_percent,
+                &carrier.ids,
+                &mut *rng,
+            )
+        }
+        None => Vec::new(),
+    };
+    carrier
+        .deps
+        .ledger
+        .sell(key, fingerprint, now_ms, make, story)
 }
 
 fn check_admin(carrier: &Carrier, headers: &HeaderMap) -> Result<(), ApiError> {

@@ -15,6 +15,7 @@ use super::{CarrierDeps, CarrierLedger};
 use crate::api::{Label, TrackingEvent, TrackingKind};
 use crate::seed::IdGen;
 use crate::store::Delivery;
+use crate::transport::BoxFuture;
 use crate::webhook::{self, DeliveryQueue, DeliveryResult, Outgoing, SenderConfig};
 
 /// Where and how the carrier sends tracking events.
@@ -99,9 +100,16 @@ struct Queue {
 }
 
 impl DeliveryQueue for Queue {
-    fn due(&self, now_ms: u64, limit: usize, in_flight: &BTreeSet<u64>) -> Vec<Outgoing> {
-        self.ledger
-            .tracking_due(now_ms, limit, in_flight)
+    fn due(
+        &self,
+        now_ms: u64,
+        limit: usize,
+        in_flight: BTreeSet<u64>,
+    ) -> BoxFuture<'_, Vec<Outgoing>> {
+        // A read of the ledger's memory: never waits for the disk.
+        let due = self
+            .ledger
+            .tracking_due(now_ms, limit, &in_flight)
             .into_iter()
             .map(|item| Outgoing {
                 seq: item.seq,
@@ -113,12 +121,23 @@ impl DeliveryQueue for Queue {
                     Delivery::Pending { attempts, .. } => attempts,
                     _ => 0,
                 },
+                first_due_at_ms: item.due_at_ms,
             })
-            .collect()
+            .collect();
+        Box::pin(std::future::ready(due))
     }
 
-    fn settle(&self, seq: u64, result: DeliveryResult) {
-        self.ledger.settle_tracking(seq, &result);
+    fn settle(&self, seq: u64, result: DeliveryResult) -> BoxFuture<'_, ()> {
+        let ledger = self.ledger.clone();
+        Box::pin(async move {
+            if ledger.is_durable() {
+                // A file-backed ledger commits (fsyncs) the result: off the async workers.
+                let _ =
+                    tokio::task::spawn_blocking(move || ledger.settle_tracking(seq, &result)).await;
+            } else {
+                ledger.settle_tracking(seq, &result);
+            }
+        })
     }
 }
 

@@ -26,12 +26,13 @@ pub enum AttemptOutcome {
 
 impl AttemptOutcome {
     /// Whether the server may have acted on this attempt without the client learning the
-    /// result: a timeout, a failure after the request went out, or a 5xx (which a proxy or a
-    /// crash between commit and response can produce after the work was done).
+    /// result: a timeout, a failure after the request went out, a 5xx (which a proxy or a
+    /// crash between commit and response can produce after the work was done), or a 409
+    /// (the key's first request is still executing: its outcome is not known yet).
     #[must_use]
     pub fn is_ambiguous(&self) -> bool {
         match self {
-            AttemptOutcome::Response { status, .. } => *status >= 500,
+            AttemptOutcome::Response { status, .. } => *status >= 500 || *status == 409,
             AttemptOutcome::Timeout => true,
             AttemptOutcome::Transport(error) => error.may_have_reached_server(),
         }

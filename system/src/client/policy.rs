@@ -108,6 +108,10 @@ pub enum StatusClass {
     Success,
     /// 429 or 5xx: transient, retry after a wait.
     Transient,
+    /// 409: the IETF idempotency draft's answer when the key's first request is still
+    /// executing. The outcome is not known yet, so the operation is retried with the same
+    /// key, never sooner than the server's `Retry-After`, within the deadline.
+    InProgress,
     /// Any other status: the request itself is wrong (or conflicts); retrying cannot help.
     Permanent,
 }
@@ -118,6 +122,7 @@ pub fn classify_status(status: u16) -> StatusClass {
     match status {
         200..=299 => StatusClass::Success,
         429 | 500..=599 => StatusClass::Transient,
+        409 => StatusClass::InProgress,
         _ => StatusClass::Permanent,
     }
 }
@@ -152,12 +157,14 @@ mod tests {
 
     #[test]
     fn statuses_classify_as_the_seeds_say() {
-        // Proves the retry rules of seed 004: 5xx and 429 retry, 400 and other 4xx never.
+        // Proves the retry rules of seed 004: 5xx and 429 retry, 409 (a key in flight)
+        // retries as in progress, 400 and other 4xx never.
         assert_eq!(classify_status(201), StatusClass::Success);
         assert_eq!(classify_status(503), StatusClass::Transient);
         assert_eq!(classify_status(500), StatusClass::Transient);
         assert_eq!(classify_status(429), StatusClass::Transient);
-        for status in [400, 401, 403, 404, 409, 413, 422] {
+        assert_eq!(classify_status(409), StatusClass::InProgress);
+        for status in [400, 401, 403, 404, 413, 422] {
             assert_eq!(classify_status(status), StatusClass::Permanent, "{status}");
         }
     }

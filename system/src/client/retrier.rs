@@ -3,7 +3,8 @@
 //! One logical operation becomes up to `attempt_count_max` HTTP attempts. Each attempt has
 //! its own timeout, the whole operation a deadline; between attempts the loop waits a
 //! full-jitter backoff, never less than the server's `Retry-After`. Only timeouts, transport
-//! failures, 5xx and 429 are retried.
+//! failures, 5xx, 429 and 409 (a key whose first request is still in progress: the outcome
+//! is not known yet) are retried, always with the same request and key.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -198,7 +199,9 @@ impl Retrier {
                         StatusClass::Permanent if !self.retries_permanent(*status) => {
                             return self.finish(started, attempts, |_| Err(rejected(&response)));
                         }
-                        StatusClass::Permanent | StatusClass::Transient => match &outcome {
+                        StatusClass::Permanent
+                        | StatusClass::Transient
+                        | StatusClass::InProgress => match &outcome {
                             AttemptOutcome::Response { retry_after_ms, .. } => *retry_after_ms,
                             _ => None,
                         },
@@ -323,5 +326,129 @@ fn rejected(response: &HttpResponse) -> ClientError {
         body: serde_json::from_slice::<ErrorEnvelope>(response.body())
             .ok()
             .map(|envelope| envelope.error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+
+    use super::*;
+    use crate::clock::FixedClock;
+    use crate::transport::{BoxFuture, TransportError};
+
+    /// A server that answers from a script, then repeats its last answer; it keeps every
+    /// request it was sent.
+    struct Scripted {
+        answers: Mutex<VecDeque<(u16, Option<&'static str>, &'static str)>>,
+        requests: Mutex<Vec<HttpRequest>>,
+    }
+
+    impl Scripted {
+        fn new(answers: &[(u16, Option<&'static str>, &'static str)]) -> Arc<Self> {
+            Arc::new(Scripted {
+                answers: Mutex::new(answers.iter().copied().collect()),
+                requests: Mutex::new(Vec::new()),
+            })
+        }
+    }
+
+    impl Transport for Scripted {
+        fn send(
+            &self,
+            request: HttpRequest,
+        ) -> BoxFuture<'_, Result<HttpResponse, TransportError>> {
+            self.requests.lock().unwrap().push(request);
+            let mut answers = self.answers.lock().unwrap();
+            let (status, retry_after, code) = if answers.len() > 1 {
+                answers.pop_front().unwrap()
+            } else {
+                *answers.front().unwrap()
+            };
+            let mut response = http::Response::builder().status(status);
+            if let Some(seconds) = retry_after {
+                response = response.header(http::header::RETRY_AFTER, seconds);
+            }
+            let body = if status >= 300 {
+                format!(
+                    r#"{{"error":{{"code":"{code}","message":"m","details":[],"request_id":"r"}}}}"#
+                )
+            } else {
+                "{}".to_string()
+            };
+            let response = response.body(bytes::Bytes::from(body)).unwrap();
+            Box::pin(async move { Ok(response) })
+        }
+    }
+
+    fn retrier(server: &Arc<Scripted>, deadline_ms: u64) -> Retrier {
+        Retrier::new(
+            server.clone(),
+            Arc::new(FixedClock(1_767_225_600_000)),
+            Seed(3),
+            RetryPolicy {
+                attempt_count_max: 6,
+                backoff_ms_base: 50,
+                backoff_ms_max: 400,
+                ..RetryPolicy::new(1_000, deadline_ms)
+            },
+            BugSet::none(),
+        )
+    }
+
+    fn request(_attempt: u32) -> HttpRequest {
+        http::Request::post("http://service/v1/orders")
+            .header(HEADER_IDEMPOTENCY_KEY, "order-7")
+            .body(bytes::Bytes::new())
+            .unwrap()
+    }
+
+    const IN_PROGRESS: (u16, Option<&str>, &str) =
+        (409, Some("1"), "idempotency_request_in_progress");
+
+    #[tokio::test(start_paused = true)]
+    async fn a_key_in_progress_is_retried_with_the_same_key_after_retry_after() {
+        // Proves a 409 "in progress" is not final: the client waits at least the server's
+        // Retry-After (1 s, longer than any backoff of this policy) and sends the same
+        // request with the same key until the first request's outcome is there. Before, the
+        // first 409 ended the operation as rejected.
+        let server = Scripted::new(&[IN_PROGRESS, IN_PROGRESS, (201, None, "")]);
+        let report = retrier(&server, 10_000).call(request).await;
+        assert_eq!(report.result.expect("the outcome arrives").status(), 201);
+        assert_eq!(report.attempts.len(), 3);
+        for attempt in &report.attempts[1..] {
+            assert!(attempt.waited_ms >= 1_000, "{attempt:?}");
+            assert_eq!(attempt.idempotency_key.as_deref(), Some("order-7"));
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_key_still_in_progress_at_the_deadline_is_ambiguous() {
+        // Proves the retries stop at the deadline, and that an operation whose key was still
+        // in progress when the client gave up counts as ambiguous (its outcome is unknown:
+        // the settler re-issues it), not as refused.
+        let server = Scripted::new(&[IN_PROGRESS]);
+        let report = retrier(&server, 3_500).call(request).await;
+        assert!(
+            matches!(report.result, Err(ClientError::DeadlineExceeded { .. })),
+            "{:?}",
+            report.result
+        );
+        assert!(report.attempts.len() >= 3, "{:?}", report.attempts);
+        assert!(report.attempts.iter().all(|a| a.outcome.is_ambiguous()));
+        assert!(report.elapsed_ms <= 3_500);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn other_4xx_stay_final() {
+        // Proves the 409 rule does not leak: a 422 (key reused with another request) is
+        // answered at once, one attempt, no retry.
+        let server = Scripted::new(&[(422, None, "idempotency_key_reused")]);
+        let report = retrier(&server, 10_000).call(request).await;
+        assert!(matches!(
+            report.result,
+            Err(ClientError::Rejected { status: 422, .. })
+        ));
+        assert_eq!(report.attempts.len(), 1);
     }
 }

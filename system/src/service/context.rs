@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::Service;
 use super::error::{ApiError, PendingError};
-use crate::api::{ErrorBody, ErrorEnvelope, HEADER_API_KEY, HEADER_REQUEST_ID};
+use crate::api::{ErrorBody, ErrorEnvelope, HEADER_API_KEY, HEADER_REQUEST_ID, REQUEST_ID_LEN_MAX};
 use crate::seed::IdGen;
 
 /// The id of the request being served (`req_...`), also sent as `X-Request-Id`.
@@ -22,25 +22,81 @@ pub struct RequestId(pub String);
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Caller(pub String);
 
-/// Outermost middleware: gives the request an id, and renders any [`ApiError`] into the
-/// envelope with that id.
+/// Whether `id`, sent by the caller in `X-Request-Id`, is used as the request's id: 1 to
+/// [`REQUEST_ID_LEN_MAX`] characters, each an ASCII letter or digit or one of `-_.:/+=@`
+/// (a UUID, a ULID, a `req_...` id, a trace id all fit; nothing that could break a log line
+/// or a header does).
+#[must_use]
+pub fn is_valid_request_id(id: &str) -> bool {
+    (1..=REQUEST_ID_LEN_MAX).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:/+=@".contains(&b))
+}
+
+/// Outermost middleware: gives the request an id (the caller's `X-Request-Id` when it sent
+/// a valid one, else a fresh one), and renders any error into the envelope with that id:
+/// the service's own [`ApiError`]s, and the rejections axum's extractors and layers make
+/// before a handler runs (a body over the limit, ...), which come out as plain text.
 pub(crate) async fn request_context(
     State(ids): State<Arc<IdGen>>,
     mut request: Request,
     next: Next,
 ) -> Response {
-    let request_id = ids.next("req");
+    let supplied = request
+        .headers()
+        .get(HEADER_REQUEST_ID)
+        .and_then(|value| value.to_str().ok())
+        .filter(|id| is_valid_request_id(id))
+        .map(str::to_string);
+    let request_id = supplied.unwrap_or_else(|| ids.next("req"));
     request
         .extensions_mut()
         .insert(RequestId(request_id.clone()));
     let mut response = next.run(request).await;
     if let Some(PendingError(error)) = response.extensions_mut().remove::<PendingError>() {
         response = render_envelope(response, error, &request_id);
+    } else if is_bare_rejection(&response) {
+        let error = framework_rejection(&mut response).await;
+        response = render_envelope(response, error, &request_id);
     }
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(HEADER_REQUEST_ID, value);
     }
     response
+}
+
+/// An error response that is not in the envelope: one the framework made (axum's
+/// rejections are plain text), never one of ours.
+fn is_bare_rejection(response: &Response) -> bool {
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    (response.status().is_client_error() || response.status().is_server_error()) && !is_json
+}
+
+/// Longest framework rejection text carried into the envelope's message.
+const REJECTION_TEXT_BYTES_MAX: usize = 1_024;
+
+/// The [`ApiError`] standing for a framework's rejection, its text as the message; the
+/// response keeps its status (and headers), the body is replaced by the envelope.
+async fn framework_rejection(response: &mut Response) -> ApiError {
+    let status = response.status();
+    let body = std::mem::take(response.body_mut());
+    if status == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        return ApiError::too_large(super::validate::REQUEST_BYTES_MAX);
+    }
+    let text = axum::body::to_bytes(body, REJECTION_TEXT_BYTES_MAX)
+        .await
+        .map(|bytes| String::from_utf8_lossy(&bytes).trim().to_string())
+        .unwrap_or_default();
+    let message = if text.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_string()
+    } else {
+        text
+    };
+    ApiError::framework(status, message)
 }
 
 fn render_envelope(response: Response, error: ApiError, request_id: &str) -> Response {
@@ -71,11 +127,9 @@ pub(crate) async fn authenticate(
         return ApiError::unauthenticated("send your API key in the X-API-Key header")
             .into_response();
     };
-    let caller = presented
-        .to_str()
-        .ok()
-        .and_then(|key| service.config.api_keys.get(key))
-        .cloned();
+    // Compared with every configured key in constant time: a map lookup on the secret
+    // would leak, through its timing, how much of a guessed key was right.
+    let caller = service.api_keys.find(presented.as_bytes()).cloned();
     let Some(caller) = caller else {
         return ApiError::unauthenticated("unknown API key").into_response();
     };

@@ -96,6 +96,17 @@ impl ApiError {
         ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", message)
     }
 
+    /// 403: the operator's endpoints are switched off (no admin key configured), so no key
+    /// would be accepted.
+    #[must_use]
+    pub fn admin_disabled() -> Self {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "admin_disabled",
+            "the admin endpoints are disabled: no admin key is configured (start the server with --admin-key to enable them)",
+        )
+    }
+
     /// 404 for a resource the caller cannot see.
     #[must_use]
     pub fn not_found(what: &str, id: &str) -> Self {
@@ -212,10 +223,35 @@ impl ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, code, error.to_string())
     }
 
+    /// A rejection the HTTP framework made before a handler ran (axum's extractors and
+    /// layers, hyper's parser), with its status and its text as the message.
+    #[must_use]
+    pub fn framework(status: StatusCode, message: String) -> Self {
+        ApiError::new(status, framework_code(status), message)
+    }
+
     /// 500: a bug or a store failure.
     #[must_use]
     pub fn internal(message: impl Into<String>) -> Self {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+    }
+}
+
+/// The envelope code of a framework rejection with `status`.
+#[must_use]
+pub fn framework_code(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        404 => "route_not_found",
+        405 => "method_not_allowed",
+        408 => "request_timeout",
+        411 => "length_required",
+        413 => "payload_too_large",
+        414 => "uri_too_long",
+        415 => "unsupported_media_type",
+        422 => "unprocessable_entity",
+        431 => "headers_too_large",
+        500..=599 => "internal",
+        _ => "bad_request",
     }
 }
 

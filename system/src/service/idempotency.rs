@@ -10,6 +10,10 @@
 //!   lock, a lock from an earlier boot, or a lock older than the lease) resumes it.
 //! - Requests that fail validation before anything executes store nothing (Stripe: "results
 //!   are only saved if an API endpoint started executing").
+//! - A completed record is kept for the retention period (24 h by default, as Stripe) from
+//!   its completion; after that the key is forgotten: a request with it executes as new,
+//!   whether or not the sweeper ([`super::run_idempotency_sweeper`]) has deleted the record
+//!   yet. Records in progress never expire: they guard a shipment a retry must resume.
 
 use axum::http::HeaderMap;
 use sha2::{Digest, Sha256};
@@ -102,6 +106,8 @@ pub(crate) struct Decider {
     pub boot: u64,
     pub now_ms: u64,
     pub lease_ms: u64,
+    /// How long a completed record is remembered, ms.
+    pub retention_ms: u64,
     /// Planted bug: a lock of an earlier boot counts as live.
     pub lock_ignores_boot: bool,
 }
@@ -112,6 +118,9 @@ impl Decider {
         let Some(record) = stored else {
             return Decision::Fresh;
         };
+        if matches!(record.state, IdemState::Completed { .. }) && self.expired(record) {
+            return Decision::Fresh;
+        }
         if record.fingerprint != fingerprint {
             return Decision::KeyReused;
         }
@@ -126,6 +135,11 @@ impl Decider {
             }
             IdemState::InProgress { recovery, .. } => Decision::Resume(recovery.clone()),
         }
+    }
+
+    /// Whether a completed record is past its retention.
+    fn expired(&self, record: &IdempotencyRecord) -> bool {
+        self.now_ms.saturating_sub(record.created_at_ms) >= self.retention_ms
     }
 }
 
@@ -159,6 +173,7 @@ mod tests {
         boot: 2,
         now_ms: 10_000,
         lease_ms: 5_000,
+        retention_ms: 1_000_000,
         lock_ignores_boot: false,
     };
 
@@ -184,6 +199,40 @@ mod tests {
         })));
         assert_eq!(DECIDER.decide(Some(&live), "fp"), Decision::InFlight);
         assert_eq!(DECIDER.decide(Some(&live), "other"), Decision::KeyReused);
+    }
+
+    #[test]
+    fn completed_keys_are_forgotten_after_the_retention_and_others_never() {
+        // Proves retention: a completed record replays until `retention_ms` after its
+        // completion and is treated as absent from then on (even with another request
+        // under the key); an in-progress record is never forgotten, however old.
+        let done = |created_at_ms| IdempotencyRecord {
+            created_at_ms,
+            ..record(IdemState::Completed {
+                response: StoredResponse {
+                    status: 201,
+                    body: "{}".into(),
+                },
+            })
+        };
+        let at = |now_ms| Decider { now_ms, ..DECIDER };
+        assert!(matches!(
+            at(1_000_000 - 1).decide(Some(&done(0)), "fp"),
+            Decision::Replay(_)
+        ));
+        assert_eq!(at(1_000_000).decide(Some(&done(0)), "fp"), Decision::Fresh);
+        assert_eq!(
+            at(1_000_000).decide(Some(&done(0)), "other"),
+            Decision::Fresh
+        );
+        let old_in_progress = IdempotencyRecord {
+            created_at_ms: 0,
+            ..record(in_progress(None))
+        };
+        assert!(matches!(
+            at(50_000_000).decide(Some(&old_in_progress), "fp"),
+            Decision::Resume(_)
+        ));
     }
 
     #[test]

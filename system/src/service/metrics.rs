@@ -11,6 +11,11 @@
 //! - `shipsim_webhook_duplicates_absorbed_total`: carrier webhook deliveries whose event id
 //!   was already taken in, acknowledged and ignored (`POST /v1/webhooks/carrier` answering
 //!   `duplicate: true`).
+//! - `shipsim_webhook_events_ignored_total{reason}`: carrier events acknowledged and taken
+//!   in without effect: `unknown_kind` (a kind this service does not know yet) or
+//!   `unknown_shipment` (no shipment with that reference here).
+//! - `shipsim_webhook_unknown_fields_total`: carrier events that carried fields this
+//!   service does not know (ignored; the event is applied as usual).
 //!
 //! Routes are labelled by template (`/v1/orders/{id}`), never by raw path, and unmatched
 //! paths share one `unmatched` label, so the number of series is bounded by the route table.
@@ -77,7 +82,13 @@ struct Series {
     latency: BTreeMap<RouteKey, Histogram>,
     replays: u64,
     webhook_duplicates_absorbed: u64,
+    /// By reason; both reasons are always listed, so a scrape sees the series from the start.
+    webhook_ignored: BTreeMap<&'static str, u64>,
+    webhook_unknown_fields: u64,
 }
+
+/// The reasons a carrier event is taken in without effect, as `reason` label values.
+pub const IGNORED_REASONS: [&str; 2] = ["unknown_kind", "unknown_shipment"];
 
 /// The service's counters and histograms. Cheap to update: one short lock per request.
 #[derive(Debug, Default)]
@@ -112,6 +123,33 @@ impl Metrics {
             .lock()
             .expect("metrics lock poisoned")
             .webhook_duplicates_absorbed += 1;
+    }
+
+    /// Counts one carrier event acknowledged without effect; `reason` is one of
+    /// [`IGNORED_REASONS`].
+    ///
+    /// # Panics
+    /// If the metrics lock was poisoned, or `reason` is not a known reason (a bug).
+    pub fn webhook_ignored(&self, reason: &'static str) {
+        assert!(IGNORED_REASONS.contains(&reason), "unknown reason {reason}");
+        *self
+            .state
+            .lock()
+            .expect("metrics lock poisoned")
+            .webhook_ignored
+            .entry(reason)
+            .or_insert(0) += 1;
+    }
+
+    /// Counts one carrier event that carried fields this service does not know.
+    ///
+    /// # Panics
+    /// If the metrics lock was poisoned.
+    pub fn webhook_unknown_fields(&self) {
+        self.state
+            .lock()
+            .expect("metrics lock poisoned")
+            .webhook_unknown_fields += 1;
     }
 
     /// Everything, in the Prometheus text exposition format.
@@ -173,6 +211,24 @@ impl Metrics {
              # TYPE shipsim_webhook_duplicates_absorbed_total counter\n\
              shipsim_webhook_duplicates_absorbed_total {}\n",
             state.replays, state.webhook_duplicates_absorbed
+        );
+        out.push_str(
+            "# HELP shipsim_webhook_events_ignored_total Carrier events acknowledged and taken in without effect, by reason.\n\
+             # TYPE shipsim_webhook_events_ignored_total counter\n",
+        );
+        for reason in IGNORED_REASONS {
+            let count = state.webhook_ignored.get(reason).copied().unwrap_or(0);
+            let _ = writeln!(
+                out,
+                "shipsim_webhook_events_ignored_total{{reason=\"{reason}\"}} {count}"
+            );
+        }
+        let _ = write!(
+            out,
+            "# HELP shipsim_webhook_unknown_fields_total Carrier event deliveries carrying fields this service does not know (ignored).\n\
+             # TYPE shipsim_webhook_unknown_fields_total counter\n\
+             shipsim_webhook_unknown_fields_total {}\n",
+            state.webhook_unknown_fields
         );
         out
     }

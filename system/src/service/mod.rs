@@ -20,6 +20,7 @@
 mod carrier_client;
 mod context;
 mod error;
+mod framing;
 mod idempotency;
 pub mod metrics;
 pub mod openapi;
@@ -44,8 +45,9 @@ use rand_chacha::ChaCha8Rng;
 
 pub use crate::api::HEADER_ADMIN_KEY;
 pub use carrier_client::carrier_key;
-pub use context::{Caller, RequestId};
+pub use context::{Caller, RequestId, is_valid_request_id};
 pub use error::ApiError;
+pub use framing::{EnvelopeIo, EnvelopeListener, envelope_parse_error};
 pub use rate_limit::RateLimit;
 pub use webhooks::{OutboxCounts, WebhookSettings, WebhookTarget, run_outbox_sender};
 
@@ -62,6 +64,7 @@ use crate::bugs::{Bug, BugSet};
 use crate::client::RetryPolicy;
 use crate::clock::Clock;
 use crate::observe::Observer;
+use crate::secret::KeyRing;
 use crate::seed::{IdGen, Seed};
 use crate::store::{self, Durability, IdemScope, IdempotencyRecord, Store, TablesDump, Tx};
 use crate::transport::Transport;
@@ -70,6 +73,19 @@ use crate::transport::Transport;
 /// request may take it over. Requests finish or fail well within it (the carrier call is
 /// bounded by its own deadline); the lease only matters if a handler is wedged.
 pub const LOCK_LEASE_MS_DEFAULT: u64 = 30_000;
+
+/// How long a completed idempotency record is remembered (24 h, as Stripe retains keys):
+/// long enough for any client's retries, even across a day-long outage of the client, and
+/// short enough that the table stays proportional to a day of writes.
+pub const IDEMPOTENCY_RETENTION_MS_DEFAULT: u64 = 24 * 60 * 60 * 1_000;
+
+/// How often the sweeper looks for idempotency records past their retention (1 min): the
+/// table holds at most a minute of expired records beyond the retention.
+pub const SWEEP_INTERVAL_MS: u64 = 60_000;
+
+/// Records deleted per sweep transaction: each transaction holds the write lock briefly;
+/// the sweeper repeats until a sweep deletes fewer.
+pub const SWEEP_BATCH_MAX: usize = 1_000;
 
 /// What the service needs to know.
 #[derive(Clone, Debug)]
@@ -86,6 +102,9 @@ pub struct ServiceConfig {
     pub rate_limit: Option<RateLimit>,
     /// See [`LOCK_LEASE_MS_DEFAULT`].
     pub lock_lease_ms: u64,
+    /// How long a completed idempotency record is remembered, ms; see
+    /// [`IDEMPOTENCY_RETENTION_MS_DEFAULT`] and [`run_idempotency_sweeper`].
+    pub idempotency_retention_ms: u64,
     /// Simulated store round trip after each transaction, drawn uniformly from this range in
     /// ms. `(0, 0)` for none. Widens the windows between separate transactions the way a real
     /// database does, which is where check-then-act bugs live.
@@ -128,12 +147,24 @@ pub(crate) struct Service {
     buckets: Buckets,
     carrier: CarrierClient,
     metrics: Metrics,
+    /// The merchants' API keys (`config.api_keys`), compared in constant time.
+    api_keys: KeyRing<String>,
     /// Only used by the planted bug that keeps idempotency records in memory.
     memory_idempotency: Mutex<BTreeMap<IdemScope, IdempotencyRecord>>,
 }
 
-/// Builds the service's router.
+/// Builds the service's router, its ids seeded from `deps.seed` and the boot number (the
+/// simulation's reproducible ids).
 pub fn router(config: ServiceConfig, deps: ServiceDeps) -> Router {
+    let ids = IdGen::new(deps.seed.derive_index("boot", deps.boot).derive("ids"));
+    router_with_ids(config, deps, Arc::new(ids))
+}
+
+/// Builds the service's router with its ids (orders, shipments, events, requests) drawn
+/// from `ids`: live mode passes [`IdGen::from_entropy`], so ids are unguessable and unique
+/// across processes and databases, and with them the carrier keys derived from shipment
+/// ids ([`carrier_key`]).
+pub fn router_with_ids(config: ServiceConfig, deps: ServiceDeps, ids: Arc<IdGen>) -> Router {
     let boot_seed = deps.seed.derive_index("boot", deps.boot);
     let carrier = CarrierClient::new(
         deps.carrier.clone(),
@@ -141,7 +172,6 @@ pub fn router(config: ServiceConfig, deps: ServiceDeps) -> Router {
         boot_seed.derive("carrier-client"),
         &config,
     );
-    let ids = Arc::new(IdGen::new(boot_seed.derive("ids")));
     let service = Arc::new(Service {
         clock: deps.clock,
         store: deps.store,
@@ -153,6 +183,12 @@ pub fn router(config: ServiceConfig, deps: ServiceDeps) -> Router {
         carrier,
         metrics: Metrics::default(),
         memory_idempotency: Mutex::new(BTreeMap::new()),
+        api_keys: KeyRing::new(
+            config
+                .api_keys
+                .iter()
+                .map(|(key, caller)| (key.clone(), caller.clone())),
+        ),
         config,
     });
     // Only merchant routes take a merchant's API key and count against its rate limit:
@@ -303,31 +339,65 @@ pub fn routes() -> Vec<Route> {
     ]
 }
 
-/// Refuses a request that does not carry `expected` in `X-Admin-Key` (everything when there
-/// is no admin key configured). The comparison takes the same time wherever the keys differ.
+/// Refuses a request that does not carry `expected` in `X-Admin-Key`, and every request
+/// when no admin key is configured. The comparison takes the same time wherever the keys
+/// differ, and whatever their lengths ([`crate::secret::equal`]).
 ///
 /// # Errors
-/// 401 `unauthenticated` when the key is missing or wrong.
+/// 403 `admin_disabled` when no admin key is configured; 401 `unauthenticated` when the
+/// key is missing or wrong.
 pub fn check_admin_key(expected: Option<&str>, headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(expected) = expected else {
+        return Err(ApiError::admin_disabled());
+    };
     let presented = headers
         .get(HEADER_ADMIN_KEY)
         .map(HeaderValue::as_bytes)
         .unwrap_or_default();
-    let matches = expected.is_some_and(|expected| {
-        let expected = expected.as_bytes();
-        expected.len() == presented.len()
-            && expected
-                .iter()
-                .zip(presented)
-                .fold(0u8, |difference, (a, b)| difference | (a ^ b))
-                == 0
-    });
-    if matches {
+    if crate::secret::equal(presented, expected.as_bytes()) {
         Ok(())
     } else {
         Err(ApiError::unauthenticated(
             "send the operator's key in the X-Admin-Key header",
         ))
+    }
+}
+
+/// Deletes completed idempotency records past `retention_ms` every
+/// [`SWEEP_INTERVAL_MS`], in transactions of at most [`SWEEP_BATCH_MAX`] records, until the
+/// host dies. Expiry itself does not wait for the sweeper (a request finding an expired
+/// record treats it as absent); the sweeper only gives the space back.
+pub async fn run_idempotency_sweeper(
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    retention_ms: u64,
+) {
+    loop {
+        tokio::time::sleep(Duration::from_millis(SWEEP_INTERVAL_MS)).await;
+        loop {
+            // Expired means completed at least `retention_ms` ago, as the decider sees it.
+            let created_before_ms = clock
+                .now_ms()
+                .saturating_sub(retention_ms)
+                .saturating_add(1);
+            let swept = store::transact(&*store, Durability::Sync, |tx| {
+                Ok::<_, store::StoreError>(tx.sweep_idempotency(created_before_ms, SWEEP_BATCH_MAX))
+            });
+            match swept {
+                Ok(0) => break,
+                Ok(swept) => {
+                    tracing::info!(swept, "idempotency records past their retention deleted");
+                    if swept < SWEEP_BATCH_MAX as u64 {
+                        break;
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "idempotency sweep failed; retrying at the next interval");
+                    break;
+                }
+            }
+            tokio::task::yield_now().await;
+        }
     }
 }
 
@@ -337,6 +407,8 @@ async fn admin_state(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     check_admin_key(service.config.admin_key.as_deref(), &headers)?;
+    // A whole-table read for operators: it waits for the store's lock (never an fsync) on
+    // this thread, which is fine for a call made once per live run.
     let tables = service.store.read_all()?;
     Ok(axum::Json(TablesDump::from(&tables)).into_response())
 }
@@ -370,15 +442,18 @@ impl Service {
             boot: self.boot,
             now_ms: self.clock.now_ms(),
             lease_ms: self.config.lock_lease_ms,
+            retention_ms: self.config.idempotency_retention_ms,
             lock_ignores_boot: self.config.bugs.has(Bug::LockSurvivesCrash),
         }
     }
 
     /// Runs a transaction with the durability and idempotency placement the configuration
-    /// (and its planted bugs) asks for.
-    fn transact<R>(
-        &self,
-        mut body: impl FnMut(&mut dyn Tx) -> Result<R, ApiError>,
+    /// (and its planted bugs) asks for, where the store runs it: on SQLite's writer thread
+    /// in live mode (never blocking an async worker on an fsync), at once on the calling
+    /// thread in the simulation. `body` owns what it uses for that reason.
+    async fn transact<R: Send + 'static>(
+        self: &Arc<Self>,
+        mut body: impl FnMut(&mut dyn Tx) -> Result<R, ApiError> + Send + 'static,
     ) -> Result<R, ApiError> {
         let durability = if self.config.bugs.has(Bug::LazyDurability) {
             Durability::Lazy
@@ -386,24 +461,38 @@ impl Service {
             Durability::Sync
         };
         if !self.config.bugs.has(Bug::IdempotencyInMemory) {
-            return store::transact(&*self.store, durability, body);
+            return store::transact_owned(&*self.store, durability, body).await;
         }
-        let mut memory = self
-            .memory_idempotency
-            .lock()
-            .expect("idempotency memory lock poisoned");
-        let mut staged = BTreeMap::new();
-        let result = store::transact(&*self.store, durability, |tx| {
-            staged.clear();
-            let mut split = MemoryIdempotencyTx {
-                inner: tx,
-                memory: &memory,
-                staged: &mut staged,
-            };
-            body(&mut split)
-        });
+        // The planted bug keeps idempotency records in process memory: the body sees them
+        // through a wrapper, and they are kept only once the store's part committed.
+        let staged: Arc<Mutex<BTreeMap<IdemScope, IdempotencyRecord>>> = Arc::default();
+        let result = store::transact_owned(&*self.store, durability, {
+            let service = self.clone();
+            let staged = staged.clone();
+            move |tx| {
+                let memory = service
+                    .memory_idempotency
+                    .lock()
+                    .expect("idempotency memory lock poisoned");
+                let mut written = BTreeMap::new();
+                let mut split = MemoryIdempotencyTx {
+                    inner: tx,
+                    memory: &memory,
+                    staged: &mut written,
+                };
+                let result = body(&mut split);
+                *staged.lock().expect("staged records lock poisoned") = written;
+                result
+            }
+        })
+        .await;
         if result.is_ok() {
-            memory.extend(staged);
+            let written =
+                std::mem::take(&mut *staged.lock().expect("staged records lock poisoned"));
+            self.memory_idempotency
+                .lock()
+                .expect("idempotency memory lock poisoned")
+                .extend(written);
         }
         result
     }
@@ -440,6 +529,10 @@ impl Tx for MemoryIdempotencyTx<'_> {
     }
     fn put_idempotency(&mut self, record: IdempotencyRecord) {
         self.staged.insert(record.scope.clone(), record);
+    }
+    fn sweep_idempotency(&mut self, created_before_ms: u64, limit: usize) -> u64 {
+        // The planted bug's records die with the process anyway; sweep only the store's.
+        self.inner.sweep_idempotency(created_before_ms, limit)
     }
     fn order(&self, order_id: &str) -> Option<store::OrderRecord> {
         self.inner.order(order_id)

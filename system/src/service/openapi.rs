@@ -9,6 +9,11 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::routes;
+use super::validate::{
+    ITEM_QUANTITY_MAX, KEY_PATTERN, ORDER_ITEMS_MAX, PARCEL_GRAMS_MAX, TEXT_LEN_MAX,
+    not_blank_pattern,
+};
+use crate::api::{IDEMPOTENCY_KEY_LEN_MAX, REQUEST_ID_LEN_MAX};
 
 /// Version of the API contract. Bumped on any change a client could notice; the URL prefix
 /// (`/v1`) changes only with an incompatible one.
@@ -53,6 +58,8 @@ fn json_response(description: &str, schema: &str, write: bool) -> Value {
 
 /// The errors every merchant endpoint may answer.
 fn merchant_errors(responses: &mut Value) {
+    responses["400"] =
+        error_response("`validation_failed`: the path's id is not UTF-8 once percent-decoded");
     responses["401"] = error_response("`unauthenticated`: no or unknown `X-API-Key`");
     responses["404"] = error_response("`not_found`: no such resource for this caller");
     responses["429"] =
@@ -75,6 +82,16 @@ fn write_errors(responses: &mut Value) {
     responses["422"] = error_response(
         "`idempotency_key_reused` (the key was used with another request) or `carrier_rejected` (stored and replayed like a success)",
     );
+}
+
+/// The responses of an operator endpoint: `ok` plus the refusals of [`super::check_admin_key`].
+fn admin_responses(ok: Value) -> Value {
+    json!({
+        "200": ok,
+        "401": error_response("`unauthenticated`: no or wrong `X-Admin-Key`"),
+        "403": error_response("`admin_disabled`: the server runs without an admin key, so the operator's endpoints are off"),
+        "503": retryable_error("`store_unavailable`")
+    })
 }
 
 fn id_parameter(what: &str) -> Value {
@@ -147,11 +164,7 @@ fn operation(method: &str, path: &str) -> Option<Value> {
             "operationId": "adminState",
             "summary": "Every committed row of the store (operators and live-mode oracles)",
             "security": [{ "AdminKey": [] }],
-            "responses": {
-                "200": { "description": "The store", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/AdminState" } } } },
-                "401": error_response("`unauthenticated`: no or wrong `X-Admin-Key`"),
-                "503": retryable_error("`store_unavailable`")
-            }
+            "responses": admin_responses(json!({ "description": "The store", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/AdminState" } } } }))
         }),
         ("POST", "/v1/webhooks/carrier") => json!({
             "operationId": "carrierWebhook",
@@ -161,7 +174,8 @@ fn operation(method: &str, path: &str) -> Option<Value> {
             "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/TrackingEvent" } } } },
             "responses": {
                 "200": { "description": "Taken in (or recognised as a duplicate)", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/WebhookAck" } } } },
-                "400": error_response("`invalid_signature` or `timestamp_out_of_tolerance`, or `malformed_json`/`validation_failed` for a body that is not a tracking event"),
+                "400": error_response("`invalid_signature` or `timestamp_out_of_tolerance`, or `malformed_json` for a body that is not a tracking event (no `event_id` or `kind`, or a known kind without its fields)"),
+                "413": error_response("`payload_too_large`: body over 64 KiB"),
                 "415": error_response("`unsupported_media_type`: send `application/json`"),
                 "503": retryable_error("`store_unavailable`: transient; the carrier delivers again")
             }
@@ -170,21 +184,13 @@ fn operation(method: &str, path: &str) -> Option<Value> {
             "operationId": "adminOutbox",
             "summary": "Webhook outbox deliveries by state",
             "security": [{ "AdminKey": [] }],
-            "responses": {
-                "200": { "description": "The counts", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/OutboxCounts" } } } },
-                "401": error_response("`unauthenticated`: no or wrong `X-Admin-Key`"),
-                "503": retryable_error("`store_unavailable`")
-            }
+            "responses": admin_responses(json!({ "description": "The counts", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/OutboxCounts" } } } }))
         }),
         ("POST", "/v1/admin/outbox/redeliver") => json!({
             "operationId": "adminOutboxRedeliver",
             "summary": "Put every dead-lettered webhook back in the delivery queue",
             "security": [{ "AdminKey": [] }],
-            "responses": {
-                "200": { "description": "How many were requeued", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Requeued" } } } },
-                "401": error_response("`unauthenticated`: no or wrong `X-Admin-Key`"),
-                "503": retryable_error("`store_unavailable`")
-            }
+            "responses": admin_responses(json!({ "description": "How many were requeued", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Requeued" } } } }))
         }),
         ("GET", "/metrics") => json!({
             "operationId": "metrics",
@@ -203,8 +209,32 @@ fn operation(method: &str, path: &str) -> Option<Value> {
     Some(operation)
 }
 
+/// A free-text field: what [`super::validate`] accepts, no more and no less.
+fn text_field() -> Value {
+    json!({
+        "type": "string", "minLength": 1, "maxLength": TEXT_LEN_MAX,
+        "pattern": not_blank_pattern(),
+        "description": format!("1 to {TEXT_LEN_MAX} characters, not all whitespace")
+    })
+}
+
+/// An idempotency key, in the body or the header.
+fn key_schema() -> Value {
+    json!({
+        "type": "string", "minLength": 1, "maxLength": IDEMPOTENCY_KEY_LEN_MAX,
+        "pattern": KEY_PATTERN
+    })
+}
+
 fn schemas() -> Value {
     let string = json!({ "type": "string" });
+    let text = text_field();
+    let mut body_key = key_schema();
+    // `null` is the same as leaving the field out, as serde reads an optional field.
+    body_key["type"] = json!(["string", "null"]);
+    body_key["description"] = json!(format!(
+        "Alternative to the Idempotency-Key header (1 to {IDEMPOTENCY_KEY_LEN_MAX} printable ASCII characters, no spaces); must equal it if both are sent; `null` is the same as leaving it out"
+    ));
     let nullable_string = json!({ "type": ["string", "null"] });
     let id = |prefix: &str| json!({ "type": "string", "description": format!("`{prefix}_...`") });
     json!({
@@ -212,10 +242,10 @@ fn schemas() -> Value {
             "type": "object", "additionalProperties": false,
             "required": ["name", "line1", "city", "postal_code", "country"],
             "properties": {
-                "name": { "type": "string", "maxLength": 200 },
-                "line1": { "type": "string", "maxLength": 200 },
-                "city": { "type": "string", "maxLength": 200 },
-                "postal_code": { "type": "string", "maxLength": 200 },
+                "name": text,
+                "line1": text,
+                "city": text,
+                "postal_code": text,
                 "country": { "type": "string", "pattern": "^[A-Z]{2}$", "description": "ISO 3166-1 alpha-2" }
             }
         },
@@ -223,18 +253,18 @@ fn schemas() -> Value {
             "type": "object", "additionalProperties": false,
             "required": ["sku", "quantity"],
             "properties": {
-                "sku": string,
-                "quantity": { "type": "integer", "minimum": 1, "maximum": 1000 }
+                "sku": text,
+                "quantity": { "type": "integer", "minimum": 1, "maximum": ITEM_QUANTITY_MAX }
             }
         },
         "CreateOrderRequest": {
             "type": "object", "additionalProperties": false,
             "required": ["reference", "items", "ship_to"],
             "properties": {
-                "reference": string,
-                "items": { "type": "array", "minItems": 1, "maxItems": 50, "items": { "$ref": "#/components/schemas/OrderItem" } },
+                "reference": text,
+                "items": { "type": "array", "minItems": 1, "maxItems": ORDER_ITEMS_MAX, "items": { "$ref": "#/components/schemas/OrderItem" } },
                 "ship_to": { "$ref": "#/components/schemas/Address" },
-                "idempotency_key": { "type": "string", "description": "Alternative to the Idempotency-Key header; must equal it if both are sent" }
+                "idempotency_key": body_key
             }
         },
         "OrderStatus": { "type": "string", "enum": ["created", "fulfilling", "shipped", "delivered"] },
@@ -257,8 +287,8 @@ fn schemas() -> Value {
             "required": ["service_level", "weight_grams"],
             "properties": {
                 "service_level": { "$ref": "#/components/schemas/ServiceLevel" },
-                "weight_grams": { "type": "integer", "minimum": 1, "maximum": 70000 },
-                "idempotency_key": { "type": "string", "description": "Alternative to the Idempotency-Key header; must equal it if both are sent" }
+                "weight_grams": { "type": "integer", "minimum": 1, "maximum": PARCEL_GRAMS_MAX },
+                "idempotency_key": body_key
             }
         },
         "ShipmentStatus": { "type": "string", "enum": ["pending_label", "label_purchased", "label_rejected", "in_transit", "delivered", "exception"] },
@@ -312,24 +342,26 @@ fn schemas() -> Value {
         },
         "TrackingKind": { "type": "string", "enum": ["label_created", "picked_up", "in_transit", "delivered", "exception"] },
         "TrackingEvent": {
-            "type": "object", "additionalProperties": false,
-            "required": ["event_id", "kind", "shipment_ref", "label_id", "tracking_number", "occurred_at_ms"],
+            "type": "object", "additionalProperties": true,
+            "description": "Read forward-compatibly: fields this service does not know are ignored (and counted in /metrics); an event of a kind it does not know is acknowledged and taken in without effect. Events of a known kind need every field below.",
+            "required": ["event_id", "kind"],
             "properties": {
                 "event_id": { "type": "string", "description": "Unique per event; applied once" },
-                "kind": { "$ref": "#/components/schemas/TrackingKind" },
+                "kind": { "type": "string", "description": "One of TrackingKind; other kinds are acknowledged and ignored" },
                 "shipment_ref": { "type": "string", "description": "The service's shipment id" },
                 "label_id": string,
                 "tracking_number": string,
-                "occurred_at_ms": { "type": "integer", "description": "Unix ms, carrier clock" }
+                "occurred_at_ms": { "type": "integer", "minimum": 0, "description": "Unix ms, carrier clock" }
             }
         },
         "WebhookAck": {
             "type": "object",
-            "required": ["received", "duplicate", "applied"],
+            "required": ["received", "duplicate", "applied", "ignored"],
             "properties": {
                 "received": { "type": "boolean" },
                 "duplicate": { "type": "boolean", "description": "The event id was taken in before; nothing changed" },
-                "applied": { "type": "boolean", "description": "The shipment moved forward" }
+                "applied": { "type": "boolean", "description": "The shipment moved forward" },
+                "ignored": { "type": ["string", "null"], "enum": ["unknown_kind", "unknown_shipment", null], "description": "Why the event was taken in without effect: a kind this service does not know, or a shipment it does not have" }
             }
         },
         "OutboxCounts": {
@@ -372,7 +404,7 @@ pub fn document() -> Value {
         "info": {
             "title": "shipsim reference order/shipment service",
             "version": API_VERSION,
-            "description": "Orders and shipments with Stripe-style idempotency: writes take an `Idempotency-Key` (header or `idempotency_key` body field) scoped to the caller; a repeated request replays the stored outcome with `Idempotent-Replayed: true`; the same key with another request is 422; a key whose first request is still executing is 409 with `Retry-After`. Every error uses the ErrorEnvelope; every response carries `X-Request-Id`."
+            "description": "Orders and shipments with Stripe-style idempotency: writes take an `Idempotency-Key` (header or `idempotency_key` body field) scoped to the caller; a repeated request replays the stored outcome with `Idempotent-Replayed: true`; the same key with another request is 422; a key whose first request is still executing is 409 with `Retry-After`. Every error uses the ErrorEnvelope; every response carries `X-Request-Id`, echoing the caller's own when it sent a valid one (any request may carry `X-Request-Id`: 1 to 128 ASCII letters, digits or `-_.:/+=@`; others are replaced)."
         },
         "paths": paths,
         "components": {
@@ -384,12 +416,12 @@ pub fn document() -> Value {
             "parameters": {
                 "Idempotency-Key": {
                     "name": "Idempotency-Key", "in": "header", "required": false,
-                    "description": "1 to 255 printable ASCII characters, scoped to the caller; required unless the body carries `idempotency_key`",
-                    "schema": { "type": "string", "minLength": 1, "maxLength": 255 }
+                    "description": "1 to 255 printable ASCII characters without spaces, scoped to the caller; required unless the body carries `idempotency_key`",
+                    "schema": key_schema()
                 }
             },
             "headers": {
-                "X-Request-Id": header("The id the service gave this request (`req_...`), also in error bodies", json!({ "type": "string" })),
+                "X-Request-Id": header(&format!("The request's id, also in error bodies: the caller's own `X-Request-Id` request header when it sent a valid one (1 to {REQUEST_ID_LEN_MAX} ASCII letters, digits or `-_.:/+=@`), else one the service gave it (`req_...`)"), json!({ "type": "string" })),
                 "Idempotent-Replayed": header("`true` when the response replays a stored outcome", json!({ "type": "string", "enum": ["true"] })),
                 "Retry-After": header("Seconds to wait before retrying", json!({ "type": "integer" })),
                 "X-RateLimit-Limit": header("Requests the caller may burst", json!({ "type": "integer" })),
@@ -440,6 +472,7 @@ mod tests {
             carrier_policy: RetryPolicy::new(10, 10),
             rate_limit: None,
             lock_lease_ms: 30_000,
+            idempotency_retention_ms: crate::service::IDEMPOTENCY_RETENTION_MS_DEFAULT,
             store_latency_ms: (0, 0),
             bugs: BugSet::none(),
             admin_key: Some("admin".into()),
@@ -615,6 +648,7 @@ mod tests {
             received: true,
             duplicate: false,
             applied: true,
+            ignored: None,
         };
         assert_eq!(fields(&ack), documented_fields("WebhookAck"));
         let counts = OutboxCounts {
@@ -697,6 +731,110 @@ mod tests {
                     .collect()
             )
         );
+    }
+
+    /// The documented schema of `property` of component `schema`.
+    fn property(schema: &str, property: &str) -> Value {
+        document()["components"]["schemas"][schema]["properties"][property].clone()
+    }
+
+    /// The text fields of a new order, as (component, property, path in the body).
+    const TEXT_FIELDS: [(&str, &str, &str); 6] = [
+        ("CreateOrderRequest", "reference", "/reference"),
+        ("OrderItem", "sku", "/items/0/sku"),
+        ("Address", "name", "/ship_to/name"),
+        ("Address", "line1", "/ship_to/line1"),
+        ("Address", "city", "/ship_to/city"),
+        ("Address", "postal_code", "/ship_to/postal_code"),
+    ];
+
+    #[test]
+    fn constraints_are_the_ones_validation_enforces() {
+        // Proves the contract is exactly as strict as the service: every free-text field is
+        // 1 to TEXT_LEN_MAX characters and not blank (the pattern built from the same
+        // whitespace list validation uses), and every idempotency key (body or header) is
+        // 1 to 255 printable ASCII characters. Before, the document left out minLength and
+        // the patterns, so a schema-valid request got a 400.
+        for (schema, name, _) in TEXT_FIELDS {
+            let field = property(schema, name);
+            assert_eq!(field["minLength"], 1, "{schema}.{name}");
+            assert_eq!(field["maxLength"], TEXT_LEN_MAX, "{schema}.{name}");
+            assert_eq!(field["pattern"], not_blank_pattern(), "{schema}.{name}");
+        }
+        let header = document()["components"]["parameters"]["Idempotency-Key"]["schema"].clone();
+        for key in [
+            property("CreateOrderRequest", "idempotency_key"),
+            property("CreateShipmentRequest", "idempotency_key"),
+            header,
+        ] {
+            assert_eq!(key["minLength"], 1);
+            assert_eq!(key["maxLength"], IDEMPOTENCY_KEY_LEN_MAX);
+            assert_eq!(key["pattern"], KEY_PATTERN);
+        }
+    }
+
+    fn order_body() -> Value {
+        json!({
+            "reference": "PO-1",
+            "items": [{ "sku": "SKU-1", "quantity": 1 }],
+            "ship_to": { "name": "A", "line1": "B", "city": "C", "postal_code": "1", "country": "DE" }
+        })
+    }
+
+    async fn create_order(router: &axum::Router, body: &Value, key: &str) -> (u16, String) {
+        let request = http::Request::post("/v1/orders")
+            .header("x-api-key", "sk_test")
+            .header("content-type", "application/json")
+            .header("idempotency-key", key)
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        let response = router.clone().oneshot(request).await.unwrap();
+        let status = response.status().as_u16();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8_lossy(&bytes).to_string())
+    }
+
+    #[tokio::test]
+    async fn requests_at_the_edges_of_the_schema_are_accepted() {
+        // Proves a request the document calls valid is never refused: each text field at
+        // the shortest and the longest length its schema allows (counted in characters, as
+        // JSON Schema does, with a two-byte character), and keys at both length bounds, all
+        // get 201. Lengths are read from the document, so a missing bound shows up as an
+        // empty or a 10,000-character field that the service refuses.
+        let router = test_router();
+        let mut n = 0;
+        for (schema, name, path) in TEXT_FIELDS {
+            let field = property(schema, name);
+            let shortest = field["minLength"].as_u64().unwrap_or(0) as usize;
+            let longest = field["maxLength"].as_u64().unwrap_or(10_000) as usize;
+            for value in [
+                "x".repeat(shortest),
+                "é".repeat(longest),
+                format!(" {} ", "y".repeat(shortest)),
+            ] {
+                let mut body = order_body();
+                *body.pointer_mut(path).unwrap() = json!(value);
+                n += 1;
+                let (status, text) = create_order(&router, &body, &format!("edge-{n}")).await;
+                assert_eq!(status, 201, "{schema}.{name} = {value:?}: {text}");
+            }
+        }
+        let key = property("CreateOrderRequest", "idempotency_key");
+        let shortest = key["minLength"].as_u64().unwrap_or(0) as usize;
+        let longest = key["maxLength"].as_u64().unwrap_or(10_000) as usize;
+        for key in ["!".repeat(shortest), "~".repeat(longest)] {
+            let mut body = order_body();
+            body["idempotency_key"] = json!(key);
+            let (status, text) = create_order(&router, &body, &key).await;
+            assert_eq!(status, 201, "key of {} characters: {text}", key.len());
+        }
+        // Just outside the bounds, the service refuses, as the schema does.
+        let mut blank = order_body();
+        blank["reference"] = json!(" \u{3000}\t");
+        assert_eq!(create_order(&router, &blank, "blank").await.0, 400);
+        let mut long = order_body();
+        long["ship_to"]["city"] = json!("é".repeat(TEXT_LEN_MAX + 1));
+        assert_eq!(create_order(&router, &long, "long").await.0, 400);
     }
 
     #[test]

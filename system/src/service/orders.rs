@@ -46,55 +46,63 @@ pub(crate) async fn create(
     let now_ms = service.clock.now_ms();
     let decider = service.decider();
 
-    let outcome = service.transact(|tx| {
-        match decider.decide(tx.idempotency(&scope).as_ref(), &fingerprint) {
-            Decision::Replay(response) => Ok(Created::Replay(response)),
-            Decision::KeyReused => Err(ApiError::key_reused()),
-            Decision::InFlight => Err(ApiError::in_flight()),
-            Decision::Resume(point) => Err(ApiError::internal(format!(
-                "order creation has no recovery point, found {point:?}"
-            ))),
-            Decision::Fresh => {
-                let order = Order {
-                    id: order_id.clone(),
-                    reference: request.reference.clone(),
-                    status: OrderStatus::Created,
-                    items: request.items.clone(),
-                    ship_to: request.ship_to.clone(),
-                    shipment_ids: Vec::new(),
-                    created_at_ms: now_ms,
-                };
-                let response = StoredResponse {
-                    status: 201,
-                    body: serde_json::to_string(&order).expect("API types serialise"),
-                };
-                let announced_id = order.id.clone();
-                let announcement = move |event_id| WebhookEvent {
-                    event_id,
-                    event_type: "order.created".into(),
-                    created_at_ms: now_ms,
-                    order_id: announced_id,
-                    shipment_id: None,
-                    status: None,
-                };
-                tx.put_order(OrderRecord {
-                    order,
-                    caller: caller.clone(),
-                    idempotency_key: key.clone(),
-                });
-                emit(&service, tx, &caller, announcement, None);
-                tx.put_idempotency(IdempotencyRecord {
-                    scope: scope.clone(),
-                    fingerprint: fingerprint.clone(),
-                    created_at_ms: now_ms,
-                    state: IdemState::Completed {
-                        response: response.clone(),
-                    },
-                });
-                Ok(Created::New(response, order_id.clone()))
+    let outcome = service
+        .transact({
+            let service = service.clone();
+            let (scope, fingerprint) = (scope.clone(), fingerprint.clone());
+            let (caller, key, order_id) = (caller.clone(), key.clone(), order_id.clone());
+            let request = request.clone();
+            move |tx| match decider.decide(tx.idempotency(&scope).as_ref(), &fingerprint) {
+                Decision::Replay(response) => Ok(Created::Replay(response)),
+                Decision::KeyReused => Err(ApiError::key_reused()),
+                Decision::InFlight => Err(ApiError::in_flight()),
+                Decision::Resume(point) => Err(ApiError::internal(format!(
+                    "order creation has no recovery point, found {point:?}"
+                ))),
+                Decision::Fresh => {
+                    let order = Order {
+                        id: order_id.clone(),
+                        reference: request.reference.clone(),
+                        status: OrderStatus::Created,
+                        items: request.items.clone(),
+                        ship_to: request.ship_to.clone(),
+                        shipment_ids: Vec::new(),
+                        created_at_ms: now_ms,
+                    };
+                    let response = StoredResponse {
+                        status: 201,
+                        body: serde_json::to_string(&order).expect("API types serialise"),
+                    };
+                    let announced_id = order.id.clone();
+                    let announcement = move |event_id| WebhookEvent {
+                        event_id,
+                        event_type: "order.created".into(),
+                        created_at_ms: now_ms,
+                        order_id: announced_id,
+                        shipment_id: None,
+                        status: None,
+                        // An order has one event, its creation.
+                        sequence: 1,
+                    };
+                    tx.put_order(OrderRecord {
+                        order,
+                        caller: caller.clone(),
+                        idempotency_key: key.clone(),
+                    });
+                    emit(&service, tx, &caller, announcement, None);
+                    tx.put_idempotency(IdempotencyRecord {
+                        scope: scope.clone(),
+                        fingerprint: fingerprint.clone(),
+                        created_at_ms: now_ms,
+                        state: IdemState::Completed {
+                            response: response.clone(),
+                        },
+                    });
+                    Ok(Created::New(response, order_id.clone()))
+                }
             }
-        }
-    });
+        })
+        .await;
     service.store_round_trip().await;
     if let Err(error) = &outcome {
         record_refusal(&service, &caller, &key, error);
@@ -143,9 +151,14 @@ pub(crate) async fn fetch(
     Extension(Caller(caller)): Extension<Caller>,
     order_id: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
-    let Path(order_id) = order_id.map_err(|e| ApiError::not_found("order", &e.body_text()))?;
+    let Path(order_id) = order_id.map_err(|e| validate::path_id(&e))?;
     tracing::Span::current().record("order_id", order_id.as_str());
-    let record = service.transact(|tx| Ok(tx.order(&order_id)))?;
+    let record = service
+        .transact({
+            let order_id = order_id.clone();
+            move |tx| Ok(tx.order(&order_id))
+        })
+        .await?;
     service.store_round_trip().await;
     match record {
         Some(record) if record.caller == caller => Ok(json_response(

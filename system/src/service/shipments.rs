@@ -65,7 +65,7 @@ pub(crate) async fn create(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let Path(order_id) = order_id.map_err(|e| ApiError::not_found("order", &e.body_text()))?;
+    let Path(order_id) = order_id.map_err(|e| validate::path_id(&e))?;
     let span = tracing::Span::current();
     span.record("order_id", order_id.as_str());
     let body = body.map_err(|_| ApiError::too_large(validate::REQUEST_BYTES_MAX))?;
@@ -81,12 +81,19 @@ pub(crate) async fn create(
 
     let claimed = claim(
         &service,
-        &scope,
-        &fingerprint,
-        &caller,
-        &key,
-        &order_id,
-        &request,
+        Claim {
+            scope: scope.clone(),
+            fingerprint: fingerprint.clone(),
+            caller: caller.clone(),
+            key: key.clone(),
+            order_id: order_id.clone(),
+            request: request.clone(),
+            shipment_id: service.ids.next("shp"),
+            lock: Lock {
+                boot: service.boot,
+                acquired_at_ms: service.clock.now_ms(),
+            },
+        },
     )
     .await;
     if let Err(error) = &claimed {
@@ -138,65 +145,56 @@ pub(crate) async fn create(
     }
 }
 
+/// What phase 1 works with, owned so its transactions can run off this thread.
+#[derive(Clone)]
+struct Claim {
+    scope: IdemScope,
+    fingerprint: String,
+    caller: String,
+    key: String,
+    order_id: String,
+    request: CreateShipmentRequest,
+    /// The id the shipment gets if this request creates it.
+    shipment_id: String,
+    /// This request's claim on the key.
+    lock: Lock,
+}
+
 /// Phase 1: decide from the key's record, and claim it (creating the shipment) if needed.
-async fn claim(
-    service: &Service,
-    scope: &IdemScope,
-    fingerprint: &str,
-    caller: &str,
-    key: &str,
-    order_id: &str,
-    request: &CreateShipmentRequest,
-) -> Result<Claimed, ApiError> {
-    let bugs = &service.config.bugs;
-    let decider = service.decider();
-    let lock = Lock {
-        boot: service.boot,
-        acquired_at_ms: decider.now_ms,
+async fn claim(service: &Arc<Service>, input: Claim) -> Result<Claimed, ApiError> {
+    let decider = idempotency::Decider {
+        now_ms: input.lock.acquired_at_ms,
+        ..service.decider()
     };
-    let new_shipment_id = service.ids.next("shp");
-    let check_separately = bugs.has(Bug::CheckThenInsertRace);
+    let check_separately = service.config.bugs.has(Bug::CheckThenInsertRace);
 
     // The correct service decides and claims in one transaction. The planted race decides
     // in one and claims in the next, with a store round trip between them.
-    let decided = service.transact(|tx| {
-        let decision = decider.decide(tx.idempotency(scope).as_ref(), fingerprint);
-        match decision {
-            Decision::Fresh if check_separately => Ok(None),
-            Decision::Fresh => create_shipment(
-                service,
-                tx,
-                scope,
-                fingerprint,
-                lock,
-                caller,
-                key,
-                order_id,
-                request,
-                &new_shipment_id,
-            )
-            .map(Some),
-            other => apply_decision(tx, other, scope, lock).map(Some),
-        }
-    });
+    let decided = service
+        .transact({
+            let service = service.clone();
+            let input = input.clone();
+            move |tx| {
+                let decision =
+                    decider.decide(tx.idempotency(&input.scope).as_ref(), &input.fingerprint);
+                match decision {
+                    Decision::Fresh if check_separately => Ok(None),
+                    Decision::Fresh => create_shipment(&service, tx, &input).map(Some),
+                    other => apply_decision(tx, other, &input.scope, input.lock).map(Some),
+                }
+            }
+        })
+        .await;
     service.store_round_trip().await;
     if let Some(claimed) = decided? {
         return Ok(claimed);
     }
-    let created = service.transact(|tx| {
-        create_shipment(
-            service,
-            tx,
-            scope,
-            fingerprint,
-            lock,
-            caller,
-            key,
-            order_id,
-            request,
-            &new_shipment_id,
-        )
-    });
+    let created = service
+        .transact({
+            let service = service.clone();
+            move |tx| create_shipment(&service, tx, &input)
+        })
+        .await;
     service.store_round_trip().await;
     created
 }
@@ -233,22 +231,25 @@ fn apply_decision(
 }
 
 /// Creates the shipment row and claims the key, in the caller's transaction.
-#[allow(clippy::too_many_arguments)]
 fn create_shipment(
     service: &Service,
     tx: &mut dyn crate::store::Tx,
-    scope: &IdemScope,
-    fingerprint: &str,
-    lock: Lock,
-    caller: &str,
-    key: &str,
-    order_id: &str,
-    request: &CreateShipmentRequest,
-    shipment_id: &str,
+    input: &Claim,
 ) -> Result<Claimed, ApiError> {
+    let Claim {
+        scope,
+        fingerprint,
+        caller,
+        key,
+        order_id,
+        request,
+        shipment_id,
+        lock,
+    } = input;
+    let lock = *lock;
     let mut order = tx
         .order(order_id)
-        .filter(|order| order.caller == caller)
+        .filter(|order| order.caller == *caller)
         .ok_or_else(|| ApiError::not_found("order", order_id))?;
     let shipment = Shipment {
         id: shipment_id.to_string(),
@@ -264,6 +265,7 @@ fn create_shipment(
         shipment,
         caller: caller.to_string(),
         idempotency_key: key.to_string(),
+        webhook_sequence: 0,
     });
     order.order.shipment_ids.push(shipment_id.to_string());
     tx.put_order(order);
@@ -290,10 +292,18 @@ fn create_shipment(
 /// Phases 2 and 3: buy the label, then store it and the response together.
 async fn finish(service: Arc<Service>, job: Job) -> Result<Response, ApiError> {
     let shipment = service
-        .transact(|tx| Ok(tx.shipment(&job.shipment_id)))?
+        .transact({
+            let shipment_id = job.shipment_id.clone();
+            move |tx| Ok(tx.shipment(&shipment_id))
+        })
+        .await?
         .ok_or_else(|| ApiError::internal("claimed shipment is missing"))?;
     let order = service
-        .transact(|tx| Ok(tx.order(&shipment.shipment.order_id)))?
+        .transact({
+            let order_id = shipment.shipment.order_id.clone();
+            move |tx| Ok(tx.order(&order_id))
+        })
+        .await?
         .ok_or_else(|| ApiError::internal("shipment's order is missing"))?;
     service.store_round_trip().await;
 
@@ -312,7 +322,7 @@ async fn finish(service: Arc<Service>, job: Job) -> Result<Response, ApiError> {
             .await;
         }
         LabelOutcome::Unavailable(reason) => {
-            release(&service, &job)?;
+            release(&service, &job).await?;
             service.store_round_trip().await;
             return Err(ApiError::carrier_unavailable(&reason));
         }
@@ -334,70 +344,87 @@ async fn finish(service: Arc<Service>, job: Job) -> Result<Response, ApiError> {
 /// Phase 3: applies `update` to the shipment and completes the record with the response
 /// (`body`, or the updated shipment when `body` is empty).
 async fn complete(
-    service: &Service,
+    service: &Arc<Service>,
     job: &Job,
     status: u16,
     body: String,
-    update: impl Fn(&mut Shipment),
+    update: impl Fn(&mut Shipment) + Send + Sync + 'static,
 ) -> Result<Response, ApiError> {
     let now_ms = service.clock.now_ms();
     let split = service.config.bugs.has(Bug::ResponseBeforeCommit);
-    let stored = service.transact(|tx| {
-        let mut shipment = tx
-            .shipment(&job.shipment_id)
-            .ok_or_else(|| ApiError::internal("shipment vanished before completion"))?;
-        update(&mut shipment.shipment);
-        let response = StoredResponse {
-            status,
-            body: if body.is_empty() {
-                serde_json::to_string(&shipment.shipment).expect("API types serialise")
-            } else {
-                body.clone()
-            },
-        };
-        tx.put_idempotency(IdempotencyRecord {
-            scope: job.scope.clone(),
-            fingerprint: job.fingerprint.clone(),
-            created_at_ms: now_ms,
-            state: IdemState::Completed {
-                response: response.clone(),
-            },
-        });
-        // The planted bug commits the response first and the side effect in a later
-        // transaction; the correct service commits both here.
-        if !split {
-            apply_to_order(tx, &shipment.shipment);
-            announce(service, tx, &shipment, now_ms);
-            tx.put_shipment(shipment);
-        }
-        Ok(response)
-    })?;
+    let update = Arc::new(update);
+    let stored = service
+        .transact({
+            let service = service.clone();
+            let update = update.clone();
+            let (shipment_id, scope) = (job.shipment_id.clone(), job.scope.clone());
+            let fingerprint = job.fingerprint.clone();
+            move |tx| {
+                let mut shipment = tx
+                    .shipment(&shipment_id)
+                    .ok_or_else(|| ApiError::internal("shipment vanished before completion"))?;
+                update(&mut shipment.shipment);
+                let response = StoredResponse {
+                    status,
+                    body: if body.is_empty() {
+                        serde_json::to_string(&shipment.shipment).expect("API types serialise")
+                    } else {
+                        body.clone()
+                    },
+                };
+                tx.put_idempotency(IdempotencyRecord {
+                    scope: scope.clone(),
+                    fingerprint: fingerprint.clone(),
+                    created_at_ms: now_ms,
+                    state: IdemState::Completed {
+                        response: response.clone(),
+                    },
+                });
+                // The planted bug commits the response first and the side effect in a later
+                // transaction; the correct service commits both here.
+                if !split {
+                    apply_to_order(tx, &shipment.shipment);
+                    announce(&service, tx, &mut shipment, now_ms);
+                    tx.put_shipment(shipment);
+                }
+                Ok(response)
+            }
+        })
+        .await?;
     service.store_round_trip().await;
     checkpoint(&*service.observer, Checkpoint::ResponseStored).await;
     if split {
-        service.transact(|tx| {
-            let mut shipment = tx
-                .shipment(&job.shipment_id)
-                .ok_or_else(|| ApiError::internal("shipment vanished before completion"))?;
-            update(&mut shipment.shipment);
-            apply_to_order(tx, &shipment.shipment);
-            announce(service, tx, &shipment, now_ms);
-            tx.put_shipment(shipment);
-            Ok(())
-        })?;
+        service
+            .transact({
+                let service = service.clone();
+                let shipment_id = job.shipment_id.clone();
+                move |tx| {
+                    let mut shipment = tx
+                        .shipment(&shipment_id)
+                        .ok_or_else(|| ApiError::internal("shipment vanished before completion"))?;
+                    update(&mut shipment.shipment);
+                    apply_to_order(tx, &shipment.shipment);
+                    announce(&service, tx, &mut shipment, now_ms);
+                    tx.put_shipment(shipment);
+                    Ok(())
+                }
+            })
+            .await?;
         service.store_round_trip().await;
     }
     Ok(json_response(stored.status, stored.body, false))
 }
 
-/// Tells the merchant, in the committing transaction, how its shipment creation ended.
+/// Tells the merchant, in the committing transaction, how its shipment creation ended,
+/// numbering the event after the shipment's earlier ones (the caller stores `record`).
 fn announce(
     service: &Service,
     tx: &mut dyn crate::store::Tx,
-    record: &ShipmentRecord,
+    record: &mut ShipmentRecord,
     now_ms: u64,
 ) {
     let shipment = &record.shipment;
+    let sequence = record.webhook_sequence + 1;
     let event = |event_id| crate::api::WebhookEvent {
         event_id,
         event_type: crate::api::WebhookEvent::shipment_type(shipment.status).to_string(),
@@ -405,8 +432,11 @@ fn announce(
         order_id: shipment.order_id.clone(),
         shipment_id: Some(shipment.id.clone()),
         status: Some(shipment.status),
+        sequence,
     };
-    super::webhooks::emit(service, tx, &record.caller, event, None);
+    if super::webhooks::emit(service, tx, &record.caller, event, None).is_some() {
+        record.webhook_sequence = sequence;
+    }
 }
 
 /// A bought label moves its order to `fulfilling` (never backwards).
@@ -423,19 +453,22 @@ fn apply_to_order(tx: &mut dyn crate::store::Tx, shipment: &Shipment) {
 }
 
 /// The carrier could not be reached: give the key back so a retry can resume.
-fn release(service: &Service, job: &Job) -> Result<(), ApiError> {
-    service.transact(|tx| {
-        if let Some(mut record) = tx.idempotency(&job.scope)
-            && let IdemState::InProgress { recovery, .. } = record.state
-        {
-            record.state = IdemState::InProgress {
-                lock: None,
-                recovery,
-            };
-            tx.put_idempotency(record);
-        }
-        Ok(())
-    })
+async fn release(service: &Arc<Service>, job: &Job) -> Result<(), ApiError> {
+    let scope = job.scope.clone();
+    service
+        .transact(move |tx| {
+            if let Some(mut record) = tx.idempotency(&scope)
+                && let IdemState::InProgress { recovery, .. } = record.state
+            {
+                record.state = IdemState::InProgress {
+                    lock: None,
+                    recovery,
+                };
+                tx.put_idempotency(record);
+            }
+            Ok(())
+        })
+        .await
 }
 
 /// An error envelope serialised for storage, so replays of a stored failure are identical.
@@ -457,10 +490,14 @@ pub(crate) async fn fetch(
     Extension(Caller(caller)): Extension<Caller>,
     shipment_id: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
-    let Path(shipment_id) =
-        shipment_id.map_err(|e| ApiError::not_found("shipment", &e.body_text()))?;
+    let Path(shipment_id) = shipment_id.map_err(|e| validate::path_id(&e))?;
     tracing::Span::current().record("shipment_id", shipment_id.as_str());
-    let record = service.transact(|tx| Ok(tx.shipment(&shipment_id)))?;
+    let record = service
+        .transact({
+            let shipment_id = shipment_id.clone();
+            move |tx| Ok(tx.shipment(&shipment_id))
+        })
+        .await?;
     service.store_round_trip().await;
     match record {
         Some(record) if record.caller == caller => Ok(json_response(

@@ -2,6 +2,7 @@
 //! offending field named (seed 004, C.6).
 
 use axum::body::Bytes;
+use axum::extract::rejection::PathRejection;
 use axum::http::HeaderMap;
 use serde::de::DeserializeOwned;
 
@@ -18,6 +19,41 @@ pub const ITEM_QUANTITY_MAX: u32 = 1_000;
 pub const PARCEL_GRAMS_MAX: u32 = 70_000;
 /// Longest free-text field.
 pub const TEXT_LEN_MAX: usize = 200;
+
+/// The characters Rust's `char::is_whitespace` (Unicode `White_Space`) counts, as ranges:
+/// a free-text field made of these only is blank and refused. The OpenAPI document's
+/// pattern for text fields is built from this list ([`not_blank_pattern`]), and a test
+/// checks the list against every Unicode scalar value, so contract and validation agree.
+pub const WHITESPACE: &[(char, char)] = &[
+    ('\u{9}', '\u{d}'),
+    ('\u{20}', '\u{20}'),
+    ('\u{85}', '\u{85}'),
+    ('\u{a0}', '\u{a0}'),
+    ('\u{1680}', '\u{1680}'),
+    ('\u{2000}', '\u{200a}'),
+    ('\u{2028}', '\u{2029}'),
+    ('\u{202f}', '\u{202f}'),
+    ('\u{205f}', '\u{205f}'),
+    ('\u{3000}', '\u{3000}'),
+];
+
+/// A JSON Schema (ECMA-262) pattern matching strings with at least one character outside
+/// [`WHITESPACE`]: the "not blank" rule of free-text fields.
+#[must_use]
+pub fn not_blank_pattern() -> String {
+    let mut class = String::from("[^");
+    for (low, high) in WHITESPACE {
+        class.push_str(&format!("\\u{:04x}", u32::from(*low)));
+        if low != high {
+            class.push_str(&format!("-\\u{:04x}", u32::from(*high)));
+        }
+    }
+    class.push(']');
+    class
+}
+
+/// The JSON Schema pattern of idempotency keys: printable ASCII without spaces.
+pub const KEY_PATTERN: &str = "^[!-~]+$";
 
 /// Parses a JSON body into `T`, naming the field and position of the first problem.
 ///
@@ -64,6 +100,19 @@ pub(crate) fn parse_json<T: DeserializeOwned>(
     Ok(value)
 }
 
+/// The error for a path parameter `{id}` axum could not extract: an id that is not UTF-8
+/// once percent-decoded (`/v1/orders/%FF`) is a 400 naming the parameter, not a lookup of
+/// the extractor's message as if it were an id.
+pub(crate) fn path_id(rejection: &PathRejection) -> ApiError {
+    match rejection {
+        PathRejection::FailedToDeserializePathParams(_) => ApiError::validation(vec![FieldError {
+            field: "id".into(),
+            issue: "must be valid UTF-8 once percent-decoded".into(),
+        }]),
+        other => ApiError::internal(format!("route without its path parameter: {other}")),
+    }
+}
+
 /// Collects field errors.
 #[derive(Default)]
 struct Issues(Vec<FieldError>);
@@ -79,7 +128,11 @@ impl Issues {
     }
 
     fn text(&mut self, field: &str, value: &str) {
-        self.check(!value.trim().is_empty(), field, "must not be empty");
+        self.check(
+            value.chars().any(|c| !c.is_whitespace()),
+            field,
+            "must not be empty",
+        );
         self.check(
             value.chars().count() <= TEXT_LEN_MAX,
             field,
@@ -197,6 +250,22 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(trailing.code, "malformed_json");
+    }
+
+    #[test]
+    fn whitespace_list_is_exactly_what_validation_refuses() {
+        // Proves the ranges the OpenAPI pattern is built from are exactly the characters
+        // `char::is_whitespace` accepts, over every Unicode scalar value, so a string the
+        // contract calls blank is the one validation refuses, and no other.
+        let listed = |c: char| {
+            WHITESPACE
+                .iter()
+                .any(|(low, high)| (*low..=*high).contains(&c))
+        };
+        for c in (0..=0x10_ffff_u32).filter_map(char::from_u32) {
+            assert_eq!(listed(c), c.is_whitespace(), "U+{:04X}", u32::from(c));
+        }
+        assert!(not_blank_pattern().starts_with("[^\\u0009-\\u000d\\u0020"));
     }
 
     #[test]

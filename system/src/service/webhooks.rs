@@ -8,6 +8,18 @@
 //! dedupe record and the effect commit together, a crash can neither lose an acknowledged
 //! event nor apply one twice.
 //!
+//! Inbound events are read forward-compatibly, as Stripe asks of webhook receivers: fields
+//! this service does not know are ignored (and counted), and an event of a kind it does not
+//! know is acknowledged with 200 and taken in without effect (logged and counted in
+//! `/metrics`), so a carrier that adds a kind never sees its deliveries refused, retried
+//! and dead-lettered. An event for a shipment this service does not have is acknowledged
+//! the same way, on purpose, not parked: the service creates each shipment (and commits
+//! it) before it asks the carrier for the label, so the carrier cannot know a shipment
+//! before this database does. An unknown reference therefore belongs to another
+//! environment sharing the carrier account, or to a database restored to before the
+//! shipment; in neither case will the shipment ever appear here, and a parked event would
+//! wait forever. It is logged with the whole event and counted.
+//!
 //! **Out**: every state change writes its outbox event in the same transaction as the
 //! change ([`emit`]); [`run_outbox_sender`] delivers the outbox at least once.
 //!
@@ -25,10 +37,11 @@ use serde::{Deserialize, Serialize};
 
 use super::error::ApiError;
 use super::{Service, ServiceDeps, validate};
-use crate::api::{OrderStatus, ShipmentStatus, TrackingEvent, WebhookEvent};
+use crate::api::{OrderStatus, ShipmentStatus, TrackingEvent, TrackingKind, WebhookEvent};
 use crate::bugs::Bug;
 use crate::observe::SystemEvent;
 use crate::store::{self, Delivery, Durability, OutboxRecord, ProcessedEvent, Store, Tx};
+use crate::transport::BoxFuture;
 use crate::webhook::{
     self, DeliveryQueue, DeliveryResult, HEADER_SIGNATURE, Outgoing, SenderConfig,
 };
@@ -99,6 +112,55 @@ pub(crate) struct Ack {
     pub(crate) received: bool,
     pub(crate) duplicate: bool,
     pub(crate) applied: bool,
+    /// Why the event was taken in without effect (`unknown_kind`, `unknown_shipment`).
+    pub(crate) ignored: Option<&'static str>,
+}
+
+/// A carrier event as read off the wire, leniently: only the id and the kind are required
+/// of every event; the rest is checked once the kind is known, and fields this service
+/// does not know are collected (to count them) rather than refused.
+#[derive(Deserialize)]
+struct Inbound {
+    event_id: String,
+    kind: String,
+    shipment_ref: Option<String>,
+    label_id: Option<String>,
+    tracking_number: Option<String>,
+    occurred_at_ms: Option<u64>,
+    #[serde(flatten)]
+    unknown: BTreeMap<String, serde_json::Value>,
+}
+
+/// What an inbound event turned out to be.
+enum Reading {
+    /// A kind this service knows, with every field that kind needs.
+    Known(TrackingEvent),
+    /// A kind this service does not know (yet).
+    UnknownKind,
+}
+
+impl Inbound {
+    fn read(self) -> Result<Reading, ApiError> {
+        let Ok(kind) = serde_json::from_value::<TrackingKind>(serde_json::Value::String(self.kind))
+        else {
+            return Ok(Reading::UnknownKind);
+        };
+        let missing = |field: &str| {
+            ApiError::malformed(field.to_string(), format!("missing field `{field}`"))
+        };
+        Ok(Reading::Known(TrackingEvent {
+            event_id: self.event_id,
+            kind,
+            shipment_ref: self.shipment_ref.ok_or_else(|| missing("shipment_ref"))?,
+            label_id: self.label_id.ok_or_else(|| missing("label_id"))?,
+            tracking_number: self
+                .tracking_number
+                .ok_or_else(|| missing("tracking_number"))?,
+            occurred_at_ms: self
+                .occurred_at_ms
+                .ok_or_else(|| missing("occurred_at_ms"))?,
+        }))
+    }
 }
 
 /// `POST /v1/webhooks/carrier`.
@@ -122,43 +184,74 @@ pub(crate) async fn carrier_event(
         });
         return Err(ApiError::bad_signature(&error));
     }
-    let event: TrackingEvent = validate::parse_json(&headers, &body)?;
+    let inbound: Inbound = validate::parse_json(&headers, &body)?;
+    tracing::Span::current().record("event_id", inbound.event_id.as_str());
+    if !inbound.unknown.is_empty() {
+        let fields: Vec<&str> = inbound.unknown.keys().map(String::as_str).collect();
+        tracing::info!(?fields, kind = %inbound.kind, "carrier event carries fields this service does not know; ignored");
+        service.metrics.webhook_unknown_fields();
+    }
+    let event_id = inbound.event_id.clone();
+    let kind = inbound.kind.clone();
+    let event = match inbound.read()? {
+        Reading::Known(event) => event,
+        Reading::UnknownKind => {
+            tracing::warn!(%kind, "carrier event of a kind this service does not know; acknowledged without effect");
+            return take_in_without_effect(&service, event_id, "unknown_kind").await;
+        }
+    };
     let now_ms = service.clock.now_ms();
     let split = service.config.bugs.has(Bug::WebhookDedupeAfterEffect);
-    let outcome = service.transact(|tx| {
-        if tx.processed_event(&event.event_id).is_some() {
-            return Ok(None);
-        }
-        let (effect, advanced) = apply(&service, tx, &event, now_ms);
-        // The planted bug records the event id in a later transaction.
-        if !split {
-            tx.put_processed_event(
-                &event.event_id,
-                ProcessedEvent {
-                    received_at_ms: now_ms,
-                    effect,
-                },
-            );
-        }
-        Ok(Some((effect, advanced)))
-    })?;
+    let outcome = service
+        .transact({
+            let service = service.clone();
+            let event = event.clone();
+            move |tx| {
+                if tx.processed_event(&event.event_id).is_some() {
+                    return Ok(None);
+                }
+                let applied = apply(&service, tx, &event, now_ms);
+                // The planted bug records the event id in a later transaction.
+                if !split {
+                    tx.put_processed_event(
+                        &event.event_id,
+                        ProcessedEvent {
+                            received_at_ms: now_ms,
+                            effect: applied.effect,
+                        },
+                    );
+                }
+                Ok(Some(applied))
+            }
+        })
+        .await?;
     service.store_round_trip().await;
-    if split && let Some((effect, _)) = outcome {
-        service.transact(|tx| {
-            tx.put_processed_event(
-                &event.event_id,
-                ProcessedEvent {
-                    received_at_ms: now_ms,
-                    effect,
-                },
-            );
-            Ok(())
-        })?;
+    if split && let Some(applied) = outcome {
+        let event_id = event.event_id.clone();
+        service
+            .transact(move |tx| {
+                tx.put_processed_event(
+                    &event_id,
+                    ProcessedEvent {
+                        received_at_ms: now_ms,
+                        effect: applied.effect,
+                    },
+                );
+                Ok(())
+            })
+            .await?;
+    }
+    let ignored =
+        outcome.and_then(|applied| (!applied.known_shipment).then_some("unknown_shipment"));
+    if let Some(reason) = ignored {
+        tracing::warn!(event = ?event, "carrier event for a shipment this service does not have; acknowledged without effect");
+        service.metrics.webhook_ignored(reason);
     }
     let ack = Ack {
         received: true,
         duplicate: outcome.is_none(),
-        applied: outcome.is_some_and(|(_, advanced)| advanced),
+        applied: outcome.is_some_and(|applied| applied.advanced),
+        ignored,
     };
     if ack.duplicate {
         service.metrics.webhook_duplicate_absorbed();
@@ -172,19 +265,75 @@ pub(crate) async fn carrier_event(
     Ok((StatusCode::OK, axum::Json(ack)).into_response())
 }
 
+/// Acknowledges an event the service cannot act on (`reason`), recording its id as taken
+/// in, so a redelivery is answered as a duplicate.
+async fn take_in_without_effect(
+    service: &Arc<Service>,
+    event_id: String,
+    reason: &'static str,
+) -> Result<Response, ApiError> {
+    let now_ms = service.clock.now_ms();
+    let fresh = service
+        .transact({
+            let event_id = event_id.clone();
+            move |tx| {
+                if tx.processed_event(&event_id).is_some() {
+                    return Ok(false);
+                }
+                tx.put_processed_event(
+                    &event_id,
+                    ProcessedEvent {
+                        received_at_ms: now_ms,
+                        effect: None,
+                    },
+                );
+                Ok(true)
+            }
+        })
+        .await?;
+    service.store_round_trip().await;
+    if fresh {
+        service.metrics.webhook_ignored(reason);
+    } else {
+        service.metrics.webhook_duplicate_absorbed();
+    }
+    service.observer.record(SystemEvent::WebhookReceived {
+        receiver: "service".into(),
+        event_id,
+        duplicate: !fresh,
+        applied: false,
+    });
+    let ack = Ack {
+        received: true,
+        duplicate: !fresh,
+        applied: false,
+        ignored: Some(reason),
+    };
+    Ok((StatusCode::OK, axum::Json(ack)).into_response())
+}
+
+/// What applying a carrier event did.
+#[derive(Clone, Copy, Debug)]
+struct Applied {
+    /// The outbox event it caused.
+    effect: Option<u64>,
+    /// Whether the shipment moved forward.
+    advanced: bool,
+    /// Whether the shipment exists here.
+    known_shipment: bool,
+}
+
 /// Applies a tracking event inside the caller's transaction. Every scan after the label's
 /// creation is forwarded to the merchant (as the shipment's new status when it moved
 /// forward, as a `shipment.tracking_update` when it did not), so each carrier event causes
-/// exactly one announcement: that is what deduplication protects. Returns it, and whether
-/// the shipment moved forward.
-fn apply(
-    service: &Service,
-    tx: &mut dyn Tx,
-    event: &TrackingEvent,
-    now_ms: u64,
-) -> (Option<u64>, bool) {
+/// exactly one announcement: that is what deduplication protects.
+fn apply(service: &Service, tx: &mut dyn Tx, event: &TrackingEvent, now_ms: u64) -> Applied {
     let Some(mut record) = tx.shipment(&event.shipment_ref) else {
-        return (None, false);
+        return Applied {
+            effect: None,
+            advanced: false,
+            known_shipment: false,
+        };
     };
     let shipment = &mut record.shipment;
     // The event proves the label exists: a shipment whose label purchase was interrupted
@@ -207,7 +356,6 @@ fn apply(
         shipment.id.clone(),
         record.caller.clone(),
     );
-    tx.put_shipment(record);
     if let Some(mut order) = tx.order(&order_id) {
         let implied = order_status_for(status);
         if implied > order.order.status {
@@ -215,14 +363,20 @@ fn apply(
             tx.put_order(order);
         }
     }
-    if event.kind == crate::api::TrackingKind::LabelCreated {
+    if event.kind == TrackingKind::LabelCreated {
         // The merchant heard of the label from the shipment's own creation.
-        return (None, advanced.is_some());
+        tx.put_shipment(record);
+        return Applied {
+            effect: None,
+            advanced: advanced.is_some(),
+            known_shipment: true,
+        };
     }
     let event_type = match advanced {
         Some(status) => WebhookEvent::shipment_type(status),
         None => "shipment.tracking_update",
     };
+    let sequence = record.webhook_sequence + 1;
     let outbound = |event_id| WebhookEvent {
         event_id,
         event_type: event_type.to_string(),
@@ -230,11 +384,18 @@ fn apply(
         order_id,
         shipment_id: Some(shipment_id),
         status: Some(status),
+        sequence,
     };
-    (
-        emit(service, tx, &caller, outbound, Some(event.event_id.clone())),
-        advanced.is_some(),
-    )
+    let effect = emit(service, tx, &caller, outbound, Some(event.event_id.clone()));
+    if effect.is_some() {
+        record.webhook_sequence = sequence;
+    }
+    tx.put_shipment(record);
+    Applied {
+        effect,
+        advanced: advanced.is_some(),
+        known_shipment: true,
+    }
 }
 
 fn check_admin(service: &Service, headers: &HeaderMap) -> Result<(), ApiError> {
@@ -258,7 +419,7 @@ pub(crate) async fn outbox_counts(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     check_admin(&service, &headers)?;
-    let (pending, delivered, dead_letter) = service.transact(|tx| Ok(tx.outbox_counts()))?;
+    let (pending, delivered, dead_letter) = service.transact(|tx| Ok(tx.outbox_counts())).await?;
     Ok(axum::Json(OutboxCounts {
         pending,
         delivered,
@@ -273,18 +434,20 @@ pub(crate) async fn redeliver(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     check_admin(&service, &headers)?;
-    let requeued = service.transact(|tx| {
-        let dead = tx.outbox_dead();
-        let count = dead.len() as u64;
-        for mut record in dead {
-            record.delivery = Delivery::Pending {
-                attempts: 0,
-                next_attempt_at_ms: 0,
-            };
-            tx.put_outbox(record);
-        }
-        Ok(count)
-    })?;
+    let requeued = service
+        .transact(|tx| {
+            let dead = tx.outbox_dead();
+            let count = dead.len() as u64;
+            for mut record in dead {
+                record.delivery = Delivery::Pending {
+                    attempts: 0,
+                    next_attempt_at_ms: 0,
+                };
+                tx.put_outbox(record);
+            }
+            Ok(count)
+        })
+        .await?;
     Ok(axum::Json(serde_json::json!({ "requeued": requeued })).into_response())
 }
 
@@ -295,42 +458,54 @@ struct Outbox {
 }
 
 impl DeliveryQueue for Outbox {
-    fn due(&self, now_ms: u64, limit: usize, in_flight: &BTreeSet<u64>) -> Vec<Outgoing> {
-        let records = store::transact(&*self.store, Durability::Sync, |tx| {
-            Ok::<_, store::StoreError>(tx.outbox_due(now_ms, limit, in_flight))
-        })
-        .unwrap_or_default();
-        records
-            .into_iter()
-            .filter_map(|record| {
-                let target = self.targets.get(&record.caller)?;
-                let attempts = match record.delivery {
-                    Delivery::Pending { attempts, .. } => attempts,
-                    _ => return None,
-                };
-                Some(Outgoing {
-                    seq: record.seq,
-                    event_id: record.event.event_id.clone(),
-                    url: target.url.clone(),
-                    secret: target.secret.clone(),
-                    body: Bytes::from(
-                        serde_json::to_vec(&record.event).expect("API types serialise"),
-                    ),
-                    attempts,
-                })
+    fn due(
+        &self,
+        now_ms: u64,
+        limit: usize,
+        in_flight: BTreeSet<u64>,
+    ) -> BoxFuture<'_, Vec<Outgoing>> {
+        Box::pin(async move {
+            let records = store::transact_owned(&*self.store, Durability::Sync, move |tx| {
+                Ok::<_, store::StoreError>(tx.outbox_due(now_ms, limit, &in_flight))
             })
-            .collect()
+            .await
+            .unwrap_or_default();
+            records
+                .into_iter()
+                .filter_map(|record| {
+                    let target = self.targets.get(&record.caller)?;
+                    let attempts = match record.delivery {
+                        Delivery::Pending { attempts, .. } => attempts,
+                        _ => return None,
+                    };
+                    Some(Outgoing {
+                        seq: record.seq,
+                        event_id: record.event.event_id.clone(),
+                        url: target.url.clone(),
+                        secret: target.secret.clone(),
+                        body: Bytes::from(
+                            serde_json::to_vec(&record.event).expect("API types serialise"),
+                        ),
+                        attempts,
+                        first_due_at_ms: record.event.created_at_ms,
+                    })
+                })
+                .collect()
+        })
     }
 
-    fn settle(&self, seq: u64, result: DeliveryResult) {
-        // A failed write of the result only means the event is sent again: at least once.
-        let _ = store::transact(&*self.store, Durability::Sync, |tx| {
-            if let Some(mut record) = tx.outbox(seq) {
-                record.delivery = result.delivery();
-                tx.put_outbox(record);
-            }
-            Ok::<_, store::StoreError>(())
-        });
+    fn settle(&self, seq: u64, result: DeliveryResult) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            // A failed write of the result only means the event is sent again: at least once.
+            let _ = store::transact_owned(&*self.store, Durability::Sync, move |tx| {
+                if let Some(mut record) = tx.outbox(seq) {
+                    record.delivery = result.delivery();
+                    tx.put_outbox(record);
+                }
+                Ok::<_, store::StoreError>(())
+            })
+            .await;
+        })
     }
 }
 

@@ -13,8 +13,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
 use super::{
-    Delivery, Durability, IdemScope, IdempotencyRecord, OrderRecord, OutboxRecord, PendingIndex,
-    ProcessedEvent, ShipmentRecord, Store, StoreError, Tx, TxDecision,
+    Delivery, Durability, IdemScope, IdemState, IdempotencyRecord, OrderRecord, OutboxRecord,
+    PendingIndex, ProcessedEvent, ShipmentRecord, Store, StoreError, Tx, TxDecision,
 };
 
 /// The tables of the service's store.
@@ -36,6 +36,8 @@ pub struct Tables {
 #[derive(Clone, Debug, Default)]
 struct WriteSet {
     idempotency: BTreeMap<IdemScope, IdempotencyRecord>,
+    /// Idempotency records deleted (never also in `idempotency`).
+    idempotency_deleted: BTreeSet<IdemScope>,
     orders: BTreeMap<String, OrderRecord>,
     shipments: BTreeMap<String, ShipmentRecord>,
     processed_events: BTreeMap<String, ProcessedEvent>,
@@ -45,6 +47,7 @@ struct WriteSet {
 impl WriteSet {
     fn is_empty(&self) -> bool {
         self.idempotency.is_empty()
+            && self.idempotency_deleted.is_empty()
             && self.orders.is_empty()
             && self.shipments.is_empty()
             && self.processed_events.is_empty()
@@ -53,6 +56,9 @@ impl WriteSet {
 
     /// Applies the writes to `tables` by moving them: for the copy that gets them last.
     fn move_into(self, tables: &mut Tables) {
+        for scope in &self.idempotency_deleted {
+            tables.idempotency.remove(scope);
+        }
         tables.idempotency.extend(self.idempotency);
         tables.orders.extend(self.orders);
         tables.shipments.extend(self.shipments);
@@ -61,6 +67,9 @@ impl WriteSet {
     }
 
     fn apply_to(&self, tables: &mut Tables) {
+        for scope in &self.idempotency_deleted {
+            tables.idempotency.remove(scope);
+        }
         for (scope, record) in &self.idempotency {
             tables.idempotency.insert(scope.clone(), record.clone());
         }
@@ -177,6 +186,9 @@ struct MemTx<'a> {
 
 impl Tx for MemTx<'_> {
     fn idempotency(&self, scope: &IdemScope) -> Option<IdempotencyRecord> {
+        if self.writes.idempotency_deleted.contains(scope) {
+            return None;
+        }
         self.writes
             .idempotency
             .get(scope)
@@ -185,7 +197,27 @@ impl Tx for MemTx<'_> {
     }
 
     fn put_idempotency(&mut self, record: IdempotencyRecord) {
+        self.writes.idempotency_deleted.remove(&record.scope);
         self.writes.idempotency.insert(record.scope.clone(), record);
+    }
+
+    fn sweep_idempotency(&mut self, created_before_ms: u64, limit: usize) -> u64 {
+        let expired: Vec<IdemScope> = self
+            .base
+            .idempotency
+            .values()
+            .filter(|r| {
+                matches!(r.state, IdemState::Completed { .. })
+                    && r.created_at_ms < created_before_ms
+                    && !self.writes.idempotency.contains_key(&r.scope)
+                    && !self.writes.idempotency_deleted.contains(&r.scope)
+            })
+            .take(limit)
+            .map(|r| r.scope.clone())
+            .collect();
+        let swept = expired.len() as u64;
+        self.writes.idempotency_deleted.extend(expired);
+        swept
     }
 
     fn order(&self, order_id: &str) -> Option<OrderRecord> {

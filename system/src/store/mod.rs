@@ -17,6 +17,9 @@
 //! behind it.
 
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
@@ -34,8 +37,8 @@ pub use records::{
     ProcessedEvent, RecoveryPoint, ShipmentRecord, StoredResponse,
 };
 pub use sim_sqlite::{SQL_BYTES_MAX, SimSqlite, SimSqliteError, SqlConn};
-pub use sqlite::SqliteStore;
 pub(crate) use sqlite::{DeliveryColumns, open_database};
+pub use sqlite::{GROUP_JOBS_MAX, SqliteStore};
 
 /// When a committed transaction becomes durable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,6 +76,10 @@ pub trait Tx {
     fn idempotency(&self, scope: &IdemScope) -> Option<IdempotencyRecord>;
     /// Inserts or replaces the idempotency record for `record.scope`.
     fn put_idempotency(&mut self, record: IdempotencyRecord);
+    /// Deletes up to `limit` *completed* idempotency records created before
+    /// `created_before_ms` (the retention sweep) and returns how many. Records in progress
+    /// are never deleted: they guard a shipment being labelled, which a retry must resume.
+    fn sweep_idempotency(&mut self, created_before_ms: u64, limit: usize) -> u64;
     /// The order with this id, if any.
     fn order(&self, order_id: &str) -> Option<OrderRecord>;
     /// Inserts or replaces an order.
@@ -104,6 +111,13 @@ pub trait Tx {
     fn outbox_counts(&self) -> (u64, u64, u64);
 }
 
+/// A transaction body that owns what it uses, so that it can run on a thread other than
+/// the caller's ([`Store::run_tx_owned`]).
+pub type OwnedTxBody = Box<dyn FnMut(&mut dyn Tx) -> TxDecision + Send>;
+
+/// The outcome of a transaction run by [`Store::run_tx_owned`].
+pub type TxFuture = Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send>>;
+
 /// Durable storage of orders, shipments and idempotency records.
 pub trait Store: Send + Sync + 'static {
     /// Runs `body` as one atomic transaction and commits it if the body says so.
@@ -116,6 +130,17 @@ pub trait Store: Send + Sync + 'static {
         durability: Durability,
         body: &mut dyn FnMut(&mut dyn Tx) -> TxDecision,
     ) -> Result<(), StoreError>;
+
+    /// Runs `body` as [`Store::run_tx`] does, where the store prefers: a store whose
+    /// commits block on the disk runs it on a thread of its own, so that the async worker
+    /// awaiting the future keeps serving other requests meanwhile. The default runs it at
+    /// once on the calling thread and returns a finished future, so a store that never
+    /// blocks (the simulation's) behaves exactly as with `run_tx`. Callers use
+    /// [`transact_owned`].
+    fn run_tx_owned(&self, durability: Durability, mut body: OwnedTxBody) -> TxFuture {
+        let result = self.run_tx(durability, &mut *body);
+        Box::pin(std::future::ready(result))
+    }
 
     /// Every committed row, as the running process sees it (the admin endpoint's view).
     ///
@@ -174,6 +199,45 @@ impl From<TablesDump> for Tables {
             outbox: dump.outbox.into_iter().map(|r| (r.seq, r)).collect(),
         }
     }
+}
+
+/// [`transact`] for async callers: `body` owns what it uses and runs where the store wants
+/// it ([`Store::run_tx_owned`]), off the async worker threads for a store whose commits
+/// block (SQLite's fsync), at once for one that does not. Commits when `body` returns `Ok`,
+/// aborts when it returns `Err`.
+///
+/// # Errors
+/// The body's own error, or a [`StoreError`] converted into `E`.
+///
+/// # Panics
+/// If a store reports success without having run the body (a bug in the store).
+pub async fn transact_owned<R, E>(
+    store: &dyn Store,
+    durability: Durability,
+    mut body: impl FnMut(&mut dyn Tx) -> Result<R, E> + Send + 'static,
+) -> Result<R, E>
+where
+    R: Send + 'static,
+    E: From<StoreError> + Send + 'static,
+{
+    let outcome: Arc<Mutex<Option<Result<R, E>>>> = Arc::new(Mutex::new(None));
+    let slot = outcome.clone();
+    let owned: OwnedTxBody = Box::new(move |tx| {
+        let result = body(tx);
+        let decision = if result.is_ok() {
+            TxDecision::Commit
+        } else {
+            TxDecision::Abort
+        };
+        *slot.lock().expect("transaction outcome lock poisoned") = Some(result);
+        decision
+    });
+    store.run_tx_owned(durability, owned).await?;
+    let result = outcome
+        .lock()
+        .expect("transaction outcome lock poisoned")
+        .take();
+    result.expect("a store must run the transaction body before returning Ok")
 }
 
 /// Runs `body` in a transaction: commits when it returns `Ok`, aborts when it returns `Err`.

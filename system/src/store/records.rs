@@ -95,6 +95,10 @@ pub struct ShipmentRecord {
     pub caller: String,
     /// The idempotency key it was created with.
     pub idempotency_key: String,
+    /// Webhook events announced about this shipment so far: the `sequence` of the last
+    /// one (0 before the first).
+    #[serde(default)]
+    pub webhook_sequence: u64,
 }
 
 /// A carrier tracking event the service has taken in.

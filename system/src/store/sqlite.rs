@@ -7,8 +7,18 @@
 //! also survive `kill -9` (the committed frames are in the OS page cache) but may roll the
 //! last commits back on power loss; that is the "acknowledged before durable" mistake the
 //! store exists to rule out, so `NORMAL` is used only for [`Durability::Lazy`] commits, which
-//! only a planted bug asks for. An fsync per commit costs a fraction of a millisecond on an
-//! SSD, well inside the service's latency.
+//! only a planted bug asks for.
+//!
+//! Threads and group commit. An fsync takes from a fraction of a millisecond (a good SSD)
+//! to several (a shared disk, a VM), and nothing else can use the connection meanwhile.
+//! The service's transactions ([`Store::run_tx_owned`]) therefore never run on an async
+//! worker thread: a writer thread of the store's own runs them, taking every transaction
+//! queued while it was busy (up to [`GROUP_JOBS_MAX`]) into one `BEGIN IMMEDIATE ..
+//! COMMIT`, each body in a savepoint of its own, so N concurrent requests cost one fsync,
+//! not N. Each body still commits or aborts alone (its savepoint), sees the writes of the
+//! bodies queued before it (the group runs them in arrival order), and no body is answered
+//! before the group's fsync returned: durability and isolation are those of one
+//! transaction per request.
 //!
 //! Isolation. Every transaction is `BEGIN IMMEDIATE`: it takes the write lock before its
 //! first read, so a read-decide-write body (claim an idempotency key) is serialisable. The
@@ -29,7 +39,7 @@
 use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
@@ -37,19 +47,41 @@ use serde::de::DeserializeOwned;
 
 use super::{
     Delivery, Durability, IdemScope, IdemState, IdempotencyRecord, Lock, OrderRecord, OutboxRecord,
-    ProcessedEvent, RecoveryPoint, ShipmentRecord, Store, StoreError, StoredResponse, Tables, Tx,
-    TxDecision,
+    OwnedTxBody, ProcessedEvent, RecoveryPoint, ShipmentRecord, Store, StoreError, StoredResponse,
+    Tables, Tx, TxDecision, TxFuture,
 };
 use crate::api::{Order, Shipment};
 
-/// Version of the schema below, kept in `PRAGMA user_version`. A file written by another
-/// version is refused rather than misread.
-const SCHEMA_VERSION: i64 = 2;
+/// Version of the schema below, kept in `PRAGMA user_version`. A file of an earlier version
+/// is brought up to date by [`MIGRATIONS`]; one of a later version is refused rather than
+/// misread.
+const SCHEMA_VERSION: i64 = 4;
+
+/// The steps from each earlier schema version to the next, in order: `(from, sql)`. A fresh
+/// file gets [`SCHEMA`] (which is the latest) and no step.
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        2,
+        // Version 3: the retention sweep finds expired idempotency records by age.
+        "CREATE INDEX IF NOT EXISTS idempotency_by_age ON idempotency (state, created_at_ms);",
+    ),
+    (
+        3,
+        // Version 4: each shipment counts the webhook events announced about it.
+        "ALTER TABLE shipments ADD COLUMN webhook_sequence INTEGER NOT NULL DEFAULT 0;",
+    ),
+];
+
+const _: () = assert!(MIGRATIONS[MIGRATIONS.len() - 1].0 + 1 == SCHEMA_VERSION);
 
 /// How long a transaction waits for the database lock before failing, ms. Only another
 /// process can hold it (in-process transactions are serialised by a mutex first), and that
 /// is refused at open, without waiting; the wait covers a checkpoint in progress.
 const BUSY_TIMEOUT_MS: u64 = 5_000;
+
+/// Prepared statements a connection keeps: more than the distinct statements the service
+/// and the carrier's ledger run (about 25), so none is parsed twice.
+const STATEMENTS_CACHED_MAX: usize = 64;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (
@@ -69,6 +101,7 @@ CREATE TABLE IF NOT EXISTS idempotency (
     response_body       TEXT,
     PRIMARY KEY (caller, key)
 );
+CREATE INDEX IF NOT EXISTS idempotency_by_age ON idempotency (state, created_at_ms);
 CREATE TABLE IF NOT EXISTS orders (
     id              TEXT PRIMARY KEY,
     caller          TEXT NOT NULL,
@@ -90,7 +123,8 @@ CREATE TABLE IF NOT EXISTS shipments (
     weight_grams    INTEGER NOT NULL,
     label_id        TEXT,
     tracking_number TEXT,
-    created_at_ms   INTEGER NOT NULL
+    created_at_ms   INTEGER NOT NULL,
+    webhook_sequence INTEGER NOT NULL DEFAULT 0
 );
 -- Deliberately not UNIQUE: exactly-once is the service's job, and a constraint here would
 -- hide the planted bugs the oracles must catch behind a 503.
@@ -184,6 +218,15 @@ pub(crate) fn open_database(path: &Path) -> Result<(Connection, u64), StoreError
                 .map_err(unavailable)?;
         }
         SCHEMA_VERSION => {}
+        old if (2..SCHEMA_VERSION).contains(&old) => {
+            for (from, sql) in MIGRATIONS.iter().filter(|(from, _)| *from >= old) {
+                let tx = connection.transaction().map_err(unavailable)?;
+                tx.execute_batch(sql).map_err(unavailable)?;
+                tx.pragma_update(None, "user_version", from + 1)
+                    .map_err(unavailable)?;
+                tx.commit().map_err(unavailable)?;
+            }
+        }
         other => {
             return Err(corrupt(
                 &path.display().to_string(),
@@ -195,6 +238,8 @@ pub(crate) fn open_database(path: &Path) -> Result<(Connection, u64), StoreError
     connection
         .busy_timeout(std::time::Duration::from_millis(BUSY_TIMEOUT_MS))
         .map_err(unavailable)?;
+    // Every statement the stores run, parsed once (SqliteTx uses `prepare_cached`).
+    connection.set_prepared_statement_cache_capacity(STATEMENTS_CACHED_MAX);
     Ok((connection, boot))
 }
 
@@ -505,17 +550,19 @@ type ShipmentRow = (
     Option<String>,
     Option<String>,
     i64,
+    i64,
 );
 
 const SHIPMENT_COLUMNS: &str = "id, order_id, caller, idempotency_key, status, service_level, \
-     weight_grams, label_id, tracking_number, created_at_ms";
+     weight_grams, label_id, tracking_number, created_at_ms, webhook_sequence";
 
 fn shipment_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ShipmentRow> {
     ShipmentRow::try_from(row)
 }
 
 fn shipment_record(row: ShipmentRow) -> Result<ShipmentRecord, StoreError> {
-    let (id, order_id, caller, key, status, level, grams, label_id, tracking, created) = row;
+    let (id, order_id, caller, key, status, level, grams, label_id, tracking, created, sequence) =
+        row;
     Ok(ShipmentRecord {
         shipment: Shipment {
             id,
@@ -529,13 +576,15 @@ fn shipment_record(row: ShipmentRow) -> Result<ShipmentRecord, StoreError> {
         },
         caller,
         idempotency_key: key,
+        webhook_sequence: to_u64("webhook_sequence", sequence)?,
     })
 }
 
 /// One transaction: reads and writes go straight to SQLite. The [`Tx`] trait cannot fail,
 /// so the first error is kept and turns the commit into a rollback and an `Err`.
 struct SqliteTx<'a> {
-    tx: &'a rusqlite::Transaction<'a>,
+    /// The open transaction (or a savepoint inside one, on the writer thread).
+    tx: &'a Connection,
     error: RefCell<Option<StoreError>>,
 }
 
@@ -556,9 +605,27 @@ impl SqliteTx<'_> {
     }
 
     fn write(&self, sql: &str, values: &[&dyn rusqlite::ToSql]) {
-        if let Err(error) = self.tx.execute(sql, values) {
+        let written = self
+            .tx
+            .prepare_cached(sql)
+            .and_then(|mut statement| statement.execute(values));
+        if let Err(error) = written {
             self.fail(unavailable(error));
         }
+    }
+
+    /// The row `sql` selects, if any, through the connection's statement cache (a request
+    /// runs the same few statements: parsing them once saves most of a read's CPU).
+    fn query_one<T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        row: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<Option<T>> {
+        self.tx
+            .prepare_cached(sql)?
+            .query_row(params, row)
+            .optional()
     }
 }
 
@@ -568,9 +635,7 @@ impl Tx for SqliteTx<'_> {
             let sql =
                 format!("SELECT {IDEM_COLUMNS} FROM idempotency WHERE caller = ?1 AND key = ?2");
             let row = self
-                .tx
-                .query_row(&sql, params![scope.caller, scope.key], idem_row)
-                .optional()
+                .query_one(&sql, params![scope.caller, scope.key], idem_row)
                 .map_err(unavailable)?;
             row.map(idem_record).transpose()
         })
@@ -605,13 +670,26 @@ impl Tx for SqliteTx<'_> {
         );
     }
 
+    fn sweep_idempotency(&mut self, created_before_ms: u64, limit: usize) -> u64 {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        match self.tx.execute(
+            "DELETE FROM idempotency WHERE rowid IN (SELECT rowid FROM idempotency \
+             WHERE state = 'completed' AND created_at_ms < ?1 ORDER BY created_at_ms LIMIT ?2)",
+            params![to_i64(created_before_ms), limit],
+        ) {
+            Ok(deleted) => deleted as u64,
+            Err(error) => {
+                self.fail(unavailable(error));
+                0
+            }
+        }
+    }
+
     fn order(&self, order_id: &str) -> Option<OrderRecord> {
         self.read(|| {
             let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = ?1");
             let row = self
-                .tx
-                .query_row(&sql, params![order_id], order_row)
-                .optional()
+                .query_one(&sql, params![order_id], order_row)
                 .map_err(unavailable)?;
             row.map(order_record).transpose()
         })
@@ -643,9 +721,7 @@ impl Tx for SqliteTx<'_> {
         self.read(|| {
             let sql = format!("SELECT {SHIPMENT_COLUMNS} FROM shipments WHERE id = ?1");
             let row = self
-                .tx
-                .query_row(&sql, params![shipment_id], shipment_row)
-                .optional()
+                .query_one(&sql, params![shipment_id], shipment_row)
                 .map_err(unavailable)?;
             row.map(shipment_record).transpose()
         })
@@ -655,7 +731,7 @@ impl Tx for SqliteTx<'_> {
         let shipment = &record.shipment;
         let sql = format!(
             "INSERT OR REPLACE INTO shipments ({SHIPMENT_COLUMNS}) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
         );
         self.write(
             &sql,
@@ -670,6 +746,7 @@ impl Tx for SqliteTx<'_> {
                 shipment.label_id,
                 shipment.tracking_number,
                 to_i64(shipment.created_at_ms),
+                to_i64(record.webhook_sequence),
             ],
         );
     }
@@ -677,14 +754,12 @@ impl Tx for SqliteTx<'_> {
     fn processed_event(&self, event_id: &str) -> Option<ProcessedEvent> {
         self.read(|| {
             let row = self
-                .tx
-                .query_row(
+                .query_one(
                     "SELECT event_id, received_at_ms, effect FROM processed_events \
                      WHERE event_id = ?1",
                     params![event_id],
                     processed_row,
                 )
-                .optional()
                 .map_err(unavailable)?;
             Ok(row
                 .map(processed_event)
@@ -710,9 +785,8 @@ impl Tx for SqliteTx<'_> {
         self.read(|| {
             let last: i64 = self
                 .tx
-                .query_row("SELECT COALESCE(MAX(seq), 0) FROM outbox", [], |row| {
-                    row.get(0)
-                })
+                .prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM outbox")
+                .and_then(|mut statement| statement.query_row([], |row| row.get(0)))
                 .map_err(unavailable)?;
             Ok(Some(to_u64("outbox seq", last)? + 1))
         })
@@ -745,9 +819,7 @@ impl Tx for SqliteTx<'_> {
         self.read(|| {
             let sql = format!("SELECT {OUTBOX_COLUMNS} FROM outbox WHERE seq = ?1");
             let row = self
-                .tx
-                .query_row(&sql, params![to_i64(seq)], outbox_row)
-                .optional()
+                .query_one(&sql, params![to_i64(seq)], outbox_row)
                 .map_err(unavailable)?;
             row.map(outbox_record).transpose()
         })
@@ -759,7 +831,7 @@ impl Tx for SqliteTx<'_> {
                 "SELECT {OUTBOX_COLUMNS} FROM outbox \
                  WHERE delivery_state = 'pending' AND next_attempt_at_ms <= ?1 ORDER BY seq"
             );
-            let mut statement = self.tx.prepare(&sql).map_err(unavailable)?;
+            let mut statement = self.tx.prepare_cached(&sql).map_err(unavailable)?;
             let rows = statement
                 .query_map(params![to_i64(now_ms)], outbox_row)
                 .map_err(unavailable)?;
@@ -784,7 +856,7 @@ impl Tx for SqliteTx<'_> {
                 "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE delivery_state = 'dead_letter' \
                  ORDER BY seq"
             );
-            let mut statement = self.tx.prepare(&sql).map_err(unavailable)?;
+            let mut statement = self.tx.prepare_cached(&sql).map_err(unavailable)?;
             let rows = statement.query_map([], outbox_row).map_err(unavailable)?;
             let mut dead = Vec::new();
             for row in rows {
@@ -799,7 +871,9 @@ impl Tx for SqliteTx<'_> {
         self.read(|| {
             let mut statement = self
                 .tx
-                .prepare("SELECT delivery_state, COUNT(*) FROM outbox GROUP BY delivery_state")
+                .prepare_cached(
+                    "SELECT delivery_state, COUNT(*) FROM outbox GROUP BY delivery_state",
+                )
                 .map_err(unavailable)?;
             let rows = statement
                 .query_map([], |row| <(String, i64)>::try_from(row))
@@ -827,9 +901,67 @@ struct Inner {
     synchronous: Durability,
 }
 
+impl Inner {
+    /// Sets `synchronous` for `durability` (outside a transaction, where SQLite takes it).
+    fn set_durability(&mut self, durability: Durability) -> Result<(), StoreError> {
+        if self.synchronous != durability {
+            let setting = match durability {
+                Durability::Sync => "FULL",
+                Durability::Lazy => "NORMAL",
+            };
+            self.connection
+                .pragma_update(None, "synchronous", setting)
+                .map_err(unavailable)?;
+            self.synchronous = durability;
+        }
+        Ok(())
+    }
+}
+
+/// Runs `body` on `connection` inside the transaction or savepoint the caller opened, and
+/// says how it ended: its decision, or the first SQL error it met.
+fn run_body(
+    connection: &Connection,
+    body: &mut dyn FnMut(&mut dyn Tx) -> TxDecision,
+) -> Result<TxDecision, StoreError> {
+    let mut sql_tx = SqliteTx {
+        tx: connection,
+        error: RefCell::new(None),
+    };
+    let decision = body(&mut sql_tx);
+    match sql_tx.error.into_inner() {
+        Some(error) => Err(error),
+        None => Ok(decision),
+    }
+}
+
+/// Transactions the writer thread commits together at most: one `COMMIT`, so one fsync,
+/// for up to this many requests that arrived while the previous group was being written.
+/// Enough to take every request of a busy service at once (it has far fewer in flight),
+/// few enough that a group holds the write lock for milliseconds, not seconds.
+pub const GROUP_JOBS_MAX: usize = 64;
+
+/// A transaction handed to the writer thread.
+struct Job {
+    durability: Durability,
+    body: OwnedTxBody,
+    reply: tokio::sync::oneshot::Sender<Result<(), StoreError>>,
+}
+
 /// The service's store on a SQLite file. See the module docs for its guarantees.
+///
+/// Transactions from async code ([`Store::run_tx_owned`]) run on a writer thread of the
+/// store's own, never on an async worker: an fsync takes milliseconds, and a worker
+/// blocked in one serves nothing meanwhile. The writer takes every transaction queued
+/// while it was busy and commits them as one group: each body in a savepoint of its own
+/// (so it commits or aborts alone, and sees the writes of the bodies before it, exactly
+/// as if they had run one after the other), then one `COMMIT` and one fsync for all;
+/// none is answered before that fsync. [`Store::run_tx`] still runs on the caller's
+/// thread, for tests and tools.
 pub struct SqliteStore {
-    inner: Mutex<Inner>,
+    inner: Arc<Mutex<Inner>>,
+    jobs: Option<std::sync::mpsc::Sender<Job>>,
+    writer: Option<std::thread::JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -844,14 +976,25 @@ impl SqliteStore {
     ///
     /// # Errors
     /// [`StoreError`] when the file cannot be opened (another process holds it, bad path,
-    /// unknown schema version).
+    /// unknown schema version) or its writer thread cannot be started.
     pub fn open(path: &Path) -> Result<(SqliteStore, u64), StoreError> {
         let (connection, boot) = open_database(path)?;
+        let inner = Arc::new(Mutex::new(Inner {
+            connection,
+            synchronous: Durability::Sync,
+        }));
+        let (jobs, queue) = std::sync::mpsc::channel();
+        let writer = std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn({
+                let inner = inner.clone();
+                move || write_groups(&inner, &queue)
+            })
+            .map_err(|e| StoreError::Unavailable(format!("cannot start the writer thread: {e}")))?;
         let store = SqliteStore {
-            inner: Mutex::new(Inner {
-                connection,
-                synchronous: Durability::Sync,
-            }),
+            inner,
+            jobs: Some(jobs),
+            writer: Some(writer),
         };
         Ok((store, boot))
     }
@@ -863,6 +1006,115 @@ impl SqliteStore {
     }
 }
 
+impl Drop for SqliteStore {
+    /// Stops the writer thread once it has answered every queued transaction, so the file
+    /// (and its exclusive lock) is released when the store is gone.
+    fn drop(&mut self) {
+        drop(self.jobs.take());
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
+    }
+}
+
+/// The writer thread: waits for a transaction, takes whatever else is queued (up to
+/// [`GROUP_JOBS_MAX`]), and commits it in groups of one durability, in arrival order.
+/// Returns when the store is dropped.
+fn write_groups(inner: &Mutex<Inner>, queue: &std::sync::mpsc::Receiver<Job>) {
+    while let Ok(first) = queue.recv() {
+        // Take the connection first: whatever queues while it is busy joins this group.
+        let inner = inner.lock();
+        let mut batch = vec![first];
+        while batch.len() < GROUP_JOBS_MAX {
+            match queue.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let Ok(mut inner) = inner else {
+            for job in batch {
+                let _ = job
+                    .reply
+                    .send(Err(StoreError::Unavailable("store lock poisoned".into())));
+            }
+            continue;
+        };
+        let mut batch = batch.into_iter().peekable();
+        while let Some(job) = batch.next() {
+            let durability = job.durability;
+            let mut group = vec![job];
+            while let Some(next) = batch.next_if(|job| job.durability == durability) {
+                group.push(next);
+            }
+            commit_group(&mut inner, durability, group);
+        }
+    }
+}
+
+/// One `BEGIN IMMEDIATE` .. `COMMIT` for `group`, each body in its own savepoint; answers
+/// every job after the commit (a failed commit fails every job that wanted to commit).
+fn commit_group(inner: &mut Inner, durability: Durability, group: Vec<Job>) {
+    let fail_all = |group: Vec<Job>, error: StoreError| {
+        for job in group {
+            let _ = job.reply.send(Err(error.clone()));
+        }
+    };
+    if let Err(error) = inner.set_durability(durability) {
+        return fail_all(group, error);
+    }
+    let mut tx = match inner
+        .connection
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+    {
+        Ok(tx) => tx,
+        Err(error) => return fail_all(group, unavailable(error)),
+    };
+    let mut answers = Vec::with_capacity(group.len());
+    for Job {
+        mut body, reply, ..
+    } in group
+    {
+        answers.push((reply, in_savepoint(&mut tx, &mut body)));
+    }
+    let committed = tx.commit().map_err(unavailable);
+    for (reply, answer) in answers {
+        let answer = match (&committed, answer) {
+            (Err(error), Ok(())) => Err(error.clone()),
+            (_, answer) => answer,
+        };
+        let _ = reply.send(answer);
+    }
+}
+
+/// Runs one body in a savepoint of `tx`: released if it commits, rolled back if it aborts,
+/// fails or panics (a panic is answered as an error; the writer carries on).
+fn in_savepoint(
+    tx: &mut rusqlite::Transaction<'_>,
+    body: &mut OwnedTxBody,
+) -> Result<(), StoreError> {
+    let mut savepoint = tx.savepoint().map_err(unavailable)?;
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        run_body(&savepoint, &mut **body)
+    }));
+    let outcome = outcome.unwrap_or_else(|_| {
+        Err(StoreError::Unavailable(
+            "the transaction body panicked".into(),
+        ))
+    });
+    match outcome {
+        Ok(TxDecision::Commit) => savepoint.commit().map_err(unavailable),
+        Ok(TxDecision::Abort) => {
+            savepoint.rollback().map_err(unavailable)?;
+            savepoint.commit().map_err(unavailable)
+        }
+        Err(error) => {
+            savepoint.rollback().map_err(unavailable)?;
+            savepoint.commit().map_err(unavailable)?;
+            Err(error)
+        }
+    }
+}
+
 impl Store for SqliteStore {
     fn run_tx(
         &self,
@@ -870,38 +1122,42 @@ impl Store for SqliteStore {
         body: &mut dyn FnMut(&mut dyn Tx) -> TxDecision,
     ) -> Result<(), StoreError> {
         let mut inner = self.lock()?;
-        if inner.synchronous != durability {
-            let setting = match durability {
-                Durability::Sync => "FULL",
-                Durability::Lazy => "NORMAL",
-            };
-            inner
-                .connection
-                .pragma_update(None, "synchronous", setting)
-                .map_err(unavailable)?;
-            inner.synchronous = durability;
-        }
+        inner.set_durability(durability)?;
         let tx = inner
             .connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(unavailable)?;
-        let (decision, error) = {
-            let mut sql_tx = SqliteTx {
-                tx: &tx,
-                error: RefCell::new(None),
-            };
-            let decision = body(&mut sql_tx);
-            (decision, sql_tx.error.into_inner())
-        };
-        match (decision, error) {
-            (_, Some(error)) => {
+        match run_body(&tx, body) {
+            Err(error) => {
                 // Dropping the transaction rolls it back; say so explicitly.
                 let _ = tx.rollback();
                 Err(error)
             }
-            (TxDecision::Abort, None) => tx.rollback().map_err(unavailable),
-            (TxDecision::Commit, None) => tx.commit().map_err(unavailable),
+            Ok(TxDecision::Abort) => tx.rollback().map_err(unavailable),
+            Ok(TxDecision::Commit) => tx.commit().map_err(unavailable),
         }
+    }
+
+    fn run_tx_owned(&self, durability: Durability, body: OwnedTxBody) -> TxFuture {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let queued = self.jobs.as_ref().is_some_and(|jobs| {
+            jobs.send(Job {
+                durability,
+                body,
+                reply,
+            })
+            .is_ok()
+        });
+        Box::pin(async move {
+            if !queued {
+                return Err(StoreError::Unavailable("the store is closed".into()));
+            }
+            answer.await.unwrap_or_else(|_| {
+                Err(StoreError::Unavailable(
+                    "the store's writer thread stopped".into(),
+                ))
+            })
+        })
     }
 
     fn read_all(&self) -> Result<Tables, StoreError> {
@@ -995,6 +1251,7 @@ mod tests {
             },
             caller: "merchant-0".into(),
             idempotency_key: "ship-0-1".into(),
+            webhook_sequence: 3,
         }
     }
 
@@ -1078,6 +1335,230 @@ mod tests {
     }
 
     #[test]
+    fn the_retention_sweep_deletes_what_the_memory_store_deletes() {
+        // Proves `sweep_idempotency` on SQLite deletes exactly the records the simulation's
+        // store deletes: completed ones created before the cutoff, oldest first, at most
+        // `limit` per call, never one in progress; and the deletion is durable.
+        let path = temp_db("sweep");
+        let (sqlite, _) = SqliteStore::open(&path).unwrap();
+        let memory = crate::store::MemoryStore::new();
+        let records: Vec<IdempotencyRecord> = (0..6_u64)
+            .map(|i| IdempotencyRecord {
+                created_at_ms: i * 10,
+                ..idem(
+                    &format!("k{i}"),
+                    if i == 1 {
+                        IdemState::InProgress {
+                            lock: None,
+                            recovery: RecoveryPoint::ShipmentCreated {
+                                shipment_id: "shp_1".into(),
+                            },
+                        }
+                    } else {
+                        IdemState::Completed {
+                            response: StoredResponse {
+                                status: 201,
+                                body: "{}".into(),
+                            },
+                        }
+                    },
+                )
+            })
+            .collect();
+        let keys = |store: &dyn Store| -> Vec<String> {
+            store
+                .read_all()
+                .unwrap()
+                .idempotency
+                .keys()
+                .map(|s| s.key.clone())
+                .collect()
+        };
+        for store in [&sqlite as &dyn Store, &memory] {
+            transact(store, Durability::Sync, |tx| {
+                for record in &records {
+                    tx.put_idempotency(record.clone());
+                }
+                Ok::<_, StoreError>(())
+            })
+            .unwrap();
+            let sweep = |before: u64, limit: usize| {
+                transact(store, Durability::Sync, |tx| {
+                    Ok::<_, StoreError>(tx.sweep_idempotency(before, limit))
+                })
+                .unwrap()
+            };
+            assert_eq!(sweep(35, 2), 2, "limit");
+            assert_eq!(keys(store), ["k1", "k3", "k4", "k5"], "oldest first");
+            assert_eq!(sweep(35, 10), 1);
+            assert_eq!(keys(store), ["k1", "k4", "k5"], "in progress kept");
+            assert_eq!(sweep(40, 10), 0, "created at 40 is not before 40");
+        }
+        drop(sqlite);
+        let (reopened, _) = SqliteStore::open(&path).unwrap();
+        assert_eq!(
+            keys(&reopened),
+            ["k1", "k4", "k5"],
+            "the deletion is durable"
+        );
+    }
+
+    #[test]
+    fn a_version_2_file_is_migrated() {
+        // Proves a database written by an earlier schema version opens: the migrations add
+        // what versions 3 and 4 have (the sweep's index, the shipments' webhook sequence),
+        // record the new version, and the rows are kept.
+        let path = temp_db("migrate");
+        {
+            let (store, _) = SqliteStore::open(&path).unwrap();
+            transact(&store, Durability::Sync, |tx| {
+                tx.put_order(order("ord_1"));
+                tx.put_shipment(shipment("shp_1", Some("lbl_1")));
+                Ok::<_, StoreError>(())
+            })
+            .unwrap();
+        }
+        {
+            let connection = Connection::open(&path).unwrap();
+            // Version 2 had neither the sweep's index nor the shipments' webhook sequence.
+            connection
+                .execute_batch(
+                    "DROP INDEX idempotency_by_age; \
+                     CREATE TABLE shipments_v2 AS SELECT id, order_id, caller, idempotency_key, \
+                     status, service_level, weight_grams, label_id, tracking_number, \
+                     created_at_ms FROM shipments; \
+                     DROP TABLE shipments; ALTER TABLE shipments_v2 RENAME TO shipments; \
+                     PRAGMA user_version = 2;",
+                )
+                .unwrap();
+        }
+        let (store, _) = SqliteStore::open(&path).unwrap();
+        let tables = store.read_all().unwrap();
+        assert!(tables.orders.contains_key("ord_1"));
+        assert_eq!(
+            tables.shipments["shp_1"].webhook_sequence, 0,
+            "shipments of a version 2 file have announced nothing yet"
+        );
+        drop(store);
+        let connection = Connection::open(&path).unwrap();
+        let version: i64 = connection
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        let indexes: i64 = connection
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = 'idempotency_by_age'",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert_eq!(indexes, 1);
+    }
+
+    /// Runs `body` through the writer thread and waits for its answer.
+    fn owned(
+        store: &SqliteStore,
+        body: impl FnMut(&mut dyn Tx) -> Result<(), StoreError> + Send + 'static,
+    ) -> TxFuture {
+        let mut body = body;
+        store.run_tx_owned(
+            Durability::Sync,
+            Box::new(move |tx| match body(tx) {
+                Ok(()) => TxDecision::Commit,
+                Err(_) => TxDecision::Abort,
+            }),
+        )
+    }
+
+    fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(future)
+    }
+
+    #[test]
+    fn async_transactions_run_on_the_writer_thread_and_commit_in_groups() {
+        // Proves what async callers get: their bodies never run on the calling thread (an
+        // async worker would otherwise sit in the fsync), transactions queued while the
+        // writer is busy share one group, yet each commits or aborts alone and sees the
+        // writes of those before it, a panicking body is answered with an error without
+        // stopping the writer, and everything committed is on disk after a reopen.
+        let path = temp_db("writer");
+        let (store, _) = SqliteStore::open(&path).unwrap();
+        let caller = std::thread::current().id();
+        // Hold the connection so the writer waits with the first job while the rest queue.
+        let held = store.inner.lock().unwrap();
+        let mut answers = Vec::new();
+        let threads = Arc::new(Mutex::new(Vec::new()));
+        for i in 0..10 {
+            let threads = threads.clone();
+            answers.push(owned(&store, move |tx| {
+                threads.lock().unwrap().push(std::thread::current().id());
+                if i > 0 {
+                    // Sees what the body before it wrote, in the same group.
+                    assert!(tx.order(&format!("ord_{}", i - 1)).is_some() || i == 4);
+                }
+                tx.put_order(order(&format!("ord_{i}")));
+                if i == 3 {
+                    return Err(StoreError::Unavailable("this one aborts".into()));
+                }
+                Ok(())
+            }));
+        }
+        answers.push(owned(&store, |_| panic!("a bug in a transaction body")));
+        answers.push(owned(&store, |tx| {
+            tx.put_order(order("ord_after_panic"));
+            Ok(())
+        }));
+        drop(held);
+        let results: Vec<Result<(), StoreError>> =
+            block_on(async { futures_join_all(answers).await });
+        assert!(results[..10].iter().all(Result::is_ok), "{results:?}");
+        assert!(
+            results[10].is_err(),
+            "the panicking body is answered with an error"
+        );
+        assert!(results[11].is_ok(), "the writer carries on");
+        let threads = threads.lock().unwrap();
+        assert_eq!(threads.len(), 10);
+        assert!(
+            threads.iter().all(|t| *t != caller),
+            "bodies run on the writer thread"
+        );
+        drop(store);
+        let (reopened, _) = SqliteStore::open(&path).unwrap();
+        let orders = reopened.read_all().unwrap().orders;
+        let mut ids: Vec<&str> = orders.keys().map(String::as_str).collect();
+        ids.sort_unstable();
+        assert_eq!(
+            ids,
+            [
+                "ord_0",
+                "ord_1",
+                "ord_2",
+                "ord_4",
+                "ord_5",
+                "ord_6",
+                "ord_7",
+                "ord_8",
+                "ord_9",
+                "ord_after_panic"
+            ],
+            "the aborted body's write is gone, every other one is durable"
+        );
+    }
+
+    /// Awaits every future in order (no extra dependency for one test).
+    async fn futures_join_all<T>(futures: Vec<impl std::future::Future<Output = T>>) -> Vec<T> {
+        let mut out = Vec::new();
+        for future in futures {
+            out.push(future.await);
+        }
+        out
+    }
+
+    #[test]
     fn aborted_transaction_applies_nothing() {
         // Proves atomicity on disk: a body that writes and then errs leaves no row.
         let path = temp_db("abort");
@@ -1117,6 +1598,7 @@ mod tests {
                 order_id: "ord_1".into(),
                 shipment_id: Some("shp_1".into()),
                 status: Some(ShipmentStatus::InTransit),
+                sequence: seq,
             },
             cause: seq.is_multiple_of(2).then(|| format!("trk_{seq}")),
             delivery,

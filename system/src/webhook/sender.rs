@@ -1,6 +1,13 @@
 //! The webhook sender: delivers queued events at least once, signed, with a bounded number
-//! of deliveries in flight, full-jitter backoff between attempts, a retry limit, and a
-//! dead-letter state for events that exhaust it.
+//! of deliveries in flight, full-jitter exponential backoff between attempts up to a time
+//! horizon (and an attempt limit), and a dead-letter state for events that reach it, from
+//! which an operator redelivers them (`POST /v1/admin/outbox/redeliver`,
+//! `/v1/admin/tracking/redeliver`).
+//!
+//! Two schedules: [`SenderConfig::LIVE`], what `shipsim serve` and `shipsim carrier` use,
+//! survives a receiver that is down for hours (1 s doubling to 1 h between attempts, for up
+//! to 72 h); [`SenderConfig::DEFAULT`] is the simulation's, ten attempts within the seconds
+//! a simulated run lasts.
 //!
 //! The queue is the sender's source of truth (the service's outbox, the carrier's tracking
 //! log); an event is marked delivered only after a 2xx, so a sender that crashes mid-way
@@ -19,7 +26,7 @@ use crate::clock::Clock;
 use crate::observe::{Observer, SystemEvent};
 use crate::seed::Seed;
 use crate::store::Delivery;
-use crate::transport::Transport;
+use crate::transport::{BoxFuture, Transport};
 
 /// One delivery to make.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,6 +43,9 @@ pub struct Outgoing {
     pub body: Bytes,
     /// Attempts made before this one.
     pub attempts: u32,
+    /// When the event first became due (committed, or scheduled), by the sender's clock:
+    /// the retry horizon counts from here.
+    pub first_due_at_ms: u64,
 }
 
 /// How a delivery attempt ended, for the queue to record.
@@ -91,12 +101,19 @@ impl DeliveryResult {
     }
 }
 
-/// Where a sender takes its events from and records how they went.
+/// Where a sender takes its events from and records how they went. Both are async so a
+/// queue on a database that blocks (SQLite's fsync) can do its work off the async workers;
+/// a queue in memory answers at once.
 pub trait DeliveryQueue: Send + Sync + 'static {
     /// Up to `limit` deliveries due at `now_ms`, oldest first, none of those in `in_flight`.
-    fn due(&self, now_ms: u64, limit: usize, in_flight: &BTreeSet<u64>) -> Vec<Outgoing>;
+    fn due(
+        &self,
+        now_ms: u64,
+        limit: usize,
+        in_flight: BTreeSet<u64>,
+    ) -> BoxFuture<'_, Vec<Outgoing>>;
     /// Records the result of a delivery attempt.
-    fn settle(&self, seq: u64, result: DeliveryResult);
+    fn settle(&self, seq: u64, result: DeliveryResult) -> BoxFuture<'_, ()>;
 }
 
 /// How a sender behaves.
@@ -109,17 +126,24 @@ pub struct SenderConfig {
     pub concurrency: usize,
     /// Per-attempt timeout, ms.
     pub timeout_ms: u64,
-    /// Attempts before an event is dead-lettered.
+    /// Attempts before an event is dead-lettered, whatever the horizon says: a bound.
     pub attempt_count_max: u32,
     /// Backoff cap of the first retry, ms (doubles per retry).
     pub backoff_ms_base: u64,
     /// Largest backoff cap, ms.
     pub backoff_ms_max: u64,
+    /// How long after an event first became due the sender keeps trying, ms: the last
+    /// attempt is made at the horizon, and an event that fails it is dead-lettered. An
+    /// event an operator redelivers after its horizon gets one attempt, and goes back to
+    /// the dead letters if that fails.
+    pub horizon_ms: u64,
 }
 
 impl SenderConfig {
-    /// Our senders' defaults: 20 ms polls, 4 in flight, 500 ms timeout, 10 attempts,
-    /// backoff 100 ms doubling to 2 s (about 10 s of retrying before the dead letter).
+    /// The simulation's schedule: 20 ms polls, 4 in flight, 500 ms timeout, 10 attempts,
+    /// backoff 100 ms doubling to 2 s (about 10 s of retrying before the dead letter), no
+    /// time horizon (the attempt limit decides): a simulated run lasts seconds, and its
+    /// scenarios heal their receivers and redeliver dead letters within that.
     pub const DEFAULT: SenderConfig = SenderConfig {
         poll_ms: 20,
         concurrency: 4,
@@ -127,7 +151,45 @@ impl SenderConfig {
         attempt_count_max: 10,
         backoff_ms_base: 100,
         backoff_ms_max: 2_000,
+        horizon_ms: u64::MAX,
     };
+
+    /// Live mode's schedule, for receivers that can be down for hours: 250 ms polls, 4 in
+    /// flight, 10 s per attempt, full-jitter backoff from 1 s doubling to a 1 h cap, for 72
+    /// hours after the event (Stripe retries for three days), then the dead letter; about
+    /// 12 attempts in the first hour, then one every 30 min on average, at most 500.
+    pub const LIVE: SenderConfig = SenderConfig {
+        poll_ms: 250,
+        concurrency: 4,
+        timeout_ms: 10_000,
+        attempt_count_max: 500,
+        backoff_ms_base: 1_000,
+        backoff_ms_max: 3_600_000,
+        horizon_ms: 72 * 3_600_000,
+    };
+}
+
+const _: () = assert!(SenderConfig::LIVE.backoff_ms_base <= SenderConfig::LIVE.backoff_ms_max);
+const _: () =
+    assert!(SenderConfig::DEFAULT.backoff_ms_base <= SenderConfig::DEFAULT.backoff_ms_max);
+
+/// How a failed attempt number `attempt` (1-based) at `now_ms` continues: the time of the
+/// next attempt, or `None` when the event is to be dead-lettered (the attempt limit, or
+/// the horizon reached). The next attempt comes after a full-jitter backoff, drawn by
+/// `backoff` only when there is a next attempt, but never later than the horizon, so the
+/// last attempt is made at the horizon.
+pub fn next_attempt_at_ms(
+    config: &SenderConfig,
+    attempt: u32,
+    first_due_at_ms: u64,
+    now_ms: u64,
+    backoff: impl FnOnce() -> u64,
+) -> Option<u64> {
+    let horizon_at_ms = first_due_at_ms.saturating_add(config.horizon_ms);
+    if attempt >= config.attempt_count_max || now_ms >= horizon_at_ms {
+        return None;
+    }
+    Some(now_ms.saturating_add(backoff()).min(horizon_at_ms))
 }
 
 /// Everything a delivery task needs.
@@ -165,14 +227,15 @@ pub async fn run_sender(
     loop {
         tokio::time::sleep(Duration::from_millis(config.poll_ms)).await;
         let now_ms = sender.clock.now_ms();
-        let due = {
+        let (room, in_flight) = {
             let in_flight = sender.in_flight.lock().expect("in-flight lock poisoned");
             let room = config.concurrency.saturating_sub(in_flight.len());
-            if room == 0 {
-                continue;
-            }
-            sender.queue.due(now_ms, room, &in_flight)
+            (room, in_flight.clone())
         };
+        if room == 0 {
+            continue;
+        }
+        let due = sender.queue.due(now_ms, room, in_flight).await;
         for outgoing in due {
             sender
                 .in_flight
@@ -212,6 +275,23 @@ impl Sender {
             }
         };
         let now_ms = self.clock.now_ms();
+        let next_at_ms = failure.as_ref().and_then(|_| {
+            next_attempt_at_ms(
+                &self.config,
+                attempt,
+                outgoing.first_due_at_ms,
+                now_ms,
+                || {
+                    let mut rng = self.rng.lock().expect("sender rng lock poisoned");
+                    backoff_ms(
+                        attempt - 1,
+                        self.config.backoff_ms_base,
+                        self.config.backoff_ms_max,
+                        &mut *rng,
+                    )
+                },
+            )
+        });
         let result = match failure {
             None => {
                 self.observer.record(SystemEvent::WebhookDelivered {
@@ -224,7 +304,7 @@ impl Sender {
                     at_ms: now_ms,
                 }
             }
-            Some(error) if attempt >= self.config.attempt_count_max => {
+            Some(error) if next_at_ms.is_none() => {
                 self.observer.record(SystemEvent::WebhookDeadLettered {
                     sender: self.name.to_string(),
                     event_id: outgoing.event_id.clone(),
@@ -235,27 +315,229 @@ impl Sender {
                     error,
                 }
             }
-            Some(error) => {
-                let wait = {
-                    let mut rng = self.rng.lock().expect("sender rng lock poisoned");
-                    backoff_ms(
-                        attempt - 1,
-                        self.config.backoff_ms_base,
-                        self.config.backoff_ms_max,
-                        &mut *rng,
-                    )
-                };
-                DeliveryResult::Retry {
-                    attempts: attempt,
-                    next_at_ms: now_ms + wait,
-                    error,
-                }
-            }
+            Some(error) => DeliveryResult::Retry {
+                attempts: attempt,
+                next_at_ms: next_at_ms.expect("checked above"),
+                error,
+            },
         };
-        self.queue.settle(outgoing.seq, result);
+        self.queue.settle(outgoing.seq, result).await;
         self.in_flight
             .lock()
             .expect("in-flight lock poisoned")
             .remove(&outgoing.seq);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::observe::NoopObserver;
+    use crate::transport::{HttpRequest, HttpResponse, TransportError};
+
+    const HOUR_MS: u64 = 3_600_000;
+    const EPOCH_MS: u64 = 1_767_225_600_000;
+
+    /// The time of day on tokio's (paused) clock.
+    struct TokioClock(tokio::time::Instant);
+
+    impl Clock for TokioClock {
+        fn now_ms(&self) -> u64 {
+            EPOCH_MS + u64::try_from(self.0.elapsed().as_millis()).unwrap()
+        }
+    }
+
+    /// A receiver that refuses connections until `up_at` on tokio's clock.
+    struct DownUntil {
+        up_at: tokio::time::Instant,
+    }
+
+    impl Transport for DownUntil {
+        fn send(&self, _: HttpRequest) -> BoxFuture<'_, Result<HttpResponse, TransportError>> {
+            let up = tokio::time::Instant::now() >= self.up_at;
+            Box::pin(async move {
+                if up {
+                    Ok(http::Response::new(Bytes::new()))
+                } else {
+                    Err(TransportError::Connect("receiver down".into()))
+                }
+            })
+        }
+    }
+
+    /// One event's delivery, in memory.
+    #[derive(Default)]
+    struct OneEvent {
+        deliveries: Mutex<BTreeMap<u64, Delivery>>,
+        results: Mutex<Vec<DeliveryResult>>,
+    }
+
+    impl DeliveryQueue for OneEvent {
+        fn due(
+            &self,
+            now_ms: u64,
+            limit: usize,
+            in_flight: BTreeSet<u64>,
+        ) -> BoxFuture<'_, Vec<Outgoing>> {
+            let deliveries = self.deliveries.lock().unwrap();
+            let due = deliveries
+                .iter()
+                .filter(|(seq, _)| !in_flight.contains(seq))
+                .filter_map(|(seq, delivery)| match delivery {
+                    Delivery::Pending {
+                        attempts,
+                        next_attempt_at_ms,
+                    } if *next_attempt_at_ms <= now_ms => Some(Outgoing {
+                        seq: *seq,
+                        event_id: format!("evt_{seq}"),
+                        url: "http://merchant/hooks".into(),
+                        secret: "whsec".into(),
+                        body: Bytes::from_static(b"{}"),
+                        attempts: *attempts,
+                        first_due_at_ms: EPOCH_MS,
+                    }),
+                    _ => None,
+                })
+                .take(limit)
+                .collect();
+            Box::pin(std::future::ready(due))
+        }
+
+        fn settle(&self, seq: u64, result: DeliveryResult) -> BoxFuture<'_, ()> {
+            self.deliveries
+                .lock()
+                .unwrap()
+                .insert(seq, result.delivery());
+            self.results.lock().unwrap().push(result);
+            Box::pin(std::future::ready(()))
+        }
+    }
+
+    /// Runs `config`'s sender against a receiver down for `down_ms`, for `run_ms` of
+    /// tokio's paused time; returns how the event's delivery ended and every result.
+    async fn outage(
+        config: SenderConfig,
+        down_ms: u64,
+        run_ms: u64,
+    ) -> (Delivery, Vec<DeliveryResult>) {
+        let start = tokio::time::Instant::now();
+        let queue = Arc::new(OneEvent::default());
+        queue.deliveries.lock().unwrap().insert(
+            1,
+            Delivery::Pending {
+                attempts: 0,
+                next_attempt_at_ms: 0,
+            },
+        );
+        let sender = tokio::spawn(run_sender(
+            "test",
+            queue.clone(),
+            Arc::new(DownUntil {
+                up_at: start + Duration::from_millis(down_ms),
+            }),
+            Arc::new(TokioClock(start)),
+            Seed(5),
+            config,
+            Arc::new(NoopObserver),
+        ));
+        tokio::time::sleep(Duration::from_millis(run_ms)).await;
+        sender.abort();
+        let delivery = queue.deliveries.lock().unwrap()[&1].clone();
+        let results = queue.results.lock().unwrap().clone();
+        (delivery, results)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn live_schedule_outlasts_a_receiver_down_for_hours() {
+        // Proves live mode's retry schedule survives a long outage: with the receiver down
+        // for 5 hours the event is retried with growing waits (never more than an hour
+        // apart) and delivered once it is back, never dead-lettered. The simulation's
+        // schedule, which live mode used before, dead-letters it within the first minute.
+        // Polls every 10 s instead of 250 ms: the schedule is the same, the test cheaper.
+        let live = SenderConfig {
+            poll_ms: 10_000,
+            ..SenderConfig::LIVE
+        };
+        let (delivery, results) = outage(live, 5 * HOUR_MS, 7 * HOUR_MS).await;
+        assert!(
+            matches!(delivery, Delivery::Delivered { .. }),
+            "{delivery:?}"
+        );
+        assert!(
+            !results
+                .iter()
+                .any(|r| matches!(r, DeliveryResult::DeadLetter { .. }))
+        );
+        let attempts = results.len() as u64;
+        assert!(
+            (10..=SenderConfig::LIVE.attempt_count_max.into()).contains(&attempts),
+            "{attempts}"
+        );
+        let mut previous_ms = EPOCH_MS;
+        for result in &results {
+            if let DeliveryResult::Retry { next_at_ms, .. } = result {
+                assert!(next_at_ms - previous_ms <= HOUR_MS + 10_000, "{result:?}");
+                previous_ms = *next_at_ms;
+            }
+        }
+        let (delivery, _) = outage(SenderConfig::DEFAULT, 5 * HOUR_MS, 60_000).await;
+        assert!(
+            matches!(delivery, Delivery::DeadLetter { .. }),
+            "{delivery:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn live_schedule_dead_letters_at_its_horizon() {
+        // Proves the schedule ends: a receiver that never comes back gets its last attempt
+        // at the 72 h horizon and the event is dead-lettered then, for an operator to
+        // redeliver.
+        let live = SenderConfig {
+            poll_ms: 60_000,
+            ..SenderConfig::LIVE
+        };
+        let horizon_ms = live.horizon_ms;
+        let (delivery, results) = outage(live, 1_000 * HOUR_MS, horizon_ms + HOUR_MS).await;
+        assert!(
+            matches!(delivery, Delivery::DeadLetter { .. }),
+            "{delivery:?}"
+        );
+        let last_retry = results
+            .iter()
+            .filter_map(|r| match r {
+                DeliveryResult::Retry { next_at_ms, .. } => Some(*next_at_ms),
+                _ => None,
+            })
+            .max()
+            .unwrap();
+        assert_eq!(
+            last_retry,
+            EPOCH_MS + horizon_ms,
+            "the last attempt is at the horizon"
+        );
+    }
+
+    #[test]
+    fn the_next_attempt_is_clamped_to_the_horizon_and_bounded_by_attempts() {
+        // Proves the pure schedule: a backoff that would end past the horizon is moved to
+        // the horizon; at or past the horizon, or at the attempt limit, the event is
+        // dead-lettered, without drawing a backoff (so the generator's stream is as before).
+        let config = SenderConfig {
+            horizon_ms: 1_000,
+            attempt_count_max: 5,
+            ..SenderConfig::LIVE
+        };
+        assert_eq!(next_attempt_at_ms(&config, 1, 0, 100, || 200), Some(300));
+        assert_eq!(next_attempt_at_ms(&config, 2, 0, 900, || 500), Some(1_000));
+        assert_eq!(
+            next_attempt_at_ms(&config, 3, 0, 1_000, || unreachable!()),
+            None
+        );
+        assert_eq!(
+            next_attempt_at_ms(&config, 5, 0, 10, || unreachable!()),
+            None
+        );
     }
 }
