@@ -45,7 +45,7 @@
 //! # Public API
 //!
 //! The items re-exported at the root, and the modules [`scenario`], [`oracle`],
-//! [`reference`], [`corpus`], [`store`] and [`downstream`]. The other modules are shipsim's
+//! [`reference`](mod@reference), [`corpus`], [`store`] and [`downstream`]. The other modules are shipsim's
 //! own machinery, public only so that the `shipsim` binary, the benchmarks and the
 //! integration tests can reach it: they are hidden from the documentation and carry no
 //! stability promise.

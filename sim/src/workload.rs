@@ -1,6 +1,6 @@
 //! The merchants' workload: what each client host does, and the settler that resolves
 //! ambiguous operations once the faults have healed. It knows nothing of any one API: it
-//! drives the target's [`crate::Api`] through the operations of its [`Plan`].
+//! drives the target's [`crate::Api`] through the operations of its `Plan`.
 //!
 //! Each client is one merchant process issuing operations one after another (a double
 //! submit sends two at once), with seeded think time, choosing among creating and reading

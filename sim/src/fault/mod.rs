@@ -3,8 +3,8 @@
 //! One file per fault kind, each with the same shape: `INFO` (name, family, parameters),
 //! `parse` (from a `[[fault]]` table) and `describe`. This module holds the closed family
 //! ([`FaultKind`]), the parts every fault shares ([`Window`], probability), and the dispatch.
-//! The machinery that makes faults happen lives in [`http_rules`] and [`layer`] (HTTP faults,
-//! inside server hosts, and in live mode's proxy) and [`network`] (network, process and time faults, driven between simulation steps).
+//! The machinery that makes faults happen lives in `http_rules` and `layer` (HTTP faults,
+//! inside server hosts, and in live mode's proxy) and `network` (network, process and time faults, driven between simulation steps).
 //!
 //! Adding a fault kind: one new file, one arm in [`FaultKind`], one entry in [`CATALOGUE`].
 

@@ -5,7 +5,7 @@
 //! 1. **Begin**: fault proxies found at the target or the carrier URL (or started here with
 //!    `--proxy`) restart their windows; every merchant's API key is checked.
 //! 2. **Workload**: one task per client, the simulation's own workload code
-//!    ([`crate::workload::run_operations`]) over reqwest, recording every operation.
+//!    (`crate::workload::run_operations`) over reqwest, recording every operation.
 //! 3. **Heal and settle**: the proxies stop injecting, and every ambiguous write is re-issued
 //!    with its original key until it gets an answer.
 //! 4. **Judge**: the final state is read back and the oracles run on it. With the admin key

@@ -1,7 +1,7 @@
 //! `shipsim proxy`: a fault-injecting HTTP proxy between a client and a service (or between
 //! the service and the carrier) that applies a scenario's HTTP faults on real connections.
 //!
-//! Rules, windows and decisions are the simulation's own ([`crate::fault::http_rules`]): the
+//! Rules, windows and decisions are the simulation's own (`crate::fault::http_rules`): the
 //! same rules are armed for the same host, and each rule draws from the same ChaCha8 stream
 //! the simulated host's would use (`host-{service|carrier}` / boot 0 / `http-faults` /
 //! `rule[stream]` of the scenario seed), in request-arrival order. Windows are measured in wall ms from the

@@ -1,6 +1,6 @@
 //! The reference order/shipment system as a [`Target`]: shipsim's exemplar and test bed,
 //! plugged in through the same public API a user's service is ([`Target`], [`Boot`],
-//! [`Api`]), with nothing private. Its pieces live in `shipsim-system`; this module only
+//! [`Api`](crate::Api)), with nothing private. Its pieces live in `shipsim-system`; this module only
 //! wires them: the service on the `service` host with a [`MemoryStore`], the carrier it
 //! buys labels from on `carrier` (a ledger of every label sold), and, in scenarios with
 //! outbound webhooks, the merchants' receiver on `receiver`.

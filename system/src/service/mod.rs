@@ -3,14 +3,14 @@
 //! Merchant routes: `POST /v1/orders`, `GET /v1/orders/{id}`, `POST /v1/orders/{id}/shipments`,
 //! `GET /v1/shipments/{id}`, each authenticated by `X-API-Key` and rate limited per caller.
 //! The carrier's tracking webhooks arrive at `POST /v1/webhooks/carrier`, authenticated by
-//! their signature (see [`webhooks`]). Operator routes: `GET /openapi.json` (the contract,
+//! their signature (see `webhooks`). Operator routes: `GET /openapi.json` (the contract,
 //! [`openapi`]), `GET /metrics` (Prometheus text, [`metrics`]), and for the holder of the
 //! admin key `GET /v1/admin/state` (the whole store), `GET /v1/admin/outbox` and
 //! `POST /v1/admin/outbox/redeliver` (the webhook outbox). None of these takes a merchant's
 //! API key or counts against a merchant's rate limit. Every response carries an `X-Request-Id`, errors use one envelope, and
 //! every request runs in a `tracing` span carrying its request id, caller, idempotency key,
 //! order and shipment ids. Writes are idempotent per (caller, `Idempotency-Key`); see
-//! [`idempotency`] for the rules. [`routes`] is the one list of endpoints: the router is
+//! `idempotency` for the rules. [`routes`] is the one list of endpoints: the router is
 //! built from it and the OpenAPI document is tested against it.
 //!
 //! The service is a `Router`; whoever runs it supplies the listener (turmoil's in the
@@ -341,7 +341,7 @@ pub fn routes() -> Vec<Route> {
 
 /// Refuses a request that does not carry `expected` in `X-Admin-Key`, and every request
 /// when no admin key is configured. The comparison takes the same time wherever the keys
-/// differ, and whatever their lengths ([`crate::secret::equal`]).
+/// differ, and whatever their lengths (`secret::equal`).
 ///
 /// # Errors
 /// 403 `admin_disabled` when no admin key is configured; 401 `unauthenticated` when the
