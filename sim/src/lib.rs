@@ -73,9 +73,12 @@ pub use target::{
 
 /// Durable stores a service can keep its repository behind, with crash semantics the
 /// simulation controls (they implement [`Durable`]): a transactional key-value store and a
-/// real SQLite database kept across a host's crash boots.
+/// real SQLite database kept across a host's crash boots. [`store::Durability`] says when a
+/// [`store::Kv`] commit survives a crash.
 pub mod store {
-    pub use shipsim_system::store::{Kv, KvError, KvTx, SimSqlite, SimSqliteError, SqlConn};
+    pub use shipsim_system::store::{
+        Durability, Kv, KvError, KvTx, SimSqlite, SimSqliteError, SqlConn,
+    };
 }
 
 /// A configurable simulated third party (a bank, a payment provider, a carrier) with its own
