@@ -11,8 +11,6 @@ use crate::model::{Report, ScenarioReport};
 
 /// Endpoint whose latency the table shows: creating a shipment is what the harness exists
 /// to check.
-const HEADLINE_ENDPOINT: &str = "POST /v1/orders/{id}/shipments";
-
 /// Failures listed before the rest are counted: a PR comment should stay short.
 const FAILURES_LISTED_MAX: usize = 10;
 
@@ -50,14 +48,14 @@ pub fn render(report: &Report) -> Result<String, RenderError> {
         };
         let _ = writeln!(
             out,
-            "Seeds `{}` · planted bugs: {} · {} duplicate shipment(s), {} duplicate label(s) · {} duplicate deliveries absorbed\n",
+            "Seeds `{}` · planted bugs: {} · {} duplicate resource(s), {} duplicate effect(s) · {} duplicate deliveries absorbed\n",
             report.run.seeds,
             escape_markdown_cell(&bugs),
             totals.duplicate_shipments,
             totals.duplicate_labels,
             totals.duplicate_deliveries_absorbed
         );
-        out.push_str("| scenario | result | failed seeds | violations | ops | ambiguous | retries | replays | dup. absorbed | 2xx / 4xx / 429 / 5xx | ship p50 / p95 / p99 ms | ship p99 fault / quiet ms |\n");
+        out.push_str("| scenario | result | failed seeds | violations | ops | ambiguous | retries | replays | dup. absorbed | 2xx / 4xx / 429 / 5xx | create p50 / p95 / p99 ms | create p99 fault / quiet ms |\n");
         out.push_str("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n");
         for scenario in &report.scenarios {
             row(&mut out, scenario);
@@ -109,8 +107,13 @@ fn hunt_headline(out: &mut String, report: &Report) {
 
 fn row(out: &mut String, s: &ScenarioReport) {
     let violations: u64 = s.oracles.iter().map(|o| o.violations).sum();
+    let endpoint = s.headline_latency().map(|(route, _)| route.to_string());
     let headline = |map: &std::collections::BTreeMap<String, crate::model::LatencySummary>| {
-        map.get(HEADLINE_ENDPOINT).filter(|l| l.count > 0).cloned()
+        endpoint
+            .as_ref()
+            .and_then(|route| map.get(route))
+            .filter(|l| l.count > 0)
+            .cloned()
     };
     let latency = headline(&s.latency_ms).map_or_else(
         || "-".to_string(),

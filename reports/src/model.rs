@@ -446,6 +446,24 @@ pub enum TimelineKind {
     Other,
 }
 
+impl ScenarioReport {
+    /// The endpoint a summary headlines, with its end-to-end latency: the reference
+    /// service's shipment create when it has samples, else the create (a `POST`) with the
+    /// most samples, else none.
+    #[must_use]
+    pub fn headline_latency(&self) -> Option<(&str, &LatencySummary)> {
+        const PREFERRED: &str = "POST /v1/orders/{id}/shipments";
+        if let Some(summary) = self.latency_ms.get(PREFERRED).filter(|l| l.count > 0) {
+            return Some((PREFERRED, summary));
+        }
+        self.latency_ms
+            .iter()
+            .filter(|(route, l)| route.starts_with("POST ") && l.count > 0)
+            .max_by(|a, b| a.1.count.cmp(&b.1.count).then_with(|| b.0.cmp(a.0)))
+            .map(|(route, l)| (route.as_str(), l))
+    }
+}
+
 /// One seed of a scenario.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SeedReport {

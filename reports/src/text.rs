@@ -4,9 +4,6 @@ use std::fmt::Write;
 
 use crate::model::{Report, ScenarioReport};
 
-/// Endpoint whose latency the one-line-per-scenario table shows: the one that matters most.
-const HEADLINE_ENDPOINT: &str = "POST /v1/orders/{id}/shipments";
-
 /// Violations printed in full per scenario; the rest are counted.
 const VIOLATIONS_PRINTED_MAX: usize = 3;
 
@@ -23,9 +20,9 @@ pub fn render(report: &Report) -> String {
         "ambig",
         "retries",
         "replays",
-        "dup-ship",
-        "dup-label",
-        "ship p50/p95/p99 ms",
+        "dup-res",
+        "dup-eff",
+        "create p50/p95/p99 ms",
         "result",
     ];
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
@@ -105,7 +102,7 @@ pub fn render(report: &Report) -> String {
     let wall = &report.run.wall;
     let _ = writeln!(
         out,
-        "\n{} scenario(s), {} seed run(s), {} failed, {} violation(s), {} duplicate shipment(s), {} duplicate label(s)",
+        "\n{} scenario(s), {} seed run(s), {} failed, {} violation(s), {} duplicate resource(s), {} duplicate effect(s)",
         totals.scenarios,
         totals.seeds_run,
         totals.seeds_failed,
@@ -126,14 +123,10 @@ pub fn render(report: &Report) -> String {
 }
 
 fn row(scenario: &ScenarioReport) -> Vec<String> {
-    let latency = scenario
-        .latency_ms
-        .get(HEADLINE_ENDPOINT)
-        .filter(|l| l.count > 0)
-        .map_or_else(
-            || "-".to_string(),
-            |l| format!("{}/{}/{}", l.p50, l.p95, l.p99),
-        );
+    let latency = scenario.headline_latency().map_or_else(
+        || "-".to_string(),
+        |(_, l)| format!("{}/{}/{}", l.p50, l.p95, l.p99),
+    );
     vec![
         scenario.name.clone(),
         scenario.seeds_run.to_string(),

@@ -60,14 +60,17 @@ mod target;
 
 pub use runner::{SeedRun, run_seed};
 pub use scenario::{Scenario, ScenarioError, SeedRange, Topology};
+/// The report model (`summary.json`'s types) and its renderers.
+pub use shipsim_reports as reports;
 pub use shipsim_system::bugs::Bug;
 pub use shipsim_system::clock::Clock;
+pub use shipsim_system::observe::Observer;
 pub use shipsim_system::seed::{IdGen, Seed};
 pub use shipsim_system::transport::{HttpRequest, HttpResponse, Transport, TransportError};
 pub use target::{
     Api, ApiError, Boot, Caller, Client, ClientSeams, Conventions, CreateCall, Downstream, Draw,
     Durable, Durables, Effect, Inventories, Inventory, KeyPlacement, Kind, Outcome, QuiesceContext,
-    REPLAY_ENV, ReadCall, Resource, RunError, SERVICE_HOST, Seen, Target, TargetError,
+    REPLAY_ENV, ReadCall, Resource, RoundTrip, RunError, SERVICE_HOST, Seen, Target, TargetError,
     TransportService, Unfinished, json_request,
 };
 

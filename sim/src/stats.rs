@@ -279,6 +279,7 @@ impl SeedStats {
             ..SeedStats::default()
         };
         let windows_us = fault_windows_us(trace);
+        let mut service_reports = false;
         for event in trace.events() {
             match &event.kind {
                 EventKind::System(SystemEvent::Replayed { .. }) => stats.replays_served += 1,
@@ -286,6 +287,20 @@ impl SeedStats {
                     stats.in_flight_conflicts += 1;
                 }
                 _ => {}
+            }
+            service_reports |= matches!(event.kind, EventKind::System(_));
+        }
+        if !service_reports {
+            // A service that reports nothing to shipsim (a user's): count what the clients
+            // were answered, every phase: replayed answers, and 409s to a key in flight.
+            for attempt in history.operations().iter().flat_map(|op| &op.attempts) {
+                if let AttemptOutcome::Response {
+                    status, replayed, ..
+                } = &attempt.outcome
+                {
+                    stats.replays_served += u64::from(*replayed);
+                    stats.in_flight_conflicts += u64::from(*status == 409);
+                }
             }
         }
         let resolved: BTreeSet<u32> = history

@@ -908,7 +908,7 @@ pub fn render(run: &LiveRun, scenario: &Scenario, target: &str) -> String {
     );
     let _ = writeln!(
         out,
-        "  duplicate shipments {}, duplicate labels {}",
+        "  duplicate resources {}, duplicate effects {}",
         run.duplicates.shipments, run.duplicates.labels
     );
     for (oracle, caveat) in &run.oracles_run {

@@ -180,6 +180,26 @@ pub struct ServiceSettings {
     pub lock_lease_ms: u64,
 }
 
+impl Default for ServiceSettings {
+    /// What a scenario without a `[service]` table gets.
+    fn default() -> Self {
+        ServiceSettings {
+            rate_limit: None,
+            store_latency_ms: (1, 3),
+            carrier: RetryPolicy {
+                timeout_ms_per_attempt: 500,
+                deadline_ms: 2_000,
+                attempt_count_max: 3,
+                backoff_ms_base: 50,
+                backoff_ms_max: 400,
+                budget: None,
+                breaker: None,
+            },
+            lock_lease_ms: shipsim_system::service::LOCK_LEASE_MS_DEFAULT,
+        }
+    }
+}
+
 /// `[webhooks]`: tracking events from the carrier, outbound events to the merchants.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WebhookSettings {
@@ -817,20 +837,7 @@ fn validate_service(
     ctx: &Ctx<'_>,
     raw: Option<&raw::RawService>,
 ) -> Result<ServiceSettings, ScenarioError> {
-    let mut service = ServiceSettings {
-        rate_limit: None,
-        store_latency_ms: (1, 3),
-        carrier: RetryPolicy {
-            timeout_ms_per_attempt: 500,
-            deadline_ms: 2_000,
-            attempt_count_max: 3,
-            backoff_ms_base: 50,
-            backoff_ms_max: 400,
-            budget: None,
-            breaker: None,
-        },
-        lock_lease_ms: shipsim_system::service::LOCK_LEASE_MS_DEFAULT,
-    };
+    let mut service = ServiceSettings::default();
     let Some(raw) = raw else { return Ok(service) };
     if let Some(limit) = &raw.rate_limit {
         let l = limit.get_ref();

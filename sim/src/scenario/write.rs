@@ -26,8 +26,11 @@ impl Scenario {
             let names: Vec<String> = self.bugs.iter().map(|b| quote(b.name())).collect();
             let _ = writeln!(out, "bugs = [{}]", names.join(", "));
         }
-        let oracles: Vec<String> = self.oracles.iter().map(|o| quote(o.name())).collect();
-        let _ = writeln!(out, "oracles = [{}]", oracles.join(", "));
+        // Every oracle is the default: only a narrower list is written.
+        if self.oracles != crate::oracle::OracleKind::ALL {
+            let oracles: Vec<String> = self.oracles.iter().map(|o| quote(o.name())).collect();
+            let _ = writeln!(out, "oracles = [{}]", oracles.join(", "));
+        }
 
         let run = &self.run;
         let _ = writeln!(out, "\n[run]");
@@ -93,27 +96,31 @@ impl Scenario {
         }
 
         let s = &self.service;
-        let _ = writeln!(out, "\n[service]");
-        if let Some(limit) = s.rate_limit {
+        // The reference service's settings: written only when they differ from the
+        // defaults, so a repro of another target carries none of them.
+        if *s != super::ServiceSettings::default() {
+            let _ = writeln!(out, "\n[service]");
+            if let Some(limit) = s.rate_limit {
+                let _ = writeln!(
+                    out,
+                    "rate_limit = {{ burst = {}, per_second = {} }}",
+                    limit.burst, limit.per_second
+                );
+            }
             let _ = writeln!(
                 out,
-                "rate_limit = {{ burst = {}, per_second = {} }}",
-                limit.burst, limit.per_second
+                "store_latency_ms = [{}, {}]",
+                s.store_latency_ms.0, s.store_latency_ms.1
             );
+            let _ = writeln!(
+                out,
+                "carrier_timeout_ms = {}",
+                s.carrier.timeout_ms_per_attempt
+            );
+            let _ = writeln!(out, "carrier_deadline_ms = {}", s.carrier.deadline_ms);
+            let _ = writeln!(out, "carrier_attempts = {}", s.carrier.attempt_count_max);
+            let _ = writeln!(out, "lock_lease_ms = {}", s.lock_lease_ms);
         }
-        let _ = writeln!(
-            out,
-            "store_latency_ms = [{}, {}]",
-            s.store_latency_ms.0, s.store_latency_ms.1
-        );
-        let _ = writeln!(
-            out,
-            "carrier_timeout_ms = {}",
-            s.carrier.timeout_ms_per_attempt
-        );
-        let _ = writeln!(out, "carrier_deadline_ms = {}", s.carrier.deadline_ms);
-        let _ = writeln!(out, "carrier_attempts = {}", s.carrier.attempt_count_max);
-        let _ = writeln!(out, "lock_lease_ms = {}", s.lock_lease_ms);
 
         if let Some(w) = &self.webhooks {
             let _ = writeln!(out, "\n[webhooks]");

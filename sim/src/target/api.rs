@@ -211,9 +211,29 @@ pub struct Draw<'a> {
 }
 
 impl Draw<'_> {
-    /// The workload's generator.
+    /// The workload's generator (`rand` 0.9's `Rng` methods draw from it; or use the
+    /// methods below, which need no `rand` in your crate).
     pub fn rng(&mut self) -> &mut ChaCha8Rng {
         self.rng
+    }
+
+    /// A number in `low..=high`.
+    pub fn number(&mut self, low: u64, high: u64) -> u64 {
+        use rand::Rng;
+        self.rng.random_range(low.min(high)..=high.max(low))
+    }
+
+    /// `true` with probability `p` (clamped to 0..=1).
+    pub fn chance(&mut self, p: f64) -> bool {
+        use rand::Rng;
+        let p = if p.is_nan() { 0.0 } else { p.clamp(0.0, 1.0) };
+        self.rng.random_bool(p)
+    }
+
+    /// One of `choices`, or `None` when there are none.
+    pub fn pick<'c, T>(&mut self, choices: &'c [T]) -> Option<&'c T> {
+        use rand::seq::IndexedRandom;
+        choices.choose(self.rng)
     }
 
     /// The scenario's chance that a create should be one the downstream refuses (a card

@@ -317,6 +317,19 @@ impl Boot {
         Ok((*self.durable(name, || db)).clone())
     }
 
+    /// A store round trip for `component`: awaiting [`RoundTrip::wait`] before each store
+    /// call models the network hop to a real database (drawn from the scenario's
+    /// `[service] store_latency_ms`), so requests interleave between a read and a write as
+    /// they do in production. Without it a synchronous store answers at once and hides
+    /// races such as check-then-insert.
+    #[must_use]
+    pub fn round_trip(&self, component: &str) -> RoundTrip {
+        RoundTrip {
+            rng: Arc::new(Mutex::new(self.rng(&format!("round-trip-{component}")))),
+            range_ms: self.scenario.service.store_latency_ms,
+        }
+    }
+
     /// Where the host reports system events and asks whether to crash at a checkpoint
     /// (the scenario's point-triggered `crash` faults).
     #[must_use]
@@ -341,6 +354,29 @@ impl Boot {
     #[must_use]
     pub fn scenario(&self) -> &Scenario {
         &self.scenario
+    }
+}
+
+/// A store's simulated round trip: see [`Boot::round_trip`]. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct RoundTrip {
+    rng: Arc<Mutex<ChaCha8Rng>>,
+    range_ms: (u64, u64),
+}
+
+impl RoundTrip {
+    /// Waits one round trip of simulated time.
+    pub async fn wait(&self) {
+        use rand::Rng;
+        let (low, high) = self.range_ms;
+        let ms = self
+            .rng
+            .lock()
+            .expect("round trip lock poisoned")
+            .random_range(low..=high.max(low));
+        if ms > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+        }
     }
 }
 

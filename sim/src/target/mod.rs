@@ -24,7 +24,7 @@ pub use api::{
     Api, ApiError, Caller, Conventions, CreateCall, Draw, KeyPlacement, Kind, ReadCall, Seen,
     json_request,
 };
-pub use boot::{Boot, Downstream, Durable, Durables};
+pub use boot::{Boot, Downstream, Durable, Durables, RoundTrip};
 pub use inventory::{Effect, Inventories, Inventory, Resource, Unfinished};
 pub use run::{Outcome, REPLAY_ENV, RunError};
 pub use user_client::{Client, ClientSeams, TransportService};

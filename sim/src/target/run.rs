@@ -88,8 +88,9 @@ impl Target {
         self
     }
 
-    /// Where the report and repro files go (default `target/shipsim/{name}/`, under
-    /// `CARGO_TARGET_DIR` when it is set).
+    /// Where the report and repro files go (default `target/shipsim/{name}/{test}/`, under
+    /// `CARGO_TARGET_DIR` when it is set; `{test}` is the running test's name, so tests of
+    /// one target run in parallel without overwriting each other's reports).
     #[must_use]
     pub fn out_dir(mut self, dir: impl AsRef<Path>) -> Target {
         self.run.out = Some(dir.as_ref().to_path_buf());
@@ -167,7 +168,10 @@ impl Target {
                 ))
             })?;
             let expected = scenario.trace_hash;
-            let mut outcome = self.sweep(
+            // A replay reproduces; it never shrinks (that would rewrite the repro it reads).
+            let mut replaying = self.clone();
+            replaying.run.no_shrink = true;
+            let mut outcome = replaying.sweep(
                 std::slice::from_ref(&scenario),
                 Some(SeedRange::single(seed)),
                 &seed.to_string(),
