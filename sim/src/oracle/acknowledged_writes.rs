@@ -7,7 +7,8 @@
 //! acknowledged resource back through its API after the run (see the runner).
 
 use super::{OracleInput, OracleKind, Violation};
-use crate::history::OpOutcome;
+use crate::history::{OpOutcome, Operation};
+use crate::target::Seen;
 
 const ORACLE: OracleKind = OracleKind::AcknowledgedWrites;
 
@@ -16,15 +17,7 @@ pub(super) fn check(input: &OracleInput<'_>) -> Vec<Violation> {
     let Some(inventory) = input.inventory else {
         return read_back(input);
     };
-    for op in input
-        .history
-        .operations()
-        .iter()
-        .filter(|op| op.kind.is_write())
-    {
-        let OpOutcome::Ok { resource, .. } = &op.outcome else {
-            continue;
-        };
+    for (op, resource) in acknowledged(input) {
         let kind = op.kind.resource();
         match inventory.durable.get(kind, &resource.id) {
             None => found.push(
@@ -59,10 +52,23 @@ pub(super) fn check(input: &OracleInput<'_>) -> Vec<Violation> {
     found
 }
 
+/// Every write the target acknowledged, with the resource it answered with.
+fn acknowledged<'a>(input: &'a OracleInput<'_>) -> impl Iterator<Item = (&'a Operation, &'a Seen)> {
+    input
+        .history
+        .operations()
+        .iter()
+        .filter(|op| op.kind.is_write())
+        .filter_map(|op| match &op.outcome {
+            OpOutcome::Ok { resource, .. } => Some((op, resource)),
+            _ => None,
+        })
+}
+
 /// Without the target's store: every acknowledged resource, read back through the API at
 /// the end of the run, must still be served, as acknowledged.
 fn read_back(input: &OracleInput<'_>) -> Vec<Violation> {
-    let mut reads: std::collections::BTreeMap<(usize, &str), &crate::history::Operation> =
+    let mut reads: std::collections::BTreeMap<(usize, &str), &Operation> =
         std::collections::BTreeMap::new();
     for op in input.history.operations() {
         if op.phase == crate::history::Phase::Verify
@@ -73,15 +79,7 @@ fn read_back(input: &OracleInput<'_>) -> Vec<Violation> {
     }
     let mut found = Vec::new();
     let mut judged = std::collections::BTreeSet::new();
-    for op in input
-        .history
-        .operations()
-        .iter()
-        .filter(|op| op.kind.is_write())
-    {
-        let OpOutcome::Ok { resource, .. } = &op.outcome else {
-            continue;
-        };
+    for (op, resource) in acknowledged(input) {
         let kind = op.kind.resource();
         let Some(read) = reads.get(&(op.kind.kind_index(), resource.id.as_str())) else {
             continue;
