@@ -150,7 +150,10 @@ pub fn run_seed(target: &Target, scenario: &Scenario, seed: u64, bugs: &BugSet) 
         .min_message_latency(Duration::from_millis(min_ms))
         .max_message_latency(Duration::from_millis(max_ms))
         .simulation_duration(Duration::from_millis(
-            scenario.run.time_limit_ms + SETTLE_TIME_LIMIT_MS,
+            scenario
+                .run
+                .time_limit_ms
+                .saturating_add(SETTLE_TIME_LIMIT_MS),
         ))
         .tcp_capacity(1024)
         .build();
@@ -258,7 +261,7 @@ pub fn run_seed(target: &Target, scenario: &Scenario, seed: u64, bugs: &BugSet) 
                 verify,
             ),
         );
-        let limit = elapsed_ms(&sim) + SETTLE_TIME_LIMIT_MS;
+        let limit = elapsed_ms(&sim).saturating_add(SETTLE_TIME_LIMIT_MS);
         stuck = drive(&mut sim, &mut driver, &shared, limit);
     }
     let sim_ms = elapsed_ms(&sim);

@@ -152,8 +152,12 @@ fn attempts_of(ops: &[&Operation]) -> Vec<Sent> {
         .flat_map(|op| {
             op.attempts.iter().map(move |a| Sent {
                 op: op.id,
-                sent_us: op.invoked_at_us + a.sent_at_ms * 1_000,
-                ended_us: op.invoked_at_us + a.ended_at_ms * 1_000,
+                sent_us: op
+                    .invoked_at_us
+                    .saturating_add(a.sent_at_ms.saturating_mul(1_000)),
+                ended_us: op
+                    .invoked_at_us
+                    .saturating_add(a.ended_at_ms.saturating_mul(1_000)),
                 first: a.index == 0,
                 transient: match &a.outcome {
                     AttemptOutcome::Response { status, .. } => *status >= 500,
@@ -202,7 +206,7 @@ fn breaker(input: &OracleInput<'_>, client: &str, ops: &[&Operation], found: &mu
     let sends = attempts_of(ops);
     let mut ends: Vec<&Sent> = sends.iter().collect();
     ends.sort_by_key(|s| (s.ended_us, s.op));
-    let cooldown_us = breaker.cooldown_ms * 1_000;
+    let cooldown_us = breaker.cooldown_ms.saturating_mul(1_000);
     let mut streak = 0;
     let mut opened_at_us: Option<u64> = None;
     for end in &ends {
@@ -244,13 +248,25 @@ fn breaker(input: &OracleInput<'_>, client: &str, ops: &[&Operation], found: &mu
             return;
         }
     }
-    let slack_us = cooldown_us + input.scenario.client.timeout_ms_per_attempt * 1_000 + 2_000;
+    let slack_us = cooldown_us
+        .saturating_add(
+            input
+                .scenario
+                .client
+                .timeout_ms_per_attempt
+                .saturating_mul(1_000),
+        )
+        .saturating_add(2_000);
     for op in ops {
         let refused = matches!(&op.outcome, crate::history::OpOutcome::Failed { reason } | crate::history::OpOutcome::Ambiguous { reason } if reason.starts_with(&circuit_open_prefix()));
         if !refused {
             continue;
         }
-        let refused_at = op.invoked_at_us + op.attempts.last().map_or(0, |a| a.ended_at_ms * 1_000);
+        let refused_at = op.invoked_at_us.saturating_add(
+            op.attempts
+                .last()
+                .map_or(0, |a| a.ended_at_ms.saturating_mul(1_000)),
+        );
         let recent = ends.iter().any(|e| {
             e.transient && e.ended_us <= refused_at + 1_000 && refused_at <= e.ended_us + slack_us
         });

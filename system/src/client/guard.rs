@@ -115,7 +115,7 @@ impl BreakerState {
     /// errors and 5xx. Returns true when this outcome opened the circuit.
     pub fn record(&mut self, breaker: Breaker, transient_failure: bool, now_ms: u64) -> bool {
         let open = BreakerState::Open {
-            until_ms: now_ms + breaker.cooldown_ms,
+            until_ms: now_ms.saturating_add(breaker.cooldown_ms),
         };
         match (*self, transient_failure) {
             (_, false) => {

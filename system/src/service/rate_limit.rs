@@ -57,8 +57,10 @@ impl Buckets {
         });
         // A clock that steps backwards (skew faults) refills nothing rather than underflowing.
         let elapsed_ms = now_ms.saturating_sub(bucket.refilled_at_ms);
-        bucket.milli_tokens =
-            (bucket.milli_tokens + elapsed_ms * u64::from(limit.per_second)).min(capacity);
+        bucket.milli_tokens = bucket
+            .milli_tokens
+            .saturating_add(elapsed_ms.saturating_mul(u64::from(limit.per_second)))
+            .min(capacity);
         bucket.refilled_at_ms = bucket.refilled_at_ms.max(now_ms);
         if bucket.milli_tokens >= 1_000 {
             bucket.milli_tokens -= 1_000;
