@@ -40,6 +40,7 @@ pub(crate) const SETTLE_POLICY: RetryPolicy = RetryPolicy {
     backoff_ms_max: 2_000,
     budget: None,
     breaker: None,
+    rate_limit: None,
 };
 
 /// How often the settler asks again while another request with the same key is in flight.

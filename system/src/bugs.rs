@@ -56,6 +56,10 @@ pub enum Bug {
     /// Client: has no retry budget and no circuit breaker, so an outage turns every client
     /// into a retry storm. Caught by `client_discipline`.
     ClientRetryStorm,
+    /// Client: takes a token of its own rate limiter for first attempts only, so retries
+    /// (after 429s and 5xx, when the server is least able to take them) go out faster than
+    /// the limit it was configured with. Caught by `client_discipline`.
+    ClientRetriesBypassLimiter,
     /// Service: applies a carrier event and records its id in a later transaction, so two
     /// deliveries of one event that overlap both take effect. Caught by `webhook_once`.
     WebhookDedupeAfterEffect,
@@ -86,6 +90,7 @@ impl Bug {
         Bug::ClientIgnoresRetryAfter,
         Bug::ClientRetries4xx,
         Bug::ClientRetryStorm,
+        Bug::ClientRetriesBypassLimiter,
         Bug::WebhookDedupeAfterEffect,
         Bug::ReceiverSkipsDedupe,
         Bug::ReceiverDedupeAfterEffect,
@@ -109,6 +114,7 @@ impl Bug {
             Bug::ClientIgnoresRetryAfter => "client_ignores_retry_after",
             Bug::ClientRetries4xx => "client_retries_4xx",
             Bug::ClientRetryStorm => "client_retry_storm",
+            Bug::ClientRetriesBypassLimiter => "client_retries_bypass_limiter",
             Bug::WebhookDedupeAfterEffect => "webhook_dedupe_after_effect",
             Bug::ReceiverSkipsDedupe => "receiver_skips_dedupe",
             Bug::ReceiverDedupeAfterEffect => "receiver_dedupe_after_effect",
@@ -137,6 +143,7 @@ impl Bug {
             Bug::ClientIgnoresRetryAfter => "client ignores Retry-After",
             Bug::ClientRetries4xx => "client retries non-retryable 4xx responses",
             Bug::ClientRetryStorm => "client has no retry budget and no circuit breaker",
+            Bug::ClientRetriesBypassLimiter => "client's retries bypass its own rate limiter",
             Bug::WebhookDedupeAfterEffect => "service records a carrier event id after applying it",
             Bug::ReceiverSkipsDedupe => "merchant receiver does not deduplicate webhook events",
             Bug::ReceiverDedupeAfterEffect => {

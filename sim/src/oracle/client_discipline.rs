@@ -2,7 +2,8 @@
 //! retry after a non-retryable answer, never earlier than `Retry-After`, backoff within its
 //! bounds, attempts within the limit. Per client host: retries within the retry budget, no
 //! burst of attempts right after its circuit breaker must have opened, and no refusal by the
-//! breaker without a recent failure (it recovers).
+//! breaker without a recent failure (it recovers), and no send faster than the client's own
+//! rate limit allows (`[client] rate_limit`), retries included.
 //!
 //! The per-host checks are necessary conditions computed from observed attempt times, with
 //! slack for concurrency and millisecond rounding, so a correct client never trips them and
@@ -33,6 +34,7 @@ pub(super) fn check(input: &OracleInput<'_>) -> Vec<Violation> {
     for (client, ops) in per_client {
         budget(input, client, &ops, &mut found);
         breaker(input, client, &ops, &mut found);
+        rate(input, client, &ops, &mut found);
     }
     found
 }
@@ -140,6 +142,7 @@ fn per_operation(input: &OracleInput<'_>, op: &Operation, found: &mut Vec<Violat
 /// An attempt of one client, on the simulated timeline (µs).
 struct Sent {
     op: OpId,
+    index: u32,
     sent_us: u64,
     ended_us: u64,
     first: bool,
@@ -152,6 +155,7 @@ fn attempts_of(ops: &[&Operation]) -> Vec<Sent> {
         .flat_map(|op| {
             op.attempts.iter().map(move |a| Sent {
                 op: op.id,
+                index: a.index,
                 sent_us: op
                     .invoked_at_us
                     .saturating_add(a.sent_at_ms.saturating_mul(1_000)),
@@ -168,6 +172,54 @@ fn attempts_of(ops: &[&Operation]) -> Vec<Sent> {
         .collect();
     all.sort_by_key(|s| (s.sent_us, s.op));
     all
+}
+
+/// The client's own rate limit, retries included: the token bucket it was configured with,
+/// replayed over the times its attempts were sent, never finds itself empty at a send. The
+/// bucket starts full at the first send, and each send is granted 2 ms of refill for the
+/// millisecond rounding of the recorded times, so a correct client never trips it.
+fn rate(input: &OracleInput<'_>, client: &str, ops: &[&Operation], found: &mut Vec<Violation>) {
+    let Some(limit) = input.scenario.client.rate_limit else {
+        return;
+    };
+    // Micro-tokens: a token is 1,000,000, and `per_second` of them are added per µs.
+    const TOKEN: u64 = 1_000_000;
+    let capacity = u64::from(limit.burst).saturating_mul(TOKEN);
+    let refill_per_us = u64::from(limit.per_second);
+    let slack = refill_per_us.saturating_mul(2_000);
+    let mut tokens = capacity;
+    let mut last_us: Option<u64> = None;
+    for sent in attempts_of(ops) {
+        if let Some(last) = last_us {
+            let elapsed = sent.sent_us.saturating_sub(last);
+            tokens = tokens
+                .saturating_add(elapsed.saturating_mul(refill_per_us))
+                .min(capacity);
+        }
+        last_us = Some(sent.sent_us);
+        if tokens.saturating_add(slack) < TOKEN {
+            found.push(
+                Violation::new(
+                    ORACLE,
+                    input,
+                    format!(
+                        "{client} sent faster than its own rate limit of {} per second (burst {})",
+                        limit.per_second, limit.burst
+                    ),
+                )
+                .ops([sent.op])
+                .evidence(format!(
+                    "attempt {} of op {} went out at {:.3} s with {:.2} token(s) in the bucket",
+                    sent.index,
+                    sent.op,
+                    sent.sent_us as f64 / 1e6,
+                    tokens as f64 / TOKEN as f64
+                )),
+            );
+            return;
+        }
+        tokens = tokens.saturating_sub(TOKEN);
+    }
 }
 
 /// Retries never exceed the reserve plus `percent`% of the first attempts sent so far.

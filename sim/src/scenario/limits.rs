@@ -419,6 +419,22 @@ pub const RETRY_BUDGET_RESERVE: Field = Field::new(
     Limit::int(0, 100_000),
     "retries",
 );
+/// `[client] rate_limit.burst`
+pub const CLIENT_RATE_LIMIT_BURST: Field = Field::new(
+    "client.rate_limit",
+    "burst",
+    Limit::int(1, 1_000_000),
+    "sends admitted back to back",
+)
+.required();
+/// `[client] rate_limit.per_second`
+pub const CLIENT_RATE_LIMIT_PER_SECOND: Field = Field::new(
+    "client.rate_limit",
+    "per_second",
+    Limit::int(1, 1_000_000),
+    "sends per second",
+)
+.required();
 /// `[service] rate_limit.burst`
 pub const RATE_LIMIT_BURST: Field = Field::new(
     "service.rate_limit",
@@ -571,6 +587,8 @@ pub const FIELDS: &[Field] = &[
     BREAKER_COOLDOWN_MS,
     RETRY_BUDGET_PERCENT,
     RETRY_BUDGET_RESERVE,
+    CLIENT_RATE_LIMIT_BURST,
+    CLIENT_RATE_LIMIT_PER_SECOND,
     RATE_LIMIT_BURST,
     RATE_LIMIT_PER_SECOND,
     STORE_LATENCY_MS,

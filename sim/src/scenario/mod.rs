@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use shipsim_system::bugs::{Bug, BugSet};
-use shipsim_system::client::{Breaker, RetryBudget, RetryPolicy};
+use shipsim_system::client::{Breaker, ClientRateLimit, RetryBudget, RetryPolicy};
 use shipsim_system::service::RateLimit;
 use toml::Spanned;
 
@@ -194,6 +194,7 @@ impl Default for ServiceSettings {
                 backoff_ms_max: 400,
                 budget: None,
                 breaker: None,
+                rate_limit: None,
             },
             lock_lease_ms: shipsim_system::service::LOCK_LEASE_MS_DEFAULT,
         }
@@ -771,6 +772,7 @@ fn validate_client(
         backoff_ms_max: 1_000,
         budget: Some(RETRY_BUDGET_DEFAULT),
         breaker: Some(BREAKER_DEFAULT),
+        rate_limit: None,
     };
     let Some(raw) = raw else { return Ok(policy) };
     let mut breaker = BREAKER_DEFAULT;
@@ -805,6 +807,14 @@ fn validate_client(
         ));
     }
     policy.budget = (!budget_off).then_some(budget);
+    if let Some(limit) = &raw.rate_limit {
+        let l = limit.get_ref();
+        policy.rate_limit = Some(ClientRateLimit {
+            burst: ctx.int(&limits::CLIENT_RATE_LIMIT_BURST, &l.burst)?,
+            per_second: ctx.int(&limits::CLIENT_RATE_LIMIT_PER_SECOND, &l.per_second)?,
+            adaptive: l.adaptive.as_ref().is_none_or(|a| *a.get_ref()),
+        });
+    }
     if let Some(v) = &raw.timeout_ms {
         policy.timeout_ms_per_attempt = ctx.int(&limits::TIMEOUT_MS, v)?;
     }

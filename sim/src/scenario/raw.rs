@@ -74,6 +74,16 @@ pub(crate) struct RawClient {
     pub retry_budget: Option<Spanned<bool>>,
     pub retry_budget_percent: Option<Spanned<u32>>,
     pub retry_budget_reserve: Option<Spanned<u32>>,
+    pub rate_limit: Option<Spanned<RawClientRateLimit>>,
+}
+
+/// `[client] rate_limit = { burst, per_second, adaptive }`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawClientRateLimit {
+    pub burst: Spanned<u32>,
+    pub per_second: Spanned<u32>,
+    pub adaptive: Option<Spanned<bool>>,
 }
 
 /// `[service]`

@@ -94,6 +94,13 @@ impl Scenario {
                 let _ = writeln!(out, "retry_budget = false");
             }
         }
+        if let Some(limit) = c.rate_limit {
+            let _ = writeln!(
+                out,
+                "rate_limit = {{ burst = {}, per_second = {}, adaptive = {} }}",
+                limit.burst, limit.per_second, limit.adaptive
+            );
+        }
 
         let s = &self.service;
         // The reference service's settings: written only when they differ from the

@@ -28,9 +28,10 @@ fn expected(bug: Bug) -> &'static [OracleKind] {
         Bug::KeysNotScopedPerCaller | Bug::FingerprintIgnoresBody => &[StableReplays],
         Bug::LockSurvivesCrash => &[AmbiguityResolved],
         Bug::LazyDurability => &[AcknowledgedWrites],
-        Bug::ClientIgnoresRetryAfter | Bug::ClientRetries4xx | Bug::ClientRetryStorm => {
-            &[ClientDiscipline]
-        }
+        Bug::ClientIgnoresRetryAfter
+        | Bug::ClientRetries4xx
+        | Bug::ClientRetryStorm
+        | Bug::ClientRetriesBypassLimiter => &[ClientDiscipline],
         Bug::WebhookDedupeAfterEffect
         | Bug::ReceiverSkipsDedupe
         | Bug::ReceiverDedupeAfterEffect

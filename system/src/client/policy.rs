@@ -6,6 +6,7 @@
 use rand::Rng;
 
 use super::guard::{Breaker, RetryBudget};
+use super::limiter::ClientRateLimit;
 
 /// Limits and backoff of a retrying caller.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,6 +25,8 @@ pub struct RetryPolicy {
     pub budget: Option<RetryBudget>,
     /// Circuit breaker shared by the client's operations; `None` for none.
     pub breaker: Option<Breaker>,
+    /// The client's own sending limit, shared by its operations; `None` for none.
+    pub rate_limit: Option<ClientRateLimit>,
 }
 
 /// Backoff caps above this are clamped: a minute between two attempts is the most any of our
@@ -45,6 +48,7 @@ impl RetryPolicy {
             backoff_ms_max: 2_000,
             budget: None,
             breaker: None,
+            rate_limit: None,
         }
     }
 

@@ -14,9 +14,13 @@ use tokio::time::Instant;
 
 use super::error::{AttemptOutcome, AttemptRecord, ClientError};
 use super::guard::{Admit, BreakerState, BudgetState};
+use super::limiter::LimiterState;
 use super::policy::{self, RetryPolicy, StatusClass};
 use super::retry_after::RetryAfter;
-use crate::api::{ErrorEnvelope, HEADER_IDEMPOTENCY_KEY, HEADER_IDEMPOTENT_REPLAYED};
+use crate::api::{
+    ErrorEnvelope, HEADER_IDEMPOTENCY_KEY, HEADER_IDEMPOTENT_REPLAYED, HEADER_RATE_REMAINING,
+    HEADER_RATE_RESET,
+};
 use crate::bugs::{Bug, BugSet};
 use crate::clock::Clock;
 use crate::seed::Seed;
@@ -50,6 +54,7 @@ pub struct Retrier {
 struct Guard {
     budget: Option<BudgetState>,
     breaker: BreakerState,
+    limiter: Option<LimiterState>,
 }
 
 impl std::fmt::Debug for Retrier {
@@ -85,6 +90,7 @@ impl Retrier {
             guard: Mutex::new(Guard {
                 budget: policy.budget.map(BudgetState::new),
                 breaker: BreakerState::new(),
+                limiter: policy.rate_limit.map(|limit| LimiterState::new(limit, 0)),
             }),
             created: Instant::now(),
             policy,
@@ -118,6 +124,43 @@ impl Retrier {
         let now_ms = self.monotonic_ms();
         let mut guard = self.guard.lock().expect("guard lock poisoned");
         guard.breaker.record(breaker, transient, now_ms);
+    }
+
+    /// Milliseconds to wait before attempt `index` may be sent under the client's own rate
+    /// limit; 0 takes a token. The planted bug lets retries bypass the limiter.
+    fn throttle(&self, index: u32) -> u64 {
+        let Some(limit) = self.policy.rate_limit else {
+            return 0;
+        };
+        if index > 0 && self.bugs.has(Bug::ClientRetriesBypassLimiter) {
+            return 0;
+        }
+        let (now_ms, now_unix_ms) = (self.monotonic_ms(), self.clock.now_ms());
+        let mut guard = self.guard.lock().expect("guard lock poisoned");
+        let state = guard
+            .limiter
+            .as_mut()
+            .expect("limiter state exists when configured");
+        state.acquire(limit, now_ms, now_unix_ms)
+    }
+
+    /// Tells an adaptive limiter what the server said of the caller's allowance.
+    fn observe_allowance(&self, response: &HttpResponse) {
+        if !self.policy.rate_limit.is_some_and(|limit| limit.adaptive) {
+            return;
+        }
+        let number = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+        };
+        let (remaining, reset) = (number(HEADER_RATE_REMAINING), number(HEADER_RATE_RESET));
+        let mut guard = self.guard.lock().expect("guard lock poisoned");
+        if let Some(state) = guard.limiter.as_mut() {
+            state.observe(remaining, reset);
+        }
     }
 
     /// Earns budget for a first attempt, or spends it for a retry; false when spent.
@@ -161,6 +204,10 @@ impl Retrier {
             if !self.admit() {
                 return self.finish(started, attempts, circuit_open);
             }
+            let throttled = self.throttled(index, started, deadline).await;
+            if !throttled {
+                return self.finish(started, attempts, deadline_exceeded);
+            }
             if index == 0 {
                 // Earned only by first attempts actually sent, so the budget counts what the
                 // server saw.
@@ -178,7 +225,10 @@ impl Retrier {
             let (outcome, response) = match sent {
                 Err(_elapsed) => (AttemptOutcome::Timeout, None),
                 Ok(Err(error)) => (AttemptOutcome::Transport(error), None),
-                Ok(Ok(response)) => (self.describe(&response), Some(response)),
+                Ok(Ok(response)) => {
+                    self.observe_allowance(&response);
+                    (self.describe(&response), Some(response))
+                }
             };
             self.observe(&outcome);
             attempts.push(AttemptRecord {
@@ -237,6 +287,21 @@ impl Retrier {
                 return self.finish(started, attempts, deadline_exceeded);
             }
             tokio::time::sleep(Duration::from_millis(waited_ms)).await;
+        }
+    }
+
+    /// Waits until the client's own rate limit lets attempt `index` go; false when that
+    /// would pass the deadline (nothing is sent then).
+    async fn throttled(&self, index: u32, started: Instant, deadline: Duration) -> bool {
+        loop {
+            let wait_ms = self.throttle(index);
+            if wait_ms == 0 {
+                return true;
+            }
+            if started.elapsed() + Duration::from_millis(wait_ms) >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(wait_ms)).await;
         }
     }
 

@@ -73,6 +73,8 @@ fn field_scenario(field: &Field, value: &str) -> String {
             &["carrier_timeout_ms = 1", "lock_lease_ms = 86400000"]
         }
         ("service", "lock_lease_ms") => &["carrier_timeout_ms = 1", "carrier_deadline_ms = 1"],
+        ("client.rate_limit", "burst") => &["per_second = 1"],
+        ("client.rate_limit", "per_second") => &["burst = 1"],
         ("service.rate_limit", "burst") => &["per_second = 1"],
         ("service.rate_limit", "per_second") => &["burst = 1"],
         ("workload.mix", key) if key != "create_order" => &["create_order = 1"],

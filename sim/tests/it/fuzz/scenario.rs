@@ -150,6 +150,7 @@ fn text_keys(table: &str) -> &'static [(&'static str, &'static [&'static str])] 
             ("breaker", &["true", "false"]),
             ("retry_budget", &["true", "false"]),
         ],
+        "client.rate_limit" => &[("adaptive", &["true", "false"])],
         "webhooks" => &[
             ("tracking", &["true", "false"]),
             ("outbound", &["true", "false"]),
@@ -300,6 +301,7 @@ pub fn structured(reach: Reach, clients_max: i128) -> BoxedStrategy<String> {
         ),
         (
             table("client"),
+            table("client.rate_limit"),
             table("service"),
             table("service.rate_limit"),
         ),
@@ -317,7 +319,7 @@ pub fn structured(reach: Reach, clients_max: i128) -> BoxedStrategy<String> {
             |(
                 top,
                 (run, hosts, workload, mix),
-                (client, service, rate_limit),
+                (client, client_rate_limit, service, rate_limit),
                 webhooks,
                 faults,
                 budget,
@@ -333,6 +335,7 @@ pub fn structured(reach: Reach, clients_max: i128) -> BoxedStrategy<String> {
                     ("workload", workload),
                     ("workload.mix", mix),
                     ("client", client),
+                    ("client.rate_limit", client_rate_limit),
                     ("service", service),
                     ("service.rate_limit", rate_limit),
                     ("webhooks", webhooks),
