@@ -40,8 +40,8 @@ pub enum OracleKind {
     /// Every acknowledged write is durable and matches what was acknowledged.
     AcknowledgedWrites,
     /// The client retried only what may be retried, never before `Retry-After`, within
-    /// its backoff bounds, with one key per operation, within its retry budget, and never
-    /// while its circuit breaker was open.
+    /// its backoff bounds, with one key per operation, within its retry budget, never
+    /// while its circuit breaker was open, and never faster than its own rate limit.
     ClientDiscipline,
     /// Orders and shipments only move forward, and the final state is consistent.
     StateMachine,

@@ -2,6 +2,7 @@
 
 mod bugs;
 mod byo;
+mod checklist;
 mod cli;
 mod determinism;
 mod faults;
