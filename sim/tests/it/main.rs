@@ -3,6 +3,7 @@
 mod bugs;
 mod byo;
 mod cli;
+mod described;
 mod determinism;
 mod faults;
 mod fuzz;
