@@ -323,7 +323,7 @@ fn parse_int(argument: &str) -> Result<Slot, String> {
             .trim()
             .parse()
             .map_err(|_| format!("`{}` is not an integer; {usage}", text.trim()))?;
-        if value.abs() > INT_ABS_MAX {
+        if value.unsigned_abs() > INT_ABS_MAX.unsigned_abs() {
             return Err(format!(
                 "`{value}` is outside -{INT_ABS_MAX}..={INT_ABS_MAX} (integers JSON readers hold exactly)"
             ));
@@ -650,6 +650,8 @@ mod tests {
             ("x = \"{{choice a||b}}\"", "separated by `|`"),
             ("x = \"{{seq 3}}\"", "takes no argument"),
             ("x = { y = [\"{{int 1..=99999999999999999}}\"] }", "outside"),
+            // Found by the fuzzing: the most negative integer has no absolute value.
+            ("x = \"{{int -9223372036854775808..=0}}\"", "outside"),
         ] {
             let error = BodyTemplate::compile(&table(text)).unwrap_err();
             assert!(error.message.contains(expected), "{text}: {error:?}");

@@ -154,6 +154,8 @@ pub struct Auth {
     pub secrets_file: Option<PathBuf>,
     /// The secrets.
     pub secrets: Secrets,
+    /// `secrets_file` as written.
+    secrets_file_written: Option<String>,
 }
 
 impl Auth {
@@ -173,6 +175,8 @@ pub struct DownstreamRef {
     pub spec: DownstreamSpec,
     /// The spec file, as resolved.
     pub spec_file: PathBuf,
+    /// The spec file as written.
+    spec_written: String,
     /// Where it is served (or a fault proxy in front of it); the command line may say
     /// instead.
     pub url: Option<String>,
@@ -198,6 +202,79 @@ struct DescribedKind {
     body: BodyTemplate,
     vary: Option<(Vec<Step>, VaryRule)>,
     response: Pointers,
+    /// What was written, for [`Description::to_toml`].
+    written: WrittenKind,
+}
+
+/// The parts of a kind as written that its validated form does not keep verbatim.
+#[derive(Clone, Debug, PartialEq)]
+struct WrittenKind {
+    key_field: Option<String>,
+    key_prefix: Option<String>,
+    vary: Option<String>,
+    body: Option<toml::Table>,
+}
+
+impl DescribedKind {
+    fn to_table(&self) -> toml::Table {
+        use toml::Value as V;
+        let text = |s: &str| V::String(s.to_string());
+        let kind = &self.kind;
+        let mut table = toml::Table::new();
+        table.insert("name".into(), text(kind.name()));
+        table.insert("create".into(), text(&self.create.label()));
+        if let Some(read) = &self.read {
+            table.insert("read".into(), text(&read.label()));
+        }
+        if let Some(parent) = kind.parent_kind() {
+            table.insert("parent".into(), text(parent));
+        }
+        if kind.is_spending() {
+            table.insert("spends".into(), V::Boolean(true));
+        }
+        if let Some(header) = &self.key_header {
+            table.insert("key_header".into(), text(header.as_str()));
+        }
+        let written = &self.written;
+        for (key, value) in [
+            ("key_field", &written.key_field),
+            ("key_prefix", &written.key_prefix),
+            ("vary", &written.vary),
+        ] {
+            if let Some(value) = value {
+                table.insert(key.into(), text(value));
+            }
+        }
+        if let Some(body) = &written.body {
+            table.insert("body".into(), V::Table(body.clone()));
+        }
+        if !kind.state_order().is_empty() {
+            let states = kind.state_order().iter().map(|s| text(s)).collect();
+            table.insert("states".into(), V::Array(states));
+        }
+        let (create, read) = kind.default_weights();
+        table.insert(
+            "weights".into(),
+            V::Array(vec![
+                V::Integer(i64::from(create)),
+                V::Integer(i64::from(read)),
+            ]),
+        );
+        let pointers = &self.response;
+        let mut response = toml::Table::new();
+        response.insert("id".into(), text(&pointers.id));
+        for (key, value) in [
+            ("parent", &pointers.parent),
+            ("state", &pointers.state),
+            ("downstream_ref", &pointers.downstream_ref),
+        ] {
+            if let Some(value) = value {
+                response.insert(key.into(), text(value));
+            }
+        }
+        table.insert("response".into(), V::Table(response));
+        table
+    }
 }
 
 /// A validated target description.
@@ -254,6 +331,190 @@ impl Description {
         let raw: RawDescription =
             toml::from_str(source).map_err(|e| toml_error(file, source, &e))?;
         validate(&ctx, "target", base, &raw)
+    }
+
+    /// The description written back as TOML, canonically: [`Description::parse`] reads it
+    /// as the same description (relative paths resolve against the same directory).
+    ///
+    /// # Panics
+    /// Never: every value written is a TOML value.
+    #[must_use]
+    pub fn to_toml(&self) -> String {
+        use toml::Value as V;
+        let text = |s: &str| V::String(s.to_string());
+        let mut root = toml::Table::new();
+        root.insert("name".into(), text(&self.name));
+        if let Some(ready) = &self.ready {
+            root.insert("ready".into(), text(&ready.label()));
+        }
+        if let Some(auth) = &self.auth {
+            let mut table = toml::Table::new();
+            table.insert("header".into(), text(auth.header.as_str()));
+            table.insert("value".into(), text(&auth.value));
+            if let Some(env) = &auth.secrets_env {
+                table.insert("secrets_env".into(), text(env));
+            }
+            if let Some(file) = &auth.secrets_file_written {
+                table.insert("secrets_file".into(), text(file));
+            }
+            root.insert("auth".into(), V::Table(table));
+        }
+        let conventions = &self.conventions;
+        let mut idempotency = toml::Table::new();
+        if let Some(header) = &conventions.replayed_header {
+            idempotency.insert("replayed_header".into(), text(header));
+        }
+        idempotency.insert(
+            "in_flight_status".into(),
+            V::Integer(i64::from(conventions.in_flight_status)),
+        );
+        if let Some(status) = conventions.key_reused_status {
+            idempotency.insert("key_reused_status".into(), V::Integer(i64::from(status)));
+        }
+        if let Some(code) = &conventions.key_reused_code {
+            idempotency.insert("key_reused_code".into(), text(code));
+        }
+        root.insert("idempotency".into(), V::Table(idempotency));
+        let kinds = self.kinds.iter().map(|k| V::Table(k.to_table())).collect();
+        root.insert("kind".into(), V::Array(kinds));
+        if !self.downstreams.is_empty() {
+            let downstreams = self
+                .downstreams
+                .iter()
+                .map(|d| {
+                    let mut table = toml::Table::new();
+                    table.insert("spec".into(), text(&d.spec_written));
+                    if let Some(url) = &d.url {
+                        table.insert("url".into(), text(url));
+                    }
+                    V::Table(table)
+                })
+                .collect();
+            root.insert("downstream".into(), V::Array(downstreams));
+        }
+        toml::to_string(&root).expect("a table of TOML values serialises")
+    }
+
+    /// One create and one read of every kind, as shipsim would send them for `seed` (drawn
+    /// bodies, key in each place the kind takes it, a reused key's varied body), checked:
+    /// every request is valid HTTP with a JSON body, a varied body differs from the drawn
+    /// one, and a response holding the kind's pointers reads back as what it holds. Secrets
+    /// are shown as `<secret>`. `shipsim check --api` prints them.
+    ///
+    /// # Errors
+    /// A sentence naming the kind when a request cannot be built or does not read back.
+    pub fn samples(&self, seed: u64) -> Result<Vec<String>, String> {
+        use rand::SeedableRng as _;
+        let api = DescribedApi::new(self.clone());
+        let caller = Caller {
+            api_key: "<secret>".to_string(),
+            ..Caller::new(0)
+        };
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let mut lines = Vec::new();
+        for described in &self.kinds {
+            let kind = &described.kind;
+            let name = kind.name();
+            let body = api.body(
+                kind,
+                &mut Draw {
+                    rng: &mut rng,
+                    refuse_probability: 0.5,
+                    sequence: 0,
+                    slot: 0,
+                },
+            );
+            if kind.is_spending() && api.vary(kind, &body) == body {
+                return Err(format!(
+                    "kind `{name}`: `vary` left the body {body} unchanged"
+                ));
+            }
+            let parent = kind.parent_kind().map(|p| format!("{p}_1"));
+            let key = format!("{}-0-0", kind.key_prefix_or_name());
+            for placement in [KeyPlacement::Header, KeyPlacement::Body] {
+                let request = api
+                    .create(
+                        kind,
+                        &CreateCall {
+                            caller: &caller,
+                            key: &key,
+                            placement,
+                            parent: parent.as_deref(),
+                            body: &body,
+                        },
+                    )
+                    .map_err(|e| format!("kind `{name}`: the create cannot be built: {e}"))?;
+                serde_json::from_slice::<Value>(request.body())
+                    .map_err(|e| format!("kind `{name}`: the create's body is not JSON: {e}"))?;
+                if placement == KeyPlacement::Header || kind.accepts_key_in_body() {
+                    lines.push(format!("create_{name}: {}", render_request(&request)));
+                }
+            }
+            if let Some(_read) = &described.read {
+                let request = api
+                    .read(
+                        kind,
+                        &ReadCall {
+                            caller: &caller,
+                            id: &format!("{name}_1"),
+                        },
+                    )
+                    .map_err(|e| format!("kind `{name}`: the read cannot be built: {e}"))?;
+                lines.push(format!("get_{name}: {}", render_request(&request)));
+            }
+            let pointers = &described.response;
+            let mut document = Value::Null;
+            let mut expected = Seen {
+                id: format!("{name}_1"),
+                ..Seen::default()
+            };
+            let mut placed = |pointer: &str, value: &str| -> bool {
+                let steps: Vec<Step> = body::pointer_steps(pointer)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(Step::Key)
+                    .collect();
+                if document.pointer(pointer).is_some() {
+                    return false;
+                }
+                if document.is_null() {
+                    document = Value::Object(serde_json::Map::new());
+                }
+                body::place(&mut document, &steps, Value::String(value.to_string())).is_ok()
+                    && document.pointer(pointer) == Some(&Value::String(value.to_string()))
+            };
+            if !placed(&pointers.id, &expected.id) {
+                continue;
+            }
+            if let Some(p) = &pointers.parent
+                && placed(p, "parent_1")
+            {
+                expected.parent = Some("parent_1".into());
+            }
+            if let Some(p) = &pointers.state
+                && placed(p, "state_1")
+            {
+                expected.state = Some("state_1".into());
+            }
+            if let Some(p) = &pointers.downstream_ref
+                && placed(p, "ref_1")
+            {
+                expected.downstream_ref = Some("ref_1".into());
+            }
+            let response = http::Response::builder()
+                .status(201)
+                .body(Bytes::from(document.to_string()))
+                .map_err(|e| format!("kind `{name}`: {e}"))?;
+            let seen = api
+                .parse(kind, &response)
+                .map_err(|e| format!("kind `{name}`: {e}"))?;
+            if seen != expected {
+                return Err(format!(
+                    "kind `{name}`: the response {document} reads as {seen:?}, not {expected:?}"
+                ));
+            }
+        }
+        Ok(lines)
     }
 
     /// The kinds, in declaration order.
@@ -622,6 +883,7 @@ fn auth(ctx: &Ctx<'_>, base: &Path, table: &Spanned<RawAuth>) -> Result<Auth, Sc
         } else {
             Secrets::None
         },
+        secrets_file_written: raw.secrets_file.as_ref().map(|f| f.get_ref().clone()),
     })
 }
 
@@ -661,10 +923,13 @@ fn read_secrets(ctx: &Ctx<'_>, auth: &Auth, raw: &RawAuth) -> Result<Secrets, Sc
         }
         (None, None) => return Ok(Secrets::None),
     };
+    // Lines that start with `#` are comments; the rest hold secrets separated by commas.
     let secrets: Vec<String> = text
-        .split([',', '\n', '\r'])
+        .lines()
+        .filter(|line| !line.trim_start().starts_with('#'))
+        .flat_map(|line| line.split(','))
         .map(str::trim)
-        .filter(|s| !s.is_empty() && !s.starts_with('#'))
+        .filter(|s| !s.is_empty())
         .map(str::to_string)
         .collect();
     if secrets.is_empty() {
@@ -994,6 +1259,12 @@ fn kind(
         body,
         vary,
         response: pointers,
+        written: WrittenKind {
+            key_field: raw.key_field.as_ref().map(|f| f.get_ref().clone()),
+            key_prefix: raw.key_prefix.as_ref().map(|p| p.get_ref().clone()),
+            vary: raw.vary.as_ref().map(|v| v.get_ref().clone()),
+            body: raw.body.as_ref().map(|b| b.get_ref().clone()),
+        },
     })
 }
 
@@ -1047,6 +1318,7 @@ fn downstream(
         name,
         spec,
         spec_file,
+        spec_written: raw.spec.get_ref().clone(),
         url,
     })
 }
@@ -1225,6 +1497,23 @@ impl Api for DescribedApi {
     }
 }
 
+/// A request on one line, for people: method, path, headers (secrets as given), body.
+fn render_request(request: &HttpRequest) -> String {
+    let mut line = format!("{} {}", request.method(), request.uri());
+    for (name, value) in request.headers() {
+        if name == http::header::CONTENT_TYPE {
+            continue;
+        }
+        line.push_str(&format!(
+            "  {name}: {}",
+            value.to_str().unwrap_or("<binary>")
+        ));
+    }
+    line.push_str("  ");
+    line.push_str(&String::from_utf8_lossy(request.body()));
+    line
+}
+
 fn value_at_mut<'a>(document: &'a mut Value, steps: &[Step]) -> Option<&'a mut Value> {
     let mut node = document;
     for step in steps {
@@ -1393,6 +1682,28 @@ body = { weight_g = "{{int 100..=20000}}", owner = "{{caller}}" }
     }
 
     #[test]
+    fn samples_show_what_would_be_sent_and_round_trip() {
+        // Proves `samples` builds a create (each key placement) and a read per kind with the
+        // secret hidden, and that a description written back reads as the same one.
+        let description = parse(SHOP).unwrap();
+        let lines = description.samples(1).unwrap();
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("create_parcel: POST /api/customers/customer_1/parcels")),
+            "{lines:#?}"
+        );
+        assert!(
+            lines
+                .iter()
+                .all(|l| !l.contains("authorization") || l.contains("Bearer <secret>")),
+            "{lines:#?}"
+        );
+        let back = parse(&description.to_toml()).unwrap();
+        assert_eq!(back, description, "{}", description.to_toml());
+    }
+
+    #[test]
     fn mistakes_are_refused_where_they_are_written() {
         // Proves each kind of mistake in a description is a located error naming the line
         // it is on, with the message a user needs.
@@ -1492,7 +1803,7 @@ body = { weight_g = "{{int 100..=20000}}", owner = "{{caller}}" }
         // located error naming the variable.
         let dir = std::env::temp_dir().join(format!("shipsim-described-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("keys.txt"), "# merchants\nsk_zero\nsk_one\n").unwrap();
+        std::fs::write(dir.join("keys.txt"), "# merchants 0, 1\nsk_zero\nsk_one\n").unwrap();
         let text = SHOP.replace(
             "secrets_env = \"SHIPSIM_TEST_UNSET_VARIABLE\"",
             "secrets_env = \"SHIPSIM_TEST_UNSET_VARIABLE\"\nsecrets_file = \"keys.txt\"",
