@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
@@ -265,6 +266,10 @@ struct LiveArgs {
     /// Default: the simulation's keys, which `shipsim serve` accepts.
     #[arg(long = "api-key")]
     api_keys: Vec<String>,
+    /// Seconds the target and the downstreams may take to start listening before the
+    /// preflight judges them unreachable (a service started just before the run).
+    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = parse_wait)]
+    wait: Duration,
 }
 
 #[derive(Debug, Args)]
@@ -315,6 +320,17 @@ fn parse_host(text: &str) -> Result<ProxiedHost, String> {
 }
 
 /// `NAME=URL`, as `shipsim live --downstream` takes it.
+/// `--wait SECONDS`: a whole or decimal number of seconds, at most an hour.
+fn parse_wait(text: &str) -> Result<Duration, String> {
+    const WAIT_SECS_MAX: f64 = 3600.0;
+    match text.parse::<f64>() {
+        Ok(secs) if (0.0..=WAIT_SECS_MAX).contains(&secs) => Ok(Duration::from_secs_f64(secs)),
+        _ => Err(format!(
+            "`{text}` is not a number of seconds from 0 to {WAIT_SECS_MAX}"
+        )),
+    }
+}
+
 fn parse_downstream_url(text: &str) -> Result<(String, String), String> {
     let Some((name, url)) = text.split_once('=') else {
         return Err(format!(
@@ -1255,6 +1271,7 @@ fn live(args: LiveArgs) -> Result<(), Failure> {
         described,
         downstream_urls: args.downstreams,
         run_id: LiveOptions::fresh_run_id(),
+        start_wait: args.wait,
     };
     let run = runtime()?
         .block_on(driver::run(options))
@@ -1307,6 +1324,8 @@ fn demo(args: DemoArgs) -> Result<(), Failure> {
         described: None,
         downstream_urls: Vec::new(),
         run_id: LiveOptions::fresh_run_id(),
+        // The demo's servers announced that they listen before it got here.
+        start_wait: Duration::ZERO,
     };
     let run = runtime()?
         .block_on(driver::run(live_options))

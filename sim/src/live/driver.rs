@@ -88,6 +88,10 @@ pub struct LiveOptions {
     /// against the same service never collides with the keys of the first
     /// ([`LiveOptions::fresh_run_id`]).
     pub run_id: String,
+    /// How long the target and the downstreams given by URL may take to start listening
+    /// before the preflight judges them (`--wait`): a service started in the same breath as
+    /// the run is not yet listening. Zero: judged at once.
+    pub start_wait: Duration,
 }
 
 /// The target's API with every kind's idempotency keys in the run's namespace: services
@@ -392,6 +396,53 @@ async fn control(
 /// How long a preflight probe waits for an answer.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The default of [`LiveOptions::start_wait`].
+pub const START_WAIT_DEFAULT: Duration = Duration::from_secs(10);
+
+/// Waits, up to `wait` in all, until every one of `urls` accepts a TCP connection. A URL
+/// still refusing at the end is left for the preflight to name; this only spares a run
+/// started in the same breath as its service from failing on a server still starting.
+async fn wait_until_listening(urls: &[String], wait: Duration) {
+    const RETRY: Duration = Duration::from_millis(100);
+    let deadline = Instant::now() + wait;
+    for url in urls {
+        let Some(address) = socket_address(url) else {
+            continue;
+        };
+        let mut announced = false;
+        loop {
+            let attempt =
+                tokio::time::timeout(PROBE_TIMEOUT, tokio::net::TcpStream::connect(&address));
+            if matches!(attempt.await, Ok(Ok(_))) || Instant::now() + RETRY > deadline {
+                break;
+            }
+            if !announced {
+                eprintln!(
+                    "waiting up to {} s for {url} to listen",
+                    deadline
+                        .saturating_duration_since(Instant::now())
+                        .as_secs_f64()
+                        .ceil()
+                );
+                announced = true;
+            }
+            tokio::time::sleep(RETRY).await;
+        }
+    }
+}
+
+/// `host:port` of an `http://` or `https://` URL (the scheme's port when none is written).
+fn socket_address(url: &str) -> Option<String> {
+    let url = reqwest::Url::parse(url).ok()?;
+    let host = url.host_str()?;
+    let port = url.port_or_known_default()?;
+    Some(if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    })
+}
+
 /// The readiness route `shipsim serve` answers (200 when its carrier answers, 503 naming it
 /// when not); a reference-shaped target without it is probed for reachability only.
 pub const REFERENCE_READY_PATH: &str = "/__shipsim/ready";
@@ -658,6 +709,10 @@ async fn begin(
     plan: &Plan,
 ) -> Result<Begun, LiveError> {
     let service_url = base_url(&options.target);
+    let mut awaited = vec![service_url.clone()];
+    awaited.extend(options.carrier_url.as_deref().map(base_url));
+    awaited.extend(options.downstreams().into_iter().filter_map(|(_, url)| url));
+    wait_until_listening(&awaited, options.start_wait).await;
     let (target, in_process) = if options.proxy {
         let proxy = Proxy::new(
             ProxiedHost::service(),

@@ -80,6 +80,7 @@ fn options(scenario: Scenario, target: &str, carrier_url: &str, seed: u64) -> Li
         described: None,
         downstream_urls: Vec::new(),
         run_id: LiveOptions::fresh_run_id(),
+        start_wait: std::time::Duration::ZERO,
     }
 }
 
@@ -813,6 +814,8 @@ fn live_refuses_to_start_naming_an_unreachable_dependency() {
         &service.url,
         "--downstream",
         "carrier=http://127.0.0.1:9",
+        "--wait",
+        "0",
         scenario.to_str().unwrap(),
     ]);
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -871,4 +874,66 @@ async fn serve_without_a_carrier_url_runs_its_own_and_says_so() {
         text.contains("read-back(s) of acknowledged resources"),
         "{text}"
     );
+}
+
+#[test]
+fn live_waits_for_a_service_started_in_the_same_breath() {
+    // Proves the start-up wait: the README's commands, pasted at once, start the service and
+    // the run together; `shipsim live` waits (bounded by --wait) for the target to listen
+    // instead of refusing it as unreachable. The service is started only after the run has
+    // said it is waiting, so the order is certain, not timed.
+    use std::io::BufRead as _;
+    let dir = scratch("wait");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let target = format!("http://127.0.0.1:{port}");
+    let mut live = std::process::Command::new(exe())
+        .args([
+            "live",
+            "--api",
+            "examples/reference/target.toml",
+            "--target",
+            &target,
+            "--proxy",
+            "--wait",
+            "600",
+            corpus_file("live_http_faults.toml").to_str().unwrap(),
+        ])
+        .current_dir(crate::support::repo())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(live.stderr.take().unwrap());
+    let mut first = String::new();
+    stderr.read_line(&mut first).unwrap();
+    assert!(
+        first.starts_with("waiting up to ")
+            && first
+                .trim_end()
+                .ends_with(&format!(" s for {target} to listen")),
+        "{first}"
+    );
+    let db = dir.join("service.db");
+    let _service = ChildServer::spawn(
+        exe(),
+        &[
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--db",
+            db.to_str().unwrap(),
+        ],
+        &dir.join("service.log"),
+    )
+    .unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    let output = live.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}{rest}");
+    assert!(stdout.contains("PASSED"), "{stdout}");
 }
