@@ -282,24 +282,34 @@ class Shop:
             if outcome == "unavailable":
                 raise Problem(503, "carrier_unavailable", "the carrier could not be reached: " + label, {"Retry-After": "1"})
             conn.execute("BEGIN IMMEDIATE")
-            if outcome == "refused":
-                conn.execute("UPDATE parcels SET status = 'refused' WHERE id = ?", (parcel_id,))
-                answer = {"error": {"code": "label_refused", "message": label}, "parcel": parcel_view(conn, parcel_id)}
-                self.complete(conn, merchant, key, 424, answer, in_transaction=True)
+            try:
+                if outcome == "refused":
+                    conn.execute("UPDATE parcels SET status = 'refused' WHERE id = ?", (parcel_id,))
+                    answer = {"error": {"code": "label_refused", "message": label}, "parcel": parcel_view(conn, parcel_id)}
+                    self.complete(conn, merchant, key, 424, answer, in_transaction=True)
+                    conn.execute("COMMIT")
+                    return 424, answer
+                conn.execute(
+                    "UPDATE parcels SET status = 'labelled', label_id = ?, tracking = ? WHERE id = ?",
+                    (label["id"], label.get("tracking"), parcel_id),
+                )
+                answer = {"parcel": parcel_view(conn, parcel_id)}
+                self.complete(conn, merchant, key, 201, answer, in_transaction=True)
+                if BUGS["label_not_committed"]:
+                    # The mistake: the transaction is never committed, and is rolled back
+                    # when the request ends, after the merchant was told the parcel is
+                    # labelled. (Rolled back here, not left to closing the connection: a
+                    # Python sqlite3 connection closed mid-transaction can linger while a
+                    # statement is unfinalized and keep the write lock, wedging every later
+                    # write on "database is locked", which is another failure than this one.)
+                    conn.execute("ROLLBACK")
+                    return 201, answer
                 conn.execute("COMMIT")
-                return 424, answer
-            conn.execute(
-                "UPDATE parcels SET status = 'labelled', label_id = ?, tracking = ? WHERE id = ?",
-                (label["id"], label.get("tracking"), parcel_id),
-            )
-            answer = {"parcel": parcel_view(conn, parcel_id)}
-            self.complete(conn, merchant, key, 201, answer, in_transaction=True)
-            if BUGS["label_not_committed"]:
-                # The mistake: the transaction is never committed; closing the connection
-                # rolls it back, after the merchant was told the parcel is labelled.
                 return 201, answer
-            conn.execute("COMMIT")
-            return 201, answer
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
         answer = {"parcel": parcel_view(conn, parcel_id)}
         status = 424 if parcel["status"] == "refused" else 201
         self.complete(conn, merchant, key, status, answer)
