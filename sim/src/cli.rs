@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
@@ -80,6 +81,9 @@ enum Command {
     Serve(ServeArgs),
     /// Live mode: run the carrier on real TCP.
     Carrier(CarrierArgs),
+    /// Live mode: a simulated third party from a spec file, on real TCP, behind a fault
+    /// layer a live run arms; its ledger of effects at GET /__shipsim/ledger.
+    Downstream(DownstreamArgs),
     /// Live mode: a proxy injecting a scenario's HTTP faults on real connections.
     Proxy(ProxyArgs),
     /// Live mode: drive a scenario against a real URL and judge it with the oracles.
@@ -130,9 +134,11 @@ struct ServeArgs {
     /// The SQLite database file (created if missing).
     #[arg(long)]
     db: PathBuf,
-    /// The carrier's base URL (or a `shipsim proxy` in front of it).
-    #[arg(long, default_value = "http://127.0.0.1:8081")]
-    carrier_url: String,
+    /// The carrier's base URL (or a `shipsim proxy` in front of it). Without it, the
+    /// carrier runs in this process, on a free loopback port, its ledger beside the
+    /// database (x.sqlite -> x.carrier.sqlite).
+    #[arg(long)]
+    carrier_url: Option<String>,
     /// Merchants accepted: sk_sim_merchant_0 .. sk_sim_merchant_{N-1}, as in the simulation.
     #[arg(long, default_value_t = 16)]
     callers: u32,
@@ -195,16 +201,32 @@ struct CarrierArgs {
 }
 
 #[derive(Debug, Args)]
+struct DownstreamArgs {
+    /// The downstream's spec: a TOML file (see examples/README.md).
+    #[arg(long)]
+    spec: PathBuf,
+    /// Address to listen on (port 0 picks a free one; the chosen URL is printed).
+    #[arg(long, default_value = "127.0.0.1:9100")]
+    listen: String,
+    /// Seed of the downstream's ids.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+#[derive(Debug, Args)]
 struct ProxyArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8090")]
     listen: String,
-    /// Where to forward (the service's or the carrier's base URL).
+    /// Where to forward (the service's or a downstream's base URL).
     #[arg(long)]
     upstream: String,
-    /// Which host's faults to apply: service or carrier.
+    /// Which host's faults to apply: `service`, or a downstream's name (`carrier`).
     #[arg(long, default_value = "service", value_parser = parse_host)]
     host: ProxiedHost,
+    /// The target's description, for a scenario written for a described target.
+    #[arg(long)]
+    api: Option<PathBuf>,
     /// The scenario whose HTTP faults to apply.
     scenario: PathBuf,
     /// Seed of the fault decisions (default: the scenario's first seed).
@@ -217,6 +239,14 @@ struct LiveArgs {
     /// The service's base URL (or a `shipsim proxy` in front of it).
     #[arg(long)]
     target: String,
+    /// The target's description (any service, any language): how to drive its API, where
+    /// its credentials come from, which downstreams it calls. Without it: the reference
+    /// service.
+    #[arg(long, conflicts_with_all = ["carrier_url", "admin_key", "carrier_admin_key", "api_keys"])]
+    api: Option<PathBuf>,
+    /// Where a downstream of the description is served (repeatable), over its `url`.
+    #[arg(long = "downstream", value_name = "NAME=URL", value_parser = parse_downstream_url, requires = "api")]
+    downstreams: Vec<(String, String)>,
     /// The carrier's base URL (or its proxy), to audit the labels it sold.
     #[arg(long)]
     carrier_url: Option<String>,
@@ -241,6 +271,10 @@ struct LiveArgs {
     /// Default: the simulation's keys, which `shipsim serve` accepts.
     #[arg(long = "api-key")]
     api_keys: Vec<String>,
+    /// Seconds the target and the downstreams may take to start listening before the
+    /// preflight judges them unreachable (a service started just before the run).
+    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = parse_wait)]
+    wait: Duration,
 }
 
 #[derive(Debug, Args)]
@@ -276,11 +310,45 @@ fn parse_webhook_url(text: &str) -> Result<(String, String), String> {
 }
 
 fn parse_host(text: &str) -> Result<ProxiedHost, String> {
-    match text {
-        "service" => Ok(ProxiedHost::Service),
-        "carrier" => Ok(ProxiedHost::Carrier),
-        other => Err(format!("unknown host `{other}`: service or carrier")),
+    let valid = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !text.starts_with("client");
+    if valid {
+        Ok(ProxiedHost::named(text))
+    } else {
+        Err(format!(
+            "`{text}` is not a server host: `service`, or a downstream's name such as `carrier`"
+        ))
     }
+}
+
+/// `NAME=URL`, as `shipsim live --downstream` takes it.
+/// `--wait SECONDS`: a whole or decimal number of seconds, at most an hour.
+fn parse_wait(text: &str) -> Result<Duration, String> {
+    const WAIT_SECS_MAX: f64 = 3600.0;
+    match text.parse::<f64>() {
+        Ok(secs) if (0.0..=WAIT_SECS_MAX).contains(&secs) => Ok(Duration::from_secs_f64(secs)),
+        _ => Err(format!(
+            "`{text}` is not a number of seconds from 0 to {WAIT_SECS_MAX}"
+        )),
+    }
+}
+
+fn parse_downstream_url(text: &str) -> Result<(String, String), String> {
+    let Some((name, url)) = text.split_once('=') else {
+        return Err(format!(
+            "`{text}` is not NAME=URL (e.g. carrier=http://127.0.0.1:9100)"
+        ));
+    };
+    if name.is_empty() {
+        return Err(format!("`{text}`: the downstream's name is empty"));
+    }
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(format!("`{url}` is not an http:// or https:// URL"));
+    }
+    Ok((name.to_string(), url.to_string()))
 }
 
 #[derive(Debug, Args, Clone)]
@@ -330,8 +398,12 @@ struct ReplayArgs {
 #[derive(Debug, Args)]
 struct CheckArgs {
     /// Scenario files or directories.
-    #[arg(required = true)]
+    #[arg(required_unless_present = "api")]
     paths: Vec<PathBuf>,
+    /// A target description: check it (and the downstream specs it names), and the
+    /// scenarios against it.
+    #[arg(long)]
+    api: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -441,6 +513,7 @@ pub fn main() -> ExitCode {
         Some(Command::Merge(args)) => merge(&args),
         Some(Command::Serve(args)) => serve(args),
         Some(Command::Carrier(args)) => carrier(args),
+        Some(Command::Downstream(args)) => downstream(args),
         Some(Command::Proxy(args)) => proxy(args),
         Some(Command::Live(args)) => live(args),
         Some(Command::Demo(args)) => demo(args),
@@ -501,11 +574,22 @@ fn collect_toml(dir: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
 /// # Errors
 /// One error listing every invalid file with its position.
 pub fn load_scenarios(paths: &[PathBuf]) -> anyhow::Result<Vec<Scenario>> {
+    load_scenarios_for(paths, &crate::scenario::Topology::reference())
+}
+
+/// [`load_scenarios`] for a target with `topology`.
+///
+/// # Errors
+/// One error listing every invalid file with its position.
+pub fn load_scenarios_for(
+    paths: &[PathBuf],
+    topology: &crate::scenario::Topology,
+) -> anyhow::Result<Vec<Scenario>> {
     let files = scenario_files(paths)?;
     let mut scenarios = Vec::new();
     let mut errors = Vec::new();
     for file in &files {
-        match Scenario::load(file) {
+        match Scenario::load_for(file, topology) {
             Ok(scenario) => scenarios.push(scenario),
             Err(error) => errors.push(error.to_string()),
         }
@@ -912,7 +996,32 @@ fn merge(args: &MergeArgs) -> Result<(), Failure> {
 }
 
 fn check(args: &CheckArgs) -> Result<(), Failure> {
-    let scenarios = load_scenarios(&args.paths)?;
+    let topology = match &args.api {
+        None => crate::scenario::Topology::reference(),
+        Some(path) => {
+            let description = load_description(path)?;
+            let samples = description
+                .samples(0)
+                .map_err(|problem| anyhow::anyhow!("{}: {problem}", path.display()))?;
+            outln!(
+                "ok  {}  ({}: {} kind(s), {} downstream(s); operations {})",
+                description.name,
+                path.display(),
+                description.kinds().len(),
+                description.downstreams.len(),
+                description.topology().operations.join(", ")
+            );
+            for sample in samples {
+                outln!("    {sample}");
+            }
+            description.topology()
+        }
+    };
+    let scenarios = if args.paths.is_empty() {
+        Vec::new()
+    } else {
+        load_scenarios_for(&args.paths, &topology)?
+    };
     for scenario in &scenarios {
         outln!(
             "ok  {}  ({}: {} fault(s), {} client(s), seeds {})",
@@ -1077,11 +1186,14 @@ fn carrier(args: CarrierArgs) -> Result<(), Failure> {
 
 fn proxy(args: ProxyArgs) -> Result<(), Failure> {
     telemetry::init_json_logs();
-    let scenario = load_one(&args.scenario)?;
+    let scenario = match &args.api {
+        None => load_one(&args.scenario)?,
+        Some(path) => load_one_for(&args.scenario, &load_description(path)?.topology())?,
+    };
     let seed = args.seed.unwrap_or_else(|| scenario.seeds.start());
     runtime()?
         .block_on(async {
-            let proxy = Proxy::new(args.host, &args.upstream, &scenario.faults, seed)?;
+            let proxy = Proxy::new(args.host.clone(), &args.upstream, &scenario.faults, seed)?;
             let (listener, address) = live::bind(&args.listen).await?;
             let shutdown = live::shutdown_signal();
             let info = proxy.info();
@@ -1100,8 +1212,59 @@ fn proxy(args: ProxyArgs) -> Result<(), Failure> {
     Ok(())
 }
 
+/// Reads a target description and its secrets.
+fn load_description(path: &Path) -> Result<crate::described::Description, Failure> {
+    crate::described::Description::load(path).map_err(|e| Failure::Input(anyhow::anyhow!("{e}")))
+}
+
+fn load_one_for(path: &Path, topology: &crate::scenario::Topology) -> Result<Scenario, Failure> {
+    Scenario::load_for(path, topology).map_err(|e| Failure::Input(anyhow::anyhow!("{e}")))
+}
+
+fn downstream(args: DownstreamArgs) -> Result<(), Failure> {
+    telemetry::init_json_logs();
+    let spec = crate::described::load_spec(&args.spec)
+        .map_err(|e| Failure::Input(anyhow::anyhow!("{e}")))?;
+    let options = live::downstream::DownstreamOptions {
+        spec,
+        spec_file: args.spec.display().to_string(),
+        listen: args.listen,
+        seed: args.seed,
+    };
+    runtime()?
+        .block_on(live::downstream::run(options))
+        .with_context(|| format!("shipsim downstream --spec {}", args.spec.display()))?;
+    Ok(())
+}
+
 fn live(args: LiveArgs) -> Result<(), Failure> {
-    let scenario = load_one(&args.scenario)?;
+    let (scenario, described) =
+        match &args.api {
+            None => (load_one(&args.scenario)?, None),
+            Some(path) => {
+                let description = load_description(path)?;
+                for (name, _) in &args.downstreams {
+                    if !description.downstreams.iter().any(|d| d.name == *name) {
+                        let known: Vec<&str> = description
+                            .downstreams
+                            .iter()
+                            .map(|d| d.name.as_str())
+                            .collect();
+                        return Err(anyhow::anyhow!(
+                        "--downstream {name}=...: {} names no downstream `{name}` (it names: {})",
+                        path.display(),
+                        if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                    )
+                    .into());
+                    }
+                }
+                let scenario = load_one_for(&args.scenario, &description.topology())?;
+                (
+                    scenario,
+                    Some(crate::described::DescribedApi::new(description)),
+                )
+            }
+        };
     let seed = args.seed.unwrap_or_else(|| scenario.seeds.start());
     let options = LiveOptions {
         scenario: scenario.clone(),
@@ -1113,6 +1276,10 @@ fn live(args: LiveArgs) -> Result<(), Failure> {
         carrier_admin_key: args.carrier_admin_key,
         bugs: BugSet::of(args.bugs),
         api_keys: args.api_keys,
+        described,
+        downstream_urls: args.downstreams,
+        run_id: LiveOptions::fresh_run_id(),
+        start_wait: args.wait,
     };
     let run = runtime()?
         .block_on(driver::run(options))
@@ -1162,6 +1329,11 @@ fn demo(args: DemoArgs) -> Result<(), Failure> {
         carrier_admin_key: None,
         bugs: BugSet::none(),
         api_keys: Vec::new(),
+        described: None,
+        downstream_urls: Vec::new(),
+        run_id: LiveOptions::fresh_run_id(),
+        // The demo's servers announced that they listen before it got here.
+        start_wait: Duration::ZERO,
     };
     let run = runtime()?
         .block_on(driver::run(live_options))

@@ -99,6 +99,8 @@ pub mod cli;
 #[doc(hidden)]
 pub mod clock;
 #[doc(hidden)]
+pub mod described;
+#[doc(hidden)]
 pub mod fault;
 #[doc(hidden)]
 pub mod history;

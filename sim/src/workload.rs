@@ -553,7 +553,7 @@ pub(crate) async fn run_settler(
 
 /// Every resource a create was answered with, once, in the order first acknowledged:
 /// (caller, kind index, id).
-fn acknowledged(history: &History) -> Vec<(String, usize, String)> {
+pub(crate) fn acknowledged(history: &History) -> Vec<(String, usize, String)> {
     let mut seen = std::collections::BTreeSet::new();
     let mut out = Vec::new();
     for op in history.operations() {
@@ -569,7 +569,7 @@ fn acknowledged(history: &History) -> Vec<(String, usize, String)> {
 
 /// Reads back every acknowledged resource of a readable kind through the API, recording
 /// each read as a verify operation: what the target serves after the run is what it keeps.
-async fn read_back<R: Recorder>(
+pub(crate) async fn read_back<R: Recorder>(
     acknowledged: Vec<(String, usize, String)>,
     plan: &Plan,
     recorder: R,

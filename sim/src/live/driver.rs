@@ -13,7 +13,16 @@
 //!    fsynced before it is acknowledged, so what it shows is what survives a crash). Against
 //!    a service that is not ours, only the API: each order the clients learned of, every
 //!    shipment those orders list, read as their merchant; oracles that need more are
-//!    reported as skipped or partial.
+//!    reported as skipped or partial. Against a **described** target (`--api FILE`, any
+//!    language), every acknowledged resource is read back through its read route (the
+//!    simulation's verify phase), and exactly-once is judged from the ledgers of the
+//!    `shipsim downstream`s it calls.
+//!
+//! Before any of this, a **preflight** checks what the run depends on: the target answers
+//! (and its readiness route, if it has one, says ready), every downstream's ledger can be
+//! read, every fault proxy answers, every merchant's credentials are accepted. Anything
+//! unreachable ends the run before it starts, naming what ([`LiveError::Unready`]), rather
+//! than reporting as violations what the service never did.
 //!
 //! The workload's choices and the proxies' fault decisions come from the seed, but a real
 //! network and real scheduling decide the interleaving: the same seed does not give the same
@@ -33,16 +42,17 @@ use shipsim_system::store::{OrderRecord, ShipmentRecord, Tables, TablesDump};
 use shipsim_system::transport::ReqwestTransport;
 use tokio::time::Instant;
 
-use super::proxy::{self, CONTROL_PREFIX, ProxiedHost, Proxy, ProxyInfo};
+use super::proxy::{self, ArmRequest, CONTROL_PREFIX, ProxiedHost, Proxy, ProxyInfo};
 use super::{LiveError, base_url, error_chain};
-use crate::history::{Event, EventKind, History, OpOutcome, Trace};
+use crate::described::{DescribedApi, DownstreamRef};
+use crate::history::{Event, EventKind, History, OpOutcome, Phase, Trace};
 use crate::oracle::{Duplicates, OracleInput, OracleKind, Violation};
 use crate::reference::{ReferenceApi, effects_of, inventory_of};
 use crate::scenario::Scenario;
 use crate::stats::{SeedStats, Stats};
 use crate::target::client::ApiClient;
 use crate::target::plan::{KindTable, Plan};
-use crate::target::{Caller, Inventories};
+use crate::target::{Api, Caller, Effect, Inventories, ReadCall};
 use crate::workload::{self, ClientIdentity, Recorder, SETTLE_POLICY};
 
 /// What to run and against what.
@@ -68,6 +78,77 @@ pub struct LiveOptions {
     /// `sk_sim_merchant_{i}`, which `shipsim serve` accepts. A service that is not ours
     /// needs its own.
     pub api_keys: Vec<String>,
+    /// The target's description (`--api FILE`): its API is driven, its resources are read
+    /// back after the run, its downstreams' ledgers audited. `None`: the reference service.
+    pub described: Option<DescribedApi>,
+    /// Where the description's downstreams are served, by name (`--downstream NAME=URL`),
+    /// over the description's own `url`s.
+    pub downstream_urls: Vec<(String, String)>,
+    /// This run's namespace of idempotency keys (`ship-{run_id}-0-7`), so that a second run
+    /// against the same service never collides with the keys of the first
+    /// ([`LiveOptions::fresh_run_id`]).
+    pub run_id: String,
+    /// How long the target and the downstreams given by URL may take to start listening
+    /// before the preflight judges them (`--wait`): a service started in the same breath as
+    /// the run is not yet listening. Zero: judged at once.
+    pub start_wait: Duration,
+}
+
+/// The target's API with every kind's idempotency keys in the run's namespace: services
+/// keep keys for a day or more, and the workload's keys are sequence numbers, so two runs
+/// against one service would otherwise send the same key with other requests.
+struct Namespaced {
+    inner: Arc<dyn Api>,
+    run: String,
+}
+
+impl Api for Namespaced {
+    fn kinds(&self) -> Vec<crate::target::Kind> {
+        self.inner
+            .kinds()
+            .into_iter()
+            .map(|kind| {
+                let prefix = format!("{}-{}", kind.key_prefix_or_name(), self.run);
+                kind.key_prefix(prefix)
+            })
+            .collect()
+    }
+
+    fn body(&self, kind: &crate::target::Kind, draw: &mut crate::target::Draw<'_>) -> String {
+        self.inner.body(kind, draw)
+    }
+
+    fn vary(&self, kind: &crate::target::Kind, body: &str) -> String {
+        self.inner.vary(kind, body)
+    }
+
+    fn create(
+        &self,
+        kind: &crate::target::Kind,
+        call: &crate::target::CreateCall<'_>,
+    ) -> Result<shipsim_system::transport::HttpRequest, crate::target::ApiError> {
+        self.inner.create(kind, call)
+    }
+
+    fn read(
+        &self,
+        kind: &crate::target::Kind,
+        call: &ReadCall<'_>,
+    ) -> Result<shipsim_system::transport::HttpRequest, crate::target::ApiError> {
+        self.inner.read(kind, call)
+    }
+
+    fn parse(
+        &self,
+        kind: &crate::target::Kind,
+        response: &shipsim_system::transport::HttpResponse,
+    ) -> Result<crate::target::Seen, crate::target::ApiError> {
+        self.inner.parse(kind, response)
+    }
+
+    fn conventions(&self) -> crate::target::Conventions {
+        self.inner.conventions()
+    }
 }
 
 impl LiveOptions {
@@ -89,16 +170,81 @@ impl LiveOptions {
         }
     }
 
-    /// The plan of the run: the reference API, the scenario's mix, the merchants with their
-    /// keys on the target.
-    fn plan(&self) -> Plan {
-        let api = Arc::new(ReferenceApi);
-        let table = KindTable::of(&ReferenceApi).expect("the reference API's kinds are valid");
+    /// The plan of the run: the target's API (the reference's, or the described one), the
+    /// scenario's mix, the merchants with their credentials on the target.
+    ///
+    /// # Errors
+    /// When the description's secrets do not cover the scenario's merchants.
+    fn plan(&self) -> Result<Plan, LiveError> {
+        let callers = self.scenario.hosts.callers;
+        let (api, callers): (Arc<dyn Api>, Vec<Caller>) = match &self.described {
+            None => (
+                Arc::new(ReferenceApi),
+                (0..callers).map(|i| self.caller(i)).collect(),
+            ),
+            Some(described) => {
+                let description = described.description();
+                let callers = (0..callers)
+                    .map(|i| description.caller(i))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|problem| LiveError::Unready {
+                        problems: vec![format!("{}: {problem}", description.file)],
+                    })?;
+                (Arc::new(described.clone()), callers)
+            }
+        };
+        let api: Arc<dyn Api> = Arc::new(Namespaced {
+            inner: api,
+            run: self.run_id.clone(),
+        });
+        let table = KindTable::of(&*api).map_err(|reason| LiveError::Target {
+            url: self.target.clone(),
+            detail: reason,
+        })?;
         let mut plan = Plan::new(api, table, &self.scenario);
-        plan.callers = (0..self.scenario.hosts.callers)
-            .map(|i| self.caller(i))
-            .collect();
-        plan
+        plan.callers = callers.into();
+        Ok(plan)
+    }
+
+    /// A run id no other run is likely to have: six base-36 characters from the process's
+    /// OS-seeded hasher keys, the process id and the wall clock. Live mode promises no
+    /// determinism; a key namespace must differ between runs, whatever their seeds.
+    #[must_use]
+    pub fn fresh_run_id() -> String {
+        use shipsim_system::clock::Clock as _;
+        use std::hash::{BuildHasher as _, Hasher as _};
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u64(WallClock.now_ms());
+        hasher.write_u32(std::process::id());
+        let mut value = hasher.finish();
+        let mut id = String::with_capacity(6);
+        for _ in 0..6 {
+            let digit = u32::try_from(value % 36).expect("below 36");
+            id.push(char::from_digit(digit, 36).expect("a base-36 digit"));
+            value /= 36;
+        }
+        id
+    }
+
+    /// The described target's downstreams with the URL each is served at, if known.
+    fn downstreams(&self) -> Vec<(DownstreamRef, Option<String>)> {
+        let Some(described) = &self.described else {
+            return Vec::new();
+        };
+        described
+            .description()
+            .downstreams
+            .iter()
+            .map(|downstream| {
+                let url = self
+                    .downstream_urls
+                    .iter()
+                    .find(|(name, _)| *name == downstream.name)
+                    .map(|(_, url)| base_url(url))
+                    .or_else(|| downstream.url.clone());
+                (downstream.clone(), url)
+            })
+            .collect()
     }
 }
 
@@ -109,6 +255,8 @@ pub enum StateSource {
     Admin,
     /// Public reads of what the clients learned of: a service that is not ours.
     ApiReads,
+    /// Every acknowledged resource read back through a described target's read routes.
+    ReadBack,
 }
 
 /// Everything a live run produced.
@@ -116,6 +264,8 @@ pub enum StateSource {
 pub struct LiveRun {
     /// The workload seed.
     pub seed: u64,
+    /// The run's namespace of idempotency keys.
+    pub run_id: String,
     /// Every operation.
     pub history: History,
     /// Every operation event, in wall-clock order (the hash means nothing here).
@@ -136,6 +286,11 @@ pub struct LiveRun {
     pub tables: Tables,
     /// The carrier's sales, when its ledger could be read.
     pub sales: Option<Vec<LabelSale>>,
+    /// Every effect of the downstreams whose ledgers were read (the carrier's sales, or a
+    /// described target's downstreams').
+    pub effects: Vec<Effect>,
+    /// The downstream ledgers read: name and effects made.
+    pub ledgers: Vec<(String, usize)>,
     /// Duplicates in the final state.
     pub duplicates: Duplicates,
     /// The target's endpoints.
@@ -238,58 +393,245 @@ async fn control(
         .map_err(|e| target_error(url, format!("proxy {action}: {e}")))
 }
 
-/// Checks that the target accepts every merchant's API key before the run, so that a
-/// misconfigured target fails loudly instead of producing a run of 401s.
-async fn preflight(
+/// How long a preflight probe waits for an answer.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The default of [`LiveOptions::start_wait`].
+pub const START_WAIT_DEFAULT: Duration = Duration::from_secs(10);
+
+/// Waits, up to `wait` in all, until every one of `urls` accepts a TCP connection. A URL
+/// still refusing at the end is left for the preflight to name; this only spares a run
+/// started in the same breath as its service from failing on a server still starting.
+async fn wait_until_listening(urls: &[String], wait: Duration) {
+    const RETRY: Duration = Duration::from_millis(100);
+    let deadline = Instant::now() + wait;
+    for url in urls {
+        let Some(address) = socket_address(url) else {
+            continue;
+        };
+        let mut announced = false;
+        loop {
+            let attempt =
+                tokio::time::timeout(PROBE_TIMEOUT, tokio::net::TcpStream::connect(&address));
+            if matches!(attempt.await, Ok(Ok(_))) || Instant::now() + RETRY > deadline {
+                break;
+            }
+            if !announced {
+                eprintln!(
+                    "waiting up to {} s for {url} to listen",
+                    deadline
+                        .saturating_duration_since(Instant::now())
+                        .as_secs_f64()
+                        .ceil()
+                );
+                announced = true;
+            }
+            tokio::time::sleep(RETRY).await;
+        }
+    }
+}
+
+/// `host:port` of an `http://` or `https://` URL (the scheme's port when none is written).
+fn socket_address(url: &str) -> Option<String> {
+    let url = reqwest::Url::parse(url).ok()?;
+    let host = url.host_str()?;
+    let port = url.port_or_known_default()?;
+    Some(if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    })
+}
+
+/// The readiness route `shipsim serve` answers (200 when its carrier answers, 503 naming it
+/// when not); a reference-shaped target without it is probed for reachability only.
+pub const REFERENCE_READY_PATH: &str = "/__shipsim/ready";
+
+/// One probe: `GET url` with `headers`, answered within [`PROBE_TIMEOUT`]; the status and
+/// the start of the body, or why nothing answered.
+async fn probe(
+    client: &reqwest::Client,
+    url: &str,
+    headers: &[(&str, &str)],
+) -> Result<(u16, String), String> {
+    let mut request = client.get(url).timeout(PROBE_TIMEOUT);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().await.map_err(|e| error_chain(&e))?;
+    let status = response.status().as_u16();
+    let body = response.text().await.unwrap_or_default();
+    Ok((status, excerpt(&body)))
+}
+
+/// The start of a body, on one line, for a message.
+fn excerpt(body: &str) -> String {
+    const EXCERPT_CHARS_MAX: usize = 200;
+    let flat: String = body
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(EXCERPT_CHARS_MAX)
+        .collect();
+    if body.chars().count() > EXCERPT_CHARS_MAX {
+        format!("{flat}...")
+    } else {
+        flat
+    }
+}
+
+/// The target answers at all, and its readiness route says ready.
+async fn preflight_target(
+    client: &reqwest::Client,
+    options: &LiveOptions,
+    problems: &mut Vec<String>,
+) {
+    // The service itself, not the in-process proxy in front of it: a proxy would answer 502
+    // for an unreachable upstream and hide what is wrong.
+    let service = base_url(&options.target);
+    let ready = match &options.described {
+        Some(described) => described
+            .description()
+            .ready
+            .as_ref()
+            .map(|route| route.path.clone()),
+        None => Some(REFERENCE_READY_PATH.to_string()),
+    };
+    let path = ready.clone().unwrap_or_else(|| "/".to_string());
+    match probe(client, &format!("{service}{path}"), &[]).await {
+        Err(error) => problems.push(format!("the target {service} is unreachable: {error}")),
+        Ok((status, _)) if ready.is_none() || (200..300).contains(&status) => {}
+        // A reference-shaped service without shipsim's readiness route is not ours: it was
+        // reachable, which is all that can be checked.
+        Ok((404, _)) if options.described.is_none() => {}
+        Ok((status, body)) => problems.push(format!(
+            "the target {service} is not ready: GET {path} answered {status}: {body}"
+        )),
+    }
+}
+
+/// Every downstream whose ledger the oracles will read answers with it.
+///
+/// Returns, per downstream, the sequence number of its last effect so far: the run judges
+/// only the effects made after it (a downstream that served an earlier run still holds
+/// that run's effects).
+async fn preflight_ledgers(
+    client: &reqwest::Client,
+    options: &LiveOptions,
+    problems: &mut Vec<String>,
+) -> BTreeMap<String, u64> {
+    let mut marks = BTreeMap::new();
+    for (downstream, url) in options.downstreams() {
+        let Some(url) = url else { continue };
+        match read_ledger(client, &downstream, &url, 0).await {
+            Ok(effects) => {
+                marks.insert(downstream.name.clone(), effects.seq_last);
+            }
+            Err(problem) => problems.push(problem),
+        }
+    }
+    let carrier_url = options.carrier_url.as_deref().map(base_url);
+    let carrier_key = options
+        .carrier_admin_key
+        .as_deref()
+        .or(options.admin_key.as_deref());
+    if let (Some(url), Some(key)) = (carrier_url, carrier_key)
+        && let Err(error) = read_sales(client, &url, key).await
+    {
+        problems.push(format!("the carrier's ledger cannot be read: {error}"));
+    }
+    marks
+}
+
+/// Every merchant's credentials are accepted: a read of an id that does not exist must not
+/// be refused as unauthenticated.
+async fn preflight_keys(
     client: &reqwest::Client,
     target: &str,
     options: &LiveOptions,
-) -> Result<(), LiveError> {
+    plan: &Plan,
+    problems: &mut Vec<String>,
+) {
     let callers = options.scenario.hosts.callers;
-    if !options.api_keys.is_empty() && options.api_keys.len() < callers as usize {
-        return Err(target_error(
-            target,
-            format!(
-                "the scenario has {callers} merchants but only {} API keys were given",
-                options.api_keys.len()
-            ),
+    if options.described.is_none()
+        && !options.api_keys.is_empty()
+        && options.api_keys.len() < callers as usize
+    {
+        problems.push(format!(
+            "the scenario has {callers} merchants but only {} API keys were given",
+            options.api_keys.len()
         ));
+        return;
     }
-    for index in 0..callers {
-        let url = format!("{target}/v1/orders/ord_shipsim_preflight");
-        let mut last = String::new();
+    let Some(kind) = plan
+        .table
+        .kinds()
+        .iter()
+        .find(|k| k.read_route_template().is_some())
+    else {
+        return;
+    };
+    for caller in plan.callers.iter() {
+        let Ok(request) = plan.api.read(
+            kind,
+            &ReadCall {
+                caller,
+                id: "shipsim-preflight-0",
+            },
+        ) else {
+            return;
+        };
+        let path = request
+            .uri()
+            .path_and_query()
+            .map_or("/", http::uri::PathAndQuery::as_str);
+        let url = format!("{target}{path}");
+        let headers: Vec<(String, String)> = request
+            .headers()
+            .iter()
+            .filter_map(|(n, v)| Some((n.to_string(), v.to_str().ok()?.to_string())))
+            .collect();
+        let headers: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        let mut last = Err(String::new());
         // A few tries: a proxy in front may inject a fault on any request, even this one.
         for _ in 0..10 {
-            match client
-                .get(&url)
-                .header(HEADER_API_KEY, options.api_key(index))
-                .send()
-                .await
-            {
-                Ok(response) if response.status().as_u16() == 401 => {
-                    return Err(target_error(
-                        target,
-                        format!(
-                            "refuses the API key of {} ({}): start it with at least {callers} merchants (`shipsim serve --callers {callers}`), or give the target's own keys with --api-key",
-                            Caller::new(index).id,
-                            options.api_key(index)
-                        ),
-                    ));
-                }
-                Ok(response) if response.status().as_u16() == 404 => {
-                    last.clear();
-                    break;
-                }
-                Ok(response) => last = format!("answered {}", response.status()),
-                Err(error) => last = error_chain(&error),
+            last = probe(client, &url, &headers).await;
+            if matches!(&last, Ok((status, _)) if *status < 500) {
+                break;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        if !last.is_empty() {
-            return Err(target_error(target, format!("is not usable: {last}")));
+        match last {
+            Ok((401 | 403, body)) => {
+                let whence = match &options.described {
+                    Some(d) => d.description().auth.as_ref().map_or_else(
+                        || "the description has no [auth]".to_string(),
+                        |auth| match &auth.secrets {
+                            crate::described::Secrets::Read { source, .. } => {
+                                format!("its secret from {source}")
+                            }
+                            _ => format!("header {}", auth.header),
+                        },
+                    ),
+                    None => format!(
+                        "key {}: start the service with at least {callers} merchants (`shipsim serve --callers {callers}`), or give the target's own keys with --api-key",
+                        caller.api_key
+                    ),
+                };
+                problems.push(format!(
+                    "the target refuses the credentials of {} ({whence}): {body}",
+                    caller.id
+                ));
+            }
+            Ok(_) => {}
+            Err(error) => {
+                problems.push(format!("the target {target} is not usable: {error}"));
+                return;
+            }
         }
     }
-    Ok(())
 }
 
 fn api_client(
@@ -350,19 +692,30 @@ async fn run_workload(
 struct Begun {
     /// The URL the clients use: the target, or the in-process proxy in front of it.
     target: String,
-    /// Fault proxies found at the client URL and the carrier URL.
+    /// Fault proxies found at the client URL and the downstream URLs.
     proxies: Vec<String>,
     /// The in-process proxy, serving until dropped.
     _in_process: Option<proxy::ProxyHandle>,
+    /// Per downstream, its last effect before the run: only later ones are judged.
+    ledger_marks: BTreeMap<String, u64>,
 }
 
-/// Phase 1: starts the in-process proxy if asked, finds the fault proxies, checks every
-/// merchant's key, and restarts the proxies' windows and counts.
-async fn begin(options: &LiveOptions, http: &reqwest::Client) -> Result<Begun, LiveError> {
+/// Phase 1: starts the in-process proxy if asked, finds the fault proxies, checks what the
+/// run depends on (the preflight), arms the proxies that take the run's scenario, and
+/// restarts every proxy's windows and counts.
+async fn begin(
+    options: &LiveOptions,
+    http: &reqwest::Client,
+    plan: &Plan,
+) -> Result<Begun, LiveError> {
     let service_url = base_url(&options.target);
+    let mut awaited = vec![service_url.clone()];
+    awaited.extend(options.carrier_url.as_deref().map(base_url));
+    awaited.extend(options.downstreams().into_iter().filter_map(|(_, url)| url));
+    wait_until_listening(&awaited, options.start_wait).await;
     let (target, in_process) = if options.proxy {
         let proxy = Proxy::new(
-            ProxiedHost::Service,
+            ProxiedHost::service(),
             &service_url,
             &options.scenario.faults,
             options.seed,
@@ -370,21 +723,57 @@ async fn begin(options: &LiveOptions, http: &reqwest::Client) -> Result<Begun, L
         let (handle, address) = proxy::spawn(proxy, "127.0.0.1:0").await?;
         (format!("http://{address}"), Some(handle))
     } else {
-        (service_url, None)
+        (service_url.clone(), None)
     };
     let carrier_url = options.carrier_url.as_deref().map(base_url);
+    let downstream_urls: Vec<String> = options
+        .downstreams()
+        .into_iter()
+        .filter_map(|(_, url)| url)
+        .collect();
+    let mut candidates: Vec<&String> = vec![&target];
+    if service_url != target {
+        candidates.push(&service_url);
+    }
+    candidates.extend(carrier_url.as_ref());
+    candidates.extend(&downstream_urls);
     let mut proxies = Vec::new();
-    for url in std::iter::once(&target).chain(carrier_url.as_ref()) {
-        if probe_proxy(http, url).await.is_some() {
+    let mut armable = Vec::new();
+    for url in candidates {
+        if let Some(info) = probe_proxy(http, url).await {
+            if info.armable {
+                armable.push(url.clone());
+            }
             proxies.push(url.clone());
         }
     }
-    // The key check runs healed, so it neither meets a fault nor draws from the proxies'
+    // The checks run healed, so they neither meet a fault nor draw from the proxies'
     // decision streams; `begin` then starts the windows and counts from zero.
+    let mut problems = Vec::new();
     for url in &proxies {
-        control(http, url, "heal").await?;
+        if let Err(error) = control(http, url, "heal").await {
+            problems.push(format!("the fault proxy at {url} does not answer: {error}"));
+        }
     }
-    preflight(http, &target, options).await?;
+    preflight_target(http, options, &mut problems).await;
+    if !problems.is_empty() {
+        // Nothing else can be checked through a target that does not answer.
+        let _ = preflight_ledgers(http, options, &mut problems).await;
+        return Err(LiveError::Unready { problems });
+    }
+    let ledger_marks = preflight_ledgers(http, options, &mut problems).await;
+    preflight_keys(http, &target, options, plan, &mut problems).await;
+    if !problems.is_empty() {
+        return Err(LiveError::Unready { problems });
+    }
+    let arm = ArmRequest {
+        scenario: options.scenario.to_toml(),
+        topology: topology(options),
+        seed: options.seed,
+    };
+    for url in &armable {
+        arm_proxy(http, url, &arm).await?;
+    }
     for url in &proxies {
         control(http, url, "begin").await?;
     }
@@ -392,7 +781,42 @@ async fn begin(options: &LiveOptions, http: &reqwest::Client) -> Result<Begun, L
         target,
         proxies,
         _in_process: in_process,
+        ledger_marks,
     })
+}
+
+/// What the run's scenario may name: the described target's, or the reference's.
+fn topology(options: &LiveOptions) -> crate::scenario::Topology {
+    match &options.described {
+        Some(described) => described.description().topology(),
+        None => crate::scenario::Topology::reference(),
+    }
+}
+
+/// Arms the fault layer at `url` with the run's scenario and seed.
+async fn arm_proxy(
+    client: &reqwest::Client,
+    url: &str,
+    arm: &ArmRequest,
+) -> Result<ProxyInfo, LiveError> {
+    let response = client
+        .post(format!("{url}{CONTROL_PREFIX}arm"))
+        .json(arm)
+        .send()
+        .await
+        .map_err(|e| target_error(url, format!("proxy arm: {}", error_chain(&e))))?;
+    let status = response.status();
+    if !status.is_success() {
+        let body = response.text().await.unwrap_or_default();
+        return Err(target_error(
+            url,
+            format!("proxy arm answered {status}: {}", excerpt(&body)),
+        ));
+    }
+    response
+        .json::<ProxyInfo>()
+        .await
+        .map_err(|e| target_error(url, format!("proxy arm: {e}")))
 }
 
 /// Phase 3: heals the proxies (returning their final reports) and re-issues every
@@ -438,14 +862,69 @@ async fn heal_and_settle(
     Ok(reports)
 }
 
+/// What phase 4 read: the target's state and its downstreams' effects.
+struct FinalState {
+    tables: Tables,
+    source: StateSource,
+    sales: Option<Vec<LabelSale>>,
+    effects: Vec<Effect>,
+    ledgers: Vec<(String, usize)>,
+}
+
 /// Phase 4, first half: the final state (whole store with the admin key, public reads
-/// without) and the carrier's ledger when it can be read.
+/// without, or, for a described target, every acknowledged resource read back through its
+/// API, recorded as verify operations) and the downstreams' ledgers when they can be read.
 async fn read_final_state(
     options: &LiveOptions,
+    plan: &Plan,
     http: &reqwest::Client,
-    target: &str,
-    history: &History,
-) -> Result<(Tables, StateSource, Option<Vec<LabelSale>>), LiveError> {
+    transport: &Arc<ReqwestTransport>,
+    begun: &Begun,
+    recorder: &LiveRecorder,
+) -> Result<FinalState, LiveError> {
+    if options.described.is_some() {
+        let acknowledged = recorder.with_history(|history| workload::acknowledged(history));
+        let verify_seed = Seed(options.seed).derive("verify");
+        workload::read_back(acknowledged, plan, recorder.clone(), |caller| {
+            api_client(
+                plan,
+                transport,
+                &begun.target,
+                caller,
+                SETTLE_POLICY,
+                verify_seed.derive_index("verifier", u64::from(caller.index)),
+                &BugSet::none(),
+            )
+        })
+        .await;
+        let mut effects = Vec::new();
+        let mut ledgers = Vec::new();
+        for (downstream, url) in options.downstreams() {
+            let Some(url) = url else { continue };
+            let after = begun
+                .ledger_marks
+                .get(&downstream.name)
+                .copied()
+                .unwrap_or(0);
+            let read = patiently(|| async {
+                read_ledger(http, &downstream, &url, after)
+                    .await
+                    .map_err(|detail| target_error(&url, detail))
+            })
+            .await?;
+            ledgers.push((downstream.name.clone(), read.effects.len()));
+            effects.extend(read.effects);
+        }
+        return Ok(FinalState {
+            tables: Tables::default(),
+            source: StateSource::ReadBack,
+            sales: None,
+            effects,
+            ledgers,
+        });
+    }
+    let history = recorder.with_history(|history| history.clone());
+    let target = &begun.target;
     let admin_key = options.admin_key.as_deref();
     let (tables, source) = match admin_key {
         Some(key) => (
@@ -453,7 +932,7 @@ async fn read_final_state(
             StateSource::Admin,
         ),
         None => (
-            read_through_api(http, target, history, options).await,
+            read_through_api(http, target, &history, options).await,
             StateSource::ApiReads,
         ),
     };
@@ -463,20 +942,95 @@ async fn read_final_state(
         (Some(url), Some(key)) => Some(patiently(|| read_sales(http, url, key)).await?),
         _ => None,
     };
-    Ok((tables, source, sales))
+    let effects = sales.as_deref().map(effects_of).unwrap_or_default();
+    let ledgers = sales
+        .as_ref()
+        .map(|s| vec![(crate::hosts::CARRIER.to_string(), s.len())])
+        .unwrap_or_default();
+    Ok(FinalState {
+        tables,
+        source,
+        sales,
+        effects,
+        ledgers,
+    })
+}
+
+/// What a downstream's ledger held.
+struct LedgerRead {
+    /// The effects made after the mark asked for, in shipsim's terms.
+    effects: Vec<Effect>,
+    /// The sequence number of its last effect (0 when it has none).
+    seq_last: u64,
+}
+
+/// A downstream's ledger (`GET /__shipsim/ledger`, with the spec's admin key): the effects
+/// made after effect number `after`.
+///
+/// # Errors
+/// A sentence naming the downstream and what answered.
+async fn read_ledger(
+    client: &reqwest::Client,
+    downstream: &DownstreamRef,
+    url: &str,
+    after: u64,
+) -> Result<LedgerRead, String> {
+    let path = shipsim_system::downstream::ADMIN_LEDGER_PATH;
+    let name = &downstream.name;
+    let headers: Vec<(&str, &str)> = downstream
+        .spec
+        .admin_key
+        .as_deref()
+        .map(|key| (HEADER_ADMIN_KEY, key))
+        .into_iter()
+        .collect();
+    let mut request = client.get(format!("{url}{path}")).timeout(PROBE_TIMEOUT);
+    for (header, value) in headers {
+        request = request.header(header, value);
+    }
+    let response = request.send().await.map_err(|e| {
+        format!(
+            "the downstream `{name}` at {url} is unreachable: {}",
+            error_chain(&e)
+        )
+    })?;
+    let status = response.status().as_u16();
+    let body = response.bytes().await.unwrap_or_default();
+    if status != 200 {
+        return Err(format!(
+            "the downstream `{name}` at {url} answered {status} at GET {path} (is it `shipsim downstream --spec {}`?): {}",
+            downstream.spec_file.display(),
+            excerpt(&String::from_utf8_lossy(&body))
+        ));
+    }
+    let snapshot: shipsim_system::downstream::LedgerSnapshot = serde_json::from_slice(&body)
+        .map_err(|e| {
+            format!("the downstream `{name}` at {url} answered an undecodable ledger: {e}")
+        })?;
+    let seq_last = snapshot.effects.iter().map(|e| e.seq).max().unwrap_or(0);
+    let effects = snapshot
+        .effects
+        .into_iter()
+        .filter(|e| e.seq > after)
+        .collect();
+    Ok(LedgerRead {
+        effects: crate::target::effects_of_ledger(&downstream.spec, effects),
+        seq_last,
+    })
 }
 
 /// Runs a live scenario. See the module docs.
 ///
 /// # Errors
-/// When a target cannot be used (refused keys, unreachable, admin endpoint broken) or the
-/// run does not finish within the scenario's time limit.
+/// When the preflight finds a target or dependency unusable (unreachable, not ready,
+/// refused keys, unreadable ledger), or the run does not finish within the scenario's time
+/// limit.
 pub async fn run(options: LiveOptions) -> Result<LiveRun, LiveError> {
     let recorder = LiveRecorder::new();
-    let plan = Arc::new(options.plan());
+    let plan = Arc::new(options.plan()?);
     let transport = Arc::new(ReqwestTransport::new()?);
     let http = transport.client().clone();
-    let begun = begin(&options, &http).await?;
+    let begun = begin(&options, &http, &plan).await?;
 
     let started = Instant::now();
     let limit_ms = options.scenario.run.time_limit_ms;
@@ -489,11 +1043,15 @@ pub async fn run(options: LiveOptions) -> Result<LiveRun, LiveError> {
     let workload_ms = millis(started.elapsed());
 
     let reports = heal_and_settle(&options, &plan, &http, &transport, &begun, &recorder).await?;
+    let state = tokio::time::timeout(
+        Duration::from_millis(limit_ms),
+        read_final_state(&options, &plan, &http, &transport, &begun, &recorder),
+    )
+    .await
+    .map_err(|_| LiveError::Stuck { limit_ms })??;
     let (history, trace) =
         std::mem::take(&mut *recorder.state.lock().expect("live history lock poisoned"));
-    let (tables, source, sales) =
-        read_final_state(&options, &http, &begun.target, &history).await?;
-    let mut run = judge(&options, &plan, history, trace, tables, source, sales);
+    let mut run = judge(&options, &plan, history, trace, state);
     run.proxies = reports;
     run.workload_ms = workload_ms;
     run.total_ms = millis(recorder.origin.elapsed());
@@ -664,33 +1222,66 @@ async fn read_through_api(
     tables
 }
 
-/// Shipments the service holds that no operation ever received, other than those whose
-/// label the carrier refused (their requests were answered with a stored 422). After the
-/// settle phase every correct creation was answered to someone, so each one is a duplicate
-/// or a phantom. Only needed when the state comes from API reads, where shipment keys are
-/// unknown; with the whole store, `exactly_once` sees the keys.
+/// Shipments the service holds that no operation was answered with, other than those whose
+/// label the carrier refused (their requests were answered with a stored 422). Only needed
+/// when the state comes from API reads, where shipment keys are unknown; with the whole
+/// store, `exactly_once` sees the keys.
+///
+/// After the settle phase every correct creation was answered to someone, unless its
+/// operation is still without an answer: a shipment on an order where such an operation of
+/// the same merchant was left is that operation's, and `ambiguity_resolved` reports it. Any
+/// other is reported with what was observed of it, never with a guessed cause.
 fn orphan_violations(input: &OracleInput<'_>, tables: &Tables) -> Vec<Violation> {
+    let unresolved: BTreeSet<(&str, &str)> = unresolved_writes(input.history)
+        .filter_map(|op| Some((op.caller.as_str(), op.parent.as_deref()?)))
+        .collect();
     tables
         .shipments
         .values()
         .filter(|r| r.idempotency_key.starts_with('?'))
         .filter(|r| r.shipment.status != ShipmentStatus::LabelRejected)
+        .filter(|r| !unresolved.contains(&(r.caller.as_str(), r.shipment.order_id.as_str())))
         .map(|record| {
+            let shipment = &record.shipment;
             Violation::new(
                 OracleKind::ExactlyOnce,
                 input,
                 format!(
-                    "shipment {} of order {} was never returned to any operation",
-                    record.shipment.id, record.shipment.order_id
+                    "shipment {} of order {} is in the service, but no operation was answered with it",
+                    shipment.id, shipment.order_id
                 ),
             )
             .evidence(format!(
-                "status {:?}, label {}: a second shipment created behind a lost answer",
-                record.shipment.status,
-                record.shipment.label_id.as_deref().unwrap_or("-")
+                "observed: status {}, label {}",
+                crate::reference::spelled(&shipment.status),
+                shipment.label_id.as_deref().unwrap_or("none")
+            ))
+            .evidence(format!(
+                "every create of {} on order {} ended with an answer, and none named it",
+                record.caller, shipment.order_id
             ))
         })
         .collect()
+}
+
+/// Writes of the workload still without a definite answer after the settle phase.
+fn unresolved_writes(history: &History) -> impl Iterator<Item = &crate::history::Operation> {
+    let resolved: BTreeSet<u32> = history
+        .operations()
+        .iter()
+        .filter(|op| op.phase == Phase::Settle)
+        .filter(|op| {
+            matches!(
+                op.outcome,
+                OpOutcome::Ok { .. } | OpOutcome::Rejected { .. }
+            )
+        })
+        .filter_map(|op| op.resolves)
+        .collect();
+    history
+        .workload()
+        .filter(|op| op.kind.is_write() && matches!(op.outcome, OpOutcome::Ambiguous { .. }))
+        .filter(move |op| !resolved.contains(&op.id))
 }
 
 /// Oracles to run, each with its caveat if it sees less than in the simulation.
@@ -700,7 +1291,7 @@ pub type OraclePlan = Vec<(OracleKind, Option<String>)>;
 fn plan(
     scenario: &Scenario,
     source: StateSource,
-    sales_known: bool,
+    ledgers_known: bool,
 ) -> (OraclePlan, Vec<(OracleKind, String)>) {
     let mut run = Vec::new();
     let mut skipped = Vec::new();
@@ -720,21 +1311,32 @@ fn plan(
                 ));
                 continue;
             }
-            (OracleKind::StateMachine, StateSource::ApiReads) => Some(
+            (OracleKind::StateMachine, StateSource::ApiReads | StateSource::ReadBack) => Some(
                 "the final state is checked over the resources clients know of".to_string(),
             ),
             (OracleKind::ExactlyOnce, StateSource::ApiReads) => Some(
                 "keys of shipments no client received are unknown: such shipments are reported as orphans".to_string(),
             ),
+            (OracleKind::ExactlyOnce, StateSource::ReadBack) => Some(
+                "the target's store is not visible: judged from the answers and the downstream ledgers".to_string(),
+            ),
             (OracleKind::AmbiguityResolved, StateSource::ApiReads) => {
                 Some("idempotency records are not visible: only pending shipments are checked".to_string())
             }
-            (OracleKind::AcknowledgedWrites, StateSource::ApiReads) => {
+            (OracleKind::AmbiguityResolved, StateSource::ReadBack) => {
+                Some("idempotency records are not visible: judged from the re-issued operations".to_string())
+            }
+            (OracleKind::AcknowledgedWrites, StateSource::ApiReads | StateSource::ReadBack) => {
                 Some("durable means what the API serves after the run".to_string())
             }
             _ => None,
         };
-        let caveat = match (oracle, sales_known, caveat) {
+        let caveat = match (oracle, ledgers_known, caveat) {
+            (OracleKind::ExactlyOnce, false, Some(c)) if source == StateSource::ReadBack => {
+                Some(format!(
+                    "{c}; effects not audited (no downstream ledger read: give --downstream NAME=URL)"
+                ))
+            }
             (OracleKind::ExactlyOnce, false, Some(c)) => {
                 Some(format!("{c}; labels not audited (no carrier ledger)"))
             }
@@ -753,40 +1355,41 @@ fn judge(
     plan: &Plan,
     history: History,
     trace: Trace,
-    tables: Tables,
-    state_source: StateSource,
-    sales: Option<Vec<LabelSale>>,
+    state: FinalState,
 ) -> LiveRun {
     let scenario = &options.scenario;
-    let (oracles_run, oracles_skipped) = self::plan(scenario, state_source, sales.is_some());
-    // What the service serves after the run is what it keeps: both views are the same.
-    let inventory = inventory_of(&tables);
-    let inventories = Inventories {
-        live: inventory.clone(),
-        durable: inventory,
-    };
-    // Without the ledger the effect checks have nothing to judge; the key checks still run.
-    let effects = sales.as_deref().map(effects_of).unwrap_or_default();
+    let ledgers_known = !state.ledgers.is_empty() || state.sales.is_some();
+    let (oracles_run, oracles_skipped) = self::plan(scenario, state.source, ledgers_known);
+    // What the service serves after the run is what it keeps: both views are the same. A
+    // described target's store is not visible at all: the oracles judge from the answers,
+    // the read-backs and the ledgers.
+    let inventories = (state.source != StateSource::ReadBack).then(|| {
+        let inventory = inventory_of(&state.tables);
+        Inventories {
+            live: inventory.clone(),
+            durable: inventory,
+        }
+    });
     let input = OracleInput {
         scenario,
         seed: options.seed,
         history: &history,
         kinds: plan.table.kinds(),
         conventions: &plan.conventions,
-        inventory: Some(&inventories),
-        effects: &effects,
+        inventory: inventories.as_ref(),
+        effects: &state.effects,
         webhooks: None,
     };
     let mut violations: Vec<Violation> = oracles_run
         .iter()
         .flat_map(|(oracle, _)| oracle.check(&input))
         .collect();
-    if state_source == StateSource::ApiReads
+    if state.source == StateSource::ApiReads
         && oracles_run
             .iter()
             .any(|(o, _)| *o == OracleKind::ExactlyOnce)
     {
-        violations.extend(orphan_violations(&input, &tables));
+        violations.extend(orphan_violations(&input, &state.tables));
     }
     let duplicates = Duplicates::count(&input);
     let faults_not_applied = scenario
@@ -797,6 +1400,7 @@ fn judge(
         .collect();
     LiveRun {
         seed: options.seed,
+        run_id: options.run_id.clone(),
         history,
         trace,
         violations,
@@ -804,9 +1408,11 @@ fn judge(
         oracles_skipped,
         proxies: Vec::new(),
         faults_not_applied,
-        state_source,
-        tables,
-        sales,
+        state_source: state.source,
+        tables: state.tables,
+        sales: state.sales,
+        effects: state.effects,
+        ledgers: state.ledgers,
         duplicates,
         endpoints: plan.table.endpoints(),
         workload_ms: 0,
@@ -826,8 +1432,8 @@ pub fn render(run: &LiveRun, scenario: &Scenario, target: &str) -> String {
     );
     let _ = writeln!(
         out,
-        "  workload seed {} (operations and fault decisions come from it; timing and interleaving do not)",
-        run.seed
+        "  workload seed {} (operations and fault decisions come from it; timing and interleaving do not); idempotency keys of this run: *-{}-*",
+        run.seed, run.run_id
     );
     let mut stats = Stats::default();
     stats.add(&SeedStats::of(&run.history, &run.trace, &run.endpoints));
@@ -893,24 +1499,55 @@ pub fn render(run: &LiveRun, scenario: &Scenario, target: &str) -> String {
     for fault in &run.faults_not_applied {
         let _ = writeln!(out, "  not applied in live mode: fault {fault}");
     }
-    let source = match run.state_source {
-        StateSource::Admin => "the service's whole store (admin endpoint)",
-        StateSource::ApiReads => "public API reads (no admin key: a service that is not ours)",
-    };
-    let _ = writeln!(
-        out,
-        "  final state from {source}: {} orders, {} shipments; carrier ledger {}",
-        run.tables.orders.len(),
-        run.tables.shipments.len(),
-        run.sales
-            .as_ref()
-            .map_or_else(|| "not read".to_string(), |s| format!("{} labels", s.len()))
-    );
-    let _ = writeln!(
-        out,
-        "  duplicate resources {}, duplicate effects {}",
-        run.duplicates.shipments, run.duplicates.labels
-    );
+    match run.state_source {
+        StateSource::Admin | StateSource::ApiReads => {
+            let source = if run.state_source == StateSource::Admin {
+                "the service's whole store (admin endpoint)"
+            } else {
+                "public API reads (no admin key: a service that is not ours)"
+            };
+            let _ = writeln!(
+                out,
+                "  final state from {source}: {} orders, {} shipments; carrier ledger {}",
+                run.tables.orders.len(),
+                run.tables.shipments.len(),
+                run.sales
+                    .as_ref()
+                    .map_or_else(|| "not read".to_string(), |s| format!("{} labels", s.len()))
+            );
+            let _ = writeln!(
+                out,
+                "  duplicate resources {}, duplicate effects {}",
+                run.duplicates.shipments, run.duplicates.labels
+            );
+        }
+        StateSource::ReadBack => {
+            let reads = run
+                .history
+                .operations()
+                .iter()
+                .filter(|op| op.phase == Phase::Verify)
+                .count();
+            let ledgers = if run.ledgers.is_empty() {
+                "no downstream ledger read".to_string()
+            } else {
+                run.ledgers
+                    .iter()
+                    .map(|(name, count)| format!("`{name}` {count} effect(s)"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let _ = writeln!(
+                out,
+                "  final state from {reads} read-back(s) of acknowledged resources through the API; downstream ledgers: {ledgers}"
+            );
+            let _ = writeln!(
+                out,
+                "  resources beyond the first per key {}, effects beyond the first per resource {}",
+                run.duplicates.shipments, run.duplicates.labels
+            );
+        }
+    }
     for (oracle, caveat) in &run.oracles_run {
         let count = run
             .violations
@@ -956,4 +1593,52 @@ pub fn render(run: &LiveRun, scenario: &Scenario, target: &str) -> String {
         run.total_ms
     );
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use shipsim_system::api::ShipmentStatus;
+
+    use super::*;
+    use crate::oracle::testing::{Fixture, ok_attempt, op_kind, shipment};
+
+    #[test]
+    fn a_shipment_nobody_received_is_reported_as_observed_not_as_a_guess() {
+        // Proves the orphan check of public-read runs says what it saw (state, label) rather
+        // than "a second shipment", and leaves a pending shipment to `ambiguity_resolved`
+        // when an operation of its merchant on its order was left without an answer (a
+        // carrier outage, not a duplicate).
+        let mut fixture = Fixture::happy();
+        fixture.put_shipment(
+            "merchant-0",
+            "?shp_2",
+            shipment("shp_2", "ord_1", ShipmentStatus::PendingLabel, None),
+        );
+        let found = fixture.with_input(|input| orphan_violations(input, &fixture.tables));
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert!(
+            found[0]
+                .message
+                .contains("no operation was answered with it")
+        );
+        assert_eq!(
+            found[0].evidence[0],
+            "observed: status pending_label, label none"
+        );
+        assert!(!found[0].to_string().contains("second"), "{}", found[0]);
+
+        fixture.op(
+            "merchant-0",
+            op_kind("create_shipment"),
+            Some("ship-7"),
+            Some("{}"),
+            Some("ord_1"),
+            vec![ok_attempt(503, Some("ship-7"))],
+            OpOutcome::Ambiguous {
+                reason: "503: carrier unavailable".into(),
+            },
+        );
+        let found = fixture.with_input(|input| orphan_violations(input, &fixture.tables));
+        assert_eq!(found, vec![], "the unanswered create accounts for it");
+    }
 }

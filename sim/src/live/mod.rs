@@ -3,6 +3,8 @@
 //!
 //! - [`serve`]: `shipsim serve` and `shipsim carrier`, the reference service (SQLite store)
 //!   and the carrier on real TCP, stopping gracefully on SIGTERM or ctrl-c.
+//! - [`downstream`]: `shipsim downstream`, a simulated third party from a spec file, on real
+//!   TCP behind a fault layer a live run arms, for services in any language to call.
 //! - [`proxy`]: `shipsim proxy`, a fault-injecting HTTP proxy that applies a scenario's HTTP
 //!   faults on real connections, with the simulation's own rules and seeded decisions.
 //! - [`driver`]: `shipsim live`, which drives a scenario's workload with reqwest, records the
@@ -15,6 +17,7 @@
 //! no determinism guarantee, only a recorded seed for its workload and fault decisions.
 
 pub mod demo;
+pub mod downstream;
 pub mod driver;
 pub mod proxy;
 pub mod serve;
@@ -52,6 +55,13 @@ pub enum LiveError {
         /// What went wrong.
         detail: String,
     },
+    /// The preflight found the target or something it depends on unusable: the run did not
+    /// start.
+    #[error("{}", unready(problems))]
+    Unready {
+        /// Each unreachable or unusable thing, in a sentence naming it.
+        problems: Vec<String>,
+    },
     /// The run did not finish in time.
     #[error("the live run did not finish within {limit_ms} ms: clients are stuck")]
     Stuck {
@@ -61,6 +71,15 @@ pub enum LiveError {
     /// A socket or file failed.
     #[error(transparent)]
     Io(#[from] std::io::Error),
+}
+
+fn unready(problems: &[String]) -> String {
+    let mut text = String::from("preflight: the run did not start; unreachable or not ready:");
+    for problem in problems {
+        text.push_str("\n  - ");
+        text.push_str(problem);
+    }
+    text
 }
 
 /// Binds `listen` (port 0 picks a free one) and returns the listener and the address bound.

@@ -22,9 +22,11 @@
 //! carrier, service <-> carrier. Link delays draw from a stream of their own, so they never
 //! shift the HTTP faults' decisions.
 //!
-//! The proxy answers three control paths itself, for the live driver: `GET /_shipsim/proxy`
+//! The proxy answers four control paths itself, for the live driver: `GET /_shipsim/proxy`
 //! (what it is and how often each fault fired), `POST /_shipsim/begin` (restart the windows
-//! and counts: a run begins) and `POST /_shipsim/heal` (stop injecting: the settle phase).
+//! and counts: a run begins), `POST /_shipsim/heal` (stop injecting: the settle phase) and,
+//! on a proxy started without a scenario (the fault layer of `shipsim downstream`),
+//! `POST /_shipsim/arm` (take the run's scenario and seed: [`ArmRequest`]).
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -66,24 +68,40 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// Path prefix of the proxy's own control endpoints.
 pub const CONTROL_PREFIX: &str = "/_shipsim/";
 
-/// Which server the proxy stands in front of: it arms the rules that target that host.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ProxiedHost {
-    /// The reference service (rules with `target = "service"`).
-    Service,
-    /// The carrier (rules with `target = "carrier"`).
-    Carrier,
-}
+/// Which server the proxy stands in front of, by host name (`service`, `carrier`, a
+/// described target's downstream such as `bank`): it arms the rules that target that host.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ProxiedHost(String);
 
 impl ProxiedHost {
+    /// The system under test (rules with `target = "service"`).
+    #[must_use]
+    pub fn service() -> ProxiedHost {
+        ProxiedHost(SERVICE.to_string())
+    }
+
+    /// The reference carrier (rules with `target = "carrier"`).
+    #[must_use]
+    pub fn carrier() -> ProxiedHost {
+        ProxiedHost(CARRIER.to_string())
+    }
+
+    /// A downstream host called `name`.
+    #[must_use]
+    pub fn named(name: &str) -> ProxiedHost {
+        ProxiedHost(name.to_string())
+    }
+
     /// The simulated host name it stands for.
     #[must_use]
-    pub fn name(self) -> &'static str {
-        match self {
-            ProxiedHost::Service => SERVICE,
-            ProxiedHost::Carrier => CARRIER,
-        }
+    pub fn name(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether it stands for the system under test (its link is the clients').
+    fn is_service(&self) -> bool {
+        self.0 == SERVICE
     }
 }
 
@@ -98,13 +116,16 @@ struct LinkLatency {
 }
 
 /// Whether `spec` is a `latency` fault on the link a proxy for `host` carries.
-fn on_link(host: ProxiedHost, spec: &FaultSpec) -> Option<LinkLatency> {
+fn on_link(host: &ProxiedHost, spec: &FaultSpec) -> Option<LinkLatency> {
     let FaultKind::Latency(latency) = &spec.kind else {
         return None;
     };
-    let peer = |sel: &HostSel| match host {
-        ProxiedHost::Service => matches!(sel, HostSel::Clients | HostSel::Client(_)),
-        ProxiedHost::Carrier => *sel == HostSel::Service,
+    let peer = |sel: &HostSel| {
+        if host.is_service() {
+            matches!(sel, HostSel::Clients | HostSel::Client(_))
+        } else {
+            *sel == HostSel::Service
+        }
     };
     let here = |sel: &HostSel| sel.contains(host.name());
     let covered = (here(&latency.a) && peer(&latency.b)) || (here(&latency.b) && peer(&latency.a));
@@ -117,14 +138,23 @@ fn on_link(host: ProxiedHost, spec: &FaultSpec) -> Option<LinkLatency> {
     })
 }
 
-/// Whether a proxy (in front of the service or of the carrier) can apply `spec` on real
+/// Whether a proxy (in front of the service or of a downstream) can apply `spec` on real
 /// connections: every HTTP fault, and `latency` on the clients' or the service's link.
 #[must_use]
 pub fn applies_live(spec: &FaultSpec) -> bool {
-    spec.kind.http_rule().is_some()
-        || [ProxiedHost::Service, ProxiedHost::Carrier]
-            .into_iter()
-            .any(|host| on_link(host, spec).is_some())
+    if spec.kind.http_rule().is_some() {
+        return true;
+    }
+    let FaultKind::Latency(latency) = &spec.kind else {
+        return false;
+    };
+    // A link between the service and the clients, or between the service and any other
+    // server host, is a link some proxy stands on.
+    let clients = |sel: &HostSel| matches!(sel, HostSel::Clients | HostSel::Client(_));
+    let service = |sel: &HostSel| *sel == HostSel::Service;
+    let server = |sel: &HostSel| sel.is_server() && !service(sel);
+    (service(&latency.a) && (clients(&latency.b) || server(&latency.b)))
+        || (service(&latency.b) && (clients(&latency.a) || server(&latency.a)))
 }
 
 /// One armed rule, as the control endpoint shows it.
@@ -157,15 +187,62 @@ pub struct ProxyInfo {
     pub rules: Vec<RuleInfo>,
     /// Times each fault fired since the last begin, by fault index.
     pub fired: BTreeMap<usize, u64>,
+    /// Whether a live run arms it with its own scenario and seed (`POST /_shipsim/arm`): a
+    /// downstream's fault layer, started without a scenario. A proxy started with a scenario
+    /// keeps its own.
+    #[serde(default)]
+    pub armable: bool,
+    /// The scenario its rules come from.
+    #[serde(default)]
+    pub scenario: String,
+}
+
+/// What `POST /_shipsim/arm` takes: the scenario whose faults to apply (canonical TOML, as
+/// [`crate::scenario::Scenario::to_toml`] writes it), the target it is parsed for, and the
+/// seed of the decisions.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArmRequest {
+    /// The scenario, as TOML.
+    pub scenario: String,
+    /// What the scenario may name.
+    pub topology: crate::scenario::Topology,
+    /// Seed of the fault decisions.
+    pub seed: u64,
+}
+
+/// Rules, link delays and their seed: replaced as a whole when a live run arms the proxy.
+struct Rules {
+    seed: u64,
+    scenario: String,
+    rules: Vec<Rule>,
+    links: Vec<LinkLatency>,
+    link_rng: Mutex<ChaCha8Rng>,
+}
+
+impl Rules {
+    fn new(host: &ProxiedHost, faults: &[FaultSpec], seed: u64, scenario: String) -> Rules {
+        let rng_seed = Seed(seed)
+            .derive(&format!("host-{}", host.name()))
+            .derive_index("boot", 0)
+            .derive("http-faults");
+        Rules {
+            seed,
+            scenario,
+            rules: http_rules::arm(host.name(), faults, rng_seed),
+            links: faults
+                .iter()
+                .filter_map(|spec| on_link(host, spec))
+                .collect(),
+            link_rng: Mutex::new(rng_seed.derive("link-latency").rng()),
+        }
+    }
 }
 
 struct ProxyState {
     host: ProxiedHost,
     upstream: String,
-    seed: u64,
-    rules: Vec<Rule>,
-    links: Vec<LinkLatency>,
-    link_rng: Mutex<ChaCha8Rng>,
+    armable: bool,
+    rules: Mutex<Rules>,
     origin: Mutex<Instant>,
     healed: AtomicBool,
     fired: Mutex<BTreeMap<usize, u64>>,
@@ -190,6 +267,27 @@ impl Proxy {
         faults: &[FaultSpec],
         seed: u64,
     ) -> Result<Proxy, LiveError> {
+        let rules = Rules::new(&host, faults, seed, String::new());
+        Proxy::with_rules(host, upstream, rules, false)
+    }
+
+    /// A proxy for `host` forwarding to `upstream` with no rules yet: a live run arms it
+    /// with its scenario and seed (`POST /_shipsim/arm`). `shipsim downstream` serves one in
+    /// front of the downstream.
+    ///
+    /// # Errors
+    /// When the HTTP client cannot be built.
+    pub fn dormant(host: ProxiedHost, upstream: &str) -> Result<Proxy, LiveError> {
+        let rules = Rules::new(&host, &[], 0, String::new());
+        Proxy::with_rules(host, upstream, rules, true)
+    }
+
+    fn with_rules(
+        host: ProxiedHost,
+        upstream: &str,
+        rules: Rules,
+        armable: bool,
+    ) -> Result<Proxy, LiveError> {
         let client = reqwest::Client::builder()
             .no_proxy()
             .tcp_nodelay(true)
@@ -199,21 +297,12 @@ impl Proxy {
                 url: upstream.to_string(),
                 detail: format!("cannot build the HTTP client: {e}"),
             })?;
-        let rng_seed = Seed(seed)
-            .derive(&format!("host-{}", host.name()))
-            .derive_index("boot", 0)
-            .derive("http-faults");
         Ok(Proxy {
             state: Arc::new(ProxyState {
                 host,
                 upstream: base_url(upstream),
-                seed,
-                rules: http_rules::arm(host.name(), faults, rng_seed),
-                links: faults
-                    .iter()
-                    .filter_map(|spec| on_link(host, spec))
-                    .collect(),
-                link_rng: Mutex::new(rng_seed.derive("link-latency").rng()),
+                armable,
+                rules: Mutex::new(rules),
                 // The wall clock of live mode: windows are real milliseconds.
                 origin: Mutex::new(Instant::now()),
                 healed: AtomicBool::new(false),
@@ -223,6 +312,30 @@ impl Proxy {
         })
     }
 
+    /// Replaces the rules with `request`'s scenario's, for this proxy's host, drawing from
+    /// its seed. The windows and counts restart at the next begin.
+    ///
+    /// # Errors
+    /// A sentence when the scenario does not parse for the topology given.
+    pub fn arm(&self, request: &ArmRequest) -> Result<(), String> {
+        let scenario = crate::scenario::Scenario::parse_for(
+            "<armed by shipsim live>",
+            "armed",
+            &request.scenario,
+            &request.topology,
+        )
+        .map_err(|e| e.to_string())?;
+        let rules = Rules::new(
+            &self.state.host,
+            &scenario.faults,
+            request.seed,
+            scenario.name.clone(),
+        );
+        *self.state.rules.lock().expect("rules lock poisoned") = rules;
+        tracing::info!(scenario = %scenario.name, seed = request.seed, "armed");
+        Ok(())
+    }
+
     /// What the proxy is and has done.
     ///
     /// # Panics
@@ -230,13 +343,14 @@ impl Proxy {
     #[must_use]
     pub fn info(&self) -> ProxyInfo {
         let state = &self.state;
+        let rules = state.rules.lock().expect("rules lock poisoned");
         ProxyInfo {
-            host: state.host,
+            host: state.host.clone(),
             upstream: state.upstream.clone(),
-            seed: state.seed,
+            seed: rules.seed,
             elapsed_ms: self.elapsed_ms(),
             healed: state.healed.load(Ordering::SeqCst),
-            rules: state
+            rules: rules
                 .rules
                 .iter()
                 .map(|rule| &rule.armed)
@@ -246,7 +360,7 @@ impl Proxy {
                     window: armed.window.to_string(),
                     probability: armed.probability,
                 })
-                .chain(state.links.iter().map(|link| RuleInfo {
+                .chain(rules.links.iter().map(|link| RuleInfo {
                     index: link.index,
                     describe: format!("latency {}", link.describe),
                     window: link.window.to_string(),
@@ -254,6 +368,8 @@ impl Proxy {
                 }))
                 .collect(),
             fired: state.fired.lock().expect("fired lock poisoned").clone(),
+            armable: state.armable,
+            scenario: rules.scenario.clone(),
         }
     }
 
@@ -301,11 +417,11 @@ impl Proxy {
         request: http::Request<Incoming>,
         peer: SocketAddr,
     ) -> Result<Response<Body>, ConnectionDropped> {
-        if request.uri().path().starts_with(CONTROL_PREFIX) {
-            return Ok(self.control(request.method(), request.uri().path()));
-        }
         let (parts, body) = request.into_parts();
         let body = http_rules::read_body(body).await?;
+        if parts.uri.path().starts_with(CONTROL_PREFIX) {
+            return Ok(self.control(&parts.method, parts.uri.path(), &body));
+        }
         let delays_ms = self.link_delays();
         if let Some((_, request_ms, _)) = delays_ms {
             tokio::time::sleep(Duration::from_millis(request_ms)).await;
@@ -358,12 +474,16 @@ impl Proxy {
     /// The first active link latency's delays for this request and its response, if any.
     fn link_delays(&self) -> Option<(usize, u64, u64)> {
         let state = &self.state;
-        if state.links.is_empty() || state.healed.load(Ordering::SeqCst) {
+        if state.healed.load(Ordering::SeqCst) {
+            return None;
+        }
+        let rules = state.rules.lock().expect("rules lock poisoned");
+        if rules.links.is_empty() {
             return None;
         }
         let now_ms = self.elapsed_ms();
-        let link = state.links.iter().find(|l| l.window.contains(now_ms))?;
-        let mut rng = state.link_rng.lock().expect("link rng lock poisoned");
+        let link = rules.links.iter().find(|l| l.window.contains(now_ms))?;
+        let mut rng = rules.link_rng.lock().expect("link rng lock poisoned");
         let request_ms = rng.random_range(link.min_ms..=link.max_ms);
         let response_ms = rng.random_range(link.min_ms..=link.max_ms);
         Some((link.index, request_ms, response_ms))
@@ -371,11 +491,15 @@ impl Proxy {
 
     fn decide(&self, path: &str) -> Option<Armed> {
         let state = &self.state;
-        if state.rules.is_empty() || state.healed.load(Ordering::SeqCst) {
+        if state.healed.load(Ordering::SeqCst) {
+            return None;
+        }
+        let rules = state.rules.lock().expect("rules lock poisoned");
+        if rules.rules.is_empty() {
             return None;
         }
         let now_ms = self.elapsed_ms();
-        http_rules::decide(&state.rules, state.host.name(), path, now_ms).cloned()
+        http_rules::decide(&rules.rules, state.host.name(), path, now_ms).cloned()
     }
 
     /// Sends the request upstream and returns its response; an unreachable upstream becomes
@@ -421,10 +545,24 @@ impl Proxy {
         response
     }
 
-    fn control(&self, method: &Method, path: &str) -> Response<Body> {
+    fn control(&self, method: &Method, path: &str, body: &[u8]) -> Response<Body> {
         let state = &self.state;
         match (method.as_str(), path.trim_start_matches(CONTROL_PREFIX)) {
             ("GET", "proxy") => {}
+            ("POST", "arm") if !state.armable => {
+                return plain(
+                    StatusCode::CONFLICT,
+                    "this proxy applies the scenario it was started with",
+                );
+            }
+            ("POST", "arm") => {
+                let armed = serde_json::from_slice::<ArmRequest>(body)
+                    .map_err(|e| format!("not an arm request: {e}"))
+                    .and_then(|request| self.arm(&request));
+                if let Err(problem) = armed {
+                    return plain(StatusCode::BAD_REQUEST, &problem);
+                }
+            }
             ("POST", "begin") => {
                 *state.origin.lock().expect("origin lock poisoned") = Instant::now();
                 state.fired.lock().expect("fired lock poisoned").clear();
@@ -544,7 +682,7 @@ mod tests {
     async fn proxy_with(fault: &str, upstream: &str) -> (String, ProxyHandle) {
         let text = format!("[[fault]]\ntarget = \"service\"\nprobability = 1.0\n{fault}\n");
         let scenario = Scenario::parse("<proxy test>", "proxy_test", &text).unwrap();
-        let proxy = Proxy::new(ProxiedHost::Service, upstream, &scenario.faults, 1).unwrap();
+        let proxy = Proxy::new(ProxiedHost::service(), upstream, &scenario.faults, 1).unwrap();
         let (handle, address) = spawn(proxy, "127.0.0.1:0").await.unwrap();
         (format!("http://{address}"), handle)
     }
@@ -647,7 +785,7 @@ mod tests {
         )
         .unwrap();
         let proxy = Proxy::new(
-            ProxiedHost::Carrier,
+            ProxiedHost::carrier(),
             "http://127.0.0.1:9",
             &scenario.faults,
             42,

@@ -1,5 +1,10 @@
 //! `shipsim serve` and `shipsim carrier`: the reference service and the carrier on real TCP.
 //!
+//! `shipsim serve` without `--carrier-url` runs the carrier in its own process (on a free
+//! loopback port, its ledger in a SQLite file beside the database) and says so; with it, the
+//! service calls the carrier there. Either way it answers `GET /__shipsim/ready`: 200 when
+//! its carrier answers, 503 naming it when not, which `shipsim live` checks before a run.
+//!
 //! The service keeps its state in a SQLite file ([`SqliteStore`]) and takes its boot number
 //! from it, so a restart after `kill -9` recognises the dead process's in-progress locks and
 //! resumes them. The carrier keeps its ledger in a SQLite file when given one (otherwise in
@@ -19,7 +24,7 @@
 //! when given the service's webhook URL ([`CarrierOptions::tracking`]). Both deliver with
 //! reqwest, at least once, and resume from their database after a restart.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use shipsim_system::bugs::BugSet;
@@ -45,8 +50,9 @@ pub struct ServiceOptions {
     pub listen: String,
     /// The SQLite database file.
     pub db: PathBuf,
-    /// The carrier's base URL (or a fault proxy in front of it).
-    pub carrier_url: String,
+    /// The carrier's base URL (or a fault proxy in front of it); `None` runs the carrier in
+    /// this process, its ledger in a SQLite file beside the database ([`embedded_ledger_path`]).
+    pub carrier_url: Option<String>,
     /// Merchants accepted: `sk_sim_merchant_{i}` is the key of `merchant-{i}`, as in the
     /// simulation, for i below this.
     pub callers: u32,
@@ -96,12 +102,99 @@ fn seed_and_ids(seed: Option<u64>, component: &str, boot: u64) -> (Seed, Arc<IdG
     }
 }
 
+/// Where the embedded carrier keeps its ledger: beside the service's database,
+/// `x.sqlite` -> `x.carrier.sqlite`.
+#[must_use]
+pub fn embedded_ledger_path(db: &Path) -> PathBuf {
+    let stem = db
+        .file_stem()
+        .map_or_else(|| "service".into(), |s| s.to_string_lossy().into_owned());
+    let name = match db.extension() {
+        Some(extension) => format!("{stem}.carrier.{}", extension.to_string_lossy()),
+        None => format!("{stem}.carrier"),
+    };
+    db.with_file_name(name)
+}
+
+/// Starts the carrier in this process on a free loopback port, its ledger in `ledger_path`
+/// (so a restarted service finds the labels it bought), and returns its URL.
+async fn embedded_carrier(
+    ledger_path: &Path,
+    admin_key: Option<String>,
+    seed: Option<u64>,
+) -> Result<String, LiveError> {
+    let (ledger, boot) = CarrierLedger::open(ledger_path)?;
+    let (seed, ids) = seed_and_ids(seed, "carrier", boot);
+    let deps = CarrierDeps {
+        clock: Arc::new(WallClock),
+        ledger: Arc::new(ledger),
+        observer: Arc::new(TracingObserver),
+        seed,
+        boot,
+    };
+    let router = carrier::router_with_ids(
+        CarrierConfig {
+            api_key: CARRIER_API_KEY.to_string(),
+            unserviceable_countries: [UNSERVICEABLE_COUNTRY.to_string()].into_iter().collect(),
+            tracking: None,
+            admin_key,
+        },
+        deps,
+        ids.clone(),
+    );
+    let (listener, address) = bind("127.0.0.1:0").await?;
+    let listener = EnvelopeListener::new(listener, ids);
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    Ok(format!("http://{address}"))
+}
+
+/// `GET /__shipsim/ready`: 200 when the carrier answers (any HTTP status: it is there),
+/// 503 naming it when it does not. `shipsim live` asks before a run, so that a service
+/// without its carrier is reported as such, not as a run of failures.
+async fn ready(carrier_url: String, client: reqwest::Client) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let probe = client
+        .get(format!("{carrier_url}/"))
+        .timeout(std::time::Duration::from_secs(2))
+        .send()
+        .await;
+    match probe {
+        Ok(_) => (
+            http::StatusCode::OK,
+            axum::Json(serde_json::json!({ "ready": true, "carrier_url": carrier_url })),
+        )
+            .into_response(),
+        Err(error) => (
+            http::StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(serde_json::json!({
+                "ready": false,
+                "carrier_url": carrier_url,
+                "problem": format!("the carrier at {carrier_url} is unreachable: {}", super::error_chain(&error)),
+            })),
+        )
+            .into_response(),
+    }
+}
+
 /// Runs the reference service until SIGTERM or ctrl-c.
 ///
 /// # Errors
 /// When the database cannot be opened or the address bound.
 pub async fn run_service(options: ServiceOptions) -> Result<(), LiveError> {
     let (store, boot) = SqliteStore::open(&options.db)?;
+    let carrier_url = match &options.carrier_url {
+        Some(url) => base_url(url),
+        None => {
+            let ledger = embedded_ledger_path(&options.db);
+            let url = embedded_carrier(&ledger, options.admin_key.clone(), options.seed).await?;
+            tracing::info!(carrier_url = %url, ledger = %ledger.display(), "no --carrier-url: the carrier runs in this process");
+            eprintln!(
+                "no --carrier-url: the carrier runs in this process at {url} (ledger {}); give --carrier-url to use another",
+                ledger.display()
+            );
+            url
+        }
+    };
     let config = ServiceConfig {
         api_keys: (0..options.callers)
             .map(|i| {
@@ -109,7 +202,7 @@ pub async fn run_service(options: ServiceOptions) -> Result<(), LiveError> {
                 (caller.api_key, caller.id)
             })
             .collect(),
-        carrier_base_url: base_url(&options.carrier_url),
+        carrier_base_url: carrier_url.clone(),
         carrier_api_key: CARRIER_API_KEY.to_string(),
         carrier_policy: options.settings.carrier,
         rate_limit: options.settings.rate_limit,
@@ -143,7 +236,18 @@ pub async fn run_service(options: ServiceOptions) -> Result<(), LiveError> {
             Arc::new(ReqwestTransport::new()?),
         ));
     }
-    let router = service::router_with_ids(config, deps, ids.clone());
+    let probe_client =
+        reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .map_err(|e| LiveError::Target {
+                url: carrier_url.clone(),
+                detail: format!("cannot build the HTTP client: {e}"),
+            })?;
+    let router = service::router_with_ids(config, deps, ids.clone()).route(
+        crate::live::driver::REFERENCE_READY_PATH,
+        axum::routing::get(move || ready(carrier_url.clone(), probe_client.clone())),
+    );
     let (listener, address) = bind(&options.listen).await?;
     let listener = EnvelopeListener::new(listener, ids);
     let shutdown = shutdown_signal();

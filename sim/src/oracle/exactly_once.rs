@@ -121,6 +121,47 @@ fn carried_refs<'a>(input: &OracleInput<'a>) -> BTreeMap<&'a str, &'a str> {
     carried
 }
 
+/// Every resource id (and parent id) some operation was answered with.
+fn answered_ids<'a>(input: &OracleInput<'a>) -> BTreeSet<&'a str> {
+    let mut ids = BTreeSet::new();
+    for op in input.history.operations() {
+        if let OpOutcome::Ok { resource, .. } = &op.outcome {
+            ids.insert(resource.id.as_str());
+            ids.extend(resource.parent.as_deref());
+        }
+    }
+    ids
+}
+
+/// What the history says of the writes left without an answer: the observation that goes
+/// with an effect nobody was answered with, instead of a guess at its cause.
+fn unresolved_note(input: &OracleInput<'_>) -> String {
+    let resolved: BTreeSet<OpId> = input
+        .history
+        .operations()
+        .iter()
+        .filter(|op| op.phase == Phase::Settle)
+        .filter(|op| {
+            matches!(
+                op.outcome,
+                OpOutcome::Ok { .. } | OpOutcome::Rejected { .. }
+            )
+        })
+        .filter_map(|op| op.resolves)
+        .collect();
+    let unresolved = input
+        .history
+        .workload()
+        .filter(|op| op.kind.is_write() && matches!(op.outcome, OpOutcome::Ambiguous { .. }))
+        .filter(|op| !resolved.contains(&op.id))
+        .count();
+    if unresolved == 0 {
+        "every create was answered after the faults healed, and no answer named it".to_string()
+    } else {
+        format!("{unresolved} create(s) were still without an answer after the faults healed")
+    }
+}
+
 /// Operations by (caller, key sent): built once per check, so naming the operations of a
 /// violation costs a lookup, not a scan of the history.
 struct KeyIndex(BTreeMap<(String, String), Vec<OpId>>);
@@ -286,8 +327,14 @@ fn per_effect(input: &OracleInput<'_>, index: &KeyIndex, found: &mut Vec<Violati
                 .collect(),
         }
     };
+    // Without the target's store, what clients were answered with stands for what it holds:
+    // after the settle phase every correct create was answered to someone.
+    let answered = (input.inventory.is_none()).then(|| answered_ids(input));
     for (subject, effects) in &per_subject {
         let first = effects[0];
+        let unanswered = answered
+            .as_ref()
+            .is_some_and(|ids| first.subject.is_some() && !ids.contains(*subject));
         if effects.len() > 1 {
             let mut violation = Violation::new(
                 ORACLE,
@@ -312,7 +359,27 @@ fn per_effect(input: &OracleInput<'_>, index: &KeyIndex, found: &mut Vec<Violati
                     effect.key.as_deref().unwrap_or("(none)")
                 ));
             }
+            if unanswered {
+                violation = violation.evidence(format!("no client was answered with {subject}"));
+            }
             found.push(violation);
+        } else if unanswered {
+            found.push(
+                Violation::new(
+                    ORACLE,
+                    input,
+                    format!(
+                        "{} {} {} was made for {subject}, which no client was answered with",
+                        first.downstream, first.what, first.id
+                    ),
+                )
+                .evidence(format!(
+                    "made at {} ms under key {}",
+                    first.at_ms,
+                    first.key.as_deref().unwrap_or("(none)")
+                ))
+                .evidence(unresolved_note(input)),
+            );
         } else if let Some(inventory) = input.inventory
             && inventory.live.find(subject).is_none()
         {
@@ -342,7 +409,7 @@ fn per_effect(input: &OracleInput<'_>, index: &KeyIndex, found: &mut Vec<Violati
                 ),
             )
             .evidence(format!(
-                "performed at {} ms under key {}; no resource the target holds or answered with carries it: paid for nothing, or twice",
+                "performed at {} ms under key {}; its request named no resource, and no resource the target holds or answered with carries it",
                 effect.at_ms,
                 effect.key.as_deref().unwrap_or("(none)")
             )),
@@ -483,5 +550,53 @@ mod tests {
             .filter(|v| v.message.starts_with("operation"))
             .collect();
         assert_one(&found, "created 2 resources under 2 keys");
+    }
+
+    #[test]
+    fn without_the_store_an_effect_nobody_was_answered_with_is_caught() {
+        // Proves the check for targets without an inventory: a label bought for a shipment
+        // that no operation was ever answered with is one violation, whose evidence says what
+        // was observed (every create answered, none naming it), while the happy run holds.
+        let mut fixture = Fixture::happy();
+        fixture.without_inventory = true;
+        assert_eq!(fixture.check(ORACLE), vec![]);
+        fixture.sell("lbl_9", "shp_lost", Some("label-shp_lost"));
+        let found = fixture.check(ORACLE);
+        assert_one(
+            &found,
+            "label lbl_9 was made for shp_lost, which no client was answered with",
+        );
+        assert!(
+            found[0].evidence[1].contains("every create was answered"),
+            "{:?}",
+            found[0].evidence
+        );
+    }
+
+    #[test]
+    fn without_the_store_the_evidence_names_what_was_left_unanswered() {
+        // Proves the message says what was observed when evidence is partial: with a create
+        // still ambiguous after heal, the evidence counts it instead of claiming a duplicate.
+        let mut fixture = Fixture::happy();
+        fixture.without_inventory = true;
+        fixture.op(
+            "merchant-0",
+            op_kind("create_shipment"),
+            Some("ship-5"),
+            Some("{}"),
+            Some("ord_1"),
+            vec![ok_attempt(503, Some("ship-5"))],
+            OpOutcome::Ambiguous {
+                reason: "503".into(),
+            },
+        );
+        fixture.sell("lbl_9", "shp_pending", Some("label-shp_pending"));
+        let found = fixture.check(ORACLE);
+        assert_one(&found, "which no client was answered with");
+        assert!(
+            found[0].evidence[1].contains("1 create(s) were still without an answer"),
+            "{:?}",
+            found[0].evidence
+        );
     }
 }

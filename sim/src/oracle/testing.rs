@@ -66,6 +66,8 @@ pub(crate) struct Fixture {
     pub durable: Option<Tables>,
     pub sales: Vec<LabelSale>,
     pub webhooks: Option<super::WebhookView>,
+    /// Judge without the target's store, as for a target that gives no inventory.
+    pub without_inventory: bool,
     clock_us: u64,
 }
 
@@ -151,6 +153,7 @@ impl Fixture {
             durable: None,
             sales: Vec::new(),
             webhooks: None,
+            without_inventory: false,
             clock_us: 0,
         }
     }
@@ -306,7 +309,7 @@ impl Fixture {
         self.with_input(super::Duplicates::count)
     }
 
-    fn with_input<R>(&self, f: impl FnOnce(&OracleInput<'_>) -> R) -> R {
+    pub(crate) fn with_input<R>(&self, f: impl FnOnce(&OracleInput<'_>) -> R) -> R {
         let durable = self.durable.as_ref().unwrap_or(&self.tables);
         let inventories = Inventories {
             live: inventory_of(&self.tables),
@@ -325,7 +328,7 @@ impl Fixture {
             history: &self.history,
             kinds: &kinds,
             conventions: &Conventions::default(),
-            inventory: Some(&inventories),
+            inventory: (!self.without_inventory).then_some(&inventories),
             effects: &effects,
             webhooks: webhooks.as_ref(),
         })

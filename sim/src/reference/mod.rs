@@ -229,7 +229,7 @@ fn labelled(status: ShipmentStatus) -> bool {
 }
 
 /// A status as the API spells it (`label_purchased`).
-fn spelled<T: serde::Serialize>(status: &T) -> String {
+pub(crate) fn spelled<T: serde::Serialize>(status: &T) -> String {
     serde_json::to_value(status)
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))

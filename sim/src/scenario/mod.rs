@@ -147,7 +147,7 @@ impl Mix {
 
 /// What a scenario may name, from the target it runs against: its operations (for `mix`),
 /// its endpoints (for `[budgets]`) and its hosts (for faults).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Topology {
     /// Operation names, in table order (`create_order`, ..., `get_shipment`).
     pub operations: Vec<String>,
@@ -339,7 +339,7 @@ fn range_hint(source: &str, span: &std::ops::Range<usize>) -> Option<String> {
 }
 
 /// Turns serde's "unknown field `x`, expected one of `a`, `b`" into a hint.
-fn unknown_field_hint(message: &str) -> Option<String> {
+pub(crate) fn unknown_field_hint(message: &str) -> Option<String> {
     let rest = message.strip_prefix("unknown field `")?;
     let (field, rest) = rest.split_once('`')?;
     let expected: Vec<&str> = rest

@@ -224,16 +224,6 @@ impl Target {
             }
         };
         let name = spec.name.clone();
-        let subjects: Vec<(String, Option<String>)> = spec
-            .effects
-            .iter()
-            .map(|route| {
-                (
-                    format!("{} {}", route.method.as_http(), route.path),
-                    route.subject.clone(),
-                )
-            })
-            .collect();
         let host = name.clone();
         self = self.host(name.clone(), move |boot: &Boot| {
             let ledger = boot.durable("ledger", shipsim_system::downstream::DownstreamLedger::new);
@@ -246,36 +236,10 @@ impl Target {
             })
         });
         self.effects(move |durables| {
-            let Some(ledger) =
-                durables.get::<shipsim_system::downstream::DownstreamLedger>(&name, "ledger")
-            else {
-                return Vec::new();
-            };
-            ledger
-                .effects()
-                .into_iter()
-                .map(|effect| {
-                    let pointer = subjects
-                        .iter()
-                        .find(|(route, _)| *route == effect.route)
-                        .and_then(|(_, pointer)| pointer.as_deref());
-                    let subject = pointer
-                        .and_then(|p| effect.request.pointer(p))
-                        .and_then(|v| match v {
-                            serde_json::Value::String(s) => Some(s.clone()),
-                            serde_json::Value::Null => None,
-                            other => Some(other.to_string()),
-                        });
-                    Effect {
-                        downstream: name.clone(),
-                        what: effect.effect,
-                        id: effect.id,
-                        key: effect.key,
-                        subject,
-                        at_ms: effect.at_ms,
-                    }
-                })
-                .collect()
+            durables
+                .get::<shipsim_system::downstream::DownstreamLedger>(&name, "ledger")
+                .map(|ledger| effects_of_ledger(&spec, ledger.effects()))
+                .unwrap_or_default()
         })
     }
 
@@ -409,6 +373,49 @@ impl Target {
             hosts: self.hosts.iter().map(|h| h.name.clone()).collect(),
         })
     }
+}
+
+/// A downstream's ledger in shipsim's terms: each effect tied to the resource its request
+/// named at its route's `subject` pointer, when the route has one. Live mode reads the same
+/// ledger over HTTP and maps it here too.
+pub(crate) fn effects_of_ledger(
+    spec: &shipsim_system::downstream::DownstreamSpec,
+    effects: Vec<shipsim_system::downstream::Effect>,
+) -> Vec<Effect> {
+    let subjects: Vec<(String, Option<&str>)> = spec
+        .effects
+        .iter()
+        .map(|route| {
+            (
+                format!("{} {}", route.method.as_http(), route.path),
+                route.subject.as_deref(),
+            )
+        })
+        .collect();
+    effects
+        .into_iter()
+        .map(|effect| {
+            let pointer = subjects
+                .iter()
+                .find(|(route, _)| *route == effect.route)
+                .and_then(|(_, pointer)| *pointer);
+            let subject = pointer
+                .and_then(|p| effect.request.pointer(p))
+                .and_then(|v| match v {
+                    serde_json::Value::String(s) => Some(s.clone()),
+                    serde_json::Value::Null => None,
+                    other => Some(other.to_string()),
+                });
+            Effect {
+                downstream: spec.name.clone(),
+                what: effect.effect,
+                id: effect.id,
+                key: effect.key,
+                subject,
+                at_ms: effect.at_ms,
+            }
+        })
+        .collect()
 }
 
 /// A target that cannot run.

@@ -77,6 +77,10 @@ fn options(scenario: Scenario, target: &str, carrier_url: &str, seed: u64) -> Li
         carrier_admin_key: None,
         bugs: BugSet::none(),
         api_keys: Vec::new(),
+        described: None,
+        downstream_urls: Vec::new(),
+        run_id: LiveOptions::fresh_run_id(),
+        start_wait: std::time::Duration::ZERO,
     }
 }
 
@@ -679,4 +683,257 @@ async fn webhooks_flow_both_ways_and_a_killed_carrier_resumes_its_tracking() {
         state["processed_events"].as_object().unwrap().len() >= 3,
         "the service recorded the carrier events it took in: {state}"
     );
+}
+
+fn downstream(dir: &Path, spec: &str) -> ChildServer {
+    let spec = crate::support::repo().join(spec);
+    ChildServer::spawn(
+        exe(),
+        &[
+            "downstream",
+            "--spec",
+            spec.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        &dir.join("downstream.log"),
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_downstream_from_a_spec_file_records_effects_and_takes_a_runs_faults() {
+    // Proves `shipsim downstream` on real TCP: a repeat with one key replays instead of
+    // making a second label, its ledger counts one effect naming its parcel, and its fault
+    // layer injects nothing until armed with a scenario, then applies that scenario's
+    // faults for its host (a dropped answer after the label was made), and heals.
+    let dir = scratch("downstream");
+    let carrier = downstream(&dir, "examples/python-shipping/carrier.toml");
+    let http = reqwest::Client::new();
+    let buy = |key: &'static str, parcel: &'static str| {
+        http.post(format!("{}/v1/labels", carrier.url))
+            .header("authorization", "Bearer ck_test_shop")
+            .header("idempotency-key", key)
+            .json(&serde_json::json!({"parcel": parcel, "weight_g": 500, "country": "DE"}))
+            .send()
+    };
+    let first: serde_json::Value = buy("label-par_1", "par_1")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let again = buy("label-par_1", "par_1").await.unwrap();
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    let again: serde_json::Value = again.json().await.unwrap();
+    assert_eq!(first["id"], again["id"]);
+    let ledger = admin_json(&format!("{}/__shipsim/ledger", carrier.url)).await;
+    assert_eq!(ledger["effects"].as_array().unwrap().len(), 1, "{ledger}");
+    assert_eq!(ledger["effects"][0]["request"]["parcel"], "par_1");
+
+    let info = admin_json(&format!("{}/_shipsim/proxy", carrier.url)).await;
+    assert_eq!(info["armable"], true, "{info}");
+    assert_eq!(
+        info["rules"].as_array().unwrap().len(),
+        0,
+        "dormant: {info}"
+    );
+    let scenario = Scenario::parse(
+        "<arm test>",
+        "arm_test",
+        "[[fault]]\nkind = \"drop_response\"\ntarget = \"carrier\"\nprobability = 1.0\n",
+    )
+    .unwrap();
+    let mut topology = shipsim::scenario::Topology::reference();
+    topology.hosts = vec!["carrier".into()];
+    let arm = shipsim::live::proxy::ArmRequest {
+        scenario: scenario.to_toml(),
+        topology,
+        seed: 3,
+    };
+    let armed: serde_json::Value = http
+        .post(format!("{}/_shipsim/arm", carrier.url))
+        .json(&arm)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(armed["rules"].as_array().unwrap().len(), 1, "{armed}");
+    http.post(format!("{}/_shipsim/begin", carrier.url))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        buy("label-par_2", "par_2").await.is_err(),
+        "the answer is dropped"
+    );
+    http.post(format!("{}/_shipsim/heal", carrier.url))
+        .send()
+        .await
+        .unwrap();
+    let ledger = admin_json(&format!("{}/__shipsim/ledger", carrier.url)).await;
+    assert_eq!(
+        ledger["effects"].as_array().unwrap().len(),
+        2,
+        "the label behind the lost answer was made: {ledger}"
+    );
+    let replayed = buy("label-par_2", "par_2").await.unwrap();
+    assert_eq!(replayed.headers()["idempotent-replayed"], "true");
+}
+
+#[test]
+fn live_refuses_to_start_naming_an_unreachable_dependency() {
+    // Proves the preflight (the report in issue 21): a service whose carrier is not there
+    // makes `shipsim live` exit 2 before the run, naming the carrier, instead of reporting
+    // violations the service never committed; and a described target whose downstream is
+    // not there is refused the same way.
+    let dir = scratch("preflight");
+    let service = serve(&dir, "127.0.0.1:0", "http://127.0.0.1:9", &[]);
+    let scenario = crate::support::scenarios_dir().join("carrier_trouble.toml");
+    let output =
+        crate::support::shipsim(&["live", "--target", &service.url, scenario.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("is not ready: GET /__shipsim/ready answered 503"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("the carrier at http://127.0.0.1:9 is unreachable"),
+        "{stderr}"
+    );
+    assert!(!String::from_utf8_lossy(&output.stdout).contains("VIOLATION"));
+
+    let output = crate::support::shipsim(&[
+        "live",
+        "--api",
+        "examples/reference/target.toml",
+        "--target",
+        &service.url,
+        "--downstream",
+        "carrier=http://127.0.0.1:9",
+        "--wait",
+        "0",
+        scenario.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("the downstream `carrier` at http://127.0.0.1:9 is unreachable"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_without_a_carrier_url_runs_its_own_and_says_so() {
+    // Proves the embedded default: `shipsim serve --db FILE` alone starts the carrier in its
+    // process, says where, and the reference service described in a file passes a live run
+    // against it with the carrier's faults absent and the service's applied in-process.
+    let dir = scratch("embedded");
+    let db = dir.join("service.db");
+    let service = ChildServer::spawn(
+        exe(),
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--db",
+            db.to_str().unwrap(),
+        ],
+        &dir.join("service.log"),
+    )
+    .unwrap();
+    let log = std::fs::read_to_string(dir.join("service.log")).unwrap();
+    assert!(
+        log.contains("no --carrier-url: the carrier runs in this process"),
+        "{log}"
+    );
+    assert!(
+        dir.join("service.carrier.db").exists(),
+        "the carrier's ledger sits beside the database"
+    );
+    let path = crate::support::repo().join("examples/reference/target.toml");
+    let description = shipsim::described::Description::load(&path).unwrap();
+    let scenario = Scenario::load_for(
+        &corpus_file("live_http_faults.toml"),
+        &description.topology(),
+    )
+    .unwrap();
+    let mut options = options(scenario.clone(), &service.url, "", 5);
+    options.admin_key = None;
+    options.carrier_url = None;
+    options.proxy = true;
+    options.described = Some(shipsim::described::DescribedApi::new(description));
+    let run = driver::run(options).await.unwrap();
+    let text = verdict(&run, &scenario, &service.url);
+    assert!(run.passed(), "{text}");
+    assert_eq!(run.state_source, StateSource::ReadBack);
+    assert!(
+        text.contains("read-back(s) of acknowledged resources"),
+        "{text}"
+    );
+}
+
+#[test]
+fn live_waits_for_a_service_started_in_the_same_breath() {
+    // Proves the start-up wait: the README's commands, pasted at once, start the service and
+    // the run together; `shipsim live` waits (bounded by --wait) for the target to listen
+    // instead of refusing it as unreachable. The service is started only after the run has
+    // said it is waiting, so the order is certain, not timed.
+    use std::io::BufRead as _;
+    let dir = scratch("wait");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let target = format!("http://127.0.0.1:{port}");
+    let mut live = std::process::Command::new(exe())
+        .args([
+            "live",
+            "--api",
+            "examples/reference/target.toml",
+            "--target",
+            &target,
+            "--proxy",
+            "--wait",
+            "600",
+            corpus_file("live_http_faults.toml").to_str().unwrap(),
+        ])
+        .current_dir(crate::support::repo())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(live.stderr.take().unwrap());
+    let mut first = String::new();
+    stderr.read_line(&mut first).unwrap();
+    assert!(
+        first.starts_with("waiting up to ")
+            && first
+                .trim_end()
+                .ends_with(&format!(" s for {target} to listen")),
+        "{first}"
+    );
+    let db = dir.join("service.db");
+    let _service = ChildServer::spawn(
+        exe(),
+        &[
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--db",
+            db.to_str().unwrap(),
+        ],
+        &dir.join("service.log"),
+    )
+    .unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    let output = live.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}{rest}");
+    assert!(stdout.contains("PASSED"), "{stdout}");
 }

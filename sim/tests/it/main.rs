@@ -4,6 +4,7 @@ mod bugs;
 mod byo;
 mod checklist;
 mod cli;
+mod described;
 mod determinism;
 mod faults;
 mod fuzz;

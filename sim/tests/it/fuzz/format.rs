@@ -1,8 +1,7 @@
 //! The seam between the properties and the input formats they fuzz. A format says how to
 //! check a text, how to run what was accepted for a moment, how to write it back, and what
-//! its corpus is; the properties below hold for every format. Scenario files are the one
-//! format today; target descriptions (issue 21) plug in with one more implementation and
-//! their own generators, and get the same properties for free.
+//! its corpus is; the properties below hold for every format: scenario files
+//! (`scenario.rs`) and target descriptions (`description.rs`), each with its own generators.
 
 use std::path::{Path, PathBuf};
 

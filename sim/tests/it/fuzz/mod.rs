@@ -1,5 +1,5 @@
 //! Property-based fuzzing of every input shipsim reads (issue 25): scenario files, command
-//! lines, and (through [`format::InputFormat`]) target descriptions once they exist.
+//! lines, and target descriptions (issue 21), the files through [`format::InputFormat`].
 //!
 //! `PROPTEST_CASES=N cargo test -p shipsim --test it fuzz` runs N cases of every property;
 //! without it each property runs its own default, sized for CI. Failing cases shrink and
@@ -7,6 +7,7 @@
 //! found is also a named test in [`regressions`].
 
 mod cli;
+mod description;
 mod format;
 mod limits;
 mod regressions;

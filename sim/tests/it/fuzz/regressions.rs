@@ -226,3 +226,30 @@ fn crash_restart_after_u64_max_is_refused() {
     );
     assert_runs(&crash("86400000"));
 }
+
+#[test]
+fn a_description_whose_int_placeholder_starts_at_i64_min_is_refused() {
+    // Found by the description fuzzing: `{{int -9223372036854775808..=0}}` in a body
+    // template panicked while checking the bound's magnitude; it is now refused where it
+    // stands, with the range JSON readers hold exactly.
+    use super::description::DescriptionFormat;
+    let path = crate::support::repo().join("examples/python-shipping/target.toml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let from = "weight_g = \"{{int 100..=30000}}\"";
+    assert!(text.contains(from));
+    let text = text.replacen(from, "weight_g = \"{{int -9223372036854775808..=0}}\"", 1);
+    let refusal = DescriptionFormat::check("case.toml", &text).unwrap_err();
+    assert!(
+        refusal
+            .rendered
+            .contains("is outside -9007199254740992..=9007199254740992"),
+        "{}",
+        refusal.rendered
+    );
+    let line = text
+        .lines()
+        .position(|l| l.contains("-9223372036854775808"))
+        .unwrap()
+        + 1;
+    assert_eq!(refusal.line, Some(line), "{}", refusal.rendered);
+}

@@ -402,7 +402,7 @@ pub enum Mutation {
     InsertLine { at: usize, line: String },
 }
 
-fn mutation() -> impl Strategy<Value = Mutation> {
+pub fn mutation() -> impl Strategy<Value = Mutation> {
     let extreme = prop_oneof![
         prop::sample::select(vec![
             "0",
