@@ -349,6 +349,9 @@ struct ListArgs {
     /// Planted bugs only, one per line.
     #[arg(long)]
     bugs: bool,
+    /// Dangerous moments (for `reach = [...]`) only, one per line.
+    #[arg(long)]
+    moments: bool,
     /// Where scenarios live.
     #[arg(long, default_value = "scenarios")]
     dir: PathBuf,
@@ -953,6 +956,12 @@ fn list(args: &ListArgs) -> Result<(), Failure> {
         Bug::ALL.iter().for_each(|b| outln!("{}", b.name()));
         return Ok(());
     }
+    if args.moments {
+        crate::reach::Moment::ALL
+            .iter()
+            .for_each(|m| outln!("{}", m.name()));
+        return Ok(());
+    }
     let scenarios = load_scenarios(std::slice::from_ref(&args.dir))?;
     if args.scenarios {
         scenarios.iter().for_each(|s| outln!("{}", s.name));
@@ -981,6 +990,12 @@ fn list(args: &ListArgs) -> Result<(), Failure> {
     outln!("\nOracles:");
     for oracle in OracleKind::ALL {
         outln!("  {:<20} {}", oracle.name(), oracle.describe());
+    }
+    outln!(
+        "\nDangerous moments (counted in every report; a scenario requires some with reach = [...]):"
+    );
+    for moment in crate::reach::Moment::ALL {
+        outln!("  {:<30} {}", moment.name(), moment.describe());
     }
     outln!("\nPlanted bugs (--bug NAME):");
     for bug in Bug::ALL {

@@ -13,9 +13,9 @@ use std::collections::BTreeMap;
 use shipsim_reports::histogram::{HistogramKind, encode, summarize};
 use shipsim_reports::judge::{self, DETERMINISM, FAULT_COVERAGE, LIVENESS};
 use shipsim_reports::model::{
-    BudgetReport, BugDetection, FaultReport, LatencySummary, OracleReport, Report, RunInfo,
-    SCHEMA_VERSION, ScenarioReport, SeedReport, ShrunkCase, TimelineEntry, TimelineKind, Totals,
-    VIOLATIONS_KEPT_MAX, ViolationReport, WallClock,
+    BudgetReport, BugDetection, FaultReport, LatencySummary, MomentReport, OracleReport, Report,
+    RunInfo, SCHEMA_VERSION, ScenarioReport, SeedReport, ShrunkCase, TimelineEntry, TimelineKind,
+    Totals, VIOLATIONS_KEPT_MAX, ViolationReport, WallClock,
 };
 
 use crate::history::{EventKind, OpId};
@@ -376,6 +376,32 @@ fn scenario_report(
         }
     }
 
+    let moments: Vec<MomentReport> = crate::reach::Moment::ALL
+        .iter()
+        .map(|moment| {
+            let (reached, seeds_reached) = outcome.reached(*moment);
+            MomentReport {
+                name: moment.name().to_string(),
+                reached,
+                seeds_reached,
+                required: scenario.reach.contains(moment),
+            }
+        })
+        .collect();
+    // Like coverage, reachability is judged over the whole sweep, so shards leave it to
+    // `shipsim merge`.
+    if options.shard.is_none() && seeds_run > 0 {
+        for moment in moments.iter().filter(|m| m.required && m.reached == 0) {
+            count(judge::REACHABILITY, &mut oracle_counts);
+            violations.push(judge::moment_never_reached(
+                &scenario.path,
+                moment,
+                seeds_run,
+                first_seed,
+            ));
+        }
+    }
+
     let mut budgets = Vec::new();
     for (endpoint, budget) in &scenario.budgets {
         let summary = summarize(outcome.stats.e2e.get_route(endpoint));
@@ -481,6 +507,7 @@ fn scenario_report(
             }
         }),
         shrunk: None,
+        moments,
     }
 }
 

@@ -142,6 +142,8 @@ pub struct SeedOutcome {
     pub stats: SeedStats,
     /// Wall time spent simulating, ns (not part of any deterministic output).
     pub wall_ns: u64,
+    /// How often it reached each dangerous moment (those reached only).
+    pub reached: BTreeMap<crate::reach::Moment, u64>,
 }
 
 impl SeedOutcome {
@@ -170,6 +172,7 @@ impl SeedOutcome {
                 stats
             },
             wall_ns,
+            reached: run.reached.clone(),
         }
     }
 }
@@ -186,6 +189,18 @@ pub struct ScenarioOutcome {
 }
 
 impl ScenarioOutcome {
+    /// Times `moment` was reached, and in how many seeds.
+    #[must_use]
+    pub fn reached(&self, moment: crate::reach::Moment) -> (u64, u64) {
+        let counts = self
+            .seeds
+            .iter()
+            .map(|s| s.reached.get(&moment).copied().unwrap_or(0));
+        let total = counts.clone().sum();
+        let seeds = counts.filter(|n| *n > 0).count() as u64;
+        (total, seeds)
+    }
+
     /// Times fault `index` fired, and in how many seeds.
     #[must_use]
     pub fn fired(&self, index: usize) -> (u64, u64) {

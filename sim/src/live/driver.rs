@@ -776,6 +776,7 @@ fn judge(
         inventory: Some(&inventories),
         effects: &effects,
         webhooks: None,
+        injections: &[],
     };
     let mut violations: Vec<Violation> = oracles_run
         .iter()

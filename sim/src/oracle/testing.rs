@@ -66,6 +66,8 @@ pub(crate) struct Fixture {
     pub durable: Option<Tables>,
     pub sales: Vec<LabelSale>,
     pub webhooks: Option<super::WebhookView>,
+    /// Injected webhook deliveries and their answers.
+    pub injections: Vec<crate::reach::Injection>,
     clock_us: u64,
 }
 
@@ -151,6 +153,7 @@ impl Fixture {
             durable: None,
             sales: Vec::new(),
             webhooks: None,
+            injections: Vec::new(),
             clock_us: 0,
         }
     }
@@ -328,6 +331,7 @@ impl Fixture {
             inventory: Some(&inventories),
             effects: &effects,
             webhooks: webhooks.as_ref(),
+            injections: &self.injections,
         })
     }
 }
