@@ -8,6 +8,7 @@ mod faults;
 mod fuzz;
 mod live;
 mod live_hardening;
+mod matrix;
 mod reach;
 mod reports;
 mod scenario_errors;
