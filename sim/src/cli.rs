@@ -297,8 +297,9 @@ struct RunArgs {
     /// Parallel workers (default: available cores).
     #[arg(long, short)]
     jobs: Option<usize>,
-    /// Run only shard I of N of the (scenario, seed) pairs.
-    #[arg(long, value_parser = Shard::parse)]
+    /// Run only shard I of N of the (scenario, seed) pairs; `auto` reads I and N from the
+    /// CI's parallel-job variables or a Kubernetes Indexed Job (README, "Sweeps in CI").
+    #[arg(long, value_parser = Shard::parse_or_auto)]
     shard: Option<Shard>,
     /// Report directory.
     #[arg(long, default_value = "target/shipsim/latest")]
