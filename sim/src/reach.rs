@@ -309,7 +309,8 @@ pub struct Injection {
     /// The host it was sent to.
     pub receiver: String,
     /// Seconds between the signature's timestamp (`t=` of the header as sent) and the
-    /// receiver's clock when it was sent, if the header had a timestamp.
+    /// receiver's clock when it was sent, either way (a skewed receiver may see it in its
+    /// future), if the header had a timestamp.
     pub age_s: Option<u64>,
     /// The status it was answered with; `None` when no answer came (a partition, a timeout).
     pub status: Option<u16>,

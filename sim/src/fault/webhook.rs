@@ -180,6 +180,8 @@ pub(crate) struct WebhookFaults {
     /// The receiving host's clock, to judge how old an injected delivery's signature was
     /// when it was sent (the receiver's view of time, skew included).
     receiver_clock: crate::clock::SimClock,
+    /// The host the deliveries go to (`host` is the one sending them).
+    receiver: String,
     rules: Vec<Rule>,
     shared: Shared,
     forge_rng: Mutex<ChaCha8Rng>,
@@ -190,6 +192,7 @@ impl WebhookFaults {
     pub(crate) fn new(
         inner: Arc<dyn Transport>,
         host: &str,
+        receiver: &str,
         direction: Direction,
         faults: &[FaultSpec],
         seed: Seed,
@@ -211,7 +214,8 @@ impl WebhookFaults {
         WebhookFaults {
             inner,
             host: host.to_string(),
-            receiver_clock: crate::clock::SimClock::for_host(host, faults),
+            receiver_clock: crate::clock::SimClock::for_host(receiver, faults),
+            receiver: receiver.to_string(),
             rules,
             shared,
             forge_rng: Mutex::new(seed.derive("forge").rng()),
@@ -275,13 +279,14 @@ impl WebhookFaults {
         self.shared.lock().injections_in_flight += 1;
         let inner = self.inner.clone();
         let shared = self.shared.clone();
-        let receiver = self.host.clone();
+        let receiver = self.receiver.clone();
         let clock = self.receiver_clock.clone();
         tokio::spawn(async move {
             if after_ms > 0 {
                 tokio::time::sleep(Duration::from_millis(after_ms)).await;
             }
-            // How old the signature is, as the raw header and the receiver's clock say.
+            // How far the signature's time is from the receiver's, as the raw header and
+            // the receiver's clock say.
             let age_s = request
                 .headers()
                 .get(shipsim_system::webhook::HEADER_SIGNATURE)
@@ -289,7 +294,9 @@ impl WebhookFaults {
                 .and_then(crate::reach::signed_at_s)
                 .map(|signed_at_s| {
                     use shipsim_system::clock::Clock as _;
-                    (clock.now_ms() / 1_000).saturating_sub(signed_at_s)
+                    // Either way: a receiver whose clock is behind sees a timestamp from
+                    // its future, and refuses it past the tolerance just the same.
+                    (clock.now_ms() / 1_000).abs_diff(signed_at_s)
                 });
             // Bounded: a partitioned receiver must not keep the run waiting forever.
             let answer = tokio::time::timeout(Duration::from_secs(10), inner.send(request)).await;

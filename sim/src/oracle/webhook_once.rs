@@ -45,15 +45,16 @@ fn injections(input: &OracleInput<'_>, found: &mut Vec<Violation>) {
         let Some(status) = injection.status else {
             continue;
         };
+        // Only the receiver's own verdicts count: a 5xx (an injected HTTP fault in front
+        // of it, or a crash) neither accepts nor refuses.
+        let accepted = (200..300).contains(&status);
         let refused = (400..500).contains(&status);
         let what = match injection.kind {
-            InjectionKind::Forgery if !refused => "a forged delivery",
-            InjectionKind::Replay if injection.stale(tolerance_s) && !refused => {
+            InjectionKind::Forgery if accepted => "a forged delivery",
+            InjectionKind::Replay if injection.stale(tolerance_s) && accepted => {
                 "a delivery replayed past the signature tolerance"
             }
-            InjectionKind::Replay
-                if injection.fresh(tolerance_s) && !(200..300).contains(&status) =>
-            {
+            InjectionKind::Replay if injection.fresh(tolerance_s) && refused => {
                 found.push(
                     Violation::new(
                         ORACLE,
@@ -457,6 +458,10 @@ mod tests {
             injected(InjectionKind::Replay, 301, 400),
             injected(InjectionKind::Replay, 10, 200),
             injected(InjectionKind::Copy, 0, 200),
+            // A 5xx is no verdict of the receiver's (a fault in front of it answered).
+            injected(InjectionKind::Forgery, 0, 502),
+            injected(InjectionKind::Replay, 301, 503),
+            injected(InjectionKind::Replay, 10, 500),
         ];
         assert_eq!(fixture.check(ORACLE), vec![]);
         fixture.injections = vec![injected(InjectionKind::Replay, 301, 200)];
