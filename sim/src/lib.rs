@@ -94,6 +94,8 @@ pub mod cli;
 #[doc(hidden)]
 pub mod clock;
 #[doc(hidden)]
+pub mod explore;
+#[doc(hidden)]
 pub mod fault;
 #[doc(hidden)]
 pub mod history;

@@ -741,6 +741,29 @@ pub fn timeline(
     (entries, faults_active)
 }
 
+/// Writes only repro files under `dir/repro/` (an exploration's), clearing earlier ones.
+///
+/// # Errors
+/// When a file cannot be written, naming it.
+pub fn write_repros(dir: &Path, repros: &[ReproFile]) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let repro_dir = dir.join("repro");
+    if repro_dir.exists() {
+        std::fs::remove_dir_all(&repro_dir)
+            .with_context(|| format!("cannot clear {}", repro_dir.display()))?;
+    }
+    for repro in repros {
+        let path = dir.join(&repro.relative_path);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        std::fs::write(&path, &repro.contents)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
+}
+
 /// Writes the report directory: `summary.json`, `index.html`, `junit.xml`, `summary.md`,
 /// one `<endpoint-slug>.hlog` per endpoint, and the repro files under `repro/`. Repro and
 /// interval-log files of an earlier report in `dir` are removed first, so that the

@@ -4,6 +4,7 @@ mod bugs;
 mod byo;
 mod cli;
 mod determinism;
+mod explore;
 mod faults;
 mod fuzz;
 mod live;
