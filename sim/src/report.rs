@@ -741,17 +741,18 @@ pub fn timeline(
     (entries, faults_active)
 }
 
-/// Writes only repro files under `dir/repro/` (an exploration's), clearing earlier ones.
+/// Writes the repro files under `dir/repro/`, clearing earlier ones: the paths written.
 ///
 /// # Errors
 /// When a file cannot be written, naming it.
-pub fn write_repros(dir: &Path, repros: &[ReproFile]) -> anyhow::Result<()> {
+pub fn write_repros(dir: &Path, repros: &[ReproFile]) -> anyhow::Result<Vec<PathBuf>> {
     use anyhow::Context;
     let repro_dir = dir.join("repro");
     if repro_dir.exists() {
         std::fs::remove_dir_all(&repro_dir)
             .with_context(|| format!("cannot clear {}", repro_dir.display()))?;
     }
+    let mut written = Vec::new();
     for repro in repros {
         let path = dir.join(&repro.relative_path);
         if let Some(parent) = path.parent() {
@@ -760,8 +761,9 @@ pub fn write_repros(dir: &Path, repros: &[ReproFile]) -> anyhow::Result<()> {
         }
         std::fs::write(&path, &repro.contents)
             .with_context(|| format!("cannot write {}", path.display()))?;
+        written.push(path);
     }
-    Ok(())
+    Ok(written)
 }
 
 /// Writes the report directory: `summary.json`, `index.html`, `junit.xml`, `summary.md`,
@@ -776,12 +778,6 @@ pub fn write(dir: &Path, report: &Report, repros: &[ReproFile]) -> anyhow::Resul
     use shipsim_reports::{hlog, html, json, junit, markdown};
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create report directory {}", dir.display()))?;
-    let mut written = Vec::new();
-    let repro_dir = dir.join("repro");
-    if repro_dir.exists() {
-        std::fs::remove_dir_all(&repro_dir)
-            .with_context(|| format!("cannot clear {}", repro_dir.display()))?;
-    }
     let entries = std::fs::read_dir(dir)
         .with_context(|| format!("cannot list report directory {}", dir.display()))?;
     for entry in entries {
@@ -793,16 +789,7 @@ pub fn write(dir: &Path, report: &Report, repros: &[ReproFile]) -> anyhow::Resul
                 .with_context(|| format!("cannot remove stale {}", path.display()))?;
         }
     }
-    for repro in repros {
-        let path = dir.join(&repro.relative_path);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("cannot create {}", parent.display()))?;
-        }
-        std::fs::write(&path, &repro.contents)
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        written.push(path);
-    }
+    let mut written = write_repros(dir, repros)?;
     let mut files = vec![
         (
             "summary.json".to_string(),
