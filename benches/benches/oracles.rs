@@ -32,6 +32,7 @@ fn oracles(c: &mut Criterion) {
             inventory: Some(&inventories),
             effects: &effects,
             webhooks: None,
+            injections: &[],
         };
         assert!(check_all(&input).is_empty(), "the synthetic run is clean");
         group.throughput(Throughput::Elements(operations as u64));

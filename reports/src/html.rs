@@ -380,6 +380,7 @@ fn scenario_section(
     requests(out, s);
     latency(out, s)?;
     faults(out, s);
+    moments(out, s);
     shrunk(out, s);
     failures(out, s, timelines_left);
     seed_table(out, s);
@@ -551,6 +552,37 @@ fn faults(out: &mut String, s: &ScenarioReport) {
             fault.fired,
             fault.seeds_fired,
             s.seeds_run
+        );
+    }
+    out.push_str("</tbody></table>\n");
+}
+
+/// The dangerous moments the seeds reached (and the required ones, reached or not): what
+/// the run actually tried, next to what it judged.
+fn moments(out: &mut String, s: &ScenarioReport) {
+    let shown: Vec<_> = s
+        .moments
+        .iter()
+        .filter(|m| m.reached > 0 || m.required)
+        .collect();
+    if shown.is_empty() {
+        return;
+    }
+    out.push_str("<h3>Dangerous moments reached</h3><table><thead><tr><th class=\"text\">moment</th><th>reached</th><th>seeds reached</th><th class=\"text\">required</th></tr></thead><tbody>");
+    for moment in shown {
+        let required = match (moment.required, moment.reached > 0) {
+            (false, _) => "",
+            (true, true) => "required: reached",
+            (true, false) => "required: NEVER REACHED",
+        };
+        let _ = write!(
+            out,
+            "<tr><td class=\"text\"><code>{}</code></td><td>{}</td><td>{} / {}</td><td class=\"text\">{}</td></tr>",
+            escape(&moment.name),
+            moment.reached,
+            moment.seeds_reached,
+            s.seeds_run,
+            required
         );
     }
     out.push_str("</tbody></table>\n");

@@ -2,7 +2,7 @@
 //! budgets. They are built here, from model values only, so that a run and a merge of its
 //! shards derive them identically (same oracle name, message, evidence and replay command).
 
-use crate::model::{BudgetReport, FaultReport, LatencySummary, ViolationReport};
+use crate::model::{BudgetReport, FaultReport, LatencySummary, MomentReport, ViolationReport};
 
 /// Pseudo-oracle of a fault that never fired in any seed of a scenario.
 pub const FAULT_COVERAGE: &str = "fault_coverage";
@@ -16,11 +16,41 @@ pub const LIVENESS: &str = "liveness";
 /// Pseudo-oracle of seeds that did not replay identically.
 pub const DETERMINISM: &str = "determinism";
 
+/// Pseudo-oracle of a moment a scenario requires (`reach = [...]`) that no seed reached.
+pub const REACHABILITY: &str = "reachability";
+
 /// Whether violations of `oracle` are derived from a whole scenario (and so re-derived,
 /// not summed, when shards merge).
 #[must_use]
 pub fn is_scenario_wide(oracle: &str) -> bool {
-    oracle == FAULT_COVERAGE || oracle == LATENCY_BUDGET
+    oracle == FAULT_COVERAGE || oracle == LATENCY_BUDGET || oracle == REACHABILITY
+}
+
+/// The violation of the required moment `moment` never having been reached in `seeds_run`
+/// seeds of the scenario at `path`, whose first seed is `first_seed`.
+#[must_use]
+pub fn moment_never_reached(
+    path: &str,
+    moment: &MomentReport,
+    seeds_run: u64,
+    first_seed: u64,
+) -> ViolationReport {
+    ViolationReport {
+        oracle: REACHABILITY.to_string(),
+        seed: first_seed,
+        message: format!(
+            "required moment `{}` was never reached in {seeds_run} seed(s)",
+            moment.name
+        ),
+        operations: Vec::new(),
+        evidence: vec![
+            "the scenario claims to cross this rule's boundary but no seed did: a green run would prove nothing about it".into(),
+        ],
+        faults_active: Vec::new(),
+        timeline: Vec::new(),
+        repro: None,
+        replay_command: format!("shipsim run {path} --seed {first_seed}"),
+    }
 }
 
 /// The violation of `fault` never having fired in `seeds_run` seeds of the scenario at
@@ -112,6 +142,7 @@ mod tests {
         assert_eq!(read, vec![1, 2, 3, 5]);
         assert!(is_scenario_wide(FAULT_COVERAGE));
         assert!(is_scenario_wide(LATENCY_BUDGET));
+        assert!(is_scenario_wide(REACHABILITY));
         assert!(!is_scenario_wide(LIVENESS));
     }
 }

@@ -62,6 +62,24 @@ pub fn render(report: &Report) -> Result<String, RenderError> {
         }
     }
     failures(&mut out, report);
+    if !report.totals.moments.is_empty() {
+        out.push_str(
+            "\n### Dangerous moments reached\n\n| moment | times | required by |\n|---|--:|---|\n",
+        );
+        for (name, count) in &report.totals.moments {
+            let required: Vec<&str> = report
+                .scenarios
+                .iter()
+                .filter(|s| s.moments.iter().any(|m| m.required && &m.name == name))
+                .map(|s| s.name.as_str())
+                .collect();
+            let _ = writeln!(
+                out,
+                "| `{name}` | {count} | {} |",
+                escape_markdown_cell(&required.join(", "))
+            );
+        }
+    }
     if !report.bugs.is_empty() {
         out.push_str("\n### Planted bugs\n\n| bug | scenario | seeds to detect | seeds run | caught by | operations (shrunk) | repro |\n|---|---|--:|--:|---|--:|---|\n");
         for bug in &report.bugs {

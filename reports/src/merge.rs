@@ -467,6 +467,7 @@ fn merge_scenario(parts: &[(&str, &ScenarioReport)]) -> Result<ScenarioReport, M
             .filter_map(|(_, part)| part.shrunk.as_ref())
             .min_by_key(|shrunk| shrunk.seed)
             .cloned(),
+        moments: merge_moments(parts),
     };
     for (_, part) in parts {
         if let Some(theirs) = &part.webhooks {
@@ -544,6 +545,25 @@ fn merge_scenario(parts: &[(&str, &ScenarioReport)]) -> Result<ScenarioReport, M
     Ok(merged)
 }
 
+/// Sums each moment's counts over the parts, by name, in the first part's order (moments
+/// only another part knows come after).
+fn merge_moments(parts: &[(&str, &ScenarioReport)]) -> Vec<crate::model::MomentReport> {
+    let mut moments: Vec<crate::model::MomentReport> = Vec::new();
+    for (_, part) in parts {
+        for moment in &part.moments {
+            match moments.iter_mut().find(|m| m.name == moment.name) {
+                Some(sum) => {
+                    sum.reached += moment.reached;
+                    sum.seeds_reached += moment.seeds_reached;
+                    sum.required |= moment.required;
+                }
+                None => moments.push(moment.clone()),
+            }
+        }
+    }
+    moments
+}
+
 fn merge_faults(parts: &[(&str, &ScenarioReport)]) -> Vec<FaultReport> {
     let mut faults = parts[0].1.faults.clone();
     for fault in &mut faults {
@@ -566,7 +586,7 @@ fn merge_oracle_counts(parts: &[(&str, &ScenarioReport)]) -> Vec<OracleReport> {
     for (_, part) in parts {
         for oracle in &part.oracles {
             let scenario_wide = judge::is_scenario_wide(&oracle.name);
-            if oracle.name == judge::FAULT_COVERAGE {
+            if oracle.name == judge::FAULT_COVERAGE || oracle.name == judge::REACHABILITY {
                 continue;
             }
             let add = if scenario_wide { 0 } else { oracle.violations };
@@ -608,6 +628,21 @@ fn judge_scenario(merged: &mut ScenarioReport, budgets: &[crate::model::BudgetRe
             merged.violations.push(judge::fault_never_fired(
                 &merged.path,
                 &fault,
+                merged.seeds_run,
+                first_seed,
+            ));
+        }
+        let unreached: Vec<crate::model::MomentReport> = merged
+            .moments
+            .iter()
+            .filter(|m| m.required && m.reached == 0)
+            .cloned()
+            .collect();
+        for moment in unreached {
+            count(&mut merged.oracles, judge::REACHABILITY);
+            merged.violations.push(judge::moment_never_reached(
+                &merged.path,
+                &moment,
                 merged.seeds_run,
                 first_seed,
             ));

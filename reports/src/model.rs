@@ -120,6 +120,10 @@ pub struct Totals {
     /// See [`ScenarioReport::duplicate_deliveries_absorbed`].
     #[serde(default)]
     pub duplicate_deliveries_absorbed: u64,
+    /// Times each dangerous moment was reached over the whole sweep, by name (moments
+    /// never reached are left out); regression proofs are left out as for the other sums.
+    #[serde(default)]
+    pub moments: BTreeMap<String, u64>,
 }
 
 impl Totals {
@@ -145,6 +149,9 @@ impl Totals {
             totals.operations += scenario.operations.total;
             totals.ambiguous_operations += scenario.operations.ambiguous;
             totals.duplicate_deliveries_absorbed += scenario.duplicate_deliveries_absorbed;
+            for moment in scenario.moments.iter().filter(|m| m.reached > 0) {
+                *totals.moments.entry(moment.name.clone()).or_insert(0) += moment.reached;
+            }
         }
         totals
     }
@@ -224,6 +231,24 @@ pub struct ScenarioReport {
     /// `None` when the scenario passed, expected to fail, or shrinking was switched off.
     #[serde(default)]
     pub shrunk: Option<ShrunkCase>,
+    /// Every dangerous moment of the catalogue (`shipsim list --moments`) and how often the
+    /// scenario's seeds reached it, in catalogue order; the ones the scenario requires
+    /// (`reach = [...]`) are marked, and one never reached fails it (`reachability`).
+    #[serde(default)]
+    pub moments: Vec<MomentReport>,
+}
+
+/// One dangerous moment (a rule's boundary crossed) over a scenario's seeds.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MomentReport {
+    /// Its name (`retry_while_in_flight`).
+    pub name: String,
+    /// Times it was reached, over all seeds.
+    pub reached: u64,
+    /// Seeds that reached it at least once.
+    pub seeds_reached: u64,
+    /// Whether the scenario requires it (`reach = [...]`).
+    pub required: bool,
 }
 
 /// A failing case shrunk to a minimal repro.

@@ -110,6 +110,19 @@ pub fn render(report: &Report) -> String {
         totals.duplicate_shipments,
         totals.duplicate_labels
     );
+    if !totals.moments.is_empty() {
+        let reached: Vec<String> = totals
+            .moments
+            .iter()
+            .map(|(name, count)| format!("{name} {count}"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "{} dangerous moment(s) reached: {}",
+            reached.len(),
+            reached.join(", ")
+        );
+    }
     let _ = writeln!(
         out,
         "{:.1} s wall, {:.1} seeds/s, simulated time {:.0}x faster than wall time ({} job(s)), peak RSS {:.0} MiB",

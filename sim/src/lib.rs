@@ -44,7 +44,7 @@
 //!
 //! # Public API
 //!
-//! The items re-exported at the root, and the modules [`scenario`], [`oracle`],
+//! The items re-exported at the root, and the modules [`scenario`], [`oracle`], [`reach`],
 //! [`reference`](mod@reference), [`corpus`], [`store`] and [`downstream`]. The other modules are shipsim's
 //! own machinery, public only so that the `shipsim` binary, the benchmarks and the
 //! integration tests can reach it: they are hidden from the documentation and carry no
@@ -54,6 +54,7 @@
 
 pub mod corpus;
 pub mod oracle;
+pub mod reach;
 pub mod reference;
 pub mod scenario;
 mod target;
@@ -100,6 +101,8 @@ pub mod cli;
 pub mod clock;
 #[doc(hidden)]
 pub mod described;
+#[doc(hidden)]
+pub mod explore;
 #[doc(hidden)]
 pub mod fault;
 #[doc(hidden)]

@@ -13,9 +13,9 @@ use std::collections::BTreeMap;
 use shipsim_reports::histogram::{HistogramKind, encode, summarize};
 use shipsim_reports::judge::{self, DETERMINISM, FAULT_COVERAGE, LIVENESS};
 use shipsim_reports::model::{
-    BudgetReport, BugDetection, FaultReport, LatencySummary, OracleReport, Report, RunInfo,
-    SCHEMA_VERSION, ScenarioReport, SeedReport, ShrunkCase, TimelineEntry, TimelineKind, Totals,
-    VIOLATIONS_KEPT_MAX, ViolationReport, WallClock,
+    BudgetReport, BugDetection, FaultReport, LatencySummary, MomentReport, OracleReport, Report,
+    RunInfo, SCHEMA_VERSION, ScenarioReport, SeedReport, ShrunkCase, TimelineEntry, TimelineKind,
+    Totals, VIOLATIONS_KEPT_MAX, ViolationReport, WallClock,
 };
 
 use crate::history::{EventKind, OpId};
@@ -376,6 +376,32 @@ fn scenario_report(
         }
     }
 
+    let moments: Vec<MomentReport> = crate::reach::Moment::ALL
+        .iter()
+        .map(|moment| {
+            let (reached, seeds_reached) = outcome.reached(*moment);
+            MomentReport {
+                name: moment.name().to_string(),
+                reached,
+                seeds_reached,
+                required: scenario.reach.contains(moment),
+            }
+        })
+        .collect();
+    // Like coverage, reachability is judged over the whole sweep, so shards leave it to
+    // `shipsim merge`.
+    if options.shard.is_none() && seeds_run > 0 {
+        for moment in moments.iter().filter(|m| m.required && m.reached == 0) {
+            count(judge::REACHABILITY, &mut oracle_counts);
+            violations.push(judge::moment_never_reached(
+                &scenario.path,
+                moment,
+                seeds_run,
+                first_seed,
+            ));
+        }
+    }
+
     let mut budgets = Vec::new();
     for (endpoint, budget) in &scenario.budgets {
         let summary = summarize(outcome.stats.e2e.get_route(endpoint));
@@ -481,6 +507,7 @@ fn scenario_report(
             }
         }),
         shrunk: None,
+        moments,
     }
 }
 
@@ -714,6 +741,31 @@ pub fn timeline(
     (entries, faults_active)
 }
 
+/// Writes the repro files under `dir/repro/`, clearing earlier ones: the paths written.
+///
+/// # Errors
+/// When a file cannot be written, naming it.
+pub fn write_repros(dir: &Path, repros: &[ReproFile]) -> anyhow::Result<Vec<PathBuf>> {
+    use anyhow::Context;
+    let repro_dir = dir.join("repro");
+    if repro_dir.exists() {
+        std::fs::remove_dir_all(&repro_dir)
+            .with_context(|| format!("cannot clear {}", repro_dir.display()))?;
+    }
+    let mut written = Vec::new();
+    for repro in repros {
+        let path = dir.join(&repro.relative_path);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        std::fs::write(&path, &repro.contents)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
 /// Writes the report directory: `summary.json`, `index.html`, `junit.xml`, `summary.md`,
 /// one `<endpoint-slug>.hlog` per endpoint, and the repro files under `repro/`. Repro and
 /// interval-log files of an earlier report in `dir` are removed first, so that the
@@ -726,12 +778,6 @@ pub fn write(dir: &Path, report: &Report, repros: &[ReproFile]) -> anyhow::Resul
     use shipsim_reports::{hlog, html, json, junit, markdown};
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create report directory {}", dir.display()))?;
-    let mut written = Vec::new();
-    let repro_dir = dir.join("repro");
-    if repro_dir.exists() {
-        std::fs::remove_dir_all(&repro_dir)
-            .with_context(|| format!("cannot clear {}", repro_dir.display()))?;
-    }
     let entries = std::fs::read_dir(dir)
         .with_context(|| format!("cannot list report directory {}", dir.display()))?;
     for entry in entries {
@@ -743,16 +789,7 @@ pub fn write(dir: &Path, report: &Report, repros: &[ReproFile]) -> anyhow::Resul
                 .with_context(|| format!("cannot remove stale {}", path.display()))?;
         }
     }
-    for repro in repros {
-        let path = dir.join(&repro.relative_path);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("cannot create {}", parent.display()))?;
-        }
-        std::fs::write(&path, &repro.contents)
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        written.push(path);
-    }
+    let mut written = write_repros(dir, repros)?;
     let mut files = vec![
         (
             "summary.json".to_string(),

@@ -101,6 +101,10 @@ pub struct SeedRun {
     pub stuck: Option<String>,
     /// Webhook traffic, when the scenario has webhooks.
     pub webhooks: Option<crate::oracle::WebhookView>,
+    /// Deliveries the webhook faults injected, with their answers.
+    pub injections: Vec<crate::reach::Injection>,
+    /// How often the run reached each dangerous moment (those reached only).
+    pub reached: std::collections::BTreeMap<crate::reach::Moment, u64>,
 }
 
 impl SeedRun {
@@ -300,6 +304,7 @@ pub fn run_seed(target: &Target, scenario: &Scenario, seed: u64, bugs: &BugSet) 
         inventory: inventory.as_ref(),
         effects: &effects,
         webhooks: webhooks.as_ref(),
+        injections: &state.injections,
     };
     let violations = if stuck.is_none() {
         oracle::check_all(&input)
@@ -307,6 +312,14 @@ pub fn run_seed(target: &Target, scenario: &Scenario, seed: u64, bugs: &BugSet) 
         Vec::new()
     };
     let duplicates = Duplicates::count(&input);
+    let reached = crate::reach::count_all(&crate::reach::RunFacts {
+        history: &state.history,
+        trace: &state.trace,
+        conventions: &plan.conventions,
+        injections: &state.injections,
+        tolerance_s: scenario.webhooks.map(|w| w.tolerance_s),
+        webhooks: webhooks.as_ref(),
+    });
     SeedRun {
         seed,
         duplicates,
@@ -323,6 +336,8 @@ pub fn run_seed(target: &Target, scenario: &Scenario, seed: u64, bugs: &BugSet) 
         durables,
         stuck,
         webhooks,
+        injections: state.injections,
+        reached,
     }
 }
 

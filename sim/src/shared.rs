@@ -38,6 +38,9 @@ pub(crate) struct RunState {
     /// Injected deliveries (replays, forgeries, duplicate copies) not yet answered; the
     /// settler waits for them so their effect is part of the run.
     pub injections_in_flight: u64,
+    /// Every injected delivery and its answer, in the order answered (not traced: counting
+    /// them must not move a trace hash).
+    pub injections: Vec<crate::reach::Injection>,
 }
 
 /// A handle to the run's shared state.

@@ -175,6 +175,9 @@ pub fn shrink(
     }
     best.seed = Some(best_seed);
     best.seeds = crate::scenario::SeedRange::single(best_seed);
+    // A repro replays one seed to show one violation; moments a sweep must reach are the
+    // original scenario's claim, not the repro's.
+    best.reach.clear();
     Shrunk {
         scenario: best,
         seed: best_seed,

@@ -50,6 +50,78 @@ impl Shard {
         Ok(Shard { index, count })
     }
 
+    /// Parses `I/N`, or `auto`: the shard this process is in a CI matrix or a Kubernetes
+    /// Indexed Job, read from the environment (see [`Shard::from_env`]).
+    ///
+    /// # Errors
+    /// As [`Shard::parse`], or when `auto` finds no shard in the environment.
+    pub fn parse_or_auto(text: &str) -> Result<Shard, String> {
+        if text.trim() == "auto" {
+            Shard::from_env(|name| std::env::var(name).ok())
+        } else {
+            Shard::parse(text)
+        }
+    }
+
+    /// The shard named by the environment `var` reads, tried in this order:
+    ///
+    /// | variables | set by | index |
+    /// |---|---|---|
+    /// | `SHIPSIM_SHARD` = `I/N` | you | 1-based |
+    /// | `SHIPSIM_SHARD_INDEX`, `SHIPSIM_SHARD_COUNT` | you (GitHub Actions: `${{ strategy.job-index }}`, `${{ strategy.job-total }}`) | 0-based |
+    /// | `JOB_COMPLETION_INDEX`, `SHIPSIM_SHARD_COUNT` | a Kubernetes Indexed Job (the count is the Job's `completions`, passed in the pod's env) | 0-based |
+    /// | `CI_NODE_INDEX`, `CI_NODE_TOTAL` | GitLab CI `parallel:` | 1-based |
+    /// | `CIRCLE_NODE_INDEX`, `CIRCLE_NODE_TOTAL` | CircleCI `parallelism:` | 0-based |
+    /// | `BUILDKITE_PARALLEL_JOB`, `BUILDKITE_PARALLEL_JOB_COUNT` | Buildkite `parallelism:` | 0-based |
+    ///
+    /// # Errors
+    /// A sentence naming the variables when none is set, one is not a number, or the index
+    /// is outside the count.
+    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Shard, String> {
+        if let Some(text) = var("SHIPSIM_SHARD") {
+            return Shard::parse(&text).map_err(|e| format!("SHIPSIM_SHARD: {e}"));
+        }
+        const PAIRS: [(&str, &str, u32); 5] = [
+            ("SHIPSIM_SHARD_INDEX", "SHIPSIM_SHARD_COUNT", 0),
+            ("JOB_COMPLETION_INDEX", "SHIPSIM_SHARD_COUNT", 0),
+            ("CI_NODE_INDEX", "CI_NODE_TOTAL", 1),
+            ("CIRCLE_NODE_INDEX", "CIRCLE_NODE_TOTAL", 0),
+            ("BUILDKITE_PARALLEL_JOB", "BUILDKITE_PARALLEL_JOB_COUNT", 0),
+        ];
+        for (index_var, count_var, base) in PAIRS {
+            let Some(index_text) = var(index_var) else {
+                continue;
+            };
+            let Some(count_text) = var(count_var) else {
+                return Err(format!(
+                    "--shard auto: {index_var} is set but {count_var} is not (set it to the number of shards)"
+                ));
+            };
+            let number = |name: &str, text: &str| {
+                text.trim()
+                    .parse::<u32>()
+                    .map_err(|_| format!("--shard auto: {name}=`{text}` is not a number"))
+            };
+            let index = number(index_var, &index_text)?;
+            let count = number(count_var, &count_text)?;
+            let one_based = index
+                .checked_add(1 - base)
+                .ok_or_else(|| format!("--shard auto: {index_var}={index} is too large"))?;
+            if count == 0 || one_based == 0 || one_based > count {
+                return Err(format!(
+                    "--shard auto: {index_var}={index} is not a shard of {count_var}={count} ({} to {})",
+                    base,
+                    count.saturating_sub(1) + base
+                ));
+            }
+            return Ok(Shard {
+                index: one_based,
+                count,
+            });
+        }
+        Err("--shard auto: no shard in the environment: set SHIPSIM_SHARD=I/N, or SHIPSIM_SHARD_INDEX and SHIPSIM_SHARD_COUNT, or run in a Kubernetes Indexed Job (JOB_COMPLETION_INDEX) or a GitLab, CircleCI or Buildkite parallel job".to_string())
+    }
+
     /// Whether the pair (scenario `name`, `seed`) belongs to this shard. Assignment hashes
     /// the pair, so it does not change when other scenarios are added or removed.
     #[must_use]
@@ -142,6 +214,8 @@ pub struct SeedOutcome {
     pub stats: SeedStats,
     /// Wall time spent simulating, ns (not part of any deterministic output).
     pub wall_ns: u64,
+    /// How often it reached each dangerous moment (those reached only).
+    pub reached: BTreeMap<crate::reach::Moment, u64>,
 }
 
 impl SeedOutcome {
@@ -170,6 +244,7 @@ impl SeedOutcome {
                 stats
             },
             wall_ns,
+            reached: run.reached.clone(),
         }
     }
 }
@@ -186,6 +261,18 @@ pub struct ScenarioOutcome {
 }
 
 impl ScenarioOutcome {
+    /// Times `moment` was reached, and in how many seeds.
+    #[must_use]
+    pub fn reached(&self, moment: crate::reach::Moment) -> (u64, u64) {
+        let counts = self
+            .seeds
+            .iter()
+            .map(|s| s.reached.get(&moment).copied().unwrap_or(0));
+        let total = counts.clone().sum();
+        let seeds = counts.filter(|n| *n > 0).count() as u64;
+        (total, seeds)
+    }
+
     /// Times fault `index` fired, and in how many seeds.
     #[must_use]
     pub fn fired(&self, index: usize) -> (u64, u64) {
@@ -435,6 +522,94 @@ mod tests {
         for size in sizes {
             assert!((400..=600).contains(&size), "uneven shards: {sizes:?}");
         }
+    }
+
+    #[test]
+    fn auto_reads_each_ci_and_kubernetes() {
+        // Proves `--shard auto` reads every documented source with its own index base, that
+        // an explicit SHIPSIM_SHARD wins, and that a missing count, a non-number, an index
+        // outside the count and an empty environment are refused with the variable's name.
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| (*v).to_string())
+            }
+        };
+        let shard = |index, count| Ok(Shard { index, count });
+        assert_eq!(
+            Shard::from_env(env(&[("SHIPSIM_SHARD", "2/4")])),
+            shard(2, 4)
+        );
+        assert_eq!(
+            Shard::from_env(env(&[
+                ("SHIPSIM_SHARD_INDEX", "0"),
+                ("SHIPSIM_SHARD_COUNT", "4")
+            ])),
+            shard(1, 4)
+        );
+        assert_eq!(
+            Shard::from_env(env(&[
+                ("JOB_COMPLETION_INDEX", "3"),
+                ("SHIPSIM_SHARD_COUNT", "4")
+            ])),
+            shard(4, 4)
+        );
+        assert_eq!(
+            Shard::from_env(env(&[("CI_NODE_INDEX", "1"), ("CI_NODE_TOTAL", "4")])),
+            shard(1, 4)
+        );
+        assert_eq!(
+            Shard::from_env(env(&[
+                ("CIRCLE_NODE_INDEX", "2"),
+                ("CIRCLE_NODE_TOTAL", "3")
+            ])),
+            shard(3, 3)
+        );
+        assert_eq!(
+            Shard::from_env(env(&[
+                ("BUILDKITE_PARALLEL_JOB", "0"),
+                ("BUILDKITE_PARALLEL_JOB_COUNT", "2")
+            ])),
+            shard(1, 2)
+        );
+        assert_eq!(
+            Shard::from_env(env(&[
+                ("SHIPSIM_SHARD", "1/2"),
+                ("CI_NODE_INDEX", "2"),
+                ("CI_NODE_TOTAL", "2")
+            ])),
+            shard(1, 2)
+        );
+        let refused = |result: Result<Shard, String>, needle: &str| {
+            let error = result.expect_err("refused");
+            assert!(error.contains(needle), "{error}");
+        };
+        refused(
+            Shard::from_env(env(&[("JOB_COMPLETION_INDEX", "1")])),
+            "SHIPSIM_SHARD_COUNT is not",
+        );
+        refused(
+            Shard::from_env(env(&[("CI_NODE_INDEX", "x"), ("CI_NODE_TOTAL", "4")])),
+            "CI_NODE_INDEX=`x`",
+        );
+        refused(
+            Shard::from_env(env(&[("CI_NODE_INDEX", "0"), ("CI_NODE_TOTAL", "4")])),
+            "(1 to 4)",
+        );
+        refused(
+            Shard::from_env(env(&[
+                ("CIRCLE_NODE_INDEX", "3"),
+                ("CIRCLE_NODE_TOTAL", "3"),
+            ])),
+            "(0 to 2)",
+        );
+        refused(Shard::from_env(env(&[])), "no shard in the environment");
+        refused(
+            Shard::from_env(env(&[("SHIPSIM_SHARD", "5/4")])),
+            "SHIPSIM_SHARD",
+        );
     }
 
     #[test]

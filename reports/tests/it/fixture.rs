@@ -9,9 +9,9 @@ use shipsim_reports::histogram::{
     HistogramKind, encode, new_latency_histogram, record_clamped, summarize,
 };
 use shipsim_reports::model::{
-    BudgetReport, BugDetection, FaultReport, OperationCounts, OracleReport, Report, RequestCounts,
-    RunInfo, SCHEMA_VERSION, ScenarioReport, SeedReport, ShrunkCase, TimelineEntry, TimelineKind,
-    Totals, ViolationReport, WallClock,
+    BudgetReport, BugDetection, FaultReport, MomentReport, OperationCounts, OracleReport, Report,
+    RequestCounts, RunInfo, SCHEMA_VERSION, ScenarioReport, SeedReport, ShrunkCase, TimelineEntry,
+    TimelineKind, Totals, ViolationReport, WallClock,
 };
 
 /// The endpoints every fixture scenario measures.
@@ -290,6 +290,20 @@ pub fn scenario(name: &str, seed_list: &[u64], failing: &[u64]) -> ScenarioRepor
         expected_to_fail: false,
         webhooks: None,
         shrunk,
+        moments: vec![
+            MomentReport {
+                name: "retry_while_in_flight".into(),
+                reached: 3 * n,
+                seeds_reached: n,
+                required: true,
+            },
+            MomentReport {
+                name: "forged_event".into(),
+                reached: 0,
+                seeds_reached: 0,
+                required: false,
+            },
+        ],
     }
 }
 

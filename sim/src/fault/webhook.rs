@@ -16,6 +16,7 @@ use shipsim_system::transport::{BoxFuture, HttpRequest, HttpResponse, Transport,
 
 use super::params::Params;
 use super::{FaultSpec, ParamInfo, Window};
+use crate::reach::{Injection, InjectionKind};
 use crate::scenario::ScenarioError;
 use crate::scenario::write_quote as quote;
 use crate::shared::Shared;
@@ -176,6 +177,11 @@ struct Rule {
 pub(crate) struct WebhookFaults {
     inner: Arc<dyn Transport>,
     host: String,
+    /// The receiving host's clock, to judge how old an injected delivery's signature was
+    /// when it was sent (the receiver's view of time, skew included).
+    receiver_clock: crate::clock::SimClock,
+    /// The host the deliveries go to (`host` is the one sending them).
+    receiver: String,
     rules: Vec<Rule>,
     shared: Shared,
     forge_rng: Mutex<ChaCha8Rng>,
@@ -186,6 +192,7 @@ impl WebhookFaults {
     pub(crate) fn new(
         inner: Arc<dyn Transport>,
         host: &str,
+        receiver: &str,
         direction: Direction,
         faults: &[FaultSpec],
         seed: Seed,
@@ -207,6 +214,8 @@ impl WebhookFaults {
         WebhookFaults {
             inner,
             host: host.to_string(),
+            receiver_clock: crate::clock::SimClock::for_host(receiver, faults),
+            receiver: receiver.to_string(),
             rules,
             shared,
             forge_rng: Mutex::new(seed.derive("forge").rng()),
@@ -262,19 +271,48 @@ impl WebhookFaults {
 }
 
 impl WebhookFaults {
-    /// Sends `request` on its own after `after_ms`, its answer unheard by the sender. The
-    /// settler waits for every injection to be answered before the run is judged.
-    fn inject(&self, request: HttpRequest, after_ms: u64) {
+    /// Sends `request` on its own after `after_ms`, its answer unheard by the sender, and
+    /// files the answer as fault `fault`'s injection of `kind` (each injected attack gets
+    /// its own verdict: the oracles read these, not only the effects). The settler waits
+    /// for every injection to be answered before the run is judged.
+    fn inject(&self, request: HttpRequest, after_ms: u64, fault: usize, kind: InjectionKind) {
         self.shared.lock().injections_in_flight += 1;
         let inner = self.inner.clone();
         let shared = self.shared.clone();
+        let receiver = self.receiver.clone();
+        let clock = self.receiver_clock.clone();
         tokio::spawn(async move {
             if after_ms > 0 {
                 tokio::time::sleep(Duration::from_millis(after_ms)).await;
             }
+            // How far the signature's time is from the receiver's, as the raw header and
+            // the receiver's clock say.
+            let age_s = request
+                .headers()
+                .get(shipsim_system::webhook::HEADER_SIGNATURE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(crate::reach::signed_at_s)
+                .map(|signed_at_s| {
+                    use shipsim_system::clock::Clock as _;
+                    // Either way: a receiver whose clock is behind sees a timestamp from
+                    // its future, and refuses it past the tolerance just the same.
+                    (clock.now_ms() / 1_000).abs_diff(signed_at_s)
+                });
             // Bounded: a partitioned receiver must not keep the run waiting forever.
-            let _ = tokio::time::timeout(Duration::from_secs(10), inner.send(request)).await;
-            shared.lock().injections_in_flight -= 1;
+            let answer = tokio::time::timeout(Duration::from_secs(10), inner.send(request)).await;
+            let status = match answer {
+                Ok(Ok(response)) => Some(response.status().as_u16()),
+                _ => None,
+            };
+            let mut state = shared.lock();
+            state.injections.push(Injection {
+                fault,
+                kind,
+                receiver,
+                age_s,
+                status,
+            });
+            state.injections_in_flight -= 1;
         });
     }
 }
@@ -302,7 +340,7 @@ impl Transport for WebhookFaults {
             match effect {
                 WebhookEffect::Duplicate { copies } => {
                     for _ in 1..copies {
-                        self.inject(copy(&request), 0);
+                        self.inject(copy(&request), 0, index, InjectionKind::Copy);
                     }
                     self.inner.send(request).await
                 }
@@ -329,12 +367,12 @@ impl Transport for WebhookFaults {
                     Err(TransportError::Io("webhook answer lost by shipsim".into()))
                 }
                 WebhookEffect::Replay { after_ms } => {
-                    self.inject(copy(&request), after_ms);
+                    self.inject(copy(&request), after_ms, index, InjectionKind::Replay);
                     self.inner.send(request).await
                 }
                 WebhookEffect::Forge => {
                     if let Some(forged) = self.forged(&request) {
-                        self.inject(forged, 0);
+                        self.inject(forged, 0, index, InjectionKind::Forgery);
                     }
                     self.inner.send(request).await
                 }

@@ -1379,6 +1379,7 @@ fn judge(
         inventory: inventories.as_ref(),
         effects: &state.effects,
         webhooks: None,
+        injections: &[],
     };
     let mut violations: Vec<Violation> = oracles_run
         .iter()

@@ -218,6 +218,9 @@ pub struct OracleInput<'a> {
     pub effects: &'a [Effect],
     /// Webhook traffic, when the scenario has webhooks.
     pub webhooks: Option<&'a WebhookView>,
+    /// Deliveries the webhook faults injected (replays, forgeries, copies) and the answers
+    /// their receivers gave, as the wire carried them.
+    pub injections: &'a [crate::reach::Injection],
 }
 
 impl OracleInput<'_> {

@@ -68,6 +68,8 @@ pub(crate) struct Fixture {
     pub webhooks: Option<super::WebhookView>,
     /// Judge without the target's store, as for a target that gives no inventory.
     pub without_inventory: bool,
+    /// Injected webhook deliveries and their answers.
+    pub injections: Vec<crate::reach::Injection>,
     clock_us: u64,
 }
 
@@ -154,6 +156,7 @@ impl Fixture {
             sales: Vec::new(),
             webhooks: None,
             without_inventory: false,
+            injections: Vec::new(),
             clock_us: 0,
         }
     }
@@ -331,6 +334,7 @@ impl Fixture {
             inventory: (!self.without_inventory).then_some(&inventories),
             effects: &effects,
             webhooks: webhooks.as_ref(),
+            injections: &self.injections,
         })
     }
 }

@@ -15,14 +15,16 @@ use shipsim_system::api::ShipmentStatus;
 use shipsim_system::store::Delivery;
 
 use super::{OracleInput, OracleKind, Violation, WebhookView};
+use crate::reach::InjectionKind;
 
 const ORACLE: OracleKind = OracleKind::WebhookOnce;
 
 pub(super) fn check(input: &OracleInput<'_>) -> Vec<Violation> {
-    let Some(view) = input.webhooks else {
-        return Vec::new();
-    };
     let mut found = Vec::new();
+    injections(input, &mut found);
+    let Some(view) = input.webhooks else {
+        return found;
+    };
     if view.settings.tracking {
         inbound(input, view, &mut found);
     }
@@ -30,6 +32,69 @@ pub(super) fn check(input: &OracleInput<'_>) -> Vec<Violation> {
         outbound(input, view, &mut found);
     }
     found
+}
+
+/// Every injected attack has its own verdict, read off the wire: a forgery, and a replay
+/// whose signature was outside the tolerance when it was sent, must be refused (4xx), not
+/// merely absorbed by dedupe because its event id was seen before; a replay well inside the
+/// tolerance is a genuine duplicate and must be acknowledged (2xx), or its sender would
+/// retry it to the dead letters. Injections nobody answered (a partition) have no verdict.
+fn injections(input: &OracleInput<'_>, found: &mut Vec<Violation>) {
+    let tolerance_s = input.scenario.webhooks.map(|w| w.tolerance_s);
+    for injection in input.injections {
+        let Some(status) = injection.status else {
+            continue;
+        };
+        // Only the receiver's own verdicts count: a 5xx (an injected HTTP fault in front
+        // of it, or a crash) neither accepts nor refuses.
+        let accepted = (200..300).contains(&status);
+        let refused = (400..500).contains(&status);
+        let what = match injection.kind {
+            InjectionKind::Forgery if accepted => "a forged delivery",
+            InjectionKind::Replay if injection.stale(tolerance_s) && accepted => {
+                "a delivery replayed past the signature tolerance"
+            }
+            InjectionKind::Replay if injection.fresh(tolerance_s) && refused => {
+                found.push(
+                    Violation::new(
+                        ORACLE,
+                        input,
+                        format!(
+                            "{} refused a genuine redelivery inside the tolerance with {status}",
+                            injection.receiver
+                        ),
+                    )
+                    .evidence(format!(
+                        "fault #{}: signature {} s old, tolerance {} s",
+                        injection.fault,
+                        injection.age_s.unwrap_or_default(),
+                        tolerance_s.unwrap_or_default()
+                    )),
+                );
+                continue;
+            }
+            _ => continue,
+        };
+        found.push(
+            Violation::new(
+                ORACLE,
+                input,
+                format!(
+                    "{} accepted {what} with {status} instead of refusing it",
+                    injection.receiver
+                ),
+            )
+            .evidence(format!(
+                "fault #{}: signature {} s old, tolerance {} s",
+                injection.fault,
+                injection
+                    .age_s
+                    .map_or_else(|| "?".to_string(), |a| a.to_string()),
+                tolerance_s.unwrap_or_default()
+            ))
+            .evidence("an attack must be refused, not absorbed as a duplicate"),
+        );
+    }
 }
 
 fn delivery_label(delivery: &Delivery) -> String {
@@ -371,6 +436,43 @@ mod tests {
         view.effects
             .push(effect("forged-1", ShipmentStatus::Delivered, false));
         assert_one(&forged.check(ORACLE), "acted on forged event forged-1");
+    }
+
+    #[test]
+    fn attacks_need_their_own_refusal() {
+        // Proves a forgery or a stale replay answered 200 (absorbed, say, as a duplicate)
+        // is a violation of its own, that refusing them is clean, and that a replay well
+        // inside the tolerance must be acknowledged rather than refused.
+        use crate::reach::{Injection, InjectionKind};
+        let injected = |kind, age_s, status| Injection {
+            fault: 3,
+            kind,
+            receiver: "receiver".into(),
+            age_s: Some(age_s),
+            status: Some(status),
+        };
+        let mut fixture = clean();
+        fixture.scenario.webhooks = Some(settings());
+        fixture.injections = vec![
+            injected(InjectionKind::Forgery, 0, 400),
+            injected(InjectionKind::Replay, 301, 400),
+            injected(InjectionKind::Replay, 10, 200),
+            injected(InjectionKind::Copy, 0, 200),
+            // A 5xx is no verdict of the receiver's (a fault in front of it answered).
+            injected(InjectionKind::Forgery, 0, 502),
+            injected(InjectionKind::Replay, 301, 503),
+            injected(InjectionKind::Replay, 10, 500),
+        ];
+        assert_eq!(fixture.check(ORACLE), vec![]);
+        fixture.injections = vec![injected(InjectionKind::Replay, 301, 200)];
+        assert_one(
+            &fixture.check(ORACLE),
+            "past the signature tolerance with 200",
+        );
+        fixture.injections = vec![injected(InjectionKind::Forgery, 0, 200)];
+        assert_one(&fixture.check(ORACLE), "accepted a forged delivery");
+        fixture.injections = vec![injected(InjectionKind::Replay, 10, 400)];
+        assert_one(&fixture.check(ORACLE), "refused a genuine redelivery");
     }
 
     #[test]

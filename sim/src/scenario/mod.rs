@@ -27,6 +27,7 @@ pub(crate) use write::quote as write_quote;
 
 use crate::fault::{self, FaultSpec, ParseContext};
 use crate::oracle::OracleKind;
+use crate::reach::Moment;
 use raw::RawScenario;
 
 /// A validated scenario.
@@ -62,6 +63,9 @@ pub struct Scenario {
     pub faults: Vec<FaultSpec>,
     /// Oracles that judge each seed, in catalogue order.
     pub oracles: Vec<OracleKind>,
+    /// Moments the sweep must reach at least once (`reach = [...]`), in catalogue order: a
+    /// sweep that never reached one fails (`reachability`), as a fault that never fired does.
+    pub reach: Vec<Moment>,
     /// Latency budgets per endpoint (method and route template, `POST /v1/orders`).
     pub budgets: BTreeMap<String, Budget>,
 }
@@ -353,6 +357,7 @@ pub(crate) fn unknown_field_hint(message: &str) -> Option<String> {
     };
     if [
         "oracles",
+        "reach",
         "bugs",
         "name",
         "description",
@@ -495,6 +500,8 @@ fn validate(
         }
     };
 
+    let reach = validate_reach(&ctx, raw.reach.as_ref())?;
+
     let seed = raw
         .seed
         .as_ref()
@@ -581,8 +588,35 @@ fn validate(
         webhooks,
         faults,
         oracles,
+        reach,
         budgets,
     })
+}
+
+/// `reach = [...]`: known moment names, each once, in catalogue order.
+fn validate_reach(
+    ctx: &Ctx<'_>,
+    raw: Option<&Spanned<Vec<Spanned<String>>>>,
+) -> Result<Vec<Moment>, ScenarioError> {
+    let Some(list) = raw else {
+        return Ok(Vec::new());
+    };
+    let mut chosen = Vec::new();
+    for entry in list.get_ref() {
+        let moment = entry.get_ref().parse::<Moment>().map_err(|message| {
+            let error = ctx.error(entry, message);
+            match error::closest(entry.get_ref(), Moment::ALL.iter().map(|m| m.name())) {
+                Some(guess) => error.with_hint(format!("did you mean `{guess}`?")),
+                None => error.with_hint("`shipsim list --moments` lists them"),
+            }
+        })?;
+        if chosen.contains(&moment) {
+            return Err(ctx.error(entry, format!("moment `{moment}` is listed twice")));
+        }
+        chosen.push(moment);
+    }
+    chosen.sort();
+    Ok(chosen)
 }
 
 fn validate_webhooks(

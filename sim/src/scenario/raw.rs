@@ -14,6 +14,7 @@ pub(crate) struct RawScenario {
     pub name: Option<Spanned<String>>,
     pub description: Option<String>,
     pub oracles: Option<Spanned<Vec<Spanned<String>>>>,
+    pub reach: Option<Spanned<Vec<Spanned<String>>>>,
     pub bugs: Option<Spanned<Vec<Spanned<String>>>>,
     pub seed: Option<Spanned<u64>>,
     pub trace_hash: Option<Spanned<String>>,

@@ -31,6 +31,10 @@ impl Scenario {
             let oracles: Vec<String> = self.oracles.iter().map(|o| quote(o.name())).collect();
             let _ = writeln!(out, "oracles = [{}]", oracles.join(", "));
         }
+        if !self.reach.is_empty() {
+            let reach: Vec<String> = self.reach.iter().map(|m| quote(m.name())).collect();
+            let _ = writeln!(out, "reach = [{}]", reach.join(", "));
+        }
 
         let run = &self.run;
         let _ = writeln!(out, "\n[run]");

@@ -266,6 +266,7 @@ impl Boot {
             transport: Arc::new(WebhookFaults::new(
                 plain,
                 &self.host,
+                host,
                 direction,
                 &self.scenario.faults,
                 self.host_seed.derive("webhook-faults"),

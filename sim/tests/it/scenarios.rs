@@ -4,6 +4,8 @@
 //! planted bugs (a promoted regression that shows an oracle catching a bug) must fail:
 //! the test then proves the oracle still bites.
 //!
+//! A scenario that requires moments (`reach = [...]`) must reach each on its test seeds.
+//!
 //! Seeds: the first [`TEST_SEEDS_DEFAULT`] of the scenario's own range (or its pinned seed);
 //! `SHIPSIM_TEST_SEEDS=A..B` overrides, for long local sweeps.
 
@@ -41,8 +43,10 @@ fn scenario_file_holds(path: &str) {
     };
     let expect_failure = !scenario.bugs.is_empty();
     let mut failures = Vec::new();
+    let mut reached = std::collections::BTreeSet::new();
     for seed in seeds_for(&scenario, &options) {
         let outcome = run_one(&scenario, seed, &options);
+        reached.extend(outcome.reached.keys().copied());
         if !outcome.passed() {
             let mut lines: Vec<String> =
                 outcome.violations.iter().map(ToString::to_string).collect();
@@ -61,6 +65,17 @@ fn scenario_file_holds(path: &str) {
             failures.is_empty(),
             "{path} failed:\n  {}\nreplay: shipsim run {path} --seed <N>",
             failures.join("\n  ")
+        );
+        // What the file claims to cross (`reach = [...]`), its test seeds crossed.
+        let missed: Vec<&str> = scenario
+            .reach
+            .iter()
+            .filter(|m| !reached.contains(*m))
+            .map(|m| m.name())
+            .collect();
+        assert!(
+            missed.is_empty(),
+            "{path} requires moments its test seeds never reached: {missed:?}"
         );
     }
 }

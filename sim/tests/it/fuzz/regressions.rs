@@ -47,7 +47,12 @@ fn webhook_reorder_max_ms_of_u64_max_is_refused() {
         "max_ms = 800",
         "max_ms = 18446744073709551615",
     );
-    assert_refused(&text, 19, "`max_ms` takes 1..=86400000");
+    let line = text
+        .lines()
+        .position(|l| l.starts_with("max_ms = 18446744073709551615"))
+        .expect("edited line")
+        + 1;
+    assert_refused(&text, line, "`max_ms` takes 1..=86400000");
     assert_runs(&corpus_edit(
         "webhook_reorder.toml",
         "max_ms = 800",
