@@ -15,19 +15,22 @@
 //! - `bare_turmoil_hyper/same_service`: the system under test itself, without the harness:
 //!   the reference service, the carrier and the merchant client (`shipsim-system`, as the
 //!   harness runs them: in-memory store, the same client policy, hyper over turmoil TCP)
-//!   on bare turmoil, the clients making the scenario's number of operations in its mix
-//!   proportions (a fixed pattern, not the workload's draws) after think times drawn from
-//!   its range. No fault layer, observer, workload driver, history, settle phase,
-//!   oracles or report. `harness / same_service` is the harness's own overhead.
+//!   on bare turmoil, each client host replaying the harness run's operations: the same
+//!   requests at the same simulated times (`replay_plan`). No fault layer, observer,
+//!   workload driver, history, settle phase, oracles or report. The setup asserts that it
+//!   serves as many requests as the harness run, so `harness / same_service` is the
+//!   harness's own overhead.
 //!
 //! And for a bring-your-own target (`shipsim_benches::byo`: a small payments service with
 //! a `Kv` store and a `bank` downstream, written as a user would write it):
 //!
-//! - `harness/byo_payments_clean`: `shipsim::Target` running it with a clean scenario;
+//! - `harness/byo_payments_clean`: `shipsim::Target` running it with a clean scenario (the
+//!   setup asserts its payments reach the bank);
 //! - `bare_turmoil_hyper/byo_same_service`: the same router and bank served by bare hyper
-//!   on bare turmoil, the same clients making the same number of creates and reads with the
-//!   same think times over plain transports. `harness / byo_same_service` is the harness's
-//!   overhead on a user's service.
+//!   on bare turmoil, each client host replaying the harness run's operations (workload
+//!   and the settle phase's read-backs) with requests the same `Api` adapter builds, at the
+//!   same simulated times, over plain transports; the setup asserts it serves as many
+//!   requests. `harness / byo_same_service` is the harness's overhead on a user's service.
 
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -35,10 +38,10 @@ use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use rand::{Rng, SeedableRng};
 use shipsim::clock::SimClock;
+use shipsim::history::{OpOutcome, Operation, Phase, Verb};
 use shipsim::net::SimTransport;
-use shipsim_system::api::{Address, CreateOrderRequest, CreateShipmentRequest, OrderItem};
+use shipsim_system::api::{CreateOrderRequest, CreateShipmentRequest};
 use shipsim_system::bugs::BugSet;
 use shipsim_system::carrier::{self, CarrierConfig, CarrierDeps, CarrierLedger};
 use shipsim_system::client::{KeyPlacement, ShipClient, ShipClientConfig};
@@ -156,12 +159,66 @@ async fn serve_bare(router: axum::Router) -> turmoil::Result {
     }
 }
 
-/// The system under test on bare turmoil: service, carrier and `scenario.hosts.clients`
-/// merchant clients, each making `scenario.workload.operations` operations in the
-/// default mix (2 order creates : 4 shipment creates : 1 order read : 1 shipment read)
-/// after seeded think times. Returns the HTTP requests served (the service's and the
-/// carrier's) and the operations that failed.
-fn bare_service_loop(scenario: &shipsim::Scenario) -> (u64, u64) {
+/// What the bare loops replay: the operations a harness run made, per client host, in
+/// the order and at the simulated times the harness's clients invoked them. Operations of
+/// the settle phase (re-issued writes, read-backs of acknowledged resources) go to the
+/// first client host of their caller, at the times the settler made them: the bare loop
+/// then serves the same requests over the same simulated time as the harness run, on the
+/// harness's client hosts (without its settler host).
+///
+/// # Panics
+/// If an operation of `run` took more than one attempt or did not succeed: a bare loop
+/// sends each request once, so only a clean run can be replayed faithfully.
+fn replay_plan(run: &shipsim::SeedRun) -> std::collections::BTreeMap<String, Vec<Operation>> {
+    let mut plan: std::collections::BTreeMap<String, Vec<Operation>> =
+        std::collections::BTreeMap::new();
+    let mut host_of_caller: std::collections::BTreeMap<String, String> =
+        std::collections::BTreeMap::new();
+    for op in run.history.operations() {
+        assert_eq!(op.attempts.len(), 1, "op {} retried: {op:?}", op.id);
+        assert!(
+            matches!(op.outcome, OpOutcome::Ok { .. }),
+            "op {} did not succeed: {op:?}",
+            op.id
+        );
+        let host = if op.phase == Phase::Workload {
+            host_of_caller
+                .entry(op.caller.clone())
+                .or_insert_with(|| op.client.clone());
+            op.client.clone()
+        } else {
+            host_of_caller
+                .get(&op.caller)
+                .cloned()
+                .expect("a caller's settle operations follow its workload")
+        };
+        plan.entry(host).or_default().push(op.clone());
+    }
+    plan
+}
+
+/// The id a harness operation's response carried (creates), to map onto the bare run's.
+fn acknowledged_id(op: &Operation) -> Option<&str> {
+    match &op.outcome {
+        OpOutcome::Ok { resource, .. } => Some(resource.id.as_str()),
+        _ => None,
+    }
+}
+
+/// The caller named `id` among the first `callers` callers.
+fn caller_named(id: &str, callers: u32) -> shipsim::Caller {
+    (0..callers)
+        .map(shipsim::Caller::new)
+        .find(|c| c.id == id)
+        .unwrap_or_else(|| panic!("no caller {id}"))
+}
+
+/// The system under test on bare turmoil: service, carrier and one merchant client host
+/// per client of `run`, each replaying its operations of `run` ([`replay_plan`]: the same
+/// requests at the same simulated times) through the system's own merchant client
+/// (`ShipClient`). Returns the HTTP requests served (the service's and the carrier's) and
+/// the operations that failed.
+fn bare_service_loop(scenario: &shipsim::Scenario, run: &shipsim::SeedRun) -> (u64, u64) {
     const CARRIER_KEY: &str = "ck_bench";
     let mut sim = bare_sim(Shape::minimal(scenario));
     let callers = scenario.hosts.callers;
@@ -224,75 +281,70 @@ fn bare_service_loop(scenario: &shipsim::Scenario) -> (u64, u64) {
     });
     let served = std::rc::Rc::new(std::cell::Cell::new(0u64));
     let failed = std::rc::Rc::new(std::cell::Cell::new(0u64));
-    for index in 0..scenario.hosts.clients {
-        let host = format!("client{index}");
-        let operations = scenario.workload.operations;
-        let (think_low, think_high) = scenario.workload.think_ms;
+    for (host, operations) in replay_plan(run) {
         let (served, failed) = (served.clone(), failed.clone());
+        let caller = caller_named(&operations[0].caller, callers);
         sim.client(host.clone(), async move {
-            let caller = index % callers;
             let client = ShipClient::new(
                 std::sync::Arc::new(SimTransport::new("service", 80)),
                 std::sync::Arc::new(SimClock::for_host(&host, &[])),
                 Seed(1).derive(&host),
                 ShipClientConfig {
                     base_url: "http://service:80".to_string(),
-                    api_key: shipsim::Caller::new(caller).api_key,
+                    api_key: caller.api_key,
                     policy: client_policy,
                     bugs: BugSet::none(),
                 },
             );
-            let mut rng = rand::rngs::StdRng::seed_from_u64(u64::from(index));
-            let mut order_id: Option<String> = None;
-            let mut shipment_id: Option<String> = None;
-            for sequence in 0..operations {
-                let think = rng.random_range(think_low..=think_high);
-                tokio::time::sleep(Duration::from_millis(think)).await;
-                let key = format!("{host}-{sequence}");
-                let ok = match (sequence % 8, order_id.clone(), shipment_id.clone()) {
-                    (0 | 4, _, _) | (_, None, _) => {
-                        let request = CreateOrderRequest {
-                            reference: format!("PO-{key}"),
-                            items: vec![OrderItem {
-                                sku: format!("SKU-{}", rng.random_range(100..1000)),
-                                quantity: rng.random_range(1..=5),
-                            }],
-                            ship_to: Address {
-                                name: "Customer".into(),
-                                line1: "1 Main Street".into(),
-                                city: "Springfield".into(),
-                                postal_code: "12345".into(),
-                                country: "DE".into(),
-                            },
-                            idempotency_key: None,
-                        };
-                        let report = client
-                            .create_order(&request, &key, KeyPlacement::Header)
-                            .await;
-                        report.result.map(|s| order_id = Some(s.value.id)).is_ok()
+            let start = tokio::time::Instant::now();
+            // The harness run's ids of orders and shipments -> this run's.
+            let mut ids: std::collections::BTreeMap<String, String> =
+                std::collections::BTreeMap::new();
+            for op in operations {
+                tokio::time::sleep_until(start + Duration::from_micros(op.invoked_at_us)).await;
+                let mapped = |id: &Option<String>| {
+                    let id = id
+                        .as_deref()
+                        .expect("reads and shipments name their resource");
+                    ids.get(id).cloned().unwrap_or_else(|| id.to_string())
+                };
+                let key = op.key.as_deref().unwrap_or_default();
+                let placement = op.placement.unwrap_or(KeyPlacement::Header);
+                let body = op.body.as_deref().unwrap_or("{}");
+                let created = match (op.kind.verb(), op.kind.resource()) {
+                    (Verb::Create, "order") => {
+                        let request: CreateOrderRequest =
+                            serde_json::from_str(body).expect("an order body");
+                        let report = client.create_order(&request, key, placement).await;
+                        report.result.map(|s| Some(s.value.id))
                     }
-                    (3, Some(order), _) => client.get_order(&order).await.result.is_ok(),
-                    (7, _, Some(shipment)) => client.get_shipment(&shipment).await.result.is_ok(),
-                    (_, Some(order), _) => {
-                        let request = CreateShipmentRequest {
-                            service_level: shipsim_system::api::ServiceLevel::Ground,
-                            weight_grams: rng.random_range(100..5_000),
-                            idempotency_key: None,
-                        };
+                    (Verb::Create, _) => {
+                        let request: CreateShipmentRequest =
+                            serde_json::from_str(body).expect("a shipment body");
+                        let order = mapped(&op.parent);
                         let report = client
-                            .create_shipment(&order, &request, &key, KeyPlacement::Header)
+                            .create_shipment(&order, &request, key, placement)
                             .await;
                         // The service bought one label from the carrier.
                         served.set(served.get() + 1);
-                        report
-                            .result
-                            .map(|s| shipment_id = Some(s.value.id))
-                            .is_ok()
+                        report.result.map(|s| Some(s.value.id))
+                    }
+                    (Verb::Read, "order") => {
+                        let report = client.get_order(&mapped(&op.target)).await;
+                        report.result.map(|_| None)
+                    }
+                    (Verb::Read, _) => {
+                        let report = client.get_shipment(&mapped(&op.target)).await;
+                        report.result.map(|_| None)
                     }
                 };
                 served.set(served.get() + 1);
-                if !ok {
-                    failed.set(failed.get() + 1);
+                match created {
+                    Ok(Some(id)) => {
+                        ids.insert(acknowledged_id(&op).unwrap_or_default().to_string(), id);
+                    }
+                    Ok(None) => {}
+                    Err(_) => failed.set(failed.get() + 1),
                 }
             }
             Ok(())
@@ -316,11 +368,13 @@ fn byo_scenario() -> shipsim::Scenario {
     .expect("the bench scenario is valid")
 }
 
-/// The bench payments service and its bank on bare turmoil + hyper: each client makes the
-/// scenario's operations, two creates to one read of a payment it created, after think
-/// times drawn from the scenario's range. Returns the requests served (the service's and
-/// the bank's) and the operations that failed.
-fn bare_byo_loop(scenario: &shipsim::Scenario) -> (u64, u64) {
+/// The bench payments service and its bank on bare turmoil + hyper, one client host per
+/// client of `run`, each replaying its operations of `run` ([`replay_plan`]): the same
+/// requests, built by the same `Api` adapter, at the same simulated times, sent once each
+/// over a plain keep-alive transport. Returns the requests served (the service's and the
+/// bank's) and the operations that failed.
+fn bare_byo_loop(scenario: &shipsim::Scenario, run: &shipsim::SeedRun) -> (u64, u64) {
+    use shipsim::Api as _;
     use shipsim_benches::byo;
     let mut sim = bare_sim(Shape::minimal(scenario));
     let kv = shipsim::store::Kv::new();
@@ -348,47 +402,62 @@ fn bare_byo_loop(scenario: &shipsim::Scenario) -> (u64, u64) {
         });
         async move { serve_bare(router).await }
     });
+    let kinds = byo::PaymentsApi.kinds();
+    let callers = scenario.hosts.callers;
     let served = std::rc::Rc::new(std::cell::Cell::new(0u64));
     let failed = std::rc::Rc::new(std::cell::Cell::new(0u64));
-    for index in 0..scenario.hosts.clients {
-        let host = format!("client{index}");
-        let operations = scenario.workload.operations;
-        let (think_low, think_high) = scenario.workload.think_ms;
+    for (host, operations) in replay_plan(run) {
         let (served, failed) = (served.clone(), failed.clone());
-        sim.client(host.clone(), async move {
+        let kinds = kinds.clone();
+        sim.client(host, async move {
             let transport = SimTransport::new("service", 80);
-            let mut rng = rand::rngs::StdRng::seed_from_u64(u64::from(index));
-            let mut known: Vec<String> = Vec::new();
-            for sequence in 0..operations {
-                let think = rng.random_range(think_low..=think_high);
-                tokio::time::sleep(Duration::from_millis(think)).await;
-                let request = match known.last() {
-                    Some(id) if sequence % 3 == 2 => {
-                        http::Request::get(format!("http://service:80/v1/payments/{id}"))
-                            .body(Bytes::new())?
-                    }
-                    _ => http::Request::post("http://service:80/v1/payments")
-                        .header("idempotency-key", format!("{host}-{sequence}"))
-                        .header("x-merchant", format!("merchant-{index}"))
-                        .body(Bytes::from(format!(
-                            "{{\"amount\":{}}}",
-                            rng.random_range(100..10_000)
-                        )))?,
-                };
-                let creating = request.method() == http::Method::POST;
+            let start = tokio::time::Instant::now();
+            let mut ids: std::collections::BTreeMap<String, String> =
+                std::collections::BTreeMap::new();
+            for op in operations {
+                tokio::time::sleep_until(start + Duration::from_micros(op.invoked_at_us)).await;
+                let caller = caller_named(&op.caller, callers);
+                let kind = &kinds[op.kind.kind_index()];
+                let creating = op.kind.verb() == Verb::Create;
+                let request = if creating {
+                    byo::PaymentsApi.create(
+                        kind,
+                        &shipsim::CreateCall {
+                            caller: &caller,
+                            key: op.key.as_deref().unwrap_or_default(),
+                            placement: op.placement.unwrap_or(KeyPlacement::Header),
+                            parent: None,
+                            body: op.body.as_deref().unwrap_or_default(),
+                        },
+                    )
+                } else {
+                    let target = op.target.as_deref().expect("reads name their resource");
+                    let id = ids.get(target).map_or(target, String::as_str);
+                    byo::PaymentsApi.read(
+                        kind,
+                        &shipsim::ReadCall {
+                            caller: &caller,
+                            id,
+                        },
+                    )
+                }
+                .expect("the adapter builds the harness run's requests");
                 let sent = shipsim::Transport::send(&transport, request).await;
-                served.set(served.get() + 1 + u64::from(creating));
                 match sent {
                     Ok(response) if response.status().is_success() => {
-                        if creating
-                            && let Ok(body) =
-                                serde_json::from_slice::<serde_json::Value>(response.body())
-                            && let Some(id) = body["id"].as_str()
-                        {
-                            known.push(id.to_string());
+                        // A charged payment was also served by the bank.
+                        let charged = response.status() == http::StatusCode::CREATED;
+                        served.set(served.get() + 1 + u64::from(charged));
+                        if creating {
+                            let seen = byo::PaymentsApi.parse(kind, &response).expect("a payment");
+                            let harness = acknowledged_id(&op).unwrap_or_default();
+                            ids.insert(harness.to_string(), seen.id);
                         }
                     }
-                    _ => failed.set(failed.get() + 1),
+                    _ => {
+                        served.set(served.get() + 1);
+                        failed.set(failed.get() + 1);
+                    }
                 }
             }
             Ok(())
@@ -403,6 +472,7 @@ fn sim_throughput(c: &mut Criterion) {
     let mut clean = faulty.clone();
     clean.faults.clear();
     let clean_run = shipsim::run_seed(&shipsim::reference::target(), &clean, 1, &BugSet::none());
+    assert!(clean_run.passed(), "{:?}", clean_run.violations);
     let clean_requests = requests(&clean_run);
     let same_shape = Shape::of_run(&clean, &clean_run);
     let faulty_requests = requests(&shipsim::run_seed(
@@ -411,8 +481,12 @@ fn sim_throughput(c: &mut Criterion) {
         1,
         &BugSet::none(),
     ));
-    let (service_requests, service_failures) = bare_service_loop(&clean);
+    let (service_requests, service_failures) = bare_service_loop(&clean, &clean_run);
     assert_eq!(service_failures, 0, "the bare service loop runs clean");
+    assert_eq!(
+        service_requests, clean_requests,
+        "the bare service loop serves the harness run's requests"
+    );
 
     let mut group = c.benchmark_group("sim_throughput");
     group
@@ -428,9 +502,8 @@ fn sim_throughput(c: &mut Criterion) {
     group.bench_function("bare_turmoil_hyper/same_shape", |b| {
         b.iter(|| bare_loop(clean_requests, same_shape));
     });
-    group.throughput(Throughput::Elements(service_requests));
     group.bench_function("bare_turmoil_hyper/same_service", |b| {
-        b.iter(|| bare_service_loop(&clean));
+        b.iter(|| bare_service_loop(&clean, &clean_run));
     });
     group.throughput(Throughput::Elements(faulty_requests));
     group.bench_function("harness/walking_skeleton_faults", |b| {
@@ -441,15 +514,23 @@ fn sim_throughput(c: &mut Criterion) {
     let byo_clean = byo_scenario();
     let byo_run = shipsim::run_seed(&byo, &byo_clean, 1, &BugSet::none());
     assert!(byo_run.passed(), "{:?}", byo_run.violations);
-    let (byo_requests, byo_failures) = bare_byo_loop(&byo_clean);
+    assert!(
+        !byo_run.effects.is_empty(),
+        "the bench's payments reach the bank (a create the service refuses measures nothing)"
+    );
+    let byo_requests = requests(&byo_run);
+    let (bare_byo_requests, byo_failures) = bare_byo_loop(&byo_clean, &byo_run);
     assert_eq!(byo_failures, 0, "the bare byo loop runs clean");
-    group.throughput(Throughput::Elements(requests(&byo_run)));
+    assert_eq!(
+        bare_byo_requests, byo_requests,
+        "the bare byo loop serves the harness run's requests"
+    );
+    group.throughput(Throughput::Elements(byo_requests));
     group.bench_function("harness/byo_payments_clean", |b| {
         b.iter(|| shipsim::run_seed(&byo, &byo_clean, 1, &BugSet::none()));
     });
-    group.throughput(Throughput::Elements(byo_requests));
     group.bench_function("bare_turmoil_hyper/byo_same_service", |b| {
-        b.iter(|| bare_byo_loop(&byo_clean));
+        b.iter(|| bare_byo_loop(&byo_clean, &byo_run));
     });
     group.finish();
 }

@@ -138,7 +138,10 @@ impl Api for PaymentsApi {
         json_request(
             "POST",
             "/v1/payments",
-            &[("idempotency-key", call.key)],
+            &[
+                ("idempotency-key", call.key),
+                ("x-merchant", &call.caller.id),
+            ],
             call.body.to_string(),
         )
     }
@@ -174,4 +177,35 @@ pub fn target() -> Target {
     })
     .api(PaymentsApi)
     .downstream(bank())
+}
+
+#[cfg(test)]
+mod tests {
+    use shipsim_system::bugs::BugSet;
+
+    #[test]
+    fn the_harness_drives_payments_through_to_the_bank() {
+        // Proves the bench target measures real work: every payment the harness's clients
+        // created was charged at the bank once (the ledger's effects), so a request the
+        // service refuses (a header the adapter forgot) cannot pass for a fast run.
+        let target = super::target();
+        let topology = target.topology().unwrap();
+        let scenario = shipsim::Scenario::parse_for(
+            "byo.toml",
+            "byo",
+            "[hosts]\nclients = 2\ncallers = 2\n[workload]\noperations = 12\nthink_ms = [0, 30]\n",
+            &topology,
+        )
+        .unwrap();
+        let run = shipsim::run_seed(&target, &scenario, 1, &BugSet::none());
+        assert!(run.passed(), "{:?}", run.violations);
+        let created = run
+            .history
+            .workload()
+            .filter(|op| op.kind.is_write())
+            .filter(|op| matches!(op.outcome, shipsim::history::OpOutcome::Ok { .. }))
+            .count();
+        assert!(created > 0, "the workload created payments");
+        assert_eq!(run.effects.len(), created, "{:?}", run.effects);
+    }
 }

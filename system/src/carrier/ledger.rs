@@ -101,6 +101,8 @@ impl State {
 #[derive(Default)]
 pub struct CarrierLedger {
     state: Mutex<State>,
+    /// Bumped whenever the tracking log gains an event or dead letters are requeued.
+    tracking_changes: tokio::sync::watch::Sender<u64>,
 }
 
 impl std::fmt::Debug for CarrierLedger {
@@ -271,6 +273,7 @@ impl CarrierLedger {
         Ok((
             CarrierLedger {
                 state: Mutex::new(state),
+                tracking_changes: tokio::sync::watch::Sender::default(),
             },
             boot,
         ))
@@ -332,8 +335,13 @@ impl CarrierLedger {
         }
         let label = sale.label.clone();
         state.push(sale, fingerprint);
+        let scheduled = !items.is_empty();
         for item in items {
             state.put_tracking(item);
+        }
+        drop(state);
+        if scheduled {
+            self.tracking_changed();
         }
         Ok(Sale::New(label))
     }
@@ -398,6 +406,8 @@ impl CarrierLedger {
         for item in items {
             state.put_tracking(item);
         }
+        drop(state);
+        self.tracking_changed();
         Ok(())
     }
 
@@ -422,6 +432,23 @@ impl CarrierLedger {
             .collect()
     }
 
+    /// The earliest time a pending tracking event not in `in_flight` is due, `None` when
+    /// none is pending.
+    pub(crate) fn tracking_next_due(&self, in_flight: &BTreeSet<u64>) -> Option<u64> {
+        let state = self.state.lock().expect("ledger lock poisoned");
+        state.tracking_pending.next_due_ms(in_flight)
+    }
+
+    /// A receiver that sees a change whenever the tracking log gains an event or dead
+    /// letters are requeued: what wakes the tracking sender.
+    pub(crate) fn tracking_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.tracking_changes.subscribe()
+    }
+
+    fn tracking_changed(&self) {
+        self.tracking_changes.send_modify(|version| *version += 1);
+    }
+
     /// Records how a tracking delivery attempt ended. A file-backed ledger that cannot
     /// commit it leaves the event as it was, so it is sent again: at least once.
     pub(crate) fn settle_tracking(&self, seq: u64, result: &DeliveryResult) {
@@ -435,6 +462,7 @@ impl CarrierLedger {
         {
             return;
         }
+        // No change signalled: the sender that settles wakes itself when a delivery ends.
         state.set_delivery(seq, delivery);
     }
 
@@ -465,6 +493,8 @@ impl CarrierLedger {
         for seq in &dead {
             state.set_delivery(*seq, requeued.clone());
         }
+        drop(state);
+        self.tracking_changed();
         Ok(dead.len() as u64)
     }
 

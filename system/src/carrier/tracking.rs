@@ -127,6 +127,16 @@ impl DeliveryQueue for Queue {
         Box::pin(std::future::ready(due))
     }
 
+    fn next_due_ms(&self, in_flight: BTreeSet<u64>) -> BoxFuture<'_, Option<u64>> {
+        Box::pin(std::future::ready(
+            self.ledger.tracking_next_due(&in_flight),
+        ))
+    }
+
+    fn changes(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        Some(self.ledger.tracking_changes())
+    }
+
     fn settle(&self, seq: u64, result: DeliveryResult) -> BoxFuture<'_, ()> {
         let ledger = self.ledger.clone();
         Box::pin(async move {

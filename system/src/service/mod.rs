@@ -569,6 +569,9 @@ impl Tx for MemoryIdempotencyTx<'_> {
     ) -> Vec<store::OutboxRecord> {
         self.inner.outbox_due(now_ms, limit, skip)
     }
+    fn outbox_next_due(&self, skip: &std::collections::BTreeSet<u64>) -> Option<u64> {
+        self.inner.outbox_next_due(skip)
+    }
     fn outbox_dead(&self) -> Vec<store::OutboxRecord> {
         self.inner.outbox_dead()
     }

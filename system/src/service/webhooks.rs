@@ -494,6 +494,21 @@ impl DeliveryQueue for Outbox {
         })
     }
 
+    fn next_due_ms(&self, in_flight: BTreeSet<u64>) -> BoxFuture<'_, Option<u64>> {
+        Box::pin(async move {
+            store::transact_owned(&*self.store, Durability::Sync, move |tx| {
+                Ok::<_, store::StoreError>(tx.outbox_next_due(&in_flight))
+            })
+            .await
+            // A store that cannot answer: look again at the next poll.
+            .unwrap_or(Some(0))
+        })
+    }
+
+    fn changes(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        self.store.outbox_commits()
+    }
+
     fn settle(&self, seq: u64, result: DeliveryResult) -> BoxFuture<'_, ()> {
         Box::pin(async move {
             // A failed write of the result only means the event is sent again: at least once.

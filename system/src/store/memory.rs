@@ -104,6 +104,8 @@ struct State {
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     state: Mutex<State>,
+    /// Bumped after every commit that wrote to the outbox, and at a crash.
+    outbox_commits: tokio::sync::watch::Sender<u64>,
 }
 
 /// What a crash threw away.
@@ -150,6 +152,7 @@ impl MemoryStore {
         state.live_pending = pending;
         state.crashes += 1;
         state.writes_lost += lost;
+        self.outbox_commits.send_modify(|version| *version += 1);
         CrashLoss {
             transactions_lost: lost,
         }
@@ -287,6 +290,10 @@ impl Tx for MemTx<'_> {
             .collect()
     }
 
+    fn outbox_next_due(&self, skip: &BTreeSet<u64>) -> Option<u64> {
+        self.base_pending.next_due_ms(skip)
+    }
+
     fn outbox_dead(&self) -> Vec<OutboxRecord> {
         self.base
             .outbox
@@ -333,6 +340,9 @@ impl Store for MemoryStore {
         for (seq, record) in &writes.outbox {
             state.live_pending.note(*seq, &record.delivery);
         }
+        if !writes.outbox.is_empty() {
+            self.outbox_commits.send_modify(|version| *version += 1);
+        }
         match durability {
             Durability::Lazy => state.unflushed.push(writes),
             Durability::Sync => {
@@ -352,6 +362,10 @@ impl Store for MemoryStore {
 
     fn read_all(&self) -> Result<Tables, StoreError> {
         Ok(self.snapshot())
+    }
+
+    fn outbox_commits(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        Some(self.outbox_commits.subscribe())
     }
 }
 

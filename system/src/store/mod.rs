@@ -105,6 +105,9 @@ pub trait Tx {
         limit: usize,
         skip: &std::collections::BTreeSet<u64>,
     ) -> Vec<OutboxRecord>;
+    /// The earliest time a pending outbox event not in `skip` is due, `None` when none is
+    /// pending (a sender sleeps until then, or until a commit changes the outbox).
+    fn outbox_next_due(&self, skip: &std::collections::BTreeSet<u64>) -> Option<u64>;
     /// Every dead-lettered outbox event.
     fn outbox_dead(&self) -> Vec<OutboxRecord>;
     /// Outbox events by state: (pending, delivered, dead-lettered).
@@ -147,6 +150,13 @@ pub trait Store: Send + Sync + 'static {
     /// # Errors
     /// [`StoreError`] when the store cannot be read.
     fn read_all(&self) -> Result<Tables, StoreError>;
+
+    /// A receiver that sees a change after every commit that wrote to the outbox, so the
+    /// outbox sender wakes on a new event (or a settled delivery) instead of polling. The
+    /// default, `None`, is for a store that cannot tell: its sender polls.
+    fn outbox_commits(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        None
+    }
 }
 
 /// A store's whole state as lists: the admin endpoint's wire shape (JSON object keys must be

@@ -153,19 +153,29 @@ pub enum Delivery {
 }
 
 /// The sequence numbers of a delivery queue's entries that are [`Delivery::Pending`], in
-/// order. A sender polls its queue every few milliseconds; scanning only what is pending
+/// order, and their next attempt times, in time order. A sender polls its queue every few milliseconds; scanning only what is pending
 /// keeps a poll's cost proportional to the undelivered events, not to every event the
 /// queue ever held (which made long webhook runs quadratic).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(crate) struct PendingIndex(std::collections::BTreeSet<u64>);
+pub(crate) struct PendingIndex {
+    /// Pending entries: sequence number -> next attempt time.
+    by_seq: std::collections::BTreeMap<u64, u64>,
+    /// The same entries ordered by next attempt time.
+    by_time: std::collections::BTreeSet<(u64, u64)>,
+}
 
 impl PendingIndex {
     /// Records that entry `seq` is now in state `delivery`.
     pub(crate) fn note(&mut self, seq: u64, delivery: &Delivery) {
-        if matches!(delivery, Delivery::Pending { .. }) {
-            self.0.insert(seq);
-        } else {
-            self.0.remove(&seq);
+        if let Some(at_ms) = self.by_seq.remove(&seq) {
+            self.by_time.remove(&(at_ms, seq));
+        }
+        if let Delivery::Pending {
+            next_attempt_at_ms, ..
+        } = delivery
+        {
+            self.by_seq.insert(seq, *next_attempt_at_ms);
+            self.by_time.insert((*next_attempt_at_ms, seq));
         }
     }
 
@@ -179,8 +189,8 @@ impl PendingIndex {
         limit: usize,
         skip: &'a std::collections::BTreeSet<u64>,
     ) -> impl Iterator<Item = &'a T> + 'a {
-        self.0
-            .iter()
+        self.by_seq
+            .keys()
             .filter(move |seq| !skip.contains(seq))
             .map(move |seq| {
                 queue
@@ -191,6 +201,16 @@ impl PendingIndex {
                 matches!(delivery(entry), Delivery::Pending { next_attempt_at_ms, .. } if *next_attempt_at_ms <= now_ms)
             })
             .take(limit)
+    }
+
+    /// The earliest time an entry not in `skip` is due, `None` when none is pending: how
+    /// long a sender may sleep before its next look at the queue. Walks the entries in
+    /// time order, so it costs the few in `skip`, not the whole queue.
+    pub(crate) fn next_due_ms(&self, skip: &std::collections::BTreeSet<u64>) -> Option<u64> {
+        self.by_time
+            .iter()
+            .find(|(_, seq)| !skip.contains(seq))
+            .map(|(at_ms, _)| *at_ms)
     }
 }
 
@@ -257,6 +277,25 @@ mod tests {
                 assert_eq!(indexed, scanned, "now {now_ms} limit {limit}");
             }
         }
+        // The next due time is the earliest of the pending entries a full scan finds.
+        for skip in [BTreeSet::new(), skip.clone(), (1..200).collect()] {
+            let scanned = queue
+                .iter()
+                .filter(|(seq, _)| !skip.contains(*seq))
+                .filter_map(|(_, d)| match d {
+                    Delivery::Pending {
+                        next_attempt_at_ms, ..
+                    } => Some(*next_attempt_at_ms),
+                    _ => None,
+                })
+                .min();
+            assert_eq!(index.next_due_ms(&skip), scanned);
+        }
+        assert_eq!(
+            index.next_due_ms(&BTreeSet::new()),
+            Some(5),
+            "a pending entry due at 5 exists"
+        );
         assert!(
             index
                 .due(&queue, |d| d, 1_000, 1_000, &BTreeSet::new())

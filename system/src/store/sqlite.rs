@@ -850,6 +850,29 @@ impl Tx for SqliteTx<'_> {
         .unwrap_or_default()
     }
 
+    fn outbox_next_due(&self, skip: &BTreeSet<u64>) -> Option<u64> {
+        self.read(|| {
+            let mut statement = self
+                .tx
+                .prepare_cached(
+                    "SELECT seq, next_attempt_at_ms FROM outbox \
+                     WHERE delivery_state = 'pending' ORDER BY next_attempt_at_ms, seq",
+                )
+                .map_err(unavailable)?;
+            let rows = statement
+                .query_map([], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)))
+                .map_err(unavailable)?;
+            for row in rows {
+                let (seq, at_ms) = row.map_err(unavailable)?;
+                let (seq, at_ms) = (to_u64("seq", seq)?, to_u64("next_attempt_at_ms", at_ms)?);
+                if !skip.contains(&seq) {
+                    return Ok(Some(at_ms));
+                }
+            }
+            Ok(None)
+        })
+    }
+
     fn outbox_dead(&self) -> Vec<OutboxRecord> {
         self.read(|| {
             let sql = format!(

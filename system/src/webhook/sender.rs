@@ -114,13 +114,29 @@ pub trait DeliveryQueue: Send + Sync + 'static {
     ) -> BoxFuture<'_, Vec<Outgoing>>;
     /// Records the result of a delivery attempt.
     fn settle(&self, seq: u64, result: DeliveryResult) -> BoxFuture<'_, ()>;
+    /// The earliest time (by the sender's clock) a pending delivery not in `in_flight` is
+    /// due, `None` when none is pending. Asked only of a queue that signals its
+    /// [`changes`](DeliveryQueue::changes).
+    fn next_due_ms(&self, in_flight: BTreeSet<u64>) -> BoxFuture<'_, Option<u64>>;
+    /// A receiver that sees a change whenever the queue gains a delivery or one is settled,
+    /// so the sender sleeps until the next due time, a change, or `idle_poll_ms`, as an
+    /// outbox worker woken by its database does. `None` (the default): the queue cannot
+    /// tell, and the sender looks every `poll_ms`.
+    fn changes(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        None
+    }
 }
 
 /// How a sender behaves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SenderConfig {
-    /// Time between looks at the queue, ms.
+    /// Time between looks at a queue that cannot signal its changes, ms; for one that
+    /// can, the wait when a delivery is due but the sender could not take it (all slots in
+    /// flight).
     pub poll_ms: u64,
+    /// The longest wait between looks at a queue that signals its changes, ms: the
+    /// fallback should a change go unseen (a clock that jumped, a commit that failed).
+    pub idle_poll_ms: u64,
     /// Deliveries in flight at once. Above 1, a slow delivery lets later events overtake it:
     /// receivers see events out of order, as they do from every real sender.
     pub concurrency: usize,
@@ -140,12 +156,13 @@ pub struct SenderConfig {
 }
 
 impl SenderConfig {
-    /// The simulation's schedule: 20 ms polls, 4 in flight, 500 ms timeout, 10 attempts,
+    /// The simulation's schedule: 20 ms polls (1 s when the queue signals its changes), 4 in flight, 500 ms timeout, 10 attempts,
     /// backoff 100 ms doubling to 2 s (about 10 s of retrying before the dead letter), no
     /// time horizon (the attempt limit decides): a simulated run lasts seconds, and its
     /// scenarios heal their receivers and redeliver dead letters within that.
     pub const DEFAULT: SenderConfig = SenderConfig {
         poll_ms: 20,
+        idle_poll_ms: 1_000,
         concurrency: 4,
         timeout_ms: 500,
         attempt_count_max: 10,
@@ -154,12 +171,14 @@ impl SenderConfig {
         horizon_ms: u64::MAX,
     };
 
-    /// Live mode's schedule, for receivers that can be down for hours: 250 ms polls, 4 in
+    /// Live mode's schedule, for receivers that can be down for hours: 250 ms polls (5 s
+    /// when the queue signals its changes), 4 in
     /// flight, 10 s per attempt, full-jitter backoff from 1 s doubling to a 1 h cap, for 72
     /// hours after the event (Stripe retries for three days), then the dead letter; about
     /// 12 attempts in the first hour, then one every 30 min on average, at most 500.
     pub const LIVE: SenderConfig = SenderConfig {
         poll_ms: 250,
+        idle_poll_ms: 5_000,
         concurrency: 4,
         timeout_ms: 10_000,
         attempt_count_max: 500,
@@ -202,6 +221,8 @@ struct Sender {
     config: SenderConfig,
     observer: Arc<dyn Observer>,
     in_flight: Mutex<BTreeSet<u64>>,
+    /// Signalled when a delivery ends (a slot is free, a retry may be scheduled).
+    finished: tokio::sync::Notify,
 }
 
 /// Runs a sender until its host dies. `name` tells its events apart in the trace.
@@ -223,15 +244,45 @@ pub async fn run_sender(
         config,
         observer,
         in_flight: Mutex::new(BTreeSet::new()),
+        finished: tokio::sync::Notify::new(),
     });
+    let mut changes = sender.queue.changes();
+    let mut wait_ms = config.poll_ms;
+    let mut looked_at = tokio::time::Instant::now();
     loop {
-        tokio::time::sleep(Duration::from_millis(config.poll_ms)).await;
+        match changes.as_mut() {
+            None => tokio::time::sleep(Duration::from_millis(wait_ms)).await,
+            Some(changed) => {
+                let woken = tokio::select! {
+                    biased;
+                    seen = changed.changed() => Some(seen.is_err()),
+                    () = sender.finished.notified() => Some(false),
+                    () = tokio::time::sleep(Duration::from_millis(wait_ms)) => None,
+                };
+                if woken == Some(true) {
+                    changes = None;
+                }
+                if woken.is_some() {
+                    // Woken by a change: at most one look per `poll_ms`, so a burst of
+                    // commits is taken in batches, as polling took it.
+                    tokio::time::sleep_until(looked_at + Duration::from_millis(config.poll_ms))
+                        .await;
+                }
+            }
+        }
+        looked_at = tokio::time::Instant::now();
         let now_ms = sender.clock.now_ms();
         let (room, in_flight) = {
             let in_flight = sender.in_flight.lock().expect("in-flight lock poisoned");
             let room = config.concurrency.saturating_sub(in_flight.len());
             (room, in_flight.clone())
         };
+        if changes.is_none() {
+            wait_ms = config.poll_ms;
+        } else if room == 0 {
+            // A delivery that ends wakes the sender for the next one.
+            wait_ms = config.idle_poll_ms;
+        }
         if room == 0 {
             continue;
         }
@@ -244,6 +295,26 @@ pub async fn run_sender(
                 .insert(outgoing.seq);
             tokio::spawn(sender.clone().deliver(outgoing));
         }
+        if changes.is_some() {
+            let in_flight = sender
+                .in_flight
+                .lock()
+                .expect("in-flight lock poisoned")
+                .clone();
+            wait_ms = idle_wait_ms(&config, now_ms, sender.queue.next_due_ms(in_flight).await);
+        }
+    }
+}
+
+/// How long a sender whose queue signals its changes sleeps after a look at `now_ms`,
+/// the queue's next delivery being due at `next_due_ms`: until then, at most
+/// `idle_poll_ms`; `poll_ms` when one is due already but was not taken (no slot free, or
+/// a delivery the queue holds back).
+fn idle_wait_ms(config: &SenderConfig, now_ms: u64, next_due_ms: Option<u64>) -> u64 {
+    match next_due_ms {
+        None => config.idle_poll_ms,
+        Some(at_ms) if at_ms > now_ms => (at_ms - now_ms).min(config.idle_poll_ms),
+        Some(_) => config.poll_ms,
     }
 }
 
@@ -326,6 +397,7 @@ impl Sender {
             .lock()
             .expect("in-flight lock poisoned")
             .remove(&outgoing.seq);
+        self.finished.notify_one();
     }
 }
 
@@ -372,6 +444,10 @@ mod tests {
     struct OneEvent {
         deliveries: Mutex<BTreeMap<u64, Delivery>>,
         results: Mutex<Vec<DeliveryResult>>,
+        /// Signals its changes when set (as the simulation's stores do).
+        signals: Option<tokio::sync::watch::Sender<u64>>,
+        /// How many times the sender looked at the queue.
+        looks: std::sync::atomic::AtomicU64,
     }
 
     impl DeliveryQueue for OneEvent {
@@ -381,6 +457,8 @@ mod tests {
             limit: usize,
             in_flight: BTreeSet<u64>,
         ) -> BoxFuture<'_, Vec<Outgoing>> {
+            self.looks
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let deliveries = self.deliveries.lock().unwrap();
             let due = deliveries
                 .iter()
@@ -405,6 +483,21 @@ mod tests {
             Box::pin(std::future::ready(due))
         }
 
+        fn next_due_ms(&self, in_flight: BTreeSet<u64>) -> BoxFuture<'_, Option<u64>> {
+            let deliveries = self.deliveries.lock().unwrap();
+            let next = deliveries
+                .iter()
+                .filter(|(seq, _)| !in_flight.contains(seq))
+                .filter_map(|(_, delivery)| match delivery {
+                    Delivery::Pending {
+                        next_attempt_at_ms, ..
+                    } => Some(*next_attempt_at_ms),
+                    _ => None,
+                })
+                .min();
+            Box::pin(std::future::ready(next))
+        }
+
         fn settle(&self, seq: u64, result: DeliveryResult) -> BoxFuture<'_, ()> {
             self.deliveries
                 .lock()
@@ -413,6 +506,90 @@ mod tests {
             self.results.lock().unwrap().push(result);
             Box::pin(std::future::ready(()))
         }
+
+        fn changes(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+            self.signals
+                .as_ref()
+                .map(tokio::sync::watch::Sender::subscribe)
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_signalled_queue_is_looked_at_when_it_changes_not_every_poll() {
+        // Proves the wake-on-commit schedule: an idle sender whose queue signals its
+        // changes looks only every `idle_poll_ms`, not every `poll_ms`; an event added
+        // (and signalled) is sent at once; a retry is sent when it falls due, not at the
+        // next idle look.
+        let start = tokio::time::Instant::now();
+        let queue = Arc::new(OneEvent {
+            signals: Some(tokio::sync::watch::Sender::default()),
+            ..OneEvent::default()
+        });
+        let config = SenderConfig::DEFAULT;
+        let sender = tokio::spawn(run_sender(
+            "test",
+            queue.clone(),
+            Arc::new(DownUntil {
+                up_at: start + Duration::from_millis(HOUR_MS),
+            }),
+            Arc::new(TokioClock(start)),
+            Seed(5),
+            config,
+            Arc::new(NoopObserver),
+        ));
+        tokio::time::sleep(Duration::from_millis(5_000)).await;
+        let idle_looks = queue.looks.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(
+            (1..=6).contains(&idle_looks),
+            "an idle sender looks about every {} ms: {idle_looks} looks in 5 s",
+            config.idle_poll_ms
+        );
+        // The receiver is down: the attempt made at once fails, and its retry is due
+        // within the first backoff (at most 100 ms).
+        queue.deliveries.lock().unwrap().insert(
+            1,
+            Delivery::Pending {
+                attempts: 0,
+                next_attempt_at_ms: EPOCH_MS + 5_000,
+            },
+        );
+        queue
+            .signals
+            .as_ref()
+            .unwrap()
+            .send_modify(|version| *version += 1);
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        let results = queue.results.lock().unwrap().clone();
+        let [DeliveryResult::Retry { next_at_ms, .. }, ..] = results.as_slice() else {
+            panic!("the event was tried at once: {results:?}");
+        };
+        assert!(*next_at_ms <= EPOCH_MS + 5_100, "{next_at_ms}");
+        // Due again well before the next idle look (a second away): the sender sleeps
+        // until then and makes the second attempt on time.
+        let retry_in = next_at_ms.saturating_sub(EPOCH_MS + 5_001) + 1;
+        tokio::time::sleep(Duration::from_millis(retry_in)).await;
+        let results = queue.results.lock().unwrap().clone();
+        assert_eq!(
+            results.len(),
+            2,
+            "retries follow their due times, not the idle poll: {results:?}"
+        );
+        sender.abort();
+    }
+
+    #[test]
+    fn the_wait_follows_the_next_due_time_within_the_idle_poll() {
+        // Proves the pure wait: until the next due time, never longer than the idle poll;
+        // the ordinary poll when something is due already (it could not be taken).
+        let config = SenderConfig::DEFAULT;
+        assert_eq!(idle_wait_ms(&config, 1_000, None), config.idle_poll_ms);
+        assert_eq!(idle_wait_ms(&config, 1_000, Some(1_250)), 250);
+        assert_eq!(
+            idle_wait_ms(&config, 1_000, Some(1_000 + 10 * config.idle_poll_ms)),
+            config.idle_poll_ms
+        );
+        assert_eq!(idle_wait_ms(&config, 1_000, Some(900)), config.poll_ms);
+        assert_eq!(idle_wait_ms(&config, 1_000, Some(1_000)), config.poll_ms);
     }
 
     /// Runs `config`'s sender against a receiver down for `down_ms`, for `run_ms` of
