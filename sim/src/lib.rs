@@ -44,7 +44,7 @@
 //!
 //! # Public API
 //!
-//! The items re-exported at the root, and the modules [`scenario`], [`oracle`],
+//! The items re-exported at the root, and the modules [`scenario`], [`oracle`], [`receiver`],
 //! [`reference`](mod@reference), [`corpus`], [`store`] and [`downstream`]. The other modules are shipsim's
 //! own machinery, public only so that the `shipsim` binary, the benchmarks and the
 //! integration tests can reach it: they are hidden from the documentation and carry no
@@ -54,10 +54,14 @@
 
 pub mod corpus;
 pub mod oracle;
+pub mod receiver;
 pub mod reference;
 pub mod scenario;
 mod target;
 
+pub use receiver::{
+    Events, Observed, Receiver, ReceiverFailure, ReceiverOutcome, Signing, Verdict,
+};
 pub use runner::{SeedRun, run_seed};
 pub use scenario::{Scenario, ScenarioError, SeedRange, Topology};
 /// The report model (`summary.json`'s types) and its renderers.

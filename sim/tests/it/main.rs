@@ -8,6 +8,7 @@ mod faults;
 mod fuzz;
 mod live;
 mod live_hardening;
+mod receiver;
 mod reports;
 mod scenario_errors;
 mod scenarios;
