@@ -135,6 +135,33 @@ mod tests {
     }
 
     #[test]
+    fn stripe_style_verifies_with_the_reference_receivers_check() {
+        // Proves the Stripe-style header is what the reference system's verifier (seed 001's
+        // `t=,v1=` scheme) accepts, and that a plain HMAC is the hex digest of the body.
+        let signing = Signing::Stripe {
+            header: "shipsim-signature".into(),
+            secret: "s3cret".into(),
+        };
+        let key = signing.key().unwrap();
+        let headers = signing.headers(&key, "evt_1", 1_767_225_600, "{}");
+        shipsim_system::webhook::verify(
+            "s3cret",
+            Some(&headers[0].1),
+            b"{}",
+            1_767_225_600_000,
+            300,
+        )
+        .unwrap();
+        let plain = Signing::HmacBody {
+            header: "x-sig".into(),
+            secret: "s3cret".into(),
+        };
+        let body_only = plain.headers(&key, "evt_1", 0, "{}");
+        assert_eq!(body_only[0].1, hex(&mac(b"s3cret", b"{}")));
+        assert!(!plain.has_timestamp());
+    }
+
+    #[test]
     fn a_bad_secret_is_an_error() {
         // Proves a Standard Webhooks secret that is not base64 is refused with a reason.
         let error = Signing::standard_webhooks("whsec_not base64!")
