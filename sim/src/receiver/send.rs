@@ -4,7 +4,6 @@
 //! resource read back.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -18,12 +17,11 @@ use super::plan::{Attack, Event, Plan, SPACING_MS, STALE_S};
 use super::verdict::{Class, Delivery, Evidence, Observation};
 use super::{Observed, Receiver};
 use crate::clock::{EPOCH_UNIX_MS, SimClock};
-use crate::fault::layer::FaultLayer;
 use crate::hosts::HTTP_PORT;
-use crate::net::{SimTransport, serve};
+use crate::net::SimTransport;
 use crate::scenario::Scenario;
-use crate::shared::{HostObserver, Shared};
-use crate::target::{Boot, Durables, Factory};
+use crate::shared::Shared;
+use crate::target::Durables;
 
 /// The receiver's host name.
 pub(crate) const RECEIVER_HOST: &str = "receiver";
@@ -330,12 +328,19 @@ pub(crate) fn run(receiver: &Arc<Receiver>, seed: Seed, plan: &Plan) -> RunResul
         .simulation_duration(Duration::from_millis(TIME_LIMIT_MS))
         .tcp_capacity(1024)
         .build();
-    let hosts = std::iter::once((RECEIVER_HOST.to_string(), receiver.router.clone()))
-        .chain(receiver.hosts.iter().map(|(n, f)| (n.clone(), f.clone())));
-    for (name, factory) in hosts {
-        add_host(
-            &mut sim, &name, seed, &scenario, &shared, &durables, factory,
-        );
+    // The receiver's hosts start, crash and restart as a target's do: the same host
+    // wiring, with no scenario faults.
+    let context = crate::runner::HostContext {
+        scenario,
+        root: seed,
+        shared,
+        durables: durables.clone(),
+        callers: Arc::from(Vec::new()),
+        bugs: BugSet::default(),
+    };
+    crate::runner::add_server_host(&mut sim, RECEIVER_HOST, &context, receiver.router.clone());
+    for (name, factory) in &receiver.hosts {
+        crate::runner::add_server_host(&mut sim, name, &context, factory.clone());
     }
     let sender = Arc::new(Sender {
         receiver: receiver.clone(),
@@ -545,65 +550,6 @@ fn drive(sim: &mut turmoil::Sim<'_>, durables: &Durables, downs: &[(u64, u64)]) 
             Err(error) => return Some(format!("simulation failed: {error}")),
         }
     }
-}
-
-fn add_host(
-    sim: &mut turmoil::Sim<'_>,
-    name: &str,
-    root: Seed,
-    scenario: &Arc<Scenario>,
-    shared: &Shared,
-    durables: &Durables,
-    build: Factory,
-) {
-    let boots = Arc::new(AtomicU64::new(0));
-    let name: Arc<str> = Arc::from(name);
-    let scenario = scenario.clone();
-    let shared = shared.clone();
-    let durables = durables.clone();
-    let host = name.to_string();
-    sim.host(host.as_str(), move || {
-        let boot = boots.fetch_add(1, Ordering::Relaxed);
-        let name = name.clone();
-        let scenario = scenario.clone();
-        let shared = shared.clone();
-        let durables = durables.clone();
-        let build = build.clone();
-        async move {
-            let clock = Arc::new(SimClock::for_host(&name, &[]));
-            let host_seed = root
-                .derive(&format!("host-{name}"))
-                .derive_index("boot", boot);
-            let observer = Arc::new(HostObserver::new(
-                &name,
-                shared.clone(),
-                &[],
-                host_seed.derive("checkpoints"),
-            ));
-            let router = build(&Boot {
-                host: name.to_string(),
-                boot,
-                root,
-                host_seed,
-                clock: clock.clone(),
-                observer,
-                shared: shared.clone(),
-                scenario,
-                durables,
-                callers: Arc::from(Vec::new()),
-                bugs: BugSet::default(),
-            });
-            let layer = FaultLayer::new(
-                &name,
-                router,
-                &[],
-                host_seed.derive("http-faults"),
-                clock,
-                shared,
-            );
-            serve(HTTP_PORT, layer.handler()).await
-        }
-    });
 }
 
 /// Latency percentiles, ms.
