@@ -144,6 +144,8 @@ pub struct Receiver {
     pub(crate) signing: Signing,
     pub(crate) events: Events,
     pub(crate) read_back: Option<ReadBack>,
+    /// Effect sinks: (host, JSON pointer to the event id in each POST's body).
+    pub(crate) sinks: Vec<(String, String)>,
     seeds: (u64, u64),
     out: Option<PathBuf>,
     burst_events: u32,
@@ -175,6 +177,7 @@ impl Receiver {
             signing,
             events: Events::new("/webhooks", BODY_DEFAULT),
             read_back: None,
+            sinks: Vec::new(),
             seeds: (0, 100),
             out: None,
             burst_events: 100,
@@ -201,6 +204,17 @@ impl Receiver {
             request: Arc::new(request),
             parse: Arc::new(parse),
         });
+        self
+    }
+
+    /// A simulated downstream called `host` that the receiver calls to perform an event's
+    /// effect (reachable as [`Boot::downstream`]`(host)`): every request it gets counts as
+    /// one effect of the event whose id is at JSON pointer `pointer` of the request's body
+    /// (`/event_id`). It answers `200 {}` and never fails. Without a read-back,
+    /// `no_regression` has no state to judge and holds.
+    #[must_use]
+    pub fn effects_at(mut self, host: impl Into<String>, pointer: impl Into<String>) -> Receiver {
+        self.sinks.push((host.into(), pointer.into()));
         self
     }
 
@@ -262,13 +276,26 @@ impl Receiver {
         };
         self.events.check()?;
         self.signing.key()?;
-        if self.read_back.is_none() {
+        if self.read_back.is_none() && self.sinks.is_empty() {
             return Err(format!(
-                "receiver `{}` has no read-back: call `.read_back(request, parse)` so shipsim can see its effects",
+                "receiver `{}` has no read-back: call `.read_back(request, parse)` or `.effects_at(host, pointer)` so shipsim can see its effects",
                 self.name
             ));
         }
-        for (host, _) in &self.hosts {
+        for (pointer, host) in self.sinks.iter().map(|(h, p)| (p, h)) {
+            if !pointer.starts_with('/') {
+                return Err(format!(
+                    "receiver `{}`, effect sink `{host}`: `{pointer}` is not a JSON pointer (it starts with `/`)",
+                    self.name
+                ));
+            }
+        }
+        for host in self
+            .hosts
+            .iter()
+            .map(|(h, _)| h)
+            .chain(self.sinks.iter().map(|(h, _)| h))
+        {
             if !valid(host) || host == send::RECEIVER_HOST || host.starts_with("webhook-sender") {
                 return Err(format!(
                     "receiver `{}`, host `{host}`: host names are lowercase letters, digits and `-`, not `receiver` or `webhook-sender`",

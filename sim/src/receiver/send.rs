@@ -342,6 +342,11 @@ pub(crate) fn run(receiver: &Arc<Receiver>, seed: Seed, plan: &Plan) -> RunResul
     for (name, factory) in &receiver.hosts {
         crate::runner::add_server_host(&mut sim, name, &context, factory.clone());
     }
+    let sunk: Arc<Mutex<Vec<String>>> = Arc::default();
+    for (host, pointer) in &receiver.sinks {
+        let sink = sink(pointer.clone(), sunk.clone());
+        crate::runner::add_server_host(&mut sim, host, &context, sink);
+    }
     let sender = Arc::new(Sender {
         receiver: receiver.clone(),
         key,
@@ -377,7 +382,12 @@ pub(crate) fn run(receiver: &Arc<Receiver>, seed: Seed, plan: &Plan) -> RunResul
         &mut *observed.lock().expect("observed lock"),
         Ok(Vec::new()),
     ) {
-        Ok(seen) => evidence.observation = observation(&seen),
+        Ok(seen) => {
+            evidence.observation = observation(&seen);
+            for id in sunk.lock().expect("sink lock").iter() {
+                *evidence.observation.effects.entry(id.clone()).or_insert(0) += 1;
+            }
+        }
         Err(error) => problem = problem.or(Some(error)),
     }
     let trace_hash = trace_hash(&evidence);
@@ -550,6 +560,27 @@ fn drive(sim: &mut turmoil::Sim<'_>, durables: &Durables, downs: &[(u64, u64)]) 
             Err(error) => return Some(format!("simulation failed: {error}")),
         }
     }
+}
+
+/// An effect sink's router: records the event id at `pointer` of every request's body.
+fn sink(pointer: String, sunk: Arc<Mutex<Vec<String>>>) -> crate::target::Factory {
+    Arc::new(move |_boot: &crate::target::Boot| {
+        let pointer = pointer.clone();
+        let sunk = sunk.clone();
+        axum::Router::new().fallback(move |body: Bytes| {
+            let id = serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| {
+                    v.pointer(&pointer).map(|id| match id {
+                        serde_json::Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    })
+                })
+                .unwrap_or_else(|| "(no event id)".to_string());
+            sunk.lock().expect("sink lock").push(id);
+            async { axum::Json(serde_json::json!({})) }
+        })
+    })
 }
 
 /// Latency percentiles, ms.

@@ -194,3 +194,90 @@ fn a_receiver_without_a_read_back_is_refused() {
     let problem = outcome.problem.expect("refused");
     assert!(problem.contains(".read_back("), "{problem}");
 }
+
+/// A receiver whose effect is a call to the `ledger` downstream (`POST /effects` with the
+/// event id). With `dedupe`, an event already processed (durable set) is acknowledged and one
+/// in flight in this boot is answered 409 (the sender retries it); without, every delivery
+/// calls the ledger.
+fn calling_receiver(name: &str, dedupe: bool) -> Receiver {
+    Receiver::new(
+        name,
+        Signing::HmacBody {
+            header: HEADER.into(),
+            secret: SECRET.into(),
+        },
+        move |boot: &Boot| {
+            let db = boot.durable("db", || DurableDb(Arc::default())).0.clone();
+            let ledger = boot.downstream("ledger");
+            let in_flight: Arc<Mutex<BTreeSet<String>>> = Arc::default();
+            axum::Router::new().route(
+                "/hooks",
+                post(move |headers: HeaderMap, body: Bytes| {
+                    let db = db.clone();
+                    let ledger = ledger.clone();
+                    let in_flight = in_flight.clone();
+                    async move {
+                        let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+                        mac.update(&body);
+                        let expected: String = mac
+                            .finalize()
+                            .into_bytes()
+                            .iter()
+                            .map(|b| format!("{b:02x}"))
+                            .collect();
+                        if headers.get(HEADER).and_then(|v| v.to_str().ok())
+                            != Some(expected.as_str())
+                        {
+                            return StatusCode::UNAUTHORIZED;
+                        }
+                        let event: Value = serde_json::from_slice(&body).unwrap_or_default();
+                        let id = event["id"].as_str().unwrap_or_default().to_string();
+                        if dedupe && db.lock().unwrap().processed.contains(&id) {
+                            return StatusCode::OK;
+                        }
+                        if dedupe && !in_flight.lock().unwrap().insert(id.clone()) {
+                            return StatusCode::CONFLICT;
+                        }
+                        let call = http::Request::post(format!("{}/effects", ledger.base_url()))
+                            .body(Bytes::from(json!({ "event_id": id }).to_string()))
+                            .unwrap();
+                        let sent = ledger.transport().send(call).await;
+                        in_flight.lock().unwrap().remove(&id);
+                        if sent.is_err() {
+                            return StatusCode::SERVICE_UNAVAILABLE;
+                        }
+                        db.lock().unwrap().processed.insert(id);
+                        StatusCode::OK
+                    }
+                }),
+            )
+        },
+    )
+    .events(shipsim::Events::new(
+        "/hooks",
+        r#"{"id":"{id}","kind":"{type}","thing":"{resource}","seq":{sequence}}"#,
+    ))
+    .effects_at("ledger", "/event_id")
+    .burst_events(20)
+    .out_dir(std::env::temp_dir().join(format!("shipsim-it-receiver-{name}")))
+}
+
+#[test]
+fn effects_counted_at_a_downstream_are_judged() {
+    // Proves the effect sink: a receiver that calls a downstream once per event (deduping
+    // first) holds every verdict; without the dedupe, effect_once counts the downstream's
+    // calls and bites.
+    calling_receiver("calls-once", true)
+        .seeds(0..15)
+        .run()
+        .assert_ok();
+    let outcome = calling_receiver("calls-always", false)
+        .seeds(0..15)
+        .no_shrink()
+        .run();
+    assert!(outcome.problem.is_none(), "{:?}", outcome.problem);
+    assert!(
+        outcome.failure(Verdict::EffectOnce).is_some(),
+        "{outcome:?}"
+    );
+}
