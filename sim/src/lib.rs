@@ -45,20 +45,24 @@
 //! # Public API
 //!
 //! The items re-exported at the root, and the modules [`scenario`], [`oracle`], [`reach`],
-//! [`reference`](mod@reference), [`corpus`], [`store`] and [`downstream`]. The other modules are shipsim's
-//! own machinery, public only so that the `shipsim` binary, the benchmarks and the
-//! integration tests can reach it: they are hidden from the documentation and carry no
-//! stability promise.
+//! [`receiver`], [`reference`](mod@reference), [`corpus`], [`store`] and [`downstream`]. The
+//! other modules are shipsim's own machinery, public only so that the `shipsim` binary, the
+//! benchmarks and the integration tests can reach it: they are hidden from the
+//! documentation and carry no stability promise.
 
 #![deny(missing_docs)]
 
 pub mod corpus;
 pub mod oracle;
 pub mod reach;
+pub mod receiver;
 pub mod reference;
 pub mod scenario;
 mod target;
 
+pub use receiver::{
+    Events, Observed, Receiver, ReceiverFailure, ReceiverOutcome, Signing, Verdict,
+};
 pub use runner::{SeedRun, run_seed};
 pub use scenario::{Scenario, ScenarioError, SeedRange, Topology};
 /// The report model (`summary.json`'s types) and its renderers.

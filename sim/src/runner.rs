@@ -377,19 +377,24 @@ fn drive(
 }
 
 /// What every server host of one run shares.
-struct HostContext {
-    scenario: Arc<Scenario>,
-    root: Seed,
-    shared: Shared,
-    durables: Durables,
-    callers: Arc<[Caller]>,
-    bugs: BugSet,
+pub(crate) struct HostContext {
+    pub scenario: Arc<Scenario>,
+    pub root: Seed,
+    pub shared: Shared,
+    pub durables: Durables,
+    pub callers: Arc<[Caller]>,
+    pub bugs: BugSet,
 }
 
 /// Adds server host `name`. On every start it records a restart, derives the host's clock,
 /// seed and observer, lets `build` make its router (and spawn its background tasks), then
 /// serves that router on [`HTTP_PORT`] behind the scenario's HTTP faults for the host.
-fn add_server_host(sim: &mut turmoil::Sim<'_>, name: &str, context: &HostContext, build: Factory) {
+pub(crate) fn add_server_host(
+    sim: &mut turmoil::Sim<'_>,
+    name: &str,
+    context: &HostContext,
+    build: Factory,
+) {
     let boots = Arc::new(AtomicU64::new(0));
     let name: Arc<str> = Arc::from(name);
     let scenario = context.scenario.clone();

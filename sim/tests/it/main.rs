@@ -13,6 +13,7 @@ mod live;
 mod live_hardening;
 mod matrix;
 mod reach;
+mod receiver;
 mod reports;
 mod scenario_errors;
 mod scenarios;
