@@ -47,9 +47,18 @@ pub(super) fn check(input: &OracleInput<'_>) -> Vec<Violation> {
         }
     }
     for ((caller, key, _), ops) in &groups {
-        let first = ops[0];
+        // The request the key stands for: the first one answered with success (every later
+        // success is that request or a replay of it). Not simply the first invoked: that one
+        // may never have reached the service (sent to a crashed host, held back by the
+        // client's own limiter), leaving the key free for the next request.
+        let first = ops
+            .iter()
+            .copied()
+            .find(|op| matches!(op.outcome, OpOutcome::Ok { .. }))
+            .unwrap_or(ops[0]);
         let first_body = first.body.as_deref();
         let first_parent = first.parent.as_deref();
+        let request = |op: &Operation| (op.body.clone(), op.parent.clone());
         let mut outcomes: BTreeMap<String, Vec<u32>> = BTreeMap::new();
         for op in ops {
             let same_request =
@@ -58,6 +67,13 @@ pub(super) fn check(input: &OracleInput<'_>) -> Vec<Violation> {
                 &op.outcome,
                 OpOutcome::Rejected { status, code } if input.conventions.is_key_reused(*status, code.as_deref())
             );
+            // Another request sent with this key (at least one attempt) before this one
+            // ended: only that can make this one a reuse.
+            let other_request_sent = ops.iter().any(|other| {
+                !other.attempts.is_empty()
+                    && other.invoked_at_us <= op.completed_at_us
+                    && request(other) != request(op)
+            });
             if !same_request && matches!(op.outcome, OpOutcome::Ok { .. }) {
                 found.push(
                     Violation::new(
@@ -71,7 +87,7 @@ pub(super) fn check(input: &OracleInput<'_>) -> Vec<Violation> {
                     .evidence(format!("answer: {}", op.outcome.label())),
                 );
             }
-            if same_request && reuse_refused {
+            if reuse_refused && !other_request_sent {
                 found.push(
                     Violation::new(
                         ORACLE,
@@ -172,8 +188,9 @@ mod tests {
     use super::super::testing::{Resource, op_kind};
     use shipsim_system::api::ShipmentStatus;
 
-    use super::super::testing::{Fixture, assert_one, ok, ok_attempt, shipment};
+    use super::super::testing::{Fixture, assert_one, attempt, ok, ok_attempt, shipment};
     use super::*;
+    use shipsim_system::client::AttemptOutcome;
 
     #[test]
     fn replay_with_other_ids_is_caught() {
@@ -221,6 +238,55 @@ mod tests {
             &fixture.check(ORACLE),
             "reused with a different request was answered with success",
         );
+    }
+
+    #[test]
+    fn a_first_request_that_never_took_effect_leaves_the_key_to_the_next() {
+        // Proves the key stands for the first request the service applied, not the first
+        // one invoked: a request sent to a crashed host (it timed out, ambiguous) frees the
+        // key, a reuse with another body then succeeds, and the settler's re-issue of the
+        // lost request is refused as a reuse. None of that is a violation (found by
+        // `shipsim explore` seed 124 as two false alarms). An applied first request still
+        // makes a successful reuse a violation (the test above).
+        let mut fixture = Fixture::new();
+        fixture.op(
+            "merchant-0",
+            op_kind("create_shipment"),
+            Some("ship-9"),
+            Some("{\"s\":1}"),
+            Some("ord_1"),
+            vec![attempt(0, 0, AttemptOutcome::Timeout, Some("ship-9"))],
+            OpOutcome::Ambiguous {
+                reason: "timeout".into(),
+            },
+        );
+        fixture.op(
+            "merchant-0",
+            op_kind("create_shipment"),
+            Some("ship-9"),
+            Some("{\"s\":2}"),
+            Some("ord_1"),
+            vec![ok_attempt(201, Some("ship-9"))],
+            ok(Resource::Shipment(Box::new(shipment(
+                "shp_9",
+                "ord_1",
+                ShipmentStatus::LabelPurchased,
+                Some("lbl_9"),
+            )))),
+        );
+        fixture.op(
+            "merchant-0",
+            op_kind("create_shipment"),
+            Some("ship-9"),
+            Some("{\"s\":1}"),
+            Some("ord_1"),
+            vec![ok_attempt(422, Some("ship-9"))],
+            OpOutcome::Rejected {
+                status: 422,
+                code: Some("idempotency_key_reused".into()),
+            },
+        );
+        assert_eq!(fixture.check(ORACLE), vec![]);
     }
 
     #[test]
