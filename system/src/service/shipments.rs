@@ -334,7 +334,13 @@ async fn finish(service: Arc<Service>, job: Job) -> Result<Response, ApiError> {
         label_id: label.label_id.clone(),
     });
     complete(&service, &job, status, String::new(), move |shipment| {
-        shipment.status = new_status;
+        // Never backwards: after a crash between the sale and this commit, the carrier's
+        // tracking events may have reached the shipment first (they attach the label and
+        // move it on, see webhooks::apply); the resumed purchase, answered with the same
+        // label, must not take it back to label_purchased.
+        if shipment.status.rank() < new_status.rank() {
+            shipment.status = new_status;
+        }
         shipment.label_id = Some(label.label_id.clone());
         shipment.tracking_number = Some(label.tracking_number.clone());
     })
