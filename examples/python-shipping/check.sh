@@ -80,12 +80,14 @@ verify() {
     fi
     if [ "$status" -eq 1 ] && grep -q "^VIOLATION \[$oracle\]" "$WORK/$label.txt"; then
         echo "ok    $label: caught by $oracle ($verdict)"
-        # The first violation of that oracle, with its evidence.
+        # The first violation of that oracle, with its evidence: its first 8 lines. Not
+        # `| head`: under pipefail, awk's SIGPIPE when head stops reading ended the script
+        # with status 141 whenever the evidence ran long.
         awk -v oracle="[$oracle]" '
             /^VIOLATION / { shown = shown || index($0, oracle) > 0; printing = index($0, oracle) > 0 && !done; if (printing) { print; count++ } else if (count) { done = 1 } next }
             /^    / && printing { print; next }
             { if (count) done = 1; printing = 0 }
-        ' "$WORK/$label.txt" | head -8 | sed 's/^/      /'
+        ' "$WORK/$label.txt" | sed -n '1,8s/^/      /p'
     else
         echo "FAIL  $label: expected exit 1 with a $oracle violation, got exit $status"
         cat "$WORK/$label.txt"
