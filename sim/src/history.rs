@@ -380,6 +380,27 @@ impl History {
             .iter()
             .filter(|op| op.phase == Phase::Workload)
     }
+
+    /// Writes of the workload still without a definite answer after the settle phase:
+    /// ambiguous, and no settle operation re-issuing them was answered (with a success or a
+    /// refusal).
+    pub fn unresolved_writes(&self) -> impl Iterator<Item = &Operation> {
+        let resolved: std::collections::BTreeSet<OpId> = self
+            .operations
+            .iter()
+            .filter(|op| op.phase == Phase::Settle)
+            .filter(|op| {
+                matches!(
+                    op.outcome,
+                    OpOutcome::Ok { .. } | OpOutcome::Rejected { .. }
+                )
+            })
+            .filter_map(|op| op.resolves)
+            .collect();
+        self.workload()
+            .filter(|op| op.kind.is_write() && matches!(op.outcome, OpOutcome::Ambiguous { .. }))
+            .filter(move |op| !resolved.contains(&op.id))
+    }
 }
 
 /// What an event is about.

@@ -1232,7 +1232,9 @@ async fn read_through_api(
 /// the same merchant was left is that operation's, and `ambiguity_resolved` reports it. Any
 /// other is reported with what was observed of it, never with a guessed cause.
 fn orphan_violations(input: &OracleInput<'_>, tables: &Tables) -> Vec<Violation> {
-    let unresolved: BTreeSet<(&str, &str)> = unresolved_writes(input.history)
+    let unresolved: BTreeSet<(&str, &str)> = input
+        .history
+        .unresolved_writes()
         .filter_map(|op| Some((op.caller.as_str(), op.parent.as_deref()?)))
         .collect();
     tables
@@ -1262,26 +1264,6 @@ fn orphan_violations(input: &OracleInput<'_>, tables: &Tables) -> Vec<Violation>
             ))
         })
         .collect()
-}
-
-/// Writes of the workload still without a definite answer after the settle phase.
-fn unresolved_writes(history: &History) -> impl Iterator<Item = &crate::history::Operation> {
-    let resolved: BTreeSet<u32> = history
-        .operations()
-        .iter()
-        .filter(|op| op.phase == Phase::Settle)
-        .filter(|op| {
-            matches!(
-                op.outcome,
-                OpOutcome::Ok { .. } | OpOutcome::Rejected { .. }
-            )
-        })
-        .filter_map(|op| op.resolves)
-        .collect();
-    history
-        .workload()
-        .filter(|op| op.kind.is_write() && matches!(op.outcome, OpOutcome::Ambiguous { .. }))
-        .filter(move |op| !resolved.contains(&op.id))
 }
 
 /// Oracles to run, each with its caveat if it sees less than in the simulation.

@@ -136,25 +136,7 @@ fn answered_ids<'a>(input: &OracleInput<'a>) -> BTreeSet<&'a str> {
 /// What the history says of the writes left without an answer: the observation that goes
 /// with an effect nobody was answered with, instead of a guess at its cause.
 fn unresolved_note(input: &OracleInput<'_>) -> String {
-    let resolved: BTreeSet<OpId> = input
-        .history
-        .operations()
-        .iter()
-        .filter(|op| op.phase == Phase::Settle)
-        .filter(|op| {
-            matches!(
-                op.outcome,
-                OpOutcome::Ok { .. } | OpOutcome::Rejected { .. }
-            )
-        })
-        .filter_map(|op| op.resolves)
-        .collect();
-    let unresolved = input
-        .history
-        .workload()
-        .filter(|op| op.kind.is_write() && matches!(op.outcome, OpOutcome::Ambiguous { .. }))
-        .filter(|op| !resolved.contains(&op.id))
-        .count();
+    let unresolved = input.history.unresolved_writes().count();
     if unresolved == 0 {
         "every create was answered after the faults healed, and no answer named it".to_string()
     } else {
