@@ -32,9 +32,11 @@ pub(super) fn check(input: &OracleInput<'_>) -> Vec<Violation> {
         per_client.entry(&op.client).or_default().push(op);
     }
     for (client, ops) in per_client {
-        budget(input, client, &ops, &mut found);
-        breaker(input, client, &ops, &mut found);
-        rate(input, client, &ops, &mut found);
+        // Every per-client check reads the same attempts in send order: sorted once.
+        let sends = attempts_of(&ops);
+        budget(input, client, &sends, &mut found);
+        breaker(input, client, &ops, &sends, &mut found);
+        rate(input, client, &sends, &mut found);
     }
     found
 }
@@ -178,7 +180,7 @@ fn attempts_of(ops: &[&Operation]) -> Vec<Sent> {
 /// replayed over the times its attempts were sent, never finds itself empty at a send. The
 /// bucket starts full at the first send, and each send is granted 2 ms of refill for the
 /// millisecond rounding of the recorded times, so a correct client never trips it.
-fn rate(input: &OracleInput<'_>, client: &str, ops: &[&Operation], found: &mut Vec<Violation>) {
+fn rate(input: &OracleInput<'_>, client: &str, sends: &[Sent], found: &mut Vec<Violation>) {
     let Some(limit) = input.scenario.client.rate_limit else {
         return;
     };
@@ -189,7 +191,7 @@ fn rate(input: &OracleInput<'_>, client: &str, ops: &[&Operation], found: &mut V
     let slack = refill_per_us.saturating_mul(2_000);
     let mut tokens = capacity;
     let mut last_us: Option<u64> = None;
-    for sent in attempts_of(ops) {
+    for sent in sends {
         if let Some(last) = last_us {
             let elapsed = sent.sent_us.saturating_sub(last);
             tokens = tokens
@@ -223,12 +225,12 @@ fn rate(input: &OracleInput<'_>, client: &str, ops: &[&Operation], found: &mut V
 }
 
 /// Retries never exceed the reserve plus `percent`% of the first attempts sent so far.
-fn budget(input: &OracleInput<'_>, client: &str, ops: &[&Operation], found: &mut Vec<Violation>) {
+fn budget(input: &OracleInput<'_>, client: &str, sends: &[Sent], found: &mut Vec<Violation>) {
     let Some(budget) = input.scenario.client.budget else {
         return;
     };
     let (mut firsts, mut retries) = (0u64, 0u64);
-    for sent in attempts_of(ops) {
+    for sent in sends {
         if sent.first {
             firsts += 1;
             continue;
@@ -251,11 +253,16 @@ fn budget(input: &OracleInput<'_>, client: &str, ops: &[&Operation], found: &mut
 /// After `failures_to_open` consecutive transient failures the breaker is open: at most a
 /// probe may go out during the cooldown. And the breaker only refuses shortly after a
 /// failure: it recovers.
-fn breaker(input: &OracleInput<'_>, client: &str, ops: &[&Operation], found: &mut Vec<Violation>) {
+fn breaker(
+    input: &OracleInput<'_>,
+    client: &str,
+    ops: &[&Operation],
+    sends: &[Sent],
+    found: &mut Vec<Violation>,
+) {
     let Some(breaker) = input.scenario.client.breaker else {
         return;
     };
-    let sends = attempts_of(ops);
     let mut ends: Vec<&Sent> = sends.iter().collect();
     ends.sort_by_key(|s| (s.ended_us, s.op));
     let cooldown_us = breaker.cooldown_ms.saturating_mul(1_000);
