@@ -365,3 +365,17 @@ impl WebhookEvent {
         }
     }
 }
+
+/// Service -> merchant: one page of `GET /v1/events`, the caller's events in commit order
+/// after a cursor. Each event is the body its webhook carried (same id, same fields).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsPage {
+    /// The caller's events after the cursor, oldest first.
+    pub events: Vec<WebhookEvent>,
+    /// Where the next page starts: pass it as `after`. The cursor of the last event
+    /// returned, or the request's own `after` when the page is empty (poll again later).
+    pub next_cursor: String,
+    /// Whether more events are waiting after this page (fetch the next page at once).
+    pub has_more: bool,
+}

@@ -72,6 +72,15 @@ pub enum Bug {
     /// Merchant receiver: does not check signatures or timestamps, so forged events are
     /// acted on. Caught by `webhook_once`.
     ReceiverSkipsSignature,
+    /// Service: the events feed hands out the cursor of the event after the last one it
+    /// returned, and reads `after` as exclusive, so the first of the caller's events on the
+    /// next page is skipped (an off-by-one between inclusive and exclusive cursors). A
+    /// merchant catching up after an outage never applies it. Caught by `webhook_once`.
+    FeedCursorSkipsBoundary,
+    /// Merchant receiver: remembers the events it applied from webhooks and from the
+    /// events feed in two separate sets, so an event that arrives both ways (delivered,
+    /// then read again while catching up) is applied twice. Caught by `webhook_once`.
+    ReceiverDedupesFeedApart,
 }
 
 impl Bug {
@@ -95,6 +104,8 @@ impl Bug {
         Bug::ReceiverSkipsDedupe,
         Bug::ReceiverDedupeAfterEffect,
         Bug::ReceiverSkipsSignature,
+        Bug::FeedCursorSkipsBoundary,
+        Bug::ReceiverDedupesFeedApart,
     ];
 
     /// The name used on the command line and in repro files.
@@ -119,6 +130,8 @@ impl Bug {
             Bug::ReceiverSkipsDedupe => "receiver_skips_dedupe",
             Bug::ReceiverDedupeAfterEffect => "receiver_dedupe_after_effect",
             Bug::ReceiverSkipsSignature => "receiver_skips_signature",
+            Bug::FeedCursorSkipsBoundary => "feed_cursor_skips_boundary",
+            Bug::ReceiverDedupesFeedApart => "receiver_dedupes_feed_apart",
         }
     }
 
@@ -150,6 +163,12 @@ impl Bug {
                 "merchant receiver deduplicates after the side effect"
             }
             Bug::ReceiverSkipsSignature => "merchant receiver does not check webhook signatures",
+            Bug::FeedCursorSkipsBoundary => {
+                "events feed's next cursor skips the first event of the next page"
+            }
+            Bug::ReceiverDedupesFeedApart => {
+                "merchant receiver deduplicates webhook and feed deliveries apart"
+            }
         }
     }
 }

@@ -1,7 +1,8 @@
 //! The reference order/shipment service (axum).
 //!
 //! Merchant routes: `POST /v1/orders`, `GET /v1/orders/{id}`, `POST /v1/orders/{id}/shipments`,
-//! `GET /v1/shipments/{id}`, each authenticated by `X-API-Key` and rate limited per caller.
+//! `GET /v1/shipments/{id}`, `GET /v1/events` (the caller's webhook events after a cursor,
+//! see `events`), each authenticated by `X-API-Key` and rate limited per caller.
 //! The carrier's tracking webhooks arrive at `POST /v1/webhooks/carrier`, authenticated by
 //! their signature (see `webhooks`). Operator routes: `GET /openapi.json` (the contract,
 //! [`openapi`]), `GET /metrics` (Prometheus text, [`metrics`]), and for the holder of the
@@ -20,6 +21,7 @@
 mod carrier_client;
 mod context;
 mod error;
+mod events;
 mod framing;
 mod idempotency;
 pub mod metrics;
@@ -47,6 +49,7 @@ pub use crate::api::HEADER_ADMIN_KEY;
 pub use carrier_client::carrier_key;
 pub use context::{Caller, RequestId, is_valid_request_id};
 pub use error::ApiError;
+pub use events::{EVENTS_LIMIT_DEFAULT, EVENTS_LIMIT_MAX, cursor_of, seq_of};
 pub use framing::{EnvelopeIo, EnvelopeListener, envelope_parse_error};
 pub use rate_limit::RateLimit;
 pub use webhooks::{OutboxCounts, WebhookSettings, WebhookTarget, run_outbox_sender};
@@ -299,6 +302,12 @@ pub fn routes() -> Vec<Route> {
             "/v1/shipments/{id}",
             Access::Merchant,
             get(shipments::fetch),
+        ),
+        route(
+            Method::GET,
+            "/v1/events",
+            Access::Merchant,
+            get(events::list),
         ),
         route(
             Method::POST,
@@ -574,6 +583,9 @@ impl Tx for MemoryIdempotencyTx<'_> {
     }
     fn outbox_dead(&self) -> Vec<store::OutboxRecord> {
         self.inner.outbox_dead()
+    }
+    fn outbox_after(&self, caller: &str, after_seq: u64, limit: usize) -> Vec<store::OutboxRecord> {
+        self.inner.outbox_after(caller, after_seq, limit)
     }
     fn outbox_counts(&self) -> (u64, u64, u64) {
         self.inner.outbox_counts()

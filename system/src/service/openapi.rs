@@ -13,6 +13,7 @@ use super::validate::{
     ITEM_QUANTITY_MAX, KEY_PATTERN, ORDER_ITEMS_MAX, PARCEL_GRAMS_MAX, TEXT_LEN_MAX,
     not_blank_pattern,
 };
+use super::{EVENTS_LIMIT_DEFAULT, EVENTS_LIMIT_MAX};
 use crate::api::{IDEMPOTENCY_KEY_LEN_MAX, REQUEST_ID_LEN_MAX};
 
 /// Version of the API contract. Bumped on any change a client could notice; the URL prefix
@@ -157,6 +158,31 @@ fn operation(method: &str, path: &str) -> Option<Value> {
                 "summary": "Read a shipment",
                 "security": merchant_security,
                 "parameters": [id_parameter("shipment")],
+                "responses": responses
+            })
+        }
+        ("GET", "/v1/events") => {
+            let mut responses = json!({ "200": json_response("A page of the caller's events", "EventsPage", false) });
+            merchant_errors(&mut responses);
+            responses["400"] = error_response(
+                "`validation_failed`: `after` is not a cursor this service gives, `limit` is out of range, or a parameter is unknown or repeated; the details name each",
+            );
+            if let Some(map) = responses.as_object_mut() {
+                map.remove("404");
+            }
+            json!({
+                "operationId": "listEvents",
+                "summary": "The caller's webhook events after a cursor, in commit order (reconcile missed webhooks)",
+                "description": "The events the caller's webhook endpoint is sent, read back from the same outbox: same `event_id`, same body, in the order the service committed them. Poll with the last `next_cursor`; apply each event id once, whether it came by webhook, by this feed, or both. Events are kept for good, so a cursor never expires.",
+                "security": merchant_security,
+                "parameters": [
+                    { "name": "after", "in": "query", "required": false,
+                      "description": "A `next_cursor` from an earlier page; absent or empty starts at the caller's first event",
+                      "schema": { "type": "string", "pattern": "^evc_[0-9a-f]{16}$" } },
+                    { "name": "limit", "in": "query", "required": false,
+                      "description": format!("Events per page (default {EVENTS_LIMIT_DEFAULT})"),
+                      "schema": { "type": "integer", "minimum": 1, "maximum": EVENTS_LIMIT_MAX } }
+                ],
                 "responses": responses
             })
         }
@@ -362,6 +388,28 @@ fn schemas() -> Value {
                 "duplicate": { "type": "boolean", "description": "The event id was taken in before; nothing changed" },
                 "applied": { "type": "boolean", "description": "The shipment moved forward" },
                 "ignored": { "type": ["string", "null"], "enum": ["unknown_kind", "unknown_shipment", null], "description": "Why the event was taken in without effect: a kind this service does not know, or a shipment it does not have" }
+            }
+        },
+        "WebhookEvent": {
+            "type": "object", "additionalProperties": false,
+            "required": ["event_id", "event_type", "created_at_ms", "order_id", "sequence"],
+            "properties": {
+                "event_id": { "type": "string", "description": "`evt_...`; unique per event, the same in the webhook and the feed" },
+                "event_type": { "type": "string", "description": "`order.created`, `shipment.created`, `shipment.label_rejected`, `shipment.shipped`, `shipment.delivered`, `shipment.exception` or `shipment.tracking_update`" },
+                "created_at_ms": { "type": "integer", "description": "Unix ms, service clock" },
+                "order_id": id("ord"),
+                "shipment_id": { "type": "string", "description": "For shipment events" },
+                "status": { "$ref": "#/components/schemas/ShipmentStatus" },
+                "sequence": { "type": "integer", "minimum": 1, "description": "Position among the events of its shipment (of its order for `order.created`), in commit order" }
+            }
+        },
+        "EventsPage": {
+            "type": "object",
+            "required": ["events", "next_cursor", "has_more"],
+            "properties": {
+                "events": { "type": "array", "items": { "$ref": "#/components/schemas/WebhookEvent" } },
+                "next_cursor": { "type": "string", "description": "Pass as `after` for the next page; the request's own `after` when the page is empty" },
+                "has_more": { "type": "boolean", "description": "Another page waits: fetch it at once" }
             }
         },
         "OutboxCounts": {
@@ -657,6 +705,22 @@ mod tests {
             dead_letter: 0,
         };
         assert_eq!(fields(&counts), documented_fields("OutboxCounts"));
+        let event = crate::api::WebhookEvent {
+            event_id: "evt_1".into(),
+            event_type: "shipment.shipped".into(),
+            created_at_ms: 0,
+            order_id: "ord_1".into(),
+            shipment_id: Some("shp_1".into()),
+            status: Some(crate::api::ShipmentStatus::InTransit),
+            sequence: 2,
+        };
+        assert_eq!(fields(&event), documented_fields("WebhookEvent"));
+        let page = crate::api::EventsPage {
+            events: vec![event],
+            next_cursor: super::super::cursor_of(1),
+            has_more: false,
+        };
+        assert_eq!(fields(&page), documented_fields("EventsPage"));
     }
 
     #[test]

@@ -303,6 +303,18 @@ impl Tx for MemTx<'_> {
             .collect()
     }
 
+    fn outbox_after(&self, caller: &str, after_seq: u64, limit: usize) -> Vec<OutboxRecord> {
+        // Reads see committed state, as `outbox_due` does.
+        self.base
+            .outbox
+            .range(after_seq.saturating_add(1)..)
+            .map(|(_, record)| record)
+            .filter(|record| record.caller == caller)
+            .take(limit)
+            .cloned()
+            .collect()
+    }
+
     fn outbox_counts(&self) -> (u64, u64, u64) {
         let mut counts = (0, 0, 0);
         for record in self.base.outbox.values() {

@@ -110,6 +110,12 @@ pub trait Tx {
     fn outbox_next_due(&self, skip: &std::collections::BTreeSet<u64>) -> Option<u64>;
     /// Every dead-lettered outbox event.
     fn outbox_dead(&self) -> Vec<OutboxRecord>;
+    /// Up to `limit` outbox events of `caller` with a sequence number above `after_seq`,
+    /// in sequence order, whatever their delivery state: the events feed's page. Sequence
+    /// numbers are handed out inside the committing transaction, one writer at a time, so
+    /// sequence order is commit order and no lower number commits after a higher one is
+    /// visible (a cursor never jumps over an event that appears later).
+    fn outbox_after(&self, caller: &str, after_seq: u64, limit: usize) -> Vec<OutboxRecord>;
     /// Outbox events by state: (pending, delivered, dead-lettered).
     fn outbox_counts(&self) -> (u64, u64, u64);
 }

@@ -161,6 +161,8 @@ CREATE TABLE IF NOT EXISTS outbox (
     last_error         TEXT
 );
 CREATE INDEX IF NOT EXISTS outbox_by_state ON outbox (delivery_state, seq);
+-- The events feed reads one caller's events after a cursor (`GET /v1/events`).
+CREATE INDEX IF NOT EXISTS outbox_by_caller ON outbox (caller, seq);
 -- The carrier's tracking log (its webhooks to the service), beside its label sales.
 CREATE TABLE IF NOT EXISTS tracking (
     seq                INTEGER PRIMARY KEY,
@@ -886,6 +888,26 @@ impl Tx for SqliteTx<'_> {
                 dead.push(outbox_record(row.map_err(unavailable)?)?);
             }
             Ok(Some(dead))
+        })
+        .unwrap_or_default()
+    }
+
+    fn outbox_after(&self, caller: &str, after_seq: u64, limit: usize) -> Vec<OutboxRecord> {
+        self.read(|| {
+            let sql = format!(
+                "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE caller = ?1 AND seq > ?2 \
+                 ORDER BY seq LIMIT ?3"
+            );
+            let mut statement = self.tx.prepare_cached(&sql).map_err(unavailable)?;
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            let rows = statement
+                .query_map(params![caller, to_i64(after_seq), limit], outbox_row)
+                .map_err(unavailable)?;
+            let mut page = Vec::new();
+            for row in rows {
+                page.push(outbox_record(row.map_err(unavailable)?)?);
+            }
+            Ok(Some(page))
         })
         .unwrap_or_default()
     }
@@ -1774,6 +1796,56 @@ mod tests {
             vec![3, 5, 6],
             "due events in seq order, in-flight 1 skipped"
         );
+    }
+
+    #[test]
+    fn the_events_feed_reads_what_the_memory_store_reads() {
+        // Proves `outbox_after` (the events feed's page) answers alike in both stores: one
+        // caller's events only, strictly after the cursor, in seq order, at most `limit`,
+        // whatever their delivery state (dead letters included).
+        let path = temp_db("outbox-feed");
+        let (sqlite, _) = SqliteStore::open(&path).unwrap();
+        let memory = crate::store::MemoryStore::new();
+        for store in [&sqlite as &dyn Store, &memory] {
+            transact(store, Durability::Sync, |tx| {
+                for record in outbox_fixture() {
+                    tx.put_outbox(record);
+                }
+                for seq in [7, 9] {
+                    let mut other = outbox_record(seq, pending(0, 0));
+                    other.caller = "merchant-1".into();
+                    tx.put_outbox(other);
+                }
+                tx.put_outbox(outbox_record(8, pending(0, 0)));
+                Ok::<_, StoreError>(())
+            })
+            .unwrap();
+        }
+        let feed = |store: &dyn Store, caller: &str, after: u64, limit: usize| {
+            transact(store, Durability::Sync, |tx| {
+                Ok::<_, StoreError>(
+                    tx.outbox_after(caller, after, limit)
+                        .iter()
+                        .map(|r| r.seq)
+                        .collect::<Vec<u64>>(),
+                )
+            })
+            .unwrap()
+        };
+        for caller in ["merchant-0", "merchant-1", "merchant-9"] {
+            for after in [0, 1, 3, 4, 7, 8, 9, 1_000] {
+                for limit in [0, 1, 2, 10] {
+                    assert_eq!(
+                        feed(&sqlite, caller, after, limit),
+                        feed(&memory, caller, after, limit),
+                        "{caller} after {after}, limit {limit}"
+                    );
+                }
+            }
+        }
+        assert_eq!(feed(&sqlite, "merchant-0", 3, 3), vec![4, 5, 6]);
+        assert_eq!(feed(&sqlite, "merchant-0", 6, 10), vec![8]);
+        assert_eq!(feed(&sqlite, "merchant-1", 0, 10), vec![7, 9]);
     }
 
     #[test]
