@@ -85,6 +85,9 @@ pub enum Moment {
     /// A forged delivery (a new event id under another body's signature) reached its
     /// receiver, and was answered.
     ForgedEvent,
+    /// An event whose webhook was dead-lettered was applied by the merchant from the
+    /// service's events feed (`GET /v1/events`), read by its poller after the outage.
+    EventRecoveredByFeed,
 }
 
 impl Moment {
@@ -111,6 +114,7 @@ impl Moment {
         Moment::StaleSignedEvent,
         Moment::ReplayWithinTolerance,
         Moment::ForgedEvent,
+        Moment::EventRecoveredByFeed,
     ];
 
     /// The name scenario files (`reach = [...]`) and reports use.
@@ -138,6 +142,7 @@ impl Moment {
             Moment::StaleSignedEvent => "stale_signed_event",
             Moment::ReplayWithinTolerance => "replay_within_tolerance",
             Moment::ForgedEvent => "forged_event",
+            Moment::EventRecoveredByFeed => "event_recovered_by_feed",
         }
     }
 
@@ -180,6 +185,9 @@ impl Moment {
             Moment::StaleSignedEvent => "a signed delivery was replayed past the tolerance",
             Moment::ReplayWithinTolerance => "a signed delivery was replayed within the tolerance",
             Moment::ForgedEvent => "a forged delivery reached its receiver",
+            Moment::EventRecoveredByFeed => {
+                "a dead-lettered webhook's event was applied from the events feed"
+            }
         }
     }
 
@@ -264,6 +272,7 @@ impl Moment {
                     .iter()
                     .filter(|i| i.status.is_some() && i.kind == InjectionKind::Forgery),
             ),
+            Moment::EventRecoveredByFeed => run.webhooks.map_or(0, event_recovered_by_feed),
         }
     }
 }
@@ -284,6 +293,26 @@ impl FromStr for Moment {
             .find(|m| m.name() == text)
             .ok_or_else(|| format!("unknown moment `{text}`"))
     }
+}
+
+/// Effects the merchant took from the events feed for events whose webhook the service
+/// dead-lettered: read from the merchant's effects and the service's durable outbox.
+fn event_recovered_by_feed(view: &crate::oracle::WebhookView) -> u64 {
+    let dead: BTreeSet<&str> = view
+        .durable
+        .outbox
+        .values()
+        .filter(|r| {
+            matches!(
+                r.delivery,
+                shipsim_system::store::Delivery::DeadLetter { .. }
+            )
+        })
+        .map(|r| r.event.event_id.as_str())
+        .collect();
+    count(view.effects.iter().filter(|e| {
+        e.via == shipsim_system::receiver::Via::Feed && dead.contains(e.event_id.as_str())
+    }))
 }
 
 /// What an injected webhook delivery was.

@@ -262,6 +262,7 @@ pub fn run_seed(target: &Target, scenario: &Scenario, seed: u64, bugs: &BugSet) 
                 shared.clone(),
                 bugs.clone(),
                 quiesce,
+                durables.clone(),
                 verify,
             ),
         );

@@ -509,6 +509,7 @@ pub(crate) async fn run_settler(
     shared: Shared,
     bugs: BugSet,
     quiesce: Option<crate::target::QuiesceWait>,
+    durables: crate::target::Durables,
     verify: bool,
 ) -> turmoil::Result {
     let transport = Arc::new(SimTransport::new(SERVICE, HTTP_PORT));
@@ -529,6 +530,7 @@ pub(crate) async fn run_settler(
         quiesce(crate::target::QuiesceContext {
             shared: shared.clone(),
             scenario,
+            durables,
         })
         .await;
     }

@@ -6,6 +6,12 @@
 //!
 //! Everything it did is in the [`ReceiverLedger`], which outlives crashes of its host, so
 //! the oracle can audit effects per event id.
+//!
+//! A merchant that also polls the service's events feed ([`poll`]) applies what it reads
+//! there through the same ledger, under the same dedupe: each event id takes effect once,
+//! whether it came by webhook, by the feed, or both.
+
+pub mod poll;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -77,11 +83,26 @@ pub struct Effect {
     pub created_at_ms: u64,
     /// When it was acted on, by the receiver's clock.
     pub at_ms: u64,
+    /// How the event reached the merchant.
+    pub via: Via,
+}
+
+/// How an event reached the merchant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Via {
+    /// A webhook delivery.
+    Webhook,
+    /// The service's events feed (`GET /v1/events`), read by the poller.
+    Feed,
 }
 
 #[derive(Debug, Default)]
 struct LedgerState {
     processed: BTreeMap<String, u64>,
+    /// Only used by the planted bug that dedupes feed reads apart from webhooks.
+    processed_from_feed: BTreeMap<String, u64>,
+    /// The events feed's cursor per merchant: where the poller resumes.
+    cursors: BTreeMap<String, String>,
     effects: Vec<Effect>,
     shipments: BTreeMap<String, ShipmentStatus>,
     duplicates: u64,
@@ -140,7 +161,29 @@ impl ReceiverLedger {
             .insert(event_id.to_string(), at_ms);
     }
 
-    fn act(&self, caller: &str, event: &WebhookEvent, at_ms: u64) -> bool {
+    /// Where the poller of `caller` resumes: the last `next_cursor` it finished applying.
+    ///
+    /// # Panics
+    /// If the ledger's lock was poisoned.
+    #[must_use]
+    pub fn cursor(&self, caller: &str) -> Option<String> {
+        self.state
+            .lock()
+            .expect("receiver lock poisoned")
+            .cursors
+            .get(caller)
+            .cloned()
+    }
+
+    fn set_cursor(&self, caller: &str, cursor: String) {
+        self.state
+            .lock()
+            .expect("receiver lock poisoned")
+            .cursors
+            .insert(caller.to_string(), cursor);
+    }
+
+    fn act(&self, caller: &str, event: &WebhookEvent, at_ms: u64, via: Via) -> bool {
         let mut state = self.state.lock().expect("receiver lock poisoned");
         let advanced = match (&event.shipment_id, event.status) {
             (Some(shipment_id), Some(status)) => {
@@ -163,20 +206,36 @@ impl ReceiverLedger {
             advanced,
             created_at_ms: event.created_at_ms,
             at_ms,
+            via,
         });
         advanced
     }
 
-    /// Marks and acts in one step: what the correct receiver does.
-    fn mark_and_act(&self, caller: &str, event: &WebhookEvent, at_ms: u64) -> Option<bool> {
-        let mut state = self.state.lock().expect("receiver lock poisoned");
-        if state.processed.contains_key(&event.event_id) {
+    /// Marks and acts in one step: what the correct receiver does, for a webhook and for
+    /// an event read from the feed alike. `apart` is the planted bug that keeps the feed's
+    /// event ids in a set of their own.
+    fn mark_and_act(
+        &self,
+        caller: &str,
+        event: &WebhookEvent,
+        at_ms: u64,
+        via: Via,
+        apart: bool,
+    ) -> Option<bool> {
+        let mut guard = self.state.lock().expect("receiver lock poisoned");
+        let state = &mut *guard;
+        let processed = if apart && via == Via::Feed {
+            &mut state.processed_from_feed
+        } else {
+            &mut state.processed
+        };
+        if processed.contains_key(&event.event_id) {
             state.duplicates += 1;
             return None;
         }
-        state.processed.insert(event.event_id.clone(), at_ms);
-        drop(state);
-        Some(self.act(caller, event, at_ms))
+        processed.insert(event.event_id.clone(), at_ms);
+        drop(guard);
+        Some(self.act(caller, event, at_ms, via))
     }
 
     fn count_duplicate(&self) {
@@ -248,19 +307,20 @@ async fn receive(
     let event: WebhookEvent = validate::parse_json(&headers, &body)?;
     let ledger = &receiver.deps.ledger;
     let outcome = if bugs.has(Bug::ReceiverSkipsDedupe) {
-        Some(ledger.act(&caller, &event, now_ms))
+        Some(ledger.act(&caller, &event, now_ms, Via::Webhook))
     } else if bugs.has(Bug::ReceiverDedupeAfterEffect) {
         if ledger.seen(&event.event_id) {
             ledger.count_duplicate();
             None
         } else {
-            let advanced = ledger.act(&caller, &event, now_ms);
+            let advanced = ledger.act(&caller, &event, now_ms, Via::Webhook);
             receiver.round_trip().await;
             ledger.mark(&event.event_id, now_ms);
             Some(advanced)
         }
     } else {
-        let outcome = ledger.mark_and_act(&caller, &event, now_ms);
+        let apart = bugs.has(Bug::ReceiverDedupesFeedApart);
+        let outcome = ledger.mark_and_act(&caller, &event, now_ms, Via::Webhook, apart);
         receiver.round_trip().await;
         outcome
     };

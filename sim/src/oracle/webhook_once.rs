@@ -8,10 +8,17 @@
 //! delivered; the merchant acted on each exactly once and on nothing else (no forged or
 //! phantom events); each shipment only moved forward in the merchant's records, and ended
 //! where the service's own record is.
+//!
+//! A merchant that polls the events feed (`[webhooks] poll_events`) is held to more and to
+//! less: an event its webhook never delivered (dead-lettered) is fine if the merchant
+//! applied it anyway, from the feed; every event must still be applied exactly once,
+//! whichever way (or both ways) it came; and what came from the feed was applied in the
+//! service's commit order.
 
 use std::collections::BTreeMap;
 
 use shipsim_system::api::ShipmentStatus;
+use shipsim_system::receiver::Via;
 use shipsim_system::store::Delivery;
 
 use super::{OracleInput, OracleKind, Violation, WebhookView};
@@ -173,10 +180,33 @@ fn outbound(input: &OracleInput<'_>, view: &WebhookView, found: &mut Vec<Violati
     for effect in &view.effects {
         *effects_per_event.entry(&effect.event_id).or_insert(0) += 1;
     }
+    let polled = view.settings.poll_events.is_some();
     for record in view.durable.outbox.values() {
         let id = record.event.event_id.as_str();
         let acted = effects_per_event.get(id).copied().unwrap_or(0);
-        if !matches!(record.delivery, Delivery::Delivered { .. }) {
+        let delivered = matches!(record.delivery, Delivery::Delivered { .. });
+        if polled && !delivered && acted == 0 {
+            // A merchant that polls the feed must have recovered what its webhooks missed.
+            found.push(
+                Violation::new(
+                    ORACLE,
+                    input,
+                    format!(
+                        "{} {id} for {} was never applied: its webhook {} and the events feed never recovered it",
+                        record.event.event_type,
+                        record.caller,
+                        match &record.delivery {
+                            Delivery::DeadLetter { .. } => "was dead-lettered",
+                            _ => "was not delivered",
+                        }
+                    ),
+                )
+                .evidence(delivery_label(&record.delivery))
+                .evidence(format!("outbox seq {}", record.seq)),
+            );
+        } else if polled {
+            // Delivered by webhook, recovered by the feed, or both: judged below.
+        } else if !delivered {
             found.push(
                 Violation::new(
                     ORACLE,
@@ -237,6 +267,10 @@ fn outbound(input: &OracleInput<'_>, view: &WebhookView, found: &mut Vec<Violati
         }
     }
 
+    if polled {
+        feed_order(input, view, found);
+    }
+
     // The merchant's view of each shipment: statuses it moved forward to, in order.
     let mut views: BTreeMap<&str, Vec<ShipmentStatus>> = BTreeMap::new();
     for effect in view.effects.iter().filter(|e| e.advanced) {
@@ -280,6 +314,43 @@ fn outbound(input: &OracleInput<'_>, view: &WebhookView, found: &mut Vec<Violati
     }
 }
 
+/// What a merchant read from the events feed, it applied in the service's commit order,
+/// per caller (and so per shipment): judged from the merchant's effects and the service's
+/// outbox sequence numbers, not from the poller's cursor.
+fn feed_order(input: &OracleInput<'_>, view: &WebhookView, found: &mut Vec<Violation>) {
+    let seq_of: BTreeMap<&str, u64> = view
+        .durable
+        .outbox
+        .values()
+        .map(|r| (r.event.event_id.as_str(), r.seq))
+        .collect();
+    let mut last: BTreeMap<&str, (u64, &str)> = BTreeMap::new();
+    for effect in view.effects.iter().filter(|e| e.via == Via::Feed) {
+        let Some(&seq) = seq_of.get(effect.event_id.as_str()) else {
+            continue;
+        };
+        if let Some(&(before, before_id)) = last.get(effect.caller.as_str())
+            && seq <= before
+        {
+            found.push(
+                Violation::new(
+                    ORACLE,
+                    input,
+                    format!(
+                        "the merchant applied {} from the events feed after {before_id}, which the service committed later",
+                        effect.event_id
+                    ),
+                )
+                .evidence(format!(
+                    "{}: outbox seq {seq} applied after seq {before}",
+                    effect.caller
+                )),
+            );
+        }
+        last.insert(&effect.caller, (seq, &effect.event_id));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use shipsim_system::api::{Label, TrackingKind, WebhookEvent};
@@ -298,6 +369,7 @@ mod tests {
             tolerance_s: 300,
             exception_percent: 0,
             sender: shipsim_system::webhook::SenderConfig::DEFAULT,
+            poll_events: None,
         }
     }
 
@@ -340,7 +412,26 @@ mod tests {
             advanced,
             created_at_ms: 0,
             at_ms: 1,
+            via: Via::Webhook,
         }
+    }
+
+    fn from_feed(id: &str) -> Effect {
+        Effect {
+            via: Via::Feed,
+            ..effect(id, ShipmentStatus::LabelPurchased, false)
+        }
+    }
+
+    /// The clean fixture with a merchant that polls the events feed.
+    fn polled() -> Fixture {
+        let mut fixture = clean();
+        fixture.webhooks.as_mut().unwrap().settings.poll_events =
+            Some(crate::scenario::PollEvents {
+                every_ms: 500,
+                limit: 10,
+            });
+        fixture
     }
 
     /// The happy fixture with one delivered outbox event acted on once, and one carrier
@@ -498,5 +589,69 @@ mod tests {
             .shipment
             .status = ShipmentStatus::Delivered;
         assert_one(&disagree.check(ORACLE), "the service says Delivered");
+    }
+
+    #[test]
+    fn a_polling_merchant_recovers_dead_letters_once_and_in_commit_order() {
+        // Proves that with `poll_events` a dead-lettered event applied from the feed is
+        // clean, while one never applied, one applied by webhook and again from the feed,
+        // and feed events applied out of commit order are each caught; and that without
+        // polling the same dead letter is still "never delivered".
+        let mut recovered = polled();
+        recovered
+            .tables
+            .outbox
+            .insert(2, outbox(2, "evt_2", None, false));
+        recovered
+            .webhooks
+            .as_mut()
+            .unwrap()
+            .effects
+            .push(from_feed("evt_2"));
+        assert_eq!(recovered.check(ORACLE), vec![]);
+
+        let mut lost = polled();
+        lost.tables
+            .outbox
+            .insert(2, outbox(2, "evt_2", None, false));
+        assert_one(&lost.check(ORACLE), "the events feed never recovered it");
+
+        let mut unpolled = clean();
+        unpolled
+            .tables
+            .outbox
+            .insert(2, outbox(2, "evt_2", None, false));
+        unpolled
+            .webhooks
+            .as_mut()
+            .unwrap()
+            .effects
+            .push(from_feed("evt_2"));
+        assert_one(&unpolled.check(ORACLE), "was never delivered");
+
+        let mut twice = polled();
+        twice
+            .webhooks
+            .as_mut()
+            .unwrap()
+            .effects
+            .push(from_feed("evt_1"));
+        assert_one(&twice.check(ORACLE), "the merchant acted 2 times");
+
+        let mut reordered = polled();
+        for seq in [2, 3] {
+            let id = format!("evt_{seq}");
+            reordered
+                .tables
+                .outbox
+                .insert(seq, outbox(seq, &id, None, false));
+        }
+        let effects = &mut reordered.webhooks.as_mut().unwrap().effects;
+        effects.push(from_feed("evt_3"));
+        effects.push(from_feed("evt_2"));
+        assert_one(
+            &reordered.check(ORACLE),
+            "which the service committed later",
+        );
     }
 }

@@ -14,6 +14,7 @@ use shipsim_system::api::ShipmentStatus;
 use shipsim_system::carrier::{
     self, CarrierConfig, CarrierDeps, CarrierLedger, LabelSale, TrackingConfig,
 };
+use shipsim_system::receiver::poll::PollConfig;
 use shipsim_system::receiver::{self, ReceiverConfig, ReceiverDeps, ReceiverLedger};
 use shipsim_system::service::{self, ServiceConfig, ServiceDeps, WebhookSettings, WebhookTarget};
 use shipsim_system::store::{IdemState, MemoryStore, Tables};
@@ -196,6 +197,35 @@ fn receiver_router(boot: &Boot) -> axum::Router {
         .map_or(shipsim_system::webhook::TOLERANCE_S_DEFAULT, |w| {
             w.tolerance_s
         });
+    let deps = ReceiverDeps {
+        clock: boot.clock(),
+        ledger: boot.durable("ledger", ReceiverLedger::new),
+        observer: boot.observer(),
+        seed: boot.seed("receiver"),
+        boot: boot.boot_number(),
+    };
+    if let Some(poll) = scenario.webhooks.and_then(|w| w.poll_events) {
+        // The merchant also reads its events feed; the poller dies with the host and
+        // resumes from the ledger's cursor when it boots again.
+        let service = boot.downstream(crate::target::SERVICE_HOST);
+        let config = PollConfig {
+            service_base_url: service.base_url().to_string(),
+            api_keys: boot
+                .callers()
+                .iter()
+                .map(|c| (c.id.clone(), c.api_key.clone()))
+                .collect(),
+            every_ms: poll.every_ms,
+            limit: poll.limit,
+            timeout_ms: POLL_TIMEOUT_MS,
+            bugs: boot.bugs().clone(),
+        };
+        tokio::task::spawn_local(receiver::poll::run_poller(
+            config,
+            deps.clone(),
+            service.transport(),
+        ));
+    }
     receiver::router(
         ReceiverConfig {
             secrets: boot
@@ -207,15 +237,13 @@ fn receiver_router(boot: &Boot) -> axum::Router {
             store_latency_ms: scenario.service.store_latency_ms,
             bugs: boot.bugs().clone(),
         },
-        ReceiverDeps {
-            clock: boot.clock(),
-            ledger: boot.durable("ledger", ReceiverLedger::new),
-            observer: boot.observer(),
-            seed: boot.seed("receiver"),
-            boot: boot.boot_number(),
-        },
+        deps,
     )
 }
+
+/// Deadline of one events-feed page request of the merchants' poller: a partition can hold
+/// a request forever, and the next poll should not wait for it.
+const POLL_TIMEOUT_MS: u64 = 2_000;
 
 /// Whether a shipment's status says its label was bought.
 fn labelled(status: ShipmentStatus) -> bool {

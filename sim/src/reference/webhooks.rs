@@ -2,7 +2,7 @@
 //! oracle reads, how the `webhook_burst` fault adds carrier events, and the wait after the
 //! settle phase until every webhook is delivered.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use rand::Rng;
@@ -116,14 +116,48 @@ pub(super) fn drain(context: QuiesceContext) -> BoxFuture<'static, ()> {
             if settings.tracking {
                 requeued += redeliver(&*carrier, "/v1/admin/tracking/redeliver").await;
             }
-            if settings.outbound {
+            // A merchant that polls its events feed reconciles its dead letters itself:
+            // no operator redelivers them, so the feed is what must recover them.
+            if settings.outbound && settings.poll_events.is_none() {
                 requeued += redeliver(&*service, "/v1/admin/outbox/redeliver").await;
+            }
+            if settings.poll_events.is_some() {
+                caught_up(context.durables()).await;
             }
             if requeued == 0 {
                 return;
             }
         }
     })
+}
+
+/// Waits until the merchants' poller has read every caller's feed up to the caller's
+/// latest committed event (bounded: a poller that cannot catch up leaves the oracle to say
+/// what it missed). The wait reads the receiver's cursor only to know when to stop; the
+/// oracle judges what the merchant applied, not what the poller believed.
+async fn caught_up(durables: &Durables) {
+    let (Some(store), Some(ledger)) = (
+        durables.get::<MemoryStore>(SERVICE_HOST, "store"),
+        durables.get::<ReceiverLedger>(RECEIVER, "ledger"),
+    ) else {
+        return;
+    };
+    for _poll in 0..DRAIN_POLLS_MAX {
+        let mut latest: BTreeMap<String, u64> = BTreeMap::new();
+        for record in store.snapshot().outbox.values() {
+            latest.insert(record.caller.clone(), record.seq);
+        }
+        let behind = latest.iter().any(|(caller, seq)| {
+            let read = ledger
+                .cursor(caller)
+                .and_then(|cursor| shipsim_system::service::seq_of(&cursor).ok());
+            read.is_none_or(|read| read < *seq)
+        });
+        if !behind {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(DRAIN_POLL_MS)).await;
+    }
 }
 
 async fn admin(

@@ -523,6 +523,22 @@ pub const SENDER_CONCURRENCY: Field = Field::new(
     Limit::int(1, 1_000),
     "deliveries in flight per sender",
 );
+/// `[webhooks] poll_events.every_ms`
+pub const POLL_EVENTS_EVERY_MS: Field = Field::new(
+    "webhooks.poll_events",
+    "every_ms",
+    Limit::duration_ms(1),
+    "ms between polls of the events feed",
+)
+.required();
+/// `[webhooks] poll_events.limit`
+pub const POLL_EVENTS_LIMIT: Field = Field::new(
+    "webhooks.poll_events",
+    "limit",
+    Limit::int(1, shipsim_system::service::EVENTS_LIMIT_MAX as i128),
+    "events per page, as `GET /v1/events` takes them",
+)
+.required();
 /// `seed` (top level, repro files)
 pub const SEED: Field = Field::new(
     "",
@@ -601,6 +617,8 @@ pub const FIELDS: &[Field] = &[
     SENDER_TIMEOUT_MS,
     SENDER_ATTEMPTS,
     SENDER_CONCURRENCY,
+    POLL_EVENTS_EVERY_MS,
+    POLL_EVENTS_LIMIT,
     BUDGET_P50_MS_MAX,
     BUDGET_P95_MS_MAX,
     BUDGET_P99_MS_MAX,

@@ -218,6 +218,19 @@ pub struct WebhookSettings {
     pub exception_percent: u32,
     /// How both senders deliver.
     pub sender: shipsim_system::webhook::SenderConfig,
+    /// The merchants' receiver also polls the service's events feed (`GET /v1/events`) to
+    /// catch up on what its webhooks missed; `None` (the default) for webhooks alone.
+    pub poll_events: Option<PollEvents>,
+}
+
+/// `[webhooks] poll_events = { every_ms, limit }`: how the merchants' poller reads the
+/// service's events feed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PollEvents {
+    /// Time between polls, simulated ms.
+    pub every_ms: u64,
+    /// Events per page.
+    pub limit: u32,
 }
 
 /// `[budgets]` entry: latency limits of one endpoint, end to end, over all seeds.
@@ -631,6 +644,7 @@ fn validate_webhooks(
         tolerance_s: shipsim_system::webhook::TOLERANCE_S_DEFAULT,
         exception_percent: 5,
         sender: shipsim_system::webhook::SenderConfig::DEFAULT,
+        poll_events: None,
     };
     if let Some(v) = &raw.tracking {
         settings.tracking = *v.get_ref();
@@ -660,6 +674,21 @@ fn validate_webhooks(
     }
     if let Some(v) = &raw.sender_concurrency {
         settings.sender.concurrency = ctx.int(&limits::SENDER_CONCURRENCY, v)? as usize;
+    }
+    if let Some(poll) = &raw.poll_events {
+        if !settings.outbound {
+            return Err(ctx
+                .error(
+                    poll,
+                    "`poll_events` needs outbound webhooks: with `outbound = false` there is no feed to read and no receiver to poll it",
+                )
+                .with_hint("set `outbound = true`, or leave `poll_events` out"));
+        }
+        let p = poll.get_ref();
+        settings.poll_events = Some(PollEvents {
+            every_ms: ctx.int(&limits::POLL_EVENTS_EVERY_MS, &p.every_ms)?,
+            limit: ctx.int(&limits::POLL_EVENTS_LIMIT, &p.limit)?,
+        });
     }
     Ok(Some(settings))
 }

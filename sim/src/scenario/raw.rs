@@ -110,6 +110,15 @@ pub(crate) struct RawWebhooks {
     pub sender_timeout_ms: Option<Spanned<u64>>,
     pub sender_attempts: Option<Spanned<u32>>,
     pub sender_concurrency: Option<Spanned<u32>>,
+    pub poll_events: Option<Spanned<RawPollEvents>>,
+}
+
+/// `[webhooks] poll_events = { every_ms, limit }`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPollEvents {
+    pub every_ms: Spanned<u64>,
+    pub limit: Spanned<u32>,
 }
 
 /// `[service] rate_limit = { burst, per_second }`

@@ -142,6 +142,13 @@ impl Scenario {
             let _ = writeln!(out, "sender_timeout_ms = {}", w.sender.timeout_ms);
             let _ = writeln!(out, "sender_attempts = {}", w.sender.attempt_count_max);
             let _ = writeln!(out, "sender_concurrency = {}", w.sender.concurrency);
+            if let Some(poll) = &w.poll_events {
+                let _ = writeln!(
+                    out,
+                    "poll_events = {{ every_ms = {}, limit = {} }}",
+                    poll.every_ms, poll.limit
+                );
+            }
         }
 
         for fault in &self.faults {

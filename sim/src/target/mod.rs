@@ -70,6 +70,7 @@ pub(crate) struct HostSpec {
 pub struct QuiesceContext {
     pub(crate) shared: crate::shared::Shared,
     pub(crate) scenario: Arc<Scenario>,
+    pub(crate) durables: Durables,
 }
 
 impl std::fmt::Debug for QuiesceContext {
@@ -89,6 +90,13 @@ impl QuiesceContext {
     #[must_use]
     pub fn scenario(&self) -> &Scenario {
         &self.scenario
+    }
+
+    /// The hosts' durable state (what each host keeps across crashes), to wait on what a
+    /// host has done rather than for a fixed time.
+    #[must_use]
+    pub fn durables(&self) -> &Durables {
+        &self.durables
     }
 
     /// Deliveries the scenario's webhook faults injected (replays, forgeries, duplicate

@@ -35,6 +35,7 @@ const RULES: &[&str] = &[
     "webhook.tolerance_outside",
     "webhook.forgery",
     "webhook.redelivery",
+    "webhook.feed_recovery",
 ];
 
 struct Row {
