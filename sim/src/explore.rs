@@ -164,11 +164,14 @@ impl Draw<'_> {
                 "rate_limit = {{ burst = {burst}, per_second = {per_second} }}"
             );
         }
+        // Written last (after the poller's draw below), so that the poller can add its
+        // keys to the table; the draws themselves stay in their old order.
+        let mut webhooks_table = String::new();
         if webhooks {
             let tolerance = self.rng.random_range(2..=5u64);
             let concurrency = self.pick(&[1u32, 2, 4]);
             let _ = writeln!(
-                self.out,
+                webhooks_table,
                 "\n[webhooks]\ntracking = true\noutbound = true\ntolerance_s = {tolerance}\nsender_concurrency = {concurrency}"
             );
         }
@@ -190,6 +193,25 @@ impl Draw<'_> {
                 "\n[client.rate_limit]\nburst = {burst}\nper_second = {per_second}\nadaptive = {adaptive}"
             );
         }
+        // Drawn after everything else, for the same reason: the merchants' events poller,
+        // with the receiver down past a short retry horizon so that the feed, not a
+        // redelivery, must recover the dead letters (page boundaries crossed with small
+        // pages).
+        if webhooks && self.on(FAMILY_ON) {
+            self.features.push("poll_events");
+            let every_ms = self.pick(&[200u64, 400, 800]);
+            let limit = self.rng.random_range(1..=4u32);
+            let attempts = self.rng.random_range(2..=3u32);
+            let _ = writeln!(
+                webhooks_table,
+                "sender_attempts = {attempts}\npoll_events = {{ every_ms = {every_ms}, limit = {limit} }}"
+            );
+            let start = self.rng.random_range(0..1_000u64);
+            let end = start + self.rng.random_range(2_500..5_000u64);
+            let body = format!("kind = \"receiver_down\"\nstart_ms = {start}\nend_ms = {end}\n");
+            self.fault("receiver_down", &body);
+        }
+        self.out.push_str(&webhooks_table);
     }
 
     fn http_faults(&mut self) {

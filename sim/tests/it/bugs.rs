@@ -35,7 +35,9 @@ fn expected(bug: Bug) -> &'static [OracleKind] {
         Bug::WebhookDedupeAfterEffect
         | Bug::ReceiverSkipsDedupe
         | Bug::ReceiverDedupeAfterEffect
-        | Bug::ReceiverSkipsSignature => &[WebhookOnce],
+        | Bug::ReceiverSkipsSignature
+        | Bug::FeedCursorSkipsBoundary
+        | Bug::ReceiverDedupesFeedApart => &[WebhookOnce],
         _ => &[],
     }
 }
