@@ -186,3 +186,50 @@ fn canonical_form_round_trips() {
         assert_eq!(back, scenario, "round trip changed {}", scenario.name);
     }
 }
+
+#[test]
+fn poll_events_is_strict_and_needs_outbound_webhooks() {
+    // Proves the events poller's settings are checked where they stand: each value against
+    // its range, both keys required, no unknown key, and no poller without outbound
+    // webhooks (there would be no feed to read); a valid table parses and writes back.
+    assert_error(
+        "[webhooks]\npoll_events = { every_ms = 0, limit = 3 }\n",
+        2,
+        28,
+        "`every_ms` 0 is outside 1..=86400000",
+    );
+    assert_error(
+        "[webhooks]\npoll_events = { every_ms = 400, limit = 101 }\n",
+        2,
+        41,
+        "`limit` 101 is outside 1..=100",
+    );
+    assert_error(
+        "[webhooks]\npoll_events = { every_ms = 400 }\n",
+        2,
+        15,
+        "missing field `limit`",
+    );
+    assert_error(
+        "[webhooks]\npoll_events = { every_ms = 400, limit = 3, jitter = 1 }\n",
+        2,
+        44,
+        "unknown field `jitter`",
+    );
+    assert_error(
+        "[webhooks]\noutbound = false\npoll_events = { every_ms = 400, limit = 3 }\n",
+        3,
+        15,
+        "`poll_events` needs outbound webhooks",
+    );
+    let scenario = Scenario::parse(
+        "ok.toml",
+        "ok",
+        "[webhooks]\npoll_events = { every_ms = 400, limit = 3 }\n",
+    )
+    .unwrap();
+    let poll = scenario.webhooks.unwrap().poll_events.unwrap();
+    assert_eq!((poll.every_ms, poll.limit), (400, 3));
+    let back = Scenario::parse("back.toml", "back", &scenario.to_toml()).unwrap();
+    assert_eq!(back.webhooks, scenario.webhooks);
+}
