@@ -198,6 +198,24 @@ impl Harness {
         (order, shipment)
     }
 
+    /// The carrier's scans of `shipment` (event id, kind), each signed and taken in.
+    async fn scans(&self, shipment: &Reply, scans: &[(&str, TrackingKind)]) {
+        for (id, kind) in scans {
+            let event = TrackingEvent {
+                event_id: (*id).into(),
+                kind: *kind,
+                shipment_ref: shipment.json["id"].as_str().unwrap().into(),
+                label_id: shipment.json["label_id"].as_str().unwrap().into(),
+                tracking_number: "1Z0".into(),
+                occurred_at_ms: NOW_MS,
+            };
+            let reply = self
+                .call(signed_event(self, &event, NOW_MS / 1_000, CARRIER_SECRET))
+                .await;
+            assert_eq!(reply.status, 200, "{}", reply.json);
+        }
+    }
+
     async fn order(&self, api_key: &str, key: &str, country: &str) -> String {
         let reply = self
             .post("/v1/orders", api_key, Some(key), &order_body(country))
@@ -1071,24 +1089,15 @@ async fn outbound_events_carry_a_per_shipment_sequence_in_commit_order() {
     let h = harness(None);
     let (_, shipment) = h.order_with_shipment().await;
     let shipment_id = shipment.json["id"].as_str().unwrap().to_string();
-    for (id, kind) in [
-        ("e1", TrackingKind::PickedUp),
-        ("e2", TrackingKind::InTransit),
-        ("e3", TrackingKind::Delivered),
-    ] {
-        let event = TrackingEvent {
-            event_id: id.into(),
-            kind,
-            shipment_ref: shipment_id.clone(),
-            label_id: shipment.json["label_id"].as_str().unwrap().into(),
-            tracking_number: "1Z0".into(),
-            occurred_at_ms: NOW_MS,
-        };
-        let reply = h
-            .call(signed_event(&h, &event, NOW_MS / 1_000, CARRIER_SECRET))
-            .await;
-        assert_eq!(reply.status, 200);
-    }
+    h.scans(
+        &shipment,
+        &[
+            ("e1", TrackingKind::PickedUp),
+            ("e2", TrackingKind::InTransit),
+            ("e3", TrackingKind::Delivered),
+        ],
+    )
+    .await;
     let tables = h.store.snapshot();
     let announced: Vec<(String, serde_json::Value)> = tables
         .outbox
@@ -1120,24 +1129,14 @@ async fn the_events_feed_pages_the_callers_webhook_events_in_commit_order() {
     // field, never a panic or a silent default.
     let h = harness(None);
     let (_, shipment) = h.order_with_shipment().await;
-    let shipment_id = shipment.json["id"].as_str().unwrap().to_string();
-    for (id, kind) in [
-        ("e1", TrackingKind::PickedUp),
-        ("e2", TrackingKind::Delivered),
-    ] {
-        let event = TrackingEvent {
-            event_id: id.into(),
-            kind,
-            shipment_ref: shipment_id.clone(),
-            label_id: shipment.json["label_id"].as_str().unwrap().into(),
-            tracking_number: "1Z0".into(),
-            occurred_at_ms: NOW_MS,
-        };
-        let reply = h
-            .call(signed_event(&h, &event, NOW_MS / 1_000, CARRIER_SECRET))
-            .await;
-        assert_eq!(reply.status, 200);
-    }
+    h.scans(
+        &shipment,
+        &[
+            ("e1", TrackingKind::PickedUp),
+            ("e2", TrackingKind::Delivered),
+        ],
+    )
+    .await;
     let outbox: Vec<serde_json::Value> = h
         .store
         .snapshot()

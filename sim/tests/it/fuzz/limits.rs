@@ -77,6 +77,8 @@ fn field_scenario(field: &Field, value: &str) -> String {
         ("client.rate_limit", "per_second") => &["burst = 1"],
         ("service.rate_limit", "burst") => &["per_second = 1"],
         ("service.rate_limit", "per_second") => &["burst = 1"],
+        ("webhooks.poll_events", "every_ms") => &["limit = 1"],
+        ("webhooks.poll_events", "limit") => &["every_ms = 1"],
         ("workload.mix", key) if key != "create_order" => &["create_order = 1"],
         ("workload.mix", _) => &["get_order = 1"],
         _ => &[],
