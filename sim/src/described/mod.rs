@@ -21,6 +21,9 @@
 mod body;
 mod locate;
 mod raw;
+mod receiver;
+
+pub use receiver::{ReceiverDescription, ReceiverSecret};
 
 use std::fmt;
 use std::ops::Range;
@@ -292,6 +295,9 @@ pub struct Description {
     pub conventions: Conventions,
     /// The third parties it calls.
     pub downstreams: Vec<DownstreamRef>,
+    /// The webhook receiver it runs, if the description has a `[receiver]`
+    /// (`shipsim live-receiver`).
+    pub receiver: Option<ReceiverDescription>,
     kinds: Vec<DescribedKind>,
 }
 
@@ -317,6 +323,9 @@ impl Description {
         let mut description = validate(&ctx, &stem, base, &raw)?;
         if let (Some(auth), Some(raw_auth)) = (&mut description.auth, &raw.auth) {
             auth.secrets = read_secrets(&ctx, auth, raw_auth.get_ref())?;
+        }
+        if let (Some(described), Some(raw_receiver)) = (&mut description.receiver, &raw.receiver) {
+            described.secret = receiver::read_secret(&ctx, described, raw_receiver.get_ref())?;
         }
         Ok(description)
     }
@@ -377,6 +386,9 @@ impl Description {
         root.insert("idempotency".into(), V::Table(idempotency));
         let kinds = self.kinds.iter().map(|k| V::Table(k.to_table())).collect();
         root.insert("kind".into(), V::Array(kinds));
+        if let Some(receiver) = &self.receiver {
+            root.insert("receiver".into(), V::Table(receiver.to_table()));
+        }
         if !self.downstreams.is_empty() {
             let downstreams = self
                 .downstreams
@@ -526,6 +538,14 @@ impl Description {
     /// What scenario files may name for this target.
     #[must_use]
     pub fn topology(&self) -> Topology {
+        if self.kinds.is_empty() {
+            // A receiver-only description: no operations for a scenario to name.
+            return Topology {
+                operations: Vec::new(),
+                routes: Vec::new(),
+                hosts: self.downstreams.iter().map(|d| d.name.clone()).collect(),
+            };
+        }
         let table = KindTable::of(&DescribedApi(Arc::new(self.clone())))
             .expect("a validated description's kinds are valid");
         Topology {
@@ -657,9 +677,14 @@ fn validate(
         .transpose()?;
     let auth = raw.auth.as_ref().map(|a| auth(ctx, base, a)).transpose()?;
     let conventions = conventions(ctx, raw.idempotency.as_ref())?;
-    if raw.kind.is_empty() {
-        return Err(ScenarioError::at(ctx.file, ctx.source, 0..0, "the description has no `[[kind]]`")
-            .with_hint("describe at least one resource kind: name, create route, key_header or key_field, response.id"));
+    let receiver = raw
+        .receiver
+        .as_ref()
+        .map(|r| receiver::receiver(ctx, base, r))
+        .transpose()?;
+    if raw.kind.is_empty() && receiver.is_none() {
+        return Err(ScenarioError::at(ctx.file, ctx.source, 0..0, "the description has no `[[kind]]` and no `[receiver]`")
+            .with_hint("describe at least one resource kind (name, create route, key_header or key_field, response.id), or a webhook receiver"));
     }
     if raw.kind.len() > crate::target::plan::KINDS_MAX {
         return Err(ctx.error(
@@ -699,6 +724,7 @@ fn validate(
         auth,
         conventions,
         downstreams,
+        receiver,
         kinds,
     })
 }
