@@ -1297,6 +1297,16 @@ fn check(args: &CheckArgs) -> Result<(), Failure> {
             for sample in samples {
                 outln!("    {sample}");
             }
+            if let Some(receiver) = &description.receiver {
+                outln!(
+                    "    receiver: events {}, signed {}, read back {} (sequence {}, applied {}); test it with `shipsim live-receiver`",
+                    receiver.events.label(),
+                    receiver.scheme,
+                    receiver.read_back.label(),
+                    receiver.sequence,
+                    receiver.applied
+                );
+            }
             description.topology()
         }
     };
@@ -1533,33 +1543,44 @@ fn downstream(args: DownstreamArgs) -> Result<(), Failure> {
 }
 
 fn live(args: LiveArgs) -> Result<(), Failure> {
-    let (scenario, described) =
-        match &args.api {
-            None => (load_one(&args.scenario)?, None),
-            Some(path) => {
-                let description = load_description(path)?;
-                for (name, _) in &args.downstreams {
-                    if !description.downstreams.iter().any(|d| d.name == *name) {
-                        let known: Vec<&str> = description
-                            .downstreams
-                            .iter()
-                            .map(|d| d.name.as_str())
-                            .collect();
-                        return Err(anyhow::anyhow!(
-                        "--downstream {name}=...: {} names no downstream `{name}` (it names: {})",
+    let (scenario, described) = match &args.api {
+        None => (load_one(&args.scenario)?, None),
+        Some(path) => {
+            let description = load_description(path)?;
+            if description.kinds().is_empty() {
+                return Err(anyhow::anyhow!(
+                        "{} describes no `[[kind]]`, only a webhook receiver: test it with `shipsim live-receiver {} --target URL`",
                         path.display(),
-                        if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                        path.display()
                     )
                     .into());
-                    }
-                }
-                let scenario = load_one_for(&args.scenario, &description.topology())?;
-                (
-                    scenario,
-                    Some(crate::described::DescribedApi::new(description)),
-                )
             }
-        };
+            for (name, _) in &args.downstreams {
+                if !description.downstreams.iter().any(|d| d.name == *name) {
+                    let known: Vec<&str> = description
+                        .downstreams
+                        .iter()
+                        .map(|d| d.name.as_str())
+                        .collect();
+                    return Err(anyhow::anyhow!(
+                        "--downstream {name}=...: {} names no downstream `{name}` (it names: {})",
+                        path.display(),
+                        if known.is_empty() {
+                            "none".to_string()
+                        } else {
+                            known.join(", ")
+                        }
+                    )
+                    .into());
+                }
+            }
+            let scenario = load_one_for(&args.scenario, &description.topology())?;
+            (
+                scenario,
+                Some(crate::described::DescribedApi::new(description)),
+            )
+        }
+    };
     let seed = args.seed.unwrap_or_else(|| scenario.seeds.start());
     let options = LiveOptions {
         scenario: scenario.clone(),

@@ -411,3 +411,190 @@ pub(super) fn read_secret(
     }
     Ok(read)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::Description;
+    use super::*;
+
+    /// The example's receiver.toml, as a user writes it.
+    const TRACKING: &str = include_str!("../../../examples/python-shipping/receiver.toml");
+
+    fn parse(text: &str) -> Result<Description, ScenarioError> {
+        Description::parse("receiver.toml", text, Path::new("."))
+    }
+
+    fn answer(status: u16, body: &str) -> HttpResponse {
+        http::Response::builder()
+            .status(status)
+            .body(Bytes::from(body.to_string()))
+            .unwrap()
+    }
+
+    #[test]
+    fn a_receiver_description_builds_events_and_reads_back() {
+        // Proves a receiver-only description (no `[[kind]]`) parses into the events' shape,
+        // the scheme and the read-back; that it writes back as itself; that a read-back
+        // request carries the resource; and that answers read as what they say (404 an
+        // unknown resource, nulls nothing, a wrong type a sentence naming the pointer).
+        let description = parse(TRACKING).unwrap();
+        assert!(description.kinds().is_empty());
+        let receiver = description.receiver.clone().unwrap();
+        assert_eq!(receiver.events.label(), "POST /webhooks/carrier");
+        assert_eq!(receiver.scheme, "standard_webhooks");
+        assert_eq!(receiver.secret, ReceiverSecret::Unread);
+        assert!(receiver.signing().is_err(), "no secret read by `parse`");
+        receiver.event_shape().check().unwrap();
+        assert_eq!(parse(&description.to_toml()).unwrap(), description);
+        assert_eq!(
+            receiver.read_request("run_s1_res 0").uri().to_string(),
+            "/tracking/run_s1_res%200"
+        );
+        assert_eq!(
+            receiver.parse_read(&answer(404, "")).unwrap(),
+            Observed::default()
+        );
+        let seen = receiver
+            .parse_read(&answer(
+                200,
+                r#"{"sequence":3,"applied":["evt_1","evt_2","evt_1"]}"#,
+            ))
+            .unwrap();
+        assert_eq!(seen.sequence, Some(3));
+        assert_eq!(seen.applied, ["evt_1", "evt_2", "evt_1"]);
+        let empty = receiver
+            .parse_read(&answer(200, r#"{"sequence":null}"#))
+            .unwrap();
+        assert_eq!(empty, Observed::default());
+        let wrong = receiver
+            .parse_read(&answer(200, r#"{"sequence":"3","applied":[]}"#))
+            .unwrap_err();
+        assert!(wrong.contains("`sequence` /sequence"), "{wrong}");
+        let error = receiver.parse_read(&answer(500, "")).unwrap_err();
+        assert!(error.contains("500"), "{error}");
+    }
+
+    #[test]
+    fn receiver_mistakes_are_refused_where_they_are_written() {
+        // Proves each mistake in a `[receiver]` table is a located error on the line it is
+        // on, with the message a user needs.
+        let cases: &[(&str, &str, &str)] = &[
+            (
+                "events = \"POST /webhooks/carrier\"",
+                "events = \"GET /webhooks/carrier\"",
+                "webhook events are POSTed",
+            ),
+            (
+                "\"tracking_number\":\"{resource}\"",
+                "\"tracking_number\":\"{resourse}\"",
+                "unknown placeholder `{resourse}`",
+            ),
+            (
+                "\"sequence\":{sequence}}}",
+                "\"sequence\":3}}",
+                "has no `{sequence}`",
+            ),
+            (
+                "scheme = \"standard_webhooks\"",
+                "scheme = \"svix\"",
+                "unknown signing scheme `svix`",
+            ),
+            (
+                "scheme = \"standard_webhooks\"",
+                "scheme = \"stripe\"",
+                "needs the signature's `header`",
+            ),
+            (
+                "scheme = \"standard_webhooks\"",
+                "scheme = \"standard_webhooks\"\nheader = \"X-Sig\"",
+                "names its own headers",
+            ),
+            (
+                "secret_env = \"TRACKING_WEBHOOK_SECRET\"",
+                "secret_env = \"TRACKING-SECRET\"",
+                "not an environment variable name",
+            ),
+            (
+                "secret_env = \"TRACKING_WEBHOOK_SECRET\"\nsecret_file = \"webhook-secret.txt\"",
+                "",
+                "nowhere to read the secret from",
+            ),
+            (
+                "request = \"GET /tracking/{resource}\"",
+                "request = \"GET /tracking\"",
+                "the resource in its path",
+            ),
+            (
+                "applied = \"/applied\"",
+                "applied = \"applied\"",
+                "starts with `/`",
+            ),
+            (
+                "sequence = \"/sequence\"",
+                "sequence = \"/sequence\"\nsecret = \"whsec_x\"",
+                "unknown field `secret`",
+            ),
+            (
+                "types = [",
+                "types = []\nold_types = [",
+                "unknown field `old_types`",
+            ),
+        ];
+        for (from, to, expected) in cases {
+            assert!(TRACKING.contains(from), "{from}");
+            let text = TRACKING.replacen(from, to, 1);
+            let error = parse(&text).unwrap_err();
+            let line = error.line.expect("located");
+            let rendered = error.to_string();
+            assert!(rendered.contains(expected), "{to}: {rendered}");
+            assert!(
+                rendered.starts_with(&format!("receiver.toml:{line}:")),
+                "{rendered}"
+            );
+        }
+        let types_line = TRACKING
+            .lines()
+            .find(|l| l.starts_with("types = ["))
+            .unwrap();
+        let error = parse(&TRACKING.replacen(types_line, "types = []", 1)).unwrap_err();
+        assert!(error.to_string().contains("`types` is empty"), "{error}");
+    }
+
+    #[test]
+    fn the_secret_comes_from_the_environment_or_a_file_and_is_never_shown() {
+        // Proves `load` reads the signing secret from the file when the variable is unset,
+        // that the secret never appears in Debug output, that a secret that is not
+        // `whsec_` + base64 is a located error that does not print it, and that a variable
+        // named without a file must be set.
+        let dir = std::env::temp_dir().join(format!("shipsim-receiver-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let env = format!("SHIPSIM_TEST_UNSET_{}", std::process::id());
+        let text = TRACKING
+            .replace("TRACKING_WEBHOOK_SECRET", &env)
+            .replace("webhook-secret.txt", "secret.txt");
+        std::fs::write(dir.join("receiver.toml"), &text).unwrap();
+        std::fs::write(dir.join("secret.txt"), "# dev\nwhsec_c2VjcmV0\n").unwrap();
+        let loaded = Description::load(&dir.join("receiver.toml")).unwrap();
+        let receiver = loaded.receiver.unwrap();
+        assert_eq!(
+            receiver.signing().unwrap(),
+            Signing::standard_webhooks("whsec_c2VjcmV0")
+        );
+        assert!(!format!("{receiver:?}").contains("c2VjcmV0"));
+        std::fs::write(dir.join("secret.txt"), "whsec_not*base64\n").unwrap();
+        let error = Description::load(&dir.join("receiver.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("whsec_") && !error.contains("not*base64"),
+            "{error}"
+        );
+        let no_file = text.replace("secret_file = \"secret.txt\"\n", "");
+        std::fs::write(dir.join("receiver.toml"), no_file).unwrap();
+        let error = Description::load(&dir.join("receiver.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains(&format!("{env} is not set")), "{error}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
