@@ -823,14 +823,14 @@ pub fn receiver(report: &ReceiverReport) -> String {
         );
     }
     out.push_str("</table>\n");
-    if let Some(latency) = &report.latency_ms_burst {
+    if let Some(burst) = report.burst() {
         out.push_str("<h3>Latency under a burst (ms)</h3><table><tr>");
         for key in ["p50", "p95", "p99", "max", "count"] {
             let _ = write!(out, "<th>{key}</th>");
         }
         out.push_str("</tr><tr>");
-        for key in ["p50", "p95", "p99", "max", "count"] {
-            let _ = write!(out, "<td>{}</td>", latency.get(key).copied().unwrap_or(0));
+        for value in burst {
+            let _ = write!(out, "<td>{value}</td>");
         }
         out.push_str("</tr></table>\n");
     }

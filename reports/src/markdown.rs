@@ -264,16 +264,10 @@ pub fn receiver(report: &ReceiverReport) -> String {
             escape_markdown_cell(&verdict.description)
         );
     }
-    if let Some(latency) = &report.latency_ms_burst {
-        let get = |key: &str| latency.get(key).copied().unwrap_or(0);
+    if let Some([p50, p95, p99, max, count]) = report.burst() {
         let _ = writeln!(
             out,
-            "\nBurst latency: p50 {} ms, p95 {} ms, p99 {} ms, max {} ms over {} deliveries.",
-            get("p50"),
-            get("p95"),
-            get("p99"),
-            get("max"),
-            get("count")
+            "\nBurst latency: p50 {p50} ms, p95 {p95} ms, p99 {p99} ms, max {max} ms over {count} deliveries."
         );
     }
     for note in &report.notes {

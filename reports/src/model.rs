@@ -575,6 +575,13 @@ impl ReceiverReport {
     pub fn passed(&self) -> bool {
         self.problem.is_none() && self.failures.is_empty()
     }
+
+    /// The burst latency as `[p50, p95, p99, max, count]`, if a seed drew a burst.
+    #[must_use]
+    pub fn burst(&self) -> Option<[u64; 5]> {
+        let latency = self.latency_ms_burst.as_ref()?;
+        Some(["p50", "p95", "p99", "max", "count"].map(|k| latency.get(k).copied().unwrap_or(0)))
+    }
 }
 
 /// One verdict over the whole run.

@@ -229,16 +229,10 @@ pub fn receiver(report: &ReceiverReport) -> String {
             );
         }
     }
-    if let Some(latency) = &report.latency_ms_burst {
-        let get = |key: &str| latency.get(key).copied().unwrap_or(0);
+    if let Some([p50, p95, p99, max, count]) = report.burst() {
         let _ = writeln!(
             out,
-            "  burst latency ms: p50 {}, p95 {}, p99 {}, max {} ({} deliveries)",
-            get("p50"),
-            get("p95"),
-            get("p99"),
-            get("max"),
-            get("count")
+            "  burst latency ms: p50 {p50}, p95 {p95}, p99 {p99}, max {max} ({count} deliveries)"
         );
     }
     for note in &report.notes {

@@ -887,16 +887,7 @@ fn auth(ctx: &Ctx<'_>, base: &Path, table: &Spanned<RawAuth>) -> Result<Auth, Sc
             ));
     }
     if let Some(env) = &raw.secrets_env {
-        let name = env.get_ref();
-        let valid = !name.is_empty()
-            && name.len() <= 128
-            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-            && !name.starts_with(|c: char| c.is_ascii_digit());
-        if !valid {
-            return Err(ctx
-                .error(env, format!("`{name}` is not an environment variable name"))
-                .with_hint("letters, digits and `_`, not starting with a digit"));
-        }
+        env_name(ctx, env)?;
     }
     let secrets_file = raw.secrets_file.as_ref().map(|f| base.join(f.get_ref()));
     Ok(Auth {
@@ -913,33 +904,79 @@ fn auth(ctx: &Ctx<'_>, base: &Path, table: &Spanned<RawAuth>) -> Result<Auth, Sc
     })
 }
 
+/// The text of a secret source, where it came from (for messages) and where it is named.
+struct SourceText {
+    source: String,
+    text: String,
+    span: Range<usize>,
+}
+
+/// Reads a secret source: the environment variable `env` when it is set, else `file`
+/// (named at `file_span`, called `noun` in messages); `None` when the variable is unset
+/// and there is no file.
+fn read_source(
+    ctx: &Ctx<'_>,
+    env: Option<&Spanned<String>>,
+    file: Option<&Path>,
+    file_span: Range<usize>,
+    noun: &str,
+) -> Result<Option<SourceText>, ScenarioError> {
+    if let Some(env) = env
+        && std::env::var_os(env.get_ref()).is_some()
+    {
+        let text = std::env::var(env.get_ref()).map_err(|_| {
+            ctx.error(
+                env,
+                format!("environment variable {} is not UTF-8", env.get_ref()),
+            )
+        })?;
+        return Ok(Some(SourceText {
+            source: format!("environment variable {}", env.get_ref()),
+            text,
+            span: env.span(),
+        }));
+    }
+    let Some(path) = file else {
+        return Ok(None);
+    };
+    let text = read_text(path)
+        .map_err(|e| ctx.at(file_span.clone(), format!("{noun} {}: {e}", path.display())))?;
+    Ok(Some(SourceText {
+        source: format!("{noun} {}", path.display()),
+        text,
+        span: file_span,
+    }))
+}
+
+/// Checks that `env` names an environment variable.
+fn env_name(ctx: &Ctx<'_>, env: &Spanned<String>) -> Result<(), ScenarioError> {
+    let name = env.get_ref();
+    let valid = !name.is_empty()
+        && name.len() <= 128
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !name.starts_with(|c: char| c.is_ascii_digit());
+    if valid {
+        Ok(())
+    } else {
+        Err(ctx
+            .error(env, format!("`{name}` is not an environment variable name"))
+            .with_hint("letters, digits and `_`, not starting with a digit"))
+    }
+}
+
 /// Reads the secrets of `[auth]`: the environment variable when it is set, else the file.
 fn read_secrets(ctx: &Ctx<'_>, auth: &Auth, raw: &RawAuth) -> Result<Secrets, ScenarioError> {
-    let (source, text, span) = match (&raw.secrets_env, &auth.secrets_file) {
-        (Some(env), _) if std::env::var_os(env.get_ref()).is_some() => {
-            let text = std::env::var(env.get_ref()).map_err(|_| {
-                ctx.error(
-                    env,
-                    format!("environment variable {} is not UTF-8", env.get_ref()),
-                )
-            })?;
-            (
-                format!("environment variable {}", env.get_ref()),
-                text,
-                env.span(),
-            )
-        }
-        (_, Some(path)) => {
-            let span = raw.secrets_file.as_ref().map_or(0..0, Spanned::span);
-            let text = read_text(path).map_err(|e| {
-                ctx.at(
-                    span.clone(),
-                    format!("secrets file {}: {e}", path.display()),
-                )
-            })?;
-            (format!("secrets file {}", path.display()), text, span)
-        }
-        (Some(env), None) => {
+    let file_span = raw.secrets_file.as_ref().map_or(0..0, Spanned::span);
+    let read = read_source(
+        ctx,
+        raw.secrets_env.as_ref(),
+        auth.secrets_file.as_deref(),
+        file_span,
+        "secrets file",
+    )?;
+    let SourceText { source, text, span } = match (read, &raw.secrets_env) {
+        (Some(read), _) => read,
+        (None, Some(env)) => {
             return Err(ctx
                 .error(env, format!("environment variable {} is not set", env.get_ref()))
                 .with_hint(format!(

@@ -11,7 +11,7 @@ use serde_json::Value;
 use toml::Spanned;
 
 use super::raw::{RawReadBack, RawReceiver, RawSigning};
-use super::{Ctx, Route, header_name, read_text, route};
+use super::{Ctx, Route, SourceText, env_name, header_name, read_source, route};
 use crate::receiver::{BODY_DEFAULT, Events, Observed, Signing};
 use crate::scenario::ScenarioError;
 use shipsim_system::transport::{HttpRequest, HttpResponse};
@@ -308,16 +308,7 @@ fn signing<'a>(
             .with_hint("secret_env = \"MY_WEBHOOK_SECRET\" or secret_file = \"webhook-secret.txt\"; never on the command line"));
     }
     if let Some(env) = &raw.secret_env {
-        let name = env.get_ref();
-        let valid = !name.is_empty()
-            && name.len() <= 128
-            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-            && !name.starts_with(|c: char| c.is_ascii_digit());
-        if !valid {
-            return Err(ctx
-                .error(env, format!("`{name}` is not an environment variable name"))
-                .with_hint("letters, digits and `_`, not starting with a digit"));
-        }
+        env_name(ctx, env)?;
     }
     Ok(raw)
 }
@@ -357,31 +348,23 @@ pub(super) fn read_secret(
     let Some(signing) = raw.signing.as_ref().map(Spanned::get_ref) else {
         return Ok(ReceiverSecret::Unread);
     };
-    let (source, text, span) = match (&signing.secret_env, &described.secret_file) {
-        (Some(env), _) if std::env::var_os(env.get_ref()).is_some() => {
-            let text = std::env::var(env.get_ref()).map_err(|_| {
-                ctx.error(
-                    env,
-                    format!("environment variable {} is not UTF-8", env.get_ref()),
-                )
-            })?;
-            (
-                format!("environment variable {}", env.get_ref()),
-                text,
-                env.span(),
-            )
-        }
-        (_, Some(path)) => {
-            let span = signing.secret_file.as_ref().map_or(0..0, Spanned::span);
-            let text = read_text(path).map_err(|e| {
-                ctx.at(span.clone(), format!("secret file {}: {e}", path.display()))
-            })?;
-            (format!("secret file {}", path.display()), text, span)
-        }
-        (Some(env), None) => {
+    let file_span = signing.secret_file.as_ref().map_or(0..0, Spanned::span);
+    let read = read_source(
+        ctx,
+        signing.secret_env.as_ref(),
+        described.secret_file.as_deref(),
+        file_span,
+        "secret file",
+    )?;
+    let SourceText { source, text, span } = match (read, &signing.secret_env) {
+        (Some(read), _) => read,
+        (None, Some(env)) => {
             return Err(ctx
                 .error(env, format!("environment variable {} is not set", env.get_ref()))
-                .with_hint(format!("export {}=whsec_... (the secret the receiver verifies with), or add secret_file", env.get_ref())));
+                .with_hint(format!(
+                    "export {}=whsec_... (the secret the receiver verifies with), or add secret_file",
+                    env.get_ref()
+                )));
         }
         (None, None) => return Ok(ReceiverSecret::Unread),
     };

@@ -163,6 +163,7 @@ pub struct Receiver {
     out: Option<PathBuf>,
     burst_events: u32,
     no_shrink: bool,
+    jobs: usize,
 }
 
 impl std::fmt::Debug for Receiver {
@@ -195,6 +196,7 @@ impl Receiver {
             out: None,
             burst_events: 100,
             no_shrink: false,
+            jobs: std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
         }
     }
 
@@ -258,6 +260,14 @@ impl Receiver {
     #[must_use]
     pub fn out_dir(mut self, dir: impl AsRef<Path>) -> Receiver {
         self.out = Some(dir.as_ref().to_path_buf());
+        self
+    }
+
+    /// Seeds run at once (default: the machine's cores). Results do not depend on it: seeds
+    /// are judged and shrunk in seed order.
+    #[must_use]
+    pub fn jobs(mut self, jobs: usize) -> Receiver {
+        self.jobs = jobs.max(1);
         self
     }
 
@@ -331,13 +341,27 @@ impl Receiver {
         let mut outcome = ReceiverOutcome::default();
         let mut burst = Vec::new();
         let mut shrunk: Vec<Verdict> = Vec::new();
-        for seed in receiver.seeds.0..receiver.seeds.1 {
-            let plan = Plan::draw(
-                Seed(seed),
-                receiver.signing.has_timestamp(),
-                receiver.burst_events,
-            );
-            let result = send::run(&receiver, Seed(seed), &plan);
+        // Seeds run on the sweep's worker pool; their results are judged (and the first
+        // failure of each verdict shrunk) in seed order, as if they had run one by one.
+        let seeds: Vec<u64> = (receiver.seeds.0..receiver.seeds.1).collect();
+        let mut runs: Vec<Option<(Plan, send::RunResult)>> = Vec::new();
+        runs.resize_with(seeds.len(), || None);
+        crate::sweep::pool(
+            &seeds,
+            receiver.jobs,
+            |&seed| {
+                let plan = Plan::draw(
+                    Seed(seed),
+                    receiver.signing.has_timestamp(),
+                    receiver.burst_events,
+                );
+                let result = send::run(&receiver, Seed(seed), &plan);
+                (plan, result)
+            },
+            |index, run| runs[index] = Some(run),
+        );
+        for (&seed, run) in seeds.iter().zip(runs) {
+            let (plan, result) = run.expect("the pool runs every seed");
             outcome.seeds_run += 1;
             burst.extend(
                 result
