@@ -14,7 +14,7 @@ SHIPSIM="${1:-${CARGO_TARGET_DIR:-target}/release/shipsim}"
 HERE=examples/python-shipping
 # Seeds the correct receiver must pass, and seeds each mistake is given to be caught.
 SEEDS_CORRECT=0..20
-SEEDS_MISTAKE=0..5
+SEEDS_MISTAKE=0..10
 # Every live run is cut off after this long (it takes a few seconds).
 RUN_TIMEOUT_S=120
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/shipsim-python-receiver.XXXXXX")"

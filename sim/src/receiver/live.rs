@@ -259,6 +259,149 @@ pub(crate) fn outcome(seeds: &[LiveSeed]) -> (ReceiverOutcome, Vec<String>) {
 mod tests {
     use super::*;
 
+    /// A receiver on real sockets: plain HMAC of the body in `x-sig`, state in memory.
+    /// With `dedupe`, an event id already processed is acknowledged and not applied again.
+    async fn serve(dedupe: bool) -> String {
+        use axum::extract::{Path, State};
+        use axum::http::{HeaderMap, StatusCode};
+        type Things = Arc<Mutex<(Vec<String>, BTreeMap<String, (u64, Vec<String>)>)>>;
+        async fn hook(
+            State((things, dedupe)): State<(Things, bool)>,
+            headers: HeaderMap,
+            body: bytes::Bytes,
+        ) -> StatusCode {
+            let signing = Signing::HmacBody {
+                header: "x-sig".into(),
+                secret: "s3cret".into(),
+            };
+            let expected =
+                signing.headers(b"s3cret", "", 0, std::str::from_utf8(&body).unwrap_or(""));
+            if headers.get("x-sig").and_then(|v| v.to_str().ok()) != Some(expected[0].1.as_str()) {
+                return StatusCode::UNAUTHORIZED;
+            }
+            let Ok(event) = serde_json::from_slice::<serde_json::Value>(&body) else {
+                return StatusCode::BAD_REQUEST;
+            };
+            let id = event["id"].as_str().unwrap_or_default().to_string();
+            let thing = event["thing"].as_str().unwrap_or_default().to_string();
+            let seq = event["seq"].as_u64().unwrap_or_default();
+            let mut state = things.lock().unwrap();
+            if dedupe && state.0.contains(&id) {
+                return StatusCode::OK;
+            }
+            state.0.push(id.clone());
+            let entry = state.1.entry(thing).or_default();
+            entry.0 = entry.0.max(seq);
+            entry.1.push(id);
+            StatusCode::OK
+        }
+        async fn read(
+            State((things, _)): State<(Things, bool)>,
+            Path(thing): Path<String>,
+        ) -> (StatusCode, String) {
+            match things.lock().unwrap().1.get(&thing) {
+                None => (StatusCode::NOT_FOUND, String::new()),
+                Some((seq, applied)) => (
+                    StatusCode::OK,
+                    serde_json::json!({ "seq": seq, "applied": applied }).to_string(),
+                ),
+            }
+        }
+        let things: Things = Arc::default();
+        let router = axum::Router::new()
+            .route("/hooks", axum::routing::post(hook))
+            .route("/things/{thing}", axum::routing::get(read))
+            .with_state((things, dedupe));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::task::spawn_local(async move { axum::serve(listener, router).await });
+        format!("http://{address}")
+    }
+
+    fn live(target: String) -> Arc<LiveReceiver> {
+        Arc::new(LiveReceiver {
+            target,
+            events: Events::new(
+                "/hooks",
+                r#"{"id":"{id}","thing":"{resource}","seq":{sequence}}"#,
+            ),
+            signing: Signing::HmacBody {
+                header: "x-sig".into(),
+                secret: "s3cret".into(),
+            },
+            read_back: ReadBack::new(
+                |resource| {
+                    http::Request::get(format!("/things/{resource}"))
+                        .body(bytes::Bytes::new())
+                        .unwrap()
+                },
+                |response| {
+                    if response.status() == http::StatusCode::NOT_FOUND {
+                        return Ok(super::super::Observed::default());
+                    }
+                    let body: serde_json::Value =
+                        serde_json::from_slice(response.body()).map_err(|e| e.to_string())?;
+                    Ok(super::super::Observed {
+                        sequence: body["seq"].as_u64(),
+                        applied: body["applied"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter_map(|id| id.as_str().map(String::from))
+                            .collect(),
+                    })
+                },
+            ),
+            burst_events: 5,
+            run_id: "test".into(),
+        })
+    }
+
+    #[test]
+    fn a_live_run_over_real_sockets_judges_the_receiver() {
+        // Proves the live sender end to end on loopback: a receiver that dedupes holds every
+        // verdict on three seeds; one that does not is caught by effect_once, and by
+        // nothing else, on the seeds whose plans duplicate an event.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let local = tokio::task::LocalSet::new();
+        let (correct, broken) = local.block_on(&runtime, async {
+            let correct = live(serve(true).await).run(0..3, 3).await.unwrap();
+            let broken = live(serve(false).await).run(0..3, 3).await.unwrap();
+            (correct, broken)
+        });
+        for seed in &correct {
+            assert_eq!(seed.problem, None, "seed {}", seed.seed);
+            assert!(
+                seed.failures.is_empty(),
+                "seed {}: {:?}",
+                seed.seed,
+                seed.failures
+            );
+            assert!(seed.deliveries > 0);
+        }
+        let (outcome, notes) = outcome(&broken);
+        assert!(outcome.problem.is_none(), "{:?}", outcome.problem);
+        assert!(
+            !outcome.failures.is_empty(),
+            "no seed caught the missing dedupe"
+        );
+        assert!(
+            outcome
+                .failures
+                .iter()
+                .all(|f| f.verdict == Verdict::EffectOnce),
+            "{:?}",
+            outcome.failures
+        );
+        assert!(
+            notes[0].contains("deliveries sent over real sockets"),
+            "{notes:?}"
+        );
+    }
+
     #[test]
     fn namespacing_keeps_the_plan_and_renames_every_event() {
         // Proves a live run sends the simulation's plan for a seed (same events, times and
