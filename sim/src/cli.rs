@@ -120,6 +120,10 @@ struct LiveReceiverArgs {
     /// Where summary.json, index.html and summary.md go.
     #[arg(long, default_value = "target/shipsim/live-receiver")]
     out: PathBuf,
+    /// Seconds the receiver may take to start listening before the preflight judges it
+    /// unreachable (a receiver started just before the run).
+    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = parse_wait)]
+    wait: Duration,
 }
 
 #[derive(Debug, Args)]
@@ -1286,14 +1290,22 @@ fn check(args: &CheckArgs) -> Result<(), Failure> {
             let samples = description
                 .samples(0)
                 .map_err(|problem| anyhow::anyhow!("{}: {problem}", path.display()))?;
-            outln!(
-                "ok  {}  ({}: {} kind(s), {} downstream(s); operations {})",
-                description.name,
-                path.display(),
-                description.kinds().len(),
-                description.downstreams.len(),
-                description.topology().operations.join(", ")
-            );
+            if description.kinds().is_empty() {
+                outln!(
+                    "ok  {}  ({}: a webhook receiver only)",
+                    description.name,
+                    path.display()
+                );
+            } else {
+                outln!(
+                    "ok  {}  ({}: {} kind(s), {} downstream(s); operations {})",
+                    description.name,
+                    path.display(),
+                    description.kinds().len(),
+                    description.downstreams.len(),
+                    description.topology().operations.join(", ")
+                );
+            }
             for sample in samples {
                 outln!("    {sample}");
             }
@@ -1711,7 +1723,7 @@ fn live_receiver(args: &LiveReceiverArgs) -> Result<(), Failure> {
         .context("cannot start the async runtime")?;
     let local = tokio::task::LocalSet::new();
     let results = local
-        .block_on(&runtime, live.run(seeds, args.jobs))
+        .block_on(&runtime, live.run(seeds, args.jobs, args.wait))
         .map_err(|e| anyhow::anyhow!("shipsim live-receiver: {e}"))?;
     let (outcome, notes) = live_receiver::outcome(&results);
     let description_path = args.description.display().to_string();

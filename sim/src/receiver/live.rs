@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use shipsim_system::clock::{Clock as _, WallClock};
 use shipsim_system::seed::Seed;
-use shipsim_system::transport::{ReqwestTransport, Transport as _};
+use shipsim_system::transport::{ReqwestTransport, Transport as _, TransportError};
 
 use super::plan::{Attack, Event, Plan};
 use super::send::{self, Job, Schedule, Sender, Wire};
@@ -93,9 +93,10 @@ impl LiveReceiver {
         self: Arc<Self>,
         seeds: std::ops::Range<u64>,
         jobs: usize,
+        wait: Duration,
     ) -> Result<Vec<LiveSeed>, String> {
         let transport = ReqwestTransport::new().map_err(|e| e.to_string())?;
-        self.preflight(&transport).await?;
+        self.preflight(&transport, wait).await?;
         let permits = Arc::new(tokio::sync::Semaphore::new(jobs.max(1)));
         let mut tasks = Vec::new();
         for seed in seeds {
@@ -118,20 +119,37 @@ impl LiveReceiver {
     }
 
     /// Reads back a resource no event names: the receiver must answer (404 or an empty
-    /// state) before any seed runs.
-    async fn preflight(&self, transport: &ReqwestTransport) -> Result<(), String> {
-        let mut request = (self.read_back.request)(&format!("{}_preflight", self.run_id));
-        let uri = format!("{}{}", self.target, request.uri());
-        *request.uri_mut() = uri
-            .parse()
-            .map_err(|e| format!("read-back uri {uri}: {e}"))?;
-        let response = tokio::time::timeout(Duration::from_secs(5), transport.send(request))
-            .await
-            .map_err(|_| format!("{uri}: no answer within 5 s"))?
-            .map_err(|e| format!("{uri}: {e} (is the receiver running there?)"))?;
-        (self.read_back.parse)(&response)
-            .map(|_| ())
-            .map_err(|e| format!("{uri}: {e}"))
+    /// state) before any seed runs. A connection refused is retried for up to `wait` (a
+    /// receiver started just before the run).
+    async fn preflight(&self, transport: &ReqwestTransport, wait: Duration) -> Result<(), String> {
+        let deadline = tokio::time::Instant::now() + wait;
+        let uri = format!(
+            "{}{}",
+            self.target,
+            (self.read_back.request)(&format!("{}_preflight", self.run_id)).uri()
+        );
+        loop {
+            let mut request = (self.read_back.request)(&format!("{}_preflight", self.run_id));
+            *request.uri_mut() = uri
+                .parse()
+                .map_err(|e| format!("read-back uri {uri}: {e}"))?;
+            let answer = tokio::time::timeout(Duration::from_secs(5), transport.send(request))
+                .await
+                .map_err(|_| format!("{uri}: no answer within 5 s"))?;
+            match answer {
+                Ok(response) => {
+                    return (self.read_back.parse)(&response)
+                        .map(|_| ())
+                        .map_err(|e| format!("{uri}: {e}"));
+                }
+                Err(TransportError::Connect(_)) if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(error) => {
+                    return Err(format!("{uri}: {error} (is the receiver running there?)"));
+                }
+            }
+        }
     }
 
     async fn run_seed(self: Arc<Self>, transport: ReqwestTransport, seed: u64) -> LiveSeed {
@@ -368,8 +386,14 @@ mod tests {
             .unwrap();
         let local = tokio::task::LocalSet::new();
         let (correct, broken) = local.block_on(&runtime, async {
-            let correct = live(serve(true).await).run(0..3, 3).await.unwrap();
-            let broken = live(serve(false).await).run(0..3, 3).await.unwrap();
+            let correct = live(serve(true).await)
+                .run(0..3, 3, Duration::ZERO)
+                .await
+                .unwrap();
+            let broken = live(serve(false).await)
+                .run(0..3, 3, Duration::ZERO)
+                .await
+                .unwrap();
             (correct, broken)
         });
         for seed in &correct {
