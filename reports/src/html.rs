@@ -16,7 +16,8 @@ use crate::histogram::{HistogramKind, decode};
 use crate::judge;
 use crate::markup::{duration_us, escape, percent, seed_set, slug};
 use crate::model::{
-    BugDetection, LatencySummary, Report, ScenarioReport, TimelineKind, ViolationReport,
+    BugDetection, LatencySummary, ReceiverReport, Report, ScenarioReport, TimelineKind,
+    ViolationReport,
 };
 use crate::svg::{self, Series};
 
@@ -773,4 +774,109 @@ fn seed_table(out: &mut String, s: &ScenarioReport) {
         );
     }
     out.push_str("</details>\n");
+}
+
+/// Failures of a receiver's run shown in full; the rest are counted.
+const RECEIVER_FAILURES_SHOWN_MAX: usize = 50;
+
+/// Renders a webhook receiver's run as one self-contained page (the same style sheet as a
+/// scenario report): the verdict, a table of the seven verdicts (held or broken, on how
+/// many seeds, the first), the burst latency, what the run could not do, and every failure
+/// with its evidence and the command that runs it again.
+#[must_use]
+pub fn receiver(report: &ReceiverReport) -> String {
+    let mut out = String::new();
+    let title = format!("shipsim receiver {}", report.receiver);
+    let _ = write!(
+        out,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"/><title>{}</title><style>{STYLE}</style></head><body>\n<header><h1>{} {}</h1>",
+        escape(&title),
+        escape(&title),
+        badge(report.passed())
+    );
+    let target = report.target.as_ref().map_or_else(String::new, |t| {
+        format!(" · target <code>{}</code>", escape(t))
+    });
+    let _ = writeln!(
+        out,
+        "<p class=\"meta\">{} · seeds <code>{}</code> ({} run){target}</p></header>\n<main>",
+        escape(&report.mode),
+        escape(&report.seeds),
+        report.seeds_run
+    );
+    out.push_str("<section><h2>Verdicts</h2><table><tr><th>verdict</th><th>result</th><th>failed seeds</th><th>first seed</th><th class=\"text\">what it demands</th></tr>\n");
+    for verdict in &report.verdicts {
+        let (class, result) = if verdict.seeds_failed == 0 {
+            ("pass", "held")
+        } else {
+            ("fail", "BROKEN")
+        };
+        let _ = writeln!(
+            out,
+            "<tr><td><code>{}</code></td><td class=\"{class}\">{result}</td><td>{}</td><td>{}</td><td class=\"text\">{}</td></tr>",
+            escape(&verdict.name),
+            verdict.seeds_failed,
+            verdict
+                .first_seed
+                .map_or_else(|| "-".to_string(), |s| s.to_string()),
+            escape(&verdict.description)
+        );
+    }
+    out.push_str("</table>\n");
+    if let Some(burst) = report.burst() {
+        out.push_str("<h3>Latency under a burst (ms)</h3><table><tr>");
+        for key in ["p50", "p95", "p99", "max", "count"] {
+            let _ = write!(out, "<th>{key}</th>");
+        }
+        out.push_str("</tr><tr>");
+        for value in burst {
+            let _ = write!(out, "<td>{value}</td>");
+        }
+        out.push_str("</tr></table>\n");
+    }
+    for note in &report.notes {
+        let _ = writeln!(out, "<p class=\"muted\">{}</p>", escape(note));
+    }
+    if let Some(problem) = &report.problem {
+        let _ = writeln!(
+            out,
+            "<p class=\"violation\"><span class=\"oracle\">problem</span> {}</p>",
+            escape(problem)
+        );
+    }
+    out.push_str("</section>\n");
+    if !report.failures.is_empty() {
+        out.push_str("<section><h2>Failures</h2>\n");
+        for failure in report.failures.iter().take(RECEIVER_FAILURES_SHOWN_MAX) {
+            let _ = writeln!(
+                out,
+                "<div class=\"violation\"><span class=\"oracle\">{}</span> seed {}",
+                escape(&failure.verdict),
+                failure.seed
+            );
+            out.push_str("<pre>");
+            for line in &failure.evidence {
+                let _ = writeln!(out, "{}", escape(line));
+            }
+            out.push_str("</pre>");
+            if let Some(repro) = &failure.repro {
+                let _ = write!(out, "<p>repro: <code>{}</code></p>", escape(repro));
+            }
+            let _ = writeln!(
+                out,
+                "<p>replay: <code>{}</code></p></div>",
+                escape(&failure.replay_command)
+            );
+        }
+        if report.failures.len() > RECEIVER_FAILURES_SHOWN_MAX {
+            let _ = writeln!(
+                out,
+                "<p class=\"muted\">... and {} more, in summary.json</p>",
+                report.failures.len() - RECEIVER_FAILURES_SHOWN_MAX
+            );
+        }
+        out.push_str("</section>\n");
+    }
+    out.push_str("</main></body></html>\n");
+    out
 }

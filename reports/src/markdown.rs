@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use crate::RenderError;
 use crate::markup::escape_markdown_cell;
-use crate::model::{Report, ScenarioReport};
+use crate::model::{ReceiverReport, Report, ScenarioReport};
 
 /// Endpoint whose latency the table shows: creating a shipment is what the harness exists
 /// to check.
@@ -216,4 +216,85 @@ fn failures(out: &mut String, report: &Report) {
             report.totals.violations - listed
         );
     }
+}
+
+/// Renders a webhook receiver's run: the verdict, one table row per verdict, and the first
+/// failures with the commands that run them again.
+#[must_use]
+pub fn receiver(report: &ReceiverReport) -> String {
+    let mut out = String::new();
+    let target = report.target.as_ref().map_or_else(String::new, |t| {
+        format!(" at `{}`", escape_markdown_cell(t))
+    });
+    if report.passed() {
+        let _ = writeln!(
+            out,
+            "## shipsim receiver `{}`: ✅ every verdict held ({} seed(s), {})\n",
+            escape_markdown_cell(&report.receiver),
+            report.seeds_run,
+            report.mode
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "## shipsim receiver `{}`: ❌ {} failure(s) in {} seed(s) ({})\n",
+            escape_markdown_cell(&report.receiver),
+            report.failures.len(),
+            report.seeds_run,
+            report.mode
+        );
+    }
+    let _ = writeln!(out, "Seeds `{}`{target}\n", report.seeds);
+    out.push_str("| verdict | result | failed seeds | first seed | what it demands |\n");
+    out.push_str("|---|---|--:|--:|---|\n");
+    for verdict in &report.verdicts {
+        let _ = writeln!(
+            out,
+            "| `{}` | {} | {} | {} | {} |",
+            verdict.name,
+            if verdict.seeds_failed == 0 {
+                "✅ held"
+            } else {
+                "❌ broken"
+            },
+            verdict.seeds_failed,
+            verdict
+                .first_seed
+                .map_or_else(|| "-".to_string(), |s| s.to_string()),
+            escape_markdown_cell(&verdict.description)
+        );
+    }
+    if let Some([p50, p95, p99, max, count]) = report.burst() {
+        let _ = writeln!(
+            out,
+            "\nBurst latency: p50 {p50} ms, p95 {p95} ms, p99 {p99} ms, max {max} ms over {count} deliveries."
+        );
+    }
+    for note in &report.notes {
+        let _ = writeln!(out, "\n_{}_", escape_markdown_cell(note));
+    }
+    if let Some(problem) = &report.problem {
+        let _ = writeln!(out, "\n**Problem:** {}", escape_markdown_cell(problem));
+    }
+    if !report.failures.is_empty() {
+        out.push_str("\n### Failures\n\n");
+        for failure in report.failures.iter().take(FAILURES_LISTED_MAX) {
+            let _ = writeln!(
+                out,
+                "- `{}` on seed {}: {}\n  `{}`",
+                failure.verdict,
+                failure.seed,
+                escape_markdown_cell(failure.evidence.first().map_or("", String::as_str)),
+                failure.replay_command.replace('`', "'")
+            );
+        }
+        if report.failures.len() > FAILURES_LISTED_MAX {
+            let _ = writeln!(
+                out,
+                "- ... and {} more",
+                report.failures.len() - FAILURES_LISTED_MAX
+            );
+        }
+    }
+    out
 }

@@ -535,3 +535,80 @@ pub struct BugDetection {
     #[serde(default)]
     pub repro: Option<String>,
 }
+
+/// A webhook receiver judged by shipsim as its sender: the verdicts over every seed, in the
+/// simulation (`shipsim::Receiver::run`) or live (`shipsim live-receiver`). Rendered to
+/// `index.html`, `summary.md` and the terminal by [`crate::html::receiver`],
+/// [`crate::markdown::receiver`] and [`crate::text::receiver`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceiverReport {
+    /// The receiver's name.
+    pub receiver: String,
+    /// `simulated` or `live`.
+    pub mode: String,
+    /// Where it was reached (live mode).
+    #[serde(default)]
+    pub target: Option<String>,
+    /// The seeds, as given (`0..20`).
+    pub seeds: String,
+    /// Seeds run.
+    pub seeds_run: u64,
+    /// One row per verdict, in the verdicts' order, broken or not.
+    pub verdicts: Vec<ReceiverVerdictReport>,
+    /// Every verdict broken on every seed.
+    pub failures: Vec<ReceiverFailureReport>,
+    /// Latency of the receiver's answers to burst deliveries, ms: `p50`, `p95`, `p99`,
+    /// `max`, `count` (none if no seed drew a burst).
+    #[serde(default)]
+    pub latency_ms_burst: Option<BTreeMap<String, u64>>,
+    /// What the run could not do, in sentences (live: down windows not applied).
+    #[serde(default)]
+    pub notes: Vec<String>,
+    /// Why the run could not be completed or judged.
+    #[serde(default)]
+    pub problem: Option<String>,
+}
+
+impl ReceiverReport {
+    /// Every verdict held on every seed and nothing stopped the run.
+    #[must_use]
+    pub fn passed(&self) -> bool {
+        self.problem.is_none() && self.failures.is_empty()
+    }
+
+    /// The burst latency as `[p50, p95, p99, max, count]`, if a seed drew a burst.
+    #[must_use]
+    pub fn burst(&self) -> Option<[u64; 5]> {
+        let latency = self.latency_ms_burst.as_ref()?;
+        Some(["p50", "p95", "p99", "max", "count"].map(|k| latency.get(k).copied().unwrap_or(0)))
+    }
+}
+
+/// One verdict over the whole run.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceiverVerdictReport {
+    /// Its name (`effect_once`).
+    pub name: String,
+    /// What it demands, in a sentence.
+    pub description: String,
+    /// Seeds on which it broke.
+    pub seeds_failed: u64,
+    /// The first of them.
+    pub first_seed: Option<u64>,
+}
+
+/// One verdict broken on one seed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceiverFailureReport {
+    /// The verdict (`effect_once`).
+    pub verdict: String,
+    /// The seed.
+    pub seed: u64,
+    /// What was seen.
+    pub evidence: Vec<String>,
+    /// The shrunk repro file, when there is one (simulation).
+    #[serde(default)]
+    pub repro: Option<String>,
+    /// The command that runs this case again.
+    pub replay_command: String,
+}

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use crate::model::{Report, ScenarioReport};
+use crate::model::{ReceiverReport, Report, ScenarioReport};
 
 /// Violations printed in full per scenario; the rest are counted.
 const VIOLATIONS_PRINTED_MAX: usize = 3;
@@ -158,4 +158,109 @@ fn row(scenario: &ScenarioReport) -> Vec<String> {
         }
         .to_string(),
     ]
+}
+
+/// Failures of one verdict printed in full; the rest are counted.
+const RECEIVER_FAILURES_PRINTED_MAX: usize = 3;
+
+/// Renders a webhook receiver's run: one line per verdict, each broken verdict's first
+/// failures (`BROKEN [verdict] seed N`, the evidence, the command that runs it again), the
+/// burst latency, what the run could not do, and the verdict line (`PASSED` or `FAILED`).
+#[must_use]
+pub fn receiver(report: &ReceiverReport) -> String {
+    let mut out = String::new();
+    let target = report
+        .target
+        .as_ref()
+        .map_or_else(String::new, |t| format!(" at {t}"));
+    let _ = writeln!(
+        out,
+        "receiver {} ({}{target}), seeds {}: {} run",
+        report.receiver, report.mode, report.seeds, report.seeds_run
+    );
+    let width = report
+        .verdicts
+        .iter()
+        .map(|v| v.name.len())
+        .max()
+        .unwrap_or(0)
+        .max("verdict".len());
+    let _ = writeln!(out, "  {:<width$}  result  failed seeds  first", "verdict");
+    for verdict in &report.verdicts {
+        let result = if verdict.seeds_failed == 0 {
+            "held"
+        } else {
+            "BROKEN"
+        };
+        let first = verdict
+            .first_seed
+            .map_or_else(|| "-".to_string(), |s| s.to_string());
+        let _ = writeln!(
+            out,
+            "  {:<width$}  {result:<6}  {:>12}  {first}",
+            verdict.name, verdict.seeds_failed
+        );
+    }
+    for verdict in &report.verdicts {
+        let failures: Vec<_> = report
+            .failures
+            .iter()
+            .filter(|f| f.verdict == verdict.name)
+            .collect();
+        for failure in failures.iter().take(RECEIVER_FAILURES_PRINTED_MAX) {
+            let _ = writeln!(out, "BROKEN [{}] seed {}", failure.verdict, failure.seed);
+            for line in failure.evidence.iter().take(4) {
+                let _ = writeln!(out, "    {line}");
+            }
+            if failure.evidence.len() > 4 {
+                let _ = writeln!(out, "    ... {} more", failure.evidence.len() - 4);
+            }
+            if let Some(repro) = &failure.repro {
+                let _ = writeln!(out, "    repro: {repro}");
+            }
+            let _ = writeln!(out, "    replay: {}", failure.replay_command);
+        }
+        if failures.len() > RECEIVER_FAILURES_PRINTED_MAX {
+            let _ = writeln!(
+                out,
+                "  ... and {} more seed(s) broke {}",
+                failures.len() - RECEIVER_FAILURES_PRINTED_MAX,
+                verdict.name
+            );
+        }
+    }
+    if let Some([p50, p95, p99, max, count]) = report.burst() {
+        let _ = writeln!(
+            out,
+            "  burst latency ms: p50 {p50}, p95 {p95}, p99 {p99}, max {max} ({count} deliveries)"
+        );
+    }
+    for note in &report.notes {
+        let _ = writeln!(out, "  note: {note}");
+    }
+    if let Some(problem) = &report.problem {
+        let _ = writeln!(out, "PROBLEM {problem}");
+    }
+    let broken = report
+        .verdicts
+        .iter()
+        .filter(|v| v.seeds_failed > 0)
+        .count();
+    if report.passed() {
+        let _ = writeln!(
+            out,
+            "PASSED every verdict held on {} seed(s)",
+            report.seeds_run
+        );
+    } else {
+        let seeds: std::collections::BTreeSet<u64> =
+            report.failures.iter().map(|f| f.seed).collect();
+        let _ = writeln!(
+            out,
+            "FAILED {broken} verdict(s) broken on {} of {} seed(s)",
+            seeds.len(),
+            report.seeds_run
+        );
+    }
+    out
 }

@@ -93,6 +93,37 @@ enum Command {
     Live(LiveArgs),
     /// Live mode in one command: carrier, service, two fault proxies and the driver.
     Demo(DemoArgs),
+    /// Live mode for a webhook receiver in any language: send it each seed's plan
+    /// (duplicates, reordering, forged, stale and tampered deliveries, bursts, retries) and
+    /// judge it by the receiver verdicts.
+    LiveReceiver(LiveReceiverArgs),
+}
+
+#[derive(Debug, Args)]
+struct LiveReceiverArgs {
+    /// The target description holding the `[receiver]` table (its signing secret comes
+    /// from the environment variable or file that table names).
+    description: PathBuf,
+    /// The receiver's base URL (`http://127.0.0.1:8090`).
+    #[arg(long)]
+    target: String,
+    /// Seeds: each draws its own plan, as the simulation does (A..B, end exclusive, A..=B
+    /// or N).
+    #[arg(long, default_value = "0..20", value_parser = parse_seeds)]
+    seeds: SeedRange,
+    /// Seeds run at once (each seed's events and resources are its own).
+    #[arg(long, short, default_value_t = 8)]
+    jobs: usize,
+    /// Events in a burst, when a seed draws one.
+    #[arg(long, default_value_t = 50)]
+    burst_events: u32,
+    /// Where summary.json, index.html and summary.md go.
+    #[arg(long, default_value = "target/shipsim/live-receiver")]
+    out: PathBuf,
+    /// Seconds the receiver may take to start listening before the preflight judges it
+    /// unreachable (a receiver started just before the run).
+    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = parse_wait)]
+    wait: Duration,
 }
 
 #[derive(Debug, Args)]
@@ -554,6 +585,7 @@ pub fn main() -> ExitCode {
         Some(Command::Proxy(args)) => proxy(args),
         Some(Command::Live(args)) => live(args),
         Some(Command::Demo(args)) => demo(args),
+        Some(Command::LiveReceiver(args)) => live_receiver(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -1258,16 +1290,34 @@ fn check(args: &CheckArgs) -> Result<(), Failure> {
             let samples = description
                 .samples(0)
                 .map_err(|problem| anyhow::anyhow!("{}: {problem}", path.display()))?;
-            outln!(
-                "ok  {}  ({}: {} kind(s), {} downstream(s); operations {})",
-                description.name,
-                path.display(),
-                description.kinds().len(),
-                description.downstreams.len(),
-                description.topology().operations.join(", ")
-            );
+            if description.kinds().is_empty() {
+                outln!(
+                    "ok  {}  ({}: a webhook receiver only)",
+                    description.name,
+                    path.display()
+                );
+            } else {
+                outln!(
+                    "ok  {}  ({}: {} kind(s), {} downstream(s); operations {})",
+                    description.name,
+                    path.display(),
+                    description.kinds().len(),
+                    description.downstreams.len(),
+                    description.topology().operations.join(", ")
+                );
+            }
             for sample in samples {
                 outln!("    {sample}");
+            }
+            if let Some(receiver) = &description.receiver {
+                outln!(
+                    "    receiver: events {}, signed {}, read back {} (sequence {}, applied {}); test it with `shipsim live-receiver`",
+                    receiver.events.label(),
+                    receiver.scheme,
+                    receiver.read_back.label(),
+                    receiver.sequence,
+                    receiver.applied
+                );
             }
             description.topology()
         }
@@ -1505,33 +1555,44 @@ fn downstream(args: DownstreamArgs) -> Result<(), Failure> {
 }
 
 fn live(args: LiveArgs) -> Result<(), Failure> {
-    let (scenario, described) =
-        match &args.api {
-            None => (load_one(&args.scenario)?, None),
-            Some(path) => {
-                let description = load_description(path)?;
-                for (name, _) in &args.downstreams {
-                    if !description.downstreams.iter().any(|d| d.name == *name) {
-                        let known: Vec<&str> = description
-                            .downstreams
-                            .iter()
-                            .map(|d| d.name.as_str())
-                            .collect();
-                        return Err(anyhow::anyhow!(
-                        "--downstream {name}=...: {} names no downstream `{name}` (it names: {})",
+    let (scenario, described) = match &args.api {
+        None => (load_one(&args.scenario)?, None),
+        Some(path) => {
+            let description = load_description(path)?;
+            if description.kinds().is_empty() {
+                return Err(anyhow::anyhow!(
+                        "{} describes no `[[kind]]`, only a webhook receiver: test it with `shipsim live-receiver {} --target URL`",
                         path.display(),
-                        if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                        path.display()
                     )
                     .into());
-                    }
-                }
-                let scenario = load_one_for(&args.scenario, &description.topology())?;
-                (
-                    scenario,
-                    Some(crate::described::DescribedApi::new(description)),
-                )
             }
-        };
+            for (name, _) in &args.downstreams {
+                if !description.downstreams.iter().any(|d| d.name == *name) {
+                    let known: Vec<&str> = description
+                        .downstreams
+                        .iter()
+                        .map(|d| d.name.as_str())
+                        .collect();
+                    return Err(anyhow::anyhow!(
+                        "--downstream {name}=...: {} names no downstream `{name}` (it names: {})",
+                        path.display(),
+                        if known.is_empty() {
+                            "none".to_string()
+                        } else {
+                            known.join(", ")
+                        }
+                    )
+                    .into());
+                }
+            }
+            let scenario = load_one_for(&args.scenario, &description.topology())?;
+            (
+                scenario,
+                Some(crate::described::DescribedApi::new(description)),
+            )
+        }
+    };
     let seed = args.seed.unwrap_or_else(|| scenario.seeds.start());
     let options = LiveOptions {
         scenario: scenario.clone(),
@@ -1612,6 +1673,82 @@ fn demo(args: DemoArgs) -> Result<(), Failure> {
     drop(stack);
     if run.passed() {
         Ok(())
+    } else {
+        Err(Failure::Violations)
+    }
+}
+
+fn live_receiver(args: &LiveReceiverArgs) -> Result<(), Failure> {
+    use crate::receiver::live::{self as live_receiver, LiveReceiver};
+    let description = load_description(&args.description)?;
+    let Some(described) = description.receiver.clone() else {
+        return Err(anyhow::anyhow!(
+            "{}: the description has no `[receiver]` table (see examples/python-shipping/receiver.toml)",
+            args.description.display()
+        )
+        .into());
+    };
+    let signing = described
+        .signing()
+        .map_err(|e| anyhow::anyhow!("{}: {e}", args.description.display()))?;
+    if !(args.target.starts_with("http://") || args.target.starts_with("https://")) {
+        return Err(anyhow::anyhow!(
+            "--target `{}` is not an http:// or https:// URL",
+            args.target
+        )
+        .into());
+    }
+    if args.jobs == 0 {
+        return Err(anyhow::anyhow!("--jobs 0: at least one seed must run at a time").into());
+    }
+    let target = args.target.trim_end_matches('/').to_string();
+    let shared = std::sync::Arc::new(described.clone());
+    let read = shared.clone();
+    let live = std::sync::Arc::new(LiveReceiver {
+        target: target.clone(),
+        events: described.event_shape(),
+        signing,
+        read_back: crate::receiver::ReadBack::new(
+            move |resource| read.read_request(resource),
+            move |response| shared.parse_read(response),
+        ),
+        burst_events: args.burst_events,
+        run_id: driver::LiveOptions::fresh_run_id(),
+    });
+    let seeds =
+        args.seeds.iter().next().unwrap_or(0)..args.seeds.iter().last().map_or(0, |s| s + 1);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let local = tokio::task::LocalSet::new();
+    let results = local
+        .block_on(&runtime, live.run(seeds, args.jobs, args.wait))
+        .map_err(|e| anyhow::anyhow!("shipsim live-receiver: {e}"))?;
+    let (outcome, notes) = live_receiver::outcome(&results);
+    let description_path = args.description.display().to_string();
+    let report = outcome.report(
+        &description.name,
+        "live",
+        Some(&target),
+        &args.seeds.to_string(),
+        &notes,
+        |failure| {
+            format!(
+                "shipsim live-receiver {description_path} --target {target} --seeds {}..{}",
+                failure.seed,
+                failure.seed + 1
+            )
+        },
+    );
+    crate::receiver::write_summary(&description.name, &args.out, &outcome, &report)
+        .map_err(|e| anyhow::anyhow!("cannot write the report: {e}"))?;
+    out!("{}", shipsim_reports::text::receiver(&report));
+    outln!("report: {}", args.out.join("index.html").display());
+    if report.passed() {
+        Ok(())
+    } else if outcome.problem.is_some() && outcome.failures.is_empty() {
+        Err(anyhow::anyhow!("the receiver could not be judged").into())
     } else {
         Err(Failure::Violations)
     }

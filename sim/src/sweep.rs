@@ -369,8 +369,6 @@ pub fn sweep(scenarios: &[Scenario], options: &SweepOptions) -> SweepOutcome {
         })
         .collect();
     let total = pairs.len();
-    let next = AtomicUsize::new(0);
-    let (sender, receiver) = mpsc::channel::<(usize, SeedOutcome)>();
     // Progress counts work (operations and burst events), not seeds, so that a sweep of
     // one heavy scenario and many light ones shows how far along it really is.
     let work: Vec<u64> = scenarios.iter().map(|s| s.cost().work().max(1)).collect();
@@ -391,28 +389,13 @@ pub fn sweep(scenarios: &[Scenario], options: &SweepOptions) -> SweepOutcome {
             stats: Stats::default(),
         })
         .collect();
-    std::thread::scope(|scope| {
-        for _ in 0..options.jobs.max(1).min(total.max(1)) {
-            let sender = sender.clone();
-            let pairs = &pairs;
-            let next = &next;
-            let scenarios = &scenarios;
-            scope.spawn(move || {
-                loop {
-                    let index = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(&(scenario, seed)) = pairs.get(index) else {
-                        break;
-                    };
-                    let outcome = run_one(&scenarios[scenario], seed, options);
-                    if sender.send((scenario, outcome)).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-        drop(sender);
-        let mut failed = 0;
-        for (scenario, mut outcome) in receiver {
+    let mut failed = 0;
+    pool(
+        &pairs,
+        options.jobs,
+        |&(scenario, seed)| run_one(&scenarios[scenario], seed, options),
+        |index, mut outcome| {
+            let scenario = pairs[index].0;
             if !outcome.passed() {
                 failed += 1;
             }
@@ -420,8 +403,8 @@ pub fn sweep(scenarios: &[Scenario], options: &SweepOptions) -> SweepOutcome {
             outcome.stats.drop_samples();
             collected.push((scenario, outcome));
             progress.advance(work[scenario], failed);
-        }
-    });
+        },
+    );
     progress.finish();
 
     collected.sort_by_key(|(scenario, outcome)| (*scenario, outcome.seed));
@@ -434,6 +417,42 @@ pub fn sweep(scenarios: &[Scenario], options: &SweepOptions) -> SweepOutcome {
         wall_ms: watch.elapsed_ns() / 1_000_000,
         busy_ns,
     }
+}
+
+/// The sweep's worker pool: runs `work` on every item on up to `jobs` threads, each taking
+/// the next item as it finishes one, and hands each result, with its item's index, to
+/// `take` on the calling thread as it arrives (in no particular order: callers that need
+/// one sort by index).
+pub(crate) fn pool<T: Sync, R: Send>(
+    items: &[T],
+    jobs: usize,
+    work: impl Fn(&T) -> R + Sync,
+    mut take: impl FnMut(usize, R),
+) {
+    let next = AtomicUsize::new(0);
+    let (sender, receiver) = mpsc::channel::<(usize, R)>();
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.max(1).min(items.len().max(1)) {
+            let sender = sender.clone();
+            let next = &next;
+            let work = &work;
+            scope.spawn(move || {
+                loop {
+                    let index = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(item) = items.get(index) else {
+                        break;
+                    };
+                    if sender.send((index, work(item))).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(sender);
+        for (index, result) in receiver {
+            take(index, result);
+        }
+    });
 }
 
 /// Progress on stderr: a bar on a terminal, a line per 10% otherwise. Both measure work

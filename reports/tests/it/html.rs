@@ -8,8 +8,8 @@ use shipsim_reports::html;
 use crate::fixture::{self, ENDPOINTS};
 
 /// One element of a parsed page: its name and attributes (values unescaped).
-struct Element {
-    name: String,
+pub(crate) struct Element {
+    pub(crate) name: String,
     attributes: Vec<(String, String)>,
 }
 
@@ -43,7 +43,7 @@ impl Element {
 /// Every element of `xml` in document order, asserting well-formedness on the way: tags
 /// balanced and properly nested, one root, attributes quoted and unique, only XML's own
 /// entity references, valid escapes.
-fn parse(xml: &str) -> Vec<Element> {
+pub(crate) fn parse(xml: &str) -> Vec<Element> {
     let mut reader = Reader::from_str(xml);
     reader.config_mut().check_end_names = true;
     let mut open: Vec<String> = Vec::new();

@@ -5,4 +5,5 @@ mod compare;
 mod fixture;
 mod html;
 mod merge;
+mod receiver;
 mod renderers;

@@ -21,6 +21,9 @@
 mod body;
 mod locate;
 mod raw;
+mod receiver;
+
+pub use receiver::{ReceiverDescription, ReceiverSecret};
 
 use std::fmt;
 use std::ops::Range;
@@ -292,6 +295,9 @@ pub struct Description {
     pub conventions: Conventions,
     /// The third parties it calls.
     pub downstreams: Vec<DownstreamRef>,
+    /// The webhook receiver it runs, if the description has a `[receiver]`
+    /// (`shipsim live-receiver`).
+    pub receiver: Option<ReceiverDescription>,
     kinds: Vec<DescribedKind>,
 }
 
@@ -317,6 +323,9 @@ impl Description {
         let mut description = validate(&ctx, &stem, base, &raw)?;
         if let (Some(auth), Some(raw_auth)) = (&mut description.auth, &raw.auth) {
             auth.secrets = read_secrets(&ctx, auth, raw_auth.get_ref())?;
+        }
+        if let (Some(described), Some(raw_receiver)) = (&mut description.receiver, &raw.receiver) {
+            described.secret = receiver::read_secret(&ctx, described, raw_receiver.get_ref())?;
         }
         Ok(description)
     }
@@ -377,6 +386,9 @@ impl Description {
         root.insert("idempotency".into(), V::Table(idempotency));
         let kinds = self.kinds.iter().map(|k| V::Table(k.to_table())).collect();
         root.insert("kind".into(), V::Array(kinds));
+        if let Some(receiver) = &self.receiver {
+            root.insert("receiver".into(), V::Table(receiver.to_table()));
+        }
         if !self.downstreams.is_empty() {
             let downstreams = self
                 .downstreams
@@ -526,6 +538,14 @@ impl Description {
     /// What scenario files may name for this target.
     #[must_use]
     pub fn topology(&self) -> Topology {
+        if self.kinds.is_empty() {
+            // A receiver-only description: no operations for a scenario to name.
+            return Topology {
+                operations: Vec::new(),
+                routes: Vec::new(),
+                hosts: self.downstreams.iter().map(|d| d.name.clone()).collect(),
+            };
+        }
         let table = KindTable::of(&DescribedApi(Arc::new(self.clone())))
             .expect("a validated description's kinds are valid");
         Topology {
@@ -657,9 +677,14 @@ fn validate(
         .transpose()?;
     let auth = raw.auth.as_ref().map(|a| auth(ctx, base, a)).transpose()?;
     let conventions = conventions(ctx, raw.idempotency.as_ref())?;
-    if raw.kind.is_empty() {
-        return Err(ScenarioError::at(ctx.file, ctx.source, 0..0, "the description has no `[[kind]]`")
-            .with_hint("describe at least one resource kind: name, create route, key_header or key_field, response.id"));
+    let receiver = raw
+        .receiver
+        .as_ref()
+        .map(|r| receiver::receiver(ctx, base, r))
+        .transpose()?;
+    if raw.kind.is_empty() && receiver.is_none() {
+        return Err(ScenarioError::at(ctx.file, ctx.source, 0..0, "the description has no `[[kind]]` and no `[receiver]`")
+            .with_hint("describe at least one resource kind (name, create route, key_header or key_field, response.id), or a webhook receiver"));
     }
     if raw.kind.len() > crate::target::plan::KINDS_MAX {
         return Err(ctx.error(
@@ -699,6 +724,7 @@ fn validate(
         auth,
         conventions,
         downstreams,
+        receiver,
         kinds,
     })
 }
@@ -861,16 +887,7 @@ fn auth(ctx: &Ctx<'_>, base: &Path, table: &Spanned<RawAuth>) -> Result<Auth, Sc
             ));
     }
     if let Some(env) = &raw.secrets_env {
-        let name = env.get_ref();
-        let valid = !name.is_empty()
-            && name.len() <= 128
-            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-            && !name.starts_with(|c: char| c.is_ascii_digit());
-        if !valid {
-            return Err(ctx
-                .error(env, format!("`{name}` is not an environment variable name"))
-                .with_hint("letters, digits and `_`, not starting with a digit"));
-        }
+        env_name(ctx, env)?;
     }
     let secrets_file = raw.secrets_file.as_ref().map(|f| base.join(f.get_ref()));
     Ok(Auth {
@@ -887,33 +904,79 @@ fn auth(ctx: &Ctx<'_>, base: &Path, table: &Spanned<RawAuth>) -> Result<Auth, Sc
     })
 }
 
+/// The text of a secret source, where it came from (for messages) and where it is named.
+struct SourceText {
+    source: String,
+    text: String,
+    span: Range<usize>,
+}
+
+/// Reads a secret source: the environment variable `env` when it is set, else `file`
+/// (named at `file_span`, called `noun` in messages); `None` when the variable is unset
+/// and there is no file.
+fn read_source(
+    ctx: &Ctx<'_>,
+    env: Option<&Spanned<String>>,
+    file: Option<&Path>,
+    file_span: Range<usize>,
+    noun: &str,
+) -> Result<Option<SourceText>, ScenarioError> {
+    if let Some(env) = env
+        && std::env::var_os(env.get_ref()).is_some()
+    {
+        let text = std::env::var(env.get_ref()).map_err(|_| {
+            ctx.error(
+                env,
+                format!("environment variable {} is not UTF-8", env.get_ref()),
+            )
+        })?;
+        return Ok(Some(SourceText {
+            source: format!("environment variable {}", env.get_ref()),
+            text,
+            span: env.span(),
+        }));
+    }
+    let Some(path) = file else {
+        return Ok(None);
+    };
+    let text = read_text(path)
+        .map_err(|e| ctx.at(file_span.clone(), format!("{noun} {}: {e}", path.display())))?;
+    Ok(Some(SourceText {
+        source: format!("{noun} {}", path.display()),
+        text,
+        span: file_span,
+    }))
+}
+
+/// Checks that `env` names an environment variable.
+fn env_name(ctx: &Ctx<'_>, env: &Spanned<String>) -> Result<(), ScenarioError> {
+    let name = env.get_ref();
+    let valid = !name.is_empty()
+        && name.len() <= 128
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !name.starts_with(|c: char| c.is_ascii_digit());
+    if valid {
+        Ok(())
+    } else {
+        Err(ctx
+            .error(env, format!("`{name}` is not an environment variable name"))
+            .with_hint("letters, digits and `_`, not starting with a digit"))
+    }
+}
+
 /// Reads the secrets of `[auth]`: the environment variable when it is set, else the file.
 fn read_secrets(ctx: &Ctx<'_>, auth: &Auth, raw: &RawAuth) -> Result<Secrets, ScenarioError> {
-    let (source, text, span) = match (&raw.secrets_env, &auth.secrets_file) {
-        (Some(env), _) if std::env::var_os(env.get_ref()).is_some() => {
-            let text = std::env::var(env.get_ref()).map_err(|_| {
-                ctx.error(
-                    env,
-                    format!("environment variable {} is not UTF-8", env.get_ref()),
-                )
-            })?;
-            (
-                format!("environment variable {}", env.get_ref()),
-                text,
-                env.span(),
-            )
-        }
-        (_, Some(path)) => {
-            let span = raw.secrets_file.as_ref().map_or(0..0, Spanned::span);
-            let text = read_text(path).map_err(|e| {
-                ctx.at(
-                    span.clone(),
-                    format!("secrets file {}: {e}", path.display()),
-                )
-            })?;
-            (format!("secrets file {}", path.display()), text, span)
-        }
-        (Some(env), None) => {
+    let file_span = raw.secrets_file.as_ref().map_or(0..0, Spanned::span);
+    let read = read_source(
+        ctx,
+        raw.secrets_env.as_ref(),
+        auth.secrets_file.as_deref(),
+        file_span,
+        "secrets file",
+    )?;
+    let SourceText { source, text, span } = match (read, &raw.secrets_env) {
+        (Some(read), _) => read,
+        (None, Some(env)) => {
             return Err(ctx
                 .error(env, format!("environment variable {} is not set", env.get_ref()))
                 .with_hint(format!(

@@ -17,6 +17,7 @@ pub(crate) struct RawDescription {
     pub kind: Vec<Spanned<RawKind>>,
     #[serde(default)]
     pub downstream: Vec<Spanned<RawDownstream>>,
+    pub receiver: Option<Spanned<RawReceiver>>,
 }
 
 /// `[auth]`
@@ -74,4 +75,34 @@ pub(crate) struct RawResponse {
 pub(crate) struct RawDownstream {
     pub spec: Spanned<String>,
     pub url: Option<Spanned<String>>,
+}
+
+/// `[receiver]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawReceiver {
+    pub events: Spanned<String>,
+    pub body: Option<Spanned<String>>,
+    pub types: Option<Spanned<Vec<Spanned<String>>>>,
+    pub signing: Option<Spanned<RawSigning>>,
+    pub read_back: Option<Spanned<RawReadBack>>,
+}
+
+/// `[receiver.signing]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSigning {
+    pub scheme: Spanned<String>,
+    pub header: Option<Spanned<String>>,
+    pub secret_env: Option<Spanned<String>>,
+    pub secret_file: Option<Spanned<String>>,
+}
+
+/// `[receiver.read_back]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawReadBack {
+    pub request: Spanned<String>,
+    pub sequence: Spanned<String>,
+    pub applied: Spanned<String>,
 }

@@ -11,6 +11,7 @@
 //! receiver with its [`Verdict`]s, shrinks each failure to a small plan written to a repro
 //! file, and replays that file byte for byte.
 
+pub(crate) mod live;
 mod plan;
 mod send;
 mod sign;
@@ -76,7 +77,7 @@ impl Events {
         self
     }
 
-    fn check(&self) -> Result<(), String> {
+    pub(crate) fn check(&self) -> Result<(), String> {
         if !self.path.starts_with('/') {
             return Err(format!("event path `{}` must start with `/`", self.path));
         }
@@ -135,6 +136,18 @@ pub(crate) struct ReadBack {
     parse: ReadParse,
 }
 
+impl ReadBack {
+    pub(crate) fn new(
+        request: impl Fn(&str) -> HttpRequest + Send + Sync + 'static,
+        parse: impl Fn(&HttpResponse) -> Result<Observed, String> + Send + Sync + 'static,
+    ) -> ReadBack {
+        ReadBack {
+            request: Arc::new(request),
+            parse: Arc::new(parse),
+        }
+    }
+}
+
 /// A user's webhook receiver under test. See the module documentation.
 #[derive(Clone)]
 pub struct Receiver {
@@ -150,6 +163,7 @@ pub struct Receiver {
     out: Option<PathBuf>,
     burst_events: u32,
     no_shrink: bool,
+    jobs: usize,
 }
 
 impl std::fmt::Debug for Receiver {
@@ -182,6 +196,7 @@ impl Receiver {
             out: None,
             burst_events: 100,
             no_shrink: false,
+            jobs: std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
         }
     }
 
@@ -200,10 +215,7 @@ impl Receiver {
         request: impl Fn(&str) -> HttpRequest + Send + Sync + 'static,
         parse: impl Fn(&HttpResponse) -> Result<Observed, String> + Send + Sync + 'static,
     ) -> Receiver {
-        self.read_back = Some(ReadBack {
-            request: Arc::new(request),
-            parse: Arc::new(parse),
-        });
+        self.read_back = Some(ReadBack::new(request, parse));
         self
     }
 
@@ -248,6 +260,14 @@ impl Receiver {
     #[must_use]
     pub fn out_dir(mut self, dir: impl AsRef<Path>) -> Receiver {
         self.out = Some(dir.as_ref().to_path_buf());
+        self
+    }
+
+    /// Seeds run at once (default: the machine's cores). Results do not depend on it: seeds
+    /// are judged and shrunk in seed order.
+    #[must_use]
+    pub fn jobs(mut self, jobs: usize) -> Receiver {
+        self.jobs = jobs.max(1);
         self
     }
 
@@ -321,13 +341,27 @@ impl Receiver {
         let mut outcome = ReceiverOutcome::default();
         let mut burst = Vec::new();
         let mut shrunk: Vec<Verdict> = Vec::new();
-        for seed in receiver.seeds.0..receiver.seeds.1 {
-            let plan = Plan::draw(
-                Seed(seed),
-                receiver.signing.has_timestamp(),
-                receiver.burst_events,
-            );
-            let result = send::run(&receiver, Seed(seed), &plan);
+        // Seeds run on the sweep's worker pool; their results are judged (and the first
+        // failure of each verdict shrunk) in seed order, as if they had run one by one.
+        let seeds: Vec<u64> = (receiver.seeds.0..receiver.seeds.1).collect();
+        let mut runs: Vec<Option<(Plan, send::RunResult)>> = Vec::new();
+        runs.resize_with(seeds.len(), || None);
+        crate::sweep::pool(
+            &seeds,
+            receiver.jobs,
+            |&seed| {
+                let plan = Plan::draw(
+                    Seed(seed),
+                    receiver.signing.has_timestamp(),
+                    receiver.burst_events,
+                );
+                let result = send::run(&receiver, Seed(seed), &plan);
+                (plan, result)
+            },
+            |index, run| runs[index] = Some(run),
+        );
+        for (&seed, run) in seeds.iter().zip(runs) {
+            let (plan, result) = run.expect("the pool runs every seed");
             outcome.seeds_run += 1;
             burst.extend(
                 result
@@ -473,31 +507,66 @@ impl Receiver {
     }
 
     fn write_summary(&self, outcome: &ReceiverOutcome) -> Result<(), String> {
-        let dir = self.out();
-        let failures: Vec<serde_json::Value> = outcome
-            .failures
-            .iter()
-            .map(|f| {
-                serde_json::json!({
-                    "verdict": f.verdict.name(),
-                    "seed": f.seed,
-                    "evidence": f.evidence,
-                    "repro": f.repro.as_ref().map(|p| p.display().to_string()),
-                })
-            })
-            .collect();
-        let summary = serde_json::json!({
-            "receiver": self.name,
-            "seeds_run": outcome.seeds_run,
-            "verdicts": Verdict::ALL.iter().map(|v| v.name()).collect::<Vec<_>>(),
-            "failures": failures,
-            "latency_ms_burst": outcome.latency_ms_burst,
+        let seeds = format!("{}..{}", self.seeds.0, self.seeds.1);
+        let report = outcome.report(&self.name, "simulated", None, &seeds, &[], |failure| {
+            failure.repro.as_ref().map_or_else(
+                || format!("cargo test <this test> (seed {})", failure.seed),
+                |repro| {
+                    format!(
+                        "{}={} cargo test <this test> -- --exact",
+                        crate::REPLAY_ENV,
+                        repro.display()
+                    )
+                },
+            )
         });
-        let text = serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())?;
-        std::fs::create_dir_all(&dir)
-            .and_then(|()| std::fs::write(dir.join("summary.json"), text))
-            .map_err(|e| format!("{}: {e}", dir.display()))
+        write_summary(&self.name, &self.out(), outcome, &report)
     }
+}
+
+/// Writes `outcome`'s `summary.json`, and `report` as `index.html` and `summary.md`, into
+/// `dir`.
+pub(crate) fn write_summary(
+    name: &str,
+    dir: &Path,
+    outcome: &ReceiverOutcome,
+    report: &shipsim_reports::model::ReceiverReport,
+) -> Result<(), String> {
+    let failures: Vec<serde_json::Value> = outcome
+        .failures
+        .iter()
+        .map(|f| {
+            serde_json::json!({
+                "verdict": f.verdict.name(),
+                "seed": f.seed,
+                "evidence": f.evidence,
+                "repro": f.repro.as_ref().map(|p| p.display().to_string()),
+            })
+        })
+        .collect();
+    let summary = serde_json::json!({
+        "receiver": name,
+        "seeds_run": outcome.seeds_run,
+        "verdicts": Verdict::ALL.iter().map(|v| v.name()).collect::<Vec<_>>(),
+        "failures": failures,
+        "latency_ms_burst": outcome.latency_ms_burst,
+    });
+    let text = serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(dir)
+        .and_then(|()| std::fs::write(dir.join("summary.json"), text))
+        .and_then(|()| {
+            std::fs::write(
+                dir.join("index.html"),
+                shipsim_reports::html::receiver(report),
+            )
+        })
+        .and_then(|()| {
+            std::fs::write(
+                dir.join("summary.md"),
+                shipsim_reports::markdown::receiver(report),
+            )
+        })
+        .map_err(|e| format!("{}: {e}", dir.display()))
 }
 
 /// Every verdict that fails on `evidence`, with its evidence.
@@ -552,6 +621,62 @@ pub struct ReceiverOutcome {
 }
 
 impl ReceiverOutcome {
+    /// The report model of this outcome: `mode` `simulated` or `live`, `replay` the
+    /// command that runs a failure again.
+    pub(crate) fn report(
+        &self,
+        name: &str,
+        mode: &str,
+        target: Option<&str>,
+        seeds: &str,
+        notes: &[String],
+        replay: impl Fn(&ReceiverFailure) -> String,
+    ) -> shipsim_reports::model::ReceiverReport {
+        use shipsim_reports::model::{
+            ReceiverFailureReport, ReceiverReport, ReceiverVerdictReport,
+        };
+        let verdicts = Verdict::ALL
+            .iter()
+            .map(|&verdict| {
+                let seeds: std::collections::BTreeSet<u64> = self
+                    .failures
+                    .iter()
+                    .filter(|f| f.verdict == verdict)
+                    .map(|f| f.seed)
+                    .collect();
+                ReceiverVerdictReport {
+                    name: verdict.name().to_string(),
+                    description: verdict.description().to_string(),
+                    seeds_failed: seeds.len() as u64,
+                    first_seed: seeds.first().copied(),
+                }
+            })
+            .collect();
+        let failures = self
+            .failures
+            .iter()
+            .map(|f| ReceiverFailureReport {
+                verdict: f.verdict.name().to_string(),
+                seed: f.seed,
+                evidence: f.evidence.clone(),
+                repro: f.repro.as_ref().map(|p| p.display().to_string()),
+                replay_command: replay(f),
+            })
+            .collect();
+        ReceiverReport {
+            receiver: name.to_string(),
+            mode: mode.to_string(),
+            target: target.map(str::to_string),
+            seeds: seeds.to_string(),
+            seeds_run: self.seeds_run,
+            verdicts,
+            failures,
+            latency_ms_burst: self.latency_ms_burst.clone(),
+            notes: notes.to_vec(),
+            problem: self.problem.clone(),
+        }
+    }
+
     fn problem(problem: String) -> ReceiverOutcome {
         ReceiverOutcome {
             problem: Some(problem),

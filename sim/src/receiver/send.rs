@@ -15,7 +15,7 @@ use shipsim_system::transport::{HttpRequest, Transport};
 
 use super::plan::{Attack, Event, Plan, SPACING_MS, STALE_S};
 use super::verdict::{Class, Delivery, Evidence, Observation};
-use super::{Observed, Receiver};
+use super::{Events, Observed, ReadBack, Receiver, Signing};
 use crate::clock::{EPOCH_UNIX_MS, SimClock};
 use crate::hosts::HTTP_PORT;
 use crate::net::SimTransport;
@@ -39,7 +39,7 @@ const _: () = assert!(BACKOFF_MS_BASE <= BACKOFF_MS_MAX);
 /// shorter keeps runs small).
 const TIMEOUT_MS_PER_ATTEMPT: u64 = 2_000;
 /// Quiet time after the last delivery before reading back, for background work.
-const SETTLE_MS: u64 = 1_000;
+pub(crate) const SETTLE_MS: u64 = 1_000;
 /// Simulated-time limit of one run.
 const TIME_LIMIT_MS: u64 = 600_000;
 
@@ -54,26 +54,66 @@ pub(crate) struct RunResult {
     pub problem: Option<String>,
 }
 
-/// What every delivery task shares.
-struct Sender {
-    receiver: Arc<Receiver>,
-    key: Vec<u8>,
-    deliveries: Mutex<Vec<Delivery>>,
+/// Where a run's deliveries go and whose time they carry: the simulated network and
+/// clock ([`SimWire`]), or real sockets and the wall clock (live mode). Everything else a
+/// run does (the schedule, the sender's retries, the read-back) is the same code on both.
+pub(crate) trait Wire: 'static {
+    /// What carries requests.
+    type Connection: Transport;
+    /// The base URL events and read-backs are sent to (`http://receiver:80`).
+    fn base(&self) -> &str;
+    /// Milliseconds since the run started.
+    fn elapsed_ms(&self) -> u64;
+    /// Unix seconds, as a delivery is signed.
+    fn now_s(&self) -> u64;
+    /// A connection for one delivery, or for a whole read-back.
+    fn connect(&self) -> Self::Connection;
+}
+
+/// The simulation's wire: turmoil's network and the sender host's simulated clock.
+struct SimWire {
+    base: String,
     clock: SimClock,
 }
 
-impl Sender {
+impl Wire for SimWire {
+    type Connection = SimTransport;
+
+    fn base(&self) -> &str {
+        &self.base
+    }
+
+    fn elapsed_ms(&self) -> u64 {
+        u64::try_from(turmoil::sim_elapsed().unwrap_or_default().as_millis()).unwrap_or(u64::MAX)
+    }
+
     fn now_s(&self) -> u64 {
         self.clock.now_ms() / 1_000
+    }
+
+    fn connect(&self) -> SimTransport {
+        SimTransport::new(RECEIVER_HOST, HTTP_PORT)
+    }
+}
+
+/// What every delivery task shares.
+pub(crate) struct Sender<W: Wire> {
+    pub(crate) events: Events,
+    pub(crate) signing: Signing,
+    pub(crate) key: Vec<u8>,
+    pub(crate) deliveries: Mutex<Vec<Delivery>>,
+    pub(crate) wire: W,
+}
+
+impl<W: Wire> Sender<W> {
+    fn now_s(&self) -> u64 {
+        self.wire.now_s()
     }
 
     fn request(&self, body: &str, headers: &[(String, String)]) -> HttpRequest {
         let mut builder = http::Request::builder()
             .method("POST")
-            .uri(format!(
-                "http://{RECEIVER_HOST}:{HTTP_PORT}{}",
-                self.receiver.events.path
-            ))
+            .uri(format!("{}{}", self.wire.base(), self.events.path))
             .header("content-type", "application/json");
         for (name, value) in headers {
             builder = builder.header(name.as_str(), value.as_str());
@@ -92,8 +132,8 @@ impl Sender {
         burst: bool,
         request: HttpRequest,
     ) -> Option<u16> {
-        let transport = SimTransport::new(RECEIVER_HOST, HTTP_PORT);
-        let sent_ms = elapsed_ms();
+        let transport = self.wire.connect();
+        let sent_ms = self.wire.elapsed_ms();
         let answer = tokio::time::timeout(
             Duration::from_millis(TIMEOUT_MS_PER_ATTEMPT),
             transport.send(request),
@@ -112,7 +152,7 @@ impl Sender {
                 repeat,
                 burst,
                 sent_ms,
-                answered_ms: status.map(|_| elapsed_ms()),
+                answered_ms: status.map(|_| self.wire.elapsed_ms()),
                 status,
             });
         status
@@ -122,9 +162,8 @@ impl Sender {
     async fn deliver(&self, event: &Event, burst: bool) {
         for attempt in 0..ATTEMPTS_MAX {
             let timestamp_s = self.now_s();
-            let body = self.receiver.events.render(event, timestamp_s);
+            let body = self.events.render(event, timestamp_s);
             let headers = self
-                .receiver
                 .signing
                 .headers(&self.key, &event.id, timestamp_s, &body);
             let status = self
@@ -147,9 +186,8 @@ impl Sender {
     /// One copy of a genuine event, sent once.
     async fn copy(&self, event: &Event) {
         let timestamp_s = self.now_s();
-        let body = self.receiver.events.render(event, timestamp_s);
+        let body = self.events.render(event, timestamp_s);
         let headers = self
-            .receiver
             .signing
             .headers(&self.key, &event.id, timestamp_s, &body);
         self.send(
@@ -168,31 +206,22 @@ impl Sender {
         let now_s = self.now_s();
         let (body, headers) = match class {
             Class::Forged => {
-                let body = self.receiver.events.render(fresh, now_s);
+                let body = self.events.render(fresh, now_s);
                 let mut wrong = self.key.clone();
                 wrong.push(0x5a);
-                let headers = self
-                    .receiver
-                    .signing
-                    .headers(&wrong, &fresh.id, now_s, &body);
+                let headers = self.signing.headers(&wrong, &fresh.id, now_s, &body);
                 (body, headers)
             }
             Class::Stale => {
                 let then_s = now_s.saturating_sub(STALE_S);
-                let body = self.receiver.events.render(fresh, then_s);
-                let headers = self
-                    .receiver
-                    .signing
-                    .headers(&self.key, &fresh.id, then_s, &body);
+                let body = self.events.render(fresh, then_s);
+                let headers = self.signing.headers(&self.key, &fresh.id, then_s, &body);
                 (body, headers)
             }
             Class::Tampered => {
-                let signed = self.receiver.events.render(genuine, now_s);
-                let headers = self
-                    .receiver
-                    .signing
-                    .headers(&self.key, &genuine.id, now_s, &signed);
-                (self.receiver.events.render(fresh, now_s), headers)
+                let signed = self.events.render(genuine, now_s);
+                let headers = self.signing.headers(&self.key, &genuine.id, now_s, &signed);
+                (self.events.render(fresh, now_s), headers)
             }
             Class::Genuine => unreachable!("genuine deliveries are not attacks"),
         };
@@ -205,26 +234,22 @@ impl Sender {
         )
         .await;
     }
-}
 
-fn elapsed_ms() -> u64 {
-    u64::try_from(turmoil::sim_elapsed().unwrap_or_default().as_millis()).unwrap_or(u64::MAX)
-}
-
-async fn sleep_until(at_ms: u64) {
-    let now_ms = elapsed_ms();
-    if at_ms > now_ms {
-        tokio::time::sleep(Duration::from_millis(at_ms - now_ms)).await;
+    async fn sleep_until(&self, at_ms: u64) {
+        let now_ms = self.wire.elapsed_ms();
+        if at_ms > now_ms {
+            tokio::time::sleep(Duration::from_millis(at_ms - now_ms)).await;
+        }
     }
 }
 
 /// Every event the plan sends, genuine (with first-send times) and fresh (per attack).
-struct Schedule {
-    genuine: Vec<(Event, u64, bool)>,
-    jobs: Vec<Job>,
+pub(crate) struct Schedule {
+    pub(crate) genuine: Vec<(Event, u64, bool)>,
+    pub(crate) jobs: Vec<Job>,
 }
 
-enum Job {
+pub(crate) enum Job {
     Copy {
         event: usize,
         at_ms: u64,
@@ -237,8 +262,8 @@ enum Job {
     },
 }
 
-fn schedule(receiver: &Receiver, seed: Seed, plan: &Plan) -> Schedule {
-    let types = &receiver.events.types;
+pub(crate) fn schedule(events: &Events, seed: Seed, plan: &Plan) -> Schedule {
+    let types = &events.types;
     let mut genuine: Vec<(Event, u64, bool)> = (0..plan.genuine())
         .map(|i| (plan.event(seed, types, i), u64::from(i) * SPACING_MS, false))
         .collect();
@@ -301,13 +326,11 @@ pub(crate) fn run(receiver: &Arc<Receiver>, seed: Seed, plan: &Plan) -> RunResul
             };
         }
     };
-    let schedule = Arc::new(schedule(receiver, seed, plan));
-    let mut evidence = Evidence::default();
-    for (event, _, _) in &schedule.genuine {
-        evidence
-            .genuine
-            .insert(event.id.clone(), (event.resource.clone(), event.sequence));
-    }
+    let schedule = Arc::new(schedule(&receiver.events, seed, plan));
+    let mut evidence = Evidence {
+        genuine: genuine_of(&schedule),
+        ..Evidence::default()
+    };
     let scenario = Arc::new(
         Scenario::parse_for(
             "receiver.toml",
@@ -348,22 +371,29 @@ pub(crate) fn run(receiver: &Arc<Receiver>, seed: Seed, plan: &Plan) -> RunResul
         crate::runner::add_server_host(&mut sim, host, &context, sink);
     }
     let sender = Arc::new(Sender {
-        receiver: receiver.clone(),
+        events: receiver.events.clone(),
+        signing: receiver.signing.clone(),
         key,
         deliveries: Mutex::new(Vec::new()),
-        clock: SimClock::for_host(SENDER_HOST, &[]),
+        wire: SimWire {
+            base: format!("http://{RECEIVER_HOST}:{HTTP_PORT}"),
+            clock: SimClock::for_host(SENDER_HOST, &[]),
+        },
     });
     let observed: Arc<Mutex<ReadBacks>> = Arc::new(Mutex::new(Ok(Vec::new())));
     {
         let sender = sender.clone();
         let schedule = schedule.clone();
         let observed = observed.clone();
+        let read = receiver.read_back.clone();
         sim.client(SENDER_HOST, async move {
             send_all(&sender, &schedule).await;
             tokio::time::sleep(Duration::from_millis(SETTLE_MS)).await;
             let resources = resources_of(&schedule);
-            *observed.lock().expect("observed lock") =
-                read_back(&sender.receiver, &resources).await;
+            *observed.lock().expect("observed lock") = match &read {
+                Some(read) => read_back(&sender.wire, read, &resources).await,
+                None => Ok(Vec::new()),
+            };
             Ok(())
         });
     }
@@ -398,14 +428,14 @@ pub(crate) fn run(receiver: &Arc<Receiver>, seed: Seed, plan: &Plan) -> RunResul
     }
 }
 
-async fn send_all(sender: &Arc<Sender>, schedule: &Arc<Schedule>) {
+pub(crate) async fn send_all<W: Wire>(sender: &Arc<Sender<W>>, schedule: &Arc<Schedule>) {
     let mut tasks = Vec::new();
     for index in 0..schedule.genuine.len() {
         let sender = sender.clone();
         let schedule = schedule.clone();
         tasks.push(tokio::task::spawn_local(async move {
             let (event, at_ms, burst) = &schedule.genuine[index];
-            sleep_until(*at_ms).await;
+            sender.sleep_until(*at_ms).await;
             sender.deliver(event, *burst).await;
         }));
     }
@@ -415,7 +445,7 @@ async fn send_all(sender: &Arc<Sender>, schedule: &Arc<Schedule>) {
         tasks.push(tokio::task::spawn_local(async move {
             match &schedule.jobs[index] {
                 Job::Copy { event, at_ms } => {
-                    sleep_until(*at_ms).await;
+                    sender.sleep_until(*at_ms).await;
                     sender.copy(&schedule.genuine[*event].0).await;
                 }
                 Job::Attack {
@@ -424,7 +454,7 @@ async fn send_all(sender: &Arc<Sender>, schedule: &Arc<Schedule>) {
                     event,
                     at_ms,
                 } => {
-                    sleep_until(*at_ms).await;
+                    sender.sleep_until(*at_ms).await;
                     sender
                         .attack(*class, fresh, &schedule.genuine[*event].0)
                         .await;
@@ -437,7 +467,16 @@ async fn send_all(sender: &Arc<Sender>, schedule: &Arc<Schedule>) {
     }
 }
 
-fn resources_of(schedule: &Schedule) -> Vec<String> {
+/// The genuine events of `schedule`: id -> (resource, sequence).
+pub(crate) fn genuine_of(schedule: &Schedule) -> BTreeMap<String, (String, u64)> {
+    schedule
+        .genuine
+        .iter()
+        .map(|(event, _, _)| (event.id.clone(), (event.resource.clone(), event.sequence)))
+        .collect()
+}
+
+pub(crate) fn resources_of(schedule: &Schedule) -> Vec<String> {
     let mut resources: Vec<String> = schedule
         .genuine
         .iter()
@@ -449,21 +488,19 @@ fn resources_of(schedule: &Schedule) -> Vec<String> {
 }
 
 /// Reads every resource back, retrying while the receiver is down or restarting.
-async fn read_back(
-    receiver: &Receiver,
+pub(crate) async fn read_back<W: Wire>(
+    wire: &W,
+    read: &ReadBack,
     resources: &[String],
 ) -> Result<Vec<(String, Observed)>, String> {
-    let Some(read) = &receiver.read_back else {
-        return Ok(Vec::new());
-    };
-    let transport = SimTransport::new(RECEIVER_HOST, HTTP_PORT);
+    let transport = wire.connect();
     let mut out = Vec::new();
     for resource in resources {
         let mut last = String::new();
         let mut seen = None;
         for _ in 0..ATTEMPTS_MAX {
             let mut request = (read.request)(resource);
-            let uri = format!("http://{RECEIVER_HOST}:{HTTP_PORT}{}", request.uri());
+            let uri = format!("{}{}", wire.base(), request.uri());
             *request.uri_mut() = uri
                 .parse()
                 .map_err(|e| format!("read-back uri {uri}: {e}"))?;
@@ -494,7 +531,7 @@ async fn read_back(
     Ok(out)
 }
 
-fn observation(seen: &[(String, Observed)]) -> Observation {
+pub(crate) fn observation(seen: &[(String, Observed)]) -> Observation {
     let mut observation = Observation::default();
     for (resource, observed) in seen {
         observation

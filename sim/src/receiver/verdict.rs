@@ -115,6 +115,32 @@ impl Verdict {
         }
     }
 
+    /// What it demands, in a sentence (for reports).
+    #[must_use]
+    pub fn description(self) -> &'static str {
+        match self {
+            Verdict::EffectOnce => {
+                "each distinct event's effect applied at most once, however often it was delivered"
+            }
+            Verdict::ForgedRefused => {
+                "a delivery signed with the wrong key is refused (non-2xx) and has no effect"
+            }
+            Verdict::StaleRefused => {
+                "a correctly signed delivery an hour old is refused and has no effect"
+            }
+            Verdict::TamperedRefused => {
+                "a genuine signature over another body is refused and has no effect"
+            }
+            Verdict::DuplicatesAcknowledged => {
+                "a copy of an event already acknowledged is acknowledged again with 2xx"
+            }
+            Verdict::NoRegression => {
+                "each resource ends at the highest sequence sent for it, whatever the order"
+            }
+            Verdict::NothingLost => "every genuine event is acknowledged and applied",
+        }
+    }
+
     /// The verdict called `name`.
     #[must_use]
     pub fn from_name(name: &str) -> Option<Verdict> {

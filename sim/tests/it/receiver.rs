@@ -183,6 +183,36 @@ fn each_broken_receiver_is_caught_by_its_verdict() {
 }
 
 #[test]
+fn seeds_in_parallel_give_what_seeds_one_by_one_give() {
+    // Proves running seeds on the sweep's worker pool changes nothing: one job and four
+    // jobs give the same failures (verdict, seed, evidence), the same burst latency and
+    // the same repro file, byte for byte.
+    let run = |jobs: usize| {
+        let name = format!("jobs-{jobs}");
+        let outcome = receiver(&name, Mistake::NoDedupe)
+            .seeds(0..12)
+            .jobs(jobs)
+            .run();
+        assert!(outcome.problem.is_none(), "{:?}", outcome.problem);
+        let failures: Vec<(Verdict, u64, Vec<String>)> = outcome
+            .failures
+            .iter()
+            .map(|f| (f.verdict, f.seed, f.evidence.clone()))
+            .collect();
+        let repro = outcome.failures[0].repro.clone().expect("shrunk");
+        let text = std::fs::read_to_string(&repro).unwrap();
+        let plan = text.split_once("\nreceiver = ").unwrap().1.to_string();
+        (failures, outcome.latency_ms_burst, plan)
+    };
+    let (one, burst_one, plan_one) = run(1);
+    let (four, burst_four, plan_four) = run(4);
+    assert!(!one.is_empty(), "the mistake is caught");
+    assert_eq!(one, four);
+    assert_eq!(burst_one, burst_four);
+    assert_eq!(plan_one.replace("jobs-1", "jobs-4"), plan_four);
+}
+
+#[test]
 fn a_receiver_without_a_read_back_is_refused() {
     // Proves a receiver shipsim cannot observe is a clear problem, not a silent pass.
     let outcome = Receiver::new(
