@@ -112,6 +112,8 @@ pub(crate) struct NetDriver {
     /// Crashed hosts and when they restart (`None`: at heal).
     down: BTreeMap<String, Option<u64>>,
     next_flush_ms: u64,
+    /// The instant of the last step, to hold simulated time to moving forward.
+    last_step_ms: u64,
 }
 
 impl NetDriver {
@@ -155,6 +157,7 @@ impl NetDriver {
             holds: BTreeMap::new(),
             down: BTreeMap::new(),
             next_flush_ms: FLUSH_INTERVAL_MS,
+            last_step_ms: 0,
         }
     }
 
@@ -173,6 +176,13 @@ impl NetDriver {
 
     /// Applies everything due at `now_ms`.
     pub(crate) fn advance(&mut self, sim: &mut turmoil::Sim<'_>, now_ms: u64) {
+        // Windows start and end once each only because simulated time never goes back.
+        assert!(
+            now_ms >= self.last_step_ms,
+            "simulated time went back from {} ms to {now_ms} ms",
+            self.last_step_ms
+        );
+        self.last_step_ms = now_ms;
         if now_ms >= self.next_flush_ms {
             self.durables.flush();
             self.next_flush_ms = now_ms + FLUSH_INTERVAL_MS;
@@ -268,6 +278,12 @@ impl NetDriver {
     /// Hosts of the target that this scenario does not run (the reference receiver without
     /// outbound webhooks): faults that name them have nothing to act on.
     pub(crate) fn set_absent(&mut self, absent: BTreeSet<String>) {
+        // Faults compute their pairs from the hosts present: changing them once a fault
+        // has started would make its end mend other pairs than its start cut.
+        assert!(
+            self.active.is_empty() && self.done.is_empty(),
+            "absent hosts are set before the first simulation step"
+        );
         self.absent = absent;
     }
 
@@ -373,13 +389,11 @@ impl NetDriver {
     ) {
         for pair in self.pairs(a, b) {
             let (x, y) = (pair.0.as_str(), pair.1.as_str());
-            match cut {
-                LinkCut::Partition => count_up(&mut self.partitions, &pair, || sim.partition(x, y)),
-                LinkCut::Oneway => {
-                    count_up(&mut self.oneways, &pair, || sim.partition_oneway(x, y));
-                }
-                LinkCut::Hold => count_up(&mut self.holds, &pair, || sim.hold(x, y)),
-            }
+            count_up(self.counts(cut), &pair, || match cut {
+                LinkCut::Partition => sim.partition(x, y),
+                LinkCut::Oneway => sim.partition_oneway(x, y),
+                LinkCut::Hold => sim.hold(x, y),
+            });
         }
     }
 
@@ -394,15 +408,21 @@ impl NetDriver {
     ) {
         for pair in self.pairs(a, b) {
             let (x, y) = (pair.0.as_str(), pair.1.as_str());
-            match cut {
-                LinkCut::Partition => {
-                    count_down(&mut self.partitions, &pair, || sim.repair(x, y));
-                }
-                LinkCut::Oneway => {
-                    count_down(&mut self.oneways, &pair, || sim.repair_oneway(x, y));
-                }
-                LinkCut::Hold => count_down(&mut self.holds, &pair, || sim.release(x, y)),
-            }
+            count_down(self.counts(cut), &pair, || match cut {
+                LinkCut::Partition => sim.repair(x, y),
+                LinkCut::Oneway => sim.repair_oneway(x, y),
+                LinkCut::Hold => sim.release(x, y),
+            });
+        }
+    }
+
+    /// The counts of links cut by `cut`, each kept apart (a hold and a partition of one
+    /// link are undone by different calls).
+    fn counts(&mut self, cut: LinkCut) -> &mut BTreeMap<Pair, u32> {
+        match cut {
+            LinkCut::Partition => &mut self.partitions,
+            LinkCut::Oneway => &mut self.oneways,
+            LinkCut::Hold => &mut self.holds,
         }
     }
 
@@ -446,12 +466,20 @@ fn count_up(counts: &mut BTreeMap<Pair, u32>, pair: &Pair, apply: impl FnOnce())
     }
 }
 
+/// Counts one cut of `pair` ended; `apply` mends the link when it was the last.
+///
+/// # Panics
+/// If `pair` has no cut counted: a fault's end mends exactly the pairs its start cut (both
+/// computed by [`NetDriver::pairs`] from the same selectors, and the hosts absent from the
+/// run are set before the first step), so a missing count is a driver bug, not input.
 fn count_down(counts: &mut BTreeMap<Pair, u32>, pair: &Pair, apply: impl FnOnce()) {
-    if let Some(count) = counts.get_mut(pair) {
-        *count -= 1;
-        if *count == 0 {
-            counts.remove(pair);
-            apply();
-        }
+    let count = counts
+        .get_mut(pair)
+        .unwrap_or_else(|| panic!("link {pair:?} mended without a cut counted"));
+    assert!(*count > 0, "a counted cut of {pair:?} is at least 1");
+    *count -= 1;
+    if *count == 0 {
+        counts.remove(pair);
+        apply();
     }
 }
