@@ -3,7 +3,7 @@
 
 use super::http_rules::{HttpEffect, HttpRule};
 use super::params::Params;
-use super::{Family, KindInfo, PATH_PREFIX, PROBABILITY, Effect, Fault, Window};
+use super::{Family, KindInfo, PATH_PREFIX, PROBABILITY, Fault, Window};
 use crate::scenario::ScenarioError;
 
 /// Loses eligible responses after the work is done.
@@ -38,15 +38,5 @@ impl Fault for DropResponse {
         })
     }
 
-    fn describe(&self) -> String {
-        self.rule.describe()
-    }
-
-    fn params_toml(&self) -> Vec<(&'static str, String)> {
-        self.rule.params_toml()
-    }
-
-    fn effect(&self) -> Effect<'_> {
-        Effect::Http(&self.rule)
-    }
+    rule_fault!(Http);
 }

@@ -3,7 +3,7 @@
 
 use super::http_rules::{HttpEffect, HttpRule};
 use super::params::Params;
-use super::{Family, KindInfo, PATH_PREFIX, PROBABILITY, ParamInfo, Effect, Fault, Window};
+use super::{Family, KindInfo, PATH_PREFIX, PROBABILITY, ParamInfo, Fault, Window};
 use crate::scenario::ScenarioError;
 use crate::scenario::limits::Limit;
 
@@ -50,15 +50,5 @@ impl Fault for Duplicate {
         })
     }
 
-    fn describe(&self) -> String {
-        self.rule.describe()
-    }
-
-    fn params_toml(&self) -> Vec<(&'static str, String)> {
-        self.rule.params_toml()
-    }
-
-    fn effect(&self) -> Effect<'_> {
-        Effect::Http(&self.rule)
-    }
+    rule_fault!(Http);
 }

@@ -2,7 +2,7 @@
 
 use super::http_rules::{HttpEffect, HttpRule};
 use super::params::Params;
-use super::{Family, KindInfo, PATH_PREFIX, PROBABILITY, ParamInfo, Effect, Fault, Window};
+use super::{Family, KindInfo, PATH_PREFIX, PROBABILITY, ParamInfo, Fault, Window};
 use crate::scenario::ScenarioError;
 use crate::scenario::limits::Limit;
 
@@ -58,19 +58,7 @@ impl Fault for HttpError {
                     )));
             }
         };
-        let after = match params.text("when") {
-            None => false,
-            Some((when, span)) => match when.as_str() {
-                "before" => false,
-                "after" => true,
-                other => {
-                    return Err(params.error(
-                        span,
-                        format!("`when` is \"before\" or \"after\", not \"{other}\""),
-                    ));
-                }
-            },
-        };
+        let after = params.when_after()?;
         Ok(HttpError {
             rule: HttpRule {
                 target,
@@ -80,15 +68,5 @@ impl Fault for HttpError {
         })
     }
 
-    fn describe(&self) -> String {
-        self.rule.describe()
-    }
-
-    fn params_toml(&self) -> Vec<(&'static str, String)> {
-        self.rule.params_toml()
-    }
-
-    fn effect(&self) -> Effect<'_> {
-        Effect::Http(&self.rule)
-    }
+    rule_fault!(Http);
 }

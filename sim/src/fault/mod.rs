@@ -264,6 +264,24 @@ fn parse_as<F: Fault + Into<FaultKind>>(
     F::parse(params, window).map(Into::into)
 }
 
+/// The `describe`, `params_toml` and `effect` of a fault that is one rule (`rule`: an
+/// `HttpRule` for `Http`, a `WebhookRule` for `Webhook`): all three are the rule's.
+macro_rules! rule_fault {
+    ($family:ident) => {
+        fn describe(&self) -> String {
+            self.rule.describe()
+        }
+
+        fn params_toml(&self) -> Vec<(&'static str, String)> {
+            self.rule.params_toml()
+        }
+
+        fn effect(&self) -> super::Effect<'_> {
+            super::Effect::$family(&self.rule)
+        }
+    };
+}
+
 /// The registration list: each line a kind's struct and its file, in the order
 /// `shipsim list` shows them (and `explore` draws from).
 macro_rules! faults {

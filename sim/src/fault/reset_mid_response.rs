@@ -3,7 +3,7 @@
 
 use super::http_rules::{HttpEffect, HttpRule};
 use super::params::Params;
-use super::{Family, KindInfo, PATH_PREFIX, PROBABILITY, Effect, Fault, Window};
+use super::{Family, KindInfo, PATH_PREFIX, PROBABILITY, Fault, Window};
 use crate::scenario::ScenarioError;
 
 /// Cuts eligible responses off mid-body.
@@ -37,15 +37,5 @@ impl Fault for ResetMidResponse {
         })
     }
 
-    fn describe(&self) -> String {
-        self.rule.describe()
-    }
-
-    fn params_toml(&self) -> Vec<(&'static str, String)> {
-        self.rule.params_toml()
-    }
-
-    fn effect(&self) -> Effect<'_> {
-        Effect::Http(&self.rule)
-    }
+    rule_fault!(Http);
 }

@@ -3,7 +3,7 @@
 
 use super::params::Params;
 use super::webhook::{WebhookEffect, WebhookRule};
-use super::{Family, KindInfo, PROBABILITY, ParamInfo, Effect, Fault, Window};
+use super::{Family, KindInfo, PROBABILITY, ParamInfo, Fault, Window};
 use crate::scenario::ScenarioError;
 
 /// Drops webhook deliveries or their answers.
@@ -38,19 +38,7 @@ impl Fault for WebhookDrop {
 
     fn parse(params: &mut Params<'_>, _window: &Window) -> Result<Self, ScenarioError> {
         let direction = WebhookRule::parse_direction(params)?;
-        let after = match params.text("when") {
-            None => false,
-            Some((when, span)) => match when.as_str() {
-                "before" => false,
-                "after" => true,
-                other => {
-                    return Err(params.error(
-                        span,
-                        format!("`when` is \"before\" or \"after\", not \"{other}\""),
-                    ));
-                }
-            },
-        };
+        let after = params.when_after()?;
         Ok(WebhookDrop {
             rule: WebhookRule {
                 direction,
@@ -59,15 +47,5 @@ impl Fault for WebhookDrop {
         })
     }
 
-    fn describe(&self) -> String {
-        self.rule.describe()
-    }
-
-    fn params_toml(&self) -> Vec<(&'static str, String)> {
-        self.rule.params_toml()
-    }
-
-    fn effect(&self) -> Effect<'_> {
-        Effect::Webhook(&self.rule)
-    }
+    rule_fault!(Webhook);
 }

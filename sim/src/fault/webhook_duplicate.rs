@@ -2,7 +2,7 @@
 
 use super::params::Params;
 use super::webhook::{WebhookEffect, WebhookRule};
-use super::{Family, KindInfo, PROBABILITY, ParamInfo, Effect, Fault, Window};
+use super::{Family, KindInfo, PROBABILITY, ParamInfo, Fault, Window};
 use crate::scenario::ScenarioError;
 use crate::scenario::limits::Limit;
 
@@ -48,15 +48,5 @@ impl Fault for WebhookDuplicate {
         })
     }
 
-    fn describe(&self) -> String {
-        self.rule.describe()
-    }
-
-    fn params_toml(&self) -> Vec<(&'static str, String)> {
-        self.rule.params_toml()
-    }
-
-    fn effect(&self) -> Effect<'_> {
-        Effect::Webhook(&self.rule)
-    }
+    rule_fault!(Webhook);
 }

@@ -3,7 +3,7 @@
 
 use super::params::Params;
 use super::webhook::{WebhookEffect, WebhookRule};
-use super::{Family, KindInfo, PROBABILITY, Effect, Fault, Window};
+use super::{Family, KindInfo, PROBABILITY, Fault, Window};
 use crate::scenario::ScenarioError;
 
 /// Sends forged webhook deliveries.
@@ -36,15 +36,5 @@ impl Fault for WebhookForge {
         })
     }
 
-    fn describe(&self) -> String {
-        self.rule.describe()
-    }
-
-    fn params_toml(&self) -> Vec<(&'static str, String)> {
-        self.rule.params_toml()
-    }
-
-    fn effect(&self) -> Effect<'_> {
-        Effect::Webhook(&self.rule)
-    }
+    rule_fault!(Webhook);
 }
