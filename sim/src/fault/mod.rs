@@ -12,8 +12,8 @@
 //! Adding a fault kind: one new file implementing [`Fault`] (and `DriverEffect` when the
 //! driver applies it), one line in the `faults!` list below. The list makes the closed
 //! family [`FaultKind`], the [`CATALOGUE`] and the parser table together, so none of them
-//! can miss a kind; `every_catalogued_fault_parses_describes_writes_back_and_fires` (in
-//! `sim/tests/it/faults.rs`) holds each kind to its example.
+//! can miss a kind; the test `every_catalogued_fault_parses_describes_writes_back_and_fires`
+//! (below) holds each kind to its example.
 
 pub(crate) mod driver;
 pub(crate) mod http_rules;
