@@ -21,8 +21,15 @@ fn large_report() -> shipsim_reports::Report {
         progress: Progress::Quiet,
     };
     let outcome = sweep(&shipsim_benches::corpus(), &options);
-    let (mut report, _) =
-        shipsim::report::build(&outcome, &options, "1..6", std::path::Path::new("out"));
+    let triaged = shipsim::triage::triage(&outcome, &options, false, |_, _| {});
+    let (mut report, _) = shipsim::report::build(
+        &outcome,
+        &triaged,
+        &options,
+        "1..6",
+        std::path::Path::new("out"),
+        0.0,
+    );
     let base = report.scenarios.clone();
     let mut copy = 0;
     while report.scenarios.len() < 100 {

@@ -25,6 +25,7 @@ use crate::reference::deployment;
 use crate::report;
 use crate::scenario::{Scenario, SeedRange, WebhookSettings as ScenarioWebhooks};
 use crate::sweep::{self, Progress, Shard, SweepOptions};
+use crate::triage;
 
 /// Writes to standard output, ignoring a closed pipe (`shipsim list | head` must not panic).
 macro_rules! out {
@@ -723,22 +724,17 @@ fn sweep_and_report(
     shrink: bool,
 ) -> Result<(), Failure> {
     let outcome = sweep::sweep(scenarios, options);
-    let (mut report, mut repros) = report::build(&outcome, options, label, out);
-    if shrink {
-        let failing = report
-            .scenarios
-            .iter()
-            .filter(|s| !s.passed && !s.expected_to_fail)
-            .count();
-        if failing > 0 && options.progress != Progress::Quiet {
-            eprintln!("shrinking the first failure of {failing} scenario(s)...");
-        }
-        for done in report::shrink_failures(&mut report, &mut repros, &outcome, options, out) {
-            if options.progress != Progress::Quiet {
-                eprintln!("shrunk {} in {} ms", done.scenario, done.wall_ms);
-            }
-        }
+    let progress = options.progress != Progress::Quiet;
+    let failing = triage::shrinkable(&outcome);
+    if shrink && failing > 0 && progress {
+        eprintln!("shrinking the first failure of {failing} scenario(s)...");
     }
+    let triaged = triage::triage(&outcome, options, shrink, |scenario, wall_ms| {
+        if progress {
+            eprintln!("shrunk {scenario} in {wall_ms} ms");
+        }
+    });
+    let (report, repros) = report::build(&outcome, &triaged, options, label, out, peak_rss_mib());
     report::write(out, &report, &repros)?;
     out!("{}", shipsim_reports::text::render(&report));
     outln!("report: {}", out.join("index.html").display());
@@ -789,7 +785,15 @@ fn replay(args: &ReplayArgs) -> Result<(), Failure> {
             true
         }
     };
-    let (report, repros) = report::build(&outcome, &options, &seed.to_string(), &args.out);
+    let triaged = triage::triage(&outcome, &options, false, |_, _| {});
+    let (report, repros) = report::build(
+        &outcome,
+        &triaged,
+        &options,
+        &seed.to_string(),
+        &args.out,
+        peak_rss_mib(),
+    );
     report::write(&args.out, &report, &repros)?;
     out!("{}", shipsim_reports::text::render(&report));
     // Replay's exit code says whether the failure reproduced, whatever the file expects:
@@ -860,6 +864,7 @@ fn hunt(args: &HuntArgs) -> Result<(), Failure> {
         &format!("1..{}", args.seeds_max),
         jobs,
         watch.elapsed_ns() / 1_000_000,
+        peak_rss_mib(),
     );
     report::write(&args.out, &report, &repros)?;
     outln!("report: {}", args.out.join("index.html").display());
@@ -1089,6 +1094,7 @@ fn explore_hunt(args: &ExploreArgs, jobs: usize) -> Result<(), Failure> {
         &format!("explore 1..={}", args.seeds_max),
         jobs,
         watch.elapsed_ns() / 1_000_000,
+        peak_rss_mib(),
     );
     report::write(&args.out, &report, &repros)?;
     outln!("report: {}", args.out.join("index.html").display());
@@ -1752,4 +1758,9 @@ fn live_receiver(args: &LiveReceiverArgs) -> Result<(), Failure> {
     } else {
         Err(Failure::Violations)
     }
+}
+
+/// The process's peak memory for a report's wall-clock block (0 where the OS does not say).
+fn peak_rss_mib() -> f64 {
+    crate::wall::peak_rss_mib().unwrap_or(0.0)
 }

@@ -130,6 +130,8 @@ pub mod shrink;
 pub mod stats;
 #[doc(hidden)]
 pub mod sweep;
+#[doc(hidden)]
+pub mod triage;
 pub(crate) mod wall;
 #[doc(hidden)]
 pub mod workload;

@@ -1,8 +1,9 @@
-//! Turns a sweep into the report model, and writes the report directory.
+//! Turns a sweep and its triage into the report model, and writes the report directory.
 //!
-//! Failing seeds are re-run here (they replay exactly) to get the operation timelines the
-//! report shows, and each gets a repro file: the scenario written canonically with the seed
-//! and planted bugs pinned.
+//! Building runs nothing and reads nothing outside its arguments: the failing seeds'
+//! re-runs (for the operation timelines the report shows) and the shrunk cases come from
+//! [`crate::triage`]. Each detailed failing seed gets a repro file: the scenario written
+//! canonically with the seed and planted bugs pinned.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -20,14 +21,14 @@ use shipsim_reports::model::{
 
 use crate::history::{EventKind, OpId};
 use crate::oracle::{OracleKind, Violation};
-use crate::runner::{SeedRun, run_seed};
+use crate::runner::SeedRun;
 use crate::scenario::Scenario;
-use crate::shrink::{self, Goal, Shrunk};
+use crate::shrink::{Goal, Shrunk};
 use crate::stats::Latencies;
 use crate::sweep::{ScenarioOutcome, SeedOutcome, SweepOptions, SweepOutcome};
+use crate::triage::{ScenarioTriage, ShrunkFailure, Triaged};
 
-/// Failing seeds per scenario that get a timeline and a repro file.
-pub const REPRO_SEEDS_MAX: usize = 10;
+pub use crate::triage::REPRO_SEEDS_MAX;
 /// Timeline entries kept per violation.
 const TIMELINE_ENTRIES_MAX: usize = 200;
 
@@ -40,24 +41,54 @@ pub struct ReproFile {
     pub contents: String,
 }
 
-/// Builds the report of `outcome`, and the repro files of its failures, which will be
-/// written under `out_dir`.
+/// Builds the report of `outcome` and its `triaged` failures, and the repro files of its
+/// failures, which will be written under `out_dir`. `peak_rss_mib` is the process's peak
+/// memory (`crate::wall::peak_rss_mib`), measured by the caller: it lands only in the
+/// report's wall-clock block.
+///
+/// # Panics
+/// If `triaged` is not the triage of `outcome` (one entry per scenario).
 #[must_use]
 pub fn build(
     outcome: &SweepOutcome,
+    triaged: &Triaged,
     options: &SweepOptions,
     seeds_label: &str,
     out_dir: &Path,
+    peak_rss_mib: f64,
 ) -> (Report, Vec<ReproFile>) {
+    assert_eq!(
+        outcome.scenarios.len(),
+        triaged.scenarios.len(),
+        "the triage is of this sweep: one entry per scenario"
+    );
     let mut repros = Vec::new();
     let mut scenarios = Vec::new();
-    for scenario_outcome in &outcome.scenarios {
+    for (scenario_outcome, triage) in outcome.scenarios.iter().zip(&triaged.scenarios) {
         scenarios.push(scenario_report(
             scenario_outcome,
+            triage,
             options,
             out_dir,
             &mut repros,
         ));
+    }
+    // The shrunk cases' repro files come after every scenario's own, as they always have.
+    for ((scenario_outcome, triage), report) in outcome
+        .scenarios
+        .iter()
+        .zip(&triaged.scenarios)
+        .zip(&mut scenarios)
+    {
+        if let Some(failure) = &triage.shrunk {
+            report.shrunk = Some(shrunk_case(
+                &scenario_outcome.scenario,
+                failure,
+                options,
+                out_dir,
+                &mut repros,
+            ));
+        }
     }
     let totals = Totals::of(&scenarios);
     let wall_s = (outcome.wall_ms as f64 / 1_000.0).max(1e-9);
@@ -75,7 +106,7 @@ pub fn build(
                 elapsed_ms: outcome.wall_ms,
                 seeds_per_second: round2(totals.seeds_run as f64 / wall_s),
                 sim_speedup: round2(totals.sim_ms as f64 / 1_000.0 / busy_s),
-                peak_rss_mib: crate::wall::peak_rss_mib().unwrap_or(0.0),
+                peak_rss_mib,
                 scenario_busy_ms: outcome
                     .scenarios
                     .iter()
@@ -93,97 +124,57 @@ pub fn build(
     (report, repros)
 }
 
-/// A shrink done for a report, with its wall time (which stays out of the report).
-#[derive(Clone, Debug)]
-pub struct ShrinkDone {
-    /// The scenario.
-    pub scenario: String,
-    /// Wall time the shrink took, ms.
-    pub wall_ms: u64,
-}
-
-/// Shrinks the first failing seed of every failing scenario of `outcome` (leaving out
-/// scenarios expected to fail, and seeds whose only failure is nondeterminism, which a
-/// smaller case cannot be checked against) and records each minimal case in `report` as
-/// [`ScenarioReport::shrunk`], with its repro file `repro/<scenario>-seed<N>-min.toml`.
-pub fn shrink_failures(
-    report: &mut Report,
-    repros: &mut Vec<ReproFile>,
-    outcome: &SweepOutcome,
+/// The report of a shrunk failure of `scenario`, its repro file
+/// `repro/<scenario>-seed<N>-min.toml` pushed onto `repros`.
+fn shrunk_case(
+    scenario: &Scenario,
+    failure: &ShrunkFailure,
     options: &SweepOptions,
     out_dir: &Path,
-) -> Vec<ShrinkDone> {
-    let mut done = Vec::new();
-    for (scenario_outcome, scenario_report) in outcome.scenarios.iter().zip(&mut report.scenarios) {
-        if scenario_report.expected_to_fail {
-            continue;
-        }
-        let scenario = &scenario_outcome.scenario;
-        let Some((seed, target)) = scenario_outcome.seeds.iter().find_map(|seed| {
-            let target = match (seed.violations.first(), &seed.stuck) {
-                (Some(violation), _) => Goal::Oracle(violation.oracle),
-                (None, Some(_)) => Goal::Stuck,
-                (None, None) => return None,
-            };
-            Some((seed.seed, target))
-        }) else {
-            continue;
-        };
-        let bugs = scenario.bugs_with(&options.bugs);
-        let failing = run_seed(&options.target, scenario, seed, &bugs);
-        if !target.hit(&failing) {
-            // The rerun did not fail the same way: the determinism check reports that.
-            continue;
-        }
-        let mut shrunk = shrink::shrink(&options.target, scenario, seed, &bugs, target, failing);
-        shrunk.scenario.bugs = bugs;
-        shrunk.scenario.trace_hash = Some(shrunk.run.trace.hash());
-        let relative_path = format!("repro/{}-seed{seed}-min.toml", file_safe(&scenario.name));
-        let replay = options
-            .replay
-            .command(&out_dir.join(&relative_path).display().to_string());
-        let violation = shrunk_violation(&shrunk, target, &relative_path, &replay);
-        let mut contents = String::new();
-        let _ = writeln!(
-            contents,
-            "# shipsim repro of scenario `{}` ({}), seed {seed} shrunk (to seed {}) from {} to {} operations and {} to {} faults in {} runs",
-            scenario.name,
-            scenario.path,
-            shrunk.seed,
-            shrunk.operations_before,
-            shrunk.operations_after,
-            scenario.faults.len(),
-            shrunk.scenario.faults.len(),
-            shrunk.runs
-        );
-        let _ = writeln!(contents, "# [{}] {}", violation.oracle, violation.message);
-        let _ = writeln!(
-            contents,
-            "# Replays exactly: {}\n",
-            options.replay.command("<this file>")
-        );
-        contents.push_str(&shrunk.scenario.to_toml());
-        repros.push(ReproFile {
-            relative_path,
-            contents,
-        });
-        scenario_report.shrunk = Some(ShrunkCase {
-            seed,
-            shrunk_seed: shrunk.seed,
-            caught_by: target.name().to_string(),
-            operations_before: shrunk.operations_before as u64,
-            operations_after: shrunk.operations_after as u64,
-            faults_before: scenario.faults.len() as u64,
-            faults_after: shrunk.scenario.faults.len() as u64,
-            shrink_runs: shrunk.runs as u64,
-            violation,
-        });
-        done.push(ShrinkDone {
-            scenario: scenario.name.clone(),
-            wall_ms: shrunk.wall_ms,
-        });
+    repros: &mut Vec<ReproFile>,
+) -> ShrunkCase {
+    let ShrunkFailure { seed, goal, shrunk } = failure;
+    let (seed, target) = (*seed, *goal);
+    let relative_path = format!("repro/{}-seed{seed}-min.toml", file_safe(&scenario.name));
+    let replay = options
+        .replay
+        .command(&out_dir.join(&relative_path).display().to_string());
+    let violation = shrunk_violation(shrunk, target, &relative_path, &replay);
+    let mut contents = String::new();
+    let _ = writeln!(
+        contents,
+        "# shipsim repro of scenario `{}` ({}), seed {seed} shrunk (to seed {}) from {} to {} operations and {} to {} faults in {} runs",
+        scenario.name,
+        scenario.path,
+        shrunk.seed,
+        shrunk.operations_before,
+        shrunk.operations_after,
+        scenario.faults.len(),
+        shrunk.scenario.faults.len(),
+        shrunk.runs
+    );
+    let _ = writeln!(contents, "# [{}] {}", violation.oracle, violation.message);
+    let _ = writeln!(
+        contents,
+        "# Replays exactly: {}\n",
+        options.replay.command("<this file>")
+    );
+    contents.push_str(&shrunk.scenario.to_toml());
+    repros.push(ReproFile {
+        relative_path,
+        contents,
+    });
+    ShrunkCase {
+        seed,
+        shrunk_seed: shrunk.seed,
+        caught_by: target.name().to_string(),
+        operations_before: shrunk.operations_before as u64,
+        operations_after: shrunk.operations_after as u64,
+        faults_before: scenario.faults.len() as u64,
+        faults_after: shrunk.scenario.faults.len() as u64,
+        shrink_runs: shrunk.runs as u64,
+        violation,
     }
-    done
 }
 
 /// The shrunk run's violation of `target`, with the timeline of its operations.
@@ -204,27 +195,30 @@ fn shrunk_violation(shrunk: &Shrunk, target: Goal, repro: &str, replay: &str) ->
             let message = shrunk.run.stuck.clone().unwrap_or_default();
             let (timeline, faults_active) = timeline(&shrunk.scenario, &shrunk.run, &[]);
             ViolationReport {
-                oracle: LIVENESS.to_string(),
-                seed: shrunk.seed,
-                message: message.lines().next().unwrap_or_default().to_string(),
-                operations: Vec::new(),
-                evidence: message
-                    .lines()
-                    .skip(1)
-                    .map(|l| l.trim().to_string())
-                    .collect(),
                 faults_active,
                 timeline,
-                repro: Some(repro.to_string()),
-                replay_command: replay.to_string(),
+                ..run_violation(
+                    LIVENESS,
+                    shrunk.seed,
+                    &message,
+                    Some(repro.to_string()),
+                    replay,
+                )
             }
         }
     }
 }
 
 /// The report of a bug hunt: no scenario sweep, one [`BugDetection`] per hunted bug.
+/// `peak_rss_mib` as for [`build`].
 #[must_use]
-pub fn hunt(bugs: Vec<BugDetection>, seeds_label: &str, jobs: usize, wall_ms: u64) -> Report {
+pub fn hunt(
+    bugs: Vec<BugDetection>,
+    seeds_label: &str,
+    jobs: usize,
+    wall_ms: u64,
+    peak_rss_mib: f64,
+) -> Report {
     Report {
         schema_version: SCHEMA_VERSION,
         tool: format!("shipsim {}", env!("CARGO_PKG_VERSION")),
@@ -239,7 +233,7 @@ pub fn hunt(bugs: Vec<BugDetection>, seeds_label: &str, jobs: usize, wall_ms: u6
                 // A hunt stops each bug at its first catch: no sweep rate to speak of.
                 seeds_per_second: 0.0,
                 sim_speedup: 0.0,
-                peak_rss_mib: crate::wall::peak_rss_mib().unwrap_or(0.0),
+                peak_rss_mib,
                 scenario_busy_ms: BTreeMap::new(),
             },
         },
@@ -253,181 +247,88 @@ fn round2(value: f64) -> f64 {
     (value * 100.0).round() / 100.0
 }
 
+/// The violations of one scenario, and how many each oracle found: the oracles the
+/// scenario runs first, in its order, then the others as they first appear.
+struct Findings {
+    violations: Vec<ViolationReport>,
+    oracles: Vec<OracleReport>,
+}
+
+impl Findings {
+    fn new(scenario: &Scenario) -> Self {
+        Findings {
+            violations: Vec::new(),
+            oracles: scenario
+                .oracles
+                .iter()
+                .map(|o| OracleReport {
+                    name: o.name().to_string(),
+                    violations: 0,
+                })
+                .collect(),
+        }
+    }
+
+    fn count(&mut self, name: &str) {
+        if let Some(entry) = self.oracles.iter_mut().find(|o| o.name == name) {
+            entry.violations += 1;
+        } else {
+            self.oracles.push(OracleReport {
+                name: name.to_string(),
+                violations: 1,
+            });
+        }
+    }
+
+    /// A seed's violation: counted, and kept while fewer than [`VIOLATIONS_KEPT_MAX`] are.
+    fn seed_violation(&mut self, name: &str, report: impl FnOnce() -> ViolationReport) {
+        self.count(name);
+        if self.violations.len() < VIOLATIONS_KEPT_MAX {
+            self.violations.push(report());
+        }
+    }
+
+    /// A judgement over the whole scenario: counted and always kept.
+    fn scenario_violation(&mut self, name: &str, report: ViolationReport) {
+        self.count(name);
+        self.violations.push(report);
+    }
+}
+
+/// What the judgements over a whole sweep of a scenario need to say where to look.
+struct SweepSpan<'a> {
+    path: &'a str,
+    seeds_run: u64,
+    first_seed: u64,
+    /// Whether this report judges the whole sweep: a shard sees only some of the seeds, so
+    /// it leaves coverage and reachability to `shipsim merge`, which sees them all.
+    judges_coverage: bool,
+}
+
 fn scenario_report(
     outcome: &ScenarioOutcome,
+    triage: &ScenarioTriage,
     options: &SweepOptions,
     out_dir: &Path,
     repros: &mut Vec<ReproFile>,
 ) -> ScenarioReport {
     let scenario = &outcome.scenario;
-    let mut violations = Vec::new();
-    let mut oracle_counts: Vec<OracleReport> = scenario
-        .oracles
-        .iter()
-        .map(|o| OracleReport {
-            name: o.name().to_string(),
-            violations: 0,
-        })
-        .collect();
-    let count = |name: &str, oracle_counts: &mut Vec<OracleReport>| {
-        if let Some(entry) = oracle_counts.iter_mut().find(|o| o.name == name) {
-            entry.violations += 1;
-        } else {
-            oracle_counts.push(OracleReport {
-                name: name.to_string(),
-                violations: 1,
-            });
-        }
-    };
-
-    let failing: Vec<&SeedOutcome> = outcome.seeds.iter().filter(|s| !s.passed()).collect();
-    for (position, seed) in failing.iter().enumerate() {
-        let detailed = position < REPRO_SEEDS_MAX;
-        let rerun = detailed.then(|| {
-            run_seed(
-                &options.target,
-                scenario,
-                seed.seed,
-                &scenario.bugs_with(&options.bugs),
-            )
-        });
-        let repro = detailed.then(|| {
-            let file = repro_file(scenario, seed, options);
-            let path = file.relative_path.clone();
-            repros.push(file);
-            path
-        });
-        let replay = repro.as_ref().map_or_else(
-            || {
-                format!(
-                    "shipsim run {} --seed {}{}",
-                    scenario.path,
-                    seed.seed,
-                    bug_flags(options)
-                )
-            },
-            |path| {
-                options
-                    .replay
-                    .command(&out_dir.join(path).display().to_string())
-            },
-        );
-        for violation in &seed.violations {
-            count(violation.oracle.name(), &mut oracle_counts);
-            if violations.len() < VIOLATIONS_KEPT_MAX {
-                violations.push(violation_report(
-                    scenario,
-                    violation,
-                    rerun.as_ref(),
-                    repro.clone(),
-                    &replay,
-                ));
-            }
-        }
-        for (pseudo, message) in [(LIVENESS, &seed.stuck), (DETERMINISM, &seed.nondeterminism)] {
-            if let Some(message) = message {
-                count(pseudo, &mut oracle_counts);
-                if violations.len() < VIOLATIONS_KEPT_MAX {
-                    violations.push(ViolationReport {
-                        oracle: pseudo.to_string(),
-                        seed: seed.seed,
-                        message: message.lines().next().unwrap_or_default().to_string(),
-                        operations: Vec::new(),
-                        evidence: message
-                            .lines()
-                            .skip(1)
-                            .map(|l| l.trim().to_string())
-                            .collect(),
-                        faults_active: Vec::new(),
-                        timeline: Vec::new(),
-                        repro: repro.clone(),
-                        replay_command: replay.clone(),
-                    });
-                }
-            }
-        }
-    }
-
-    let mut faults = Vec::new();
-    for spec in &scenario.faults {
-        let (fired, seeds_fired) = outcome.fired(spec.index);
-        faults.push(FaultReport {
-            index: spec.index as u64,
-            kind: spec.kind.name().to_string(),
-            description: spec.describe(),
-            fired,
-            seeds_fired,
-            line: spec.line as u64,
-        });
-    }
-    // Coverage is a property of the whole sweep: a shard sees only some of the seeds, so it
-    // leaves the judgement to `shipsim merge`, which sees them all.
-    let first_seed = outcome.seeds.first().map_or(0, |s| s.seed);
+    let mut findings = Findings::new(scenario);
+    let seeds_failed = seed_findings(&mut findings, outcome, triage, options, out_dir, repros);
     let seeds_run = outcome.seeds.len() as u64;
-    if options.shard.is_none() && seeds_run > 0 {
-        for fault in faults.iter().filter(|f| f.fired == 0) {
-            count(FAULT_COVERAGE, &mut oracle_counts);
-            violations.push(judge::fault_never_fired(
-                &scenario.path,
-                fault,
-                seeds_run,
-                first_seed,
-            ));
-        }
-    }
-
-    let moments: Vec<MomentReport> = crate::reach::Moment::ALL
-        .iter()
-        .map(|moment| {
-            let (reached, seeds_reached) = outcome.reached(*moment);
-            MomentReport {
-                name: moment.name().to_string(),
-                reached,
-                seeds_reached,
-                required: scenario.reach.contains(moment),
-            }
-        })
-        .collect();
-    // Like coverage, reachability is judged over the whole sweep, so shards leave it to
-    // `shipsim merge`.
-    if options.shard.is_none() && seeds_run > 0 {
-        for moment in moments.iter().filter(|m| m.required && m.reached == 0) {
-            count(judge::REACHABILITY, &mut oracle_counts);
-            violations.push(judge::moment_never_reached(
-                &scenario.path,
-                moment,
-                seeds_run,
-                first_seed,
-            ));
-        }
-    }
-
-    let mut budgets = Vec::new();
-    for (endpoint, budget) in &scenario.budgets {
-        let summary = summarize(outcome.stats.e2e.get_route(endpoint));
-        for (metric, limit) in budget.limits() {
-            let observed = judge::budget_observed_ms(metric, &summary);
-            let report = BudgetReport {
-                endpoint: endpoint.clone(),
-                metric: metric.to_string(),
-                limit_ms: limit,
-                observed_ms: observed,
-                passed: observed <= limit,
-            };
-            if !report.passed && scenario.oracles.contains(&OracleKind::LatencyBudget) {
-                count(OracleKind::LatencyBudget.name(), &mut oracle_counts);
-                violations.push(judge::budget_exceeded(
-                    &scenario.path,
-                    &report,
-                    summary.count,
-                    seeds_run,
-                    first_seed,
-                ));
-            }
-            budgets.push(report);
-        }
-    }
-
+    let span = SweepSpan {
+        path: &scenario.path,
+        seeds_run,
+        first_seed: outcome.seeds.first().map_or(0, |s| s.seed),
+        judges_coverage: options.shard.is_none() && seeds_run > 0,
+    };
+    let faults = fault_reports(&mut findings, outcome, &span);
+    let moments = moment_reports(&mut findings, outcome, &span);
+    let budgets = budget_reports(&mut findings, outcome, &span);
+    let Findings {
+        violations,
+        oracles: oracle_counts,
+    } = findings;
     let stats = &outcome.stats;
     let mut histograms = BTreeMap::new();
     let latency_ms = summaries(&stats.e2e, HistogramKind::E2e, &mut histograms);
@@ -447,7 +348,6 @@ fn scenario_report(
         }
     }
 
-    let seeds_failed = failing.len() as u64;
     let expected_to_fail = !scenario.bugs.is_empty();
     let passed = if expected_to_fail {
         seeds_failed == outcome.seeds.len() as u64
@@ -509,6 +409,164 @@ fn scenario_report(
         shrunk: None,
         moments,
     }
+}
+
+/// Every failing seed's violations, detailed (timeline, repro file) for the first
+/// [`REPRO_SEEDS_MAX`], which the triage re-ran. Returns how many seeds failed.
+fn seed_findings(
+    findings: &mut Findings,
+    outcome: &ScenarioOutcome,
+    triage: &ScenarioTriage,
+    options: &SweepOptions,
+    out_dir: &Path,
+    repros: &mut Vec<ReproFile>,
+) -> u64 {
+    let scenario = &outcome.scenario;
+    let failing: Vec<&SeedOutcome> = outcome.seeds.iter().filter(|s| !s.passed()).collect();
+    for (position, seed) in failing.iter().enumerate() {
+        let detailed = position < REPRO_SEEDS_MAX;
+        let rerun = triage.reruns.get(&seed.seed);
+        assert_eq!(
+            rerun.is_some(),
+            detailed,
+            "the triage re-ran exactly the first REPRO_SEEDS_MAX failing seeds"
+        );
+        let repro = detailed.then(|| {
+            let file = repro_file(scenario, seed, options);
+            let path = file.relative_path.clone();
+            repros.push(file);
+            path
+        });
+        let replay = repro.as_ref().map_or_else(
+            || {
+                format!(
+                    "shipsim run {} --seed {}{}",
+                    scenario.path,
+                    seed.seed,
+                    bug_flags(options)
+                )
+            },
+            |path| {
+                options
+                    .replay
+                    .command(&out_dir.join(path).display().to_string())
+            },
+        );
+        for violation in &seed.violations {
+            findings.seed_violation(violation.oracle.name(), || {
+                violation_report(scenario, violation, rerun, repro.clone(), &replay)
+            });
+        }
+        for (pseudo, message) in [(LIVENESS, &seed.stuck), (DETERMINISM, &seed.nondeterminism)] {
+            if let Some(message) = message {
+                findings.seed_violation(pseudo, || {
+                    run_violation(pseudo, seed.seed, message, repro.clone(), &replay)
+                });
+            }
+        }
+    }
+    failing.len() as u64
+}
+
+/// How often each fault fired; a fault that never fired is a coverage violation.
+fn fault_reports(
+    findings: &mut Findings,
+    outcome: &ScenarioOutcome,
+    span: &SweepSpan<'_>,
+) -> Vec<FaultReport> {
+    let faults: Vec<FaultReport> = outcome
+        .scenario
+        .faults
+        .iter()
+        .map(|spec| {
+            let (fired, seeds_fired) = outcome.fired(spec.index);
+            FaultReport {
+                index: spec.index as u64,
+                kind: spec.kind.name().to_string(),
+                description: spec.describe(),
+                fired,
+                seeds_fired,
+                line: spec.line as u64,
+            }
+        })
+        .collect();
+    if span.judges_coverage {
+        for fault in faults.iter().filter(|f| f.fired == 0) {
+            findings.scenario_violation(
+                FAULT_COVERAGE,
+                judge::fault_never_fired(span.path, fault, span.seeds_run, span.first_seed),
+            );
+        }
+    }
+    faults
+}
+
+/// How often each moment was reached; a required moment never reached is a violation
+/// (judged over the whole sweep, like coverage).
+fn moment_reports(
+    findings: &mut Findings,
+    outcome: &ScenarioOutcome,
+    span: &SweepSpan<'_>,
+) -> Vec<MomentReport> {
+    let moments: Vec<MomentReport> = crate::reach::Moment::ALL
+        .iter()
+        .map(|moment| {
+            let (reached, seeds_reached) = outcome.reached(*moment);
+            MomentReport {
+                name: moment.name().to_string(),
+                reached,
+                seeds_reached,
+                required: outcome.scenario.reach.contains(moment),
+            }
+        })
+        .collect();
+    if span.judges_coverage {
+        for moment in moments.iter().filter(|m| m.required && m.reached == 0) {
+            findings.scenario_violation(
+                judge::REACHABILITY,
+                judge::moment_never_reached(span.path, moment, span.seeds_run, span.first_seed),
+            );
+        }
+    }
+    moments
+}
+
+/// Each latency budget against what the sweep observed; one exceeded is a violation when
+/// the scenario runs the latency-budget oracle.
+fn budget_reports(
+    findings: &mut Findings,
+    outcome: &ScenarioOutcome,
+    span: &SweepSpan<'_>,
+) -> Vec<BudgetReport> {
+    let scenario = &outcome.scenario;
+    let mut budgets = Vec::new();
+    for (endpoint, budget) in &scenario.budgets {
+        let summary = summarize(outcome.stats.e2e.get_route(endpoint));
+        for (metric, limit) in budget.limits() {
+            let observed = judge::budget_observed_ms(metric, &summary);
+            let report = BudgetReport {
+                endpoint: endpoint.clone(),
+                metric: metric.to_string(),
+                limit_ms: limit,
+                observed_ms: observed,
+                passed: observed <= limit,
+            };
+            if !report.passed && scenario.oracles.contains(&OracleKind::LatencyBudget) {
+                findings.scenario_violation(
+                    OracleKind::LatencyBudget.name(),
+                    judge::budget_exceeded(
+                        span.path,
+                        &report,
+                        summary.count,
+                        span.seeds_run,
+                        span.first_seed,
+                    ),
+                );
+            }
+            budgets.push(report);
+        }
+    }
+    budgets
 }
 
 /// Summaries of `histograms` keyed by route; each histogram's encoding goes into
@@ -575,6 +633,33 @@ pub(crate) fn file_safe(name: &str) -> String {
             }
         })
         .collect()
+}
+
+/// A violation of a whole run rather than of an oracle over operations (liveness: the run
+/// got stuck; determinism: it did not replay): its message's first line, the rest as
+/// evidence, no operations and no timeline.
+fn run_violation(
+    pseudo_oracle: &str,
+    seed: u64,
+    message: &str,
+    repro: Option<String>,
+    replay: &str,
+) -> ViolationReport {
+    ViolationReport {
+        oracle: pseudo_oracle.to_string(),
+        seed,
+        message: message.lines().next().unwrap_or_default().to_string(),
+        operations: Vec::new(),
+        evidence: message
+            .lines()
+            .skip(1)
+            .map(|l| l.trim().to_string())
+            .collect(),
+        faults_active: Vec::new(),
+        timeline: Vec::new(),
+        repro,
+        replay_command: replay.to_string(),
+    }
 }
 
 fn violation_report(

@@ -7,6 +7,28 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+/// Waits one simulated store round trip: a delay drawn uniformly from `latency_ms`
+/// (fastest, slowest) with `rng`, the owner's seeded stream; none when the slowest is 0
+/// (no draw either, so a store without latency leaves the stream untouched).
+///
+/// # Panics
+/// If another thread panicked holding `rng`.
+pub(crate) async fn store_round_trip(
+    latency_ms: (u64, u64),
+    rng: &std::sync::Mutex<rand_chacha::ChaCha8Rng>,
+) {
+    use rand::Rng as _;
+    let (low, high) = latency_ms;
+    if high == 0 {
+        return;
+    }
+    let ms = rng
+        .lock()
+        .expect("a store-latency rng lock is never held across a panic")
+        .random_range(low..=high);
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+}
+
 /// Milliseconds since the Unix epoch, as a host believes them to be.
 pub type UnixMs = u64;
 

@@ -15,7 +15,6 @@ pub mod poll;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -23,7 +22,6 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::api::{ShipmentStatus, WebhookEvent};
@@ -336,15 +334,6 @@ async fn receive(
 
 impl Receiver {
     async fn round_trip(&self) {
-        let (low, high) = self.config.store_latency_ms;
-        if high == 0 {
-            return;
-        }
-        let ms = self
-            .rng
-            .lock()
-            .expect("receiver rng lock poisoned")
-            .random_range(low..=high);
-        tokio::time::sleep(Duration::from_millis(ms)).await;
+        crate::clock::store_round_trip(self.config.store_latency_ms, &self.rng).await;
     }
 }

@@ -1,7 +1,10 @@
 //! `clock_skew`: a host's clock is offset and drifts, from the window's start.
 
 use super::params::Params;
-use super::{Family, KindInfo, ParamInfo};
+use super::{Family, KindInfo, ParamInfo, Effect, Fault, Window};
+use super::driver::{DriverEffect, NetDriver, Started};
+use super::FaultSpec;
+use crate::scenario::write_quote as quote;
 use crate::hosts::HostSel;
 use crate::scenario::ScenarioError;
 use crate::scenario::limits::{DURATION_MS_MAX, Limit};
@@ -32,8 +35,8 @@ pub struct ClockSkew {
     pub drift_ppm: i64,
 }
 
-impl ClockSkew {
-    pub(crate) const INFO: KindInfo = KindInfo {
+impl Fault for ClockSkew {
+    const INFO: KindInfo = KindInfo {
         name: "clock_skew",
         family: Family::Time,
         summary: "offset and drift a host's clock (timestamps, Retry-After dates, rate windows)",
@@ -49,7 +52,13 @@ impl ClockSkew {
         ],
     };
 
-    pub(crate) fn parse(params: &mut Params<'_>) -> Result<Self, ScenarioError> {
+    const EXAMPLE: &'static str = r#"
+        target = "service"
+        offset_ms = 5000
+        drift_ppm = 100
+    "#;
+
+    fn parse(params: &mut Params<'_>, _window: &Window) -> Result<Self, ScenarioError> {
         let Some((target, target_span)) = params.host("target")? else {
             return Err(params.missing("target"));
         };
@@ -72,12 +81,30 @@ impl ClockSkew {
         })
     }
 
-    /// What it does.
-    #[must_use]
-    pub fn describe(&self) -> String {
+    fn describe(&self) -> String {
         format!(
             "{} offset {} ms, drift {} ppm",
             self.target, self.offset_ms, self.drift_ppm
         )
+    }
+
+    fn params_toml(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("target", quote(&self.target.to_string())),
+            ("offset_ms", self.offset_ms.to_string()),
+            ("drift_ppm", self.drift_ppm.to_string()),
+        ]
+    }
+
+    fn effect(&self) -> Effect<'_> {
+        Effect::Driver(self)
+    }
+}
+
+/// Clocks read their skew themselves (`SimClock::new` takes the skews of its host); the
+/// start is recorded so the report shows the skew took effect.
+impl DriverEffect for ClockSkew {
+    fn start(&self, _: &mut NetDriver, _: &mut turmoil::Sim<'_>, _: &FaultSpec, _: u64) -> Started {
+        Started::Fired
     }
 }

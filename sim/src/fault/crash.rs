@@ -6,7 +6,12 @@
 use shipsim_system::observe::Checkpoint;
 
 use super::params::Params;
-use super::{Family, KindInfo, PROBABILITY, ParamInfo, Window};
+use super::{Family, KindInfo, PROBABILITY, ParamInfo, Window, Effect, Fault};
+use super::driver::{DriverEffect, NetDriver, Started};
+use super::FaultSpec;
+use crate::scenario::write_quote as quote;
+use rand::Rng;
+use shipsim_system::seed::Seed;
 use crate::hosts::HostSel;
 use crate::scenario::ScenarioError;
 use crate::scenario::limits::Limit;
@@ -53,8 +58,8 @@ const RESTART_AFTER_MS: ParamInfo = ParamInfo::numeric(
     Limit::duration_ms(0),
 );
 
-impl Crash {
-    pub(crate) const INFO: KindInfo = KindInfo {
+impl Fault for Crash {
+    const INFO: KindInfo = KindInfo {
         name: "crash",
         family: Family::Process,
         summary: "kill a server (losing what it had not made durable) and restart it",
@@ -77,7 +82,13 @@ impl Crash {
         ],
     };
 
-    pub(crate) fn parse(params: &mut Params<'_>, _window: &Window) -> Result<Self, ScenarioError> {
+    const EXAMPLE: &'static str = r#"
+        target = "service"
+        restart_after_ms = 300
+        duration_ms = 800
+    "#;
+
+    fn parse(params: &mut Params<'_>, _window: &Window) -> Result<Self, ScenarioError> {
         let target = params.server("target")?;
         let restart_after_ms = params
             .ranged(&RESTART_AFTER_MS, Params::u64)?
@@ -122,9 +133,7 @@ impl Crash {
         })
     }
 
-    /// What it does.
-    #[must_use]
-    pub fn describe(&self) -> String {
+    fn describe(&self) -> String {
         match self.trigger {
             CrashTrigger::AtRandom => format!(
                 "{} at a random instant, restart after {} ms",
@@ -136,6 +145,61 @@ impl Crash {
                 point.name(),
                 self.restart_after_ms
             ),
+        }
+    }
+
+    fn params_toml(&self) -> Vec<(&'static str, String)> {
+        let mut params = vec![
+            ("target", quote(&self.target.to_string())),
+            ("restart_after_ms", self.restart_after_ms.to_string()),
+        ];
+        if let CrashTrigger::AtPoint { point, times } = self.trigger {
+            params.push(("point", quote(point.name())));
+            params.push(("times", times.to_string()));
+        }
+        params
+    }
+
+    fn effect(&self) -> Effect<'_> {
+        Effect::Driver(self)
+    }
+}
+
+/// A crash at a point is armed in the host observer (`Shared`'s point faults), the runner
+/// applying it; a crash at random fires at the instant drawn at set-up.
+impl DriverEffect for Crash {
+    fn schedule(&self, spec: &FaultSpec, seed: Seed) -> Option<u64> {
+        if self.trigger != CrashTrigger::AtRandom {
+            return None;
+        }
+        // Each random crash draws from its own stream: another fault never shifts its
+        // instant.
+        let mut rng = seed.derive_index("crash", spec.stream).rng();
+        let fires: f64 = rng.random();
+        let span = spec
+            .window
+            .end_ms
+            .map_or(0, |end| end - spec.window.start_ms);
+        let offset = if span == 0 {
+            0
+        } else {
+            rng.random_range(0..span)
+        };
+        (fires < spec.probability).then_some(spec.window.start_ms + offset)
+    }
+
+    fn start(&self, driver: &mut NetDriver, _: &mut turmoil::Sim<'_>, spec: &FaultSpec, _: u64) -> Started {
+        if self.trigger == CrashTrigger::AtRandom && !driver.is_scheduled(spec) {
+            return Started::Skipped;
+        }
+        Started::Armed
+    }
+
+    fn tick(&self, driver: &mut NetDriver, sim: &mut turmoil::Sim<'_>, spec: &FaultSpec, now_ms: u64) {
+        if driver.take_due(spec, now_ms) {
+            let host = self.target.to_string();
+            driver.fired(spec, format!("crash {host}"));
+            driver.crash(sim, &host, now_ms, Some(self.restart_after_ms));
         }
     }
 }

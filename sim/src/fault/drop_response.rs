@@ -3,7 +3,7 @@
 
 use super::http_rules::{HttpEffect, HttpRule};
 use super::params::Params;
-use super::{Family, KindInfo, PATH_PREFIX, PROBABILITY};
+use super::{Family, KindInfo, PATH_PREFIX, PROBABILITY, Fault, Window};
 use crate::scenario::ScenarioError;
 
 /// Loses eligible responses after the work is done.
@@ -13,15 +13,21 @@ pub struct DropResponse {
     pub rule: HttpRule,
 }
 
-impl DropResponse {
-    pub(crate) const INFO: KindInfo = KindInfo {
+impl Fault for DropResponse {
+    const INFO: KindInfo = KindInfo {
         name: "drop_response",
         family: Family::Http,
         summary: "handle the request, then close the connection without answering",
         params: &[HttpRule::TARGET, PROBABILITY, PATH_PREFIX],
     };
 
-    pub(crate) fn parse(params: &mut Params<'_>) -> Result<Self, ScenarioError> {
+    const EXAMPLE: &'static str = r#"
+        target = "service"
+        probability = 0.3
+        path_prefix = "/v1"
+    "#;
+
+    fn parse(params: &mut Params<'_>, _window: &Window) -> Result<Self, ScenarioError> {
         let (target, path_prefix) = HttpRule::parse_common(params)?;
         Ok(DropResponse {
             rule: HttpRule {
@@ -32,9 +38,5 @@ impl DropResponse {
         })
     }
 
-    /// What it does.
-    #[must_use]
-    pub fn describe(&self) -> String {
-        self.rule.describe()
-    }
+    rule_fault!(Http);
 }

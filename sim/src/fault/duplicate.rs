@@ -3,7 +3,7 @@
 
 use super::http_rules::{HttpEffect, HttpRule};
 use super::params::Params;
-use super::{Family, KindInfo, PATH_PREFIX, PROBABILITY, ParamInfo};
+use super::{Family, KindInfo, PATH_PREFIX, PROBABILITY, ParamInfo, Fault, Window};
 use crate::scenario::ScenarioError;
 use crate::scenario::limits::Limit;
 
@@ -22,15 +22,21 @@ pub struct Duplicate {
     pub rule: HttpRule,
 }
 
-impl Duplicate {
-    pub(crate) const INFO: KindInfo = KindInfo {
+impl Fault for Duplicate {
+    const INFO: KindInfo = KindInfo {
         name: "duplicate",
         family: Family::Http,
         summary: "deliver the request to the server several times at once; the client sees the first answer",
         params: &[HttpRule::TARGET, COPIES, PROBABILITY, PATH_PREFIX],
     };
 
-    pub(crate) fn parse(params: &mut Params<'_>) -> Result<Self, ScenarioError> {
+    const EXAMPLE: &'static str = r#"
+        target = "service"
+        copies = 2
+        probability = 0.5
+    "#;
+
+    fn parse(params: &mut Params<'_>, _window: &Window) -> Result<Self, ScenarioError> {
         let (target, path_prefix) = HttpRule::parse_common(params)?;
         let copies = params
             .ranged(&COPIES, Params::u32)?
@@ -44,9 +50,5 @@ impl Duplicate {
         })
     }
 
-    /// What it does.
-    #[must_use]
-    pub fn describe(&self) -> String {
-        self.rule.describe()
-    }
+    rule_fault!(Http);
 }

@@ -2,7 +2,9 @@
 //! window ends (a stalled switch, a GC pause in a proxy).
 
 use super::params::Params;
-use super::{Family, KindInfo, ParamInfo, sides};
+use super::{Family, KindInfo, ParamInfo, sides, Effect, Fault, Window};
+use super::driver::{DriverEffect, LinkCut, NetDriver, Started};
+use super::{FaultSpec, between_toml};
 use crate::hosts::HostSel;
 use crate::scenario::ScenarioError;
 
@@ -15,8 +17,8 @@ pub struct Hold {
     pub b: HostSel,
 }
 
-impl Hold {
-    pub(crate) const INFO: KindInfo = KindInfo {
+impl Fault for Hold {
+    const INFO: KindInfo = KindInfo {
         name: "hold",
         family: Family::Network,
         summary: "hold messages between two sets of hosts, release them together at the end",
@@ -28,14 +30,36 @@ impl Hold {
         }],
     };
 
-    pub(crate) fn parse(params: &mut Params<'_>) -> Result<Self, ScenarioError> {
+    const EXAMPLE: &'static str = r#"
+        between = ["clients", "service"]
+        duration_ms = 200
+    "#;
+
+    fn parse(params: &mut Params<'_>, _window: &Window) -> Result<Self, ScenarioError> {
         let (a, b) = params.between()?;
         Ok(Hold { a, b })
     }
 
-    /// What it does.
-    #[must_use]
-    pub fn describe(&self) -> String {
+    fn describe(&self) -> String {
         sides(&self.a, &self.b)
+    }
+
+    fn params_toml(&self) -> Vec<(&'static str, String)> {
+        vec![("between", between_toml(&self.a, &self.b))]
+    }
+
+    fn effect(&self) -> Effect<'_> {
+        Effect::Driver(self)
+    }
+}
+
+impl DriverEffect for Hold {
+    fn start(&self, driver: &mut NetDriver, sim: &mut turmoil::Sim<'_>, _: &FaultSpec, _: u64) -> Started {
+        driver.cut(sim, LinkCut::Hold, &self.a, &self.b);
+        Started::Fired
+    }
+
+    fn end(&self, driver: &mut NetDriver, sim: &mut turmoil::Sim<'_>, _: &FaultSpec) {
+        driver.mend(sim, LinkCut::Hold, &self.a, &self.b);
     }
 }

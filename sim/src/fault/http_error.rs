@@ -2,7 +2,7 @@
 
 use super::http_rules::{HttpEffect, HttpRule};
 use super::params::Params;
-use super::{Family, KindInfo, PATH_PREFIX, PROBABILITY, ParamInfo};
+use super::{Family, KindInfo, PATH_PREFIX, PROBABILITY, ParamInfo, Fault, Window};
 use crate::scenario::ScenarioError;
 use crate::scenario::limits::Limit;
 
@@ -19,8 +19,8 @@ pub struct HttpError {
     pub rule: HttpRule,
 }
 
-impl HttpError {
-    pub(crate) const INFO: KindInfo = KindInfo {
+impl Fault for HttpError {
+    const INFO: KindInfo = KindInfo {
         name: "http_error",
         family: Family::Http,
         summary: "answer with a 5xx instead of (before) or after handling the request",
@@ -38,7 +38,14 @@ impl HttpError {
         ],
     };
 
-    pub(crate) fn parse(params: &mut Params<'_>) -> Result<Self, ScenarioError> {
+    const EXAMPLE: &'static str = r#"
+        target = "service"
+        status = 502
+        when = "after"
+        probability = 0.5
+    "#;
+
+    fn parse(params: &mut Params<'_>, _window: &Window) -> Result<Self, ScenarioError> {
         let (target, path_prefix) = HttpRule::parse_common(params)?;
         let status = match params.u16("status") {
             None => 503,
@@ -51,19 +58,7 @@ impl HttpError {
                     )));
             }
         };
-        let after = match params.text("when") {
-            None => false,
-            Some((when, span)) => match when.as_str() {
-                "before" => false,
-                "after" => true,
-                other => {
-                    return Err(params.error(
-                        span,
-                        format!("`when` is \"before\" or \"after\", not \"{other}\""),
-                    ));
-                }
-            },
-        };
+        let after = params.when_after()?;
         Ok(HttpError {
             rule: HttpRule {
                 target,
@@ -73,9 +68,5 @@ impl HttpError {
         })
     }
 
-    /// What it does.
-    #[must_use]
-    pub fn describe(&self) -> String {
-        self.rule.describe()
-    }
+    rule_fault!(Http);
 }

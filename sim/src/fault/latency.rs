@@ -1,7 +1,9 @@
 //! `latency`: slower, jittery links between two sets of hosts.
 
 use super::params::Params;
-use super::{Family, KindInfo, ParamInfo, sides};
+use super::{Family, KindInfo, ParamInfo, sides, Effect, Fault, Window};
+use super::driver::{DriverEffect, NetDriver, Started};
+use super::{FaultSpec, between_toml};
 use crate::hosts::HostSel;
 use crate::scenario::ScenarioError;
 use crate::scenario::limits::{LATENCY_MS_MAX, Limit};
@@ -35,8 +37,8 @@ pub struct Latency {
     pub max_ms: u64,
 }
 
-impl Latency {
-    pub(crate) const INFO: KindInfo = KindInfo {
+impl Fault for Latency {
+    const INFO: KindInfo = KindInfo {
         name: "latency",
         family: Family::Network,
         summary: "slow, jittery links between two sets of hosts",
@@ -52,7 +54,13 @@ impl Latency {
         ],
     };
 
-    pub(crate) fn parse(params: &mut Params<'_>) -> Result<Self, ScenarioError> {
+    const EXAMPLE: &'static str = r#"
+        between = ["clients", "service"]
+        min_ms = 50
+        max_ms = 100
+    "#;
+
+    fn parse(params: &mut Params<'_>, _window: &Window) -> Result<Self, ScenarioError> {
         let (a, b) = params.between()?;
         let (min_ms, _) = params.required_ranged(&MIN_MS, Params::u64)?;
         let (max_ms, span) = params.required_ranged(&MAX_MS, Params::u64)?;
@@ -70,14 +78,35 @@ impl Latency {
         })
     }
 
-    /// What it does.
-    #[must_use]
-    pub fn describe(&self) -> String {
+    fn describe(&self) -> String {
         format!(
             "{} at {}..{} ms",
             sides(&self.a, &self.b),
             self.min_ms,
             self.max_ms
         )
+    }
+
+    fn params_toml(&self) -> Vec<(&'static str, String)> {
+        let mut params = vec![("between", between_toml(&self.a, &self.b))];
+        params.push(("min_ms", self.min_ms.to_string()));
+        params.push(("max_ms", self.max_ms.to_string()));
+        params
+    }
+
+    fn effect(&self) -> Effect<'_> {
+        Effect::Driver(self)
+    }
+}
+
+impl DriverEffect for Latency {
+    fn start(&self, driver: &mut NetDriver, sim: &mut turmoil::Sim<'_>, _: &FaultSpec, _: u64) -> Started {
+        driver.set_latency(sim, &self.a, &self.b, (self.min_ms, self.max_ms));
+        Started::Fired
+    }
+
+    fn end(&self, driver: &mut NetDriver, sim: &mut turmoil::Sim<'_>, _: &FaultSpec) {
+        let default_ms = driver.default_latency_ms();
+        driver.set_latency(sim, &self.a, &self.b, default_ms);
     }
 }

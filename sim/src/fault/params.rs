@@ -237,6 +237,22 @@ impl<'a> Params<'a> {
         Ok(selector)
     }
 
+    /// `when = "before" | "after"` (default before): whether the fault acts after the
+    /// exchange was handled. `true` for after.
+    pub(crate) fn when_after(&mut self) -> Result<bool, ScenarioError> {
+        match self.text("when") {
+            None => Ok(false),
+            Some((when, span)) => match when.as_str() {
+                "before" => Ok(false),
+                "after" => Ok(true),
+                other => Err(self.error(
+                    span,
+                    format!("`when` is \"before\" or \"after\", not \"{other}\""),
+                )),
+            },
+        }
+    }
+
     /// `between = [a, b]` as two selectors naming different hosts.
     pub(crate) fn between(&mut self) -> Result<(HostSel, HostSel), ScenarioError> {
         let ([a, b], span) = self.required("between", Self::pair)?;

@@ -2,7 +2,10 @@
 //! direction still flows (requests arrive, responses are lost; or the opposite).
 
 use super::params::Params;
-use super::{Family, KindInfo, ParamInfo};
+use super::{Family, KindInfo, ParamInfo, Effect, Fault, Window};
+use super::driver::{DriverEffect, LinkCut, NetDriver, Started};
+use super::FaultSpec;
+use crate::scenario::write_quote as quote;
 use crate::hosts::HostSel;
 use crate::scenario::ScenarioError;
 
@@ -15,8 +18,8 @@ pub struct PartitionOneway {
     pub to: HostSel,
 }
 
-impl PartitionOneway {
-    pub(crate) const INFO: KindInfo = KindInfo {
+impl Fault for PartitionOneway {
+    const INFO: KindInfo = KindInfo {
         name: "partition_oneway",
         family: Family::Network,
         summary: "drop messages from one set of hosts to another; the other direction flows",
@@ -36,7 +39,13 @@ impl PartitionOneway {
         ],
     };
 
-    pub(crate) fn parse(params: &mut Params<'_>) -> Result<Self, ScenarioError> {
+    const EXAMPLE: &'static str = r#"
+        from = "service"
+        to = "clients"
+        duration_ms = 300
+    "#;
+
+    fn parse(params: &mut Params<'_>, _window: &Window) -> Result<Self, ScenarioError> {
         let Some((from, _)) = params.host("from")? else {
             return Err(params.missing("from"));
         };
@@ -49,9 +58,29 @@ impl PartitionOneway {
         Ok(PartitionOneway { from, to })
     }
 
-    /// What it does.
-    #[must_use]
-    pub fn describe(&self) -> String {
+    fn describe(&self) -> String {
         format!("{} -> {}", self.from, self.to)
+    }
+
+    fn params_toml(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("from", quote(&self.from.to_string())),
+            ("to", quote(&self.to.to_string())),
+        ]
+    }
+
+    fn effect(&self) -> Effect<'_> {
+        Effect::Driver(self)
+    }
+}
+
+impl DriverEffect for PartitionOneway {
+    fn start(&self, driver: &mut NetDriver, sim: &mut turmoil::Sim<'_>, _: &FaultSpec, _: u64) -> Started {
+        driver.cut(sim, LinkCut::Oneway, &self.from, &self.to);
+        Started::Fired
+    }
+
+    fn end(&self, driver: &mut NetDriver, sim: &mut turmoil::Sim<'_>, _: &FaultSpec) {
+        driver.mend(sim, LinkCut::Oneway, &self.from, &self.to);
     }
 }

@@ -2,7 +2,7 @@
 
 use super::http_rules::{HttpEffect, HttpRule};
 use super::params::Params;
-use super::{Family, KindInfo, PATH_PREFIX, PROBABILITY, ParamInfo};
+use super::{Family, KindInfo, PATH_PREFIX, PROBABILITY, ParamInfo, Fault, Window};
 use crate::scenario::ScenarioError;
 use crate::scenario::limits::Limit;
 
@@ -21,8 +21,8 @@ const RETRY_AFTER_S: ParamInfo = ParamInfo::numeric(
     Limit::int(0, 300),
 );
 
-impl RateLimit {
-    pub(crate) const INFO: KindInfo = KindInfo {
+impl Fault for RateLimit {
+    const INFO: KindInfo = KindInfo {
         name: "rate_limit",
         family: Family::Http,
         summary: "answer 429 with Retry-After without handling the request",
@@ -40,7 +40,13 @@ impl RateLimit {
         ],
     };
 
-    pub(crate) fn parse(params: &mut Params<'_>) -> Result<Self, ScenarioError> {
+    const EXAMPLE: &'static str = r#"
+        target = "service"
+        retry_after_s = 1
+        probability = 0.5
+    "#;
+
+    fn parse(params: &mut Params<'_>, _window: &Window) -> Result<Self, ScenarioError> {
         let (target, path_prefix) = HttpRule::parse_common(params)?;
         let retry_after_s = params
             .ranged(&RETRY_AFTER_S, Params::u64)?
@@ -70,9 +76,5 @@ impl RateLimit {
         })
     }
 
-    /// What it does.
-    #[must_use]
-    pub fn describe(&self) -> String {
-        self.rule.describe()
-    }
+    rule_fault!(Http);
 }

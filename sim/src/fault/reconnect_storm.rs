@@ -2,7 +2,10 @@
 //! every client drops its connections and reconnects at the same instant.
 
 use super::params::Params;
-use super::{Family, KindInfo, ParamInfo, Window};
+use super::{Family, KindInfo, ParamInfo, Window, Effect, Fault};
+use super::driver::{DriverEffect, LinkCut, NetDriver, Started};
+use super::FaultSpec;
+use crate::scenario::write_quote as quote;
 use crate::hosts::HostSel;
 use crate::scenario::ScenarioError;
 
@@ -13,8 +16,8 @@ pub struct ReconnectStorm {
     pub target: HostSel,
 }
 
-impl ReconnectStorm {
-    pub(crate) const INFO: KindInfo = KindInfo {
+impl Fault for ReconnectStorm {
+    const INFO: KindInfo = KindInfo {
         name: "reconnect_storm",
         family: Family::Network,
         summary: "cut clients off from the service, then have all of them reconnect at once",
@@ -26,7 +29,12 @@ impl ReconnectStorm {
         }],
     };
 
-    pub(crate) fn parse(params: &mut Params<'_>, window: &Window) -> Result<Self, ScenarioError> {
+    const EXAMPLE: &'static str = r#"
+        target = "clients"
+        duration_ms = 200
+    "#;
+
+    fn parse(params: &mut Params<'_>, window: &Window) -> Result<Self, ScenarioError> {
         let target = match params.host("target")? {
             None => HostSel::Clients,
             Some((selector, span)) => {
@@ -44,9 +52,29 @@ impl ReconnectStorm {
         Ok(ReconnectStorm { target })
     }
 
-    /// What it does.
-    #[must_use]
-    pub fn describe(&self) -> String {
+    fn describe(&self) -> String {
         format!("{} <-> service, then all reconnect", self.target)
+    }
+
+    fn params_toml(&self) -> Vec<(&'static str, String)> {
+        vec![("target", quote(&self.target.to_string()))]
+    }
+
+    fn effect(&self) -> Effect<'_> {
+        Effect::Driver(self)
+    }
+}
+
+impl DriverEffect for ReconnectStorm {
+    fn start(&self, driver: &mut NetDriver, sim: &mut turmoil::Sim<'_>, _: &FaultSpec, _: u64) -> Started {
+        driver.cut(sim, LinkCut::Partition, &self.target, &HostSel::Service);
+        Started::Fired
+    }
+
+    fn end(&self, driver: &mut NetDriver, sim: &mut turmoil::Sim<'_>, _: &FaultSpec) {
+        driver.mend(sim, LinkCut::Partition, &self.target, &HostSel::Service);
+        // Every client of the storm throws its connections away at this instant, so they
+        // all reconnect together.
+        driver.drop_idle_connections(&self.target);
     }
 }

@@ -3,7 +3,7 @@
 
 use super::http_rules::{HttpEffect, HttpRule};
 use super::params::Params;
-use super::{Family, KindInfo, PATH_PREFIX, PROBABILITY};
+use super::{Family, KindInfo, PATH_PREFIX, PROBABILITY, Fault, Window};
 use crate::scenario::ScenarioError;
 
 /// Cuts eligible responses off mid-body.
@@ -13,15 +13,20 @@ pub struct ResetMidResponse {
     pub rule: HttpRule,
 }
 
-impl ResetMidResponse {
-    pub(crate) const INFO: KindInfo = KindInfo {
+impl Fault for ResetMidResponse {
+    const INFO: KindInfo = KindInfo {
         name: "reset_mid_response",
         family: Family::Http,
         summary: "handle the request, send the status line, reset the connection mid-body",
         params: &[HttpRule::TARGET, PROBABILITY, PATH_PREFIX],
     };
 
-    pub(crate) fn parse(params: &mut Params<'_>) -> Result<Self, ScenarioError> {
+    const EXAMPLE: &'static str = r#"
+        target = "service"
+        probability = 0.3
+    "#;
+
+    fn parse(params: &mut Params<'_>, _window: &Window) -> Result<Self, ScenarioError> {
         let (target, path_prefix) = HttpRule::parse_common(params)?;
         Ok(ResetMidResponse {
             rule: HttpRule {
@@ -32,9 +37,5 @@ impl ResetMidResponse {
         })
     }
 
-    /// What it does.
-    #[must_use]
-    pub fn describe(&self) -> String {
-        self.rule.describe()
-    }
+    rule_fault!(Http);
 }

@@ -3,7 +3,7 @@
 
 use super::http_rules::{HttpEffect, HttpRule};
 use super::params::Params;
-use super::{Family, KindInfo, PATH_PREFIX, PROBABILITY, ParamInfo};
+use super::{Family, KindInfo, PATH_PREFIX, PROBABILITY, ParamInfo, Fault, Window};
 use crate::scenario::ScenarioError;
 use crate::scenario::limits::Limit;
 
@@ -22,15 +22,21 @@ pub struct SlowResponse {
     pub rule: HttpRule,
 }
 
-impl SlowResponse {
-    pub(crate) const INFO: KindInfo = KindInfo {
+impl Fault for SlowResponse {
+    const INFO: KindInfo = KindInfo {
         name: "slow_response",
         family: Family::Http,
         summary: "handle the request, then hold the response back",
         params: &[HttpRule::TARGET, DELAY_MS, PROBABILITY, PATH_PREFIX],
     };
 
-    pub(crate) fn parse(params: &mut Params<'_>) -> Result<Self, ScenarioError> {
+    const EXAMPLE: &'static str = r#"
+        target = "carrier"
+        delay_ms = 200
+        probability = 0.5
+    "#;
+
+    fn parse(params: &mut Params<'_>, _window: &Window) -> Result<Self, ScenarioError> {
         let (target, path_prefix) = HttpRule::parse_common(params)?;
         let (delay_ms, _) = params.required_ranged(&DELAY_MS, Params::u64)?;
         Ok(SlowResponse {
@@ -42,9 +48,5 @@ impl SlowResponse {
         })
     }
 
-    /// What it does.
-    #[must_use]
-    pub fn describe(&self) -> String {
-        self.rule.describe()
-    }
+    rule_fault!(Http);
 }

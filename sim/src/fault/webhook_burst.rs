@@ -3,7 +3,9 @@
 //! and its outbox must drain.
 
 use super::params::Params;
-use super::{Family, KindInfo, ParamInfo};
+use super::{Family, KindInfo, ParamInfo, Effect, Fault, Window};
+use super::driver::{DriverEffect, NetDriver, Started};
+use super::FaultSpec;
 use crate::scenario::ScenarioError;
 use crate::scenario::limits::Limit;
 
@@ -23,15 +25,20 @@ pub struct WebhookBurst {
     pub events: u32,
 }
 
-impl WebhookBurst {
-    pub(crate) const INFO: KindInfo = KindInfo {
+impl Fault for WebhookBurst {
+    const INFO: KindInfo = KindInfo {
         name: "webhook_burst",
         family: Family::Webhook,
         summary: "the carrier sends a spike of tracking events at once",
         params: &[EVENTS],
     };
 
-    pub(crate) fn parse(params: &mut Params<'_>) -> Result<Self, ScenarioError> {
+    const EXAMPLE: &'static str = r#"
+        events = 50
+        start_ms = 500
+    "#;
+
+    fn parse(params: &mut Params<'_>, _window: &Window) -> Result<Self, ScenarioError> {
         if !params.webhooks().is_some_and(|w| w.tracking) {
             return Err(params
                 .whole("`webhook_burst` needs carrier tracking events")
@@ -41,9 +48,23 @@ impl WebhookBurst {
         Ok(WebhookBurst { events })
     }
 
-    /// What it does.
-    #[must_use]
-    pub fn describe(&self) -> String {
+    fn describe(&self) -> String {
         format!("{} tracking events at once", self.events)
+    }
+
+    fn params_toml(&self) -> Vec<(&'static str, String)> {
+        vec![("events", self.events.to_string())]
+    }
+
+    fn effect(&self) -> Effect<'_> {
+        Effect::Driver(self)
+    }
+}
+
+/// Schedules the burst at the window's start.
+impl DriverEffect for WebhookBurst {
+    fn start(&self, driver: &mut NetDriver, _: &mut turmoil::Sim<'_>, spec: &FaultSpec, now_ms: u64) -> Started {
+        driver.burst(spec, self.events, now_ms);
+        Started::Fired
     }
 }

@@ -3,7 +3,7 @@
 
 use super::params::Params;
 use super::webhook::{WebhookEffect, WebhookRule};
-use super::{Family, KindInfo, PROBABILITY, ParamInfo};
+use super::{Family, KindInfo, PROBABILITY, ParamInfo, Fault, Window};
 use crate::scenario::ScenarioError;
 use crate::scenario::limits::Limit;
 
@@ -22,15 +22,20 @@ pub struct WebhookDelay {
     pub rule: WebhookRule,
 }
 
-impl WebhookDelay {
-    pub(crate) const INFO: KindInfo = KindInfo {
+impl Fault for WebhookDelay {
+    const INFO: KindInfo = KindInfo {
         name: "webhook_delay",
         family: Family::Webhook,
         summary: "deliver, then hold the answer (past the sender's timeout: it sends again)",
         params: &[WebhookRule::DIRECTION, DELAY_MS, PROBABILITY],
     };
 
-    pub(crate) fn parse(params: &mut Params<'_>) -> Result<Self, ScenarioError> {
+    const EXAMPLE: &'static str = r#"
+        direction = "outbound"
+        delay_ms = 300
+    "#;
+
+    fn parse(params: &mut Params<'_>, _window: &Window) -> Result<Self, ScenarioError> {
         let direction = WebhookRule::parse_direction(params)?;
         let (delay_ms, _) = params.required_ranged(&DELAY_MS, Params::u64)?;
         Ok(WebhookDelay {
@@ -41,9 +46,5 @@ impl WebhookDelay {
         })
     }
 
-    /// What it does.
-    #[must_use]
-    pub fn describe(&self) -> String {
-        self.rule.describe()
-    }
+    rule_fault!(Webhook);
 }

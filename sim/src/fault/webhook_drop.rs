@@ -3,7 +3,7 @@
 
 use super::params::Params;
 use super::webhook::{WebhookEffect, WebhookRule};
-use super::{Family, KindInfo, PROBABILITY, ParamInfo};
+use super::{Family, KindInfo, PROBABILITY, ParamInfo, Fault, Window};
 use crate::scenario::ScenarioError;
 
 /// Drops webhook deliveries or their answers.
@@ -13,8 +13,8 @@ pub struct WebhookDrop {
     pub rule: WebhookRule,
 }
 
-impl WebhookDrop {
-    pub(crate) const INFO: KindInfo = KindInfo {
+impl Fault for WebhookDrop {
+    const INFO: KindInfo = KindInfo {
         name: "webhook_drop",
         family: Family::Webhook,
         summary: "lose a delivery before it arrives, or its answer after it was processed",
@@ -30,21 +30,15 @@ impl WebhookDrop {
         ],
     };
 
-    pub(crate) fn parse(params: &mut Params<'_>) -> Result<Self, ScenarioError> {
+    const EXAMPLE: &'static str = r#"
+        direction = "outbound"
+        when = "after"
+        probability = 0.5
+    "#;
+
+    fn parse(params: &mut Params<'_>, _window: &Window) -> Result<Self, ScenarioError> {
         let direction = WebhookRule::parse_direction(params)?;
-        let after = match params.text("when") {
-            None => false,
-            Some((when, span)) => match when.as_str() {
-                "before" => false,
-                "after" => true,
-                other => {
-                    return Err(params.error(
-                        span,
-                        format!("`when` is \"before\" or \"after\", not \"{other}\""),
-                    ));
-                }
-            },
-        };
+        let after = params.when_after()?;
         Ok(WebhookDrop {
             rule: WebhookRule {
                 direction,
@@ -53,9 +47,5 @@ impl WebhookDrop {
         })
     }
 
-    /// What it does.
-    #[must_use]
-    pub fn describe(&self) -> String {
-        self.rule.describe()
-    }
+    rule_fault!(Webhook);
 }

@@ -2,7 +2,7 @@
 
 use super::params::Params;
 use super::webhook::{WebhookEffect, WebhookRule};
-use super::{Family, KindInfo, PROBABILITY, ParamInfo};
+use super::{Family, KindInfo, PROBABILITY, ParamInfo, Fault, Window};
 use crate::scenario::ScenarioError;
 use crate::scenario::limits::Limit;
 
@@ -21,15 +21,21 @@ pub struct WebhookDuplicate {
     pub rule: WebhookRule,
 }
 
-impl WebhookDuplicate {
-    pub(crate) const INFO: KindInfo = KindInfo {
+impl Fault for WebhookDuplicate {
+    const INFO: KindInfo = KindInfo {
         name: "webhook_duplicate",
         family: Family::Webhook,
         summary: "deliver a webhook several times at once",
         params: &[WebhookRule::DIRECTION, COPIES, PROBABILITY],
     };
 
-    pub(crate) fn parse(params: &mut Params<'_>) -> Result<Self, ScenarioError> {
+    const EXAMPLE: &'static str = r#"
+        direction = "outbound"
+        copies = 2
+        probability = 0.5
+    "#;
+
+    fn parse(params: &mut Params<'_>, _window: &Window) -> Result<Self, ScenarioError> {
         let direction = WebhookRule::parse_direction(params)?;
         let copies = params
             .ranged(&COPIES, Params::u32)?
@@ -42,9 +48,5 @@ impl WebhookDuplicate {
         })
     }
 
-    /// What it does.
-    #[must_use]
-    pub fn describe(&self) -> String {
-        self.rule.describe()
-    }
+    rule_fault!(Webhook);
 }

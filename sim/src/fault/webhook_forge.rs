@@ -3,7 +3,7 @@
 
 use super::params::Params;
 use super::webhook::{WebhookEffect, WebhookRule};
-use super::{Family, KindInfo, PROBABILITY};
+use super::{Family, KindInfo, PROBABILITY, Fault, Window};
 use crate::scenario::ScenarioError;
 
 /// Sends forged webhook deliveries.
@@ -13,15 +13,20 @@ pub struct WebhookForge {
     pub rule: WebhookRule,
 }
 
-impl WebhookForge {
-    pub(crate) const INFO: KindInfo = KindInfo {
+impl Fault for WebhookForge {
+    const INFO: KindInfo = KindInfo {
         name: "webhook_forge",
         family: Family::Webhook,
         summary: "also send a forgery (new event id, signature of the original)",
         params: &[WebhookRule::DIRECTION, PROBABILITY],
     };
 
-    pub(crate) fn parse(params: &mut Params<'_>) -> Result<Self, ScenarioError> {
+    const EXAMPLE: &'static str = r#"
+        direction = "inbound"
+        probability = 0.5
+    "#;
+
+    fn parse(params: &mut Params<'_>, _window: &Window) -> Result<Self, ScenarioError> {
         let direction = WebhookRule::parse_direction(params)?;
         Ok(WebhookForge {
             rule: WebhookRule {
@@ -31,9 +36,5 @@ impl WebhookForge {
         })
     }
 
-    /// What it does.
-    #[must_use]
-    pub fn describe(&self) -> String {
-        self.rule.describe()
-    }
+    rule_fault!(Webhook);
 }

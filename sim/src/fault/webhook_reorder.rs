@@ -3,7 +3,7 @@
 
 use super::params::Params;
 use super::webhook::{WebhookEffect, WebhookRule};
-use super::{Family, KindInfo, PROBABILITY, ParamInfo};
+use super::{Family, KindInfo, PROBABILITY, ParamInfo, Fault, Window};
 use crate::scenario::ScenarioError;
 use crate::scenario::limits::Limit;
 
@@ -19,15 +19,20 @@ pub struct WebhookReorder {
     pub rule: WebhookRule,
 }
 
-impl WebhookReorder {
-    pub(crate) const INFO: KindInfo = KindInfo {
+impl Fault for WebhookReorder {
+    const INFO: KindInfo = KindInfo {
         name: "webhook_reorder",
         family: Family::Webhook,
         summary: "hold deliveries for random times so later events overtake them",
         params: &[WebhookRule::DIRECTION, MAX_MS, PROBABILITY],
     };
 
-    pub(crate) fn parse(params: &mut Params<'_>) -> Result<Self, ScenarioError> {
+    const EXAMPLE: &'static str = r#"
+        direction = "inbound"
+        max_ms = 300
+    "#;
+
+    fn parse(params: &mut Params<'_>, _window: &Window) -> Result<Self, ScenarioError> {
         let direction = WebhookRule::parse_direction(params)?;
         let (max_delay_ms, _) = params.required_ranged(&MAX_MS, Params::u64)?;
         Ok(WebhookReorder {
@@ -38,9 +43,5 @@ impl WebhookReorder {
         })
     }
 
-    /// What it does.
-    #[must_use]
-    pub fn describe(&self) -> String {
-        self.rule.describe()
-    }
+    rule_fault!(Webhook);
 }

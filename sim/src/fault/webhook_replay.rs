@@ -3,7 +3,7 @@
 
 use super::params::Params;
 use super::webhook::{WebhookEffect, WebhookRule};
-use super::{Family, KindInfo, PROBABILITY, ParamInfo};
+use super::{Family, KindInfo, PROBABILITY, ParamInfo, Fault, Window};
 use crate::scenario::ScenarioError;
 use crate::scenario::limits::Limit;
 
@@ -22,15 +22,21 @@ pub struct WebhookReplay {
     pub rule: WebhookRule,
 }
 
-impl WebhookReplay {
-    pub(crate) const INFO: KindInfo = KindInfo {
+impl Fault for WebhookReplay {
+    const INFO: KindInfo = KindInfo {
         name: "webhook_replay",
         family: Family::Webhook,
         summary: "send a signed delivery again after the tolerance window (a captured request replayed)",
         params: &[WebhookRule::DIRECTION, AFTER_MS, PROBABILITY],
     };
 
-    pub(crate) fn parse(params: &mut Params<'_>) -> Result<Self, ScenarioError> {
+    const EXAMPLE: &'static str = r#"
+        direction = "outbound"
+        after_ms = 200
+        probability = 0.5
+    "#;
+
+    fn parse(params: &mut Params<'_>, _window: &Window) -> Result<Self, ScenarioError> {
         let direction = WebhookRule::parse_direction(params)?;
         // The tolerance is at most TOLERANCE_S_MAX (an hour): the default replay delay is
         // within AFTER_MS's range (checked at compile time in `limits`), so a repro file
@@ -51,9 +57,5 @@ impl WebhookReplay {
         })
     }
 
-    /// What it does.
-    #[must_use]
-    pub fn describe(&self) -> String {
-        self.rule.describe()
-    }
+    rule_fault!(Webhook);
 }

@@ -295,10 +295,15 @@ impl Target {
             replay: Replay::Test(test_command()),
         };
         let outcome = sweep::sweep(scenarios, &options);
-        let (mut report, mut repros) = crate::report::build(&outcome, &options, label, &out);
-        if !self.run.no_shrink {
-            crate::report::shrink_failures(&mut report, &mut repros, &outcome, &options, &out);
-        }
+        let triaged = crate::triage::triage(&outcome, &options, !self.run.no_shrink, |_, _| {});
+        let (report, repros) = crate::report::build(
+            &outcome,
+            &triaged,
+            &options,
+            label,
+            &out,
+            crate::wall::peak_rss_mib().unwrap_or(0.0),
+        );
         let problem = crate::report::write(&out, &report, &repros)
             .err()
             .map(|e| format!("could not write the report to {}: {e:#}", out.display()));

@@ -55,7 +55,8 @@ fn report_is_identical_across_runs_and_job_counts() {
     let build = |jobs| {
         let opts = options(jobs);
         let outcome = sweep::sweep(&scenarios, &opts);
-        let (mut report, repros) = report::build(&outcome, &opts, "1..4", &out);
+        let triaged = shipsim::triage::triage(&outcome, &opts, false, |_, _| {});
+        let (mut report, repros) = report::build(&outcome, &triaged, &opts, "1..4", &out, 0.0);
         report.run.wall = Default::default();
         report.run.jobs = 0;
         (shipsim_reports::json::render(&report).unwrap(), repros)

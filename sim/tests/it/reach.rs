@@ -42,7 +42,16 @@ probability = 0.3
 fn report_of(scenario: &Scenario, shard: Option<Shard>) -> Report {
     let options = options(shard);
     let outcome = sweep::sweep(std::slice::from_ref(scenario), &options);
-    report::build(&outcome, &options, "1..4", std::path::Path::new("/tmp")).0
+    let triaged = shipsim::triage::triage(&outcome, &options, false, |_, _| {});
+    report::build(
+        &outcome,
+        &triaged,
+        &options,
+        "1..4",
+        std::path::Path::new("/tmp"),
+        0.0,
+    )
+    .0
 }
 
 #[test]

@@ -42,7 +42,8 @@ fn sweep_report(shard: Option<Shard>, out: &Path) -> Report {
         progress: Progress::Quiet,
     };
     let outcome = sweep::sweep(&[skeleton()], &options);
-    report::build(&outcome, &options, "1..10", out).0
+    let triaged = shipsim::triage::triage(&outcome, &options, false, |_, _| {});
+    report::build(&outcome, &triaged, &options, "1..10", out, 0.0).0
 }
 
 #[test]

@@ -42,7 +42,6 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
-use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 pub use crate::api::HEADER_ADMIN_KEY;
@@ -508,16 +507,7 @@ impl Service {
 
     /// Waits one simulated store round trip (see [`ServiceConfig::store_latency_ms`]).
     async fn store_round_trip(&self) {
-        let (low, high) = self.config.store_latency_ms;
-        if high == 0 {
-            return;
-        }
-        let ms = self
-            .rng
-            .lock()
-            .expect("service rng lock poisoned")
-            .random_range(low..=high);
-        tokio::time::sleep(Duration::from_millis(ms)).await;
+        crate::clock::store_round_trip(self.config.store_latency_ms, &self.rng).await;
     }
 }
 

@@ -2,38 +2,36 @@
 //! field and fault parameter are accepted, one past each end is refused at the value with
 //! the range in the message, and `scenarios/README.md` states every range.
 
-use shipsim::fault::{CATALOGUE, ParamInfo, WINDOW_PARAMS};
+use shipsim::fault::{CATALOGUE, EXAMPLES, ParamInfo, WINDOW_PARAMS};
 use shipsim::scenario::Scenario;
 use shipsim::scenario::limits::{FIELDS, Field, Limit, Shape};
 
-/// A valid fault table of `kind` (after its `kind` line), in a scenario that has both kinds
-/// of webhook traffic.
+/// A valid fault table of `kind` (after its `kind` line): the kind's own example, which
+/// its file declares and `fault::tests` proves parses and fires.
 fn fault_template(kind: &str) -> &'static str {
-    match kind {
-        "latency" => "between = [\"clients\", \"service\"]\nmin_ms = 1\nmax_ms = 2",
-        "hold" | "partition" => "between = [\"clients\", \"service\"]",
-        "partition_oneway" => "from = \"clients\"\nto = \"service\"",
-        "flap" => "target = \"service\"\nperiod_ms = 100",
-        "reconnect_storm" => "duration_ms = 100",
-        "http_error" | "rate_limit" | "reset_mid_response" | "drop_response" | "duplicate"
-        | "crash" => "target = \"service\"",
-        "slow_response" => "target = \"service\"\ndelay_ms = 100",
-        "clock_skew" => "target = \"service\"\noffset_ms = 100",
-        "webhook_reorder" => "max_ms = 100",
-        "webhook_delay" => "delay_ms = 100",
-        "webhook_burst" => "events = 10",
-        "carrier_down" | "webhook_duplicate" | "webhook_drop" | "receiver_down"
-        | "webhook_replay" | "webhook_forge" => "",
-        other => panic!("no template for fault kind `{other}`: add one here"),
-    }
+    let index = CATALOGUE
+        .iter()
+        .position(|k| k.name == kind)
+        .unwrap_or_else(|| panic!("`{kind}` is catalogued"));
+    EXAMPLES[index]
 }
 
 /// A scenario with one fault of `kind` whose parameter `name` is `value` (other parameters
 /// adjusted so that only `name` decides whether it parses).
 fn fault_scenario(kind: &str, name: &str, value: &str) -> String {
+    // A window key under test replaces the example's window: `end_ms` and `duration_ms`
+    // exclude each other.
+    let window = WINDOW_PARAMS.iter().any(|p| p.name == name);
     let mut lines: Vec<String> = fault_template(kind)
         .lines()
-        .filter(|line| !line.starts_with(&format!("{name} =")))
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with(&format!("{name} =")))
+        .filter(|line| {
+            !(window
+                && ["start_ms =", "end_ms =", "duration_ms ="]
+                    .iter()
+                    .any(|key| line.starts_with(key)))
+        })
         .map(str::to_string)
         .collect();
     match (kind, name) {
