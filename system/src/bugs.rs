@@ -60,6 +60,11 @@ pub enum Bug {
     /// (after 429s and 5xx, when the server is least able to take them) go out faster than
     /// the limit it was configured with. Caught by `client_discipline`.
     ClientRetriesBypassLimiter,
+    /// Client: reads nothing of the server's `X-RateLimit-Remaining`/`Reset`, so after a
+    /// response said the caller's allowance is spent it keeps sending before the reset, to
+    /// be refused with 429 (its adaptive limiter is adaptive in name only). Caught by
+    /// `client_discipline`.
+    ClientIgnoresAdvertisedBudget,
     /// Service: applies a carrier event and records its id in a later transaction, so two
     /// deliveries of one event that overlap both take effect. Caught by `webhook_once`.
     WebhookDedupeAfterEffect,
@@ -91,6 +96,7 @@ impl Bug {
         Bug::ClientRetries4xx,
         Bug::ClientRetryStorm,
         Bug::ClientRetriesBypassLimiter,
+        Bug::ClientIgnoresAdvertisedBudget,
         Bug::WebhookDedupeAfterEffect,
         Bug::ReceiverSkipsDedupe,
         Bug::ReceiverDedupeAfterEffect,
@@ -115,6 +121,7 @@ impl Bug {
             Bug::ClientRetries4xx => "client_retries_4xx",
             Bug::ClientRetryStorm => "client_retry_storm",
             Bug::ClientRetriesBypassLimiter => "client_retries_bypass_limiter",
+            Bug::ClientIgnoresAdvertisedBudget => "client_ignores_advertised_budget",
             Bug::WebhookDedupeAfterEffect => "webhook_dedupe_after_effect",
             Bug::ReceiverSkipsDedupe => "receiver_skips_dedupe",
             Bug::ReceiverDedupeAfterEffect => "receiver_dedupe_after_effect",
@@ -144,6 +151,9 @@ impl Bug {
             Bug::ClientRetries4xx => "client retries non-retryable 4xx responses",
             Bug::ClientRetryStorm => "client has no retry budget and no circuit breaker",
             Bug::ClientRetriesBypassLimiter => "client's retries bypass its own rate limiter",
+            Bug::ClientIgnoresAdvertisedBudget => {
+                "client ignores the server's X-RateLimit-Remaining/Reset"
+            }
             Bug::WebhookDedupeAfterEffect => "service records a carrier event id after applying it",
             Bug::ReceiverSkipsDedupe => "merchant receiver does not deduplicate webhook events",
             Bug::ReceiverDedupeAfterEffect => {

@@ -31,7 +31,8 @@ fn expected(bug: Bug) -> &'static [OracleKind] {
         Bug::ClientIgnoresRetryAfter
         | Bug::ClientRetries4xx
         | Bug::ClientRetryStorm
-        | Bug::ClientRetriesBypassLimiter => &[ClientDiscipline],
+        | Bug::ClientRetriesBypassLimiter
+        | Bug::ClientIgnoresAdvertisedBudget => &[ClientDiscipline],
         Bug::WebhookDedupeAfterEffect
         | Bug::ReceiverSkipsDedupe
         | Bug::ReceiverDedupeAfterEffect
