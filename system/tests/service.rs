@@ -129,6 +129,7 @@ fn config(rate_limit: Option<RateLimit>, admin_key: Option<&str>) -> ServiceConf
                 WebhookTarget {
                     url: "http://merchant/webhooks".into(),
                     secret: "whsec_a".into(),
+                    previous_secret: None,
                 },
             )]
             .into_iter()

@@ -95,6 +95,7 @@ fn webhook_settings(scenario: &Scenario) -> WebhookSettings {
                             crate::hosts::HTTP_PORT
                         ),
                         secret: deployment::merchant_secret(&caller),
+                        previous_secret: None,
                     };
                     (caller, target)
                 })
