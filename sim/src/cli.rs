@@ -285,7 +285,7 @@ struct LiveArgs {
     /// The target's description (any service, any language): how to drive its API, where
     /// its credentials come from, which downstreams it calls. Without it: the reference
     /// service.
-    #[arg(long, conflicts_with_all = ["carrier_url", "admin_key", "carrier_admin_key", "api_keys"])]
+    #[arg(long, conflicts_with_all = ["carrier_url", "admin_key", "carrier_admin_key", "api_keys", "keys_file"])]
     api: Option<PathBuf>,
     /// Where a downstream of the description is served (repeatable), over its `url`.
     #[arg(long = "downstream", value_name = "NAME=URL", value_parser = parse_downstream_url, requires = "api")]
@@ -311,9 +311,15 @@ struct LiveArgs {
     #[arg(long = "bug", value_parser = parse_bug)]
     bugs: Vec<Bug>,
     /// The target's API key of the next merchant (repeat: merchant-0, merchant-1, ...).
-    /// Default: the simulation's keys, which `shipsim serve` accepts.
+    /// Prefer SHIPSIM_MERCHANT_KEYS or --keys-file (a flag is visible in the process list).
+    /// Default: the simulation's keys, which `shipsim serve` accepts on loopback.
     #[arg(long = "api-key")]
     api_keys: Vec<String>,
+    /// The merchants' keys and the admin key from this TOML file (`shipsim serve
+    /// --keys-file`'s format; each merchant's first key is used) instead of the environment
+    /// (SHIPSIM_MERCHANT_KEYS, SHIPSIM_ADMIN_KEY).
+    #[arg(long)]
+    keys_file: Option<PathBuf>,
     /// Seconds the target and the downstreams may take to start listening before the
     /// preflight judges them unreachable (a service started just before the run).
     #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = parse_wait)]
@@ -1588,6 +1594,40 @@ fn downstream(args: DownstreamArgs) -> Result<(), Failure> {
     Ok(())
 }
 
+/// `shipsim live`'s merchant keys (each merchant's current one) and admin key: the flags,
+/// or the keys file or the environment; a credential given both ways is refused.
+fn live_credentials(
+    keys_file: Option<&Path>,
+    api_keys: Vec<String>,
+    admin_key: Option<String>,
+) -> Result<(Vec<String>, Option<String>), Failure> {
+    let input = |e: String| Failure::Input(anyhow::anyhow!("{e}"));
+    let credentials =
+        live::credentials::Credentials::load(keys_file, &|name| std::env::var(name).ok())
+            .map_err(input)?;
+    let keys = match (api_keys.is_empty(), credentials.merchant_keys) {
+        (false, Some(_)) => {
+            return Err(input(format!(
+                "--api-key and the {} both give merchant keys: give them once",
+                credentials.source
+            )));
+        }
+        (false, None) => api_keys,
+        (true, Some(rotations)) => rotations.into_iter().map(|r| r.current).collect(),
+        (true, None) => Vec::new(),
+    };
+    let admin = match (admin_key, credentials.admin_key) {
+        (Some(_), Some(_)) => {
+            return Err(input(format!(
+                "--admin-key and the {} both give the admin key: give it once",
+                credentials.source
+            )));
+        }
+        (flag, from_source) => flag.or(from_source),
+    };
+    Ok((keys, admin))
+}
+
 fn live(args: LiveArgs) -> Result<(), Failure> {
     let (scenario, described) =
         match &args.api {
@@ -1617,16 +1657,22 @@ fn live(args: LiveArgs) -> Result<(), Failure> {
             }
         };
     let seed = args.seed.unwrap_or_else(|| scenario.seeds.start());
+    let (api_keys, admin_key) = if described.is_some() {
+        // A described target names its own secrets' source.
+        (args.api_keys, args.admin_key)
+    } else {
+        live_credentials(args.keys_file.as_deref(), args.api_keys, args.admin_key)?
+    };
     let options = LiveOptions {
         scenario: scenario.clone(),
         target: args.target.clone(),
         carrier_url: args.carrier_url,
         proxy: args.proxy,
         seed,
-        admin_key: args.admin_key,
+        admin_key,
         carrier_admin_key: args.carrier_admin_key,
         bugs: BugSet::of(args.bugs),
-        api_keys: args.api_keys,
+        api_keys,
         described,
         downstream_urls: args.downstreams,
         run_id: LiveOptions::fresh_run_id(),
