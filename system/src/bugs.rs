@@ -65,6 +65,11 @@ pub enum Bug {
     /// be refused with 429 (its adaptive limiter is adaptive in name only). Caught by
     /// `client_discipline`.
     ClientIgnoresAdvertisedBudget,
+    /// Service: a key rotation replaces the old API key instead of adding the new one, so
+    /// the old key is refused as soon as the new one is issued, not when it is retired:
+    /// requests and retries clients sent with the old key before moving over get 401.
+    /// Caught by `credentials_honoured`.
+    RotationDropsOldKeyEarly,
     /// Service: applies a carrier event and records its id in a later transaction, so two
     /// deliveries of one event that overlap both take effect. Caught by `webhook_once`.
     WebhookDedupeAfterEffect,
@@ -97,6 +102,7 @@ impl Bug {
         Bug::ClientRetryStorm,
         Bug::ClientRetriesBypassLimiter,
         Bug::ClientIgnoresAdvertisedBudget,
+        Bug::RotationDropsOldKeyEarly,
         Bug::WebhookDedupeAfterEffect,
         Bug::ReceiverSkipsDedupe,
         Bug::ReceiverDedupeAfterEffect,
@@ -122,6 +128,7 @@ impl Bug {
             Bug::ClientRetryStorm => "client_retry_storm",
             Bug::ClientRetriesBypassLimiter => "client_retries_bypass_limiter",
             Bug::ClientIgnoresAdvertisedBudget => "client_ignores_advertised_budget",
+            Bug::RotationDropsOldKeyEarly => "rotation_drops_old_key_early",
             Bug::WebhookDedupeAfterEffect => "webhook_dedupe_after_effect",
             Bug::ReceiverSkipsDedupe => "receiver_skips_dedupe",
             Bug::ReceiverDedupeAfterEffect => "receiver_dedupe_after_effect",
@@ -153,6 +160,9 @@ impl Bug {
             Bug::ClientRetriesBypassLimiter => "client's retries bypass its own rate limiter",
             Bug::ClientIgnoresAdvertisedBudget => {
                 "client ignores the server's X-RateLimit-Remaining/Reset"
+            }
+            Bug::RotationDropsOldKeyEarly => {
+                "key rotation refuses the old API key as soon as the new one is issued"
             }
             Bug::WebhookDedupeAfterEffect => "service records a carrier event id after applying it",
             Bug::ReceiverSkipsDedupe => "merchant receiver does not deduplicate webhook events",

@@ -112,6 +112,7 @@ fn config(rate_limit: Option<RateLimit>, admin_key: Option<&str>) -> ServiceConf
         ]
         .into_iter()
         .collect(),
+        key_retirements: std::collections::BTreeMap::new(),
         carrier_base_url: "http://carrier".into(),
         carrier_api_key: "ck".into(),
         carrier_policy: RetryPolicy::new(500, 2_000),

@@ -227,6 +227,7 @@ pub async fn run_service(options: ServiceOptions) -> Result<(), LiveError> {
     };
     let config = ServiceConfig {
         api_keys: api_keys(options.callers, options.merchant_keys.as_deref()),
+        key_retirements: std::collections::BTreeMap::new(),
         carrier_base_url: carrier_url.clone(),
         carrier_api_key: CARRIER_API_KEY.to_string(),
         carrier_policy: options.settings.carrier,

@@ -33,6 +33,7 @@ fn expected(bug: Bug) -> &'static [OracleKind] {
         | Bug::ClientRetryStorm
         | Bug::ClientRetriesBypassLimiter
         | Bug::ClientIgnoresAdvertisedBudget => &[ClientDiscipline],
+        Bug::RotationDropsOldKeyEarly => &[CredentialsHonoured],
         Bug::WebhookDedupeAfterEffect
         | Bug::ReceiverSkipsDedupe
         | Bug::ReceiverDedupeAfterEffect
