@@ -88,6 +88,7 @@ fn service() -> axum::Router {
     service::router(
         ServiceConfig {
             api_keys: [(API_KEY.to_string(), "merchant-0".to_string())].into(),
+            key_retirements: std::collections::BTreeMap::new(),
             carrier_base_url: "http://carrier".into(),
             carrier_api_key: CARRIER_KEY.into(),
             carrier_policy: shipsim_benches::scenario("walking_skeleton")

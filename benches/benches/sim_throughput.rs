@@ -232,6 +232,7 @@ fn bare_service_loop(scenario: &shipsim::Scenario, run: &shipsim::SeedRun) -> (u
                 api_keys: (0..callers)
                     .map(|i| (shipsim::Caller::new(i).api_key, shipsim::Caller::new(i).id))
                     .collect(),
+                key_retirements: std::collections::BTreeMap::new(),
                 carrier_base_url: "http://carrier:80".to_string(),
                 carrier_api_key: CARRIER_KEY.to_string(),
                 carrier_policy: service_settings.carrier,

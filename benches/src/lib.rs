@@ -190,6 +190,7 @@ pub fn synthetic_run(
                 retry_after_ms: None,
                 replayed: retried,
                 error_code: None,
+                advertised: shipsim_system::client::Advertised::default(),
             },
         });
         let id = history.invoke(Operation {

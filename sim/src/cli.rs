@@ -203,13 +203,22 @@ struct ServeArgs {
     /// database (x.sqlite -> x.carrier.sqlite).
     #[arg(long)]
     carrier_url: Option<String>,
-    /// Merchants accepted: sk_sim_merchant_0 .. sk_sim_merchant_{N-1}, as in the simulation.
+    /// Merchants accepted with the demo keys: sk_sim_merchant_0 .. sk_sim_merchant_{N-1},
+    /// as in the simulation (loopback only). SHIPSIM_MERCHANT_KEYS or --keys-file give real
+    /// keys, and so the merchants.
     #[arg(long, default_value_t = 16)]
     callers: u32,
     /// The operator's key for the admin endpoints: GET /v1/admin/state (which live mode's
-    /// oracles read) and the webhook outbox's.
+    /// oracles read) and the webhook outbox's. Prefer SHIPSIM_ADMIN_KEY or --keys-file: a
+    /// flag is visible to every user of the machine in the process list.
     #[arg(long)]
     admin_key: Option<String>,
+    /// Credentials from this TOML file instead of the environment: admin_key,
+    /// carrier_webhook_secret, and one [[merchant]] per merchant with api_keys (two during a
+    /// rotation) and webhook_secrets (two during a rotation). Without it, and without the
+    /// SHIPSIM_* variables, the demo credentials apply, which only a loopback address takes.
+    #[arg(long)]
+    keys_file: Option<PathBuf>,
     /// Take the [service] settings (rate limit, carrier policy, lease) from this scenario,
     /// and the webhook tolerance and sender settings from its [webhooks] table if it has one.
     #[arg(long)]
@@ -218,13 +227,15 @@ struct ServeArgs {
     /// `merchant-0=http://127.0.0.1:9000/hooks`. Without it, no webhooks are sent.
     #[arg(long = "webhook-url", value_name = "CALLER=URL", value_parser = parse_webhook_url)]
     webhook_urls: Vec<(String, String)>,
-    /// Secret the merchants' webhooks are signed with (default: each merchant's simulation
-    /// secret, `whsec_sim_<caller>`).
+    /// Secret the merchants' webhooks are signed with (default: SHIPSIM_WEBHOOK_SECRETS or
+    /// the keys file, else each merchant's simulation secret, `whsec_sim_<caller>`).
     #[arg(long)]
     webhook_secret: Option<String>,
-    /// Secret the carrier signs its tracking events with (`shipsim carrier --tracking-secret`).
-    #[arg(long, default_value = deployment::CARRIER_WEBHOOK_SECRET)]
-    carrier_webhook_secret: String,
+    /// Secret the carrier signs its tracking events with (`shipsim carrier --tracking-secret`;
+    /// default: SHIPSIM_CARRIER_WEBHOOK_SECRET or the keys file, else the demo's
+    /// `whsec_sim_carrier`).
+    #[arg(long)]
+    carrier_webhook_secret: Option<String>,
     /// How long a completed idempotency key is remembered, seconds; after that the key is
     /// forgotten (a request with it executes as new) and a sweeper deletes its record.
     #[arg(long, default_value_t = shipsim_system::service::IDEMPOTENCY_RETENTION_MS_DEFAULT / 1_000, value_parser = clap::value_parser!(u64).range(1..))]
@@ -306,7 +317,7 @@ struct LiveArgs {
     /// The target's description (any service, any language): how to drive its API, where
     /// its credentials come from, which downstreams it calls. Without it: the reference
     /// service.
-    #[arg(long, conflicts_with_all = ["carrier_url", "admin_key", "carrier_admin_key", "api_keys"])]
+    #[arg(long, conflicts_with_all = ["carrier_url", "admin_key", "carrier_admin_key", "api_keys", "keys_file"])]
     api: Option<PathBuf>,
     /// Where a downstream of the description is served (repeatable), over its `url`.
     #[arg(long = "downstream", value_name = "NAME=URL", value_parser = parse_downstream_url, requires = "api")]
@@ -332,9 +343,15 @@ struct LiveArgs {
     #[arg(long = "bug", value_parser = parse_bug)]
     bugs: Vec<Bug>,
     /// The target's API key of the next merchant (repeat: merchant-0, merchant-1, ...).
-    /// Default: the simulation's keys, which `shipsim serve` accepts.
+    /// Prefer SHIPSIM_MERCHANT_KEYS or --keys-file (a flag is visible in the process list).
+    /// Default: the simulation's keys, which `shipsim serve` accepts on loopback.
     #[arg(long = "api-key")]
     api_keys: Vec<String>,
+    /// The merchants' keys and the admin key from this TOML file (`shipsim serve
+    /// --keys-file`'s format; each merchant's first key is used) instead of the environment
+    /// (SHIPSIM_MERCHANT_KEYS, SHIPSIM_ADMIN_KEY).
+    #[arg(long)]
+    keys_file: Option<PathBuf>,
     /// Seconds the target and the downstreams may take to start listening before the
     /// preflight judges them unreachable (a service started just before the run).
     #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = parse_wait)]
@@ -1439,14 +1456,25 @@ fn serve(args: ServeArgs) -> Result<(), Failure> {
         Some(path) => load_one(path)?,
         None => Scenario::parse("<defaults>", "defaults", "").expect("the empty scenario is valid"),
     };
-    let webhooks = service_webhooks(&args, scenario.webhooks);
+    let credentials = serve_credentials(&args)?;
+    let demo = credentials.demo_in_use(!args.webhook_urls.is_empty());
+    live::credentials::refuse_demo_off_loopback(&args.listen, &demo)
+        .map_err(|e| Failure::Input(anyhow::anyhow!("{e}")))?;
+    let webhooks = service_webhooks(&args, scenario.webhooks, &credentials)?;
     let db = args.db.clone();
+    let callers = credentials
+        .merchant_keys
+        .as_ref()
+        .map_or(args.callers, |keys| {
+            u32::try_from(keys.len()).unwrap_or(u32::MAX)
+        });
     let options = ServiceOptions {
         listen: args.listen,
         db: args.db,
         carrier_url: args.carrier_url,
-        callers: args.callers,
-        admin_key: args.admin_key,
+        callers,
+        merchant_keys: credentials.merchant_keys,
+        admin_key: credentials.admin_key,
         settings: scenario.service,
         webhooks,
         idempotency_retention_ms: args.idempotency_retention_s.saturating_mul(1_000),
@@ -1459,31 +1487,93 @@ fn serve(args: ServeArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// The service's webhook settings from `shipsim serve`'s flags, tolerance and sender from
-/// the scenario's `[webhooks]` table when it has one.
-fn service_webhooks(args: &ServeArgs, scenario: Option<ScenarioWebhooks>) -> WebhookSettings {
-    WebhookSettings {
-        carrier_secret: args.carrier_webhook_secret.clone(),
+/// `shipsim serve`'s credentials: the keys file or the environment, with the flags that
+/// predate them (`--admin-key`, `--webhook-secret`, `--carrier-webhook-secret`) filling what
+/// those do not give; a credential given both ways is refused.
+fn serve_credentials(args: &ServeArgs) -> Result<live::credentials::Credentials, Failure> {
+    let input = |e: String| Failure::Input(anyhow::anyhow!("{e}"));
+    let mut credentials =
+        live::credentials::Credentials::load(args.keys_file.as_deref(), &|name| {
+            std::env::var(name).ok()
+        })
+        .map_err(input)?;
+    let twice = |flag: &str, source: &str| {
+        input(format!(
+            "{flag} and the {source} both give it: give each credential once"
+        ))
+    };
+    if let Some(key) = &args.admin_key {
+        if credentials.admin_key.is_some() {
+            return Err(twice("--admin-key", &credentials.source));
+        }
+        credentials.admin_key = Some(key.clone());
+    }
+    if let Some(secret) = &args.carrier_webhook_secret {
+        if credentials.carrier_webhook_secret.is_some() {
+            return Err(twice("--carrier-webhook-secret", &credentials.source));
+        }
+        credentials.carrier_webhook_secret = Some(secret.clone());
+    }
+    if let Some(secret) = &args.webhook_secret {
+        if credentials.webhook_secrets.is_some() {
+            return Err(twice("--webhook-secret", &credentials.source));
+        }
+        let one = live::credentials::Rotation {
+            current: secret.clone(),
+            previous: None,
+        };
+        credentials.webhook_secrets = Some(vec![one; 1]);
+    }
+    Ok(credentials)
+}
+
+/// The service's webhook settings from `shipsim serve`'s credentials and flags, tolerance
+/// and sender from the scenario's `[webhooks]` table when it has one. A merchant's secret
+/// comes from the credentials' entry of its index (`merchant-3`: the fourth), or, for
+/// `--webhook-secret`, the one secret for all; the demo secret otherwise.
+fn service_webhooks(
+    args: &ServeArgs,
+    scenario: Option<ScenarioWebhooks>,
+    credentials: &live::credentials::Credentials,
+) -> Result<WebhookSettings, Failure> {
+    let mut targets = std::collections::BTreeMap::new();
+    for (caller, url) in &args.webhook_urls {
+        let (secret, previous_secret) = match &credentials.webhook_secrets {
+            None => (deployment::merchant_secret(caller), None),
+            Some(all) if args.webhook_secret.is_some() => (all[0].current.clone(), None),
+            Some(all) => {
+                let rotation = caller
+                    .strip_prefix("merchant-")
+                    .and_then(|n| n.parse::<usize>().ok())
+                    .and_then(|n| all.get(n))
+                    .ok_or_else(|| {
+                        Failure::Input(anyhow::anyhow!(
+                            "--webhook-url {caller}=...: the {} holds webhook secrets for merchant-0 .. merchant-{}, not for {caller}",
+                            credentials.source,
+                            all.len().saturating_sub(1)
+                        ))
+                    })?;
+                (rotation.current.clone(), rotation.previous.clone())
+            }
+        };
+        let target = WebhookTarget {
+            url: url.clone(),
+            secret,
+            previous_secret,
+        };
+        targets.insert(caller.clone(), target);
+    }
+    Ok(WebhookSettings {
+        carrier_secret: credentials
+            .carrier_webhook_secret
+            .clone()
+            .unwrap_or_else(|| deployment::CARRIER_WEBHOOK_SECRET.to_string()),
         tolerance_s: scenario.map_or(TOLERANCE_S_DEFAULT, |w| w.tolerance_s),
-        targets: args
-            .webhook_urls
-            .iter()
-            .map(|(caller, url)| {
-                let secret = args
-                    .webhook_secret
-                    .clone()
-                    .unwrap_or_else(|| deployment::merchant_secret(caller));
-                let target = WebhookTarget {
-                    url: url.clone(),
-                    secret,
-                };
-                (caller.clone(), target)
-            })
-            .collect(),
+        targets,
         // A scenario's [webhooks] table brings the simulation's compressed schedule; without
         // one, a live service retries for hours (SenderConfig::LIVE).
         sender: scenario.map_or(SenderConfig::LIVE, |w| w.sender),
-    }
+    })
 }
 
 fn carrier(args: CarrierArgs) -> Result<(), Failure> {
@@ -1560,6 +1650,40 @@ fn downstream(args: DownstreamArgs) -> Result<(), Failure> {
     Ok(())
 }
 
+/// `shipsim live`'s merchant keys (each merchant's current one) and admin key: the flags,
+/// or the keys file or the environment; a credential given both ways is refused.
+fn live_credentials(
+    keys_file: Option<&Path>,
+    api_keys: Vec<String>,
+    admin_key: Option<String>,
+) -> Result<(Vec<String>, Option<String>), Failure> {
+    let input = |e: String| Failure::Input(anyhow::anyhow!("{e}"));
+    let credentials =
+        live::credentials::Credentials::load(keys_file, &|name| std::env::var(name).ok())
+            .map_err(input)?;
+    let keys = match (api_keys.is_empty(), credentials.merchant_keys) {
+        (false, Some(_)) => {
+            return Err(input(format!(
+                "--api-key and the {} both give merchant keys: give them once",
+                credentials.source
+            )));
+        }
+        (false, None) => api_keys,
+        (true, Some(rotations)) => rotations.into_iter().map(|r| r.current).collect(),
+        (true, None) => Vec::new(),
+    };
+    let admin = match (admin_key, credentials.admin_key) {
+        (Some(_), Some(_)) => {
+            return Err(input(format!(
+                "--admin-key and the {} both give the admin key: give it once",
+                credentials.source
+            )));
+        }
+        (flag, from_source) => flag.or(from_source),
+    };
+    Ok((keys, admin))
+}
+
 fn live(args: LiveArgs) -> Result<(), Failure> {
     let (scenario, described) = match &args.api {
         None => (load_one(&args.scenario)?, None),
@@ -1600,16 +1724,22 @@ fn live(args: LiveArgs) -> Result<(), Failure> {
         }
     };
     let seed = args.seed.unwrap_or_else(|| scenario.seeds.start());
+    let (api_keys, admin_key) = if described.is_some() {
+        // A described target names its own secrets' source.
+        (args.api_keys, args.admin_key)
+    } else {
+        live_credentials(args.keys_file.as_deref(), args.api_keys, args.admin_key)?
+    };
     let options = LiveOptions {
         scenario: scenario.clone(),
         target: args.target.clone(),
         carrier_url: args.carrier_url,
         proxy: args.proxy,
         seed,
-        admin_key: args.admin_key,
+        admin_key,
         carrier_admin_key: args.carrier_admin_key,
         bugs: BugSet::of(args.bugs),
-        api_keys: args.api_keys,
+        api_keys,
         described,
         downstream_urls: args.downstreams,
         run_id: LiveOptions::fresh_run_id(),

@@ -212,6 +212,16 @@ impl Draw<'_> {
             self.fault("receiver_down", &body);
         }
         self.out.push_str(&webhooks_table);
+        // Drawn after everything else for the same reason.
+        if self.on(FAMILY_ON) {
+            self.features.push("credential_rotation");
+            let rotate = self.rng.random_range(100..1_000u64);
+            let _ = writeln!(
+                self.out,
+                "\n[credentials]\nrotate_keys_at_ms = {rotate}\nretire_old_keys_at_ms = {}",
+                rotate + 30_000
+            );
+        }
     }
 
     fn http_faults(&mut self) {

@@ -130,16 +130,19 @@ pub(crate) async fn run_client(
     let clock = Arc::new(SimClock::for_host(&identity.host, &scenario.faults));
     let base_url = format!("http://{SERVICE}:{HTTP_PORT}");
     let client = match &plan.client {
-        None => OpClient::Builtin(ApiClient::new(
-            plan.api.clone(),
-            transport,
-            clock,
-            client_seed(seed, &identity),
-            base_url,
-            identity.caller.clone(),
-            scenario.client,
-            bugs,
-        )),
+        None => OpClient::Builtin(
+            ApiClient::new(
+                plan.api.clone(),
+                transport,
+                clock,
+                client_seed(seed, &identity),
+                base_url,
+                identity.caller.clone(),
+                scenario.client,
+                bugs,
+            )
+            .rotating(scenario.credentials),
+        ),
         Some(factory) => OpClient::User(crate::target::user_client::UserClient::new(
             factory,
             plan.api.clone(),
@@ -513,6 +516,7 @@ pub(crate) async fn run_settler(
     verify: bool,
 ) -> turmoil::Result {
     let transport = Arc::new(SimTransport::new(SERVICE, HTTP_PORT));
+    let credentials = scenario.credentials;
     settle(ambiguous, &plan, shared.clone(), |caller| {
         ApiClient::new(
             plan.api.clone(),
@@ -524,6 +528,7 @@ pub(crate) async fn run_settler(
             SETTLE_POLICY,
             bugs.clone(),
         )
+        .rotating(credentials)
     })
     .await;
     if let Some(quiesce) = quiesce {
@@ -547,6 +552,7 @@ pub(crate) async fn run_settler(
                 SETTLE_POLICY,
                 BugSet::none(),
             )
+            .rotating(credentials)
         };
         read_back(acknowledged, &plan, shared, make).await;
     }

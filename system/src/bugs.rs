@@ -60,6 +60,16 @@ pub enum Bug {
     /// (after 429s and 5xx, when the server is least able to take them) go out faster than
     /// the limit it was configured with. Caught by `client_discipline`.
     ClientRetriesBypassLimiter,
+    /// Client: reads nothing of the server's `X-RateLimit-Remaining`/`Reset`, so after a
+    /// response said the caller's allowance is spent it keeps sending before the reset, to
+    /// be refused with 429 (its adaptive limiter is adaptive in name only). Caught by
+    /// `client_discipline`.
+    ClientIgnoresAdvertisedBudget,
+    /// Service: a key rotation replaces the old API key instead of adding the new one, so
+    /// the old key is refused as soon as the new one is issued, not when it is retired:
+    /// requests and retries clients sent with the old key before moving over get 401.
+    /// Caught by `credentials_honoured`.
+    RotationDropsOldKeyEarly,
     /// Service: applies a carrier event and records its id in a later transaction, so two
     /// deliveries of one event that overlap both take effect. Caught by `webhook_once`.
     WebhookDedupeAfterEffect,
@@ -100,6 +110,8 @@ impl Bug {
         Bug::ClientRetries4xx,
         Bug::ClientRetryStorm,
         Bug::ClientRetriesBypassLimiter,
+        Bug::ClientIgnoresAdvertisedBudget,
+        Bug::RotationDropsOldKeyEarly,
         Bug::WebhookDedupeAfterEffect,
         Bug::ReceiverSkipsDedupe,
         Bug::ReceiverDedupeAfterEffect,
@@ -126,6 +138,8 @@ impl Bug {
             Bug::ClientRetries4xx => "client_retries_4xx",
             Bug::ClientRetryStorm => "client_retry_storm",
             Bug::ClientRetriesBypassLimiter => "client_retries_bypass_limiter",
+            Bug::ClientIgnoresAdvertisedBudget => "client_ignores_advertised_budget",
+            Bug::RotationDropsOldKeyEarly => "rotation_drops_old_key_early",
             Bug::WebhookDedupeAfterEffect => "webhook_dedupe_after_effect",
             Bug::ReceiverSkipsDedupe => "receiver_skips_dedupe",
             Bug::ReceiverDedupeAfterEffect => "receiver_dedupe_after_effect",
@@ -157,6 +171,12 @@ impl Bug {
             Bug::ClientRetries4xx => "client retries non-retryable 4xx responses",
             Bug::ClientRetryStorm => "client has no retry budget and no circuit breaker",
             Bug::ClientRetriesBypassLimiter => "client's retries bypass its own rate limiter",
+            Bug::ClientIgnoresAdvertisedBudget => {
+                "client ignores the server's X-RateLimit-Remaining/Reset"
+            }
+            Bug::RotationDropsOldKeyEarly => {
+                "key rotation refuses the old API key as soon as the new one is issued"
+            }
             Bug::WebhookDedupeAfterEffect => "service records a carrier event id after applying it",
             Bug::ReceiverSkipsDedupe => "merchant receiver does not deduplicate webhook events",
             Bug::ReceiverDedupeAfterEffect => {

@@ -112,6 +112,7 @@ fn config(rate_limit: Option<RateLimit>, admin_key: Option<&str>) -> ServiceConf
         ]
         .into_iter()
         .collect(),
+        key_retirements: std::collections::BTreeMap::new(),
         carrier_base_url: "http://carrier".into(),
         carrier_api_key: "ck".into(),
         carrier_policy: RetryPolicy::new(500, 2_000),
@@ -129,6 +130,7 @@ fn config(rate_limit: Option<RateLimit>, admin_key: Option<&str>) -> ServiceConf
                 WebhookTarget {
                     url: "http://merchant/webhooks".into(),
                     secret: "whsec_a".into(),
+                    previous_secret: None,
                 },
             )]
             .into_iter()

@@ -584,7 +584,48 @@ impl Description {
     }
 }
 
-fn read_text(path: &Path) -> Result<String, String> {
+/// Secrets as a source holds them (an environment variable's value or a file's text): lines
+/// that start with `#` are comments, the rest hold secrets separated by commas, one per
+/// merchant, merchant-0 first; each is 1 to 256 printable ASCII characters without spaces.
+/// Live mode's credentials ([`crate::live::credentials`]) read theirs with it too.
+///
+/// # Errors
+/// A sentence naming `source` (never a secret): none, too many, or one not printable.
+pub(crate) fn secret_list(source: &str, text: &str) -> Result<Vec<String>, String> {
+    let secrets: Vec<String> = text
+        .lines()
+        .filter(|line| !line.trim_start().starts_with('#'))
+        .flat_map(|line| line.split(','))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+    if secrets.is_empty() {
+        return Err(format!("{source} holds no secret"));
+    }
+    if secrets.len() > SECRETS_MAX {
+        return Err(format!("{source} holds more than {SECRETS_MAX} secrets"));
+    }
+    for (index, secret) in secrets.iter().enumerate() {
+        if !printable_secret(secret) {
+            // The secret itself is never printed.
+            return Err(format!(
+                "{source}: secret number {} is not 1 to {SECRET_LEN_MAX} printable ASCII characters without spaces",
+                index + 1
+            ));
+        }
+    }
+    Ok(secrets)
+}
+
+/// Whether `secret` is 1 to [`SECRET_LEN_MAX`] printable ASCII characters without spaces.
+pub(crate) fn printable_secret(secret: &str) -> bool {
+    !secret.is_empty()
+        && secret.len() <= SECRET_LEN_MAX
+        && secret.bytes().all(|b| b.is_ascii_graphic())
+}
+
+pub(crate) fn read_text(path: &Path) -> Result<String, String> {
     let metadata = std::fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
     if metadata.len() > FILE_BYTES_MAX {
         return Err(format!(
@@ -596,7 +637,7 @@ fn read_text(path: &Path) -> Result<String, String> {
 }
 
 /// A TOML syntax or type error, located, with the unknown-key hint scenario files give.
-fn toml_error(file: &str, source: &str, error: &toml::de::Error) -> ScenarioError {
+pub(crate) fn toml_error(file: &str, source: &str, error: &toml::de::Error) -> ScenarioError {
     let message = error.message().trim().to_string();
     let span = error.span().unwrap_or(0..0);
     let located = ScenarioError::at(file, source, span, message.clone());
@@ -986,37 +1027,18 @@ fn read_secrets(ctx: &Ctx<'_>, auth: &Auth, raw: &RawAuth) -> Result<Secrets, Sc
         }
         (None, None) => return Ok(Secrets::None),
     };
-    // Lines that start with `#` are comments; the rest hold secrets separated by commas.
-    let secrets: Vec<String> = text
-        .lines()
-        .filter(|line| !line.trim_start().starts_with('#'))
-        .flat_map(|line| line.split(','))
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect();
-    if secrets.is_empty() {
-        return Err(ctx.at(span, format!("{source} holds no secret")));
-    }
-    if secrets.len() > SECRETS_MAX {
-        return Err(ctx.at(
-            span,
-            format!("{source} holds more than {SECRETS_MAX} secrets"),
-        ));
-    }
+    let secrets = secret_list(&source, &text).map_err(|e| ctx.at(span.clone(), e))?;
     for (index, secret) in secrets.iter().enumerate() {
-        let printable =
-            secret.len() <= SECRET_LEN_MAX && secret.bytes().all(|b| b.is_ascii_graphic());
         let value = auth.header_value(&Caller {
             api_key: secret.clone(),
             ..Caller::new(0)
         });
-        if !printable || http::HeaderValue::from_str(&value).is_err() {
+        if http::HeaderValue::from_str(&value).is_err() {
             // The secret itself is never printed.
             return Err(ctx.at(
                 span,
                 format!(
-                    "{source}: secret number {} is not 1 to {SECRET_LEN_MAX} printable ASCII characters without spaces",
+                    "{source}: secret number {} does not make a valid header value",
                     index + 1
                 ),
             ));

@@ -1,6 +1,8 @@
 //! Live mode: the same scenarios against real sockets, a real database and real processes
 //! that can be killed.
 //!
+//! - [`credentials`]: merchant keys, webhook secrets and admin key from the environment or
+//!   a keys file, rotations, and the refusal of demo credentials off loopback.
 //! - [`serve`]: `shipsim serve` and `shipsim carrier`, the reference service (SQLite store)
 //!   and the carrier on real TCP, stopping gracefully on SIGTERM or ctrl-c.
 //! - [`downstream`]: `shipsim downstream`, a simulated third party from a spec file, on real
@@ -16,6 +18,7 @@
 //! (`WallClock`, tokio's timers) and real networks reorder as they please: a live run has
 //! no determinism guarantee, only a recorded seed for its workload and fault decisions.
 
+pub mod credentials;
 pub mod demo;
 pub mod downstream;
 pub mod driver;

@@ -54,8 +54,12 @@ pub struct ServiceOptions {
     /// this process, its ledger in a SQLite file beside the database ([`embedded_ledger_path`]).
     pub carrier_url: Option<String>,
     /// Merchants accepted: `sk_sim_merchant_{i}` is the key of `merchant-{i}`, as in the
-    /// simulation, for i below this.
+    /// simulation, for i below this, unless `merchant_keys` gives theirs.
     pub callers: u32,
+    /// The merchants' API keys, merchant-0 first, from the environment or a keys file
+    /// ([`super::credentials`]); two for a merchant in a rotation, both accepted. `None`:
+    /// the simulation's demo keys for `callers` merchants.
+    pub merchant_keys: Option<Vec<super::credentials::Rotation>>,
     /// The operator's key for the admin endpoints (`/v1/admin/...`); `None` disables them.
     pub admin_key: Option<String>,
     /// Limits, carrier policy and lease (a scenario's `[service]` table).
@@ -176,6 +180,32 @@ async fn ready(carrier_url: String, client: reqwest::Client) -> axum::response::
     }
 }
 
+/// The service's key table, key to merchant: every active key of each merchant (both
+/// during a rotation, so clients can move one by one), or the demo keys.
+fn api_keys(
+    callers: u32,
+    merchant_keys: Option<&[super::credentials::Rotation]>,
+) -> std::collections::BTreeMap<String, String> {
+    match merchant_keys {
+        None => (0..callers)
+            .map(|i| {
+                let caller = Caller::new(i);
+                (caller.api_key, caller.id)
+            })
+            .collect(),
+        Some(rotations) => (0_u32..)
+            .zip(rotations)
+            .flat_map(|(i, rotation)| {
+                let id = Caller::new(i).id;
+                rotation
+                    .all()
+                    .map(move |key| (key.to_string(), id.clone()))
+                    .collect::<Vec<_>>()
+            })
+            .collect(),
+    }
+}
+
 /// Runs the reference service until SIGTERM or ctrl-c.
 ///
 /// # Errors
@@ -196,12 +226,8 @@ pub async fn run_service(options: ServiceOptions) -> Result<(), LiveError> {
         }
     };
     let config = ServiceConfig {
-        api_keys: (0..options.callers)
-            .map(|i| {
-                let caller = Caller::new(i);
-                (caller.api_key, caller.id)
-            })
-            .collect(),
+        api_keys: api_keys(options.callers, options.merchant_keys.as_deref()),
+        key_retirements: std::collections::BTreeMap::new(),
         carrier_base_url: carrier_url.clone(),
         carrier_api_key: CARRIER_API_KEY.to_string(),
         carrier_policy: options.settings.carrier,

@@ -3,7 +3,10 @@
 //! bounds, attempts within the limit. Per client host: retries within the retry budget, no
 //! burst of attempts right after its circuit breaker must have opened, and no refusal by the
 //! breaker without a recent failure (it recovers), and no send faster than the client's own
-//! rate limit allows (`[client] rate_limit`), retries included.
+//! rate limit allows (`[client] rate_limit`), retries included, and, when that limit is
+//! adaptive, no send after the server advertised the caller's allowance spent
+//! (`X-RateLimit-Remaining: 0`) and before the `X-RateLimit-Reset` it gave, read from the
+//! raw header values recorded with each response.
 //!
 //! The per-host checks are necessary conditions computed from observed attempt times, with
 //! slack for concurrency and millisecond rounding, so a correct client never trips them and
@@ -12,7 +15,7 @@
 use std::collections::BTreeMap;
 
 use shipsim_system::client::{
-    AttemptOutcome, ClientError, StatusClass, backoff_cap_ms, classify_status,
+    Advertised, AttemptOutcome, ClientError, StatusClass, backoff_cap_ms, classify_status,
 };
 
 use super::{OracleInput, OracleKind, Violation};
@@ -37,6 +40,7 @@ pub(super) fn check(input: &OracleInput<'_>) -> Vec<Violation> {
         budget(input, client, &sends, &mut found);
         breaker(input, client, &ops, &sends, &mut found);
         rate(input, client, &sends, &mut found);
+        advertised(input, client, &ops, &sends, &mut found);
     }
     found
 }
@@ -224,6 +228,99 @@ fn rate(input: &OracleInput<'_>, client: &str, sends: &[Sent], found: &mut Vec<V
     }
 }
 
+/// Slack, in ms of the client's clock, for the millisecond rounding of recorded send times:
+/// a send recorded up to this much before the advertised reset is not held against it.
+const RESET_SLACK_MS: u64 = 2;
+
+/// A response that advertised the caller's allowance spent: nothing more may go out
+/// before `reset_unix_ms` by the client's clock.
+struct Spent {
+    op: OpId,
+    index: u32,
+    ended_us: u64,
+    reset_unix_ms: u64,
+}
+
+/// An adaptive client respects the server's advertised budget: after a response said
+/// `X-RateLimit-Remaining: 0` with an `X-RateLimit-Reset`, the client sends nothing before
+/// that reset by its own clock (a skewed client reads the reset against its skewed clock,
+/// as the real one does). Only sends that started after the response arrived count, with
+/// a millisecond of slack either side for the rounding of recorded times; sends already in
+/// flight could not have known.
+fn advertised(
+    input: &OracleInput<'_>,
+    client: &str,
+    ops: &[&Operation],
+    sends: &[Sent],
+    found: &mut Vec<Violation>,
+) {
+    if !input
+        .scenario
+        .client
+        .rate_limit
+        .is_some_and(|limit| limit.adaptive)
+    {
+        return;
+    }
+    let mut spent: Vec<Spent> = ops
+        .iter()
+        .flat_map(|op| {
+            op.attempts.iter().filter_map(move |a| match &a.outcome {
+                AttemptOutcome::Response { advertised, .. } => {
+                    let reset_s = Advertised::spent_until_unix_s(advertised)?;
+                    Some(Spent {
+                        op: op.id,
+                        index: a.index,
+                        ended_us: op
+                            .invoked_at_us
+                            .saturating_add(a.ended_at_ms.saturating_mul(1_000)),
+                        reset_unix_ms: reset_s.saturating_mul(1_000),
+                    })
+                }
+                AttemptOutcome::Timeout | AttemptOutcome::Transport(_) => None,
+            })
+        })
+        .collect();
+    if spent.is_empty() {
+        return;
+    }
+    spent.sort_by_key(|s| (s.ended_us, s.op, s.index));
+    let clock = crate::clock::SimClock::for_host(client, &input.scenario.faults);
+    for sent in sends {
+        let at_ms = clock.at(std::time::Duration::from_micros(sent.sent_us));
+        let held = spent
+            .iter()
+            .take_while(|s| s.ended_us.saturating_add(1_000) < sent.sent_us)
+            .filter(|s| at_ms.saturating_add(RESET_SLACK_MS) < s.reset_unix_ms)
+            .max_by_key(|s| s.reset_unix_ms);
+        if let Some(held) = held {
+            found.push(
+                Violation::new(
+                    ORACLE,
+                    input,
+                    format!(
+                        "{client} sent while the server's advertised budget was spent, {} ms before its reset",
+                        held.reset_unix_ms - at_ms
+                    ),
+                )
+                .ops([held.op, sent.op])
+                .evidence(format!(
+                    "attempt {} of op {} got X-RateLimit-Remaining: 0, X-RateLimit-Reset: {} (ended at {:.3} s); attempt {} of op {} went out at {:.3} s, {} by the client's clock",
+                    held.index,
+                    held.op,
+                    held.reset_unix_ms / 1_000,
+                    held.ended_us as f64 / 1e6,
+                    sent.index,
+                    sent.op,
+                    sent.sent_us as f64 / 1e6,
+                    at_ms
+                )),
+            );
+            return;
+        }
+    }
+}
+
 /// Retries never exceed the reserve plus `percent`% of the first attempts sent so far.
 fn budget(input: &OracleInput<'_>, client: &str, sends: &[Sent], found: &mut Vec<Violation>) {
     let Some(budget) = input.scenario.client.budget else {
@@ -374,6 +471,7 @@ mod tests {
             retry_after_ms,
             replayed: false,
             error_code: None,
+            advertised: Advertised::default(),
         }
     }
 
@@ -476,5 +574,74 @@ mod tests {
             OpOutcome::Failed { reason: "x".into() },
         );
         assert_one(&fixture.check(ORACLE), "circuit breaker did not open");
+    }
+
+    /// A 201 that advertised the caller's allowance spent until unix second `reset_s`.
+    fn spent(reset_s: u64) -> AttemptOutcome {
+        AttemptOutcome::Response {
+            status: 201,
+            retry_after_ms: None,
+            replayed: false,
+            error_code: None,
+            advertised: Advertised {
+                remaining: Some("0".into()),
+                reset: Some(reset_s.to_string()),
+                retry_after: None,
+            },
+        }
+    }
+
+    /// Two operations of client-0, one second apart (the fixture's clock): the first's
+    /// response says `reset_s`; the second is sent 1 s after it ended, 2.01 s into the run.
+    fn after_spent_budget(reset_s: u64, adaptive: bool) -> Vec<Violation> {
+        let mut fixture = Fixture::new();
+        fixture.scenario.client.rate_limit = Some(shipsim_system::client::ClientRateLimit {
+            burst: 10,
+            per_second: 10,
+            adaptive,
+        });
+        for (key, outcome) in [("k1", spent(reset_s)), ("k2", response(201, None))] {
+            fixture.op(
+                "merchant-0",
+                op_kind("create_order"),
+                Some(key),
+                Some("{}"),
+                None,
+                vec![attempt(0, 0, outcome, Some(key))],
+                OpOutcome::Failed { reason: "x".into() },
+            );
+        }
+        fixture.check(ORACLE)
+    }
+
+    #[test]
+    fn sending_into_an_advertised_spent_budget_is_caught() {
+        // Proves an adaptive client that sends after the server said Remaining: 0 and before
+        // the Reset it gave is caught, naming how early; that sending after the reset is
+        // fine; and that a non-adaptive client is not held to the advertised budget.
+        let epoch_s = crate::clock::EPOCH_UNIX_MS / 1_000;
+        assert_one(
+            &after_spent_budget(epoch_s + 3, true),
+            "sent while the server's advertised budget was spent, 990 ms before its reset",
+        );
+        assert_eq!(after_spent_budget(epoch_s + 2, true), vec![]);
+        assert_eq!(after_spent_budget(epoch_s + 3, false), vec![]);
+    }
+
+    #[test]
+    fn advertised_budget_is_read_from_the_raw_headers() {
+        // Proves only `Remaining: 0` with a numeric reset holds sends: a positive remaining,
+        // a missing or malformed reset hold nothing.
+        let of = |remaining: Option<&str>, reset: Option<&str>| Advertised {
+            remaining: remaining.map(str::to_string),
+            reset: reset.map(str::to_string),
+            retry_after: None,
+        };
+        assert_eq!(of(Some("0"), Some("17")).spent_until_unix_s(), Some(17));
+        assert_eq!(of(Some(" 0 "), Some("17")).spent_until_unix_s(), Some(17));
+        assert_eq!(of(Some("1"), Some("17")).spent_until_unix_s(), None);
+        assert_eq!(of(Some("0"), None).spent_until_unix_s(), None);
+        assert_eq!(of(Some("0"), Some("soon")).spent_until_unix_s(), None);
+        assert_eq!(of(None, Some("17")).spent_until_unix_s(), None);
     }
 }

@@ -11,6 +11,7 @@
 mod acknowledged_writes;
 mod ambiguity_resolved;
 mod client_discipline;
+mod credentials_honoured;
 mod exactly_once;
 mod stable_replays;
 mod state_machine;
@@ -47,6 +48,9 @@ pub enum OracleKind {
     StateMachine,
     /// Every webhook event was delivered and took effect exactly once, in order.
     WebhookOnce,
+    /// During a key rotation, no request was refused (401) for a key that was active
+    /// while it was in flight.
+    CredentialsHonoured,
     /// End-to-end latency per endpoint within the scenario's budgets (over all seeds).
     LatencyBudget,
 }
@@ -61,6 +65,7 @@ impl OracleKind {
         OracleKind::ClientDiscipline,
         OracleKind::StateMachine,
         OracleKind::WebhookOnce,
+        OracleKind::CredentialsHonoured,
         OracleKind::LatencyBudget,
     ];
 
@@ -75,6 +80,7 @@ impl OracleKind {
             OracleKind::ClientDiscipline => "client_discipline",
             OracleKind::StateMachine => "state_machine",
             OracleKind::WebhookOnce => "webhook_once",
+            OracleKind::CredentialsHonoured => "credentials_honoured",
             OracleKind::LatencyBudget => "latency_budget",
         }
     }
@@ -104,6 +110,9 @@ impl OracleKind {
             OracleKind::WebhookOnce => {
                 "every webhook delivered and acted on exactly once, forward only; forgeries refused"
             }
+            OracleKind::CredentialsHonoured => {
+                "during a key rotation, no 401 for a key active while the request was in flight"
+            }
             OracleKind::LatencyBudget => {
                 "per-endpoint latency percentiles within the scenario's budgets"
             }
@@ -121,6 +130,7 @@ impl OracleKind {
             OracleKind::ClientDiscipline => client_discipline::check(input),
             OracleKind::StateMachine => state_machine::check(input),
             OracleKind::WebhookOnce => webhook_once::check(input),
+            OracleKind::CredentialsHonoured => credentials_honoured::check(input),
             OracleKind::LatencyBudget => Vec::new(),
         };
         for violation in &mut found {

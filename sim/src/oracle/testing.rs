@@ -123,6 +123,7 @@ pub(crate) fn ok_attempt(status: u16, key: Option<&str>) -> AttemptRecord {
             retry_after_ms: None,
             replayed: false,
             error_code: None,
+            advertised: shipsim_system::client::Advertised::default(),
         },
         key,
     )

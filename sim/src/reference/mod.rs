@@ -96,6 +96,7 @@ fn webhook_settings(scenario: &Scenario) -> WebhookSettings {
                             crate::hosts::HTTP_PORT
                         ),
                         secret: deployment::merchant_secret(&caller),
+                        previous_secret: None,
                     };
                     (caller, target)
                 })
@@ -107,15 +108,46 @@ fn webhook_settings(scenario: &Scenario) -> WebhookSettings {
     }
 }
 
+/// The service's keys: each caller's own, and with a `[credentials]` rotation its new key
+/// too, the old one retired at the scenario's time.
+fn api_keys(
+    callers: &[crate::target::Caller],
+    rotation: Option<crate::scenario::CredentialSettings>,
+) -> (
+    BTreeMap<String, String>,
+    BTreeMap<String, service::KeyRetirement>,
+) {
+    let mut keys: BTreeMap<String, String> = callers
+        .iter()
+        .map(|c| (c.api_key.clone(), c.id.clone()))
+        .collect();
+    let mut retirements = BTreeMap::new();
+    if let Some(rotation) = rotation {
+        let unix_ms = |at_ms: u64| crate::clock::EPOCH_UNIX_MS + at_ms;
+        for caller in callers {
+            keys.insert(
+                crate::scenario::CredentialSettings::rotated_key(&caller.api_key),
+                caller.id.clone(),
+            );
+            retirements.insert(
+                caller.api_key.clone(),
+                service::KeyRetirement {
+                    replaced_at_ms: unix_ms(rotation.rotate_keys_at_ms),
+                    retired_at_ms: unix_ms(rotation.retire_old_keys_at_ms),
+                },
+            );
+        }
+    }
+    (keys, retirements)
+}
+
 fn service_router(boot: &Boot) -> axum::Router {
     let scenario = boot.scenario();
     let webhooks = webhook_settings(scenario);
+    let (api_keys, key_retirements) = api_keys(boot.callers(), scenario.credentials);
     let config = ServiceConfig {
-        api_keys: boot
-            .callers()
-            .iter()
-            .map(|c| (c.api_key.clone(), c.id.clone()))
-            .collect(),
+        api_keys,
+        key_retirements,
         carrier_base_url: boot.downstream(CARRIER).base_url().to_string(),
         carrier_api_key: CARRIER_API_KEY.to_string(),
         carrier_policy: scenario.service.carrier,

@@ -59,6 +59,9 @@ pub struct Scenario {
     pub service: ServiceSettings,
     /// Webhook traffic; `None` when the scenario has no `[webhooks]` table.
     pub webhooks: Option<WebhookSettings>,
+    /// An API key rotation of every caller mid-run; `None` (no `[credentials]` table): each
+    /// caller keeps its one key.
+    pub credentials: Option<CredentialSettings>,
     /// Faults, in file order.
     pub faults: Vec<FaultSpec>,
     /// Oracles that judge each seed, in catalogue order.
@@ -202,6 +205,27 @@ impl Default for ServiceSettings {
             },
             lock_lease_ms: shipsim_system::service::LOCK_LEASE_MS_DEFAULT,
         }
+    }
+}
+
+/// `[credentials]`: every caller rotates its API key. The service holds each caller's old
+/// and new key from the start (the new one issued); clients start operations with the new
+/// key from `rotate_keys_at_ms` by their own clock; the old key is refused from
+/// `retire_old_keys_at_ms` by the service's clock. Operations started earlier keep the old
+/// key for all their attempts, as a client that read its key at the start of a call does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CredentialSettings {
+    /// When clients move to the new key, ms of simulated time.
+    pub rotate_keys_at_ms: u64,
+    /// When the old key is retired, ms of simulated time.
+    pub retire_old_keys_at_ms: u64,
+}
+
+impl CredentialSettings {
+    /// The key caller `api_key` rotates to.
+    #[must_use]
+    pub fn rotated_key(api_key: &str) -> String {
+        format!("{api_key}_rotated")
     }
 }
 
@@ -469,6 +493,7 @@ fn validate(
     };
 
     let webhooks = validate_webhooks(&ctx, raw.webhooks.as_ref())?;
+    let credentials = validate_credentials(&ctx, raw.credentials.as_ref(), &run)?;
     let fault_context = ParseContext {
         file,
         source,
@@ -599,11 +624,46 @@ fn validate(
         client,
         service,
         webhooks,
+        credentials,
         faults,
         oracles,
         reach,
         budgets,
     })
+}
+
+fn validate_credentials(
+    ctx: &Ctx<'_>,
+    raw: Option<&Spanned<raw::RawCredentials>>,
+    run: &RunSettings,
+) -> Result<Option<CredentialSettings>, ScenarioError> {
+    let Some(table) = raw else { return Ok(None) };
+    let raw = table.get_ref();
+    let rotate = *raw.rotate_keys_at_ms.get_ref();
+    let retire = *raw.retire_old_keys_at_ms.get_ref();
+    if retire <= rotate {
+        return Err(ctx
+            .error(
+                &raw.retire_old_keys_at_ms,
+                format!(
+                    "the old keys are retired at {retire} ms, not after the rotation at {rotate} ms"
+                ),
+            )
+            .with_hint("retire the old keys after clients moved to the new ones"));
+    }
+    if retire >= run.time_limit_ms {
+        return Err(ctx.error(
+            &raw.retire_old_keys_at_ms,
+            format!(
+                "{retire} ms is past the run's time limit of {} ms",
+                run.time_limit_ms
+            ),
+        ));
+    }
+    Ok(Some(CredentialSettings {
+        rotate_keys_at_ms: rotate,
+        retire_old_keys_at_ms: retire,
+    }))
 }
 
 /// `reach = [...]`: known moment names, each once, in catalogue order.

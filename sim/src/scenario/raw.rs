@@ -24,6 +24,7 @@ pub(crate) struct RawScenario {
     pub client: Option<RawClient>,
     pub service: Option<RawService>,
     pub webhooks: Option<Spanned<RawWebhooks>>,
+    pub credentials: Option<Spanned<RawCredentials>>,
     #[serde(default)]
     pub fault: Vec<Spanned<RawFault>>,
     pub budgets: Option<BTreeMap<Spanned<String>, Spanned<RawBudget>>>,
@@ -97,6 +98,14 @@ pub(crate) struct RawService {
     pub carrier_deadline_ms: Option<Spanned<u64>>,
     pub carrier_attempts: Option<Spanned<u32>>,
     pub lock_lease_ms: Option<Spanned<u64>>,
+}
+
+/// `[credentials]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCredentials {
+    pub rotate_keys_at_ms: Spanned<u64>,
+    pub retire_old_keys_at_ms: Spanned<u64>,
 }
 
 /// `[webhooks]`

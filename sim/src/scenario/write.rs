@@ -151,6 +151,12 @@ impl Scenario {
             }
         }
 
+        if let Some(c) = &self.credentials {
+            let _ = writeln!(out, "\n[credentials]");
+            let _ = writeln!(out, "rotate_keys_at_ms = {}", c.rotate_keys_at_ms);
+            let _ = writeln!(out, "retire_old_keys_at_ms = {}", c.retire_old_keys_at_ms);
+        }
+
         for fault in &self.faults {
             let _ = writeln!(out, "\n[[fault]]");
             out.push_str(&fault_table(fault));

@@ -24,6 +24,11 @@ pub(crate) struct ApiClient {
     bugs: BugSet,
     /// Only used by the planted bug that invents a key per attempt.
     key_rng: Mutex<ChaCha8Rng>,
+    /// The client's clock, read to pick the key of an operation during a rotation.
+    clock: Arc<dyn Clock>,
+    /// A `[credentials]` rotation: from this unix ms by the client's clock, operations
+    /// start with the caller's new key.
+    rotation: Option<(u64, Caller)>,
 }
 
 impl ApiClient {
@@ -41,13 +46,46 @@ impl ApiClient {
         bugs: BugSet,
     ) -> ApiClient {
         ApiClient {
-            retrier: Retrier::new(transport, clock, seed.derive("retry"), policy, bugs.clone()),
+            retrier: Retrier::new(
+                transport,
+                clock.clone(),
+                seed.derive("retry"),
+                policy,
+                bugs.clone(),
+            ),
+            clock,
+            rotation: None,
             key_rng: Mutex::new(seed.derive("keys").rng()),
             conventions: api.conventions(),
             api,
             caller,
             base_url,
             bugs,
+        }
+    }
+
+    /// The client with the scenario's key rotation, if it has one: operations started from
+    /// the rotation time (by the client's clock) use the caller's new key for every attempt;
+    /// earlier ones keep the old key, retries included.
+    pub(crate) fn rotating(
+        mut self,
+        credentials: Option<crate::scenario::CredentialSettings>,
+    ) -> ApiClient {
+        self.rotation = credentials.map(|c| {
+            let rotated = Caller {
+                api_key: crate::scenario::CredentialSettings::rotated_key(&self.caller.api_key),
+                ..self.caller.clone()
+            };
+            (crate::clock::EPOCH_UNIX_MS + c.rotate_keys_at_ms, rotated)
+        });
+        self
+    }
+
+    /// The caller, with the key an operation starting now uses.
+    fn caller_now(&self) -> &Caller {
+        match &self.rotation {
+            Some((at_ms, rotated)) if self.clock.now_ms() >= *at_ms => rotated,
+            _ => &self.caller,
         }
     }
 
@@ -63,12 +101,13 @@ impl ApiClient {
         parent: Option<&str>,
         body: &str,
     ) -> Result<OpReport<Seen>, ApiError> {
+        let caller = self.caller_now();
         let build = |attempt_key: &str| {
             self.api
                 .create(
                     kind,
                     &CreateCall {
-                        caller: &self.caller,
+                        caller,
                         key: attempt_key,
                         placement,
                         parent,
@@ -103,7 +142,7 @@ impl ApiClient {
             .read(
                 kind,
                 &ReadCall {
-                    caller: &self.caller,
+                    caller: self.caller_now(),
                     id,
                 },
             )

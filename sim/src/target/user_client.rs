@@ -251,6 +251,7 @@ fn describe(response: &HttpResponse, clock: &dyn Clock) -> AttemptOutcome {
         error_code: (status >= 300)
             .then(|| error_code(response.body()))
             .flatten(),
+        advertised: shipsim_system::client::Advertised::of(response.headers()),
     }
 }
 

@@ -31,7 +31,9 @@ fn expected(bug: Bug) -> &'static [OracleKind] {
         Bug::ClientIgnoresRetryAfter
         | Bug::ClientRetries4xx
         | Bug::ClientRetryStorm
-        | Bug::ClientRetriesBypassLimiter => &[ClientDiscipline],
+        | Bug::ClientRetriesBypassLimiter
+        | Bug::ClientIgnoresAdvertisedBudget => &[ClientDiscipline],
+        Bug::RotationDropsOldKeyEarly => &[CredentialsHonoured],
         Bug::WebhookDedupeAfterEffect
         | Bug::ReceiverSkipsDedupe
         | Bug::ReceiverDedupeAfterEffect

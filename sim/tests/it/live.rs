@@ -1005,3 +1005,148 @@ async fn the_events_feed_serves_live_and_survives_a_kill() {
     assert_eq!(status, 400, "{bad}");
     assert_eq!(bad["error"]["details"][0]["field"], "after", "{bad}");
 }
+
+#[test]
+fn serve_refuses_demo_credentials_off_loopback() {
+    // Proves `shipsim serve` will not listen on a non-loopback address (0.0.0.0) with the
+    // well-known demo keys: it exits 2 before binding, naming the address, what is demo and
+    // where real credentials go. (The decision itself is unit-tested in live::credentials.)
+    let dir = scratch("demo-off-loopback");
+    let mut command = std::process::Command::new(exe());
+    command.args([
+        "serve",
+        "--listen",
+        "0.0.0.0:0",
+        "--db",
+        dir.join("service.db").to_str().unwrap(),
+    ]);
+    for name in shipsim::live::credentials::ENV_ALL {
+        command.env_remove(name);
+    }
+    let output = command.output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("refusing to listen on 0.0.0.0:0"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("merchant API keys sk_sim_merchant_N"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("SHIPSIM_MERCHANT_KEYS"), "{stderr}");
+    assert!(!dir.join("service.db").exists(), "nothing was opened");
+}
+
+/// Starts a merchant webhook endpoint on loopback that keeps every delivery's raw
+/// signature header and body, verifying nothing. Returns its URL and the deliveries.
+async fn recording_endpoint() -> (
+    String,
+    std::sync::Arc<std::sync::Mutex<Vec<(String, axum::body::Bytes)>>>,
+) {
+    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let store = received.clone();
+    let handler = move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+        let store = store.clone();
+        async move {
+            let signature = headers
+                .get(shipsim_system::webhook::HEADER_SIGNATURE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string();
+            store.lock().unwrap().push((signature, body));
+            axum::http::StatusCode::OK
+        }
+    };
+    let router = axum::Router::new().route("/hooks", axum::routing::post(handler));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hooks", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    (url, received)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_merchant_in_rotation_authenticates_with_either_key_and_gets_both_signatures() {
+    // Proves a rotation without downtime in live mode, from a keys file: merchant-0 holds
+    // two API keys, and a create under one idempotency key with the new key is replayed
+    // (same order id) with the old one, so both authenticate as the same merchant; the demo
+    // key no longer does (401). Its webhook deliveries carry two v1= signatures, each
+    // verifying under one of its two secrets, so a receiver holding either accepts them.
+    let dir = scratch("rotation");
+    let keys = dir.join("keys.toml");
+    std::fs::write(
+        &keys,
+        r#"carrier_webhook_secret = "whsec_carrier_live"
+
+[[merchant]]
+api_keys = ["sk_live_0_new", "sk_live_0_old"]
+webhook_secrets = ["whsec_0_new", "whsec_0_old"]
+
+[[merchant]]
+api_keys = ["sk_live_1"]
+webhook_secrets = ["whsec_1"]
+"#,
+    )
+    .unwrap();
+    let (hooks_url, received) = recording_endpoint().await;
+    let carrier = carrier(&dir);
+    let webhook = format!("merchant-0={hooks_url}");
+    let service = serve(
+        &dir,
+        "127.0.0.1:0",
+        &carrier.url,
+        &[
+            "--keys-file",
+            keys.to_str().unwrap(),
+            "--webhook-url",
+            &webhook,
+        ],
+    );
+    let http = reqwest::Client::new();
+    let create = |api_key: &'static str| {
+        http.post(format!("{}/v1/orders", service.url))
+            .header("x-api-key", api_key)
+            .header("idempotency-key", "order-rotation")
+            .json(&serde_json::json!({
+                "reference": "PO-rotation",
+                "items": [{ "sku": "SKU-1", "quantity": 1 }],
+                "ship_to": { "name": "A", "line1": "B", "city": "C", "postal_code": "12345", "country": "DE" }
+            }))
+            .send()
+    };
+    let first = create("sk_live_0_new").await.unwrap();
+    assert_eq!(first.status(), 201);
+    let first: serde_json::Value = first.json().await.unwrap();
+    let again = create("sk_live_0_old").await.unwrap();
+    assert_eq!(again.status(), 201, "the old key still authenticates");
+    let again: serde_json::Value = again.json().await.unwrap();
+    assert_eq!(
+        first["id"], again["id"],
+        "both keys are the same merchant: its idempotency key replays"
+    );
+    let demo = create("sk_sim_merchant_0").await.unwrap();
+    assert_eq!(demo.status(), 401, "demo keys are off when keys are given");
+    let mut deliveries = Vec::new();
+    for _ in 0..100 {
+        deliveries = received.lock().unwrap().clone();
+        if !deliveries.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!deliveries.is_empty(), "order.created was delivered");
+    use shipsim_system::clock::{Clock as _, WallClock};
+    for (signature, body) in &deliveries {
+        assert_eq!(signature.matches("v1=").count(), 2, "{signature}");
+        for secret in ["whsec_0_new", "whsec_0_old"] {
+            let checked = shipsim_system::webhook::verify(
+                secret,
+                Some(signature),
+                body,
+                WallClock.now_ms(),
+                shipsim_system::webhook::TOLERANCE_S_DEFAULT,
+            );
+            assert_eq!(checked, Ok(()), "{secret}");
+        }
+    }
+}

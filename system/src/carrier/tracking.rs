@@ -116,6 +116,7 @@ impl DeliveryQueue for Queue {
                 event_id: item.event.event_id.clone(),
                 url: self.url.clone(),
                 secret: self.secret.clone(),
+                previous_secret: None,
                 body: Bytes::from(serde_json::to_vec(&item.event).expect("API types serialise")),
                 attempts: match item.delivery {
                     Delivery::Pending { attempts, .. } => attempts,

@@ -17,6 +17,8 @@ pub enum AttemptOutcome {
         replayed: bool,
         /// The error code of the envelope, for non-2xx responses.
         error_code: Option<String>,
+        /// The allowance the server advertised, as the raw header values it sent.
+        advertised: Advertised,
     },
     /// No response within the attempt's timeout.
     Timeout,
@@ -48,6 +50,48 @@ impl AttemptOutcome {
             AttemptOutcome::Transport(TransportError::Io(_)) => "io-error".into(),
             AttemptOutcome::Transport(TransportError::Protocol(_)) => "protocol-error".into(),
         }
+    }
+}
+
+/// What a response said of the caller's allowance: the raw values of `X-RateLimit-Remaining`,
+/// `X-RateLimit-Reset` and `Retry-After` as they came off the wire (`None` when absent or
+/// not text), so an oracle judges the client against what the server actually sent, not
+/// against the client's reading of it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Advertised {
+    /// `X-RateLimit-Remaining`: requests left in the caller's current allowance.
+    pub remaining: Option<String>,
+    /// `X-RateLimit-Reset`: unix seconds at which the allowance is next replenished.
+    pub reset: Option<String>,
+    /// `Retry-After`, seconds or an HTTP date.
+    pub retry_after: Option<String>,
+}
+
+impl Advertised {
+    /// The values of a response's headers.
+    #[must_use]
+    pub fn of(headers: &http::HeaderMap) -> Self {
+        let text = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        Advertised {
+            remaining: text(crate::api::HEADER_RATE_REMAINING),
+            reset: text(crate::api::HEADER_RATE_RESET),
+            retry_after: text(http::header::RETRY_AFTER.as_str()),
+        }
+    }
+
+    /// The unix second at which a spent allowance is replenished: `Some` only when the
+    /// response said `X-RateLimit-Remaining: 0` with a numeric `X-RateLimit-Reset`.
+    #[must_use]
+    pub fn spent_until_unix_s(&self) -> Option<u64> {
+        let number = |v: &Option<String>| v.as_deref().and_then(|v| v.trim().parse::<u64>().ok());
+        (number(&self.remaining) == Some(0))
+            .then(|| number(&self.reset))
+            .flatten()
     }
 }
 

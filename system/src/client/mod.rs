@@ -16,7 +16,7 @@ mod retrier;
 mod retry_after;
 mod ship_client;
 
-pub use error::{AttemptOutcome, AttemptRecord, ClientError};
+pub use error::{Advertised, AttemptOutcome, AttemptRecord, ClientError};
 pub use guard::{Admit, Breaker, BreakerState, BudgetState, RetryBudget};
 pub use limiter::{ClientRateLimit, LimiterState};
 pub use policy::{

@@ -12,7 +12,7 @@ use std::time::Duration;
 use rand_chacha::ChaCha8Rng;
 use tokio::time::Instant;
 
-use super::error::{AttemptOutcome, AttemptRecord, ClientError};
+use super::error::{Advertised, AttemptOutcome, AttemptRecord, ClientError};
 use super::guard::{Admit, BreakerState, BudgetState};
 use super::limiter::LimiterState;
 use super::policy::{self, RetryPolicy, StatusClass};
@@ -144,9 +144,13 @@ impl Retrier {
         state.acquire(limit, now_ms, now_unix_ms)
     }
 
-    /// Tells an adaptive limiter what the server said of the caller's allowance.
+    /// Tells an adaptive limiter what the server said of the caller's allowance. The
+    /// planted bug reads nothing: the client keeps sending into a spent allowance.
     fn observe_allowance(&self, response: &HttpResponse) {
         if !self.policy.rate_limit.is_some_and(|limit| limit.adaptive) {
+            return;
+        }
+        if self.bugs.has(Bug::ClientIgnoresAdvertisedBudget) {
             return;
         }
         let number = |name: &str| {
@@ -330,6 +334,7 @@ impl Retrier {
             retry_after_ms,
             replayed,
             error_code,
+            advertised: Advertised::of(response.headers()),
         }
     }
 

@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use super::Service;
 use super::error::{ApiError, PendingError};
 use crate::api::{ErrorBody, ErrorEnvelope, HEADER_API_KEY, HEADER_REQUEST_ID, REQUEST_ID_LEN_MAX};
+use crate::bugs::Bug;
 use crate::seed::IdGen;
 
 /// The id of the request being served (`req_...`), also sent as `X-Request-Id`.
@@ -129,10 +130,23 @@ pub(crate) async fn authenticate(
     };
     // Compared with every configured key in constant time: a map lookup on the secret
     // would leak, through its timing, how much of a guessed key was right.
-    let caller = service.api_keys.find(presented.as_bytes()).cloned();
-    let Some(caller) = caller else {
+    let found = service.api_keys.find(presented.as_bytes()).cloned();
+    let Some((caller, retirement)) = found else {
         return ApiError::unauthenticated("unknown API key").into_response();
     };
+    if let Some(retirement) = retirement {
+        // The planted bug retires the old key as soon as its replacement is issued, as a
+        // deploy that swaps the key instead of adding the new one does: requests clients
+        // sent before they moved over (and their retries) are refused.
+        let retired_at_ms = if service.config.bugs.has(Bug::RotationDropsOldKeyEarly) {
+            retirement.replaced_at_ms
+        } else {
+            retirement.retired_at_ms
+        };
+        if service.clock.now_ms() >= retired_at_ms {
+            return ApiError::unauthenticated("API key retired by a rotation").into_response();
+        }
+    }
     tracing::Span::current().record("caller", caller.as_str());
     request.extensions_mut().insert(Caller(caller));
     next.run(request).await

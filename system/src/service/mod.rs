@@ -89,11 +89,26 @@ pub const SWEEP_INTERVAL_MS: u64 = 60_000;
 /// the sweeper repeats until a sweep deletes fewer.
 pub const SWEEP_BATCH_MAX: usize = 1_000;
 
+/// A key's retirement in a rotation: its replacement was issued at `replaced_at_ms`, and
+/// it stays accepted until `retired_at_ms` (unix ms by the service's clock), so requests
+/// sent with it before clients moved over, retries included, still authenticate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyRetirement {
+    /// When the replacement key was issued (clients start moving to it).
+    pub replaced_at_ms: u64,
+    /// From when the key is refused.
+    pub retired_at_ms: u64,
+}
+
 /// What the service needs to know.
 #[derive(Clone, Debug)]
 pub struct ServiceConfig {
-    /// API key -> caller (merchant id).
+    /// API key -> caller (merchant id). A caller in a rotation holds two keys, both
+    /// authenticating as it.
     pub api_keys: BTreeMap<String, String>,
+    /// Keys of `api_keys` being retired by a rotation, and when: accepted until then,
+    /// refused (401) from then. Empty: every key is accepted for ever.
+    pub key_retirements: BTreeMap<String, KeyRetirement>,
     /// Carrier base URL, no trailing slash (`http://carrier`).
     pub carrier_base_url: String,
     /// The service's API key at the carrier.
@@ -149,8 +164,9 @@ pub(crate) struct Service {
     buckets: Buckets,
     carrier: CarrierClient,
     metrics: Metrics,
-    /// The merchants' API keys (`config.api_keys`), compared in constant time.
-    api_keys: KeyRing<String>,
+    /// The merchants' API keys (`config.api_keys`), compared in constant time, each with
+    /// its retirement if a rotation retires it.
+    api_keys: KeyRing<(String, Option<KeyRetirement>)>,
     /// Only used by the planted bug that keeps idempotency records in memory.
     memory_idempotency: Mutex<BTreeMap<IdemScope, IdempotencyRecord>>,
 }
@@ -185,12 +201,10 @@ pub fn router_with_ids(config: ServiceConfig, deps: ServiceDeps, ids: Arc<IdGen>
         carrier,
         metrics: Metrics::default(),
         memory_idempotency: Mutex::new(BTreeMap::new()),
-        api_keys: KeyRing::new(
-            config
-                .api_keys
-                .iter()
-                .map(|(key, caller)| (key.clone(), caller.clone())),
-        ),
+        api_keys: KeyRing::new(config.api_keys.iter().map(|(key, caller)| {
+            let retirement = config.key_retirements.get(key).copied();
+            (key.clone(), (caller.clone(), retirement))
+        })),
         config,
     });
     // Only merchant routes take a merchant's API key and count against its rate limit:

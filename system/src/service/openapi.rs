@@ -515,6 +515,7 @@ mod tests {
     fn test_router() -> axum::Router {
         let config = ServiceConfig {
             api_keys: [("sk_test".to_string(), "merchant-0".to_string())].into(),
+            key_retirements: std::collections::BTreeMap::new(),
             carrier_base_url: "http://carrier".into(),
             carrier_api_key: "ck".into(),
             carrier_policy: RetryPolicy::new(10, 10),

@@ -53,6 +53,10 @@ pub struct WebhookTarget {
     pub url: String,
     /// Signing secret shared with the merchant.
     pub secret: String,
+    /// During a secret rotation, the secret being retired: deliveries are signed under
+    /// both (two `v1=` signatures) until it is removed, so the merchant's receiver can
+    /// switch secrets at any moment of the overlap.
+    pub previous_secret: Option<String>,
 }
 
 /// The service's webhook settings.
@@ -483,6 +487,7 @@ impl DeliveryQueue for Outbox {
                         event_id: record.event.event_id.clone(),
                         url: target.url.clone(),
                         secret: target.secret.clone(),
+                        previous_secret: target.previous_secret.clone(),
                         body: Bytes::from(
                             serde_json::to_vec(&record.event).expect("API types serialise"),
                         ),

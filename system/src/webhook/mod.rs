@@ -5,4 +5,6 @@ mod sender;
 mod signature;
 
 pub use sender::{DeliveryQueue, DeliveryResult, Outgoing, SenderConfig, run_sender};
-pub use signature::{HEADER_SIGNATURE, SignatureError, TOLERANCE_S_DEFAULT, sign, verify};
+pub use signature::{
+    HEADER_SIGNATURE, SignatureError, TOLERANCE_S_DEFAULT, sign, sign_rotating, verify,
+};

@@ -20,7 +20,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use rand_chacha::ChaCha8Rng;
 
-use super::signature::{HEADER_SIGNATURE, sign};
+use super::signature::{HEADER_SIGNATURE, sign_rotating};
 use crate::client::backoff_ms;
 use crate::clock::Clock;
 use crate::observe::{Observer, SystemEvent};
@@ -39,6 +39,9 @@ pub struct Outgoing {
     pub url: String,
     /// The receiver's signing secret.
     pub secret: String,
+    /// During a secret rotation, the secret being retired: the delivery is signed under
+    /// both, so the receiver may hold either.
+    pub previous_secret: Option<String>,
     /// The JSON body, fixed at enqueue time so every attempt sends the same bytes.
     pub body: Bytes,
     /// Attempts made before this one.
@@ -326,7 +329,12 @@ impl Sender {
             .header(http::header::CONTENT_TYPE, "application/json")
             .header(
                 HEADER_SIGNATURE,
-                sign(&outgoing.secret, signed_at_s, &outgoing.body),
+                sign_rotating(
+                    &outgoing.secret,
+                    outgoing.previous_secret.as_deref(),
+                    signed_at_s,
+                    &outgoing.body,
+                ),
             )
             .body(outgoing.body.clone());
         let failure = match request {
@@ -472,6 +480,7 @@ mod tests {
                         event_id: format!("evt_{seq}"),
                         url: "http://merchant/hooks".into(),
                         secret: "whsec".into(),
+                        previous_secret: None,
                         body: Bytes::from_static(b"{}"),
                         attempts: *attempts,
                         first_due_at_ms: EPOCH_MS,

@@ -57,6 +57,26 @@ pub fn sign(secret: &str, signed_at_s: u64, body: &[u8]) -> String {
     format!("t={signed_at_s},v1={}", crate::hex::encode(&digest))
 }
 
+/// The signature header during a secret rotation: `body` signed under `secret` and, when
+/// given, under the `previous` secret too (`t=..,v1=<new>,v1=<old>`), so a receiver holding
+/// either secret accepts it ([`verify`] tries every `v1=`). Without `previous` it is
+/// [`sign`]'s header, byte for byte.
+#[must_use]
+pub fn sign_rotating(
+    secret: &str,
+    previous: Option<&str>,
+    signed_at_s: u64,
+    body: &[u8],
+) -> String {
+    let mut header = sign(secret, signed_at_s, body);
+    if let Some(previous) = previous {
+        let digest = mac(previous, signed_at_s, body).finalize().into_bytes();
+        header.push_str(",v1=");
+        header.push_str(&crate::hex::encode(&digest));
+    }
+    header
+}
+
 /// Checks `header` against `body` at receiver time `now_ms`.
 ///
 /// # Errors
@@ -207,5 +227,29 @@ mod tests {
             "ab".repeat(32)
         );
         assert_eq!(verify("s", Some(&header), b"x", NOW_MS, 300), Ok(()));
+    }
+
+    #[test]
+    fn a_rotating_signature_is_accepted_under_either_secret() {
+        // Proves a delivery signed during a rotation verifies under the new secret and under
+        // the old one, not under a third; and that without a previous secret the header is
+        // exactly the single signature.
+        let header = sign_rotating("new", Some("old"), NOW_MS / 1_000, b"x");
+        assert_eq!(header.matches("v1=").count(), 2);
+        for secret in ["new", "old"] {
+            assert_eq!(
+                verify(secret, Some(&header), b"x", NOW_MS, 300),
+                Ok(()),
+                "{secret}"
+            );
+        }
+        assert_eq!(
+            verify("other", Some(&header), b"x", NOW_MS, 300),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            sign_rotating("new", None, NOW_MS / 1_000, b"x"),
+            sign("new", NOW_MS / 1_000, b"x")
+        );
     }
 }
