@@ -10,8 +10,8 @@ use crate::fault::FaultKind;
 /// Work of the default scenario (one client, 20 operations), the unit of comparison.
 pub const DEFAULT_WORK: u64 = 20;
 /// Work per seed above which a scenario is called heavy: ten thousand operations and
-/// events, five times the corpus's heaviest scenario (`webhook_burst`, 2,000 events plus
-/// its operations), which already takes ~60 ms per seed in release.
+/// events, ten times the corpus's largest burst (`webhook_burst`, 1,000 events plus its
+/// operations, some 50 ms per seed in release).
 pub const HEAVY_WORK: u64 = 10_000;
 
 /// The cost of one seed of a scenario, in units that do not depend on the machine.

@@ -35,15 +35,40 @@ pub fn is_valid_request_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"-_.:/+=@".contains(&b))
 }
 
-/// Outermost middleware: gives the request an id (the caller's `X-Request-Id` when it sent
-/// a valid one, else a fresh one), and renders any error into the envelope with that id:
-/// the service's own [`ApiError`]s, and the rejections axum's extractors and layers make
-/// before a handler runs (a body over the limit, ...), which come out as plain text.
+/// Outermost middleware of a downstream's router: gives the request an id (the caller's
+/// `X-Request-Id` when it sent a valid one, else a fresh one), and renders any error into
+/// the envelope with that id: the service's own [`ApiError`]s, and the rejections axum's
+/// extractors and layers make before a handler runs (a body over the limit, ...), which
+/// come out as plain text.
 pub(crate) async fn request_context(
     State(ids): State<Arc<IdGen>>,
-    mut request: Request,
+    request: Request,
     next: Next,
 ) -> Response {
+    with_request_id(&ids, request, |request| next.run(request)).await
+}
+
+/// Outermost middleware of the service: [`request_context`], and within it the request's
+/// span, log line and metrics ([`super::metrics::observe`]). One layer, not two: every
+/// request pays for each `from_fn` layer it passes.
+pub(crate) async fn served(
+    State(service): State<Arc<Service>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    with_request_id(&service.ids, request, |request| {
+        super::metrics::observe(&service, request, next)
+    })
+    .await
+}
+
+/// Gives the request its id, serves it with `serve`, then renders any error into the
+/// envelope with that id and sends the id back in `X-Request-Id`.
+async fn with_request_id<F, Fut>(ids: &IdGen, mut request: Request, serve: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Response>,
+{
     let supplied = request
         .headers()
         .get(HEADER_REQUEST_ID)
@@ -54,7 +79,7 @@ pub(crate) async fn request_context(
     request
         .extensions_mut()
         .insert(RequestId(request_id.clone()));
-    let mut response = next.run(request).await;
+    let mut response = serve(request).await;
     if let Some(PendingError(error)) = response.extensions_mut().remove::<PendingError>() {
         response = render_envelope(response, error, &request_id);
     } else if is_bare_rejection(&response) {
@@ -118,7 +143,9 @@ fn render_envelope(response: Response, error: ApiError, request_id: &str) -> Res
     Response::from_parts(parts, Body::from(body))
 }
 
-/// Authenticates the caller by `X-API-Key` and records it in the request's extensions.
+/// The merchant routes' middleware: authenticates the caller by `X-API-Key`, records it in
+/// the request's extensions, then applies the caller's rate limit
+/// ([`super::rate_limit::limit`]).
 pub(crate) async fn authenticate(
     State(service): State<Arc<Service>>,
     mut request: Request,
@@ -148,8 +175,8 @@ pub(crate) async fn authenticate(
         }
     }
     tracing::Span::current().record("caller", caller.as_str());
-    request.extensions_mut().insert(Caller(caller));
-    next.run(request).await
+    request.extensions_mut().insert(Caller(caller.clone()));
+    super::rate_limit::limit(&service, &caller, request, next).await
 }
 
 /// Fallback for paths no route matches.

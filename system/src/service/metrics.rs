@@ -252,13 +252,10 @@ pub(crate) async fn scrape(State(service): State<Arc<Service>>) -> Response {
     response
 }
 
-/// Middleware around every route: opens the request's span (handlers fill in the caller,
-/// key and ids as they learn them), measures the request, and logs its outcome.
-pub(crate) async fn observe(
-    State(service): State<Arc<Service>>,
-    request: Request,
-    next: Next,
-) -> Response {
+/// Around every route (called by the outermost middleware, [`super::context::served`]):
+/// opens the request's span (handlers fill in the caller, key and ids as they learn them),
+/// measures the request, and logs its outcome.
+pub(crate) async fn observe(service: &Service, request: Request, next: Next) -> Response {
     let route = request
         .extensions()
         .get::<MatchedPath>()

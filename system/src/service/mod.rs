@@ -220,15 +220,13 @@ pub fn router_with_ids(config: ServiceConfig, deps: ServiceDeps, ids: Arc<IdGen>
             }
         }
     }
-    let merchant = merchant
-        .layer(axum::middleware::from_fn_with_state(
-            service.clone(),
-            rate_limit::limit,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            service.clone(),
-            context::authenticate,
-        ));
+    // Authentication and the rate limit are one layer (`authenticate` calls the limit), as
+    // are the request id, error envelope and metrics (`served`): each `from_fn` layer costs
+    // every request a boxed future and a clone of the router below it.
+    let merchant = merchant.layer(axum::middleware::from_fn_with_state(
+        service.clone(),
+        context::authenticate,
+    ));
     Router::new()
         .merge(merchant)
         .merge(unmetered)
@@ -236,11 +234,7 @@ pub fn router_with_ids(config: ServiceConfig, deps: ServiceDeps, ids: Arc<IdGen>
         .method_not_allowed_fallback(context::wrong_method)
         .layer(axum::middleware::from_fn_with_state(
             service.clone(),
-            metrics::observe,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            ids,
-            context::request_context,
+            context::served,
         ))
         .layer(axum::extract::DefaultBodyLimit::max(
             validate::REQUEST_BYTES_MAX,

@@ -2,15 +2,14 @@
 //! (seed 000, "Rate Limiting & Throttling"; seed 004, C.8).
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::Service;
-use super::context::Caller;
 use super::error::ApiError;
 use crate::api::{HEADER_RATE_LIMIT, HEADER_RATE_REMAINING, HEADER_RATE_RESET};
 use crate::observe::SystemEvent;
@@ -80,28 +79,25 @@ impl Buckets {
     }
 }
 
-/// Middleware: sheds requests over the caller's limit with 429, and tells every caller
-/// where it stands in the `X-RateLimit-*` headers.
+/// Sheds requests over `caller`'s limit with 429, and tells every caller where it stands
+/// in the `X-RateLimit-*` headers. Called by the merchant middleware
+/// ([`super::context::authenticate`]) once it knows the caller: one layer, not two.
 pub(crate) async fn limit(
-    State(service): State<Arc<Service>>,
+    service: &Service,
+    caller: &str,
     request: Request,
     next: Next,
 ) -> Response {
     let Some(limit) = service.config.rate_limit else {
         return next.run(request).await;
     };
-    let caller = request
-        .extensions()
-        .get::<Caller>()
-        .map(|c| c.0.clone())
-        .unwrap_or_default();
     let now_ms = service.clock.now_ms();
-    let admission = service.buckets.admit(limit, &caller, now_ms);
+    let admission = service.buckets.admit(limit, caller, now_ms);
     let mut response = if admission.admitted {
         next.run(request).await
     } else {
         service.observer.record(SystemEvent::RateLimited {
-            caller: caller.clone(),
+            caller: caller.to_string(),
         });
         // Retry-After is whole seconds: round up so an obedient client is admitted.
         ApiError::rate_limited(admission.wait_ms.div_ceil(1_000).max(1)).into_response()
