@@ -55,6 +55,7 @@ pub fn scenario_text(seed: u64) -> String {
         out: String::new(),
         faults: String::new(),
         features: Vec::new(),
+        tolerance_s: None,
     };
     draw.all(seed);
     let description = draw.features.join(", ");
@@ -69,6 +70,15 @@ struct Draw<'a> {
     out: String,
     faults: String,
     features: Vec<&'static str>,
+    /// The drawn webhook tolerance, when webhooks are on.
+    tolerance_s: Option<u64>,
+}
+
+/// The largest service clock skew explored with a webhook tolerance of `tolerance_s`: the
+/// tolerance less room for the longest drawn webhook delay (1,200 ms), network latency and
+/// the signature's whole-second timestamps.
+fn skew_bound_ms(tolerance_s: u64) -> i64 {
+    i64::try_from(tolerance_s * 1_000).unwrap_or(i64::MAX) - 1_500
 }
 
 impl Draw<'_> {
@@ -169,6 +179,7 @@ impl Draw<'_> {
         let mut webhooks_table = String::new();
         if webhooks {
             let tolerance = self.rng.random_range(2..=5u64);
+            self.tolerance_s = Some(tolerance);
             let concurrency = self.pick(&[1u32, 2, 4]);
             let _ = writeln!(
                 webhooks_table,
@@ -314,10 +325,18 @@ impl Draw<'_> {
         if self.on(FAMILY_ON / 2.0) {
             let target = self.pick(&["service", "clients"]);
             let w = self.window(0.5);
+            let mut offset = self.rng.random_range(-5_000..=5_000i64);
+            let drift = self.pick(&[0i64, 100, -100]);
+            // The service verifies the carrier's signed events and signs its own: skewed
+            // past the webhook tolerance it must refuse them as stale (a misconfigured host,
+            // not a bug), so the skew stays inside it. Clamped, not redrawn: every other
+            // draw of the seed is unchanged.
+            if let (Some(tolerance_s), "service") = (self.tolerance_s, target) {
+                let bound = skew_bound_ms(tolerance_s);
+                offset = offset.clamp(-bound, bound);
+            }
             let body = format!(
-                "kind = \"clock_skew\"\ntarget = \"{target}\"\noffset_ms = {}\ndrift_ppm = {}\n{w}",
-                self.rng.random_range(-5_000..=5_000i64),
-                self.pick(&[0i64, 100, -100])
+                "kind = \"clock_skew\"\ntarget = \"{target}\"\noffset_ms = {offset}\ndrift_ppm = {drift}\n{w}"
             );
             self.fault("clock_skew", &body);
         }
@@ -599,5 +618,39 @@ mod tests {
             crate::fault::CATALOGUE.iter().map(|k| k.name).collect();
         let missing: Vec<_> = catalogue.difference(&kinds).collect();
         assert!(missing.is_empty(), "never drawn: {missing:?}");
+    }
+
+    #[test]
+    fn service_skew_stays_inside_the_webhook_tolerance() {
+        // Proves the explorer never skews the service's clock past the drawn webhook
+        // tolerance (refusing events as stale would then be right, and a false failure),
+        // while still drawing skews on both sides and skews of the clients past it.
+        let (mut inside, mut clients_past) = (0, 0);
+        for seed in 0..2_000 {
+            let text = scenario_text(seed);
+            let value: toml::Table = text.parse().expect("drawn TOML parses");
+            let Some(tolerance_s) = value
+                .get("webhooks")
+                .and_then(|w| w.get("tolerance_s"))
+                .and_then(toml::Value::as_integer)
+            else {
+                continue;
+            };
+            let faults = value.get("fault").and_then(toml::Value::as_array);
+            for fault in faults.into_iter().flatten() {
+                if fault.get("kind").and_then(toml::Value::as_str) != Some("clock_skew") {
+                    continue;
+                }
+                let offset = fault["offset_ms"].as_integer().expect("offset_ms");
+                let bound = skew_bound_ms(u64::try_from(tolerance_s).expect("positive"));
+                if fault["target"].as_str() == Some("service") {
+                    assert!(offset.abs() <= bound, "seed {seed}: {offset} ms\n{text}");
+                    inside += 1;
+                } else if offset.abs() > bound {
+                    clients_past += 1;
+                }
+            }
+        }
+        assert!(inside > 10 && clients_past > 10, "{inside} {clients_past}");
     }
 }

@@ -3,9 +3,10 @@
 //! The input is a scenario and a seed; the output is a smaller scenario (and possibly a
 //! neighbouring seed) on which the same oracle still finds a violation. The search is
 //! greedy delta debugging over the scenario's structure: drop faults, halve and trim clients
-//! and operations, shorten fault windows, lower fault probabilities, switch off workload
-//! features, drop operation kinds, remove think time; every candidate that still fails is
-//! kept, and passes repeat until none helps or the run budget is spent.
+//! and operations, move fault windows earlier and shorten them, shorten crash downtimes,
+//! lower fault probabilities, switch off workload features, drop operation kinds, remove
+//! think time; every candidate that still fails is kept, and passes repeat until none helps
+//! or the run budget is spent.
 //!
 //! Why not proptest's shrinking: proptest shrinks the values a strategy generated while
 //! keeping the generator's shape, but here every random choice of a run flows from one seed
@@ -236,6 +237,18 @@ fn candidates(scenario: &Scenario, default_mix: Option<&Mix>) -> Vec<Scenario> {
         }
     }
     for (index, fault) in scenario.faults.iter().enumerate() {
+        // Earlier windows (same length): a fault that strikes sooner needs fewer operations
+        // before it for the failure to show.
+        let start = fault.window.start_ms;
+        for earlier in [0, start / 2] {
+            if earlier < start {
+                out.push(with(&|s: &mut Scenario| {
+                    let window = &mut s.faults[index].window;
+                    window.end_ms = window.end_ms.map(|end| end - (start - earlier));
+                    window.start_ms = earlier;
+                }));
+            }
+        }
         if let Some(end) = fault.window.end_ms {
             let half = (end - fault.window.start_ms) / 2;
             if half >= 1 {
@@ -243,6 +256,18 @@ fn candidates(scenario: &Scenario, default_mix: Option<&Mix>) -> Vec<Scenario> {
                     s.faults[index].window.end_ms = Some(s.faults[index].window.start_ms + half)
                 }));
             }
+        }
+        // A shorter downtime: the crashed operation's own retries reach the restarted
+        // process, instead of later operations.
+        if let crate::fault::FaultKind::Crash(crash) = &fault.kind
+            && crash.restart_after_ms > 50
+        {
+            let half = crash.restart_after_ms / 2;
+            out.push(with(&|s: &mut Scenario| {
+                if let crate::fault::FaultKind::Crash(crash) = &mut s.faults[index].kind {
+                    crash.restart_after_ms = half;
+                }
+            }));
         }
         if fault.probability < 1.0 && fault.probability > 0.01 {
             out.push(with(&|s: &mut Scenario| {

@@ -5,6 +5,10 @@
 //!
 //! It reads the target's inventory; a target that gives none is judged by reading every
 //! acknowledged resource back through its API after the run (see the runner).
+//!
+//! Reads during the workload are judged too, from what came back: a caller reading a
+//! resource it was acknowledged before the read began must not be told it does not exist
+//! (404), nor be served another resource.
 
 use super::{OracleInput, OracleKind, Violation};
 use crate::history::{OpOutcome, Operation};
@@ -13,9 +17,10 @@ use crate::target::Seen;
 const ORACLE: OracleKind = OracleKind::AcknowledgedWrites;
 
 pub(super) fn check(input: &OracleInput<'_>) -> Vec<Violation> {
-    let mut found = Vec::new();
+    let mut found = workload_reads(input);
     let Some(inventory) = input.inventory else {
-        return read_back(input);
+        found.extend(read_back(input));
+        return found;
     };
     for (op, resource) in acknowledged(input) {
         let kind = op.kind.resource();
@@ -63,6 +68,61 @@ fn acknowledged<'a>(input: &'a OracleInput<'_>) -> impl Iterator<Item = (&'a Ope
             OpOutcome::Ok { resource, .. } => Some((op, resource)),
             _ => None,
         })
+}
+
+/// Every workload read of a resource its caller was acknowledged before the read was
+/// invoked: answered with that resource, or with anything but "not found".
+fn workload_reads(input: &OracleInput<'_>) -> Vec<Violation> {
+    // (kind, id, caller) -> the acknowledging write, the earliest if several.
+    let mut acked: std::collections::BTreeMap<(usize, &str, &str), &Operation> =
+        std::collections::BTreeMap::new();
+    for (op, resource) in acknowledged(input) {
+        let entry = acked
+            .entry((
+                op.kind.kind_index(),
+                resource.id.as_str(),
+                op.caller.as_str(),
+            ))
+            .or_insert(op);
+        if op.completed_at_us < entry.completed_at_us {
+            *entry = op;
+        }
+    }
+    let mut found = Vec::new();
+    for read in input.history.workload() {
+        if read.kind.is_write() {
+            continue;
+        }
+        let Some(target) = read.target.as_deref() else {
+            continue;
+        };
+        let Some(write) = acked.get(&(read.kind.kind_index(), target, read.caller.as_str())) else {
+            continue;
+        };
+        if write.completed_at_us > read.invoked_at_us {
+            continue;
+        }
+        let kind = read.kind.resource();
+        let wrong = match &read.outcome {
+            OpOutcome::Rejected { status: 404, .. } => Some(format!(
+                "{} was told its acknowledged {kind} {target} does not exist",
+                read.caller
+            )),
+            OpOutcome::Ok { resource, .. } if resource.id != target => Some(format!(
+                "{} read its {kind} {target} and was served {kind} {}",
+                read.caller, resource.id
+            )),
+            _ => None,
+        };
+        if let Some(message) = wrong {
+            found.push(
+                Violation::new(ORACLE, input, message)
+                    .ops([write.id, read.id])
+                    .evidence(format!("read: {}", read.outcome.label())),
+            );
+        }
+    }
+    found
 }
 
 /// Without the target's store: every acknowledged resource, read back through the API at
@@ -167,6 +227,63 @@ mod tests {
         assert_one(
             &fixture.check(ORACLE),
             "acknowledged with a downstream reference the store does not have",
+        );
+    }
+
+    #[test]
+    fn a_read_told_its_acknowledged_resource_is_missing_is_caught() {
+        // Proves a caller's read of its own acknowledged order answered 404 (or with another
+        // order) is a violation, while another caller's 404 for it is right.
+        use super::super::testing::{Resource, ok, ok_attempt, op_kind, order};
+        use shipsim_system::api::OrderStatus;
+        let not_found = || OpOutcome::Rejected {
+            status: 404,
+            code: Some("not_found".into()),
+        };
+        let mut fixture = Fixture::happy();
+        fixture.op(
+            "merchant-1",
+            op_kind("get_order"),
+            None,
+            None,
+            Some("ord_1"),
+            vec![ok_attempt(404, None)],
+            not_found(),
+        );
+        assert!(
+            fixture.check(ORACLE).is_empty(),
+            "another caller's 404 is right"
+        );
+        fixture.op(
+            "merchant-0",
+            op_kind("get_order"),
+            None,
+            None,
+            Some("ord_1"),
+            vec![ok_attempt(404, None)],
+            not_found(),
+        );
+        assert_one(
+            &fixture.check(ORACLE),
+            "merchant-0 was told its acknowledged order ord_1 does not exist",
+        );
+        let mut fixture = Fixture::happy();
+        fixture.op(
+            "merchant-0",
+            op_kind("get_order"),
+            None,
+            None,
+            Some("ord_1"),
+            vec![ok_attempt(200, None)],
+            ok(Resource::Order(Box::new(order(
+                "ord_2",
+                OrderStatus::Created,
+                &[],
+            )))),
+        );
+        assert_one(
+            &fixture.check(ORACLE),
+            "merchant-0 read its order ord_1 and was served order ord_2",
         );
     }
 }
