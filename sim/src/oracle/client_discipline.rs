@@ -15,7 +15,8 @@
 use std::collections::BTreeMap;
 
 use shipsim_system::client::{
-    Advertised, AttemptOutcome, ClientError, StatusClass, backoff_cap_ms, classify_status,
+    Advertised, AttemptOutcome, ClientError, RETRY_AFTER_MS_MAX, StatusClass, backoff_cap_ms,
+    classify_status,
 };
 
 use super::{OracleInput, OracleKind, Violation};
@@ -32,6 +33,7 @@ pub(super) fn check(input: &OracleInput<'_>) -> Vec<Violation> {
     let mut per_client: BTreeMap<&str, Vec<&Operation>> = BTreeMap::new();
     for op in input.history.workload() {
         per_operation(input, op, &mut found);
+        wire_headers(input, op, &mut found);
         per_client.entry(&op.client).or_default().push(op);
     }
     for (client, ops) in per_client {
@@ -80,49 +82,49 @@ fn per_operation(input: &OracleInput<'_>, op: &Operation, found: &mut Vec<Violat
     }
     for pair in attempts.windows(2) {
         let (previous, next) = (&pair[0], &pair[1]);
-        let retry_after = match &previous.outcome {
-            AttemptOutcome::Response {
-                status,
-                retry_after_ms,
-                ..
-            } => {
-                if classify_status(*status) == StatusClass::Permanent {
-                    found.push(
-                        Violation::new(
-                            ORACLE,
-                            input,
-                            format!("op {} retried after a non-retryable {status}", op.id),
-                        )
-                        .ops([op.id])
-                        .evidence(format!(
-                            "attempt {} got {status}; attempt {} followed",
-                            previous.index, next.index
-                        )),
-                    );
-                }
-                *retry_after_ms
-            }
-            AttemptOutcome::Timeout | AttemptOutcome::Transport(_) => None,
-        };
-        if let Some(asked) = retry_after
-            && next.waited_ms < asked
+        if let AttemptOutcome::Response { status, .. } = &previous.outcome
+            && classify_status(*status) == StatusClass::Permanent
         {
             found.push(
                 Violation::new(
                     ORACLE,
                     input,
-                    format!(
-                        "op {} retried {} ms after a Retry-After of {asked} ms",
-                        op.id, next.waited_ms
-                    ),
+                    format!("op {} retried after a non-retryable {status}", op.id),
                 )
                 .ops([op.id])
                 .evidence(format!(
-                    "attempt {} asked to wait {asked} ms",
-                    previous.index
+                    "attempt {} got {status}; attempt {} followed",
+                    previous.index, next.index
                 )),
             );
         }
+        let retry_after = wire_retry_after(input, op, previous);
+        if let Some(asked) = &retry_after {
+            // Judged on the simulated timeline, not on the wait the client says it made:
+            // from the end of the answer that asked to the next send.
+            let gap_ms = next.sent_at_ms.saturating_sub(previous.ended_at_ms);
+            if gap_ms.saturating_add(asked.slack_ms) < asked.wait_ms {
+                found.push(
+                    Violation::new(
+                        ORACLE,
+                        input,
+                        format!(
+                            "op {} retried {gap_ms} ms after a Retry-After of {} ms",
+                            op.id, asked.wait_ms
+                        ),
+                    )
+                    .ops([op.id])
+                    .evidence(format!(
+                        "attempt {} was answered `Retry-After: {}` (read by the oracle from the raw header); attempt {} went out {gap_ms} ms later (the client believed it asked for {})",
+                        previous.index,
+                        asked.raw,
+                        next.index,
+                        client_belief(&previous.outcome)
+                    )),
+                );
+            }
+        }
+        let retry_after = retry_after.map(|asked| asked.wait_ms);
         let cap = backoff_cap_ms(
             previous.index,
             policy.backoff_ms_base,
@@ -140,6 +142,165 @@ fn per_operation(input: &OracleInput<'_>, op: &Operation, found: &mut Vec<Violat
                     ),
                 )
                 .ops([op.id]),
+            );
+        }
+    }
+}
+
+/// Slack for the oracle's reading of a `Retry-After` date: the client read its clock when
+/// the answer arrived, which the recorded (truncated) millisecond times place within 2 ms.
+const RETRY_AFTER_DATE_SLACK_MS: u64 = 2;
+/// Slack for the gap between two attempts: both times are truncated to milliseconds.
+const GAP_SLACK_MS: u64 = 1;
+
+/// A wait the server asked for, as the oracle reads it from the raw header.
+struct Asked {
+    raw: String,
+    wait_ms: u64,
+    slack_ms: u64,
+}
+
+/// The `Retry-After` an attempt's answer carried, parsed here from the raw header value
+/// (RFC 9110 10.2.3: delta-seconds or an HTTP date), independently of the client's own
+/// parse: a client that misreads the header is judged against what the server sent. A date
+/// is read against the client's clock when the answer arrived (a skewed client waits by its
+/// own clock, as a real one does). Waits are capped as the client documents
+/// ([`RETRY_AFTER_MS_MAX`]). `None` without a header or when it cannot be parsed (that is
+/// judged by [`wire_headers`]).
+fn wire_retry_after(
+    input: &OracleInput<'_>,
+    op: &Operation,
+    attempt: &shipsim_system::client::AttemptRecord,
+) -> Option<Asked> {
+    let AttemptOutcome::Response { advertised, .. } = &attempt.outcome else {
+        return None;
+    };
+    let raw = advertised.retry_after.as_deref()?;
+    let (wait_ms, slack_ms) = match parse_retry_after(raw)? {
+        WireRetryAfter::Seconds(seconds) => (seconds.saturating_mul(1_000), GAP_SLACK_MS),
+        WireRetryAfter::AtUnixS(at_s) => {
+            let clock = crate::clock::SimClock::for_host(&op.client, &input.scenario.faults);
+            let arrived_us = op
+                .invoked_at_us
+                .saturating_add(attempt.ended_at_ms.saturating_mul(1_000));
+            let now_ms = clock.at(std::time::Duration::from_micros(arrived_us));
+            (
+                at_s.saturating_mul(1_000).saturating_sub(now_ms),
+                GAP_SLACK_MS + RETRY_AFTER_DATE_SLACK_MS,
+            )
+        }
+    };
+    Some(Asked {
+        raw: raw.to_string(),
+        wait_ms: wait_ms.min(RETRY_AFTER_MS_MAX),
+        slack_ms,
+    })
+}
+
+/// The two forms of `Retry-After` on the wire.
+#[derive(Debug, PartialEq, Eq)]
+enum WireRetryAfter {
+    Seconds(u64),
+    AtUnixS(u64),
+}
+
+/// RFC 9110 `Retry-After = HTTP-date / delay-seconds`; `None` for anything else.
+fn parse_retry_after(raw: &str) -> Option<WireRetryAfter> {
+    let value = raw.trim();
+    if value.is_empty() {
+        return None;
+    }
+    if value.bytes().all(|b| b.is_ascii_digit()) {
+        // More digits than u64 holds is still a (very long) delay: saturate.
+        return Some(WireRetryAfter::Seconds(value.parse().unwrap_or(u64::MAX)));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    let since_epoch = at.duration_since(std::time::UNIX_EPOCH).ok()?;
+    Some(WireRetryAfter::AtUnixS(since_epoch.as_secs()))
+}
+
+/// What the client recorded as the wait it was asked for, for the evidence only.
+fn client_belief(outcome: &AttemptOutcome) -> String {
+    match outcome {
+        AttemptOutcome::Response {
+            retry_after_ms: Some(ms),
+            ..
+        } => format!("{ms} ms"),
+        _ => "no wait".to_string(),
+    }
+}
+
+/// The server's rate-limit headers, judged as sent: a `Retry-After` must parse (a client
+/// cannot honour what it cannot read), and a 429 that carries both `Retry-After` (seconds)
+/// and `X-RateLimit-Reset` (unix seconds) must say the same thing: the reset is the
+/// server's time of answering plus the wait, each rounded up to whole seconds by the
+/// server, so they differ by under a second; the server's time is bracketed by its clock
+/// at the attempt's send and end, with a second of slack for a skew that steps inside it.
+fn wire_headers(input: &OracleInput<'_>, op: &Operation, found: &mut Vec<Violation>) {
+    let service = crate::clock::SimClock::for_host(crate::hosts::SERVICE, &input.scenario.faults);
+    for attempt in &op.attempts {
+        let AttemptOutcome::Response {
+            status, advertised, ..
+        } = &attempt.outcome
+        else {
+            continue;
+        };
+        let Some(raw) = advertised.retry_after.as_deref() else {
+            continue;
+        };
+        let Some(parsed) = parse_retry_after(raw) else {
+            found.push(
+                Violation::new(
+                    ORACLE,
+                    input,
+                    format!(
+                        "op {} attempt {} was answered {status} with an unparseable Retry-After",
+                        op.id, attempt.index
+                    ),
+                )
+                .ops([op.id])
+                .evidence(format!(
+                    "Retry-After: {raw:?} is neither delay-seconds nor an HTTP date (RFC 9110 10.2.3)"
+                )),
+            );
+            continue;
+        };
+        let (WireRetryAfter::Seconds(wait_s), true, Some(reset_s)) = (
+            parsed,
+            *status == 429,
+            advertised
+                .reset
+                .as_deref()
+                .and_then(|r| r.trim().parse::<u64>().ok()),
+        ) else {
+            continue;
+        };
+        let at = |ms: u64| {
+            service.at(std::time::Duration::from_micros(
+                op.invoked_at_us.saturating_add(ms.saturating_mul(1_000)),
+            ))
+        };
+        let (sent, ended) = (at(attempt.sent_at_ms), at(attempt.ended_at_ms + 1));
+        let (earliest, latest) = (sent.min(ended), sent.max(ended));
+        // reset·1000 − wait·1000 estimates the server's time of answering, within 1 s.
+        let implied_ms = reset_s
+            .saturating_mul(1_000)
+            .saturating_sub(wait_s.saturating_mul(1_000));
+        const SLACK_MS: u64 = 2_000;
+        if implied_ms.saturating_add(SLACK_MS) < earliest || implied_ms > latest + SLACK_MS {
+            found.push(
+                Violation::new(
+                    ORACLE,
+                    input,
+                    format!(
+                        "op {} attempt {} got a 429 whose X-RateLimit-Reset disagrees with its Retry-After",
+                        op.id, attempt.index
+                    ),
+                )
+                .ops([op.id])
+                .evidence(format!(
+                    "Retry-After: {raw}, X-RateLimit-Reset: {reset_s}: the reset minus the wait is unix ms {implied_ms}, but the service's clock read {earliest}..{latest} ms while it answered"
+                )),
             );
         }
     }
@@ -465,14 +626,136 @@ mod tests {
     use super::*;
     use crate::history::OpOutcome;
 
+    /// A response; `retry_after_ms` (whole seconds) is sent as a raw `Retry-After`, and
+    /// the client is recorded as having parsed it right.
     fn response(status: u16, retry_after_ms: Option<u64>) -> AttemptOutcome {
         AttemptOutcome::Response {
             status,
             retry_after_ms,
             replayed: false,
             error_code: None,
-            advertised: Advertised::default(),
+            advertised: Advertised {
+                retry_after: retry_after_ms.map(|ms| (ms / 1_000).to_string()),
+                ..Advertised::default()
+            },
         }
+    }
+
+    /// A response whose raw headers are `retry_after` and `reset`, and whose client parsed
+    /// `Retry-After` as `believed_ms`.
+    fn on_the_wire(
+        status: u16,
+        retry_after: &str,
+        reset: Option<&str>,
+        believed_ms: Option<u64>,
+    ) -> AttemptOutcome {
+        AttemptOutcome::Response {
+            status,
+            retry_after_ms: believed_ms,
+            replayed: false,
+            error_code: None,
+            advertised: Advertised {
+                remaining: reset.map(|_| "0".to_string()),
+                reset: reset.map(str::to_string),
+                retry_after: Some(retry_after.to_string()),
+            },
+        }
+    }
+
+    /// Attempt `index` sent at `sent_ms` (since the operation started), 10 ms long.
+    fn at(
+        index: u32,
+        sent_ms: u64,
+        outcome: AttemptOutcome,
+    ) -> shipsim_system::client::AttemptRecord {
+        let mut record = attempt(index, 0, outcome, Some("k"));
+        record.sent_at_ms = sent_ms;
+        record.ended_at_ms = sent_ms + 10;
+        record
+    }
+
+    #[test]
+    fn retry_after_is_judged_from_the_raw_header() {
+        // Proves the oracle reads Retry-After itself: a client that believed the server
+        // asked for 1 ms (a misparse) and retried 50 ms later is caught against the 2 s
+        // on the wire; waiting out the 2 s is fine whatever the client believed.
+        let misread = one_op(vec![
+            at(0, 0, on_the_wire(429, "2", None, Some(1))),
+            at(1, 60, response(201, None)),
+        ]);
+        assert_one(&misread, "retried 50 ms after a Retry-After of 2000 ms");
+        assert!(
+            misread[0]
+                .evidence
+                .iter()
+                .any(|e| e.contains("believed it asked for 1 ms")),
+            "{misread:?}"
+        );
+        let patient = one_op(vec![
+            at(0, 0, on_the_wire(429, "2", None, Some(1))),
+            at(1, 2_010, response(201, None)),
+        ]);
+        assert_eq!(patient, vec![]);
+    }
+
+    #[test]
+    fn retry_after_dates_are_read_against_the_client_clock() {
+        // Proves the HTTP-date form: a date 6 s into the run, answered 10 ms into an
+        // operation that starts 3,020 ms in (one_op's), asks for 2,970 ms;
+        // retrying 1 s later is caught, 3 s later is not.
+        let date = shipsim_system::client::http_date(crate::clock::EPOCH_UNIX_MS + 6_000);
+        let early = one_op(vec![
+            at(0, 0, on_the_wire(503, &date, None, Some(2_970))),
+            at(1, 1_010, response(201, None)),
+        ]);
+        assert_one(&early, "retried 1000 ms after a Retry-After of 2970 ms");
+        let patient = one_op(vec![
+            at(0, 0, on_the_wire(503, &date, None, Some(2_970))),
+            at(1, 3_000, response(201, None)),
+        ]);
+        assert_eq!(patient, vec![]);
+    }
+
+    #[test]
+    fn unparseable_retry_after_is_a_located_violation() {
+        // Proves a Retry-After that is neither form is reported, naming the op and attempt.
+        let found = one_op(vec![at(0, 0, on_the_wire(429, "soon", None, None))]);
+        assert_one(
+            &found,
+            "attempt 0 was answered 429 with an unparseable Retry-After",
+        );
+        assert_eq!(parse_retry_after(" 7 "), Some(WireRetryAfter::Seconds(7)));
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(WireRetryAfter::AtUnixS(784_111_777))
+        );
+        assert_eq!(parse_retry_after("-1"), None);
+        assert_eq!(parse_retry_after(""), None);
+    }
+
+    #[test]
+    fn reset_disagreeing_with_retry_after_is_caught() {
+        // Proves a 429 whose X-RateLimit-Reset is not (about) the server's time plus its
+        // Retry-After is caught, and one that agrees is not (the fixture's service clock
+        // reads the epoch at the start of the run; one_op's operation starts 3,020 ms in).
+        let epoch_s = crate::clock::EPOCH_UNIX_MS / 1_000;
+        let agree = (epoch_s + 5).to_string();
+        let found = one_op(vec![at(
+            0,
+            0,
+            on_the_wire(429, "2", Some(&agree), Some(2_000)),
+        )]);
+        assert_eq!(found, vec![]);
+        let far = (epoch_s * 2).to_string();
+        let found = one_op(vec![at(
+            0,
+            0,
+            on_the_wire(429, "2", Some(&far), Some(2_000)),
+        )]);
+        assert_one(
+            &found,
+            "whose X-RateLimit-Reset disagrees with its Retry-After",
+        );
     }
 
     fn one_op(attempts: Vec<shipsim_system::client::AttemptRecord>) -> Vec<Violation> {
@@ -506,7 +789,7 @@ mod tests {
             attempt(0, 0, response(429, Some(1_000)), Some("k")),
             attempt(1, 40, response(201, None), Some("k")),
         ]);
-        assert_one(&early, "retried 40 ms after a Retry-After of 1000 ms");
+        assert_one(&early, "retried 130 ms after a Retry-After of 1000 ms");
         let patient = one_op(vec![
             attempt(0, 0, response(429, Some(1_000)), Some("k")),
             attempt(1, 1_000, response(201, None), Some("k")),
