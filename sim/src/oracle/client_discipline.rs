@@ -40,6 +40,7 @@ pub(super) fn check(input: &OracleInput<'_>) -> Vec<Violation> {
         // Every per-client check reads the same attempts in send order: sorted once.
         let sends = attempts_of(&ops);
         budget(input, client, &sends, &mut found);
+        gave_up_early(input, client, &ops, &mut found);
         breaker(input, client, &ops, &sends, &mut found);
         rate(input, client, &sends, &mut found);
         advertised(input, client, &ops, &sends, &mut found);
@@ -508,6 +509,104 @@ fn budget(input: &OracleInput<'_>, client: &str, sends: &[Sent], found: &mut Vec
     }
 }
 
+/// A client never gives up for want of budget while the budget certainly had a retry left.
+/// The balance at the give-up (the end of the operation's last attempt) is bounded from
+/// below: the reserve plus `percent` per first attempt surely sent before it, capped as
+/// the client caps it (ten times the reserve, at least ten retries), less one retry for
+/// every retry that may have been decided before it (its previous attempt had ended). A
+/// millisecond of slack either way covers the rounding of recorded times. That bound is
+/// never above the true balance, so a correct client never trips it.
+fn gave_up_early(
+    input: &OracleInput<'_>,
+    client: &str,
+    ops: &[&Operation],
+    found: &mut Vec<Violation>,
+) {
+    let Some(budget) = input.scenario.client.budget else {
+        return;
+    };
+    let prefix = budget_exhausted_prefix();
+    let at_us = |op: &Operation, ms: u64| op.invoked_at_us.saturating_add(ms.saturating_mul(1_000));
+    let reserve = u64::from(budget.reserve) * 100;
+    let cap = reserve.max(100) * 10;
+    for op in ops {
+        let gave_up = matches!(&op.outcome, crate::history::OpOutcome::Failed { reason } | crate::history::OpOutcome::Ambiguous { reason } if reason.starts_with(&prefix));
+        let Some(last) = op.attempts.last() else {
+            continue;
+        };
+        if !gave_up {
+            continue;
+        }
+        let gave_up_us = at_us(op, last.ended_at_ms);
+        let earned = ops
+            .iter()
+            .flat_map(|o| o.attempts.iter().map(move |a| (o, a)))
+            .filter(|(o, a)| {
+                a.index == 0 && at_us(o, a.sent_at_ms).saturating_add(1_000) <= gave_up_us
+            })
+            .count() as u64;
+        // A retry is decided when the attempt before it ends. An operation's last attempt
+        // may have spent one too without a send (the deadline or the breaker stopped it
+        // after the budget granted it), unless the operation ended there for another
+        // reason it records (a success, a refusal) or is the one that gave up.
+        let spent = ops
+            .iter()
+            .flat_map(|o| {
+                let last_may_spend = o.id != op.id
+                    && matches!(
+                        o.outcome,
+                        crate::history::OpOutcome::Failed { .. }
+                            | crate::history::OpOutcome::Ambiguous { .. }
+                    );
+                let decided = o
+                    .attempts
+                    .len()
+                    .saturating_sub(usize::from(!last_may_spend));
+                o.attempts
+                    .iter()
+                    .take(decided)
+                    .map(move |a| at_us(o, a.ended_at_ms))
+            })
+            .filter(|decided_us| *decided_us <= gave_up_us.saturating_add(1_000))
+            .count() as u64;
+        let balance = reserve
+            .saturating_add(u64::from(budget.percent).saturating_mul(earned))
+            .min(cap)
+            .saturating_sub(spent.saturating_mul(100));
+        if balance >= 100 {
+            found.push(
+                Violation::new(
+                    ORACLE,
+                    input,
+                    format!("{client} gave up op {} for want of retry budget while the budget had a retry left", op.id),
+                )
+                .ops([op.id])
+                .evidence(format!(
+                    "at {:.3} s: {earned} first attempts sent, at most {spent} retries decided; budget {} + {}% of first attempts leaves at least {} hundredths of a retry",
+                    gave_up_us as f64 / 1e6,
+                    budget.reserve,
+                    budget.percent,
+                    balance
+                )),
+            );
+            return;
+        }
+    }
+}
+
+/// How a budget refusal reads in an operation's outcome.
+fn budget_exhausted_prefix() -> String {
+    let text = ClientError::RetryBudgetExhausted {
+        attempts: 0,
+        last: String::new(),
+    }
+    .to_string();
+    text.split(" after")
+        .next()
+        .unwrap_or("retry budget exhausted")
+        .to_string()
+}
+
 /// After `failures_to_open` consecutive transient failures the breaker is open: at most a
 /// probe may go out during the cooldown. And the breaker only refuses shortly after a
 /// failure: it recovers.
@@ -857,6 +956,48 @@ mod tests {
             OpOutcome::Failed { reason: "x".into() },
         );
         assert_one(&fixture.check(ORACLE), "circuit breaker did not open");
+    }
+
+    /// One operation that gave up for want of budget after `attempts` attempts (all 503s),
+    /// with the scenario's budget `reserve` retries and no percentage.
+    fn gave_up(reserve: u32, attempts: u32) -> Vec<Violation> {
+        let mut fixture = Fixture::happy();
+        fixture.scenario.client.attempt_count_max = 100;
+        fixture.scenario.client.breaker = None;
+        fixture.scenario.client.budget = Some(shipsim_system::client::RetryBudget {
+            percent: 0,
+            reserve,
+        });
+        let reason = ClientError::RetryBudgetExhausted {
+            attempts,
+            last: "503".into(),
+        }
+        .to_string();
+        fixture.op(
+            "merchant-0",
+            op_kind("create_order"),
+            Some("k"),
+            Some("{}"),
+            None,
+            (0..attempts)
+                .map(|index| at(index, u64::from(index) * 100, response(503, None)))
+                .collect(),
+            OpOutcome::Failed { reason },
+        );
+        fixture.check(ORACLE)
+    }
+
+    #[test]
+    fn giving_up_while_the_budget_allows_a_retry_is_caught() {
+        // Proves a client that stops for want of budget with retries left is caught: with
+        // a reserve of 3, giving up after the first attempt (no retry spent) or after 3
+        // attempts (2 spent) is a violation; after 4 attempts (3 spent) it is not.
+        assert_one(
+            &gave_up(3, 1),
+            "gave up op 2 for want of retry budget while the budget had a retry left",
+        );
+        assert_one(&gave_up(3, 3), "while the budget had a retry left");
+        assert_eq!(gave_up(3, 4), vec![]);
     }
 
     /// A 201 that advertised the caller's allowance spent until unix second `reset_s`.

@@ -26,6 +26,8 @@ const RULES: &[&str] = &[
     "crash.after_label",
     "crash.resume",
     "client.retry_after",
+    "client.retry_after_date",
+    "service.rate_limit_headers",
     "client.no_retry_4xx",
     "client.breaker",
     "client.ambiguity",
