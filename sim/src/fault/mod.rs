@@ -1,15 +1,15 @@
 //! Faults: what the simulation injects, declared in scenario files.
 //!
-//! A fault is one file: its struct, and its [`Fault`] impl holding the catalogue entry
+//! A fault is one file: its struct, and its `Fault` impl holding the catalogue entry
 //! (`INFO`: name, family, parameters), `parse` (from a `[[fault]]` table), `describe`,
 //! `params_toml` (writing it back) and `effect`. The effect says how it acts, by family as
-//! the type system sees them ([`Effect`]): network, process and time faults implement
-//! [`driver::DriverEffect`] in their file (started, ticked and ended between simulation
-//! steps by [`driver::NetDriver`]); HTTP faults hand an [`http_rules::HttpRule`] to the
+//! the type system sees them (`Effect`): network, process and time faults implement
+//! `driver::DriverEffect` in their file (started, ticked and ended between simulation
+//! steps by `driver::NetDriver`); HTTP faults hand an `http_rules::HttpRule` to the
 //! layer in front of server hosts (and live mode's proxy); webhook delivery faults hand a
 //! [`WebhookRule`] to the webhook transports.
 //!
-//! Adding a fault kind: one new file implementing [`Fault`] (and `DriverEffect` when the
+//! Adding a fault kind: one new file implementing `Fault` (and `DriverEffect` when the
 //! driver applies it), one line in the `faults!` list below. The list makes the closed
 //! family [`FaultKind`], the [`CATALOGUE`] and the parser table together, so none of them
 //! can miss a kind; the test `every_catalogued_fault_parses_describes_writes_back_and_fires`

@@ -6,7 +6,7 @@
 //!
 //! - Environment: [`ENV_MERCHANT_KEYS`] and [`ENV_WEBHOOK_SECRETS`] hold one entry per
 //!   merchant, merchant-0 first, separated by commas (read by the same code as a target
-//!   description's `secrets_env`, [`crate::described::secret_list`]); a merchant in a
+//!   description's `secrets_env`, `crate::described::secret_list`); a merchant in a
 //!   rotation gives `NEW|OLD`. [`ENV_ADMIN_KEY`] and [`ENV_CARRIER_WEBHOOK_SECRET`] hold one
 //!   secret each.
 //! - A keys file (`--keys-file PATH`), strict TOML with file:line:column errors:
