@@ -245,3 +245,82 @@ mod tests {
         assert_eq!(refused_under(None), vec![]);
     }
 }
+
+#[cfg(test)]
+mod secret_tests {
+    use shipsim_system::webhook::sign_rotating;
+
+    use super::super::testing::{Fixture, assert_one};
+    use super::super::{SignedDelivery, WebhookView};
+    use super::*;
+    use crate::scenario::{CredentialSettings, WebhookSettings};
+
+    /// One delivery to merchant-0 sent 1 s into the run and answered 10 ms later with
+    /// `status`, signed at that time under the old and/or new secret, its body `body` on
+    /// the wire; the secrets rotate at 500 ms, the receiver switches at 2 s, the old secret
+    /// is retired at 5 s.
+    fn judged(old: bool, new: bool, body: &[u8], status: u16) -> Vec<Violation> {
+        let mut fixture = Fixture::new();
+        fixture.scenario.credentials = Some(CredentialSettings {
+            rotate_keys_at_ms: 100,
+            retire_old_keys_at_ms: 50_000,
+            secrets: Some(SecretRotationSettings {
+                rotate_at_ms: 500,
+                receiver_switches_at_ms: 2_000,
+                retire_old_at_ms: 5_000,
+            }),
+        });
+        let old_secret = crate::reference::deployment::merchant_secret("merchant-0");
+        let new_secret = SecretRotationSettings::rotated_secret(&old_secret);
+        let signed_at_s = (EPOCH_UNIX_MS + 1_000) / 1_000;
+        let signature = match (old, new) {
+            (true, true) => sign_rotating(&new_secret, Some(&old_secret), signed_at_s, b"{}"),
+            (true, false) => sign_rotating(&old_secret, None, signed_at_s, b"{}"),
+            _ => sign_rotating(&new_secret, None, signed_at_s, b"{}"),
+        };
+        fixture.webhooks = Some(WebhookView {
+            settings: WebhookSettings {
+                tracking: false,
+                outbound: true,
+                tolerance_s: 300,
+                exception_percent: 0,
+                sender: shipsim_system::webhook::SenderConfig::DEFAULT,
+                poll_events: None,
+            },
+            tracking: Vec::new(),
+            effects: Vec::new(),
+            receiver_absorbed: (0, 0),
+            forged: Default::default(),
+            tables: Default::default(),
+            durable: Default::default(),
+            deliveries: vec![SignedDelivery {
+                caller: "merchant-0".into(),
+                signature: Some(signature),
+                body: bytes::Bytes::copy_from_slice(body),
+                sent_at_us: 1_000_000,
+                answered_at_us: 1_010_000,
+                status: Some(status),
+            }],
+        });
+        fixture.check(ORACLE)
+    }
+
+    #[test]
+    fn a_delivery_refused_inside_the_rotation_is_caught_from_the_wire() {
+        // Proves the wire judgement: at 1 s the schedule owes a signature under the old
+        // secret, which the receiver (not switched until 2 s) accepts. Signed under the new
+        // one only (the planted bug's wire) and refused: caught, naming what the wire
+        // carried. Signed under both and still refused (a receiver at fault): caught. The
+        // same deliveries accepted, or a tampered body refused, are no violation.
+        assert_one(
+            &judged(false, true, b"{}", 400),
+            "signed with the old secret, which the receiver accepted; the wire carried the new",
+        );
+        assert_one(
+            &judged(true, true, b"{}", 400),
+            "the wire carried the old and new secret's signature",
+        );
+        assert_eq!(judged(false, true, b"{}", 200), vec![]);
+        assert_eq!(judged(true, true, b"{\"x\":1}", 400), vec![]);
+    }
+}

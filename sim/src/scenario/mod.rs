@@ -1127,3 +1127,60 @@ fn first_span<const N: usize>(values: [Option<&Spanned<u64>>; N]) -> std::ops::R
         .next()
         .map_or(0..0, Spanned::span)
 }
+
+#[cfg(test)]
+mod secret_rotation_tests {
+    use super::Scenario;
+
+    const BASE: &str = "[webhooks]\noutbound = true\n\n[credentials]\nrotate_keys_at_ms = 300\nretire_old_keys_at_ms = 15000\n";
+
+    #[test]
+    fn a_secret_rotation_is_parsed_strictly_and_written_back() {
+        // Proves the three times are read in order, written back by `to_toml`, and refused
+        // with a location when out of order, incomplete, or without outbound webhooks.
+        let good = format!(
+            "{BASE}rotate_secrets_at_ms = 200\nreceiver_switches_at_ms = 1500\nretire_old_secrets_at_ms = 20000\n"
+        );
+        let scenario = Scenario::parse("s.toml", "s", &good).expect("valid");
+        let secrets = scenario
+            .credentials
+            .and_then(|c| c.secrets)
+            .expect("parsed");
+        assert_eq!(
+            (
+                secrets.rotate_at_ms,
+                secrets.receiver_switches_at_ms,
+                secrets.retire_old_at_ms
+            ),
+            (200, 1_500, 20_000)
+        );
+        let again = Scenario::parse("s.toml", "s", &scenario.to_toml()).expect("written back");
+        assert_eq!(again.credentials, scenario.credentials);
+
+        let late = good.replace(
+            "receiver_switches_at_ms = 1500",
+            "receiver_switches_at_ms = 100",
+        );
+        let error = Scenario::parse("s.toml", "s", &late)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("s.toml:8:27"), "{error}");
+        assert!(
+            error.contains("not after the rotation at 200 ms"),
+            "{error}"
+        );
+
+        let partial = format!("{BASE}rotate_secrets_at_ms = 200\n");
+        let error = Scenario::parse("s.toml", "s", &partial)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("s.toml:7:"), "{error}");
+        assert!(error.contains("needs all three"), "{error}");
+
+        let no_outbound = good.replace("outbound = true", "outbound = false");
+        let error = Scenario::parse("s.toml", "s", &no_outbound)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("needs outbound webhooks"), "{error}");
+    }
+}

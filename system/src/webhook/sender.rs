@@ -445,6 +445,31 @@ impl Sender {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_secret_rotation_signs_old_then_both_then_new() {
+        // Proves the overlap: before the rotation the old secret alone signs, through the
+        // overlap the new one with the old beside it, after it the new one alone. And the
+        // receiver's switch: old, then either, then new.
+        let rotation = SecretRotation {
+            secret: "new".into(),
+            from_ms: 100,
+            old_until_ms: 200,
+        };
+        assert_eq!(rotation.signing("old", 99), ("old", None));
+        assert_eq!(rotation.signing("old", 100), ("new", Some("old")));
+        assert_eq!(rotation.signing("old", 199), ("new", Some("old")));
+        assert_eq!(rotation.signing("old", 200), ("new", None));
+        let receiver = crate::receiver::ReceiverRotation {
+            secret: "new".into(),
+            accepts_new_from_ms: 150,
+            drops_old_at_ms: 200,
+        };
+        assert_eq!(receiver.accepted("old", 149), vec!["old"]);
+        assert_eq!(receiver.accepted("old", 150), vec!["old", "new"]);
+        assert_eq!(receiver.accepted("old", 200), vec!["new"]);
+    }
+
     use std::collections::BTreeMap;
 
     use super::*;
