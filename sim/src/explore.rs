@@ -232,6 +232,18 @@ impl Draw<'_> {
                 "\n[credentials]\nrotate_keys_at_ms = {rotate}\nretire_old_keys_at_ms = {}",
                 rotate + 30_000
             );
+            // With outbound webhooks the merchants' signing secrets rotate too: the last
+            // draws of all, so every draw before keeps its order.
+            if webhooks {
+                self.features.push("secret_rotation");
+                let secrets = self.rng.random_range(100..1_000u64);
+                let switch = secrets + self.rng.random_range(500..3_000u64);
+                let _ = writeln!(
+                    self.out,
+                    "rotate_secrets_at_ms = {secrets}\nreceiver_switches_at_ms = {switch}\nretire_old_secrets_at_ms = {}",
+                    switch + 20_000
+                );
+            }
         }
     }
 

@@ -70,6 +70,10 @@ pub enum Bug {
     /// requests and retries clients sent with the old key before moving over get 401.
     /// Caught by `credentials_honoured`.
     RotationDropsOldKeyEarly,
+    /// Service: a webhook secret rotation signs with the new secret only from the rotation
+    /// time, with no overlap signed under both, so a merchant that has not switched yet
+    /// refuses its deliveries. Caught by `credentials_honoured`.
+    WebhookSignsWithNewSecretOnly,
     /// Service: applies a carrier event and records its id in a later transaction, so two
     /// deliveries of one event that overlap both take effect. Caught by `webhook_once`.
     WebhookDedupeAfterEffect,
@@ -112,6 +116,7 @@ impl Bug {
         Bug::ClientRetriesBypassLimiter,
         Bug::ClientIgnoresAdvertisedBudget,
         Bug::RotationDropsOldKeyEarly,
+        Bug::WebhookSignsWithNewSecretOnly,
         Bug::WebhookDedupeAfterEffect,
         Bug::ReceiverSkipsDedupe,
         Bug::ReceiverDedupeAfterEffect,
@@ -140,6 +145,7 @@ impl Bug {
             Bug::ClientRetriesBypassLimiter => "client_retries_bypass_limiter",
             Bug::ClientIgnoresAdvertisedBudget => "client_ignores_advertised_budget",
             Bug::RotationDropsOldKeyEarly => "rotation_drops_old_key_early",
+            Bug::WebhookSignsWithNewSecretOnly => "webhook_signs_with_new_secret_only",
             Bug::WebhookDedupeAfterEffect => "webhook_dedupe_after_effect",
             Bug::ReceiverSkipsDedupe => "receiver_skips_dedupe",
             Bug::ReceiverDedupeAfterEffect => "receiver_dedupe_after_effect",
@@ -176,6 +182,9 @@ impl Bug {
             }
             Bug::RotationDropsOldKeyEarly => {
                 "key rotation refuses the old API key as soon as the new one is issued"
+            }
+            Bug::WebhookSignsWithNewSecretOnly => {
+                "webhook secret rotation signs with the new secret only, no overlap"
             }
             Bug::WebhookDedupeAfterEffect => "service records a carrier event id after applying it",
             Bug::ReceiverSkipsDedupe => "merchant receiver does not deduplicate webhook events",

@@ -37,12 +37,42 @@ use crate::webhook::{self, HEADER_SIGNATURE};
 pub struct ReceiverConfig {
     /// Signing secret per merchant (caller id).
     pub secrets: BTreeMap<String, String>,
+    /// Scheduled secret rotations by merchant (`secrets` holds the old one).
+    pub rotations: BTreeMap<String, ReceiverRotation>,
     /// Accepted signature age, seconds.
     pub tolerance_s: u64,
     /// Simulated round trip to the merchant's own database, ms (uniform range).
     pub store_latency_ms: (u64, u64),
     /// Planted receiver bugs; empty for the correct receiver.
     pub bugs: BugSet,
+}
+
+/// A merchant's switch to a new signing secret: before `accepts_new_from_ms` (by the
+/// receiver's clock) it verifies with the old secret only, then with either, and from
+/// `drops_old_at_ms` with the new one only.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReceiverRotation {
+    /// The new secret.
+    pub secret: String,
+    /// When the new secret is deployed beside the old one, unix ms.
+    pub accepts_new_from_ms: u64,
+    /// When the old secret is removed, unix ms.
+    pub drops_old_at_ms: u64,
+}
+
+impl ReceiverRotation {
+    /// The secrets accepted at `now_ms`; `old` is the secret before the rotation.
+    #[must_use]
+    pub fn accepted<'a>(&'a self, old: &'a str, now_ms: u64) -> Vec<&'a str> {
+        let mut accepted = Vec::new();
+        if now_ms < self.drops_old_at_ms {
+            accepted.push(old);
+        }
+        if now_ms >= self.accepts_new_from_ms {
+            accepted.push(self.secret.as_str());
+        }
+        accepted
+    }
 }
 
 /// What the receiver is given by whoever runs it.
@@ -287,13 +317,24 @@ async fn receive(
     let now_ms = receiver.deps.clock.now_ms();
     if !bugs.has(Bug::ReceiverSkipsSignature) {
         let signature = headers.get(HEADER_SIGNATURE).and_then(|v| v.to_str().ok());
-        if let Err(error) = webhook::verify(
-            secret,
-            signature,
-            &body,
-            now_ms,
-            receiver.config.tolerance_s,
-        ) {
+        let accepted = match receiver.config.rotations.get(&caller) {
+            Some(rotation) => rotation.accepted(secret, now_ms),
+            None => vec![secret.as_str()],
+        };
+        let mut verdict = Err(webhook::SignatureError::Mismatch);
+        for secret in accepted {
+            verdict = webhook::verify(
+                secret,
+                signature,
+                &body,
+                now_ms,
+                receiver.config.tolerance_s,
+            );
+            if verdict.is_ok() {
+                break;
+            }
+        }
+        if let Err(error) = verdict {
             receiver.deps.ledger.count_rejected();
             receiver.deps.observer.record(SystemEvent::WebhookRejected {
                 receiver: "merchant".into(),

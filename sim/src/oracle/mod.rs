@@ -183,6 +183,27 @@ pub struct WebhookView {
     pub tables: shipsim_system::store::Tables,
     /// The service's store as it would survive a crash at the end.
     pub durable: shipsim_system::store::Tables,
+    /// The service's deliveries to the merchants as the wire carried them, recorded when
+    /// the scenario rotates the webhook secrets (empty otherwise).
+    pub deliveries: Vec<SignedDelivery>,
+}
+
+/// One webhook delivery attempt as it left the sender and was answered: the raw signature
+/// header and body, so an oracle can tell which secrets signed it without asking anyone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignedDelivery {
+    /// The merchant it was for (the receiver path's last segment).
+    pub caller: String,
+    /// The raw `Shipsim-Signature` header.
+    pub signature: Option<String>,
+    /// The raw body.
+    pub body: bytes::Bytes,
+    /// When it was sent, µs of simulated time.
+    pub sent_at_us: u64,
+    /// When its answer came back (or the transport gave up), µs of simulated time.
+    pub answered_at_us: u64,
+    /// The answer's status; `None` when none came back.
+    pub status: Option<u16>,
 }
 
 /// The webhook traffic of a target with a carrier that sends tracking events and a service

@@ -472,6 +472,7 @@ mod tests {
             forged: Default::default(),
             tables: Default::default(),
             durable: Default::default(),
+            deliveries: Vec::new(),
         });
         fixture
     }

@@ -18,11 +18,11 @@ use shipsim_system::receiver::poll::PollConfig;
 use shipsim_system::receiver::{self, ReceiverConfig, ReceiverDeps, ReceiverLedger};
 use shipsim_system::service::{self, ServiceConfig, ServiceDeps, WebhookSettings, WebhookTarget};
 use shipsim_system::store::{IdemState, MemoryStore, Tables};
-use shipsim_system::webhook::SenderConfig;
+use shipsim_system::webhook::{SecretRotation, SenderConfig};
 
 pub use api::ReferenceApi;
 
-use crate::scenario::Scenario;
+use crate::scenario::{Scenario, SecretRotationSettings};
 use crate::target::{Boot, Effect, Inventories, Inventory, Resource, Target, Unfinished};
 
 /// The service's API key at the carrier.
@@ -169,9 +169,27 @@ fn service_router(boot: &Boot) -> axum::Router {
         boot: boot.boot_number(),
     };
     if !webhooks.targets.is_empty() {
-        let transport = boot.webhook_sender(RECEIVER, false).transport();
-        tokio::task::spawn_local(service::run_outbox_sender(
+        let mut transport = boot.webhook_sender(RECEIVER, false).transport();
+        let mut rotations = BTreeMap::new();
+        if let Some(rotation) = scenario.credentials.and_then(|c| c.secrets) {
+            // The wire is recorded only under a secret rotation, the one oracle reading it.
+            transport = std::sync::Arc::new(webhooks::Recorded {
+                inner: transport,
+                log: boot.durable(webhooks::WIRE_LOG, webhooks::WireLog::default),
+            });
+            for (caller, target) in &webhooks.targets {
+                let rotated = SecretRotation {
+                    secret: SecretRotationSettings::rotated_secret(&target.secret),
+                    from_ms: unix_ms(rotation.rotate_at_ms),
+                    old_until_ms: unix_ms(rotation.retire_old_at_ms),
+                };
+                rotations.insert(caller.clone(), rotated);
+            }
+        }
+        tokio::task::spawn_local(service::run_outbox_sender_rotating(
             webhooks,
+            rotations,
+            boot.bugs().clone(),
             deps.clone(),
             transport,
         ));
@@ -265,12 +283,40 @@ fn receiver_router(boot: &Boot) -> axum::Router {
                 .iter()
                 .map(|c| (c.id.clone(), deployment::merchant_secret(&c.id)))
                 .collect(),
+            rotations: receiver_rotations(boot.callers(), scenario),
             tolerance_s,
             store_latency_ms: scenario.service.store_latency_ms,
             bugs: boot.bugs().clone(),
         },
         deps,
     )
+}
+
+/// The merchants' switches to their new signing secrets under a `[credentials]` secret
+/// rotation.
+fn receiver_rotations(
+    callers: &[crate::target::Caller],
+    scenario: &Scenario,
+) -> BTreeMap<String, receiver::ReceiverRotation> {
+    let Some(rotation) = scenario.credentials.and_then(|c| c.secrets) else {
+        return BTreeMap::new();
+    };
+    callers
+        .iter()
+        .map(|c| {
+            let rotated = receiver::ReceiverRotation {
+                secret: SecretRotationSettings::rotated_secret(&deployment::merchant_secret(&c.id)),
+                accepts_new_from_ms: unix_ms(rotation.receiver_switches_at_ms),
+                drops_old_at_ms: unix_ms(rotation.retire_old_at_ms),
+            };
+            (c.id.clone(), rotated)
+        })
+        .collect()
+}
+
+/// `at_ms` of simulated time as unix ms.
+fn unix_ms(at_ms: u64) -> u64 {
+    crate::clock::EPOCH_UNIX_MS + at_ms
 }
 
 /// Deadline of one events-feed page request of the merchants' poller: a partition can hold

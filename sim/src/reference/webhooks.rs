@@ -11,10 +11,10 @@ use shipsim_system::api::TrackingKind;
 use shipsim_system::carrier::{CarrierLedger, tracking_event};
 use shipsim_system::receiver::ReceiverLedger;
 use shipsim_system::store::MemoryStore;
-use shipsim_system::transport::{BoxFuture, Transport};
+use shipsim_system::transport::{BoxFuture, HttpRequest, HttpResponse, Transport, TransportError};
 
 use super::{ADMIN_KEY, CARRIER, RECEIVER};
-use crate::oracle::{WebhookParties, WebhookView};
+use crate::oracle::{SignedDelivery, WebhookParties, WebhookView};
 use crate::scenario::Scenario;
 use crate::target::{Durables, QuiesceContext, SERVICE_HOST};
 
@@ -40,6 +40,10 @@ impl WebhookParties for Parties {
             forged: forged.clone(),
             tables: store.as_ref().map(|s| s.snapshot()).unwrap_or_default(),
             durable: store.map(|s| s.durable_snapshot()).unwrap_or_default(),
+            deliveries: durables
+                .get::<WireLog>(SERVICE_HOST, WIRE_LOG)
+                .map(|log| log.deliveries())
+                .unwrap_or_default(),
         })
     }
 
@@ -193,4 +197,70 @@ async fn redeliver(transport: &dyn Transport, path: &str) -> u64 {
         .await
         .and_then(|v| v.get("requeued").and_then(serde_json::Value::as_u64))
         .unwrap_or(0)
+}
+
+/// The service host's durable name of its [`WireLog`].
+pub(super) const WIRE_LOG: &str = "wire";
+
+/// The service's outbound deliveries as they left it and were answered, kept outside the
+/// host so a crash loses none: the wire `credentials_honoured` judges a secret rotation by.
+#[derive(Default)]
+pub(super) struct WireLog(std::sync::Mutex<Vec<SignedDelivery>>);
+
+impl WireLog {
+    fn deliveries(&self) -> Vec<SignedDelivery> {
+        self.0.lock().expect("wire log lock poisoned").clone()
+    }
+}
+
+impl crate::target::Durable for WireLog {
+    fn crash(&self) -> u64 {
+        0
+    }
+}
+
+/// A transport that files every request it carries, with its answer, in a [`WireLog`].
+pub(super) struct Recorded {
+    pub(super) inner: std::sync::Arc<dyn Transport>,
+    pub(super) log: std::sync::Arc<WireLog>,
+}
+
+fn elapsed_us() -> u64 {
+    turmoil::sim_elapsed().map_or(0, |e| u64::try_from(e.as_micros()).unwrap_or(u64::MAX))
+}
+
+impl Transport for Recorded {
+    fn send(&self, request: HttpRequest) -> BoxFuture<'_, Result<HttpResponse, TransportError>> {
+        Box::pin(async move {
+            let caller = request
+                .uri()
+                .path()
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            let signature = request
+                .headers()
+                .get(shipsim_system::webhook::HEADER_SIGNATURE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            let body = request.body().clone();
+            let sent_at_us = elapsed_us();
+            let answer = self.inner.send(request).await;
+            let status = answer.as_ref().ok().map(|r| r.status().as_u16());
+            self.log
+                .0
+                .lock()
+                .expect("wire log lock poisoned")
+                .push(SignedDelivery {
+                    caller,
+                    signature,
+                    body,
+                    sent_at_us,
+                    answered_at_us: elapsed_us(),
+                    status,
+                });
+            answer
+        })
+    }
 }

@@ -219,6 +219,32 @@ pub struct CredentialSettings {
     pub rotate_keys_at_ms: u64,
     /// When the old key is retired, ms of simulated time.
     pub retire_old_keys_at_ms: u64,
+    /// A webhook signing secret rotation of every merchant, when the table asks for one.
+    pub secrets: Option<SecretRotationSettings>,
+}
+
+/// `[credentials] rotate_secrets_at_ms / receiver_switches_at_ms / retire_old_secrets_at_ms`:
+/// every merchant's webhook signing secret rotates. The service signs each delivery with
+/// the old secret, from `rotate_at_ms` (its clock) with the new and the old one (two `v1=`),
+/// from `retire_old_at_ms` with the new one only. The merchants' receiver verifies with the
+/// old secret, from `receiver_switches_at_ms` (its clock) with either, and from
+/// `retire_old_at_ms` with the new one only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SecretRotationSettings {
+    /// When the service starts signing with both secrets, ms of simulated time.
+    pub rotate_at_ms: u64,
+    /// When the receiver starts accepting the new secret, ms of simulated time.
+    pub receiver_switches_at_ms: u64,
+    /// When the old secret stops signing and being accepted, ms of simulated time.
+    pub retire_old_at_ms: u64,
+}
+
+impl SecretRotationSettings {
+    /// The signing secret merchant secret `old` rotates to.
+    #[must_use]
+    pub fn rotated_secret(old: &str) -> String {
+        format!("{old}_rotated")
+    }
 }
 
 impl CredentialSettings {
@@ -493,7 +519,7 @@ fn validate(
     };
 
     let webhooks = validate_webhooks(&ctx, raw.webhooks.as_ref())?;
-    let credentials = validate_credentials(&ctx, raw.credentials.as_ref(), &run)?;
+    let credentials = validate_credentials(&ctx, raw.credentials.as_ref(), &run, webhooks)?;
     let fault_context = ParseContext {
         file,
         source,
@@ -636,6 +662,7 @@ fn validate_credentials(
     ctx: &Ctx<'_>,
     raw: Option<&Spanned<raw::RawCredentials>>,
     run: &RunSettings,
+    webhooks: Option<WebhookSettings>,
 ) -> Result<Option<CredentialSettings>, ScenarioError> {
     let Some(table) = raw else { return Ok(None) };
     let raw = table.get_ref();
@@ -660,9 +687,76 @@ fn validate_credentials(
             ),
         ));
     }
+    let secrets = validate_secret_rotation(ctx, table, run, webhooks)?;
     Ok(Some(CredentialSettings {
         rotate_keys_at_ms: rotate,
         retire_old_keys_at_ms: retire,
+        secrets,
+    }))
+}
+
+/// The webhook secret rotation of `[credentials]`: all three times or none, in order
+/// (rotate < receiver switch < retire < time limit), and only with outbound webhooks.
+fn validate_secret_rotation(
+    ctx: &Ctx<'_>,
+    table: &Spanned<raw::RawCredentials>,
+    run: &RunSettings,
+    webhooks: Option<WebhookSettings>,
+) -> Result<Option<SecretRotationSettings>, ScenarioError> {
+    let raw = table.get_ref();
+    let (rotate, switch, retire) = match (
+        &raw.rotate_secrets_at_ms,
+        &raw.receiver_switches_at_ms,
+        &raw.retire_old_secrets_at_ms,
+    ) {
+        (None, None, None) => return Ok(None),
+        (Some(rotate), Some(switch), Some(retire)) => (rotate, switch, retire),
+        (given, _, _) => {
+            let at = given
+                .as_ref()
+                .or(raw.receiver_switches_at_ms.as_ref())
+                .or(raw.retire_old_secrets_at_ms.as_ref())
+                .expect("one of the three is given");
+            return Err(ctx
+                .error(at, "a webhook secret rotation needs all three of its times")
+                .with_hint(
+                    "give rotate_secrets_at_ms, receiver_switches_at_ms and retire_old_secrets_at_ms",
+                ));
+        }
+    };
+    if !webhooks.is_some_and(|w| w.outbound) {
+        return Err(ctx
+            .error(rotate, "a webhook secret rotation needs outbound webhooks")
+            .with_hint("add [webhooks] outbound = true"));
+    }
+    let (r, s, t) = (*rotate.get_ref(), *switch.get_ref(), *retire.get_ref());
+    if s <= r {
+        return Err(ctx.error(
+            switch,
+            format!("the receiver switches at {s} ms, not after the rotation at {r} ms"),
+        ));
+    }
+    if t <= s {
+        return Err(ctx.error(
+            retire,
+            format!(
+                "the old secret is retired at {t} ms, not after the receiver switched at {s} ms"
+            ),
+        ));
+    }
+    if t >= run.time_limit_ms {
+        return Err(ctx.error(
+            retire,
+            format!(
+                "{t} ms is past the run's time limit of {} ms",
+                run.time_limit_ms
+            ),
+        ));
+    }
+    Ok(Some(SecretRotationSettings {
+        rotate_at_ms: r,
+        receiver_switches_at_ms: s,
+        retire_old_at_ms: t,
     }))
 }
 
@@ -1032,4 +1126,61 @@ fn first_span<const N: usize>(values: [Option<&Spanned<u64>>; N]) -> std::ops::R
         .flatten()
         .next()
         .map_or(0..0, Spanned::span)
+}
+
+#[cfg(test)]
+mod secret_rotation_tests {
+    use super::Scenario;
+
+    const BASE: &str = "[webhooks]\noutbound = true\n\n[credentials]\nrotate_keys_at_ms = 300\nretire_old_keys_at_ms = 15000\n";
+
+    #[test]
+    fn a_secret_rotation_is_parsed_strictly_and_written_back() {
+        // Proves the three times are read in order, written back by `to_toml`, and refused
+        // with a location when out of order, incomplete, or without outbound webhooks.
+        let good = format!(
+            "{BASE}rotate_secrets_at_ms = 200\nreceiver_switches_at_ms = 1500\nretire_old_secrets_at_ms = 20000\n"
+        );
+        let scenario = Scenario::parse("s.toml", "s", &good).expect("valid");
+        let secrets = scenario
+            .credentials
+            .and_then(|c| c.secrets)
+            .expect("parsed");
+        assert_eq!(
+            (
+                secrets.rotate_at_ms,
+                secrets.receiver_switches_at_ms,
+                secrets.retire_old_at_ms
+            ),
+            (200, 1_500, 20_000)
+        );
+        let again = Scenario::parse("s.toml", "s", &scenario.to_toml()).expect("written back");
+        assert_eq!(again.credentials, scenario.credentials);
+
+        let late = good.replace(
+            "receiver_switches_at_ms = 1500",
+            "receiver_switches_at_ms = 100",
+        );
+        let error = Scenario::parse("s.toml", "s", &late)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("s.toml:8:27"), "{error}");
+        assert!(
+            error.contains("not after the rotation at 200 ms"),
+            "{error}"
+        );
+
+        let partial = format!("{BASE}rotate_secrets_at_ms = 200\n");
+        let error = Scenario::parse("s.toml", "s", &partial)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("s.toml:7:"), "{error}");
+        assert!(error.contains("needs all three"), "{error}");
+
+        let no_outbound = good.replace("outbound = true", "outbound = false");
+        let error = Scenario::parse("s.toml", "s", &no_outbound)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("needs outbound webhooks"), "{error}");
+    }
 }

@@ -106,6 +106,9 @@ pub(crate) struct RawService {
 pub(crate) struct RawCredentials {
     pub rotate_keys_at_ms: Spanned<u64>,
     pub retire_old_keys_at_ms: Spanned<u64>,
+    pub rotate_secrets_at_ms: Option<Spanned<u64>>,
+    pub receiver_switches_at_ms: Option<Spanned<u64>>,
+    pub retire_old_secrets_at_ms: Option<Spanned<u64>>,
 }
 
 /// `[webhooks]`

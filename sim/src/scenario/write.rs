@@ -155,6 +155,15 @@ impl Scenario {
             let _ = writeln!(out, "\n[credentials]");
             let _ = writeln!(out, "rotate_keys_at_ms = {}", c.rotate_keys_at_ms);
             let _ = writeln!(out, "retire_old_keys_at_ms = {}", c.retire_old_keys_at_ms);
+            if let Some(s) = &c.secrets {
+                let _ = writeln!(out, "rotate_secrets_at_ms = {}", s.rotate_at_ms);
+                let _ = writeln!(
+                    out,
+                    "receiver_switches_at_ms = {}",
+                    s.receiver_switches_at_ms
+                );
+                let _ = writeln!(out, "retire_old_secrets_at_ms = {}", s.retire_old_at_ms);
+            }
         }
 
         for fault in &self.faults {

@@ -33,7 +33,9 @@ fn expected(bug: Bug) -> &'static [OracleKind] {
         | Bug::ClientRetryStorm
         | Bug::ClientRetriesBypassLimiter
         | Bug::ClientIgnoresAdvertisedBudget => &[ClientDiscipline],
-        Bug::RotationDropsOldKeyEarly => &[CredentialsHonoured],
+        Bug::RotationDropsOldKeyEarly | Bug::WebhookSignsWithNewSecretOnly => {
+            &[CredentialsHonoured]
+        }
         Bug::WebhookDedupeAfterEffect
         | Bug::ReceiverSkipsDedupe
         | Bug::ReceiverDedupeAfterEffect

@@ -117,6 +117,7 @@ impl DeliveryQueue for Queue {
                 url: self.url.clone(),
                 secret: self.secret.clone(),
                 previous_secret: None,
+                rotation: None,
                 body: Bytes::from(serde_json::to_vec(&item.event).expect("API types serialise")),
                 attempts: match item.delivery {
                     Delivery::Pending { attempts, .. } => attempts,

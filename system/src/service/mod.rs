@@ -51,7 +51,9 @@ pub use error::ApiError;
 pub use events::{EVENTS_LIMIT_DEFAULT, EVENTS_LIMIT_MAX, cursor_of, seq_of};
 pub use framing::{EnvelopeIo, EnvelopeListener, envelope_parse_error};
 pub use rate_limit::RateLimit;
-pub use webhooks::{OutboxCounts, WebhookSettings, WebhookTarget, run_outbox_sender};
+pub use webhooks::{
+    OutboxCounts, WebhookSettings, WebhookTarget, run_outbox_sender, run_outbox_sender_rotating,
+};
 
 pub(crate) use context::request_context as request_context_layer;
 pub(crate) use context::{no_route, wrong_method};

@@ -459,6 +459,8 @@ pub(crate) async fn redeliver(
 struct Outbox {
     store: Arc<dyn Store>,
     targets: BTreeMap<String, crate::service::WebhookTarget>,
+    /// Scheduled secret rotations by caller (the target's `secret` is the old one).
+    rotations: BTreeMap<String, crate::webhook::SecretRotation>,
 }
 
 impl DeliveryQueue for Outbox {
@@ -488,6 +490,7 @@ impl DeliveryQueue for Outbox {
                         url: target.url.clone(),
                         secret: target.secret.clone(),
                         previous_secret: target.previous_secret.clone(),
+                        rotation: self.rotations.get(&record.caller).cloned(),
                         body: Bytes::from(
                             serde_json::to_vec(&record.event).expect("API types serialise"),
                         ),
@@ -536,9 +539,41 @@ pub async fn run_outbox_sender(
     deps: ServiceDeps,
     transport: Arc<dyn crate::transport::Transport>,
 ) {
+    run_outbox_sender_rotating(
+        settings,
+        BTreeMap::new(),
+        crate::bugs::BugSet::default(),
+        deps,
+        transport,
+    )
+    .await;
+}
+
+/// [`run_outbox_sender`] with scheduled secret rotations by caller: each caller's
+/// deliveries are signed under its old secret, then under both through the overlap, then
+/// under the new one only (see [`crate::webhook::SecretRotation`]).
+pub async fn run_outbox_sender_rotating(
+    settings: WebhookSettings,
+    rotations: BTreeMap<String, crate::webhook::SecretRotation>,
+    bugs: crate::bugs::BugSet,
+    deps: ServiceDeps,
+    transport: Arc<dyn crate::transport::Transport>,
+) {
+    let rotations = rotations
+        .into_iter()
+        .map(|(caller, mut rotation)| {
+            if bugs.has(Bug::WebhookSignsWithNewSecretOnly) {
+                // The planted bug: the deploy swaps the secret instead of adding the new
+                // one beside it, so there is no overlap for the receiver to switch in.
+                rotation.old_until_ms = rotation.from_ms;
+            }
+            (caller, rotation)
+        })
+        .collect();
     let queue = Arc::new(Outbox {
         store: deps.store,
         targets: settings.targets.clone(),
+        rotations,
     });
     webhook::run_sender(
         "service",

@@ -4,7 +4,9 @@
 mod sender;
 mod signature;
 
-pub use sender::{DeliveryQueue, DeliveryResult, Outgoing, SenderConfig, run_sender};
+pub use sender::{
+    DeliveryQueue, DeliveryResult, Outgoing, SecretRotation, SenderConfig, run_sender,
+};
 pub use signature::{
     HEADER_SIGNATURE, SignatureError, TOLERANCE_S_DEFAULT, sign, sign_rotating, verify,
 };

@@ -42,6 +42,9 @@ pub struct Outgoing {
     /// During a secret rotation, the secret being retired: the delivery is signed under
     /// both, so the receiver may hold either.
     pub previous_secret: Option<String>,
+    /// A scheduled secret rotation, when one is under way: it decides at each attempt which
+    /// secrets sign it (see [`SecretRotation::signing`]); `secret` is then the old one.
+    pub rotation: Option<SecretRotation>,
     /// The JSON body, fixed at enqueue time so every attempt sends the same bytes.
     pub body: Bytes,
     /// Attempts made before this one.
@@ -49,6 +52,34 @@ pub struct Outgoing {
     /// When the event first became due (committed, or scheduled), by the sender's clock:
     /// the retry horizon counts from here.
     pub first_due_at_ms: u64,
+}
+
+/// A scheduled rotation of a receiver's signing secret: from `from_ms` by the sender's clock
+/// each attempt is signed under the new secret and the old one (two `v1=`), from
+/// `old_until_ms` under the new one only, so a receiver may switch at any time in between.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SecretRotation {
+    /// The new secret.
+    pub secret: String,
+    /// When signing under both starts, unix ms by the sender's clock.
+    pub from_ms: u64,
+    /// When the old secret stops signing, unix ms by the sender's clock.
+    pub old_until_ms: u64,
+}
+
+impl SecretRotation {
+    /// The secrets an attempt at `now_ms` is signed under: the primary one, and the one
+    /// signing beside it during the overlap. `old` is the secret before the rotation.
+    #[must_use]
+    pub fn signing<'a>(&'a self, old: &'a str, now_ms: u64) -> (&'a str, Option<&'a str>) {
+        if now_ms < self.from_ms {
+            (old, None)
+        } else if now_ms < self.old_until_ms {
+            (&self.secret, Some(old))
+        } else {
+            (&self.secret, None)
+        }
+    }
 }
 
 /// How a delivery attempt ended, for the queue to record.
@@ -324,17 +355,20 @@ fn idle_wait_ms(config: &SenderConfig, now_ms: u64, next_due_ms: Option<u64>) ->
 impl Sender {
     async fn deliver(self: Arc<Self>, outgoing: Outgoing) {
         let attempt = outgoing.attempts + 1;
-        let signed_at_s = self.clock.now_ms() / 1_000;
+        let signed_at_ms = self.clock.now_ms();
+        let signed_at_s = signed_at_ms / 1_000;
+        let (secret, previous) = match &outgoing.rotation {
+            Some(rotation) => rotation.signing(&outgoing.secret, signed_at_ms),
+            None => (
+                outgoing.secret.as_str(),
+                outgoing.previous_secret.as_deref(),
+            ),
+        };
         let request = http::Request::post(&outgoing.url)
             .header(http::header::CONTENT_TYPE, "application/json")
             .header(
                 HEADER_SIGNATURE,
-                sign_rotating(
-                    &outgoing.secret,
-                    outgoing.previous_secret.as_deref(),
-                    signed_at_s,
-                    &outgoing.body,
-                ),
+                sign_rotating(secret, previous, signed_at_s, &outgoing.body),
             )
             .body(outgoing.body.clone());
         let failure = match request {
@@ -411,6 +445,31 @@ impl Sender {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_secret_rotation_signs_old_then_both_then_new() {
+        // Proves the overlap: before the rotation the old secret alone signs, through the
+        // overlap the new one with the old beside it, after it the new one alone. And the
+        // receiver's switch: old, then either, then new.
+        let rotation = SecretRotation {
+            secret: "new".into(),
+            from_ms: 100,
+            old_until_ms: 200,
+        };
+        assert_eq!(rotation.signing("old", 99), ("old", None));
+        assert_eq!(rotation.signing("old", 100), ("new", Some("old")));
+        assert_eq!(rotation.signing("old", 199), ("new", Some("old")));
+        assert_eq!(rotation.signing("old", 200), ("new", None));
+        let receiver = crate::receiver::ReceiverRotation {
+            secret: "new".into(),
+            accepts_new_from_ms: 150,
+            drops_old_at_ms: 200,
+        };
+        assert_eq!(receiver.accepted("old", 149), vec!["old"]);
+        assert_eq!(receiver.accepted("old", 150), vec!["old", "new"]);
+        assert_eq!(receiver.accepted("old", 200), vec!["new"]);
+    }
+
     use std::collections::BTreeMap;
 
     use super::*;
@@ -481,6 +540,7 @@ mod tests {
                         url: "http://merchant/hooks".into(),
                         secret: "whsec".into(),
                         previous_secret: None,
+                        rotation: None,
                         body: Bytes::from_static(b"{}"),
                         attempts: *attempts,
                         first_due_at_ms: EPOCH_MS,
