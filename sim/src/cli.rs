@@ -20,12 +20,12 @@ use crate::live::driver::{self, LiveOptions};
 use crate::live::proxy::{ProxiedHost, Proxy};
 use crate::live::serve::{CarrierOptions, ServiceOptions};
 use crate::live::{self, demo, telemetry};
+use crate::many::sweep::{self, Progress, Shard, SweepOptions};
+use crate::many::triage;
 use crate::oracle::OracleKind;
+use crate::output::summary;
 use crate::reference::deployment;
-use crate::report;
 use crate::scenario::{Scenario, SeedRange, WebhookSettings as ScenarioWebhooks};
-use crate::sweep::{self, Progress, Shard, SweepOptions};
-use crate::triage;
 
 /// Writes to standard output, ignoring a closed pipe (`shipsim list | head` must not panic).
 macro_rules! out {
@@ -714,7 +714,7 @@ fn run(args: RunArgs) -> Result<(), Failure> {
     }
     let options = SweepOptions {
         target: crate::reference::target(),
-        replay: crate::sweep::Replay::Cli,
+        replay: crate::many::sweep::Replay::Cli,
         seeds,
         jobs: args.jobs.unwrap_or_else(default_jobs),
         shard: args.shard,
@@ -751,8 +751,8 @@ fn sweep_and_report(
             eprintln!("shrunk {scenario} in {wall_ms} ms");
         }
     });
-    let (report, repros) = report::build(&outcome, &triaged, options, label, out, peak_rss_mib());
-    report::write(out, &report, &repros)?;
+    let (report, repros) = summary::build(&outcome, &triaged, options, label, out, peak_rss_mib());
+    summary::write(out, &report, &repros)?;
     out!("{}", shipsim_reports::text::render(&report));
     outln!("report: {}", out.join("index.html").display());
     if report.totals.scenarios_failed > 0 {
@@ -773,7 +773,7 @@ fn replay(args: &ReplayArgs) -> Result<(), Failure> {
     };
     let options = SweepOptions {
         target: crate::reference::target(),
-        replay: crate::sweep::Replay::Cli,
+        replay: crate::many::sweep::Replay::Cli,
         seeds: Some(SeedRange::single(seed)),
         jobs: 1,
         shard: None,
@@ -803,7 +803,7 @@ fn replay(args: &ReplayArgs) -> Result<(), Failure> {
         }
     };
     let triaged = triage::triage(&outcome, &options, false, |_, _| {});
-    let (report, repros) = report::build(
+    let (report, repros) = summary::build(
         &outcome,
         &triaged,
         &options,
@@ -811,7 +811,7 @@ fn replay(args: &ReplayArgs) -> Result<(), Failure> {
         &args.out,
         peak_rss_mib(),
     );
-    report::write(&args.out, &report, &repros)?;
+    summary::write(&args.out, &report, &repros)?;
     out!("{}", shipsim_reports::text::render(&report));
     // Replay's exit code says whether the failure reproduced, whatever the file expects:
     // 1 when a violation was found (or the trace differs), 0 when the case no longer fails.
@@ -827,9 +827,9 @@ fn replay(args: &ReplayArgs) -> Result<(), Failure> {
 }
 
 fn hunt(args: &HuntArgs) -> Result<(), Failure> {
-    let watch = crate::wall::Stopwatch::start();
+    let watch = crate::output::wall::Stopwatch::start();
     let scenarios = load_scenarios(&args.paths)?;
-    let huntable = crate::hunt::huntable(&scenarios);
+    let huntable = crate::many::hunt::huntable(&scenarios);
     if huntable.is_empty() {
         return Err(anyhow::anyhow!(
             "no scenario to hunt with (files pinning seeds or bugs are skipped)"
@@ -876,14 +876,14 @@ fn hunt(args: &HuntArgs) -> Result<(), Failure> {
     }
     let detections: Vec<_> = hunted.iter().map(|h| h.detection.clone()).collect();
     let repros: Vec<_> = hunted.into_iter().filter_map(|h| h.repro).collect();
-    let report = report::hunt(
+    let report = summary::hunt(
         detections,
         &format!("1..{}", args.seeds_max),
         jobs,
         watch.elapsed_ns() / 1_000_000,
         peak_rss_mib(),
     );
-    report::write(&args.out, &report, &repros)?;
+    summary::write(&args.out, &report, &repros)?;
     outln!("report: {}", args.out.join("index.html").display());
     let missed: Vec<&str> = report
         .bugs
@@ -911,13 +911,13 @@ fn explore(args: &ExploreArgs) -> Result<(), Failure> {
     if args.hunt {
         return explore_hunt(args, jobs);
     }
-    let watch = crate::wall::Stopwatch::start();
+    let watch = crate::output::wall::Stopwatch::start();
     let target = crate::reference::target();
     let bugs = BugSet::of(args.bugs.iter().copied());
     let seeds: Vec<u64> = args.seeds.iter().collect();
-    let (summaries, coverage) = crate::explore::sweep(&target, &seeds, &bugs, jobs);
+    let (summaries, coverage) = crate::many::explore::sweep(&target, &seeds, &bugs, jobs);
     let wall_s = (watch.elapsed_ns() as f64 / 1e9).max(1e-9);
-    let failed: Vec<&crate::explore::SeedSummary> =
+    let failed: Vec<&crate::many::explore::SeedSummary> =
         summaries.iter().filter(|s| s.failure.is_some()).collect();
     outln!(
         "explored {} seed(s) ({}) in {wall_s:.1} s: {:.1} seeds/s, {} failed",
@@ -947,13 +947,13 @@ fn explore(args: &ExploreArgs) -> Result<(), Failure> {
     for summary in &failed {
         let (goal, message) = summary.failure.clone().expect("filtered on failures");
         outln!("FAILED seed {}: [{}] {message}", summary.seed, goal.name());
-        let explored = crate::explore::explore_one(&target, summary.seed, &bugs);
+        let explored = crate::many::explore::explore_one(&target, summary.seed, &bugs);
         let mut pinned = explored.scenario.clone();
         pinned.bugs = bugs.clone();
         pinned.trace_hash = Some(explored.run.trace.hash());
         let path = format!("repro/explore-seed{}.toml", summary.seed);
         outln!("  repro: {}", args.out.join(&path).display());
-        repros.push(report::ReproFile {
+        repros.push(summary::ReproFile {
             relative_path: path,
             contents: format!(
                 "# shipsim explore seed {}: [{}] {message}\n# Replays exactly: shipsim replay <this file>\n\n{}",
@@ -966,7 +966,7 @@ fn explore(args: &ExploreArgs) -> Result<(), Failure> {
             continue;
         }
         shrunk_goals.push(goal);
-        let shrunk = crate::explore::shrink(&target, explored, &bugs);
+        let shrunk = crate::many::explore::shrink(&target, explored, &bugs);
         let path = format!("repro/explore-seed{}-min.toml", summary.seed);
         outln!(
             "  shrunk to {} operations ({} -> {} faults) in {} runs: {}",
@@ -976,7 +976,7 @@ fn explore(args: &ExploreArgs) -> Result<(), Failure> {
             shrunk.runs,
             args.out.join(&path).display()
         );
-        repros.push(report::ReproFile {
+        repros.push(summary::ReproFile {
             relative_path: path,
             contents: format!(
                 "# shipsim explore seed {} shrunk from {} to {} operations: [{}]\n# Replays exactly: shipsim replay <this file>\n\n{}",
@@ -988,7 +988,7 @@ fn explore(args: &ExploreArgs) -> Result<(), Failure> {
             ),
         });
     }
-    report::write_repros(&args.out, &repros)?;
+    summary::write_repros(&args.out, &repros)?;
     if failed.is_empty() {
         Ok(())
     } else {
@@ -998,7 +998,7 @@ fn explore(args: &ExploreArgs) -> Result<(), Failure> {
 
 /// `explore --hunt`: seeds to detect per planted bug under exploration.
 fn explore_hunt(args: &ExploreArgs, jobs: usize) -> Result<(), Failure> {
-    let watch = crate::wall::Stopwatch::start();
+    let watch = crate::output::wall::Stopwatch::start();
     let bugs: Vec<Bug> = if args.bugs.is_empty() {
         Bug::ALL.to_vec()
     } else {
@@ -1014,15 +1014,15 @@ fn explore_hunt(args: &ExploreArgs, jobs: usize) -> Result<(), Failure> {
                     let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let Some(&bug) = bugs.get(index) else { break };
                     let set = BugSet::of([bug]);
-                    let found = crate::explore::first_failure(&target, &set, args.seeds_max);
+                    let found = crate::many::explore::first_failure(&target, &set, args.seeds_max);
                     let hunted = found.map(|(seeds, explored)| {
                         let seed = explored.seed;
-                        let goal = crate::explore::goal_of(&explored.run)
+                        let goal = crate::many::explore::goal_of(&explored.run)
                             .map(|(g, _)| g.name().to_string())
                             .unwrap_or_default();
                         let before = explored.run.history.operations().len() as u64;
                         let shrunk = (!args.no_shrink)
-                            .then(|| crate::explore::shrink(&target, explored, &set));
+                            .then(|| crate::many::explore::shrink(&target, explored, &set));
                         (seeds, seed, goal, before, shrunk)
                     });
                     results
@@ -1073,7 +1073,7 @@ fn explore_hunt(args: &ExploreArgs, jobs: usize) -> Result<(), Failure> {
                     detection.shrink_runs = Some(shrunk.runs as u64);
                     detection.repro = Some(path.clone());
                     repro.clone_from(&path);
-                    repros.push(report::ReproFile {
+                    repros.push(summary::ReproFile {
                         relative_path: path,
                         contents: format!(
                             "# shipsim explore --hunt: planted bug `{}` caught by {goal} at exploration seed {seed}; shrunk from {before} to {} operations in {} runs.\n# Replays exactly: shipsim replay <this file>\n\n{}",
@@ -1106,14 +1106,14 @@ fn explore_hunt(args: &ExploreArgs, jobs: usize) -> Result<(), Failure> {
             sorted[sorted.len() - 1]
         );
     }
-    let report = report::hunt(
+    let report = summary::hunt(
         detections,
         &format!("explore 1..={}", args.seeds_max),
         jobs,
         watch.elapsed_ns() / 1_000_000,
         peak_rss_mib(),
     );
-    report::write(&args.out, &report, &repros)?;
+    summary::write(&args.out, &report, &repros)?;
     outln!("report: {}", args.out.join("index.html").display());
     if report.bugs_escaped() == 0 {
         Ok(())
@@ -1125,7 +1125,7 @@ fn explore_hunt(args: &ExploreArgs, jobs: usize) -> Result<(), Failure> {
 /// One bug's hunt: what goes into the report, its shrunk repro, and the shrink's wall time.
 struct Hunted {
     detection: shipsim_reports::model::BugDetection,
-    repro: Option<report::ReproFile>,
+    repro: Option<summary::ReproFile>,
     shrink_ms: Option<u64>,
 }
 
@@ -1162,7 +1162,7 @@ impl Hunted {
 /// Hunts one bug: detection, then (unless `--no-shrink`) the smallest repro.
 fn hunt_one(bug: Bug, scenarios: &[&Scenario], args: &HuntArgs) -> Hunted {
     let target = crate::reference::target();
-    let Some(detection) = crate::hunt::detect(&target, bug, scenarios, args.seeds_max) else {
+    let Some(detection) = crate::many::hunt::detect(&target, bug, scenarios, args.seeds_max) else {
         return Hunted {
             detection: shipsim_reports::model::BugDetection {
                 bug: bug.name().to_string(),
@@ -1191,7 +1191,7 @@ fn hunt_one(bug: Bug, scenarios: &[&Scenario], args: &HuntArgs) -> Hunted {
             shrink_ms: None,
         };
     }
-    let shrunk = crate::hunt::shrink_detection(&target, detection, scenarios);
+    let shrunk = crate::many::hunt::shrink_detection(&target, detection, scenarios);
     let relative_path = format!("repro/hunt-{}.toml", bug.name());
     let header = format!(
         "# shipsim hunt: planted bug `{}` caught by {}; shrunk from {} to {} operations in {} runs.\n# Replays exactly: shipsim replay <this file>\n\n",
@@ -1210,7 +1210,7 @@ fn hunt_one(bug: Bug, scenarios: &[&Scenario], args: &HuntArgs) -> Hunted {
     found.repro = Some(relative_path.clone());
     Hunted {
         detection: found,
-        repro: Some(report::ReproFile {
+        repro: Some(summary::ReproFile {
             relative_path,
             contents: header + &shrunk.scenario.to_toml(),
         }),
@@ -1264,8 +1264,8 @@ fn promote(args: &PromoteArgs) -> Result<(), Failure> {
 }
 
 fn compare(args: &CompareArgs) -> Result<(), Failure> {
-    let base = report::read(&args.base)?;
-    let new = report::read(&args.new)?;
+    let base = summary::read(&args.base)?;
+    let new = summary::read(&args.new)?;
     let options = shipsim_reports::compare::CompareOptions {
         threshold_percent: args.threshold,
         delta_ms_min: args.delta_ms_min,
@@ -1288,8 +1288,8 @@ fn compare(args: &CompareArgs) -> Result<(), Failure> {
 }
 
 fn merge(args: &MergeArgs) -> Result<(), Failure> {
-    let (merged, repros) = report::merge(&args.out, &args.shards)?;
-    report::write(&args.out, &merged, &repros)?;
+    let (merged, repros) = summary::merge(&args.out, &args.shards)?;
+    summary::write(&args.out, &merged, &repros)?;
     if !args.quiet {
         out!("{}", shipsim_reports::text::render(&merged));
     }
@@ -1892,5 +1892,5 @@ fn live_receiver(args: &LiveReceiverArgs) -> Result<(), Failure> {
 
 /// The process's peak memory for a report's wall-clock block (0 where the OS does not say).
 fn peak_rss_mib() -> f64 {
-    crate::wall::peak_rss_mib().unwrap_or(0.0)
+    crate::output::wall::peak_rss_mib().unwrap_or(0.0)
 }

@@ -63,7 +63,7 @@ mod target;
 pub use receiver::{
     Events, Observed, Receiver, ReceiverFailure, ReceiverOutcome, Signing, Verdict,
 };
-pub use runner::{SeedRun, run_seed};
+pub use run::runner::{SeedRun, run_seed};
 pub use scenario::{Scenario, ScenarioError, SeedRange, Topology};
 /// The report model (`summary.json`'s types) and its renderers.
 pub use shipsim_reports as reports;
@@ -102,36 +102,14 @@ pub mod downstream {
 #[doc(hidden)]
 pub mod cli;
 #[doc(hidden)]
-pub mod clock;
-#[doc(hidden)]
 pub mod described;
-#[doc(hidden)]
-pub mod explore;
 #[doc(hidden)]
 pub mod fault;
 #[doc(hidden)]
-pub mod history;
-#[doc(hidden)]
-pub mod hosts;
-#[doc(hidden)]
-pub mod hunt;
-#[doc(hidden)]
 pub mod live;
 #[doc(hidden)]
-pub mod net;
+pub mod many;
 #[doc(hidden)]
-pub mod report;
+pub mod output;
 #[doc(hidden)]
-pub mod runner;
-pub(crate) mod shared;
-#[doc(hidden)]
-pub mod shrink;
-#[doc(hidden)]
-pub mod stats;
-#[doc(hidden)]
-pub mod sweep;
-#[doc(hidden)]
-pub mod triage;
-pub(crate) mod wall;
-#[doc(hidden)]
-pub mod workload;
+pub mod run;

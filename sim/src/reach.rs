@@ -22,8 +22,8 @@ use std::str::FromStr;
 use shipsim_system::client::{AttemptOutcome, ClientError};
 use shipsim_system::observe::SystemEvent;
 
-use crate::history::{EventKind, History, OpOutcome, Operation, Phase, Trace};
-use crate::hosts::SERVICE;
+use crate::run::history::{EventKind, History, OpOutcome, Operation, Phase, Trace};
+use crate::run::hosts::SERVICE;
 use crate::target::Conventions;
 
 /// The closed family of moments: one arm per boundary of a rule, each counted by its own

@@ -11,7 +11,7 @@
 use shipsim_system::client::AttemptOutcome;
 
 use super::{OracleInput, OracleKind, Violation};
-use crate::clock::{EPOCH_UNIX_MS, SimClock};
+use crate::run::clock::{EPOCH_UNIX_MS, SimClock};
 
 const ORACLE: OracleKind = OracleKind::CredentialsHonoured;
 
@@ -78,7 +78,7 @@ mod tests {
 
     use super::super::testing::{Fixture, assert_one, attempt, op_kind};
     use super::*;
-    use crate::history::OpOutcome;
+    use crate::run::history::OpOutcome;
     use crate::scenario::CredentialSettings;
 
     fn refused() -> AttemptOutcome {

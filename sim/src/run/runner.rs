@@ -14,20 +14,20 @@ use std::time::Duration;
 use shipsim_system::bugs::BugSet;
 use shipsim_system::seed::Seed;
 
-use crate::clock::{EPOCH_UNIX_MS, SimClock};
 use crate::fault::CrashTrigger;
 use crate::fault::FaultKind;
 use crate::fault::driver::NetDriver;
 use crate::fault::layer::FaultLayer;
-use crate::history::{EventKind, History, OpOutcome, Trace};
-use crate::hosts::{HTTP_PORT, SERVICE, SETTLER};
-use crate::net::{SimTransport, serve};
 use crate::oracle::{self, Duplicates, OracleInput, Violation};
+use crate::run::clock::{EPOCH_UNIX_MS, SimClock};
+use crate::run::history::{EventKind, History, OpOutcome, Trace};
+use crate::run::hosts::{HTTP_PORT, SERVICE, SETTLER};
+use crate::run::net::{SimTransport, serve};
+use crate::run::state::{HostObserver, Shared};
+use crate::run::workload::{self, ClientIdentity};
 use crate::scenario::Scenario;
-use crate::shared::{HostObserver, Shared};
 use crate::target::plan::Plan;
 use crate::target::{Boot, Caller, Durables, Effect, Factory, Inventories, Target};
-use crate::workload::{self, ClientIdentity};
 
 /// Simulated time the settle phase may take before the run is declared stuck, ms.
 const SETTLE_TIME_LIMIT_MS: u64 = 600_000;
@@ -89,7 +89,7 @@ pub struct SeedRun {
     /// Simulated time the run took, ms.
     pub sim_ms: u64,
     /// Every endpoint of the target, in endpoint order.
-    pub endpoints: Vec<crate::history::Endpoint>,
+    pub endpoints: Vec<crate::run::history::Endpoint>,
     /// What the target held at the end, when it says how to read it.
     pub inventory: Option<Inventories>,
     /// Every effect the target's downstreams performed.

@@ -20,7 +20,7 @@ use shipsim_system::bugs::BugSet;
 use shipsim_system::seed::Seed;
 
 use crate::reach::Moment;
-use crate::runner::{SeedRun, run_seed};
+use crate::run::runner::{SeedRun, run_seed};
 use crate::scenario::Scenario;
 use crate::target::Target;
 
@@ -517,7 +517,7 @@ pub struct SeedSummary {
     /// The seed.
     pub seed: u64,
     /// The first violation's oracle (`liveness` for a stuck run), when it failed.
-    pub failure: Option<(crate::shrink::Goal, String)>,
+    pub failure: Option<(crate::many::shrink::Goal, String)>,
 }
 
 /// Runs exploration seeds `seeds` with `bugs` on `jobs` threads: per seed its summary, in
@@ -556,10 +556,13 @@ pub fn sweep(
 
 /// How a run failed: its first violation's oracle and message, or stuck.
 #[must_use]
-pub fn goal_of(run: &SeedRun) -> Option<(crate::shrink::Goal, String)> {
+pub fn goal_of(run: &SeedRun) -> Option<(crate::many::shrink::Goal, String)> {
     match (run.violations.first(), &run.stuck) {
-        (Some(v), _) => Some((crate::shrink::Goal::Oracle(v.oracle), v.message.clone())),
-        (None, Some(stuck)) => Some((crate::shrink::Goal::Stuck, stuck.clone())),
+        (Some(v), _) => Some((
+            crate::many::shrink::Goal::Oracle(v.oracle),
+            v.message.clone(),
+        )),
+        (None, Some(stuck)) => Some((crate::many::shrink::Goal::Stuck, stuck.clone())),
         (None, None) => None,
     }
 }
@@ -579,9 +582,9 @@ pub fn first_failure(target: &Target, bugs: &BugSet, seeds_max: u64) -> Option<(
 /// # Panics
 /// If `explored` did not fail.
 #[must_use]
-pub fn shrink(target: &Target, explored: Explored, bugs: &BugSet) -> crate::shrink::Shrunk {
+pub fn shrink(target: &Target, explored: Explored, bugs: &BugSet) -> crate::many::shrink::Shrunk {
     let (goal, _) = goal_of(&explored.run).expect("only failures are shrunk");
-    let mut shrunk = crate::shrink::shrink(
+    let mut shrunk = crate::many::shrink::shrink(
         target,
         &explored.scenario,
         explored.seed,
