@@ -140,36 +140,28 @@ pub(super) fn explore_hunt(args: &ExploreArgs, jobs: usize) -> Result<(), Failur
     } else {
         args.bugs.clone()
     };
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let results = std::sync::Mutex::new(Vec::new());
-    std::thread::scope(|scope| {
-        for _ in 0..jobs.min(bugs.len()) {
-            scope.spawn(|| {
-                let target = crate::reference::target();
-                loop {
-                    let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some(&bug) = bugs.get(index) else { break };
-                    let set = BugSet::of([bug]);
-                    let found = crate::many::explore::first_failure(&target, &set, args.seeds_max);
-                    let hunted = found.map(|(seeds, explored)| {
-                        let seed = explored.seed;
-                        let goal = crate::many::explore::goal_of(&explored.run)
-                            .map(|(g, _)| g.name().to_string())
-                            .unwrap_or_default();
-                        let before = explored.run.history.operations().len() as u64;
-                        let shrunk = (!args.no_shrink)
-                            .then(|| crate::many::explore::shrink(&target, explored, &set));
-                        (seeds, seed, goal, before, shrunk)
-                    });
-                    results
-                        .lock()
-                        .expect("results lock")
-                        .push((index, bug, hunted));
-                }
+    let target = crate::reference::target();
+    let mut results = Vec::with_capacity(bugs.len());
+    crate::many::sweep::pool(
+        &bugs,
+        jobs,
+        |&bug| {
+            let set = BugSet::of([bug]);
+            let found = crate::many::explore::first_failure(&target, &set, args.seeds_max);
+            let hunted = found.map(|(seeds, explored)| {
+                let seed = explored.seed;
+                let goal = crate::many::explore::goal_of(&explored.run)
+                    .map(|(g, _)| g.name().to_string())
+                    .unwrap_or_default();
+                let before = explored.run.history.operations().len() as u64;
+                let shrunk = (!args.no_shrink)
+                    .then(|| crate::many::explore::shrink(&target, explored, &set));
+                (seeds, seed, goal, before, shrunk)
             });
-        }
-    });
-    let mut results = results.into_inner().expect("results lock");
+            (bug, hunted)
+        },
+        |index, (bug, hunted)| results.push((index, bug, hunted)),
+    );
     results.sort_by_key(|(index, _, _)| *index);
     outln!(
         "{:<28} {:>6}  {:<20} {:>12}  repro",

@@ -51,23 +51,17 @@ pub(super) fn hunt(args: &HuntArgs) -> Result<(), Failure> {
         args.bugs.clone()
     };
     let jobs = args.jobs.unwrap_or_else(default_jobs).max(1);
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let results = std::sync::Mutex::new(Vec::new());
-    std::thread::scope(|scope| {
-        for _ in 0..jobs.min(bugs.len()) {
-            scope.spawn(|| {
-                loop {
-                    let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some(&bug) = bugs.get(index) else { break };
-                    let hunted = hunt_one(bug, &huntable, args);
-                    results.lock().expect("results lock").push((index, hunted));
-                }
-            });
-        }
-    });
-    let mut hunted = results.into_inner().expect("results lock");
-    hunted.sort_by_key(|(index, _)| *index);
-    let hunted: Vec<Hunted> = hunted.into_iter().map(|(_, h)| h).collect();
+    let mut hunted: Vec<Option<Hunted>> = bugs.iter().map(|_| None).collect();
+    crate::many::sweep::pool(
+        &bugs,
+        jobs,
+        |&bug| hunt_one(bug, &huntable, args),
+        |index, result| hunted[index] = Some(result),
+    );
+    let hunted: Vec<Hunted> = hunted
+        .into_iter()
+        .map(|h| h.expect("the pool runs every bug"))
+        .collect();
     outln!(
         "{:<28} {:>6}  {:<20} {:<20} {:>12}  {:>8}  repro",
         "bug",

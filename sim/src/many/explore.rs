@@ -529,27 +529,20 @@ pub fn sweep(
     bugs: &BugSet,
     jobs: usize,
 ) -> (Vec<SeedSummary>, Coverage) {
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let results = std::sync::Mutex::new((Vec::new(), Coverage::default()));
-    std::thread::scope(|scope| {
-        for _ in 0..jobs.max(1).min(seeds.len().max(1)) {
-            scope.spawn(|| {
-                loop {
-                    let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some(&seed) = seeds.get(index) else { break };
-                    let explored = explore_one(target, seed, bugs);
-                    let summary = SeedSummary {
-                        seed,
-                        failure: goal_of(&explored.run),
-                    };
-                    let mut results = results.lock().expect("explore results lock");
-                    results.1.add(&explored);
-                    results.0.push(summary);
-                }
+    let mut summaries = Vec::with_capacity(seeds.len());
+    let mut coverage = Coverage::default();
+    crate::many::sweep::pool(
+        seeds,
+        jobs,
+        |&seed| explore_one(target, seed, bugs),
+        |_, explored| {
+            coverage.add(&explored);
+            summaries.push(SeedSummary {
+                seed: explored.seed,
+                failure: goal_of(&explored.run),
             });
-        }
-    });
-    let (mut summaries, coverage) = results.into_inner().expect("explore results lock");
+        },
+    );
     summaries.sort_by_key(|s| s.seed);
     (summaries, coverage)
 }
