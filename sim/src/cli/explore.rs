@@ -62,6 +62,19 @@ pub(super) fn explore(args: &ExploreArgs) -> Result<(), Failure> {
         seeds.len() as f64 / wall_s,
         failed.len()
     );
+    print_coverage(&coverage);
+    let repros = failure_repros(&target, &failed, &bugs, args);
+    summary::write_repros(&args.out, &repros)?;
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::Violations)
+    }
+}
+
+/// What the explored seeds exercised: per fault kind the seeds that drew and fired it,
+/// per dangerous moment how often and in how many seeds it was reached.
+fn print_coverage(coverage: &crate::many::explore::Coverage) {
     outln!("\nfault kind            drawn  fired (seeds)");
     for (kind, (drawn, fired)) in &coverage.faults {
         outln!("  {kind:<20} {drawn:>5}  {fired:>5}");
@@ -78,12 +91,22 @@ pub(super) fn explore(args: &ExploreArgs) -> Result<(), Failure> {
             moment.name()
         );
     }
+}
+
+/// Per failed seed its repro file and, for the first `--shrink-max` distinct goals
+/// (unless `--no-shrink`), a shrunk one.
+fn failure_repros(
+    target: &crate::Target,
+    failed: &[&crate::many::explore::SeedSummary],
+    bugs: &BugSet,
+    args: &ExploreArgs,
+) -> Vec<summary::ReproFile> {
     let mut repros = Vec::new();
     let mut shrunk_goals = Vec::new();
-    for summary in &failed {
+    for summary in failed {
         let (goal, message) = summary.failure.clone().expect("filtered on failures");
         outln!("FAILED seed {}: [{}] {message}", summary.seed, goal.name());
-        let explored = crate::many::explore::explore_one(&target, summary.seed, &bugs);
+        let explored = crate::many::explore::explore_one(target, summary.seed, bugs);
         let mut pinned = explored.scenario.clone();
         pinned.bugs = bugs.clone();
         pinned.trace_hash = Some(explored.run.trace.hash());
@@ -102,7 +125,7 @@ pub(super) fn explore(args: &ExploreArgs) -> Result<(), Failure> {
             continue;
         }
         shrunk_goals.push(goal);
-        let shrunk = crate::many::explore::shrink(&target, explored, &bugs);
+        let shrunk = crate::many::explore::shrink(target, explored, bugs);
         let path = format!("repro/explore-seed{}-min.toml", summary.seed);
         outln!(
             "  shrunk to {} operations ({} -> {} faults) in {} runs: {}",
@@ -124,12 +147,27 @@ pub(super) fn explore(args: &ExploreArgs) -> Result<(), Failure> {
             ),
         });
     }
-    summary::write_repros(&args.out, &repros)?;
-    if failed.is_empty() {
-        Ok(())
-    } else {
-        Err(Failure::Violations)
-    }
+    repros
+}
+
+/// What `explore --hunt` found for one bug: the exploration seeds it took to detect it,
+/// the failing seed, its goal, its operations and (unless `--no-shrink`) the shrunk case.
+type ExploredHunt = (u64, u64, String, u64, Option<crate::many::shrink::Shrunk>);
+
+/// `explore --hunt` for one bug: the first exploration seed that catches it, shrunk.
+fn hunt_by_exploring(target: &crate::Target, bug: Bug, args: &ExploreArgs) -> Option<ExploredHunt> {
+    let set = BugSet::of([bug]);
+    let found = crate::many::explore::first_failure(target, &set, args.seeds_max);
+    found.map(|(seeds, explored)| {
+        let seed = explored.seed;
+        let goal = crate::many::explore::goal_of(&explored.run)
+            .map(|(g, _)| g.name().to_string())
+            .unwrap_or_default();
+        let before = explored.run.history.operations().len() as u64;
+        let shrunk =
+            (!args.no_shrink).then(|| crate::many::explore::shrink(target, explored, &set));
+        (seeds, seed, goal, before, shrunk)
+    })
 }
 
 /// `explore --hunt`: seeds to detect per planted bug under exploration.
@@ -145,21 +183,7 @@ pub(super) fn explore_hunt(args: &ExploreArgs, jobs: usize) -> Result<(), Failur
     crate::many::sweep::pool(
         &bugs,
         jobs,
-        |&bug| {
-            let set = BugSet::of([bug]);
-            let found = crate::many::explore::first_failure(&target, &set, args.seeds_max);
-            let hunted = found.map(|(seeds, explored)| {
-                let seed = explored.seed;
-                let goal = crate::many::explore::goal_of(&explored.run)
-                    .map(|(g, _)| g.name().to_string())
-                    .unwrap_or_default();
-                let before = explored.run.history.operations().len() as u64;
-                let shrunk = (!args.no_shrink)
-                    .then(|| crate::many::explore::shrink(&target, explored, &set));
-                (seeds, seed, goal, before, shrunk)
-            });
-            (bug, hunted)
-        },
+        |&bug| (bug, hunt_by_exploring(&target, bug, args)),
         |index, (bug, hunted)| results.push((index, bug, hunted)),
     );
     results.sort_by_key(|(index, _, _)| *index);
