@@ -19,7 +19,7 @@ use shipsim_system::client::{
 };
 
 use super::{OracleInput, OracleKind, Violation};
-use crate::run::history::{OpId, Operation};
+use crate::history::{OpId, Operation};
 
 const ORACLE: OracleKind = OracleKind::ClientDiscipline;
 
@@ -285,7 +285,7 @@ fn advertised(
         return;
     }
     spent.sort_by_key(|s| (s.ended_us, s.op, s.index));
-    let clock = crate::run::clock::SimClock::for_host(client, &input.scenario.faults);
+    let clock = crate::clock::SimClock::for_host(client, &input.scenario.faults);
     for sent in sends {
         let at_ms = clock.at(std::time::Duration::from_micros(sent.sent_us));
         let held = spent
@@ -414,7 +414,7 @@ fn breaker(
         )
         .saturating_add(2_000);
     for op in ops {
-        let refused = matches!(&op.outcome, crate::run::history::OpOutcome::Failed { reason } | crate::run::history::OpOutcome::Ambiguous { reason } if reason.starts_with(&circuit_open_prefix()));
+        let refused = matches!(&op.outcome, crate::history::OpOutcome::Failed { reason } | crate::history::OpOutcome::Ambiguous { reason } if reason.starts_with(&circuit_open_prefix()));
         if !refused {
             continue;
         }
@@ -463,7 +463,7 @@ mod tests {
 
     use super::super::testing::{Fixture, assert_one, attempt};
     use super::*;
-    use crate::run::history::OpOutcome;
+    use crate::history::OpOutcome;
 
     fn response(status: u16, retry_after_ms: Option<u64>) -> AttemptOutcome {
         AttemptOutcome::Response {
@@ -619,7 +619,7 @@ mod tests {
         // Proves an adaptive client that sends after the server said Remaining: 0 and before
         // the Reset it gave is caught, naming how early; that sending after the reset is
         // fine; and that a non-adaptive client is not held to the advertised budget.
-        let epoch_s = crate::run::clock::EPOCH_UNIX_MS / 1_000;
+        let epoch_s = crate::clock::EPOCH_UNIX_MS / 1_000;
         assert_one(
             &after_spent_budget(epoch_s + 3, true),
             "sent while the server's advertised budget was spent, 990 ms before its reset",
