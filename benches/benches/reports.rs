@@ -5,14 +5,14 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use shipsim::sweep::{Progress, SweepOptions, sweep};
+use shipsim::many::sweep::{Progress, SweepOptions, sweep};
 use shipsim_reports::histogram::{new_latency_histogram, record_clamped};
 use shipsim_system::bugs::{Bug, BugSet};
 
 fn large_report() -> shipsim_reports::Report {
     let options = SweepOptions {
         target: shipsim::reference::target(),
-        replay: shipsim::sweep::Replay::Cli,
+        replay: shipsim::many::sweep::Replay::Cli,
         seeds: Some(shipsim::SeedRange::new(1, 6).unwrap()),
         jobs: 2,
         shard: None,
@@ -21,8 +21,8 @@ fn large_report() -> shipsim_reports::Report {
         progress: Progress::Quiet,
     };
     let outcome = sweep(&shipsim_benches::corpus(), &options);
-    let triaged = shipsim::triage::triage(&outcome, &options, false, |_, _| {});
-    let (mut report, _) = shipsim::report::build(
+    let triaged = shipsim::many::triage::triage(&outcome, &options, false, |_, _| {});
+    let (mut report, _) = shipsim::output::summary::build(
         &outcome,
         &triaged,
         &options,

@@ -203,7 +203,7 @@ mod tests {
             .history
             .workload()
             .filter(|op| op.kind.is_write())
-            .filter(|op| matches!(op.outcome, shipsim::history::OpOutcome::Ok { .. }))
+            .filter(|op| matches!(op.outcome, shipsim::run::history::OpOutcome::Ok { .. }))
             .count();
         assert!(created > 0, "the workload created payments");
         assert_eq!(run.effects.len(), created, "{:?}", run.effects);

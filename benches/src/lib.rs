@@ -10,7 +10,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use shipsim::Scenario;
 use shipsim::Seen;
-use shipsim::history::{History, OpKind, OpOutcome, Operation, Phase, Verb};
+use shipsim::run::history::{History, OpKind, OpOutcome, Operation, Phase, Verb};
 use shipsim_system::api::{Address, Order, OrderStatus, ServiceLevel, Shipment, ShipmentStatus};
 use shipsim_system::client::{AttemptOutcome, AttemptRecord, KeyPlacement};
 use shipsim_system::store::{OrderRecord, ShipmentRecord, Tables};

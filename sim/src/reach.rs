@@ -22,8 +22,8 @@ use std::str::FromStr;
 use shipsim_system::client::{AttemptOutcome, ClientError};
 use shipsim_system::observe::SystemEvent;
 
-use crate::history::{EventKind, History, OpOutcome, Operation, Phase, Trace};
-use crate::hosts::SERVICE;
+use crate::run::history::{EventKind, History, OpOutcome, Operation, Phase, Trace};
+use crate::run::hosts::SERVICE;
 use crate::target::Conventions;
 
 /// The closed family of moments: one arm per boundary of a rule, each counted by its own
@@ -666,7 +666,7 @@ mod tests {
     #[test]
     fn the_claim_crash_detail_is_what_the_crash_fault_records() {
         // Proves the text `crash_after_claim` looks for is the one the checkpoint observer
-        // (shared.rs) writes when it crashes the service at `shipment_claimed`.
+        // (run/state.rs) writes when it crashes the service at `shipment_claimed`.
         let point = shipsim_system::observe::Checkpoint::ShipmentClaimed;
         assert_eq!(CRASH_AT_CLAIM, format!("crash at {}", point.name()));
     }

@@ -16,7 +16,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use shipsim::Scenario;
-use shipsim::explore;
+use shipsim::many::explore;
 use shipsim_system::bugs::BugSet;
 
 /// Seeds per corpus scenario.

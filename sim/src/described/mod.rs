@@ -1373,9 +1373,9 @@ fn downstream(
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !name.starts_with("client")
         && ![
-            crate::hosts::SERVICE,
-            crate::hosts::SETTLER,
-            crate::hosts::DOWNSTREAMS,
+            crate::run::hosts::SERVICE,
+            crate::run::hosts::SETTLER,
+            crate::run::hosts::DOWNSTREAMS,
         ]
         .contains(&name.as_str());
     if !host_ok {

@@ -5,7 +5,7 @@ use super::params::Params;
 use super::{Family, KindInfo, Effect, Fault, Window};
 use super::driver::{DriverEffect, NetDriver, Started};
 use super::FaultSpec;
-use crate::hosts::CARRIER;
+use crate::run::hosts::CARRIER;
 use crate::scenario::ScenarioError;
 
 /// Stops the carrier for the window.

@@ -5,7 +5,7 @@ use super::{Family, KindInfo, ParamInfo, Effect, Fault, Window};
 use super::driver::{DriverEffect, NetDriver, Started};
 use super::FaultSpec;
 use crate::scenario::write_quote as quote;
-use crate::hosts::HostSel;
+use crate::run::hosts::HostSel;
 use crate::scenario::ScenarioError;
 use crate::scenario::limits::{DURATION_MS_MAX, Limit};
 

@@ -12,7 +12,7 @@ use super::FaultSpec;
 use crate::scenario::write_quote as quote;
 use rand::Rng;
 use shipsim_system::seed::Seed;
-use crate::hosts::HostSel;
+use crate::run::hosts::HostSel;
 use crate::scenario::ScenarioError;
 use crate::scenario::limits::Limit;
 
@@ -112,7 +112,7 @@ impl Fault for Crash {
                         .with_hint(format!("points are: {}", names.join(", "))));
                 };
                 let reached_on = if point.on_carrier() {
-                    HostSel::Host(crate::hosts::CARRIER.to_string())
+                    HostSel::Host(crate::run::hosts::CARRIER.to_string())
                 } else {
                     HostSel::Service
                 };

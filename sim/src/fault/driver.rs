@@ -16,11 +16,11 @@ use std::time::Duration;
 use shipsim_system::seed::Seed;
 
 use super::{Effect, FaultSpec};
-use crate::history::EventKind;
-use crate::hosts::HostSel;
-use crate::net::SimTransport;
 use crate::oracle::WebhookParties;
-use crate::shared::Shared;
+use crate::run::history::EventKind;
+use crate::run::hosts::HostSel;
+use crate::run::net::SimTransport;
+use crate::run::state::Shared;
 use crate::target::Durables;
 
 /// How often the simulated store flushes lazy commits, ms: the page-cache writeback a lazy
@@ -453,7 +453,7 @@ impl NetDriver {
             return;
         };
         let mut rng = self.seed.derive_index("burst", spec.stream).rng();
-        let due_at_ms = crate::clock::EPOCH_UNIX_MS + now_ms;
+        let due_at_ms = crate::run::clock::EPOCH_UNIX_MS + now_ms;
         parties.burst(&self.durables, events, &mut rng, due_at_ms, spec.stream);
     }
 }

@@ -16,7 +16,7 @@ use shipsim_system::seed::Seed;
 
 use super::params::Params;
 use super::{FaultSpec, ParamInfo, Window};
-use crate::hosts::HostSel;
+use crate::run::hosts::HostSel;
 use crate::scenario::ScenarioError;
 use crate::scenario::write_quote as quote;
 

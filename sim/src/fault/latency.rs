@@ -4,7 +4,7 @@ use super::params::Params;
 use super::{Family, KindInfo, ParamInfo, sides, Effect, Fault, Window};
 use super::driver::{DriverEffect, NetDriver, Started};
 use super::{FaultSpec, between_toml};
-use crate::hosts::HostSel;
+use crate::run::hosts::HostSel;
 use crate::scenario::ScenarioError;
 use crate::scenario::limits::{LATENCY_MS_MAX, Limit};
 

@@ -14,8 +14,8 @@ use tower::ServiceExt;
 
 use super::FaultSpec;
 use super::http_rules::{self, Armed, Rule};
-use crate::net::{BoxFutureLocal, ConnectionDropped};
-use crate::shared::Shared;
+use crate::run::net::{BoxFutureLocal, ConnectionDropped};
+use crate::run::state::Shared;
 
 /// The fault layer of one server host boot.
 #[derive(Clone)]
@@ -53,7 +53,7 @@ impl FaultLayer {
         }
     }
 
-    /// The handler to give [`crate::net::serve`].
+    /// The handler to give [`crate::run::net::serve`].
     pub(crate) fn handler(
         self,
     ) -> impl Fn(

@@ -29,7 +29,7 @@ pub use crash::CrashTrigger;
 pub use webhook::{Direction, WebhookEffect, WebhookRule};
 
 use self::params::Params;
-use crate::hosts::HostSel;
+use crate::run::hosts::HostSel;
 use crate::scenario::limits::{DURATION_MS_MAX, Limit};
 use crate::scenario::raw::RawFault;
 use crate::scenario::{ScenarioError, error::closest};

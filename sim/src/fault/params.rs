@@ -7,7 +7,7 @@ use std::ops::Range;
 use toml::Spanned;
 
 use super::ParamInfo;
-use crate::hosts::HostSel;
+use crate::run::hosts::HostSel;
 use crate::scenario::ScenarioError;
 use crate::scenario::limits;
 use crate::scenario::raw::RawFault;
@@ -204,7 +204,7 @@ impl<'a> Params<'a> {
             .map_err(|m| self.error(span.clone(), m))?;
         // The reference receiver runs only with outbound webhooks: naming it otherwise
         // would aim a fault at nothing.
-        let receiver = HostSel::Host(crate::hosts::RECEIVER.to_string());
+        let receiver = HostSel::Host(crate::run::hosts::RECEIVER.to_string());
         if selector == receiver && !self.webhooks.is_some_and(|w| w.outbound) {
             return Err(self
                 .error(

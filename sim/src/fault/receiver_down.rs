@@ -5,7 +5,7 @@ use super::params::Params;
 use super::{Family, KindInfo, Effect, Fault, Window};
 use super::driver::{DriverEffect, NetDriver, Started};
 use super::FaultSpec;
-use crate::hosts::RECEIVER;
+use crate::run::hosts::RECEIVER;
 use crate::scenario::ScenarioError;
 
 /// Stops the merchant receiver for the window.

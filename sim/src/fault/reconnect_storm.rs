@@ -6,7 +6,7 @@ use super::{Family, KindInfo, ParamInfo, Window, Effect, Fault};
 use super::driver::{DriverEffect, LinkCut, NetDriver, Started};
 use super::FaultSpec;
 use crate::scenario::write_quote as quote;
-use crate::hosts::HostSel;
+use crate::run::hosts::HostSel;
 use crate::scenario::ScenarioError;
 
 /// Cuts `target` off from the service for the window, then makes it reconnect at once.

@@ -17,9 +17,9 @@ use shipsim_system::transport::{BoxFuture, HttpRequest, HttpResponse, Transport,
 use super::params::Params;
 use super::{FaultSpec, ParamInfo, Window};
 use crate::reach::{Injection, InjectionKind};
+use crate::run::state::Shared;
 use crate::scenario::ScenarioError;
 use crate::scenario::write_quote as quote;
-use crate::shared::Shared;
 
 /// Which webhook traffic a fault acts on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -179,7 +179,7 @@ pub(crate) struct WebhookFaults {
     host: String,
     /// The receiving host's clock, to judge how old an injected delivery's signature was
     /// when it was sent (the receiver's view of time, skew included).
-    receiver_clock: crate::clock::SimClock,
+    receiver_clock: crate::run::clock::SimClock,
     /// The host the deliveries go to (`host` is the one sending them).
     receiver: String,
     rules: Vec<Rule>,
@@ -214,7 +214,7 @@ impl WebhookFaults {
         WebhookFaults {
             inner,
             host: host.to_string(),
-            receiver_clock: crate::clock::SimClock::for_host(receiver, faults),
+            receiver_clock: crate::run::clock::SimClock::for_host(receiver, faults),
             receiver: receiver.to_string(),
             rules,
             shared,

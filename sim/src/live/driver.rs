@@ -5,7 +5,7 @@
 //! 1. **Begin**: fault proxies found at the target or the carrier URL (or started here with
 //!    `--proxy`) restart their windows; every merchant's API key is checked.
 //! 2. **Workload**: one task per client, the simulation's own workload code
-//!    (`crate::workload::run_operations`) over reqwest, recording every operation.
+//!    (`crate::run::workload::run_operations`) over reqwest, recording every operation.
 //! 3. **Heal and settle**: the proxies stop injecting, and every ambiguous write is re-issued
 //!    with its original key until it gets an answer.
 //! 4. **Judge**: the final state is read back and the oracles run on it. With the admin key
@@ -45,15 +45,15 @@ use tokio::time::Instant;
 use super::proxy::{self, ArmRequest, CONTROL_PREFIX, ProxiedHost, Proxy, ProxyInfo};
 use super::{LiveError, base_url, error_chain};
 use crate::described::{DescribedApi, DownstreamRef};
-use crate::history::{Event, EventKind, History, OpOutcome, Phase, Trace};
 use crate::oracle::{Duplicates, OracleInput, OracleKind, Violation};
+use crate::output::stats::{SeedStats, Stats};
 use crate::reference::{ReferenceApi, effects_of, inventory_of};
+use crate::run::history::{Event, EventKind, History, OpOutcome, Phase, Trace};
+use crate::run::workload::{self, ClientIdentity, Recorder, SETTLE_POLICY};
 use crate::scenario::Scenario;
-use crate::stats::{SeedStats, Stats};
 use crate::target::client::ApiClient;
 use crate::target::plan::{KindTable, Plan};
 use crate::target::{Api, Caller, Effect, Inventories, ReadCall};
-use crate::workload::{self, ClientIdentity, Recorder, SETTLE_POLICY};
 
 /// What to run and against what.
 #[derive(Clone, Debug)]
@@ -294,7 +294,7 @@ pub struct LiveRun {
     /// Duplicates in the final state.
     pub duplicates: Duplicates,
     /// The target's endpoints.
-    pub endpoints: Vec<crate::history::Endpoint>,
+    pub endpoints: Vec<crate::run::history::Endpoint>,
     /// Wall time of the workload phase, ms.
     pub workload_ms: u64,
     /// Wall time of the whole run, ms.
@@ -945,7 +945,7 @@ async fn read_final_state(
     let effects = sales.as_deref().map(effects_of).unwrap_or_default();
     let ledgers = sales
         .as_ref()
-        .map(|s| vec![(crate::hosts::CARRIER.to_string(), s.len())])
+        .map(|s| vec![(crate::run::hosts::CARRIER.to_string(), s.len())])
         .unwrap_or_default();
     Ok(FinalState {
         tables,

@@ -52,7 +52,7 @@ use super::{LiveError, base_url, bind};
 use crate::fault::http_rules::ConnectionDropped;
 use crate::fault::http_rules::{self, Armed, Rule};
 use crate::fault::{FaultKind, FaultSpec, Window};
-use crate::hosts::{CARRIER, HostSel, SERVICE};
+use crate::run::hosts::{CARRIER, HostSel, SERVICE};
 
 /// Largest upstream response the proxy buffers (it must, to cut one in half).
 const RESPONSE_BYTES_MAX: usize = 1 << 20;

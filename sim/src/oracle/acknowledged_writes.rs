@@ -11,7 +11,7 @@
 //! (404), nor be served another resource.
 
 use super::{OracleInput, OracleKind, Violation};
-use crate::history::{OpOutcome, Operation};
+use crate::run::history::{OpOutcome, Operation};
 use crate::target::Seen;
 
 const ORACLE: OracleKind = OracleKind::AcknowledgedWrites;
@@ -131,7 +131,7 @@ fn read_back(input: &OracleInput<'_>) -> Vec<Violation> {
     let mut reads: std::collections::BTreeMap<(usize, &str), &Operation> =
         std::collections::BTreeMap::new();
     for op in input.history.operations() {
-        if op.phase == crate::history::Phase::Verify
+        if op.phase == crate::run::history::Phase::Verify
             && let Some(target) = op.target.as_deref()
         {
             reads.insert((op.kind.kind_index(), target), op);

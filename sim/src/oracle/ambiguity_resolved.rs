@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use super::{OracleInput, OracleKind, Violation};
-use crate::history::{OpId, OpOutcome, Operation, Phase};
+use crate::run::history::{OpId, OpOutcome, Operation, Phase};
 
 const ORACLE: OracleKind = OracleKind::AmbiguityResolved;
 
@@ -127,7 +127,7 @@ mod tests {
             },
         );
         // Link the settle operation to the original, as the settler does.
-        let mut rebuilt = crate::history::History::new();
+        let mut rebuilt = crate::run::history::History::new();
         for op in fixture.history.operations() {
             let mut op = op.clone();
             if op.id == settle {

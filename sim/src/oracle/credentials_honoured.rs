@@ -19,7 +19,7 @@
 use shipsim_system::client::AttemptOutcome;
 
 use super::{OracleInput, OracleKind, SignedDelivery, Violation};
-use crate::clock::{EPOCH_UNIX_MS, SimClock};
+use crate::run::clock::{EPOCH_UNIX_MS, SimClock};
 use crate::scenario::SecretRotationSettings;
 
 const ORACLE: OracleKind = OracleKind::CredentialsHonoured;
@@ -191,7 +191,7 @@ mod tests {
 
     use super::super::testing::{Fixture, assert_one, attempt, op_kind};
     use super::*;
-    use crate::history::OpOutcome;
+    use crate::run::history::OpOutcome;
     use crate::scenario::CredentialSettings;
 
     fn refused() -> AttemptOutcome {

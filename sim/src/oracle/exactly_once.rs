@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{OracleInput, OracleKind, Violation};
-use crate::history::{History, OpId, OpOutcome, Phase};
+use crate::run::history::{History, OpId, OpOutcome, Phase};
 use crate::target::{Effect, Inventory};
 
 const ORACLE: OracleKind = OracleKind::ExactlyOnce;
@@ -442,7 +442,7 @@ mod tests {
 
     use super::super::testing::{Fixture, assert_one, ok_attempt, shipment};
     use super::*;
-    use crate::history::OpOutcome;
+    use crate::run::history::OpOutcome;
 
     #[test]
     fn two_shipments_under_one_key_are_caught() {

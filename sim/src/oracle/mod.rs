@@ -6,7 +6,7 @@
 //! [`crate::Effect`]).
 //!
 //! One file per oracle, same shape: `check(&OracleInput) -> Vec<Violation>`. Latency
-//! budgets are judged over all seeds of a scenario, in [`crate::sweep`]; the rest per seed.
+//! budgets are judged over all seeds of a scenario, in [`crate::many::sweep`]; the rest per seed.
 
 mod acknowledged_writes;
 mod ambiguity_resolved;
@@ -22,7 +22,7 @@ use std::str::FromStr;
 
 pub use exactly_once::Duplicates;
 
-use crate::history::{History, OpId};
+use crate::run::history::{History, OpId};
 use crate::scenario::Scenario;
 use crate::target::{Conventions, Durables, Effect, Inventories, Kind};
 
@@ -256,7 +256,7 @@ pub struct OracleInput<'a> {
 
 impl OracleInput<'_> {
     /// The kind an operation acted on.
-    pub(crate) fn kind(&self, op: &crate::history::Operation) -> &Kind {
+    pub(crate) fn kind(&self, op: &crate::run::history::Operation) -> &Kind {
         &self.kinds[op.kind.kind_index()]
     }
 }

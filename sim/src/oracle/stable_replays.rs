@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use super::{OracleInput, OracleKind, Violation};
-use crate::history::{OpKind, OpOutcome, Operation};
+use crate::run::history::{OpKind, OpOutcome, Operation};
 
 const ORACLE: OracleKind = OracleKind::StableReplays;
 

@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 
 use super::{OracleInput, OracleKind, Violation};
-use crate::history::{OpId, OpOutcome};
+use crate::run::history::{OpId, OpOutcome};
 
 const ORACLE: OracleKind = OracleKind::StateMachine;
 

@@ -9,8 +9,8 @@ use shipsim_system::client::{AttemptOutcome, AttemptRecord, KeyPlacement};
 use shipsim_system::store::{OrderRecord, ShipmentRecord, Tables};
 
 use super::{OracleInput, OracleKind, Violation};
-use crate::history::{History, OpId, OpKind, OpOutcome, Operation, Phase};
 use crate::reference::{ReferenceApi, effects_of, inventory_of};
+use crate::run::history::{History, OpId, OpKind, OpOutcome, Operation, Phase};
 use crate::scenario::Scenario;
 use crate::target::plan::KindTable;
 use crate::target::{Conventions, Inventories, Seen};

@@ -283,7 +283,7 @@ impl Receiver {
             std::env::var_os("CARGO_TARGET_DIR")
                 .map_or_else(|| PathBuf::from("target"), PathBuf::from)
                 .join("shipsim")
-                .join(crate::report::file_safe(&self.name))
+                .join(crate::output::summary::file_safe(&self.name))
         })
     }
 
@@ -346,7 +346,7 @@ impl Receiver {
         let seeds: Vec<u64> = (receiver.seeds.0..receiver.seeds.1).collect();
         let mut runs: Vec<Option<(Plan, send::RunResult)>> = Vec::new();
         runs.resize_with(seeds.len(), || None);
-        crate::sweep::pool(
+        crate::many::sweep::pool(
             &seeds,
             receiver.jobs,
             |&seed| {
@@ -440,7 +440,7 @@ impl Receiver {
         let dir = self.out().join("repro");
         let path = dir.join(format!(
             "{}-seed{}-{}.toml",
-            crate::report::file_safe(&self.name),
+            crate::output::summary::file_safe(&self.name),
             seed.0,
             verdict.name()
         ));

@@ -16,11 +16,11 @@ use shipsim_system::transport::{HttpRequest, Transport};
 use super::plan::{Attack, Event, Plan, SPACING_MS, STALE_S};
 use super::verdict::{Class, Delivery, Evidence, Observation};
 use super::{Events, Observed, ReadBack, Receiver, Signing};
-use crate::clock::{EPOCH_UNIX_MS, SimClock};
-use crate::hosts::HTTP_PORT;
-use crate::net::SimTransport;
+use crate::run::clock::{EPOCH_UNIX_MS, SimClock};
+use crate::run::hosts::HTTP_PORT;
+use crate::run::net::SimTransport;
+use crate::run::state::Shared;
 use crate::scenario::Scenario;
-use crate::shared::Shared;
 use crate::target::Durables;
 
 /// The receiver's host name.
@@ -353,7 +353,7 @@ pub(crate) fn run(receiver: &Arc<Receiver>, seed: Seed, plan: &Plan) -> RunResul
         .build();
     // The receiver's hosts start, crash and restart as a target's do: the same host
     // wiring, with no scenario faults.
-    let context = crate::runner::HostContext {
+    let context = crate::run::runner::HostContext {
         scenario,
         root: seed,
         shared,
@@ -361,14 +361,14 @@ pub(crate) fn run(receiver: &Arc<Receiver>, seed: Seed, plan: &Plan) -> RunResul
         callers: Arc::from(Vec::new()),
         bugs: BugSet::default(),
     };
-    crate::runner::add_server_host(&mut sim, RECEIVER_HOST, &context, receiver.router.clone());
+    crate::run::runner::add_server_host(&mut sim, RECEIVER_HOST, &context, receiver.router.clone());
     for (name, factory) in &receiver.hosts {
-        crate::runner::add_server_host(&mut sim, name, &context, factory.clone());
+        crate::run::runner::add_server_host(&mut sim, name, &context, factory.clone());
     }
     let sunk: Arc<Mutex<Vec<String>>> = Arc::default();
     for (host, pointer) in &receiver.sinks {
         let sink = sink(pointer.clone(), sunk.clone());
-        crate::runner::add_server_host(&mut sim, host, &context, sink);
+        crate::run::runner::add_server_host(&mut sim, host, &context, sink);
     }
     let sender = Arc::new(Sender {
         events: receiver.events.clone(),

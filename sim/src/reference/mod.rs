@@ -31,7 +31,7 @@ pub(crate) const CARRIER_API_KEY: &str = "ck_sim_platform";
 /// A country the simulated carrier does not serve (Antarctica).
 pub(crate) const UNSERVICEABLE_COUNTRY: &str = "AQ";
 
-pub use crate::hosts::{CARRIER, RECEIVER};
+pub use crate::run::hosts::{CARRIER, RECEIVER};
 
 /// Names and secrets of the simulated deployment (live mode's defaults too).
 pub(crate) mod deployment {
@@ -93,7 +93,7 @@ fn webhook_settings(scenario: &Scenario) -> WebhookSettings {
                     let target = WebhookTarget {
                         url: format!(
                             "http://{RECEIVER}:{}/webhooks/{caller}",
-                            crate::hosts::HTTP_PORT
+                            crate::run::hosts::HTTP_PORT
                         ),
                         secret: deployment::merchant_secret(&caller),
                         previous_secret: None,
@@ -123,7 +123,7 @@ fn api_keys(
         .collect();
     let mut retirements = BTreeMap::new();
     if let Some(rotation) = rotation {
-        let unix_ms = |at_ms: u64| crate::clock::EPOCH_UNIX_MS + at_ms;
+        let unix_ms = |at_ms: u64| crate::run::clock::EPOCH_UNIX_MS + at_ms;
         for caller in callers {
             keys.insert(
                 crate::scenario::CredentialSettings::rotated_key(&caller.api_key),
@@ -206,7 +206,7 @@ fn carrier_router(boot: &Boot) -> axum::Router {
             webhook_url: format!(
                 "http://{}:{}/v1/webhooks/carrier",
                 crate::target::SERVICE_HOST,
-                crate::hosts::HTTP_PORT
+                crate::run::hosts::HTTP_PORT
             ),
             secret: deployment::CARRIER_WEBHOOK_SECRET.to_string(),
             exception_percent: w.exception_percent,

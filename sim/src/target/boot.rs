@@ -17,13 +17,13 @@ use shipsim_system::seed::{IdGen, Seed};
 use shipsim_system::transport::Transport;
 
 use super::api::Caller;
-use crate::clock::SimClock;
 use crate::fault::Direction;
 use crate::fault::webhook::WebhookFaults;
-use crate::hosts::HTTP_PORT;
-use crate::net::SimTransport;
+use crate::run::clock::SimClock;
+use crate::run::hosts::HTTP_PORT;
+use crate::run::net::SimTransport;
+use crate::run::state::{HostObserver, Shared};
 use crate::scenario::Scenario;
-use crate::shared::{HostObserver, Shared};
 
 /// State that outlives a host's process: a database, a file. The simulation keeps one
 /// instance per host and name across the host's boots, and tells it when the process dies.

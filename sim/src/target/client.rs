@@ -76,7 +76,10 @@ impl ApiClient {
                 api_key: crate::scenario::CredentialSettings::rotated_key(&self.caller.api_key),
                 ..self.caller.clone()
             };
-            (crate::clock::EPOCH_UNIX_MS + c.rotate_keys_at_ms, rotated)
+            (
+                crate::run::clock::EPOCH_UNIX_MS + c.rotate_keys_at_ms,
+                rotated,
+            )
         });
         self
     }

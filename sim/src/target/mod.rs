@@ -33,7 +33,7 @@ use crate::scenario::Scenario;
 use shipsim_system::transport::BoxFuture;
 
 /// The name of the host the system under test runs on; scenario files call it `service`.
-pub const SERVICE_HOST: &str = crate::hosts::SERVICE;
+pub const SERVICE_HOST: &str = crate::run::hosts::SERVICE;
 
 /// Builds a host's router at each of its boots.
 pub(crate) type Factory = Arc<dyn Fn(&Boot) -> Router + Send + Sync>;
@@ -68,7 +68,7 @@ pub(crate) struct HostSpec {
 /// What a [`Target::quiesce`] hook gets: clients to the target's hosts and the run's state.
 #[derive(Clone)]
 pub struct QuiesceContext {
-    pub(crate) shared: crate::shared::Shared,
+    pub(crate) shared: crate::run::state::Shared,
     pub(crate) scenario: Arc<Scenario>,
     pub(crate) durables: Durables,
 }
@@ -83,7 +83,10 @@ impl QuiesceContext {
     /// An HTTP client to simulated host `host`.
     #[must_use]
     pub fn client(&self, host: &str) -> Arc<dyn shipsim_system::transport::Transport> {
-        Arc::new(crate::net::SimTransport::new(host, crate::hosts::HTTP_PORT))
+        Arc::new(crate::run::net::SimTransport::new(
+            host,
+            crate::run::hosts::HTTP_PORT,
+        ))
     }
 
     /// The scenario being run.
@@ -345,7 +348,7 @@ impl Target {
                 && name
                     .chars()
                     .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-            if !valid || name.starts_with("client") || name == crate::hosts::SETTLER {
+            if !valid || name.starts_with("client") || name == crate::run::hosts::SETTLER {
                 return Err(TargetError::Host {
                     target: self.name.clone(),
                     host: name.to_string(),

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::api::{Api, Caller, Conventions, Kind};
-use crate::history::{Endpoint, OpKind, Verb};
+use crate::run::history::{Endpoint, OpKind, Verb};
 use crate::scenario::Scenario;
 
 /// Kind tables larger than this are refused: a `u16` indexes them, and a workload mixing

@@ -13,8 +13,8 @@ use shipsim_reports::model::Report;
 use shipsim_system::bugs::BugSet;
 
 use super::Target;
+use crate::many::sweep::{self, Progress, Replay, SweepOptions};
 use crate::scenario::{Scenario, SeedRange, Topology};
-use crate::sweep::{self, Progress, Replay, SweepOptions};
 
 /// The environment variable that makes [`Target::run`] replay one repro file.
 pub const REPLAY_ENV: &str = "SHIPSIM_REPLAY";
@@ -268,7 +268,7 @@ impl Target {
                 .map_or_else(|| PathBuf::from("target"), PathBuf::from);
             target
                 .join("shipsim")
-                .join(crate::report::file_safe(&self.name))
+                .join(crate::output::summary::file_safe(&self.name))
         })
     }
 
@@ -295,16 +295,17 @@ impl Target {
             replay: Replay::Test(test_command()),
         };
         let outcome = sweep::sweep(scenarios, &options);
-        let triaged = crate::triage::triage(&outcome, &options, !self.run.no_shrink, |_, _| {});
-        let (report, repros) = crate::report::build(
+        let triaged =
+            crate::many::triage::triage(&outcome, &options, !self.run.no_shrink, |_, _| {});
+        let (report, repros) = crate::output::summary::build(
             &outcome,
             &triaged,
             &options,
             label,
             &out,
-            crate::wall::peak_rss_mib().unwrap_or(0.0),
+            crate::output::wall::peak_rss_mib().unwrap_or(0.0),
         );
-        let problem = crate::report::write(&out, &report, &repros)
+        let problem = crate::output::summary::write(&out, &report, &repros)
             .err()
             .map(|e| format!("could not write the report to {}: {e:#}", out.display()));
         let text = shipsim_reports::text::render(&report);

@@ -1,10 +1,10 @@
 //! Every planted bug bites: the corpus catches each one within a few seeds, with the oracle
 //! its documentation names, and a caught case shrinks to a smaller one that replays exactly.
 
-use shipsim::hunt::{self, huntable};
+use shipsim::many::hunt::{self, huntable};
+use shipsim::many::shrink::Goal;
 use shipsim::oracle::OracleKind;
 use shipsim::scenario::Scenario;
-use shipsim::shrink::Goal;
 use shipsim_system::bugs::{Bug, BugSet};
 
 /// Seeds a bug may take to be caught in this test; the hunt measures far fewer (see README).

@@ -5,9 +5,9 @@
 
 use shipsim::Target;
 use shipsim::described::{DescribedApi, Description};
+use shipsim::many::shrink::Goal;
 use shipsim::oracle::OracleKind;
 use shipsim::scenario::Scenario;
-use shipsim::shrink::Goal;
 use shipsim_system::bugs::{Bug, BugSet};
 
 fn described_reference() -> Target {
@@ -51,7 +51,7 @@ fn the_reference_through_its_description_holds_over_the_corpus() {
                 .history
                 .operations()
                 .iter()
-                .filter(|op| matches!(op.outcome, shipsim::history::OpOutcome::Ok { .. }))
+                .filter(|op| matches!(op.outcome, shipsim::run::history::OpOutcome::Ok { .. }))
                 .count();
             assert!(ok > 0, "{name} seed {seed}: no operation succeeded");
         }
@@ -74,7 +74,7 @@ fn planted_bugs_are_caught_through_the_description() {
         (Bug::CarrierWithoutKey, OracleKind::ExactlyOnce),
         (Bug::KeysNotScopedPerCaller, OracleKind::StableReplays),
     ] {
-        let detection = shipsim::hunt::detect(&target, bug, &refs, 10)
+        let detection = shipsim::many::hunt::detect(&target, bug, &refs, 10)
             .unwrap_or_else(|| panic!("{} escaped", bug.name()));
         assert_eq!(detection.caught_by, Goal::Oracle(oracle), "{}", bug.name());
     }

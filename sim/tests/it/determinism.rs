@@ -1,9 +1,11 @@
 //! The determinism contract: the same scenario and seed replay byte for byte; different
 //! seeds give different runs.
 
+use shipsim::many::sweep;
+use shipsim::many::sweep::{Progress, SweepOptions};
+use shipsim::output::summary;
+use shipsim::run_seed;
 use shipsim::scenario::Scenario;
-use shipsim::sweep::{Progress, SweepOptions};
-use shipsim::{report, run_seed, sweep};
 use shipsim_system::bugs::BugSet;
 
 fn corpus() -> Vec<Scenario> {
@@ -43,7 +45,7 @@ fn report_is_identical_across_runs_and_job_counts() {
     let scenarios = corpus();
     let options = |jobs| SweepOptions {
         target: shipsim::reference::target(),
-        replay: shipsim::sweep::Replay::Cli,
+        replay: shipsim::many::sweep::Replay::Cli,
         seeds: Some(shipsim::SeedRange::new(1, 4).unwrap()),
         jobs,
         shard: None,
@@ -55,8 +57,8 @@ fn report_is_identical_across_runs_and_job_counts() {
     let build = |jobs| {
         let opts = options(jobs);
         let outcome = sweep::sweep(&scenarios, &opts);
-        let triaged = shipsim::triage::triage(&outcome, &opts, false, |_, _| {});
-        let (mut report, repros) = report::build(&outcome, &triaged, &opts, "1..4", &out, 0.0);
+        let triaged = shipsim::many::triage::triage(&outcome, &opts, false, |_, _| {});
+        let (mut report, repros) = summary::build(&outcome, &triaged, &opts, "1..4", &out, 0.0);
         report.run.wall = Default::default();
         report.run.jobs = 0;
         (shipsim_reports::json::render(&report).unwrap(), repros)
@@ -74,7 +76,7 @@ fn check_determinism_flags_nothing_on_a_deterministic_run() {
     let scenario = &corpus()[0];
     let options = SweepOptions {
         target: shipsim::reference::target(),
-        replay: shipsim::sweep::Replay::Cli,
+        replay: shipsim::many::sweep::Replay::Cli,
         seeds: Some(shipsim::SeedRange::new(1, 3).unwrap()),
         jobs: 1,
         shard: None,
@@ -83,7 +85,7 @@ fn check_determinism_flags_nothing_on_a_deterministic_run() {
         progress: Progress::Quiet,
     };
     for seed in 1..3 {
-        let outcome = shipsim::sweep::run_one(scenario, seed, &options);
+        let outcome = shipsim::many::sweep::run_one(scenario, seed, &options);
         assert_eq!(outcome.nondeterminism, None);
     }
 }

@@ -4,7 +4,7 @@
 //! the same trace hash and the same violation.
 
 use shipsim::Scenario;
-use shipsim::explore::{self, first_failure, goal_of};
+use shipsim::many::explore::{self, first_failure, goal_of};
 use shipsim_system::bugs::{Bug, BugSet};
 
 /// Exploration seeds a bug may take to be caught here. `shipsim explore --hunt` measures

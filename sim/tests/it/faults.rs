@@ -3,7 +3,7 @@
 //! transport errors, replays of work done, crashes, skewed timestamps), and the per-event
 //! faults fire at their configured rate, within four standard deviations.
 
-use shipsim::history::{EventKind, OpOutcome, Phase};
+use shipsim::run::history::{EventKind, OpOutcome, Phase};
 use shipsim::scenario::Scenario;
 use shipsim::{SeedRun, run_seed};
 use shipsim_system::bugs::BugSet;
@@ -368,7 +368,7 @@ fn carrier_down_makes_the_service_answer_unavailable() {
 #[test]
 fn clock_skew_moves_the_service_clock() {
     // Proves a skewed service stamps its records an hour ahead; the clean run does not.
-    let epoch = shipsim::clock::EPOCH_UNIX_MS;
+    let epoch = shipsim::run::clock::EPOCH_UNIX_MS;
     let hour = 3_600_000;
     let skewed =
         runs("[[fault]]\nkind = \"clock_skew\"\ntarget = \"service\"\noffset_ms = 3600000\n");
@@ -426,11 +426,14 @@ fn webhook_runs(faults: &str) -> Vec<SeedRun> {
     ))
 }
 
-fn webhook_stat(runs: &[SeedRun], pick: impl Fn(&shipsim::stats::WebhookStats) -> u64) -> u64 {
+fn webhook_stat(
+    runs: &[SeedRun],
+    pick: impl Fn(&shipsim::output::stats::WebhookStats) -> u64,
+) -> u64 {
     runs.iter()
         .map(|r| {
             let view = r.webhooks.as_ref().expect("webhook scenario");
-            pick(&shipsim::stats::WebhookStats::of(view, &r.trace))
+            pick(&shipsim::output::stats::WebhookStats::of(view, &r.trace))
         })
         .sum()
 }
@@ -531,8 +534,9 @@ fn receiver_down_dead_letters_then_redelivers() {
             &BugSet::none(),
         );
         assert!(run.passed(), "{:?}", run.violations);
-        dead += shipsim::stats::WebhookStats::of(run.webhooks.as_ref().unwrap(), &run.trace)
-            .dead_lettered;
+        dead +=
+            shipsim::output::stats::WebhookStats::of(run.webhooks.as_ref().unwrap(), &run.trace)
+                .dead_lettered;
     }
     assert!(dead > 0);
 }

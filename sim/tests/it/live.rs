@@ -287,7 +287,12 @@ async fn run_with_kills(
     let ambiguous = run
         .history
         .workload()
-        .filter(|op| matches!(op.outcome, shipsim::history::OpOutcome::Ambiguous { .. }))
+        .filter(|op| {
+            matches!(
+                op.outcome,
+                shipsim::run::history::OpOutcome::Ambiguous { .. }
+            )
+        })
         .count();
     eprintln!(
         "{name} round {round}: {} operations, {ambiguous} ambiguous, {} shipments, {} violations",

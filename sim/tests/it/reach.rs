@@ -2,9 +2,9 @@
 //! moment no seed reached fails the scenario like a fault that never fired, in a run and in
 //! a merge of its shards; every report counts every moment.
 
-use shipsim::report;
+use shipsim::many::sweep::{self, Progress, Shard, SweepOptions};
+use shipsim::output::summary;
 use shipsim::scenario::Scenario;
-use shipsim::sweep::{self, Progress, Shard, SweepOptions};
 use shipsim_reports::judge::REACHABILITY;
 use shipsim_reports::model::Report;
 use shipsim_system::bugs::BugSet;
@@ -12,7 +12,7 @@ use shipsim_system::bugs::BugSet;
 fn options(shard: Option<Shard>) -> SweepOptions {
     SweepOptions {
         target: shipsim::reference::target(),
-        replay: shipsim::sweep::Replay::Cli,
+        replay: shipsim::many::sweep::Replay::Cli,
         seeds: Some(shipsim::SeedRange::new(1, 4).unwrap()),
         jobs: 1,
         shard,
@@ -42,8 +42,8 @@ probability = 0.3
 fn report_of(scenario: &Scenario, shard: Option<Shard>) -> Report {
     let options = options(shard);
     let outcome = sweep::sweep(std::slice::from_ref(scenario), &options);
-    let triaged = shipsim::triage::triage(&outcome, &options, false, |_, _| {});
-    report::build(
+    let triaged = shipsim::many::triage::triage(&outcome, &options, false, |_, _| {});
+    summary::build(
         &outcome,
         &triaged,
         &options,

@@ -4,9 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use shipsim::report;
+use shipsim::many::sweep::{self, Progress, Shard, SweepOptions};
+use shipsim::output::summary;
 use shipsim::scenario::Scenario;
-use shipsim::sweep::{self, Progress, Shard, SweepOptions};
 use shipsim_reports::model::Report;
 use shipsim_system::bugs::{Bug, BugSet};
 
@@ -33,7 +33,7 @@ fn skeleton() -> Scenario {
 fn sweep_report(shard: Option<Shard>, out: &Path) -> Report {
     let options = SweepOptions {
         target: shipsim::reference::target(),
-        replay: shipsim::sweep::Replay::Cli,
+        replay: shipsim::many::sweep::Replay::Cli,
         seeds: Some(shipsim::SeedRange::new(1, 10).unwrap()),
         jobs: 2,
         shard,
@@ -42,8 +42,8 @@ fn sweep_report(shard: Option<Shard>, out: &Path) -> Report {
         progress: Progress::Quiet,
     };
     let outcome = sweep::sweep(&[skeleton()], &options);
-    let triaged = shipsim::triage::triage(&outcome, &options, false, |_, _| {});
-    report::build(&outcome, &triaged, &options, "1..10", out, 0.0).0
+    let triaged = shipsim::many::triage::triage(&outcome, &options, false, |_, _| {});
+    summary::build(&outcome, &triaged, &options, "1..10", out, 0.0).0
 }
 
 #[test]

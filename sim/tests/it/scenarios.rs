@@ -9,8 +9,8 @@
 //! Seeds: the first [`TEST_SEEDS_DEFAULT`] of the scenario's own range (or its pinned seed);
 //! `SHIPSIM_TEST_SEEDS=A..B` overrides, for long local sweeps.
 
+use shipsim::many::sweep::{Progress, SweepOptions, run_one, seeds_for};
 use shipsim::scenario::{Scenario, SeedRange};
-use shipsim::sweep::{Progress, SweepOptions, run_one, seeds_for};
 use shipsim_system::bugs::BugSet;
 
 /// Seeds per scenario in `cargo test`: enough to exercise every fault, few enough for CI.
@@ -33,7 +33,7 @@ fn scenario_file_holds(path: &str) {
     };
     let options = SweepOptions {
         target: shipsim::reference::target(),
-        replay: shipsim::sweep::Replay::Cli,
+        replay: shipsim::many::sweep::Replay::Cli,
         seeds,
         jobs: 1,
         shard: None,

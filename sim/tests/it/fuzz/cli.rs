@@ -11,8 +11,8 @@ use std::path::PathBuf;
 use clap::Parser;
 use proptest::prelude::*;
 use shipsim::cli::Cli;
+use shipsim::many::sweep::Shard;
 use shipsim::scenario::SeedRange;
-use shipsim::sweep::Shard;
 
 use super::format;
 

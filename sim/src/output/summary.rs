@@ -2,7 +2,7 @@
 //!
 //! Building runs nothing and reads nothing outside its arguments: the failing seeds'
 //! re-runs (for the operation timelines the report shows) and the shrunk cases come from
-//! [`crate::triage`]. Each detailed failing seed gets a repro file: the scenario written
+//! [`crate::many::triage`]. Each detailed failing seed gets a repro file: the scenario written
 //! canonically with the seed and planted bugs pinned.
 
 use std::collections::BTreeSet;
@@ -19,16 +19,16 @@ use shipsim_reports::model::{
     Totals, VIOLATIONS_KEPT_MAX, ViolationReport, WallClock,
 };
 
-use crate::history::{EventKind, OpId};
+use crate::many::shrink::{Goal, Shrunk};
+use crate::many::sweep::{ScenarioOutcome, SeedOutcome, SweepOptions, SweepOutcome};
+use crate::many::triage::{ScenarioTriage, ShrunkFailure, Triaged};
 use crate::oracle::{OracleKind, Violation};
-use crate::runner::SeedRun;
+use crate::output::stats::Latencies;
+use crate::run::history::{EventKind, OpId};
+use crate::run::runner::SeedRun;
 use crate::scenario::Scenario;
-use crate::shrink::{Goal, Shrunk};
-use crate::stats::Latencies;
-use crate::sweep::{ScenarioOutcome, SeedOutcome, SweepOptions, SweepOutcome};
-use crate::triage::{ScenarioTriage, ShrunkFailure, Triaged};
 
-pub use crate::triage::REPRO_SEEDS_MAX;
+pub use crate::many::triage::REPRO_SEEDS_MAX;
 /// Timeline entries kept per violation.
 const TIMELINE_ENTRIES_MAX: usize = 200;
 
@@ -43,7 +43,7 @@ pub struct ReproFile {
 
 /// Builds the report of `outcome` and its `triaged` failures, and the repro files of its
 /// failures, which will be written under `out_dir`. `peak_rss_mib` is the process's peak
-/// memory (`crate::wall::peak_rss_mib`), measured by the caller: it lands only in the
+/// memory (`crate::output::wall::peak_rss_mib`), measured by the caller: it lands only in the
 /// report's wall-clock block.
 ///
 /// # Panics

@@ -68,7 +68,7 @@ impl Clock for SimClock {
 mod tests {
     use super::*;
     use crate::fault::ClockSkew;
-    use crate::hosts::HostSel;
+    use crate::run::hosts::HostSel;
 
     fn skew_fault(offset_ms: i64, drift_ppm: i64, start_ms: u64) -> FaultSpec {
         FaultSpec {

@@ -13,7 +13,7 @@ use shipsim_system::observe::{Checkpoint, Observer, SystemEvent};
 use shipsim_system::seed::Seed;
 
 use crate::fault::{CrashTrigger, FaultKind, FaultSpec, Window};
-use crate::history::{Event, EventKind, History, Trace};
+use crate::run::history::{Event, EventKind, History, Trace};
 
 /// The mutable state of a run.
 #[derive(Debug, Default)]

@@ -7,9 +7,9 @@
 
 use shipsim_system::bugs::{Bug, BugSet};
 
-use crate::runner::{SeedRun, run_seed};
+use crate::many::shrink::{self, Goal, Shrunk};
+use crate::run::runner::{SeedRun, run_seed};
 use crate::scenario::Scenario;
-use crate::shrink::{self, Goal, Shrunk};
 use crate::target::Target;
 
 /// How a bug was caught.

@@ -14,20 +14,20 @@ use std::time::Duration;
 use shipsim_system::bugs::BugSet;
 use shipsim_system::seed::Seed;
 
-use crate::clock::{EPOCH_UNIX_MS, SimClock};
 use crate::fault::CrashTrigger;
 use crate::fault::FaultKind;
 use crate::fault::driver::NetDriver;
 use crate::fault::layer::FaultLayer;
-use crate::history::{EventKind, History, OpOutcome, Trace};
-use crate::hosts::{HTTP_PORT, SERVICE, SETTLER};
-use crate::net::{SimTransport, serve};
 use crate::oracle::{self, Duplicates, OracleInput, Violation};
+use crate::run::clock::{EPOCH_UNIX_MS, SimClock};
+use crate::run::history::{EventKind, History, OpOutcome, Trace};
+use crate::run::hosts::{HTTP_PORT, SERVICE, SETTLER};
+use crate::run::net::{SimTransport, serve};
+use crate::run::state::{HostObserver, Shared};
+use crate::run::workload::{self, ClientIdentity};
 use crate::scenario::Scenario;
-use crate::shared::{HostObserver, Shared};
 use crate::target::plan::Plan;
 use crate::target::{Boot, Caller, Durables, Effect, Factory, Inventories, Target};
-use crate::workload::{self, ClientIdentity};
 
 /// Simulated time the settle phase may take before the run is declared stuck, ms.
 const SETTLE_TIME_LIMIT_MS: u64 = 600_000;
@@ -89,7 +89,7 @@ pub struct SeedRun {
     /// Simulated time the run took, ms.
     pub sim_ms: u64,
     /// Every endpoint of the target, in endpoint order.
-    pub endpoints: Vec<crate::history::Endpoint>,
+    pub endpoints: Vec<crate::run::history::Endpoint>,
     /// What the target held at the end, when it says how to read it.
     pub inventory: Option<Inventories>,
     /// Every effect the target's downstreams performed.
@@ -146,21 +146,7 @@ pub fn run_seed(target: &Target, scenario: &Scenario, seed: u64, bugs: &BugSet) 
     }
     let durables = Durables::default();
 
-    let (min_ms, max_ms) = scenario.run.latency_ms;
-    let mut sim = turmoil::Builder::new()
-        .epoch(std::time::UNIX_EPOCH + Duration::from_millis(EPOCH_UNIX_MS))
-        .rng_seed(root.derive("turmoil").0)
-        .tick_duration(Duration::from_millis(scenario.run.tick_ms))
-        .min_message_latency(Duration::from_millis(min_ms))
-        .max_message_latency(Duration::from_millis(max_ms))
-        .simulation_duration(Duration::from_millis(
-            scenario
-                .run
-                .time_limit_ms
-                .saturating_add(SETTLE_TIME_LIMIT_MS),
-        ))
-        .tcp_capacity(1024)
-        .build();
+    let mut sim = build_sim(&scenario, root);
 
     let context = HostContext {
         scenario: scenario.clone(),
@@ -181,27 +167,7 @@ pub fn run_seed(target: &Target, scenario: &Scenario, seed: u64, bugs: &BugSet) 
         }
     }
 
-    let mut driver = NetDriver::new(
-        &scenario.faults,
-        scenario.hosts.clients,
-        scenario.run.latency_ms,
-        durables.clone(),
-        target.extensions.webhooks.clone(),
-        shared.clone(),
-        root.derive("faults"),
-    );
-    driver.set_absent(
-        target
-            .hosts
-            .iter()
-            .filter(|h| {
-                h.presence
-                    .as_ref()
-                    .is_some_and(|present| !present(&scenario))
-            })
-            .map(|h| h.name.clone())
-            .collect(),
-    );
+    let mut driver = new_driver(target, &scenario, &durables, &shared, root);
     for index in 0..scenario.hosts.clients {
         let identity = ClientIdentity::new(index, &plan.callers);
         let transport = Arc::new(SimTransport::new(SERVICE, HTTP_PORT));
@@ -224,7 +190,107 @@ pub fn run_seed(target: &Target, scenario: &Scenario, seed: u64, bugs: &BugSet) 
     let mut stuck = drive(&mut sim, &mut driver, &shared, scenario.run.time_limit_ms);
 
     // Heal, then settle what the clients could not know.
-    driver.heal(&mut sim);
+    settle(&mut sim, &mut driver, &mut stuck, &context, &plan, target);
+    let sim_ms = elapsed_ms(&sim);
+    let client_connections = driver.client_connections();
+    drop(sim);
+    let panics = PANICS.with(|panics| panics.borrow_mut().take().unwrap_or_default());
+    if stuck.is_none()
+        && let Some(first) = panics.first()
+    {
+        // A panic in any host's task (a handler, a background sender) is a failure of the
+        // run even though the simulation carried on.
+        stuck = Some(format!(
+            "a task panicked ({} panic(s)); the first: {first}",
+            panics.len()
+        ));
+    }
+
+    judge(
+        target,
+        &scenario,
+        seed,
+        &plan,
+        durables,
+        &shared,
+        stuck,
+        sim_ms,
+        client_connections,
+    )
+}
+
+/// The turmoil simulation of one run: its epoch, seeded randomness, tick, message
+/// latencies and time limit (the scenario's plus the settling time).
+fn build_sim(scenario: &Scenario, root: Seed) -> turmoil::Sim<'static> {
+    let (min_ms, max_ms) = scenario.run.latency_ms;
+    turmoil::Builder::new()
+        .epoch(std::time::UNIX_EPOCH + Duration::from_millis(EPOCH_UNIX_MS))
+        .rng_seed(root.derive("turmoil").0)
+        .tick_duration(Duration::from_millis(scenario.run.tick_ms))
+        .min_message_latency(Duration::from_millis(min_ms))
+        .max_message_latency(Duration::from_millis(max_ms))
+        .simulation_duration(Duration::from_millis(
+            scenario
+                .run
+                .time_limit_ms
+                .saturating_add(SETTLE_TIME_LIMIT_MS),
+        ))
+        .tcp_capacity(1024)
+        .build()
+}
+
+/// The fault driver of one run, told which optional hosts the scenario leaves out.
+fn new_driver(
+    target: &Target,
+    scenario: &Scenario,
+    durables: &Durables,
+    shared: &Shared,
+    root: Seed,
+) -> NetDriver {
+    let mut driver = NetDriver::new(
+        &scenario.faults,
+        scenario.hosts.clients,
+        scenario.run.latency_ms,
+        durables.clone(),
+        target.extensions.webhooks.clone(),
+        shared.clone(),
+        root.derive("faults"),
+    );
+    driver.set_absent(
+        target
+            .hosts
+            .iter()
+            .filter(|h| {
+                h.presence
+                    .as_ref()
+                    .is_some_and(|present| !present(scenario))
+            })
+            .map(|h| h.name.clone())
+            .collect(),
+    );
+    driver
+}
+
+/// After the clients' time: heals every fault, then (unless the run is already stuck)
+/// runs the settler for what the clients could not know: ambiguous writes, the target's
+/// quiescence wait, and a final read when the target gives no inventory.
+fn settle(
+    sim: &mut turmoil::Sim<'_>,
+    driver: &mut NetDriver,
+    stuck: &mut Option<String>,
+    context: &HostContext,
+    plan: &Arc<Plan>,
+    target: &Target,
+) {
+    let HostContext {
+        scenario,
+        root,
+        shared,
+        durables,
+        bugs,
+        ..
+    } = context;
+    driver.heal(sim);
     {
         shared.lock().healed = true;
     }
@@ -239,7 +305,7 @@ pub fn run_seed(target: &Target, scenario: &Scenario, seed: u64, bugs: &BugSet) 
     let quiesce = target
         .quiesce
         .as_ref()
-        .filter(|q| (q.when)(&scenario))
+        .filter(|q| (q.when)(scenario))
         .map(|q| q.wait.clone());
     // A target that gives no inventory is judged on what its API serves at the end.
     let verify = target.inventory.is_none()
@@ -266,24 +332,25 @@ pub fn run_seed(target: &Target, scenario: &Scenario, seed: u64, bugs: &BugSet) 
                 verify,
             ),
         );
-        let limit = elapsed_ms(&sim).saturating_add(SETTLE_TIME_LIMIT_MS);
-        stuck = drive(&mut sim, &mut driver, &shared, limit);
+        let limit = elapsed_ms(sim).saturating_add(SETTLE_TIME_LIMIT_MS);
+        *stuck = drive(sim, driver, shared, limit);
     }
-    let sim_ms = elapsed_ms(&sim);
-    let client_connections = driver.client_connections();
-    drop(sim);
-    let panics = PANICS.with(|panics| panics.borrow_mut().take().unwrap_or_default());
-    if stuck.is_none()
-        && let Some(first) = panics.first()
-    {
-        // A panic in any host's task (a handler, a background sender) is a failure of the
-        // run even though the simulation carried on.
-        stuck = Some(format!(
-            "a task panicked ({} panic(s)); the first: {first}",
-            panics.len()
-        ));
-    }
+}
 
+/// Reads what the run left (inventory, effects, webhook traffic, the shared state) and
+/// judges it: the oracles (unless stuck), duplicates and the dangerous moments reached.
+#[allow(clippy::too_many_arguments)]
+fn judge(
+    target: &Target,
+    scenario: &Scenario,
+    seed: u64,
+    plan: &Plan,
+    durables: Durables,
+    shared: &Shared,
+    stuck: Option<String>,
+    sim_ms: u64,
+    client_connections: u64,
+) -> SeedRun {
     let inventory = target.inventory.as_ref().map(|read| read(&durables));
     let effects: Vec<Effect> = target
         .effects
@@ -295,9 +362,9 @@ pub fn run_seed(target: &Target, scenario: &Scenario, seed: u64, bugs: &BugSet) 
         .extensions
         .webhooks
         .as_ref()
-        .and_then(|parties| parties.view(&durables, &scenario, &state.forged));
+        .and_then(|parties| parties.view(&durables, scenario, &state.forged));
     let input = OracleInput {
-        scenario: &scenario,
+        scenario,
         seed,
         history: &state.history,
         kinds: plan.table.kinds(),

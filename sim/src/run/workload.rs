@@ -20,12 +20,12 @@ use shipsim_system::bugs::BugSet;
 use shipsim_system::client::{ClientError, KeyPlacement, OpReport, RetryPolicy};
 use shipsim_system::seed::Seed;
 
-use crate::clock::SimClock;
-use crate::history::{EventKind, History, OpId, OpKind, OpOutcome, Operation, Phase, Verb};
-use crate::hosts::{HTTP_PORT, SERVICE, SETTLER};
-use crate::net::SimTransport;
+use crate::run::clock::SimClock;
+use crate::run::history::{EventKind, History, OpId, OpKind, OpOutcome, Operation, Phase, Verb};
+use crate::run::hosts::{HTTP_PORT, SERVICE, SETTLER};
+use crate::run::net::SimTransport;
+use crate::run::state::Shared;
 use crate::scenario::Scenario;
-use crate::shared::Shared;
 use crate::target::client::{ApiClient, OpClient};
 use crate::target::plan::Plan;
 use crate::target::{Caller, Draw, Seen};
@@ -90,7 +90,7 @@ impl ClientIdentity {
         let caller_index = index % count;
         ClientIdentity {
             index,
-            host: crate::hosts::client_name(index),
+            host: crate::run::hosts::client_name(index),
             caller: callers[caller_index as usize].clone(),
             slot: index / count,
         }

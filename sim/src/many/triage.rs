@@ -5,9 +5,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::runner::{SeedRun, run_seed};
-use crate::shrink::{self, Goal, Shrunk};
-use crate::sweep::{ScenarioOutcome, SweepOptions, SweepOutcome};
+use crate::many::shrink::{self, Goal, Shrunk};
+use crate::many::sweep::{ScenarioOutcome, SweepOptions, SweepOutcome};
+use crate::run::runner::{SeedRun, run_seed};
 
 /// Failing seeds per scenario that are re-run for a timeline (and get a repro file).
 pub const REPRO_SEEDS_MAX: usize = 10;
@@ -101,7 +101,7 @@ fn rerun_failures(outcome: &ScenarioOutcome, options: &SweepOptions) -> BTreeMap
 }
 
 /// What a failing seed's shrink keeps failing: its first violation's oracle, or liveness.
-fn first_goal(seed: &crate::sweep::SeedOutcome) -> Option<Goal> {
+fn first_goal(seed: &crate::many::sweep::SeedOutcome) -> Option<Goal> {
     match (seed.violations.first(), &seed.stuck) {
         (Some(violation), _) => Some(Goal::Oracle(violation.oracle)),
         (None, Some(_)) => Some(Goal::Stuck),

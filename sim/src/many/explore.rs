@@ -20,7 +20,7 @@ use shipsim_system::bugs::BugSet;
 use shipsim_system::seed::Seed;
 
 use crate::reach::Moment;
-use crate::runner::{SeedRun, run_seed};
+use crate::run::runner::{SeedRun, run_seed};
 use crate::scenario::Scenario;
 use crate::target::Target;
 
@@ -529,7 +529,7 @@ pub struct SeedSummary {
     /// The seed.
     pub seed: u64,
     /// The first violation's oracle (`liveness` for a stuck run), when it failed.
-    pub failure: Option<(crate::shrink::Goal, String)>,
+    pub failure: Option<(crate::many::shrink::Goal, String)>,
 }
 
 /// Runs exploration seeds `seeds` with `bugs` on `jobs` threads: per seed its summary, in
@@ -541,37 +541,33 @@ pub fn sweep(
     bugs: &BugSet,
     jobs: usize,
 ) -> (Vec<SeedSummary>, Coverage) {
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let results = std::sync::Mutex::new((Vec::new(), Coverage::default()));
-    std::thread::scope(|scope| {
-        for _ in 0..jobs.max(1).min(seeds.len().max(1)) {
-            scope.spawn(|| {
-                loop {
-                    let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some(&seed) = seeds.get(index) else { break };
-                    let explored = explore_one(target, seed, bugs);
-                    let summary = SeedSummary {
-                        seed,
-                        failure: goal_of(&explored.run),
-                    };
-                    let mut results = results.lock().expect("explore results lock");
-                    results.1.add(&explored);
-                    results.0.push(summary);
-                }
+    let mut summaries = Vec::with_capacity(seeds.len());
+    let mut coverage = Coverage::default();
+    crate::many::sweep::pool(
+        seeds,
+        jobs,
+        |&seed| explore_one(target, seed, bugs),
+        |_, explored| {
+            coverage.add(&explored);
+            summaries.push(SeedSummary {
+                seed: explored.seed,
+                failure: goal_of(&explored.run),
             });
-        }
-    });
-    let (mut summaries, coverage) = results.into_inner().expect("explore results lock");
+        },
+    );
     summaries.sort_by_key(|s| s.seed);
     (summaries, coverage)
 }
 
 /// How a run failed: its first violation's oracle and message, or stuck.
 #[must_use]
-pub fn goal_of(run: &SeedRun) -> Option<(crate::shrink::Goal, String)> {
+pub fn goal_of(run: &SeedRun) -> Option<(crate::many::shrink::Goal, String)> {
     match (run.violations.first(), &run.stuck) {
-        (Some(v), _) => Some((crate::shrink::Goal::Oracle(v.oracle), v.message.clone())),
-        (None, Some(stuck)) => Some((crate::shrink::Goal::Stuck, stuck.clone())),
+        (Some(v), _) => Some((
+            crate::many::shrink::Goal::Oracle(v.oracle),
+            v.message.clone(),
+        )),
+        (None, Some(stuck)) => Some((crate::many::shrink::Goal::Stuck, stuck.clone())),
         (None, None) => None,
     }
 }
@@ -591,9 +587,9 @@ pub fn first_failure(target: &Target, bugs: &BugSet, seeds_max: u64) -> Option<(
 /// # Panics
 /// If `explored` did not fail.
 #[must_use]
-pub fn shrink(target: &Target, explored: Explored, bugs: &BugSet) -> crate::shrink::Shrunk {
+pub fn shrink(target: &Target, explored: Explored, bugs: &BugSet) -> crate::many::shrink::Shrunk {
     let (goal, _) = goal_of(&explored.run).expect("only failures are shrunk");
-    let mut shrunk = crate::shrink::shrink(
+    let mut shrunk = crate::many::shrink::shrink(
         target,
         &explored.scenario,
         explored.seed,

@@ -13,10 +13,10 @@ use shipsim_system::bugs::BugSet;
 use shipsim_system::seed::Fnv64;
 
 use crate::oracle::{Duplicates, Violation};
-use crate::runner::{SeedRun, run_seed};
+use crate::output::stats::{SeedStats, Stats};
+use crate::output::wall::Stopwatch;
+use crate::run::runner::{SeedRun, run_seed};
 use crate::scenario::{Scenario, SeedRange};
-use crate::stats::{SeedStats, Stats};
-use crate::wall::Stopwatch;
 
 /// One of N shards of a sweep, 1-based (`--shard 2/4`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -240,7 +240,7 @@ impl SeedOutcome {
                 stats.webhooks = run
                     .webhooks
                     .as_ref()
-                    .map(|view| crate::stats::WebhookStats::of(view, &run.trace));
+                    .map(|view| crate::output::stats::WebhookStats::of(view, &run.trace));
                 stats
             },
             wall_ns,

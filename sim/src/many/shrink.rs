@@ -18,10 +18,10 @@
 use shipsim_system::bugs::BugSet;
 
 use crate::oracle::OracleKind;
-use crate::runner::{SeedRun, run_seed};
+use crate::output::wall::Stopwatch;
+use crate::run::runner::{SeedRun, run_seed};
 use crate::scenario::{Mix, Scenario};
 use crate::target::Target;
-use crate::wall::Stopwatch;
 
 /// Runs a shrink may spend at most: enough for every pass over a large scenario.
 pub const SHRINK_RUNS_MAX: usize = 400;

@@ -12,7 +12,7 @@ use shipsim_system::client::AttemptOutcome;
 
 use shipsim_system::observe::SystemEvent;
 
-use crate::history::{Endpoint, EventKind, History, OpOutcome, Phase, Trace};
+use crate::run::history::{Endpoint, EventKind, History, OpOutcome, Phase, Trace};
 
 /// One latency histogram per endpoint, ms. A histogram is allocated on its endpoint's first
 /// sample: each holds about 100 KiB of counters (1 ms to an hour at three significant
@@ -153,7 +153,7 @@ pub struct WebhookStats {
 impl WebhookStats {
     /// Measures a finished run's webhook traffic.
     #[must_use]
-    pub fn of(view: &crate::oracle::WebhookView, trace: &crate::history::Trace) -> Self {
+    pub fn of(view: &crate::oracle::WebhookView, trace: &crate::run::history::Trace) -> Self {
         use shipsim_system::store::Delivery;
         let mut stats = WebhookStats::default();
         for item in &view.tracking {
@@ -470,7 +470,7 @@ pub fn overlaps(windows_us: &[(u64, u64)], start_us: u64, end_us: u64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::Event;
+    use crate::run::history::Event;
 
     fn event(at_us: u64, kind: EventKind) -> Event {
         Event {
