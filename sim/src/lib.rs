@@ -113,17 +113,3 @@ pub mod many;
 pub mod output;
 #[doc(hidden)]
 pub mod run;
-
-// The modules' paths before `sim/src` was grouped into folders, kept for one merge round so
-// branches written against them still compile (oracle/client_discipline.rs uses two).
-// Remove once every open branch is merged: `crate::history` -> `crate::run::history`, etc.
-#[doc(hidden)]
-pub use many::{explore, hunt, shrink, sweep, triage};
-#[allow(unused_imports)]
-pub(crate) use output::wall;
-#[doc(hidden)]
-pub use output::{stats, summary as report};
-#[allow(unused_imports)]
-pub(crate) use run::state as shared;
-#[doc(hidden)]
-pub use run::{clock, history, hosts, net, runner, workload};

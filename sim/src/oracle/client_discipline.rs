@@ -20,7 +20,7 @@ use shipsim_system::client::{
 };
 
 use super::{OracleInput, OracleKind, Violation};
-use crate::history::{OpId, Operation};
+use crate::run::history::{OpId, Operation};
 
 const ORACLE: OracleKind = OracleKind::ClientDiscipline;
 
@@ -180,7 +180,7 @@ fn wire_retry_after(
     let (wait_ms, slack_ms) = match parse_retry_after(raw)? {
         WireRetryAfter::Seconds(seconds) => (seconds.saturating_mul(1_000), GAP_SLACK_MS),
         WireRetryAfter::AtUnixS(at_s) => {
-            let clock = crate::clock::SimClock::for_host(&op.client, &input.scenario.faults);
+            let clock = crate::run::clock::SimClock::for_host(&op.client, &input.scenario.faults);
             let arrived_us = op
                 .invoked_at_us
                 .saturating_add(attempt.ended_at_ms.saturating_mul(1_000));
@@ -238,7 +238,8 @@ fn client_belief(outcome: &AttemptOutcome) -> String {
 /// server, so they differ by under a second; the server's time is bracketed by its clock
 /// at the attempt's send and end, with a second of slack for a skew that steps inside it.
 fn wire_headers(input: &OracleInput<'_>, op: &Operation, found: &mut Vec<Violation>) {
-    let service = crate::clock::SimClock::for_host(crate::hosts::SERVICE, &input.scenario.faults);
+    let service =
+        crate::run::clock::SimClock::for_host(crate::run::hosts::SERVICE, &input.scenario.faults);
     for attempt in &op.attempts {
         let AttemptOutcome::Response {
             status, advertised, ..
@@ -447,7 +448,7 @@ fn advertised(
         return;
     }
     spent.sort_by_key(|s| (s.ended_us, s.op, s.index));
-    let clock = crate::clock::SimClock::for_host(client, &input.scenario.faults);
+    let clock = crate::run::clock::SimClock::for_host(client, &input.scenario.faults);
     for sent in sends {
         let at_ms = clock.at(std::time::Duration::from_micros(sent.sent_us));
         let held = spent
@@ -530,7 +531,7 @@ fn gave_up_early(
     let reserve = u64::from(budget.reserve) * 100;
     let cap = reserve.max(100) * 10;
     for op in ops {
-        let gave_up = matches!(&op.outcome, crate::history::OpOutcome::Failed { reason } | crate::history::OpOutcome::Ambiguous { reason } if reason.starts_with(&prefix));
+        let gave_up = matches!(&op.outcome, crate::run::history::OpOutcome::Failed { reason } | crate::run::history::OpOutcome::Ambiguous { reason } if reason.starts_with(&prefix));
         let Some(last) = op.attempts.last() else {
             continue;
         };
@@ -555,8 +556,8 @@ fn gave_up_early(
                 let last_may_spend = o.id != op.id
                     && matches!(
                         o.outcome,
-                        crate::history::OpOutcome::Failed { .. }
-                            | crate::history::OpOutcome::Ambiguous { .. }
+                        crate::run::history::OpOutcome::Failed { .. }
+                            | crate::run::history::OpOutcome::Ambiguous { .. }
                     );
                 let decided = o
                     .attempts
@@ -674,7 +675,7 @@ fn breaker(
         )
         .saturating_add(2_000);
     for op in ops {
-        let refused = matches!(&op.outcome, crate::history::OpOutcome::Failed { reason } | crate::history::OpOutcome::Ambiguous { reason } if reason.starts_with(&circuit_open_prefix()));
+        let refused = matches!(&op.outcome, crate::run::history::OpOutcome::Failed { reason } | crate::run::history::OpOutcome::Ambiguous { reason } if reason.starts_with(&circuit_open_prefix()));
         if !refused {
             continue;
         }
@@ -723,7 +724,7 @@ mod tests {
 
     use super::super::testing::{Fixture, assert_one, attempt};
     use super::*;
-    use crate::history::OpOutcome;
+    use crate::run::history::OpOutcome;
 
     /// A response; `retry_after_ms` (whole seconds) is sent as a raw `Retry-After`, and
     /// the client is recorded as having parsed it right.
@@ -802,7 +803,7 @@ mod tests {
         // Proves the HTTP-date form: a date 6 s into the run, answered 10 ms into an
         // operation that starts 3,020 ms in (one_op's), asks for 2,970 ms;
         // retrying 1 s later is caught, 3 s later is not.
-        let date = shipsim_system::client::http_date(crate::clock::EPOCH_UNIX_MS + 6_000);
+        let date = shipsim_system::client::http_date(crate::run::clock::EPOCH_UNIX_MS + 6_000);
         let early = one_op(vec![
             at(0, 0, on_the_wire(503, &date, None, Some(2_970))),
             at(1, 1_010, response(201, None)),
@@ -837,7 +838,7 @@ mod tests {
         // Proves a 429 whose X-RateLimit-Reset is not (about) the server's time plus its
         // Retry-After is caught, and one that agrees is not (the fixture's service clock
         // reads the epoch at the start of the run; one_op's operation starts 3,020 ms in).
-        let epoch_s = crate::clock::EPOCH_UNIX_MS / 1_000;
+        let epoch_s = crate::run::clock::EPOCH_UNIX_MS / 1_000;
         let agree = (epoch_s + 5).to_string();
         let found = one_op(vec![at(
             0,
@@ -1043,7 +1044,7 @@ mod tests {
         // Proves an adaptive client that sends after the server said Remaining: 0 and before
         // the Reset it gave is caught, naming how early; that sending after the reset is
         // fine; and that a non-adaptive client is not held to the advertised budget.
-        let epoch_s = crate::clock::EPOCH_UNIX_MS / 1_000;
+        let epoch_s = crate::run::clock::EPOCH_UNIX_MS / 1_000;
         assert_one(
             &after_spent_budget(epoch_s + 3, true),
             "sent while the server's advertised budget was spent, 990 ms before its reset",

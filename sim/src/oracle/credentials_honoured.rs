@@ -92,7 +92,7 @@ fn refused_deliveries(
     found: &mut Vec<Violation>,
 ) {
     let Some(view) = input.webhooks else { return };
-    let receiver = SimClock::for_host(crate::hosts::RECEIVER, &input.scenario.faults);
+    let receiver = SimClock::for_host(crate::run::hosts::RECEIVER, &input.scenario.faults);
     let service = SimClock::for_host(SERVICE_HOST, &input.scenario.faults);
     let on = |clock: &SimClock, us: u64| clock.at(std::time::Duration::from_micros(us));
     let rotated_at_ms = EPOCH_UNIX_MS + rotation.rotate_at_ms;

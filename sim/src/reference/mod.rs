@@ -316,7 +316,7 @@ fn receiver_rotations(
 
 /// `at_ms` of simulated time as unix ms.
 fn unix_ms(at_ms: u64) -> u64 {
-    crate::clock::EPOCH_UNIX_MS + at_ms
+    crate::run::clock::EPOCH_UNIX_MS + at_ms
 }
 
 /// Deadline of one events-feed page request of the merchants' poller: a partition can hold
