@@ -114,7 +114,9 @@ fn parse_query(query: Option<&str>) -> Result<FeedQuery, Vec<FieldError>> {
         *slot = Some(value);
     }
     let after_seq = match after {
-        None | Some("") => Some(0),
+        // An empty `after=` is not "from the beginning": only an absent one is (the
+        // OpenAPI pattern says so too; schemathesis found the two disagreeing).
+        None => Some(0),
         Some(cursor) => seq_of(cursor)
             .map_err(|issue| problems.push(field("after", issue)))
             .ok(),
@@ -213,6 +215,7 @@ mod tests {
                 .collect()
         };
         for bad in [
+            "after=",
             "after=42",
             "after=evc_2a",
             "after=evc_000000000000002A",
