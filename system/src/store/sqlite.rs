@@ -1749,24 +1749,34 @@ mod tests {
         check(&store);
     }
 
-    #[test]
-    fn outbox_queries_match_the_memory_store() {
-        // Proves the SQLite outbox answers `outbox_due` (ordered by seq, skipping in-flight
-        // seqs, only pending events whose next attempt is due, at most `limit`),
-        // `outbox_dead` and `outbox_counts` exactly as the simulation's `MemoryStore` does,
-        // for the same rows and a spread of times, limits and skip sets.
-        let path = temp_db("outbox-queries");
-        let (sqlite, _) = SqliteStore::open(&path).unwrap();
+    /// A SQLite store at `path` and a memory store, each holding `outbox_fixture()` and
+    /// then whatever `more` puts, so a test can ask both the same question.
+    fn both_stores_with(
+        path: &Path,
+        more: impl Fn(&mut dyn Tx),
+    ) -> (SqliteStore, crate::store::MemoryStore) {
+        let (sqlite, _) = SqliteStore::open(path).unwrap();
         let memory = crate::store::MemoryStore::new();
         for store in [&sqlite as &dyn Store, &memory] {
             transact(store, Durability::Sync, |tx| {
                 for record in outbox_fixture() {
                     tx.put_outbox(record);
                 }
+                more(tx);
                 Ok::<_, StoreError>(())
             })
             .unwrap();
         }
+        (sqlite, memory)
+    }
+
+    #[test]
+    fn outbox_queries_match_the_memory_store() {
+        // Proves the SQLite outbox answers `outbox_due` (ordered by seq, skipping in-flight
+        // seqs, only pending events whose next attempt is due, at most `limit`),
+        // `outbox_dead` and `outbox_counts` exactly as the simulation's `MemoryStore` does,
+        // for the same rows and a spread of times, limits and skip sets.
+        let (sqlite, memory) = both_stores_with(&temp_db("outbox-queries"), |_| {});
         let read = |store: &dyn Store, now_ms: u64, limit: usize, skip: &BTreeSet<u64>| {
             transact(store, Durability::Sync, |tx| {
                 let due: Vec<u64> = tx
@@ -1803,24 +1813,14 @@ mod tests {
         // Proves `outbox_after` (the events feed's page) answers alike in both stores: one
         // caller's events only, strictly after the cursor, in seq order, at most `limit`,
         // whatever their delivery state (dead letters included).
-        let path = temp_db("outbox-feed");
-        let (sqlite, _) = SqliteStore::open(&path).unwrap();
-        let memory = crate::store::MemoryStore::new();
-        for store in [&sqlite as &dyn Store, &memory] {
-            transact(store, Durability::Sync, |tx| {
-                for record in outbox_fixture() {
-                    tx.put_outbox(record);
-                }
-                for seq in [7, 9] {
-                    let mut other = outbox_record(seq, pending(0, 0));
-                    other.caller = "merchant-1".into();
-                    tx.put_outbox(other);
-                }
-                tx.put_outbox(outbox_record(8, pending(0, 0)));
-                Ok::<_, StoreError>(())
-            })
-            .unwrap();
-        }
+        let (sqlite, memory) = both_stores_with(&temp_db("outbox-feed"), |tx| {
+            for seq in [7, 9] {
+                let mut other = outbox_record(seq, pending(0, 0));
+                other.caller = "merchant-1".into();
+                tx.put_outbox(other);
+            }
+            tx.put_outbox(outbox_record(8, pending(0, 0)));
+        });
         let feed = |store: &dyn Store, caller: &str, after: u64, limit: usize| {
             transact(store, Durability::Sync, |tx| {
                 Ok::<_, StoreError>(
