@@ -1,15 +1,16 @@
 //! The service's contract as an OpenAPI 3.1 document, served at `GET /openapi.json`.
 //!
 //! Derived, not written (utoipa): the schemas come from the wire types (`#[derive(ToSchema)]`
-//! in [`crate::api`], doc comments as descriptions, limits from [`schema`], which builds them
+//! in [`crate::api`], doc comments as descriptions, limits from `schema`, which builds them
 //! from the constants validation enforces), each operation from the `#[utoipa::path]` beside
 //! its handler, and what every route of a kind shares from the route table ([`routes`]) by
-//! [`Conventions`]: who may call it (security scheme, 401/403/429), `X-Request-Id` on every
+//! `Conventions`: who may call it (security scheme, 401/403/429), `X-Request-Id` on every
 //! response, the error envelope on every error, `Retry-After` on the retryable ones, the
 //! rate-limit headers on merchant answers, and the `Idempotency-Key` and `Idempotent-Replayed`
 //! of merchant writes. Those rules are applied to the derived document in code because
-//! utoipa's attributes can neither point at a reusable header or parameter nor say "on every
-//! route of this kind"; written per operation they would be the duplication this replaces.
+//! utoipa's path attributes write headers and parameters inline (never as a reference to a
+//! shared one) and cannot say "on every route of this kind": written per operation, they
+//! would be the duplication this replaces.
 //!
 //! The tests check what derivation cannot: that the document lists exactly the routes the
 //! router serves, and that the limits it states are the ones the service enforces.
@@ -25,7 +26,7 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr, Required};
 use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
 
 use super::{Access, routes};
-use crate::api::REQUEST_ID_LEN_MAX;
+use crate::api::{IDEMPOTENCY_KEY_LEN_MAX, REQUEST_ID_LEN_MAX};
 
 /// Version of the API contract. Bumped on any change a client could notice; the URL prefix
 /// (`/v1`) changes only with an incompatible one.
@@ -48,8 +49,8 @@ pub(crate) const TOO_LARGE: &str = "`payload_too_large`: body over 64 KiB";
 pub(crate) const NOT_JSON: &str = "`unsupported_media_type`: send `application/json`";
 pub(crate) const KEY_REUSED: &str = "`idempotency_key_reused` (the key was used with another request) or `carrier_rejected` (stored and replayed like a success)";
 
-/// The document's root: its operations are the handlers' `#[utoipa::path]`s, in the order
-/// of [`routes`].
+/// The document's root: its operations are the handlers' `#[utoipa::path]`s, listed as
+/// [`routes`] lists the handlers.
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -134,6 +135,12 @@ fn operation_mut<'a>(item: &'a mut PathItem, method: &Method) -> Option<&'a mut 
     match *method {
         Method::GET => item.get.as_mut(),
         Method::POST => item.post.as_mut(),
+        Method::PUT => item.put.as_mut(),
+        Method::PATCH => item.patch.as_mut(),
+        Method::DELETE => item.delete.as_mut(),
+        Method::HEAD => item.head.as_mut(),
+        Method::OPTIONS => item.options.as_mut(),
+        Method::TRACE => item.trace.as_mut(),
         _ => None,
     }
 }
@@ -170,7 +177,7 @@ impl Modify for Conventions {
                     .name(IDEMPOTENCY_KEY)
                     .parameter_in(ParameterIn::Header)
                     .required(Required::False)
-                    .description(Some("1 to 255 printable ASCII characters without spaces, scoped to the caller; required unless the body carries `idempotency_key`"))
+                    .description(Some(format!("1 to {IDEMPOTENCY_KEY_LEN_MAX} printable ASCII characters without spaces, scoped to the caller; required unless the body carries `idempotency_key`")))
                     .schema(Some(schema::key()))
                     .build(),
             ),
@@ -400,7 +407,6 @@ mod tests {
     use tower::ServiceExt;
 
     use super::*;
-    use crate::api::IDEMPOTENCY_KEY_LEN_MAX;
     use crate::bugs::BugSet;
     use crate::client::RetryPolicy;
     use crate::clock::FixedClock;
