@@ -3,8 +3,15 @@
 //!
 //! Request types deny unknown fields: a typo in a merchant's payload is a 400 naming the
 //! field, never a silently ignored value.
+//!
+//! The types of the service's API derive their OpenAPI schemas ([`utoipa::ToSchema`]): doc
+//! comments become descriptions, and the limits validation enforces come from
+//! `service::openapi`'s schema functions, built from the same constants.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::service::openapi::schema;
 
 /// Header carrying the caller's API key.
 pub const HEADER_API_KEY: &str = "x-api-key";
@@ -31,48 +38,60 @@ pub const REQUEST_ID_LEN_MAX: usize = 128;
 pub const IDEMPOTENCY_KEY_LEN_MAX: usize = 255;
 
 /// `POST /v1/orders` body.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateOrderRequest {
     /// The merchant's own order number.
+    #[schema(schema_with = schema::text)]
     pub reference: String,
     /// What to ship: 1 to 50 lines.
+    #[schema(schema_with = schema::order_items)]
     pub items: Vec<OrderItem>,
     /// Where to ship it.
     pub ship_to: Address,
     /// Idempotency key given in the body instead of the header.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = schema::body_key)]
     pub idempotency_key: Option<String>,
 }
 
 /// One line of an order.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrderItem {
     /// Stock keeping unit.
+    #[schema(schema_with = schema::text)]
     pub sku: String,
     /// How many, 1 to 1000.
+    #[schema(schema_with = schema::quantity)]
     pub quantity: u32,
 }
 
 /// A postal address.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Address {
     /// Recipient.
+    #[schema(schema_with = schema::text)]
     pub name: String,
     /// Street and number.
+    #[schema(schema_with = schema::text)]
     pub line1: String,
     /// City.
+    #[schema(schema_with = schema::text)]
     pub city: String,
     /// Postal code.
+    #[schema(schema_with = schema::text)]
     pub postal_code: String,
     /// ISO 3166-1 alpha-2 country code, upper case.
+    #[schema(pattern = "^[A-Z]{2}$")]
     pub country: String,
 }
 
 /// Lifecycle of an order. Moves forward only.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum OrderStatus {
     /// Accepted, nothing shipped yet.
@@ -86,7 +105,7 @@ pub enum OrderStatus {
 }
 
 /// An order as the API returns it.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 pub struct Order {
     /// Service-assigned id (`ord_...`).
     pub id: String,
@@ -105,7 +124,9 @@ pub struct Order {
 }
 
 /// How fast the carrier should move a parcel.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ServiceLevel {
     /// Cheapest.
@@ -115,20 +136,24 @@ pub enum ServiceLevel {
 }
 
 /// `POST /v1/orders/{id}/shipments` body.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateShipmentRequest {
     /// Carrier speed.
     pub service_level: ServiceLevel,
     /// Parcel weight, 1 g to 70 kg.
+    #[schema(schema_with = schema::weight_grams)]
     pub weight_grams: u32,
     /// Idempotency key given in the body instead of the header.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = schema::body_key)]
     pub idempotency_key: Option<String>,
 }
 
 /// Lifecycle of a shipment. Moves forward only; `Delivered` and `Exception` end it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ShipmentStatus {
     /// Created; the label is being bought.
@@ -161,7 +186,7 @@ impl ShipmentStatus {
 }
 
 /// A shipment as the API returns it.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 pub struct Shipment {
     /// Service-assigned id (`shp_...`).
     pub id: String,
@@ -174,22 +199,24 @@ pub struct Shipment {
     /// Parcel weight.
     pub weight_grams: u32,
     /// The carrier's label, once bought.
+    #[schema(required = true)]
     pub label_id: Option<String>,
     /// The carrier's tracking number, once bought.
+    #[schema(required = true)]
     pub tracking_number: Option<String>,
     /// Creation time, Unix milliseconds by the service's clock.
     pub created_at_ms: u64,
 }
 
 /// The one error envelope of every non-2xx response.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ErrorEnvelope {
     /// The error.
     pub error: ErrorBody,
 }
 
 /// Body of the error envelope.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ErrorBody {
     /// Stable, machine-readable code (`validation_failed`, `idempotency_key_reused`, ...).
     pub code: String,
@@ -202,7 +229,7 @@ pub struct ErrorBody {
 }
 
 /// One invalid field.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct FieldError {
     /// Path of the field (`items[0].quantity`, `Idempotency-Key`).
     pub field: String,
@@ -278,7 +305,9 @@ impl Endpoint {
 }
 
 /// What a carrier tracking event reports, in the order a parcel goes through them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum TrackingKind {
     /// The label exists (informational: the service learns of labels from its own call).
@@ -325,10 +354,11 @@ pub struct TrackingEvent {
 }
 
 /// Service -> merchant: the body of an outbound webhook, signed with the merchant's secret.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookEvent {
-    /// Unique per event; the merchant applies each id once.
+    /// Unique per event (`evt_...`), the same in the webhook and the feed; the merchant
+    /// applies each id once.
     pub event_id: String,
     /// `order.created`, `shipment.created`, `shipment.label_rejected`, `shipment.shipped`,
     /// `shipment.delivered`, `shipment.exception` or `shipment.tracking_update` (a scan
@@ -340,15 +370,18 @@ pub struct WebhookEvent {
     pub order_id: String,
     /// The shipment concerned, for shipment events.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub shipment_id: Option<String>,
     /// The shipment's status after the event, for shipment events.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub status: Option<ShipmentStatus>,
     /// Position of this event among the events about its shipment (for `order.created`,
     /// its order), from 1, in the order the service committed them. Deliveries overtake
     /// each other (several are in flight, and retries come later): a receiver that already
     /// acted on a higher sequence for the shipment holds a stale event.
     #[serde(default)]
+    #[schema(required = true, minimum = 1)]
     pub sequence: u64,
 }
 
@@ -368,7 +401,7 @@ impl WebhookEvent {
 
 /// Service -> merchant: one page of `GET /v1/events`, the caller's events in commit order
 /// after a cursor. Each event is the body its webhook carried (same id, same fields).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EventsPage {
     /// The caller's events after the cursor, oldest first.

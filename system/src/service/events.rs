@@ -20,9 +20,13 @@ use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 
-use super::Service;
+use utoipa::openapi::Required;
+use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
+
 use super::context::Caller;
 use super::error::ApiError;
+use super::{Service, openapi};
 use crate::api::{EventsPage, FieldError};
 use crate::bugs::Bug;
 
@@ -142,7 +146,58 @@ fn parse_query(query: Option<&str>) -> Result<FeedQuery, Vec<FieldError>> {
     }
 }
 
+/// The query [`parse_query`] reads, for the OpenAPI document (built from the same
+/// constants, so the contract cannot allow what the parser refuses).
+struct FeedParams;
+
+impl utoipa::IntoParams for FeedParams {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        let query = |name: &str, description: String, schema: ObjectBuilder| {
+            ParameterBuilder::new()
+                .name(name)
+                .parameter_in(ParameterIn::Query)
+                .required(Required::False)
+                .description(Some(description))
+                .schema(Some(schema))
+                .build()
+        };
+        vec![
+            query(
+                "after",
+                "A `next_cursor` from an earlier page; absent starts at the caller's first event"
+                    .to_string(),
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some(format!(
+                        "^{CURSOR_PREFIX}[0-9a-f]{{{CURSOR_HEX_DIGITS}}}$"
+                    ))),
+            ),
+            query(
+                "limit",
+                format!("Events per page (default {EVENTS_LIMIT_DEFAULT})"),
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .minimum(Some(1))
+                    .maximum(Some(EVENTS_LIMIT_MAX as u64)),
+            ),
+        ]
+    }
+}
+
 /// `GET /v1/events`.
+#[utoipa::path(
+    get,
+    path = "/v1/events",
+    operation_id = "listEvents",
+    summary = "The caller's webhook events after a cursor, in commit order (reconcile missed webhooks)",
+    description = "The events the caller's webhook endpoint is sent, read back from the same outbox: same `event_id`, same body, in the order the service committed them. Poll with the last `next_cursor`; apply each event id once, whether it came by webhook, by this feed, or both. Events are kept for good, so a cursor never expires.",
+    params(FeedParams),
+    responses(
+        (status = 200, description = "A page of the caller's events", body = EventsPage),
+        (status = 400, description = "`validation_failed`: `after` is not a cursor this service gives, `limit` is out of range, or a parameter is unknown or repeated; the details name each"),
+        (status = 503, description = openapi::UNAVAILABLE),
+    ),
+)]
 pub(crate) async fn list(
     State(service): State<Arc<Service>>,
     Extension(Caller(caller)): Extension<Caller>,

@@ -243,6 +243,13 @@ fn escape(value: &str) -> String {
 }
 
 /// `GET /metrics`.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "metrics",
+    summary = "Prometheus metrics (text format 0.0.4)",
+    responses((status = 200, description = "The metrics", body = String, content_type = "text/plain")),
+)]
 pub(crate) async fn scrape(State(service): State<Arc<Service>>) -> Response {
     let mut response = service.metrics.render().into_response();
     response.headers_mut().insert(

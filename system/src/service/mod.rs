@@ -420,6 +420,16 @@ pub async fn run_idempotency_sweeper(
 }
 
 /// `GET /v1/admin/state`: every committed row of the store, for live mode's oracles.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/state",
+    operation_id = "adminState",
+    summary = "Every committed row of the store (operators and live-mode oracles)",
+    responses(
+        (status = 200, description = "The store", body = TablesDump),
+        (status = 503, description = openapi::STORE_UNAVAILABLE),
+    ),
+)]
 async fn admin_state(
     State(service): State<Arc<Service>>,
     headers: HeaderMap,

@@ -16,7 +16,7 @@ use super::context::Caller;
 use super::error::ApiError;
 use super::idempotency::{self, Decision};
 use super::webhooks::emit;
-use super::{Service, json_response, validate};
+use super::{Service, json_response, openapi, validate};
 use crate::api::{CreateOrderRequest, Order, OrderStatus, WebhookEvent};
 use crate::observe::SystemEvent;
 use crate::store::{IdemState, IdempotencyRecord, OrderRecord, StoredResponse};
@@ -27,6 +27,24 @@ enum Created {
 }
 
 /// `POST /v1/orders`.
+#[utoipa::path(
+    post,
+    path = "/v1/orders",
+    operation_id = "createOrder",
+    summary = "Create an order (idempotent)",
+    request_body = CreateOrderRequest,
+    responses(
+        (status = 200, description = "Replay of the stored outcome (`Idempotent-Replayed: true`); status as first answered", body = Order),
+        (status = 201, description = "The order was created", body = Order),
+        (status = 400, description = openapi::WRITE_INVALID),
+        (status = 404, description = openapi::NOT_FOUND),
+        (status = 409, description = openapi::IN_FLIGHT),
+        (status = 413, description = openapi::TOO_LARGE),
+        (status = 415, description = openapi::NOT_JSON),
+        (status = 422, description = openapi::KEY_REUSED),
+        (status = 503, description = openapi::UNAVAILABLE),
+    ),
+)]
 pub(crate) async fn create(
     State(service): State<Arc<Service>>,
     Extension(Caller(caller)): Extension<Caller>,
@@ -146,6 +164,19 @@ pub(crate) fn record_refusal(service: &Service, caller: &str, key: &str, error: 
 }
 
 /// `GET /v1/orders/{id}`: only the owner sees its orders.
+#[utoipa::path(
+    get,
+    path = "/v1/orders/{id}",
+    operation_id = "getOrder",
+    summary = "Read an order",
+    params(("id" = String, Path, description = "The order's id.")),
+    responses(
+        (status = 200, description = "The order", body = Order),
+        (status = 400, description = openapi::ID_NOT_UTF8),
+        (status = 404, description = openapi::NOT_FOUND),
+        (status = 503, description = openapi::UNAVAILABLE),
+    ),
+)]
 pub(crate) async fn fetch(
     State(service): State<Arc<Service>>,
     Extension(Caller(caller)): Extension<Caller>,

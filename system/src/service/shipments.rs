@@ -30,7 +30,7 @@ use super::context::{Caller, RequestId};
 use super::error::ApiError;
 use super::idempotency::{self, Decision};
 use super::orders::record_refusal;
-use super::{Service, json_response, validate};
+use super::{Service, json_response, openapi, validate};
 use crate::api::{
     CreateShipmentRequest, ErrorBody, ErrorEnvelope, OrderStatus, Shipment, ShipmentStatus,
 };
@@ -57,6 +57,24 @@ struct Job {
 }
 
 /// `POST /v1/orders/{id}/shipments`.
+#[utoipa::path(
+    post,
+    path = "/v1/orders/{id}/shipments",
+    operation_id = "createShipment",
+    summary = "Create a shipment for an order and buy its label (idempotent)",
+    params(("id" = String, Path, description = "The order's id.")),
+    request_body = CreateShipmentRequest,
+    responses(
+        (status = 201, description = "The shipment was created and its label bought (a replay carries `Idempotent-Replayed: true`)", body = Shipment),
+        (status = 400, description = openapi::WRITE_INVALID),
+        (status = 404, description = openapi::NOT_FOUND),
+        (status = 409, description = openapi::IN_FLIGHT),
+        (status = 413, description = openapi::TOO_LARGE),
+        (status = 415, description = openapi::NOT_JSON),
+        (status = 422, description = openapi::KEY_REUSED),
+        (status = 503, description = openapi::UNAVAILABLE),
+    ),
+)]
 pub(crate) async fn create(
     State(service): State<Arc<Service>>,
     Extension(Caller(caller)): Extension<Caller>,
@@ -491,6 +509,19 @@ fn stored_error(error: &ApiError, request_id: &str) -> String {
 }
 
 /// `GET /v1/shipments/{id}`: only the owner sees its shipments.
+#[utoipa::path(
+    get,
+    path = "/v1/shipments/{id}",
+    operation_id = "getShipment",
+    summary = "Read a shipment",
+    params(("id" = String, Path, description = "The shipment's id.")),
+    responses(
+        (status = 200, description = "The shipment", body = Shipment),
+        (status = 400, description = openapi::ID_NOT_UTF8),
+        (status = 404, description = openapi::NOT_FOUND),
+        (status = 503, description = openapi::UNAVAILABLE),
+    ),
+)]
 pub(crate) async fn fetch(
     State(service): State<Arc<Service>>,
     Extension(Caller(caller)): Extension<Caller>,

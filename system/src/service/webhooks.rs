@@ -34,9 +34,11 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
 
 use super::error::ApiError;
-use super::{Service, ServiceDeps, validate};
+use super::{Service, ServiceDeps, openapi, validate};
 use crate::api::{OrderStatus, ShipmentStatus, TrackingEvent, TrackingKind, WebhookEvent};
 use crate::bugs::Bug;
 use crate::observe::SystemEvent;
@@ -110,28 +112,60 @@ pub(crate) fn order_status_for(status: ShipmentStatus) -> OrderStatus {
     }
 }
 
+/// Why a carrier event was taken in without effect: a kind this service does not know.
+const IGNORED_UNKNOWN_KIND: &str = "unknown_kind";
+/// Why a carrier event was taken in without effect: a shipment this service does not have.
+const IGNORED_UNKNOWN_SHIPMENT: &str = "unknown_shipment";
+
 /// The answer to a carrier webhook.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = WebhookAck)]
 pub(crate) struct Ack {
     pub(crate) received: bool,
+    /// The event id was taken in before; nothing changed.
     pub(crate) duplicate: bool,
+    /// The shipment moved forward.
     pub(crate) applied: bool,
-    /// Why the event was taken in without effect (`unknown_kind`, `unknown_shipment`).
+    /// Why the event was taken in without effect: a kind this service does not know, or a
+    /// shipment it does not have.
+    #[schema(schema_with = ignored_schema, required = true)]
     pub(crate) ignored: Option<&'static str>,
 }
 
-/// A carrier event as read off the wire, leniently: only the id and the kind are required
-/// of every event; the rest is checked once the kind is known, and fields this service
-/// does not know are collected (to count them) rather than refused.
-#[derive(Deserialize)]
+fn ignored_schema() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .enum_values(Some([
+            Some(IGNORED_UNKNOWN_KIND),
+            Some(IGNORED_UNKNOWN_SHIPMENT),
+            None,
+        ]))
+        .description(Some("Why the event was taken in without effect: a kind this service does not know, or a shipment it does not have"))
+}
+
+/// A carrier tracking event. Read forward-compatibly: fields this service does not know
+/// are ignored (and counted in /metrics); an event of a kind it does not know is
+/// acknowledged and taken in without effect. Events of a known kind need every field below.
+#[derive(Deserialize, ToSchema)]
+#[schema(as = TrackingEvent)]
 struct Inbound {
+    /// Unique per event; applied once.
     event_id: String,
+    /// One of TrackingKind; other kinds are acknowledged and ignored.
     kind: String,
+    /// The service's shipment id.
+    #[schema(nullable = false)]
     shipment_ref: Option<String>,
+    #[schema(nullable = false)]
     label_id: Option<String>,
+    #[schema(nullable = false)]
     tracking_number: Option<String>,
+    /// Unix ms, carrier clock.
+    #[schema(nullable = false)]
     occurred_at_ms: Option<u64>,
+    /// Collected to be counted, not refused.
     #[serde(flatten)]
+    #[schema(ignore)]
     unknown: BTreeMap<String, serde_json::Value>,
 }
 
@@ -168,6 +202,21 @@ impl Inbound {
 }
 
 /// `POST /v1/webhooks/carrier`.
+#[utoipa::path(
+    post,
+    path = "/v1/webhooks/carrier",
+    operation_id = "carrierWebhook",
+    summary = "Take in a carrier tracking event (signed; each event id is applied once)",
+    description = "The carrier signs `{t}.{raw body}` with HMAC-SHA256 under the shared secret and sends `Shipsim-Signature: t=<unix seconds>,v1=<hex>`; signatures older or newer than the tolerance (300 s by default) are refused. The event's dedupe record and its effect (the shipment's new status, the merchant's outbox event) commit in one transaction; a duplicate is acknowledged with `duplicate: true` and changes nothing.",
+    request_body = Inbound,
+    responses(
+        (status = 200, description = "Taken in (or recognised as a duplicate)", body = Ack),
+        (status = 400, description = "`invalid_signature` or `timestamp_out_of_tolerance`, or `malformed_json` for a body that is not a tracking event (no `event_id` or `kind`, or a known kind without its fields)"),
+        (status = 413, description = openapi::TOO_LARGE),
+        (status = 415, description = openapi::NOT_JSON),
+        (status = 503, description = "`store_unavailable`: transient; the carrier delivers again"),
+    ),
+)]
 pub(crate) async fn carrier_event(
     State(service): State<Arc<Service>>,
     headers: HeaderMap,
@@ -201,7 +250,7 @@ pub(crate) async fn carrier_event(
         Reading::Known(event) => event,
         Reading::UnknownKind => {
             tracing::warn!(%kind, "carrier event of a kind this service does not know; acknowledged without effect");
-            return take_in_without_effect(&service, event_id, "unknown_kind").await;
+            return take_in_without_effect(&service, event_id, IGNORED_UNKNOWN_KIND).await;
         }
     };
     let now_ms = service.clock.now_ms();
@@ -246,7 +295,7 @@ pub(crate) async fn carrier_event(
             .await?;
     }
     let ignored =
-        outcome.and_then(|applied| (!applied.known_shipment).then_some("unknown_shipment"));
+        outcome.and_then(|applied| (!applied.known_shipment).then_some(IGNORED_UNKNOWN_SHIPMENT));
     if let Some(reason) = ignored {
         tracing::warn!(event = ?event, "carrier event for a shipment this service does not have; acknowledged without effect");
         service.metrics.webhook_ignored(reason);
@@ -407,7 +456,7 @@ fn check_admin(service: &Service, headers: &HeaderMap) -> Result<(), ApiError> {
 }
 
 /// Delivery counts of an outbox.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct OutboxCounts {
     /// Not delivered yet.
     pub pending: u64,
@@ -418,6 +467,16 @@ pub struct OutboxCounts {
 }
 
 /// `GET /v1/admin/outbox`.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/outbox",
+    operation_id = "adminOutbox",
+    summary = "Webhook outbox deliveries by state",
+    responses(
+        (status = 200, description = "The counts", body = OutboxCounts),
+        (status = 503, description = openapi::STORE_UNAVAILABLE),
+    ),
+)]
 pub(crate) async fn outbox_counts(
     State(service): State<Arc<Service>>,
     headers: HeaderMap,
@@ -432,7 +491,24 @@ pub(crate) async fn outbox_counts(
     .into_response())
 }
 
+/// The answer to a redelivery.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Requeued {
+    /// How many dead letters went back in the queue.
+    requeued: u64,
+}
+
 /// `POST /v1/admin/outbox/redeliver`: dead letters go back in the queue.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/outbox/redeliver",
+    operation_id = "adminOutboxRedeliver",
+    summary = "Put every dead-lettered webhook back in the delivery queue",
+    responses(
+        (status = 200, description = "How many were requeued", body = Requeued),
+        (status = 503, description = openapi::STORE_UNAVAILABLE),
+    ),
+)]
 pub(crate) async fn redeliver(
     State(service): State<Arc<Service>>,
     headers: HeaderMap,
@@ -452,7 +528,7 @@ pub(crate) async fn redeliver(
             Ok(count)
         })
         .await?;
-    Ok(axum::Json(serde_json::json!({ "requeued": requeued })).into_response())
+    Ok(axum::Json(Requeued { requeued }).into_response())
 }
 
 /// The service's outbox as a sender's queue.
