@@ -179,109 +179,131 @@ impl Description {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
         let mut lines = Vec::new();
         for described in &self.kinds {
-            let kind = &described.kind;
-            let name = kind.name();
-            let body = api.body(
-                kind,
-                &mut Draw {
-                    rng: &mut rng,
-                    refuse_probability: 0.5,
-                    sequence: 0,
-                    slot: 0,
-                },
-            );
-            if kind.is_spending() && api.vary(kind, &body) == body {
-                return Err(format!(
-                    "kind `{name}`: `vary` left the body {body} unchanged"
-                ));
-            }
-            let parent = kind.parent_kind().map(|p| format!("{p}_1"));
-            let key = format!("{}-0-0", kind.key_prefix_or_name());
-            for placement in [KeyPlacement::Header, KeyPlacement::Body] {
-                let request = api
-                    .create(
-                        kind,
-                        &CreateCall {
-                            caller: &caller,
-                            key: &key,
-                            placement,
-                            parent: parent.as_deref(),
-                            body: &body,
-                        },
-                    )
-                    .map_err(|e| format!("kind `{name}`: the create cannot be built: {e}"))?;
-                serde_json::from_slice::<Value>(request.body())
-                    .map_err(|e| format!("kind `{name}`: the create's body is not JSON: {e}"))?;
-                if placement == KeyPlacement::Header || kind.accepts_key_in_body() {
-                    lines.push(format!("create_{name}: {}", render_request(&request)));
-                }
-            }
-            if let Some(_read) = &described.read {
-                let request = api
-                    .read(
-                        kind,
-                        &ReadCall {
-                            caller: &caller,
-                            id: &format!("{name}_1"),
-                        },
-                    )
-                    .map_err(|e| format!("kind `{name}`: the read cannot be built: {e}"))?;
-                lines.push(format!("get_{name}: {}", render_request(&request)));
-            }
-            let pointers = &described.response;
-            let mut document = Value::Null;
-            let mut expected = Seen {
-                id: format!("{name}_1"),
-                ..Seen::default()
-            };
-            let mut placed = |pointer: &str, value: &str| -> bool {
-                let steps: Vec<Step> = body::pointer_steps(pointer)
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(Step::Key)
-                    .collect();
-                if document.pointer(pointer).is_some() {
-                    return false;
-                }
-                if document.is_null() {
-                    document = Value::Object(serde_json::Map::new());
-                }
-                body::place(&mut document, &steps, Value::String(value.to_string())).is_ok()
-                    && document.pointer(pointer) == Some(&Value::String(value.to_string()))
-            };
-            if !placed(&pointers.id, &expected.id) {
-                continue;
-            }
-            if let Some(p) = &pointers.parent
-                && placed(p, "parent_1")
-            {
-                expected.parent = Some("parent_1".into());
-            }
-            if let Some(p) = &pointers.state
-                && placed(p, "state_1")
-            {
-                expected.state = Some("state_1".into());
-            }
-            if let Some(p) = &pointers.downstream_ref
-                && placed(p, "ref_1")
-            {
-                expected.downstream_ref = Some("ref_1".into());
-            }
-            let response = http::Response::builder()
-                .status(201)
-                .body(Bytes::from(document.to_string()))
-                .map_err(|e| format!("kind `{name}`: {e}"))?;
-            let seen = api
-                .parse(kind, &response)
-                .map_err(|e| format!("kind `{name}`: {e}"))?;
-            if seen != expected {
-                return Err(format!(
-                    "kind `{name}`: the response {document} reads as {seen:?}, not {expected:?}"
-                ));
-            }
+            lines.extend(sample_requests(&api, described, &caller, &mut rng)?);
+            check_response(&api, described)?;
         }
         Ok(lines)
     }
+}
+
+/// One create of `described` per key placement it takes and one read, as lines; checks
+/// that the create's body is JSON and that `vary` changes a spending kind's body.
+fn sample_requests(
+    api: &DescribedApi,
+    described: &DescribedKind,
+    caller: &Caller,
+    rng: &mut rand_chacha::ChaCha8Rng,
+) -> Result<Vec<String>, String> {
+    let mut lines = Vec::new();
+    let kind = &described.kind;
+    let name = kind.name();
+    let body = api.body(
+        kind,
+        &mut Draw {
+            rng,
+            refuse_probability: 0.5,
+            sequence: 0,
+            slot: 0,
+        },
+    );
+    if kind.is_spending() && api.vary(kind, &body) == body {
+        return Err(format!(
+            "kind `{name}`: `vary` left the body {body} unchanged"
+        ));
+    }
+    let parent = kind.parent_kind().map(|p| format!("{p}_1"));
+    let key = format!("{}-0-0", kind.key_prefix_or_name());
+    for placement in [KeyPlacement::Header, KeyPlacement::Body] {
+        let request = api
+            .create(
+                kind,
+                &CreateCall {
+                    caller,
+                    key: &key,
+                    placement,
+                    parent: parent.as_deref(),
+                    body: &body,
+                },
+            )
+            .map_err(|e| format!("kind `{name}`: the create cannot be built: {e}"))?;
+        serde_json::from_slice::<Value>(request.body())
+            .map_err(|e| format!("kind `{name}`: the create's body is not JSON: {e}"))?;
+        if placement == KeyPlacement::Header || kind.accepts_key_in_body() {
+            lines.push(format!("create_{name}: {}", render_request(&request)));
+        }
+    }
+    if let Some(_read) = &described.read {
+        let request = api
+            .read(
+                kind,
+                &ReadCall {
+                    caller,
+                    id: &format!("{name}_1"),
+                },
+            )
+            .map_err(|e| format!("kind `{name}`: the read cannot be built: {e}"))?;
+        lines.push(format!("get_{name}: {}", render_request(&request)));
+    }
+    Ok(lines)
+}
+
+/// Checks that a response holding `described`'s pointers (each where it can be placed)
+/// reads back as what it holds.
+fn check_response(api: &DescribedApi, described: &DescribedKind) -> Result<(), String> {
+    let kind = &described.kind;
+    let name = kind.name();
+    let pointers = &described.response;
+    let mut document = Value::Null;
+    let mut expected = Seen {
+        id: format!("{name}_1"),
+        ..Seen::default()
+    };
+    let mut placed = |pointer: &str, value: &str| -> bool {
+        let steps: Vec<Step> = body::pointer_steps(pointer)
+            .unwrap_or_default()
+            .into_iter()
+            .map(Step::Key)
+            .collect();
+        if document.pointer(pointer).is_some() {
+            return false;
+        }
+        if document.is_null() {
+            document = Value::Object(serde_json::Map::new());
+        }
+        body::place(&mut document, &steps, Value::String(value.to_string())).is_ok()
+            && document.pointer(pointer) == Some(&Value::String(value.to_string()))
+    };
+    if !placed(&pointers.id, &expected.id) {
+        return Ok(());
+    }
+    if let Some(p) = &pointers.parent
+        && placed(p, "parent_1")
+    {
+        expected.parent = Some("parent_1".into());
+    }
+    if let Some(p) = &pointers.state
+        && placed(p, "state_1")
+    {
+        expected.state = Some("state_1".into());
+    }
+    if let Some(p) = &pointers.downstream_ref
+        && placed(p, "ref_1")
+    {
+        expected.downstream_ref = Some("ref_1".into());
+    }
+    let response = http::Response::builder()
+        .status(201)
+        .body(Bytes::from(document.to_string()))
+        .map_err(|e| format!("kind `{name}`: {e}"))?;
+    let seen = api
+        .parse(kind, &response)
+        .map_err(|e| format!("kind `{name}`: {e}"))?;
+    if seen != expected {
+        return Err(format!(
+            "kind `{name}`: the response {document} reads as {seen:?}, not {expected:?}"
+        ));
+    }
+    Ok(())
 }
 
 /// A request on one line, for people: method, path, headers (secrets as given), body.

@@ -5,12 +5,14 @@ use std::path::{Path, PathBuf};
 
 use shipsim_system::downstream::DownstreamSpec;
 
+use toml::Spanned;
+
 use super::raw::RawDownstream;
 use super::{Ctx, locate, read_text, toml_error};
 use crate::scenario::ScenarioError;
 
 /// Most downstreams one description names.
-pub(super) const DOWNSTREAMS_MAX: usize = 16;
+const DOWNSTREAMS_MAX: usize = 16;
 
 /// A downstream the target calls: a `shipsim downstream` spec, and where it is served.
 #[derive(Clone, Debug, PartialEq)]
@@ -28,7 +30,34 @@ pub struct DownstreamRef {
     pub url: Option<String>,
 }
 
-pub(super) fn downstream(
+/// Every `[[downstream]]`, in order, each with a name of its own.
+pub(super) fn downstreams(
+    ctx: &Ctx<'_>,
+    base: &Path,
+    raw: &[Spanned<RawDownstream>],
+) -> Result<Vec<DownstreamRef>, ScenarioError> {
+    if raw.len() > DOWNSTREAMS_MAX {
+        return Err(ctx.error(
+            &raw[DOWNSTREAMS_MAX],
+            format!("a description names at most {DOWNSTREAMS_MAX} downstreams"),
+        ));
+    }
+    let mut downstreams: Vec<DownstreamRef> = Vec::with_capacity(raw.len());
+    for entry in raw {
+        let downstream = downstream(ctx, base, entry.get_ref())?;
+        if downstreams.iter().any(|d| d.name == downstream.name) {
+            return Err(ctx.error(
+                &entry.get_ref().spec,
+                format!("two downstreams are named `{}`", downstream.name),
+            ));
+        }
+        downstreams.push(downstream);
+    }
+    Ok(downstreams)
+}
+
+/// One `[[downstream]]`: its spec file, read and checked, and where it is served.
+fn downstream(
     ctx: &Ctx<'_>,
     base: &Path,
     raw: &RawDownstream,

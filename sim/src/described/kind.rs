@@ -4,7 +4,7 @@
 use toml::Spanned;
 
 use super::body::{self, BodyTemplate, Step, VaryRule};
-use super::raw::RawKind;
+use super::raw::{RawKind, RawResponse};
 use super::route::Route;
 use super::{Ctx, header_name, locate, pointer, route};
 use crate::scenario::ScenarioError;
@@ -124,6 +124,8 @@ fn steps_in(template: &BodyTemplate, tokens: Vec<String>) -> Vec<Step> {
     steps
 }
 
+/// Validates kind number `index` of the description; `before` holds the kinds declared
+/// above it. Checks run in the order the fields are read, so the first problem is reported.
 pub(super) fn kind(
     ctx: &Ctx<'_>,
     index: usize,
@@ -131,6 +133,82 @@ pub(super) fn kind(
     before: &[DescribedKind],
 ) -> Result<DescribedKind, ScenarioError> {
     let raw = entry.get_ref();
+    let name = kind_name(ctx, raw, before)?;
+    let parent = parent(ctx, raw, before)?;
+    let (create, read) = routes(ctx, raw, parent.is_some())?;
+    let body = body_template(ctx, index, raw, name)?;
+    if let Some(parent) = &parent
+        && !create.has_id()
+        && !body.uses_parent()
+    {
+        return Err(ctx
+            .error(&raw.create, format!("kind `{name}` belongs to `{parent}`, but its create sends the parent's id nowhere"))
+            .with_hint("put a placeholder in the create path (`/v1/orders/{id}/shipments`), or \"{{parent}}\" in the body"));
+    }
+    let key_header = raw
+        .key_header
+        .as_ref()
+        .map(|h| header_name(ctx, h))
+        .transpose()?;
+    let key_field = raw
+        .key_field
+        .as_ref()
+        .map(|text| key_field(ctx, &body, text))
+        .transpose()?;
+    if key_header.is_none() && key_field.is_none() {
+        return Err(ctx
+            .error(entry, format!("kind `{name}` does not say where the idempotency key goes"))
+            .with_hint("key_header = \"Idempotency-Key\", key_field = \"/idempotency_key\" (a JSON pointer into the body), or both"));
+    }
+    let spends = raw.spends.as_ref().is_some_and(|s| *s.get_ref());
+    let vary = match &raw.vary {
+        Some(text) => Some(vary(ctx, &body, text)?),
+        None if spends => {
+            return Err(ctx
+                .error(entry, format!("kind `{name}` spends, but does not say which body field `vary` changes"))
+                .with_hint("the workload reuses a key with another body to check it is refused: vary = \"/amount\""));
+        }
+        None => None,
+    };
+    let response = pointers(ctx, raw.response.get_ref())?;
+    let mut kind = Kind::new(name.clone(), create.label());
+    if let Some(read) = &read {
+        kind = kind.read_route(read.label());
+    }
+    if let Some(parent) = &parent {
+        kind = kind.parent(parent.clone());
+    }
+    if spends {
+        kind = kind.spends();
+    }
+    if key_header.is_some() && key_field.is_some() {
+        kind = kind.key_in_body();
+    }
+    let kind = options(ctx, raw, kind)?;
+    Ok(DescribedKind {
+        kind,
+        create,
+        read,
+        key_header,
+        key_field,
+        body,
+        vary,
+        response,
+        written: WrittenKind {
+            key_field: raw.key_field.as_ref().map(|f| f.get_ref().clone()),
+            key_prefix: raw.key_prefix.as_ref().map(|p| p.get_ref().clone()),
+            vary: raw.vary.as_ref().map(|v| v.get_ref().clone()),
+            body: raw.body.as_ref().map(|b| b.get_ref().clone()),
+        },
+    })
+}
+
+/// The kind's name: letters, digits and `_`, and not one declared above.
+fn kind_name<'a>(
+    ctx: &Ctx<'_>,
+    raw: &'a RawKind,
+    before: &[DescribedKind],
+) -> Result<&'a String, ScenarioError> {
     let name = raw.name.get_ref();
     if name.is_empty()
         || name.len() > 64
@@ -146,25 +224,37 @@ pub(super) fn kind(
     if before.iter().any(|k| k.kind.name() == name) {
         return Err(ctx.error(&raw.name, format!("kind `{name}` is declared twice")));
     }
-    let parent = match &raw.parent {
-        None => None,
-        Some(parent) => {
-            if !before.iter().any(|k| k.kind.name() == parent.get_ref()) {
-                return Err(ctx
-                    .error(
-                        parent,
-                        format!("parent `{}` is not a kind declared above", parent.get_ref()),
-                    )
-                    .with_hint("declare a parent kind before its children"));
-            }
-            Some(parent.get_ref().clone())
-        }
+    Ok(name)
+}
+
+/// The kind's parent, if it has one: a kind declared above.
+fn parent(
+    ctx: &Ctx<'_>,
+    raw: &RawKind,
+    before: &[DescribedKind],
+) -> Result<Option<String>, ScenarioError> {
+    let Some(parent) = &raw.parent else {
+        return Ok(None);
     };
-    let create = route(
-        ctx,
-        &raw.create,
-        parent.is_some().then_some("the parent's id"),
-    )?;
+    if !before.iter().any(|k| k.kind.name() == parent.get_ref()) {
+        return Err(ctx
+            .error(
+                parent,
+                format!("parent `{}` is not a kind declared above", parent.get_ref()),
+            )
+            .with_hint("declare a parent kind before its children"));
+    }
+    Ok(Some(parent.get_ref().clone()))
+}
+
+/// The create route (its placeholder, if any, the parent's id) and the read route (a GET
+/// with the resource's id in its path).
+fn routes(
+    ctx: &Ctx<'_>,
+    raw: &RawKind,
+    has_parent: bool,
+) -> Result<(Route, Option<Route>), ScenarioError> {
+    let create = route(ctx, &raw.create, has_parent.then_some("the parent's id"))?;
     if create.method == http::Method::GET || create.method == http::Method::HEAD {
         return Err(ctx.error(&raw.create, "a create route cannot be a GET or HEAD"));
     }
@@ -183,123 +273,99 @@ pub(super) fn kind(
             return Err(ctx.error(text, "a read route is a GET"));
         }
     }
-    let body = match &raw.body {
-        None => BodyTemplate::empty(),
-        Some(table) => BodyTemplate::compile(table.get_ref()).map_err(|problem| {
-            let mut path = vec![
-                locate::PathStep::Key("kind".into()),
-                locate::PathStep::Index(index),
-                locate::PathStep::Key("body".into()),
-            ];
-            path.extend(problem.at.iter().map(|step| match step {
-                Step::Key(key) => locate::PathStep::Key(key.clone()),
-                Step::Index(i) => locate::PathStep::Index(*i),
-            }));
-            let span = locate::span_of(ctx.source, &path).unwrap_or_else(|| table.span());
-            let error = ctx.at(span, format!("kind `{name}`, body: {}", problem.message));
-            match problem.hint {
-                Some(hint) => error.with_hint(hint),
-                None => error,
-            }
-        })?,
+    Ok((create, read))
+}
+
+/// The body template, a problem in it located at its line in the file.
+fn body_template(
+    ctx: &Ctx<'_>,
+    index: usize,
+    raw: &RawKind,
+    name: &str,
+) -> Result<BodyTemplate, ScenarioError> {
+    let Some(table) = &raw.body else {
+        return Ok(BodyTemplate::empty());
     };
-    if let Some(parent) = &parent
-        && !create.has_id()
-        && !body.uses_parent()
-    {
+    BodyTemplate::compile(table.get_ref()).map_err(|problem| {
+        let mut path = vec![
+            locate::PathStep::Key("kind".into()),
+            locate::PathStep::Index(index),
+            locate::PathStep::Key("body".into()),
+        ];
+        path.extend(problem.at.iter().map(|step| match step {
+            Step::Key(key) => locate::PathStep::Key(key.clone()),
+            Step::Index(i) => locate::PathStep::Index(*i),
+        }));
+        let span = locate::span_of(ctx.source, &path).unwrap_or_else(|| table.span());
+        let error = ctx.at(span, format!("kind `{name}`, body: {}", problem.message));
+        match problem.hint {
+            Some(hint) => error.with_hint(hint),
+            None => error,
+        }
+    })
+}
+
+/// `key_field`: where in the body the key goes, a place the body leaves free.
+fn key_field(
+    ctx: &Ctx<'_>,
+    body: &BodyTemplate,
+    text: &Spanned<String>,
+) -> Result<Vec<Step>, ScenarioError> {
+    let tokens = body::pointer_steps(text.get_ref()).map_err(|p| ctx.error(text, p))?;
+    let steps = steps_in(body, tokens);
+    if body.node(&steps).is_some() {
         return Err(ctx
-            .error(&raw.create, format!("kind `{name}` belongs to `{parent}`, but its create sends the parent's id nowhere"))
-            .with_hint("put a placeholder in the create path (`/v1/orders/{id}/shipments`), or \"{{parent}}\" in the body"));
+            .error(
+                text,
+                format!("`key_field` {} is also in the body", text.get_ref()),
+            )
+            .with_hint("leave it out of `body`: shipsim puts the key there"));
     }
-    let key_header = raw
-        .key_header
-        .as_ref()
-        .map(|h| header_name(ctx, h))
-        .transpose()?;
-    let key_field = match &raw.key_field {
-        None => None,
-        Some(text) => {
-            let tokens = body::pointer_steps(text.get_ref()).map_err(|p| ctx.error(text, p))?;
-            let steps = steps_in(&body, tokens);
-            if body.node(&steps).is_some() {
-                return Err(ctx
-                    .error(
-                        text,
-                        format!("`key_field` {} is also in the body", text.get_ref()),
-                    )
-                    .with_hint("leave it out of `body`: shipsim puts the key there"));
-            }
-            if !body.placeable(&steps) {
-                return Err(ctx.error(
-                    text,
-                    format!(
-                        "`key_field` {} goes through a value that is not an object",
-                        text.get_ref()
-                    ),
-                ));
-            }
-            Some(steps)
-        }
-    };
-    if key_header.is_none() && key_field.is_none() {
-        return Err(ctx
-            .error(entry, format!("kind `{name}` does not say where the idempotency key goes"))
-            .with_hint("key_header = \"Idempotency-Key\", key_field = \"/idempotency_key\" (a JSON pointer into the body), or both"));
+    if !body.placeable(&steps) {
+        return Err(ctx.error(
+            text,
+            format!(
+                "`key_field` {} goes through a value that is not an object",
+                text.get_ref()
+            ),
+        ));
     }
-    let spends = raw.spends.as_ref().is_some_and(|s| *s.get_ref());
-    let vary = match &raw.vary {
-        Some(text) => {
-            let tokens = body::pointer_steps(text.get_ref()).map_err(|p| ctx.error(text, p))?;
-            let steps = steps_in(&body, tokens);
-            let node = body.node(&steps).ok_or_else(|| {
-                ctx.error(
-                    text,
-                    format!("`vary` {} names no field of the body", text.get_ref()),
-                )
-            })?;
-            let rule = VaryRule::of(node)
-                .map_err(|p| ctx.error(text, format!("`vary` {}: {p}", text.get_ref())))?;
-            Some((steps, rule))
-        }
-        None if spends => {
-            return Err(ctx
-                .error(entry, format!("kind `{name}` spends, but does not say which body field `vary` changes"))
-                .with_hint("the workload reuses a key with another body to check it is refused: vary = \"/amount\""));
-        }
-        None => None,
-    };
-    let response = raw.response.get_ref();
-    let pointers = Pointers {
+    Ok(steps)
+}
+
+/// `vary`: the body field a reused key's second request changes, and how.
+fn vary(
+    ctx: &Ctx<'_>,
+    body: &BodyTemplate,
+    text: &Spanned<String>,
+) -> Result<(Vec<Step>, VaryRule), ScenarioError> {
+    let tokens = body::pointer_steps(text.get_ref()).map_err(|p| ctx.error(text, p))?;
+    let steps = steps_in(body, tokens);
+    let node = body.node(&steps).ok_or_else(|| {
+        ctx.error(
+            text,
+            format!("`vary` {} names no field of the body", text.get_ref()),
+        )
+    })?;
+    let rule = VaryRule::of(node)
+        .map_err(|p| ctx.error(text, format!("`vary` {}: {p}", text.get_ref())))?;
+    Ok((steps, rule))
+}
+
+/// Where a success response holds the id, parent, state and downstream reference.
+fn pointers(ctx: &Ctx<'_>, response: &RawResponse) -> Result<Pointers, ScenarioError> {
+    let optional =
+        |text: &Option<Spanned<String>>| text.as_ref().map(|p| pointer(ctx, p)).transpose();
+    Ok(Pointers {
         id: pointer(ctx, &response.id)?,
-        parent: response
-            .parent
-            .as_ref()
-            .map(|p| pointer(ctx, p))
-            .transpose()?,
-        state: response
-            .state
-            .as_ref()
-            .map(|p| pointer(ctx, p))
-            .transpose()?,
-        downstream_ref: response
-            .downstream_ref
-            .as_ref()
-            .map(|p| pointer(ctx, p))
-            .transpose()?,
-    };
-    let mut kind = Kind::new(name.clone(), create.label());
-    if let Some(read) = &read {
-        kind = kind.read_route(read.label());
-    }
-    if let Some(parent) = &parent {
-        kind = kind.parent(parent.clone());
-    }
-    if spends {
-        kind = kind.spends();
-    }
-    if key_header.is_some() && key_field.is_some() {
-        kind = kind.key_in_body();
-    }
+        parent: optional(&response.parent)?,
+        state: optional(&response.state)?,
+        downstream_ref: optional(&response.downstream_ref)?,
+    })
+}
+
+/// The optional settings of `kind`: its key prefix, states and default weights.
+fn options(ctx: &Ctx<'_>, raw: &RawKind, mut kind: Kind) -> Result<Kind, ScenarioError> {
     if let Some(prefix) = &raw.key_prefix {
         let text = prefix.get_ref();
         let valid = !text.is_empty()
@@ -344,20 +410,5 @@ pub(super) fn kind(
         }
         kind = kind.weights(create_weight, read_weight);
     }
-    Ok(DescribedKind {
-        kind,
-        create,
-        read,
-        key_header,
-        key_field,
-        body,
-        vary,
-        response: pointers,
-        written: WrittenKind {
-            key_field: raw.key_field.as_ref().map(|f| f.get_ref().clone()),
-            key_prefix: raw.key_prefix.as_ref().map(|p| p.get_ref().clone()),
-            vary: raw.vary.as_ref().map(|v| v.get_ref().clone()),
-            body: raw.body.as_ref().map(|b| b.get_ref().clone()),
-        },
-    })
+    Ok(kind)
 }

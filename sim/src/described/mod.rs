@@ -42,9 +42,8 @@ use std::sync::Arc;
 use toml::Spanned;
 
 use self::auth::{SourceText, env_name, read_secrets, read_source};
-use self::downstream::DOWNSTREAMS_MAX;
 use self::kind::{DescribedKind, kind};
-use self::raw::{RawDescription, RawIdempotency};
+use self::raw::{RawDescription, RawIdempotency, RawKind};
 use self::route::route;
 use crate::scenario::limits::{self, Limit};
 use crate::scenario::{ScenarioError, Topology};
@@ -294,6 +293,7 @@ impl Ctx<'_> {
 /// A status an API answers an idempotency outcome with: a 4xx.
 const STATUS_4XX: Limit = Limit::int(400, 499);
 
+/// The description `raw` holds, validated; `default_name` names it when it does not.
 fn validate(
     ctx: &Ctx<'_>,
     default_name: &str,
@@ -301,29 +301,13 @@ fn validate(
     raw: &RawDescription,
 ) -> Result<Description, ScenarioError> {
     let name = match &raw.name {
-        Some(name) => {
-            let text = name.get_ref();
-            if !is_host_like(text) {
-                return Err(ctx
-                    .error(name, format!("`name` \"{text}\" is not a simple name"))
-                    .with_hint("letters, digits, `-` and `_`, 1 to 64 characters"));
-            }
-            text.clone()
-        }
+        Some(name) => description_name(ctx, name)?,
         None => default_name.to_string(),
     };
     let ready = raw
         .ready
         .as_ref()
-        .map(|text| {
-            let route = route(ctx, text, None)?;
-            if route.method != http::Method::GET && route.method != http::Method::HEAD {
-                return Err(ctx
-                    .error(text, "the readiness route must be a GET or HEAD")
-                    .with_hint("e.g. ready = \"GET /healthz\""));
-            }
-            Ok(route)
-        })
+        .map(|text| ready(ctx, text))
         .transpose()?;
     let auth = raw
         .auth
@@ -340,37 +324,8 @@ fn validate(
         return Err(ScenarioError::at(ctx.file, ctx.source, 0..0, "the description has no `[[kind]]` and no `[receiver]`")
             .with_hint("describe at least one resource kind (name, create route, key_header or key_field, response.id), or a webhook receiver"));
     }
-    if raw.kind.len() > crate::target::plan::KINDS_MAX {
-        return Err(ctx.error(
-            &raw.kind[crate::target::plan::KINDS_MAX],
-            format!(
-                "a description has at most {} kinds",
-                crate::target::plan::KINDS_MAX
-            ),
-        ));
-    }
-    let mut kinds: Vec<DescribedKind> = Vec::with_capacity(raw.kind.len());
-    for (index, entry) in raw.kind.iter().enumerate() {
-        let kind = kind(ctx, index, entry, &kinds)?;
-        kinds.push(kind);
-    }
-    if raw.downstream.len() > DOWNSTREAMS_MAX {
-        return Err(ctx.error(
-            &raw.downstream[DOWNSTREAMS_MAX],
-            format!("a description names at most {DOWNSTREAMS_MAX} downstreams"),
-        ));
-    }
-    let mut downstreams: Vec<DownstreamRef> = Vec::with_capacity(raw.downstream.len());
-    for entry in &raw.downstream {
-        let downstream = downstream::downstream(ctx, base, entry.get_ref())?;
-        if downstreams.iter().any(|d| d.name == downstream.name) {
-            return Err(ctx.error(
-                &entry.get_ref().spec,
-                format!("two downstreams are named `{}`", downstream.name),
-            ));
-        }
-        downstreams.push(downstream);
-    }
+    let kinds = kinds(ctx, &raw.kind)?;
+    let downstreams = downstream::downstreams(ctx, base, &raw.downstream)?;
     Ok(Description {
         name,
         file: ctx.file.to_string(),
@@ -381,6 +336,47 @@ fn validate(
         receiver,
         kinds,
     })
+}
+
+/// `name`: a simple name.
+fn description_name(ctx: &Ctx<'_>, name: &Spanned<String>) -> Result<String, ScenarioError> {
+    let text = name.get_ref();
+    if !is_host_like(text) {
+        return Err(ctx
+            .error(name, format!("`name` \"{text}\" is not a simple name"))
+            .with_hint("letters, digits, `-` and `_`, 1 to 64 characters"));
+    }
+    Ok(text.clone())
+}
+
+/// `ready`: a GET or HEAD route without placeholders.
+fn ready(ctx: &Ctx<'_>, text: &Spanned<String>) -> Result<Route, ScenarioError> {
+    let route = route(ctx, text, None)?;
+    if route.method != http::Method::GET && route.method != http::Method::HEAD {
+        return Err(ctx
+            .error(text, "the readiness route must be a GET or HEAD")
+            .with_hint("e.g. ready = \"GET /healthz\""));
+    }
+    Ok(route)
+}
+
+/// Every `[[kind]]`, in order, each validated against those above it.
+fn kinds(ctx: &Ctx<'_>, raw: &[Spanned<RawKind>]) -> Result<Vec<DescribedKind>, ScenarioError> {
+    if raw.len() > crate::target::plan::KINDS_MAX {
+        return Err(ctx.error(
+            &raw[crate::target::plan::KINDS_MAX],
+            format!(
+                "a description has at most {} kinds",
+                crate::target::plan::KINDS_MAX
+            ),
+        ));
+    }
+    let mut kinds: Vec<DescribedKind> = Vec::with_capacity(raw.len());
+    for (index, entry) in raw.iter().enumerate() {
+        let kind = kind(ctx, index, entry, &kinds)?;
+        kinds.push(kind);
+    }
+    Ok(kinds)
 }
 
 fn is_host_like(text: &str) -> bool {

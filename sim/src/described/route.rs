@@ -80,7 +80,35 @@ pub(super) fn route(
             .error(text, format!("`{value}` is not a route"))
             .with_hint(usage));
     };
-    let method = match method {
+    let method = method_of(ctx, text, method)?;
+    let path = path.trim();
+    if !path.starts_with('/') || path.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(ctx
+            .error(
+                text,
+                format!("`{path}` is not a path: it starts with `/` and has no spaces"),
+            )
+            .with_hint(usage));
+    }
+    let pieces = pieces(ctx, text, path, placeholder)?;
+    let check = path.replace(['{', '}'], "");
+    if check.parse::<http::uri::PathAndQuery>().is_err() {
+        return Err(ctx.error(text, format!("`{path}` is not a valid request path")));
+    }
+    Ok(Route {
+        method,
+        path: path.to_string(),
+        pieces,
+    })
+}
+
+/// The method of a route, one of those a description may use.
+fn method_of(
+    ctx: &Ctx<'_>,
+    text: &Spanned<String>,
+    method: &str,
+) -> Result<http::Method, ScenarioError> {
+    Ok(match method {
         "GET" => http::Method::GET,
         "HEAD" => http::Method::HEAD,
         "POST" => http::Method::POST,
@@ -92,16 +120,17 @@ pub(super) fn route(
                 .error(text, format!("unknown method `{other}`"))
                 .with_hint("GET, HEAD, POST, PUT, PATCH or DELETE, in capitals"));
         }
-    };
-    let path = path.trim();
-    if !path.starts_with('/') || path.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(ctx
-            .error(
-                text,
-                format!("`{path}` is not a path: it starts with `/` and has no spaces"),
-            )
-            .with_hint(usage));
-    }
+    })
+}
+
+/// `path` as text and at most one id placeholder (only with `placeholder`, which says what
+/// the id stands for).
+fn pieces(
+    ctx: &Ctx<'_>,
+    text: &Spanned<String>,
+    path: &str,
+    placeholder: Option<&str>,
+) -> Result<Vec<PathPiece>, ScenarioError> {
     let mut pieces = Vec::new();
     let mut rest = path;
     while let Some(open) = rest.find('{') {
@@ -144,13 +173,5 @@ pub(super) fn route(
     if !rest.is_empty() {
         pieces.push(PathPiece::Text(rest.to_string()));
     }
-    let check = path.replace(['{', '}'], "");
-    if check.parse::<http::uri::PathAndQuery>().is_err() {
-        return Err(ctx.error(text, format!("`{path}` is not a valid request path")));
-    }
-    Ok(Route {
-        method,
-        path: path.to_string(),
-        pieces,
-    })
+    Ok(pieces)
 }
