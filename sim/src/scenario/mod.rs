@@ -520,50 +520,8 @@ fn validate(
 
     let webhooks = validate_webhooks(&ctx, raw.webhooks.as_ref())?;
     let credentials = validate_credentials(&ctx, raw.credentials.as_ref(), &run, webhooks)?;
-    let fault_context = ParseContext {
-        file,
-        source,
-        clients: hosts.clients,
-        hosts: &topology.hosts,
-        webhooks,
-    };
-    let faults = raw
-        .fault
-        .iter()
-        .enumerate()
-        .map(|(index, table)| fault::parse(table, index, &fault_context))
-        .collect::<Result<Vec<_>, _>>()?;
-
-    let oracles = match &raw.oracles {
-        None => OracleKind::ALL.to_vec(),
-        Some(list) => {
-            let mut chosen = Vec::new();
-            for entry in list.get_ref() {
-                let oracle = entry.get_ref().parse::<OracleKind>().map_err(|_| {
-                    let names = OracleKind::ALL.iter().map(|o| o.name());
-                    let error = ctx.error(entry, format!("unknown oracle `{}`", entry.get_ref()));
-                    match error::closest(entry.get_ref(), names) {
-                        Some(guess) => error.with_hint(format!("did you mean `{guess}`?")),
-                        None => error.with_hint("`shipsim list --oracles` lists them"),
-                    }
-                })?;
-                if chosen.contains(&oracle) {
-                    return Err(
-                        ctx.error(entry, format!("oracle `{}` is listed twice", oracle.name()))
-                    );
-                }
-                chosen.push(oracle);
-            }
-            if chosen.is_empty() {
-                return Err(ctx
-                    .error(list, "`oracles` is empty: nothing would judge the run")
-                    .with_hint("leave `oracles` out to run every oracle"));
-            }
-            chosen.sort();
-            chosen
-        }
-    };
-
+    let faults = validate_faults(&ctx, &raw.fault, hosts.clients, webhooks)?;
+    let oracles = validate_oracles(&ctx, raw.oracles.as_ref())?;
     let reach = validate_reach(&ctx, raw.reach.as_ref())?;
 
     let seed = raw
@@ -571,43 +529,138 @@ fn validate(
         .as_ref()
         .map(|seed| ctx.int(&limits::SEED, seed))
         .transpose()?;
-    let trace_hash = match &raw.trace_hash {
-        None => None,
-        Some(text) => {
-            if raw.seed.is_none() {
-                return Err(ctx
-                    .error(
-                        text,
-                        "`trace_hash` without `seed`: a hash belongs to one seed",
-                    )
-                    .with_hint("repro files pin both"));
-            }
-            let valid =
-                text.get_ref().len() == 16 && text.get_ref().bytes().all(|b| b.is_ascii_hexdigit());
-            let hash = valid
-                .then(|| u64::from_str_radix(text.get_ref(), 16).ok())
-                .flatten();
-            Some(hash.ok_or_else(|| ctx.error(text, "`trace_hash` must be 16 hex digits"))?)
-        }
+    let trace_hash = raw
+        .trace_hash
+        .as_ref()
+        .map(|text| validate_trace_hash(&ctx, text, raw.seed.is_some()))
+        .transpose()?;
+    let bugs = validate_bugs(&ctx, raw.bugs.as_ref())?;
+    let budgets = validate_budgets(&ctx, raw.budgets.as_ref())?;
+
+    Ok(Scenario {
+        name,
+        description: raw.description.unwrap_or_default(),
+        path: file.to_string(),
+        seeds,
+        seed,
+        trace_hash,
+        bugs: BugSet::of(bugs),
+        run,
+        hosts,
+        workload,
+        client,
+        service,
+        webhooks,
+        credentials,
+        faults,
+        oracles,
+        reach,
+        budgets,
+    })
+}
+
+/// `[[fault]]`: each parsed by its kind's parser, in order.
+fn validate_faults(
+    ctx: &Ctx<'_>,
+    raw: &[Spanned<raw::RawFault>],
+    clients: u32,
+    webhooks: Option<WebhookSettings>,
+) -> Result<Vec<FaultSpec>, ScenarioError> {
+    let fault_context = ParseContext {
+        file: ctx.file,
+        source: ctx.source,
+        clients,
+        hosts: &ctx.topology.hosts,
+        webhooks,
     };
+    raw.iter()
+        .enumerate()
+        .map(|(index, table)| fault::parse(table, index, &fault_context))
+        .collect()
+}
 
-    let mut bugs = Vec::new();
-    if let Some(list) = &raw.bugs {
-        for entry in list.get_ref() {
-            let bug = entry.get_ref().parse::<Bug>().map_err(|e| {
-                let names = Bug::ALL.iter().map(|b| b.name());
-                let error = ctx.error(entry, e.to_string());
-                match error::closest(entry.get_ref(), names) {
-                    Some(guess) => error.with_hint(format!("did you mean `{guess}`?")),
-                    None => error,
-                }
-            })?;
-            bugs.push(bug);
+/// `oracles`: the oracles to run, each once, sorted; every oracle when absent.
+fn validate_oracles(
+    ctx: &Ctx<'_>,
+    raw: Option<&Spanned<Vec<Spanned<String>>>>,
+) -> Result<Vec<OracleKind>, ScenarioError> {
+    let Some(list) = raw else {
+        return Ok(OracleKind::ALL.to_vec());
+    };
+    let mut chosen = Vec::new();
+    for entry in list.get_ref() {
+        let oracle = entry.get_ref().parse::<OracleKind>().map_err(|_| {
+            let names = OracleKind::ALL.iter().map(|o| o.name());
+            let error = ctx.error(entry, format!("unknown oracle `{}`", entry.get_ref()));
+            match error::closest(entry.get_ref(), names) {
+                Some(guess) => error.with_hint(format!("did you mean `{guess}`?")),
+                None => error.with_hint("`shipsim list --oracles` lists them"),
+            }
+        })?;
+        if chosen.contains(&oracle) {
+            return Err(ctx.error(entry, format!("oracle `{}` is listed twice", oracle.name())));
         }
+        chosen.push(oracle);
     }
+    if chosen.is_empty() {
+        return Err(ctx
+            .error(list, "`oracles` is empty: nothing would judge the run")
+            .with_hint("leave `oracles` out to run every oracle"));
+    }
+    chosen.sort();
+    Ok(chosen)
+}
 
+/// `trace_hash`: 16 hex digits, and only beside the `seed` it belongs to.
+fn validate_trace_hash(
+    ctx: &Ctx<'_>,
+    text: &Spanned<String>,
+    has_seed: bool,
+) -> Result<u64, ScenarioError> {
+    if !has_seed {
+        return Err(ctx
+            .error(
+                text,
+                "`trace_hash` without `seed`: a hash belongs to one seed",
+            )
+            .with_hint("repro files pin both"));
+    }
+    let valid = text.get_ref().len() == 16 && text.get_ref().bytes().all(|b| b.is_ascii_hexdigit());
+    let hash = valid
+        .then(|| u64::from_str_radix(text.get_ref(), 16).ok())
+        .flatten();
+    hash.ok_or_else(|| ctx.error(text, "`trace_hash` must be 16 hex digits"))
+}
+
+/// `bugs`: planted bugs by name.
+fn validate_bugs(
+    ctx: &Ctx<'_>,
+    raw: Option<&Spanned<Vec<Spanned<String>>>>,
+) -> Result<Vec<Bug>, ScenarioError> {
+    let mut bugs = Vec::new();
+    for entry in raw.map(Spanned::get_ref).into_iter().flatten() {
+        let bug = entry.get_ref().parse::<Bug>().map_err(|e| {
+            let names = Bug::ALL.iter().map(|b| b.name());
+            let error = ctx.error(entry, e.to_string());
+            match error::closest(entry.get_ref(), names) {
+                Some(guess) => error.with_hint(format!("did you mean `{guess}`?")),
+                None => error,
+            }
+        })?;
+        bugs.push(bug);
+    }
+    Ok(bugs)
+}
+
+/// `[budgets]`: latency limits by endpoint, each an endpoint of the target with at least
+/// one limit.
+fn validate_budgets(
+    ctx: &Ctx<'_>,
+    raw: Option<&BTreeMap<Spanned<String>, Spanned<raw::RawBudget>>>,
+) -> Result<BTreeMap<String, Budget>, ScenarioError> {
+    let topology = ctx.topology;
     let mut budgets = BTreeMap::new();
-    for (endpoint_text, budget) in raw.budgets.iter().flatten() {
+    for (endpoint_text, budget) in raw.into_iter().flatten() {
         let route = endpoint_text.get_ref();
         if !topology.routes.iter().any(|r| r == route) {
             let error = ctx.error(endpoint_text, format!("unknown endpoint `{route}`"));
@@ -635,27 +688,7 @@ fn validate(
         }
         budgets.insert(endpoint, value);
     }
-
-    Ok(Scenario {
-        name,
-        description: raw.description.unwrap_or_default(),
-        path: file.to_string(),
-        seeds,
-        seed,
-        trace_hash,
-        bugs: BugSet::of(bugs),
-        run,
-        hosts,
-        workload,
-        client,
-        service,
-        webhooks,
-        credentials,
-        faults,
-        oracles,
-        reach,
-        budgets,
-    })
+    Ok(budgets)
 }
 
 fn validate_credentials(
@@ -992,38 +1025,8 @@ fn validate_client(
         rate_limit: None,
     };
     let Some(raw) = raw else { return Ok(policy) };
-    let mut breaker = BREAKER_DEFAULT;
-    if let Some(v) = &raw.breaker_failures {
-        breaker.failures_to_open = ctx.int(&limits::BREAKER_FAILURES, v)?;
-    }
-    if let Some(v) = &raw.breaker_cooldown_ms {
-        breaker.cooldown_ms = ctx.int(&limits::BREAKER_COOLDOWN_MS, v)?;
-    }
-    let breaker_off = raw.breaker.as_ref().is_some_and(|on| !*on.get_ref());
-    if breaker_off && let Some(v) = raw.breaker_failures.as_ref() {
-        return Err(ctx.error(v, "`breaker_failures` is set but `breaker = false`"));
-    }
-    policy.breaker = (!breaker_off).then_some(breaker);
-    let mut budget = RETRY_BUDGET_DEFAULT;
-    if let Some(v) = &raw.retry_budget_percent {
-        budget.percent = ctx.int(&limits::RETRY_BUDGET_PERCENT, v)?;
-    }
-    if let Some(v) = &raw.retry_budget_reserve {
-        budget.reserve = ctx.int(&limits::RETRY_BUDGET_RESERVE, v)?;
-    }
-    let budget_off = raw.retry_budget.as_ref().is_some_and(|on| !*on.get_ref());
-    if budget_off
-        && let Some(v) = raw
-            .retry_budget_percent
-            .as_ref()
-            .or(raw.retry_budget_reserve.as_ref())
-    {
-        return Err(ctx.error(
-            v,
-            "retry budget settings are set but `retry_budget = false`",
-        ));
-    }
-    policy.budget = (!budget_off).then_some(budget);
+    policy.breaker = client_breaker(ctx, raw)?;
+    policy.budget = client_retry_budget(ctx, raw)?;
     if let Some(limit) = &raw.rate_limit {
         let l = limit.get_ref();
         policy.rate_limit = Some(ClientRateLimit {
@@ -1058,6 +1061,49 @@ fn validate_client(
         ScenarioError::at(ctx.file, ctx.source, span, format!("[client]: {message}"))
     })?;
     Ok(policy)
+}
+
+/// `[client]`'s circuit breaker: the defaults with what the table changes, or none.
+fn client_breaker(ctx: &Ctx<'_>, raw: &raw::RawClient) -> Result<Option<Breaker>, ScenarioError> {
+    let mut breaker = BREAKER_DEFAULT;
+    if let Some(v) = &raw.breaker_failures {
+        breaker.failures_to_open = ctx.int(&limits::BREAKER_FAILURES, v)?;
+    }
+    if let Some(v) = &raw.breaker_cooldown_ms {
+        breaker.cooldown_ms = ctx.int(&limits::BREAKER_COOLDOWN_MS, v)?;
+    }
+    let breaker_off = raw.breaker.as_ref().is_some_and(|on| !*on.get_ref());
+    if breaker_off && let Some(v) = raw.breaker_failures.as_ref() {
+        return Err(ctx.error(v, "`breaker_failures` is set but `breaker = false`"));
+    }
+    Ok((!breaker_off).then_some(breaker))
+}
+
+/// `[client]`'s retry budget: the defaults with what the table changes, or none.
+fn client_retry_budget(
+    ctx: &Ctx<'_>,
+    raw: &raw::RawClient,
+) -> Result<Option<RetryBudget>, ScenarioError> {
+    let mut budget = RETRY_BUDGET_DEFAULT;
+    if let Some(v) = &raw.retry_budget_percent {
+        budget.percent = ctx.int(&limits::RETRY_BUDGET_PERCENT, v)?;
+    }
+    if let Some(v) = &raw.retry_budget_reserve {
+        budget.reserve = ctx.int(&limits::RETRY_BUDGET_RESERVE, v)?;
+    }
+    let budget_off = raw.retry_budget.as_ref().is_some_and(|on| !*on.get_ref());
+    if budget_off
+        && let Some(v) = raw
+            .retry_budget_percent
+            .as_ref()
+            .or(raw.retry_budget_reserve.as_ref())
+    {
+        return Err(ctx.error(
+            v,
+            "retry budget settings are set but `retry_budget = false`",
+        ));
+    }
+    Ok((!budget_off).then_some(budget))
 }
 
 fn validate_service(
