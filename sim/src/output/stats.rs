@@ -320,31 +320,8 @@ impl SeedStats {
             endpoints: endpoints.to_vec(),
             ..SeedStats::default()
         };
+        stats.counts.count_absorbed(history, trace);
         let windows_us = fault_windows_us(trace);
-        let mut service_reports = false;
-        for event in trace.events() {
-            match &event.kind {
-                EventKind::System(SystemEvent::Replayed { .. }) => stats.counts.replays_served += 1,
-                EventKind::System(SystemEvent::InFlightConflict { .. }) => {
-                    stats.counts.in_flight_conflicts += 1;
-                }
-                _ => {}
-            }
-            service_reports |= matches!(event.kind, EventKind::System(_));
-        }
-        if !service_reports {
-            // A service that reports nothing to shipsim (a user's): count what the clients
-            // were answered, every phase: replayed answers, and 409s to a key in flight.
-            for attempt in history.operations().iter().flat_map(|op| &op.attempts) {
-                if let AttemptOutcome::Response {
-                    status, replayed, ..
-                } = &attempt.outcome
-                {
-                    stats.counts.replays_served += u64::from(*replayed);
-                    stats.counts.in_flight_conflicts += u64::from(*status == 409);
-                }
-            }
-        }
         let resolved: BTreeSet<u32> = history
             .operations()
             .iter()
@@ -355,20 +332,9 @@ impl SeedStats {
                 continue;
             }
             let endpoint = op.kind.endpoint();
-            stats.counts.operations.total += 1;
-            match &op.outcome {
-                OpOutcome::Ok { .. } => stats.counts.operations.ok += 1,
-                OpOutcome::Rejected { .. } | OpOutcome::Failed { .. } => {
-                    stats.counts.operations.failed += 1
-                }
-                OpOutcome::Ambiguous { .. } => {
-                    stats.counts.operations.ambiguous += 1;
-                    if resolved.contains(&op.id) {
-                        stats.counts.operations.resolved_after_heal += 1;
-                    }
-                }
-                OpOutcome::Pending => {}
-            }
+            stats
+                .counts
+                .count_operation(&op.outcome, resolved.contains(&op.id));
             let elapsed_ms = (op.completed_at_us - op.invoked_at_us) / 1_000;
             let faulty = overlaps(&windows_us, op.invoked_at_us, op.completed_at_us);
             stats.e2e.push((endpoint.clone(), elapsed_ms, faulty));
@@ -377,28 +343,82 @@ impl SeedStats {
                 stats
                     .attempts
                     .push((endpoint.clone(), attempt.ended_at_ms - attempt.sent_at_ms));
-                let requests = &mut stats.counts.requests;
-                requests.total += 1;
-                match &attempt.outcome {
-                    AttemptOutcome::Response {
-                        status, replayed, ..
-                    } => {
-                        if *replayed {
-                            stats.counts.replays += 1;
-                        }
-                        match status {
-                            200..=299 => requests.s2xx += 1,
-                            429 => requests.s429 += 1,
-                            400..=499 => requests.s4xx += 1,
-                            _ => requests.s5xx += 1,
-                        }
-                    }
-                    AttemptOutcome::Timeout => requests.timeouts += 1,
-                    AttemptOutcome::Transport(_) => requests.transport_errors += 1,
-                }
+                stats.counts.count_attempt(&attempt.outcome);
             }
         }
         stats
+    }
+}
+
+impl Counts {
+    /// Counts what the service absorbed, every phase: answers it replayed and requests it
+    /// refused because their key was in flight; from its reports in the trace, or, for a
+    /// service that reports nothing to shipsim (a user's), from what the clients were
+    /// answered.
+    fn count_absorbed(&mut self, history: &History, trace: &Trace) {
+        let mut service_reports = false;
+        for event in trace.events() {
+            match &event.kind {
+                EventKind::System(SystemEvent::Replayed { .. }) => self.replays_served += 1,
+                EventKind::System(SystemEvent::InFlightConflict { .. }) => {
+                    self.in_flight_conflicts += 1;
+                }
+                _ => {}
+            }
+            service_reports |= matches!(event.kind, EventKind::System(_));
+        }
+        if !service_reports {
+            for attempt in history.operations().iter().flat_map(|op| &op.attempts) {
+                if let AttemptOutcome::Response {
+                    status, replayed, ..
+                } = &attempt.outcome
+                {
+                    self.replays_served += u64::from(*replayed);
+                    self.in_flight_conflicts += u64::from(*status == 409);
+                }
+            }
+        }
+    }
+
+    /// Counts one workload operation by its outcome (`resolved`: an ambiguous one the
+    /// settler re-issued after the heal).
+    fn count_operation(&mut self, outcome: &OpOutcome, resolved: bool) {
+        let operations = &mut self.operations;
+        operations.total += 1;
+        match outcome {
+            OpOutcome::Ok { .. } => operations.ok += 1,
+            OpOutcome::Rejected { .. } | OpOutcome::Failed { .. } => operations.failed += 1,
+            OpOutcome::Ambiguous { .. } => {
+                operations.ambiguous += 1;
+                if resolved {
+                    operations.resolved_after_heal += 1;
+                }
+            }
+            OpOutcome::Pending => {}
+        }
+    }
+
+    /// Counts one attempt of a workload operation by its outcome.
+    fn count_attempt(&mut self, outcome: &AttemptOutcome) {
+        let requests = &mut self.requests;
+        requests.total += 1;
+        match outcome {
+            AttemptOutcome::Response {
+                status, replayed, ..
+            } => {
+                if *replayed {
+                    self.replays += 1;
+                }
+                match status {
+                    200..=299 => requests.s2xx += 1,
+                    429 => requests.s429 += 1,
+                    400..=499 => requests.s4xx += 1,
+                    _ => requests.s5xx += 1,
+                }
+            }
+            AttemptOutcome::Timeout => requests.timeouts += 1,
+            AttemptOutcome::Transport(_) => requests.transport_errors += 1,
+        }
     }
 }
 
