@@ -31,7 +31,7 @@ pub enum Secrets {
         /// The secrets.
         secrets: Vec<String>,
     },
-    /// Named but not read yet ([`Description::parse`] reads nothing).
+    /// Named but not read yet ([`Description::parse`](super::Description::parse) reads nothing).
     Unread,
 }
 

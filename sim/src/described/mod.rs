@@ -10,8 +10,9 @@
 //! simulated third parties it calls (`shipsim downstream` specs), whose ledgers are the
 //! ground truth of exactly-once.
 //!
-//! [`Description`] is the validated file; [`DescribedApi`] implements [`Api`] from it, so the
-//! workload, the settler, the retrying client and the oracles run on it unchanged.
+//! [`Description`] is the validated file; [`DescribedApi`] implements
+//! [`Api`](crate::target::Api) from it, so the workload, the settler, the retrying client and
+//! the oracles run on it unchanged.
 //!
 //! Parsing follows the scenario files' pattern (STYLE.md 26): `raw.rs` mirrors the TOML
 //! strictly with spans; validation here turns it into typed values, every problem a
