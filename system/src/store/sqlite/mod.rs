@@ -34,7 +34,13 @@
 //! they are written by the same transaction as the state change they belong to: a crash
 //! can neither keep a shipment's new status without its outbox event nor keep a carrier
 //! event's dedupe record without its effect. The carrier's ledger (`carrier::CarrierLedger`)
-//! keeps its label sales and tracking log in tables of this schema too, in its own file.
+//! keeps its label sales and tracking log in tables of this schema too, in its own file
+//! (its tables and rows: `carrier/journal.rs`).
+//!
+//! Files: `schema.rs` (tables, migrations, opening a file), `tables.rs` (one `Table` impl per
+//! service table: name, columns, key, row <-> record), `tx.rs` (the `Tx` of one transaction,
+//! every read and write through `Table`), `columns.rs` (conversions every table shares), and
+//! here the store and its writer thread.
 
 pub(crate) mod columns;
 mod schema;
