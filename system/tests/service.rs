@@ -1028,10 +1028,9 @@ async fn sqlite_commits_never_run_on_the_async_worker() {
     // them back and taking a carrier webhook in runs every transaction body on the store's
     // writer thread, never on the runtime's one thread, which would otherwise serve
     // nothing while the disk syncs.
-    let dir = std::env::temp_dir().join(format!("shipsim-it-threads-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let (sqlite, _) = shipsim_system::store::SqliteStore::open(&dir.join("service.db")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (sqlite, _) =
+        shipsim_system::store::SqliteStore::open(&dir.path().join("service.db")).unwrap();
     let threads = Arc::new(Mutex::new(Vec::new()));
     let store = Arc::new(ThreadSpy {
         inner: sqlite,

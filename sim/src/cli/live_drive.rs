@@ -216,7 +216,12 @@ pub(super) fn demo(args: DemoArgs) -> Result<(), Failure> {
     let seed = args.seed.unwrap_or_else(|| scenario.seeds.start());
     let dir = match args.dir {
         Some(dir) => dir,
-        None => std::env::temp_dir().join(format!("shipsim-demo-{}", std::process::id())),
+        // A fresh directory of its own, kept for the logs and databases the demo names.
+        None => tempfile::Builder::new()
+            .prefix("shipsim-demo-")
+            .tempdir()
+            .context("cannot create the demo's directory")?
+            .keep(),
     };
     // A fresh database per demo: a stale one would mix two runs' shipments.
     let _ = std::fs::remove_file(dir.join("service.db"));

@@ -549,8 +549,8 @@ mod tests {
         // that the secret never appears in Debug output, that a secret that is not
         // `whsec_` + base64 is a located error that does not print it, and that a variable
         // named without a file must be set.
-        let dir = std::env::temp_dir().join(format!("shipsim-receiver-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let temp = tempfile::tempdir().unwrap();
+        let dir = temp.path();
         let env = format!("SHIPSIM_TEST_UNSET_{}", std::process::id());
         let text = TRACKING
             .replace("TRACKING_WEBHOOK_SECRET", &env)
@@ -578,6 +578,5 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains(&format!("{env} is not set")), "{error}");
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }

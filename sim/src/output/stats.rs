@@ -88,6 +88,16 @@ pub struct Stats {
     pub e2e_fault: Latencies,
     /// End-to-end latency of the workload operations that overlapped no fault, ms.
     pub e2e_quiet: Latencies,
+    /// Operations and requests by outcome, summed over the seeds.
+    pub counts: Counts,
+    /// Webhook traffic, for runs with webhooks.
+    pub webhooks: Option<WebhookTotals>,
+}
+
+/// The counts of one or more seeds, the part of [`SeedStats`] and [`Stats`] that adds up
+/// as it is: a seed's are measured by [`SeedStats::of`], a scenario's are their sum.
+#[derive(Clone, Debug, Default)]
+pub struct Counts {
     /// Operations by outcome.
     pub operations: OperationCounts,
     /// Attempts by outcome.
@@ -100,8 +110,46 @@ pub struct Stats {
     pub replays_served: u64,
     /// Requests the service refused with 409 because their key was in flight (every phase).
     pub in_flight_conflicts: u64,
-    /// Webhook traffic, for runs with webhooks.
-    pub webhooks: Option<WebhookTotals>,
+}
+
+impl Counts {
+    /// Adds `other`'s counts.
+    pub fn add(&mut self, other: &Counts) {
+        let (a, b) = (&mut self.operations, &other.operations);
+        a.total += b.total;
+        a.ok += b.ok;
+        a.failed += b.failed;
+        a.ambiguous += b.ambiguous;
+        a.resolved_after_heal += b.resolved_after_heal;
+        let (a, b) = (&mut self.requests, &other.requests);
+        a.total += b.total;
+        a.s2xx += b.s2xx;
+        a.s4xx += b.s4xx;
+        a.s5xx += b.s5xx;
+        a.s429 += b.s429;
+        a.timeouts += b.timeouts;
+        a.transport_errors += b.transport_errors;
+        self.retries += other.retries;
+        self.replays += other.replays;
+        self.replays_served += other.replays_served;
+        self.in_flight_conflicts += other.in_flight_conflicts;
+    }
+
+    /// Duplicate deliveries the service absorbed: replayed answers plus in-flight refusals.
+    #[must_use]
+    pub fn duplicate_deliveries_absorbed(&self) -> u64 {
+        self.replays_served + self.in_flight_conflicts
+    }
+}
+
+/// The counts read as fields of the stats (`stats.operations`), as they did before they
+/// were one type: live mode's terminal summary reads them so.
+impl std::ops::Deref for Stats {
+    type Target = Counts;
+
+    fn deref(&self) -> &Counts {
+        &self.counts
+    }
 }
 
 /// One seed's measurements: counts and raw latency samples. Histograms (a few hundred KiB
@@ -115,25 +163,16 @@ pub struct SeedStats {
     pub e2e: Vec<(Endpoint, u64, bool)>,
     /// Latency of each attempt of the workload: (endpoint, ms).
     pub attempts: Vec<(Endpoint, u64)>,
-    /// Operations by outcome.
-    pub operations: OperationCounts,
-    /// Attempts by outcome.
-    pub requests: RequestCounts,
-    /// Attempts beyond the first.
-    pub retries: u64,
-    /// Responses marked replayed.
-    pub replays: u64,
-    /// Answers the service replayed from a stored outcome (every phase).
-    pub replays_served: u64,
-    /// Requests the service refused with 409 because their key was in flight (every phase).
-    pub in_flight_conflicts: u64,
+    /// Operations and requests by outcome.
+    pub counts: Counts,
     /// Webhook traffic, for runs with webhooks.
     pub webhooks: Option<WebhookStats>,
 }
 
-/// Webhook measurements of one seed: counts and raw latency samples.
+/// Webhook counts of one or more seeds, the part of [`WebhookStats`] and [`WebhookTotals`]
+/// that adds up as it is.
 #[derive(Clone, Debug, Default)]
-pub struct WebhookStats {
+pub struct WebhookCounts {
     /// Events delivered.
     pub delivered: u64,
     /// Attempts the deliveries took.
@@ -144,6 +183,24 @@ pub struct WebhookStats {
     pub rejected: u64,
     /// Events dead-lettered at least once.
     pub dead_lettered: u64,
+}
+
+impl WebhookCounts {
+    /// Adds `other`'s counts.
+    pub fn add(&mut self, other: &WebhookCounts) {
+        self.delivered += other.delivered;
+        self.attempts += other.attempts;
+        self.duplicates_absorbed += other.duplicates_absorbed;
+        self.rejected += other.rejected;
+        self.dead_lettered += other.dead_lettered;
+    }
+}
+
+/// Webhook measurements of one seed: counts and raw latency samples.
+#[derive(Clone, Debug, Default)]
+pub struct WebhookStats {
+    /// Deliveries by outcome.
+    pub counts: WebhookCounts,
     /// Carrier event due -> delivered to the service, ms.
     pub inbound: Vec<u64>,
     /// Service commit -> merchant acted, ms.
@@ -156,14 +213,15 @@ impl WebhookStats {
     pub fn of(view: &crate::oracle::WebhookView, trace: &crate::run::history::Trace) -> Self {
         use shipsim_system::store::Delivery;
         let mut stats = WebhookStats::default();
+        let counts = &mut stats.counts;
         for item in &view.tracking {
             if let Delivery::Delivered {
                 attempts,
                 delivered_at_ms,
             } = item.delivery
             {
-                stats.delivered += 1;
-                stats.attempts += u64::from(attempts);
+                counts.delivered += 1;
+                counts.attempts += u64::from(attempts);
                 stats
                     .inbound
                     .push(delivered_at_ms.saturating_sub(item.due_at_ms));
@@ -171,8 +229,8 @@ impl WebhookStats {
         }
         for record in view.tables.outbox.values() {
             if let Delivery::Delivered { attempts, .. } = record.delivery {
-                stats.delivered += 1;
-                stats.attempts += u64::from(attempts);
+                counts.delivered += 1;
+                counts.attempts += u64::from(attempts);
             }
         }
         for effect in &view.effects {
@@ -181,8 +239,8 @@ impl WebhookStats {
                 .push(effect.at_ms.saturating_sub(effect.created_at_ms));
         }
         let (receiver_duplicates, receiver_rejected) = view.receiver_absorbed;
-        stats.duplicates_absorbed = receiver_duplicates;
-        stats.rejected = receiver_rejected;
+        counts.duplicates_absorbed = receiver_duplicates;
+        counts.rejected = receiver_rejected;
         let mut dead: BTreeSet<&str> = BTreeSet::new();
         for event in trace.events() {
             if let EventKind::System(system) = &event.kind {
@@ -192,10 +250,10 @@ impl WebhookStats {
                         duplicate: true,
                         ..
                     } if receiver == "service" => {
-                        stats.duplicates_absorbed += 1;
+                        counts.duplicates_absorbed += 1;
                     }
                     SystemEvent::WebhookRejected { receiver, .. } if receiver == "service" => {
-                        stats.rejected += 1;
+                        counts.rejected += 1;
                     }
                     SystemEvent::WebhookDeadLettered { event_id, .. } => {
                         dead.insert(event_id);
@@ -204,7 +262,7 @@ impl WebhookStats {
                 }
             }
         }
-        stats.dead_lettered = dead.len() as u64;
+        counts.dead_lettered = dead.len() as u64;
         stats
     }
 }
@@ -212,16 +270,8 @@ impl WebhookStats {
 /// Webhook measurements of many seeds: counts and latency histograms.
 #[derive(Clone, Debug)]
 pub struct WebhookTotals {
-    /// Events delivered.
-    pub delivered: u64,
-    /// Attempts the deliveries took.
-    pub attempts: u64,
-    /// Duplicates absorbed by receivers.
-    pub duplicates_absorbed: u64,
-    /// Deliveries refused by receivers.
-    pub rejected: u64,
-    /// Events dead-lettered at least once.
-    pub dead_lettered: u64,
+    /// Deliveries by outcome, summed over the seeds.
+    pub counts: WebhookCounts,
     /// Carrier event due -> delivered to the service, ms.
     pub inbound: Histogram<u64>,
     /// Service commit -> merchant acted, ms.
@@ -231,11 +281,7 @@ pub struct WebhookTotals {
 impl Default for WebhookTotals {
     fn default() -> Self {
         WebhookTotals {
-            delivered: 0,
-            attempts: 0,
-            duplicates_absorbed: 0,
-            rejected: 0,
-            dead_lettered: 0,
+            counts: WebhookCounts::default(),
             inbound: new_latency_histogram(),
             outbound: new_latency_histogram(),
         }
@@ -244,11 +290,7 @@ impl Default for WebhookTotals {
 
 impl WebhookTotals {
     fn add(&mut self, seed: &WebhookStats) {
-        self.delivered += seed.delivered;
-        self.attempts += seed.attempts;
-        self.duplicates_absorbed += seed.duplicates_absorbed;
-        self.rejected += seed.rejected;
-        self.dead_lettered += seed.dead_lettered;
+        self.counts.add(&seed.counts);
         for ms in &seed.inbound {
             record_clamped(&mut self.inbound, *ms);
         }
@@ -278,31 +320,8 @@ impl SeedStats {
             endpoints: endpoints.to_vec(),
             ..SeedStats::default()
         };
+        stats.counts.count_absorbed(history, trace);
         let windows_us = fault_windows_us(trace);
-        let mut service_reports = false;
-        for event in trace.events() {
-            match &event.kind {
-                EventKind::System(SystemEvent::Replayed { .. }) => stats.replays_served += 1,
-                EventKind::System(SystemEvent::InFlightConflict { .. }) => {
-                    stats.in_flight_conflicts += 1;
-                }
-                _ => {}
-            }
-            service_reports |= matches!(event.kind, EventKind::System(_));
-        }
-        if !service_reports {
-            // A service that reports nothing to shipsim (a user's): count what the clients
-            // were answered, every phase: replayed answers, and 409s to a key in flight.
-            for attempt in history.operations().iter().flat_map(|op| &op.attempts) {
-                if let AttemptOutcome::Response {
-                    status, replayed, ..
-                } = &attempt.outcome
-                {
-                    stats.replays_served += u64::from(*replayed);
-                    stats.in_flight_conflicts += u64::from(*status == 409);
-                }
-            }
-        }
         let resolved: BTreeSet<u32> = history
             .operations()
             .iter()
@@ -313,50 +332,93 @@ impl SeedStats {
                 continue;
             }
             let endpoint = op.kind.endpoint();
-            stats.operations.total += 1;
-            match &op.outcome {
-                OpOutcome::Ok { .. } => stats.operations.ok += 1,
-                OpOutcome::Rejected { .. } | OpOutcome::Failed { .. } => {
-                    stats.operations.failed += 1
-                }
-                OpOutcome::Ambiguous { .. } => {
-                    stats.operations.ambiguous += 1;
-                    if resolved.contains(&op.id) {
-                        stats.operations.resolved_after_heal += 1;
-                    }
-                }
-                OpOutcome::Pending => {}
-            }
+            stats
+                .counts
+                .count_operation(&op.outcome, resolved.contains(&op.id));
             let elapsed_ms = (op.completed_at_us - op.invoked_at_us) / 1_000;
             let faulty = overlaps(&windows_us, op.invoked_at_us, op.completed_at_us);
             stats.e2e.push((endpoint.clone(), elapsed_ms, faulty));
-            stats.retries += op.attempts.len().saturating_sub(1) as u64;
+            stats.counts.retries += op.attempts.len().saturating_sub(1) as u64;
             for attempt in &op.attempts {
                 stats
                     .attempts
                     .push((endpoint.clone(), attempt.ended_at_ms - attempt.sent_at_ms));
-                let requests = &mut stats.requests;
-                requests.total += 1;
-                match &attempt.outcome {
-                    AttemptOutcome::Response {
-                        status, replayed, ..
-                    } => {
-                        if *replayed {
-                            stats.replays += 1;
-                        }
-                        match status {
-                            200..=299 => requests.s2xx += 1,
-                            429 => requests.s429 += 1,
-                            400..=499 => requests.s4xx += 1,
-                            _ => requests.s5xx += 1,
-                        }
-                    }
-                    AttemptOutcome::Timeout => requests.timeouts += 1,
-                    AttemptOutcome::Transport(_) => requests.transport_errors += 1,
-                }
+                stats.counts.count_attempt(&attempt.outcome);
             }
         }
         stats
+    }
+}
+
+impl Counts {
+    /// Counts what the service absorbed, every phase: answers it replayed and requests it
+    /// refused because their key was in flight; from its reports in the trace, or, for a
+    /// service that reports nothing to shipsim (a user's), from what the clients were
+    /// answered.
+    fn count_absorbed(&mut self, history: &History, trace: &Trace) {
+        let mut service_reports = false;
+        for event in trace.events() {
+            match &event.kind {
+                EventKind::System(SystemEvent::Replayed { .. }) => self.replays_served += 1,
+                EventKind::System(SystemEvent::InFlightConflict { .. }) => {
+                    self.in_flight_conflicts += 1;
+                }
+                _ => {}
+            }
+            service_reports |= matches!(event.kind, EventKind::System(_));
+        }
+        if !service_reports {
+            for attempt in history.operations().iter().flat_map(|op| &op.attempts) {
+                if let AttemptOutcome::Response {
+                    status, replayed, ..
+                } = &attempt.outcome
+                {
+                    self.replays_served += u64::from(*replayed);
+                    self.in_flight_conflicts += u64::from(*status == 409);
+                }
+            }
+        }
+    }
+
+    /// Counts one workload operation by its outcome (`resolved`: an ambiguous one the
+    /// settler re-issued after the heal).
+    fn count_operation(&mut self, outcome: &OpOutcome, resolved: bool) {
+        let operations = &mut self.operations;
+        operations.total += 1;
+        match outcome {
+            OpOutcome::Ok { .. } => operations.ok += 1,
+            OpOutcome::Rejected { .. } | OpOutcome::Failed { .. } => operations.failed += 1,
+            OpOutcome::Ambiguous { .. } => {
+                operations.ambiguous += 1;
+                if resolved {
+                    operations.resolved_after_heal += 1;
+                }
+            }
+            OpOutcome::Pending => {}
+        }
+    }
+
+    /// Counts one attempt of a workload operation by its outcome.
+    fn count_attempt(&mut self, outcome: &AttemptOutcome) {
+        let requests = &mut self.requests;
+        requests.total += 1;
+        match outcome {
+            AttemptOutcome::Response {
+                status, replayed, ..
+            } => {
+                if *replayed {
+                    self.replays += 1;
+                }
+                match status {
+                    200..=299 => requests.s2xx += 1,
+                    429 => requests.s429 += 1,
+                    400..=499 => requests.s4xx += 1,
+                    _ => requests.s5xx += 1,
+                }
+            }
+            AttemptOutcome::Timeout => requests.timeouts += 1,
+            AttemptOutcome::Transport(_) => requests.transport_errors += 1,
+        }
     }
 }
 
@@ -383,35 +445,12 @@ impl Stats {
         for (endpoint, ms) in &other.attempts {
             self.attempts.record(endpoint, *ms);
         }
-        let (a, b) = (&mut self.operations, &other.operations);
-        a.total += b.total;
-        a.ok += b.ok;
-        a.failed += b.failed;
-        a.ambiguous += b.ambiguous;
-        a.resolved_after_heal += b.resolved_after_heal;
-        let (a, b) = (&mut self.requests, &other.requests);
-        a.total += b.total;
-        a.s2xx += b.s2xx;
-        a.s4xx += b.s4xx;
-        a.s5xx += b.s5xx;
-        a.s429 += b.s429;
-        a.timeouts += b.timeouts;
-        a.transport_errors += b.transport_errors;
-        self.retries += other.retries;
-        self.replays += other.replays;
+        self.counts.add(&other.counts);
         if let Some(theirs) = &other.webhooks {
             self.webhooks
                 .get_or_insert_with(WebhookTotals::default)
                 .add(theirs);
         }
-        self.replays_served += other.replays_served;
-        self.in_flight_conflicts += other.in_flight_conflicts;
-    }
-
-    /// Duplicate deliveries the service absorbed: replayed answers plus in-flight refusals.
-    #[must_use]
-    pub fn duplicate_deliveries_absorbed(&self) -> u64 {
-        self.replays_served + self.in_flight_conflicts
     }
 }
 
@@ -550,5 +589,69 @@ mod tests {
             assert_eq!(histogram.sigfig(), fresh.sigfig(), "{endpoint:?}");
             assert_eq!(histogram.is_empty(), endpoint != sampled, "{endpoint:?}");
         }
+    }
+
+    #[test]
+    fn a_scenario_counts_the_sum_of_its_seeds() {
+        // Proves `Stats::add` sums every count of the shared core (operations, requests,
+        // retries, replays, duplicates absorbed) and of the webhook counts, and folds each
+        // seed's raw webhook samples into the scenario's histograms.
+        let seed = |n: u64| SeedStats {
+            counts: Counts {
+                operations: OperationCounts {
+                    total: n,
+                    ok: n,
+                    failed: 0,
+                    ambiguous: 1,
+                    resolved_after_heal: 1,
+                },
+                requests: RequestCounts {
+                    total: 2 * n,
+                    s2xx: n,
+                    s4xx: 0,
+                    s5xx: n,
+                    s429: 0,
+                    timeouts: 1,
+                    transport_errors: 0,
+                },
+                retries: n,
+                replays: 1,
+                replays_served: 2,
+                in_flight_conflicts: 3,
+            },
+            webhooks: Some(WebhookStats {
+                counts: WebhookCounts {
+                    delivered: n,
+                    attempts: n + 1,
+                    duplicates_absorbed: 1,
+                    rejected: 0,
+                    dead_lettered: 1,
+                },
+                inbound: vec![n],
+                outbound: vec![],
+            }),
+            ..SeedStats::default()
+        };
+        let mut stats = Stats::default();
+        stats.add(&seed(3));
+        stats.add(&seed(4));
+        let counts = &stats.counts;
+        assert_eq!(counts.operations.total, 7);
+        assert_eq!(counts.operations.resolved_after_heal, 2);
+        assert_eq!(counts.requests.total, 14);
+        assert_eq!(counts.requests.s5xx, 7);
+        assert_eq!(counts.requests.timeouts, 2);
+        assert_eq!((counts.retries, counts.replays), (7, 2));
+        assert_eq!(counts.duplicate_deliveries_absorbed(), 10);
+        assert_eq!(
+            stats.operations.total, 7,
+            "the counts read as fields of the stats"
+        );
+        let webhooks = stats.webhooks.as_ref().expect("seeds had webhooks");
+        assert_eq!(webhooks.counts.delivered, 7);
+        assert_eq!(webhooks.counts.attempts, 9);
+        assert_eq!(webhooks.counts.dead_lettered, 2);
+        assert_eq!(webhooks.inbound.len(), 2);
+        assert!(webhooks.outbound.is_empty());
     }
 }

@@ -361,14 +361,14 @@ fn scenario_report(
         passed,
         seeds_run: outcome.seeds.len() as u64,
         seeds_failed,
-        operations: outcome.stats.operations.clone(),
-        requests: outcome.stats.requests.clone(),
-        retries: outcome.stats.retries,
-        idempotent_replays: outcome.stats.replays,
+        operations: outcome.stats.counts.operations.clone(),
+        requests: outcome.stats.counts.requests.clone(),
+        retries: outcome.stats.counts.retries,
+        idempotent_replays: outcome.stats.counts.replays,
         duplicate_shipments: outcome.seeds.iter().map(|s| s.duplicates.shipments).sum(),
         duplicate_labels: outcome.seeds.iter().map(|s| s.duplicates.labels).sum(),
-        duplicate_deliveries_absorbed: outcome.stats.duplicate_deliveries_absorbed(),
-        in_flight_conflicts: outcome.stats.in_flight_conflicts,
+        duplicate_deliveries_absorbed: outcome.stats.counts.duplicate_deliveries_absorbed(),
+        in_flight_conflicts: outcome.stats.counts.in_flight_conflicts,
         latency_ms,
         attempt_latency_ms,
         fault_window_latency_ms,
@@ -388,7 +388,7 @@ fn scenario_report(
                 violations: s.violations.len() as u64
                     + u64::from(s.stuck.is_some())
                     + u64::from(s.nondeterminism.is_some()),
-                operations: s.stats.operations.total,
+                operations: s.stats.counts.operations.total,
                 sim_ms: s.sim_ms,
             })
             .collect(),
@@ -398,11 +398,11 @@ fn scenario_report(
             latency_ms.insert("inbound".to_string(), summarize(&w.inbound));
             latency_ms.insert("outbound".to_string(), summarize(&w.outbound));
             shipsim_reports::model::WebhookReport {
-                delivered: w.delivered,
-                attempts: w.attempts,
-                duplicates_absorbed: w.duplicates_absorbed,
-                rejected: w.rejected,
-                dead_lettered: w.dead_lettered,
+                delivered: w.counts.delivered,
+                attempts: w.counts.attempts,
+                duplicates_absorbed: w.counts.duplicates_absorbed,
+                rejected: w.counts.rejected,
+                dead_lettered: w.counts.dead_lettered,
                 latency_ms,
             }
         }),

@@ -270,7 +270,7 @@ fn target(name: &str, mistake: Mistake) -> Target {
         )
         .builtin_scenarios()
         .jobs(2)
-        .out_dir(std::env::temp_dir().join(format!("shipsim-byo-test-{name}")))
+        .out_dir(crate::support::scratch_kept(&format!("byo-test-{name}")))
 }
 
 fn oracle_counts(outcome: &shipsim::Outcome) -> Vec<(String, u64)> {

@@ -3,13 +3,11 @@
 use std::path::PathBuf;
 use std::process::Output;
 
-use crate::support::{repo, shipsim};
+use crate::support::{repo, scratch, shipsim};
 
-fn out_dir(name: &str) -> String {
-    std::env::temp_dir()
-        .join(format!("shipsim-cli-{name}"))
-        .display()
-        .to_string()
+/// `name` in the test's scratch directory, as an argument.
+fn out_dir(scratch: &tempfile::TempDir, name: &str) -> String {
+    scratch.path().join(name).display().to_string()
 }
 
 fn stderr(output: &Output) -> String {
@@ -19,7 +17,8 @@ fn stderr(output: &Output) -> String {
 #[test]
 fn passing_run_exits_0_and_writes_summary() {
     // Proves a clean run exits 0 and writes summary.json with the contract's fields.
-    let out = out_dir("pass");
+    let scratch = scratch();
+    let out = out_dir(&scratch, "pass");
     let output = shipsim(&[
         "run",
         "scenarios/walking_skeleton.toml",
@@ -53,7 +52,8 @@ fn passing_run_exits_0_and_writes_summary() {
 fn planted_bug_exits_1_with_seed_and_repro() {
     // Proves a violation exits 1, names the seed and writes a repro that `replay` runs, plus
     // a shrunk minimal repro unless `--no-shrink`.
-    let out = out_dir("bug");
+    let scratch = scratch();
+    let out = out_dir(&scratch, "bug");
     let output = shipsim(&[
         "run",
         "scenarios/walking_skeleton.toml",
@@ -79,7 +79,7 @@ fn planted_bug_exits_1_with_seed_and_repro() {
         "replay",
         file.to_str().unwrap(),
         "--out",
-        &out_dir("bug-replay"),
+        &out_dir(&scratch, "bug-replay"),
     ]);
     assert_eq!(
         replay.status.code(),
@@ -103,7 +103,7 @@ fn planted_bug_exits_1_with_seed_and_repro() {
         "replay",
         minimal.to_str().unwrap(),
         "--out",
-        &out_dir("bug-replay-min"),
+        &out_dir(&scratch, "bug-replay-min"),
     ]);
     let replay_out = String::from_utf8_lossy(&replay.stdout);
     assert!(replay_out.contains("replayed exactly"), "{replay_out}");
@@ -114,7 +114,7 @@ fn planted_bug_exits_1_with_seed_and_repro() {
     );
 
     // --no-shrink leaves it out.
-    let out = out_dir("bug-no-shrink");
+    let out = out_dir(&scratch, "bug-no-shrink");
     let output = shipsim(&[
         "run",
         "scenarios/walking_skeleton.toml",
@@ -208,12 +208,13 @@ fn list_prints_one_name_per_line_for_scripts() {
 fn replay_refuses_a_trace_it_does_not_reproduce() {
     // Proves `replay` compares the trace hash a repro pins: the right hash replays exactly
     // (exit 1 only because the pinned bug is caught), a wrong one is reported as such.
+    let scratch = scratch();
     let repro = repo().join("scenarios/regressions/carrier_without_key.toml");
     let good = shipsim(&[
         "replay",
         repro.to_str().unwrap(),
         "--out",
-        &out_dir("replay-good"),
+        &out_dir(&scratch, "replay-good"),
     ]);
     assert!(
         String::from_utf8_lossy(&good.stdout).contains("replayed exactly"),
@@ -222,7 +223,7 @@ fn replay_refuses_a_trace_it_does_not_reproduce() {
     );
     let text = std::fs::read_to_string(&repro).unwrap();
     let hash_line = text.lines().find(|l| l.starts_with("trace_hash")).unwrap();
-    let tampered = std::env::temp_dir().join("shipsim-tampered.toml");
+    let tampered = scratch.path().join("tampered.toml");
     std::fs::write(
         &tampered,
         text.replace(hash_line, "trace_hash = \"0000000000000000\""),
@@ -232,7 +233,7 @@ fn replay_refuses_a_trace_it_does_not_reproduce() {
         "replay",
         tampered.to_str().unwrap(),
         "--out",
-        &out_dir("replay-bad"),
+        &out_dir(&scratch, "replay-bad"),
     ]);
     assert_eq!(bad.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&bad.stdout).contains("DID NOT REPLAY"));
@@ -242,8 +243,8 @@ fn replay_refuses_a_trace_it_does_not_reproduce() {
 fn promote_copies_a_repro_into_the_regression_corpus() {
     // Proves `promote` writes a named regression that parses, keeps its pinned seed and
     // bugs (so it is an expected failure), and refuses to overwrite.
-    let dir = std::env::temp_dir().join("shipsim-promote-test");
-    let _ = std::fs::remove_dir_all(&dir);
+    let scratch = scratch();
+    let dir = scratch.path().join("promoted");
     let repro = repo().join("scenarios/regressions/lazy_durability.toml");
     let args = [
         "promote",
@@ -268,7 +269,8 @@ fn hunt_writes_a_report_with_shrunk_repros_that_replay() {
     // Proves `hunt` exits 0 when the bug is caught, records the catch in summary.json
     // (oracle, operations before and after shrinking, repro path) and writes a repro that
     // `replay` reproduces exactly; and that a bug the given scenario cannot catch exits 1.
-    let out = out_dir("hunt");
+    let scratch = scratch();
+    let out = out_dir(&scratch, "hunt");
     let output = shipsim(&[
         "hunt",
         "scenarios/walking_skeleton.toml",
@@ -293,7 +295,7 @@ fn hunt_writes_a_report_with_shrunk_repros_that_replay() {
         "replay",
         repro.to_str().unwrap(),
         "--out",
-        &out_dir("hunt-replay"),
+        &out_dir(&scratch, "hunt-replay"),
     ]);
     let replay_out = String::from_utf8_lossy(&replay.stdout);
     assert!(replay_out.contains("replayed exactly"), "{replay_out}");
@@ -314,7 +316,7 @@ fn hunt_writes_a_report_with_shrunk_repros_that_replay() {
         "2",
         "--no-shrink",
         "--out",
-        &out_dir("hunt-escaped"),
+        &out_dir(&scratch, "hunt-escaped"),
     ]);
     assert_eq!(escaped.status.code(), Some(1), "{}", stderr(&escaped));
     assert!(stderr(&escaped).contains("escaped: receiver_skips_signature"));

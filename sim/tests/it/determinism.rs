@@ -53,7 +53,8 @@ fn report_is_identical_across_runs_and_job_counts() {
         check_determinism: false,
         progress: Progress::Quiet,
     };
-    let out = std::env::temp_dir().join("shipsim-determinism-test");
+    let scratch = crate::support::scratch();
+    let out = scratch.path().join("determinism");
     let build = |jobs| {
         let opts = options(jobs);
         let outcome = sweep::sweep(&scenarios, &opts);

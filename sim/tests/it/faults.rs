@@ -428,12 +428,12 @@ fn webhook_runs(faults: &str) -> Vec<SeedRun> {
 
 fn webhook_stat(
     runs: &[SeedRun],
-    pick: impl Fn(&shipsim::output::stats::WebhookStats) -> u64,
+    pick: impl Fn(&shipsim::output::stats::WebhookCounts) -> u64,
 ) -> u64 {
     runs.iter()
         .map(|r| {
             let view = r.webhooks.as_ref().expect("webhook scenario");
-            pick(&shipsim::output::stats::WebhookStats::of(view, &r.trace))
+            pick(&shipsim::output::stats::WebhookStats::of(view, &r.trace).counts)
         })
         .sum()
 }
@@ -536,6 +536,7 @@ fn receiver_down_dead_letters_then_redelivers() {
         assert!(run.passed(), "{:?}", run.violations);
         dead +=
             shipsim::output::stats::WebhookStats::of(run.webhooks.as_ref().unwrap(), &run.trace)
+                .counts
                 .dead_lettered;
     }
     assert!(dead > 0);

@@ -21,10 +21,7 @@ pub(crate) fn exe() -> &'static Path {
 
 /// A fresh directory for one test's databases and logs.
 pub(crate) fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("shipsim-it-live-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    crate::support::scratch_kept(&format!("it-live-{name}"))
 }
 
 fn corpus_file(name: &str) -> PathBuf {

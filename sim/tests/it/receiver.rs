@@ -133,7 +133,7 @@ fn receiver(name: &str, mistake: Mistake) -> Receiver {
         },
     )
     .burst_events(20)
-    .out_dir(std::env::temp_dir().join(format!("shipsim-it-receiver-{name}")))
+    .out_dir(crate::support::scratch_kept(&format!("it-receiver-{name}")))
 }
 
 #[test]
@@ -289,7 +289,7 @@ fn calling_receiver(name: &str, dedupe: bool) -> Receiver {
     ))
     .effects_at("ledger", "/event_id")
     .burst_events(20)
-    .out_dir(std::env::temp_dir().join(format!("shipsim-it-receiver-{name}")))
+    .out_dir(crate::support::scratch_kept(&format!("it-receiver-{name}")))
 }
 
 #[test]

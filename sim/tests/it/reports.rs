@@ -1,7 +1,7 @@
 //! The report directory end to end: every file is written, shard reports merge into
 //! exactly the unsharded report, and `compare` gates on a baseline with exit codes 0 / 1 / 2.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 
 use shipsim::many::sweep::{self, Progress, Shard, SweepOptions};
@@ -10,11 +10,7 @@ use shipsim::scenario::Scenario;
 use shipsim_reports::model::Report;
 use shipsim_system::bugs::{Bug, BugSet};
 
-use crate::support::{repo, shipsim};
-
-fn temp(name: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("shipsim-reports-{name}"))
-}
+use crate::support::{repo, scratch, shipsim};
 
 fn text(output: &Output) -> String {
     format!(
@@ -51,7 +47,8 @@ fn merged_shards_equal_the_unsharded_report() {
     // Proves that merging the three shard reports of a sweep gives the unsharded report:
     // every histogram (byte for byte), percentile, count, seed and trace hash, fault,
     // oracle, budget and violation with its timeline; only the run block differs.
-    let out = temp("merge-exact");
+    let scratch = scratch();
+    let out = scratch.path().join("merge-exact");
     let whole = sweep_report(None, &out);
     let shards: Vec<(String, Report)> = (1..=3)
         .map(|index| {
@@ -85,7 +82,8 @@ fn merged_shards_equal_the_unsharded_report() {
 fn run_writes_every_report_file() {
     // Proves a run's directory holds summary.json, index.html, junit.xml, summary.md and
     // one interval log per endpoint, and that a second run into it leaves no stale file.
-    let out = temp("files");
+    let scratch = scratch();
+    let out = scratch.path().join("files");
     let out_text = out.display().to_string();
     std::fs::create_dir_all(&out).unwrap();
     std::fs::write(out.join("stale-endpoint.hlog"), "old").unwrap();
@@ -142,7 +140,14 @@ fn merge_and_compare_from_the_command_line() {
     // Proves the CI workflow: two shard runs merge into a report equal to the baseline of
     // the unsharded run (compare exits 0), a baseline with lower latency makes compare exit
     // 1 naming the regression, and bad input exits 2 naming the file.
-    let dir = |name: &str| temp(&format!("cli-{name}")).display().to_string();
+    let scratch = scratch();
+    let dir = |name: &str| {
+        scratch
+            .path()
+            .join(format!("cli-{name}"))
+            .display()
+            .to_string()
+    };
     let (base, one, two, merged) = (dir("base"), dir("shard1"), dir("shard2"), dir("merged"));
     let run = |out: &str, shard: Option<&str>| {
         let mut args = vec![
@@ -189,7 +194,7 @@ fn merge_and_compare_from_the_command_line() {
     let mut faster: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(summary(&base)).unwrap()).unwrap();
     faster["scenarios"][0]["latency_ms"]["POST /v1/orders/{id}/shipments"]["p99"] = 1.into();
-    let faster_path = temp("cli-faster-baseline.json");
+    let faster_path = scratch.path().join("cli-faster-baseline.json");
     std::fs::write(&faster_path, faster.to_string()).unwrap();
     let faster_text = faster_path.display().to_string();
     let output = shipsim(&[
@@ -207,12 +212,12 @@ fn merge_and_compare_from_the_command_line() {
         text(&output)
     );
 
-    let garbage = temp("cli-garbage.json");
+    let garbage = scratch.path().join("cli-garbage.json");
     std::fs::write(&garbage, "{ not json").unwrap();
     let garbage = garbage.display().to_string();
     let mut future = faster.clone();
     future["schema_version"] = 99.into();
-    let future_path = temp("cli-future.json");
+    let future_path = scratch.path().join("cli-future.json");
     std::fs::write(&future_path, future.to_string()).unwrap();
     let future_path = future_path.display().to_string();
     let shard_one = summary(&one);

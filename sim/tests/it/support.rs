@@ -21,3 +21,24 @@ pub fn repo() -> PathBuf {
 pub fn scenarios_dir() -> PathBuf {
     repo().join("scenarios")
 }
+
+/// A directory of its own for what one test writes, under the system's temporary directory
+/// with a fresh name (tests running at once, here or in another checkout, never share one),
+/// removed when the guard is dropped at the end of the test.
+pub fn scratch() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("shipsim-test-")
+        .tempdir()
+        .expect("the temporary directory is writable")
+}
+
+/// A fresh directory named after `name`, for a helper that hands the path on (a target's
+/// report directory) and so cannot hold a guard: it is kept after the test, like the report
+/// a user would read.
+pub fn scratch_kept(name: &str) -> PathBuf {
+    tempfile::Builder::new()
+        .prefix(&format!("shipsim-{name}-"))
+        .tempdir()
+        .expect("the temporary directory is writable")
+        .keep()
+}

@@ -4,20 +4,19 @@
 
 use shipsim::reference;
 
-fn out(name: &str) -> std::path::PathBuf {
-    std::env::temp_dir().join(format!("shipsim-target-test-{name}"))
-}
+use crate::support::scratch;
 
 #[test]
 fn the_reference_system_passes_the_builtin_corpus() {
     // Proves the built-in, target-neutral corpus parses for a real target (its
     // `downstreams` selector names the carrier and the receiver) and that the reference
     // system, run through the same public API a user's service is, holds every oracle.
+    let scratch = scratch();
     let outcome = reference::target()
         .builtin_scenarios()
         .seeds(1..4)
         .jobs(2)
-        .out_dir(out("builtin"))
+        .out_dir(scratch.path().join("builtin"))
         .run();
     outcome.assert_ok();
     let report = outcome.report().expect("the run started");
@@ -39,8 +38,8 @@ fn a_failure_names_its_oracle_seed_repro_and_replay_command_and_replays() {
     // seed, a shrunk repro file written under the report directory and a replay command
     // naming SHIPSIM_REPLAY; replaying that file reproduces the violation with the same
     // trace hash, through the same test entry point.
-    let dir = out("failing");
-    let _ = std::fs::remove_dir_all(&dir);
+    let scratch = scratch();
+    let dir = scratch.path().join("failing");
     let outcome = reference::target()
         .builtin_scenarios()
         .planted_bugs([shipsim_system::bugs::Bug::CarrierWithoutKey])
@@ -59,7 +58,7 @@ fn a_failure_names_its_oracle_seed_repro_and_replay_command_and_replays() {
         .expect("a shrunk repro file");
     let replayed = reference::target()
         .planted_bugs([shipsim_system::bugs::Bug::CarrierWithoutKey])
-        .out_dir(out("replayed"))
+        .out_dir(scratch.path().join("replayed"))
         .replay(&repro);
     assert!(replayed.problem().is_none(), "{:?}", replayed.problem());
     assert!(!replayed.passed(), "the repro still fails");

@@ -12,12 +12,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Mutex;
 
-use rusqlite::{Connection, params};
+use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 
+use super::journal;
 use super::tracking::{TrackingCounts, TrackingItem};
 use crate::api::{Label, TrackingEvent};
-use crate::store::{Delivery, DeliveryColumns, PendingIndex, StoreError, open_database};
+use crate::store::sqlite::open_database;
+use crate::store::{Delivery, PendingIndex, StoreError};
 use crate::webhook::DeliveryResult;
 
 /// One label sale.
@@ -111,146 +113,6 @@ impl std::fmt::Debug for CarrierLedger {
     }
 }
 
-type SaleRow = (String, String, String, i64, Option<String>, String, i64);
-
-type TrackingRow = (
-    i64,
-    String,
-    i64,
-    String,
-    i64,
-    Option<i64>,
-    Option<i64>,
-    Option<String>,
-);
-
-fn unavailable(error: rusqlite::Error) -> StoreError {
-    StoreError::Unavailable(error.to_string())
-}
-
-fn corrupt(what: &str, detail: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(format!("{what}: {detail}"))
-}
-
-/// A `u64` for an integer column; values past `i64::MAX` are a bug upstream.
-fn to_i64(value: u64) -> i64 {
-    i64::try_from(value).expect("stored integers fit in i64")
-}
-
-fn to_u64(what: &str, value: i64) -> Result<u64, StoreError> {
-    u64::try_from(value).map_err(|e| corrupt(what, e))
-}
-
-/// Inserts tracking `items` in `tx`.
-fn insert_tracking(tx: &rusqlite::Transaction<'_>, items: &[TrackingItem]) -> rusqlite::Result<()> {
-    for item in items {
-        let columns = DeliveryColumns::from(&item.delivery);
-        tx.execute(
-            "INSERT INTO tracking (seq, event, due_at_ms, delivery_state, attempts, \
-             next_attempt_at_ms, delivered_at_ms, last_error) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![
-                to_i64(item.seq),
-                serde_json::to_string(&item.event).expect("API types serialise"),
-                to_i64(item.due_at_ms),
-                columns.state,
-                i64::from(columns.attempts),
-                columns.next_attempt_at_ms.map(to_i64),
-                columns.delivered_at_ms.map(to_i64),
-                columns.last_error,
-            ],
-        )?;
-    }
-    Ok(())
-}
-
-/// Writes the delivery state of tracking items `updates` in one transaction.
-fn update_tracking(
-    journal: &mut Connection,
-    updates: &[(u64, &Delivery)],
-) -> Result<(), StoreError> {
-    let tx = journal.transaction().map_err(unavailable)?;
-    for (seq, delivery) in updates {
-        let columns = DeliveryColumns::from(*delivery);
-        tx.execute(
-            "UPDATE tracking SET delivery_state = ?2, attempts = ?3, next_attempt_at_ms = ?4, \
-             delivered_at_ms = ?5, last_error = ?6 WHERE seq = ?1",
-            params![
-                to_i64(*seq),
-                columns.state,
-                i64::from(columns.attempts),
-                columns.next_attempt_at_ms.map(to_i64),
-                columns.delivered_at_ms.map(to_i64),
-                columns.last_error,
-            ],
-        )
-        .map_err(unavailable)?;
-    }
-    tx.commit().map_err(unavailable)
-}
-
-/// Every sale in `connection`, in order, into `state`.
-fn load_sales(connection: &Connection, state: &mut State) -> Result<(), StoreError> {
-    let mut statement = connection
-        .prepare(
-            "SELECT label_id, tracking_number, shipment_ref, cost_cents, \
-             idempotency_key, fingerprint, sold_at_ms FROM label_sales ORDER BY seq",
-        )
-        .map_err(unavailable)?;
-    let rows = statement
-        .query_map([], |row| SaleRow::try_from(row))
-        .map_err(unavailable)?;
-    for row in rows {
-        let (label_id, tracking_number, shipment_ref, cost, key, fingerprint, sold): SaleRow =
-            row.map_err(unavailable)?;
-        let sale = LabelSale {
-            label: Label {
-                label_id,
-                tracking_number,
-                shipment_ref,
-                cost_cents: u32::try_from(cost).map_err(|e| corrupt("cost_cents", e))?,
-            },
-            idempotency_key: key,
-            sold_at_ms: to_u64("sold_at_ms", sold)?,
-        };
-        state.push(sale, &fingerprint);
-    }
-    Ok(())
-}
-
-/// Every tracking item in `connection` into `state`.
-fn load_tracking(connection: &Connection, state: &mut State) -> Result<(), StoreError> {
-    let mut statement = connection
-        .prepare(
-            "SELECT seq, event, due_at_ms, delivery_state, attempts, next_attempt_at_ms, \
-             delivered_at_ms, last_error FROM tracking ORDER BY seq",
-        )
-        .map_err(unavailable)?;
-    let rows = statement
-        .query_map([], |row| TrackingRow::try_from(row))
-        .map_err(unavailable)?;
-    for row in rows {
-        let (seq, event, due, delivery_state, attempts, next, delivered, last_error) =
-            row.map_err(unavailable)?;
-        let seq = to_u64("tracking seq", seq)?;
-        let item = TrackingItem {
-            seq,
-            event: serde_json::from_str(&event).map_err(|e| corrupt("tracking event", e))?,
-            due_at_ms: to_u64("due_at_ms", due)?,
-            delivery: DeliveryColumns::from_row(
-                delivery_state,
-                attempts,
-                next,
-                delivered,
-                last_error,
-            )?
-            .into_delivery()?,
-        };
-        state.put_tracking(item);
-    }
-    Ok(())
-}
-
 impl CarrierLedger {
     /// An empty ledger in memory.
     #[must_use]
@@ -267,8 +129,12 @@ impl CarrierLedger {
     pub fn open(path: &Path) -> Result<(CarrierLedger, u64), StoreError> {
         let (connection, boot) = open_database(path)?;
         let mut state = State::default();
-        load_sales(&connection, &mut state)?;
-        load_tracking(&connection, &mut state)?;
+        for (sale, fingerprint) in journal::sales(&connection)? {
+            state.push(sale, &fingerprint);
+        }
+        for item in journal::tracking(&connection)? {
+            state.put_tracking(item);
+        }
         state.journal = Some(connection);
         Ok((
             CarrierLedger {
@@ -313,25 +179,8 @@ impl CarrierLedger {
             sold_at_ms,
         };
         let items = state.number(story(&sale.label));
-        if let Some(journal) = state.journal.as_mut() {
-            let tx = journal.transaction().map_err(unavailable)?;
-            tx.execute(
-                "INSERT INTO label_sales (label_id, tracking_number, shipment_ref, \
-                 cost_cents, idempotency_key, fingerprint, sold_at_ms) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![
-                    sale.label.label_id,
-                    sale.label.tracking_number,
-                    sale.label.shipment_ref,
-                    i64::from(sale.label.cost_cents),
-                    sale.idempotency_key,
-                    fingerprint,
-                    to_i64(sold_at_ms),
-                ],
-            )
-            .map_err(unavailable)?;
-            insert_tracking(&tx, &items).map_err(unavailable)?;
-            tx.commit().map_err(unavailable)?;
+        if let Some(connection) = state.journal.as_mut() {
+            journal::insert_sale(connection, &sale, fingerprint, &items)?;
         }
         let label = sale.label.clone();
         state.push(sale, fingerprint);
@@ -398,10 +247,8 @@ impl CarrierLedger {
     pub fn schedule(&self, event: TrackingEvent, due_at_ms: u64) -> Result<(), StoreError> {
         let mut state = self.state.lock().expect("ledger lock poisoned");
         let items = state.number(vec![(event, due_at_ms)]);
-        if let Some(journal) = state.journal.as_mut() {
-            let tx = journal.transaction().map_err(unavailable)?;
-            insert_tracking(&tx, &items).map_err(unavailable)?;
-            tx.commit().map_err(unavailable)?;
+        if let Some(connection) = state.journal.as_mut() {
+            journal::insert_tracking(connection, &items)?;
         }
         for item in items {
             state.put_tracking(item);
@@ -457,8 +304,8 @@ impl CarrierLedger {
             return;
         }
         let delivery = result.delivery();
-        if let Some(journal) = state.journal.as_mut()
-            && update_tracking(journal, &[(seq, &delivery)]).is_err()
+        if let Some(connection) = state.journal.as_mut()
+            && journal::update_tracking(connection, &[(seq, &delivery)]).is_err()
         {
             return;
         }
@@ -486,9 +333,9 @@ impl CarrierLedger {
             .filter(|item| matches!(item.delivery, Delivery::DeadLetter { .. }))
             .map(|item| item.seq)
             .collect();
-        if let Some(journal) = state.journal.as_mut() {
+        if let Some(connection) = state.journal.as_mut() {
             let updates: Vec<(u64, &Delivery)> = dead.iter().map(|seq| (*seq, &requeued)).collect();
-            update_tracking(journal, &updates)?;
+            journal::update_tracking(connection, &updates)?;
         }
         for seq in &dead {
             state.set_delivery(*seq, requeued.clone());
@@ -537,12 +384,11 @@ mod tests {
     use super::*;
     use crate::api::TrackingKind;
 
-    fn temp_db(name: &str) -> std::path::PathBuf {
-        let dir =
-            std::env::temp_dir().join(format!("shipsim-ledger-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir.join("carrier.db")
+    /// A temporary directory, removed when dropped, and the ledger file's path in it.
+    fn temp_db() -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("carrier.db");
+        (dir, path)
     }
 
     fn label(id: &str) -> Label {
@@ -580,7 +426,7 @@ mod tests {
         // its deliveries reached: delivered events stay delivered, a dead letter stays dead
         // (and can be redelivered), pending events are due again, and new events continue
         // the numbering.
-        let path = temp_db("resume");
+        let (_dir, path) = temp_db();
         let before = {
             let (ledger, boot) = CarrierLedger::open(&path).unwrap();
             assert_eq!(boot, 0);
@@ -658,7 +504,7 @@ mod tests {
         // Proves the journal changes nothing a caller sees: the same sales, schedules and
         // settlements on an in-memory ledger and a file-backed one give equal sales,
         // tracking logs and due lists.
-        let path = temp_db("agree");
+        let (_dir, path) = temp_db();
         let (file, _) = CarrierLedger::open(&path).unwrap();
         let memory = CarrierLedger::new();
         for ledger in [&file, &memory] {

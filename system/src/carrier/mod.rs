@@ -11,6 +11,7 @@
 //! `GET /v1/admin/tracking` counts those deliveries and `POST /v1/admin/tracking/redeliver`
 //! puts dead letters back in the queue.
 
+pub(crate) mod journal;
 mod ledger;
 mod tracking;
 

@@ -27,7 +27,7 @@ pub mod kv;
 mod memory;
 mod records;
 pub mod sim_sqlite;
-mod sqlite;
+pub(crate) mod sqlite;
 
 pub use kv::{KV_KEY_BYTES_MAX, KV_VALUE_BYTES_MAX, Kv, KvError, KvTx};
 pub use memory::{CrashLoss, MemoryStore, Tables};
@@ -37,7 +37,6 @@ pub use records::{
     ProcessedEvent, RecoveryPoint, ShipmentRecord, StoredResponse,
 };
 pub use sim_sqlite::{SQL_BYTES_MAX, SimSqlite, SimSqliteError, SqlConn};
-pub(crate) use sqlite::{DeliveryColumns, open_database};
 pub use sqlite::{GROUP_JOBS_MAX, SqliteStore};
 
 /// When a committed transaction becomes durable.

@@ -193,7 +193,8 @@ pub fn count_panics(work: impl FnOnce()) -> u64 {
 /// A scratch file for this property, apart from the other properties' (they run in
 /// parallel threads).
 pub fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("shipsim-fuzz-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("the temp dir is writable");
-    dir.join(name)
+    // One directory for every property of this process, made on first use.
+    static DIR: std::sync::LazyLock<std::path::PathBuf> =
+        std::sync::LazyLock::new(|| crate::support::scratch_kept("fuzz"));
+    DIR.join(name)
 }
