@@ -4,9 +4,12 @@
 //! neighbouring seed) on which the same oracle still finds a violation. The search is
 //! greedy delta debugging over the scenario's structure: drop faults, halve and trim clients
 //! and operations, move fault windows earlier and shorten them, shorten crash downtimes,
-//! lower fault probabilities, switch off workload features, drop operation kinds, remove
-//! think time; every candidate that still fails is kept, and passes repeat until none helps
-//! or the run budget is spent.
+//! lower fault probabilities or make them certain, lower the service's rate limit, the
+//! webhook sender's attempts and the feed's page size, switch off workload features,
+//! tracking webhooks and reads, remove think time. The first candidate that still fails
+//! with a smaller story is kept and the next round starts from it; when none does, the first
+//! that still fails with as many operations is kept as a step towards one (see [`shrink`]).
+//! Rounds repeat until nothing fails any more or the run budget is spent.
 //!
 //! Why not proptest's shrinking: proptest shrinks the values a strategy generated while
 //! keeping the generator's shape, but here every random choice of a run flows from one seed
