@@ -46,9 +46,8 @@ use super::proxy::{self, ArmRequest, CONTROL_PREFIX, ProxiedHost, Proxy, ProxyIn
 use super::{LiveError, base_url, error_chain};
 use crate::described::{DescribedApi, DownstreamRef};
 use crate::oracle::{Duplicates, OracleInput, OracleKind, Violation};
-use crate::output::stats::{SeedStats, Stats};
 use crate::reference::{ReferenceApi, effects_of, inventory_of};
-use crate::run::history::{Event, EventKind, History, OpOutcome, Phase, Trace};
+use crate::run::history::{Event, EventKind, History, OpOutcome, Trace};
 use crate::run::workload::{self, ClientIdentity, Recorder, SETTLE_POLICY};
 use crate::scenario::Scenario;
 use crate::target::client::ApiClient;
@@ -1403,181 +1402,6 @@ fn judge(
     }
 }
 
-/// A human summary of a live run, for the terminal.
-#[must_use]
-pub fn render(run: &LiveRun, scenario: &Scenario, target: &str) -> String {
-    use std::fmt::Write as _;
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "LIVE run of {} against {target}: real network, real processes, no determinism guarantee",
-        scenario.name
-    );
-    let _ = writeln!(
-        out,
-        "  workload seed {} (operations and fault decisions come from it; timing and interleaving do not); idempotency keys of this run: *-{}-*",
-        run.seed, run.run_id
-    );
-    let mut stats = Stats::default();
-    stats.add(&SeedStats::of(&run.history, &run.trace, &run.endpoints));
-    let ops = &stats.operations;
-    let requests = &stats.requests;
-    let rate = requests.total as f64 / (run.workload_ms.max(1) as f64 / 1_000.0);
-    let _ = writeln!(
-        out,
-        "  {} operations ({} ok, {} failed, {} ambiguous, {} resolved after heal) in {} ms; {} requests ({rate:.0}/s): {} 2xx, {} 4xx, {} 429, {} 5xx, {} timeouts, {} transport errors; {} retries, {} replays",
-        ops.total,
-        ops.ok,
-        ops.failed,
-        ops.ambiguous,
-        ops.resolved_after_heal,
-        run.workload_ms,
-        requests.total,
-        requests.s2xx,
-        requests.s4xx,
-        requests.s429,
-        requests.s5xx,
-        requests.timeouts,
-        requests.transport_errors,
-        stats.retries,
-        stats.replays
-    );
-    for (endpoint, histogram) in stats.e2e.all() {
-        if histogram.is_empty() {
-            continue;
-        }
-        let _ = writeln!(
-            out,
-            "  {:<32} p50 {:>5} ms  p95 {:>5} ms  max {:>5} ms",
-            endpoint.route(),
-            histogram.value_at_quantile(0.5),
-            histogram.value_at_quantile(0.95),
-            histogram.max()
-        );
-    }
-    for proxy in &run.proxies {
-        let _ = writeln!(
-            out,
-            "  proxy in front of {} ({}):",
-            proxy.host.name(),
-            proxy.upstream
-        );
-        for rule in &proxy.rules {
-            let _ = writeln!(
-                out,
-                "    fault #{} {} during {}: fired {}",
-                rule.index,
-                rule.describe,
-                rule.window,
-                proxy.fired.get(&rule.index).copied().unwrap_or(0)
-            );
-        }
-    }
-    if run.proxies.is_empty() && scenario.faults.iter().any(|f| f.kind.http_rule().is_some()) {
-        let _ = writeln!(
-            out,
-            "  no fault proxy found: the scenario's HTTP faults were not applied (use --proxy or `shipsim proxy`)"
-        );
-    }
-    for fault in &run.faults_not_applied {
-        let _ = writeln!(out, "  not applied in live mode: fault {fault}");
-    }
-    match run.state_source {
-        StateSource::Admin | StateSource::ApiReads => {
-            let source = if run.state_source == StateSource::Admin {
-                "the service's whole store (admin endpoint)"
-            } else {
-                "public API reads (no admin key: a service that is not ours)"
-            };
-            let _ = writeln!(
-                out,
-                "  final state from {source}: {} orders, {} shipments; carrier ledger {}",
-                run.tables.orders.len(),
-                run.tables.shipments.len(),
-                run.sales
-                    .as_ref()
-                    .map_or_else(|| "not read".to_string(), |s| format!("{} labels", s.len()))
-            );
-            let _ = writeln!(
-                out,
-                "  duplicate resources {}, duplicate effects {}",
-                run.duplicates.shipments, run.duplicates.labels
-            );
-        }
-        StateSource::ReadBack => {
-            let reads = run
-                .history
-                .operations()
-                .iter()
-                .filter(|op| op.phase == Phase::Verify)
-                .count();
-            let ledgers = if run.ledgers.is_empty() {
-                "no downstream ledger read".to_string()
-            } else {
-                run.ledgers
-                    .iter()
-                    .map(|(name, count)| format!("`{name}` {count} effect(s)"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
-            let _ = writeln!(
-                out,
-                "  final state from {reads} read-back(s) of acknowledged resources through the API; downstream ledgers: {ledgers}"
-            );
-            let _ = writeln!(
-                out,
-                "  resources beyond the first per key {}, effects beyond the first per resource {}",
-                run.duplicates.shipments, run.duplicates.labels
-            );
-        }
-    }
-    for (oracle, caveat) in &run.oracles_run {
-        let count = run
-            .violations
-            .iter()
-            .filter(|v| v.oracle == *oracle)
-            .count();
-        let verdict = if count == 0 {
-            "held".to_string()
-        } else {
-            format!("{count} violation(s)")
-        };
-        match caveat {
-            Some(caveat) => {
-                let _ = writeln!(
-                    out,
-                    "  oracle {:<20} {verdict} (partial: {caveat})",
-                    oracle.name()
-                );
-            }
-            None => {
-                let _ = writeln!(out, "  oracle {:<20} {verdict}", oracle.name());
-            }
-        }
-    }
-    for (oracle, reason) in &run.oracles_skipped {
-        let _ = writeln!(out, "  oracle {:<20} skipped: {reason}", oracle.name());
-    }
-    for violation in &run.violations {
-        let _ = writeln!(out, "VIOLATION {violation}");
-        for line in &violation.evidence {
-            let _ = writeln!(out, "    {line}");
-        }
-        if !violation.operations.is_empty() {
-            let ops: BTreeSet<_> = violation.operations.iter().collect();
-            let _ = writeln!(out, "    operations: {ops:?}");
-        }
-    }
-    let _ = writeln!(
-        out,
-        "{} (seed {}, {} ms)",
-        if run.passed() { "PASSED" } else { "FAILED" },
-        run.seed,
-        run.total_ms
-    );
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use shipsim_system::api::ShipmentStatus;
@@ -1636,6 +1460,7 @@ mod golden {
 
     use super::*;
     use crate::live::proxy::RuleInfo;
+    use crate::run::history::Phase;
     use crate::oracle::testing::{Fixture, Resource, ok, ok_attempt, op_kind, shipment};
 
     /// A scenario with one HTTP fault (a proxy would apply it) and one partition (none can).
@@ -1861,7 +1686,9 @@ PASSED (seed 7, 2250 ms)
 "#;
 
     fn rendered(source: StateSource, failed: bool) -> String {
-        render(&run(source, failed), &scenario(), "http://127.0.0.1:9000")
+        shipsim_reports::text::live(
+            &run(source, failed).report(&scenario(), "http://127.0.0.1:9000"),
+        )
     }
 
     #[test]

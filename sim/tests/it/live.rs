@@ -105,7 +105,7 @@ async fn create_order(http: &reqwest::Client, service_url: &str, key: &str) -> S
 }
 
 fn verdict(run: &LiveRun, scenario: &Scenario, target: &str) -> String {
-    driver::render(run, scenario, target)
+    shipsim_reports::text::live(&run.report(scenario, target))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
