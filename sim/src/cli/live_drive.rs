@@ -335,7 +335,7 @@ pub(super) fn live_receiver(args: &LiveReceiverArgs) -> Result<(), Failure> {
             )
         },
     );
-    crate::receiver::write_summary(&description.name, &args.out, &outcome, &report)
+    crate::receiver::write_summary(&args.out, &report)
         .map_err(|e| anyhow::anyhow!("cannot write the report: {e}"))?;
     out!("{}", shipsim_reports::text::receiver(&report));
     outln!("report: {}", args.out.join("index.html").display());

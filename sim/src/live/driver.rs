@@ -1460,8 +1460,8 @@ mod golden {
 
     use super::*;
     use crate::live::proxy::RuleInfo;
-    use crate::run::history::Phase;
     use crate::oracle::testing::{Fixture, Resource, ok, ok_attempt, op_kind, shipment};
+    use crate::run::history::Phase;
 
     /// A scenario with one HTTP fault (a proxy would apply it) and one partition (none can).
     fn scenario() -> Scenario {

@@ -520,38 +520,16 @@ impl Receiver {
                 },
             )
         });
-        write_summary(&self.name, &self.out(), outcome, &report)
+        write_summary(&self.out(), &report)
     }
 }
 
-/// Writes `outcome`'s `summary.json`, and `report` as `index.html` and `summary.md`, into
-/// `dir`.
+/// Writes `report` as `summary.json`, `index.html` and `summary.md` into `dir`.
 pub(crate) fn write_summary(
-    name: &str,
     dir: &Path,
-    outcome: &ReceiverOutcome,
     report: &shipsim_reports::model::ReceiverReport,
 ) -> Result<(), String> {
-    let failures: Vec<serde_json::Value> = outcome
-        .failures
-        .iter()
-        .map(|f| {
-            serde_json::json!({
-                "verdict": f.verdict.name(),
-                "seed": f.seed,
-                "evidence": f.evidence,
-                "repro": f.repro.as_ref().map(|p| p.display().to_string()),
-            })
-        })
-        .collect();
-    let summary = serde_json::json!({
-        "receiver": name,
-        "seeds_run": outcome.seeds_run,
-        "verdicts": Verdict::ALL.iter().map(|v| v.name()).collect::<Vec<_>>(),
-        "failures": failures,
-        "latency_ms_burst": outcome.latency_ms_burst,
-    });
-    let text = serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())?;
+    let text = shipsim_reports::json::receiver(report).map_err(|e| e.to_string())?;
     std::fs::create_dir_all(dir)
         .and_then(|()| std::fs::write(dir.join("summary.json"), text))
         .and_then(|()| {
@@ -806,7 +784,7 @@ mod tests {
         );
         let dir =
             std::env::temp_dir().join(format!("shipsim-receiver-golden-{}", std::process::id()));
-        write_summary("golden", &dir, &outcome, &report).unwrap();
+        write_summary(&dir, &report).unwrap();
         let written = std::fs::read_to_string(dir.join("summary.json")).unwrap();
         let _ = std::fs::remove_dir_all(&dir);
         assert_eq!(written, GOLDEN_SUMMARY);
