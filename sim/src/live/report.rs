@@ -20,19 +20,41 @@ impl LiveRun {
     pub fn report(&self, scenario: &Scenario, target: &str) -> LiveReport {
         let mut stats = Stats::default();
         stats.add(&SeedStats::of(&self.history, &self.trace, &self.endpoints));
-        let latency_ms = stats
-            .e2e
-            .all()
-            .filter(|(_, histogram)| !histogram.is_empty())
-            .map(|(endpoint, histogram)| LiveLatency {
-                route: endpoint.route().to_string(),
-                p50: histogram.value_at_quantile(0.5),
-                p95: histogram.value_at_quantile(0.95),
-                max: histogram.max(),
-            })
-            .collect();
-        let proxies = self
-            .proxies
+        LiveReport {
+            scenario: scenario.name.clone(),
+            target: target.to_string(),
+            seed: self.seed,
+            run_id: self.run_id.clone(),
+            operations: stats.operations.clone(),
+            requests: stats.requests.clone(),
+            retries: stats.retries,
+            replays: stats.replays,
+            workload_ms: self.workload_ms,
+            total_ms: self.total_ms,
+            latency_ms: latencies(&stats),
+            proxies: self.proxy_reports(),
+            http_faults_unapplied: self.proxies.is_empty()
+                && scenario.faults.iter().any(|f| f.kind.http_rule().is_some()),
+            faults_not_applied: self.faults_not_applied.clone(),
+            state: self.state_report(),
+            duplicate_resources: self.duplicates.shipments,
+            duplicate_effects: self.duplicates.labels,
+            oracles: self.oracle_reports(),
+            oracles_skipped: self
+                .oracles_skipped
+                .iter()
+                .map(|(oracle, reason)| LiveOracleSkipped {
+                    name: oracle.name().to_string(),
+                    reason: reason.clone(),
+                })
+                .collect(),
+            violations: self.violation_reports(),
+        }
+    }
+
+    /// The fault proxies, each rule with the times it fired.
+    fn proxy_reports(&self) -> Vec<LiveProxy> {
+        self.proxies
             .iter()
             .map(|proxy| LiveProxy {
                 host: proxy.host.name().to_string(),
@@ -48,57 +70,31 @@ impl LiveRun {
                     })
                     .collect(),
             })
-            .collect();
-        LiveReport {
-            scenario: scenario.name.clone(),
-            target: target.to_string(),
-            seed: self.seed,
-            run_id: self.run_id.clone(),
-            operations: stats.operations.clone(),
-            requests: stats.requests.clone(),
-            retries: stats.retries,
-            replays: stats.replays,
-            workload_ms: self.workload_ms,
-            total_ms: self.total_ms,
-            latency_ms,
-            proxies,
-            http_faults_unapplied: self.proxies.is_empty()
-                && scenario.faults.iter().any(|f| f.kind.http_rule().is_some()),
-            faults_not_applied: self.faults_not_applied.clone(),
-            state: self.state(),
-            duplicate_resources: self.duplicates.shipments,
-            duplicate_effects: self.duplicates.labels,
-            oracles: self.oracles(),
-            oracles_skipped: self
-                .oracles_skipped
-                .iter()
-                .map(|(oracle, reason)| LiveOracleSkipped {
-                    name: oracle.name().to_string(),
-                    reason: reason.clone(),
-                })
-                .collect(),
-            violations: self
-                .violations
-                .iter()
-                .map(|violation| LiveViolation {
-                    oracle: violation.oracle.name().to_string(),
-                    seed: violation.seed,
-                    message: violation.message.clone(),
-                    operations: violation
-                        .operations
-                        .iter()
-                        .map(|&id| u64::from(id))
-                        .collect::<BTreeSet<_>>()
-                        .into_iter()
-                        .collect(),
-                    evidence: violation.evidence.clone(),
-                })
-                .collect(),
-        }
+            .collect()
+    }
+
+    /// Every violation, its operations ascending and each once.
+    fn violation_reports(&self) -> Vec<LiveViolation> {
+        self.violations
+            .iter()
+            .map(|violation| LiveViolation {
+                oracle: violation.oracle.name().to_string(),
+                seed: violation.seed,
+                message: violation.message.clone(),
+                operations: violation
+                    .operations
+                    .iter()
+                    .map(|&id| u64::from(id))
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .collect(),
+                evidence: violation.evidence.clone(),
+            })
+            .collect()
     }
 
     /// How the final state was read, and what it held.
-    fn state(&self) -> LiveState {
+    fn state_report(&self) -> LiveState {
         let orders = self.tables.orders.len() as u64;
         let shipments = self.tables.shipments.len() as u64;
         let labels = self.sales.as_ref().map(|sales| sales.len() as u64);
@@ -133,7 +129,7 @@ impl LiveRun {
     }
 
     /// Each oracle run, with the violations it found.
-    fn oracles(&self) -> Vec<LiveOracle> {
+    fn oracle_reports(&self) -> Vec<LiveOracle> {
         self.oracles_run
             .iter()
             .map(|(oracle, caveat)| LiveOracle {
@@ -147,6 +143,21 @@ impl LiveRun {
             })
             .collect()
     }
+}
+
+/// End-to-end latency of every endpoint that had a sample, in endpoint order.
+fn latencies(stats: &Stats) -> Vec<LiveLatency> {
+    stats
+        .e2e
+        .all()
+        .filter(|(_, histogram)| !histogram.is_empty())
+        .map(|(endpoint, histogram)| LiveLatency {
+            route: endpoint.route().to_string(),
+            p50: histogram.value_at_quantile(0.5),
+            p95: histogram.value_at_quantile(0.95),
+            max: histogram.max(),
+        })
+        .collect()
 }
 
 /// Golden tests of the terminal summary of a live run: fixed runs (one per way the final
@@ -228,42 +239,13 @@ duration_ms = 100
                 Some("lbl_1"),
             )))),
         );
-        let mut violations = vec![
-            Violation {
-                oracle: OracleKind::ExactlyOnce,
-                seed: 7,
-                message: "a second shipment for one key".into(),
-                operations: vec![ambiguous, 0, ambiguous],
-                evidence: vec!["shipments: shp_1, shp_2".into(), "key: ship-7".into()],
-            },
-            Violation {
-                oracle: OracleKind::AcknowledgedWrites,
-                seed: 7,
-                message: "an acknowledged order is missing".into(),
-                operations: Vec::new(),
-                evidence: Vec::new(),
-            },
-        ];
-        if !failed {
-            violations.clear();
-        }
+        let violations = if failed {
+            violations(ambiguous)
+        } else {
+            Vec::new()
+        };
         let proxies = if source == StateSource::Admin {
-            vec![ProxyInfo {
-                host: ProxiedHost::service(),
-                upstream: "http://127.0.0.1:8080".into(),
-                seed: 7,
-                elapsed_ms: 900,
-                healed: true,
-                rules: vec![RuleInfo {
-                    index: 0,
-                    describe: "http_error 503 on service".into(),
-                    window: "0..end".into(),
-                    probability: 0.5,
-                }],
-                fired: BTreeMap::from([(0, 4)]),
-                armable: false,
-                scenario: "golden_live".into(),
-            }]
+            vec![proxy()]
         } else {
             Vec::new()
         };
@@ -301,6 +283,46 @@ duration_ms = 100
             endpoints: KindTable::of(&ReferenceApi).unwrap().endpoints(),
             workload_ms: 1_500,
             total_ms: 2_250,
+        }
+    }
+
+    /// Two violations: one naming operations (`ambiguous` twice, to be shown once), one not.
+    fn violations(ambiguous: u32) -> Vec<Violation> {
+        vec![
+            Violation {
+                oracle: OracleKind::ExactlyOnce,
+                seed: 7,
+                message: "a second shipment for one key".into(),
+                operations: vec![ambiguous, 0, ambiguous],
+                evidence: vec!["shipments: shp_1, shp_2".into(), "key: ship-7".into()],
+            },
+            Violation {
+                oracle: OracleKind::AcknowledgedWrites,
+                seed: 7,
+                message: "an acknowledged order is missing".into(),
+                operations: Vec::new(),
+                evidence: Vec::new(),
+            },
+        ]
+    }
+
+    /// A proxy in front of the service whose one rule fired 4 times.
+    fn proxy() -> ProxyInfo {
+        ProxyInfo {
+            host: ProxiedHost::service(),
+            upstream: "http://127.0.0.1:8080".into(),
+            seed: 7,
+            elapsed_ms: 900,
+            healed: true,
+            rules: vec![RuleInfo {
+                index: 0,
+                describe: "http_error 503 on service".into(),
+                window: "0..end".into(),
+                probability: 0.5,
+            }],
+            fired: BTreeMap::from([(0, 4)]),
+            armable: false,
+            scenario: "golden_live".into(),
         }
     }
 

@@ -9,9 +9,7 @@ use tokio::time::Instant;
 use super::super::proxy::{self, ArmRequest, CONTROL_PREFIX, ProxiedHost, Proxy, ProxyInfo};
 use super::super::{LiveError, base_url, error_chain};
 use super::options::LiveOptions;
-use super::preflight::{
-    PROBE_TIMEOUT, excerpt, preflight_keys, preflight_ledgers, preflight_target,
-};
+use super::preflight::{PROBE_TIMEOUT, excerpt, preflight};
 use super::target_error;
 use crate::target::plan::Plan;
 
@@ -40,59 +38,9 @@ pub(super) async fn begin(
     awaited.extend(options.carrier_url.as_deref().map(base_url));
     awaited.extend(options.downstreams().into_iter().filter_map(|(_, url)| url));
     wait_until_listening(&awaited, options.start_wait).await;
-    let (target, in_process) = if options.proxy {
-        let proxy = Proxy::new(
-            ProxiedHost::service(),
-            &service_url,
-            &options.scenario.faults,
-            options.seed,
-        )?;
-        let (handle, address) = proxy::spawn(proxy, "127.0.0.1:0").await?;
-        (format!("http://{address}"), Some(handle))
-    } else {
-        (service_url.clone(), None)
-    };
-    let carrier_url = options.carrier_url.as_deref().map(base_url);
-    let downstream_urls: Vec<String> = options
-        .downstreams()
-        .into_iter()
-        .filter_map(|(_, url)| url)
-        .collect();
-    let mut candidates: Vec<&String> = vec![&target];
-    if service_url != target {
-        candidates.push(&service_url);
-    }
-    candidates.extend(carrier_url.as_ref());
-    candidates.extend(&downstream_urls);
-    let mut proxies = Vec::new();
-    let mut armable = Vec::new();
-    for url in candidates {
-        if let Some(info) = probe_proxy(http, url).await {
-            if info.armable {
-                armable.push(url.clone());
-            }
-            proxies.push(url.clone());
-        }
-    }
-    // The checks run healed, so they neither meet a fault nor draw from the proxies'
-    // decision streams; `begin` then starts the windows and counts from zero.
-    let mut problems = Vec::new();
-    for url in &proxies {
-        if let Err(error) = control(http, url, "heal").await {
-            problems.push(format!("the fault proxy at {url} does not answer: {error}"));
-        }
-    }
-    preflight_target(http, options, &mut problems).await;
-    if !problems.is_empty() {
-        // Nothing else can be checked through a target that does not answer.
-        let _ = preflight_ledgers(http, options, &mut problems).await;
-        return Err(LiveError::Unready { problems });
-    }
-    let ledger_marks = preflight_ledgers(http, options, &mut problems).await;
-    preflight_keys(http, &target, options, plan, &mut problems).await;
-    if !problems.is_empty() {
-        return Err(LiveError::Unready { problems });
-    }
+    let (target, in_process) = in_process_proxy(options, &service_url).await?;
+    let (proxies, armable) = find_proxies(http, options, &target, &service_url).await;
+    let ledger_marks = preflight(http, options, plan, &target, &proxies).await?;
     let arm = ArmRequest {
         scenario: options.scenario.to_toml(),
         topology: topology(options),
@@ -110,6 +58,58 @@ pub(super) async fn begin(
         _in_process: in_process,
         ledger_marks,
     })
+}
+
+/// The URL the clients use: the target, or, with `--proxy`, a fault proxy started here in
+/// front of it (served until the handle drops).
+async fn in_process_proxy(
+    options: &LiveOptions,
+    service_url: &str,
+) -> Result<(String, Option<proxy::ProxyHandle>), LiveError> {
+    if !options.proxy {
+        return Ok((service_url.to_string(), None));
+    }
+    let proxy = Proxy::new(
+        ProxiedHost::service(),
+        service_url,
+        &options.scenario.faults,
+        options.seed,
+    )?;
+    let (handle, address) = proxy::spawn(proxy, "127.0.0.1:0").await?;
+    Ok((format!("http://{address}"), Some(handle)))
+}
+
+/// The fault proxies answering at the client URL, the service, the carrier and the
+/// downstreams, and those among them that a run arms with its own scenario.
+async fn find_proxies(
+    http: &reqwest::Client,
+    options: &LiveOptions,
+    target: &String,
+    service_url: &String,
+) -> (Vec<String>, Vec<String>) {
+    let carrier_url = options.carrier_url.as_deref().map(base_url);
+    let downstream_urls: Vec<String> = options
+        .downstreams()
+        .into_iter()
+        .filter_map(|(_, url)| url)
+        .collect();
+    let mut candidates: Vec<&String> = vec![target];
+    if service_url != target {
+        candidates.push(service_url);
+    }
+    candidates.extend(carrier_url.as_ref());
+    candidates.extend(&downstream_urls);
+    let mut proxies = Vec::new();
+    let mut armable = Vec::new();
+    for url in candidates {
+        if let Some(info) = probe_proxy(http, url).await {
+            if info.armable {
+                armable.push(url.clone());
+            }
+            proxies.push(url.clone());
+        }
+    }
+    (proxies, armable)
 }
 
 /// What the run's scenario may name: the described target's, or the reference's.

@@ -127,6 +127,8 @@ fn plan(
     (run, skipped)
 }
 
+/// Phase 4, second half: the planned oracles' verdicts on the history and the final state,
+/// as the run's result (its proxies and timings are filled in by the caller).
 pub(super) fn judge(
     options: &LiveOptions,
     plan: &Plan,
@@ -158,24 +160,8 @@ pub(super) fn judge(
         webhooks: None,
         injections: &[],
     };
-    let mut violations: Vec<Violation> = oracles_run
-        .iter()
-        .flat_map(|(oracle, _)| oracle.check(&input))
-        .collect();
-    if state.source == StateSource::ApiReads
-        && oracles_run
-            .iter()
-            .any(|(o, _)| *o == OracleKind::ExactlyOnce)
-    {
-        violations.extend(orphan_violations(&input, &state.tables));
-    }
+    let violations = violations(&input, &oracles_run, &state);
     let duplicates = Duplicates::count(&input);
-    let faults_not_applied = scenario
-        .faults
-        .iter()
-        .filter(|f| !proxy::applies_live(f))
-        .map(|f| format!("#{} {} (line {})", f.index, f.describe(), f.line))
-        .collect();
     LiveRun {
         seed: options.seed,
         run_id: options.run_id.clone(),
@@ -185,7 +171,7 @@ pub(super) fn judge(
         oracles_run,
         oracles_skipped,
         proxies: Vec::new(),
-        faults_not_applied,
+        faults_not_applied: faults_not_applied(scenario),
         state_source: state.source,
         tables: state.tables,
         sales: state.sales,
@@ -196,6 +182,37 @@ pub(super) fn judge(
         workload_ms: 0,
         total_ms: 0,
     }
+}
+
+/// Every violation the planned oracles find; with public reads, also the shipments no
+/// operation was answered with.
+fn violations(
+    input: &OracleInput<'_>,
+    oracles_run: &OraclePlan,
+    state: &FinalState,
+) -> Vec<Violation> {
+    let mut violations: Vec<Violation> = oracles_run
+        .iter()
+        .flat_map(|(oracle, _)| oracle.check(input))
+        .collect();
+    if state.source == StateSource::ApiReads
+        && oracles_run
+            .iter()
+            .any(|(o, _)| *o == OracleKind::ExactlyOnce)
+    {
+        violations.extend(orphan_violations(input, &state.tables));
+    }
+    violations
+}
+
+/// The scenario's faults that no proxy can apply, each as `#index describe (line N)`.
+fn faults_not_applied(scenario: &Scenario) -> Vec<String> {
+    scenario
+        .faults
+        .iter()
+        .filter(|f| !proxy::applies_live(f))
+        .map(|f| format!("#{} {} (line {})", f.index, f.describe(), f.line))
+        .collect()
 }
 
 #[cfg(test)]

@@ -5,11 +5,12 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::super::{base_url, error_chain};
+use super::super::{LiveError, base_url, error_chain};
+use super::begin::control;
 use super::options::LiveOptions;
 use super::state::{read_ledger, read_sales};
-use crate::target::ReadCall;
 use crate::target::plan::Plan;
+use crate::target::{Caller, ReadCall};
 
 /// How long a preflight probe waits for an answer.
 pub(super) const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -53,8 +54,42 @@ pub(super) fn excerpt(body: &str) -> String {
     }
 }
 
+/// The preflight: with every proxy healed, the target, the ledgers and the merchants'
+/// credentials are checked. Returns, per downstream, its last effect before the run.
+///
+/// # Errors
+/// [`LiveError::Unready`], naming every problem found.
+pub(super) async fn preflight(
+    http: &reqwest::Client,
+    options: &LiveOptions,
+    plan: &Plan,
+    target: &str,
+    proxies: &[String],
+) -> Result<BTreeMap<String, u64>, LiveError> {
+    // The checks run healed, so they neither meet a fault nor draw from the proxies'
+    // decision streams; `begin` then starts the windows and counts from zero.
+    let mut problems = Vec::new();
+    for url in proxies {
+        if let Err(error) = control(http, url, "heal").await {
+            problems.push(format!("the fault proxy at {url} does not answer: {error}"));
+        }
+    }
+    preflight_target(http, options, &mut problems).await;
+    if !problems.is_empty() {
+        // Nothing else can be checked through a target that does not answer.
+        let _ = preflight_ledgers(http, options, &mut problems).await;
+        return Err(LiveError::Unready { problems });
+    }
+    let ledger_marks = preflight_ledgers(http, options, &mut problems).await;
+    preflight_keys(http, target, options, plan, &mut problems).await;
+    if !problems.is_empty() {
+        return Err(LiveError::Unready { problems });
+    }
+    Ok(ledger_marks)
+}
+
 /// The target answers at all, and its readiness route says ready.
-pub(super) async fn preflight_target(
+async fn preflight_target(
     client: &reqwest::Client,
     options: &LiveOptions,
     problems: &mut Vec<String>,
@@ -88,7 +123,7 @@ pub(super) async fn preflight_target(
 /// Returns, per downstream, the sequence number of its last effect so far: the run judges
 /// only the effects made after it (a downstream that served an earlier run still holds
 /// that run's effects).
-pub(super) async fn preflight_ledgers(
+async fn preflight_ledgers(
     client: &reqwest::Client,
     options: &LiveOptions,
     problems: &mut Vec<String>,
@@ -118,7 +153,7 @@ pub(super) async fn preflight_ledgers(
 
 /// Every merchant's credentials are accepted: a read of an id that does not exist must not
 /// be refused as unauthenticated.
-pub(super) async fn preflight_keys(
+async fn preflight_keys(
     client: &reqwest::Client,
     target: &str,
     options: &LiveOptions,
@@ -154,46 +189,9 @@ pub(super) async fn preflight_keys(
         ) else {
             return;
         };
-        let path = request
-            .uri()
-            .path_and_query()
-            .map_or("/", http::uri::PathAndQuery::as_str);
-        let url = format!("{target}{path}");
-        let headers: Vec<(String, String)> = request
-            .headers()
-            .iter()
-            .filter_map(|(n, v)| Some((n.to_string(), v.to_str().ok()?.to_string())))
-            .collect();
-        let headers: Vec<(&str, &str)> = headers
-            .iter()
-            .map(|(n, v)| (n.as_str(), v.as_str()))
-            .collect();
-        let mut last = Err(String::new());
-        // A few tries: a proxy in front may inject a fault on any request, even this one.
-        for _ in 0..10 {
-            last = probe(client, &url, &headers).await;
-            if matches!(&last, Ok((status, _)) if *status < 500) {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        match last {
+        match probe_request(client, target, &request).await {
             Ok((401 | 403, body)) => {
-                let whence = match &options.described {
-                    Some(d) => d.description().auth.as_ref().map_or_else(
-                        || "the description has no [auth]".to_string(),
-                        |auth| match &auth.secrets {
-                            crate::described::Secrets::Read { source, .. } => {
-                                format!("its secret from {source}")
-                            }
-                            _ => format!("header {}", auth.header),
-                        },
-                    ),
-                    None => format!(
-                        "key {}: start the service with at least {callers} merchants (`shipsim serve --callers {callers}`), or give the target's own keys with --api-key",
-                        caller.api_key
-                    ),
-                };
+                let whence = credentials_source(options, caller);
                 problems.push(format!(
                     "the target refuses the credentials of {} ({whence}): {body}",
                     caller.id
@@ -205,5 +203,58 @@ pub(super) async fn preflight_keys(
                 return;
             }
         }
+    }
+}
+
+/// `request` sent to `target` as a probe, tried a few times: a proxy in front may inject a
+/// fault on any request, even this one. The last answer (below 500 ends the tries).
+async fn probe_request(
+    client: &reqwest::Client,
+    target: &str,
+    request: &shipsim_system::transport::HttpRequest,
+) -> Result<(u16, String), String> {
+    let path = request
+        .uri()
+        .path_and_query()
+        .map_or("/", http::uri::PathAndQuery::as_str);
+    let url = format!("{target}{path}");
+    let headers: Vec<(String, String)> = request
+        .headers()
+        .iter()
+        .filter_map(|(n, v)| Some((n.to_string(), v.to_str().ok()?.to_string())))
+        .collect();
+    let headers: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    let mut last = Err(String::new());
+    for _ in 0..10 {
+        last = probe(client, &url, &headers).await;
+        if matches!(&last, Ok((status, _)) if *status < 500) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    last
+}
+
+/// Where `caller`'s refused credentials came from, and what to do about it, for the
+/// preflight's message.
+fn credentials_source(options: &LiveOptions, caller: &Caller) -> String {
+    let callers = options.scenario.hosts.callers;
+    match &options.described {
+        Some(d) => d.description().auth.as_ref().map_or_else(
+            || "the description has no [auth]".to_string(),
+            |auth| match &auth.secrets {
+                crate::described::Secrets::Read { source, .. } => {
+                    format!("its secret from {source}")
+                }
+                _ => format!("header {}", auth.header),
+            },
+        ),
+        None => format!(
+            "key {}: start the service with at least {callers} merchants (`shipsim serve --callers {callers}`), or give the target's own keys with --api-key",
+            caller.api_key
+        ),
     }
 }

@@ -47,46 +47,71 @@ pub(super) async fn read_final_state(
     recorder: &LiveRecorder,
 ) -> Result<FinalState, LiveError> {
     if options.described.is_some() {
-        let acknowledged = recorder.with_history(|history| workload::acknowledged(history));
-        let verify_seed = Seed(options.seed).derive("verify");
-        workload::read_back(acknowledged, plan, recorder.clone(), |caller| {
-            api_client(
-                plan,
-                transport,
-                &begun.target,
-                caller,
-                SETTLE_POLICY,
-                verify_seed.derive_index("verifier", u64::from(caller.index)),
-                &BugSet::none(),
-            )
-        })
-        .await;
-        let mut effects = Vec::new();
-        let mut ledgers = Vec::new();
-        for (downstream, url) in options.downstreams() {
-            let Some(url) = url else { continue };
-            let after = begun
-                .ledger_marks
-                .get(&downstream.name)
-                .copied()
-                .unwrap_or(0);
-            let read = patiently(|| async {
-                read_ledger(http, &downstream, &url, after)
-                    .await
-                    .map_err(|detail| target_error(&url, detail))
-            })
-            .await?;
-            ledgers.push((downstream.name.clone(), read.effects.len()));
-            effects.extend(read.effects);
-        }
-        return Ok(FinalState {
-            tables: Tables::default(),
-            source: StateSource::ReadBack,
-            sales: None,
-            effects,
-            ledgers,
-        });
+        read_back_state(options, plan, http, transport, begun, recorder).await
+    } else {
+        read_store_state(options, http, begun, recorder).await
     }
+}
+
+/// A described target's final state: every acknowledged resource read back through its API
+/// (recorded as verify operations), and its downstreams' ledgers since the run began.
+async fn read_back_state(
+    options: &LiveOptions,
+    plan: &Plan,
+    http: &reqwest::Client,
+    transport: &Arc<ReqwestTransport>,
+    begun: &Begun,
+    recorder: &LiveRecorder,
+) -> Result<FinalState, LiveError> {
+    let acknowledged = recorder.with_history(|history| workload::acknowledged(history));
+    let verify_seed = Seed(options.seed).derive("verify");
+    workload::read_back(acknowledged, plan, recorder.clone(), |caller| {
+        api_client(
+            plan,
+            transport,
+            &begun.target,
+            caller,
+            SETTLE_POLICY,
+            verify_seed.derive_index("verifier", u64::from(caller.index)),
+            &BugSet::none(),
+        )
+    })
+    .await;
+    let mut effects = Vec::new();
+    let mut ledgers = Vec::new();
+    for (downstream, url) in options.downstreams() {
+        let Some(url) = url else { continue };
+        let after = begun
+            .ledger_marks
+            .get(&downstream.name)
+            .copied()
+            .unwrap_or(0);
+        let read = patiently(|| async {
+            read_ledger(http, &downstream, &url, after)
+                .await
+                .map_err(|detail| target_error(&url, detail))
+        })
+        .await?;
+        ledgers.push((downstream.name.clone(), read.effects.len()));
+        effects.extend(read.effects);
+    }
+    Ok(FinalState {
+        tables: Tables::default(),
+        source: StateSource::ReadBack,
+        sales: None,
+        effects,
+        ledgers,
+    })
+}
+
+/// The reference-shaped service's final state: its whole store with the admin key, public
+/// reads without it; and the carrier's ledger when its URL and a key are known.
+async fn read_store_state(
+    options: &LiveOptions,
+    http: &reqwest::Client,
+    begun: &Begun,
+    recorder: &LiveRecorder,
+) -> Result<FinalState, LiveError> {
     let history = recorder.with_history(|history| history.clone());
     let target = &begun.target;
     let admin_key = options.admin_key.as_deref();
@@ -274,26 +299,7 @@ async fn read_through_api(
     history: &History,
     options: &LiveOptions,
 ) -> Tables {
-    let mut order_keys: BTreeMap<String, (String, String)> = BTreeMap::new();
-    let mut shipment_keys: BTreeMap<String, (String, String)> = BTreeMap::new();
-    for op in history.operations() {
-        let OpOutcome::Ok { resource, .. } = &op.outcome else {
-            continue;
-        };
-        if !op.kind.is_write() {
-            continue;
-        }
-        let key = op.key.clone().unwrap_or_default();
-        match op.kind.resource() {
-            "order" => {
-                order_keys.insert(resource.id.clone(), (op.caller.clone(), key));
-            }
-            "shipment" => {
-                shipment_keys.insert(resource.id.clone(), (op.caller.clone(), key));
-            }
-            _ => {}
-        }
-    }
+    let (order_keys, shipment_keys) = keys_of(history);
     let mut tables = Tables::default();
     for (order_id, (caller, key)) in &order_keys {
         let index = caller
@@ -341,4 +347,33 @@ async fn read_through_api(
         );
     }
     tables
+}
+
+/// (caller, idempotency key) by resource id.
+type Keys = BTreeMap<String, (String, String)>;
+
+/// The keys of every order and of every shipment, from the write operations answered with
+/// them.
+fn keys_of(history: &History) -> (Keys, Keys) {
+    let mut order_keys = Keys::new();
+    let mut shipment_keys = Keys::new();
+    for op in history.operations() {
+        let OpOutcome::Ok { resource, .. } = &op.outcome else {
+            continue;
+        };
+        if !op.kind.is_write() {
+            continue;
+        }
+        let key = op.key.clone().unwrap_or_default();
+        match op.kind.resource() {
+            "order" => {
+                order_keys.insert(resource.id.clone(), (op.caller.clone(), key));
+            }
+            "shipment" => {
+                shipment_keys.insert(resource.id.clone(), (op.caller.clone(), key));
+            }
+            _ => {}
+        }
+    }
+    (order_keys, shipment_keys)
 }
