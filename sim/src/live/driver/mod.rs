@@ -231,41 +231,63 @@ async fn run_workload(
     local.await;
 }
 
+/// What the phases after the begin share: the run's options and plan, the HTTP client and
+/// transport, where the clients send their requests, and the recorder.
+struct Live<'a> {
+    options: &'a LiveOptions,
+    plan: &'a Plan,
+    http: &'a reqwest::Client,
+    transport: &'a Arc<ReqwestTransport>,
+    begun: &'a Begun,
+    recorder: &'a LiveRecorder,
+}
+
+impl Live<'_> {
+    /// A client of the target for `caller`, sending where the workload's clients did.
+    fn client(
+        &self,
+        caller: &Caller,
+        policy: shipsim_system::client::RetryPolicy,
+        seed: Seed,
+        bugs: &BugSet,
+    ) -> ApiClient {
+        api_client(
+            self.plan,
+            self.transport,
+            &self.begun.target,
+            caller,
+            policy,
+            seed,
+            bugs,
+        )
+    }
+}
+
 /// Phase 3: heals the proxies (returning their final reports) and re-issues every
 /// ambiguous write until it is answered.
-async fn heal_and_settle(
-    options: &LiveOptions,
-    plan: &Plan,
-    http: &reqwest::Client,
-    transport: &Arc<ReqwestTransport>,
-    begun: &Begun,
-    recorder: &LiveRecorder,
-) -> Result<Vec<ProxyInfo>, LiveError> {
+async fn heal_and_settle(live: &Live<'_>) -> Result<Vec<ProxyInfo>, LiveError> {
     let mut reports = Vec::new();
-    for url in &begun.proxies {
-        reports.push(control(http, url, "heal").await?);
+    for url in &live.begun.proxies {
+        reports.push(control(live.http, url, "heal").await?);
     }
-    recorder.record("driver", EventKind::Healed);
-    let ambiguous: Vec<_> = recorder.with_history(|history| {
+    live.recorder.record("driver", EventKind::Healed);
+    let ambiguous: Vec<_> = live.recorder.with_history(|history| {
         history
             .workload()
             .filter(|op| op.kind.is_write() && matches!(op.outcome, OpOutcome::Ambiguous { .. }))
             .cloned()
             .collect()
     });
-    let settle_seed = Seed(options.seed).derive("settle");
-    let limit_ms = options.scenario.run.time_limit_ms;
+    let settle_seed = Seed(live.options.seed).derive("settle");
+    let limit_ms = live.options.scenario.run.time_limit_ms;
     tokio::time::timeout(
         Duration::from_millis(limit_ms),
-        workload::settle(ambiguous, plan, recorder.clone(), |caller| {
-            api_client(
-                plan,
-                transport,
-                &begun.target,
+        workload::settle(ambiguous, live.plan, live.recorder.clone(), |caller| {
+            live.client(
                 caller,
                 SETTLE_POLICY,
                 settle_seed.derive_index("settler", u64::from(caller.index)),
-                &options.bugs,
+                &live.options.bugs,
             )
         }),
     )
@@ -297,13 +319,18 @@ pub async fn run(options: LiveOptions) -> Result<LiveRun, LiveError> {
     .map_err(|_| LiveError::Stuck { limit_ms })?;
     let workload_ms = millis(started.elapsed());
 
-    let reports = heal_and_settle(&options, &plan, &http, &transport, &begun, &recorder).await?;
-    let state = tokio::time::timeout(
-        Duration::from_millis(limit_ms),
-        read_final_state(&options, &plan, &http, &transport, &begun, &recorder),
-    )
-    .await
-    .map_err(|_| LiveError::Stuck { limit_ms })??;
+    let live = Live {
+        options: &options,
+        plan: &plan,
+        http: &http,
+        transport: &transport,
+        begun: &begun,
+        recorder: &recorder,
+    };
+    let reports = heal_and_settle(&live).await?;
+    let state = tokio::time::timeout(Duration::from_millis(limit_ms), read_final_state(&live))
+        .await
+        .map_err(|_| LiveError::Stuck { limit_ms })??;
     let (history, trace) =
         std::mem::take(&mut *recorder.state.lock().expect("live history lock poisoned"));
     let mut run = judge(&options, &plan, history, trace, state);

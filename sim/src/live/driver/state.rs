@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::sync::Arc;
 use std::time::Duration;
 
 use shipsim_system::api::{HEADER_ADMIN_KEY, HEADER_API_KEY, Order, Shipment};
@@ -12,19 +11,16 @@ use shipsim_system::bugs::BugSet;
 use shipsim_system::carrier::LabelSale;
 use shipsim_system::seed::Seed;
 use shipsim_system::store::{OrderRecord, ShipmentRecord, Tables, TablesDump};
-use shipsim_system::transport::ReqwestTransport;
 
 use super::super::{LiveError, base_url, error_chain};
-use super::begin::Begun;
 use super::options::LiveOptions;
 use super::preflight::{PROBE_TIMEOUT, excerpt};
-use super::{LiveRecorder, StateSource, api_client, target_error};
+use super::{Live, StateSource, target_error};
 use crate::described::DownstreamRef;
 use crate::reference::effects_of;
 use crate::run::history::{History, OpOutcome};
 use crate::run::workload::{self, Recorder as _, SETTLE_POLICY};
 use crate::target::Effect;
-use crate::target::plan::Plan;
 
 /// What phase 4 read: the target's state and its downstreams' effects.
 pub(super) struct FinalState {
@@ -38,38 +34,29 @@ pub(super) struct FinalState {
 /// Phase 4, first half: the final state (whole store with the admin key, public reads
 /// without, or, for a described target, every acknowledged resource read back through its
 /// API, recorded as verify operations) and the downstreams' ledgers when they can be read.
-pub(super) async fn read_final_state(
-    options: &LiveOptions,
-    plan: &Plan,
-    http: &reqwest::Client,
-    transport: &Arc<ReqwestTransport>,
-    begun: &Begun,
-    recorder: &LiveRecorder,
-) -> Result<FinalState, LiveError> {
-    if options.described.is_some() {
-        read_back_state(options, plan, http, transport, begun, recorder).await
+pub(super) async fn read_final_state(live: &Live<'_>) -> Result<FinalState, LiveError> {
+    if live.options.described.is_some() {
+        read_back_state(live).await
     } else {
-        read_store_state(options, http, begun, recorder).await
+        read_store_state(live).await
     }
 }
 
 /// A described target's final state: every acknowledged resource read back through its API
 /// (recorded as verify operations), and its downstreams' ledgers since the run began.
-async fn read_back_state(
-    options: &LiveOptions,
-    plan: &Plan,
-    http: &reqwest::Client,
-    transport: &Arc<ReqwestTransport>,
-    begun: &Begun,
-    recorder: &LiveRecorder,
-) -> Result<FinalState, LiveError> {
+async fn read_back_state(live: &Live<'_>) -> Result<FinalState, LiveError> {
+    let Live {
+        options,
+        plan,
+        http,
+        begun,
+        recorder,
+        ..
+    } = *live;
     let acknowledged = recorder.with_history(|history| workload::acknowledged(history));
     let verify_seed = Seed(options.seed).derive("verify");
     workload::read_back(acknowledged, plan, recorder.clone(), |caller| {
-        api_client(
-            plan,
-            transport,
-            &begun.target,
+        live.client(
             caller,
             SETTLE_POLICY,
             verify_seed.derive_index("verifier", u64::from(caller.index)),
@@ -106,12 +93,14 @@ async fn read_back_state(
 
 /// The reference-shaped service's final state: its whole store with the admin key, public
 /// reads without it; and the carrier's ledger when its URL and a key are known.
-async fn read_store_state(
-    options: &LiveOptions,
-    http: &reqwest::Client,
-    begun: &Begun,
-    recorder: &LiveRecorder,
-) -> Result<FinalState, LiveError> {
+async fn read_store_state(live: &Live<'_>) -> Result<FinalState, LiveError> {
+    let Live {
+        options,
+        http,
+        begun,
+        recorder,
+        ..
+    } = *live;
     let history = recorder.with_history(|history| history.clone());
     let target = &begun.target;
     let admin_key = options.admin_key.as_deref();
