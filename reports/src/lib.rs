@@ -3,7 +3,9 @@
 //! `sim` converts what it measured into [`model::Report`]; this crate turns that into the
 //! files people and CI read: `summary.json` ([`json`]), `index.html` ([`html`]),
 //! `junit.xml` ([`junit`]), `summary.md` ([`markdown`]), one HdrHistogram interval log per
-//! endpoint ([`hlog`]) and the terminal table ([`text`]). It also merges the reports of
+//! endpoint ([`hlog`]) and the terminal table ([`text`]). A webhook receiver's run
+//! ([`model::ReceiverReport`]) and a live run ([`model::LiveReport`]) have models and
+//! renderers of their own in the same files. It also merges the reports of
 //! shards ([`merge`]) and compares a report with a baseline ([`compare`]). It is the only
 //! crate that knows JSON, HTML, JUnit and Markdown, and it knows nothing of tokio, axum or
 //! turmoil.

@@ -612,3 +612,171 @@ pub struct ReceiverFailureReport {
     /// The command that runs this case again.
     pub replay_command: String,
 }
+
+/// A live run (`shipsim live`, `shipsim demo`): a scenario's workload against a real URL,
+/// judged by the simulation's oracles. Rendered to the terminal by [`crate::text::live`].
+/// It has no determinism guarantee: its timings are wall-clock ones, and the same seed does
+/// not give the same report twice.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LiveReport {
+    /// The scenario's name.
+    pub scenario: String,
+    /// The URL the workload was driven against.
+    pub target: String,
+    /// The workload seed (operations and fault decisions come from it).
+    pub seed: u64,
+    /// The run's namespace of idempotency keys.
+    pub run_id: String,
+    /// Workload operations by outcome.
+    pub operations: OperationCounts,
+    /// Attempts by outcome.
+    pub requests: RequestCounts,
+    /// Attempts beyond the first.
+    pub retries: u64,
+    /// Responses marked replayed.
+    pub replays: u64,
+    /// Wall time of the workload phase, ms.
+    pub workload_ms: u64,
+    /// Wall time of the whole run, ms.
+    pub total_ms: u64,
+    /// End-to-end latency of each endpoint that had a sample, in endpoint order.
+    pub latency_ms: Vec<LiveLatency>,
+    /// The fault proxies of the run, as they reported at the end.
+    pub proxies: Vec<LiveProxy>,
+    /// The scenario has HTTP faults but no proxy was found to apply them.
+    pub http_faults_unapplied: bool,
+    /// Faults of the scenario that no proxy can apply (`#index describe (line N)`).
+    pub faults_not_applied: Vec<String>,
+    /// How the final state was read, and what it held.
+    pub state: LiveState,
+    /// Resources beyond the first per (caller, key).
+    pub duplicate_resources: u64,
+    /// Downstream effects beyond the first per resource.
+    pub duplicate_effects: u64,
+    /// The oracles run, in order.
+    pub oracles: Vec<LiveOracle>,
+    /// The oracles not run, and why.
+    pub oracles_skipped: Vec<LiveOracleSkipped>,
+    /// What the oracles found.
+    pub violations: Vec<LiveViolation>,
+}
+
+impl LiveReport {
+    /// Whether every oracle that ran held.
+    #[must_use]
+    pub fn passed(&self) -> bool {
+        self.violations.is_empty()
+    }
+}
+
+/// End-to-end latency of one endpoint in a live run, wall-clock ms.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveLatency {
+    /// Method and route template (`POST /v1/orders`).
+    pub route: String,
+    /// Median.
+    pub p50: u64,
+    /// 95th percentile.
+    pub p95: u64,
+    /// Largest sample.
+    pub max: u64,
+}
+
+/// A fault proxy of a live run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveProxy {
+    /// The simulated host it stands for (`service`, `carrier`).
+    pub host: String,
+    /// Where it forwards.
+    pub upstream: String,
+    /// Its armed rules.
+    pub rules: Vec<LiveRule>,
+}
+
+/// One armed rule of a fault proxy.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveRule {
+    /// Index of the fault in the scenario.
+    pub index: u64,
+    /// What it does.
+    pub describe: String,
+    /// When, in ms from the start of the run.
+    pub window: String,
+    /// Times it fired.
+    pub fired: u64,
+}
+
+/// How a live run's final state was read, and what it held.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "source", rename_all = "snake_case")]
+pub enum LiveState {
+    /// The service's whole store, through its admin endpoint.
+    Admin {
+        /// Orders in the store.
+        orders: u64,
+        /// Shipments in the store.
+        shipments: u64,
+        /// Labels in the carrier's ledger, when it could be read.
+        labels: Option<u64>,
+    },
+    /// Public API reads of what the clients learned of: a service that is not ours.
+    ApiReads {
+        /// Orders read.
+        orders: u64,
+        /// Shipments read.
+        shipments: u64,
+        /// Labels in the carrier's ledger, when it could be read.
+        labels: Option<u64>,
+    },
+    /// Every acknowledged resource read back through a described target's read routes.
+    ReadBack {
+        /// Read-backs made.
+        reads: u64,
+        /// The downstream ledgers read, in order.
+        ledgers: Vec<LiveLedger>,
+    },
+}
+
+/// A downstream ledger read after a live run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveLedger {
+    /// The downstream's name.
+    pub name: String,
+    /// Effects it made.
+    pub effects: u64,
+}
+
+/// An oracle run on a live run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveOracle {
+    /// Its name (`exactly_once`).
+    pub name: String,
+    /// Violations it found.
+    pub violations: u64,
+    /// What it could not see, when it saw less than in the simulation.
+    pub caveat: Option<String>,
+}
+
+/// An oracle a live run could not run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveOracleSkipped {
+    /// Its name.
+    pub name: String,
+    /// Why not.
+    pub reason: String,
+}
+
+/// A violation found in a live run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveViolation {
+    /// The oracle that found it.
+    pub oracle: String,
+    /// The seed.
+    pub seed: u64,
+    /// One sentence.
+    pub message: String,
+    /// Ids of the operations involved, ascending, each once.
+    pub operations: Vec<u64>,
+    /// Facts that show it, one per line.
+    pub evidence: Vec<String>,
+}

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use crate::model::{ReceiverReport, Report, ScenarioReport};
+use crate::model::{LiveReport, LiveState, ReceiverReport, Report, ScenarioReport};
 
 /// Violations printed in full per scenario; the rest are counted.
 const VIOLATIONS_PRINTED_MAX: usize = 3;
@@ -263,4 +263,191 @@ pub fn receiver(report: &ReceiverReport) -> String {
         );
     }
     out
+}
+
+/// Renders a live run: what ran against what, the counts and rate of the workload, each
+/// endpoint's latency, the proxies and their faults, what could not be applied, where the
+/// final state came from, one line per oracle, every violation with its evidence, and the
+/// verdict line (`PASSED` or `FAILED`).
+#[must_use]
+pub fn live(report: &LiveReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "LIVE run of {} against {}: real network, real processes, no determinism guarantee",
+        report.scenario, report.target
+    );
+    let _ = writeln!(
+        out,
+        "  workload seed {} (operations and fault decisions come from it; timing and interleaving do not); idempotency keys of this run: *-{}-*",
+        report.seed, report.run_id
+    );
+    live_workload(&mut out, report);
+    live_faults(&mut out, report);
+    live_state(&mut out, report);
+    live_verdicts(&mut out, report);
+    let _ = writeln!(
+        out,
+        "{} (seed {}, {} ms)",
+        if report.passed() { "PASSED" } else { "FAILED" },
+        report.seed,
+        report.total_ms
+    );
+    out
+}
+
+/// The workload's counts and rate, and each endpoint's latency.
+fn live_workload(out: &mut String, report: &LiveReport) {
+    let ops = &report.operations;
+    let requests = &report.requests;
+    let rate = requests.total as f64 / (report.workload_ms.max(1) as f64 / 1_000.0);
+    let _ = writeln!(
+        out,
+        "  {} operations ({} ok, {} failed, {} ambiguous, {} resolved after heal) in {} ms; {} requests ({rate:.0}/s): {} 2xx, {} 4xx, {} 429, {} 5xx, {} timeouts, {} transport errors; {} retries, {} replays",
+        ops.total,
+        ops.ok,
+        ops.failed,
+        ops.ambiguous,
+        ops.resolved_after_heal,
+        report.workload_ms,
+        requests.total,
+        requests.s2xx,
+        requests.s4xx,
+        requests.s429,
+        requests.s5xx,
+        requests.timeouts,
+        requests.transport_errors,
+        report.retries,
+        report.replays
+    );
+    for latency in &report.latency_ms {
+        let _ = writeln!(
+            out,
+            "  {:<32} p50 {:>5} ms  p95 {:>5} ms  max {:>5} ms",
+            latency.route, latency.p50, latency.p95, latency.max
+        );
+    }
+}
+
+/// The proxies and their rules, and the faults no proxy applied.
+fn live_faults(out: &mut String, report: &LiveReport) {
+    for proxy in &report.proxies {
+        let _ = writeln!(
+            out,
+            "  proxy in front of {} ({}):",
+            proxy.host, proxy.upstream
+        );
+        for rule in &proxy.rules {
+            let _ = writeln!(
+                out,
+                "    fault #{} {} during {}: fired {}",
+                rule.index, rule.describe, rule.window, rule.fired
+            );
+        }
+    }
+    if report.http_faults_unapplied {
+        let _ = writeln!(
+            out,
+            "  no fault proxy found: the scenario's HTTP faults were not applied (use --proxy or `shipsim proxy`)"
+        );
+    }
+    for fault in &report.faults_not_applied {
+        let _ = writeln!(out, "  not applied in live mode: fault {fault}");
+    }
+}
+
+/// Where the final state came from, what it held, and its duplicates.
+fn live_state(out: &mut String, report: &LiveReport) {
+    match &report.state {
+        LiveState::Admin {
+            orders,
+            shipments,
+            labels,
+        }
+        | LiveState::ApiReads {
+            orders,
+            shipments,
+            labels,
+        } => {
+            let source = if matches!(report.state, LiveState::Admin { .. }) {
+                "the service's whole store (admin endpoint)"
+            } else {
+                "public API reads (no admin key: a service that is not ours)"
+            };
+            let _ = writeln!(
+                out,
+                "  final state from {source}: {orders} orders, {shipments} shipments; carrier ledger {}",
+                labels.map_or_else(|| "not read".to_string(), |s| format!("{s} labels"))
+            );
+            let _ = writeln!(
+                out,
+                "  duplicate resources {}, duplicate effects {}",
+                report.duplicate_resources, report.duplicate_effects
+            );
+        }
+        LiveState::ReadBack { reads, ledgers } => {
+            let ledgers = if ledgers.is_empty() {
+                "no downstream ledger read".to_string()
+            } else {
+                ledgers
+                    .iter()
+                    .map(|ledger| format!("`{}` {} effect(s)", ledger.name, ledger.effects))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let _ = writeln!(
+                out,
+                "  final state from {reads} read-back(s) of acknowledged resources through the API; downstream ledgers: {ledgers}"
+            );
+            let _ = writeln!(
+                out,
+                "  resources beyond the first per key {}, effects beyond the first per resource {}",
+                report.duplicate_resources, report.duplicate_effects
+            );
+        }
+    }
+}
+
+/// One line per oracle run or skipped, then every violation with its evidence.
+fn live_verdicts(out: &mut String, report: &LiveReport) {
+    for oracle in &report.oracles {
+        let verdict = if oracle.violations == 0 {
+            "held".to_string()
+        } else {
+            format!("{} violation(s)", oracle.violations)
+        };
+        match &oracle.caveat {
+            Some(caveat) => {
+                let _ = writeln!(
+                    out,
+                    "  oracle {:<20} {verdict} (partial: {caveat})",
+                    oracle.name
+                );
+            }
+            None => {
+                let _ = writeln!(out, "  oracle {:<20} {verdict}", oracle.name);
+            }
+        }
+    }
+    for skipped in &report.oracles_skipped {
+        let _ = writeln!(
+            out,
+            "  oracle {:<20} skipped: {}",
+            skipped.name, skipped.reason
+        );
+    }
+    for violation in &report.violations {
+        let _ = writeln!(
+            out,
+            "VIOLATION [{}] seed {}: {}",
+            violation.oracle, violation.seed, violation.message
+        );
+        for line in &violation.evidence {
+            let _ = writeln!(out, "    {line}");
+        }
+        if !violation.operations.is_empty() {
+            let ops: std::collections::BTreeSet<_> = violation.operations.iter().collect();
+            let _ = writeln!(out, "    operations: {ops:?}");
+        }
+    }
 }

@@ -4,6 +4,7 @@
 mod compare;
 mod fixture;
 mod html;
+mod live;
 mod merge;
 mod receiver;
 mod renderers;

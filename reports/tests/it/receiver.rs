@@ -110,3 +110,34 @@ fn the_receiver_page_is_well_formed_and_self_contained() {
     assert!(!page.contains("<script"));
     assert!(!page.contains("src=\""));
 }
+
+#[test]
+fn the_receiver_summary_json_lists_every_verdict_and_failure() {
+    // Proves `json::receiver` writes the receiver, the seeds run, every verdict's name in
+    // order, each failure's verdict, seed, evidence and repro, and the burst latency, and
+    // nothing of the report's presentation (descriptions, replay commands, notes).
+    let text = shipsim_reports::json::receiver(&report()).unwrap();
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(value["receiver"], "python-tracking");
+    assert_eq!(value["seeds_run"], 20);
+    assert_eq!(
+        value["verdicts"],
+        serde_json::json!(["effect_once", "forged_refused"])
+    );
+    assert_eq!(value["failures"][1]["seed"], 7);
+    assert_eq!(value["failures"][1]["verdict"], "forged_refused");
+    assert_eq!(value["failures"][1]["repro"], serde_json::Value::Null);
+    assert_eq!(value["latency_ms_burst"]["p95"], 9);
+    let keys: Vec<&String> = value.as_object().unwrap().keys().collect();
+    assert_eq!(
+        keys,
+        [
+            "failures",
+            "latency_ms_burst",
+            "receiver",
+            "seeds_run",
+            "verdicts"
+        ]
+    );
+    assert!(!text.contains("replay"), "{text}");
+}

@@ -203,7 +203,10 @@ pub(super) fn live(args: LiveArgs) -> Result<(), Failure> {
     let run = runtime()?
         .block_on(driver::run(options))
         .context("shipsim live")?;
-    print!("{}", driver::render(&run, &scenario, &args.target));
+    print!(
+        "{}",
+        shipsim_reports::text::live(&run.report(&scenario, &args.target))
+    );
     if run.passed() {
         Ok(())
     } else {
@@ -264,7 +267,7 @@ pub(super) fn demo(args: DemoArgs) -> Result<(), Failure> {
         .context("the demo's live run")?;
     print!(
         "{}",
-        driver::render(&run, &scenario, &stack.service_proxy.url)
+        shipsim_reports::text::live(&run.report(&scenario, &stack.service_proxy.url))
     );
     drop(stack);
     if run.passed() {
@@ -337,7 +340,7 @@ pub(super) fn live_receiver(args: &LiveReceiverArgs) -> Result<(), Failure> {
             )
         },
     );
-    crate::receiver::write_summary(&description.name, &args.out, &outcome, &report)
+    crate::receiver::write_summary(&args.out, &report)
         .map_err(|e| anyhow::anyhow!("cannot write the report: {e}"))?;
     out!("{}", shipsim_reports::text::receiver(&report));
     outln!("report: {}", args.out.join("index.html").display());

@@ -11,6 +11,8 @@
 //!   faults on real connections, with the simulation's own rules and seeded decisions.
 //! - [`driver`]: `shipsim live`, which drives a scenario's workload with reqwest, records the
 //!   history, reads the final state back through the API and runs the oracles on it.
+//! - [`report`]: a live run converted into `reports`' `LiveReport`, which `reports`
+//!   renders to the terminal.
 //! - [`demo`]: `shipsim demo`, all of the above in one command.
 //! - [`telemetry`]: JSON-lines logs.
 //!
@@ -23,6 +25,7 @@ pub mod demo;
 pub mod downstream;
 pub mod driver;
 pub mod proxy;
+pub mod report;
 pub mod serve;
 pub mod telemetry;
 

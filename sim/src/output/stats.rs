@@ -142,16 +142,6 @@ impl Counts {
     }
 }
 
-/// The counts read as fields of the stats (`stats.operations`), as they did before they
-/// were one type: live mode's terminal summary reads them so.
-impl std::ops::Deref for Stats {
-    type Target = Counts;
-
-    fn deref(&self) -> &Counts {
-        &self.counts
-    }
-}
-
 /// One seed's measurements: counts and raw latency samples. Histograms (a few hundred KiB
 /// each, zeroed on creation) are built only per scenario, in [`Stats::add`]: building 16 of
 /// them per seed cost a tenth of the run time.
@@ -644,7 +634,7 @@ mod tests {
         assert_eq!((counts.retries, counts.replays), (7, 2));
         assert_eq!(counts.duplicate_deliveries_absorbed(), 10);
         assert_eq!(
-            stats.operations.total, 7,
+            stats.counts.operations.total, 7,
             "the counts read as fields of the stats"
         );
         let webhooks = stats.webhooks.as_ref().expect("seeds had webhooks");

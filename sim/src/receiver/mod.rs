@@ -520,38 +520,16 @@ impl Receiver {
                 },
             )
         });
-        write_summary(&self.name, &self.out(), outcome, &report)
+        write_summary(&self.out(), &report)
     }
 }
 
-/// Writes `outcome`'s `summary.json`, and `report` as `index.html` and `summary.md`, into
-/// `dir`.
+/// Writes `report` as `summary.json`, `index.html` and `summary.md` into `dir`.
 pub(crate) fn write_summary(
-    name: &str,
     dir: &Path,
-    outcome: &ReceiverOutcome,
     report: &shipsim_reports::model::ReceiverReport,
 ) -> Result<(), String> {
-    let failures: Vec<serde_json::Value> = outcome
-        .failures
-        .iter()
-        .map(|f| {
-            serde_json::json!({
-                "verdict": f.verdict.name(),
-                "seed": f.seed,
-                "evidence": f.evidence,
-                "repro": f.repro.as_ref().map(|p| p.display().to_string()),
-            })
-        })
-        .collect();
-    let summary = serde_json::json!({
-        "receiver": name,
-        "seeds_run": outcome.seeds_run,
-        "verdicts": Verdict::ALL.iter().map(|v| v.name()).collect::<Vec<_>>(),
-        "failures": failures,
-        "latency_ms_burst": outcome.latency_ms_burst,
-    });
-    let text = serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())?;
+    let text = shipsim_reports::json::receiver(report).map_err(|e| e.to_string())?;
     std::fs::create_dir_all(dir)
         .and_then(|()| std::fs::write(dir.join("summary.json"), text))
         .and_then(|()| {
@@ -753,4 +731,103 @@ mod tests {
         assert_eq!(value["timestamp"], 17);
         Events::new("/webhooks", BODY_DEFAULT).check().unwrap();
     }
+
+    /// A fixed outcome: two failures (one with a repro file), burst latency, a problem.
+    fn golden_outcome() -> ReceiverOutcome {
+        ReceiverOutcome {
+            seeds_run: 3,
+            failures: vec![
+                ReceiverFailure {
+                    verdict: Verdict::EffectOnce,
+                    seed: 1,
+                    evidence: vec!["event e1 was applied 2 times (delivered 2 times)".into()],
+                    repro: Some(PathBuf::from("repros/effect_once-1.toml")),
+                },
+                ReceiverFailure {
+                    verdict: Verdict::NothingLost,
+                    seed: 2,
+                    evidence: vec![
+                        "event e4 was never acknowledged (3 attempts): the sender gave up".into(),
+                        "event e5 was acknowledged but its effect is missing".into(),
+                    ],
+                    repro: None,
+                },
+            ],
+            latency_ms_burst: Some(BTreeMap::from(
+                [
+                    ("count", 50),
+                    ("max", 40),
+                    ("p50", 3),
+                    ("p95", 12),
+                    ("p99", 30),
+                ]
+                .map(|(k, v)| (k.to_string(), v)),
+            )),
+            problem: Some("seed 2: the receiver stopped answering".into()),
+            replay: false,
+        }
+    }
+
+    #[test]
+    fn the_receiver_summary_json_is_written_byte_for_byte_as_before() {
+        // Proves `summary.json` of a receiver run is unchanged bytes: a fixed outcome written
+        // by `write_summary` reads back as the golden text captured before the file was
+        // routed through the report model.
+        let outcome = golden_outcome();
+        let report = outcome.report(
+            "golden",
+            "live",
+            Some("http://127.0.0.1:8090"),
+            "1..4",
+            &[],
+            |f| format!("replay seed {}", f.seed),
+        );
+        let dir =
+            std::env::temp_dir().join(format!("shipsim-receiver-golden-{}", std::process::id()));
+        write_summary(&dir, &report).unwrap();
+        let written = std::fs::read_to_string(dir.join("summary.json")).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(written, GOLDEN_SUMMARY);
+    }
+
+    /// `summary.json` of [`golden_outcome`].
+    const GOLDEN_SUMMARY: &str = r#"{
+  "failures": [
+    {
+      "evidence": [
+        "event e1 was applied 2 times (delivered 2 times)"
+      ],
+      "repro": "repros/effect_once-1.toml",
+      "seed": 1,
+      "verdict": "effect_once"
+    },
+    {
+      "evidence": [
+        "event e4 was never acknowledged (3 attempts): the sender gave up",
+        "event e5 was acknowledged but its effect is missing"
+      ],
+      "repro": null,
+      "seed": 2,
+      "verdict": "nothing_lost"
+    }
+  ],
+  "latency_ms_burst": {
+    "count": 50,
+    "max": 40,
+    "p50": 3,
+    "p95": 12,
+    "p99": 30
+  },
+  "receiver": "golden",
+  "seeds_run": 3,
+  "verdicts": [
+    "effect_once",
+    "forged_refused",
+    "stale_refused",
+    "tampered_refused",
+    "duplicates_acknowledged",
+    "no_regression",
+    "nothing_lost"
+  ]
+}"#;
 }

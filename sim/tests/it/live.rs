@@ -2,108 +2,20 @@
 //! crate's own binary), real sockets, a real SQLite file, and the simulation's oracles.
 //! Every server listens on 127.0.0.1:0 and is killed when its handle drops.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use shipsim::live::demo::{self, ChildServer, DemoOptions};
-use shipsim::live::driver::{self, LiveOptions, LiveRun, StateSource};
+use shipsim::live::demo::ChildServer;
+use shipsim::live::driver::{self, LiveRun, StateSource};
 use shipsim::oracle::OracleKind;
 use shipsim::scenario::Scenario;
-use shipsim_system::bugs::BugSet;
 
-const ADMIN_KEY: &str = "sk_admin_test";
-
-pub(crate) fn exe() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_shipsim"))
-}
-
-/// A fresh directory for one test's databases and logs.
-pub(crate) fn scratch(name: &str) -> PathBuf {
-    crate::support::scratch_kept(&format!("it-live-{name}"))
-}
-
-fn corpus_file(name: &str) -> PathBuf {
-    crate::support::scenarios_dir().join(name)
-}
-
-fn carrier(dir: &Path) -> ChildServer {
-    let db = dir.join("carrier.db");
-    ChildServer::spawn(
-        exe(),
-        &[
-            "carrier",
-            "--listen",
-            "127.0.0.1:0",
-            "--db",
-            db.to_str().unwrap(),
-            "--admin-key",
-            ADMIN_KEY,
-        ],
-        &dir.join("carrier.log"),
-    )
-    .unwrap()
-}
-
-fn serve(dir: &Path, listen: &str, carrier_url: &str, extra: &[&str]) -> ChildServer {
-    let db = dir.join("service.db");
-    let mut args = vec![
-        "serve",
-        "--listen",
-        listen,
-        "--db",
-        db.to_str().unwrap(),
-        "--carrier-url",
-        carrier_url,
-        "--admin-key",
-        ADMIN_KEY,
-    ];
-    args.extend_from_slice(extra);
-    ChildServer::spawn(exe(), &args, &dir.join("service.log")).unwrap()
-}
-
-fn options(scenario: Scenario, target: &str, carrier_url: &str, seed: u64) -> LiveOptions {
-    LiveOptions {
-        scenario,
-        target: target.to_string(),
-        carrier_url: Some(carrier_url.to_string()),
-        proxy: false,
-        seed,
-        admin_key: Some(ADMIN_KEY.to_string()),
-        carrier_admin_key: None,
-        bugs: BugSet::none(),
-        api_keys: Vec::new(),
-        described: None,
-        downstream_urls: Vec::new(),
-        run_id: LiveOptions::fresh_run_id(),
-        start_wait: std::time::Duration::ZERO,
-    }
-}
-
-/// Creates an order as merchant-0 under idempotency key `key`; returns its id.
-async fn create_order(http: &reqwest::Client, service_url: &str, key: &str) -> String {
-    let order: serde_json::Value = http
-        .post(format!("{service_url}/v1/orders"))
-        .header("x-api-key", "sk_sim_merchant_0")
-        .header("idempotency-key", key)
-        .json(&serde_json::json!({
-            "reference": format!("PO-{key}"),
-            "items": [{ "sku": "SKU-1", "quantity": 1 }],
-            "ship_to": { "name": "A", "line1": "B", "city": "C", "postal_code": "12345", "country": "DE" }
-        }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    order["id"].as_str().unwrap().to_string()
-}
-
-fn verdict(run: &LiveRun, scenario: &Scenario, target: &str) -> String {
-    driver::render(run, scenario, target)
-}
+use crate::live_fixture::{
+    ADMIN_KEY, ANY_PORT, admin_json, carrier, corpus_file, create_order, create_shipment, demo_run,
+    exe, options, scratch, serve, spawn, verdict, webhook_endpoint,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_concurrent_requests_with_one_key_make_one_shipment_and_one_label() {
@@ -113,23 +25,17 @@ async fn fifty_concurrent_requests_with_one_key_make_one_shipment_and_one_label(
     // /openapi.json from the running server.
     let dir = scratch("fifty");
     let carrier = carrier(&dir);
-    let service = serve(&dir, "127.0.0.1:0", &carrier.url, &[]);
+    let service = serve(&dir, ANY_PORT, &carrier.url, &[]);
     let http = reqwest::Client::new();
     let order_id = create_order(&http, &service.url, "order-1").await;
-    let url = format!("{}/v1/orders/{order_id}/shipments", service.url);
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..50 {
         let http = http.clone();
-        let url = url.clone();
+        let service_url = service.url.clone();
+        let order_id = order_id.clone();
         tasks.spawn(async move {
-            let response = http
-                .post(&url)
-                .header("x-api-key", "sk_sim_merchant_0")
-                .header("idempotency-key", "ship-same-key")
-                .json(&serde_json::json!({ "service_level": "ground", "weight_grams": 1200 }))
-                .send()
-                .await
-                .unwrap();
+            let response =
+                create_shipment(&http, &service_url, &order_id, "ship-same-key", 1200).await;
             let status = response.status().as_u16();
             let body: serde_json::Value = response.json().await.unwrap();
             (status, body)
@@ -260,7 +166,7 @@ async fn run_with_kills(
 ) -> (LiveRun, String, String) {
     let dir = scratch(&format!("{name}-{round}"));
     let carrier = carrier(&dir);
-    let first = serve(&dir, "127.0.0.1:0", &carrier.url, serve_args);
+    let first = serve(&dir, ANY_PORT, &carrier.url, serve_args);
     let listen = format!("127.0.0.1:{}", first.port());
     let target = first.url.clone();
     let scenario = kill_scenario();
@@ -344,27 +250,8 @@ async fn proxy_faults_fire_and_oracles_hold_and_a_planted_bug_is_caught() {
     // holds; the same stack with the service's `carrier_without_key` bug, and lost carrier
     // responses, is caught by `exactly_once`.
     let path = corpus_file("live_http_faults.toml");
-    let scenario = Scenario::load(&path).unwrap();
     let dir = scratch("proxy");
-    let stack = demo::start(
-        exe(),
-        &DemoOptions {
-            scenario: path.clone(),
-            seed: 3,
-            bugs: vec![],
-            dir: dir.clone(),
-        },
-    )
-    .unwrap();
-    let mut correct = options(
-        scenario.clone(),
-        &stack.service_proxy.url,
-        &stack.carrier_proxy.url,
-        3,
-    );
-    correct.admin_key = Some(demo::DEMO_ADMIN_KEY.to_string());
-    let run = driver::run(correct).await.unwrap();
-    let text = verdict(&run, &scenario, &stack.service_proxy.url);
+    let (run, text) = demo_run(&path, 3, &[], dir.clone()).await;
     assert!(run.passed(), "{text}");
     assert_eq!(run.proxies.len(), 2, "{text}");
     let service_fired: u64 = (0..7).map(|i| run.fired(i)).sum();
@@ -375,7 +262,6 @@ async fn proxy_faults_fire_and_oracles_hold_and_a_planted_bug_is_caught() {
             .iter()
             .any(|(o, _)| *o == OracleKind::LatencyBudget)
     );
-    drop(stack);
 
     let buggy_path = dir.join("carrier_drops.toml");
     std::fs::write(
@@ -395,27 +281,13 @@ probability = 0.5
 "#,
     )
     .unwrap();
-    let buggy_dir = scratch("proxy-bug");
-    let stack = demo::start(
-        exe(),
-        &DemoOptions {
-            scenario: buggy_path.clone(),
-            seed: 5,
-            bugs: vec!["carrier_without_key".into()],
-            dir: buggy_dir,
-        },
-    )
-    .unwrap();
-    let scenario = Scenario::load(&buggy_path).unwrap();
-    let mut buggy = options(
-        scenario.clone(),
-        &stack.service_proxy.url,
-        &stack.carrier_proxy.url,
+    let (run, text) = demo_run(
+        &buggy_path,
         5,
-    );
-    buggy.admin_key = Some(demo::DEMO_ADMIN_KEY.to_string());
-    let run = driver::run(buggy).await.unwrap();
-    let text = verdict(&run, &scenario, &stack.service_proxy.url);
+        &["carrier_without_key"],
+        scratch("proxy-bug"),
+    )
+    .await;
     assert!(
         run.violations
             .iter()
@@ -435,7 +307,7 @@ async fn a_service_judged_through_its_public_api_only() {
     // are given explicitly, as for a foreign service, and too few of them are refused.
     let dir = scratch("api-only");
     let carrier = carrier(&dir);
-    let service = serve(&dir, "127.0.0.1:0", &carrier.url, &[]);
+    let service = serve(&dir, ANY_PORT, &carrier.url, &[]);
     let scenario = Scenario::parse(
         "<api test>",
         "live_api_only",
@@ -506,69 +378,17 @@ fn serve_exits_0_on_sigterm() {
     // Proves graceful shutdown: SIGTERM makes `shipsim serve` stop and exit 0, and the
     // database opens again at once (the process released it).
     let dir = scratch("sigterm");
-    let mut service = serve(&dir, "127.0.0.1:0", "http://127.0.0.1:9", &[]);
+    let mut service = serve(&dir, ANY_PORT, "http://127.0.0.1:9", &[]);
     let status = std::process::Command::new("kill")
         .args(["-TERM", &service.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
     assert_eq!(service.wait_exit(Duration::from_secs(10)), Some(0));
-    let again = serve(&dir, "127.0.0.1:0", "http://127.0.0.1:9", &[]);
+    let again = serve(&dir, ANY_PORT, "http://127.0.0.1:9", &[]);
     drop(again);
     let log = std::fs::read_to_string(dir.join("service.log")).unwrap();
     assert!(log.contains("service stopped"), "{log}");
-}
-
-/// Starts a merchant webhook endpoint on loopback that verifies each delivery's signature
-/// with `secret` and keeps the events it accepts. Returns its URL and the events.
-async fn merchant_endpoint(
-    secret: &'static str,
-) -> (
-    String,
-    std::sync::Arc<std::sync::Mutex<Vec<shipsim_system::api::WebhookEvent>>>,
-) {
-    use shipsim_system::clock::{Clock as _, WallClock};
-    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let store = received.clone();
-    let handler = move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
-        let store = store.clone();
-        async move {
-            let signature = headers
-                .get(shipsim_system::webhook::HEADER_SIGNATURE)
-                .and_then(|v| v.to_str().ok());
-            let checked = shipsim_system::webhook::verify(
-                secret,
-                signature,
-                &body,
-                WallClock.now_ms(),
-                shipsim_system::webhook::TOLERANCE_S_DEFAULT,
-            );
-            if checked.is_err() {
-                return axum::http::StatusCode::BAD_REQUEST;
-            }
-            let event = serde_json::from_slice(&body).expect("the service sends WebhookEvents");
-            store.lock().unwrap().push(event);
-            axum::http::StatusCode::OK
-        }
-    };
-    let router = axum::Router::new().route("/hooks", axum::routing::post(handler));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hooks", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    (url, received)
-}
-
-/// GETs an admin endpoint's JSON.
-async fn admin_json(url: &str) -> serde_json::Value {
-    reqwest::Client::new()
-        .get(url)
-        .header("x-admin-key", ADMIN_KEY)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -580,7 +400,18 @@ async fn webhooks_flow_both_ways_and_a_killed_carrier_resumes_its_tracking() {
     // without a tracking URL (its pending events are still there) and then with one (they
     // are delivered): its tracking log survives the kill.
     let dir = scratch("webhooks");
-    let (hooks_url, received) = merchant_endpoint("whsec_sim_merchant-0").await;
+    let (hooks_url, received) = webhook_endpoint(|signature, body| {
+        use shipsim_system::clock::{Clock as _, WallClock};
+        shipsim_system::webhook::verify(
+            "whsec_sim_merchant-0",
+            signature,
+            body,
+            WallClock.now_ms(),
+            shipsim_system::webhook::TOLERANCE_S_DEFAULT,
+        )
+        .is_ok()
+    })
+    .await;
     // The carrier must know the service's URL before the service exists: reserve a port.
     let service_port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -588,29 +419,14 @@ async fn webhooks_flow_both_ways_and_a_killed_carrier_resumes_its_tracking() {
         .unwrap()
         .port();
     let tracking_url = format!("http://127.0.0.1:{service_port}/v1/webhooks/carrier");
-    let carrier_db = dir.join("carrier.db");
-    let carrier_args = |listen: &str, tracking: bool| {
-        let mut args = vec![
-            "carrier".to_string(),
-            "--listen".into(),
-            listen.to_string(),
-            "--db".into(),
-            carrier_db.to_str().unwrap().to_string(),
-            "--admin-key".into(),
-            ADMIN_KEY.into(),
-            "--exception-percent".into(),
-            "0".into(),
-        ];
+    let spawn_carrier = |listen: &str, tracking: bool| {
+        let mut args = vec!["--admin-key", ADMIN_KEY, "--exception-percent", "0"];
         if tracking {
-            args.extend(["--tracking-url".to_string(), tracking_url.clone()]);
+            args.extend(["--tracking-url", tracking_url.as_str()]);
         }
-        args
+        spawn(&dir, "carrier", listen, "carrier.db", &args)
     };
-    let spawn_carrier = |args: Vec<String>| {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        ChildServer::spawn(exe(), &args, &dir.join("carrier.log")).unwrap()
-    };
-    let mut carrier = spawn_carrier(carrier_args("127.0.0.1:0", true));
+    let mut carrier = spawn_carrier(ANY_PORT, true);
     let carrier_listen = format!("127.0.0.1:{}", carrier.port());
     let webhook = format!("merchant-0={hooks_url}");
     let service = serve(
@@ -621,21 +437,16 @@ async fn webhooks_flow_both_ways_and_a_killed_carrier_resumes_its_tracking() {
     );
     let http = reqwest::Client::new();
     let order_id = create_order(&http, &service.url, "order-hooks").await;
-    let shipment: serde_json::Value = http
-        .post(format!("{}/v1/orders/{order_id}/shipments", service.url))
-        .header("x-api-key", "sk_sim_merchant_0")
-        .header("idempotency-key", "ship-hooks")
-        .json(&serde_json::json!({ "service_level": "ground", "weight_grams": 1200 }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let shipment: serde_json::Value =
+        create_shipment(&http, &service.url, &order_id, "ship-hooks", 1200)
+            .await
+            .json()
+            .await
+            .unwrap();
     let shipment_id = shipment["id"].as_str().unwrap().to_string();
     // The parcel's later events are due 100 ms to 1.5 s after the sale.
     carrier.kill();
-    let quiet = spawn_carrier(carrier_args(&carrier_listen, false));
+    let quiet = spawn_carrier(&carrier_listen, false);
     let counts = admin_json(&format!("{}/v1/admin/tracking", quiet.url)).await;
     assert_eq!(
         counts["pending"].as_u64().unwrap() + counts["delivered"].as_u64().unwrap(),
@@ -644,7 +455,7 @@ async fn webhooks_flow_both_ways_and_a_killed_carrier_resumes_its_tracking() {
     );
     assert!(counts["pending"].as_u64().unwrap() >= 1, "{counts}");
     drop(quiet);
-    let _carrier = spawn_carrier(carrier_args(&carrier_listen, true));
+    let _carrier = spawn_carrier(&carrier_listen, true);
     let mut status = String::new();
     for _ in 0..100 {
         let state: serde_json::Value = http
@@ -671,8 +482,12 @@ async fn webhooks_flow_both_ways_and_a_killed_carrier_resumes_its_tracking() {
         .lock()
         .unwrap()
         .iter()
+        .map(|(_, body)| {
+            serde_json::from_slice::<shipsim_system::api::WebhookEvent>(body)
+                .expect("the service sends WebhookEvents")
+        })
         .filter(|e| e.order_id == order_id)
-        .map(|e| e.event_type.clone())
+        .map(|e| e.event_type)
         .collect();
     for expected in ["order.created", "shipment.created", "shipment.delivered"] {
         assert!(
@@ -792,7 +607,7 @@ fn live_refuses_to_start_naming_an_unreachable_dependency() {
     // violations the service never committed; and a described target whose downstream is
     // not there is refused the same way.
     let dir = scratch("preflight");
-    let service = serve(&dir, "127.0.0.1:0", "http://127.0.0.1:9", &[]);
+    let service = serve(&dir, ANY_PORT, "http://127.0.0.1:9", &[]);
     let scenario = crate::support::scenarios_dir().join("carrier_trouble.toml");
     let output =
         crate::support::shipsim(&["live", "--target", &service.url, scenario.to_str().unwrap()]);
@@ -834,19 +649,7 @@ async fn serve_without_a_carrier_url_runs_its_own_and_says_so() {
     // process, says where, and the reference service described in a file passes a live run
     // against it with the carrier's faults absent and the service's applied in-process.
     let dir = scratch("embedded");
-    let db = dir.join("service.db");
-    let service = ChildServer::spawn(
-        exe(),
-        &[
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--db",
-            db.to_str().unwrap(),
-        ],
-        &dir.join("service.log"),
-    )
-    .unwrap();
+    let service = spawn(&dir, "serve", ANY_PORT, "service.db", &[]);
     let log = std::fs::read_to_string(dir.join("service.log")).unwrap();
     assert!(
         log.contains("no --carrier-url: the carrier runs in this process"),
@@ -919,19 +722,13 @@ fn live_waits_for_a_service_started_in_the_same_breath() {
                 .ends_with(&format!(" s for {target} to listen")),
         "{first}"
     );
-    let db = dir.join("service.db");
-    let _service = ChildServer::spawn(
-        exe(),
-        &[
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--db",
-            db.to_str().unwrap(),
-        ],
-        &dir.join("service.log"),
-    )
-    .unwrap();
+    let _service = spawn(
+        &dir,
+        "serve",
+        &format!("127.0.0.1:{port}"),
+        "service.db",
+        &[],
+    );
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
     let output = live.wait_with_output().unwrap();
@@ -1040,33 +837,6 @@ fn serve_refuses_demo_credentials_off_loopback() {
     assert!(!dir.join("service.db").exists(), "nothing was opened");
 }
 
-/// Starts a merchant webhook endpoint on loopback that keeps every delivery's raw
-/// signature header and body, verifying nothing. Returns its URL and the deliveries.
-async fn recording_endpoint() -> (
-    String,
-    std::sync::Arc<std::sync::Mutex<Vec<(String, axum::body::Bytes)>>>,
-) {
-    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let store = received.clone();
-    let handler = move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
-        let store = store.clone();
-        async move {
-            let signature = headers
-                .get(shipsim_system::webhook::HEADER_SIGNATURE)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .to_string();
-            store.lock().unwrap().push((signature, body));
-            axum::http::StatusCode::OK
-        }
-    };
-    let router = axum::Router::new().route("/hooks", axum::routing::post(handler));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hooks", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    (url, received)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_merchant_in_rotation_authenticates_with_either_key_and_gets_both_signatures() {
     // Proves a rotation without downtime in live mode, from a keys file: merchant-0 holds
@@ -1090,7 +860,7 @@ webhook_secrets = ["whsec_1"]
 "#,
     )
     .unwrap();
-    let (hooks_url, received) = recording_endpoint().await;
+    let (hooks_url, received) = webhook_endpoint(|_, _| true).await;
     let carrier = carrier(&dir);
     let webhook = format!("merchant-0={hooks_url}");
     let service = serve(

@@ -9,70 +9,24 @@ use std::time::Duration;
 
 use shipsim::live::demo::ChildServer;
 
-use crate::live::{exe, scratch};
+use crate::live_fixture::{ANY_PORT, create_order, create_shipment, scratch, spawn};
 
+/// A carrier on `carrier.db`.
 fn carrier(dir: &Path) -> ChildServer {
-    let db = dir.join("carrier.db");
-    ChildServer::spawn(
-        exe(),
-        &[
-            "carrier",
-            "--listen",
-            "127.0.0.1:0",
-            "--db",
-            db.to_str().unwrap(),
-        ],
-        &dir.join("carrier.log"),
-    )
-    .unwrap()
+    spawn(dir, "carrier", ANY_PORT, "carrier.db", &[])
 }
 
+/// A service on `db`, calling the carrier at `carrier_url`.
 fn serve(dir: &Path, db: &str, carrier_url: &str) -> ChildServer {
-    let db = dir.join(db);
-    ChildServer::spawn(
-        exe(),
-        &[
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--db",
-            db.to_str().unwrap(),
-            "--carrier-url",
-            carrier_url,
-        ],
-        &dir.join(format!("{}.log", db.file_stem().unwrap().to_string_lossy())),
-    )
-    .unwrap()
+    spawn(dir, "serve", ANY_PORT, db, &["--carrier-url", carrier_url])
 }
 
 /// Creates one order and one shipment as merchant-0, both under fixed keys and bodies (so
 /// only the service's ids can tell two services apart); returns (order id, shipment).
 async fn order_and_shipment(service_url: &str) -> (String, serde_json::Value) {
     let http = reqwest::Client::new();
-    let order: serde_json::Value = http
-        .post(format!("{service_url}/v1/orders"))
-        .header("x-api-key", "sk_sim_merchant_0")
-        .header("idempotency-key", "order-1")
-        .json(&serde_json::json!({
-            "reference": "PO-1",
-            "items": [{ "sku": "SKU-1", "quantity": 1 }],
-            "ship_to": { "name": "A", "line1": "B", "city": "C", "postal_code": "12345", "country": "DE" }
-        }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let order_id = order["id"].as_str().expect("an order id").to_string();
-    let shipment = http
-        .post(format!("{service_url}/v1/orders/{order_id}/shipments"))
-        .header("x-api-key", "sk_sim_merchant_0")
-        .header("idempotency-key", "ship-1")
-        .json(&serde_json::json!({ "service_level": "ground", "weight_grams": 500 }))
-        .send()
-        .await
-        .unwrap();
+    let order_id = create_order(&http, service_url, "order-1").await;
+    let shipment = create_shipment(&http, service_url, &order_id, "ship-1", 500).await;
     assert_eq!(shipment.status(), 201, "the label is bought");
     (order_id, shipment.json().await.unwrap())
 }

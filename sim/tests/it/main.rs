@@ -10,6 +10,7 @@ mod explore;
 mod faults;
 mod fuzz;
 mod live;
+mod live_fixture;
 mod live_hardening;
 mod matrix;
 mod reach;
