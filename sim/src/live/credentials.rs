@@ -470,15 +470,13 @@ webhook_secrets = ["whsec_1"]
                 .to_string();
             assert!(error.contains(expected), "{text}\n=> {error}");
         }
-        let dir = std::env::temp_dir().join(format!("shipsim-keys-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("keys.toml");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys.toml");
         std::fs::write(&path, good).unwrap();
         let from_file = Credentials::load(Some(&path), &env_of(&[])).unwrap();
         assert_eq!(from_file.merchant_keys, creds.merchant_keys);
         let both = Credentials::load(Some(&path), &env_of(&[(ENV_ADMIN_KEY, "k")])).unwrap_err();
         assert!(both.contains("use one source"), "{both}");
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -782,11 +782,9 @@ mod tests {
             &[],
             |f| format!("replay seed {}", f.seed),
         );
-        let dir =
-            std::env::temp_dir().join(format!("shipsim-receiver-golden-{}", std::process::id()));
-        write_summary(&dir, &report).unwrap();
-        let written = std::fs::read_to_string(dir.join("summary.json")).unwrap();
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = tempfile::tempdir().unwrap();
+        write_summary(dir.path(), &report).unwrap();
+        let written = std::fs::read_to_string(dir.path().join("summary.json")).unwrap();
         assert_eq!(written, GOLDEN_SUMMARY);
     }
 
