@@ -70,12 +70,17 @@ impl FaultLayer {
     /// The first active rule that fires for this request, if any.
     fn decide(&self, path: &str) -> Option<Armed> {
         let state = &self.inner;
-        *state
-            .shared
-            .lock()
-            .requests_seen
-            .entry(state.host.clone())
-            .or_insert(0) += 1;
+        {
+            // Counted per request: look the host up before allocating its name (only the
+            // host's first request inserts it).
+            let mut run = state.shared.lock();
+            match run.requests_seen.get_mut(state.host.as_str()) {
+                Some(seen) => *seen += 1,
+                None => {
+                    run.requests_seen.insert(state.host.clone(), 1);
+                }
+            }
+        }
         if state.rules.is_empty() || state.shared.healed() {
             return None;
         }
@@ -90,7 +95,8 @@ impl FaultLayer {
         let (parts, body) = request.into_parts();
         let body = http_rules::read_body(body).await?;
         let Some(armed) = self.decide(parts.uri.path()) else {
-            return Ok(self.forward(&parts, body).await);
+            // No fault: the request goes on as it came, without a copy of its head.
+            return Ok(self.forward_owned(parts, body).await);
         };
         let state = &self.inner;
         let detail = format!(
@@ -121,7 +127,15 @@ impl FaultLayer {
         parts: &http::request::Parts,
         body: Bytes,
     ) -> http::Response<axum::body::Body> {
-        let request = http::Request::from_parts(parts.clone(), axum::body::Body::from(body));
+        self.forward_owned(parts.clone(), body).await
+    }
+
+    async fn forward_owned(
+        &self,
+        parts: http::request::Parts,
+        body: Bytes,
+    ) -> http::Response<axum::body::Body> {
+        let request = http::Request::from_parts(parts, axum::body::Body::from(body));
         match self.inner.router.clone().oneshot(request).await {
             Ok(response) => response,
             Err(never) => match never {},

@@ -62,9 +62,11 @@ pub fn target() -> Target {
         .inventory(|durables| {
             durables
                 .get::<MemoryStore>(crate::target::SERVICE_HOST, "store")
-                .map(|store| Inventories {
-                    live: inventory_of(&store.snapshot()),
-                    durable: inventory_of(&store.durable_snapshot()),
+                .map(|store| {
+                    store.inspect(|live, durable| Inventories {
+                        live: inventory_of(live),
+                        durable: inventory_of(durable),
+                    })
                 })
                 .unwrap_or_default()
         })

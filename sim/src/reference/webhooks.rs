@@ -147,10 +147,13 @@ async fn caught_up(durables: &Durables) {
         return;
     };
     for _poll in 0..DRAIN_POLLS_MAX {
-        let mut latest: BTreeMap<String, u64> = BTreeMap::new();
-        for record in store.snapshot().outbox.values() {
-            latest.insert(record.caller.clone(), record.seq);
-        }
+        let latest: BTreeMap<String, u64> = store.inspect(|live, _| {
+            let mut latest = BTreeMap::new();
+            for record in live.outbox.values() {
+                latest.insert(record.caller.clone(), record.seq);
+            }
+            latest
+        });
         let behind = latest.iter().any(|(caller, seq)| {
             let read = ledger
                 .cursor(caller)

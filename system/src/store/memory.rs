@@ -167,6 +167,16 @@ impl MemoryStore {
         self.state.lock().expect("store lock poisoned").live.clone()
     }
 
+    /// Reads what the running process sees and what would survive a crash now, without
+    /// copying them (the simulation's end-of-run reads and polls).
+    ///
+    /// # Panics
+    /// If the store's lock was poisoned.
+    pub fn inspect<R>(&self, read: impl FnOnce(&Tables, &Tables) -> R) -> R {
+        let state = self.state.lock().expect("store lock poisoned");
+        read(&state.live, &state.durable)
+    }
+
     /// A copy of what would survive a crash now.
     ///
     /// # Panics
