@@ -56,6 +56,12 @@ pub enum Moment {
     KeyReusedRefused,
     /// A write carrying its key in the body instead of the header was answered with success.
     KeyInBody,
+    /// A write whose key was exactly the target's documented key-length limit long was
+    /// answered with success (the accepting side of the boundary).
+    KeyAtLengthLimit,
+    /// A write whose key was past the target's documented key-length limit was answered 400
+    /// (the refusing side of the boundary).
+    KeyPastLengthLimit,
     /// An attempt was answered 429, and the operation tried again.
     RateLimitedThenRetried,
     /// An operation ended on a status that retrying cannot change (a 4xx other than 409 and
@@ -103,6 +109,8 @@ impl Moment {
         Moment::SameKeyTwoCallers,
         Moment::KeyReusedRefused,
         Moment::KeyInBody,
+        Moment::KeyAtLengthLimit,
+        Moment::KeyPastLengthLimit,
         Moment::RateLimitedThenRetried,
         Moment::NonRetryableRefusal,
         Moment::BreakerOpened,
@@ -131,6 +139,8 @@ impl Moment {
             Moment::SameKeyTwoCallers => "same_key_two_callers",
             Moment::KeyReusedRefused => "key_reused_refused",
             Moment::KeyInBody => "key_in_body",
+            Moment::KeyAtLengthLimit => "key_at_length_limit",
+            Moment::KeyPastLengthLimit => "key_past_length_limit",
             Moment::RateLimitedThenRetried => "rate_limited_then_retried",
             Moment::NonRetryableRefusal => "non_retryable_refusal",
             Moment::BreakerOpened => "breaker_opened",
@@ -170,6 +180,8 @@ impl Moment {
             Moment::SameKeyTwoCallers => "two callers used the same key, both successfully",
             Moment::KeyReusedRefused => "a key sent again with another body was refused",
             Moment::KeyInBody => "a write with its key in the body succeeded",
+            Moment::KeyAtLengthLimit => "a write with a key exactly at the length limit succeeded",
+            Moment::KeyPastLengthLimit => "a write with a key past the length limit was refused",
             Moment::RateLimitedThenRetried => "a 429 was answered and the operation retried",
             Moment::NonRetryableRefusal => "an operation ended on a non-retryable 4xx",
             Moment::BreakerOpened => "a client's circuit breaker refused an operation",
@@ -216,6 +228,12 @@ impl Moment {
                 op.placement == Some(shipsim_system::client::KeyPlacement::Body)
                     && matches!(op.outcome, OpOutcome::Ok { .. })
             })),
+            Moment::KeyAtLengthLimit => keys_of_length(run, |len, max| len == max, |op| {
+                matches!(op.outcome, OpOutcome::Ok { .. })
+            }),
+            Moment::KeyPastLengthLimit => keys_of_length(run, |len, max| len > max, |op| {
+                matches!(op.outcome, OpOutcome::Rejected { status: 400, .. })
+            }),
             Moment::RateLimitedThenRetried => count(
                 run.history
                     .operations()
@@ -403,6 +421,23 @@ fn count<T>(items: impl Iterator<Item = T>) -> u64 {
 /// A status the documented rules call non-retryable: any 4xx but 409 (in flight) and 429.
 fn is_permanent(status: u16) -> bool {
     (400..500).contains(&status) && status != 409 && status != 429
+}
+
+/// Writes whose key's length stands to the target's documented limit as `length` says, and
+/// that ended as `ended` says (none when the target documents no limit).
+fn keys_of_length(
+    run: &RunFacts<'_>,
+    length: impl Fn(usize, usize) -> bool,
+    ended: impl Fn(&Operation) -> bool,
+) -> u64 {
+    let Some(max) = run.conventions.key_len_max else {
+        return 0;
+    };
+    count(run.history.operations().iter().filter(|op| {
+        op.kind.is_write()
+            && op.key.as_deref().is_some_and(|key| length(key.len(), max))
+            && ended(op)
+    }))
 }
 
 fn attempts_where(history: &History, predicate: impl Fn(&AttemptOutcome) -> bool) -> u64 {

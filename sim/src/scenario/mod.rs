@@ -111,6 +111,12 @@ pub struct WorkloadSettings {
     /// Chance a shipment create reuses an earlier key with a different body (a client bug
     /// the service must refuse with 422).
     pub reuse_key_with_other_body: f64,
+    /// Chance a create's key is stretched to the target's documented key-length limit
+    /// ([`crate::Conventions::key_len_max`]): half of those exactly at the limit (a key the
+    /// target must accept like any other), half one character past it (a misbehaving caller
+    /// the target must refuse with 400, with no effect). No effect on a target that documents
+    /// no limit.
+    pub keys_at_length_limit: f64,
 }
 
 /// Relative weights of the target's operations by name (`create_order = 2`); an operation
@@ -907,6 +913,7 @@ fn validate_workload(
         key_in_body: 0.0,
         unserviceable: 0.0,
         reuse_key_with_other_body: 0.0,
+        keys_at_length_limit: 0.0,
     };
     let Some(raw) = raw else { return Ok(workload) };
     if let Some(operations) = &raw.operations {
@@ -959,6 +966,10 @@ fn validate_workload(
     workload.reuse_key_with_other_body = ctx.probability(
         &limits::REUSE_KEY_WITH_OTHER_BODY,
         raw.reuse_key_with_other_body.as_ref(),
+    )?;
+    workload.keys_at_length_limit = ctx.probability(
+        &limits::KEYS_AT_LENGTH_LIMIT,
+        raw.keys_at_length_limit.as_ref(),
     )?;
     Ok(workload)
 }

@@ -59,6 +59,7 @@ pub(crate) struct RawWorkload {
     pub key_in_body: Option<Spanned<f64>>,
     pub unserviceable: Option<Spanned<f64>>,
     pub reuse_key_with_other_body: Option<Spanned<f64>>,
+    pub keys_at_length_limit: Option<Spanned<f64>>,
 }
 
 /// `[client]`

@@ -19,6 +19,8 @@ const RULES: &[&str] = &[
     "idem.reuse",
     "idem.scope",
     "idem.key_in_body",
+    "idem.key_length",
+    "idem.key_too_long",
     "idem.refusal_stored",
     "idem.durable_replay",
     "idem.downstream_key",
