@@ -94,6 +94,9 @@ pub enum Moment {
     /// An event whose webhook was dead-lettered was applied by the merchant from the
     /// service's events feed (`GET /v1/events`), read by its poller after the outage.
     EventRecoveredByFeed,
+    /// A caller without the admin key (or with a wrong one) probed an operator route and was
+    /// refused (401 or 403).
+    OperatorRouteRefused,
 }
 
 impl Moment {
@@ -123,6 +126,7 @@ impl Moment {
         Moment::ReplayWithinTolerance,
         Moment::ForgedEvent,
         Moment::EventRecoveredByFeed,
+        Moment::OperatorRouteRefused,
     ];
 
     /// The name scenario files (`reach = [...]`) and reports use.
@@ -153,6 +157,7 @@ impl Moment {
             Moment::ReplayWithinTolerance => "replay_within_tolerance",
             Moment::ForgedEvent => "forged_event",
             Moment::EventRecoveredByFeed => "event_recovered_by_feed",
+            Moment::OperatorRouteRefused => "operator_route_refused",
         }
     }
 
@@ -199,6 +204,9 @@ impl Moment {
             Moment::ForgedEvent => "a forged delivery reached its receiver",
             Moment::EventRecoveredByFeed => {
                 "a dead-lettered webhook's event was applied from the events feed"
+            }
+            Moment::OperatorRouteRefused => {
+                "a caller without the admin key was refused at an operator route"
             }
         }
     }
@@ -291,6 +299,12 @@ impl Moment {
                     .filter(|i| i.status.is_some() && i.kind == InjectionKind::Forgery),
             ),
             Moment::EventRecoveredByFeed => run.webhooks.map_or(0, event_recovered_by_feed),
+            Moment::OperatorRouteRefused => run.webhooks.map_or(0, |view| {
+                count(view.operator_probes.iter().filter(|p| {
+                    p.key != crate::oracle::ProbeKey::Operator
+                        && matches!(p.status, Some(401 | 403))
+                }))
+            }),
         }
     }
 }

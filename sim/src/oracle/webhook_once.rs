@@ -14,6 +14,11 @@
 //! applied it anyway, from the feed; every event must still be applied exactly once,
 //! whichever way (or both ways) it came; and what came from the feed was applied in the
 //! service's commit order.
+//!
+//! The outbox's operator routes (`[webhooks] probe_operator`): a caller without the admin key,
+//! or with a wrong one, is refused (401 or 403, with the error envelope) and requeues no dead
+//! letter; the operator's own read of the outbox counts is what the store holds. Judged from
+//! the raw answers and the store's counts around each request.
 
 use std::collections::BTreeMap;
 
@@ -21,7 +26,7 @@ use shipsim_system::api::ShipmentStatus;
 use shipsim_system::receiver::Via;
 use shipsim_system::store::Delivery;
 
-use super::{OracleInput, OracleKind, Violation, WebhookView};
+use super::{OracleInput, OracleKind, ProbeKey, Violation, WebhookView};
 use crate::reach::InjectionKind;
 
 const ORACLE: OracleKind = OracleKind::WebhookOnce;
@@ -38,7 +43,87 @@ pub(super) fn check(input: &OracleInput<'_>) -> Vec<Violation> {
     if view.settings.outbound {
         outbound(input, view, &mut found);
     }
+    operator_probes(input, view, &mut found);
     found
+}
+
+/// The verdict on each operator-route probe (see the module's documentation). A probe
+/// nobody answered has no verdict (the scenario's required `operator_route_refused` moment
+/// then fails the sweep).
+fn operator_probes(input: &OracleInput<'_>, view: &WebhookView, found: &mut Vec<Violation>) {
+    for probe in &view.operator_probes {
+        let Some(status) = probe.status else {
+            continue;
+        };
+        let route = format!("{} {}", probe.method, probe.path);
+        let answered = |what: String| {
+            Violation::new(ORACLE, input, what)
+                .evidence(format!(
+                    "answer {status}: {}",
+                    String::from_utf8_lossy(&probe.body)
+                        .chars()
+                        .take(160)
+                        .collect::<String>()
+                ))
+                .evidence(format!(
+                    "outbox (pending, delivered, dead letters) before {:?}, after {:?}",
+                    probe.outbox_before, probe.outbox_after
+                ))
+        };
+        let key = match probe.key {
+            ProbeKey::Missing => "without an admin key",
+            ProbeKey::Wrong => "with a wrong admin key",
+            ProbeKey::Operator => {
+                if let Some(told) = outbox_counts_told(&probe.body)
+                    && (200..300).contains(&status)
+                    && probe.outbox_before == probe.outbox_after
+                    && told != probe.outbox_before
+                {
+                    found.push(answered(format!(
+                        "{route} told the operator (pending, delivered, dead letters) {told:?}; the store held {:?}",
+                        probe.outbox_before
+                    )));
+                }
+                continue;
+            }
+        };
+        if status != 401 && status != 403 {
+            found.push(answered(format!(
+                "{route} {key} was answered {status}, not refused with 401 or 403"
+            )));
+        } else if error_code(&probe.body).is_none() {
+            found.push(answered(format!(
+                "{route} {key} was refused with {status} but without the error envelope"
+            )));
+        }
+        if probe.outbox_after.2 < probe.outbox_before.2 {
+            found.push(answered(format!(
+                "{route} {key} requeued {} dead letter(s)",
+                probe.outbox_before.2 - probe.outbox_after.2
+            )));
+        }
+    }
+}
+
+/// The `error.code` of an error envelope (`{"error": {"code": ...}}`), read from raw bytes.
+fn error_code(body: &[u8]) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    value
+        .get("error")?
+        .get("code")?
+        .as_str()
+        .map(str::to_string)
+}
+
+/// The (pending, delivered, dead letter) counts an outbox-counts answer states.
+fn outbox_counts_told(body: &[u8]) -> Option<(u64, u64, u64)> {
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let field = |name: &str| value.get(name).and_then(serde_json::Value::as_u64);
+    Some((
+        field("pending")?,
+        field("delivered")?,
+        field("dead_letter")?,
+    ))
 }
 
 /// Every injected attack has its own verdict, read off the wire: a forgery, and a replay
@@ -370,6 +455,7 @@ mod tests {
             exception_percent: 0,
             sender: shipsim_system::webhook::SenderConfig::DEFAULT,
             poll_events: None,
+            probe_operator: false,
         }
     }
 
@@ -473,6 +559,7 @@ mod tests {
             tables: Default::default(),
             durable: Default::default(),
             deliveries: Vec::new(),
+            operator_probes: Vec::new(),
         });
         fixture
     }
@@ -653,6 +740,126 @@ mod tests {
         assert_one(
             &reordered.check(ORACLE),
             "which the service committed later",
+        );
+    }
+
+    fn probe(
+        method: &str,
+        path: &str,
+        key: ProbeKey,
+        status: u16,
+        body: &str,
+        before: (u64, u64, u64),
+        after: (u64, u64, u64),
+    ) -> crate::oracle::OperatorProbe {
+        crate::oracle::OperatorProbe {
+            method: method.into(),
+            path: path.into(),
+            key,
+            status: Some(status),
+            body: bytes::Bytes::copy_from_slice(body.as_bytes()),
+            outbox_before: before,
+            outbox_after: after,
+        }
+    }
+
+    const REFUSED: &str = r#"{"error":{"code":"unauthenticated","message":"m","request_id":"r"}}"#;
+
+    fn probed(probes: Vec<crate::oracle::OperatorProbe>) -> Vec<Violation> {
+        let mut fixture = clean();
+        fixture.webhooks.as_mut().unwrap().operator_probes = probes;
+        fixture.check(ORACLE)
+    }
+
+    #[test]
+    fn operator_routes_must_refuse_callers_without_the_key_and_tell_the_truth() {
+        // Proves each operator-route probe gets its own verdict from the raw answer and the
+        // store's counts around it: refusals with the envelope and no effect pass; an open
+        // route, a refusal without the envelope, a refused redelivery that still requeued,
+        // and an operator count that disagrees with the store are each caught.
+        let dead = (0, 3, 2);
+        assert_eq!(
+            probed(vec![
+                probe(
+                    "GET",
+                    "/v1/admin/outbox",
+                    ProbeKey::Missing,
+                    401,
+                    REFUSED,
+                    dead,
+                    dead
+                ),
+                probe(
+                    "POST",
+                    "/v1/admin/outbox/redeliver",
+                    ProbeKey::Wrong,
+                    401,
+                    REFUSED,
+                    dead,
+                    dead
+                ),
+                probe(
+                    "GET",
+                    "/v1/admin/outbox",
+                    ProbeKey::Operator,
+                    200,
+                    r#"{"pending":0,"delivered":3,"dead_letter":2}"#,
+                    dead,
+                    dead
+                ),
+            ]),
+            vec![]
+        );
+        assert_one(
+            &probed(vec![probe(
+                "POST",
+                "/v1/admin/outbox/redeliver",
+                ProbeKey::Missing,
+                200,
+                r#"{"requeued":2}"#,
+                dead,
+                (2, 3, 0),
+            )])
+            .into_iter()
+            .filter(|v| v.message.contains("not refused"))
+            .collect::<Vec<_>>(),
+            "POST /v1/admin/outbox/redeliver without an admin key was answered 200, not refused with 401 or 403",
+        );
+        assert_one(
+            &probed(vec![probe(
+                "GET",
+                "/v1/admin/state",
+                ProbeKey::Wrong,
+                401,
+                "nope",
+                dead,
+                dead,
+            )]),
+            "refused with 401 but without the error envelope",
+        );
+        assert_one(
+            &probed(vec![probe(
+                "POST",
+                "/v1/admin/outbox/redeliver",
+                ProbeKey::Wrong,
+                403,
+                REFUSED,
+                dead,
+                (2, 3, 0),
+            )]),
+            "with a wrong admin key requeued 2 dead letter(s)",
+        );
+        assert_one(
+            &probed(vec![probe(
+                "GET",
+                "/v1/admin/outbox",
+                ProbeKey::Operator,
+                200,
+                r#"{"pending":1,"delivered":0,"dead_letter":1}"#,
+                dead,
+                dead,
+            )]),
+            "told the operator (pending, delivered, dead letters) (1, 0, 1); the store held (0, 3, 2)",
         );
     }
 }

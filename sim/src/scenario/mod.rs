@@ -277,6 +277,11 @@ pub struct WebhookSettings {
     /// The merchants' receiver also polls the service's events feed (`GET /v1/events`) to
     /// catch up on what its webhooks missed; `None` (the default) for webhooks alone.
     pub poll_events: Option<PollEvents>,
+    /// After the settle phase, before dead letters are redelivered, a misbehaving caller
+    /// probes the outbox's operator routes without and with a wrong admin key (each must be
+    /// refused and requeue nothing), and the operator's own read of the outbox counts is
+    /// compared with the store; `webhook_once` judges both. Needs `outbound`.
+    pub probe_operator: bool,
 }
 
 /// `[webhooks] poll_events = { every_ms, limit }`: how the merchants' poller reads the
@@ -805,6 +810,7 @@ fn validate_webhooks(
         exception_percent: 5,
         sender: shipsim_system::webhook::SenderConfig::DEFAULT,
         poll_events: None,
+        probe_operator: false,
     };
     if let Some(v) = &raw.tracking {
         settings.tracking = *v.get_ref();
@@ -849,6 +855,17 @@ fn validate_webhooks(
             every_ms: ctx.int(&limits::POLL_EVENTS_EVERY_MS, &p.every_ms)?,
             limit: ctx.int(&limits::POLL_EVENTS_LIMIT, &p.limit)?,
         });
+    }
+    if let Some(probe) = &raw.probe_operator {
+        if *probe.get_ref() && !settings.outbound {
+            return Err(ctx
+                .error(
+                    probe,
+                    "`probe_operator` probes the outbox's operator routes: with `outbound = false` there is no outbox",
+                )
+                .with_hint("set `outbound = true`, or leave `probe_operator` out"));
+        }
+        settings.probe_operator = *probe.get_ref();
     }
     Ok(Some(settings))
 }

@@ -124,6 +124,7 @@ pub(crate) struct RawWebhooks {
     pub sender_attempts: Option<Spanned<u32>>,
     pub sender_concurrency: Option<Spanned<u32>>,
     pub poll_events: Option<Spanned<RawPollEvents>>,
+    pub probe_operator: Option<Spanned<bool>>,
 }
 
 /// `[webhooks] poll_events = { every_ms, limit }`

@@ -157,6 +157,9 @@ impl Scenario {
                     poll.every_ms, poll.limit
                 );
             }
+            if w.probe_operator {
+                let _ = writeln!(out, "probe_operator = true");
+            }
         }
 
         if let Some(c) = &self.credentials {

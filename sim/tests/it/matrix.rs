@@ -32,6 +32,7 @@ const RULES: &[&str] = &[
     "service.rate_limit_headers",
     "client.no_retry_4xx",
     "client.breaker",
+    "service.admin_key",
     "client.ambiguity",
     "webhook.dedupe",
     "webhook.order",
