@@ -42,9 +42,57 @@ pub(super) fn check(input: &OracleInput<'_>) -> Vec<Violation> {
     }
     if view.settings.outbound {
         outbound(input, view, &mut found);
+        announcements(input, view, &mut found);
     }
     operator_probes(input, view, &mut found);
     found
+}
+
+/// The event types that announce a change of a shipment's status by the carrier's scans.
+const STATUS_CHANGES: &[&str] = &[
+    "shipment.shipped",
+    "shipment.delivered",
+    "shipment.exception",
+];
+
+/// Each announcement says what happened (README, "Webhooks": `shipment.tracking_update` is a
+/// scan that did not change the status): a shipment's event of a status-change type, in
+/// its commit order (`sequence`), carries another status than the shipment's event before
+/// it. A scan that repeats the status (picked up, then in transit) announced as a second
+/// `shipment.shipped` would make a merchant act twice on one change.
+fn announcements(input: &OracleInput<'_>, view: &WebhookView, found: &mut Vec<Violation>) {
+    let mut by_shipment: BTreeMap<&str, Vec<&shipsim_system::api::WebhookEvent>> = BTreeMap::new();
+    for record in view.tables.outbox.values() {
+        if let Some(shipment) = record.event.shipment_id.as_deref() {
+            by_shipment.entry(shipment).or_default().push(&record.event);
+        }
+    }
+    for (shipment, mut events) in by_shipment {
+        events.sort_by_key(|e| e.sequence);
+        for pair in events.windows(2) {
+            let (before, event) = (pair[0], pair[1]);
+            if STATUS_CHANGES.contains(&event.event_type.as_str())
+                && event.status.is_some()
+                && event.status == before.status
+            {
+                found.push(
+                    Violation::new(
+                        ORACLE,
+                        input,
+                        format!(
+                            "{} (sequence {}) announced `{}` for {shipment}, whose status had not changed",
+                            event.event_id, event.sequence, event.event_type
+                        ),
+                    )
+                    .evidence(format!(
+                        "the event before it, {} (sequence {}, `{}`), already said {:?}",
+                        before.event_id, before.sequence, before.event_type, before.status
+                    ))
+                    .evidence("a scan that does not change the status is a `shipment.tracking_update`"),
+                );
+            }
+        }
+    }
 }
 
 /// The verdict on each operator-route probe (see the module's documentation). A probe
@@ -861,5 +909,32 @@ mod tests {
             )]),
             "told the operator (pending, delivered, dead letters) (1, 0, 1); the store held (0, 3, 2)",
         );
+    }
+
+    #[test]
+    fn a_scan_that_did_not_change_the_status_must_not_be_announced_as_a_change() {
+        // Proves a second `shipment.shipped` for a shipment already in transit (a scan that
+        // repeats the status announced as a change) is caught from the outbox, and that the
+        // same scan announced as `shipment.tracking_update` is fine.
+        let with_second = |second_type: &str| {
+            let mut fixture = clean();
+            for (seq, event_type) in [(2, "shipment.shipped"), (3, second_type)] {
+                let mut record = outbox(seq, &format!("evt_{seq}"), None, true);
+                record.event.event_type = event_type.into();
+                record.event.status = Some(ShipmentStatus::InTransit);
+                record.event.sequence = seq;
+                fixture.tables.outbox.insert(seq, record);
+            }
+            fixture
+                .check(ORACLE)
+                .into_iter()
+                .filter(|v| v.message.contains("whose status had not changed"))
+                .collect::<Vec<_>>()
+        };
+        assert_one(
+            &with_second("shipment.shipped"),
+            "evt_3 (sequence 3) announced `shipment.shipped` for shp_1, whose status had not changed",
+        );
+        assert_eq!(with_second("shipment.tracking_update"), vec![]);
     }
 }
