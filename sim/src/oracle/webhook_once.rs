@@ -45,7 +45,34 @@ pub(super) fn check(input: &OracleInput<'_>) -> Vec<Violation> {
         announcements(input, view, &mut found);
     }
     operator_probes(input, view, &mut found);
+    receiver_refusals(input, view, &mut found);
     found
+}
+
+/// The merchants' receiver counts every delivery it refused (the report's "rejected"
+/// figure): at least as many as the injected deliveries the wire carried its 4xx refusal
+/// for. A receiver that refuses attacks but forgets them in its count would hide, in every
+/// report, the attacks it met.
+fn receiver_refusals(input: &OracleInput<'_>, view: &WebhookView, found: &mut Vec<Violation>) {
+    let refused_on_wire = input
+        .injections
+        .iter()
+        .filter(|i| i.receiver == crate::run::hosts::RECEIVER)
+        .filter(|i| i.status.is_some_and(|s| (400..500).contains(&s)))
+        .count() as u64;
+    let (_, counted) = view.receiver_absorbed;
+    if counted < refused_on_wire {
+        found.push(
+            Violation::new(
+                ORACLE,
+                input,
+                format!(
+                    "the merchants' receiver counted {counted} refused deliveries; the wire carried its refusal of {refused_on_wire} injected ones"
+                ),
+            )
+            .evidence("the report's count of refused deliveries under-counts the attacks the receiver met"),
+        );
+    }
 }
 
 /// The event types that announce a change of a shipment's status by the carrier's scans.
@@ -680,6 +707,8 @@ mod tests {
         };
         let mut fixture = clean();
         fixture.scenario.webhooks = Some(settings());
+        // The receiver counted its refusals (the count is judged on its own below).
+        fixture.webhooks.as_mut().unwrap().receiver_absorbed = (0, 10);
         fixture.injections = vec![
             injected(InjectionKind::Forgery, 0, 400),
             injected(InjectionKind::Replay, 301, 400),
@@ -936,5 +965,41 @@ mod tests {
             "evt_3 (sequence 3) announced `shipment.shipped` for shp_1, whose status had not changed",
         );
         assert_eq!(with_second("shipment.tracking_update"), vec![]);
+    }
+
+    #[test]
+    fn refusals_the_wire_carried_must_be_counted_by_the_receiver() {
+        // Proves the receiver's count of refused deliveries is held to the injected
+        // deliveries the wire carried its 4xx refusal for: two refused forgeries and a count
+        // of 1 is caught; a count of 2 (or more: it refuses other things too) is fine; an
+        // injection to the service's inbound receiver does not count against it.
+        let injection = |receiver: &str, status: u16| crate::reach::Injection {
+            fault: 0,
+            kind: InjectionKind::Forgery,
+            receiver: receiver.into(),
+            age_s: Some(1),
+            status: Some(status),
+        };
+        let counted = |rejected: u64| {
+            let mut fixture = clean();
+            fixture.injections = vec![
+                injection("receiver", 400),
+                injection("receiver", 400),
+                injection("receiver", 200),
+                injection("service", 400),
+            ];
+            fixture.webhooks.as_mut().unwrap().receiver_absorbed = (0, rejected);
+            fixture
+                .check(ORACLE)
+                .into_iter()
+                .filter(|v| v.message.contains("refused deliveries"))
+                .collect::<Vec<_>>()
+        };
+        assert_one(
+            &counted(1),
+            "the merchants' receiver counted 1 refused deliveries; the wire carried its refusal of 2 injected ones",
+        );
+        assert_eq!(counted(2), vec![]);
+        assert_eq!(counted(5), vec![]);
     }
 }
