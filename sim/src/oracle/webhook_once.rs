@@ -82,23 +82,28 @@ const STATUS_CHANGES: &[&str] = &[
     "shipment.exception",
 ];
 
-/// Each announcement says what happened (README, "Webhooks": `shipment.tracking_update` is a
-/// scan that did not change the status): a shipment's event of a status-change type, in
-/// its commit order (`sequence`), carries another status than the shipment's event before
-/// it. A scan that repeats the status (picked up, then in transit) announced as a second
-/// `shipment.shipped` would make a merchant act twice on one change.
+/// Each scan's announcement says what happened (README, "Webhooks": `shipment.tracking_update`
+/// is a scan that did not change the status): a shipment's event caused by a carrier scan,
+/// of a status-change type, carries another status than the shipment's event before it (in
+/// commit order, `sequence`). A scan that repeats the status (picked up, then in transit)
+/// announced as a second `shipment.shipped` would make a merchant act twice on one change.
+/// Events the service raises itself are not judged here: a label purchase resumed after a
+/// crash, finishing after the scans had already moved the shipment on, announces its
+/// completion under the shipment's current status (`tracking_before_resumed_label`).
 fn announcements(input: &OracleInput<'_>, view: &WebhookView, found: &mut Vec<Violation>) {
-    let mut by_shipment: BTreeMap<&str, Vec<&shipsim_system::api::WebhookEvent>> = BTreeMap::new();
+    let mut by_shipment: BTreeMap<&str, Vec<&shipsim_system::store::OutboxRecord>> =
+        BTreeMap::new();
     for record in view.tables.outbox.values() {
         if let Some(shipment) = record.event.shipment_id.as_deref() {
-            by_shipment.entry(shipment).or_default().push(&record.event);
+            by_shipment.entry(shipment).or_default().push(record);
         }
     }
-    for (shipment, mut events) in by_shipment {
-        events.sort_by_key(|e| e.sequence);
-        for pair in events.windows(2) {
-            let (before, event) = (pair[0], pair[1]);
-            if STATUS_CHANGES.contains(&event.event_type.as_str())
+    for (shipment, mut records) in by_shipment {
+        records.sort_by_key(|r| r.event.sequence);
+        for pair in records.windows(2) {
+            let (before, event) = (&pair[0].event, &pair[1].event);
+            if pair[1].cause.is_some()
+                && STATUS_CHANGES.contains(&event.event_type.as_str())
                 && event.status.is_some()
                 && event.status == before.status
             {
@@ -944,11 +949,14 @@ mod tests {
     fn a_scan_that_did_not_change_the_status_must_not_be_announced_as_a_change() {
         // Proves a second `shipment.shipped` for a shipment already in transit (a scan that
         // repeats the status announced as a change) is caught from the outbox, and that the
-        // same scan announced as `shipment.tracking_update` is fine.
-        let with_second = |second_type: &str| {
+        // same scan announced as `shipment.tracking_update` is fine; an event the service
+        // raised itself (no carrier event caused it: a resumed label purchase finishing
+        // after the scans) is not judged by this rule.
+        let with_second_caused = |second_type: &str, cause: Option<&str>| {
             let mut fixture = clean();
             for (seq, event_type) in [(2, "shipment.shipped"), (3, second_type)] {
-                let mut record = outbox(seq, &format!("evt_{seq}"), None, true);
+                let cause = if seq == 3 { cause } else { Some("trk_1") };
+                let mut record = outbox(seq, &format!("evt_{seq}"), cause, true);
                 record.event.event_type = event_type.into();
                 record.event.status = Some(ShipmentStatus::InTransit);
                 record.event.sequence = seq;
@@ -960,6 +968,8 @@ mod tests {
                 .filter(|v| v.message.contains("whose status had not changed"))
                 .collect::<Vec<_>>()
         };
+        let with_second = |second_type: &str| with_second_caused(second_type, Some("trk_2"));
+        assert_eq!(with_second_caused("shipment.shipped", None), vec![]);
         assert_one(
             &with_second("shipment.shipped"),
             "evt_3 (sequence 3) announced `shipment.shipped` for shp_1, whose status had not changed",
