@@ -56,6 +56,12 @@ pub enum Moment {
     KeyReusedRefused,
     /// A write carrying its key in the body instead of the header was answered with success.
     KeyInBody,
+    /// A write whose key was exactly the target's documented key-length limit long was
+    /// answered with success (the accepting side of the boundary).
+    KeyAtLengthLimit,
+    /// A write whose key was past the target's documented key-length limit was answered 400
+    /// (the refusing side of the boundary).
+    KeyPastLengthLimit,
     /// An attempt was answered 429, and the operation tried again.
     RateLimitedThenRetried,
     /// An operation ended on a status that retrying cannot change (a 4xx other than 409 and
@@ -88,6 +94,9 @@ pub enum Moment {
     /// An event whose webhook was dead-lettered was applied by the merchant from the
     /// service's events feed (`GET /v1/events`), read by its poller after the outage.
     EventRecoveredByFeed,
+    /// A caller without the admin key (or with a wrong one) probed an operator route and was
+    /// refused (401 or 403).
+    OperatorRouteRefused,
 }
 
 impl Moment {
@@ -103,6 +112,8 @@ impl Moment {
         Moment::SameKeyTwoCallers,
         Moment::KeyReusedRefused,
         Moment::KeyInBody,
+        Moment::KeyAtLengthLimit,
+        Moment::KeyPastLengthLimit,
         Moment::RateLimitedThenRetried,
         Moment::NonRetryableRefusal,
         Moment::BreakerOpened,
@@ -115,6 +126,7 @@ impl Moment {
         Moment::ReplayWithinTolerance,
         Moment::ForgedEvent,
         Moment::EventRecoveredByFeed,
+        Moment::OperatorRouteRefused,
     ];
 
     /// The name scenario files (`reach = [...]`) and reports use.
@@ -131,6 +143,8 @@ impl Moment {
             Moment::SameKeyTwoCallers => "same_key_two_callers",
             Moment::KeyReusedRefused => "key_reused_refused",
             Moment::KeyInBody => "key_in_body",
+            Moment::KeyAtLengthLimit => "key_at_length_limit",
+            Moment::KeyPastLengthLimit => "key_past_length_limit",
             Moment::RateLimitedThenRetried => "rate_limited_then_retried",
             Moment::NonRetryableRefusal => "non_retryable_refusal",
             Moment::BreakerOpened => "breaker_opened",
@@ -143,6 +157,7 @@ impl Moment {
             Moment::ReplayWithinTolerance => "replay_within_tolerance",
             Moment::ForgedEvent => "forged_event",
             Moment::EventRecoveredByFeed => "event_recovered_by_feed",
+            Moment::OperatorRouteRefused => "operator_route_refused",
         }
     }
 
@@ -170,6 +185,8 @@ impl Moment {
             Moment::SameKeyTwoCallers => "two callers used the same key, both successfully",
             Moment::KeyReusedRefused => "a key sent again with another body was refused",
             Moment::KeyInBody => "a write with its key in the body succeeded",
+            Moment::KeyAtLengthLimit => "a write with a key exactly at the length limit succeeded",
+            Moment::KeyPastLengthLimit => "a write with a key past the length limit was refused",
             Moment::RateLimitedThenRetried => "a 429 was answered and the operation retried",
             Moment::NonRetryableRefusal => "an operation ended on a non-retryable 4xx",
             Moment::BreakerOpened => "a client's circuit breaker refused an operation",
@@ -187,6 +204,9 @@ impl Moment {
             Moment::ForgedEvent => "a forged delivery reached its receiver",
             Moment::EventRecoveredByFeed => {
                 "a dead-lettered webhook's event was applied from the events feed"
+            }
+            Moment::OperatorRouteRefused => {
+                "a caller without the admin key was refused at an operator route"
             }
         }
     }
@@ -216,6 +236,12 @@ impl Moment {
                 op.placement == Some(shipsim_system::client::KeyPlacement::Body)
                     && matches!(op.outcome, OpOutcome::Ok { .. })
             })),
+            Moment::KeyAtLengthLimit => keys_of_length(run, |len, max| len == max, |op| {
+                matches!(op.outcome, OpOutcome::Ok { .. })
+            }),
+            Moment::KeyPastLengthLimit => keys_of_length(run, |len, max| len > max, |op| {
+                matches!(op.outcome, OpOutcome::Rejected { status: 400, .. })
+            }),
             Moment::RateLimitedThenRetried => count(
                 run.history
                     .operations()
@@ -273,6 +299,12 @@ impl Moment {
                     .filter(|i| i.status.is_some() && i.kind == InjectionKind::Forgery),
             ),
             Moment::EventRecoveredByFeed => run.webhooks.map_or(0, event_recovered_by_feed),
+            Moment::OperatorRouteRefused => run.webhooks.map_or(0, |view| {
+                count(view.operator_probes.iter().filter(|p| {
+                    p.key != crate::oracle::ProbeKey::Operator
+                        && matches!(p.status, Some(401 | 403))
+                }))
+            }),
         }
     }
 }
@@ -403,6 +435,23 @@ fn count<T>(items: impl Iterator<Item = T>) -> u64 {
 /// A status the documented rules call non-retryable: any 4xx but 409 (in flight) and 429.
 fn is_permanent(status: u16) -> bool {
     (400..500).contains(&status) && status != 409 && status != 429
+}
+
+/// Writes whose key's length stands to the target's documented limit as `length` says, and
+/// that ended as `ended` says (none when the target documents no limit).
+fn keys_of_length(
+    run: &RunFacts<'_>,
+    length: impl Fn(usize, usize) -> bool,
+    ended: impl Fn(&Operation) -> bool,
+) -> u64 {
+    let Some(max) = run.conventions.key_len_max else {
+        return 0;
+    };
+    count(run.history.operations().iter().filter(|op| {
+        op.kind.is_write()
+            && op.key.as_deref().is_some_and(|key| length(key.len(), max))
+            && ended(op)
+    }))
 }
 
 fn attempts_where(history: &History, predicate: impl Fn(&AttemptOutcome) -> bool) -> u64 {

@@ -445,6 +445,7 @@ fn conventions(
         in_flight_status,
         key_reused_code,
         key_reused_status,
+        key_len_max: None,
     })
 }
 

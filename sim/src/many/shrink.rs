@@ -368,6 +368,9 @@ fn candidates(scenario: &Scenario, default_mix: Option<&Mix>) -> Vec<Scenario> {
             workload.reuse_key_with_other_body > 0.0,
             &|s: &mut Scenario| s.workload.reuse_key_with_other_body = 0.0,
         ),
+        (workload.keys_at_length_limit > 0.0, &|s: &mut Scenario| {
+            s.workload.keys_at_length_limit = 0.0
+        }),
         (workload.think_ms != (0, 0), &|s: &mut Scenario| {
             s.workload.think_ms = (0, 0)
         }),

@@ -286,6 +286,7 @@ mod secret_tests {
                 exception_percent: 0,
                 sender: shipsim_system::webhook::SenderConfig::DEFAULT,
                 poll_events: None,
+                probe_operator: false,
             },
             tracking: Vec::new(),
             effects: Vec::new(),
@@ -301,6 +302,7 @@ mod secret_tests {
                 answered_at_us: 1_010_000,
                 status: Some(status),
             }],
+            operator_probes: Vec::new(),
         });
         fixture.check(ORACLE)
     }

@@ -186,6 +186,43 @@ pub struct WebhookView {
     /// The service's deliveries to the merchants as the wire carried them, recorded when
     /// the scenario rotates the webhook secrets (empty otherwise).
     pub deliveries: Vec<SignedDelivery>,
+    /// Requests a misbehaving caller (and the operator) sent to the outbox's operator routes
+    /// after the settle phase, as the wire answered them (`[webhooks] probe_operator`; empty
+    /// otherwise).
+    pub operator_probes: Vec<OperatorProbe>,
+}
+
+/// Which admin key an [`OperatorProbe`] carried.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProbeKey {
+    /// No `X-Admin-Key` header: must be refused.
+    Missing,
+    /// A key that is not the operator's: must be refused.
+    Wrong,
+    /// The operator's own key: must be answered, truthfully.
+    Operator,
+}
+
+/// One request to an operator route, its raw answer, and the outbox's delivery counts as
+/// the store held them (pending, delivered, dead letters) just before it was sent and just
+/// after its answer came back: what the oracle needs to judge, without asking the service,
+/// whether the route refused a caller without the key, had no effect, and told the truth.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OperatorProbe {
+    /// `GET` or `POST`.
+    pub method: String,
+    /// The route (`/v1/admin/outbox/redeliver`).
+    pub path: String,
+    /// The admin key it carried.
+    pub key: ProbeKey,
+    /// The answer's status; `None` when none came back.
+    pub status: Option<u16>,
+    /// The answer's raw body.
+    pub body: bytes::Bytes,
+    /// The store's outbox counts just before the request was sent.
+    pub outbox_before: (u64, u64, u64),
+    /// The store's outbox counts just after the answer came back.
+    pub outbox_after: (u64, u64, u64),
 }
 
 /// One webhook delivery attempt as it left the sender and was answered: the raw signature

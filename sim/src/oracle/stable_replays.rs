@@ -1,12 +1,16 @@
 //! `stable_replays`: every success for an idempotency key returns the first outcome's ids
 //! (and downstream reference); a key reused with another body is refused, never applied or
 //! replayed; a request is never refused as a reuse when its caller never used the key
-//! otherwise; and what comes back belongs to the caller and to the parent it asked about.
+//! otherwise; what comes back belongs to the caller and to the parent it asked about; and,
+//! for a target that documents a key-length limit, a key exactly at the limit is accepted
+//! like any key while a key past it is refused with 400 and has no effect (judged from the
+//! statuses on the wire and the target's store, not from the client's reading).
 
 use std::collections::BTreeMap;
 
 use super::{OracleInput, OracleKind, Violation};
 use crate::run::history::{OpKind, OpOutcome, Operation};
+use shipsim_system::client::AttemptOutcome;
 
 const ORACLE: OracleKind = OracleKind::StableReplays;
 
@@ -120,7 +124,83 @@ pub(super) fn check(input: &OracleInput<'_>) -> Vec<Violation> {
         }
     }
     ownership(input, &mut found);
+    key_length(input, &mut found);
     found
+}
+
+/// The key-length rule, both sides of the boundary: a key of exactly the documented limit
+/// is a key like any other (no attempt answered 400: nothing else in the request differs
+/// from the workload's other, valid, requests); a key past it is refused with 400 before
+/// anything executes (no attempt answered 2xx, every answered refusal a 400, and no
+/// resource stored under the key).
+fn key_length(input: &OracleInput<'_>, found: &mut Vec<Violation>) {
+    let Some(max) = input.conventions.key_len_max else {
+        return;
+    };
+    for op in input
+        .history
+        .operations()
+        .iter()
+        .filter(|op| op.kind.is_write())
+    {
+        for attempt in &op.attempts {
+            let (Some(key), AttemptOutcome::Response { status, .. }) =
+                (attempt.idempotency_key.as_deref(), &attempt.outcome)
+            else {
+                continue;
+            };
+            let verdict = if key.len() == max && *status == 400 {
+                format!("a key of exactly {max} characters (the limit) was refused with 400")
+            } else if key.len() > max && (200..300).contains(status) {
+                format!(
+                    "a key of {} characters (limit {max}) was accepted with {status}",
+                    key.len()
+                )
+            } else if key.len() > max && (400..500).contains(status) && *status != 400 {
+                format!(
+                    "a key of {} characters (limit {max}) was answered {status}, not refused with 400 before anything executed",
+                    key.len()
+                )
+            } else {
+                continue;
+            };
+            found.push(
+                Violation::new(ORACLE, input, format!("op {}: {verdict}", op.id))
+                    .ops([op.id])
+                    .evidence(format!(
+                        "attempt {} of {} sent `{}…` ({} characters) and was answered {status}",
+                        attempt.index,
+                        op.caller,
+                        key.chars().take(16).collect::<String>(),
+                        key.len()
+                    )),
+            );
+        }
+        // No effect: nothing stored under a key past the limit, whatever the client heard.
+        if let (Some(key), Some(inventory)) = (op.key.as_deref(), input.inventory)
+            && key.len() > max
+            && let Some(resource) = inventory.live.resources().iter().find(|r| {
+                r.caller == op.caller
+                    && r.key.as_deref() == Some(key)
+                    && r.kind == op.kind.resource()
+            })
+        {
+            found.push(
+                Violation::new(
+                    ORACLE,
+                    input,
+                    format!(
+                        "op {}: {} {} was stored under a key of {} characters (limit {max})",
+                        op.id,
+                        resource.kind,
+                        resource.id,
+                        key.len()
+                    ),
+                )
+                .ops([op.id]),
+            );
+        }
+    }
 }
 
 /// What comes back belongs to the caller that asked (by the target's store when it gives
@@ -330,5 +410,99 @@ mod tests {
         fixture.tables.shipments.get_mut("shp_1").unwrap().caller = "merchant-9".into();
         let found = fixture.check(ORACLE);
         assert_one(&found, "merchant-0 received shp_1 of merchant-9");
+    }
+
+    /// A shipment create with `key`, answered `status` on the wire and ending in `outcome`.
+    fn keyed(fixture: &mut Fixture, key: &str, status: u16, outcome: OpOutcome) {
+        fixture.op(
+            "merchant-0",
+            op_kind("create_shipment"),
+            Some(key),
+            Some("{\"s\":5}"),
+            Some("ord_1"),
+            vec![ok_attempt(status, Some(key))],
+            outcome,
+        );
+    }
+
+    fn refused_400() -> OpOutcome {
+        OpOutcome::Rejected {
+            status: 400,
+            code: Some("validation_failed".into()),
+        }
+    }
+
+    #[test]
+    fn a_key_at_the_limit_refused_is_caught() {
+        // Proves a key of exactly the documented 255 characters answered 400 on the wire (a
+        // service whose length check is off by one) is caught, and that a key one past the
+        // limit answered 400 is fine.
+        let at = format!("ship-5-{}", "x".repeat(248));
+        assert_eq!(at.len(), 255);
+        let mut fixture = Fixture::happy();
+        keyed(&mut fixture, &at, 400, refused_400());
+        assert_one(
+            &fixture.check(ORACLE),
+            "a key of exactly 255 characters (the limit) was refused with 400",
+        );
+        let mut fine = Fixture::happy();
+        keyed(&mut fine, &format!("{at}x"), 400, refused_400());
+        assert_eq!(fine.check(ORACLE), vec![]);
+    }
+
+    #[test]
+    fn a_key_past_the_limit_accepted_or_stored_is_caught() {
+        // Proves a key of 256 characters answered with success is caught from the wire
+        // status, that one answered with another refusal than 400 (the service looked the
+        // key up instead of refusing it first) is caught, and that a resource stored under
+        // it is caught even when the client heard 400.
+        let long = format!("ship-6-{}", "x".repeat(249));
+        assert_eq!(long.len(), 256);
+        let mut accepted = Fixture::happy();
+        keyed(
+            &mut accepted,
+            &long,
+            201,
+            ok(Resource::Shipment(Box::new(shipment(
+                "shp_6",
+                "ord_1",
+                ShipmentStatus::LabelPurchased,
+                Some("lbl_6"),
+            )))),
+        );
+        assert_one(
+            &accepted.check(ORACLE),
+            "a key of 256 characters (limit 255) was accepted with 201",
+        );
+        let mut looked_up = Fixture::happy();
+        keyed(
+            &mut looked_up,
+            &long,
+            422,
+            OpOutcome::Rejected {
+                status: 422,
+                code: Some("carrier_rejected".into()),
+            },
+        );
+        assert_one(
+            &looked_up.check(ORACLE),
+            "was answered 422, not refused with 400",
+        );
+        let mut stored = Fixture::happy();
+        keyed(&mut stored, &long, 400, refused_400());
+        stored.put_shipment(
+            "merchant-0",
+            &long,
+            shipment(
+                "shp_6",
+                "ord_1",
+                ShipmentStatus::LabelPurchased,
+                Some("lbl_6"),
+            ),
+        );
+        assert_one(
+            &stored.check(ORACLE),
+            "shipment shp_6 was stored under a key of 256 characters",
+        );
     }
 }

@@ -13,7 +13,7 @@ use crate::reference::{ReferenceApi, effects_of, inventory_of};
 use crate::run::history::{History, OpId, OpKind, OpOutcome, Operation, Phase};
 use crate::scenario::Scenario;
 use crate::target::plan::KindTable;
-use crate::target::{Conventions, Inventories, Seen};
+use crate::target::{Api, Inventories, Seen};
 
 /// What a test's operation got back: a reference order or shipment, in shipsim's terms.
 pub(crate) enum Resource {
@@ -331,7 +331,7 @@ impl Fixture {
             seed: 42,
             history: &self.history,
             kinds: &kinds,
-            conventions: &Conventions::default(),
+            conventions: &ReferenceApi.conventions(),
             inventory: (!self.without_inventory).then_some(&inventories),
             effects: &effects,
             webhooks: webhooks.as_ref(),

@@ -14,6 +14,11 @@
 //! applied it anyway, from the feed; every event must still be applied exactly once,
 //! whichever way (or both ways) it came; and what came from the feed was applied in the
 //! service's commit order.
+//!
+//! The outbox's operator routes (`[webhooks] probe_operator`): a caller without the admin key,
+//! or with a wrong one, is refused (401 or 403, with the error envelope) and requeues no dead
+//! letter; the operator's own read of the outbox counts is what the store holds. Judged from
+//! the raw answers and the store's counts around each request.
 
 use std::collections::BTreeMap;
 
@@ -21,7 +26,7 @@ use shipsim_system::api::ShipmentStatus;
 use shipsim_system::receiver::Via;
 use shipsim_system::store::Delivery;
 
-use super::{OracleInput, OracleKind, Violation, WebhookView};
+use super::{OracleInput, OracleKind, ProbeKey, Violation, WebhookView};
 use crate::reach::InjectionKind;
 
 const ORACLE: OracleKind = OracleKind::WebhookOnce;
@@ -37,8 +42,168 @@ pub(super) fn check(input: &OracleInput<'_>) -> Vec<Violation> {
     }
     if view.settings.outbound {
         outbound(input, view, &mut found);
+        announcements(input, view, &mut found);
     }
+    operator_probes(input, view, &mut found);
+    receiver_refusals(input, view, &mut found);
     found
+}
+
+/// The merchants' receiver counts every delivery it refused (the report's "rejected"
+/// figure): at least as many as the injected deliveries the wire carried its 4xx refusal
+/// for. A receiver that refuses attacks but forgets them in its count would hide, in every
+/// report, the attacks it met.
+fn receiver_refusals(input: &OracleInput<'_>, view: &WebhookView, found: &mut Vec<Violation>) {
+    let refused_on_wire = input
+        .injections
+        .iter()
+        .filter(|i| i.receiver == crate::run::hosts::RECEIVER)
+        .filter(|i| i.status.is_some_and(|s| (400..500).contains(&s)))
+        .count() as u64;
+    let (_, counted) = view.receiver_absorbed;
+    if counted < refused_on_wire {
+        found.push(
+            Violation::new(
+                ORACLE,
+                input,
+                format!(
+                    "the merchants' receiver counted {counted} refused deliveries; the wire carried its refusal of {refused_on_wire} injected ones"
+                ),
+            )
+            .evidence("the report's count of refused deliveries under-counts the attacks the receiver met"),
+        );
+    }
+}
+
+/// The event types that announce a change of a shipment's status by the carrier's scans.
+const STATUS_CHANGES: &[&str] = &[
+    "shipment.shipped",
+    "shipment.delivered",
+    "shipment.exception",
+];
+
+/// Each scan's announcement says what happened (README, "Webhooks": `shipment.tracking_update`
+/// is a scan that did not change the status): a shipment's event caused by a carrier scan,
+/// of a status-change type, carries another status than the shipment's event before it (in
+/// commit order, `sequence`). A scan that repeats the status (picked up, then in transit)
+/// announced as a second `shipment.shipped` would make a merchant act twice on one change.
+/// Events the service raises itself are not judged here: a label purchase resumed after a
+/// crash, finishing after the scans had already moved the shipment on, announces its
+/// completion under the shipment's current status (`tracking_before_resumed_label`).
+fn announcements(input: &OracleInput<'_>, view: &WebhookView, found: &mut Vec<Violation>) {
+    let mut by_shipment: BTreeMap<&str, Vec<&shipsim_system::store::OutboxRecord>> =
+        BTreeMap::new();
+    for record in view.tables.outbox.values() {
+        if let Some(shipment) = record.event.shipment_id.as_deref() {
+            by_shipment.entry(shipment).or_default().push(record);
+        }
+    }
+    for (shipment, mut records) in by_shipment {
+        records.sort_by_key(|r| r.event.sequence);
+        for pair in records.windows(2) {
+            let (before, event) = (&pair[0].event, &pair[1].event);
+            if pair[1].cause.is_some()
+                && STATUS_CHANGES.contains(&event.event_type.as_str())
+                && event.status.is_some()
+                && event.status == before.status
+            {
+                found.push(
+                    Violation::new(
+                        ORACLE,
+                        input,
+                        format!(
+                            "{} (sequence {}) announced `{}` for {shipment}, whose status had not changed",
+                            event.event_id, event.sequence, event.event_type
+                        ),
+                    )
+                    .evidence(format!(
+                        "the event before it, {} (sequence {}, `{}`), already said {:?}",
+                        before.event_id, before.sequence, before.event_type, before.status
+                    ))
+                    .evidence("a scan that does not change the status is a `shipment.tracking_update`"),
+                );
+            }
+        }
+    }
+}
+
+/// The verdict on each operator-route probe (see the module's documentation). A probe
+/// nobody answered has no verdict (the scenario's required `operator_route_refused` moment
+/// then fails the sweep).
+fn operator_probes(input: &OracleInput<'_>, view: &WebhookView, found: &mut Vec<Violation>) {
+    for probe in &view.operator_probes {
+        let Some(status) = probe.status else {
+            continue;
+        };
+        let route = format!("{} {}", probe.method, probe.path);
+        let answered = |what: String| {
+            Violation::new(ORACLE, input, what)
+                .evidence(format!(
+                    "answer {status}: {}",
+                    String::from_utf8_lossy(&probe.body)
+                        .chars()
+                        .take(160)
+                        .collect::<String>()
+                ))
+                .evidence(format!(
+                    "outbox (pending, delivered, dead letters) before {:?}, after {:?}",
+                    probe.outbox_before, probe.outbox_after
+                ))
+        };
+        let key = match probe.key {
+            ProbeKey::Missing => "without an admin key",
+            ProbeKey::Wrong => "with a wrong admin key",
+            ProbeKey::Operator => {
+                if let Some(told) = outbox_counts_told(&probe.body)
+                    && (200..300).contains(&status)
+                    && probe.outbox_before == probe.outbox_after
+                    && told != probe.outbox_before
+                {
+                    found.push(answered(format!(
+                        "{route} told the operator (pending, delivered, dead letters) {told:?}; the store held {:?}",
+                        probe.outbox_before
+                    )));
+                }
+                continue;
+            }
+        };
+        if status != 401 && status != 403 {
+            found.push(answered(format!(
+                "{route} {key} was answered {status}, not refused with 401 or 403"
+            )));
+        } else if error_code(&probe.body).is_none() {
+            found.push(answered(format!(
+                "{route} {key} was refused with {status} but without the error envelope"
+            )));
+        }
+        if probe.outbox_after.2 < probe.outbox_before.2 {
+            found.push(answered(format!(
+                "{route} {key} requeued {} dead letter(s)",
+                probe.outbox_before.2 - probe.outbox_after.2
+            )));
+        }
+    }
+}
+
+/// The `error.code` of an error envelope (`{"error": {"code": ...}}`), read from raw bytes.
+fn error_code(body: &[u8]) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    value
+        .get("error")?
+        .get("code")?
+        .as_str()
+        .map(str::to_string)
+}
+
+/// The (pending, delivered, dead letter) counts an outbox-counts answer states.
+fn outbox_counts_told(body: &[u8]) -> Option<(u64, u64, u64)> {
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let field = |name: &str| value.get(name).and_then(serde_json::Value::as_u64);
+    Some((
+        field("pending")?,
+        field("delivered")?,
+        field("dead_letter")?,
+    ))
 }
 
 /// Every injected attack has its own verdict, read off the wire: a forgery, and a replay
@@ -370,6 +535,7 @@ mod tests {
             exception_percent: 0,
             sender: shipsim_system::webhook::SenderConfig::DEFAULT,
             poll_events: None,
+            probe_operator: false,
         }
     }
 
@@ -473,6 +639,7 @@ mod tests {
             tables: Default::default(),
             durable: Default::default(),
             deliveries: Vec::new(),
+            operator_probes: Vec::new(),
         });
         fixture
     }
@@ -545,6 +712,8 @@ mod tests {
         };
         let mut fixture = clean();
         fixture.scenario.webhooks = Some(settings());
+        // The receiver counted its refusals (the count is judged on its own below).
+        fixture.webhooks.as_mut().unwrap().receiver_absorbed = (0, 10);
         fixture.injections = vec![
             injected(InjectionKind::Forgery, 0, 400),
             injected(InjectionKind::Replay, 301, 400),
@@ -654,5 +823,193 @@ mod tests {
             &reordered.check(ORACLE),
             "which the service committed later",
         );
+    }
+
+    fn probe(
+        method: &str,
+        path: &str,
+        key: ProbeKey,
+        status: u16,
+        body: &str,
+        before: (u64, u64, u64),
+        after: (u64, u64, u64),
+    ) -> crate::oracle::OperatorProbe {
+        crate::oracle::OperatorProbe {
+            method: method.into(),
+            path: path.into(),
+            key,
+            status: Some(status),
+            body: bytes::Bytes::copy_from_slice(body.as_bytes()),
+            outbox_before: before,
+            outbox_after: after,
+        }
+    }
+
+    const REFUSED: &str = r#"{"error":{"code":"unauthenticated","message":"m","request_id":"r"}}"#;
+
+    fn probed(probes: Vec<crate::oracle::OperatorProbe>) -> Vec<Violation> {
+        let mut fixture = clean();
+        fixture.webhooks.as_mut().unwrap().operator_probes = probes;
+        fixture.check(ORACLE)
+    }
+
+    #[test]
+    fn operator_routes_must_refuse_callers_without_the_key_and_tell_the_truth() {
+        // Proves each operator-route probe gets its own verdict from the raw answer and the
+        // store's counts around it: refusals with the envelope and no effect pass; an open
+        // route, a refusal without the envelope, a refused redelivery that still requeued,
+        // and an operator count that disagrees with the store are each caught.
+        let dead = (0, 3, 2);
+        assert_eq!(
+            probed(vec![
+                probe(
+                    "GET",
+                    "/v1/admin/outbox",
+                    ProbeKey::Missing,
+                    401,
+                    REFUSED,
+                    dead,
+                    dead
+                ),
+                probe(
+                    "POST",
+                    "/v1/admin/outbox/redeliver",
+                    ProbeKey::Wrong,
+                    401,
+                    REFUSED,
+                    dead,
+                    dead
+                ),
+                probe(
+                    "GET",
+                    "/v1/admin/outbox",
+                    ProbeKey::Operator,
+                    200,
+                    r#"{"pending":0,"delivered":3,"dead_letter":2}"#,
+                    dead,
+                    dead
+                ),
+            ]),
+            vec![]
+        );
+        assert_one(
+            &probed(vec![probe(
+                "POST",
+                "/v1/admin/outbox/redeliver",
+                ProbeKey::Missing,
+                200,
+                r#"{"requeued":2}"#,
+                dead,
+                (2, 3, 0),
+            )])
+            .into_iter()
+            .filter(|v| v.message.contains("not refused"))
+            .collect::<Vec<_>>(),
+            "POST /v1/admin/outbox/redeliver without an admin key was answered 200, not refused with 401 or 403",
+        );
+        assert_one(
+            &probed(vec![probe(
+                "GET",
+                "/v1/admin/state",
+                ProbeKey::Wrong,
+                401,
+                "nope",
+                dead,
+                dead,
+            )]),
+            "refused with 401 but without the error envelope",
+        );
+        assert_one(
+            &probed(vec![probe(
+                "POST",
+                "/v1/admin/outbox/redeliver",
+                ProbeKey::Wrong,
+                403,
+                REFUSED,
+                dead,
+                (2, 3, 0),
+            )]),
+            "with a wrong admin key requeued 2 dead letter(s)",
+        );
+        assert_one(
+            &probed(vec![probe(
+                "GET",
+                "/v1/admin/outbox",
+                ProbeKey::Operator,
+                200,
+                r#"{"pending":1,"delivered":0,"dead_letter":1}"#,
+                dead,
+                dead,
+            )]),
+            "told the operator (pending, delivered, dead letters) (1, 0, 1); the store held (0, 3, 2)",
+        );
+    }
+
+    #[test]
+    fn a_scan_that_did_not_change_the_status_must_not_be_announced_as_a_change() {
+        // Proves a second `shipment.shipped` for a shipment already in transit (a scan that
+        // repeats the status announced as a change) is caught from the outbox, and that the
+        // same scan announced as `shipment.tracking_update` is fine; an event the service
+        // raised itself (no carrier event caused it: a resumed label purchase finishing
+        // after the scans) is not judged by this rule.
+        let with_second_caused = |second_type: &str, cause: Option<&str>| {
+            let mut fixture = clean();
+            for (seq, event_type) in [(2, "shipment.shipped"), (3, second_type)] {
+                let cause = if seq == 3 { cause } else { Some("trk_1") };
+                let mut record = outbox(seq, &format!("evt_{seq}"), cause, true);
+                record.event.event_type = event_type.into();
+                record.event.status = Some(ShipmentStatus::InTransit);
+                record.event.sequence = seq;
+                fixture.tables.outbox.insert(seq, record);
+            }
+            fixture
+                .check(ORACLE)
+                .into_iter()
+                .filter(|v| v.message.contains("whose status had not changed"))
+                .collect::<Vec<_>>()
+        };
+        let with_second = |second_type: &str| with_second_caused(second_type, Some("trk_2"));
+        assert_eq!(with_second_caused("shipment.shipped", None), vec![]);
+        assert_one(
+            &with_second("shipment.shipped"),
+            "evt_3 (sequence 3) announced `shipment.shipped` for shp_1, whose status had not changed",
+        );
+        assert_eq!(with_second("shipment.tracking_update"), vec![]);
+    }
+
+    #[test]
+    fn refusals_the_wire_carried_must_be_counted_by_the_receiver() {
+        // Proves the receiver's count of refused deliveries is held to the injected
+        // deliveries the wire carried its 4xx refusal for: two refused forgeries and a count
+        // of 1 is caught; a count of 2 (or more: it refuses other things too) is fine; an
+        // injection to the service's inbound receiver does not count against it.
+        let injection = |receiver: &str, status: u16| crate::reach::Injection {
+            fault: 0,
+            kind: InjectionKind::Forgery,
+            receiver: receiver.into(),
+            age_s: Some(1),
+            status: Some(status),
+        };
+        let counted = |rejected: u64| {
+            let mut fixture = clean();
+            fixture.injections = vec![
+                injection("receiver", 400),
+                injection("receiver", 400),
+                injection("receiver", 200),
+                injection("service", 400),
+            ];
+            fixture.webhooks.as_mut().unwrap().receiver_absorbed = (0, rejected);
+            fixture
+                .check(ORACLE)
+                .into_iter()
+                .filter(|v| v.message.contains("refused deliveries"))
+                .collect::<Vec<_>>()
+        };
+        assert_one(
+            &counted(1),
+            "the merchants' receiver counted 1 refused deliveries; the wire carried its refusal of 2 injected ones",
+        );
+        assert_eq!(counted(2), vec![]);
+        assert_eq!(counted(5), vec![]);
     }
 }

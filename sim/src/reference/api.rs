@@ -7,13 +7,13 @@ use rand::Rng;
 use rand::seq::IndexedRandom;
 use shipsim_system::api::{
     Address, CreateOrderRequest, CreateShipmentRequest, HEADER_API_KEY, HEADER_IDEMPOTENCY_KEY,
-    Order, OrderItem, ServiceLevel, Shipment,
+    IDEMPOTENCY_KEY_LEN_MAX, Order, OrderItem, ServiceLevel, Shipment,
 };
 use shipsim_system::transport::{HttpRequest, HttpResponse};
 
 use super::UNSERVICEABLE_COUNTRY;
 use crate::target::{
-    Api, ApiError, CreateCall, Draw, KeyPlacement, Kind, ReadCall, Seen, json_request,
+    Api, ApiError, Conventions, CreateCall, Draw, KeyPlacement, Kind, ReadCall, Seen, json_request,
 };
 
 /// Countries the carrier serves.
@@ -174,6 +174,14 @@ impl Api for ReferenceApi {
                 parent: Some(shipment.order_id),
                 downstream_ref: shipment.label_id,
             })
+        }
+    }
+
+    /// The default conventions, and the documented key-length limit (README, "Idempotency").
+    fn conventions(&self) -> Conventions {
+        Conventions {
+            key_len_max: Some(IDEMPOTENCY_KEY_LEN_MAX),
+            ..Conventions::default()
         }
     }
 }

@@ -14,7 +14,7 @@ use shipsim_system::store::MemoryStore;
 use shipsim_system::transport::{BoxFuture, HttpRequest, HttpResponse, Transport, TransportError};
 
 use super::{ADMIN_KEY, CARRIER, RECEIVER};
-use crate::oracle::{SignedDelivery, WebhookParties, WebhookView};
+use crate::oracle::{OperatorProbe, ProbeKey, SignedDelivery, WebhookParties, WebhookView};
 use crate::scenario::Scenario;
 use crate::target::{Durables, QuiesceContext, SERVICE_HOST};
 
@@ -43,6 +43,10 @@ impl WebhookParties for Parties {
             deliveries: durables
                 .get::<WireLog>(SERVICE_HOST, WIRE_LOG)
                 .map(|log| log.deliveries())
+                .unwrap_or_default(),
+            operator_probes: durables
+                .get::<ProbeLog>(SERVICE_HOST, PROBE_LOG)
+                .map(|log| log.probes())
                 .unwrap_or_default(),
         })
     }
@@ -98,6 +102,7 @@ pub(super) fn drain(context: QuiesceContext) -> BoxFuture<'static, ()> {
         };
         let service = context.client(SERVICE_HOST);
         let carrier = context.client(CARRIER);
+        let mut probed = false;
         for _round in 0..DRAIN_ROUNDS_MAX {
             for _poll in 0..DRAIN_POLLS_MAX {
                 let carrier_pending = if settings.tracking {
@@ -115,6 +120,12 @@ pub(super) fn drain(context: QuiesceContext) -> BoxFuture<'static, ()> {
                     break;
                 }
                 tokio::time::sleep(Duration::from_millis(DRAIN_POLL_MS)).await;
+            }
+            // Once, when the outbox has settled and before the operator redelivers: the
+            // moment a caller without the key could do most harm (dead letters to requeue).
+            if settings.probe_operator && !probed {
+                probed = true;
+                probe_operator(&*service, context.durables()).await;
             }
             let mut requeued = 0;
             if settings.tracking {
@@ -167,21 +178,94 @@ async fn caught_up(durables: &Durables) {
     }
 }
 
+/// An admin key that is not the operator's, as a caller guessing or replaying an old one
+/// would send it.
+const WRONG_ADMIN_KEY: &str = "ak_sim_intruder";
+
+/// The probes of `[webhooks] probe_operator`, in the order they are sent: a caller without
+/// the key reading the outbox, requeuing its dead letters without and with a wrong key,
+/// reading the whole store with a wrong key; then the operator reading the outbox counts.
+const PROBES: &[(&str, &str, ProbeKey)] = &[
+    ("GET", "/v1/admin/outbox", ProbeKey::Missing),
+    ("POST", "/v1/admin/outbox/redeliver", ProbeKey::Missing),
+    ("POST", "/v1/admin/outbox/redeliver", ProbeKey::Wrong),
+    ("GET", "/v1/admin/state", ProbeKey::Wrong),
+    ("GET", "/v1/admin/outbox", ProbeKey::Operator),
+];
+
+/// Sends [`PROBES`] to the service, filing each with its raw answer and the store's outbox
+/// counts around it in the service host's [`ProbeLog`] (`webhook_once` judges them).
+async fn probe_operator(transport: &dyn Transport, durables: &Durables) {
+    let Some(store) = durables.get::<MemoryStore>(SERVICE_HOST, "store") else {
+        return;
+    };
+    let log = durables.get_or_init(SERVICE_HOST, PROBE_LOG, ProbeLog::default);
+    for (method, path, key) in PROBES {
+        let admin_key = match key {
+            ProbeKey::Missing => None,
+            ProbeKey::Wrong => Some(WRONG_ADMIN_KEY),
+            ProbeKey::Operator => Some(ADMIN_KEY),
+        };
+        let method_value = http::Method::from_bytes(method.as_bytes())
+            .expect("the probes' methods are valid HTTP methods");
+        let outbox_before = outbox_counts(&store);
+        let answer = send_admin(transport, method_value, path, admin_key).await;
+        let outbox_after = outbox_counts(&store);
+        log.0
+            .lock()
+            .expect("probe log lock poisoned")
+            .push(OperatorProbe {
+                method: (*method).to_string(),
+                path: (*path).to_string(),
+                key: *key,
+                status: answer.as_ref().map(|r| r.status().as_u16()),
+                body: answer.map(|r| r.body().clone()).unwrap_or_default(),
+                outbox_before,
+                outbox_after,
+            });
+    }
+}
+
+/// The outbox's (pending, delivered, dead letter) counts as the store holds them.
+fn outbox_counts(store: &MemoryStore) -> (u64, u64, u64) {
+    let mut counts = (0, 0, 0);
+    for record in store.snapshot().outbox.values() {
+        match record.delivery {
+            shipsim_system::store::Delivery::Pending { .. } => counts.0 += 1,
+            shipsim_system::store::Delivery::Delivered { .. } => counts.1 += 1,
+            shipsim_system::store::Delivery::DeadLetter { .. } => counts.2 += 1,
+        }
+    }
+    counts
+}
+
+/// Sends `method path` with `admin_key` in `X-Admin-Key` (none when `None`); `None` when no
+/// answer came back within 5 s.
+async fn send_admin(
+    transport: &dyn Transport,
+    method: http::Method,
+    path: &str,
+    admin_key: Option<&str>,
+) -> Option<HttpResponse> {
+    let mut builder = http::Request::builder()
+        .method(method)
+        .uri(format!("http://admin{path}"));
+    if let Some(key) = admin_key {
+        builder = builder.header(shipsim_system::service::HEADER_ADMIN_KEY, key);
+    }
+    let request = builder.body(bytes::Bytes::new()).ok()?;
+    tokio::time::timeout(Duration::from_secs(5), transport.send(request))
+        .await
+        .ok()?
+        .ok()
+}
+
 async fn admin(
     transport: &dyn Transport,
     method: http::Method,
     path: &str,
 ) -> Option<serde_json::Value> {
-    let request = http::Request::builder()
-        .method(method)
-        .uri(format!("http://admin{path}"))
-        .header(shipsim_system::service::HEADER_ADMIN_KEY, ADMIN_KEY)
-        .body(bytes::Bytes::new())
-        .ok()?;
-    let response = tokio::time::timeout(Duration::from_secs(5), transport.send(request))
-        .await
-        .ok()?
-        .ok()?;
+    let response = send_admin(transport, method, path, Some(ADMIN_KEY)).await?;
     if !response.status().is_success() {
         return None;
     }
@@ -217,6 +301,26 @@ impl WireLog {
 }
 
 impl crate::target::Durable for WireLog {
+    fn crash(&self) -> u64 {
+        0
+    }
+}
+
+/// The service host's durable name of its [`ProbeLog`].
+pub(super) const PROBE_LOG: &str = "operator-probes";
+
+/// The operator-route probes of `[webhooks] probe_operator` and their answers, kept outside
+/// the host so a crash loses none.
+#[derive(Default)]
+pub(super) struct ProbeLog(std::sync::Mutex<Vec<OperatorProbe>>);
+
+impl ProbeLog {
+    fn probes(&self) -> Vec<OperatorProbe> {
+        self.0.lock().expect("probe log lock poisoned").clone()
+    }
+}
+
+impl crate::target::Durable for ProbeLog {
     fn crash(&self) -> u64 {
         0
     }

@@ -298,8 +298,13 @@ impl<R: Recorder> Client<'_, R> {
             self.identity.slot
         );
         let placement = self.placement(index);
+        let (key, too_long) = self.stretch(key);
         let copies = if spends {
-            self.known.writes[index].push((key.clone(), parent.clone(), body.clone()));
+            // A key past the limit names no request (the target must refuse it before
+            // executing anything): never offered for reuse.
+            if !too_long {
+                self.known.writes[index].push((key.clone(), parent.clone(), body.clone()));
+            }
             if self.rng.random_bool(workload.double_submit) {
                 2
             } else {
@@ -310,6 +315,24 @@ impl<R: Recorder> Client<'_, R> {
         };
         self.send(index, parent.as_deref(), &body, &key, placement, copies)
             .await;
+    }
+
+    /// A caller at the edge of the key rules, as often as `keys_at_length_limit` says: `key`
+    /// padded to exactly the target's documented key-length limit (a key like any other) or
+    /// one character past it (a misbehaving caller the target must refuse). Returns the key
+    /// to send and whether it is past the limit. Draws nothing when the knob is off or the
+    /// target documents no limit, so scenarios without it keep their random streams.
+    fn stretch(&mut self, key: String) -> (String, bool) {
+        let chance = self.scenario.workload.keys_at_length_limit;
+        let Some(max) = self.plan.conventions.key_len_max else {
+            return (key, false);
+        };
+        if chance <= 0.0 || !self.rng.random_bool(chance) {
+            return (key, false);
+        }
+        let too_long = self.rng.random_bool(0.5);
+        let length = if too_long { max + 1 } else { max };
+        (stretched(&key, length), too_long)
     }
 
     /// A client bug on purpose: an earlier key with a different body. The service must
@@ -385,6 +408,21 @@ impl<R: Recorder> Client<'_, R> {
         let report = self.client.read(kind, &id).await;
         complete(&self.shared, &self.plan.conventions, op, report, false);
     }
+}
+
+/// `key` padded with `-` and then `x` to exactly `length` characters (the sequence-based
+/// key stays its prefix, so stretched keys stay unique); `key` unchanged when it is already
+/// that long.
+fn stretched(key: &str, length: usize) -> String {
+    let mut out = String::with_capacity(length);
+    out.push_str(key);
+    if out.len() < length {
+        out.push('-');
+    }
+    while out.len() < length {
+        out.push('x');
+    }
+    out
 }
 
 fn new_operation(host: &str, caller: &str, kind: OpKind, phase: Phase, now_us: u64) -> Operation {
@@ -663,5 +701,22 @@ async fn settle_one(client: &ApiClient, plan: &Plan, original: &Operation, share
             return;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stretched;
+
+    #[test]
+    fn stretched_keys_hit_the_length_exactly_and_keep_their_prefix() {
+        // Proves the key-length knob sends what it claims: exactly the limit, or one past
+        // it, and still unique by the sequence-based key it starts with.
+        let at = stretched("ship-0-17", 255);
+        assert_eq!(at.len(), 255);
+        assert!(at.starts_with("ship-0-17-x"));
+        assert_eq!(stretched("ship-0-17", 256).len(), 256);
+        assert!(at.bytes().all(|b| b.is_ascii_graphic()));
+        assert_eq!(stretched("ship-0-17", 9), "ship-0-17");
     }
 }

@@ -309,6 +309,13 @@ pub const REUSE_KEY_WITH_OTHER_BODY: Field = Field::new(
     Limit::Probability,
     PROBABILITY_NOTE,
 );
+/// `[workload] keys_at_length_limit`
+pub const KEYS_AT_LENGTH_LIMIT: Field = Field::new(
+    "workload",
+    "keys_at_length_limit",
+    Limit::Probability,
+    PROBABILITY_NOTE,
+);
 /// `[workload] mix.NAME` for an operation of a target other than the reference's.
 pub const MIX_WEIGHT: Field = Field::new(
     "workload.mix",
@@ -590,6 +597,7 @@ pub const FIELDS: &[Field] = &[
     KEY_IN_BODY,
     UNSERVICEABLE,
     REUSE_KEY_WITH_OTHER_BODY,
+    KEYS_AT_LENGTH_LIMIT,
     MIX_CREATE_ORDER,
     MIX_CREATE_SHIPMENT,
     MIX_GET_ORDER,

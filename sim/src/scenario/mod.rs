@@ -112,6 +112,12 @@ pub struct WorkloadSettings {
     /// Chance a shipment create reuses an earlier key with a different body (a client bug
     /// the service must refuse with 422).
     pub reuse_key_with_other_body: f64,
+    /// Chance a create's key is stretched to the target's documented key-length limit
+    /// ([`crate::Conventions::key_len_max`]): half of those exactly at the limit (a key the
+    /// target must accept like any other), half one character past it (a misbehaving caller
+    /// the target must refuse with 400, with no effect). No effect on a target that documents
+    /// no limit.
+    pub keys_at_length_limit: f64,
 }
 
 /// Relative weights of the target's operations by name (`create_order = 2`); an operation
@@ -272,6 +278,11 @@ pub struct WebhookSettings {
     /// The merchants' receiver also polls the service's events feed (`GET /v1/events`) to
     /// catch up on what its webhooks missed; `None` (the default) for webhooks alone.
     pub poll_events: Option<PollEvents>,
+    /// After the settle phase, before dead letters are redelivered, a misbehaving caller
+    /// probes the outbox's operator routes without and with a wrong admin key (each must be
+    /// refused and requeue nothing), and the operator's own read of the outbox counts is
+    /// compared with the store; `webhook_once` judges both. Needs `outbound`.
+    pub probe_operator: bool,
 }
 
 /// `[webhooks] poll_events = { every_ms, limit }`: how the merchants' poller reads the

@@ -59,6 +59,7 @@ pub(crate) struct RawWorkload {
     pub key_in_body: Option<Spanned<f64>>,
     pub unserviceable: Option<Spanned<f64>>,
     pub reuse_key_with_other_body: Option<Spanned<f64>>,
+    pub keys_at_length_limit: Option<Spanned<f64>>,
 }
 
 /// `[client]`
@@ -123,6 +124,7 @@ pub(crate) struct RawWebhooks {
     pub sender_attempts: Option<Spanned<u32>>,
     pub sender_concurrency: Option<Spanned<u32>>,
     pub poll_events: Option<Spanned<RawPollEvents>>,
+    pub probe_operator: Option<Spanned<bool>>,
 }
 
 /// `[webhooks] poll_events = { every_ms, limit }`

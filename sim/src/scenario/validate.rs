@@ -417,6 +417,7 @@ fn validate_webhooks(
         exception_percent: 5,
         sender: shipsim_system::webhook::SenderConfig::DEFAULT,
         poll_events: None,
+        probe_operator: false,
     };
     if let Some(v) = &raw.tracking {
         settings.tracking = *v.get_ref();
@@ -461,6 +462,17 @@ fn validate_webhooks(
             every_ms: ctx.int(&limits::POLL_EVENTS_EVERY_MS, &p.every_ms)?,
             limit: ctx.int(&limits::POLL_EVENTS_LIMIT, &p.limit)?,
         });
+    }
+    if let Some(probe) = &raw.probe_operator {
+        if *probe.get_ref() && !settings.outbound {
+            return Err(ctx
+                .error(
+                    probe,
+                    "`probe_operator` probes the outbox's operator routes: with `outbound = false` there is no outbox",
+                )
+                .with_hint("set `outbound = true`, or leave `probe_operator` out"));
+        }
+        settings.probe_operator = *probe.get_ref();
     }
     Ok(Some(settings))
 }
@@ -525,6 +537,7 @@ fn validate_workload(
         key_in_body: 0.0,
         unserviceable: 0.0,
         reuse_key_with_other_body: 0.0,
+        keys_at_length_limit: 0.0,
     };
     let Some(raw) = raw else { return Ok(workload) };
     if let Some(operations) = &raw.operations {
@@ -577,6 +590,10 @@ fn validate_workload(
     workload.reuse_key_with_other_body = ctx.probability(
         &limits::REUSE_KEY_WITH_OTHER_BODY,
         raw.reuse_key_with_other_body.as_ref(),
+    )?;
+    workload.keys_at_length_limit = ctx.probability(
+        &limits::KEYS_AT_LENGTH_LIMIT,
+        raw.keys_at_length_limit.as_ref(),
     )?;
     Ok(workload)
 }

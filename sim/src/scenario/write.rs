@@ -70,6 +70,14 @@ impl Scenario {
             "reuse_key_with_other_body = {}",
             float(w.reuse_key_with_other_body)
         );
+        // Written only when on, so files written before the knob existed read back unchanged.
+        if w.keys_at_length_limit > 0.0 {
+            let _ = writeln!(
+                out,
+                "keys_at_length_limit = {}",
+                float(w.keys_at_length_limit)
+            );
+        }
 
         let c = &self.client;
         let _ = writeln!(out, "\n[client]");
@@ -148,6 +156,9 @@ impl Scenario {
                     "poll_events = {{ every_ms = {}, limit = {} }}",
                     poll.every_ms, poll.limit
                 );
+            }
+            if w.probe_operator {
+                let _ = writeln!(out, "probe_operator = true");
             }
         }
 

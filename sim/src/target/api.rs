@@ -319,6 +319,11 @@ pub struct Conventions {
     pub key_reused_code: Option<String>,
     /// The status of "this key was used with another request", when there is no code (422).
     pub key_reused_status: Option<u16>,
+    /// The longest idempotency key the API accepts, in characters, when it documents one
+    /// (the reference service: 255). With it, `[workload] keys_at_length_limit` sends keys
+    /// exactly at the limit (which must be accepted like any key) and one past it (which must
+    /// be refused with 400 before anything executes), and `stable_replays` judges both.
+    pub key_len_max: Option<usize>,
 }
 
 impl Default for Conventions {
@@ -328,6 +333,7 @@ impl Default for Conventions {
             in_flight_status: 409,
             key_reused_code: Some("idempotency_key_reused".to_string()),
             key_reused_status: None,
+            key_len_max: None,
         }
     }
 }

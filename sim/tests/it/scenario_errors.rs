@@ -233,3 +233,33 @@ fn poll_events_is_strict_and_needs_outbound_webhooks() {
     let back = Scenario::parse("back.toml", "back", &scenario.to_toml()).unwrap();
     assert_eq!(back.webhooks, scenario.webhooks);
 }
+
+#[test]
+fn the_misuse_knobs_are_checked_and_write_back() {
+    // Proves the two misuse knobs of the mutation-testing round are checked where they
+    // stand (a probability outside 0..=1; operator probes without an outbox to probe) and
+    // survive a write and a read back.
+    assert_error(
+        "[workload]\nkeys_at_length_limit = 1.5\n",
+        2,
+        24,
+        "`keys_at_length_limit` 1.5 is outside",
+    );
+    assert_error(
+        "[webhooks]\noutbound = false\nprobe_operator = true\n",
+        3,
+        18,
+        "`probe_operator` probes the outbox's operator routes",
+    );
+    let scenario = Scenario::parse(
+        "ok.toml",
+        "ok",
+        "[workload]\nkeys_at_length_limit = 0.25\n[webhooks]\nprobe_operator = true\n",
+    )
+    .unwrap();
+    assert_eq!(scenario.workload.keys_at_length_limit, 0.25);
+    assert!(scenario.webhooks.unwrap().probe_operator);
+    let back = Scenario::parse("back.toml", "back", &scenario.to_toml()).unwrap();
+    assert_eq!(back.workload, scenario.workload);
+    assert_eq!(back.webhooks, scenario.webhooks);
+}
