@@ -149,6 +149,8 @@ impl Draw<'_> {
                 }
             }
         }
+        // Where the [workload] table ends: a key drawn last of all is written here.
+        let workload_end = self.out.len();
         let timeout = self.pick(&[200u64, 300, 500, 1_000]);
         let deadline = self.pick(&[3_000u64, 6_000, 10_000]);
         let attempts = self.rng.random_range(3..=10u32);
@@ -223,6 +225,8 @@ impl Draw<'_> {
             self.fault("receiver_down", &body);
         }
         self.out.push_str(&webhooks_table);
+        // Where the [webhooks] table ends, likewise.
+        let webhooks_end = self.out.len();
         // Drawn after everything else for the same reason.
         if self.on(FAMILY_ON) {
             self.features.push("credential_rotation");
@@ -244,6 +248,28 @@ impl Draw<'_> {
                     switch + 20_000
                 );
             }
+        }
+        // Drawn after everything else, for the same reason, and written into the tables
+        // they belong to (the later one first, so the earlier position still holds): keys
+        // at the target's length limit and one past it, and a caller probing the outbox's
+        // operator routes without the admin key.
+        let key_length = misuse && self.on(0.5);
+        let key_length_p = if key_length {
+            self.probability(0.05, 0.3)
+        } else {
+            0.0
+        };
+        let probe_operator = webhooks && self.on(0.5);
+        if probe_operator {
+            self.features.push("probe_operator");
+            self.out.insert_str(webhooks_end, "probe_operator = true\n");
+        }
+        if key_length {
+            self.features.push("keys_at_length_limit");
+            self.out.insert_str(
+                workload_end,
+                &format!("keys_at_length_limit = {key_length_p}\n"),
+            );
         }
     }
 
