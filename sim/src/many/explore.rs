@@ -253,23 +253,16 @@ impl Draw<'_> {
         // they belong to (the later one first, so the earlier position still holds): keys
         // at the target's length limit and one past it, and a caller probing the outbox's
         // operator routes without the admin key.
-        let key_length = misuse && self.on(0.5);
-        let key_length_p = if key_length {
-            self.probability(0.05, 0.3)
-        } else {
-            0.0
-        };
+        let key_length = (misuse && self.on(0.5)).then(|| self.probability(0.05, 0.3));
         let probe_operator = webhooks && self.on(0.5);
         if probe_operator {
             self.features.push("probe_operator");
             self.out.insert_str(webhooks_end, "probe_operator = true\n");
         }
-        if key_length {
+        if let Some(p) = key_length {
             self.features.push("keys_at_length_limit");
-            self.out.insert_str(
-                workload_end,
-                &format!("keys_at_length_limit = {key_length_p}\n"),
-            );
+            self.out
+                .insert_str(workload_end, &format!("keys_at_length_limit = {p}\n"));
         }
     }
 

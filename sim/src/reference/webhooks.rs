@@ -228,15 +228,17 @@ async fn probe_operator(transport: &dyn Transport, durables: &Durables) {
 
 /// The outbox's (pending, delivered, dead letter) counts as the store holds them.
 fn outbox_counts(store: &MemoryStore) -> (u64, u64, u64) {
-    let mut counts = (0, 0, 0);
-    for record in store.snapshot().outbox.values() {
-        match record.delivery {
-            shipsim_system::store::Delivery::Pending { .. } => counts.0 += 1,
-            shipsim_system::store::Delivery::Delivered { .. } => counts.1 += 1,
-            shipsim_system::store::Delivery::DeadLetter { .. } => counts.2 += 1,
+    store.inspect(|live, _| {
+        let mut counts = (0, 0, 0);
+        for record in live.outbox.values() {
+            match record.delivery {
+                shipsim_system::store::Delivery::Pending { .. } => counts.0 += 1,
+                shipsim_system::store::Delivery::Delivered { .. } => counts.1 += 1,
+                shipsim_system::store::Delivery::DeadLetter { .. } => counts.2 += 1,
+            }
         }
-    }
-    counts
+        counts
+    })
 }
 
 /// Sends `method path` with `admin_key` in `X-Admin-Key` (none when `None`); `None` when no
