@@ -31,6 +31,7 @@ fn oracles(c: &mut Criterion) {
             conventions: &Conventions::default(),
             inventory: Some(&inventories),
             effects: &effects,
+            ledgers_read: true,
             webhooks: None,
             injections: &[],
         };

@@ -22,7 +22,8 @@ use std::str::FromStr;
 use shipsim_system::client::{AttemptOutcome, ClientError};
 use shipsim_system::observe::SystemEvent;
 
-use crate::run::history::{EventKind, History, OpOutcome, Operation, Phase, Trace};
+use crate::oracle::ProbeRule;
+use crate::run::history::{EventKind, History, OpId, OpOutcome, Operation, Phase, Trace};
 use crate::run::hosts::SERVICE;
 use crate::target::Conventions;
 
@@ -69,11 +70,20 @@ pub enum Moment {
     NonRetryableRefusal,
     /// A client's circuit breaker refused an operation.
     BreakerOpened,
+    /// A client stopped retrying an operation because its retry budget was spent.
+    RetryBudgetSpent,
+    /// A client held an attempt back for its own rate limit: the attempt went out later than
+    /// its operation started (a first attempt), or than its backoff ended (a retry).
+    ClientThrottled,
     /// A downstream (the carrier) answered a retried effect request from its ledger: a lost
     /// downstream response was retried under its key.
     DownstreamReplay,
     /// An ambiguous write, re-issued after the faults healed, got a definite answer.
     AmbiguousSettled,
+    /// A write whose every attempt was answered with a 5xx (no timeout, no broken
+    /// connection: ambiguous from its statuses alone) gave up and was re-issued after the
+    /// heal.
+    AmbiguousOn5xx,
     /// A webhook delivery arrived again after its first delivery's effect committed, and was
     /// acknowledged as a duplicate.
     DuplicateWebhookAfterEffect,
@@ -83,6 +93,9 @@ pub enum Moment {
     /// A webhook event exhausted its attempts and was dead-lettered (then redelivered after
     /// the heal).
     WebhookDeadLettered,
+    /// A carrier tracking event exhausted the carrier's delivery attempts and was
+    /// dead-lettered at the carrier (then redelivered after the heal).
+    TrackingDeadLettered,
     /// A captured, correctly signed delivery was replayed to its receiver after the signature
     /// tolerance (a stale signed event), and answered.
     StaleSignedEvent,
@@ -97,6 +110,16 @@ pub enum Moment {
     /// A caller without the admin key (or with a wrong one) probed an operator route and was
     /// refused (401 or 403).
     OperatorRouteRefused,
+    /// A misbehaving caller's probe of the service (an unknown route, an invalid
+    /// `X-Request-Id`, a header key and a body key that disagree) was answered with a 4xx or
+    /// a replaced request id (`[service] probe_misuse`).
+    MisuseProbed,
+    /// A write was replayed just inside the idempotency retention, and answered
+    /// (`[service] probe_retention`).
+    ReplayInsideRetention,
+    /// A key was reused after the idempotency retention expired and a sweep interval passed,
+    /// and answered (`[service] probe_retention` with a short retention).
+    KeyReusedAfterExpiry,
 }
 
 impl Moment {
@@ -117,16 +140,23 @@ impl Moment {
         Moment::RateLimitedThenRetried,
         Moment::NonRetryableRefusal,
         Moment::BreakerOpened,
+        Moment::RetryBudgetSpent,
+        Moment::ClientThrottled,
         Moment::DownstreamReplay,
         Moment::AmbiguousSettled,
+        Moment::AmbiguousOn5xx,
         Moment::DuplicateWebhookAfterEffect,
         Moment::WebhookOutOfOrder,
         Moment::WebhookDeadLettered,
+        Moment::TrackingDeadLettered,
         Moment::StaleSignedEvent,
         Moment::ReplayWithinTolerance,
         Moment::ForgedEvent,
         Moment::EventRecoveredByFeed,
         Moment::OperatorRouteRefused,
+        Moment::MisuseProbed,
+        Moment::ReplayInsideRetention,
+        Moment::KeyReusedAfterExpiry,
     ];
 
     /// The name scenario files (`reach = [...]`) and reports use.
@@ -148,16 +178,23 @@ impl Moment {
             Moment::RateLimitedThenRetried => "rate_limited_then_retried",
             Moment::NonRetryableRefusal => "non_retryable_refusal",
             Moment::BreakerOpened => "breaker_opened",
+            Moment::RetryBudgetSpent => "retry_budget_spent",
+            Moment::ClientThrottled => "client_throttled",
             Moment::DownstreamReplay => "downstream_replay",
             Moment::AmbiguousSettled => "ambiguous_settled",
+            Moment::AmbiguousOn5xx => "ambiguous_on_5xx",
             Moment::DuplicateWebhookAfterEffect => "duplicate_webhook_after_effect",
             Moment::WebhookOutOfOrder => "webhook_out_of_order",
             Moment::WebhookDeadLettered => "webhook_dead_lettered",
+            Moment::TrackingDeadLettered => "tracking_dead_lettered",
             Moment::StaleSignedEvent => "stale_signed_event",
             Moment::ReplayWithinTolerance => "replay_within_tolerance",
             Moment::ForgedEvent => "forged_event",
             Moment::EventRecoveredByFeed => "event_recovered_by_feed",
             Moment::OperatorRouteRefused => "operator_route_refused",
+            Moment::MisuseProbed => "misuse_probed",
+            Moment::ReplayInsideRetention => "replay_inside_retention",
+            Moment::KeyReusedAfterExpiry => "key_reused_after_expiry",
         }
     }
 
@@ -190,15 +227,23 @@ impl Moment {
             Moment::RateLimitedThenRetried => "a 429 was answered and the operation retried",
             Moment::NonRetryableRefusal => "an operation ended on a non-retryable 4xx",
             Moment::BreakerOpened => "a client's circuit breaker refused an operation",
+            Moment::RetryBudgetSpent => "a client stopped retrying: its retry budget was spent",
+            Moment::ClientThrottled => "a client held an attempt back for its own rate limit",
             Moment::DownstreamReplay => {
                 "the carrier answered a retried label request from its ledger"
             }
             Moment::AmbiguousSettled => "an ambiguous write got a definite answer after the heal",
+            Moment::AmbiguousOn5xx => {
+                "a write answered only 5xx gave up and was re-issued after the heal"
+            }
             Moment::DuplicateWebhookAfterEffect => {
                 "a webhook arrived again after its effect committed"
             }
             Moment::WebhookOutOfOrder => "a webhook arrived after a later event was applied",
             Moment::WebhookDeadLettered => "a webhook was dead-lettered (redelivered after heal)",
+            Moment::TrackingDeadLettered => {
+                "a carrier tracking event was dead-lettered at the carrier (redelivered after heal)"
+            }
             Moment::StaleSignedEvent => "a signed delivery was replayed past the tolerance",
             Moment::ReplayWithinTolerance => "a signed delivery was replayed within the tolerance",
             Moment::ForgedEvent => "a forged delivery reached its receiver",
@@ -207,6 +252,13 @@ impl Moment {
             }
             Moment::OperatorRouteRefused => {
                 "a caller without the admin key was refused at an operator route"
+            }
+            Moment::MisuseProbed => {
+                "a misbehaving caller's probe (unknown route, bad request id, disagreeing keys) was answered"
+            }
+            Moment::ReplayInsideRetention => "a write was replayed just inside the key retention",
+            Moment::KeyReusedAfterExpiry => {
+                "a key was reused after its retention expired and a sweep interval passed"
             }
         }
     }
@@ -258,6 +310,15 @@ impl Moment {
                     .filter(|op| matches!(op.outcome, OpOutcome::Rejected { status, .. } if is_permanent(status))),
             ),
             Moment::BreakerOpened => breaker_opened(run.history),
+            Moment::AmbiguousOn5xx => ambiguous_on_5xx(run.history),
+            Moment::RetryBudgetSpent => retry_budget_spent(run.history),
+            Moment::ClientThrottled => count(
+                run.history
+                    .operations()
+                    .iter()
+                    .flat_map(|op| op.attempts.iter().scan(None, throttle_wait_ms))
+                    .filter(|wait_ms| *wait_ms > 0),
+            ),
             Moment::DownstreamReplay => system_events(run.trace, |event| {
                 matches!(
                     event,
@@ -287,6 +348,9 @@ impl Moment {
             Moment::WebhookDeadLettered => system_events(run.trace, |event| {
                 matches!(event, SystemEvent::WebhookDeadLettered { .. })
             }),
+            Moment::TrackingDeadLettered => system_events(run.trace, |event| {
+                matches!(event, SystemEvent::WebhookDeadLettered { sender, .. } if sender == "carrier")
+            }),
             Moment::StaleSignedEvent => count(run.injections.iter().filter(|i| {
                 i.status.is_some() && i.kind == InjectionKind::Replay && i.stale(run.tolerance_s)
             })),
@@ -305,8 +369,30 @@ impl Moment {
                         && matches!(p.status, Some(401 | 403))
                 }))
             }),
+            Moment::MisuseProbed => probes_answered(run.history, |rule| {
+                matches!(
+                    rule,
+                    ProbeRule::UnknownRoute | ProbeRule::RequestIdReplaced | ProbeRule::KeysDisagree
+                )
+            }),
+            Moment::ReplayInsideRetention => probes_answered(run.history, |rule| {
+                rule == ProbeRule::ReplayInsideRetention
+            }),
+            Moment::KeyReusedAfterExpiry => {
+                probes_answered(run.history, |rule| rule == ProbeRule::ReusedAfterExpiry)
+            }
         }
     }
+}
+
+/// Probes of `rule` that got an answer.
+fn probes_answered(history: &History, rule: impl Fn(ProbeRule) -> bool) -> u64 {
+    count(
+        history
+            .probes()
+            .iter()
+            .filter(|p| p.status.is_some() && p.rule.is_some_and(&rule)),
+    )
 }
 
 impl fmt::Display for Moment {
@@ -696,16 +782,72 @@ fn same_key_two_callers(history: &History) -> u64 {
 }
 
 fn breaker_opened(history: &History) -> u64 {
-    let prefix = ClientError::CircuitOpen {
-        attempts: 0,
-        last: String::new(),
-    }
-    .to_string();
-    let prefix = prefix.split(" after").next().unwrap_or("circuit open");
+    ended_with(
+        history,
+        &ClientError::CircuitOpen {
+            attempts: 0,
+            last: String::new(),
+        },
+    )
+}
+
+fn ambiguous_on_5xx(history: &History) -> u64 {
+    let only_5xx = |op: &Operation| {
+        op.kind.is_write()
+            && !op.attempts.is_empty()
+            && op.attempts.iter().all(
+                |a| matches!(a.outcome, AttemptOutcome::Response { status, .. } if status >= 500),
+            )
+    };
+    let resolved: BTreeSet<OpId> = history
+        .operations()
+        .iter()
+        .filter(|op| op.phase == Phase::Settle)
+        .filter_map(|op| op.resolves)
+        .collect();
+    count(
+        history
+            .workload()
+            .filter(|op| resolved.contains(&op.id) && only_5xx(op)),
+    )
+}
+
+fn retry_budget_spent(history: &History) -> u64 {
+    ended_with(
+        history,
+        &ClientError::RetryBudgetExhausted {
+            attempts: 0,
+            last: String::new(),
+        },
+    )
+}
+
+/// Operations that ended (failed or ambiguous) with `error`'s kind of client error.
+fn ended_with(history: &History, error: &ClientError) -> u64 {
+    let text = error.to_string();
+    let prefix = text.split(" after").next().unwrap_or(&text);
     count(history.operations().iter().filter(|op| {
         matches!(&op.outcome, OpOutcome::Failed { reason } | OpOutcome::Ambiguous { reason }
             if reason.starts_with(prefix))
     }))
+}
+
+/// How long the client held an attempt back before sending it, in ms on its own timeline:
+/// a first attempt from its operation's start, a retry from the end of the attempt before
+/// it plus its backoff. Only the client's own rate limiter holds a send back; everything
+/// else (backoff, `Retry-After`) is in `waited_ms`. A `scan` step over an operation's
+/// attempts, `previous` being the attempt before.
+/// Exact in whole milliseconds: the client floors both ends of the same timeline and its
+/// waits are whole milliseconds, so an attempt nothing held back gives 0.
+pub(crate) fn throttle_wait_ms(
+    previous_ended_at_ms: &mut Option<u64>,
+    attempt: &shipsim_system::client::AttemptRecord,
+) -> Option<u64> {
+    let ready_ms = previous_ended_at_ms.map_or(0, |ended_at_ms| {
+        ended_at_ms.saturating_add(attempt.waited_ms)
+    });
+    *previous_ended_at_ms = Some(attempt.ended_at_ms);
+    Some(attempt.sent_at_ms.saturating_sub(ready_ms))
 }
 
 #[cfg(test)]

@@ -11,19 +11,41 @@
 //! scenario's range, then exploration seeds `1..=SHIPSIM_MUTANTS_EXPLORE` (default
 //! [`EXPLORE_SEEDS`]). Regressions under `scenarios/regressions/` are left out: they pin
 //! planted bugs, and a mutant that happens to mask one is luck, not detection.
+//!
+//! The corpus runs the service's SQLite store on the simulation's in-memory database
+//! (`[service] store = "sqlite"`). What only live mode's files do, no simulated run does:
+//! opening a file of an older schema version, the store's writer thread, and the carrier's
+//! journal, read back when the carrier restarts. [`live_files_reopen_whole`] holds those,
+//! through the same public API live mode uses.
+//!
+//! Between the corpus and exploration, [`UNTRIGGERED`]: a planted bug run on corpus
+//! scenarios that never pull its trigger, where every oracle must still hold. That reaches
+//! the code a planted bug switches on (its own store) without judging the bug itself.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use shipsim::Scenario;
 use shipsim::many::explore;
-use shipsim_system::bugs::BugSet;
+use shipsim_system::bugs::{Bug, BugSet};
 
 /// Seeds per corpus scenario.
 const CORPUS_SEEDS: u64 = 3;
 
 /// Exploration seeds after the corpus.
 const EXPLORE_SEEDS: u64 = 60;
+
+/// Planted bugs and corpus scenarios that never pull their trigger. `idempotency_in_memory`
+/// keeps the service's idempotency records in process memory (its own `Tx`,
+/// `MemoryIdempotencyTx`, which runs only with the bug planted): only a crash of the service
+/// loses them, and `lost_responses` (lost answers, replays) and `receiver_down` (the outbox,
+/// its dead letters and the operator's outbox counts) crash nothing. With the bug planted
+/// they must hold every oracle; a mutant of that store that breaks more than crash survival
+/// (records never kept, outbox sequences reused, outbox counts wrong) fails them.
+const UNTRIGGERED: &[(&str, &[&str])] = &[(
+    "idempotency_in_memory",
+    &["lost_responses.toml", "receiver_down.toml"],
+)];
 
 fn count(var: &str, default: u64) -> u64 {
     match std::env::var(var) {
@@ -86,6 +108,25 @@ fn corpus_and_exploration_hold() {
             path.display()
         );
     }
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+    for (bug, names) in UNTRIGGERED {
+        let bugs = BugSet::of([bug.parse::<Bug>().unwrap_or_else(|e| panic!("{e}"))]);
+        for name in *names {
+            let path = dir.join(name);
+            let scenario = Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+            let first = scenario.seed.unwrap_or_else(|| scenario.seeds.start());
+            for seed in first..first + seeds {
+                let run = shipsim::run_seed(&target, &scenario, seed, &bugs);
+                if let Some((goal, message)) = explore::goal_of(&run) {
+                    panic!(
+                        "{} seed {seed} with {bug} planted (its trigger, a crash, never pulled): {goal:?}: {message}\nreplay: shipsim run {} --seed {seed} --bug {bug}",
+                        path.display(),
+                        path.display()
+                    );
+                }
+            }
+        }
+    }
     for seed in 1..=count("SHIPSIM_MUTANTS_EXPLORE", EXPLORE_SEEDS) {
         let explored = explore::explore_one(&target, seed, &BugSet::none());
         if let Some((goal, message)) = explore::goal_of(&explored.run) {
@@ -95,4 +136,118 @@ fn corpus_and_exploration_hold() {
             );
         }
     }
+}
+
+#[test]
+#[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
+fn live_files_reopen_whole() {
+    use shipsim_system::api::{Address, Label, Order, OrderStatus, TrackingKind};
+    use shipsim_system::carrier::{CarrierLedger, tracking_event};
+    use shipsim_system::store::{Durability, OrderRecord, SqliteStore, Store, TxDecision};
+
+    // What live mode's files must keep across a restart, judged from what reopening them
+    // reads back: a service database written by schema version 2 opens and keeps its rows;
+    // transactions committed through the store's writer thread survive and an aborted one
+    // does not; every boot is counted; the carrier's journal gives back its sales and their
+    // tracking log.
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a runtime");
+    let order = |id: &str| OrderRecord {
+        caller: "merchant-0".into(),
+        idempotency_key: format!("key-{id}"),
+        order: Order {
+            id: id.into(),
+            reference: format!("ref-{id}"),
+            status: OrderStatus::Created,
+            items: Vec::new(),
+            ship_to: Address {
+                name: "n".into(),
+                line1: "l".into(),
+                city: "c".into(),
+                postal_code: "12345".into(),
+                country: "DE".into(),
+            },
+            shipment_ids: Vec::new(),
+            created_at_ms: 1,
+        },
+    };
+    let service = dir.path().join("service.sqlite");
+    {
+        let (store, boots_before) = SqliteStore::open(&service).expect("a fresh file opens");
+        assert_eq!(boots_before, 0);
+        for (id, decision) in [
+            ("ord_1", TxDecision::Commit),
+            ("ord_2", TxDecision::Abort),
+            ("ord_3", TxDecision::Commit),
+        ] {
+            let record = order(id);
+            let answer = store.run_tx_owned(
+                Durability::Sync,
+                Box::new(move |tx| {
+                    tx.put_order(record.clone());
+                    decision
+                }),
+            );
+            runtime.block_on(answer).expect("the writer thread answers");
+        }
+    }
+    {
+        // Schema version 2: no retention index, shipments without their webhook sequence.
+        let connection = rusqlite::Connection::open(&service).expect("the file opens");
+        connection
+            .execute_batch(
+                "DROP INDEX idempotency_by_age; \
+                 ALTER TABLE shipments DROP COLUMN webhook_sequence; \
+                 PRAGMA user_version = 2;",
+            )
+            .expect("the file goes back to version 2");
+    }
+    let (store, boots_before) = SqliteStore::open(&service).expect("a version 2 file opens");
+    assert_eq!(boots_before, 1, "the second open of the file");
+    let orders = store.read_all().expect("the tables read back").orders;
+    assert_eq!(
+        orders.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["ord_1", "ord_3"],
+        "committed rows survive the reopen and the migration; the aborted one is gone"
+    );
+    drop(store);
+
+    let carrier = dir.path().join("carrier.sqlite");
+    let label = |id: &str| Label {
+        label_id: id.into(),
+        tracking_number: format!("1Z{id}"),
+        shipment_ref: format!("shp_{id}"),
+        cost_cents: 700,
+    };
+    let story = |label: &Label| {
+        [
+            (TrackingKind::LabelCreated, 100),
+            (TrackingKind::PickedUp, 200),
+        ]
+        .into_iter()
+        .map(|(kind, due_at_ms)| {
+            let id = format!("trk_{}_{due_at_ms}", label.label_id);
+            (tracking_event(label, kind, due_at_ms, id), due_at_ms)
+        })
+        .collect()
+    };
+    let (sales, tracking) = {
+        let (ledger, _) = CarrierLedger::open(&carrier).expect("a fresh journal opens");
+        for id in ["lbl_1", "lbl_2"] {
+            ledger
+                .sell(Some(id), "fp", 10, || label(id), story)
+                .expect("a sale commits");
+        }
+        (ledger.sales(), ledger.tracking())
+    };
+    assert_eq!(tracking.len(), 4, "two events per parcel");
+    let (reopened, _) = CarrierLedger::open(&carrier).expect("the journal reopens");
+    assert_eq!(reopened.sales(), sales, "every sale comes back");
+    assert_eq!(
+        reopened.tracking(),
+        tracking,
+        "the whole tracking log comes back"
+    );
 }

@@ -950,10 +950,13 @@ async fn idempotency_keys_are_forgotten_after_the_retention_and_swept() {
     })
     .unwrap();
     assert_eq!(h.store.snapshot().idempotency.len(), 3);
+    // A batch of one: the two expired records take two transactions in one sweep, so the
+    // sweep's repeat-until-fewer loop is what deletes the second.
     tokio::spawn(service::run_idempotency_sweeper(
         h.store.clone(),
         clock.clone(),
         DAY_MS,
+        1,
     ));
     tokio::time::sleep(std::time::Duration::from_millis(
         service::SWEEP_INTERVAL_MS + 1_000,

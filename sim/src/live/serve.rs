@@ -253,6 +253,7 @@ pub async fn run_service(options: ServiceOptions) -> Result<(), LiveError> {
         deps.store.clone(),
         deps.clock.clone(),
         options.idempotency_retention_ms,
+        service::SWEEP_BATCH_MAX,
     ));
     let subscribers = options.webhooks.targets.len();
     if subscribers > 0 {

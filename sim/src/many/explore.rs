@@ -160,6 +160,8 @@ impl Draw<'_> {
             self.out,
             "\n[client]\ntimeout_ms = {timeout}\ndeadline_ms = {deadline}\nattempts = {attempts}\nbackoff_ms_base = {backoff_base}\nbackoff_ms_max = {backoff_max}"
         );
+        // Where the [client] table ends, likewise.
+        let client_end = self.out.len();
         let carrier_timeout = self.pick(&[300u64, 500]);
         let carrier_attempts = self.rng.random_range(2..=4u32);
         let _ = writeln!(
@@ -176,6 +178,8 @@ impl Draw<'_> {
                 "rate_limit = {{ burst = {burst}, per_second = {per_second} }}"
             );
         }
+        // Where the [service] table ends, likewise.
+        let service_end = self.out.len();
         // Written last (after the poller's draw below), so that the poller can add its
         // keys to the table; the draws themselves stay in their old order.
         let mut webhooks_table = String::new();
@@ -255,9 +259,29 @@ impl Draw<'_> {
         // operator routes without the admin key.
         let key_length = (misuse && self.on(0.5)).then(|| self.probability(0.05, 0.3));
         let probe_operator = webhooks && self.on(0.5);
+        // Drawn after those, for the same reason: a misbehaving caller probing the service
+        // after the settle (an unknown route, X-Request-Ids, a header key and a body key that
+        // disagree, a key reused with another body: judged by service_probes), and a retry
+        // budget small enough that an outage spends it (client_discipline judges the retries
+        // per client against it from the wire).
+        let probe_misuse = misuse && self.on(0.5);
+        let small_budget = self
+            .on(0.25)
+            .then(|| (self.rng.random_range(1..=5u32), self.pick(&[5u32, 10, 20])));
         if probe_operator {
             self.features.push("probe_operator");
             self.out.insert_str(webhooks_end, "probe_operator = true\n");
+        }
+        if probe_misuse {
+            self.features.push("probe_misuse");
+            self.out.insert_str(service_end, "probe_misuse = true\n");
+        }
+        if let Some((reserve, percent)) = small_budget {
+            self.features.push("retry_budget");
+            self.out.insert_str(
+                client_end,
+                &format!("retry_budget_reserve = {reserve}\nretry_budget_percent = {percent}\n"),
+            );
         }
         if let Some(p) = key_length {
             self.features.push("keys_at_length_limit");

@@ -2,10 +2,17 @@
 //! re-issued after the faults healed and got a definite answer; and nothing is left
 //! half-done in the target's store (a resource stuck waiting for its downstream effect, an
 //! idempotency record stuck in progress), when the target says how to read it.
+//!
+//! Which operations were ambiguous is judged from the wire, not taken from the client's
+//! word: a write that ended without a definite answer although one of its attempts timed
+//! out or was answered with a 5xx or the target's in-flight status (the server may have
+//! acted on it) must have been treated as ambiguous, that is re-issued after the heal.
 
 use std::collections::BTreeMap;
 
 use super::{OracleInput, OracleKind, Violation};
+use shipsim_system::client::AttemptOutcome;
+
 use crate::run::history::{OpId, OpOutcome, Operation, Phase};
 
 const ORACLE: OracleKind = OracleKind::AmbiguityResolved;
@@ -55,6 +62,10 @@ pub(super) fn check(input: &OracleInput<'_>) -> Vec<Violation> {
         }
     }
 
+    for op in input.history.workload() {
+        not_called_failed(input, op, &mut found);
+    }
+
     let Some(inventory) = input.inventory else {
         return found;
     };
@@ -77,13 +88,54 @@ pub(super) fn check(input: &OracleInput<'_>) -> Vec<Violation> {
     found
 }
 
+/// A write that ended `Failed` ("nothing happened") although the wire shows an attempt the
+/// server may have acted on: its outcome was unknown, yet nobody re-issued it.
+fn not_called_failed(input: &OracleInput<'_>, op: &Operation, found: &mut Vec<Violation>) {
+    if !op.kind.is_write() || !matches!(op.outcome, OpOutcome::Failed { .. }) {
+        return;
+    }
+    let in_flight = input.conventions.in_flight_status;
+    let unknown = op
+        .attempts
+        .iter()
+        .find_map(|attempt| match &attempt.outcome {
+            AttemptOutcome::Timeout => Some((attempt.index, "no answer before the timeout".into())),
+            AttemptOutcome::Response { status, .. } if *status >= 500 || *status == in_flight => {
+                Some((attempt.index, format!("answered {status}")))
+            }
+            AttemptOutcome::Response { .. } | AttemptOutcome::Transport(_) => None,
+        });
+    if let Some((index, what)) = unknown {
+        found.push(
+            Violation::new(
+                ORACLE,
+                input,
+                format!(
+                    "op {} ended as failed (nothing happened), but its attempt {index} was {what}: the server may have acted, and the write was never re-issued",
+                    op.id
+                ),
+            )
+            .ops([op.id])
+            .evidence(format!("outcome: {}", op.outcome.label()))
+            .evidence(format!(
+                "attempts on the wire: {}",
+                op.attempts
+                    .iter()
+                    .map(|a| a.outcome.label())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::testing::op_kind;
     use shipsim_system::api::ShipmentStatus;
     use shipsim_system::store::{IdemScope, IdemState, IdempotencyRecord, RecoveryPoint};
 
-    use super::super::testing::{Fixture, assert_one, ok_attempt, shipment};
+    use super::super::testing::{Fixture, assert_one, attempt, ok_attempt, shipment};
     use super::*;
 
     fn ambiguous(fixture: &mut Fixture) -> OpId {
@@ -106,6 +158,54 @@ mod tests {
         let mut fixture = Fixture::happy();
         ambiguous(&mut fixture);
         assert_one(&fixture.check(ORACLE), "was never re-issued after heal");
+    }
+
+    #[test]
+    fn a_write_called_failed_after_a_5xx_or_a_timeout_is_caught() {
+        // Proves the oracle judges ambiguity from the attempts on the wire, not from the
+        // outcome the client's classification gave: a write that got a 503, or a timeout,
+        // and ended as `Failed` was ambiguous and never re-issued; one that got a definite
+        // 4xx only is not.
+        for (attempts, expected) in [
+            (
+                vec![ok_attempt(503, Some("ship-5"))],
+                "attempt 0 was answered 503",
+            ),
+            (
+                vec![
+                    ok_attempt(429, Some("ship-5")),
+                    attempt(1, 50, AttemptOutcome::Timeout, Some("ship-5")),
+                ],
+                "attempt 1 was no answer before the timeout",
+            ),
+        ] {
+            let mut fixture = Fixture::happy();
+            fixture.op(
+                "merchant-0",
+                op_kind("create_shipment"),
+                Some("ship-5"),
+                Some("{}"),
+                Some("ord_1"),
+                attempts,
+                OpOutcome::Failed {
+                    reason: "gave up".into(),
+                },
+            );
+            assert_one(&fixture.check(ORACLE), expected);
+        }
+        let mut fixture = Fixture::happy();
+        fixture.op(
+            "merchant-0",
+            op_kind("create_shipment"),
+            Some("ship-6"),
+            Some("{}"),
+            Some("ord_1"),
+            vec![ok_attempt(400, Some("ship-6"))],
+            OpOutcome::Failed {
+                reason: "bad request".into(),
+            },
+        );
+        assert!(fixture.check(ORACLE).is_empty());
     }
 
     #[test]

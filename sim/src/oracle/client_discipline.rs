@@ -3,7 +3,8 @@
 //! bounds, attempts within the limit. Per client host: retries within the retry budget, no
 //! burst of attempts right after its circuit breaker must have opened, and no refusal by the
 //! breaker without a recent failure (it recovers), and no send faster than the client's own
-//! rate limit allows (`[client] rate_limit`), retries included, and, when that limit is
+//! rate limit allows (`[client] rate_limit`), retries included, nor any send held back while
+//! that limit's bucket held a token (a client that throttles below its limit), and, when that limit is
 //! adaptive, no send after the server advertised the caller's allowance spent
 //! (`X-RateLimit-Remaining: 0`) and before the `X-RateLimit-Reset` it gave, read from the
 //! raw header values recorded with each response.
@@ -43,6 +44,7 @@ pub(super) fn check(input: &OracleInput<'_>) -> Vec<Violation> {
         gave_up_early(input, client, &ops, &mut found);
         breaker(input, client, &ops, &sends, &mut found);
         rate(input, client, &sends, &mut found);
+        held(input, client, &ops, &sends, &mut found);
         advertised(input, client, &ops, &sends, &mut found);
     }
     found
@@ -277,6 +279,31 @@ fn wire_headers(input: &OracleInput<'_>, op: &Operation, found: &mut Vec<Violati
         ) else {
             continue;
         };
+        // A 429 with `X-RateLimit-Reset` is the service's own limiter (an injected 429 has
+        // no rate-limit headers). At the scenario's documented rate a token refills within
+        // `1000 / per_second` ms, so the wait it asks for, in whole seconds rounded up, is
+        // at most that.
+        if let Some(limit) = input.scenario.service.rate_limit {
+            let refill_ms = 1_000u64.div_ceil(u64::from(limit.per_second.max(1)));
+            let wait_max_s = refill_ms.div_ceil(1_000).max(1);
+            if wait_s > wait_max_s {
+                found.push(
+                    Violation::new(
+                        ORACLE,
+                        input,
+                        format!(
+                            "op {} attempt {} got the service's own 429 asking for Retry-After {wait_s} s, longer than a token takes to refill",
+                            op.id, attempt.index
+                        ),
+                    )
+                    .ops([op.id])
+                    .evidence(format!(
+                        "Retry-After: {raw}; at the documented {} per second a token refills in {refill_ms} ms, so at most {wait_max_s} s",
+                        limit.per_second
+                    )),
+                );
+            }
+        }
         let at = |ms: u64| {
             service.at(std::time::Duration::from_micros(
                 op.invoked_at_us.saturating_add(ms.saturating_mul(1_000)),
@@ -351,22 +378,11 @@ fn rate(input: &OracleInput<'_>, client: &str, sends: &[Sent], found: &mut Vec<V
     let Some(limit) = input.scenario.client.rate_limit else {
         return;
     };
-    // Micro-tokens: a token is 1,000,000, and `per_second` of them are added per µs.
-    const TOKEN: u64 = 1_000_000;
-    let capacity = u64::from(limit.burst).saturating_mul(TOKEN);
-    let refill_per_us = u64::from(limit.per_second);
-    let slack = refill_per_us.saturating_mul(2_000);
-    let mut tokens = capacity;
-    let mut last_us: Option<u64> = None;
+    let mut bucket = Bucket::new(limit);
+    let slack = bucket.refill_per_us.saturating_mul(2_000);
     for sent in sends {
-        if let Some(last) = last_us {
-            let elapsed = sent.sent_us.saturating_sub(last);
-            tokens = tokens
-                .saturating_add(elapsed.saturating_mul(refill_per_us))
-                .min(capacity);
-        }
-        last_us = Some(sent.sent_us);
-        if tokens.saturating_add(slack) < TOKEN {
+        bucket.refill_to(sent.sent_us);
+        if bucket.tokens.saturating_add(slack) < TOKEN {
             found.push(
                 Violation::new(
                     ORACLE,
@@ -382,12 +398,54 @@ fn rate(input: &OracleInput<'_>, client: &str, sends: &[Sent], found: &mut Vec<V
                     sent.index,
                     sent.op,
                     sent.sent_us as f64 / 1e6,
-                    tokens as f64 / TOKEN as f64
+                    bucket.tokens as f64 / TOKEN as f64
                 )),
             );
             return;
         }
-        tokens = tokens.saturating_sub(TOKEN);
+        bucket.take();
+    }
+}
+
+/// A token, in the micro-tokens the oracle's bucket counts: `per_second` of them are added
+/// per µs.
+const TOKEN: u64 = 1_000_000;
+
+/// The client's configured token bucket as the oracle replays it over the sends on the
+/// wire: full until the first send, refilled from the last send it saw.
+struct Bucket {
+    tokens: u64,
+    capacity: u64,
+    refill_per_us: u64,
+    last_us: Option<u64>,
+}
+
+impl Bucket {
+    fn new(limit: shipsim_system::client::ClientRateLimit) -> Self {
+        let capacity = u64::from(limit.burst).saturating_mul(TOKEN);
+        Bucket {
+            tokens: capacity,
+            capacity,
+            refill_per_us: u64::from(limit.per_second),
+            last_us: None,
+        }
+    }
+
+    /// Adds the refill from the last time seen to `at_us` (nothing before the first).
+    fn refill_to(&mut self, at_us: u64) {
+        if let Some(last) = self.last_us {
+            let elapsed = at_us.saturating_sub(last);
+            self.tokens = self
+                .tokens
+                .saturating_add(elapsed.saturating_mul(self.refill_per_us))
+                .min(self.capacity);
+        }
+        self.last_us = Some(self.last_us.map_or(at_us, |last| last.max(at_us)));
+    }
+
+    /// Takes one send's token.
+    fn take(&mut self) {
+        self.tokens = self.tokens.saturating_sub(TOKEN);
     }
 }
 
@@ -425,29 +483,10 @@ fn advertised(
     {
         return;
     }
-    let mut spent: Vec<Spent> = ops
-        .iter()
-        .flat_map(|op| {
-            op.attempts.iter().filter_map(move |a| match &a.outcome {
-                AttemptOutcome::Response { advertised, .. } => {
-                    let reset_s = Advertised::spent_until_unix_s(advertised)?;
-                    Some(Spent {
-                        op: op.id,
-                        index: a.index,
-                        ended_us: op
-                            .invoked_at_us
-                            .saturating_add(a.ended_at_ms.saturating_mul(1_000)),
-                        reset_unix_ms: reset_s.saturating_mul(1_000),
-                    })
-                }
-                AttemptOutcome::Timeout | AttemptOutcome::Transport(_) => None,
-            })
-        })
-        .collect();
+    let spent = spent_of(ops);
     if spent.is_empty() {
         return;
     }
-    spent.sort_by_key(|s| (s.ended_us, s.op, s.index));
     let clock = crate::run::clock::SimClock::for_host(client, &input.scenario.faults);
     for sent in sends {
         let at_ms = clock.at(std::time::Duration::from_micros(sent.sent_us));
@@ -477,6 +516,118 @@ fn advertised(
                     sent.op,
                     sent.sent_us as f64 / 1e6,
                     at_ms
+                )),
+            );
+            return;
+        }
+    }
+}
+
+/// Every response that advertised the caller's allowance spent, in the order they ended.
+fn spent_of(ops: &[&Operation]) -> Vec<Spent> {
+    let mut spent: Vec<Spent> = ops
+        .iter()
+        .flat_map(|op| {
+            op.attempts.iter().filter_map(move |a| match &a.outcome {
+                AttemptOutcome::Response { advertised, .. } => {
+                    let reset_s = Advertised::spent_until_unix_s(advertised)?;
+                    Some(Spent {
+                        op: op.id,
+                        index: a.index,
+                        ended_us: op
+                            .invoked_at_us
+                            .saturating_add(a.ended_at_ms.saturating_mul(1_000)),
+                        reset_unix_ms: reset_s.saturating_mul(1_000),
+                    })
+                }
+                AttemptOutcome::Timeout | AttemptOutcome::Transport(_) => None,
+            })
+        })
+        .collect();
+    spent.sort_by_key(|s| (s.ended_us, s.op, s.index));
+    spent
+}
+
+/// Slack, in ms, for the rounding of recorded times when judging a held send: a hold this
+/// short is not judged, and the bucket must hold this much refill beyond a whole token.
+const HOLD_SLACK_MS: u64 = 3;
+
+/// The other side of the client's own rate limit: it holds a send back only when its
+/// bucket is empty. For every attempt the client held back (sent later than its operation
+/// started, or than its backoff ended: only the limiter delays a send), the oracle replays
+/// the configured bucket over every send of the client up to the moment the attempt was
+/// ready (and a few ms after, for rounding); if that bucket held a whole token then, the
+/// client throttled below its own limit (a bucket that loses its burst, or refills too
+/// slowly). With an adaptive limit, a hold that a spent server allowance may explain is
+/// not judged.
+fn held(
+    input: &OracleInput<'_>,
+    client: &str,
+    ops: &[&Operation],
+    sends: &[Sent],
+    found: &mut Vec<Violation>,
+) {
+    let Some(limit) = input.scenario.client.rate_limit else {
+        return;
+    };
+    let spent = if limit.adaptive {
+        spent_of(ops)
+    } else {
+        Vec::new()
+    };
+    let clock = crate::run::clock::SimClock::for_host(client, &input.scenario.faults);
+    let waits: BTreeMap<(OpId, u32), u64> = ops
+        .iter()
+        .flat_map(|op| {
+            op.attempts
+                .iter()
+                .scan(None, crate::reach::throttle_wait_ms)
+                .zip(&op.attempts)
+                .map(move |(wait_ms, a)| ((op.id, a.index), wait_ms))
+        })
+        .collect();
+    for sent in sends {
+        let wait_ms = waits.get(&(sent.op, sent.index)).copied().unwrap_or(0);
+        if wait_ms <= HOLD_SLACK_MS {
+            continue;
+        }
+        let ready_us = sent.sent_us.saturating_sub(wait_ms.saturating_mul(1_000));
+        let ready_ms = clock.at(std::time::Duration::from_micros(ready_us));
+        if spent.iter().any(|s| {
+            s.ended_us <= sent.sent_us && ready_ms < s.reset_unix_ms.saturating_add(RESET_SLACK_MS)
+        }) {
+            continue;
+        }
+        // The bucket when the attempt was ready: full at the client's first send, every
+        // send up to a few ms after that moment taken out.
+        let counted_until_us = ready_us.saturating_add(HOLD_SLACK_MS * 1_000);
+        let mut bucket = Bucket::new(limit);
+        for earlier in sends.iter().take_while(|e| e.sent_us <= counted_until_us) {
+            if (earlier.op, earlier.index) != (sent.op, sent.index) {
+                bucket.refill_to(earlier.sent_us);
+                bucket.take();
+            }
+        }
+        bucket.refill_to(ready_us);
+        let tokens = bucket.tokens;
+        if tokens >= TOKEN + bucket.refill_per_us.saturating_mul(HOLD_SLACK_MS * 1_000) {
+            found.push(
+                Violation::new(
+                    ORACLE,
+                    input,
+                    format!(
+                        "{client} held a send back {wait_ms} ms though its own rate limit of {} per second (burst {}) allowed it",
+                        limit.per_second, limit.burst
+                    ),
+                )
+                .ops([sent.op])
+                .evidence(format!(
+                    "attempt {} of op {} was ready at {:.3} s and went out at {:.3} s; replayed over the client's sends on the wire, its bucket held {:.2} token(s) when it was ready",
+                    sent.index,
+                    sent.op,
+                    ready_us as f64 / 1e6,
+                    sent.sent_us as f64 / 1e6,
+                    tokens as f64 / TOKEN as f64
                 )),
             );
             return;
@@ -858,6 +1009,42 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_service_429_asking_longer_than_a_refill_is_caught() {
+        // Proves the service's own 429 (it carries X-RateLimit-Reset) is held to the
+        // scenario's documented rate: at one token a second, Retry-After 2 (what a limiter
+        // that adds the leftover milli-tokens to the missing ones asks) is a violation,
+        // Retry-After 1 is not; without a `[service] rate_limit` nothing is judged.
+        let epoch_s = crate::run::clock::EPOCH_UNIX_MS / 1_000;
+        let limited = |retry_after: &str, wait_ms: u64| {
+            let reset = (epoch_s + 4 + wait_ms / 1_000).to_string();
+            let mut fixture = Fixture::happy();
+            fixture.scenario.service.rate_limit = Some(shipsim_system::service::RateLimit {
+                burst: 2,
+                per_second: 1,
+            });
+            fixture.op(
+                "merchant-0",
+                op_kind("create_order"),
+                Some("order-9"),
+                Some("{}"),
+                None,
+                vec![at(
+                    0,
+                    0,
+                    on_the_wire(429, retry_after, Some(&reset), Some(wait_ms)),
+                )],
+                OpOutcome::Failed { reason: "x".into() },
+            );
+            fixture.check(ORACLE)
+        };
+        assert_eq!(limited("1", 1_000), vec![]);
+        assert_one(
+            &limited("2", 2_000),
+            "asking for Retry-After 2 s, longer than a token takes to refill",
+        );
+    }
+
     fn one_op(attempts: Vec<shipsim_system::client::AttemptRecord>) -> Vec<Violation> {
         let mut fixture = Fixture::happy();
         fixture.op(
@@ -1051,6 +1238,48 @@ mod tests {
         );
         assert_eq!(after_spent_budget(epoch_s + 2, true), vec![]);
         assert_eq!(after_spent_budget(epoch_s + 3, false), vec![]);
+    }
+
+    /// Three operations of client-0, one second apart, under a limit of `burst` at 1 per
+    /// second: the first sent at once, the second at once, the third held `held_ms`.
+    fn held_third(burst: u32, held_ms: u64) -> Vec<Violation> {
+        let mut fixture = Fixture::new();
+        fixture.scenario.client.rate_limit = Some(shipsim_system::client::ClientRateLimit {
+            burst,
+            per_second: 1,
+            adaptive: false,
+        });
+        for (key, sent_at_ms) in [("k1", 0), ("k2", 0), ("k3", held_ms)] {
+            let mut sent = attempt(0, 0, response(201, None), Some(key));
+            sent.sent_at_ms = sent_at_ms;
+            sent.ended_at_ms = sent_at_ms + 10;
+            fixture.op(
+                "merchant-0",
+                op_kind("create_order"),
+                Some(key),
+                Some("{}"),
+                None,
+                vec![sent],
+                OpOutcome::Failed { reason: "x".into() },
+            );
+        }
+        fixture.check(ORACLE)
+    }
+
+    #[test]
+    fn holding_a_send_the_limit_allows_is_caught() {
+        // Proves the other side of the client's own limit: with a burst of 3 the third
+        // operation (1 s after the second) found tokens in the bucket, so holding it 400 ms
+        // is throttling below the limit (a bucket that lost its burst); with a burst of 1
+        // the bucket, spent by the second send 1 s earlier, had just refilled one token,
+        // less than a token plus the rounding slack, so the same hold is not judged; nor is
+        // a hold of a millisecond or two, which is rounding.
+        assert_one(
+            &held_third(3, 400),
+            "client-0 held a send back 400 ms though its own rate limit of 1 per second (burst 3) allowed it",
+        );
+        assert_eq!(held_third(1, 400), vec![]);
+        assert_eq!(held_third(3, 2), vec![]);
     }
 
     #[test]

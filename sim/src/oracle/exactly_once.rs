@@ -67,7 +67,13 @@ impl Duplicates {
         }
         let (per_subject, orphans) = effects_by_owner(input);
         Duplicates {
-            shipments: per_key.values().map(|ids| ids.len() as u64 - 1).sum(),
+            shipments: per_key
+                .iter()
+                .map(|((_, caller, key), ids)| {
+                    (ids.len() as u64 - 1)
+                        .saturating_sub(input.history.created_after_expiry(caller, key))
+                })
+                .sum(),
             labels: per_subject
                 .values()
                 .map(|effects| effects.len() as u64 - 1)
@@ -214,7 +220,8 @@ fn per_key(
             }
         }
         for ((caller, key), resources) in &per_key {
-            if resources.len() < 2 {
+            let anew = input.history.created_after_expiry(caller, key);
+            if resources.len() as u64 <= 1 + anew {
                 continue;
             }
             let mut violation = Violation::new(
@@ -397,7 +404,8 @@ fn per_effect(input: &OracleInput<'_>, index: &KeyIndex, found: &mut Vec<Violati
             )),
         );
     }
-    if input.effects.is_empty() {
+    // An empty ledger is evidence (nothing was performed); no ledger at all is none.
+    if !input.ledgers_read {
         return;
     }
     let Some(inventory) = input.inventory else {
@@ -463,6 +471,36 @@ mod tests {
     }
 
     #[test]
+    fn a_shipment_created_anew_after_its_key_expired_is_allowed_once() {
+        // Proves the retention allowance is exact: a key reused past its retention and
+        // answered 201 (a probe on the wire) may stand beside the first shipment, and a
+        // third shipment under the key is still caught.
+        let mut fixture = Fixture::happy();
+        fixture.put_shipment(
+            "merchant-0",
+            "ship-0",
+            shipment("shp_2", "ord_1", ShipmentStatus::PendingLabel, None),
+        );
+        fixture.history.probe(crate::oracle::Probe {
+            rule: Some(crate::oracle::ProbeRule::ReusedAfterExpiry),
+            status: Some(201),
+            scope: Some(("merchant-0".into(), "ship-0".into())),
+            ..crate::oracle::Probe::default()
+        });
+        assert_eq!(fixture.check(ORACLE), vec![]);
+        assert_eq!(fixture.duplicates().shipments, 0);
+        fixture.put_shipment(
+            "merchant-0",
+            "ship-0",
+            shipment("shp_3", "ord_1", ShipmentStatus::PendingLabel, None),
+        );
+        assert_one(
+            &fixture.check(ORACLE),
+            "3 shipments for one idempotency key `ship-0`",
+        );
+    }
+
+    #[test]
     fn same_key_of_two_callers_is_not_a_duplicate() {
         // Proves scoping: another merchant's shipment under the same key string is fine.
         let mut fixture = Fixture::happy();
@@ -497,6 +535,19 @@ mod tests {
         let mut fixture = Fixture::happy();
         fixture.sell("lbl_9", "shp_lost", Some("label-shp_lost"));
         assert_one(&fixture.check(ORACLE), "which the target does not have");
+    }
+
+    #[test]
+    fn a_label_no_ledger_holds_is_caught_even_when_the_ledger_is_empty() {
+        // Proves an empty ledger is evidence, not absence: a shipment carrying a label the
+        // carrier's ledger does not hold is a violation when the ledger holds nothing at all
+        // (a carrier that forgot its sales), as when it holds other sales.
+        let mut fixture = Fixture::happy();
+        fixture.sales.clear();
+        assert_one(
+            &fixture.check(ORACLE),
+            "shp_1 carries lbl_1, which no downstream performed for it",
+        );
     }
 
     #[test]

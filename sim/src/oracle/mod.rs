@@ -13,6 +13,7 @@ mod ambiguity_resolved;
 mod client_discipline;
 mod credentials_honoured;
 mod exactly_once;
+mod service_probes;
 mod stable_replays;
 mod state_machine;
 mod webhook_once;
@@ -21,6 +22,9 @@ use std::fmt;
 use std::str::FromStr;
 
 pub use exactly_once::Duplicates;
+pub use service_probes::{
+    DOCUMENTED_RETENTION_MS, DOCUMENTED_SWEEP_BATCH, DOCUMENTED_SWEEP_INTERVAL_MS,
+};
 
 use crate::run::history::{History, OpId};
 use crate::scenario::Scenario;
@@ -51,6 +55,9 @@ pub enum OracleKind {
     /// During a key rotation, no request was refused (401) for a key that was active
     /// while it was in flight.
     CredentialsHonoured,
+    /// The probes sent after the settle (a misbehaving caller, replays at the edges of the
+    /// idempotency retention) were each answered as the README's rule for it says.
+    ServiceProbes,
     /// End-to-end latency per endpoint within the scenario's budgets (over all seeds).
     LatencyBudget,
 }
@@ -66,6 +73,7 @@ impl OracleKind {
         OracleKind::StateMachine,
         OracleKind::WebhookOnce,
         OracleKind::CredentialsHonoured,
+        OracleKind::ServiceProbes,
         OracleKind::LatencyBudget,
     ];
 
@@ -81,6 +89,7 @@ impl OracleKind {
             OracleKind::StateMachine => "state_machine",
             OracleKind::WebhookOnce => "webhook_once",
             OracleKind::CredentialsHonoured => "credentials_honoured",
+            OracleKind::ServiceProbes => "service_probes",
             OracleKind::LatencyBudget => "latency_budget",
         }
     }
@@ -113,6 +122,9 @@ impl OracleKind {
             OracleKind::CredentialsHonoured => {
                 "during a key rotation, no 401 for a key active while the request was in flight"
             }
+            OracleKind::ServiceProbes => {
+                "probes after the settle (unknown route, request ids, disagreeing keys, retention) answered as documented"
+            }
             OracleKind::LatencyBudget => {
                 "per-endpoint latency percentiles within the scenario's budgets"
             }
@@ -131,6 +143,7 @@ impl OracleKind {
             OracleKind::StateMachine => state_machine::check(input),
             OracleKind::WebhookOnce => webhook_once::check(input),
             OracleKind::CredentialsHonoured => credentials_honoured::check(input),
+            OracleKind::ServiceProbes => service_probes::check(input),
             OracleKind::LatencyBudget => Vec::new(),
         };
         for violation in &mut found {
@@ -225,6 +238,65 @@ pub struct OperatorProbe {
     pub outbox_after: (u64, u64, u64),
 }
 
+/// The rule a [`Probe`] crosses; the oracle `service_probes` judges each by its own rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ProbeRule {
+    /// A route the service does not have: 404 with the envelope's `route_not_found`.
+    UnknownRoute,
+    /// A valid caller-sent `X-Request-Id`: echoed.
+    RequestIdEchoed,
+    /// An invalid caller-sent `X-Request-Id`: replaced by a fresh, valid one.
+    RequestIdReplaced,
+    /// An `Idempotency-Key` header and a body key that disagree: 400, nothing stored.
+    KeysDisagree,
+    /// A key reused with another body: the 422 on the wire is in the service's reports.
+    KeyReuseReported,
+    /// The first create of a retention probe (its answer names the ids replays must keep).
+    RetentionFirst,
+    /// The same request again just inside the retention: the stored answer, no effect.
+    ReplayInsideRetention,
+    /// The store read over the operator route a sweep interval after the probe's records
+    /// expired: none of them left.
+    ExpiredSwept,
+    /// The key again after the retention: executed as a new request.
+    ReusedAfterExpiry,
+}
+
+/// One probe request and its raw answer, with what was around it: what the oracle needs to
+/// judge the rule without asking the service.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Probe {
+    /// The rule it crosses (`None` only in `Default`).
+    pub rule: Option<ProbeRule>,
+    /// What was sent, one line (method, path, the header or key at issue).
+    pub request: String,
+    /// The `X-Request-Id` it carried, if any.
+    pub request_id_sent: Option<String>,
+    /// Simulated time it was sent, ms.
+    pub sent_at_ms: u64,
+    /// The answer's status; `None` when none came back.
+    pub status: Option<u16>,
+    /// The answer's raw `X-Request-Id`.
+    pub request_id: Option<String>,
+    /// Whether the answer carried `Idempotent-Replayed: true`.
+    pub replayed: bool,
+    /// The answer's raw body.
+    pub body: bytes::Bytes,
+    /// The downstreams' effects (carrier labels sold) just before it was sent and just after
+    /// its answer: the ledger, not the service, says whether it touched the carrier.
+    pub effects: (u64, u64),
+    /// The service's own reports of the refusal this probe provokes, before and after.
+    pub reported: (u64, u64),
+    /// Keys the store still held, for probes about what is stored.
+    pub stored_keys: Vec<String>,
+    /// Simulated ms since the probe's first create was answered (retention probes).
+    pub since_first_ms: u64,
+    /// The id the probe's first create was answered with (retention probes).
+    pub first_id: Option<String>,
+    /// The caller and idempotency key it wrote under (retention probes).
+    pub scope: Option<(String, String)>,
+}
+
 /// One webhook delivery attempt as it left the sender and was answered: the raw signature
 /// header and body, so an oracle can tell which secrets signed it without asking anyone.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -284,6 +356,9 @@ pub struct OracleInput<'a> {
     pub inventory: Option<&'a Inventories>,
     /// Every effect the downstreams performed.
     pub effects: &'a [Effect],
+    /// Whether the target says how to read its downstreams' ledgers: when it does not,
+    /// `effects` is empty for want of a ledger, not because nothing was performed.
+    pub ledgers_read: bool,
     /// Webhook traffic, when the scenario has webhooks.
     pub webhooks: Option<&'a WebhookView>,
     /// Deliveries the webhook faults injected (replays, forgeries, copies) and the answers

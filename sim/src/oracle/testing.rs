@@ -334,6 +334,7 @@ impl Fixture {
             conventions: &ReferenceApi.conventions(),
             inventory: (!self.without_inventory).then_some(&inventories),
             effects: &effects,
+            ledgers_read: true,
             webhooks: webhooks.as_ref(),
             injections: &self.injections,
         })

@@ -2,7 +2,10 @@
 //!
 //! Inbound (carrier -> service): every tracking event the carrier logged was delivered and
 //! is recorded as processed in the service's durable store; no carrier event caused more
-//! than one outbound announcement; no forged event was taken in.
+//! than one outbound announcement; no forged event was taken in; and each parcel's story,
+//! as the carrier sent it, happened in order (label created, picked up, in transit, then
+//! delivered or exception, no scan dated before the one it follows), so that an event the
+//! service sees out of order was reordered on the way, not born so.
 //!
 //! Outbound (service -> merchant): every event the service committed to its outbox was
 //! delivered; the merchant acted on each exactly once and on nothing else (no forged or
@@ -22,7 +25,7 @@
 
 use std::collections::BTreeMap;
 
-use shipsim_system::api::ShipmentStatus;
+use shipsim_system::api::{ShipmentStatus, TrackingKind};
 use shipsim_system::receiver::Via;
 use shipsim_system::store::Delivery;
 
@@ -39,6 +42,7 @@ pub(super) fn check(input: &OracleInput<'_>) -> Vec<Violation> {
     };
     if view.settings.tracking {
         inbound(input, view, &mut found);
+        story_order(input, view, &mut found);
     }
     if view.settings.outbound {
         outbound(input, view, &mut found);
@@ -218,9 +222,11 @@ fn injections(input: &OracleInput<'_>, found: &mut Vec<Violation>) {
             continue;
         };
         // Only the receiver's own verdicts count: a 5xx (an injected HTTP fault in front
-        // of it, or a crash) neither accepts nor refuses.
+        // of it, or a crash) neither accepts nor refuses, and nor does a 429, which asks
+        // the sender to come back later (an injected rate-limit fault in front of the
+        // receiver answers it too: explore seeds 1231, 1468, 1485, 1736, 1968).
         let accepted = (200..300).contains(&status);
-        let refused = (400..500).contains(&status);
+        let refused = (400..500).contains(&status) && status != 429;
         let what = match injection.kind {
             InjectionKind::Forgery if accepted => "a forged delivery",
             InjectionKind::Replay if injection.stale(tolerance_s) && accepted => {
@@ -278,6 +284,50 @@ fn delivery_label(delivery: &Delivery) -> String {
             last_error,
         } => {
             format!("dead-lettered after {attempts} attempt(s): {last_error}")
+        }
+    }
+}
+
+/// Each parcel's story, as the carrier logged (and sent) it, is in order: its scans sorted
+/// by their place in the story (label created, picked up, in transit, then delivered or
+/// exception) carry non-decreasing `occurred_at_ms`. Scans a `webhook_burst` fault adds
+/// are outside any story and not judged.
+fn story_order(input: &OracleInput<'_>, view: &WebhookView, found: &mut Vec<Violation>) {
+    let place = |kind: TrackingKind| match kind {
+        TrackingKind::LabelCreated => 0,
+        TrackingKind::PickedUp => 1,
+        TrackingKind::InTransit => 2,
+        TrackingKind::Delivered | TrackingKind::Exception => 3,
+    };
+    let mut stories: BTreeMap<&str, Vec<(u8, u64, &str)>> = BTreeMap::new();
+    for item in &view.tracking {
+        let event = &item.event;
+        if event
+            .event_id
+            .starts_with(crate::reference::deployment::BURST_EVENT_PREFIX)
+        {
+            continue;
+        }
+        stories.entry(&event.label_id).or_default().push((
+            place(event.kind),
+            event.occurred_at_ms,
+            &event.event_id,
+        ));
+    }
+    for (label, mut scans) in stories {
+        scans.sort_unstable();
+        if let Some(pair) = scans.windows(2).find(|pair| pair[1].1 < pair[0].1) {
+            found.push(
+                Violation::new(
+                    ORACLE,
+                    input,
+                    format!("the carrier's story of label {label} is out of order"),
+                )
+                .evidence(format!(
+                    "scan {} (step {} of the story) occurred at {} ms, before scan {} (step {}) at {} ms",
+                    pair[1].2, pair[1].0, pair[1].1, pair[0].2, pair[0].0, pair[0].1
+                )),
+            );
         }
     }
 }
@@ -651,6 +701,52 @@ mod tests {
     }
 
     #[test]
+    fn a_story_delivered_before_it_was_in_transit_is_caught() {
+        // Proves the carrier's story is judged in order: a parcel delivered (at 500 ms)
+        // before it was in transit (at 900 ms) is one violation naming both scans, while a
+        // burst's extra scan outside the story, dated anywhere, is not judged.
+        let scans = |delivered_at_ms: u64| {
+            let mut fixture = clean();
+            let view = fixture.webhooks.as_mut().unwrap();
+            let label = Label {
+                label_id: "lbl_1".into(),
+                tracking_number: "1Z".into(),
+                shipment_ref: "shp_1".into(),
+                cost_cents: 1,
+            };
+            for (seq, kind, at_ms, id) in [
+                (2, TrackingKind::PickedUp, 300, "trk_2"),
+                (3, TrackingKind::InTransit, 900, "trk_3"),
+                (4, TrackingKind::Delivered, delivered_at_ms, "trk_4"),
+                (5, TrackingKind::InTransit, 2_000, "burst-0-0"),
+            ] {
+                fixture.tables.processed_events.insert(
+                    id.into(),
+                    ProcessedEvent {
+                        received_at_ms: at_ms,
+                        effect: None,
+                    },
+                );
+                view.tracking.push(TrackingItem {
+                    seq,
+                    event: tracking_event(&label, kind, at_ms, id.into()),
+                    due_at_ms: at_ms,
+                    delivery: Delivery::Delivered {
+                        attempts: 1,
+                        delivered_at_ms: at_ms,
+                    },
+                });
+            }
+            fixture
+        };
+        assert_eq!(scans(1_200).check(ORACLE), vec![]);
+        assert_one(
+            &scans(500).check(ORACLE),
+            "the carrier's story of label lbl_1 is out of order",
+        );
+    }
+
+    #[test]
     fn double_effects_are_caught_both_ways() {
         // Proves an event acted on twice by the merchant, and a carrier event causing two
         // announcements, are each caught.
@@ -723,6 +819,8 @@ mod tests {
             injected(InjectionKind::Forgery, 0, 502),
             injected(InjectionKind::Replay, 301, 503),
             injected(InjectionKind::Replay, 10, 500),
+            // Nor is a 429: come back later, not a verdict on the delivery.
+            injected(InjectionKind::Replay, 10, 429),
         ];
         assert_eq!(fixture.check(ORACLE), vec![]);
         fixture.injections = vec![injected(InjectionKind::Replay, 301, 200)];

@@ -1,11 +1,14 @@
 //! The reference order/shipment system as a [`Target`]: shipsim's exemplar and test bed,
 //! plugged in through the same public API a user's service is ([`Target`], [`Boot`],
 //! [`Api`](crate::Api)), with nothing private. Its pieces live in `shipsim-system`; this module only
-//! wires them: the service on the `service` host with a [`MemoryStore`], the carrier it
+//! wires them: the service on the `service` host with a [`MemoryStore`] (or, with `[service]
+//! store = "sqlite"`, the [`SqliteStore`] it ships with, on the host's simulated SQLite
+//! database: [`Boot::sqlite`]), the carrier it
 //! buys labels from on `carrier` (a ledger of every label sold), and, in scenarios with
 //! outbound webhooks, the merchants' receiver on `receiver`.
 
 mod api;
+pub(crate) mod probes;
 mod webhooks;
 
 use std::collections::BTreeMap;
@@ -17,12 +20,12 @@ use shipsim_system::carrier::{
 use shipsim_system::receiver::poll::PollConfig;
 use shipsim_system::receiver::{self, ReceiverConfig, ReceiverDeps, ReceiverLedger};
 use shipsim_system::service::{self, ServiceConfig, ServiceDeps, WebhookSettings, WebhookTarget};
-use shipsim_system::store::{IdemState, MemoryStore, Tables};
+use shipsim_system::store::{IdemState, MemoryStore, SimSqlite, SqliteStore, Store, Tables};
 use shipsim_system::webhook::{SecretRotation, SenderConfig};
 
 pub use api::ReferenceApi;
 
-use crate::scenario::{Scenario, SecretRotationSettings};
+use crate::scenario::{Scenario, SecretRotationSettings, ServiceStore};
 use crate::target::{Boot, Effect, Inventories, Inventory, Resource, Target, Unfinished};
 
 /// The service's API key at the carrier.
@@ -37,6 +40,10 @@ pub use crate::run::hosts::{CARRIER, RECEIVER};
 pub(crate) mod deployment {
     /// The operator's admin key (service and carrier admin endpoints).
     pub const ADMIN_KEY: &str = "ak_sim_operator";
+    /// The prefix of the ids of tracking events a `webhook_burst` fault schedules at the
+    /// carrier: extra scans outside any parcel's story.
+    pub const BURST_EVENT_PREFIX: &str = "burst-";
+
     /// The secret the carrier signs tracking events with.
     pub const CARRIER_WEBHOOK_SECRET: &str = "whsec_sim_carrier";
 
@@ -60,15 +67,11 @@ pub fn target() -> Target {
             receiver_router,
         )
         .inventory(|durables| {
-            durables
-                .get::<MemoryStore>(crate::target::SERVICE_HOST, "store")
-                .map(|store| {
-                    store.inspect(|live, durable| Inventories {
-                        live: inventory_of(live),
-                        durable: inventory_of(durable),
-                    })
-                })
-                .unwrap_or_default()
+            service_tables(durables, |live, durable| Inventories {
+                live: inventory_of(live),
+                durable: inventory_of(durable),
+            })
+            .unwrap_or_default()
         })
         .effects(|durables| {
             durables
@@ -76,7 +79,19 @@ pub fn target() -> Target {
                 .map(|ledger| effects_of(&ledger.sales()))
                 .unwrap_or_default()
         })
-        .quiesce(webhooks::needs_drain, webhooks::drain)
+        .quiesce(
+            |scenario: &Scenario| webhooks::needs_drain(scenario) || probes::wanted(scenario),
+            |context| {
+                Box::pin(async move {
+                    // The probes first: what they create (an order a misbehaving caller got
+                    // through) emits webhooks too, which the drain then waits for like any
+                    // other (explore seeds 124, 257, 338, 431: drained first, the probes'
+                    // order.created events were still in the outbox when the run ended).
+                    probes::run(&context).await;
+                    webhooks::drain(context.clone()).await;
+                })
+            },
+        )
         .webhook_parties(webhooks::Parties)
 }
 
@@ -143,6 +158,51 @@ fn api_keys(
     (keys, retirements)
 }
 
+/// The service's durable store, by this name on its host: a [`MemoryStore`], or the
+/// [`SimSqlite`] database its [`SqliteStore`] keeps its tables in.
+const STORE: &str = "store";
+
+/// Reads the service's tables as its running process sees them and as a crash would leave
+/// them, on whichever store the scenario runs it; `None` before the service's first boot.
+pub(crate) fn service_tables<R>(
+    durables: &crate::target::Durables,
+    read: impl FnOnce(&Tables, &Tables) -> R,
+) -> Option<R> {
+    let host = crate::target::SERVICE_HOST;
+    if let Some(db) = durables.get::<SimSqlite>(host, STORE) {
+        // SQLite acknowledges only what it committed, and a crash keeps every commit: the
+        // running process's view is the durable one. No task holds the connection between
+        // transactions (they never await), so it is free whenever the simulation reads it.
+        let tables = SqliteStore::sim_tables(&db)
+            .expect("the service's simulated database is readable between transactions");
+        return Some(read(&tables, &tables));
+    }
+    durables
+        .get::<MemoryStore>(host, STORE)
+        .map(|store| store.inspect(read))
+}
+
+/// The service's store for this boot, of the kind the scenario names.
+fn service_store(boot: &Boot) -> std::sync::Arc<dyn Store> {
+    match boot.scenario().service.store {
+        ServiceStore::Memory => boot.durable(STORE, MemoryStore::new),
+        ServiceStore::Sqlite => {
+            let db = boot
+                .sqlite(STORE)
+                .expect("an in-memory SQLite database opens");
+            let (store, boots_before) = SqliteStore::on_sim(&db)
+                .expect("the service's simulated database holds its own schema");
+            // The store counts the host's boots as the simulation does (one open per boot).
+            assert_eq!(
+                boots_before,
+                boot.boot_number(),
+                "the store's boot counter agrees with the host's"
+            );
+            std::sync::Arc::new(store)
+        }
+    }
+}
+
 fn service_router(boot: &Boot) -> axum::Router {
     let scenario = boot.scenario();
     let webhooks = webhook_settings(scenario);
@@ -155,8 +215,7 @@ fn service_router(boot: &Boot) -> axum::Router {
         carrier_policy: scenario.service.carrier,
         rate_limit: scenario.service.rate_limit,
         lock_lease_ms: scenario.service.lock_lease_ms,
-        // No simulated run lasts the 24 h a key is kept: the sweeper never fires here.
-        idempotency_retention_ms: service::IDEMPOTENCY_RETENTION_MS_DEFAULT,
+        idempotency_retention_ms: retention_ms(scenario),
         store_latency_ms: scenario.service.store_latency_ms,
         bugs: boot.bugs().clone(),
         admin_key: Some(deployment::ADMIN_KEY.to_string()),
@@ -164,7 +223,7 @@ fn service_router(boot: &Boot) -> axum::Router {
     };
     let deps = ServiceDeps {
         clock: boot.clock(),
-        store: boot.durable("store", MemoryStore::new),
+        store: service_store(boot),
         carrier: boot.downstream(CARRIER).transport(),
         observer: boot.observer(),
         seed: boot.seed("service"),
@@ -196,7 +255,33 @@ fn service_router(boot: &Boot) -> axum::Router {
             transport,
         ));
     }
+    // The sweeper runs as in a deployment (live mode spawns it too); with the default
+    // retention no simulated run lasts long enough for it to find anything.
+    tokio::task::spawn_local(service::run_idempotency_sweeper(
+        deps.store.clone(),
+        deps.clock.clone(),
+        retention_ms(scenario),
+        sweep_batch(scenario),
+    ));
     service::router(config, deps)
+}
+
+/// Records per sweep transaction: the scenario's (at most 100,000, so it fits), or the
+/// service's own.
+fn sweep_batch(scenario: &Scenario) -> usize {
+    scenario
+        .service
+        .idempotency_sweep_batch
+        .and_then(|batch| usize::try_from(batch).ok())
+        .unwrap_or(service::SWEEP_BATCH_MAX)
+}
+
+/// The service's idempotency retention: the scenario's, or the service's own default.
+fn retention_ms(scenario: &Scenario) -> u64 {
+    scenario
+        .service
+        .idempotency_retention_ms
+        .unwrap_or(service::IDEMPOTENCY_RETENTION_MS_DEFAULT)
 }
 
 fn carrier_router(boot: &Boot) -> axum::Router {

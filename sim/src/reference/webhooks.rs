@@ -10,7 +10,6 @@ use rand_chacha::ChaCha8Rng;
 use shipsim_system::api::TrackingKind;
 use shipsim_system::carrier::{CarrierLedger, tracking_event};
 use shipsim_system::receiver::ReceiverLedger;
-use shipsim_system::store::MemoryStore;
 use shipsim_system::transport::{BoxFuture, HttpRequest, HttpResponse, Transport, TransportError};
 
 use super::{ADMIN_KEY, CARRIER, RECEIVER};
@@ -29,7 +28,9 @@ impl WebhookParties for Parties {
         forged: &BTreeSet<String>,
     ) -> Option<WebhookView> {
         let settings = scenario.webhooks?;
-        let store = durables.get::<MemoryStore>(SERVICE_HOST, "store");
+        let (tables, durable) =
+            super::service_tables(durables, |live, durable| (live.clone(), durable.clone()))
+                .unwrap_or_default();
         let carrier = durables.get::<CarrierLedger>(CARRIER, "ledger");
         let receiver = durables.get::<ReceiverLedger>(RECEIVER, "ledger");
         Some(WebhookView {
@@ -38,8 +39,8 @@ impl WebhookParties for Parties {
             effects: receiver.as_ref().map(|l| l.effects()).unwrap_or_default(),
             receiver_absorbed: receiver.map_or((0, 0), |l| l.absorbed()),
             forged: forged.clone(),
-            tables: store.as_ref().map(|s| s.snapshot()).unwrap_or_default(),
-            durable: store.map(|s| s.durable_snapshot()).unwrap_or_default(),
+            tables,
+            durable,
             deliveries: durables
                 .get::<WireLog>(SERVICE_HOST, WIRE_LOG)
                 .map(|log| log.deliveries())
@@ -72,7 +73,7 @@ impl WebhookParties for Parties {
                 &sale.label,
                 TrackingKind::InTransit,
                 due_at_ms,
-                format!("burst-{stream}-{index}"),
+                format!("{}{stream}-{index}", super::deployment::BURST_EVENT_PREFIX),
             );
             ledger
                 .schedule(event, due_at_ms)
@@ -151,20 +152,19 @@ pub(super) fn drain(context: QuiesceContext) -> BoxFuture<'static, ()> {
 /// what it missed). The wait reads the receiver's cursor only to know when to stop; the
 /// oracle judges what the merchant applied, not what the poller believed.
 async fn caught_up(durables: &Durables) {
-    let (Some(store), Some(ledger)) = (
-        durables.get::<MemoryStore>(SERVICE_HOST, "store"),
-        durables.get::<ReceiverLedger>(RECEIVER, "ledger"),
-    ) else {
+    let Some(ledger) = durables.get::<ReceiverLedger>(RECEIVER, "ledger") else {
         return;
     };
     for _poll in 0..DRAIN_POLLS_MAX {
-        let latest: BTreeMap<String, u64> = store.inspect(|live, _| {
-            let mut latest = BTreeMap::new();
+        let Some(latest) = super::service_tables(durables, |live, _| {
+            let mut latest: BTreeMap<String, u64> = BTreeMap::new();
             for record in live.outbox.values() {
                 latest.insert(record.caller.clone(), record.seq);
             }
             latest
-        });
+        }) else {
+            return;
+        };
         let behind = latest.iter().any(|(caller, seq)| {
             let read = ledger
                 .cursor(caller)
@@ -196,9 +196,9 @@ const PROBES: &[(&str, &str, ProbeKey)] = &[
 /// Sends [`PROBES`] to the service, filing each with its raw answer and the store's outbox
 /// counts around it in the service host's [`ProbeLog`] (`webhook_once` judges them).
 async fn probe_operator(transport: &dyn Transport, durables: &Durables) {
-    let Some(store) = durables.get::<MemoryStore>(SERVICE_HOST, "store") else {
+    if super::service_tables(durables, |_, _| ()).is_none() {
         return;
-    };
+    }
     let log = durables.get_or_init(SERVICE_HOST, PROBE_LOG, ProbeLog::default);
     for (method, path, key) in PROBES {
         let admin_key = match key {
@@ -208,9 +208,9 @@ async fn probe_operator(transport: &dyn Transport, durables: &Durables) {
         };
         let method_value = http::Method::from_bytes(method.as_bytes())
             .expect("the probes' methods are valid HTTP methods");
-        let outbox_before = outbox_counts(&store);
+        let outbox_before = outbox_counts(durables);
         let answer = send_admin(transport, method_value, path, admin_key).await;
-        let outbox_after = outbox_counts(&store);
+        let outbox_after = outbox_counts(durables);
         log.0
             .lock()
             .expect("probe log lock poisoned")
@@ -227,8 +227,8 @@ async fn probe_operator(transport: &dyn Transport, durables: &Durables) {
 }
 
 /// The outbox's (pending, delivered, dead letter) counts as the store holds them.
-fn outbox_counts(store: &MemoryStore) -> (u64, u64, u64) {
-    store.inspect(|live, _| {
+fn outbox_counts(durables: &Durables) -> (u64, u64, u64) {
+    super::service_tables(durables, |live, _| {
         let mut counts = (0, 0, 0);
         for record in live.outbox.values() {
             match record.delivery {
@@ -239,6 +239,7 @@ fn outbox_counts(store: &MemoryStore) -> (u64, u64, u64) {
         }
         counts
     })
+    .unwrap_or_default()
 }
 
 /// Sends `method path` with `admin_key` in `X-Admin-Key` (none when `None`); `None` when no

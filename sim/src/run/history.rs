@@ -12,6 +12,7 @@ use shipsim_system::client::{AttemptRecord, KeyPlacement};
 use shipsim_system::observe::SystemEvent;
 use shipsim_system::seed::Fnv64;
 
+use crate::oracle::{Probe, ProbeRule};
 use crate::target::Seen;
 
 /// Id of a logical operation, unique within a run.
@@ -294,6 +295,9 @@ impl Operation {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct History {
     operations: Vec<Operation>,
+    /// Requests a target's quiesce hook sent after the settle to cross a rule's boundary
+    /// (a misbehaving caller, a replay at the edge of the retention), as the wire answered.
+    probes: Vec<Probe>,
     /// Last invoke time per client, to assert time never runs backwards on one host.
     last_invoked_us: BTreeMap<String, u64>,
 }
@@ -366,6 +370,34 @@ impl History {
     #[must_use]
     pub fn operations(&self) -> &[Operation] {
         &self.operations
+    }
+
+    /// Files a probe and its answer.
+    pub fn probe(&mut self, probe: Probe) {
+        self.probes.push(probe);
+    }
+
+    /// Every probe, in the order sent.
+    #[must_use]
+    pub fn probes(&self) -> &[Probe] {
+        &self.probes
+    }
+
+    /// Resources `caller`'s `key` legitimately created anew after its retention expired
+    /// (probes answered 201 for a key reused past the retention): each may stand beside the
+    /// key's first resource (README, "Retention"; `service_probes` judges the reuse itself).
+    #[must_use]
+    pub fn created_after_expiry(&self, caller: &str, key: &str) -> u64 {
+        self.probes
+            .iter()
+            .filter(|p| {
+                p.rule == Some(ProbeRule::ReusedAfterExpiry)
+                    && p.status == Some(201)
+                    && p.scope
+                        .as_ref()
+                        .is_some_and(|(c, k)| c == caller && k == key)
+            })
+            .count() as u64
     }
 
     /// One operation.

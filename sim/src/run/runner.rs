@@ -371,6 +371,7 @@ fn judge(
         conventions: &plan.conventions,
         inventory: inventory.as_ref(),
         effects: &effects,
+        ledgers_read: !target.effects.is_empty(),
         webhooks: webhooks.as_ref(),
         injections: &state.injections,
     };

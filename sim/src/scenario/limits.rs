@@ -495,6 +495,20 @@ pub const LOCK_LEASE_MS: Field = Field::new(
     Limit::duration_ms(2),
     "ms, above `carrier_deadline_ms`, at most one simulated day",
 );
+/// `[service] idempotency_retention_ms`
+pub const IDEMPOTENCY_RETENTION_MS: Field = Field::new(
+    "service",
+    "idempotency_retention_ms",
+    Limit::duration_ms(1_000),
+    "ms a completed key is remembered, at least 1 s, at most one simulated day",
+);
+/// `[service] idempotency_sweep_batch`
+pub const IDEMPOTENCY_SWEEP_BATCH: Field = Field::new(
+    "service",
+    "idempotency_sweep_batch",
+    Limit::int(1, 100_000),
+    "records the sweeper deletes per transaction",
+);
 /// `[webhooks] tolerance_s`
 pub const TOLERANCE_S: Field = Field::new(
     "webhooks",
@@ -620,6 +634,8 @@ pub const FIELDS: &[Field] = &[
     CARRIER_DEADLINE_MS,
     CARRIER_ATTEMPTS,
     LOCK_LEASE_MS,
+    IDEMPOTENCY_RETENTION_MS,
+    IDEMPOTENCY_SWEEP_BATCH,
     TOLERANCE_S,
     EXCEPTION_PERCENT,
     SENDER_TIMEOUT_MS,

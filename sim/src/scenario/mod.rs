@@ -192,6 +192,49 @@ pub struct ServiceSettings {
     pub carrier: RetryPolicy,
     /// In-progress lock lease, ms.
     pub lock_lease_ms: u64,
+    /// Where the service keeps its tables.
+    pub store: ServiceStore,
+    /// How long a completed key is remembered, ms; `None`: the service's default (the
+    /// README's 24 h).
+    pub idempotency_retention_ms: Option<u64>,
+    /// Idempotency records the service's sweeper deletes per transaction; `None`: the
+    /// service's own (the README's 1,000).
+    pub idempotency_sweep_batch: Option<u64>,
+    /// After the settle, a misbehaving caller probes the service: an unknown route, valid
+    /// and invalid `X-Request-Id`s, a header key and a body key that disagree, a key reused
+    /// with another body (the `service_probes` oracle judges the answers).
+    pub probe_misuse: bool,
+    /// After the settle, a caller replays a shipment just inside the retention and, when the
+    /// retention is short enough to wait out, reuses its key after it expired and after a
+    /// sweep interval (with a burst of more records than one sweep transaction deletes).
+    pub probe_retention: bool,
+}
+
+/// `[service] store`: the store the reference service keeps its tables in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ServiceStore {
+    /// `"memory"` (the default): the simulated durable store, which models durability itself
+    /// (a lazy commit is lost unless the simulated OS flushed it before the crash).
+    #[default]
+    Memory,
+    /// `"sqlite"`: the SQLite store the service ships with (its tables, SQL and schema), on
+    /// an in-memory database kept outside the host, so a crash keeps exactly what SQLite
+    /// committed.
+    Sqlite,
+}
+
+impl ServiceStore {
+    /// Every store, in the order `shipsim list` and the errors name them.
+    pub const ALL: [ServiceStore; 2] = [ServiceStore::Memory, ServiceStore::Sqlite];
+
+    /// The name a scenario file spells it with.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            ServiceStore::Memory => "memory",
+            ServiceStore::Sqlite => "sqlite",
+        }
+    }
 }
 
 impl Default for ServiceSettings {
@@ -211,6 +254,11 @@ impl Default for ServiceSettings {
                 rate_limit: None,
             },
             lock_lease_ms: shipsim_system::service::LOCK_LEASE_MS_DEFAULT,
+            store: ServiceStore::Memory,
+            idempotency_retention_ms: None,
+            idempotency_sweep_batch: None,
+            probe_misuse: false,
+            probe_retention: false,
         }
     }
 }

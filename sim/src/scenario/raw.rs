@@ -99,6 +99,11 @@ pub(crate) struct RawService {
     pub carrier_deadline_ms: Option<Spanned<u64>>,
     pub carrier_attempts: Option<Spanned<u32>>,
     pub lock_lease_ms: Option<Spanned<u64>>,
+    pub store: Option<Spanned<String>>,
+    pub idempotency_retention_ms: Option<Spanned<u64>>,
+    pub idempotency_sweep_batch: Option<Spanned<u64>>,
+    pub probe_misuse: Option<Spanned<bool>>,
+    pub probe_retention: Option<Spanned<bool>>,
 }
 
 /// `[credentials]`

@@ -13,7 +13,8 @@ use super::raw::{self, RawScenario};
 use super::{
     BREAKER_DEFAULT, Budget, CredentialSettings, HostSettings, Mix, PollEvents,
     RETRY_BUDGET_DEFAULT, RunSettings, Scenario, ScenarioError, SecretRotationSettings, SeedRange,
-    ServiceSettings, TICK_MS_DEFAULT, Topology, WebhookSettings, WorkloadSettings, error, limits,
+    ServiceSettings, ServiceStore, TICK_MS_DEFAULT, Topology, WebhookSettings, WorkloadSettings,
+    error, limits,
 };
 use crate::fault::{self, FaultSpec, ParseContext};
 use crate::oracle::OracleKind;
@@ -722,6 +723,27 @@ fn validate_service(
     if let Some(v) = &raw.lock_lease_ms {
         service.lock_lease_ms = ctx.int(&limits::LOCK_LEASE_MS, v)?;
     }
+    if let Some(name) = &raw.store {
+        service.store = ServiceStore::ALL
+            .into_iter()
+            .find(|store| store.name() == name.get_ref())
+            .ok_or_else(|| {
+                let names = ServiceStore::ALL.map(ServiceStore::name);
+                let error = ctx.error(name, format!("unknown store `{}`", name.get_ref()));
+                match error::closest(name.get_ref(), names) {
+                    Some(guess) => error.with_hint(format!("did you mean `{guess}`?")),
+                    None => error.with_hint(format!("one of: {}", names.join(", "))),
+                }
+            })?;
+    }
+    if let Some(v) = &raw.idempotency_retention_ms {
+        service.idempotency_retention_ms = Some(ctx.int(&limits::IDEMPOTENCY_RETENTION_MS, v)?);
+    }
+    if let Some(v) = &raw.idempotency_sweep_batch {
+        service.idempotency_sweep_batch = Some(ctx.int(&limits::IDEMPOTENCY_SWEEP_BATCH, v)?);
+    }
+    service.probe_misuse = raw.probe_misuse.as_ref().is_some_and(|v| *v.get_ref());
+    service.probe_retention = raw.probe_retention.as_ref().is_some_and(|v| *v.get_ref());
     service.carrier.validate().map_err(|message| {
         let span = first_span([
             raw.carrier_deadline_ms.as_ref(),
@@ -816,5 +838,46 @@ mod secret_rotation_tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("needs outbound webhooks"), "{error}");
+    }
+}
+
+#[cfg(test)]
+mod service_store_tests {
+    use super::{Scenario, ServiceStore};
+
+    #[test]
+    fn the_service_store_is_parsed_strictly_and_written_back() {
+        // Proves `[service] store` takes exactly the two names, defaults to memory, is
+        // written back by `to_toml` (a repro of a SQLite run replays on SQLite), and that a
+        // misspelt or mistyped value is refused at its line and column with a hint.
+        let memory = Scenario::parse("s.toml", "s", "[hosts]\nclients = 1\n").expect("valid");
+        assert_eq!(memory.service.store, ServiceStore::Memory);
+        assert!(
+            !memory.to_toml().contains("store ="),
+            "the default is not written"
+        );
+
+        let sqlite =
+            Scenario::parse("s.toml", "s", "[service]\nstore = \"sqlite\"\n").expect("valid");
+        assert_eq!(sqlite.service.store, ServiceStore::Sqlite);
+        let again = Scenario::parse("s.toml", "s", &sqlite.to_toml()).expect("written back");
+        assert_eq!(again.service, sqlite.service);
+
+        let error = Scenario::parse("s.toml", "s", "[service]\nstore = \"sqlit\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("s.toml:2:9"), "{error}");
+        assert!(error.contains("unknown store `sqlit`"), "{error}");
+        assert!(error.contains("did you mean `sqlite`?"), "{error}");
+
+        let error = Scenario::parse("s.toml", "s", "[service]\nstore = \"postgres\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("one of: memory, sqlite"), "{error}");
+
+        let error = Scenario::parse("s.toml", "s", "[service]\nstore = 1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("s.toml:2:"), "{error}");
     }
 }

@@ -139,6 +139,21 @@ impl Scenario {
             let _ = writeln!(out, "carrier_deadline_ms = {}", s.carrier.deadline_ms);
             let _ = writeln!(out, "carrier_attempts = {}", s.carrier.attempt_count_max);
             let _ = writeln!(out, "lock_lease_ms = {}", s.lock_lease_ms);
+            if s.store != super::ServiceStore::Memory {
+                let _ = writeln!(out, "store = \"{}\"", s.store.name());
+            }
+            if let Some(retention) = s.idempotency_retention_ms {
+                let _ = writeln!(out, "idempotency_retention_ms = {retention}");
+            }
+            if let Some(batch) = s.idempotency_sweep_batch {
+                let _ = writeln!(out, "idempotency_sweep_batch = {batch}");
+            }
+            if s.probe_misuse {
+                let _ = writeln!(out, "probe_misuse = true");
+            }
+            if s.probe_retention {
+                let _ = writeln!(out, "probe_retention = true");
+            }
         }
 
         if let Some(w) = &self.webhooks {

@@ -102,6 +102,36 @@ impl QuiesceContext {
         &self.durables
     }
 
+    /// Simulated time since the run began, ms.
+    #[must_use]
+    pub fn now_ms(&self) -> u64 {
+        self.shared.now_us() / 1_000
+    }
+
+    /// Files a probe the hook sent (a request crossing a rule's boundary) with its answer,
+    /// for the `service_probes` oracle and the moments.
+    pub fn file_probe(&self, probe: crate::oracle::Probe) {
+        self.shared.lock().history.probe(probe);
+    }
+
+    /// How many of the system's own reports so far (the events it gives its `Observer`:
+    /// what its operator counts and logs) match `matching`.
+    #[must_use]
+    pub fn system_events(
+        &self,
+        matching: impl Fn(&shipsim_system::observe::SystemEvent) -> bool,
+    ) -> u64 {
+        self.shared
+            .lock()
+            .trace
+            .events()
+            .iter()
+            .filter(|event| {
+                matches!(&event.kind, crate::run::history::EventKind::System(e) if matching(e))
+            })
+            .count() as u64
+    }
+
     /// Deliveries the scenario's webhook faults injected (replays, forgeries, duplicate
     /// copies) that are still unanswered: wait for them too.
     #[must_use]

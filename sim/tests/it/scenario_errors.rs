@@ -263,3 +263,26 @@ fn the_misuse_knobs_are_checked_and_write_back() {
     assert_eq!(back.workload, scenario.workload);
     assert_eq!(back.webhooks, scenario.webhooks);
 }
+
+#[test]
+fn the_service_probe_knobs_are_checked_and_write_back() {
+    // Proves the retention knob is checked where it stands (under a second cannot be a
+    // retention the probes time against) and that the probe knobs survive a write and a
+    // read back.
+    assert_error(
+        "[service]\nidempotency_retention_ms = 10\n",
+        2,
+        28,
+        "`idempotency_retention_ms` 10 is outside",
+    );
+    let scenario = Scenario::parse(
+        "ok.toml",
+        "ok",
+        "[service]\nidempotency_retention_ms = 20000\nprobe_misuse = true\nprobe_retention = true\n",
+    )
+    .unwrap();
+    assert_eq!(scenario.service.idempotency_retention_ms, Some(20_000));
+    assert!(scenario.service.probe_misuse && scenario.service.probe_retention);
+    let back = Scenario::parse("back.toml", "back", &scenario.to_toml()).unwrap();
+    assert_eq!(back.service, scenario.service);
+}

@@ -382,13 +382,15 @@ pub fn check_admin_key(expected: Option<&str>, headers: &HeaderMap) -> Result<()
 }
 
 /// Deletes completed idempotency records past `retention_ms` every
-/// [`SWEEP_INTERVAL_MS`], in transactions of at most [`SWEEP_BATCH_MAX`] records, until the
-/// host dies. Expiry itself does not wait for the sweeper (a request finding an expired
-/// record treats it as absent); the sweeper only gives the space back.
+/// [`SWEEP_INTERVAL_MS`], in transactions of at most `batch_max` records (a deployment
+/// passes [`SWEEP_BATCH_MAX`]), repeating until a transaction deletes fewer, until the host
+/// dies. Expiry itself does not wait for the sweeper (a request finding an expired record
+/// treats it as absent); the sweeper only gives the space back.
 pub async fn run_idempotency_sweeper(
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     retention_ms: u64,
+    batch_max: usize,
 ) {
     loop {
         tokio::time::sleep(Duration::from_millis(SWEEP_INTERVAL_MS)).await;
@@ -399,13 +401,13 @@ pub async fn run_idempotency_sweeper(
                 .saturating_sub(retention_ms)
                 .saturating_add(1);
             let swept = store::transact(&*store, Durability::Sync, |tx| {
-                Ok::<_, store::StoreError>(tx.sweep_idempotency(created_before_ms, SWEEP_BATCH_MAX))
+                Ok::<_, store::StoreError>(tx.sweep_idempotency(created_before_ms, batch_max))
             });
             match swept {
                 Ok(0) => break,
                 Ok(swept) => {
                     tracing::info!(swept, "idempotency records past their retention deleted");
-                    if swept < SWEEP_BATCH_MAX as u64 {
+                    if swept < batch_max as u64 {
                         break;
                     }
                 }

@@ -157,6 +157,7 @@ pub(super) fn judge(
         conventions: &plan.conventions,
         inventory: inventories.as_ref(),
         effects: &state.effects,
+        ledgers_read: ledgers_known,
         webhooks: None,
         injections: &[],
     };

@@ -37,6 +37,17 @@
 //! keeps its label sales and tracking log in tables of this schema too, in its own file
 //! (its tables and rows: `carrier/journal.rs`).
 //!
+//! In the simulation. [`SqliteStore::on_sim`] puts the same tables, transactions and rows on
+//! a [`SimSqlite`]: an in-memory database that the simulation keeps outside the service's
+//! host, so it outlives the host's crashes exactly as a file outlives `kill -9`. There is no
+//! writer thread there: every transaction runs at once on the caller's thread, as
+//! [`super::MemoryStore`]'s do, so nothing depends on how threads are scheduled and a
+//! simulated crash (which drops the host's tasks, and with them the store) finds no
+//! transaction open: what committed survives, nothing else was ever written. Both
+//! durabilities are the same there: a process crash keeps what SQLite committed (WAL with
+//! `synchronous = NORMAL` does too); only a power loss, which the simulation does not
+//! model, tells them apart.
+//!
 //! Files: `schema.rs` (tables, migrations, opening a file), `tables.rs` (one `Table` impl per
 //! service table: name, columns, key, row <-> record), `tx.rs` (the `Tx` of one transaction,
 //! every read and write through `Table`), `columns.rs` (conversions every table shares), and
@@ -56,10 +67,13 @@ use rusqlite::{Connection, TransactionBehavior};
 
 use columns::unavailable;
 pub(crate) use schema::open_database;
+use schema::prepare;
 use tables::{Idempotency, Orders, Outbox, ProcessedEvents, Shipments};
 use tx::run_body;
 
-use super::{Durability, OwnedTxBody, Store, StoreError, Tables, Tx, TxDecision, TxFuture};
+use super::{
+    Durability, OwnedTxBody, SimSqlite, Store, StoreError, Tables, Tx, TxDecision, TxFuture,
+};
 
 struct Inner {
     connection: Connection,
@@ -107,10 +121,24 @@ struct Job {
 /// as if they had run one after the other), then one `COMMIT` and one fsync for all;
 /// none is answered before that fsync. [`Store::run_tx`] still runs on the caller's
 /// thread, for tests and tools.
+///
+/// In the simulation ([`SqliteStore::on_sim`]) the same tables live in a [`SimSqlite`] and
+/// every transaction runs at once on the caller's thread (see the module docs).
 pub struct SqliteStore {
-    inner: Arc<Mutex<Inner>>,
-    jobs: Option<std::sync::mpsc::Sender<Job>>,
-    writer: Option<std::thread::JoinHandle<()>>,
+    backend: Backend,
+}
+
+/// Where the database is and who runs its transactions.
+enum Backend {
+    /// A file of the store's own, written by its writer thread (live mode).
+    File {
+        inner: Arc<Mutex<Inner>>,
+        jobs: Option<std::sync::mpsc::Sender<Job>>,
+        writer: Option<std::thread::JoinHandle<()>>,
+    },
+    /// The simulation's in-memory database, kept across crashes by the simulation; every
+    /// transaction runs at once on the caller's thread.
+    Sim(SimSqlite),
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -141,27 +169,61 @@ impl SqliteStore {
             })
             .map_err(|e| StoreError::Unavailable(format!("cannot start the writer thread: {e}")))?;
         let store = SqliteStore {
-            inner,
-            jobs: Some(jobs),
-            writer: Some(writer),
+            backend: Backend::File {
+                inner,
+                jobs: Some(jobs),
+                writer: Some(writer),
+            },
         };
         Ok((store, boot))
     }
 
-    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Inner>, StoreError> {
-        self.inner
-            .lock()
-            .map_err(|_| StoreError::Unavailable("store lock poisoned".into()))
+    /// The store on the simulation's in-memory database `db` (the same instance at every
+    /// boot of the host): creates the tables on a fresh database and counts one more boot,
+    /// as opening a file does. Returns the store and how many boots came before this one.
+    ///
+    /// # Errors
+    /// [`StoreError`] when a task holds the database's connection, or SQLite refuses the
+    /// schema (a database of an unknown schema version).
+    pub fn on_sim(db: &SimSqlite) -> Result<(SqliteStore, u64), StoreError> {
+        let boot = prepare(&mut *sim_connection(db)?, "the simulated database")?;
+        let store = SqliteStore {
+            backend: Backend::Sim(db.clone()),
+        };
+        Ok((store, boot))
     }
+
+    /// Every table of the simulation's database `db`, read outside the host (the oracles'
+    /// view after a run), with no boot counted.
+    ///
+    /// # Errors
+    /// [`StoreError`] when a task holds the connection or a row cannot be read.
+    pub fn sim_tables(db: &SimSqlite) -> Result<Tables, StoreError> {
+        read_tables(&*sim_connection(db)?)
+    }
+}
+
+/// `db`'s connection, which no task holds between transactions (they never await).
+fn sim_connection(db: &SimSqlite) -> Result<crate::store::SqlConn, StoreError> {
+    db.try_lock()
+        .map_err(|e| StoreError::Unavailable(format!("the simulated database: {e}")))
+}
+
+fn lock(inner: &Mutex<Inner>) -> Result<std::sync::MutexGuard<'_, Inner>, StoreError> {
+    inner
+        .lock()
+        .map_err(|_| StoreError::Unavailable("store lock poisoned".into()))
 }
 
 impl Drop for SqliteStore {
     /// Stops the writer thread once it has answered every queued transaction, so the file
     /// (and its exclusive lock) is released when the store is gone.
     fn drop(&mut self) {
-        drop(self.jobs.take());
-        if let Some(writer) = self.writer.take() {
-            let _ = writer.join();
+        if let Backend::File { jobs, writer, .. } = &mut self.backend {
+            drop(jobs.take());
+            if let Some(writer) = writer.take() {
+                let _ = writer.join();
+            }
         }
     }
 }
@@ -173,13 +235,7 @@ fn write_groups(inner: &Mutex<Inner>, queue: &std::sync::mpsc::Receiver<Job>) {
     while let Ok(first) = queue.recv() {
         // Take the connection first: whatever queues while it is busy joins this group.
         let inner = inner.lock();
-        let mut batch = vec![first];
-        while batch.len() < GROUP_JOBS_MAX {
-            match queue.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
+        let batch = take_queued(first, queue);
         let Ok(mut inner) = inner else {
             for job in batch {
                 let _ = job
@@ -198,6 +254,19 @@ fn write_groups(inner: &Mutex<Inner>, queue: &std::sync::mpsc::Receiver<Job>) {
             commit_group(&mut inner, durability, group);
         }
     }
+}
+
+/// `first` and whatever else is queued now, up to [`GROUP_JOBS_MAX`] jobs in all, in
+/// arrival order (the rest wait for the next group).
+fn take_queued(first: Job, queue: &std::sync::mpsc::Receiver<Job>) -> Vec<Job> {
+    let mut batch = vec![first];
+    while batch.len() < GROUP_JOBS_MAX {
+        match queue.try_recv() {
+            Ok(job) => batch.push(job),
+            Err(_) => break,
+        }
+    }
+    batch
 }
 
 /// One `BEGIN IMMEDIATE` .. `COMMIT` for `group`, each body in its own savepoint; answers
@@ -270,26 +339,28 @@ impl Store for SqliteStore {
         durability: Durability,
         body: &mut dyn FnMut(&mut dyn Tx) -> TxDecision,
     ) -> Result<(), StoreError> {
-        let mut inner = self.lock()?;
-        inner.set_durability(durability)?;
-        let tx = inner
-            .connection
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(unavailable)?;
-        match run_body(&tx, body) {
-            Err(error) => {
-                // Dropping the transaction rolls it back; say so explicitly.
-                let _ = tx.rollback();
-                Err(error)
+        match &self.backend {
+            Backend::File { inner, .. } => {
+                let mut inner = lock(inner)?;
+                inner.set_durability(durability)?;
+                run_immediate(&mut inner.connection, body)
             }
-            Ok(TxDecision::Abort) => tx.rollback().map_err(unavailable),
-            Ok(TxDecision::Commit) => tx.commit().map_err(unavailable),
+            // In memory, `synchronous` changes nothing (see the module docs).
+            Backend::Sim(db) => run_immediate(&mut *sim_connection(db)?, body),
         }
     }
 
-    fn run_tx_owned(&self, durability: Durability, body: OwnedTxBody) -> TxFuture {
+    fn run_tx_owned(&self, durability: Durability, mut body: OwnedTxBody) -> TxFuture {
+        let jobs = match &self.backend {
+            Backend::File { jobs, .. } => jobs,
+            Backend::Sim(_) => {
+                // At once, on the caller's thread: the simulation's hosts run one at a time.
+                let outcome = self.run_tx(durability, &mut *body);
+                return Box::pin(std::future::ready(outcome));
+            }
+        };
         let (reply, answer) = tokio::sync::oneshot::channel();
-        let queued = self.jobs.as_ref().is_some_and(|jobs| {
+        let queued = jobs.as_ref().is_some_and(|jobs| {
             jobs.send(Job {
                 durability,
                 body,
@@ -310,30 +381,56 @@ impl Store for SqliteStore {
     }
 
     fn read_all(&self) -> Result<Tables, StoreError> {
-        let inner = self.lock()?;
-        let connection = &inner.connection;
-        Ok(Tables {
-            idempotency: tables::whole::<Idempotency>(connection)?
-                .into_iter()
-                .map(|record| (record.scope.clone(), record))
-                .collect(),
-            orders: tables::whole::<Orders>(connection)?
-                .into_iter()
-                .map(|record| (record.order.id.clone(), record))
-                .collect(),
-            shipments: tables::whole::<Shipments>(connection)?
-                .into_iter()
-                .map(|record| (record.shipment.id.clone(), record))
-                .collect(),
-            processed_events: tables::whole::<ProcessedEvents>(connection)?
-                .into_iter()
-                .collect(),
-            outbox: tables::whole::<Outbox>(connection)?
-                .into_iter()
-                .map(|record| (record.seq, record))
-                .collect(),
-        })
+        match &self.backend {
+            Backend::File { inner, .. } => read_tables(&lock(inner)?.connection),
+            Backend::Sim(db) => read_tables(&*sim_connection(db)?),
+        }
     }
+}
+
+/// One `BEGIN IMMEDIATE` transaction of `body` on `connection`: committed if the body says
+/// so, rolled back if it aborts or fails.
+fn run_immediate(
+    connection: &mut Connection,
+    body: &mut dyn FnMut(&mut dyn Tx) -> TxDecision,
+) -> Result<(), StoreError> {
+    let tx = connection
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(unavailable)?;
+    match run_body(&tx, body) {
+        Err(error) => {
+            // Dropping the transaction rolls it back; say so explicitly.
+            let _ = tx.rollback();
+            Err(error)
+        }
+        Ok(TxDecision::Abort) => tx.rollback().map_err(unavailable),
+        Ok(TxDecision::Commit) => tx.commit().map_err(unavailable),
+    }
+}
+
+/// Every table of the database on `connection`.
+fn read_tables(connection: &Connection) -> Result<Tables, StoreError> {
+    Ok(Tables {
+        idempotency: tables::whole::<Idempotency>(connection)?
+            .into_iter()
+            .map(|record| (record.scope.clone(), record))
+            .collect(),
+        orders: tables::whole::<Orders>(connection)?
+            .into_iter()
+            .map(|record| (record.order.id.clone(), record))
+            .collect(),
+        shipments: tables::whole::<Shipments>(connection)?
+            .into_iter()
+            .map(|record| (record.shipment.id.clone(), record))
+            .collect(),
+        processed_events: tables::whole::<ProcessedEvents>(connection)?
+            .into_iter()
+            .collect(),
+        outbox: tables::whole::<Outbox>(connection)?
+            .into_iter()
+            .map(|record| (record.seq, record))
+            .collect(),
+    })
 }
 
 #[cfg(test)]
@@ -376,7 +473,10 @@ mod tests {
         let (store, _) = SqliteStore::open(&path).unwrap();
         let caller = std::thread::current().id();
         // Hold the connection so the writer waits with the first job while the rest queue.
-        let held = store.inner.lock().unwrap();
+        let Backend::File { inner, .. } = &store.backend else {
+            unreachable!("a file store")
+        };
+        let held = inner.lock().unwrap();
         let mut answers = Vec::new();
         let threads = Arc::new(Mutex::new(Vec::new()));
         for i in 0..10 {
@@ -444,6 +544,108 @@ mod tests {
             out.push(future.await);
         }
         out
+    }
+
+    #[test]
+    fn a_group_takes_at_most_group_jobs_max_jobs() {
+        // Proves the cap on a group: with more jobs queued than a group takes, the writer
+        // takes exactly GROUP_JOBS_MAX of them and leaves the rest queued for the next group.
+        let (jobs, queue) = std::sync::mpsc::channel();
+        let job = |marker: u64| {
+            let (reply, _) = tokio::sync::oneshot::channel();
+            let body: OwnedTxBody = Box::new(move |tx: &mut dyn Tx| {
+                tx.put_order(order(&format!("ord_{marker}")));
+                TxDecision::Commit
+            });
+            Job {
+                durability: Durability::Sync,
+                body,
+                reply,
+            }
+        };
+        let queued = GROUP_JOBS_MAX + 6;
+        for i in 1..u64::try_from(queued).unwrap() {
+            jobs.send(job(i)).unwrap();
+        }
+        let batch = take_queued(job(0), &queue);
+        assert_eq!(batch.len(), GROUP_JOBS_MAX);
+        let left = queue.try_iter().count();
+        assert_eq!(
+            left,
+            queued - GROUP_JOBS_MAX,
+            "the rest wait for the next group"
+        );
+    }
+
+    #[test]
+    fn lazy_commits_run_with_synchronous_normal_and_sync_ones_with_full() {
+        // Proves the durability of each commit reaches SQLite: a Lazy transaction runs with
+        // `synchronous = NORMAL` (1), a Sync one with `FULL` (2), on the caller's path and on
+        // the writer thread's.
+        let db = temp_db();
+        let (store, _) = SqliteStore::open(&db.path()).unwrap();
+        let synchronous = |store: &SqliteStore| -> i64 {
+            let Backend::File { inner, .. } = &store.backend else {
+                unreachable!("a file store")
+            };
+            let inner = inner.lock().unwrap();
+            inner
+                .connection
+                .query_row("PRAGMA synchronous", [], |row| row.get(0))
+                .unwrap()
+        };
+        assert_eq!(synchronous(&store), 2, "opened with FULL");
+        for (durability, expected) in [(Durability::Lazy, 1), (Durability::Sync, 2)] {
+            store
+                .run_tx(durability, &mut |_: &mut dyn Tx| TxDecision::Commit)
+                .unwrap();
+            assert_eq!(synchronous(&store), expected, "{durability:?} on run_tx");
+        }
+        block_on(store.run_tx_owned(Durability::Lazy, Box::new(|_| TxDecision::Commit))).unwrap();
+        assert_eq!(synchronous(&store), 1, "Lazy on the writer thread");
+    }
+
+    #[test]
+    fn on_the_simulated_database_a_crash_keeps_exactly_what_committed() {
+        // Proves what the simulation's SQLite runs rely on: transactions run at once on the
+        // caller's thread (an owned one is answered before it is polled, by a body that ran
+        // here), a committed write survives the store being dropped with its crashed host
+        // and the database reopened at the next boot, an aborted one is gone, and the boot
+        // counter counts the opens.
+        use crate::clock::FixedClock;
+        use crate::seed::Seed;
+        let db = SimSqlite::open(Seed(3), Arc::new(FixedClock(1_700_000_000_000))).unwrap();
+        let (store, boots_before) = SqliteStore::on_sim(&db).unwrap();
+        assert_eq!(boots_before, 0);
+        let caller = std::thread::current().id();
+        let ran_on = Arc::new(Mutex::new(None));
+        let answer = store.run_tx_owned(Durability::Sync, {
+            let ran_on = ran_on.clone();
+            Box::new(move |tx| {
+                *ran_on.lock().unwrap() = Some(std::thread::current().id());
+                tx.put_order(order("ord_kept"));
+                TxDecision::Commit
+            })
+        });
+        assert_eq!(
+            *ran_on.lock().unwrap(),
+            Some(caller),
+            "the body ran at once, on the caller's thread"
+        );
+        block_on(answer).unwrap();
+        let aborted: Result<(), StoreError> = transact(&store, Durability::Lazy, |tx| {
+            tx.put_order(order("ord_aborted"));
+            Err(StoreError::Unavailable("the body gives up".into()))
+        });
+        assert!(aborted.is_err());
+        drop(store);
+        assert!(!db.crash().unwrap(), "no transaction was left open");
+        db.boot(Arc::new(FixedClock(1_700_000_060_000)));
+        let (store, boots_before) = SqliteStore::on_sim(&db).unwrap();
+        assert_eq!(boots_before, 1);
+        let orders = store.read_all().unwrap().orders;
+        assert_eq!(orders.keys().collect::<Vec<_>>(), ["ord_kept"]);
+        assert_eq!(SqliteStore::sim_tables(&db).unwrap().orders, orders);
     }
 
     #[test]

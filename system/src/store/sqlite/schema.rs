@@ -138,6 +138,19 @@ pub(crate) fn open_database(path: &Path) -> Result<(Connection, u64), StoreError
     connection
         .pragma_update(None, "synchronous", "FULL")
         .map_err(unavailable)?;
+    let boot = prepare(&mut connection, &path.display().to_string())?;
+    connection
+        .busy_timeout(std::time::Duration::from_millis(BUSY_TIMEOUT_MS))
+        .map_err(unavailable)?;
+    Ok((connection, boot))
+}
+
+/// Brings the schema of the open database `connection` (called `name` in errors) up to
+/// [`SCHEMA_VERSION`] and counts one more boot of its owner: what opening a file does after
+/// its pragmas, and all that opening the simulation's in-memory database does (it has no
+/// file, so no journal mode, lock or fsync to set). Returns how many boots came before (0
+/// on a fresh database).
+pub(crate) fn prepare(connection: &mut Connection, name: &str) -> Result<u64, StoreError> {
     let version: i64 = connection
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .map_err(unavailable)?;
@@ -162,18 +175,15 @@ pub(crate) fn open_database(path: &Path) -> Result<(Connection, u64), StoreError
         }
         other => {
             return Err(corrupt(
-                &path.display().to_string(),
+                name,
                 format!("schema version {other}, this shipsim reads {SCHEMA_VERSION}"),
             ));
         }
     }
-    let boot = start_boot(&mut connection)?;
-    connection
-        .busy_timeout(std::time::Duration::from_millis(BUSY_TIMEOUT_MS))
-        .map_err(unavailable)?;
+    let boot = start_boot(connection)?;
     // Every statement the stores run, parsed once (SqliteTx uses `prepare_cached`).
     connection.set_prepared_statement_cache_capacity(STATEMENTS_CACHED_MAX);
-    Ok((connection, boot))
+    Ok(boot)
 }
 
 /// Counts one more start of the process that owns `connection`, durably, and returns how

@@ -1,0 +1,566 @@
+//! Probes of the reference service after the settle (`[service] probe_misuse`,
+//! `probe_retention`): requests that cross a documented rule's boundary which the workload's
+//! well-formed clients never send, each filed in the history with its raw answer and what
+//! the ledger, the store and the service's own reports said around it. The oracle
+//! `service_probes` judges them; this file only sends and records.
+//!
+//! They run in the quiesce hook, after the faults healed and the webhooks drained, as caller
+//! 0, with keys prefixed `probe-` that no workload client uses.
+
+use std::time::Duration;
+
+use shipsim_system::api::{
+    Address, CreateOrderRequest, CreateShipmentRequest, HEADER_API_KEY, HEADER_IDEMPOTENCY_KEY,
+    HEADER_IDEMPOTENT_REPLAYED, HEADER_REQUEST_ID, OrderItem, ServiceLevel,
+};
+use shipsim_system::carrier::CarrierLedger;
+use shipsim_system::observe::SystemEvent;
+use shipsim_system::store::MemoryStore;
+use shipsim_system::transport::{HttpResponse, Transport};
+
+use super::{ADMIN_KEY, CARRIER, CARRIER_API_KEY};
+use crate::oracle::{
+    DOCUMENTED_RETENTION_MS, DOCUMENTED_SWEEP_BATCH, DOCUMENTED_SWEEP_INTERVAL_MS, Probe, ProbeRule,
+};
+use crate::target::{Caller, QuiesceContext, SERVICE_HOST};
+
+/// The longest a probe waits before replaying inside the retention (simulated ms): longer
+/// than any retention a shorter-lived constant could pass for (a minute and a half), short
+/// enough to simulate in a second or two.
+pub const INSIDE_WAIT_MS_MAX: u64 = 100_000;
+
+/// Margin kept from every boundary the probes aim at, ms (network hops, store round trips).
+pub const MARGIN_MS: u64 = 2_000;
+
+/// The past-retention probes run only when the wait (retention plus a sweep interval) is at
+/// most this long (4 min): a day cannot be simulated in a test.
+pub const PAST_WAIT_MS_MAX: u64 = 240_000;
+
+/// Times a probe is sent again after a 429.
+const RATE_LIMITED_RETRIES_MAX: u32 = 5;
+
+/// Requests of the burst sent at once.
+const BURST_CONCURRENCY: usize = 50;
+
+/// A caller-sent request id the README accepts (letters, digits, `-`).
+pub const VALID_REQUEST_ID: &str = "probe-0f3c.trace:1";
+
+/// Caller-sent request ids the README does not accept: a space (length fine), and 129
+/// characters that are each allowed (one past the 128-character limit).
+pub fn invalid_request_ids() -> [String; 2] {
+    ["probe request id".to_string(), "r".repeat(129)]
+}
+
+/// Whether the probes need the quiesce hook.
+pub(super) fn wanted(scenario: &crate::scenario::Scenario) -> bool {
+    scenario.service.probe_misuse || scenario.service.probe_retention
+}
+
+/// Runs the probes the scenario asks for.
+pub(super) async fn run(context: &QuiesceContext) {
+    let service = context.client(SERVICE_HOST);
+    let carrier = context.client(CARRIER);
+    // Under a key rotation the service holds the caller's new key from the start and
+    // retires the old one later: the probes use the new key, as a caller past the rotation
+    // does, so that a refusal they get is about what they probe, not a retired key (explore
+    // seeds 146, 415, 430: the old key, retired before the probes ran, was answered 401).
+    let mut caller = Caller::new(0);
+    if context.scenario().credentials.is_some() {
+        caller.api_key = crate::scenario::CredentialSettings::rotated_key(&caller.api_key);
+    }
+    let probe = Prober {
+        context,
+        service: &*service,
+        carrier: &*carrier,
+        caller,
+    };
+    if context.scenario().service.probe_misuse {
+        probe.misuse().await;
+    }
+    if context.scenario().service.probe_retention {
+        probe.retention().await;
+    }
+}
+
+struct Prober<'a> {
+    context: &'a QuiesceContext,
+    service: &'a dyn Transport,
+    /// The carrier: its router shares the service's request context and envelope, and its
+    /// unknown routes are the framework's own 404s (it has no fallback of its own).
+    carrier: &'a dyn Transport,
+    caller: Caller,
+}
+
+/// An order body, `reference` telling bodies apart.
+fn order_body(reference: &str, key_in_body: Option<&str>) -> Vec<u8> {
+    serde_json::to_vec(&CreateOrderRequest {
+        reference: reference.to_string(),
+        items: vec![OrderItem {
+            sku: "SKU-100".into(),
+            quantity: 1,
+        }],
+        ship_to: Address {
+            name: "Probe Customer".into(),
+            line1: "1 Edge Street".into(),
+            city: "Springfield".into(),
+            postal_code: "12345".into(),
+            country: "DE".into(),
+        },
+        idempotency_key: key_in_body.map(str::to_string),
+    })
+    .expect("API types serialise")
+}
+
+fn shipment_body() -> Vec<u8> {
+    serde_json::to_vec(&CreateShipmentRequest {
+        service_level: ServiceLevel::Ground,
+        weight_grams: 1_200,
+        idempotency_key: None,
+    })
+    .expect("API types serialise")
+}
+
+/// The `id` field of a JSON body.
+fn id_of(body: &[u8]) -> Option<String> {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()?
+        .get("id")?
+        .as_str()
+        .map(str::to_string)
+}
+
+impl Prober<'_> {
+    fn now_ms(&self) -> u64 {
+        self.context.now_ms()
+    }
+
+    fn sales(&self) -> u64 {
+        self.context
+            .durables()
+            .get::<CarrierLedger>(CARRIER, "ledger")
+            .map_or(0, |ledger| ledger.sales().len() as u64)
+    }
+
+    /// The service's reports (its events) of a refused reuse of `key`.
+    fn reuse_reports(&self, key: &str) -> u64 {
+        self.context.system_events(|event| {
+            matches!(event, SystemEvent::KeyReuseRejected { caller, key: k }
+                if *caller == self.caller.id && k == key)
+        })
+    }
+
+    /// Which of `keys` the store holds an idempotency record for (caller 0's).
+    fn stored(&self, keys: &[&str]) -> Vec<String> {
+        let Some(store) = self
+            .context
+            .durables()
+            .get::<MemoryStore>(SERVICE_HOST, "store")
+        else {
+            return Vec::new();
+        };
+        store.inspect(|live, _| {
+            live.idempotency
+                .values()
+                .filter(|r| {
+                    r.scope.caller == self.caller.id && keys.contains(&r.scope.key.as_str())
+                })
+                .map(|r| r.scope.key.clone())
+                .collect()
+        })
+    }
+
+    /// Sends one request (5 s deadline each time), again after the `Retry-After` of a 429
+    /// (a rate-limited scenario's limiter is not what the probes are about), up to
+    /// [`RATE_LIMITED_RETRIES_MAX`] times; `None` when no answer came back.
+    async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Option<HttpResponse> {
+        let mut answer = self
+            .send_once(self.service, method, path, headers, body.clone())
+            .await;
+        for _ in 0..RATE_LIMITED_RETRIES_MAX {
+            let Some(wait_s) = answer
+                .as_ref()
+                .filter(|a| a.status() == http::StatusCode::TOO_MANY_REQUESTS)
+                .map(|a| {
+                    a.headers()
+                        .get(http::header::RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.trim().parse::<u64>().ok())
+                        .unwrap_or(1)
+                })
+            else {
+                break;
+            };
+            tokio::time::sleep(Duration::from_secs(wait_s.clamp(1, 10))).await;
+            answer = self
+                .send_once(self.service, method, path, headers, body.clone())
+                .await;
+        }
+        answer
+    }
+
+    async fn send_once(
+        &self,
+        host: &dyn Transport,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Option<HttpResponse> {
+        let mut builder = http::Request::builder()
+            .method(method)
+            .uri(format!("http://{SERVICE_HOST}{path}"));
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        if !body.is_empty() {
+            builder = builder.header("content-type", "application/json");
+        }
+        let request = builder.body(bytes::Bytes::from(body)).ok()?;
+        tokio::time::timeout(Duration::from_secs(5), host.send(request))
+            .await
+            .ok()?
+            .ok()
+    }
+
+    /// Sends and files one probe; returns the answer.
+    #[allow(clippy::too_many_arguments)]
+    async fn probe(
+        &self,
+        rule: ProbeRule,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+        reported_key: Option<&str>,
+        first: Option<(u64, &str)>,
+    ) -> Option<HttpResponse> {
+        let (probe, answer) = self
+            .exchange(rule, method, path, headers, body, reported_key, first)
+            .await;
+        self.context.file_probe(probe);
+        answer
+    }
+
+    /// Sends one probe to the service and builds its record, unfiled.
+    #[allow(clippy::too_many_arguments)]
+    async fn exchange(
+        &self,
+        rule: ProbeRule,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+        reported_key: Option<&str>,
+        first: Option<(u64, &str)>,
+    ) -> (Probe, Option<HttpResponse>) {
+        let request_id_sent = headers
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(HEADER_REQUEST_ID))
+            .map(|(_, value)| (*value).to_string());
+        let shown: Vec<String> = headers
+            .iter()
+            .filter(|(name, _)| *name != HEADER_API_KEY)
+            .map(|(name, value)| format!("{name}: {value}"))
+            .collect();
+        let request = format!(
+            "{method} {path} [{}] {}",
+            shown.join(", "),
+            String::from_utf8_lossy(&body)
+        );
+        let reported_before = reported_key.map_or(0, |k| self.reuse_reports(k));
+        let sales_before = self.sales();
+        let sent_at_ms = self.now_ms();
+        let answer = self.send(method, path, headers, body).await;
+        let header = |name: &str| {
+            answer
+                .as_ref()
+                .and_then(|a| a.headers().get(name))
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let probe = Probe {
+            rule: Some(rule),
+            request,
+            request_id_sent,
+            sent_at_ms,
+            status: answer.as_ref().map(|a| a.status().as_u16()),
+            request_id: header(HEADER_REQUEST_ID),
+            replayed: header(HEADER_IDEMPOTENT_REPLAYED).as_deref() == Some("true"),
+            body: answer
+                .as_ref()
+                .map(|a| a.body().clone())
+                .unwrap_or_default(),
+            effects: (sales_before, self.sales()),
+            reported: (
+                reported_before,
+                reported_key.map_or(0, |k| self.reuse_reports(k)),
+            ),
+            stored_keys: Vec::new(),
+            since_first_ms: first.map_or(0, |(at, _)| sent_at_ms.saturating_sub(at)),
+            first_id: first.map(|(_, id)| id.to_string()),
+            scope: headers
+                .iter()
+                .find(|(name, _)| *name == HEADER_IDEMPOTENCY_KEY)
+                .map(|(_, key)| (self.caller.id.clone(), (*key).to_string())),
+        };
+        (probe, answer)
+    }
+
+    /// A misbehaving-but-plausible caller: a typo'd route, its own request ids (one valid,
+    /// two not), a header key and a body key that disagree, a key reused with another body.
+    async fn misuse(&self) {
+        let api_key = self.caller.api_key.clone();
+        let auth = (HEADER_API_KEY, api_key.as_str());
+        self.probe(
+            ProbeRule::UnknownRoute,
+            "GET",
+            "/v1/shipmentz",
+            &[auth],
+            Vec::new(),
+            None,
+            None,
+        )
+        .await;
+        self.carrier_unknown_route().await;
+        self.probe(
+            ProbeRule::RequestIdEchoed,
+            "GET",
+            "/v1/orders/ord_probe_missing",
+            &[auth, (HEADER_REQUEST_ID, VALID_REQUEST_ID)],
+            Vec::new(),
+            None,
+            None,
+        )
+        .await;
+        for id in invalid_request_ids() {
+            self.probe(
+                ProbeRule::RequestIdReplaced,
+                "GET",
+                "/v1/orders/ord_probe_missing",
+                &[auth, (HEADER_REQUEST_ID, id.as_str())],
+                Vec::new(),
+                None,
+                None,
+            )
+            .await;
+        }
+        let (header_key, body_key) = ("probe-disagree-header", "probe-disagree-body");
+        let (mut probe, _) = self
+            .exchange(
+                ProbeRule::KeysDisagree,
+                "POST",
+                "/v1/orders",
+                &[auth, (HEADER_IDEMPOTENCY_KEY, header_key)],
+                order_body("PO-probe-disagree", Some(body_key)),
+                None,
+                None,
+            )
+            .await;
+        probe.stored_keys = self.stored(&[header_key, body_key]);
+        self.context.file_probe(probe);
+        let key = "probe-reuse";
+        self.send(
+            "POST",
+            "/v1/orders",
+            &[auth, (HEADER_IDEMPOTENCY_KEY, key)],
+            order_body("PO-probe-reuse-1", None),
+        )
+        .await;
+        self.probe(
+            ProbeRule::KeyReuseReported,
+            "POST",
+            "/v1/orders",
+            &[auth, (HEADER_IDEMPOTENCY_KEY, key)],
+            order_body("PO-probe-reuse-2", None),
+            Some(key),
+            None,
+        )
+        .await;
+    }
+
+    /// The service's carrier client with a typo'd route: the carrier's router has no
+    /// fallback, so the framework's own 404 must still come out in the envelope.
+    async fn carrier_unknown_route(&self) {
+        let (method, path) = ("GET", "/v1/labelz");
+        let sales = self.sales();
+        let sent_at_ms = self.now_ms();
+        let answer = self
+            .send_once(
+                self.carrier,
+                method,
+                path,
+                &[(HEADER_API_KEY, CARRIER_API_KEY)],
+                Vec::new(),
+            )
+            .await;
+        let request_id = answer
+            .as_ref()
+            .and_then(|a| a.headers().get(HEADER_REQUEST_ID))
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        self.context.file_probe(Probe {
+            rule: Some(ProbeRule::UnknownRoute),
+            request: format!("{method} {CARRIER}{path}"),
+            sent_at_ms,
+            status: answer.as_ref().map(|a| a.status().as_u16()),
+            request_id,
+            body: answer.map(|a| a.body().clone()).unwrap_or_default(),
+            effects: (sales, self.sales()),
+            ..Probe::default()
+        });
+    }
+
+    /// A shipment replayed just inside the retention; when the retention can be waited out,
+    /// a burst of keys past one sweep's batch, the store read a sweep interval after they all
+    /// expired, and the shipment's key reused.
+    async fn retention(&self) {
+        let scenario = self.context.scenario();
+        let retention_ms = scenario
+            .service
+            .idempotency_retention_ms
+            .unwrap_or(DOCUMENTED_RETENTION_MS);
+        let api_key = self.caller.api_key.clone();
+        let auth = (HEADER_API_KEY, api_key.as_str());
+        let order = self
+            .send(
+                "POST",
+                "/v1/orders",
+                &[auth, (HEADER_IDEMPOTENCY_KEY, "probe-retention-order")],
+                order_body("PO-probe-retention", None),
+            )
+            .await;
+        let Some(order_id) = order.as_ref().and_then(|o| id_of(o.body())) else {
+            return;
+        };
+        let path = format!("/v1/orders/{order_id}/shipments");
+        let key = "probe-retention-shipment";
+        let headers = [auth, (HEADER_IDEMPOTENCY_KEY, key)];
+        let first = self
+            .probe(
+                ProbeRule::RetentionFirst,
+                "POST",
+                &path,
+                &headers,
+                shipment_body(),
+                None,
+                None,
+            )
+            .await;
+        let first_at_ms = self.now_ms();
+        let Some(first_id) = first.as_ref().and_then(|a| id_of(a.body())) else {
+            return;
+        };
+        let past = retention_ms + DOCUMENTED_SWEEP_INTERVAL_MS + MARGIN_MS <= PAST_WAIT_MS_MAX
+            && scenario.service.rate_limit.is_none();
+        if past {
+            self.burst(auth).await;
+        }
+        let last_created_ms = self.now_ms();
+        let inside_ms = retention_ms.min(INSIDE_WAIT_MS_MAX) - MARGIN_MS;
+        self.sleep_until(first_at_ms + inside_ms).await;
+        self.probe(
+            ProbeRule::ReplayInsideRetention,
+            "POST",
+            &path,
+            &headers,
+            shipment_body(),
+            None,
+            Some((first_at_ms, &first_id)),
+        )
+        .await;
+        if !past {
+            return;
+        }
+        self.sleep_until(last_created_ms + retention_ms + DOCUMENTED_SWEEP_INTERVAL_MS + MARGIN_MS)
+            .await;
+        self.probe(
+            ProbeRule::ExpiredSwept,
+            "GET",
+            "/v1/admin/state",
+            &[(shipsim_system::service::HEADER_ADMIN_KEY, ADMIN_KEY)],
+            Vec::new(),
+            None,
+            Some((last_created_ms, &first_id)),
+        )
+        .await;
+        self.probe(
+            ProbeRule::ReusedAfterExpiry,
+            "POST",
+            &path,
+            &headers,
+            shipment_body(),
+            None,
+            Some((first_at_ms, &first_id)),
+        )
+        .await;
+    }
+
+    /// One more order than a sweep deletes per transaction (the scenario's batch, or the
+    /// README's 1,000), sent [`BURST_CONCURRENCY`] at a time so they expire within a second
+    /// of each other.
+    async fn burst(&self, auth: (&str, &str)) {
+        let batch = self
+            .context
+            .scenario()
+            .service
+            .idempotency_sweep_batch
+            .and_then(|batch| usize::try_from(batch).ok())
+            .unwrap_or(DOCUMENTED_SWEEP_BATCH);
+        let keys: Vec<String> = (0..=batch).map(|i| format!("probe-burst-{i}")).collect();
+        for chunk in keys.chunks(BURST_CONCURRENCY) {
+            let sends = chunk.iter().map(|key| {
+                let reference = format!("PO-{key}");
+                async move {
+                    self.send(
+                        "POST",
+                        "/v1/orders",
+                        &[auth, (HEADER_IDEMPOTENCY_KEY, key.as_str())],
+                        order_body(&reference, None),
+                    )
+                    .await
+                }
+            });
+            join_all(sends.collect()).await;
+        }
+    }
+
+    async fn sleep_until(&self, at_ms: u64) {
+        let now = self.now_ms();
+        if at_ms > now {
+            tokio::time::sleep(Duration::from_millis(at_ms - now)).await;
+        }
+    }
+}
+
+/// Polls every future to completion, concurrently, on the calling task.
+async fn join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut pending: Vec<std::pin::Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = pending.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut all = true;
+        for (future, output) in pending.iter_mut().zip(outputs.iter_mut()) {
+            if output.is_none() {
+                match future.as_mut().poll(cx) {
+                    std::task::Poll::Ready(value) => *output = Some(value),
+                    std::task::Poll::Pending => all = false,
+                }
+            }
+        }
+        if all {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    outputs
+        .into_iter()
+        .map(|o| o.expect("every future finished"))
+        .collect()
+}
