@@ -462,7 +462,9 @@ impl Prober<'_> {
             self.burst(auth).await;
         }
         let last_created_ms = self.now_ms();
-        let inside_ms = retention_ms.min(INSIDE_WAIT_MS_MAX) - MARGIN_MS;
+        // A retention shorter than twice the margin (the minimum is 1 s) replays at its
+        // middle: the margin may not take the replay to the start, nor past the end.
+        let inside_ms = retention_ms.min(INSIDE_WAIT_MS_MAX) - MARGIN_MS.min(retention_ms / 2);
         self.sleep_until(first_at_ms + inside_ms).await;
         self.probe(
             ProbeRule::ReplayInsideRetention,
