@@ -3,6 +3,7 @@
 //! Every benchmark links this crate, so every benchmark runs on the allocator the `shipsim`
 //! binary ships with: the figures measure the harness as users run it.
 
+pub mod bare;
 pub mod byo;
 
 #[global_allocator]

@@ -73,18 +73,46 @@ impl Histogram {
     }
 }
 
-/// (method, route template).
-type RouteKey = (String, String);
+/// What is counted per (method, route template).
+#[derive(Debug, Default)]
+struct RouteSeries {
+    /// Requests by status class.
+    requests: BTreeMap<&'static str, u64>,
+    latency: Histogram,
+}
 
 #[derive(Debug, Default)]
 struct Series {
-    requests: BTreeMap<(RouteKey, &'static str), u64>,
-    latency: BTreeMap<RouteKey, Histogram>,
+    /// By method, then route template: nested rather than keyed by a `(String, String)`
+    /// pair so that counting a request looks its series up by `&str` and allocates only the
+    /// first time a route is seen. Iterated in (method, route) order, as the text format
+    /// lists them.
+    routes: BTreeMap<String, BTreeMap<String, RouteSeries>>,
     replays: u64,
     webhook_duplicates_absorbed: u64,
     /// By reason; both reasons are always listed, so a scrape sees the series from the start.
     webhook_ignored: BTreeMap<&'static str, u64>,
     webhook_unknown_fields: u64,
+}
+
+impl Series {
+    /// Every (method, route template) counted, in that order, with its series.
+    fn series(&self) -> impl Iterator<Item = (&str, &str, &RouteSeries)> {
+        self.routes.iter().flat_map(|(method, routes)| {
+            routes
+                .iter()
+                .map(move |(route, series)| (method.as_str(), route.as_str(), series))
+        })
+    }
+}
+
+/// The value of `key` in `map`, inserted as the default if absent; the key is copied into
+/// an owned `String` only then.
+fn entry_by_str<'m, V: Default>(map: &'m mut BTreeMap<String, V>, key: &str) -> &'m mut V {
+    if !map.contains_key(key) {
+        map.insert(key.to_string(), V::default());
+    }
+    map.get_mut(key).expect("inserted above if absent")
 }
 
 /// The reasons a carrier event is taken in without effect, as `reason` label values.
@@ -103,12 +131,9 @@ impl Metrics {
     /// If the metrics lock was poisoned.
     pub fn record(&self, method: &str, route: &str, status: u16, elapsed_us: u64, replayed: bool) {
         let mut state = self.state.lock().expect("metrics lock poisoned");
-        let key = (method.to_string(), route.to_string());
-        *state
-            .requests
-            .entry((key.clone(), status_class(status)))
-            .or_insert(0) += 1;
-        state.latency.entry(key).or_default().observe(elapsed_us);
+        let series = entry_by_str(entry_by_str(&mut state.routes, method), route);
+        *series.requests.entry(status_class(status)).or_insert(0) += 1;
+        series.latency.observe(elapsed_us);
         if replayed {
             state.replays += 1;
         }
@@ -164,18 +189,21 @@ impl Metrics {
             "# HELP shipsim_http_requests_total HTTP requests served, by route template and status class.\n\
              # TYPE shipsim_http_requests_total counter\n",
         );
-        for (((method, route), class), count) in &state.requests {
-            let _ = writeln!(
-                out,
-                "shipsim_http_requests_total{{method=\"{method}\",route=\"{}\",class=\"{class}\"}} {count}",
-                escape(route)
-            );
+        for (method, route, series) in state.series() {
+            for (class, count) in &series.requests {
+                let _ = writeln!(
+                    out,
+                    "shipsim_http_requests_total{{method=\"{method}\",route=\"{}\",class=\"{class}\"}} {count}",
+                    escape(route)
+                );
+            }
         }
         out.push_str(
             "# HELP shipsim_http_request_duration_seconds Time from request to response, by route template.\n\
              # TYPE shipsim_http_request_duration_seconds histogram\n",
         );
-        for ((method, route), histogram) in &state.latency {
+        for (method, route, series) in state.series() {
+            let histogram = &series.latency;
             let labels = format!("method=\"{method}\",route=\"{}\"", escape(route));
             let mut cumulative = 0;
             for (bound, count) in BUCKET_BOUNDS_US.iter().zip(histogram.buckets) {
@@ -263,17 +291,15 @@ pub(crate) async fn scrape(State(service): State<Arc<Service>>) -> Response {
 /// opens the request's span (handlers fill in the caller, key and ids as they learn them),
 /// measures the request, and logs its outcome.
 pub(crate) async fn observe(service: &Service, request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", MatchedPath::as_str)
-        .to_string();
-    let method = request.method().as_str().to_string();
+    // Handles, not copies: a matched path is a shared string and a standard method is
+    // stored inline, so neither allocates per request.
+    let matched = request.extensions().get::<MatchedPath>().cloned();
+    let route = matched.as_ref().map_or("unmatched", MatchedPath::as_str);
+    let method = request.method().clone();
     let request_id = request
         .extensions()
         .get::<RequestId>()
-        .map(|id| id.0.clone())
-        .unwrap_or_default();
+        .map_or("", |id| id.0.as_str());
     let span = tracing::info_span!(
         "request",
         request_id = %request_id,
@@ -293,7 +319,7 @@ pub(crate) async fn observe(service: &Service, request: Request, next: Next) -> 
     let replayed = response.headers().contains_key(HEADER_IDEMPOTENT_REPLAYED);
     service
         .metrics
-        .record(&method, &route, status, elapsed_us, replayed);
+        .record(method.as_str(), route, status, elapsed_us, replayed);
     span.in_scope(|| {
         tracing::info!(
             status,
@@ -340,6 +366,16 @@ mod tests {
                 "missing `{line}` in:\n{text}"
             );
         }
+        // Series are listed by method, then route, then class: sorted, so a scrape (and a
+        // trace that holds one) reads the same whatever order the requests came in.
+        let counters: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("shipsim_http_requests_total{"))
+            .collect();
+        let mut sorted = counters.clone();
+        sorted.sort_unstable();
+        assert_eq!(counters, sorted);
+        assert_eq!(counters.len(), 4);
     }
 
     #[test]
