@@ -3,6 +3,11 @@
 //! (when the target keeps such lists), a resource whose state says its downstream effect is
 //! done carries its reference and no other does, and the target's own invariants hold.
 //!
+//! Every answer is the resource it claims to be: a 2xx answer whose body the target's own
+//! adapter cannot read as the documented resource, or a read answered with another
+//! resource than the one asked for, is a violation (judged from the wire: the attempt's
+//! status and the body the adapter parsed, not from what the client concluded).
+//!
 //! Observations are the states clients read (reads and fresh creates; replays are stored
 //! snapshots by design and are left out). A read that starts after another read of the same
 //! resource finished must not see an earlier state.
@@ -10,6 +15,8 @@
 use std::collections::BTreeMap;
 
 use super::{OracleInput, OracleKind, Violation};
+use shipsim_system::client::AttemptOutcome;
+
 use crate::run::history::{OpId, OpOutcome};
 
 const ORACLE: OracleKind = OracleKind::StateMachine;
@@ -18,8 +25,63 @@ const ORACLE: OracleKind = OracleKind::StateMachine;
 type Observation = (u64, u64, usize, OpId, String);
 
 pub(super) fn check(input: &OracleInput<'_>) -> Vec<Violation> {
-    let mut found = observed_monotonic(input);
+    let mut found = answers_are_resources(input);
+    found.extend(observed_monotonic(input));
     found.extend(final_state(input));
+    found
+}
+
+/// Every 2xx answer is the documented resource, and a read's is the one it asked for.
+fn answers_are_resources(input: &OracleInput<'_>) -> Vec<Violation> {
+    let mut found = Vec::new();
+    for op in input.history.operations() {
+        let kind = input.kind(op).name();
+        match &op.outcome {
+            // The client ends an operation on its first 2xx answer, so a last attempt
+            // answered 2xx with the operation not Ok means the body could not be read
+            // (`ClientError::Decode`): injected faults never answer 2xx themselves, and a
+            // body cut by a reset fails as a transport error, not as a 2xx.
+            OpOutcome::Failed { reason } | OpOutcome::Ambiguous { reason } => {
+                let Some(last) = op.attempts.last() else {
+                    continue;
+                };
+                if let AttemptOutcome::Response { status, .. } = &last.outcome
+                    && (200..300).contains(status)
+                {
+                    found.push(
+                        Violation::new(
+                            ORACLE,
+                            input,
+                            format!(
+                                "op {}: answered {status} with a body that is not a {kind}",
+                                op.id
+                            ),
+                        )
+                        .ops([op.id])
+                        .evidence(reason.clone()),
+                    );
+                }
+            }
+            OpOutcome::Ok { resource, .. } => {
+                if let Some(target) = &op.target
+                    && resource.id != *target
+                {
+                    found.push(
+                        Violation::new(
+                            ORACLE,
+                            input,
+                            format!(
+                                "op {}: a read of {kind} {target} was answered with {}",
+                                op.id, resource.id
+                            ),
+                        )
+                        .ops([op.id]),
+                    );
+                }
+            }
+            OpOutcome::Pending | OpOutcome::Rejected { .. } => {}
+        }
+    }
     found
 }
 
@@ -172,6 +234,53 @@ mod tests {
 
     use super::super::testing::{Fixture, Resource, assert_one, ok_attempt, op_kind, shipment};
     use super::*;
+
+    #[test]
+    fn a_success_whose_body_is_not_the_resource_is_caught() {
+        // Proves a 2xx answer the adapter could not read as the resource is caught, and a
+        // read answered with another resource than the one it asked for.
+        let mut fixture = Fixture::happy();
+        fixture.op(
+            "merchant-0",
+            op_kind("get_shipment"),
+            None,
+            None,
+            Some("shp_1"),
+            vec![ok_attempt(200, None)],
+            OpOutcome::Failed {
+                reason: "undecodable 200 response: EOF while parsing".into(),
+            },
+        );
+        assert_one(
+            &fixture.check(ORACLE),
+            "answered 200 with a body that is not a shipment",
+        );
+
+        let mut fixture = Fixture::happy();
+        fixture.op(
+            "merchant-0",
+            op_kind("get_shipment"),
+            None,
+            None,
+            Some("shp_2"),
+            vec![ok_attempt(200, None)],
+            OpOutcome::Ok {
+                status: 200,
+                replayed: false,
+                resource: Resource::Shipment(Box::new(shipment(
+                    "shp_1",
+                    "ord_1",
+                    ShipmentStatus::LabelPurchased,
+                    Some("lbl_1"),
+                )))
+                .into(),
+            },
+        );
+        assert_one(
+            &fixture.check(ORACLE),
+            "a read of shipment shp_2 was answered with shp_1",
+        );
+    }
 
     #[test]
     fn a_read_going_backwards_is_caught() {
