@@ -120,6 +120,9 @@ pub enum Moment {
     /// A key was reused after the idempotency retention expired and a sweep interval passed,
     /// and answered (`[service] probe_retention` with a short retention).
     KeyReusedAfterExpiry,
+    /// A delivery of the service's outbox failed and the event was delivered by a later
+    /// attempt of the sender's own retry schedule (not by an operator's redelivery).
+    WebhookRetried,
 }
 
 impl Moment {
@@ -157,6 +160,7 @@ impl Moment {
         Moment::MisuseProbed,
         Moment::ReplayInsideRetention,
         Moment::KeyReusedAfterExpiry,
+        Moment::WebhookRetried,
     ];
 
     /// The name scenario files (`reach = [...]`) and reports use.
@@ -195,6 +199,7 @@ impl Moment {
             Moment::MisuseProbed => "misuse_probed",
             Moment::ReplayInsideRetention => "replay_inside_retention",
             Moment::KeyReusedAfterExpiry => "key_reused_after_expiry",
+            Moment::WebhookRetried => "webhook_retried",
         }
     }
 
@@ -259,6 +264,9 @@ impl Moment {
             Moment::ReplayInsideRetention => "a write was replayed just inside the key retention",
             Moment::KeyReusedAfterExpiry => {
                 "a key was reused after its retention expired and a sweep interval passed"
+            }
+            Moment::WebhookRetried => {
+                "a failed delivery of the service's outbox was retried on its schedule and delivered"
             }
         }
     }
@@ -381,6 +389,9 @@ impl Moment {
             Moment::KeyReusedAfterExpiry => {
                 probes_answered(run.history, |rule| rule == ProbeRule::ReusedAfterExpiry)
             }
+            Moment::WebhookRetried => system_events(run.trace, |event| {
+                matches!(event, SystemEvent::WebhookDelivered { sender, attempts, .. } if sender == "service" && *attempts >= 2)
+            }),
         }
     }
 }

@@ -251,3 +251,256 @@ fn live_files_reopen_whole() {
         "the whole tracking log comes back"
     );
 }
+
+/// A transport that answers from a script and keeps what it answered: the wire the
+/// merchant's client is judged against.
+struct Scripted {
+    answers: std::sync::Mutex<Vec<shipsim_system::transport::HttpResponse>>,
+    carried: std::sync::Mutex<Vec<(u16, Option<String>)>>,
+}
+
+impl shipsim_system::transport::Transport for Scripted {
+    fn send(
+        &self,
+        _request: shipsim_system::transport::HttpRequest,
+    ) -> shipsim_system::transport::BoxFuture<
+        '_,
+        Result<shipsim_system::transport::HttpResponse, shipsim_system::transport::TransportError>,
+    > {
+        let answer = self.answers.lock().expect("script lock").remove(0);
+        let replayed = answer
+            .headers()
+            .get(shipsim_system::api::HEADER_IDEMPOTENT_REPLAYED)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        self.carried
+            .lock()
+            .expect("wire lock")
+            .push((answer.status().as_u16(), replayed));
+        Box::pin(async move { Ok(answer) })
+    }
+}
+
+/// A clock that stands still, for what is judged at one instant.
+struct Frozen(u64);
+
+impl shipsim_system::clock::Clock for Frozen {
+    fn now_ms(&self) -> u64 {
+        self.0
+    }
+}
+
+#[test]
+#[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
+fn merchant_client_reports_what_the_wire_carried() {
+    use shipsim_system::api::{Address, HEADER_IDEMPOTENT_REPLAYED, Order, OrderStatus};
+    use shipsim_system::client::{
+        ClientError, KeyPlacement, RetryPolicy, ShipClient, ShipClientConfig,
+    };
+
+    // What the merchant's own client (`ShipClient`, the client the system ships; the
+    // simulation's workload runs shipsim's client of any target instead) tells its caller
+    // must be what the wire carried: an answer is "replayed" iff it carried
+    // `Idempotent-Replayed: true`, and an operation that gave up names the status its last
+    // attempt was answered with. Judged against a scripted transport's record of what it
+    // answered.
+    let order = Order {
+        id: "ord_1".into(),
+        reference: "ref-1".into(),
+        status: OrderStatus::Created,
+        items: Vec::new(),
+        ship_to: Address {
+            name: "n".into(),
+            line1: "l".into(),
+            city: "c".into(),
+            postal_code: "12345".into(),
+            country: "DE".into(),
+        },
+        shipment_ids: Vec::new(),
+        created_at_ms: 1,
+    };
+    let body = bytes::Bytes::from(serde_json::to_vec(&order).expect("an order serialises"));
+    let answer = |status: u16, replayed: Option<&str>| {
+        let mut builder = http::Response::builder().status(status);
+        if let Some(value) = replayed {
+            builder = builder.header(HEADER_IDEMPOTENT_REPLAYED, value);
+        }
+        builder.body(body.clone()).expect("a valid response")
+    };
+    let transport = std::sync::Arc::new(Scripted {
+        answers: std::sync::Mutex::new(vec![
+            answer(201, None),
+            answer(200, Some("true")),
+            answer(503, None),
+            answer(503, None),
+        ]),
+        carried: std::sync::Mutex::new(Vec::new()),
+    });
+    let mut policy = RetryPolicy::new(1_000, 10_000);
+    policy.attempt_count_max = 2;
+    policy.backoff_ms_base = 0;
+    policy.backoff_ms_max = 0;
+    let client = ShipClient::new(
+        transport.clone(),
+        std::sync::Arc::new(Frozen(1_700_000_000_000)),
+        shipsim_system::seed::Seed(1),
+        ShipClientConfig {
+            base_url: "http://service".into(),
+            api_key: "key".into(),
+            policy,
+            bugs: BugSet::none(),
+        },
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("a runtime");
+    let request = shipsim_system::api::CreateOrderRequest {
+        reference: "ref-1".into(),
+        items: Vec::new(),
+        ship_to: order.ship_to.clone(),
+        idempotency_key: None,
+    };
+    let first = runtime.block_on(client.create_order(&request, "k-1", KeyPlacement::Header));
+    let again = runtime.block_on(client.create_order(&request, "k-1", KeyPlacement::Header));
+    let failed = runtime.block_on(client.create_order(&request, "k-2", KeyPlacement::Header));
+    let wire = transport.carried.lock().expect("wire lock").clone();
+    assert_eq!(wire.len(), 4, "four answers went over the wire: {wire:?}");
+    for (report, (status, header)) in [(&first, &wire[0]), (&again, &wire[1])] {
+        let success = report.result.as_ref().expect("a 2xx is a success");
+        assert_eq!(success.status, *status);
+        assert_eq!(
+            success.replayed,
+            header.as_deref() == Some("true"),
+            "the client reported replayed = {} for an answer that carried Idempotent-Replayed: {header:?}",
+            success.replayed
+        );
+    }
+    let last = wire[3].0.to_string();
+    match &failed.result {
+        Err(ClientError::AttemptsExhausted {
+            attempts,
+            last: said,
+        }) => {
+            assert_eq!(*attempts, 2);
+            assert_eq!(
+                said, &last,
+                "the client gave up naming its last attempt `{said}`; the wire answered it {last}"
+            );
+        }
+        other => panic!("two 503s with two attempts allowed must exhaust them: {other:?}"),
+    }
+    for (attempt, (status, _)) in failed.attempts.iter().zip(&wire[2..]) {
+        assert_eq!(
+            attempt.outcome.label(),
+            status.to_string(),
+            "an attempt's label names the status the wire carried"
+        );
+    }
+}
+
+#[test]
+#[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
+fn a_retired_signing_secret_signs_nothing_from_its_instant() {
+    use shipsim_system::observe::NoopObserver;
+    use shipsim_system::transport::{
+        BoxFuture, HttpRequest, HttpResponse, Transport, TransportError,
+    };
+    use shipsim_system::webhook::{
+        DeliveryQueue, DeliveryResult, Outgoing, SecretRotation, SenderConfig, run_sender, verify,
+    };
+
+    // The service's secret rotation (README, "Credentials"): from `old_until_ms` the old
+    // secret signs nothing. The sender's own delivery, signed on the very millisecond of the
+    // retirement (and on the one before it), is judged from the signature header it put on
+    // the wire: at the retirement the new secret alone verifies it, one ms before both do.
+    // A simulated run signs at the retirement instant only by chance (a sender's look on
+    // that exact millisecond), so the boundary is driven here, on a clock that stands still.
+    struct One(std::sync::Mutex<Option<Outgoing>>);
+    impl DeliveryQueue for One {
+        fn due(&self, _: u64, _: usize, _: BTreeSet<u64>) -> BoxFuture<'_, Vec<Outgoing>> {
+            let next = self.0.lock().expect("queue lock").take();
+            Box::pin(async move { next.into_iter().collect() })
+        }
+        fn settle(&self, _: u64, _: DeliveryResult) -> BoxFuture<'_, ()> {
+            Box::pin(async {})
+        }
+        fn next_due_ms(&self, _: BTreeSet<u64>) -> BoxFuture<'_, Option<u64>> {
+            Box::pin(async { None })
+        }
+    }
+    struct Wire(std::sync::Mutex<Option<tokio::sync::oneshot::Sender<HttpRequest>>>);
+    impl Transport for Wire {
+        fn send(
+            &self,
+            request: HttpRequest,
+        ) -> BoxFuture<'_, Result<HttpResponse, TransportError>> {
+            if let Some(tx) = self.0.lock().expect("wire lock").take() {
+                let _ = tx.send(request);
+            }
+            Box::pin(async {
+                Ok(http::Response::builder()
+                    .status(200)
+                    .body(bytes::Bytes::new())
+                    .expect("a valid response"))
+            })
+        }
+    }
+    let retired_at_ms = 1_700_000_020_000;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("a runtime");
+    for (signed_at_ms, old_signs) in [(retired_at_ms - 1, true), (retired_at_ms, false)] {
+        let body = bytes::Bytes::from_static(br#"{"event_id":"evt_1"}"#);
+        let queue = std::sync::Arc::new(One(std::sync::Mutex::new(Some(Outgoing {
+            seq: 1,
+            event_id: "evt_1".into(),
+            url: "http://receiver/webhooks/merchant-0".into(),
+            secret: "whsec_old".into(),
+            previous_secret: None,
+            rotation: Some(SecretRotation {
+                secret: "whsec_new".into(),
+                from_ms: retired_at_ms - 10_000,
+                old_until_ms: retired_at_ms,
+            }),
+            body: body.clone(),
+            attempts: 0,
+            first_due_at_ms: signed_at_ms,
+        }))));
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let wire = std::sync::Arc::new(Wire(std::sync::Mutex::new(Some(tx))));
+        let request = runtime.block_on(async {
+            let sender = tokio::spawn(run_sender(
+                "outbox",
+                queue,
+                wire,
+                std::sync::Arc::new(Frozen(signed_at_ms)),
+                shipsim_system::seed::Seed(1),
+                SenderConfig::DEFAULT,
+                std::sync::Arc::new(NoopObserver),
+            ));
+            let request = rx.await.expect("the sender delivers its one event");
+            sender.abort();
+            request
+        });
+        let header = request
+            .headers()
+            .get(shipsim_system::webhook::HEADER_SIGNATURE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let under =
+            |secret: &str| verify(secret, header.as_deref(), &body, signed_at_ms, 300).is_ok();
+        assert!(
+            under("whsec_new"),
+            "signed under the new secret at {signed_at_ms}: {header:?}"
+        );
+        assert_eq!(
+            under("whsec_old"),
+            old_signs,
+            "a delivery signed {} ms before the retirement of the old secret carried {:?}",
+            retired_at_ms - signed_at_ms,
+            header
+        );
+    }
+}

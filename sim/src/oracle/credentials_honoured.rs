@@ -301,6 +301,7 @@ mod secret_tests {
                 sent_at_us: 1_000_000,
                 answered_at_us: 1_010_000,
                 status: Some(status),
+                boot: 0,
             }],
             operator_probes: Vec::new(),
         });

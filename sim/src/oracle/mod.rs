@@ -196,8 +196,8 @@ pub struct WebhookView {
     pub tables: shipsim_system::store::Tables,
     /// The service's store as it would survive a crash at the end.
     pub durable: shipsim_system::store::Tables,
-    /// The service's deliveries to the merchants as the wire carried them, recorded when
-    /// the scenario rotates the webhook secrets (empty otherwise).
+    /// The service's deliveries to the merchants as the wire carried them (every attempt,
+    /// answered or cut short by the sender's timeout or a crash), in the order they ended.
     pub deliveries: Vec<SignedDelivery>,
     /// Requests a misbehaving caller (and the operator) sent to the outbox's operator routes
     /// after the settle phase, as the wire answered them (`[webhooks] probe_operator`; empty
@@ -313,6 +313,9 @@ pub struct SignedDelivery {
     pub answered_at_us: u64,
     /// The answer's status; `None` when none came back.
     pub status: Option<u16>,
+    /// The boot of the sending host it left from: attempts of one boot were scheduled by one
+    /// running sender.
+    pub boot: u64,
 }
 
 /// The webhook traffic of a target with a carrier that sends tracking events and a service

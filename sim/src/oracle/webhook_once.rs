@@ -18,6 +18,12 @@
 //! whichever way (or both ways) it came; and what came from the feed was applied in the
 //! service's commit order.
 //!
+//! The outbox's sender keeps its retry schedule (README, "Webhooks", "Retry schedule"): a
+//! failed attempt is retried once its full-jitter backoff has run (at most the backoff's cap
+//! for that attempt) and the sender's next look has come (at most `poll_ms` later), unless
+//! every delivery slot was busy in between. Judged from the wire: each attempt's end and the
+//! next attempt's start, as the service's outbound transport carried them.
+//!
 //! The outbox's operator routes (`[webhooks] probe_operator`): a caller without the admin key,
 //! or with a wrong one, is refused (401 or 403, with the error envelope) and requeues no dead
 //! letter; the operator's own read of the outbox counts is what the store holds. Judged from
@@ -47,6 +53,7 @@ pub(super) fn check(input: &OracleInput<'_>) -> Vec<Violation> {
     if view.settings.outbound {
         outbound(input, view, &mut found);
         announcements(input, view, &mut found);
+        retry_schedule(input, view, &mut found);
     }
     operator_probes(input, view, &mut found);
     receiver_refusals(input, view, &mut found);
@@ -77,6 +84,140 @@ fn receiver_refusals(input: &OracleInput<'_>, view: &WebhookView, found: &mut Ve
             .evidence("the report's count of refused deliveries under-counts the attacks the receiver met"),
         );
     }
+}
+
+/// The tick the simulation's timers fire on rounds a wait up by less than one tick, and the
+/// sender's clock reads whole milliseconds: the slack the retry schedule is judged with.
+const SCHEDULE_SLACK_MS: u64 = 1;
+
+/// A failed delivery is retried on schedule (README, "Webhooks", "Retry schedule"): the
+/// sender sleeps until the retry's due time (the failure plus a full-jitter backoff of at
+/// most `backoff_cap_ms(attempt)`), and looks at its queue at most once per `poll_ms`, so the
+/// next attempt of the event leaves no later than the cap plus `poll_ms` (plus one tick)
+/// after the failed one ended. Judged from the wire, per event and per boot of the service
+/// (a crash restarts the schedule), for the first `attempt_count_max` attempts (later ones
+/// follow an operator's redelivery, not a backoff); excused when every delivery slot was
+/// busy at some moment of the wait (the retry then waits for a slot) and under a clock fault
+/// (the sender's due times are read on its clock, its sleeps on the simulation's).
+fn retry_schedule(input: &OracleInput<'_>, view: &WebhookView, found: &mut Vec<Violation>) {
+    if input
+        .scenario
+        .faults
+        .iter()
+        .any(|f| f.kind.info().family == crate::fault::Family::Time)
+    {
+        return;
+    }
+    let sender = view.settings.sender;
+    let tick_ms = input.scenario.run.tick_ms;
+    let mut by_event: BTreeMap<(u64, String), Vec<&super::SignedDelivery>> = BTreeMap::new();
+    for delivery in &view.deliveries {
+        let Some(event_id) = serde_json::from_slice::<serde_json::Value>(&delivery.body)
+            .ok()
+            .and_then(|v| {
+                v.get("event_id")
+                    .and_then(|id| id.as_str())
+                    .map(str::to_string)
+            })
+        else {
+            continue;
+        };
+        by_event
+            .entry((delivery.boot, event_id))
+            .or_default()
+            .push(delivery);
+    }
+    let mut late: Vec<String> = Vec::new();
+    for ((boot, event_id), mut attempts) in by_event {
+        attempts.sort_by_key(|d| (d.sent_at_us, d.answered_at_us));
+        for (index, pair) in attempts.windows(2).enumerate() {
+            let attempt = u32::try_from(index).unwrap_or(u32::MAX);
+            if attempt + 1 >= sender.attempt_count_max {
+                break;
+            }
+            let (failed, next) = (pair[0], pair[1]);
+            if failed.status.is_some_and(|s| (200..300).contains(&s)) {
+                // Delivered: a later send of the event is an operator's or a duplicate's.
+                break;
+            }
+            let cap_ms = shipsim_system::client::backoff_cap_ms(
+                attempt,
+                sender.backoff_ms_base,
+                sender.backoff_ms_max,
+            );
+            let bound_us = (cap_ms + sender.poll_ms + tick_ms + SCHEDULE_SLACK_MS) * 1_000;
+            let waited_us = next.sent_at_us.saturating_sub(failed.answered_at_us);
+            if waited_us <= bound_us
+                || slots_full(
+                    &view.deliveries,
+                    boot,
+                    (failed.answered_at_us, next.sent_at_us),
+                    sender.concurrency,
+                )
+            {
+                continue;
+            }
+            late.push(format!(
+                "{event_id}: attempt {} ended at {:.3} ms ({}), attempt {} left at {:.3} ms: {} ms later, past the backoff cap of {cap_ms} ms + poll {} ms + tick {tick_ms} ms",
+                attempt + 1,
+                failed.answered_at_us as f64 / 1_000.0,
+                failed
+                    .status
+                    .map_or_else(|| "no answer".to_string(), |s| format!("status {s}")),
+                attempt + 2,
+                next.sent_at_us as f64 / 1_000.0,
+                waited_us / 1_000,
+                sender.poll_ms,
+            ));
+        }
+    }
+    if let Some(first) = late.first() {
+        found.push(
+            Violation::new(
+                ORACLE,
+                input,
+                format!(
+                    "the outbox sender retried {} failed deliveries later than its schedule allows; first: {first}",
+                    late.len()
+                ),
+            )
+            .evidence("a retry is due when its backoff has run; the sender looks when one is due, at most once per poll")
+            .evidence(format!("{} late retries in all", late.len())),
+        );
+    }
+}
+
+/// Whether, at some moment of `window` (µs), `slots` deliveries of `boot` were in flight at
+/// once: the sender then had no slot for a retry that fell due.
+fn slots_full(
+    deliveries: &[super::SignedDelivery],
+    boot: u64,
+    window: (u64, u64),
+    slots: usize,
+) -> bool {
+    // Starts sort before ends at the same moment, so touching attempts count as overlapping
+    // (the generous reading: more waits excused).
+    let mut edges: Vec<(u64, u8)> = Vec::new();
+    for delivery in deliveries.iter().filter(|d| d.boot == boot) {
+        if delivery.sent_at_us > window.1 || delivery.answered_at_us < window.0 {
+            continue;
+        }
+        edges.push((delivery.sent_at_us.max(window.0), 0));
+        edges.push((delivery.answered_at_us.min(window.1), 1));
+    }
+    edges.sort_unstable();
+    let mut in_flight = 0usize;
+    for (_, edge) in edges {
+        if edge == 0 {
+            in_flight += 1;
+            if in_flight >= slots {
+                return true;
+            }
+        } else {
+            in_flight = in_flight.saturating_sub(1);
+        }
+    }
+    false
 }
 
 /// The event types that announce a change of a shipment's status by the carrier's scans.
@@ -1109,5 +1250,62 @@ mod tests {
         );
         assert_eq!(counted(2), vec![]);
         assert_eq!(counted(5), vec![]);
+    }
+
+    #[test]
+    fn a_retry_later_than_its_backoff_cap_and_a_poll_is_caught() {
+        // Proves the retry schedule is judged from the wire: an event whose first attempt
+        // failed and whose second left 1 s later (the default schedule allows the first
+        // backoff's cap, 100 ms, plus a 20 ms poll and a 5 ms tick) is caught; 120 ms later
+        // is fine, and so is 1 s later when four deliveries held every slot meanwhile, or
+        // when the second attempt came from another boot (a crash restarted the sender).
+        let attempt =
+            |event: &str, sent_ms: u64, answered_ms: u64, status: Option<u16>, boot: u64| {
+                super::super::SignedDelivery {
+                    caller: "merchant-0".into(),
+                    signature: None,
+                    body: bytes::Bytes::from(format!(r#"{{"event_id":"{event}"}}"#)),
+                    sent_at_us: sent_ms * 1_000,
+                    answered_at_us: answered_ms * 1_000,
+                    status,
+                    boot,
+                }
+            };
+        let judged = |deliveries: Vec<super::super::SignedDelivery>| {
+            let mut fixture = clean();
+            fixture.webhooks.as_mut().unwrap().deliveries = deliveries;
+            fixture
+                .check(ORACLE)
+                .into_iter()
+                .filter(|v| v.message.contains("retried"))
+                .collect::<Vec<_>>()
+        };
+        assert_one(
+            &judged(vec![
+                attempt("evt_1", 1_000, 1_010, None, 1),
+                attempt("evt_1", 2_010, 2_020, Some(200), 1),
+            ]),
+            "the outbox sender retried 1 failed deliveries later than its schedule allows; first: evt_1: attempt 1 ended at 1010.000 ms",
+        );
+        assert_eq!(
+            judged(vec![
+                attempt("evt_1", 1_000, 1_010, Some(503), 1),
+                attempt("evt_1", 1_130, 1_140, Some(200), 1),
+            ]),
+            vec![]
+        );
+        let mut busy = vec![
+            attempt("evt_1", 1_000, 1_010, None, 1),
+            attempt("evt_1", 2_010, 2_020, Some(200), 1),
+        ];
+        busy.extend((2..=5).map(|n| attempt(&format!("evt_{n}"), 1_100, 1_600, None, 1)));
+        assert_eq!(judged(busy), vec![]);
+        assert_eq!(
+            judged(vec![
+                attempt("evt_1", 1_000, 1_010, None, 1),
+                attempt("evt_1", 2_010, 2_020, Some(200), 2),
+            ]),
+            vec![]
+        );
     }
 }

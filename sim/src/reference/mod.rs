@@ -230,14 +230,17 @@ fn service_router(boot: &Boot) -> axum::Router {
         boot: boot.boot_number(),
     };
     if !webhooks.targets.is_empty() {
-        let mut transport = boot.webhook_sender(RECEIVER, false).transport();
+        // The wire is recorded: `credentials_honoured` reads the signatures under a secret
+        // rotation, `webhook_once` the retry schedule. Recording awaits nothing and draws
+        // nothing, so it moves no delivery and no trace hash.
+        let transport: std::sync::Arc<dyn shipsim_system::transport::Transport> =
+            std::sync::Arc::new(webhooks::Recorded {
+                inner: boot.webhook_sender(RECEIVER, false).transport(),
+                log: boot.durable(webhooks::WIRE_LOG, webhooks::WireLog::default),
+                boot: boot.boot_number(),
+            });
         let mut rotations = BTreeMap::new();
         if let Some(rotation) = scenario.credentials.and_then(|c| c.secrets) {
-            // The wire is recorded only under a secret rotation, the one oracle reading it.
-            transport = std::sync::Arc::new(webhooks::Recorded {
-                inner: transport,
-                log: boot.durable(webhooks::WIRE_LOG, webhooks::WireLog::default),
-            });
             for (caller, target) in &webhooks.targets {
                 let rotated = SecretRotation {
                     secret: SecretRotationSettings::rotated_secret(&target.secret),

@@ -293,7 +293,8 @@ async fn redeliver(transport: &dyn Transport, path: &str) -> u64 {
 pub(super) const WIRE_LOG: &str = "wire";
 
 /// The service's outbound deliveries as they left it and were answered, kept outside the
-/// host so a crash loses none: the wire `credentials_honoured` judges a secret rotation by.
+/// host so a crash loses none: the wire `credentials_honoured` judges a secret rotation by,
+/// and `webhook_once` the sender's retry schedule.
 #[derive(Default)]
 pub(super) struct WireLog(std::sync::Mutex<Vec<SignedDelivery>>);
 
@@ -329,14 +330,40 @@ impl crate::target::Durable for ProbeLog {
     }
 }
 
-/// A transport that files every request it carries, with its answer, in a [`WireLog`].
+/// A transport that files every request it carries, with its answer, in a [`WireLog`]. An
+/// attempt the sender cut short (its timeout, or a crash of the host) is filed too, when its
+/// future is dropped, with no status: the wire saw it leave and never saw it answered.
 pub(super) struct Recorded {
     pub(super) inner: std::sync::Arc<dyn Transport>,
     pub(super) log: std::sync::Arc<WireLog>,
+    /// The host's boot.
+    pub(super) boot: u64,
 }
 
-fn elapsed_us() -> u64 {
-    turmoil::sim_elapsed().map_or(0, |e| u64::try_from(e.as_micros()).unwrap_or(u64::MAX))
+fn elapsed_us() -> Option<u64> {
+    turmoil::sim_elapsed().map(|e| u64::try_from(e.as_micros()).unwrap_or(u64::MAX))
+}
+
+/// One attempt on its way: filed in the log when it ends, answered or dropped.
+struct InFlight {
+    log: std::sync::Arc<WireLog>,
+    delivery: Option<SignedDelivery>,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Some(mut delivery) = self.delivery.take() {
+            // Dropped outside the simulation (the host's runtime torn down by a crash):
+            // the end is unknown, the attempt is filed as ending when it began.
+            delivery.answered_at_us =
+                elapsed_us().map_or(delivery.sent_at_us, |now| now.max(delivery.sent_at_us));
+            self.log
+                .0
+                .lock()
+                .expect("wire log lock poisoned")
+                .push(delivery);
+        }
+    }
 }
 
 impl Transport for Recorded {
@@ -354,22 +381,24 @@ impl Transport for Recorded {
                 .get(shipsim_system::webhook::HEADER_SIGNATURE)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string);
-            let body = request.body().clone();
-            let sent_at_us = elapsed_us();
-            let answer = self.inner.send(request).await;
-            let status = answer.as_ref().ok().map(|r| r.status().as_u16());
-            self.log
-                .0
-                .lock()
-                .expect("wire log lock poisoned")
-                .push(SignedDelivery {
+            let sent_at_us = elapsed_us().unwrap_or(0);
+            let mut in_flight = InFlight {
+                log: self.log.clone(),
+                delivery: Some(SignedDelivery {
                     caller,
                     signature,
-                    body,
+                    body: request.body().clone(),
                     sent_at_us,
-                    answered_at_us: elapsed_us(),
-                    status,
-                });
+                    answered_at_us: sent_at_us,
+                    status: None,
+                    boot: self.boot,
+                }),
+            };
+            let answer = self.inner.send(request).await;
+            if let Some(delivery) = in_flight.delivery.as_mut() {
+                delivery.status = answer.as_ref().ok().map(|r| r.status().as_u16());
+            }
+            drop(in_flight);
             answer
         })
     }

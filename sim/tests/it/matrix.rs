@@ -54,6 +54,7 @@ const RULES: &[&str] = &[
     "webhook.redelivery",
     "webhook.redelivery_inbound",
     "webhook.feed_recovery",
+    "webhook.retry_schedule",
 ];
 
 struct Row {
