@@ -120,6 +120,10 @@ pub enum Moment {
     /// A key was reused after the idempotency retention expired and a sweep interval passed,
     /// and answered (`[service] probe_retention` with a short retention).
     KeyReusedAfterExpiry,
+    /// A probe of the webhook side was answered: a page of the events feed (with the page
+    /// after it), a signed carrier event about an unknown shipment, the carrier's tracking
+    /// counts (`[service] probe_misuse` with `[webhooks]`).
+    WebhooksProbed,
 }
 
 impl Moment {
@@ -157,6 +161,7 @@ impl Moment {
         Moment::MisuseProbed,
         Moment::ReplayInsideRetention,
         Moment::KeyReusedAfterExpiry,
+        Moment::WebhooksProbed,
     ];
 
     /// The name scenario files (`reach = [...]`) and reports use.
@@ -195,6 +200,7 @@ impl Moment {
             Moment::MisuseProbed => "misuse_probed",
             Moment::ReplayInsideRetention => "replay_inside_retention",
             Moment::KeyReusedAfterExpiry => "key_reused_after_expiry",
+            Moment::WebhooksProbed => "webhooks_probed",
         }
     }
 
@@ -259,6 +265,9 @@ impl Moment {
             Moment::ReplayInsideRetention => "a write was replayed just inside the key retention",
             Moment::KeyReusedAfterExpiry => {
                 "a key was reused after its retention expired and a sweep interval passed"
+            }
+            Moment::WebhooksProbed => {
+                "a probe of the webhook side (feed page, unknown shipment's event, tracking counts) was answered"
             }
         }
     }
@@ -381,6 +390,14 @@ impl Moment {
             Moment::KeyReusedAfterExpiry => {
                 probes_answered(run.history, |rule| rule == ProbeRule::ReusedAfterExpiry)
             }
+            Moment::WebhooksProbed => probes_answered(run.history, |rule| {
+                matches!(
+                    rule,
+                    ProbeRule::FeedHasMore
+                        | ProbeRule::UnknownShipmentIgnored
+                        | ProbeRule::TrackingCounted
+                )
+            }),
         }
     }
 }
