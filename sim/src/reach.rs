@@ -123,6 +123,10 @@ pub enum Moment {
     /// A delivery of the service's outbox failed and the event was delivered by a later
     /// attempt of the sender's own retry schedule (not by an operator's redelivery).
     WebhookRetried,
+    /// A probe of the webhook side was answered: a page of the events feed (with the page
+    /// after it), a signed carrier event about an unknown shipment, the carrier's tracking
+    /// counts (`[service] probe_misuse` with `[webhooks]`).
+    WebhooksProbed,
 }
 
 impl Moment {
@@ -161,6 +165,7 @@ impl Moment {
         Moment::ReplayInsideRetention,
         Moment::KeyReusedAfterExpiry,
         Moment::WebhookRetried,
+        Moment::WebhooksProbed,
     ];
 
     /// The name scenario files (`reach = [...]`) and reports use.
@@ -200,6 +205,7 @@ impl Moment {
             Moment::ReplayInsideRetention => "replay_inside_retention",
             Moment::KeyReusedAfterExpiry => "key_reused_after_expiry",
             Moment::WebhookRetried => "webhook_retried",
+            Moment::WebhooksProbed => "webhooks_probed",
         }
     }
 
@@ -267,6 +273,9 @@ impl Moment {
             }
             Moment::WebhookRetried => {
                 "a failed delivery of the service's outbox was retried on its schedule and delivered"
+            }
+            Moment::WebhooksProbed => {
+                "a probe of the webhook side (feed page, unknown shipment's event, tracking counts) was answered"
             }
         }
     }
@@ -391,6 +400,14 @@ impl Moment {
             }
             Moment::WebhookRetried => system_events(run.trace, |event| {
                 matches!(event, SystemEvent::WebhookDelivered { sender, attempts, .. } if sender == "service" && *attempts >= 2)
+            }),
+            Moment::WebhooksProbed => probes_answered(run.history, |rule| {
+                matches!(
+                    rule,
+                    ProbeRule::FeedHasMore
+                        | ProbeRule::UnknownShipmentIgnored
+                        | ProbeRule::TrackingCounted
+                )
             }),
         }
     }

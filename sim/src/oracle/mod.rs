@@ -260,6 +260,26 @@ pub enum ProbeRule {
     ExpiredSwept,
     /// The key again after the retention: executed as a new request.
     ReusedAfterExpiry,
+    /// The carrier called with a wrong or missing API key: 401 or 403, no label sold.
+    CarrierKeyRefused,
+    /// A body whose JSON is well formed but whose field has the wrong type: 400 with the
+    /// field's path in the details (`items[0].quantity`).
+    MalformedFieldNamed,
+    /// A create the carrier refused, replayed with its key: the stored refusal, byte for
+    /// byte.
+    RefusalReplayed,
+    /// A page of the events feed: a `has_more` of true is followed by a page with events.
+    FeedHasMore,
+    /// A signed carrier event about a shipment the service does not have: acknowledged
+    /// with `"ignored": "unknown_shipment"`.
+    UnknownShipmentIgnored,
+    /// The carrier's operator counts of its tracking deliveries: what its log holds.
+    TrackingCounted,
+    /// The operator's store read: holds the order the probes created.
+    StoreReadWhole,
+    /// The operator's store read after the drain: no parcel ended in an outcome the
+    /// scenario's `exception_percent` (0 or 100) rules out.
+    TrackingOutcomes,
 }
 
 /// One probe request and its raw answer, with what was around it: what the oracle needs to
@@ -295,6 +315,9 @@ pub struct Probe {
     pub first_id: Option<String>,
     /// The caller and idempotency key it wrote under (retention probes).
     pub scope: Option<(String, String)>,
+    /// What the answer is compared with: the first answer of a replayed refusal, the next
+    /// page of the feed, the counts the carrier's log holds (status and body).
+    pub earlier: Option<(u16, bytes::Bytes)>,
 }
 
 /// One webhook delivery attempt as it left the sender and was answered: the raw signature

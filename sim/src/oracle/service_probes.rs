@@ -18,6 +18,19 @@
 //! - the key reused after the retention: executed as new (`201`, no `Idempotent-Replayed`,
 //!   a new id, one more label).
 //!
+//! - the carrier called with a wrong or missing API key: `401` or `403`, no label sold;
+//! - a body with a field of the wrong type: `400`, the field's path in the details
+//!   (README: "field-level `details` on validation errors (`items[0].quantity`)");
+//! - a shipment the carrier refused, replayed with its key: the first answer, byte for byte
+//!   (the refusal is stored like any completed outcome), in the error envelope;
+//! - a page of the events feed: `has_more` true only when the page after its cursor holds
+//!   events (a `false` is not judged: events may be committed between the two reads);
+//! - a signed carrier event about a shipment the service does not have: `200` with
+//!   `"ignored": "unknown_shipment"` (README, "Webhooks");
+//! - the carrier's operator counts of its tracking deliveries: what its log holds;
+//! - the operator's store read: holds the order the probes created, and, when the scenario's
+//!   `exception_percent` is 0 (or 100), no shipment ended `exception` (or `delivered`).
+//!
 //! Checks nothing when the scenario sent no probes.
 
 use super::{OracleInput, OracleKind, Probe, ProbeRule, Violation};
@@ -219,6 +232,153 @@ fn judge(input: &OracleInput<'_>, rule: ProbeRule, probe: &Probe) -> Option<Stri
                 )
             })
         }
+        ProbeRule::CarrierKeyRefused => {
+            if !matches!(status, 401 | 403) {
+                Some(format!(
+                    "the carrier answered {status} to a label bought without its API key, not 401 or 403"
+                ))
+            } else if probe.effects.1 != probe.effects.0 {
+                Some(format!(
+                    "the carrier sold {} label(s) to a caller without its API key",
+                    probe.effects.1 - probe.effects.0
+                ))
+            } else {
+                None
+            }
+        }
+        ProbeRule::MalformedFieldNamed => {
+            let fields = detail_fields(&probe.body);
+            (status != 400 || !fields.iter().any(|f| f == MALFORMED_FIELD)).then(|| {
+                format!(
+                    "a body whose {MALFORMED_FIELD} is a string was answered {status} naming {fields:?}, not 400 naming {MALFORMED_FIELD}"
+                )
+            })
+        }
+        ProbeRule::RefusalReplayed => {
+            let (first_status, first_body) = probe.earlier.as_ref()?;
+            if !(400..500).contains(first_status) {
+                // The carrier did not refuse (or the first answer was not stored): this
+                // probe crossed no stored refusal.
+                return None;
+            }
+            let (code, _) = envelope(&probe.body);
+            if code.is_none() {
+                return Some(format!(
+                    "a refused create replayed with its key was answered {status} {}, not in the error envelope",
+                    shorten(&probe.body)
+                ));
+            }
+            (status != *first_status || probe.body != *first_body).then(|| {
+                format!(
+                    "a refused create replayed with its key was answered {status} {}, not the stored {first_status} {}",
+                    shorten(&probe.body),
+                    shorten(first_body)
+                )
+            })
+        }
+        ProbeRule::FeedHasMore => {
+            let (next_status, next_body) = probe.earlier.as_ref()?;
+            if status != 200 || *next_status != 200 {
+                return None;
+            }
+            let page = |body: &[u8]| serde_json::from_slice::<serde_json::Value>(body).ok();
+            let (Some(this), Some(next)) = (page(&probe.body), page(next_body)) else {
+                return Some("a page of the events feed did not parse".to_string());
+            };
+            // Only `true` is judged: events committed between the two reads (tracking
+            // events still arriving) may follow a truthful `false`, but none are ever taken
+            // away, so a `true` before an empty page was false when it was said.
+            let has_more = this["has_more"].as_bool();
+            let waiting = next["events"].as_array().is_some_and(|e| !e.is_empty());
+            match has_more {
+                Some(true) if !waiting => Some(
+                    "a page of the events feed said has_more true, but the page after its cursor was empty"
+                        .to_string(),
+                ),
+                Some(_) => None,
+                None => Some("a page of the events feed had no has_more".to_string()),
+            }
+        }
+        ProbeRule::UnknownShipmentIgnored => {
+            if status != 200 {
+                // Refused before it was read (a skewed clock's signature, say): not the
+                // rule this probe is about.
+                return None;
+            }
+            let ignored = serde_json::from_slice::<serde_json::Value>(&probe.body)
+                .ok()
+                .and_then(|ack| ack["ignored"].as_str().map(str::to_string));
+            (ignored.as_deref() != Some("unknown_shipment")).then(|| {
+                format!(
+                    "a carrier event about a shipment the service does not have was acknowledged with ignored {ignored:?}, not \"unknown_shipment\""
+                )
+            })
+        }
+        ProbeRule::TrackingCounted => {
+            let (_, held) = probe.earlier.as_ref()?;
+            if status != 200 {
+                return Some(format!(
+                    "the carrier's operator route for tracking counts answered {status}"
+                ));
+            }
+            let counts = |body: &[u8]| {
+                serde_json::from_slice::<serde_json::Value>(body)
+                    .ok()
+                    .map(|v| ["pending", "delivered", "dead_letter"].map(|field| v[field].as_u64()))
+            };
+            let (answered, expected) = (counts(&probe.body), counts(held));
+            (answered != expected).then(|| {
+                format!(
+                    "the carrier's operator counts of tracking deliveries (pending, delivered, dead_letter) were {answered:?}, its log holds {expected:?}"
+                )
+            })
+        }
+        ProbeRule::StoreReadWhole => {
+            let order_id = probe.first_id.as_deref()?;
+            if status != 200 {
+                return Some(format!("the operator's store read was answered {status}"));
+            }
+            let holds = serde_json::from_slice::<serde_json::Value>(&probe.body)
+                .ok()
+                .and_then(|dump| dump["orders"].as_array().cloned())
+                .is_some_and(|orders| {
+                    orders
+                        .iter()
+                        .any(|o| o["order"]["id"].as_str() == Some(order_id))
+                });
+            (!holds).then(|| {
+                format!(
+                    "the operator's store read does not hold order {order_id}, which the service created for the probe"
+                )
+            })
+        }
+        ProbeRule::TrackingOutcomes => {
+            let percent = input
+                .scenario
+                .webhooks
+                .filter(|w| w.tracking)?
+                .exception_percent;
+            let ruled_out = match percent {
+                0 => "exception",
+                100 => "delivered",
+                _ => return None,
+            };
+            if status != 200 {
+                return None;
+            }
+            let ended = serde_json::from_slice::<serde_json::Value>(&probe.body)
+                .ok()
+                .and_then(|dump| dump["shipments"].as_array().cloned())
+                .unwrap_or_default()
+                .iter()
+                .filter(|s| s["shipment"]["status"].as_str() == Some(ruled_out))
+                .count();
+            (ended > 0).then(|| {
+                format!(
+                    "{ended} shipment(s) ended {ruled_out}, which exception_percent = {percent} rules out"
+                )
+            })
+        }
         ProbeRule::ReusedAfterExpiry => {
             if probe.since_first_ms < retention_ms {
                 return None;
@@ -239,6 +399,20 @@ fn judge(input: &OracleInput<'_>, rule: ProbeRule, probe: &Probe) -> Option<Stri
             }
         }
     }
+}
+
+/// The field a malformed-body probe gives the wrong type.
+const MALFORMED_FIELD: &str = "items[0].quantity";
+
+/// The `field`s of an envelope's `details`.
+fn detail_fields(body: &[u8]) -> Vec<String> {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v["error"]["details"].as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|d| d["field"].as_str().map(str::to_string))
+        .collect()
 }
 
 /// The probe's keys (`probe-...`) among the completed idempotency records of an
@@ -395,5 +569,101 @@ mod tests {
         assert!(judged(vec![swept.clone()]).is_empty());
         swept.body = bytes::Bytes::from(dump(&["ship-0-1", "probe-burst-1000"]));
         assert_one(&judged(vec![swept]), "probe-burst-1000");
+    }
+
+    #[test]
+    fn the_carrier_key_the_malformed_field_and_a_stored_refusal_are_judged() {
+        // Proves a label sold without the carrier's key, a malformed field named "body" (what
+        // parse_json gives with its path test inverted) and a stored refusal replayed outside
+        // the envelope (or unlike the first answer) are each found; the documented answers
+        // pass.
+        let mut refused = probe(ProbeRule::CarrierKeyRefused, 401, "{}");
+        assert!(judged(vec![refused.clone()]).is_empty());
+        refused.status = Some(201);
+        refused.effects = (3, 4);
+        assert_one(&judged(vec![refused]), "not 401 or 403");
+
+        let named = |field: &str| {
+            format!(
+                r#"{{"error":{{"code":"validation_failed","details":[{{"field":"{field}","issue":"x"}}]}}}}"#
+            )
+        };
+        let good = probe(ProbeRule::MalformedFieldNamed, 400, &named(MALFORMED_FIELD));
+        assert!(judged(vec![good]).is_empty());
+        let wrong = probe(ProbeRule::MalformedFieldNamed, 400, &named("body"));
+        assert_one(&judged(vec![wrong]), "not 400 naming items[0].quantity");
+
+        let stored = r#"{"error":{"code":"label_rejected","request_id":"req_1"}}"#;
+        let mut replay = probe(ProbeRule::RefusalReplayed, 422, stored);
+        replay.earlier = Some((422, bytes::Bytes::from(stored)));
+        assert!(judged(vec![replay.clone()]).is_empty());
+        let mut garbled = replay.clone();
+        garbled.body = bytes::Bytes::from("xyzzy");
+        garbled.earlier = Some((422, bytes::Bytes::from("xyzzy")));
+        assert_one(&judged(vec![garbled]), "not in the error envelope");
+        replay.body =
+            bytes::Bytes::from(r#"{"error":{"code":"label_rejected","request_id":"req_2"}}"#);
+        assert_one(&judged(vec![replay]), "not the stored 422");
+    }
+
+    #[test]
+    fn the_webhook_side_probes_are_judged() {
+        // Proves a has_more of true before an empty page, an unknown shipment's event not
+        // marked ignored, tracking counts unlike the log's, a store read without the probe's
+        // order and an exception under exception_percent = 0 are each found.
+        let mut page = probe(
+            ProbeRule::FeedHasMore,
+            200,
+            r#"{"events":[],"has_more":true}"#,
+        );
+        page.earlier = Some((
+            200,
+            bytes::Bytes::from(r#"{"events":[{}],"has_more":false}"#),
+        ));
+        assert!(judged(vec![page.clone()]).is_empty());
+        page.earlier = Some((200, bytes::Bytes::from(r#"{"events":[],"has_more":false}"#)));
+        assert_one(&judged(vec![page]), "has_more true");
+
+        let ignored = probe(
+            ProbeRule::UnknownShipmentIgnored,
+            200,
+            r#"{"received":true,"ignored":"unknown_shipment"}"#,
+        );
+        assert!(judged(vec![ignored]).is_empty());
+        let applied = probe(
+            ProbeRule::UnknownShipmentIgnored,
+            200,
+            r#"{"received":true,"ignored":null}"#,
+        );
+        assert_one(&judged(vec![applied]), "not \"unknown_shipment\"");
+
+        let held = r#"{"pending":0,"delivered":8,"dead_letter":1}"#;
+        let mut counted = probe(ProbeRule::TrackingCounted, 200, held);
+        counted.earlier = Some((200, bytes::Bytes::from(held)));
+        assert!(judged(vec![counted.clone()]).is_empty());
+        counted.body = bytes::Bytes::from(r#"{"pending":0,"delivered":8,"dead_letter":0}"#);
+        assert_one(&judged(vec![counted]), "its log holds");
+
+        let dump = r#"{"orders":[{"order":{"id":"ord_1"}}],"shipments":[{"shipment":{"status":"exception"}}]}"#;
+        let mut read = probe(ProbeRule::StoreReadWhole, 200, dump);
+        read.first_id = Some("ord_1".into());
+        assert!(judged(vec![read.clone()]).is_empty());
+        read.first_id = Some("ord_2".into());
+        assert_one(&judged(vec![read]), "does not hold order ord_2");
+
+        let mut fixture = Fixture::new();
+        fixture.scenario.webhooks = Some(crate::scenario::WebhookSettings {
+            tracking: true,
+            outbound: true,
+            tolerance_s: shipsim_system::webhook::TOLERANCE_S_DEFAULT,
+            exception_percent: 0,
+            sender: shipsim_system::webhook::SenderConfig::DEFAULT,
+            poll_events: None,
+            probe_operator: false,
+        });
+        fixture
+            .history
+            .probe(probe(ProbeRule::TrackingOutcomes, 200, dump));
+        assert_one(&fixture.check(ORACLE), "1 shipment(s) ended exception");
     }
 }

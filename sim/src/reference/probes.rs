@@ -11,10 +11,11 @@ use std::time::Duration;
 
 use shipsim_system::api::{
     Address, CreateOrderRequest, CreateShipmentRequest, HEADER_API_KEY, HEADER_IDEMPOTENCY_KEY,
-    HEADER_IDEMPOTENT_REPLAYED, HEADER_REQUEST_ID, OrderItem, ServiceLevel,
+    HEADER_IDEMPOTENT_REPLAYED, HEADER_REQUEST_ID, LabelRequest, OrderItem, ServiceLevel,
 };
 use shipsim_system::carrier::CarrierLedger;
 use shipsim_system::observe::SystemEvent;
+use shipsim_system::store::Delivery;
 use shipsim_system::store::MemoryStore;
 use shipsim_system::transport::{HttpResponse, Transport};
 
@@ -91,6 +92,17 @@ struct Prober<'a> {
     caller: Caller,
 }
 
+/// The probes' destination, in `country`.
+fn probe_address(country: &str) -> Address {
+    Address {
+        name: "Probe Customer".into(),
+        line1: "1 Edge Street".into(),
+        city: "Springfield".into(),
+        postal_code: "12345".into(),
+        country: country.into(),
+    }
+}
+
 /// An order body, `reference` telling bodies apart.
 fn order_body(reference: &str, key_in_body: Option<&str>) -> Vec<u8> {
     serde_json::to_vec(&CreateOrderRequest {
@@ -99,13 +111,7 @@ fn order_body(reference: &str, key_in_body: Option<&str>) -> Vec<u8> {
             sku: "SKU-100".into(),
             quantity: 1,
         }],
-        ship_to: Address {
-            name: "Probe Customer".into(),
-            line1: "1 Edge Street".into(),
-            city: "Springfield".into(),
-            postal_code: "12345".into(),
-            country: "DE".into(),
-        },
+        ship_to: probe_address("DE"),
         idempotency_key: key_in_body.map(str::to_string),
     })
     .expect("API types serialise")
@@ -308,6 +314,7 @@ impl Prober<'_> {
                 .iter()
                 .find(|(name, _)| *name == HEADER_IDEMPOTENCY_KEY)
                 .map(|(_, key)| (self.caller.id.clone(), (*key).to_string())),
+            earlier: None,
         };
         (probe, answer)
     }
@@ -365,13 +372,14 @@ impl Prober<'_> {
         probe.stored_keys = self.stored(&[header_key, body_key]);
         self.context.file_probe(probe);
         let key = "probe-reuse";
-        self.send(
-            "POST",
-            "/v1/orders",
-            &[auth, (HEADER_IDEMPOTENCY_KEY, key)],
-            order_body("PO-probe-reuse-1", None),
-        )
-        .await;
+        let reused_order = self
+            .send(
+                "POST",
+                "/v1/orders",
+                &[auth, (HEADER_IDEMPOTENCY_KEY, key)],
+                order_body("PO-probe-reuse-1", None),
+            )
+            .await;
         self.probe(
             ProbeRule::KeyReuseReported,
             "POST",
@@ -382,6 +390,276 @@ impl Prober<'_> {
             None,
         )
         .await;
+        // Added after the probes above, so that their requests (and ids) stay as they were.
+        self.carrier_wrong_keys().await;
+        self.malformed_field(auth).await;
+        self.refusal_replayed(auth).await;
+        let order_id = reused_order.as_ref().and_then(|o| id_of(o.body()));
+        self.store_read(order_id.as_deref()).await;
+        let webhooks = self.context.scenario().webhooks;
+        if webhooks.is_some_and(|w| w.outbound) {
+            self.feed_pages(auth).await;
+        }
+        if webhooks.is_some_and(|w| w.tracking) {
+            self.unknown_shipment_event().await;
+            self.tracking_counted().await;
+        }
+    }
+
+    /// Files a probe of the carrier's own API.
+    fn file_carrier(
+        &self,
+        rule: ProbeRule,
+        request: String,
+        sent_at_ms: u64,
+        sales_before: u64,
+        answer: Option<HttpResponse>,
+        earlier: Option<(u16, bytes::Bytes)>,
+    ) {
+        self.context.file_probe(Probe {
+            rule: Some(rule),
+            request,
+            sent_at_ms,
+            status: answer.as_ref().map(|a| a.status().as_u16()),
+            request_id: answer
+                .as_ref()
+                .and_then(|a| a.headers().get(HEADER_REQUEST_ID))
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
+            body: answer.map(|a| a.body().clone()).unwrap_or_default(),
+            effects: (sales_before, self.sales()),
+            earlier,
+            ..Probe::default()
+        });
+    }
+
+    /// A label bought from the carrier with a wrong key, then with none: nothing in the
+    /// system sends either, so only a probe crosses the carrier's authentication.
+    async fn carrier_wrong_keys(&self) {
+        let body = serde_json::to_vec(&LabelRequest {
+            shipment_ref: "shp_probe_wrong_key".into(),
+            service_level: ServiceLevel::Ground,
+            weight_grams: 1_200,
+            ship_to: probe_address("DE"),
+        })
+        .expect("API types serialise");
+        let wrong = format!("{CARRIER_API_KEY}x");
+        for key in [Some(wrong.as_str()), None] {
+            let mut headers = vec![(HEADER_IDEMPOTENCY_KEY, "probe-carrier-key")];
+            if let Some(key) = key {
+                headers.push((HEADER_API_KEY, key));
+            }
+            let sales = self.sales();
+            let sent_at_ms = self.now_ms();
+            let answer = self
+                .send_once(self.carrier, "POST", "/v1/labels", &headers, body.clone())
+                .await;
+            let shown = if key.is_some() { "a wrong" } else { "no" };
+            self.file_carrier(
+                ProbeRule::CarrierKeyRefused,
+                format!("POST {CARRIER}/v1/labels with {shown} API key"),
+                sent_at_ms,
+                sales,
+                answer,
+                None,
+            );
+        }
+    }
+
+    /// An order whose JSON parses but whose `items[0].quantity` is a string.
+    async fn malformed_field(&self, auth: (&str, &str)) {
+        let mut body: serde_json::Value =
+            serde_json::from_slice(&order_body("PO-probe-malformed", None))
+                .expect("an order body is JSON");
+        body["items"][0]["quantity"] = serde_json::Value::from("one");
+        self.probe(
+            ProbeRule::MalformedFieldNamed,
+            "POST",
+            "/v1/orders",
+            &[auth, (HEADER_IDEMPOTENCY_KEY, "probe-malformed")],
+            serde_json::to_vec(&body).expect("JSON serialises"),
+            None,
+            None,
+        )
+        .await;
+    }
+
+    /// A shipment to a country the carrier does not serve, created and then replayed with
+    /// its key: the refusal is stored, and the replay must be it.
+    async fn refusal_replayed(&self, auth: (&str, &str)) {
+        let order = self
+            .send(
+                "POST",
+                "/v1/orders",
+                &[auth, (HEADER_IDEMPOTENCY_KEY, "probe-refused-order")],
+                serde_json::to_vec(&CreateOrderRequest {
+                    reference: "PO-probe-refused".into(),
+                    items: vec![OrderItem {
+                        sku: "SKU-100".into(),
+                        quantity: 1,
+                    }],
+                    ship_to: probe_address(super::UNSERVICEABLE_COUNTRY),
+                    idempotency_key: None,
+                })
+                .expect("API types serialise"),
+            )
+            .await;
+        let Some(order_id) = order.as_ref().and_then(|o| id_of(o.body())) else {
+            return;
+        };
+        let path = format!("/v1/orders/{order_id}/shipments");
+        let headers = [auth, (HEADER_IDEMPOTENCY_KEY, "probe-refused-shipment")];
+        let Some(first) = self.send("POST", &path, &headers, shipment_body()).await else {
+            return;
+        };
+        let (mut probe, _) = self
+            .exchange(
+                ProbeRule::RefusalReplayed,
+                "POST",
+                &path,
+                &headers,
+                shipment_body(),
+                None,
+                None,
+            )
+            .await;
+        probe.earlier = Some((first.status().as_u16(), first.body().clone()));
+        self.context.file_probe(probe);
+    }
+
+    /// The operator's store read: filed twice, for the order the probes created and for
+    /// the parcels' outcomes.
+    async fn store_read(&self, order_id: Option<&str>) {
+        let (mut probe, _) = self
+            .exchange(
+                ProbeRule::StoreReadWhole,
+                "GET",
+                "/v1/admin/state",
+                &[(shipsim_system::service::HEADER_ADMIN_KEY, ADMIN_KEY)],
+                Vec::new(),
+                None,
+                None,
+            )
+            .await;
+        probe.first_id = order_id.map(str::to_string);
+        let mut outcomes = probe.clone();
+        outcomes.rule = Some(ProbeRule::TrackingOutcomes);
+        outcomes.first_id = None;
+        self.context.file_probe(probe);
+        self.context.file_probe(outcomes);
+    }
+
+    /// The caller's events feed read as a page of one, then the rest in pages of 100 (at
+    /// most three pages): each page filed with the next one, which its `has_more` foretells.
+    async fn feed_pages(&self, auth: (&str, &str)) {
+        let mut path = "/v1/events?limit=1".to_string();
+        let mut previous: Option<Probe> = None;
+        for _ in 0..3 {
+            let (probe, answer) = self
+                .exchange(
+                    ProbeRule::FeedHasMore,
+                    "GET",
+                    &path,
+                    &[auth],
+                    Vec::new(),
+                    None,
+                    None,
+                )
+                .await;
+            let status = probe.status;
+            if let Some(mut earlier) = previous.take() {
+                earlier.earlier = status.map(|s| (s, probe.body.clone()));
+                self.context.file_probe(earlier);
+            }
+            let Some(cursor) = answer
+                .filter(|a| a.status() == http::StatusCode::OK)
+                .and_then(|a| serde_json::from_slice::<serde_json::Value>(a.body()).ok())
+                .and_then(|page| page["next_cursor"].as_str().map(str::to_string))
+            else {
+                return;
+            };
+            path = format!("/v1/events?after={cursor}&limit=100");
+            previous = Some(probe);
+        }
+    }
+
+    /// A correctly signed carrier event about a shipment the service never had.
+    async fn unknown_shipment_event(&self) {
+        let event = shipsim_system::api::TrackingEvent {
+            event_id: "trk_probe_unknown_shipment".into(),
+            kind: shipsim_system::api::TrackingKind::PickedUp,
+            shipment_ref: "shp_probe_unknown".into(),
+            label_id: "lbl_probe_unknown".into(),
+            tracking_number: "TRK-PROBE".into(),
+            occurred_at_ms: crate::run::clock::EPOCH_UNIX_MS + self.now_ms(),
+        };
+        let body = serde_json::to_vec(&event).expect("API types serialise");
+        let signed_at_s = (crate::run::clock::EPOCH_UNIX_MS + self.now_ms()) / 1_000;
+        let signature = shipsim_system::webhook::sign(
+            super::deployment::CARRIER_WEBHOOK_SECRET,
+            signed_at_s,
+            &body,
+        );
+        self.probe(
+            ProbeRule::UnknownShipmentIgnored,
+            "POST",
+            "/v1/webhooks/carrier",
+            &[(
+                shipsim_system::webhook::HEADER_SIGNATURE,
+                signature.as_str(),
+            )],
+            body,
+            None,
+            None,
+        )
+        .await;
+    }
+
+    /// The carrier's operator counts of its tracking log, filed with the counts its ledger
+    /// holds.
+    async fn tracking_counted(&self) {
+        let held = self
+            .context
+            .durables()
+            .get::<CarrierLedger>(CARRIER, "ledger")
+            .map(|ledger| {
+                let mut counts = (0u64, 0u64, 0u64);
+                for item in ledger.tracking() {
+                    match item.delivery {
+                        Delivery::Pending { .. } => counts.0 += 1,
+                        Delivery::Delivered { .. } => counts.1 += 1,
+                        Delivery::DeadLetter { .. } => counts.2 += 1,
+                    }
+                }
+                counts
+            });
+        let Some((pending, delivered, dead_letter)) = held else {
+            return;
+        };
+        let sales = self.sales();
+        let sent_at_ms = self.now_ms();
+        let answer = self
+            .send_once(
+                self.carrier,
+                "GET",
+                "/v1/admin/tracking",
+                &[(shipsim_system::service::HEADER_ADMIN_KEY, ADMIN_KEY)],
+                Vec::new(),
+            )
+            .await;
+        let held = serde_json::json!({
+            "pending": pending,
+            "delivered": delivered,
+            "dead_letter": dead_letter,
+        });
+        self.file_carrier(
+            ProbeRule::TrackingCounted,
+            format!("GET {CARRIER}/v1/admin/tracking"),
+            sent_at_ms,
+            sales,
+            answer,
+            Some((200, bytes::Bytes::from(held.to_string()))),
+        );
     }
 
     /// The service's carrier client with a typo'd route: the carrier's router has no
