@@ -280,6 +280,10 @@ pub enum ProbeRule {
     /// The operator's store read after the drain: no parcel ended in an outcome the
     /// scenario's `exception_percent` (0 or 100) rules out.
     TrackingOutcomes,
+    /// `GET /metrics` without credentials (a scraper): 200 with the Prometheus text
+    /// exposition holding the documented `shipsim_http_requests_total` family, not an
+    /// error envelope.
+    MetricsExposed,
 }
 
 /// One probe request and its raw answer, with what was around it: what the oracle needs to

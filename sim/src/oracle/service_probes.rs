@@ -333,6 +333,28 @@ fn judge(input: &OracleInput<'_>, rule: ProbeRule, probe: &Probe) -> Option<Stri
                 )
             })
         }
+        ProbeRule::MetricsExposed => {
+            if status != 200 {
+                return Some(format!("GET /metrics was answered {status}, not 200"));
+            }
+            let text = std::str::from_utf8(&probe.body).unwrap_or("");
+            // Every line of the text exposition is blank, a `#` comment, or a sample: a
+            // series and a number.
+            let exposition = text.lines().all(|line| {
+                line.is_empty()
+                    || line.starts_with('#')
+                    || line
+                        .rsplit_once(' ')
+                        .is_some_and(|(_, value)| value.parse::<f64>().is_ok())
+            });
+            let family = "shipsim_http_requests_total{";
+            (!exposition || !text.contains(family)).then(|| {
+                format!(
+                    "GET /metrics was answered 200 with {:?}, not the text exposition holding {family}",
+                    text.chars().take(120).collect::<String>()
+                )
+            })
+        }
         ProbeRule::StoreReadWhole => {
             let order_id = probe.first_id.as_deref()?;
             if status != 200 {
@@ -643,6 +665,19 @@ mod tests {
         assert!(judged(vec![counted.clone()]).is_empty());
         counted.body = bytes::Bytes::from(r#"{"pending":0,"delivered":8,"dead_letter":0}"#);
         assert_one(&judged(vec![counted]), "its log holds");
+
+        let text = "# HELP shipsim_http_requests_total HTTP requests served.\n# TYPE shipsim_http_requests_total counter\nshipsim_http_requests_total{method=\"GET\",route=\"/metrics\",class=\"2xx\"} 1\n";
+        assert!(judged(vec![probe(ProbeRule::MetricsExposed, 200, text)]).is_empty());
+        let wrapped =
+            r#"{"error":{"code":"internal","message":"","details":[],"request_id":"req_1"}}"#;
+        assert_one(
+            &judged(vec![probe(ProbeRule::MetricsExposed, 200, wrapped)]),
+            "not the text exposition",
+        );
+        assert_one(
+            &judged(vec![probe(ProbeRule::MetricsExposed, 401, text)]),
+            "GET /metrics was answered 401",
+        );
 
         let dump = r#"{"orders":[{"order":{"id":"ord_1"}}],"shipments":[{"shipment":{"status":"exception"}}]}"#;
         let mut read = probe(ProbeRule::StoreReadWhole, 200, dump);

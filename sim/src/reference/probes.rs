@@ -404,6 +404,17 @@ impl Prober<'_> {
             self.unknown_shipment_event().await;
             self.tracking_counted().await;
         }
+        // Last, so that every request above keeps its place in the trace.
+        self.probe(
+            ProbeRule::MetricsExposed,
+            "GET",
+            "/metrics",
+            &[],
+            Vec::new(),
+            None,
+            None,
+        )
+        .await;
     }
 
     /// Files a probe of the carrier's own API.

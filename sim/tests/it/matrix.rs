@@ -46,6 +46,7 @@ const RULES: &[&str] = &[
     "webhook.feed_has_more",
     "webhook.unknown_shipment",
     "carrier.tracking_counts",
+    "service.metrics",
     "carrier.exception_rate",
     "client.no_retry_4xx",
     "client.breaker",
