@@ -141,7 +141,7 @@ fn corpus_and_exploration_hold() {
 #[test]
 #[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
 fn live_files_reopen_whole() {
-    use shipsim_system::api::{Address, Label, Order, OrderStatus, TrackingKind};
+    use shipsim_system::api::{Label, TrackingKind};
     use shipsim_system::carrier::{CarrierLedger, tracking_event};
     use shipsim_system::store::{Durability, OrderRecord, SqliteStore, Store, TxDecision};
 
@@ -157,21 +157,7 @@ fn live_files_reopen_whole() {
     let order = |id: &str| OrderRecord {
         caller: "merchant-0".into(),
         idempotency_key: format!("key-{id}"),
-        order: Order {
-            id: id.into(),
-            reference: format!("ref-{id}"),
-            status: OrderStatus::Created,
-            items: Vec::new(),
-            ship_to: Address {
-                name: "n".into(),
-                line1: "l".into(),
-                city: "c".into(),
-                postal_code: "12345".into(),
-                country: "DE".into(),
-            },
-            shipment_ids: Vec::new(),
-            created_at_ms: 1,
-        },
+        order: new_order(id),
     };
     let service = dir.path().join("service.sqlite");
     {
@@ -293,7 +279,7 @@ impl shipsim_system::clock::Clock for Frozen {
 #[test]
 #[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
 fn merchant_client_reports_what_the_wire_carried() {
-    use shipsim_system::api::{Address, HEADER_IDEMPOTENT_REPLAYED, Order, OrderStatus};
+    use shipsim_system::api::HEADER_IDEMPOTENT_REPLAYED;
     use shipsim_system::client::{
         ClientError, KeyPlacement, RetryPolicy, ShipClient, ShipClientConfig,
     };
@@ -304,21 +290,7 @@ fn merchant_client_reports_what_the_wire_carried() {
     // `Idempotent-Replayed: true`, and an operation that gave up names the status its last
     // attempt was answered with. Judged against a scripted transport's record of what it
     // answered.
-    let order = Order {
-        id: "ord_1".into(),
-        reference: "ref-1".into(),
-        status: OrderStatus::Created,
-        items: Vec::new(),
-        ship_to: Address {
-            name: "n".into(),
-            line1: "l".into(),
-            city: "c".into(),
-            postal_code: "12345".into(),
-            country: "DE".into(),
-        },
-        shipment_ids: Vec::new(),
-        created_at_ms: 1,
-    };
+    let order = new_order("ord_1");
     let body = bytes::Bytes::from(serde_json::to_vec(&order).expect("an order serialises"));
     let answer = |status: u16, replayed: Option<&str>| {
         let mut builder = http::Response::builder().status(status);
@@ -502,5 +474,26 @@ fn a_retired_signing_secret_signs_nothing_from_its_instant() {
             retired_at_ms - signed_at_ms,
             header
         );
+    }
+}
+
+/// A freshly created order `id` with no items or shipments, for the tests that write or
+/// answer one.
+fn new_order(id: &str) -> shipsim_system::api::Order {
+    use shipsim_system::api::{Address, Order, OrderStatus};
+    Order {
+        id: id.into(),
+        reference: format!("ref-{id}"),
+        status: OrderStatus::Created,
+        items: Vec::new(),
+        ship_to: Address {
+            name: "n".into(),
+            line1: "l".into(),
+            city: "c".into(),
+            postal_code: "12345".into(),
+            country: "DE".into(),
+        },
+        shipment_ids: Vec::new(),
+        created_at_ms: 1,
     }
 }

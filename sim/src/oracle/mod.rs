@@ -22,6 +22,7 @@ use std::fmt;
 use std::str::FromStr;
 
 pub use exactly_once::Duplicates;
+pub(crate) use service_probes::id_of;
 pub use service_probes::{
     DOCUMENTED_RETENTION_MS, DOCUMENTED_SWEEP_BATCH, DOCUMENTED_SWEEP_INTERVAL_MS,
 };

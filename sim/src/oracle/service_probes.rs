@@ -107,7 +107,8 @@ fn envelope(body: &[u8]) -> (Option<String>, Option<String>) {
     (text("code"), text("request_id"))
 }
 
-fn id_of(body: &[u8]) -> Option<String> {
+/// The `id` field of a JSON body.
+pub(crate) fn id_of(body: &[u8]) -> Option<String> {
     serde_json::from_slice::<serde_json::Value>(body)
         .ok()?
         .get("id")?

@@ -182,6 +182,13 @@ pub(crate) fn service_tables<R>(
         .map(|store| store.inspect(read))
 }
 
+/// Whether the service has booted with a store (of either kind), without reading it.
+pub(crate) fn has_service_store(durables: &crate::target::Durables) -> bool {
+    let host = crate::target::SERVICE_HOST;
+    durables.get::<SimSqlite>(host, STORE).is_some()
+        || durables.get::<MemoryStore>(host, STORE).is_some()
+}
+
 /// The service's store for this boot, of the kind the scenario names.
 fn service_store(boot: &Boot) -> std::sync::Arc<dyn Store> {
     match boot.scenario().service.store {

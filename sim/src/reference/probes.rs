@@ -15,13 +15,12 @@ use shipsim_system::api::{
 };
 use shipsim_system::carrier::CarrierLedger;
 use shipsim_system::observe::SystemEvent;
-use shipsim_system::store::Delivery;
-use shipsim_system::store::MemoryStore;
 use shipsim_system::transport::{HttpResponse, Transport};
 
 use super::{ADMIN_KEY, CARRIER, CARRIER_API_KEY};
 use crate::oracle::{
-    DOCUMENTED_RETENTION_MS, DOCUMENTED_SWEEP_BATCH, DOCUMENTED_SWEEP_INTERVAL_MS, Probe, ProbeRule,
+    DOCUMENTED_RETENTION_MS, DOCUMENTED_SWEEP_BATCH, DOCUMENTED_SWEEP_INTERVAL_MS, Probe,
+    ProbeRule, id_of,
 };
 use crate::target::{Caller, QuiesceContext, SERVICE_HOST};
 
@@ -126,15 +125,6 @@ fn shipment_body() -> Vec<u8> {
     .expect("API types serialise")
 }
 
-/// The `id` field of a JSON body.
-fn id_of(body: &[u8]) -> Option<String> {
-    serde_json::from_slice::<serde_json::Value>(body)
-        .ok()?
-        .get("id")?
-        .as_str()
-        .map(str::to_string)
-}
-
 impl Prober<'_> {
     fn now_ms(&self) -> u64 {
         self.context.now_ms()
@@ -157,14 +147,7 @@ impl Prober<'_> {
 
     /// Which of `keys` the store holds an idempotency record for (caller 0's).
     fn stored(&self, keys: &[&str]) -> Vec<String> {
-        let Some(store) = self
-            .context
-            .durables()
-            .get::<MemoryStore>(SERVICE_HOST, "store")
-        else {
-            return Vec::new();
-        };
-        store.inspect(|live, _| {
+        super::service_tables(self.context.durables(), |live, _| {
             live.idempotency
                 .values()
                 .filter(|r| {
@@ -173,6 +156,7 @@ impl Prober<'_> {
                 .map(|r| r.scope.key.clone())
                 .collect()
         })
+        .unwrap_or_default()
     }
 
     /// Sends one request (5 s deadline each time), again after the `Retry-After` of a 429
@@ -634,15 +618,7 @@ impl Prober<'_> {
             .durables()
             .get::<CarrierLedger>(CARRIER, "ledger")
             .map(|ledger| {
-                let mut counts = (0u64, 0u64, 0u64);
-                for item in ledger.tracking() {
-                    match item.delivery {
-                        Delivery::Pending { .. } => counts.0 += 1,
-                        Delivery::Delivered { .. } => counts.1 += 1,
-                        Delivery::DeadLetter { .. } => counts.2 += 1,
-                    }
-                }
-                counts
+                super::webhooks::delivery_counts(ledger.tracking().iter().map(|i| &i.delivery))
             });
         let Some((pending, delivered, dead_letter)) = held else {
             return;

@@ -196,7 +196,7 @@ const PROBES: &[(&str, &str, ProbeKey)] = &[
 /// Sends [`PROBES`] to the service, filing each with its raw answer and the store's outbox
 /// counts around it in the service host's [`ProbeLog`] (`webhook_once` judges them).
 async fn probe_operator(transport: &dyn Transport, durables: &Durables) {
-    if super::service_tables(durables, |_, _| ()).is_none() {
+    if !super::has_service_store(durables) {
         return;
     }
     let log = durables.get_or_init(SERVICE_HOST, PROBE_LOG, ProbeLog::default);
@@ -229,17 +229,26 @@ async fn probe_operator(transport: &dyn Transport, durables: &Durables) {
 /// The outbox's (pending, delivered, dead letter) counts as the store holds them.
 fn outbox_counts(durables: &Durables) -> (u64, u64, u64) {
     super::service_tables(durables, |live, _| {
-        let mut counts = (0, 0, 0);
-        for record in live.outbox.values() {
-            match record.delivery {
-                shipsim_system::store::Delivery::Pending { .. } => counts.0 += 1,
-                shipsim_system::store::Delivery::Delivered { .. } => counts.1 += 1,
-                shipsim_system::store::Delivery::DeadLetter { .. } => counts.2 += 1,
-            }
-        }
-        counts
+        delivery_counts(live.outbox.values().map(|r| &r.delivery))
     })
     .unwrap_or_default()
+}
+
+/// (pending, delivered, dead letter) counts of `deliveries`, tallied here rather than asked
+/// of the store or the carrier: the operator routes that report them are what is judged.
+pub(super) fn delivery_counts<'a>(
+    deliveries: impl Iterator<Item = &'a shipsim_system::store::Delivery>,
+) -> (u64, u64, u64) {
+    use shipsim_system::store::Delivery;
+    let mut counts = (0, 0, 0);
+    for delivery in deliveries {
+        match delivery {
+            Delivery::Pending { .. } => counts.0 += 1,
+            Delivery::Delivered { .. } => counts.1 += 1,
+            Delivery::DeadLetter { .. } => counts.2 += 1,
+        }
+    }
+    counts
 }
 
 /// Sends `method path` with `admin_key` in `X-Admin-Key` (none when `None`); `None` when no
