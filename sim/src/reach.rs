@@ -407,6 +407,8 @@ impl Moment {
                     ProbeRule::FeedHasMore
                         | ProbeRule::UnknownShipmentIgnored
                         | ProbeRule::TrackingCounted
+                        | ProbeRule::UnknownKindIgnored
+                        | ProbeRule::ToleranceBoundaryAccepted
                 )
             }),
         }

@@ -18,6 +18,13 @@
 //! journal, read back when the carrier restarts. [`live_files_reopen_whole`] holds those,
 //! through the same public API live mode uses.
 //!
+//! Some boundaries a simulated run crosses only by chance, or only after a simulated day:
+//! [`service_boundaries_hold_in_process`] drives the reference service's router in process on
+//! a clock the test sets (the default 24 h retention, a feed page of exactly the events left,
+//! a refused shipment storing nothing, a webhook signed exactly the tolerance before), and
+//! [`carrier_and_store_keep_their_word`] the carrier's story draw and the in-memory store's
+//! crash count.
+//!
 //! Between the corpus and exploration, [`UNTRIGGERED`]: a planted bug run on corpus
 //! scenarios that never pull its trigger, where every oracle must still hold. That reaches
 //! the code a planted bug switches on (its own store) without judging the bug itself.
@@ -42,9 +49,15 @@ const EXPLORE_SEEDS: u64 = 60;
 /// its dead letters and the operator's outbox counts) crash nothing. With the bug planted
 /// they must hold every oracle; a mutant of that store that breaks more than crash survival
 /// (records never kept, outbox sequences reused, outbox counts wrong) fails them.
+/// `events_feed` (no crash either) reads the outbox back through that store's
+/// `outbox_after`: its poller's catch-up after the receiver's downtime is judged.
 const UNTRIGGERED: &[(&str, &[&str])] = &[(
     "idempotency_in_memory",
-    &["lost_responses.toml", "receiver_down.toml"],
+    &[
+        "lost_responses.toml",
+        "receiver_down.toml",
+        "events_feed.toml",
+    ],
 )];
 
 fn count(var: &str, default: u64) -> u64 {
@@ -143,7 +156,9 @@ fn corpus_and_exploration_hold() {
 fn live_files_reopen_whole() {
     use shipsim_system::api::{Label, TrackingKind};
     use shipsim_system::carrier::{CarrierLedger, tracking_event};
-    use shipsim_system::store::{Durability, OrderRecord, SqliteStore, Store, TxDecision};
+    use shipsim_system::store::{
+        Durability, OrderRecord, SqliteStore, Store, StoreError, TxDecision,
+    };
 
     // What live mode's files must keep across a restart, judged from what reopening them
     // reads back: a service database written by schema version 2 opens and keeps its rows;
@@ -200,6 +215,25 @@ fn live_files_reopen_whole() {
     );
     drop(store);
 
+    // A file of a schema version this shipsim does not read (one it never wrote, 1, and one
+    // from a later shipsim, 5) is refused as corrupt, not opened or migrated.
+    for version in [1, 5] {
+        let path = dir.path().join(format!("service-v{version}.sqlite"));
+        drop(SqliteStore::open(&path).expect("a fresh file opens"));
+        rusqlite::Connection::open(&path)
+            .and_then(|c| c.execute_batch(&format!("PRAGMA user_version = {version};")))
+            .expect("the file's version is set");
+        match SqliteStore::open(&path) {
+            Err(StoreError::Corrupt(_)) => {}
+            Err(other) => panic!(
+                "a file of schema version {version} was refused as {other:?}, not as corrupt"
+            ),
+            Ok(_) => panic!(
+                "a file of schema version {version}, which this shipsim does not read, opened"
+            ),
+        }
+    }
+
     let carrier = dir.path().join("carrier.sqlite");
     let label = |id: &str| Label {
         label_id: id.into(),
@@ -236,6 +270,92 @@ fn live_files_reopen_whole() {
         tracking,
         "the whole tracking log comes back"
     );
+    drop(reopened);
+
+    // The carrier's operator counts of its tracking deliveries, read over its admin route,
+    // are what its journal holds: one event delivered, one dead-lettered (its attempts
+    // spent while the service was away), two pending. The simulation's settle redelivers
+    // every dead letter before its probes read the counts, so only this file holds one.
+    rusqlite::Connection::open(&carrier)
+        .and_then(|c| {
+            c.execute_batch(
+                "UPDATE tracking SET delivery_state = 'delivered', next_attempt_at_ms = NULL, \
+                   delivered_at_ms = 150 WHERE seq = (SELECT MIN(seq) FROM tracking); \
+                 UPDATE tracking SET delivery_state = 'dead_letter', attempts = 8, \
+                   next_attempt_at_ms = NULL, last_error = 'connection refused' \
+                   WHERE seq = (SELECT MAX(seq) FROM tracking);",
+            )
+        })
+        .expect("the journal's deliveries are set");
+    let (ledger, _) = CarrierLedger::open(&carrier).expect("the journal reopens");
+    let carrier_router = shipsim_system::carrier::router(
+        shipsim_system::carrier::CarrierConfig {
+            api_key: "ck".into(),
+            unserviceable_countries: BTreeSet::new(),
+            tracking: None,
+            admin_key: Some("admin".into()),
+        },
+        shipsim_system::carrier::CarrierDeps {
+            clock: std::sync::Arc::new(Frozen(1_700_000_000_000)),
+            ledger: std::sync::Arc::new(ledger),
+            observer: std::sync::Arc::new(shipsim_system::observe::NoopObserver),
+            seed: shipsim_system::seed::Seed(1),
+            boot: 1,
+        },
+    );
+    let (status, counts, _) = runtime.block_on(call(
+        &carrier_router,
+        "GET",
+        "/v1/admin/tracking",
+        &[(shipsim_system::api::HEADER_ADMIN_KEY, "admin")],
+        Vec::new(),
+    ));
+    assert_eq!(status, 200, "the carrier's tracking counts: {counts}");
+    assert_eq!(
+        ["pending", "delivered", "dead_letter"].map(|field| counts[field].as_u64()),
+        [Some(2), Some(1), Some(1)],
+        "the carrier's operator counts of its tracking deliveries against its journal: {counts}"
+    );
+}
+
+/// Sends one request to `router` in process and reads its answer: status, JSON body
+/// (`null` when the body is not JSON) and whether it carried `Idempotent-Replayed: true`.
+async fn call(
+    router: &axum::Router,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> (u16, serde_json::Value, bool) {
+    use tower::ServiceExt as _;
+    let mut request = http::Request::builder().method(method).uri(path);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    if !body.is_empty() {
+        request = request.header("content-type", "application/json");
+    }
+    let request = request
+        .body(axum::body::Body::from(body))
+        .expect("a valid request");
+    let response = router
+        .clone()
+        .oneshot(request)
+        .await
+        .expect("the router answers");
+    let status = response.status().as_u16();
+    let replayed = response
+        .headers()
+        .get(shipsim_system::api::HEADER_IDEMPOTENT_REPLAYED)
+        .is_some_and(|v| v.as_bytes() == b"true");
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .expect("the body reads");
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+        replayed,
+    )
 }
 
 /// A transport that answers from a script and keeps what it answered: the wire the
@@ -475,6 +595,335 @@ fn a_retired_signing_secret_signs_nothing_from_its_instant() {
             header
         );
     }
+}
+
+/// A clock the test sets.
+struct Settable(std::sync::atomic::AtomicU64);
+
+impl shipsim_system::clock::Clock for Settable {
+    fn now_ms(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// A carrier that is never reached: the requests below buy no label.
+struct NoCarrier;
+
+impl shipsim_system::transport::Transport for NoCarrier {
+    fn send(
+        &self,
+        _: shipsim_system::transport::HttpRequest,
+    ) -> shipsim_system::transport::BoxFuture<
+        '_,
+        Result<shipsim_system::transport::HttpResponse, shipsim_system::transport::TransportError>,
+    > {
+        Box::pin(async {
+            Err(shipsim_system::transport::TransportError::Connect(
+                "no carrier in this test".into(),
+            ))
+        })
+    }
+}
+
+#[test]
+#[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
+fn service_boundaries_hold_in_process() {
+    use shipsim_system::api::{HEADER_ADMIN_KEY, HEADER_API_KEY, HEADER_IDEMPOTENCY_KEY};
+    use shipsim_system::service::{ServiceConfig, ServiceDeps, WebhookSettings, WebhookTarget};
+    use std::sync::atomic::Ordering;
+
+    // Boundaries of the README's rules that a simulated run crosses only by chance or after
+    // too long, driven here on the reference service's router in process, on a clock the
+    // test sets, and judged from the HTTP answers:
+    // - "Retention": a completed operation's record is kept 24 hours (the service's default,
+    //   as `shipsim serve` runs it): a replay a second inside them is the stored answer, a
+    //   request a second past them executes as new;
+    // - the events feed's `has_more` on a page whose limit is exactly the events left;
+    // - "Not stored": a shipment refused for its body stores nothing under its key;
+    // - carrier webhooks: an event of a kind the service does not know is acknowledged
+    //   with `ignored: "unknown_kind"`, and the tolerance (300 s) is the largest accepted
+    //   gap: an event signed exactly 300 s before the service reads it is accepted, one
+    //   signed 301 s before is refused.
+    const DAY_MS: u64 = 24 * 60 * 60 * 1_000;
+    let start_ms = 1_767_225_600_000;
+    let clock = std::sync::Arc::new(Settable(std::sync::atomic::AtomicU64::new(start_ms)));
+    let config = ServiceConfig {
+        api_keys: [("sk_test".to_string(), "merchant-0".to_string())].into(),
+        key_retirements: std::collections::BTreeMap::new(),
+        carrier_base_url: "http://carrier".into(),
+        carrier_api_key: "ck".into(),
+        carrier_policy: shipsim_system::client::RetryPolicy::new(10, 10),
+        rate_limit: None,
+        lock_lease_ms: shipsim_system::service::LOCK_LEASE_MS_DEFAULT,
+        idempotency_retention_ms: shipsim_system::service::IDEMPOTENCY_RETENTION_MS_DEFAULT,
+        store_latency_ms: (0, 0),
+        bugs: BugSet::none(),
+        admin_key: Some("admin".into()),
+        webhooks: WebhookSettings {
+            carrier_secret: "whsec_carrier".into(),
+            tolerance_s: shipsim_system::webhook::TOLERANCE_S_DEFAULT,
+            targets: [(
+                "merchant-0".to_string(),
+                WebhookTarget {
+                    url: "http://receiver/webhooks/merchant-0".into(),
+                    secret: "whsec_merchant".into(),
+                    previous_secret: None,
+                },
+            )]
+            .into(),
+            sender: shipsim_system::webhook::SenderConfig::DEFAULT,
+        },
+    };
+    let router = shipsim_system::service::router(
+        config,
+        ServiceDeps {
+            clock: clock.clone(),
+            store: std::sync::Arc::new(shipsim_system::store::MemoryStore::new()),
+            carrier: std::sync::Arc::new(NoCarrier),
+            observer: std::sync::Arc::new(shipsim_system::observe::NoopObserver),
+            seed: shipsim_system::seed::Seed(1),
+            boot: 0,
+        },
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("a runtime");
+    let send = |method: &str, path: &str, headers: &[(&str, &str)], body: Vec<u8>| {
+        runtime.block_on(call(&router, method, path, headers, body))
+    };
+    let auth = (HEADER_API_KEY, "sk_test");
+    let order_body = |reference: &str| {
+        serde_json::to_vec(&shipsim_system::api::CreateOrderRequest {
+            reference: reference.into(),
+            items: vec![shipsim_system::api::OrderItem {
+                sku: "SKU-1".into(),
+                quantity: 1,
+            }],
+            ship_to: new_order("x").ship_to,
+            idempotency_key: None,
+        })
+        .expect("an order serialises")
+    };
+    let create = |key: &str, reference: &str| {
+        send(
+            "POST",
+            "/v1/orders",
+            &[auth, (HEADER_IDEMPOTENCY_KEY, key)],
+            order_body(reference),
+        )
+    };
+
+    // Retention.
+    let (status, first, _) = create("key-retained", "PO-1");
+    assert_eq!(status, 201, "an order is created: {first}");
+    clock.0.store(start_ms + DAY_MS - 1_000, Ordering::SeqCst);
+    let (status, inside, replayed) = create("key-retained", "PO-1");
+    assert!(
+        status == 201 && replayed && inside["id"] == first["id"],
+        "a replay one second inside the documented 24 h retention was answered {status} (replayed: {replayed}) {inside}, not the stored answer with id {}",
+        first["id"]
+    );
+    clock.0.store(start_ms + DAY_MS + 1_000, Ordering::SeqCst);
+    let (status, past, replayed) = create("key-retained", "PO-1");
+    assert!(
+        status == 201 && !replayed && past["id"].is_string() && past["id"] != first["id"],
+        "a request one second past the documented 24 h retention was answered {status} (replayed: {replayed}) {past}, not executed as new"
+    );
+
+    // The events feed: count the caller's events, then ask for exactly that many.
+    let (status, all, _) = send("GET", "/v1/events?limit=100", &[auth], Vec::new());
+    let held = all["events"].as_array().map_or(0, Vec::len);
+    assert!(
+        status == 200 && held >= 2 && all["has_more"] == false,
+        "the feed holds the orders' events: {status} {all}"
+    );
+    let (status, exact, _) = send(
+        "GET",
+        &format!("/v1/events?limit={held}"),
+        &[auth],
+        Vec::new(),
+    );
+    assert_eq!(status, 200, "{exact}");
+    assert_eq!(
+        exact["has_more"], false,
+        "a page whose limit is exactly the {held} events left said has_more: {exact}"
+    );
+
+    // Not stored: a shipment refused for its weight.
+    let order_id = past["id"].as_str().expect("an order id");
+    let (status, refused, _) = send(
+        "POST",
+        &format!("/v1/orders/{order_id}/shipments"),
+        &[auth, (HEADER_IDEMPOTENCY_KEY, "key-weightless")],
+        br#"{"service_level":"ground","weight_grams":0}"#.to_vec(),
+    );
+    let fields: Vec<&str> = refused["error"]["details"]
+        .as_array()
+        .map(|details| details.iter().filter_map(|d| d["field"].as_str()).collect())
+        .unwrap_or_default();
+    assert!(
+        status == 400 && fields.contains(&"weight_grams"),
+        "a shipment of 0 g was answered {status} {refused}, not 400 naming weight_grams"
+    );
+    let (status, state, _) = send(
+        "GET",
+        "/v1/admin/state",
+        &[(HEADER_ADMIN_KEY, "admin")],
+        Vec::new(),
+    );
+    assert_eq!(status, 200, "the operator's store read");
+    let keys: Vec<&str> = state["idempotency"]
+        .as_array()
+        .map(|records| {
+            records
+                .iter()
+                .filter_map(|r| r["scope"]["key"].as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(
+        keys.contains(&"key-retained") && !keys.contains(&"key-weightless"),
+        "a shipment refused before execution stored nothing under its key: {keys:?}"
+    );
+
+    // Carrier webhooks of a kind the service does not know, at the tolerance and past it.
+    let now_s = (start_ms + DAY_MS + 1_000) / 1_000;
+    let tolerance_s = shipsim_system::webhook::TOLERANCE_S_DEFAULT;
+    for (event_id, signed_at_s, accepted) in [
+        ("trk_at_tolerance", now_s - tolerance_s, true),
+        ("trk_past_tolerance", now_s - tolerance_s - 1, false),
+    ] {
+        let body = serde_json::to_vec(&serde_json::json!({
+            "event_id": event_id,
+            "kind": "customs_hold",
+            "shipment_ref": "shp_unknown",
+            "label_id": "lbl_unknown",
+            "tracking_number": "TRK-1",
+            "occurred_at_ms": signed_at_s * 1_000,
+        }))
+        .expect("JSON serialises");
+        let signature = shipsim_system::webhook::sign("whsec_carrier", signed_at_s, &body);
+        let (status, ack, _) = send(
+            "POST",
+            "/v1/webhooks/carrier",
+            &[(
+                shipsim_system::webhook::HEADER_SIGNATURE,
+                signature.as_str(),
+            )],
+            body,
+        );
+        let gap_s = now_s - signed_at_s;
+        if accepted {
+            assert_eq!(
+                (status, ack["ignored"].as_str()),
+                (200, Some("unknown_kind")),
+                "an event of an unknown kind signed {gap_s} s before it was read (the tolerance is {tolerance_s} s) was answered {status} {ack}"
+            );
+        } else {
+            assert_eq!(
+                status, 400,
+                "an event signed {gap_s} s before it was read, past the {tolerance_s} s tolerance, was answered {status} {ack}"
+            );
+        }
+    }
+}
+
+#[test]
+#[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
+fn carrier_and_store_keep_their_word() {
+    use shipsim_system::api::{HEADER_API_KEY, HEADER_IDEMPOTENCY_KEY, TrackingKind};
+    use shipsim_system::store::{Durability, MemoryStore, transact};
+
+    // The simulated carrier's `exception_percent = 0` means no parcel's story ends in an
+    // exception (README, "Webhooks": "delivered or exception"; scenarios/README.md); a story's
+    // last event is drawn once per sale, so a rule off by one shows on about one sale in a
+    // hundred: 400 sales are judged.
+    let ledger = std::sync::Arc::new(shipsim_system::carrier::CarrierLedger::new());
+    let carrier = shipsim_system::carrier::router(
+        shipsim_system::carrier::CarrierConfig {
+            api_key: "ck".into(),
+            unserviceable_countries: BTreeSet::new(),
+            tracking: Some(shipsim_system::carrier::TrackingConfig {
+                webhook_url: "http://service/v1/webhooks/carrier".into(),
+                secret: "whsec_carrier".into(),
+                exception_percent: 0,
+                sender: shipsim_system::webhook::SenderConfig::DEFAULT,
+            }),
+            admin_key: None,
+        },
+        shipsim_system::carrier::CarrierDeps {
+            clock: std::sync::Arc::new(Frozen(1_767_225_600_000)),
+            ledger: ledger.clone(),
+            observer: std::sync::Arc::new(shipsim_system::observe::NoopObserver),
+            seed: shipsim_system::seed::Seed(7),
+            boot: 0,
+        },
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("a runtime");
+    const SALES: u32 = 400;
+    for index in 0..SALES {
+        let body = serde_json::to_vec(&shipsim_system::api::LabelRequest {
+            shipment_ref: format!("shp_{index}"),
+            service_level: shipsim_system::api::ServiceLevel::Ground,
+            weight_grams: 1_000 + index,
+            ship_to: new_order("x").ship_to,
+        })
+        .expect("a label request serialises");
+        let key = format!("label-{index}");
+        let (status, label, _) = runtime.block_on(call(
+            &carrier,
+            "POST",
+            "/v1/labels",
+            &[
+                (HEADER_API_KEY, "ck"),
+                (HEADER_IDEMPOTENCY_KEY, key.as_str()),
+            ],
+            body,
+        ));
+        assert!(
+            (200..300).contains(&status),
+            "a label is sold: {status} {label}"
+        );
+    }
+    let tracking = ledger.tracking();
+    assert_eq!(tracking.len(), 4 * SALES as usize, "four events per parcel");
+    let exceptions = tracking
+        .iter()
+        .filter(|item| item.event.kind == TrackingKind::Exception)
+        .count();
+    assert_eq!(
+        exceptions, 0,
+        "{exceptions} of {SALES} parcels ended in an exception with exception_percent = 0"
+    );
+
+    // What a crash of the in-memory store reports lost (the crash line of a report) is the
+    // lazy transactions that wrote something and were not yet flushed: a transaction that
+    // only read has nothing to lose.
+    let store = MemoryStore::new();
+    transact(&store, Durability::Lazy, |tx| {
+        tx.put_order(shipsim_system::store::OrderRecord {
+            caller: "merchant-0".into(),
+            idempotency_key: "key-1".into(),
+            order: new_order("ord_1"),
+        });
+        Ok::<_, shipsim_system::store::StoreError>(())
+    })
+    .expect("a lazy write commits");
+    for _ in 0..3 {
+        transact(&store, Durability::Lazy, |tx| {
+            Ok::<_, shipsim_system::store::StoreError>(tx.order("ord_1").is_some())
+        })
+        .expect("a read commits nothing");
+    }
+    assert_eq!(
+        store.crash().transactions_lost,
+        1,
+        "a crash lost the one unflushed lazy write, and no read-only transaction"
+    );
 }
 
 /// A freshly created order `id` with no items or shipments, for the tests that write or

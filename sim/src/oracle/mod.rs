@@ -285,6 +285,16 @@ pub enum ProbeRule {
     /// exposition holding the documented `shipsim_http_requests_total` family, not an
     /// error envelope.
     MetricsExposed,
+    /// A shipment body whose `weight_grams` is out of range (0): 400 naming
+    /// `weight_grams`, nothing stored under its key, no label bought.
+    MalformedShipmentRefused,
+    /// A signed carrier event of a kind the service does not know: acknowledged with
+    /// `"ignored": "unknown_kind"` (README: "an event of a kind it does not know is
+    /// acknowledged and taken in without effect").
+    UnknownKindIgnored,
+    /// A signed carrier event whose timestamp is exactly the tolerance before the service's
+    /// clock when it read it: accepted (the tolerance is the largest accepted gap).
+    ToleranceBoundaryAccepted,
 }
 
 /// One probe request and its raw answer, with what was around it: what the oracle needs to
@@ -323,6 +333,11 @@ pub struct Probe {
     /// What the answer is compared with: the first answer of a replayed refusal, the next
     /// page of the feed, the counts the carrier's log holds (status and body).
     pub earlier: Option<(u16, bytes::Bytes)>,
+    /// For a signed carrier event: the gap in whole seconds between its signature's
+    /// timestamp and the service's clock when it read the event, when that is known
+    /// exactly (the service's clock showed the same second when the probe was sent and when
+    /// its answer came back); `None` otherwise.
+    pub signature_skew_s: Option<u64>,
 }
 
 /// One webhook delivery attempt as it left the sender and was answered: the raw signature

@@ -29,7 +29,14 @@
 //!   `"ignored": "unknown_shipment"` (README, "Webhooks");
 //! - the carrier's operator counts of its tracking deliveries: what its log holds;
 //! - the operator's store read: holds the order the probes created, and, when the scenario's
-//!   `exception_percent` is 0 (or 100), no shipment ended `exception` (or `delivered`).
+//!   `exception_percent` is 0 (or 100), no shipment ended `exception` (or `delivered`);
+//! - a shipment body whose `weight_grams` is 0: `400` naming `weight_grams`, nothing stored
+//!   under its key, no label bought (README: "Not stored");
+//! - a signed carrier event of a kind the service does not know: `200` with
+//!   `"ignored": "unknown_kind"`;
+//! - a signed carrier event whose timestamp is exactly the tolerance before the service's
+//!   clock: accepted (`200`), the tolerance being the largest accepted gap (judged only when
+//!   the service's clock is known to the second when it read the event).
 //!
 //! Checks nothing when the scenario sent no probes.
 
@@ -402,6 +409,51 @@ fn judge(input: &OracleInput<'_>, rule: ProbeRule, probe: &Probe) -> Option<Stri
                 )
             })
         }
+        ProbeRule::MalformedShipmentRefused => {
+            let fields = detail_fields(&probe.body);
+            if status != 400 || !fields.iter().any(|f| f == MALFORMED_SHIPMENT_FIELD) {
+                Some(format!(
+                    "a shipment body whose {MALFORMED_SHIPMENT_FIELD} is 0 was answered {status} naming {fields:?}, not 400 naming {MALFORMED_SHIPMENT_FIELD}"
+                ))
+            } else if !probe.stored_keys.is_empty() {
+                Some(format!(
+                    "a shipment refused for its {MALFORMED_SHIPMENT_FIELD} left idempotency records under {:?}",
+                    probe.stored_keys
+                ))
+            } else if probe.effects.1 != probe.effects.0 {
+                Some(format!(
+                    "a shipment refused for its {MALFORMED_SHIPMENT_FIELD} bought {} label(s) at the carrier",
+                    probe.effects.1 - probe.effects.0
+                ))
+            } else {
+                None
+            }
+        }
+        ProbeRule::UnknownKindIgnored => {
+            if status != 200 {
+                // Refused before it was read (a skewed clock's signature, say): not the
+                // rule this probe is about.
+                return None;
+            }
+            let ignored = serde_json::from_slice::<serde_json::Value>(&probe.body)
+                .ok()
+                .and_then(|ack| ack["ignored"].as_str().map(str::to_string));
+            (ignored.as_deref() != Some("unknown_kind")).then(|| {
+                format!(
+                    "a carrier event of a kind the service does not know was acknowledged with ignored {ignored:?}, not \"unknown_kind\""
+                )
+            })
+        }
+        ProbeRule::ToleranceBoundaryAccepted => {
+            let skew_s = probe.signature_skew_s?;
+            let tolerance_s = input.scenario.webhooks.filter(|w| w.tracking)?.tolerance_s;
+            (skew_s <= tolerance_s && status != 200).then(|| {
+                format!(
+                    "a carrier event signed {skew_s} s before the service read it, inside the {tolerance_s} s tolerance (its largest accepted gap), was answered {status} {:?}, not accepted",
+                    envelope(&probe.body).0
+                )
+            })
+        }
         ProbeRule::ReusedAfterExpiry => {
             if probe.since_first_ms < retention_ms {
                 return None;
@@ -426,6 +478,9 @@ fn judge(input: &OracleInput<'_>, rule: ProbeRule, probe: &Probe) -> Option<Stri
 
 /// The field a malformed-body probe gives the wrong type.
 const MALFORMED_FIELD: &str = "items[0].quantity";
+
+/// The field a malformed-shipment probe puts out of range.
+const MALFORMED_SHIPMENT_FIELD: &str = "weight_grams";
 
 /// The `field`s of an envelope's `details`.
 fn detail_fields(body: &[u8]) -> Vec<String> {
@@ -701,5 +756,66 @@ mod tests {
             .history
             .probe(probe(ProbeRule::TrackingOutcomes, 200, dump));
         assert_one(&fixture.check(ORACLE), "1 shipment(s) ended exception");
+    }
+
+    #[test]
+    fn the_h31_probes_are_judged() {
+        // Proves a malformed shipment answered other than 400 naming weight_grams (what a
+        // validation that passes everything gives), or refused but stored, an unknown kind's
+        // event acknowledged without "unknown_kind" (an empty 200), and an event signed
+        // exactly the tolerance before it was read and refused are each found; the
+        // documented answers pass, and a gap not known exactly is not judged.
+        let weight = r#"{"error":{"code":"validation_failed","details":[{"field":"weight_grams","issue":"x"}]}}"#;
+        let mut shipment = probe(ProbeRule::MalformedShipmentRefused, 400, weight);
+        assert!(judged(vec![shipment.clone()]).is_empty());
+        shipment.stored_keys = vec!["probe-malformed-shipment".into()];
+        assert_one(&judged(vec![shipment.clone()]), "left idempotency records");
+        shipment.stored_keys.clear();
+        shipment.status = Some(422);
+        shipment.body = bytes::Bytes::from(r#"{"error":{"code":"carrier_rejected"}}"#);
+        assert_one(&judged(vec![shipment]), "not 400 naming weight_grams");
+
+        let kind = probe(
+            ProbeRule::UnknownKindIgnored,
+            200,
+            r#"{"received":true,"ignored":"unknown_kind"}"#,
+        );
+        assert!(judged(vec![kind]).is_empty());
+        assert_one(
+            &judged(vec![probe(ProbeRule::UnknownKindIgnored, 200, "")]),
+            "not \"unknown_kind\"",
+        );
+
+        let mut fixture = Fixture::new();
+        fixture.scenario.webhooks = Some(crate::scenario::WebhookSettings {
+            tracking: true,
+            outbound: true,
+            tolerance_s: 300,
+            exception_percent: 0,
+            sender: shipsim_system::webhook::SenderConfig::DEFAULT,
+            poll_events: None,
+            probe_operator: false,
+        });
+        let refused = r#"{"error":{"code":"timestamp_out_of_tolerance"}}"#;
+        let mut boundary = probe(ProbeRule::ToleranceBoundaryAccepted, 400, refused);
+        boundary.signature_skew_s = None;
+        fixture.history.probe(boundary.clone());
+        assert!(
+            fixture.check(ORACLE).is_empty(),
+            "a gap not known is not judged"
+        );
+        let mut fixture = Fixture::new();
+        fixture.scenario.webhooks = Some(crate::scenario::WebhookSettings {
+            tracking: true,
+            outbound: true,
+            tolerance_s: 300,
+            exception_percent: 0,
+            sender: shipsim_system::webhook::SenderConfig::DEFAULT,
+            poll_events: None,
+            probe_operator: false,
+        });
+        boundary.signature_skew_s = Some(300);
+        fixture.history.probe(boundary);
+        assert_one(&fixture.check(ORACLE), "signed 300 s before");
     }
 }

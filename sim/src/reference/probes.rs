@@ -42,6 +42,14 @@ const RATE_LIMITED_RETRIES_MAX: u32 = 5;
 /// Requests of the burst sent at once.
 const BURST_CONCURRENCY: usize = 50;
 
+/// Pages of 100 the exact-page probe reads, at most, to count the caller's events.
+const FEED_PAGES_MAX: usize = 20;
+
+/// How far into a second of the service's clock the tolerance probe is sent, ms: past the
+/// turn of the second even under a drifting clock, and far enough from the next one that the
+/// service reads its clock within the same second (a hop and a store round trip).
+const BOUNDARY_INTO_SECOND_MS: u64 = 20;
+
 /// A caller-sent request id the README accepts (letters, digits, `-`).
 pub const VALID_REQUEST_ID: &str = "probe-0f3c.trace:1";
 
@@ -299,6 +307,7 @@ impl Prober<'_> {
                 .find(|(name, _)| *name == HEADER_IDEMPOTENCY_KEY)
                 .map(|(_, key)| (self.caller.id.clone(), (*key).to_string())),
             earlier: None,
+            signature_skew_s: None,
         };
         (probe, answer)
     }
@@ -399,6 +408,192 @@ impl Prober<'_> {
             None,
         )
         .await;
+        // Added after /metrics (branch h31svc), so that every request above keeps its
+        // place, and its id, in the trace.
+        self.malformed_shipment(auth, order_id.as_deref()).await;
+        if webhooks.is_some_and(|w| w.outbound) {
+            self.feed_exact_page(auth).await;
+        }
+        if let Some(settings) = webhooks.filter(|w| w.tracking) {
+            self.unknown_kind_event().await;
+            self.tolerance_boundary_event(settings.tolerance_s).await;
+        }
+    }
+
+    /// A shipment whose `weight_grams` is 0 (the README allows 1 to the parcel maximum),
+    /// for the order the probes created: refused before execution, so nothing is stored
+    /// under its key and no label is bought.
+    async fn malformed_shipment(&self, auth: (&str, &str), order_id: Option<&str>) {
+        let Some(order_id) = order_id else { return };
+        let key = "probe-malformed-shipment";
+        let body = serde_json::to_vec(&CreateShipmentRequest {
+            service_level: ServiceLevel::Ground,
+            weight_grams: 0,
+            idempotency_key: None,
+        })
+        .expect("API types serialise");
+        let (mut probe, _) = self
+            .exchange(
+                ProbeRule::MalformedShipmentRefused,
+                "POST",
+                &format!("/v1/orders/{order_id}/shipments"),
+                &[auth, (HEADER_IDEMPOTENCY_KEY, key)],
+                body,
+                None,
+                None,
+            )
+            .await;
+        probe.stored_keys = self.stored(&[key]);
+        self.context.file_probe(probe);
+    }
+
+    /// The caller's events feed counted in pages of 100, then its last page read again with
+    /// a limit of exactly the events it held: nothing waits after it, so its `has_more`
+    /// must be false (judged as a `FeedHasMore` page against the page after its cursor).
+    async fn feed_exact_page(&self, auth: (&str, &str)) {
+        let page_of = |answer: Option<HttpResponse>| {
+            answer
+                .filter(|a| a.status() == http::StatusCode::OK)
+                .and_then(|a| serde_json::from_slice::<serde_json::Value>(a.body()).ok())
+        };
+        let feed_path = |after: Option<&str>, limit: usize| match after {
+            Some(cursor) => format!("/v1/events?after={cursor}&limit={limit}"),
+            None => format!("/v1/events?limit={limit}"),
+        };
+        let mut after: Option<String> = None;
+        let mut last_page = None;
+        for _ in 0..FEED_PAGES_MAX {
+            let Some(page) = page_of(
+                self.send(
+                    "GET",
+                    &feed_path(after.as_deref(), 100),
+                    &[auth],
+                    Vec::new(),
+                )
+                .await,
+            ) else {
+                return;
+            };
+            let held = page["events"].as_array().map_or(0, Vec::len);
+            if page["has_more"].as_bool() != Some(true) {
+                last_page = Some(held);
+                break;
+            }
+            let Some(cursor) = page["next_cursor"].as_str() else {
+                return;
+            };
+            after = Some(cursor.to_string());
+        }
+        let Some(held) = last_page.filter(|held| *held > 0) else {
+            return;
+        };
+        let (mut probe, answer) = self
+            .exchange(
+                ProbeRule::FeedHasMore,
+                "GET",
+                &feed_path(after.as_deref(), held),
+                &[auth],
+                Vec::new(),
+                None,
+                None,
+            )
+            .await;
+        let Some(cursor) =
+            page_of(answer).and_then(|page| page["next_cursor"].as_str().map(str::to_string))
+        else {
+            return;
+        };
+        let next = self
+            .send("GET", &feed_path(Some(&cursor), 100), &[auth], Vec::new())
+            .await;
+        probe.earlier = next.map(|a| (a.status().as_u16(), a.body().clone()));
+        self.context.file_probe(probe);
+    }
+
+    /// A signed carrier event, `event`'s fields as given, signed at `signed_at_s` (unix).
+    fn signed_event(event: &serde_json::Value, signed_at_s: u64) -> (Vec<u8>, String) {
+        let body = serde_json::to_vec(event).expect("JSON serialises");
+        let signature = shipsim_system::webhook::sign(
+            super::deployment::CARRIER_WEBHOOK_SECRET,
+            signed_at_s,
+            &body,
+        );
+        (body, signature)
+    }
+
+    /// A correctly signed carrier event of a kind the service does not know.
+    async fn unknown_kind_event(&self) {
+        let now_unix_ms = crate::run::clock::EPOCH_UNIX_MS + self.now_ms();
+        let (body, signature) = Self::signed_event(
+            &serde_json::json!({
+                "event_id": "trk_probe_unknown_kind",
+                "kind": "customs_hold",
+                "shipment_ref": "shp_probe_unknown_kind",
+                "label_id": "lbl_probe_unknown_kind",
+                "tracking_number": "TRK-PROBE-KIND",
+                "occurred_at_ms": now_unix_ms,
+            }),
+            now_unix_ms / 1_000,
+        );
+        self.probe(
+            ProbeRule::UnknownKindIgnored,
+            "POST",
+            "/v1/webhooks/carrier",
+            &[(
+                shipsim_system::webhook::HEADER_SIGNATURE,
+                signature.as_str(),
+            )],
+            body,
+            None,
+            None,
+        )
+        .await;
+    }
+
+    /// A carrier event signed exactly `tolerance_s` before the service's clock: the probe
+    /// reads the service's clock as the simulation sets it (the epoch, simulated time and
+    /// the scenario's skews of the service), waits until that clock has just turned a
+    /// second, and signs with that second less the tolerance. When the service's clock shows
+    /// the same second once the answer is back, the service read exactly that gap.
+    async fn tolerance_boundary_event(&self, tolerance_s: u64) {
+        let clock =
+            crate::run::clock::SimClock::for_host(SERVICE_HOST, &self.context.scenario().faults);
+        let service_ms = |elapsed_ms: u64| clock.at(Duration::from_millis(elapsed_ms));
+        let into_second_ms = service_ms(self.now_ms()) % 1_000;
+        tokio::time::sleep(Duration::from_millis(
+            1_000 - into_second_ms + BOUNDARY_INTO_SECOND_MS,
+        ))
+        .await;
+        let sent_s = service_ms(self.now_ms()) / 1_000;
+        let signed_at_s = sent_s.saturating_sub(tolerance_s);
+        let (body, signature) = Self::signed_event(
+            &serde_json::json!({
+                "event_id": "trk_probe_tolerance_boundary",
+                "kind": "picked_up",
+                "shipment_ref": "shp_probe_tolerance_boundary",
+                "label_id": "lbl_probe_tolerance_boundary",
+                "tracking_number": "TRK-PROBE-TOLERANCE",
+                "occurred_at_ms": signed_at_s * 1_000,
+            }),
+            signed_at_s,
+        );
+        let (mut probe, _) = self
+            .exchange(
+                ProbeRule::ToleranceBoundaryAccepted,
+                "POST",
+                "/v1/webhooks/carrier",
+                &[(
+                    shipsim_system::webhook::HEADER_SIGNATURE,
+                    signature.as_str(),
+                )],
+                body,
+                None,
+                None,
+            )
+            .await;
+        let answered_s = service_ms(self.now_ms()) / 1_000;
+        probe.signature_skew_s = (answered_s == sent_s).then(|| sent_s - signed_at_s);
+        self.context.file_probe(probe);
     }
 
     /// Files a probe of the carrier's own API.
