@@ -946,3 +946,310 @@ fn new_order(id: &str) -> shipsim_system::api::Order {
         created_at_ms: 1,
     }
 }
+
+/// The reference service in process on `clock`, with one merchant (`sk_test`), an operator
+/// key (`admin`), the carrier's webhook secret `whsec_carrier`, no carrier behind it and
+/// `rate_limit`.
+fn service_in_process(
+    clock: std::sync::Arc<Settable>,
+    rate_limit: Option<shipsim_system::service::RateLimit>,
+) -> axum::Router {
+    use shipsim_system::service::{ServiceConfig, ServiceDeps, WebhookSettings};
+    shipsim_system::service::router(
+        ServiceConfig {
+            api_keys: [("sk_test".to_string(), "merchant-0".to_string())].into(),
+            key_retirements: std::collections::BTreeMap::new(),
+            carrier_base_url: "http://carrier".into(),
+            carrier_api_key: "ck".into(),
+            carrier_policy: shipsim_system::client::RetryPolicy::new(10, 10),
+            rate_limit,
+            lock_lease_ms: shipsim_system::service::LOCK_LEASE_MS_DEFAULT,
+            idempotency_retention_ms: shipsim_system::service::IDEMPOTENCY_RETENTION_MS_DEFAULT,
+            store_latency_ms: (0, 0),
+            bugs: BugSet::none(),
+            admin_key: Some("admin".into()),
+            webhooks: WebhookSettings {
+                carrier_secret: "whsec_carrier".into(),
+                tolerance_s: shipsim_system::webhook::TOLERANCE_S_DEFAULT,
+                targets: std::collections::BTreeMap::new(),
+                sender: shipsim_system::webhook::SenderConfig::DEFAULT,
+            },
+        },
+        ServiceDeps {
+            clock,
+            store: std::sync::Arc::new(shipsim_system::store::MemoryStore::new()),
+            carrier: std::sync::Arc::new(NoCarrier),
+            observer: std::sync::Arc::new(shipsim_system::observe::NoopObserver),
+            seed: shipsim_system::seed::Seed(3),
+            boot: 0,
+        },
+    )
+}
+
+/// One request to `router`, answered as sent: status, headers and body bytes.
+async fn call_raw(
+    router: &axum::Router,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> (u16, http::HeaderMap, Vec<u8>) {
+    use tower::ServiceExt as _;
+    let mut request = http::Request::builder().method(method).uri(path);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    if !body.is_empty() {
+        request = request.header("content-type", "application/json");
+    }
+    let request = request
+        .body(axum::body::Body::from(body))
+        .expect("a valid request");
+    let response = router
+        .clone()
+        .oneshot(request)
+        .await
+        .expect("the router answers");
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .expect("the body reads");
+    (status, headers, bytes.to_vec())
+}
+
+#[test]
+#[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
+fn service_edges_hold_to_the_byte_and_the_second() {
+    use shipsim_system::api::{HEADER_API_KEY, HEADER_RATE_RESET};
+
+    // Edges of the README's rules that a simulated run crosses only by chance, driven on the
+    // reference service's router in process on a clock the test sets, judged from the
+    // HTTP answers:
+    // - "Bounds": a request body of exactly REQUEST_BYTES_MAX bytes is served, one byte more
+    //   is refused 413;
+    // - the service's `shipsim_webhook_unknown_fields_total` counts carrier events that
+    //   carried fields it does not know, and only those;
+    // - the rate limiter's `X-RateLimit-Reset` is the unix second by which the refused
+    //   caller's token is back: no earlier than the answer's time plus its wait.
+    let start_ms: u64 = 1_767_225_600_000;
+    let clock = std::sync::Arc::new(Settable(std::sync::atomic::AtomicU64::new(start_ms)));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("a runtime");
+    let router = service_in_process(clock.clone(), None);
+    let send = |router: &axum::Router, method: &str, path: &str, headers: &[(&str, &str)], body| {
+        runtime.block_on(call_raw(router, method, path, headers, body))
+    };
+    let auth = (HEADER_API_KEY, "sk_test");
+
+    // Bounds: an order padded with JSON whitespace to exactly the README's 64 KiB limit,
+    // then one byte more.
+    let max = 64 * 1_024;
+    let padded = |reference: &str, len: usize| {
+        let mut body = serde_json::to_vec(&shipsim_system::api::CreateOrderRequest {
+            reference: reference.into(),
+            items: vec![shipsim_system::api::OrderItem {
+                sku: "SKU-1".into(),
+                quantity: 1,
+            }],
+            ship_to: new_order("x").ship_to,
+            idempotency_key: None,
+        })
+        .expect("an order serialises");
+        assert!(body.len() < len);
+        body.resize(len, b' ');
+        body
+    };
+    let (status, _, answer) = send(
+        &router,
+        "POST",
+        "/v1/orders",
+        &[auth, ("idempotency-key", "key-at-limit")],
+        padded("PO-at-limit", max),
+    );
+    assert_eq!(
+        status,
+        201,
+        "a body of exactly {max} bytes (the documented limit) was answered {status} {}",
+        String::from_utf8_lossy(&answer)
+    );
+    let (status, _, answer) = send(
+        &router,
+        "POST",
+        "/v1/orders",
+        &[auth, ("idempotency-key", "key-past-limit")],
+        padded("PO-past-limit", max + 1),
+    );
+    assert_eq!(
+        status,
+        413,
+        "a body of {} bytes, one past the documented limit, was answered {status} {}",
+        max + 1,
+        String::from_utf8_lossy(&answer)
+    );
+
+    // The unknown-fields counter: a carrier event without unknown fields, then one with.
+    let unknown_fields = |router: &axum::Router| -> u64 {
+        let (status, _, text) = send(router, "GET", "/metrics", &[], Vec::new());
+        assert_eq!(status, 200);
+        let text = String::from_utf8(text).expect("the exposition is text");
+        text.lines()
+            .find_map(|line| line.strip_prefix("shipsim_webhook_unknown_fields_total "))
+            .and_then(|value| value.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no shipsim_webhook_unknown_fields_total in {text}"))
+    };
+    let now_s = start_ms / 1_000;
+    for (event_id, extra, counted) in [
+        ("trk_plain", None, 0),
+        ("trk_extra", Some(("carrier_note", "fragile")), 1),
+    ] {
+        let mut event = serde_json::json!({
+            "event_id": event_id,
+            "kind": "customs_hold",
+            "shipment_ref": "shp_unknown",
+            "label_id": "lbl_unknown",
+            "tracking_number": "TRK-1",
+            "occurred_at_ms": start_ms,
+        });
+        if let Some((name, value)) = extra {
+            event[name] = serde_json::Value::from(value);
+        }
+        let body = serde_json::to_vec(&event).expect("JSON serialises");
+        let signature = shipsim_system::webhook::sign("whsec_carrier", now_s, &body);
+        let (status, _, ack) = send(
+            &router,
+            "POST",
+            "/v1/webhooks/carrier",
+            &[(
+                shipsim_system::webhook::HEADER_SIGNATURE,
+                signature.as_str(),
+            )],
+            body,
+        );
+        assert_eq!(
+            status,
+            200,
+            "a signed carrier event: {}",
+            String::from_utf8_lossy(&ack)
+        );
+        assert_eq!(
+            unknown_fields(&router),
+            counted,
+            "after {event_id} (unknown field: {extra:?}) the service's unknown-fields counter is not {counted}"
+        );
+    }
+
+    // The limiter: a bucket of one refilled once a second; the second request in the same
+    // millisecond is refused until the token is back.
+    let limited = service_in_process(
+        clock.clone(),
+        Some(shipsim_system::service::RateLimit {
+            burst: 1,
+            per_second: 1,
+        }),
+    );
+    let (status, _, _) = send(&limited, "GET", "/v1/orders/ord_none", &[auth], Vec::new());
+    assert_ne!(status, 429, "the first request is admitted");
+    let (status, headers, body) = send(&limited, "GET", "/v1/orders/ord_none", &[auth], Vec::new());
+    let header = |name: &str| -> u64 {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no numeric {name} on {status} {headers:?}"))
+    };
+    assert_eq!(
+        status,
+        429,
+        "the second request: {}",
+        String::from_utf8_lossy(&body)
+    );
+    let (wait_s, reset_s) = (
+        header(http::header::RETRY_AFTER.as_str()),
+        header(HEADER_RATE_RESET),
+    );
+    assert!(
+        reset_s * 1_000 >= start_ms + 1_000 && reset_s * 1_000 >= start_ms + wait_s * 1_000 - 999,
+        "answered at unix ms {start_ms} with Retry-After {wait_s} s and X-RateLimit-Reset {reset_s}: the reset is before the token is back (unix ms {})",
+        start_ms + 1_000
+    );
+}
+
+#[test]
+#[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
+fn the_sweeper_keeps_a_key_until_its_retention_ends() {
+    use shipsim_system::store::{
+        Durability, IdemScope, IdemState, IdempotencyRecord, MemoryStore, SqliteStore, Store,
+        StoredResponse, transact,
+    };
+
+    // README, "Retention": a completed operation's record is kept for the retention from
+    // its first request; the sweeper (run_idempotency_sweeper, every SWEEP_INTERVAL_MS)
+    // only gives the space of expired records back. So a sweep one millisecond before the
+    // retention ends keeps the record, and one at its end deletes it: on both stores the
+    // service ships with, driven by the service's own sweeper on a paused runtime.
+    const RETENTION_MS: u64 = 20_000;
+    let created_at_ms: u64 = 1_767_225_600_000;
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let (sqlite, _) = SqliteStore::open(&dir.path().join("sweep.db")).expect("a SQLite store");
+    let stores: [(&str, std::sync::Arc<dyn Store>); 2] = [
+        ("memory", std::sync::Arc::new(MemoryStore::new())),
+        ("sqlite", std::sync::Arc::new(sqlite)),
+    ];
+    for (name, store) in stores {
+        transact(&*store, Durability::Sync, |tx| {
+            tx.put_idempotency(IdempotencyRecord {
+                scope: IdemScope {
+                    caller: "merchant-0".into(),
+                    key: "key-1".into(),
+                },
+                fingerprint: "f".into(),
+                created_at_ms,
+                state: IdemState::Completed {
+                    response: StoredResponse {
+                        status: 201,
+                        body: "{}".into(),
+                    },
+                },
+            });
+            Ok::<_, shipsim_system::store::StoreError>(())
+        })
+        .expect("the record commits");
+        let clock = std::sync::Arc::new(Settable(std::sync::atomic::AtomicU64::new(
+            created_at_ms + RETENTION_MS - 1,
+        )));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .expect("a runtime");
+        let held = || store.read_all().expect("the store reads").idempotency.len();
+        runtime.block_on(async {
+            let sweeper = tokio::spawn(shipsim_system::service::run_idempotency_sweeper(
+                store.clone(),
+                clock.clone(),
+                RETENTION_MS,
+                10,
+            ));
+            let interval = std::time::Duration::from_millis(shipsim_system::service::SWEEP_INTERVAL_MS);
+            tokio::time::sleep(interval + std::time::Duration::from_millis(1)).await;
+            assert_eq!(
+                held(),
+                1,
+                "{name}: a sweep 1 ms before the {RETENTION_MS} ms retention ended deleted the record"
+            );
+            clock
+                .0
+                .store(created_at_ms + RETENTION_MS, std::sync::atomic::Ordering::SeqCst);
+            tokio::time::sleep(interval).await;
+            assert_eq!(
+                held(),
+                0,
+                "{name}: a sweep at the end of the {RETENTION_MS} ms retention kept the record"
+            );
+            sweeper.abort();
+        });
+    }
+}
