@@ -947,14 +947,15 @@ fn new_order(id: &str) -> shipsim_system::api::Order {
     }
 }
 
-/// The reference service in process on `clock`, with one merchant (`sk_test`), an operator
-/// key (`admin`), the carrier's webhook secret `whsec_carrier`, no carrier behind it and
-/// `rate_limit`.
+/// The reference service in process on `clock` and `store`, with one merchant (`sk_test`,
+/// its webhooks as [`merchant_webhooks`] says), an operator key (`admin`), no carrier
+/// behind it and `rate_limit`.
 fn service_in_process(
     clock: std::sync::Arc<Settable>,
     rate_limit: Option<shipsim_system::service::RateLimit>,
+    store: std::sync::Arc<shipsim_system::store::MemoryStore>,
 ) -> axum::Router {
-    use shipsim_system::service::{ServiceConfig, ServiceDeps, WebhookSettings};
+    use shipsim_system::service::{ServiceConfig, ServiceDeps};
     shipsim_system::service::router(
         ServiceConfig {
             api_keys: [("sk_test".to_string(), "merchant-0".to_string())].into(),
@@ -968,22 +969,36 @@ fn service_in_process(
             store_latency_ms: (0, 0),
             bugs: BugSet::none(),
             admin_key: Some("admin".into()),
-            webhooks: WebhookSettings {
-                carrier_secret: "whsec_carrier".into(),
-                tolerance_s: shipsim_system::webhook::TOLERANCE_S_DEFAULT,
-                targets: std::collections::BTreeMap::new(),
-                sender: shipsim_system::webhook::SenderConfig::DEFAULT,
-            },
+            webhooks: merchant_webhooks(),
         },
         ServiceDeps {
             clock,
-            store: std::sync::Arc::new(shipsim_system::store::MemoryStore::new()),
+            store,
             carrier: std::sync::Arc::new(NoCarrier),
             observer: std::sync::Arc::new(shipsim_system::observe::NoopObserver),
             seed: shipsim_system::seed::Seed(3),
             boot: 0,
         },
     )
+}
+
+/// The carrier's webhook secret `whsec_carrier`, and merchant-0's endpoint
+/// `http://receiver/webhooks/merchant-0` with the secret `whsec_merchant`.
+fn merchant_webhooks() -> shipsim_system::service::WebhookSettings {
+    shipsim_system::service::WebhookSettings {
+        carrier_secret: "whsec_carrier".into(),
+        tolerance_s: shipsim_system::webhook::TOLERANCE_S_DEFAULT,
+        targets: [(
+            "merchant-0".to_string(),
+            shipsim_system::service::WebhookTarget {
+                url: "http://receiver/webhooks/merchant-0".into(),
+                secret: "whsec_merchant".into(),
+                previous_secret: None,
+            },
+        )]
+        .into(),
+        sender: shipsim_system::webhook::SenderConfig::DEFAULT,
+    }
 }
 
 /// One request to `router`, answered as sent: status, headers and body bytes.
@@ -1038,7 +1053,11 @@ fn service_edges_hold_to_the_byte_and_the_second() {
         .enable_time()
         .build()
         .expect("a runtime");
-    let router = service_in_process(clock.clone(), None);
+    let router = service_in_process(
+        clock.clone(),
+        None,
+        std::sync::Arc::new(shipsim_system::store::MemoryStore::new()),
+    );
     let send = |router: &axum::Router, method: &str, path: &str, headers: &[(&str, &str)], body| {
         runtime.block_on(call_raw(router, method, path, headers, body))
     };
@@ -1149,6 +1168,7 @@ fn service_edges_hold_to_the_byte_and_the_second() {
             burst: 1,
             per_second: 1,
         }),
+        std::sync::Arc::new(shipsim_system::store::MemoryStore::new()),
     );
     let (status, _, _) = send(&limited, "GET", "/v1/orders/ord_none", &[auth], Vec::new());
     assert_ne!(status, 429, "the first request is admitted");
@@ -1252,4 +1272,116 @@ fn the_sweeper_keeps_a_key_until_its_retention_ends() {
             sweeper.abort();
         });
     }
+}
+
+/// A merchant's webhook endpoint that keeps every request and answers 200.
+#[derive(Default)]
+struct Recorder(std::sync::Mutex<Vec<shipsim_system::transport::HttpRequest>>);
+
+impl shipsim_system::transport::Transport for Recorder {
+    fn send(
+        &self,
+        request: shipsim_system::transport::HttpRequest,
+    ) -> shipsim_system::transport::BoxFuture<
+        '_,
+        Result<shipsim_system::transport::HttpResponse, shipsim_system::transport::TransportError>,
+    > {
+        self.0.lock().expect("the recorder's lock").push(request);
+        Box::pin(async {
+            Ok(http::Response::builder()
+                .status(200)
+                .body(bytes::Bytes::from_static(b"{}"))
+                .expect("a response"))
+        })
+    }
+}
+
+#[test]
+#[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
+fn live_modes_outbox_sender_delivers_signed_events() {
+    use shipsim_system::api::{HEADER_API_KEY, HEADER_IDEMPOTENCY_KEY};
+
+    // `shipsim serve` (live mode) runs the service's outbox through `run_outbox_sender`,
+    // which no simulated run calls (the simulation rotates secrets through
+    // run_outbox_sender_rotating). README, "Webhooks": every committed event is delivered
+    // to its merchant's endpoint, signed with the merchant's secret. Driven here in process:
+    // an order committed over the API, then the sender on a paused runtime.
+    let now_ms: u64 = 1_767_225_600_000;
+    let clock = std::sync::Arc::new(Settable(std::sync::atomic::AtomicU64::new(now_ms)));
+    let store = std::sync::Arc::new(shipsim_system::store::MemoryStore::new());
+    let router = service_in_process(clock.clone(), None, store.clone());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .expect("a runtime");
+    let body = serde_json::to_vec(&shipsim_system::api::CreateOrderRequest {
+        reference: "PO-live".into(),
+        items: vec![shipsim_system::api::OrderItem {
+            sku: "SKU-1".into(),
+            quantity: 1,
+        }],
+        ship_to: new_order("x").ship_to,
+        idempotency_key: None,
+    })
+    .expect("an order serialises");
+    let (status, order, _) = runtime.block_on(call(
+        &router,
+        "POST",
+        "/v1/orders",
+        &[
+            (HEADER_API_KEY, "sk_test"),
+            (HEADER_IDEMPOTENCY_KEY, "key-live"),
+        ],
+        body,
+    ));
+    assert_eq!(status, 201, "an order is created: {order}");
+    let order_id = order["id"].as_str().expect("an order id").to_string();
+    let recorder = std::sync::Arc::new(Recorder::default());
+    runtime.block_on(async {
+        let sender = tokio::spawn(shipsim_system::service::run_outbox_sender(
+            merchant_webhooks(),
+            shipsim_system::service::ServiceDeps {
+                clock: clock.clone(),
+                store: store.clone(),
+                carrier: std::sync::Arc::new(NoCarrier),
+                observer: std::sync::Arc::new(shipsim_system::observe::NoopObserver),
+                seed: shipsim_system::seed::Seed(5),
+                boot: 0,
+            },
+            recorder.clone(),
+        ));
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        sender.abort();
+    });
+    let sent = recorder.0.lock().expect("the recorder's lock");
+    let delivery = sent
+        .iter()
+        .find(|request| String::from_utf8_lossy(request.body()).contains(&order_id))
+        .unwrap_or_else(|| {
+            panic!(
+                "live mode's outbox sender delivered nothing about {order_id} in 2 s ({} request(s))",
+                sent.len()
+            )
+        });
+    assert_eq!(
+        delivery.uri().to_string(),
+        "http://receiver/webhooks/merchant-0",
+        "the event went to merchant-0's endpoint"
+    );
+    let signature = delivery
+        .headers()
+        .get(shipsim_system::webhook::HEADER_SIGNATURE)
+        .and_then(|v| v.to_str().ok());
+    assert_eq!(
+        shipsim_system::webhook::verify(
+            "whsec_merchant",
+            signature,
+            delivery.body(),
+            now_ms,
+            shipsim_system::webhook::TOLERANCE_S_DEFAULT,
+        ),
+        Ok(()),
+        "the delivery about {order_id} is signed with merchant-0's secret"
+    );
 }
