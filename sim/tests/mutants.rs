@@ -1385,3 +1385,90 @@ fn live_modes_outbox_sender_delivers_signed_events() {
         "the delivery about {order_id} is signed with merchant-0's secret"
     );
 }
+
+#[test]
+#[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
+fn a_receivers_rotation_switches_on_its_millisecond() {
+    use shipsim_system::receiver::{
+        ReceiverConfig, ReceiverDeps, ReceiverLedger, ReceiverRotation,
+    };
+
+    // The receiver's rotation (receiver.rs, ReceiverRotation; README "Credentials and
+    // rotation"): before `accepts_new_from_ms` it verifies with the old secret only, then
+    // with either, and from `drops_old_at_ms` with the new one only. A simulated delivery
+    // lands on those milliseconds only by chance; here the receiver runs in process on a
+    // clock the test sets, judged from its answers.
+    let start_ms: u64 = 1_767_225_600_000;
+    let (accepts_new_from_ms, drops_old_at_ms) = (start_ms + 1_000, start_ms + 2_000);
+    let clock = std::sync::Arc::new(Settable(std::sync::atomic::AtomicU64::new(start_ms)));
+    let router = shipsim_system::receiver::router(
+        ReceiverConfig {
+            secrets: [("merchant-0".to_string(), "whsec_old".to_string())].into(),
+            rotations: [(
+                "merchant-0".to_string(),
+                ReceiverRotation {
+                    secret: "whsec_new".into(),
+                    accepts_new_from_ms,
+                    drops_old_at_ms,
+                },
+            )]
+            .into(),
+            tolerance_s: shipsim_system::webhook::TOLERANCE_S_DEFAULT,
+            store_latency_ms: (0, 0),
+            bugs: BugSet::none(),
+        },
+        ReceiverDeps {
+            clock: clock.clone(),
+            ledger: std::sync::Arc::new(ReceiverLedger::new()),
+            observer: std::sync::Arc::new(shipsim_system::observe::NoopObserver),
+            seed: shipsim_system::seed::Seed(9),
+            boot: 0,
+        },
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("a runtime");
+    for (index, (at_ms, secret, accepted)) in [
+        (accepts_new_from_ms - 1, "whsec_new", false),
+        (accepts_new_from_ms - 1, "whsec_old", true),
+        (accepts_new_from_ms, "whsec_new", true),
+        (drops_old_at_ms - 1, "whsec_old", true),
+        (drops_old_at_ms, "whsec_old", false),
+        (drops_old_at_ms, "whsec_new", true),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        clock.0.store(at_ms, std::sync::atomic::Ordering::SeqCst);
+        let body = serde_json::to_vec(&shipsim_system::api::WebhookEvent {
+            event_id: format!("evt_{index}"),
+            event_type: "order.created".into(),
+            created_at_ms: at_ms,
+            order_id: format!("ord_{index}"),
+            shipment_id: None,
+            status: None,
+            sequence: 1,
+        })
+        .expect("an event serialises");
+        let signature = shipsim_system::webhook::sign(secret, at_ms / 1_000, &body);
+        let (status, answer, _) = runtime.block_on(call(
+            &router,
+            "POST",
+            "/webhooks/merchant-0",
+            &[(
+                shipsim_system::webhook::HEADER_SIGNATURE,
+                signature.as_str(),
+            )],
+            body,
+        ));
+        let offset = |ms: u64, from: u64| ms as i64 - from as i64;
+        assert_eq!(
+            (200..300).contains(&status),
+            accepted,
+            "a delivery signed with {secret} at {} ms from accepts_new_from_ms ({} ms from drops_old_at_ms) was answered {status} {answer}",
+            offset(at_ms, accepts_new_from_ms),
+            offset(at_ms, drops_old_at_ms)
+        );
+    }
+}
