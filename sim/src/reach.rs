@@ -84,6 +84,10 @@ pub enum Moment {
     /// connection: ambiguous from its statuses alone) gave up and was re-issued after the
     /// heal.
     AmbiguousOn5xx,
+    /// A write gave up having sent attempts none of which the server could have acted on
+    /// unseen (each refused to connect, or was answered with a definite status such as a
+    /// 429), and was reported failed, not ambiguous: the other side of `AmbiguousOn5xx`.
+    DefiniteFailure,
     /// A webhook delivery arrived again after its first delivery's effect committed, and was
     /// acknowledged as a duplicate.
     DuplicateWebhookAfterEffect,
@@ -127,6 +131,11 @@ pub enum Moment {
     /// after it), a signed carrier event about an unknown shipment, the carrier's tracking
     /// counts (`[service] probe_misuse` with `[webhooks]`).
     WebhooksProbed,
+    /// A scan the carrier scheduled (picked up, in transit, ...) fell due while its tracking
+    /// sender was quiet (no sale, burst or delivery in the two polls before), and its first
+    /// attempt went out: the case where the sender's sleep until the due time, not a poll,
+    /// decides when it leaves.
+    ScanDueWhileQuiet,
 }
 
 impl Moment {
@@ -152,6 +161,7 @@ impl Moment {
         Moment::DownstreamReplay,
         Moment::AmbiguousSettled,
         Moment::AmbiguousOn5xx,
+        Moment::DefiniteFailure,
         Moment::DuplicateWebhookAfterEffect,
         Moment::WebhookOutOfOrder,
         Moment::WebhookDeadLettered,
@@ -166,6 +176,7 @@ impl Moment {
         Moment::KeyReusedAfterExpiry,
         Moment::WebhookRetried,
         Moment::WebhooksProbed,
+        Moment::ScanDueWhileQuiet,
     ];
 
     /// The name scenario files (`reach = [...]`) and reports use.
@@ -192,6 +203,7 @@ impl Moment {
             Moment::DownstreamReplay => "downstream_replay",
             Moment::AmbiguousSettled => "ambiguous_settled",
             Moment::AmbiguousOn5xx => "ambiguous_on_5xx",
+            Moment::DefiniteFailure => "definite_failure",
             Moment::DuplicateWebhookAfterEffect => "duplicate_webhook_after_effect",
             Moment::WebhookOutOfOrder => "webhook_out_of_order",
             Moment::WebhookDeadLettered => "webhook_dead_lettered",
@@ -206,6 +218,7 @@ impl Moment {
             Moment::KeyReusedAfterExpiry => "key_reused_after_expiry",
             Moment::WebhookRetried => "webhook_retried",
             Moment::WebhooksProbed => "webhooks_probed",
+            Moment::ScanDueWhileQuiet => "scan_due_while_quiet",
         }
     }
 
@@ -247,6 +260,9 @@ impl Moment {
             Moment::AmbiguousOn5xx => {
                 "a write answered only 5xx gave up and was re-issued after the heal"
             }
+            Moment::DefiniteFailure => {
+                "a write gave up on definite answers only and was reported failed, not ambiguous"
+            }
             Moment::DuplicateWebhookAfterEffect => {
                 "a webhook arrived again after its effect committed"
             }
@@ -276,6 +292,9 @@ impl Moment {
             }
             Moment::WebhooksProbed => {
                 "a probe of the webhook side (feed page, unknown shipment's event, tracking counts) was answered"
+            }
+            Moment::ScanDueWhileQuiet => {
+                "a scheduled carrier scan fell due while the tracking sender was quiet, and was sent"
             }
         }
     }
@@ -328,6 +347,7 @@ impl Moment {
             ),
             Moment::BreakerOpened => breaker_opened(run.history),
             Moment::AmbiguousOn5xx => ambiguous_on_5xx(run.history),
+            Moment::DefiniteFailure => definite_failure(run.history, run.conventions),
             Moment::RetryBudgetSpent => retry_budget_spent(run.history),
             Moment::ClientThrottled => count(
                 run.history
@@ -409,6 +429,13 @@ impl Moment {
                         | ProbeRule::TrackingCounted
                         | ProbeRule::UnknownKindIgnored
                         | ProbeRule::ToleranceBoundaryAccepted
+                )
+            }),
+            Moment::ScanDueWhileQuiet => run.webhooks.map_or(0, |view| {
+                count(
+                    crate::oracle::scan_timings(view, run.tick_ms)
+                        .iter()
+                        .filter(|scan| scan.quiet && scan.boot == 0),
                 )
             }),
         }
@@ -532,6 +559,8 @@ pub struct RunFacts<'a> {
     pub tolerance_s: Option<u64>,
     /// The webhook parties' records (the merchant's effects), when the target has them.
     pub webhooks: Option<&'a crate::oracle::WebhookView>,
+    /// The scenario's tick, ms.
+    pub tick_ms: u64,
 }
 
 /// How often the run reached every moment (moments never reached are left out).
@@ -840,6 +869,22 @@ fn ambiguous_on_5xx(history: &History) -> u64 {
             .workload()
             .filter(|op| resolved.contains(&op.id) && only_5xx(op)),
     )
+}
+
+fn definite_failure(history: &History, conventions: &Conventions) -> u64 {
+    let definite = |outcome: &AttemptOutcome| match outcome {
+        AttemptOutcome::Transport(shipsim_system::transport::TransportError::Connect(_)) => true,
+        AttemptOutcome::Response { status, .. } => {
+            *status < 500 && *status != conventions.in_flight_status
+        }
+        AttemptOutcome::Timeout | AttemptOutcome::Transport(_) => false,
+    };
+    count(history.workload().filter(|op| {
+        op.kind.is_write()
+            && matches!(op.outcome, OpOutcome::Failed { .. })
+            && !op.attempts.is_empty()
+            && op.attempts.iter().all(|a| definite(&a.outcome))
+    }))
 }
 
 fn retry_budget_spent(history: &History) -> u64 {

@@ -627,6 +627,354 @@ impl shipsim_system::transport::Transport for NoCarrier {
 
 #[test]
 #[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
+fn a_retry_policy_built_by_hand_is_validated_naming_its_field() {
+    use shipsim_system::client::{BACKOFF_MS_CEILING, Breaker, RetryPolicy};
+
+    // `RetryPolicy` is public API of the shipped client: a merchant who builds one by hand
+    // (bring your own client, no scenario file to validate it first) must hear from
+    // `validate` which field is wrong, and a consistent policy, its edges included (a
+    // deadline equal to the attempt timeout, a base equal to the max, a max at the ceiling),
+    // must pass. The simulation validates a scenario's `[client]` table before it builds a
+    // policy, so no simulated run reaches a refusal here.
+    let good = RetryPolicy::new(1_000, 10_000);
+    let edge = RetryPolicy {
+        deadline_ms: 1_000,
+        backoff_ms_base: BACKOFF_MS_CEILING,
+        backoff_ms_max: BACKOFF_MS_CEILING,
+        breaker: Some(Breaker {
+            failures_to_open: 1,
+            cooldown_ms: 1,
+        }),
+        ..good
+    };
+    for policy in [good, edge] {
+        assert_eq!(policy.validate(), Ok(()), "a consistent policy: {policy:?}");
+    }
+    let breaker = |failures_to_open, cooldown_ms| {
+        Some(Breaker {
+            failures_to_open,
+            cooldown_ms,
+        })
+    };
+    let bad = [
+        (
+            RetryPolicy {
+                timeout_ms_per_attempt: 0,
+                deadline_ms: 0,
+                ..good
+            },
+            "timeout_ms_per_attempt",
+        ),
+        (
+            RetryPolicy {
+                deadline_ms: 999,
+                ..good
+            },
+            "deadline_ms",
+        ),
+        (
+            RetryPolicy {
+                attempt_count_max: 0,
+                ..good
+            },
+            "attempt_count_max",
+        ),
+        (
+            RetryPolicy {
+                backoff_ms_base: 2_001,
+                ..good
+            },
+            "backoff_ms_base",
+        ),
+        (
+            RetryPolicy {
+                breaker: breaker(0, 1_000),
+                ..good
+            },
+            "breaker",
+        ),
+        (
+            RetryPolicy {
+                breaker: breaker(3, 0),
+                ..good
+            },
+            "breaker",
+        ),
+        (
+            RetryPolicy {
+                backoff_ms_max: BACKOFF_MS_CEILING + 1,
+                ..good
+            },
+            "backoff_ms_max",
+        ),
+    ];
+    for (policy, field) in bad {
+        match policy.validate() {
+            Err(message) => assert!(
+                message.contains(field),
+                "the refusal of {policy:?} names {field}: {message}"
+            ),
+            Ok(()) => panic!("a policy with a bad {field} was accepted: {policy:?}"),
+        }
+    }
+}
+
+/// Serves one request with a router in process, as a server would: the request's parts
+/// and body in, the whole response out.
+async fn serve(
+    router: &axum::Router,
+    request: shipsim_system::transport::HttpRequest,
+) -> shipsim_system::transport::HttpResponse {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let (parts, body) = request.into_parts();
+    let response = router
+        .clone()
+        .oneshot(http::Request::from_parts(
+            parts,
+            axum::body::Body::from(body),
+        ))
+        .await
+        .expect("routers are infallible");
+    let (parts, body) = response.into_parts();
+    let bytes = body.collect().await.expect("in-memory bodies").to_bytes();
+    http::Response::from_parts(parts, bytes)
+}
+
+/// What one exchange carried: the request's headers and body, the answer's status, headers
+/// and body.
+type Exchange = (
+    http::HeaderMap,
+    bytes::Bytes,
+    u16,
+    http::HeaderMap,
+    bytes::Bytes,
+);
+
+/// A router reached in process, keeping every request it was sent and what it answered:
+/// the wire the merchant's client is judged against.
+struct InProcess {
+    router: axum::Router,
+    carried: std::sync::Mutex<Vec<Exchange>>,
+}
+
+impl shipsim_system::transport::Transport for InProcess {
+    fn send(
+        &self,
+        request: shipsim_system::transport::HttpRequest,
+    ) -> shipsim_system::transport::BoxFuture<
+        '_,
+        Result<shipsim_system::transport::HttpResponse, shipsim_system::transport::TransportError>,
+    > {
+        Box::pin(async move {
+            let (headers, body) = (request.headers().clone(), request.body().clone());
+            let answer = serve(&self.router, request).await;
+            self.carried.lock().expect("wire lock").push((
+                headers,
+                body,
+                answer.status().as_u16(),
+                answer.headers().clone(),
+                answer.body().clone(),
+            ));
+            Ok(answer)
+        })
+    }
+}
+
+/// The reference service, its carrier reached in process, on a clock that stands still.
+fn reference_service(clock: u64) -> axum::Router {
+    use shipsim_system::carrier::{self, CarrierConfig, CarrierDeps, CarrierLedger};
+    use shipsim_system::client::RetryPolicy;
+    use shipsim_system::observe::NoopObserver;
+    use shipsim_system::service::{self, ServiceConfig, ServiceDeps, WebhookSettings};
+    use shipsim_system::store::MemoryStore;
+    use shipsim_system::webhook::{SenderConfig, TOLERANCE_S_DEFAULT};
+    let carrier = carrier::router(
+        CarrierConfig {
+            api_key: "ck".into(),
+            unserviceable_countries: BTreeSet::new(),
+            tracking: None,
+            admin_key: None,
+        },
+        CarrierDeps {
+            clock: std::sync::Arc::new(Frozen(clock)),
+            ledger: std::sync::Arc::new(CarrierLedger::new()),
+            observer: std::sync::Arc::new(NoopObserver),
+            seed: shipsim_system::seed::Seed(1).derive("carrier"),
+            boot: 0,
+        },
+    );
+    service::router(
+        ServiceConfig {
+            api_keys: [("sk".to_string(), "merchant-0".to_string())].into(),
+            key_retirements: std::collections::BTreeMap::new(),
+            carrier_base_url: "http://carrier".into(),
+            carrier_api_key: "ck".into(),
+            carrier_policy: RetryPolicy::new(1_000, 5_000),
+            rate_limit: None,
+            lock_lease_ms: service::LOCK_LEASE_MS_DEFAULT,
+            idempotency_retention_ms: service::IDEMPOTENCY_RETENTION_MS_DEFAULT,
+            store_latency_ms: (0, 0),
+            bugs: BugSet::none(),
+            admin_key: None,
+            webhooks: WebhookSettings {
+                carrier_secret: "whsec".into(),
+                tolerance_s: TOLERANCE_S_DEFAULT,
+                targets: std::collections::BTreeMap::new(),
+                sender: SenderConfig::DEFAULT,
+            },
+        },
+        ServiceDeps {
+            clock: std::sync::Arc::new(Frozen(clock)),
+            store: std::sync::Arc::new(MemoryStore::new()),
+            carrier: std::sync::Arc::new(InProcess {
+                router: carrier,
+                carried: std::sync::Mutex::new(Vec::new()),
+            }),
+            observer: std::sync::Arc::new(NoopObserver),
+            seed: shipsim_system::seed::Seed(1).derive("service"),
+            boot: 0,
+        },
+    )
+}
+
+#[test]
+#[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
+fn merchant_client_writes_carry_their_key_where_asked() {
+    use shipsim_system::api::{
+        CreateOrderRequest, CreateShipmentRequest, HEADER_IDEMPOTENCY_KEY,
+        HEADER_IDEMPOTENT_REPLAYED, ServiceLevel,
+    };
+    use shipsim_system::client::{KeyPlacement, RetryPolicy, ShipClient, ShipClientConfig};
+
+    // The merchant's own client (`ShipClient`; no simulated run executes its write paths)
+    // against the reference service served in process. Judged from the requests that went
+    // over the wire and the answers that came back: each write carries its idempotency key
+    // where its caller placed it (the `Idempotency-Key` header, or the body's
+    // `idempotency_key`) and nowhere else, and the same write sent again with that key is
+    // answered with the first outcome (`Idempotent-Replayed: true`, the same id), for
+    // orders and shipments, in both placements.
+    let clock = 1_767_225_600_000;
+    let wire = std::sync::Arc::new(InProcess {
+        router: reference_service(clock),
+        carried: std::sync::Mutex::new(Vec::new()),
+    });
+    let client = ShipClient::new(
+        wire.clone(),
+        std::sync::Arc::new(Frozen(clock)),
+        shipsim_system::seed::Seed(1),
+        ShipClientConfig {
+            base_url: "http://service".into(),
+            api_key: "sk".into(),
+            policy: RetryPolicy::new(1_000, 10_000),
+            bugs: BugSet::none(),
+        },
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("a runtime");
+    let order = new_order("unused");
+    let order_request = CreateOrderRequest {
+        reference: "ref-1".into(),
+        items: vec![shipsim_system::api::OrderItem {
+            sku: "SKU-1".into(),
+            quantity: 1,
+        }],
+        ship_to: order.ship_to.clone(),
+        idempotency_key: None,
+    };
+    let shipment_request = CreateShipmentRequest {
+        service_level: ServiceLevel::Ground,
+        weight_grams: 1_200,
+        idempotency_key: None,
+    };
+    // Every write and what the client said of it; judged after the wire, so that a key in
+    // the wrong place is named as such, not as the refusal it earns.
+    let mut sent = Vec::new();
+    let mut outcomes = Vec::new();
+    for (index, placement) in [KeyPlacement::Header, KeyPlacement::Body]
+        .into_iter()
+        .enumerate()
+    {
+        let order_key = format!("order-{index}");
+        let shipment_key = format!("shipment-{index}");
+        let mut order_id = None;
+        for _ in 0..2 {
+            let report =
+                runtime.block_on(client.create_order(&order_request, &order_key, placement));
+            if let Ok(success) = &report.result {
+                order_id.get_or_insert(success.value.id.clone());
+            }
+            sent.push((placement, order_key.clone(), "order"));
+            outcomes.push(report.result.map(|_| ()));
+        }
+        let order_id = order_id.unwrap_or_else(|| "ord_never_created".into());
+        for _ in 0..2 {
+            let report = runtime.block_on(client.create_shipment(
+                &order_id,
+                &shipment_request,
+                &shipment_key,
+                placement,
+            ));
+            sent.push((placement, shipment_key.clone(), "shipment"));
+            outcomes.push(report.result.map(|_| ()));
+        }
+    }
+    let carried = wire.carried.lock().expect("wire lock");
+    assert_eq!(carried.len(), sent.len(), "one attempt per write");
+    let mut first_ids: std::collections::BTreeMap<String, String> = Default::default();
+    for ((headers, body, status, answer_headers, answer_body), (placement, key, what)) in
+        carried.iter().zip(&sent)
+    {
+        let in_header = headers
+            .get(HEADER_IDEMPOTENCY_KEY)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let body: serde_json::Value = serde_json::from_slice(body).expect("a write's body is JSON");
+        let in_body = body
+            .get("idempotency_key")
+            .and_then(|v| v.as_str())
+            .map(str::to_string);
+        let (header_wanted, body_wanted) = match placement {
+            KeyPlacement::Header => (Some(key.clone()), None),
+            KeyPlacement::Body => (None, Some(key.clone())),
+        };
+        assert_eq!(
+            (&in_header, &in_body),
+            (&header_wanted, &body_wanted),
+            "the {what} written with its key placed in the {placement:?} carried it as (header, body) = ({in_header:?}, {in_body:?}) on the wire",
+        );
+        let answered: serde_json::Value =
+            serde_json::from_slice(answer_body).expect("the service answers JSON");
+        let id = answered["id"].as_str().unwrap_or_default().to_string();
+        let replayed = answer_headers
+            .get(HEADER_IDEMPOTENT_REPLAYED)
+            .is_some_and(|v| v.as_bytes() == b"true");
+        match first_ids.get(key) {
+            None => {
+                assert_eq!(
+                    *status, 201,
+                    "the first {what} under key {key} ({placement:?}) was answered {status}: {answered}"
+                );
+                first_ids.insert(key.clone(), id);
+            }
+            Some(first) => assert!(
+                replayed && first == &id,
+                "the {what} sent again under key {key} ({placement:?}) was answered {status} with id {id} (replayed: {replayed}); the first was {first}"
+            ),
+        }
+    }
+    for ((placement, key, what), outcome) in sent.iter().zip(&outcomes) {
+        assert!(
+            outcome.is_ok(),
+            "the client reported the {what} under key {key} ({placement:?}) as {outcome:?}"
+        );
+    }
+}
+
+#[test]
+#[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
 fn service_boundaries_hold_in_process() {
     use shipsim_system::api::{HEADER_ADMIN_KEY, HEADER_API_KEY, HEADER_IDEMPOTENCY_KEY};
     use shipsim_system::service::{ServiceConfig, ServiceDeps, WebhookSettings, WebhookTarget};

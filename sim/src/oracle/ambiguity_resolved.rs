@@ -6,12 +6,17 @@
 //! Which operations were ambiguous is judged from the wire, not taken from the client's
 //! word: a write that ended without a definite answer although one of its attempts timed
 //! out or was answered with a 5xx or the target's in-flight status (the server may have
-//! acted on it) must have been treated as ambiguous, that is re-issued after the heal.
+//! acted on it) must have been treated as ambiguous, that is re-issued after the heal. And
+//! the other way: an operation reported ambiguous must have had such an attempt. One whose
+//! every attempt was a definite answer (a 4xx other than the in-flight status, a 2xx) or a
+//! connection refused before anything was sent had a known outcome (nothing happened), and
+//! calling it ambiguous tells its caller something the wire contradicts.
 
 use std::collections::BTreeMap;
 
 use super::{OracleInput, OracleKind, Violation};
 use shipsim_system::client::AttemptOutcome;
+use shipsim_system::transport::TransportError;
 
 use crate::run::history::{OpId, OpOutcome, Operation, Phase};
 
@@ -64,6 +69,9 @@ pub(super) fn check(input: &OracleInput<'_>) -> Vec<Violation> {
 
     for op in input.history.workload() {
         not_called_failed(input, op, &mut found);
+    }
+    for op in input.history.operations() {
+        not_called_ambiguous(input, op, &mut found);
     }
 
     let Some(inventory) = input.inventory else {
@@ -127,6 +135,49 @@ fn not_called_failed(input: &OracleInput<'_>, op: &Operation, found: &mut Vec<Vi
             )),
         );
     }
+}
+
+/// An operation reported ambiguous although no attempt on the wire could have been acted on
+/// unseen: every attempt was answered with a definite status (not 5xx, not the in-flight
+/// status) or failed to connect. Read from the attempts' raw outcomes (status, timeout, the
+/// transport's error kind), not from the client's `is_ambiguous`.
+fn not_called_ambiguous(input: &OracleInput<'_>, op: &Operation, found: &mut Vec<Violation>) {
+    if !matches!(op.outcome, OpOutcome::Ambiguous { .. }) {
+        return;
+    }
+    let in_flight = input.conventions.in_flight_status;
+    let unknown = op.attempts.iter().any(|attempt| match &attempt.outcome {
+        AttemptOutcome::Timeout => true,
+        AttemptOutcome::Transport(TransportError::Connect(_)) => false,
+        // A connection broken after sending (`Io`), a bad response (`Protocol`), or a kind
+        // this oracle does not know: the request may have been acted on.
+        AttemptOutcome::Transport(_) => true,
+        AttemptOutcome::Response { status, .. } => *status >= 500 || *status == in_flight,
+    });
+    if unknown {
+        return;
+    }
+    found.push(
+        Violation::new(
+            ORACLE,
+            input,
+            format!(
+                "op {} was reported ambiguous, but none of its {} attempts could have been acted on unseen (no timeout, no 5xx or {in_flight}, no connection broken after sending): its outcome was known",
+                op.id,
+                op.attempts.len()
+            ),
+        )
+        .ops([op.id])
+        .evidence(format!("outcome: {}", op.outcome.label()))
+        .evidence(format!(
+            "attempts on the wire: {}",
+            op.attempts
+                .iter()
+                .map(|a| a.outcome.label())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    );
 }
 
 #[cfg(test)]
@@ -206,6 +257,83 @@ mod tests {
             },
         );
         assert!(fixture.check(ORACLE).is_empty());
+    }
+
+    #[test]
+    fn a_write_called_ambiguous_on_definite_answers_is_caught() {
+        // Proves the oracle holds "ambiguous" to what the wire allows: a write reported
+        // ambiguous whose attempts were a definite 4xx and a refused connection (nothing the
+        // server could have acted on unseen) is a violation, whatever the client said; one
+        // with a 409, a broken connection after sending or a timeout among them is not.
+        let write = |fixture: &mut Fixture, key: &str, attempts| {
+            fixture.op(
+                "merchant-0",
+                op_kind("create_shipment"),
+                Some(key),
+                Some("{}"),
+                Some("ord_1"),
+                attempts,
+                OpOutcome::Ambiguous {
+                    reason: "gave up".into(),
+                },
+            )
+        };
+        let mut fixture = Fixture::happy();
+        write(
+            &mut fixture,
+            "ship-5",
+            vec![
+                ok_attempt(429, Some("ship-5")),
+                attempt(
+                    1,
+                    50,
+                    AttemptOutcome::Transport(TransportError::Connect("refused".into())),
+                    Some("ship-5"),
+                ),
+            ],
+        );
+        let found: Vec<_> = fixture
+            .check(ORACLE)
+            .into_iter()
+            .filter(|v| v.message.contains("reported ambiguous"))
+            .collect();
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert!(
+            found[0].message.contains("none of its 2 attempts"),
+            "{found:#?}"
+        );
+        for outcome in [
+            AttemptOutcome::Timeout,
+            AttemptOutcome::Transport(TransportError::Io("reset".into())),
+        ] {
+            let mut fixture = Fixture::happy();
+            write(
+                &mut fixture,
+                "ship-6",
+                vec![
+                    ok_attempt(400, Some("ship-6")),
+                    attempt(1, 50, outcome, Some("ship-6")),
+                ],
+            );
+            assert!(
+                !fixture
+                    .check(ORACLE)
+                    .iter()
+                    .any(|v| v.message.contains("reported ambiguous"))
+            );
+        }
+        let mut fixture = Fixture::happy();
+        write(
+            &mut fixture,
+            "ship-7",
+            vec![ok_attempt(409, Some("ship-7"))],
+        );
+        assert!(
+            !fixture
+                .check(ORACLE)
+                .iter()
+                .any(|v| v.message.contains("reported ambiguous"))
+        );
     }
 
     #[test]

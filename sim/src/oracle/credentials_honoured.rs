@@ -303,6 +303,7 @@ mod secret_tests {
                 status: Some(status),
                 boot: 0,
             }],
+            tracking_deliveries: Vec::new(),
             operator_probes: Vec::new(),
         });
         fixture.check(ORACLE)

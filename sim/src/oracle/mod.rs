@@ -26,6 +26,7 @@ pub(crate) use service_probes::id_of;
 pub use service_probes::{
     DOCUMENTED_RETENTION_MS, DOCUMENTED_SWEEP_BATCH, DOCUMENTED_SWEEP_INTERVAL_MS,
 };
+pub(crate) use webhook_once::scan_timings;
 
 use crate::run::history::{History, OpId};
 use crate::scenario::Scenario;
@@ -200,6 +201,9 @@ pub struct WebhookView {
     /// The service's deliveries to the merchants as the wire carried them (every attempt,
     /// answered or cut short by the sender's timeout or a crash), in the order they ended.
     pub deliveries: Vec<SignedDelivery>,
+    /// The carrier's tracking deliveries to the service as the wire carried them, recorded
+    /// the same way (empty without `[webhooks] tracking`).
+    pub tracking_deliveries: Vec<SignedDelivery>,
     /// Requests a misbehaving caller (and the operator) sent to the outbox's operator routes
     /// after the settle phase, as the wire answered them (`[webhooks] probe_operator`; empty
     /// otherwise).

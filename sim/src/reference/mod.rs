@@ -317,9 +317,16 @@ fn carrier_router(boot: &Boot) -> axum::Router {
         boot: boot.boot_number(),
     };
     if let Some(tracking) = &tracking {
-        let transport = boot
-            .webhook_sender(crate::target::SERVICE_HOST, true)
-            .transport();
+        // The wire is recorded: `webhook_once` judges the tracking sender's wake-ups from it.
+        // Recording awaits nothing and draws nothing, so it moves no delivery and no hash.
+        let transport: std::sync::Arc<dyn shipsim_system::transport::Transport> =
+            std::sync::Arc::new(webhooks::Recorded {
+                inner: boot
+                    .webhook_sender(crate::target::SERVICE_HOST, true)
+                    .transport(),
+                log: boot.durable(webhooks::TRACKING_WIRE_LOG, webhooks::WireLog::default),
+                boot: boot.boot_number(),
+            });
         tokio::task::spawn_local(carrier::run_tracking_sender(
             tracking.clone(),
             deps.clone(),

@@ -45,6 +45,10 @@ impl WebhookParties for Parties {
                 .get::<WireLog>(SERVICE_HOST, WIRE_LOG)
                 .map(|log| log.deliveries())
                 .unwrap_or_default(),
+            tracking_deliveries: durables
+                .get::<WireLog>(CARRIER, TRACKING_WIRE_LOG)
+                .map(|log| log.deliveries())
+                .unwrap_or_default(),
             operator_probes: durables
                 .get::<ProbeLog>(SERVICE_HOST, PROBE_LOG)
                 .map(|log| log.probes())
@@ -300,6 +304,10 @@ async fn redeliver(transport: &dyn Transport, path: &str) -> u64 {
 
 /// The service host's durable name of its [`WireLog`].
 pub(super) const WIRE_LOG: &str = "wire";
+
+/// The carrier's tracking deliveries to the service, on the carrier's host, recorded the same
+/// way: the wire `webhook_once` judges the tracking sender's wake-ups by.
+pub(super) const TRACKING_WIRE_LOG: &str = "tracking_wire";
 
 /// The service's outbound deliveries as they left it and were answered, kept outside the
 /// host so a crash loses none: the wire `credentials_honoured` judges a secret rotation by,

@@ -388,6 +388,7 @@ fn judge(
         injections: &state.injections,
         tolerance_s: scenario.webhooks.map(|w| w.tolerance_s),
         webhooks: webhooks.as_ref(),
+        tick_ms: scenario.run.tick_ms,
     });
     SeedRun {
         seed,

@@ -59,6 +59,7 @@ const RULES: &[&str] = &[
     "service.admin_key",
     "client.ambiguity",
     "client.ambiguity_5xx",
+    "client.ambiguity_definite",
     "webhook.dedupe",
     "webhook.order",
     "webhook.tolerance_inside",
@@ -68,6 +69,7 @@ const RULES: &[&str] = &[
     "webhook.redelivery_inbound",
     "webhook.feed_recovery",
     "webhook.retry_schedule",
+    "webhook.tracking_wake",
 ];
 
 struct Row {
