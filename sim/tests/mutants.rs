@@ -786,9 +786,8 @@ fn reference_service(clock: u64) -> axum::Router {
     use shipsim_system::carrier::{self, CarrierConfig, CarrierDeps, CarrierLedger};
     use shipsim_system::client::RetryPolicy;
     use shipsim_system::observe::NoopObserver;
-    use shipsim_system::service::{self, ServiceConfig, ServiceDeps, WebhookSettings};
+    use shipsim_system::service::{self, ServiceConfig, ServiceDeps};
     use shipsim_system::store::MemoryStore;
-    use shipsim_system::webhook::{SenderConfig, TOLERANCE_S_DEFAULT};
     let carrier = carrier::router(
         CarrierConfig {
             api_key: "ck".into(),
@@ -807,22 +806,9 @@ fn reference_service(clock: u64) -> axum::Router {
     service::router(
         ServiceConfig {
             api_keys: [("sk".to_string(), "merchant-0".to_string())].into(),
-            key_retirements: std::collections::BTreeMap::new(),
-            carrier_base_url: "http://carrier".into(),
-            carrier_api_key: "ck".into(),
             carrier_policy: RetryPolicy::new(1_000, 5_000),
-            rate_limit: None,
-            lock_lease_ms: service::LOCK_LEASE_MS_DEFAULT,
-            idempotency_retention_ms: service::IDEMPOTENCY_RETENTION_MS_DEFAULT,
-            store_latency_ms: (0, 0),
-            bugs: BugSet::none(),
             admin_key: None,
-            webhooks: WebhookSettings {
-                carrier_secret: "whsec".into(),
-                tolerance_s: TOLERANCE_S_DEFAULT,
-                targets: std::collections::BTreeMap::new(),
-                sender: SenderConfig::DEFAULT,
-            },
+            ..service_config()
         },
         ServiceDeps {
             clock: std::sync::Arc::new(Frozen(clock)),
@@ -977,7 +963,6 @@ fn merchant_client_writes_carry_their_key_where_asked() {
 #[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
 fn service_boundaries_hold_in_process() {
     use shipsim_system::api::{HEADER_ADMIN_KEY, HEADER_API_KEY, HEADER_IDEMPOTENCY_KEY};
-    use shipsim_system::service::{ServiceConfig, ServiceDeps, WebhookSettings, WebhookTarget};
     use std::sync::atomic::Ordering;
 
     // Boundaries of the README's rules that a simulated run crosses only by chance or after
@@ -995,43 +980,10 @@ fn service_boundaries_hold_in_process() {
     const DAY_MS: u64 = 24 * 60 * 60 * 1_000;
     let start_ms = 1_767_225_600_000;
     let clock = std::sync::Arc::new(Settable(std::sync::atomic::AtomicU64::new(start_ms)));
-    let config = ServiceConfig {
-        api_keys: [("sk_test".to_string(), "merchant-0".to_string())].into(),
-        key_retirements: std::collections::BTreeMap::new(),
-        carrier_base_url: "http://carrier".into(),
-        carrier_api_key: "ck".into(),
-        carrier_policy: shipsim_system::client::RetryPolicy::new(10, 10),
-        rate_limit: None,
-        lock_lease_ms: shipsim_system::service::LOCK_LEASE_MS_DEFAULT,
-        idempotency_retention_ms: shipsim_system::service::IDEMPOTENCY_RETENTION_MS_DEFAULT,
-        store_latency_ms: (0, 0),
-        bugs: BugSet::none(),
-        admin_key: Some("admin".into()),
-        webhooks: WebhookSettings {
-            carrier_secret: "whsec_carrier".into(),
-            tolerance_s: shipsim_system::webhook::TOLERANCE_S_DEFAULT,
-            targets: [(
-                "merchant-0".to_string(),
-                WebhookTarget {
-                    url: "http://receiver/webhooks/merchant-0".into(),
-                    secret: "whsec_merchant".into(),
-                    previous_secret: None,
-                },
-            )]
-            .into(),
-            sender: shipsim_system::webhook::SenderConfig::DEFAULT,
-        },
-    };
-    let router = shipsim_system::service::router(
-        config,
-        ServiceDeps {
-            clock: clock.clone(),
-            store: std::sync::Arc::new(shipsim_system::store::MemoryStore::new()),
-            carrier: std::sync::Arc::new(NoCarrier),
-            observer: std::sync::Arc::new(shipsim_system::observe::NoopObserver),
-            seed: shipsim_system::seed::Seed(1),
-            boot: 0,
-        },
+    let router = service_in_process(
+        clock.clone(),
+        None,
+        std::sync::Arc::new(shipsim_system::store::MemoryStore::new()),
     );
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
@@ -1295,6 +1247,27 @@ fn new_order(id: &str) -> shipsim_system::api::Order {
     }
 }
 
+/// The reference service's configuration in the kill test's in-process cases: one
+/// merchant (`sk_test`, its webhooks as [`merchant_webhooks`] says), an operator key
+/// (`admin`), the README's lease and retention, a carrier retried within 10 ms, no rate
+/// limit and no planted bug. A case changes what it needs with `..service_config()`.
+fn service_config() -> shipsim_system::service::ServiceConfig {
+    shipsim_system::service::ServiceConfig {
+        api_keys: [("sk_test".to_string(), "merchant-0".to_string())].into(),
+        key_retirements: std::collections::BTreeMap::new(),
+        carrier_base_url: "http://carrier".into(),
+        carrier_api_key: "ck".into(),
+        carrier_policy: shipsim_system::client::RetryPolicy::new(10, 10),
+        rate_limit: None,
+        lock_lease_ms: shipsim_system::service::LOCK_LEASE_MS_DEFAULT,
+        idempotency_retention_ms: shipsim_system::service::IDEMPOTENCY_RETENTION_MS_DEFAULT,
+        store_latency_ms: (0, 0),
+        bugs: BugSet::none(),
+        admin_key: Some("admin".into()),
+        webhooks: merchant_webhooks(),
+    }
+}
+
 /// The reference service in process on `clock` and `store`, with one merchant (`sk_test`,
 /// its webhooks as [`merchant_webhooks`] says), an operator key (`admin`), no carrier
 /// behind it and `rate_limit`.
@@ -1306,18 +1279,8 @@ fn service_in_process(
     use shipsim_system::service::{ServiceConfig, ServiceDeps};
     shipsim_system::service::router(
         ServiceConfig {
-            api_keys: [("sk_test".to_string(), "merchant-0".to_string())].into(),
-            key_retirements: std::collections::BTreeMap::new(),
-            carrier_base_url: "http://carrier".into(),
-            carrier_api_key: "ck".into(),
-            carrier_policy: shipsim_system::client::RetryPolicy::new(10, 10),
             rate_limit,
-            lock_lease_ms: shipsim_system::service::LOCK_LEASE_MS_DEFAULT,
-            idempotency_retention_ms: shipsim_system::service::IDEMPOTENCY_RETENTION_MS_DEFAULT,
-            store_latency_ms: (0, 0),
-            bugs: BugSet::none(),
-            admin_key: Some("admin".into()),
-            webhooks: merchant_webhooks(),
+            ..service_config()
         },
         ServiceDeps {
             clock,
