@@ -1122,8 +1122,9 @@ fn service_boundaries_hold_in_process() {
             );
         } else {
             assert_eq!(
-                status, 400,
-                "an event signed {gap_s} s before it was read, past the {tolerance_s} s tolerance, was answered {status} {ack}"
+                (status, ack["error"]["code"].as_str()),
+                (400, Some("timestamp_out_of_tolerance")),
+                "an event signed {gap_s} s before it was read, past the {tolerance_s} s tolerance, was answered {status} {ack}, not 400 with the route's documented timestamp_out_of_tolerance"
             );
         }
     }
@@ -1470,6 +1471,46 @@ fn service_edges_hold_to_the_byte_and_the_second() {
             "after {event_id} (unknown field: {extra:?}) the service's unknown-fields counter is not {counted}"
         );
     }
+
+    // The events feed's query: `after` and `limit` only; another parameter beside valid
+    // ones is refused, named.
+    let (status, _, answer) = send(
+        &router,
+        "GET",
+        "/v1/events?limit=5&colour=red",
+        &[auth],
+        Vec::new(),
+    );
+    let answer: serde_json::Value = serde_json::from_slice(&answer).expect("a JSON answer");
+    let named: Vec<&str> = answer["error"]["details"]
+        .as_array()
+        .map(|details| details.iter().filter_map(|d| d["field"].as_str()).collect())
+        .unwrap_or_default();
+    assert!(
+        status == 400 && named == ["colour"],
+        "GET /v1/events?limit=5&colour=red was answered {status} {answer}, not 400 naming colour"
+    );
+
+    // X-RateLimit-Remaining counts whole tokens left: a bucket of three admits the first
+    // request with two left.
+    let roomy = service_in_process(
+        clock.clone(),
+        Some(shipsim_system::service::RateLimit {
+            burst: 3,
+            per_second: 1,
+        }),
+        std::sync::Arc::new(shipsim_system::store::MemoryStore::new()),
+    );
+    let (status, headers, _) = send(&roomy, "GET", "/v1/orders/ord_none", &[auth], Vec::new());
+    let remaining = headers
+        .get(shipsim_system::api::HEADER_RATE_REMAINING)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    assert_eq!(
+        remaining,
+        Some(2),
+        "the first request to a bucket of 3 was answered {status} with X-RateLimit-Remaining {remaining:?}"
+    );
 
     // The limiter: a bucket of one refilled once a second; the second request in the same
     // millisecond is refused until the token is back.
