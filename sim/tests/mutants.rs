@@ -1824,3 +1824,87 @@ fn a_receivers_rotation_switches_on_its_millisecond() {
         );
     }
 }
+
+#[test]
+#[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
+fn a_tracking_event_teaches_a_shipment_its_interrupted_label() {
+    use shipsim_system::api::{HEADER_API_KEY, ServiceLevel, Shipment, ShipmentStatus};
+    use shipsim_system::store::{Durability, OrderRecord, ShipmentRecord, transact};
+
+    // A crash between the carrier's sale and the service's commit leaves a shipment in
+    // pending_label with no label; the carrier's first tracking event about it proves the
+    // label exists, and the service learns it there (README, "Webhooks": the label id and
+    // tracking number, then the event's own status). A simulated run
+    // reaches that only when the event outruns every resumption; here the shipment is put in
+    // the store as the crash left it, the event is signed and sent, and the shipment is
+    // read back over the API.
+    let now_ms: u64 = 1_767_225_600_000;
+    let clock = std::sync::Arc::new(Settable(std::sync::atomic::AtomicU64::new(now_ms)));
+    let store = std::sync::Arc::new(shipsim_system::store::MemoryStore::new());
+    transact(&*store, Durability::Sync, |tx| {
+        let mut order = new_order("ord_1");
+        order.shipment_ids = vec!["shp_1".into()];
+        tx.put_order(OrderRecord {
+            caller: "merchant-0".into(),
+            idempotency_key: "key-order".into(),
+            order,
+        });
+        tx.put_shipment(ShipmentRecord {
+            shipment: Shipment {
+                id: "shp_1".into(),
+                order_id: "ord_1".into(),
+                status: ShipmentStatus::PendingLabel,
+                service_level: ServiceLevel::Ground,
+                weight_grams: 1_000,
+                label_id: None,
+                tracking_number: None,
+                created_at_ms: now_ms - 1_000,
+            },
+            caller: "merchant-0".into(),
+            idempotency_key: "key-shipment".into(),
+            webhook_sequence: 0,
+        });
+        Ok::<_, shipsim_system::store::StoreError>(())
+    })
+    .expect("the interrupted shipment commits");
+    let router = service_in_process(clock, None, store);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("a runtime");
+    let body = serde_json::to_vec(&serde_json::json!({
+        "event_id": "trk_1",
+        "kind": "picked_up",
+        "shipment_ref": "shp_1",
+        "label_id": "lbl_1",
+        "tracking_number": "TRK-1",
+        "occurred_at_ms": now_ms,
+    }))
+    .expect("JSON serialises");
+    let signature = shipsim_system::webhook::sign("whsec_carrier", now_ms / 1_000, &body);
+    let (status, ack, _) = runtime.block_on(call(
+        &router,
+        "POST",
+        "/v1/webhooks/carrier",
+        &[(
+            shipsim_system::webhook::HEADER_SIGNATURE,
+            signature.as_str(),
+        )],
+        body,
+    ));
+    assert_eq!(status, 200, "the carrier's event is taken in: {ack}");
+    let (status, shipment, _) = runtime.block_on(call(
+        &router,
+        "GET",
+        "/v1/shipments/shp_1",
+        &[(HEADER_API_KEY, "sk_test")],
+        Vec::new(),
+    ));
+    assert!(
+        status == 200
+            && shipment["label_id"] == "lbl_1"
+            && shipment["tracking_number"] == "TRK-1"
+            && shipment["status"] == "in_transit",
+        "after a picked_up event naming lbl_1, the interrupted shipment reads {status} {shipment}, not in transit with its label (picked_up moves a shipment to in_transit)"
+    );
+}
