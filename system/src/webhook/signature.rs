@@ -234,9 +234,16 @@ pub fn verify(
 /// secrets keyed once each instead of once per signature. Bounded: past
 /// [`SIGNING_KEYS_LEN_MAX`] secrets it starts afresh (a live sender with more merchants
 /// than that keys some again, which costs time, never correctness).
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(crate) struct SigningKeys {
     keys: std::sync::Mutex<std::collections::BTreeMap<String, SigningKey>>,
+}
+
+impl std::fmt::Debug for SigningKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Its keys are the secrets themselves: never printed.
+        f.write_str("SigningKeys(..)")
+    }
 }
 
 /// The most secrets [`SigningKeys`] holds keyed at once.
