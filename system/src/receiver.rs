@@ -282,6 +282,8 @@ struct Receiver {
     config: ReceiverConfig,
     deps: ReceiverDeps,
     rng: Mutex<ChaCha8Rng>,
+    /// The merchants' secrets (and rotations' new ones), each keyed once per boot.
+    keys: webhook::SigningKeys,
 }
 
 /// Builds the receiver's router.
@@ -292,6 +294,7 @@ pub fn router(config: ReceiverConfig, deps: ReceiverDeps) -> Router {
         config,
         rng: Mutex::new(boot_seed.derive("latency").rng()),
         deps,
+        keys: webhook::SigningKeys::default(),
     });
     Router::new()
         .route("/webhooks/{caller}", post(receive))
@@ -323,8 +326,7 @@ async fn receive(
         };
         let mut verdict = Err(webhook::SignatureError::Mismatch);
         for secret in accepted {
-            verdict = webhook::verify(
-                secret,
+            verdict = receiver.keys.key(secret).verify(
                 signature,
                 &body,
                 now_ms,

@@ -171,6 +171,8 @@ pub(crate) struct Service {
     api_keys: KeyRing<(String, Option<KeyRetirement>)>,
     /// Only used by the planted bug that keeps idempotency records in memory.
     memory_idempotency: Mutex<BTreeMap<IdemScope, IdempotencyRecord>>,
+    /// `config.webhooks.carrier_secret`, keyed once per boot for the carrier's signatures.
+    carrier_key: crate::webhook::SigningKey,
 }
 
 /// Builds the service's router, its ids seeded from `deps.seed` and the boot number (the
@@ -203,6 +205,7 @@ pub fn router_with_ids(config: ServiceConfig, deps: ServiceDeps, ids: Arc<IdGen>
         carrier,
         metrics: Metrics::default(),
         memory_idempotency: Mutex::new(BTreeMap::new()),
+        carrier_key: crate::webhook::SigningKey::new(&config.webhooks.carrier_secret),
         api_keys: KeyRing::new(config.api_keys.iter().map(|(key, caller)| {
             let retirement = config.key_retirements.get(key).copied();
             (key.clone(), (caller.clone(), retirement))

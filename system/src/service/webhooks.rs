@@ -224,8 +224,7 @@ pub(crate) async fn carrier_event(
 ) -> Result<Response, ApiError> {
     let settings = &service.config.webhooks;
     let signature = headers.get(HEADER_SIGNATURE).and_then(|v| v.to_str().ok());
-    if let Err(error) = webhook::verify(
-        &settings.carrier_secret,
+    if let Err(error) = service.carrier_key.verify(
         signature,
         &body,
         service.clock.now_ms(),

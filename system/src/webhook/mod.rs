@@ -7,6 +7,7 @@ mod signature;
 pub use sender::{
     DeliveryQueue, DeliveryResult, Outgoing, SecretRotation, SenderConfig, run_sender,
 };
+pub(crate) use signature::SigningKeys;
 pub use signature::{
-    HEADER_SIGNATURE, SignatureError, TOLERANCE_S_DEFAULT, sign, sign_rotating, verify,
+    HEADER_SIGNATURE, SignatureError, SigningKey, TOLERANCE_S_DEFAULT, sign, sign_rotating, verify,
 };

@@ -20,7 +20,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use rand_chacha::ChaCha8Rng;
 
-use super::signature::{HEADER_SIGNATURE, sign_rotating};
+use super::signature::{HEADER_SIGNATURE, SigningKeys};
 use crate::client::backoff_ms;
 use crate::clock::Clock;
 use crate::observe::{Observer, SystemEvent};
@@ -257,6 +257,8 @@ struct Sender {
     in_flight: Mutex<BTreeSet<u64>>,
     /// Signalled when a delivery ends (a slot is free, a retry may be scheduled).
     finished: tokio::sync::Notify,
+    /// The receivers' secrets, each keyed once for this boot rather than per signature.
+    keys: SigningKeys,
 }
 
 /// Runs a sender until its host dies. `name` tells its events apart in the trace.
@@ -279,6 +281,7 @@ pub async fn run_sender(
         observer,
         in_flight: Mutex::new(BTreeSet::new()),
         finished: tokio::sync::Notify::new(),
+        keys: SigningKeys::default(),
     });
     let mut changes = sender.queue.changes();
     let mut wait_ms = config.poll_ms;
@@ -364,12 +367,14 @@ impl Sender {
                 outgoing.previous_secret.as_deref(),
             ),
         };
+        let previous = previous.map(|previous| self.keys.key(previous));
+        let signature =
+            self.keys
+                .key(secret)
+                .sign_rotating(previous.as_ref(), signed_at_s, &outgoing.body);
         let request = http::Request::post(&outgoing.url)
             .header(http::header::CONTENT_TYPE, "application/json")
-            .header(
-                HEADER_SIGNATURE,
-                sign_rotating(secret, previous, signed_at_s, &outgoing.body),
-            )
+            .header(HEADER_SIGNATURE, signature)
             .body(outgoing.body.clone());
         let failure = match request {
             Err(error) => Some(format!("bad request: {error}")),

@@ -66,6 +66,13 @@ pub struct Rt<'a> {
 
     /// Runtime configuration.
     config: Config,
+
+    /// shipsim patch: the runtime's (paused) clock as the last [`Rt::tick`]
+    /// left it, so [`Rt::now`] need not enter the runtime to read it again.
+    /// A paused clock moves only while the runtime runs, so this is what
+    /// entering would read; `None` until a tick, and after anything else
+    /// runs the runtime or replaces it.
+    now: Option<Instant>,
 }
 
 impl<'a> Rt<'a> {
@@ -84,6 +91,7 @@ impl<'a> Rt<'a> {
             nodename,
             handle: Some(handle),
             config,
+            now: None,
         }
     }
 
@@ -104,6 +112,7 @@ impl<'a> Rt<'a> {
             nodename,
             handle: Some(handle),
             config,
+            now: None,
         }
     }
 
@@ -118,6 +127,7 @@ impl<'a> Rt<'a> {
             nodename: String::new().into(),
             handle: None,
             config,
+            now: None,
         }
     }
 
@@ -134,6 +144,9 @@ impl<'a> Rt<'a> {
     }
 
     pub(crate) fn now(&self) -> Instant {
+        if let Some(now) = self.now {
+            return now;
+        }
         let _guard = self.tokio.enter();
         Instant::now()
     }
@@ -161,19 +174,22 @@ impl<'a> Rt<'a> {
     // that caused failure. Subsequent calls do not return the error as it is
     // expected to fail the simulation.
     pub(crate) fn tick(&mut self, duration: Duration) -> Result<bool> {
-        self.tokio.block_on(async {
+        let now = self.tokio.block_on(async {
             self.local
                 .run_until(async {
                     sleep(duration).await;
                 })
-                .await
+                .await;
+            Instant::now()
         });
+        self.now = Some(now);
 
         // pull for software completion
         match &self.handle {
             Some(handle) if handle.is_finished() => {
                 // Consume handle to extract task result
                 if let Some(h) = self.handle.take() {
+                    self.now = None;
                     match self.tokio.block_on(h) {
                         // If the host was crashed the JoinError is cancelled, which
                         // needs to be handled to not fail the simulation.
@@ -224,6 +240,7 @@ impl<'a> Rt<'a> {
     fn cancel_tasks(&mut self) {
         let (tokio, local) = init(&mut self.config);
 
+        self.now = None;
         _ = mem::replace(&mut self.tokio, tokio);
         drop(mem::replace(&mut self.local, local));
     }

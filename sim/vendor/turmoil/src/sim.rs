@@ -36,6 +36,10 @@ pub struct Sim<'a> {
     elapsed: Duration,
 
     steps: usize,
+
+    /// shipsim patch: which hosts of `rts` run software this step, decided
+    /// before any is ticked; kept across steps so a step does not allocate.
+    running: Vec<bool>,
 }
 
 impl<'a> Sim<'a> {
@@ -52,6 +56,7 @@ impl<'a> Sim<'a> {
             since_epoch,
             elapsed: Duration::ZERO,
             steps: 1, // bumped after each step
+            running: Vec::new(),
         }
     }
 
@@ -425,13 +430,83 @@ impl<'a> Sim<'a> {
         // completes, extract the result and return early if an error is
         // encountered.
 
+        if self.config.random_node_order {
+            is_finished = self.tick_hosts_shuffled(tick)?;
+        } else {
+            // shipsim patch: upstream partitioned `rts` into two fresh `Vec`s
+            // every step. The same hosts run in the same order (running ones
+            // in insertion order, then the stopped ones' clocks), decided
+            // before any is ticked, without allocating; and the host is
+            // looked up once to deliver its messages and set its clock.
+            let mut running = std::mem::take(&mut self.running);
+            running.clear();
+            running.extend(self.rts.values().map(Rt::is_software_running));
+
+            for ((&addr, rt), _) in self.rts.iter_mut().zip(&running).filter(|(_, &r)| r) {
+                let _span_guard =
+                    tracing::span!(Level::INFO, "node", name = &*rt.nodename,).entered();
+                {
+                    let mut world = self.world.borrow_mut();
+                    let World {
+                        rng,
+                        topology,
+                        hosts,
+                        current,
+                        ..
+                    } = world.deref_mut();
+                    let host = hosts.get_mut(&addr).expect("missing host");
+                    topology.deliver_messages(rng, host);
+
+                    // Set the current host (see method docs)
+                    *current = Some(addr);
+
+                    host.timer.now(rt.now());
+                }
+
+                let is_software_finished = World::enter(&self.world, || rt.tick(tick))?;
+
+                if rt.is_client() {
+                    is_finished = is_finished && is_software_finished;
+                }
+
+                // Unset the current host
+                let mut world = self.world.borrow_mut();
+                world.current = None;
+
+                world.tick(addr, tick);
+            }
+
+            // Tick the nodes that are not actively running (i.e., crashed) to ensure their clock keeps up
+            // with the rest of the simulation when they are restarted (bounced).
+            for (&addr, _) in self.rts.keys().zip(&running).filter(|(_, &r)| !r) {
+                self.world.borrow_mut().tick(addr, tick);
+            }
+            self.running = running;
+        }
+
+        self.elapsed += tick;
+        self.steps += 1;
+
+        if self.elapsed > self.config.duration && !is_finished {
+            return Err(format!(
+                "Ran for duration: {:?} steps: {} without completing",
+                self.config.duration, self.steps,
+            ))?;
+        }
+
+        Ok(is_finished)
+    }
+
+    /// Upstream's host loop of [`Sim::step`], kept for `random_node_order`:
+    /// ticks every running host in a shuffled order, then the stopped ones'
+    /// clocks. Returns whether every client finished.
+    fn tick_hosts_shuffled(&mut self, tick: Duration) -> Result<bool> {
+        let mut is_finished = true;
         let (mut running, stopped): (Vec<_>, Vec<_>) = self
             .rts
             .iter_mut()
             .partition(|(_, rt)| rt.is_software_running());
-        if self.config.random_node_order {
-            running.shuffle(&mut self.world.borrow_mut().rng);
-        }
+        running.shuffle(&mut self.world.borrow_mut().rng);
 
         for (&addr, rt) in running {
             let _span_guard = tracing::span!(Level::INFO, "node", name = &*rt.nodename,).entered();
@@ -472,17 +547,6 @@ impl<'a> Sim<'a> {
             let mut world = self.world.borrow_mut();
             world.tick(addr, tick);
         }
-
-        self.elapsed += tick;
-        self.steps += 1;
-
-        if self.elapsed > self.config.duration && !is_finished {
-            return Err(format!(
-                "Ran for duration: {:?} steps: {} without completing",
-                self.config.duration, self.steps,
-            ))?;
-        }
-
         Ok(is_finished)
     }
 }
