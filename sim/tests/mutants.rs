@@ -327,30 +327,10 @@ async fn call(
     headers: &[(&str, &str)],
     body: Vec<u8>,
 ) -> (u16, serde_json::Value, bool) {
-    use tower::ServiceExt as _;
-    let mut request = http::Request::builder().method(method).uri(path);
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    if !body.is_empty() {
-        request = request.header("content-type", "application/json");
-    }
-    let request = request
-        .body(axum::body::Body::from(body))
-        .expect("a valid request");
-    let response = router
-        .clone()
-        .oneshot(request)
-        .await
-        .expect("the router answers");
-    let status = response.status().as_u16();
-    let replayed = response
-        .headers()
+    let (status, headers, bytes) = call_raw(router, method, path, headers, body).await;
+    let replayed = headers
         .get(shipsim_system::api::HEADER_IDEMPOTENT_REPLAYED)
         .is_some_and(|v| v.as_bytes() == b"true");
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .expect("the body reads");
     (
         status,
         serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),

@@ -125,16 +125,15 @@ fn not_called_failed(input: &OracleInput<'_>, op: &Operation, found: &mut Vec<Vi
             )
             .ops([op.id])
             .evidence(format!("outcome: {}", op.outcome.label()))
-            .evidence(format!(
-                "attempts on the wire: {}",
-                op.attempts
-                    .iter()
-                    .map(|a| a.outcome.label())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )),
+            .evidence(wire_attempts(op)),
         );
     }
+}
+
+/// The evidence line listing an operation's attempts as the wire carried them.
+fn wire_attempts(op: &Operation) -> String {
+    let labels: Vec<_> = op.attempts.iter().map(|a| a.outcome.label()).collect();
+    format!("attempts on the wire: {}", labels.join(", "))
 }
 
 /// An operation reported ambiguous although no attempt on the wire could have been acted on
@@ -169,14 +168,7 @@ fn not_called_ambiguous(input: &OracleInput<'_>, op: &Operation, found: &mut Vec
         )
         .ops([op.id])
         .evidence(format!("outcome: {}", op.outcome.label()))
-        .evidence(format!(
-            "attempts on the wire: {}",
-            op.attempts
-                .iter()
-                .map(|a| a.outcome.label())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )),
+        .evidence(wire_attempts(op)),
     );
 }
 

@@ -307,21 +307,12 @@ fn judge(input: &OracleInput<'_>, rule: ProbeRule, probe: &Probe) -> Option<Stri
                 None => Some("a page of the events feed had no has_more".to_string()),
             }
         }
-        ProbeRule::UnknownShipmentIgnored => {
-            if status != 200 {
-                // Refused before it was read (a skewed clock's signature, say): not the
-                // rule this probe is about.
-                return None;
-            }
-            let ignored = serde_json::from_slice::<serde_json::Value>(&probe.body)
-                .ok()
-                .and_then(|ack| ack["ignored"].as_str().map(str::to_string));
-            (ignored.as_deref() != Some("unknown_shipment")).then(|| {
-                format!(
-                    "a carrier event about a shipment the service does not have was acknowledged with ignored {ignored:?}, not \"unknown_shipment\""
-                )
-            })
-        }
+        ProbeRule::UnknownShipmentIgnored => acknowledged_as_ignored(
+            probe,
+            status,
+            "unknown_shipment",
+            "a carrier event about a shipment the service does not have",
+        ),
         ProbeRule::TrackingCounted => {
             let (_, held) = probe.earlier.as_ref()?;
             if status != 200 {
@@ -429,21 +420,12 @@ fn judge(input: &OracleInput<'_>, rule: ProbeRule, probe: &Probe) -> Option<Stri
                 None
             }
         }
-        ProbeRule::UnknownKindIgnored => {
-            if status != 200 {
-                // Refused before it was read (a skewed clock's signature, say): not the
-                // rule this probe is about.
-                return None;
-            }
-            let ignored = serde_json::from_slice::<serde_json::Value>(&probe.body)
-                .ok()
-                .and_then(|ack| ack["ignored"].as_str().map(str::to_string));
-            (ignored.as_deref() != Some("unknown_kind")).then(|| {
-                format!(
-                    "a carrier event of a kind the service does not know was acknowledged with ignored {ignored:?}, not \"unknown_kind\""
-                )
-            })
-        }
+        ProbeRule::UnknownKindIgnored => acknowledged_as_ignored(
+            probe,
+            status,
+            "unknown_kind",
+            "a carrier event of a kind the service does not know",
+        ),
         ProbeRule::ToleranceBoundaryAccepted => {
             let skew_s = probe.signature_skew_s?;
             let tolerance_s = input.scenario.webhooks.filter(|w| w.tracking)?.tolerance_s;
@@ -481,6 +463,24 @@ const MALFORMED_FIELD: &str = "items[0].quantity";
 
 /// The field a malformed-shipment probe puts out of range.
 const MALFORMED_SHIPMENT_FIELD: &str = "weight_grams";
+
+/// A carrier event answered 200 must say `"ignored": expected` (`what` names the event); one
+/// refused before it was read (a skewed clock's signature, say) is not this rule's business.
+fn acknowledged_as_ignored(
+    probe: &Probe,
+    status: u16,
+    expected: &str,
+    what: &str,
+) -> Option<String> {
+    if status != 200 {
+        return None;
+    }
+    let ignored = serde_json::from_slice::<serde_json::Value>(&probe.body)
+        .ok()
+        .and_then(|ack| ack["ignored"].as_str().map(str::to_string));
+    (ignored.as_deref() != Some(expected))
+        .then(|| format!("{what} was acknowledged with ignored {ignored:?}, not \"{expected}\""))
+}
 
 /// The `field`s of an envelope's `details`.
 fn detail_fields(body: &[u8]) -> Vec<String> {

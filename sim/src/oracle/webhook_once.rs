@@ -91,6 +91,16 @@ fn receiver_refusals(input: &OracleInput<'_>, view: &WebhookView, found: &mut Ve
 /// sender's clock reads whole milliseconds: the slack the retry schedule is judged with.
 const SCHEDULE_SLACK_MS: u64 = 1;
 
+/// Whether the scenario moves a host's clock (skew, steps): the senders' due times are then
+/// read on a clock the simulation's timeline does not share.
+fn has_clock_fault(input: &OracleInput<'_>) -> bool {
+    input
+        .scenario
+        .faults
+        .iter()
+        .any(|f| f.kind.info().family == crate::fault::Family::Time)
+}
+
 /// A failed delivery is retried on schedule (README, "Webhooks", "Retry schedule"): the
 /// sender sleeps until the retry's due time (the failure plus a full-jitter backoff of at
 /// most `backoff_cap_ms(attempt)`), and looks at its queue at most once per `poll_ms`, so the
@@ -101,12 +111,7 @@ const SCHEDULE_SLACK_MS: u64 = 1;
 /// busy at some moment of the wait (the retry then waits for a slot) and under a clock fault
 /// (the sender's due times are read on its clock, its sleeps on the simulation's).
 fn retry_schedule(input: &OracleInput<'_>, view: &WebhookView, found: &mut Vec<Violation>) {
-    if input
-        .scenario
-        .faults
-        .iter()
-        .any(|f| f.kind.info().family == crate::fault::Family::Time)
-    {
+    if has_clock_fault(input) {
         return;
     }
     let sender = view.settings.sender;
@@ -282,12 +287,7 @@ pub(crate) fn scan_timings(view: &WebhookView, tick_ms: u64) -> Vec<ScanTiming> 
 /// restarted (not its first boot: an event due while it was down waits for the boot), and
 /// under a clock fault (the body's time is read on the carrier's clock).
 fn tracking_wake_ups(input: &OracleInput<'_>, view: &WebhookView, found: &mut Vec<Violation>) {
-    if input
-        .scenario
-        .faults
-        .iter()
-        .any(|f| f.kind.info().family == crate::fault::Family::Time)
-    {
+    if has_clock_fault(input) {
         return;
     }
     let sender = view.settings.sender;
