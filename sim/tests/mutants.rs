@@ -1038,10 +1038,7 @@ fn service_boundaries_hold_in_process() {
         &[auth, (HEADER_IDEMPOTENCY_KEY, "key-weightless")],
         br#"{"service_level":"ground","weight_grams":0}"#.to_vec(),
     );
-    let fields: Vec<&str> = refused["error"]["details"]
-        .as_array()
-        .map(|details| details.iter().filter_map(|d| d["field"].as_str()).collect())
-        .unwrap_or_default();
+    let fields = detail_fields(&refused);
     assert!(
         status == 400 && fields.contains(&"weight_grams"),
         "a shipment of 0 g was answered {status} {refused}, not 400 naming weight_grams"
@@ -1293,6 +1290,22 @@ fn merchant_webhooks() -> shipsim_system::service::WebhookSettings {
     }
 }
 
+/// The fields an error envelope's `details` name, in order.
+fn detail_fields(answer: &serde_json::Value) -> Vec<&str> {
+    answer["error"]["details"]
+        .as_array()
+        .map(|details| details.iter().filter_map(|d| d["field"].as_str()).collect())
+        .unwrap_or_default()
+}
+
+/// Header `name` read as a whole number (`None` when absent or not one).
+fn numeric_header(headers: &http::HeaderMap, name: &str) -> Option<u64> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+}
+
 /// One request to `router`, answered as sent: status, headers and body bytes.
 async fn call_raw(
     router: &axum::Router,
@@ -1462,30 +1475,29 @@ fn service_edges_hold_to_the_byte_and_the_second() {
         Vec::new(),
     );
     let answer: serde_json::Value = serde_json::from_slice(&answer).expect("a JSON answer");
-    let named: Vec<&str> = answer["error"]["details"]
-        .as_array()
-        .map(|details| details.iter().filter_map(|d| d["field"].as_str()).collect())
-        .unwrap_or_default();
+    let named = detail_fields(&answer);
     assert!(
         status == 400 && named == ["colour"],
         "GET /v1/events?limit=5&colour=red was answered {status} {answer}, not 400 naming colour"
     );
 
+    // The service behind a bucket of `burst` tokens refilled once a second.
+    let bucket_of = |burst: u32| {
+        service_in_process(
+            clock.clone(),
+            Some(shipsim_system::service::RateLimit {
+                burst,
+                per_second: 1,
+            }),
+            std::sync::Arc::new(shipsim_system::store::MemoryStore::new()),
+        )
+    };
+
     // X-RateLimit-Remaining counts whole tokens left: a bucket of three admits the first
     // request with two left.
-    let roomy = service_in_process(
-        clock.clone(),
-        Some(shipsim_system::service::RateLimit {
-            burst: 3,
-            per_second: 1,
-        }),
-        std::sync::Arc::new(shipsim_system::store::MemoryStore::new()),
-    );
+    let roomy = bucket_of(3);
     let (status, headers, _) = send(&roomy, "GET", "/v1/orders/ord_none", &[auth], Vec::new());
-    let remaining = headers
-        .get(shipsim_system::api::HEADER_RATE_REMAINING)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let remaining = numeric_header(&headers, shipsim_system::api::HEADER_RATE_REMAINING);
     assert_eq!(
         remaining,
         Some(2),
@@ -1494,22 +1506,12 @@ fn service_edges_hold_to_the_byte_and_the_second() {
 
     // The limiter: a bucket of one refilled once a second; the second request in the same
     // millisecond is refused until the token is back.
-    let limited = service_in_process(
-        clock.clone(),
-        Some(shipsim_system::service::RateLimit {
-            burst: 1,
-            per_second: 1,
-        }),
-        std::sync::Arc::new(shipsim_system::store::MemoryStore::new()),
-    );
+    let limited = bucket_of(1);
     let (status, _, _) = send(&limited, "GET", "/v1/orders/ord_none", &[auth], Vec::new());
     assert_ne!(status, 429, "the first request is admitted");
     let (status, headers, body) = send(&limited, "GET", "/v1/orders/ord_none", &[auth], Vec::new());
     let header = |name: &str| -> u64 {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse().ok())
+        numeric_header(&headers, name)
             .unwrap_or_else(|| panic!("no numeric {name} on {status} {headers:?}"))
     };
     assert_eq!(
