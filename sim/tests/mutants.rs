@@ -316,6 +316,28 @@ fn live_files_reopen_whole() {
         [Some(2), Some(1), Some(1)],
         "the carrier's operator counts of its tracking deliveries against its journal: {counts}"
     );
+
+    // The operator's redelivery of dead letters is written to the journal, not only to
+    // memory: a carrier restarted after it would otherwise dead-letter the event again.
+    let (status, answer, _) = runtime.block_on(call(
+        &carrier_router,
+        "POST",
+        "/v1/admin/tracking/redeliver",
+        &[(shipsim_system::api::HEADER_ADMIN_KEY, "admin")],
+        Vec::new(),
+    ));
+    assert_eq!(
+        (status, answer["requeued"].as_u64()),
+        (200, Some(1)),
+        "the one dead letter is requeued: {answer}"
+    );
+    drop(carrier_router);
+    let (reopened, _) = CarrierLedger::open(&carrier).expect("the journal reopens");
+    assert_eq!(
+        reopened.tracking_counts(),
+        (3, 1, 0),
+        "after a redelivery and a restart, (pending, delivered, dead letters) as redelivered"
+    );
 }
 
 /// Sends one request to `router` in process and reads its answer: status, JSON body
@@ -1888,5 +1910,186 @@ fn a_tracking_event_teaches_a_shipment_its_interrupted_label() {
             && shipment["tracking_number"] == "TRK-1"
             && shipment["status"] == "in_transit",
         "after a picked_up event naming lbl_1, the interrupted shipment reads {status} {shipment}, not in transit with its label (picked_up moves a shipment to in_transit)"
+    );
+}
+
+#[test]
+#[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
+fn a_carrier_label_reads_back_as_sold() {
+    use shipsim_system::api::{HEADER_API_KEY, HEADER_IDEMPOTENCY_KEY};
+
+    // `GET /v1/labels/{id}` (the carrier's README): the label as the sale answered it, for
+    // the holder of the API key; 401 without it, 404 for a label never sold. No simulated
+    // caller reads a label back (the service keeps what the sale answered), so this is
+    // judged here, from the carrier's own answers.
+    let carrier = shipsim_system::carrier::router(
+        shipsim_system::carrier::CarrierConfig {
+            api_key: "ck".into(),
+            unserviceable_countries: BTreeSet::new(),
+            tracking: None,
+            admin_key: None,
+        },
+        shipsim_system::carrier::CarrierDeps {
+            clock: std::sync::Arc::new(Frozen(1_767_225_600_000)),
+            ledger: std::sync::Arc::new(shipsim_system::carrier::CarrierLedger::new()),
+            observer: std::sync::Arc::new(shipsim_system::observe::NoopObserver),
+            seed: shipsim_system::seed::Seed(3),
+            boot: 0,
+        },
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("a runtime");
+    let body = serde_json::to_vec(&shipsim_system::api::LabelRequest {
+        shipment_ref: "shp_1".into(),
+        service_level: shipsim_system::api::ServiceLevel::Express,
+        weight_grams: 2_500,
+        ship_to: new_order("x").ship_to,
+    })
+    .expect("a label request serialises");
+    let (status, sold, _) = runtime.block_on(call(
+        &carrier,
+        "POST",
+        "/v1/labels",
+        &[(HEADER_API_KEY, "ck"), (HEADER_IDEMPOTENCY_KEY, "label-1")],
+        body,
+    ));
+    assert_eq!(status, 201, "a label is sold: {sold}");
+    let label_id = sold["label_id"].as_str().expect("a sold label has an id");
+    let path = format!("/v1/labels/{label_id}");
+    let (status, read, _) = runtime.block_on(call(
+        &carrier,
+        "GET",
+        &path,
+        &[(HEADER_API_KEY, "ck")],
+        Vec::new(),
+    ));
+    assert_eq!(
+        (status, &read),
+        (200, &sold),
+        "a sold label reads back as the sale answered it"
+    );
+    let (status, answer, _) = runtime.block_on(call(&carrier, "GET", &path, &[], Vec::new()));
+    assert_eq!(
+        (status, answer["error"]["code"].as_str()),
+        (401, Some("unauthenticated")),
+        "a label read without the API key: {answer}"
+    );
+    let (status, answer, _) = runtime.block_on(call(
+        &carrier,
+        "GET",
+        "/v1/labels/lbl_never_sold",
+        &[(HEADER_API_KEY, "ck")],
+        Vec::new(),
+    ));
+    assert_eq!(
+        (status, answer["error"]["code"].as_str()),
+        (404, Some("not_found")),
+        "a label never sold: {answer}"
+    );
+}
+
+#[test]
+#[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
+fn a_receivers_store_round_trip_takes_its_simulated_time() {
+    use shipsim_system::receiver::{ReceiverConfig, ReceiverDeps, ReceiverLedger};
+
+    // The merchant receiver's `store_latency_ms` (scenarios' `[receiver]`): each delivery
+    // waits one store round trip before it is answered, which is what lets a duplicate
+    // arrive while the first is still being handled. On a paused clock the answer to a
+    // delivery comes exactly that long after it was sent, and a receiver without latency
+    // answers at once.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .expect("a runtime");
+    for latency_ms in [0, 7] {
+        let router = shipsim_system::receiver::router(
+            ReceiverConfig {
+                secrets: [("merchant-0".to_string(), "whsec_m".to_string())].into(),
+                rotations: std::collections::BTreeMap::new(),
+                tolerance_s: shipsim_system::webhook::TOLERANCE_S_DEFAULT,
+                store_latency_ms: (latency_ms, latency_ms),
+                bugs: BugSet::none(),
+            },
+            ReceiverDeps {
+                clock: std::sync::Arc::new(Frozen(1_767_225_600_000)),
+                ledger: std::sync::Arc::new(ReceiverLedger::new()),
+                observer: std::sync::Arc::new(shipsim_system::observe::NoopObserver),
+                seed: shipsim_system::seed::Seed(9),
+                boot: 0,
+            },
+        );
+        let body = serde_json::to_vec(&shipsim_system::api::WebhookEvent {
+            event_id: "evt_1".into(),
+            event_type: "order.created".into(),
+            created_at_ms: 1_767_225_600_000,
+            order_id: "ord_1".into(),
+            shipment_id: None,
+            status: None,
+            sequence: 1,
+        })
+        .expect("an event serialises");
+        let signature = shipsim_system::webhook::sign("whsec_m", 1_767_225_600, &body);
+        let (status, elapsed) = runtime.block_on(async {
+            let sent = tokio::time::Instant::now();
+            let (status, _, _) = call(
+                &router,
+                "POST",
+                "/webhooks/merchant-0",
+                &[(
+                    shipsim_system::webhook::HEADER_SIGNATURE,
+                    signature.as_str(),
+                )],
+                body,
+            )
+            .await;
+            (status, sent.elapsed())
+        });
+        assert_eq!(status, 200, "the delivery is taken in");
+        assert_eq!(
+            elapsed,
+            std::time::Duration::from_millis(latency_ms),
+            "a receiver with a {latency_ms} ms store round trip answered after {elapsed:?}"
+        );
+    }
+}
+
+#[test]
+#[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
+fn the_public_signing_functions_keep_their_word() {
+    use shipsim_system::webhook::{SignatureError, sign, sign_rotating, verify};
+
+    // The free signing functions are public API for a user's own senders and receivers
+    // (the reference system keeps a `SigningKey` instead, so no simulated run calls them):
+    // during a rotation the header carries both signatures, `t=..,v1=<new>,v1=<old>`, and a
+    // receiver holding either secret accepts it; without a previous secret it is `sign`'s
+    // header, byte for byte.
+    let body = br#"{"event_id":"evt_1"}"#;
+    let signed_at_s: u64 = 1_767_225_600;
+    let now_ms = signed_at_s * 1_000;
+    let new = sign("whsec_new", signed_at_s, body);
+    let old = sign("whsec_old", signed_at_s, body);
+    let both = sign_rotating("whsec_new", Some("whsec_old"), signed_at_s, body);
+    let old_v1 = old.split_once(",v1=").expect("a v1 signature").1;
+    assert_eq!(both, format!("{new},v1={old_v1}"), "the rotating header");
+    assert_eq!(
+        sign_rotating("whsec_new", None, signed_at_s, body),
+        new,
+        "without a previous secret, sign's header"
+    );
+    for secret in ["whsec_new", "whsec_old"] {
+        assert_eq!(
+            verify(secret, Some(&both), body, now_ms, 300),
+            Ok(()),
+            "a receiver holding {secret} accepts the rotating header {both}"
+        );
+    }
+    assert_eq!(
+        verify("whsec_other", Some(&both), body, now_ms, 300),
+        Err(SignatureError::Mismatch),
+        "a receiver holding neither secret refuses it"
     );
 }
