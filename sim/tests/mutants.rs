@@ -2579,3 +2579,162 @@ fn a_claim_is_taken_over_once_it_is_30_s_old() {
     }
     first.abort();
 }
+
+/// The service's clock on a paused tokio runtime: unix ms `base_ms` when it was made, then
+/// tokio's (paused, auto-advancing) time, so that the sender's timers and its clock agree.
+struct PausedClock {
+    origin: tokio::time::Instant,
+    base_ms: u64,
+}
+
+impl shipsim_system::clock::Clock for PausedClock {
+    fn now_ms(&self) -> u64 {
+        let elapsed = tokio::time::Instant::now().duration_since(self.origin);
+        self.base_ms + u64::try_from(elapsed.as_millis()).expect("a short test")
+    }
+}
+
+/// A merchant's receiver that refuses the first delivery (500) and takes every later one,
+/// noting for each attempt when it arrived and the next attempt time the operator's store
+/// read (`GET /v1/admin/state`) showed for its event at that moment.
+struct RefusesFirst {
+    router: axum::Router,
+    clock: std::sync::Arc<PausedClock>,
+    attempts: std::sync::Mutex<Vec<(u64, Option<u64>)>>,
+}
+
+impl shipsim_system::transport::Transport for RefusesFirst {
+    fn send(
+        &self,
+        request: shipsim_system::transport::HttpRequest,
+    ) -> shipsim_system::transport::BoxFuture<
+        '_,
+        Result<shipsim_system::transport::HttpResponse, shipsim_system::transport::TransportError>,
+    > {
+        use shipsim_system::clock::Clock as _;
+        Box::pin(async move {
+            let arrived_ms = self.clock.now_ms();
+            let event: serde_json::Value =
+                serde_json::from_slice(request.body()).expect("an event");
+            let (_, state, _) = call(
+                &self.router,
+                "GET",
+                "/v1/admin/state",
+                &[(shipsim_system::api::HEADER_ADMIN_KEY, "admin")],
+                Vec::new(),
+            )
+            .await;
+            let due_ms = state["outbox"].as_array().and_then(|records| {
+                records
+                    .iter()
+                    .find(|r| r["event"]["event_id"] == event["event_id"])
+                    .and_then(|r| r["delivery"]["pending"]["next_attempt_at_ms"].as_u64())
+            });
+            let first = {
+                let mut attempts = self.attempts.lock().expect("attempts lock");
+                attempts.push((arrived_ms, due_ms));
+                attempts.len() == 1
+            };
+            Ok(http::Response::builder()
+                .status(if first { 500 } else { 200 })
+                .body(bytes::Bytes::from_static(b"{}"))
+                .expect("a response"))
+        })
+    }
+}
+
+#[test]
+#[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
+fn an_outbox_retry_leaves_when_it_falls_due() {
+    use shipsim_system::api::{HEADER_API_KEY, HEADER_IDEMPOTENCY_KEY};
+
+    // README, "Webhooks", Wake-ups: the memory store's outbox signals its commits, so the
+    // service's outbox sender sleeps until the next due time (or a change), and a retry is
+    // sent when it falls due, not at a poll, unless the sender was woken in the two polls
+    // before (a woken sender looks at most once per poll). Judged from the wire: the time
+    // the retry reaches the receiver against the `next_attempt_at_ms` the operator's
+    // `GET /v1/admin/state` shows for the event at that moment. On a paused runtime whose
+    // tokio time is the service's clock.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .expect("a runtime");
+    let base_ms: u64 = 1_767_225_600_000;
+    let clock = runtime.block_on(async {
+        std::sync::Arc::new(PausedClock {
+            origin: tokio::time::Instant::now(),
+            base_ms,
+        })
+    });
+    let store = std::sync::Arc::new(shipsim_system::store::MemoryStore::new());
+    let deps = || shipsim_system::service::ServiceDeps {
+        clock: clock.clone(),
+        store: store.clone(),
+        carrier: std::sync::Arc::new(NoCarrier),
+        observer: std::sync::Arc::new(shipsim_system::observe::NoopObserver),
+        seed: shipsim_system::seed::Seed(6),
+        boot: 0,
+    };
+    let router = shipsim_system::service::router(service_config(), deps());
+    let receiver = std::sync::Arc::new(RefusesFirst {
+        router: router.clone(),
+        clock: clock.clone(),
+        attempts: std::sync::Mutex::new(Vec::new()),
+    });
+    let poll_ms = shipsim_system::webhook::SenderConfig::DEFAULT.poll_ms;
+    runtime.block_on(async {
+        let sender = tokio::spawn(shipsim_system::service::run_outbox_sender(
+            merchant_webhooks(),
+            deps(),
+            receiver.clone(),
+        ));
+        // The sender idles a while (its fallback poll is 1 s), then an order commits.
+        tokio::time::sleep(std::time::Duration::from_millis(1_507)).await;
+        let body = serde_json::to_vec(&shipsim_system::api::CreateOrderRequest {
+            reference: "PO-retry".into(),
+            items: vec![shipsim_system::api::OrderItem {
+                sku: "SKU-1".into(),
+                quantity: 1,
+            }],
+            ship_to: new_order("x").ship_to,
+            idempotency_key: None,
+        })
+        .expect("an order serialises");
+        let (status, order, _) = call(
+            &router,
+            "POST",
+            "/v1/orders",
+            &[
+                (HEADER_API_KEY, "sk_test"),
+                (HEADER_IDEMPOTENCY_KEY, "key-retry"),
+            ],
+            body,
+        )
+        .await;
+        assert_eq!(status, 201, "{order}");
+        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+        sender.abort();
+    });
+    let attempts = receiver.attempts.lock().expect("attempts lock").clone();
+    assert!(
+        attempts.len() >= 2,
+        "the refused event was retried: {attempts:?}"
+    );
+    let (failed_ms, _) = attempts[0];
+    let (retried_ms, due_ms) = attempts[1];
+    let due_ms = due_ms.expect("the retry's event is pending in the operator's store read");
+    // The draw of this seed leaves the due time past the two polls after the failed
+    // attempt's end woke the sender, so no wake-up may hold the retry back.
+    assert!(
+        due_ms >= failed_ms + 2 * poll_ms,
+        "the retry was due at {due_ms}, {} ms after the failed attempt: too close to judge (pick another seed)",
+        due_ms - failed_ms
+    );
+    assert_eq!(
+        retried_ms,
+        due_ms,
+        "the retry reached the receiver at unix ms {retried_ms}, {} ms after the next_attempt_at_ms {due_ms} the operator's store showed: not when it fell due (the first attempt failed at {failed_ms})",
+        retried_ms.saturating_sub(due_ms)
+    );
+}
