@@ -2119,6 +2119,50 @@ fn the_events_feed_says_has_more_exactly_when_a_page_follows() {
         }
         assert_eq!(read, every, "the feed walked with limit={limit}");
     }
+
+    // The query (README, "Events feed"): `limit` 1..=100, `after` a cursor as `next_cursor`
+    // gives it (`evc_` and 16 lowercase hex digits, within the stores' signed 64-bit
+    // sequence numbers); anything else, a repeated parameter or an unknown one, is 400
+    // `validation_failed` naming it. Each rule on both sides.
+    let zero = "evc_0000000000000000";
+    let repeated = format!("after={zero}&after={zero}");
+    for (query, refused) in [
+        ("", None),
+        ("limit=1", None),
+        ("limit=100", None),
+        ("limit=0", Some("limit")),
+        ("limit=101", Some("limit")),
+        ("limit=", Some("limit")),
+        ("limit=ten", Some("limit")),
+        ("limit=1&limit=2", Some("limit")),
+        ("after=evc_0000000000000000", None),
+        ("after=evc_00000000000000af", None),
+        ("after=evc_7fffffffffffffff", None),
+        ("after=", Some("after")),
+        ("after=evc_000000000000000", Some("after")),
+        ("after=evc_00000000000000000", Some("after")),
+        ("after=evc_000000000000000g", Some("after")),
+        ("after=evc_00000000000000AF", Some("after")),
+        ("after=evx_0000000000000000", Some("after")),
+        ("after=0000000000000000", Some("after")),
+        ("after=evc_8000000000000000", Some("after")),
+        (repeated.as_str(), Some("after")),
+        ("limit=2&colour=red", Some("colour")),
+    ] {
+        let (status, _, page) = send("GET", &format!("/v1/events?{query}"), &[auth], Vec::new());
+        match refused {
+            None => assert!(
+                status == 200 && page["events"].is_array(),
+                "GET /v1/events?{query} (a valid query) was answered {status} {page}"
+            ),
+            Some(field) => assert!(
+                status == 400
+                    && page["error"]["code"] == "validation_failed"
+                    && detail_fields(&page) == [field],
+                "GET /v1/events?{query} was answered {status} {page}, not 400 validation_failed naming {field} alone"
+            ),
+        }
+    }
 }
 
 #[test]
@@ -2281,6 +2325,62 @@ fn every_validation_rule_holds_on_both_sides_of_its_boundary() {
         status == 400 && named == wanted,
         "an order with every field blank and a lower-case country was answered {status} {answer}, not 400 naming {wanted:?}"
     );
+
+    // The body itself (README, "Errors"): JSON declared as such (any case, with parameters),
+    // else 415; JSON that does not parse as an order is 400 `malformed_json` naming the
+    // field whose value is wrong, or `body` when the document itself is broken.
+    let raw = |key: &str, content_type: &str, body: Vec<u8>| {
+        json_answer(runtime.block_on(call_raw(
+            &router,
+            "POST",
+            "/v1/orders",
+            &[
+                ("content-type", content_type),
+                (HEADER_API_KEY, "sk_test"),
+                (HEADER_IDEMPOTENCY_KEY, key),
+            ],
+            body,
+        )))
+    };
+    let valid_bytes = serde_json::to_vec(&valid).expect("JSON serialises");
+    let mut wrong_type = valid.clone();
+    wrong_type["items"][0]["quantity"] = "one".into();
+    let mut trailing = valid_bytes.clone();
+    trailing.extend_from_slice(b" x");
+    for (index, (content_type, body, answer_wanted)) in [
+        ("application/json", valid_bytes.clone(), Ok(201)),
+        (
+            "Application/JSON; charset=utf-8",
+            valid_bytes.clone(),
+            Ok(201),
+        ),
+        ("text/plain", valid_bytes.clone(), Ok(415)),
+        ("application/jsonx", valid_bytes.clone(), Ok(415)),
+        (
+            "application/json",
+            serde_json::to_vec(&wrong_type).expect("JSON serialises"),
+            Err("items[0].quantity"),
+        ),
+        ("application/json", b"not json".to_vec(), Err("body")),
+        ("application/json", trailing, Err("body")),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (status, _, answer) = raw(&format!("key-body-{index}"), content_type, body);
+        match answer_wanted {
+            Ok(wanted) => assert_eq!(
+                status, wanted,
+                "an order sent as {content_type} was answered {status} {answer}"
+            ),
+            Err(field) => assert!(
+                status == 400
+                    && answer["error"]["code"] == "malformed_json"
+                    && detail_fields(&answer) == [field],
+                "a body that is not an order ({content_type}, case {index}) was answered {status} {answer}, not 400 malformed_json naming {field}"
+            ),
+        }
+    }
 
     // Shipments: the parcel's weight.
     let path = format!("/v1/orders/{order_id}/shipments");
