@@ -2424,7 +2424,7 @@ fn the_carrier_sells_within_its_bounds_and_keeps_its_keys() {
             api_key: "ck".into(),
             unserviceable_countries: ["XX".to_string()].into(),
             tracking: None,
-            admin_key: None,
+            admin_key: Some("carrier-admin".into()),
         },
         shipsim_system::carrier::CarrierDeps {
             clock: std::sync::Arc::new(Frozen(1_767_225_600_000)),
@@ -2494,6 +2494,83 @@ fn the_carrier_sells_within_its_bounds_and_keeps_its_keys() {
     );
     let (status, _, reused) = sell("label-again", "ck", 2_000, "DE");
     assert_eq!(status, 422, "another sale under a used key: {reused}");
+
+    // A label is read back by its id with the API key (and only with it); an unknown id is
+    // 404. The operator's routes take the admin key and nothing else; its list of sales
+    // holds the label. A path the carrier does not have is 404 `route_not_found` in the
+    // envelope (axum's bare 404, rendered by the envelope layer from the status).
+    let get = |path: &str, headers: &[(&str, &str)]| {
+        json_answer(runtime.block_on(call_raw(&carrier, "GET", path, headers, Vec::new())))
+    };
+    let label_path = format!(
+        "/v1/labels/{}",
+        first["label_id"].as_str().unwrap_or_default()
+    );
+    let (status, _, read) = get(&label_path, &[(HEADER_API_KEY, "ck")]);
+    assert!(
+        status == 200 && read == first,
+        "GET {label_path} was answered {status} {read}, not the label sold {first}"
+    );
+    let (status, _, read) = get(&label_path, &[(HEADER_API_KEY, "wrong")]);
+    assert_eq!(status, 401, "GET {label_path} with a wrong API key: {read}");
+    let (status, _, read) = get("/v1/labels/lbl_none", &[(HEADER_API_KEY, "ck")]);
+    assert!(
+        status == 404 && read["error"]["code"] == "not_found",
+        "an unknown label was answered {status} {read}"
+    );
+    for path in ["/v1/admin/labels", "/v1/admin/tracking"] {
+        for headers in [
+            &[][..],
+            &[(shipsim_system::api::HEADER_ADMIN_KEY, "wrong")][..],
+            &[(HEADER_API_KEY, "ck")][..],
+        ] {
+            let (status, _, answer) = get(path, headers);
+            assert_eq!(
+                status, 401,
+                "the carrier's {path} without its admin key ({headers:?}) was answered {status} {answer}"
+            );
+        }
+    }
+    let (status, _, answer) = json_answer(runtime.block_on(call_raw(
+        &carrier,
+        "POST",
+        "/v1/admin/tracking/redeliver",
+        &[(shipsim_system::api::HEADER_ADMIN_KEY, "wrong")],
+        Vec::new(),
+    )));
+    assert_eq!(status, 401, "a redelivery without the admin key: {answer}");
+    let admin = [(shipsim_system::api::HEADER_ADMIN_KEY, "carrier-admin")];
+    let (status, _, sales) = get("/v1/admin/labels", &admin);
+    let sold = sales.as_array().map_or(0, Vec::len);
+    assert!(
+        status == 200
+            && sales
+                .to_string()
+                .contains(first["label_id"].as_str().unwrap_or("?")),
+        "the carrier's operator list of sales was answered {status} with {sold} sale(s), not holding {}",
+        first["label_id"]
+    );
+    let (status, _, counts) = get("/v1/admin/tracking", &admin);
+    assert!(
+        status == 200 && counts["pending"] == 0 && counts["dead_letter"] == 0,
+        "the carrier's tracking counts without tracking: {status} {counts}"
+    );
+    let (status, _, requeued) = json_answer(runtime.block_on(call_raw(
+        &carrier,
+        "POST",
+        "/v1/admin/tracking/redeliver",
+        &admin,
+        Vec::new(),
+    )));
+    assert!(
+        status == 200 && requeued["requeued"] == 0,
+        "a redelivery with nothing dead-lettered: {status} {requeued}"
+    );
+    let (status, _, answer) = get("/v1/nothing", &[(HEADER_API_KEY, "ck")]);
+    assert!(
+        status == 404 && answer["error"]["code"] == "route_not_found",
+        "the carrier's GET /v1/nothing was answered {status} {answer}, not 404 route_not_found"
+    );
 }
 
 /// A clock that moves one millisecond on every read, as a wall clock under load moves
