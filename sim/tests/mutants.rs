@@ -2382,6 +2382,74 @@ fn every_validation_rule_holds_on_both_sides_of_its_boundary() {
         }
     }
 
+    // The idempotency key (README, idempotency semantics): in the `Idempotency-Key` header
+    // or the body's `idempotency_key`, equal when both are sent; 1 to 255 printable ASCII
+    // characters without spaces; none at all is 400 `idempotency_key_missing`. Each rule on
+    // both sides, each row a new order (its own reference), so that a key read wrongly
+    // shows as a replay or a reuse too.
+    let (at_limit, past_limit) = ("h".repeat(255), "h".repeat(256));
+    let (body_at_limit, body_past_limit) = ("b".repeat(255), "b".repeat(256));
+    for (index, (header, body_key, refused)) in [
+        (Some("key-h"), None, None),
+        (None, Some("key-b"), None),
+        (Some("key-same"), Some("key-same"), None),
+        (Some("!~"), None, None),
+        (Some(at_limit.as_str()), None, None),
+        (None, Some(body_at_limit.as_str()), None),
+        (Some("key-one"), Some("key-other"), Some("idempotency_key")),
+        (Some(""), None, Some("Idempotency-Key")),
+        (None, Some(""), Some("idempotency_key")),
+        (Some(past_limit.as_str()), None, Some("Idempotency-Key")),
+        (
+            None,
+            Some(body_past_limit.as_str()),
+            Some("idempotency_key"),
+        ),
+        (Some("key with spaces"), None, Some("Idempotency-Key")),
+        (None, Some("key\twith-tab"), Some("idempotency_key")),
+        (None, None, Some("")),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut body = valid.clone();
+        body["reference"] = format!("PO-key-{index}").into();
+        if let Some(key) = body_key {
+            body["idempotency_key"] = key.into();
+        }
+        let mut headers = vec![(HEADER_API_KEY, "sk_test")];
+        if let Some(key) = header {
+            headers.push((HEADER_IDEMPOTENCY_KEY, key));
+        }
+        let (status, _, answer) = json_answer(runtime.block_on(call_raw(
+            &router,
+            "POST",
+            "/v1/orders",
+            &headers,
+            serde_json::to_vec(&body).expect("JSON serialises"),
+        )));
+        let shown = |key: Option<&str>| match key {
+            None => "none".to_string(),
+            Some(k) if k.len() > 20 => format!("{} characters", k.len()),
+            Some(k) => format!("{k:?}"),
+        };
+        let (header, body_key) = (shown(header), shown(body_key));
+        match refused {
+            None => assert!(
+                status == 201 && answer["reference"] == format!("PO-key-{index}"),
+                "an order with key header {header} and body key {body_key} (valid) was answered {status} {answer}, not created"
+            ),
+            Some("") => assert!(
+                status == 400 && answer["error"]["code"] == "idempotency_key_missing",
+                "an order without a key was answered {status} {answer}, not 400 idempotency_key_missing"
+            ),
+            Some(field) => assert!(
+                status == 400 && detail_fields(&answer) == [field],
+                "an order with key header {header} and body key {body_key} was answered {status} {answer}, not 400 naming {field}"
+            ),
+        }
+    }
+
     // Shipments: the parcel's weight.
     let path = format!("/v1/orders/{order_id}/shipments");
     for (grams, accepted) in [
