@@ -1915,83 +1915,6 @@ fn a_tracking_event_teaches_a_shipment_its_interrupted_label() {
 
 #[test]
 #[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
-fn a_carrier_label_reads_back_as_sold() {
-    use shipsim_system::api::{HEADER_API_KEY, HEADER_IDEMPOTENCY_KEY};
-
-    // `GET /v1/labels/{id}` (the carrier's README): the label as the sale answered it, for
-    // the holder of the API key; 401 without it, 404 for a label never sold. No simulated
-    // caller reads a label back (the service keeps what the sale answered), so this is
-    // judged here, from the carrier's own answers.
-    let carrier = shipsim_system::carrier::router(
-        shipsim_system::carrier::CarrierConfig {
-            api_key: "ck".into(),
-            unserviceable_countries: BTreeSet::new(),
-            tracking: None,
-            admin_key: None,
-        },
-        shipsim_system::carrier::CarrierDeps {
-            clock: std::sync::Arc::new(Frozen(1_767_225_600_000)),
-            ledger: std::sync::Arc::new(shipsim_system::carrier::CarrierLedger::new()),
-            observer: std::sync::Arc::new(shipsim_system::observe::NoopObserver),
-            seed: shipsim_system::seed::Seed(3),
-            boot: 0,
-        },
-    );
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .expect("a runtime");
-    let body = serde_json::to_vec(&shipsim_system::api::LabelRequest {
-        shipment_ref: "shp_1".into(),
-        service_level: shipsim_system::api::ServiceLevel::Express,
-        weight_grams: 2_500,
-        ship_to: new_order("x").ship_to,
-    })
-    .expect("a label request serialises");
-    let (status, sold, _) = runtime.block_on(call(
-        &carrier,
-        "POST",
-        "/v1/labels",
-        &[(HEADER_API_KEY, "ck"), (HEADER_IDEMPOTENCY_KEY, "label-1")],
-        body,
-    ));
-    assert_eq!(status, 201, "a label is sold: {sold}");
-    let label_id = sold["label_id"].as_str().expect("a sold label has an id");
-    let path = format!("/v1/labels/{label_id}");
-    let (status, read, _) = runtime.block_on(call(
-        &carrier,
-        "GET",
-        &path,
-        &[(HEADER_API_KEY, "ck")],
-        Vec::new(),
-    ));
-    assert_eq!(
-        (status, &read),
-        (200, &sold),
-        "a sold label reads back as the sale answered it"
-    );
-    let (status, answer, _) = runtime.block_on(call(&carrier, "GET", &path, &[], Vec::new()));
-    assert_eq!(
-        (status, answer["error"]["code"].as_str()),
-        (401, Some("unauthenticated")),
-        "a label read without the API key: {answer}"
-    );
-    let (status, answer, _) = runtime.block_on(call(
-        &carrier,
-        "GET",
-        "/v1/labels/lbl_never_sold",
-        &[(HEADER_API_KEY, "ck")],
-        Vec::new(),
-    ));
-    assert_eq!(
-        (status, answer["error"]["code"].as_str()),
-        (404, Some("not_found")),
-        "a label never sold: {answer}"
-    );
-}
-
-#[test]
-#[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
 fn a_receivers_store_round_trip_takes_its_simulated_time() {
     use shipsim_system::receiver::{ReceiverConfig, ReceiverDeps, ReceiverLedger};
 
@@ -2091,5 +2014,1098 @@ fn the_public_signing_functions_keep_their_word() {
         verify("whsec_other", Some(&both), body, now_ms, 300),
         Err(SignatureError::Mismatch),
         "a receiver holding neither secret refuses it"
+    );
+}
+
+/// The answer of one in-process request, its body read as JSON (`null` when it is not):
+/// status, headers and body.
+fn json_answer(
+    answer: (u16, http::HeaderMap, Vec<u8>),
+) -> (u16, http::HeaderMap, serde_json::Value) {
+    let (status, headers, bytes) = answer;
+    (
+        status,
+        headers,
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+#[test]
+#[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
+fn every_route_refuses_the_methods_it_does_not_take() {
+    use shipsim_system::api::{HEADER_ADMIN_KEY, HEADER_API_KEY};
+
+    // README, "Errors": a known path asked with a method it does not take is answered 405
+    // `method_not_allowed` with an `Allow` header naming the method it takes. A table over
+    // every route of the router (`service::routes()`, the list the router and the OpenAPI
+    // document are built from) times every other method, with the credentials the route
+    // wants, so that no route answers the framework's bare 405 (whose envelope code the
+    // service maps from the status) or lets the wrong method through.
+    let clock = std::sync::Arc::new(Settable(std::sync::atomic::AtomicU64::new(
+        1_767_225_600_000,
+    )));
+    let router = service_in_process(
+        clock,
+        None,
+        std::sync::Arc::new(shipsim_system::store::MemoryStore::new()),
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("a runtime");
+    let routes = shipsim_system::service::routes();
+    assert!(routes.len() >= 11, "every route of the router");
+    let mut checked = 0;
+    for route in &routes {
+        let path = route.path.replace("{id}", "x_1");
+        for method in ["GET", "POST", "PUT", "PATCH", "DELETE"] {
+            if method == route.method.as_str() {
+                continue;
+            }
+            let (status, headers, answer) = json_answer(runtime.block_on(call_raw(
+                &router,
+                method,
+                &path,
+                &[(HEADER_API_KEY, "sk_test"), (HEADER_ADMIN_KEY, "admin")],
+                Vec::new(),
+            )));
+            let allow = headers
+                .get(http::header::ALLOW)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string();
+            assert!(
+                status == 405
+                    && answer["error"]["code"] == "method_not_allowed"
+                    && allow.split(',').any(|m| m.trim() == route.method.as_str()),
+                "{method} {path} (the route takes {}) was answered {status} with Allow {allow:?} {answer}, not 405 method_not_allowed with Allow naming {}",
+                route.method,
+                route.method
+            );
+            checked += 1;
+        }
+    }
+    assert_eq!(
+        checked,
+        routes.len() * 4,
+        "each route with four methods it does not take"
+    );
+
+    // The simulated carrier's routes (scenarios/README.md, the carrier), which wear the same
+    // envelope: its wrong methods are axum's own bare 405, rendered by the envelope layer
+    // from the status.
+    let carrier = shipsim_system::carrier::router(
+        shipsim_system::carrier::CarrierConfig {
+            api_key: "ck".into(),
+            unserviceable_countries: BTreeSet::new(),
+            tracking: None,
+            admin_key: Some("admin".into()),
+        },
+        shipsim_system::carrier::CarrierDeps {
+            clock: std::sync::Arc::new(Frozen(1_767_225_600_000)),
+            ledger: std::sync::Arc::new(shipsim_system::carrier::CarrierLedger::new()),
+            observer: std::sync::Arc::new(shipsim_system::observe::NoopObserver),
+            seed: shipsim_system::seed::Seed(5),
+            boot: 0,
+        },
+    );
+    for (taken, path) in [
+        ("POST", "/v1/labels"),
+        ("GET", "/v1/labels/lbl_1"),
+        ("GET", "/v1/admin/labels"),
+        ("GET", "/v1/admin/tracking"),
+        ("POST", "/v1/admin/tracking/redeliver"),
+    ] {
+        for method in ["GET", "POST", "PUT", "PATCH", "DELETE"] {
+            if method == taken {
+                continue;
+            }
+            let (status, headers, answer) = json_answer(runtime.block_on(call_raw(
+                &carrier,
+                method,
+                path,
+                &[(HEADER_API_KEY, "ck"), (HEADER_ADMIN_KEY, "admin")],
+                Vec::new(),
+            )));
+            let allow = headers
+                .get(http::header::ALLOW)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string();
+            assert!(
+                status == 405
+                    && answer["error"]["code"] == "method_not_allowed"
+                    && allow.split(',').any(|m| m.trim() == taken),
+                "the carrier's {method} {path} (the route takes {taken}) was answered {status} with Allow {allow:?} {answer}, not 405 method_not_allowed with Allow naming {taken}"
+            );
+        }
+    }
+}
+
+#[test]
+#[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
+fn the_events_feed_says_has_more_exactly_when_a_page_follows() {
+    use shipsim_system::api::{HEADER_API_KEY, HEADER_IDEMPOTENCY_KEY};
+
+    // The events feed's `has_more` (README, "Events feed"): true exactly when the page after
+    // the page's `next_cursor` holds events. Judged on both sides, for every page size from
+    // 1 to one past the events held, walking the whole feed: every page says `has_more`
+    // as the page after its cursor reads, holds `limit` events unless it is the last, and
+    // the walk reads every event once, in order.
+    let clock = std::sync::Arc::new(Settable(std::sync::atomic::AtomicU64::new(
+        1_767_225_600_000,
+    )));
+    let router = service_in_process(
+        clock,
+        None,
+        std::sync::Arc::new(shipsim_system::store::MemoryStore::new()),
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("a runtime");
+    let send = |method: &str, path: &str, headers: &[(&str, &str)], body: Vec<u8>| {
+        json_answer(runtime.block_on(call_raw(&router, method, path, headers, body)))
+    };
+    let auth = (HEADER_API_KEY, "sk_test");
+    for index in 0..5 {
+        let body = serde_json::to_vec(&shipsim_system::api::CreateOrderRequest {
+            reference: format!("PO-{index}"),
+            items: vec![shipsim_system::api::OrderItem {
+                sku: "SKU-1".into(),
+                quantity: 1,
+            }],
+            ship_to: new_order("x").ship_to,
+            idempotency_key: None,
+        })
+        .expect("an order serialises");
+        let key = format!("key-feed-{index}");
+        let (status, _, order) = send(
+            "POST",
+            "/v1/orders",
+            &[auth, (HEADER_IDEMPOTENCY_KEY, key.as_str())],
+            body,
+        );
+        assert_eq!(status, 201, "an order is created: {order}");
+    }
+    let event_ids = |page: &serde_json::Value| -> Vec<String> {
+        page["events"]
+            .as_array()
+            .map(|events| {
+                events
+                    .iter()
+                    .map(|e| e["event_id"].as_str().unwrap_or_default().to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let (status, _, all) = send("GET", "/v1/events?limit=100", &[auth], Vec::new());
+    let every = event_ids(&all);
+    assert!(
+        status == 200 && every.len() >= 5 && all["has_more"] == false,
+        "the feed holds the orders' events: {status} {all}"
+    );
+    for limit in 1..=every.len() + 1 {
+        let mut read = Vec::new();
+        let mut after: Option<String> = None;
+        for _ in 0..=every.len() + 1 {
+            let query = match &after {
+                None => format!("/v1/events?limit={limit}"),
+                Some(cursor) => format!("/v1/events?limit={limit}&after={cursor}"),
+            };
+            let (status, _, page) = send("GET", &query, &[auth], Vec::new());
+            assert_eq!(status, 200, "{query}: {page}");
+            let ids = event_ids(&page);
+            let cursor = page["next_cursor"].as_str().unwrap_or_default().to_string();
+            let (status, _, next) = send(
+                "GET",
+                &format!("/v1/events?limit={limit}&after={cursor}"),
+                &[auth],
+                Vec::new(),
+            );
+            assert_eq!(status, 200, "the page after {cursor}: {next}");
+            let follows = !event_ids(&next).is_empty();
+            assert_eq!(
+                page["has_more"].as_bool(),
+                Some(follows),
+                "{query} said has_more {} while the page after its cursor holds {} event(s): {page}",
+                page["has_more"],
+                event_ids(&next).len()
+            );
+            assert!(
+                ids.len() == limit || !follows,
+                "{query} held {} event(s) of a limit of {limit}, and more follow: {page}",
+                ids.len()
+            );
+            read.extend(ids);
+            if !follows {
+                break;
+            }
+            after = Some(cursor);
+        }
+        assert_eq!(read, every, "the feed walked with limit={limit}");
+    }
+
+    // The query (README, "Events feed"): `limit` 1..=100, `after` a cursor as `next_cursor`
+    // gives it (`evc_` and 16 lowercase hex digits, within the stores' signed 64-bit
+    // sequence numbers); anything else, a repeated parameter or an unknown one, is 400
+    // `validation_failed` naming it. Each rule on both sides.
+    let zero = "evc_0000000000000000";
+    let repeated = format!("after={zero}&after={zero}");
+    for (query, refused) in [
+        ("", None),
+        ("limit=1", None),
+        ("limit=100", None),
+        ("limit=0", Some("limit")),
+        ("limit=101", Some("limit")),
+        ("limit=", Some("limit")),
+        ("limit=ten", Some("limit")),
+        ("limit=1&limit=2", Some("limit")),
+        ("after=evc_0000000000000000", None),
+        ("after=evc_00000000000000af", None),
+        ("after=evc_7fffffffffffffff", None),
+        ("after=", Some("after")),
+        ("after=evc_000000000000000", Some("after")),
+        ("after=evc_00000000000000000", Some("after")),
+        ("after=evc_000000000000000g", Some("after")),
+        ("after=evc_00000000000000AF", Some("after")),
+        ("after=evx_0000000000000000", Some("after")),
+        ("after=0000000000000000", Some("after")),
+        ("after=evc_8000000000000000", Some("after")),
+        (repeated.as_str(), Some("after")),
+        ("limit=2&colour=red", Some("colour")),
+    ] {
+        let (status, _, page) = send("GET", &format!("/v1/events?{query}"), &[auth], Vec::new());
+        match refused {
+            None => assert!(
+                status == 200 && page["events"].is_array(),
+                "GET /v1/events?{query} (a valid query) was answered {status} {page}"
+            ),
+            Some(field) => assert!(
+                status == 400
+                    && page["error"]["code"] == "validation_failed"
+                    && detail_fields(&page) == [field],
+                "GET /v1/events?{query} was answered {status} {page}, not 400 validation_failed naming {field} alone"
+            ),
+        }
+    }
+}
+
+#[test]
+#[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
+fn every_validation_rule_holds_on_both_sides_of_its_boundary() {
+    use shipsim_system::api::{HEADER_API_KEY, HEADER_IDEMPOTENCY_KEY};
+    // The bounds as the contract states them (`GET /openapi.json`, whose constraints are
+    // the service's validation; README, "Live mode").
+    const TEXT_LEN_MAX: usize = 200;
+    const ORDER_ITEMS_MAX: usize = 50;
+    const ITEM_QUANTITY_MAX: u32 = 1_000;
+    const PARCEL_GRAMS_MAX: u32 = 70_000;
+
+    // Every rule of the service's validation (system/src/service/validate.rs; README,
+    // "Errors": field-level `details`), each on both sides of its boundary: the value just
+    // inside is accepted (an order is created; a shipment gets past validation to the
+    // carrier, which this service cannot reach: 503), the value just outside is refused
+    // `400 validation_failed` naming that field and no other. Free text is non-blank
+    // (Unicode whitespace counts as blank) and at most TEXT_LEN_MAX characters, counted as
+    // characters, not bytes; an order lists 1 to ORDER_ITEMS_MAX lines of 1 to
+    // ITEM_QUANTITY_MAX units; a country is an ISO 3166-1 alpha-2 code in upper case; a
+    // parcel weighs 1 to PARCEL_GRAMS_MAX grams.
+    let clock = std::sync::Arc::new(Settable(std::sync::atomic::AtomicU64::new(
+        1_767_225_600_000,
+    )));
+    let router = service_in_process(
+        clock,
+        None,
+        std::sync::Arc::new(shipsim_system::store::MemoryStore::new()),
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("a runtime");
+    let send = |path: &str, key: &str, body: &serde_json::Value| {
+        json_answer(runtime.block_on(call_raw(
+            &router,
+            "POST",
+            path,
+            &[(HEADER_API_KEY, "sk_test"), (HEADER_IDEMPOTENCY_KEY, key)],
+            serde_json::to_vec(body).expect("JSON serialises"),
+        )))
+    };
+    let valid = serde_json::json!({
+        "reference": "PO-1",
+        "items": [{"sku": "SKU-1", "quantity": 1}],
+        "ship_to": {"name": "n", "line1": "l", "city": "c", "postal_code": "12345", "country": "DE"},
+    });
+    let (status, _, order) = send("/v1/orders", "key-valid", &valid);
+    assert_eq!(status, 201, "the valid order: {order}");
+    let order_id = order["id"].as_str().expect("an order id").to_string();
+
+    let long = |len: usize| "é".repeat(len);
+    let item = |quantity: u64| serde_json::json!({"sku": "SKU-1", "quantity": quantity});
+    // (field, JSON pointer to set, value, accepted)
+    let mut rules: Vec<(&str, String, serde_json::Value, bool)> = Vec::new();
+    let texts = [
+        ("reference", "/reference".to_string()),
+        ("items[0].sku", "/items/0/sku".to_string()),
+        ("ship_to.name", "/ship_to/name".to_string()),
+        ("ship_to.line1", "/ship_to/line1".to_string()),
+        ("ship_to.city", "/ship_to/city".to_string()),
+        ("ship_to.postal_code", "/ship_to/postal_code".to_string()),
+    ];
+    for (field, pointer) in &texts {
+        for (value, accepted) in [
+            (String::new(), false),
+            (" ".to_string(), false),
+            ("\u{3000}\t".to_string(), false),
+            ("x".to_string(), true),
+            (" x ".to_string(), true),
+            (long(TEXT_LEN_MAX), true),
+            (long(TEXT_LEN_MAX + 1), false),
+        ] {
+            rules.push((field, pointer.clone(), value.into(), accepted));
+        }
+    }
+    for (value, accepted) in [
+        ("DE", true),
+        ("US", true),
+        ("", false),
+        ("D", false),
+        ("DEU", false),
+        ("de", false),
+        ("De", false),
+        ("D1", false),
+        ("É", false),
+    ] {
+        rules.push((
+            "ship_to.country",
+            "/ship_to/country".into(),
+            value.into(),
+            accepted,
+        ));
+    }
+    for (quantity, accepted) in [
+        (0, false),
+        (1, true),
+        (u64::from(ITEM_QUANTITY_MAX), true),
+        (u64::from(ITEM_QUANTITY_MAX) + 1, false),
+    ] {
+        rules.push((
+            "items[0].quantity",
+            "/items/0".into(),
+            item(quantity),
+            accepted,
+        ));
+    }
+    for (lines, accepted) in [
+        (0, false),
+        (1, true),
+        (ORDER_ITEMS_MAX, true),
+        (ORDER_ITEMS_MAX + 1, false),
+    ] {
+        let items: Vec<_> = (0..lines).map(|_| item(1)).collect();
+        rules.push(("items", "/items".into(), items.into(), accepted));
+    }
+    for (index, (field, pointer, value, accepted)) in rules.iter().enumerate() {
+        let mut body = valid.clone();
+        *body
+            .pointer_mut(pointer)
+            .expect("the pointer names a field") = value.clone();
+        let shown = value.to_string();
+        let shown = if shown.chars().count() > 40 {
+            let head: String = shown.chars().take(20).collect();
+            format!("{head}... ({} characters)", shown.chars().count())
+        } else {
+            shown
+        };
+        let (status, _, answer) = send("/v1/orders", &format!("key-rule-{index}"), &body);
+        if *accepted {
+            assert_eq!(
+                status, 201,
+                "an order whose {field} is {shown} (valid) was answered {status} {answer}"
+            );
+        } else {
+            assert!(
+                status == 400
+                    && answer["error"]["code"] == "validation_failed"
+                    && detail_fields(&answer) == [*field],
+                "an order whose {field} is {shown} was answered {status} {answer}, not 400 validation_failed naming {field} alone"
+            );
+        }
+    }
+
+    // Every malformed field at once: each is named (validation collects, it does not stop at
+    // the first).
+    let mut body = valid.clone();
+    for (_, pointer) in &texts {
+        *body.pointer_mut(pointer).expect("a field") = " ".into();
+    }
+    *body.pointer_mut("/ship_to/country").expect("a field") = "de".into();
+    let (status, _, answer) = send("/v1/orders", "key-all-wrong", &body);
+    let mut named = detail_fields(&answer);
+    named.sort_unstable();
+    let mut wanted: Vec<&str> = texts.iter().map(|(field, _)| *field).collect();
+    wanted.push("ship_to.country");
+    wanted.sort_unstable();
+    assert!(
+        status == 400 && named == wanted,
+        "an order with every field blank and a lower-case country was answered {status} {answer}, not 400 naming {wanted:?}"
+    );
+
+    // The body itself (README, "Errors"): JSON declared as such (any case, with parameters),
+    // else 415; JSON that does not parse as an order is 400 `malformed_json` naming the
+    // field whose value is wrong, or `body` when the document itself is broken.
+    let raw = |key: &str, content_type: &str, body: Vec<u8>| {
+        json_answer(runtime.block_on(call_raw(
+            &router,
+            "POST",
+            "/v1/orders",
+            &[
+                ("content-type", content_type),
+                (HEADER_API_KEY, "sk_test"),
+                (HEADER_IDEMPOTENCY_KEY, key),
+            ],
+            body,
+        )))
+    };
+    let valid_bytes = serde_json::to_vec(&valid).expect("JSON serialises");
+    let mut wrong_type = valid.clone();
+    wrong_type["items"][0]["quantity"] = "one".into();
+    let mut trailing = valid_bytes.clone();
+    trailing.extend_from_slice(b" x");
+    for (index, (content_type, body, answer_wanted)) in [
+        ("application/json", valid_bytes.clone(), Ok(201)),
+        (
+            "Application/JSON; charset=utf-8",
+            valid_bytes.clone(),
+            Ok(201),
+        ),
+        ("text/plain", valid_bytes.clone(), Ok(415)),
+        ("application/jsonx", valid_bytes.clone(), Ok(415)),
+        (
+            "application/json",
+            serde_json::to_vec(&wrong_type).expect("JSON serialises"),
+            Err("items[0].quantity"),
+        ),
+        ("application/json", b"not json".to_vec(), Err("body")),
+        ("application/json", trailing, Err("body")),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (status, _, answer) = raw(&format!("key-body-{index}"), content_type, body);
+        match answer_wanted {
+            Ok(wanted) => assert_eq!(
+                status, wanted,
+                "an order sent as {content_type} was answered {status} {answer}"
+            ),
+            Err(field) => assert!(
+                status == 400
+                    && answer["error"]["code"] == "malformed_json"
+                    && detail_fields(&answer) == [field],
+                "a body that is not an order ({content_type}, case {index}) was answered {status} {answer}, not 400 malformed_json naming {field}"
+            ),
+        }
+    }
+
+    // The idempotency key (README, idempotency semantics): in the `Idempotency-Key` header
+    // or the body's `idempotency_key`, equal when both are sent; 1 to 255 printable ASCII
+    // characters without spaces; none at all is 400 `idempotency_key_missing`. Each rule on
+    // both sides, each row a new order (its own reference), so that a key read wrongly
+    // shows as a replay or a reuse too.
+    let (at_limit, past_limit) = ("h".repeat(255), "h".repeat(256));
+    let (body_at_limit, body_past_limit) = ("b".repeat(255), "b".repeat(256));
+    for (index, (header, body_key, refused)) in [
+        (Some("key-h"), None, None),
+        (None, Some("key-b"), None),
+        (Some("key-same"), Some("key-same"), None),
+        (Some("!~"), None, None),
+        (Some(at_limit.as_str()), None, None),
+        (None, Some(body_at_limit.as_str()), None),
+        (Some("key-one"), Some("key-other"), Some("idempotency_key")),
+        (Some(""), None, Some("Idempotency-Key")),
+        (None, Some(""), Some("idempotency_key")),
+        (Some(past_limit.as_str()), None, Some("Idempotency-Key")),
+        (
+            None,
+            Some(body_past_limit.as_str()),
+            Some("idempotency_key"),
+        ),
+        (Some("key with spaces"), None, Some("Idempotency-Key")),
+        (None, Some("key\twith-tab"), Some("idempotency_key")),
+        (None, None, Some("")),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut body = valid.clone();
+        body["reference"] = format!("PO-key-{index}").into();
+        if let Some(key) = body_key {
+            body["idempotency_key"] = key.into();
+        }
+        let mut headers = vec![(HEADER_API_KEY, "sk_test")];
+        if let Some(key) = header {
+            headers.push((HEADER_IDEMPOTENCY_KEY, key));
+        }
+        let (status, _, answer) = json_answer(runtime.block_on(call_raw(
+            &router,
+            "POST",
+            "/v1/orders",
+            &headers,
+            serde_json::to_vec(&body).expect("JSON serialises"),
+        )));
+        let shown = |key: Option<&str>| match key {
+            None => "none".to_string(),
+            Some(k) if k.len() > 20 => format!("{} characters", k.len()),
+            Some(k) => format!("{k:?}"),
+        };
+        let (header, body_key) = (shown(header), shown(body_key));
+        match refused {
+            None => assert!(
+                status == 201 && answer["reference"] == format!("PO-key-{index}"),
+                "an order with key header {header} and body key {body_key} (valid) was answered {status} {answer}, not created"
+            ),
+            Some("") => assert!(
+                status == 400 && answer["error"]["code"] == "idempotency_key_missing",
+                "an order without a key was answered {status} {answer}, not 400 idempotency_key_missing"
+            ),
+            Some(field) => assert!(
+                status == 400 && detail_fields(&answer) == [field],
+                "an order with key header {header} and body key {body_key} was answered {status} {answer}, not 400 naming {field}"
+            ),
+        }
+    }
+
+    // Shipments: the parcel's weight.
+    let path = format!("/v1/orders/{order_id}/shipments");
+    for (grams, accepted) in [
+        (0, false),
+        (1, true),
+        (u64::from(PARCEL_GRAMS_MAX), true),
+        (u64::from(PARCEL_GRAMS_MAX) + 1, false),
+    ] {
+        let body = serde_json::json!({"service_level": "ground", "weight_grams": grams});
+        let (status, _, answer) = send(&path, &format!("key-grams-{grams}"), &body);
+        if accepted {
+            assert!(
+                status == 503 && answer["error"]["code"] == "carrier_unavailable",
+                "a shipment of {grams} g (valid) was answered {status} {answer}, not passed on to the (unreachable) carrier"
+            );
+        } else {
+            assert!(
+                status == 400
+                    && answer["error"]["code"] == "validation_failed"
+                    && detail_fields(&answer) == ["weight_grams"],
+                "a shipment of {grams} g was answered {status} {answer}, not 400 naming weight_grams"
+            );
+        }
+    }
+}
+
+#[test]
+#[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
+fn the_carrier_sells_within_its_bounds_and_keeps_its_keys() {
+    use shipsim_system::api::{HEADER_API_KEY, HEADER_IDEMPOTENCY_KEY, HEADER_IDEMPOTENT_REPLAYED};
+
+    // The simulated carrier's `POST /v1/labels` (scenarios/README.md, the carrier): a parcel
+    // of 1 to PARCEL_GRAMS_MAX grams to a country it serves is sold (201), a weight outside
+    // is refused 400 naming `weight_grams`, a country it does not serve 400 naming
+    // `ship_to.country`; a request without its API key is 401; the same key with the same
+    // request is the first label again (200, `Idempotent-Replayed: true`), with another
+    // request 422.
+    let carrier = shipsim_system::carrier::router(
+        shipsim_system::carrier::CarrierConfig {
+            api_key: "ck".into(),
+            unserviceable_countries: ["XX".to_string()].into(),
+            tracking: None,
+            admin_key: Some("carrier-admin".into()),
+        },
+        shipsim_system::carrier::CarrierDeps {
+            clock: std::sync::Arc::new(Frozen(1_767_225_600_000)),
+            ledger: std::sync::Arc::new(shipsim_system::carrier::CarrierLedger::new()),
+            observer: std::sync::Arc::new(shipsim_system::observe::NoopObserver),
+            seed: shipsim_system::seed::Seed(5),
+            boot: 0,
+        },
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("a runtime");
+    let sell = |key: &str, api_key: &str, grams: u32, country: &str| {
+        let mut ship_to = new_order("x").ship_to;
+        ship_to.country = country.into();
+        let body = serde_json::to_vec(&shipsim_system::api::LabelRequest {
+            shipment_ref: format!("shp_{key}"),
+            service_level: shipsim_system::api::ServiceLevel::Ground,
+            weight_grams: grams,
+            ship_to,
+        })
+        .expect("a label request serialises");
+        json_answer(runtime.block_on(call_raw(
+            &carrier,
+            "POST",
+            "/v1/labels",
+            &[(HEADER_API_KEY, api_key), (HEADER_IDEMPOTENCY_KEY, key)],
+            body,
+        )))
+    };
+    // The heaviest parcel, 70 kg: the service's own bound (`GET /openapi.json`).
+    let max = 70_000;
+    for (grams, country, refused_field) in [
+        (0, "DE", Some("weight_grams")),
+        (1, "DE", None),
+        (max, "DE", None),
+        (max + 1, "DE", Some("weight_grams")),
+        (1_000, "XX", Some("ship_to.country")),
+        (1_000, "FR", None),
+    ] {
+        let key = format!("label-{grams}-{country}");
+        let (status, _, answer) = sell(&key, "ck", grams, country);
+        match refused_field {
+            None => assert!(
+                status == 201 && answer["label_id"].is_string(),
+                "a parcel of {grams} g to {country} was answered {status} {answer}, not sold"
+            ),
+            Some(field) => assert!(
+                status == 400 && detail_fields(&answer) == [field],
+                "a parcel of {grams} g to {country} was answered {status} {answer}, not 400 naming {field}"
+            ),
+        }
+    }
+    let (status, _, answer) = sell("label-unauthenticated", "wrong", 1_000, "DE");
+    assert_eq!(status, 401, "a sale with a wrong API key: {answer}");
+    let (status, _, first) = sell("label-again", "ck", 1_000, "DE");
+    assert_eq!(status, 201, "{first}");
+    let (status, headers, again) = sell("label-again", "ck", 1_000, "DE");
+    assert!(
+        status == 200
+            && headers
+                .get(HEADER_IDEMPOTENT_REPLAYED)
+                .is_some_and(|v| v.as_bytes() == b"true")
+            && again == first,
+        "the same sale again under its key was answered {status} {again}, not the first label {first} replayed"
+    );
+    let (status, _, reused) = sell("label-again", "ck", 2_000, "DE");
+    assert_eq!(status, 422, "another sale under a used key: {reused}");
+
+    // A label is read back by its id with the API key (and only with it); an unknown id is
+    // 404. The operator's routes take the admin key and nothing else; its list of sales
+    // holds the label. A path the carrier does not have is 404 `route_not_found` in the
+    // envelope (axum's bare 404, rendered by the envelope layer from the status).
+    let get = |path: &str, headers: &[(&str, &str)]| {
+        json_answer(runtime.block_on(call_raw(&carrier, "GET", path, headers, Vec::new())))
+    };
+    let label_path = format!(
+        "/v1/labels/{}",
+        first["label_id"].as_str().unwrap_or_default()
+    );
+    let (status, _, read) = get(&label_path, &[(HEADER_API_KEY, "ck")]);
+    assert!(
+        status == 200 && read == first,
+        "GET {label_path} was answered {status} {read}, not the label sold {first}"
+    );
+    let (status, _, read) = get(&label_path, &[(HEADER_API_KEY, "wrong")]);
+    assert_eq!(status, 401, "GET {label_path} with a wrong API key: {read}");
+    let (status, _, read) = get("/v1/labels/lbl_none", &[(HEADER_API_KEY, "ck")]);
+    assert!(
+        status == 404 && read["error"]["code"] == "not_found",
+        "an unknown label was answered {status} {read}"
+    );
+    for path in ["/v1/admin/labels", "/v1/admin/tracking"] {
+        for headers in [
+            &[][..],
+            &[(shipsim_system::api::HEADER_ADMIN_KEY, "wrong")][..],
+            &[(HEADER_API_KEY, "ck")][..],
+        ] {
+            let (status, _, answer) = get(path, headers);
+            assert_eq!(
+                status, 401,
+                "the carrier's {path} without its admin key ({headers:?}) was answered {status} {answer}"
+            );
+        }
+    }
+    let (status, _, answer) = json_answer(runtime.block_on(call_raw(
+        &carrier,
+        "POST",
+        "/v1/admin/tracking/redeliver",
+        &[(shipsim_system::api::HEADER_ADMIN_KEY, "wrong")],
+        Vec::new(),
+    )));
+    assert_eq!(status, 401, "a redelivery without the admin key: {answer}");
+    let admin = [(shipsim_system::api::HEADER_ADMIN_KEY, "carrier-admin")];
+    let (status, _, sales) = get("/v1/admin/labels", &admin);
+    let sold = sales.as_array().map_or(0, Vec::len);
+    assert!(
+        status == 200
+            && sales
+                .to_string()
+                .contains(first["label_id"].as_str().unwrap_or("?")),
+        "the carrier's operator list of sales was answered {status} with {sold} sale(s), not holding {}",
+        first["label_id"]
+    );
+    let (status, _, counts) = get("/v1/admin/tracking", &admin);
+    assert!(
+        status == 200 && counts["pending"] == 0 && counts["dead_letter"] == 0,
+        "the carrier's tracking counts without tracking: {status} {counts}"
+    );
+    let (status, _, requeued) = json_answer(runtime.block_on(call_raw(
+        &carrier,
+        "POST",
+        "/v1/admin/tracking/redeliver",
+        &admin,
+        Vec::new(),
+    )));
+    assert!(
+        status == 200 && requeued["requeued"] == 0,
+        "a redelivery with nothing dead-lettered: {status} {requeued}"
+    );
+    let (status, _, answer) = get("/v1/nothing", &[(HEADER_API_KEY, "ck")]);
+    assert!(
+        status == 404 && answer["error"]["code"] == "route_not_found",
+        "the carrier's GET /v1/nothing was answered {status} {answer}, not 404 route_not_found"
+    );
+}
+
+/// A clock that moves one millisecond on every read, as a wall clock under load moves
+/// between two reads: what one instant decides must be read once.
+struct Ticking(std::sync::atomic::AtomicU64);
+
+impl shipsim_system::clock::Clock for Ticking {
+    fn now_ms(&self) -> u64 {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// A carrier whose first sale never answers (a wedged handler holding its claim) and which
+/// sells every later one.
+#[derive(Default)]
+struct WedgedOnce(std::sync::atomic::AtomicUsize);
+
+impl shipsim_system::transport::Transport for WedgedOnce {
+    fn send(
+        &self,
+        request: shipsim_system::transport::HttpRequest,
+    ) -> shipsim_system::transport::BoxFuture<
+        '_,
+        Result<shipsim_system::transport::HttpResponse, shipsim_system::transport::TransportError>,
+    > {
+        let call = self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Box::pin(async move {
+            if call == 0 {
+                std::future::pending::<()>().await;
+            }
+            let sale: shipsim_system::api::LabelRequest =
+                serde_json::from_slice(request.body()).expect("a label request");
+            let label = shipsim_system::api::Label {
+                label_id: "lbl_1".into(),
+                tracking_number: "1Z1".into(),
+                shipment_ref: sale.shipment_ref,
+                cost_cents: 600,
+            };
+            Ok(http::Response::builder()
+                .status(201)
+                .header("content-type", "application/json")
+                .body(bytes::Bytes::from(
+                    serde_json::to_vec(&label).expect("a label serialises"),
+                ))
+                .expect("a response"))
+        })
+    }
+}
+
+#[test]
+#[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
+fn a_claim_is_taken_over_once_it_is_30_s_old() {
+    use shipsim_system::api::{HEADER_ADMIN_KEY, HEADER_API_KEY, HEADER_IDEMPOTENCY_KEY};
+    use std::sync::atomic::Ordering;
+
+    // README, "Lease": an in-progress lock may be taken over once it is 30 s old. A
+    // shipment's first request is wedged at the carrier holding its claim; a retry with its
+    // key whose own claim is taken 29,999 ms after the held one is refused 409 (the request
+    // is in flight), one taken 30,000 ms after it takes the claim over and finishes the
+    // shipment. The service's clock moves a millisecond on every read (as a wall clock
+    // does between reads): a request's claim and the decision it makes are one instant, so
+    // the boundary holds to the millisecond of the claim the operator's store shows.
+    let lease_ms = shipsim_system::service::LOCK_LEASE_MS_DEFAULT;
+    assert_eq!(lease_ms, 30_000, "the README's lease");
+    let start_ms = 1_767_225_600_000;
+    let clock = std::sync::Arc::new(Ticking(std::sync::atomic::AtomicU64::new(start_ms)));
+    let carrier = std::sync::Arc::new(WedgedOnce::default());
+    let router = shipsim_system::service::router(
+        shipsim_system::service::ServiceConfig {
+            // The wedged sale must outlive the test: no carrier deadline ends it.
+            carrier_policy: shipsim_system::client::RetryPolicy::new(3_600_000, 3_600_000),
+            ..service_config()
+        },
+        shipsim_system::service::ServiceDeps {
+            clock: clock.clone(),
+            store: std::sync::Arc::new(shipsim_system::store::MemoryStore::new()),
+            carrier: carrier.clone(),
+            observer: std::sync::Arc::new(shipsim_system::observe::NoopObserver),
+            seed: shipsim_system::seed::Seed(4),
+            boot: 0,
+        },
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("a runtime");
+    let auth = (HEADER_API_KEY, "sk_test");
+    let order_body = serde_json::to_vec(&shipsim_system::api::CreateOrderRequest {
+        reference: "PO-lease".into(),
+        items: vec![shipsim_system::api::OrderItem {
+            sku: "SKU-1".into(),
+            quantity: 1,
+        }],
+        ship_to: new_order("x").ship_to,
+        idempotency_key: None,
+    })
+    .expect("an order serialises");
+    let (status, order, _) = runtime.block_on(call(
+        &router,
+        "POST",
+        "/v1/orders",
+        &[auth, (HEADER_IDEMPOTENCY_KEY, "key-order")],
+        order_body,
+    ));
+    assert_eq!(status, 201, "{order}");
+    let path = format!(
+        "/v1/orders/{}/shipments",
+        order["id"].as_str().expect("an id")
+    );
+    let shipment_body = br#"{"service_level":"ground","weight_grams":1200}"#.to_vec();
+    let lock_of = |router: &axum::Router| -> Option<u64> {
+        let (_, state, _) = runtime.block_on(call(
+            router,
+            "GET",
+            "/v1/admin/state",
+            &[(HEADER_ADMIN_KEY, "admin")],
+            Vec::new(),
+        ));
+        state["idempotency"].as_array().and_then(|records| {
+            records
+                .iter()
+                .find(|r| r["scope"]["key"] == "key-leased")
+                .and_then(|r| r["state"]["in_progress"]["lock"]["acquired_at_ms"].as_u64())
+        })
+    };
+
+    // The first request, wedged at the carrier with its claim held.
+    let before_ms = clock.0.load(Ordering::SeqCst);
+    let first = runtime.spawn({
+        let router = router.clone();
+        let body = shipment_body.clone();
+        let path = path.clone();
+        async move {
+            call(
+                &router,
+                "POST",
+                &path,
+                &[auth, (HEADER_IDEMPOTENCY_KEY, "key-leased")],
+                body,
+            )
+            .await
+        }
+    });
+    runtime.block_on(async {
+        for _ in 0..1_000 {
+            if carrier.0.load(Ordering::SeqCst) > 0 {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+        panic!("the first request never reached the carrier");
+    });
+    let held_ms = lock_of(&router).expect("the first request holds its claim");
+    // The clock reads a request makes before it takes its claim, the same for every
+    // request of this shape.
+    let reads_before_claim = held_ms - before_ms;
+
+    for (age_ms, taken_over) in [(lease_ms - 1, false), (lease_ms, true)] {
+        clock
+            .0
+            .store(held_ms + age_ms - reads_before_claim, Ordering::SeqCst);
+        let (status, answer, _) = runtime.block_on(call(
+            &router,
+            "POST",
+            &path,
+            &[auth, (HEADER_IDEMPOTENCY_KEY, "key-leased")],
+            shipment_body.clone(),
+        ));
+        if taken_over {
+            assert!(
+                status == 201 && answer["label_id"] == "lbl_1",
+                "a retry whose claim came {age_ms} ms after the held one (the lease is {lease_ms} ms) was answered {status} {answer}, not the shipment finished under its taken-over claim"
+            );
+        } else {
+            let lock_now = lock_of(&router);
+            assert!(
+                status == 409
+                    && answer["error"]["code"] == "idempotency_request_in_progress"
+                    && lock_now == Some(held_ms),
+                "a retry whose claim came {age_ms} ms after the held one (the lease is {lease_ms} ms) was answered {status} {answer} and left the claim at {lock_now:?} (held: {held_ms}), not 409 with the claim untouched"
+            );
+        }
+    }
+    first.abort();
+}
+
+/// The service's clock on a paused tokio runtime: unix ms `base_ms` when it was made, then
+/// tokio's (paused, auto-advancing) time, so that the sender's timers and its clock agree.
+struct PausedClock {
+    origin: tokio::time::Instant,
+    base_ms: u64,
+}
+
+impl shipsim_system::clock::Clock for PausedClock {
+    fn now_ms(&self) -> u64 {
+        let elapsed = tokio::time::Instant::now().duration_since(self.origin);
+        self.base_ms + u64::try_from(elapsed.as_millis()).expect("a short test")
+    }
+}
+
+/// A merchant's receiver that refuses the first delivery (500) and takes every later one,
+/// noting for each attempt when it arrived and the next attempt time the operator's store
+/// read (`GET /v1/admin/state`) showed for its event at that moment.
+struct RefusesFirst {
+    router: axum::Router,
+    clock: std::sync::Arc<PausedClock>,
+    attempts: std::sync::Mutex<Vec<(u64, Option<u64>)>>,
+}
+
+impl shipsim_system::transport::Transport for RefusesFirst {
+    fn send(
+        &self,
+        request: shipsim_system::transport::HttpRequest,
+    ) -> shipsim_system::transport::BoxFuture<
+        '_,
+        Result<shipsim_system::transport::HttpResponse, shipsim_system::transport::TransportError>,
+    > {
+        use shipsim_system::clock::Clock as _;
+        Box::pin(async move {
+            let arrived_ms = self.clock.now_ms();
+            let event: serde_json::Value =
+                serde_json::from_slice(request.body()).expect("an event");
+            let (_, state, _) = call(
+                &self.router,
+                "GET",
+                "/v1/admin/state",
+                &[(shipsim_system::api::HEADER_ADMIN_KEY, "admin")],
+                Vec::new(),
+            )
+            .await;
+            let due_ms = state["outbox"].as_array().and_then(|records| {
+                records
+                    .iter()
+                    .find(|r| r["event"]["event_id"] == event["event_id"])
+                    .and_then(|r| r["delivery"]["pending"]["next_attempt_at_ms"].as_u64())
+            });
+            let first = {
+                let mut attempts = self.attempts.lock().expect("attempts lock");
+                attempts.push((arrived_ms, due_ms));
+                attempts.len() == 1
+            };
+            Ok(http::Response::builder()
+                .status(if first { 500 } else { 200 })
+                .body(bytes::Bytes::from_static(b"{}"))
+                .expect("a response"))
+        })
+    }
+}
+
+#[test]
+#[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
+fn an_outbox_retry_leaves_when_it_falls_due() {
+    use shipsim_system::api::{HEADER_API_KEY, HEADER_IDEMPOTENCY_KEY};
+
+    // README, "Webhooks", Wake-ups: the memory store's outbox signals its commits, so the
+    // service's outbox sender sleeps until the next due time (or a change), and a retry is
+    // sent when it falls due, not at a poll, unless the sender was woken in the two polls
+    // before (a woken sender looks at most once per poll). Judged from the wire: the time
+    // the retry reaches the receiver against the `next_attempt_at_ms` the operator's
+    // `GET /v1/admin/state` shows for the event at that moment. On a paused runtime whose
+    // tokio time is the service's clock.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .expect("a runtime");
+    let base_ms: u64 = 1_767_225_600_000;
+    let clock = runtime.block_on(async {
+        std::sync::Arc::new(PausedClock {
+            origin: tokio::time::Instant::now(),
+            base_ms,
+        })
+    });
+    let store = std::sync::Arc::new(shipsim_system::store::MemoryStore::new());
+    let deps = || shipsim_system::service::ServiceDeps {
+        clock: clock.clone(),
+        store: store.clone(),
+        carrier: std::sync::Arc::new(NoCarrier),
+        observer: std::sync::Arc::new(shipsim_system::observe::NoopObserver),
+        seed: shipsim_system::seed::Seed(6),
+        boot: 0,
+    };
+    let router = shipsim_system::service::router(service_config(), deps());
+    let receiver = std::sync::Arc::new(RefusesFirst {
+        router: router.clone(),
+        clock: clock.clone(),
+        attempts: std::sync::Mutex::new(Vec::new()),
+    });
+    let poll_ms = shipsim_system::webhook::SenderConfig::DEFAULT.poll_ms;
+    runtime.block_on(async {
+        let sender = tokio::spawn(shipsim_system::service::run_outbox_sender(
+            merchant_webhooks(),
+            deps(),
+            receiver.clone(),
+        ));
+        // The sender idles a while (its fallback poll is 1 s), then an order commits.
+        tokio::time::sleep(std::time::Duration::from_millis(1_507)).await;
+        let body = serde_json::to_vec(&shipsim_system::api::CreateOrderRequest {
+            reference: "PO-retry".into(),
+            items: vec![shipsim_system::api::OrderItem {
+                sku: "SKU-1".into(),
+                quantity: 1,
+            }],
+            ship_to: new_order("x").ship_to,
+            idempotency_key: None,
+        })
+        .expect("an order serialises");
+        let (status, order, _) = call(
+            &router,
+            "POST",
+            "/v1/orders",
+            &[
+                (HEADER_API_KEY, "sk_test"),
+                (HEADER_IDEMPOTENCY_KEY, "key-retry"),
+            ],
+            body,
+        )
+        .await;
+        assert_eq!(status, 201, "{order}");
+        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+        sender.abort();
+    });
+    let attempts = receiver.attempts.lock().expect("attempts lock").clone();
+    assert!(
+        attempts.len() >= 2,
+        "the refused event was retried: {attempts:?}"
+    );
+    let (failed_ms, _) = attempts[0];
+    let (retried_ms, due_ms) = attempts[1];
+    let due_ms = due_ms.expect("the retry's event is pending in the operator's store read");
+    // The draw of this seed leaves the due time past the two polls after the failed
+    // attempt's end woke the sender, so no wake-up may hold the retry back.
+    assert!(
+        due_ms >= failed_ms + 2 * poll_ms,
+        "the retry was due at {due_ms}, {} ms after the failed attempt: too close to judge (pick another seed)",
+        due_ms - failed_ms
+    );
+    assert_eq!(
+        retried_ms,
+        due_ms,
+        "the retry reached the receiver at unix ms {retried_ms}, {} ms after the next_attempt_at_ms {due_ms} the operator's store showed: not when it fell due (the first attempt failed at {failed_ms})",
+        retried_ms.saturating_sub(due_ms)
     );
 }
