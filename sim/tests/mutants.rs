@@ -1890,3 +1890,649 @@ fn a_tracking_event_teaches_a_shipment_its_interrupted_label() {
         "after a picked_up event naming lbl_1, the interrupted shipment reads {status} {shipment}, not in transit with its label (picked_up moves a shipment to in_transit)"
     );
 }
+
+/// What a [`Flaky`] gateway does to one request of the merchant's client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Gateway {
+    /// Passes it to the service and its answer back.
+    Pass,
+    /// Answers 503 itself; the service never sees the request.
+    Refuse503,
+    /// Passes it to the service, then answers 503 instead of the service's answer: the
+    /// service acted, the client cannot know.
+    Lose503,
+    /// Passes it to the service, then breaks the connection before the answer.
+    LoseBroken,
+    /// Never answers: the attempt times out.
+    Hang,
+}
+
+/// One request as the gateway saw it: its headers and body, what the gateway did, and the
+/// service's answer when the service saw it (status, headers, body).
+type GatewayRecord = (
+    http::HeaderMap,
+    bytes::Bytes,
+    Gateway,
+    Option<(u16, http::HeaderMap, bytes::Bytes)>,
+);
+
+/// A gateway in front of a router reached in process: it treats each request as its
+/// script says (then passes everything) and keeps the wire, both sides of it.
+struct Flaky {
+    router: axum::Router,
+    script: std::sync::Mutex<std::collections::VecDeque<Gateway>>,
+    wire: std::sync::Mutex<Vec<GatewayRecord>>,
+}
+
+impl shipsim_system::transport::Transport for Flaky {
+    fn send(
+        &self,
+        request: shipsim_system::transport::HttpRequest,
+    ) -> shipsim_system::transport::BoxFuture<
+        '_,
+        Result<shipsim_system::transport::HttpResponse, shipsim_system::transport::TransportError>,
+    > {
+        let step = self
+            .script
+            .lock()
+            .expect("script lock")
+            .pop_front()
+            .unwrap_or(Gateway::Pass);
+        Box::pin(async move {
+            let (headers, body) = (request.headers().clone(), request.body().clone());
+            let answer = match step {
+                Gateway::Pass | Gateway::Lose503 | Gateway::LoseBroken => {
+                    Some(serve(&self.router, request).await)
+                }
+                Gateway::Refuse503 | Gateway::Hang => None,
+            };
+            self.wire.lock().expect("wire lock").push((
+                headers,
+                body,
+                step,
+                answer
+                    .as_ref()
+                    .map(|a| (a.status().as_u16(), a.headers().clone(), a.body().clone())),
+            ));
+            let gateway_503 = || {
+                http::Response::builder()
+                    .status(503)
+                    .body(bytes::Bytes::new())
+                    .expect("a response")
+            };
+            match (step, answer) {
+                (Gateway::Pass, Some(answer)) => Ok(answer),
+                (Gateway::Refuse503 | Gateway::Lose503, _) => Ok(gateway_503()),
+                (Gateway::LoseBroken, _) => Err(shipsim_system::transport::TransportError::Io(
+                    "connection reset after the request was sent".into(),
+                )),
+                _ => std::future::pending().await,
+            }
+        })
+    }
+}
+
+#[test]
+#[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
+fn a_retried_write_carries_its_operations_key_on_every_attempt() {
+    use shipsim_system::api::{
+        CreateOrderRequest, CreateShipmentRequest, HEADER_IDEMPOTENCY_KEY,
+        HEADER_IDEMPOTENT_REPLAYED, ServiceLevel,
+    };
+    use shipsim_system::client::{KeyPlacement, RetryPolicy, ShipClient, ShipClientConfig};
+
+    // README, "The merchant client": a write is retried after a 5xx, a timeout or a
+    // connection broken after sending, "always with the same request and key". The shipped
+    // `ShipClient` (no simulated run executes its writes) behind a gateway that refuses,
+    // loses or never answers its first attempts, in front of the reference service served in
+    // process. Judged from the wire: every attempt of an operation carries that operation's
+    // key where its caller placed it, a new operation its own key, and the service created
+    // one resource per operation (an attempt after a lost answer is answered with the first
+    // outcome: `Idempotent-Replayed: true`, the same id), the id the client reports.
+    let clock = 1_767_225_600_000;
+    let wire = std::sync::Arc::new(Flaky {
+        router: reference_service(clock),
+        script: std::sync::Mutex::new(std::collections::VecDeque::new()),
+        wire: std::sync::Mutex::new(Vec::new()),
+    });
+    let client = ShipClient::new(
+        wire.clone(),
+        std::sync::Arc::new(Frozen(clock)),
+        shipsim_system::seed::Seed(1),
+        ShipClientConfig {
+            base_url: "http://service".into(),
+            api_key: "sk".into(),
+            policy: RetryPolicy::new(1_000, 30_000),
+            bugs: BugSet::none(),
+        },
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .expect("a runtime");
+    let order_request = CreateOrderRequest {
+        reference: "ref-retry".into(),
+        items: vec![shipsim_system::api::OrderItem {
+            sku: "SKU-1".into(),
+            quantity: 1,
+        }],
+        ship_to: new_order("unused").ship_to,
+        idempotency_key: None,
+    };
+    let shipment_request = CreateShipmentRequest {
+        service_level: ServiceLevel::Ground,
+        weight_grams: 1_200,
+        idempotency_key: None,
+    };
+    use Gateway::{Hang, Lose503, LoseBroken, Refuse503};
+    let cases: [(&str, KeyPlacement, &[Gateway]); 7] = [
+        ("order", KeyPlacement::Header, &[Refuse503]),
+        ("order", KeyPlacement::Header, &[Lose503]),
+        ("order", KeyPlacement::Header, &[Hang, Lose503]),
+        (
+            "order",
+            KeyPlacement::Header,
+            &[LoseBroken, Refuse503, Lose503],
+        ),
+        ("shipment", KeyPlacement::Header, &[Lose503, Hang]),
+        ("shipment", KeyPlacement::Header, &[Refuse503, LoseBroken]),
+        ("order", KeyPlacement::Body, &[Lose503, Refuse503]),
+    ];
+    let mut order_id = None::<String>;
+    let mut keys_seen: std::collections::BTreeMap<String, usize> = Default::default();
+    for (index, (what, placement, faults)) in cases.into_iter().enumerate() {
+        let key = format!("{what}-op-{index}");
+        *wire.script.lock().expect("script lock") = faults.iter().copied().collect();
+        let before = wire.wire.lock().expect("wire lock").len();
+        let reported = if what == "order" {
+            let report = runtime.block_on(client.create_order(&order_request, &key, placement));
+            report.result.map(|s| s.value.id)
+        } else {
+            let order = order_id.clone().expect("an order was created first");
+            let report = runtime.block_on(client.create_shipment(
+                &order,
+                &shipment_request,
+                &key,
+                placement,
+            ));
+            report.result.map(|s| s.value.id)
+        };
+        let attempts = wire.wire.lock().expect("wire lock")[before..].to_vec();
+        let case = format!("the {what} of operation {index} ({placement:?}, gateway {faults:?})");
+        assert_eq!(
+            attempts.len(),
+            faults.len() + 1,
+            "{case}: one attempt per gateway fault and one that passed"
+        );
+        let mut created: Option<String> = None;
+        for (attempt, (headers, body, step, answer)) in attempts.iter().enumerate() {
+            let in_header = headers
+                .get(HEADER_IDEMPOTENCY_KEY)
+                .and_then(|v| v.to_str().ok());
+            let in_body = serde_json::from_slice::<serde_json::Value>(body)
+                .ok()
+                .and_then(|b| b["idempotency_key"].as_str().map(str::to_string));
+            let wanted = match placement {
+                KeyPlacement::Header => (Some(key.as_str()), None),
+                KeyPlacement::Body => (None, Some(key.clone())),
+            };
+            assert_eq!(
+                (in_header, in_body.clone()),
+                wanted,
+                "{case}: attempt {attempt} carried the key as (header, body) = ({in_header:?}, {in_body:?}) on the wire, not the operation's {key}"
+            );
+            let Some((status, answer_headers, answer_body)) = answer else {
+                continue;
+            };
+            let answered: serde_json::Value =
+                serde_json::from_slice(answer_body).unwrap_or(serde_json::Value::Null);
+            let id = answered["id"].as_str().unwrap_or_default().to_string();
+            let replayed = answer_headers
+                .get(HEADER_IDEMPOTENT_REPLAYED)
+                .is_some_and(|v| v.as_bytes() == b"true");
+            match &created {
+                None => {
+                    assert_eq!(
+                        *status, 201,
+                        "{case}: the first attempt the service saw (attempt {attempt}, {step:?}) was answered {status} {answered}"
+                    );
+                    created = Some(id);
+                }
+                Some(first) => assert!(
+                    replayed && first == &id,
+                    "{case}: attempt {attempt} ({step:?}), after the service had created {first}, was answered {status} with id {id} (replayed: {replayed}): the service acted twice for one operation"
+                ),
+            }
+        }
+        let created = created.expect("an attempt passed the gateway");
+        assert_eq!(
+            reported.as_deref().ok(),
+            Some(created.as_str()),
+            "{case}: the client reported {reported:?}; the service created {created}"
+        );
+        if what == "order" {
+            order_id.get_or_insert(created);
+        }
+        let previous = keys_seen.insert(key.clone(), index);
+        assert_eq!(
+            previous, None,
+            "{case}: a key used by operation {previous:?}"
+        );
+    }
+}
+
+/// Runs `run_sender` over one delivery signed at `signed_at_ms` (the sender's clock stands
+/// still there) and hands back the request it put on the wire.
+fn signed_delivery(
+    outgoing: shipsim_system::webhook::Outgoing,
+    signed_at_ms: u64,
+) -> http::Request<bytes::Bytes> {
+    use shipsim_system::transport::{
+        BoxFuture, HttpRequest, HttpResponse, Transport, TransportError,
+    };
+    use shipsim_system::webhook::{DeliveryQueue, DeliveryResult, Outgoing, SenderConfig};
+    struct Once(std::sync::Mutex<Option<Outgoing>>);
+    impl DeliveryQueue for Once {
+        fn due(&self, _: u64, _: usize, _: BTreeSet<u64>) -> BoxFuture<'_, Vec<Outgoing>> {
+            let next = self.0.lock().expect("queue lock").take();
+            Box::pin(async move { next.into_iter().collect() })
+        }
+        fn settle(&self, _: u64, _: DeliveryResult) -> BoxFuture<'_, ()> {
+            Box::pin(async {})
+        }
+        fn next_due_ms(&self, _: BTreeSet<u64>) -> BoxFuture<'_, Option<u64>> {
+            Box::pin(async { None })
+        }
+    }
+    struct Tap(std::sync::Mutex<Option<tokio::sync::oneshot::Sender<HttpRequest>>>);
+    impl Transport for Tap {
+        fn send(
+            &self,
+            request: HttpRequest,
+        ) -> BoxFuture<'_, Result<HttpResponse, TransportError>> {
+            if let Some(tx) = self.0.lock().expect("tap lock").take() {
+                let _ = tx.send(request);
+            }
+            Box::pin(async {
+                Ok(http::Response::builder()
+                    .status(200)
+                    .body(bytes::Bytes::new())
+                    .expect("a valid response"))
+            })
+        }
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .expect("a runtime");
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    runtime.block_on(async {
+        let sender = tokio::spawn(shipsim_system::webhook::run_sender(
+            "outbox",
+            std::sync::Arc::new(Once(std::sync::Mutex::new(Some(outgoing)))),
+            std::sync::Arc::new(Tap(std::sync::Mutex::new(Some(tx)))),
+            std::sync::Arc::new(Frozen(signed_at_ms)),
+            shipsim_system::seed::Seed(1),
+            SenderConfig::DEFAULT,
+            std::sync::Arc::new(shipsim_system::observe::NoopObserver),
+        ));
+        let request = rx.await.expect("the sender delivers its one event");
+        sender.abort();
+        request
+    })
+}
+
+#[test]
+#[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
+fn a_senders_rotation_switches_on_its_milliseconds() {
+    use shipsim_system::webhook::{Outgoing, SecretRotation, verify};
+
+    // The sender's side of a secret rotation (webhook/sender.rs, SecretRotation; README,
+    // "Credentials and rotation"): before `from_ms` the old secret alone signs, from
+    // `from_ms` the new one with the old beside it (so a receiver may switch at any time in
+    // the overlap), from `old_until_ms` the new one alone. A simulated delivery is signed on
+    // those milliseconds only by chance; here the sender's own delivery is signed on each of
+    // them and the ones either side, and judged from the signature header on the wire:
+    // which secrets verify it.
+    let from_ms: u64 = 1_767_225_610_000;
+    let old_until_ms = from_ms + 10_000;
+    let body = bytes::Bytes::from_static(br#"{"event_id":"evt_rot"}"#);
+    for (signed_at_ms, old_signs, new_signs) in [
+        (from_ms - 1_000, true, false),
+        (from_ms - 1, true, false),
+        (from_ms, true, true),
+        (from_ms + 1, true, true),
+        (old_until_ms - 1, true, true),
+        (old_until_ms, false, true),
+        (old_until_ms + 1, false, true),
+    ] {
+        let request = signed_delivery(
+            Outgoing {
+                seq: 1,
+                event_id: "evt_rot".into(),
+                url: "http://receiver/webhooks/merchant-0".into(),
+                secret: "whsec_old".into(),
+                previous_secret: None,
+                rotation: Some(SecretRotation {
+                    secret: "whsec_new".into(),
+                    from_ms,
+                    old_until_ms,
+                }),
+                body: body.clone(),
+                attempts: 0,
+                first_due_at_ms: signed_at_ms,
+            },
+            signed_at_ms,
+        );
+        let header = request
+            .headers()
+            .get(shipsim_system::webhook::HEADER_SIGNATURE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let under =
+            |secret: &str| verify(secret, header.as_deref(), &body, signed_at_ms, 300).is_ok();
+        let offset = |ms: u64, from: u64| ms as i64 - from as i64;
+        assert_eq!(
+            (under("whsec_old"), under("whsec_new")),
+            (old_signs, new_signs),
+            "a delivery signed {} ms from the rotation's start ({} ms from the old secret's retirement) verified under (old, new) as shown, not as the schedule says: {header:?}",
+            offset(signed_at_ms, from_ms),
+            offset(signed_at_ms, old_until_ms)
+        );
+    }
+}
+
+#[test]
+#[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
+fn a_delivery_held_for_a_slot_leaves_when_one_frees() {
+    use shipsim_system::store::Delivery;
+    use shipsim_system::transport::{
+        BoxFuture, HttpRequest, HttpResponse, Transport, TransportError,
+    };
+    use shipsim_system::webhook::{DeliveryQueue, DeliveryResult, Outgoing, SenderConfig};
+
+    // README, "Webhooks" (retry schedule, wake-ups): a sender whose queue signals its
+    // changes sleeps until the next due time, a change or a finished delivery. With every
+    // slot busy it has nothing to look for: the delivery it holds back leaves when a
+    // delivery ends, on that millisecond (the one-look-per-poll rule counts from its last
+    // look, made when it found its slots full). Driven in process on a paused runtime: one
+    // event more than the sender's slots, all due at once, a receiver that holds each
+    // request `hold_ms` before answering 200; judged from the times the requests reached
+    // the wire.
+    const BASE_MS: u64 = 1_767_225_600_000;
+    struct Queue {
+        deliveries: std::sync::Mutex<std::collections::BTreeMap<u64, Delivery>>,
+        signal: tokio::sync::watch::Sender<u64>,
+    }
+    impl DeliveryQueue for Queue {
+        fn due(
+            &self,
+            now_ms: u64,
+            limit: usize,
+            in_flight: BTreeSet<u64>,
+        ) -> BoxFuture<'_, Vec<Outgoing>> {
+            let deliveries = self.deliveries.lock().expect("queue lock");
+            let due = deliveries
+                .iter()
+                .filter(|(seq, _)| !in_flight.contains(seq))
+                .filter_map(|(seq, delivery)| match delivery {
+                    Delivery::Pending {
+                        attempts,
+                        next_attempt_at_ms,
+                    } if *next_attempt_at_ms <= now_ms => Some(Outgoing {
+                        seq: *seq,
+                        event_id: format!("evt_{seq}"),
+                        url: "http://receiver/webhooks/merchant-0".into(),
+                        secret: "whsec".into(),
+                        previous_secret: None,
+                        rotation: None,
+                        body: bytes::Bytes::from(format!(r#"{{"seq":{seq}}}"#)),
+                        attempts: *attempts,
+                        first_due_at_ms: BASE_MS,
+                    }),
+                    _ => None,
+                })
+                .take(limit)
+                .collect();
+            Box::pin(std::future::ready(due))
+        }
+        fn settle(&self, seq: u64, result: DeliveryResult) -> BoxFuture<'_, ()> {
+            self.deliveries
+                .lock()
+                .expect("queue lock")
+                .insert(seq, result.delivery());
+            Box::pin(std::future::ready(()))
+        }
+        fn next_due_ms(&self, in_flight: BTreeSet<u64>) -> BoxFuture<'_, Option<u64>> {
+            let next = self
+                .deliveries
+                .lock()
+                .expect("queue lock")
+                .iter()
+                .filter(|(seq, _)| !in_flight.contains(seq))
+                .filter_map(|(_, delivery)| match delivery {
+                    Delivery::Pending {
+                        next_attempt_at_ms, ..
+                    } => Some(*next_attempt_at_ms),
+                    _ => None,
+                })
+                .min();
+            Box::pin(std::future::ready(next))
+        }
+        fn changes(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+            Some(self.signal.subscribe())
+        }
+    }
+    /// The sender's clock: unix ms on tokio's paused clock.
+    struct Paused(tokio::time::Instant);
+    impl shipsim_system::clock::Clock for Paused {
+        fn now_ms(&self) -> u64 {
+            BASE_MS + u64::try_from(self.0.elapsed().as_millis()).expect("short runs")
+        }
+    }
+    /// A receiver that answers 200 `hold_ms` after each request; it keeps when each
+    /// request arrived (ms since the start) and the event it carried.
+    struct Slow {
+        start: tokio::time::Instant,
+        hold_ms: u64,
+        arrivals: std::sync::Mutex<Vec<(u64, String)>>,
+    }
+    impl Transport for Slow {
+        fn send(
+            &self,
+            request: HttpRequest,
+        ) -> BoxFuture<'_, Result<HttpResponse, TransportError>> {
+            let at_ms = u64::try_from(self.start.elapsed().as_millis()).expect("short runs");
+            self.arrivals
+                .lock()
+                .expect("arrivals lock")
+                .push((at_ms, String::from_utf8_lossy(request.body()).into_owned()));
+            let hold = std::time::Duration::from_millis(self.hold_ms);
+            Box::pin(async move {
+                tokio::time::sleep(hold).await;
+                Ok(http::Response::builder()
+                    .status(200)
+                    .body(bytes::Bytes::new())
+                    .expect("a response"))
+            })
+        }
+    }
+    let config = SenderConfig::DEFAULT;
+    let events = u64::try_from(config.concurrency).expect("a few slots") + 1;
+    // Holds shorter than the attempt timeout (500 ms): every answer is a 200.
+    for hold_ms in [45, 110, 310, 470] {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .expect("a runtime");
+        let arrivals = runtime.block_on(async {
+            let start = tokio::time::Instant::now();
+            let queue = std::sync::Arc::new(Queue {
+                deliveries: std::sync::Mutex::new(
+                    (1..=events)
+                        .map(|seq| {
+                            (
+                                seq,
+                                Delivery::Pending {
+                                    attempts: 0,
+                                    next_attempt_at_ms: BASE_MS,
+                                },
+                            )
+                        })
+                        .collect(),
+                ),
+                signal: tokio::sync::watch::Sender::new(0),
+            });
+            let receiver = std::sync::Arc::new(Slow {
+                start,
+                hold_ms,
+                arrivals: std::sync::Mutex::new(Vec::new()),
+            });
+            let sender = tokio::spawn(shipsim_system::webhook::run_sender(
+                "outbox",
+                queue,
+                receiver.clone(),
+                std::sync::Arc::new(Paused(start)),
+                shipsim_system::seed::Seed(2),
+                config,
+                std::sync::Arc::new(shipsim_system::observe::NoopObserver),
+            ));
+            tokio::time::sleep(std::time::Duration::from_millis(hold_ms * 3 + 100)).await;
+            sender.abort();
+            receiver.arrivals.lock().expect("arrivals lock").clone()
+        });
+        let times: Vec<u64> = arrivals.iter().map(|(at_ms, _)| *at_ms).collect();
+        let first_ms = times.first().copied().unwrap_or_default();
+        let mut wanted = vec![first_ms; config.concurrency];
+        wanted.push(first_ms + hold_ms);
+        assert_eq!(
+            times, wanted,
+            "with {} slots and {events} events due at once, a receiver answering after {hold_ms} ms: the requests reached the wire at these ms; the one held for a slot must leave when the first answer frees one, {hold_ms} ms after the first ones: {arrivals:?}",
+            config.concurrency
+        );
+    }
+}
+
+#[test]
+#[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
+fn the_clients_report_of_an_advertised_allowance_is_the_wires() {
+    use shipsim_system::api::{CreateOrderRequest, HEADER_RATE_REMAINING, HEADER_RATE_RESET};
+    use shipsim_system::client::{
+        AttemptOutcome, KeyPlacement, RetryPolicy, ShipClient, ShipClientConfig,
+    };
+
+    // What the shipped client reports of the allowance a response advertised
+    // (`AttemptOutcome::Response::advertised`, and its reading `spent_until_unix_s`: the
+    // unix second a spent allowance comes back, only when `X-RateLimit-Remaining` said 0) is
+    // what the wire carried. The `ShipClient` against the reference service served in
+    // process with a rate limit of 2 (1 per second): two writes admitted (remaining 1, then
+    // 0), then refused with 429 (remaining 0); on clocks at the start, the middle and the
+    // last millisecond of a second, so the advertised reset differs.
+    for now_ms in [1_767_225_600_000, 1_767_225_600_500, 1_767_225_600_999] {
+        let clock = std::sync::Arc::new(Settable(std::sync::atomic::AtomicU64::new(now_ms)));
+        let wire = std::sync::Arc::new(InProcess {
+            router: service_in_process(
+                clock.clone(),
+                Some(shipsim_system::service::RateLimit {
+                    burst: 2,
+                    per_second: 1,
+                }),
+                std::sync::Arc::new(shipsim_system::store::MemoryStore::new()),
+            ),
+            carried: std::sync::Mutex::new(Vec::new()),
+        });
+        let mut policy = RetryPolicy::new(1_000, 10_000);
+        policy.attempt_count_max = 1;
+        let client = ShipClient::new(
+            wire.clone(),
+            clock.clone(),
+            shipsim_system::seed::Seed(4),
+            ShipClientConfig {
+                base_url: "http://service".into(),
+                api_key: "sk_test".into(),
+                policy,
+                bugs: BugSet::none(),
+            },
+        );
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .expect("a runtime");
+        let request = CreateOrderRequest {
+            reference: "ref-allowance".into(),
+            items: vec![shipsim_system::api::OrderItem {
+                sku: "SKU-1".into(),
+                quantity: 1,
+            }],
+            ship_to: new_order("unused").ship_to,
+            idempotency_key: None,
+        };
+        let mut reports = Vec::new();
+        for index in 0..4 {
+            let report = runtime.block_on(client.create_order(
+                &request,
+                &format!("allowance-{index}"),
+                KeyPlacement::Header,
+            ));
+            reports.push(report);
+        }
+        let carried = wire.carried.lock().expect("wire lock");
+        assert_eq!(carried.len(), reports.len(), "one attempt per write");
+        let mut spent_seen = 0;
+        for (index, ((_, _, status, answer_headers, _), report)) in
+            carried.iter().zip(&reports).enumerate()
+        {
+            let raw = |name: &str| {
+                answer_headers
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string)
+            };
+            let (remaining, reset) = (raw(HEADER_RATE_REMAINING), raw(HEADER_RATE_RESET));
+            let number = |v: &Option<String>| v.as_deref().and_then(|v| v.parse::<u64>().ok());
+            let wanted = (number(&remaining) == Some(0))
+                .then(|| number(&reset))
+                .flatten();
+            spent_seen += usize::from(wanted.is_some());
+            let [attempt] = report.attempts.as_slice() else {
+                panic!(
+                    "write {index} made {} attempts, not one",
+                    report.attempts.len()
+                );
+            };
+            let AttemptOutcome::Response {
+                status: said_status,
+                advertised,
+                ..
+            } = &attempt.outcome
+            else {
+                panic!(
+                    "write {index} was answered {status}, reported as {:?}",
+                    attempt.outcome
+                );
+            };
+            assert_eq!(said_status, status, "write {index}: the status reported");
+            assert_eq!(
+                (&advertised.remaining, &advertised.reset),
+                (&remaining, &reset),
+                "write {index} (at {now_ms}, answered {status}): the client reported the advertised allowance as (remaining, reset) = ({:?}, {:?}); the wire carried ({remaining:?}, {reset:?})",
+                advertised.remaining,
+                advertised.reset
+            );
+            assert_eq!(
+                advertised.spent_until_unix_s(),
+                wanted,
+                "write {index} (at {now_ms}, answered {status}, X-RateLimit-Remaining {remaining:?}, X-RateLimit-Reset {reset:?}): the client read the allowance as spent until {:?}",
+                advertised.spent_until_unix_s()
+            );
+        }
+        assert_eq!(
+            spent_seen, 3,
+            "at {now_ms}: a burst of 2 spent by the second write, then two refusals, each advertising remaining 0"
+        );
+    }
+}
