@@ -2244,14 +2244,195 @@ fn a_senders_rotation_switches_on_its_milliseconds() {
     }
 }
 
+/// Unix ms at tokio's zero in the sender cases below.
+const SENDER_BASE_MS: u64 = 1_767_225_600_000;
+
+/// A delivery queue in memory for the sender cases: `seq -> delivery`, every event's body
+/// `{"seq":N}`, first due at [`SENDER_BASE_MS`]; it signals its changes when `signal` is set
+/// (as the simulation's memory store does), and keeps every result it was told.
+struct MemQueue {
+    deliveries: std::sync::Mutex<std::collections::BTreeMap<u64, shipsim_system::store::Delivery>>,
+    signal: Option<tokio::sync::watch::Sender<u64>>,
+    results: std::sync::Mutex<Vec<(u64, shipsim_system::webhook::DeliveryResult)>>,
+}
+
+impl MemQueue {
+    fn new(signalled: bool) -> Self {
+        MemQueue {
+            deliveries: std::sync::Mutex::new(std::collections::BTreeMap::new()),
+            signal: signalled.then(|| tokio::sync::watch::Sender::new(0)),
+            results: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Adds event `seq`, due at `due_ms` (unix), and signals the change.
+    fn commit(&self, seq: u64, due_ms: u64) {
+        self.deliveries.lock().expect("queue lock").insert(
+            seq,
+            shipsim_system::store::Delivery::Pending {
+                attempts: 0,
+                next_attempt_at_ms: due_ms,
+            },
+        );
+        if let Some(signal) = &self.signal {
+            signal.send_modify(|version| *version += 1);
+        }
+    }
+}
+
+impl shipsim_system::webhook::DeliveryQueue for MemQueue {
+    fn due(
+        &self,
+        now_ms: u64,
+        limit: usize,
+        in_flight: BTreeSet<u64>,
+    ) -> shipsim_system::transport::BoxFuture<'_, Vec<shipsim_system::webhook::Outgoing>> {
+        use shipsim_system::store::Delivery;
+        let deliveries = self.deliveries.lock().expect("queue lock");
+        let due = deliveries
+            .iter()
+            .filter(|(seq, _)| !in_flight.contains(seq))
+            .filter_map(|(seq, delivery)| match delivery {
+                Delivery::Pending {
+                    attempts,
+                    next_attempt_at_ms,
+                } if *next_attempt_at_ms <= now_ms => Some(shipsim_system::webhook::Outgoing {
+                    seq: *seq,
+                    event_id: format!("evt_{seq}"),
+                    url: "http://receiver/webhooks/merchant-0".into(),
+                    secret: "whsec".into(),
+                    previous_secret: None,
+                    rotation: None,
+                    body: bytes::Bytes::from(format!(r#"{{"seq":{seq}}}"#)),
+                    attempts: *attempts,
+                    first_due_at_ms: SENDER_BASE_MS,
+                }),
+                _ => None,
+            })
+            .take(limit)
+            .collect();
+        Box::pin(std::future::ready(due))
+    }
+
+    fn settle(
+        &self,
+        seq: u64,
+        result: shipsim_system::webhook::DeliveryResult,
+    ) -> shipsim_system::transport::BoxFuture<'_, ()> {
+        self.deliveries
+            .lock()
+            .expect("queue lock")
+            .insert(seq, result.delivery());
+        self.results
+            .lock()
+            .expect("results lock")
+            .push((seq, result));
+        if let Some(signal) = &self.signal {
+            signal.send_modify(|version| *version += 1);
+        }
+        Box::pin(std::future::ready(()))
+    }
+
+    fn next_due_ms(
+        &self,
+        in_flight: BTreeSet<u64>,
+    ) -> shipsim_system::transport::BoxFuture<'_, Option<u64>> {
+        use shipsim_system::store::Delivery;
+        let next = self
+            .deliveries
+            .lock()
+            .expect("queue lock")
+            .iter()
+            .filter(|(seq, _)| !in_flight.contains(seq))
+            .filter_map(|(_, delivery)| match delivery {
+                Delivery::Pending {
+                    next_attempt_at_ms, ..
+                } => Some(*next_attempt_at_ms),
+                _ => None,
+            })
+            .min();
+        Box::pin(std::future::ready(next))
+    }
+
+    fn changes(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        self.signal
+            .as_ref()
+            .map(tokio::sync::watch::Sender::subscribe)
+    }
+}
+
+/// The senders' clock in the sender cases: unix ms on tokio's paused clock.
+struct PausedClock(tokio::time::Instant);
+
+impl shipsim_system::clock::Clock for PausedClock {
+    fn now_ms(&self) -> u64 {
+        SENDER_BASE_MS + u64::try_from(self.0.elapsed().as_millis()).expect("short runs")
+    }
+}
+
+/// A merchant's endpoint for the sender cases: it answers `status` (0: refuses the
+/// connection) `hold_ms` after each request, and keeps when each request arrived (ms since
+/// `start`) and the event it carried.
+struct TimedEndpoint {
+    start: tokio::time::Instant,
+    status: u16,
+    hold_ms: u64,
+    arrivals: std::sync::Mutex<Vec<(u64, String)>>,
+}
+
+impl TimedEndpoint {
+    fn new(start: tokio::time::Instant, status: u16, hold_ms: u64) -> Self {
+        TimedEndpoint {
+            start,
+            status,
+            hold_ms,
+            arrivals: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+}
+
+impl shipsim_system::transport::Transport for TimedEndpoint {
+    fn send(
+        &self,
+        request: shipsim_system::transport::HttpRequest,
+    ) -> shipsim_system::transport::BoxFuture<
+        '_,
+        Result<shipsim_system::transport::HttpResponse, shipsim_system::transport::TransportError>,
+    > {
+        let at_ms = u64::try_from(self.start.elapsed().as_millis()).expect("short runs");
+        self.arrivals
+            .lock()
+            .expect("arrivals lock")
+            .push((at_ms, String::from_utf8_lossy(request.body()).into_owned()));
+        let (hold, status) = (std::time::Duration::from_millis(self.hold_ms), self.status);
+        Box::pin(async move {
+            tokio::time::sleep(hold).await;
+            if status == 0 {
+                return Err(shipsim_system::transport::TransportError::Connect(
+                    "the endpoint is down".into(),
+                ));
+            }
+            Ok(http::Response::builder()
+                .status(status)
+                .body(bytes::Bytes::new())
+                .expect("a response"))
+        })
+    }
+}
+
+/// A paused runtime for the sender cases.
+fn paused_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .expect("a runtime")
+}
+
 #[test]
 #[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
 fn a_delivery_held_for_a_slot_leaves_when_one_frees() {
-    use shipsim_system::store::Delivery;
-    use shipsim_system::transport::{
-        BoxFuture, HttpRequest, HttpResponse, Transport, TransportError,
-    };
-    use shipsim_system::webhook::{DeliveryQueue, DeliveryResult, Outgoing, SenderConfig};
+    use shipsim_system::webhook::SenderConfig;
 
     // README, "Webhooks" (retry schedule, wake-ups): a sender whose queue signals its
     // changes sleeps until the next due time, a change or a finished delivery. With every
@@ -2261,148 +2442,29 @@ fn a_delivery_held_for_a_slot_leaves_when_one_frees() {
     // event more than the sender's slots, all due at once, a receiver that holds each
     // request `hold_ms` before answering 200; judged from the times the requests reached
     // the wire.
-    const BASE_MS: u64 = 1_767_225_600_000;
-    struct Queue {
-        deliveries: std::sync::Mutex<std::collections::BTreeMap<u64, Delivery>>,
-        signal: tokio::sync::watch::Sender<u64>,
-    }
-    impl DeliveryQueue for Queue {
-        fn due(
-            &self,
-            now_ms: u64,
-            limit: usize,
-            in_flight: BTreeSet<u64>,
-        ) -> BoxFuture<'_, Vec<Outgoing>> {
-            let deliveries = self.deliveries.lock().expect("queue lock");
-            let due = deliveries
-                .iter()
-                .filter(|(seq, _)| !in_flight.contains(seq))
-                .filter_map(|(seq, delivery)| match delivery {
-                    Delivery::Pending {
-                        attempts,
-                        next_attempt_at_ms,
-                    } if *next_attempt_at_ms <= now_ms => Some(Outgoing {
-                        seq: *seq,
-                        event_id: format!("evt_{seq}"),
-                        url: "http://receiver/webhooks/merchant-0".into(),
-                        secret: "whsec".into(),
-                        previous_secret: None,
-                        rotation: None,
-                        body: bytes::Bytes::from(format!(r#"{{"seq":{seq}}}"#)),
-                        attempts: *attempts,
-                        first_due_at_ms: BASE_MS,
-                    }),
-                    _ => None,
-                })
-                .take(limit)
-                .collect();
-            Box::pin(std::future::ready(due))
-        }
-        fn settle(&self, seq: u64, result: DeliveryResult) -> BoxFuture<'_, ()> {
-            self.deliveries
-                .lock()
-                .expect("queue lock")
-                .insert(seq, result.delivery());
-            Box::pin(std::future::ready(()))
-        }
-        fn next_due_ms(&self, in_flight: BTreeSet<u64>) -> BoxFuture<'_, Option<u64>> {
-            let next = self
-                .deliveries
-                .lock()
-                .expect("queue lock")
-                .iter()
-                .filter(|(seq, _)| !in_flight.contains(seq))
-                .filter_map(|(_, delivery)| match delivery {
-                    Delivery::Pending {
-                        next_attempt_at_ms, ..
-                    } => Some(*next_attempt_at_ms),
-                    _ => None,
-                })
-                .min();
-            Box::pin(std::future::ready(next))
-        }
-        fn changes(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
-            Some(self.signal.subscribe())
-        }
-    }
-    /// The sender's clock: unix ms on tokio's paused clock.
-    struct Paused(tokio::time::Instant);
-    impl shipsim_system::clock::Clock for Paused {
-        fn now_ms(&self) -> u64 {
-            BASE_MS + u64::try_from(self.0.elapsed().as_millis()).expect("short runs")
-        }
-    }
-    /// A receiver that answers 200 `hold_ms` after each request; it keeps when each
-    /// request arrived (ms since the start) and the event it carried.
-    struct Slow {
-        start: tokio::time::Instant,
-        hold_ms: u64,
-        arrivals: std::sync::Mutex<Vec<(u64, String)>>,
-    }
-    impl Transport for Slow {
-        fn send(
-            &self,
-            request: HttpRequest,
-        ) -> BoxFuture<'_, Result<HttpResponse, TransportError>> {
-            let at_ms = u64::try_from(self.start.elapsed().as_millis()).expect("short runs");
-            self.arrivals
-                .lock()
-                .expect("arrivals lock")
-                .push((at_ms, String::from_utf8_lossy(request.body()).into_owned()));
-            let hold = std::time::Duration::from_millis(self.hold_ms);
-            Box::pin(async move {
-                tokio::time::sleep(hold).await;
-                Ok(http::Response::builder()
-                    .status(200)
-                    .body(bytes::Bytes::new())
-                    .expect("a response"))
-            })
-        }
-    }
     let config = SenderConfig::DEFAULT;
     let events = u64::try_from(config.concurrency).expect("a few slots") + 1;
     // Holds shorter than the attempt timeout (500 ms): every answer is a 200.
     for hold_ms in [45, 110, 310, 470] {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .start_paused(true)
-            .build()
-            .expect("a runtime");
-        let arrivals = runtime.block_on(async {
+        let arrivals = paused_runtime().block_on(async {
             let start = tokio::time::Instant::now();
-            let queue = std::sync::Arc::new(Queue {
-                deliveries: std::sync::Mutex::new(
-                    (1..=events)
-                        .map(|seq| {
-                            (
-                                seq,
-                                Delivery::Pending {
-                                    attempts: 0,
-                                    next_attempt_at_ms: BASE_MS,
-                                },
-                            )
-                        })
-                        .collect(),
-                ),
-                signal: tokio::sync::watch::Sender::new(0),
-            });
-            let receiver = std::sync::Arc::new(Slow {
-                start,
-                hold_ms,
-                arrivals: std::sync::Mutex::new(Vec::new()),
-            });
+            let queue = std::sync::Arc::new(MemQueue::new(true));
+            for seq in 1..=events {
+                queue.commit(seq, SENDER_BASE_MS);
+            }
+            let endpoint = std::sync::Arc::new(TimedEndpoint::new(start, 200, hold_ms));
             let sender = tokio::spawn(shipsim_system::webhook::run_sender(
                 "outbox",
                 queue,
-                receiver.clone(),
-                std::sync::Arc::new(Paused(start)),
+                endpoint.clone(),
+                std::sync::Arc::new(PausedClock(start)),
                 shipsim_system::seed::Seed(2),
                 config,
                 std::sync::Arc::new(shipsim_system::observe::NoopObserver),
             ));
             tokio::time::sleep(std::time::Duration::from_millis(hold_ms * 3 + 100)).await;
             sender.abort();
-            receiver.arrivals.lock().expect("arrivals lock").clone()
+            endpoint.arrivals.lock().expect("arrivals lock").clone()
         });
         let times: Vec<u64> = arrivals.iter().map(|(at_ms, _)| *at_ms).collect();
         let first_ms = times.first().copied().unwrap_or_default();
@@ -2535,4 +2597,313 @@ fn the_clients_report_of_an_advertised_allowance_is_the_wires() {
             "at {now_ms}: a burst of 2 spent by the second write, then two refusals, each advertising remaining 0"
         );
     }
+}
+
+#[test]
+#[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
+fn a_woken_sender_takes_commits_in_batches_one_look_per_poll() {
+    use shipsim_system::webhook::SenderConfig;
+
+    // README, "Webhooks" (retry schedule, wake-ups): a sender whose queue signals its
+    // commits sleeps until a commit, a due time or a finished delivery, "looking at most
+    // once per poll", so a stream of commits is taken in batches and each commit's first
+    // attempt leaves at most one poll after it. Driven in process on a paused runtime:
+    // events committed one every `every_ms` (from 3 ms, never on a poll's millisecond; at
+    // most `concurrency` in any poll, so no slot is ever busy when a look comes), a receiver
+    // that answers 200 at once; judged from the times the requests reached the wire: each
+    // within `poll_ms` of its commit, and two sends at different instants at least
+    // `poll_ms` apart.
+    let config = SenderConfig::DEFAULT;
+    for (events, every_ms) in [(20_u64, 5_u64), (12, 7), (8, 13)] {
+        let (arrivals, committed) = paused_runtime().block_on(async {
+            let start = tokio::time::Instant::now();
+            let queue = std::sync::Arc::new(MemQueue::new(true));
+            let endpoint = std::sync::Arc::new(TimedEndpoint::new(start, 200, 0));
+            let sender = tokio::spawn(shipsim_system::webhook::run_sender(
+                "outbox",
+                queue.clone(),
+                endpoint.clone(),
+                std::sync::Arc::new(PausedClock(start)),
+                shipsim_system::seed::Seed(3),
+                config,
+                std::sync::Arc::new(shipsim_system::observe::NoopObserver),
+            ));
+            let mut committed = std::collections::BTreeMap::new();
+            tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+            for seq in 1..=events {
+                let at_ms = u64::try_from(start.elapsed().as_millis()).expect("short runs");
+                queue.commit(seq, SENDER_BASE_MS + at_ms);
+                committed.insert(format!(r#"{{"seq":{seq}}}"#), at_ms);
+                tokio::time::sleep(std::time::Duration::from_millis(every_ms)).await;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10 * config.poll_ms)).await;
+            sender.abort();
+            let arrivals = endpoint.arrivals.lock().expect("arrivals lock").clone();
+            (arrivals, committed)
+        });
+        let case = format!("{events} events committed {every_ms} ms apart");
+        assert_eq!(
+            arrivals.len(),
+            committed.len(),
+            "{case}: one delivery each: {arrivals:?}"
+        );
+        for (at_ms, body) in &arrivals {
+            let commit_ms = committed[body];
+            assert!(
+                *at_ms <= commit_ms + config.poll_ms,
+                "{case}: {body}, committed at {commit_ms} ms, first reached the wire at {at_ms} ms, more than one poll ({} ms) later",
+                config.poll_ms
+            );
+        }
+        let instants: BTreeSet<u64> = arrivals.iter().map(|(at_ms, _)| *at_ms).collect();
+        let instants: Vec<u64> = instants.into_iter().collect();
+        for pair in instants.windows(2) {
+            assert!(
+                pair[1] - pair[0] >= config.poll_ms,
+                "{case}: the sender sent at {} ms and again at {} ms, two looks less than one poll ({} ms) apart: {arrivals:?}",
+                pair[0],
+                pair[1],
+                config.poll_ms
+            );
+        }
+    }
+}
+
+#[test]
+#[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
+fn live_modes_schedule_tries_for_72_hours_then_dead_letters() {
+    use shipsim_system::client::backoff_cap_ms;
+    use shipsim_system::webhook::{DeliveryResult, SenderConfig};
+
+    // README, "Webhooks", "Retry schedule": live mode retries for a receiver that is down
+    // for hours, with full-jitter backoff from 1 s doubling to a 1 h cap, for 72 hours after
+    // the event, at most 500 attempts; the last attempt is made at the 72 h horizon, then
+    // the event is dead-lettered. The simulation runs its own schedule (no horizon), so no
+    // simulated run reaches this one. Driven in process: `SenderConfig::LIVE` (polling every
+    // minute instead of 250 ms, which only makes it cheaper) against an endpoint that refuses
+    // every connection, on a paused runtime for 73 h; judged from the attempts on the wire
+    // and the one dead letter.
+    const HOUR_MS: u64 = 3_600_000;
+    let config = SenderConfig {
+        poll_ms: 60_000,
+        ..SenderConfig::LIVE
+    };
+    let (arrivals, results) = paused_runtime().block_on(async {
+        let start = tokio::time::Instant::now();
+        let queue = std::sync::Arc::new(MemQueue::new(false));
+        queue.commit(1, SENDER_BASE_MS);
+        let endpoint = std::sync::Arc::new(TimedEndpoint::new(start, 0, 0));
+        let sender = tokio::spawn(shipsim_system::webhook::run_sender(
+            "outbox",
+            queue.clone(),
+            endpoint.clone(),
+            std::sync::Arc::new(PausedClock(start)),
+            shipsim_system::seed::Seed(4),
+            config,
+            std::sync::Arc::new(shipsim_system::observe::NoopObserver),
+        ));
+        tokio::time::sleep(std::time::Duration::from_millis(73 * HOUR_MS)).await;
+        sender.abort();
+        let arrivals = endpoint.arrivals.lock().expect("arrivals lock").clone();
+        let results = queue.results.lock().expect("results lock").clone();
+        (arrivals, results)
+    });
+    let times: Vec<u64> = arrivals.iter().map(|(at_ms, _)| *at_ms).collect();
+    let (Some(&first_ms), Some(&last_ms)) = (times.first(), times.last()) else {
+        panic!("live mode's sender never tried the event");
+    };
+    assert!(
+        first_ms <= config.poll_ms,
+        "the first attempt left at {first_ms} ms, more than one poll after the event fell due"
+    );
+    assert!(
+        (72 * HOUR_MS..=72 * HOUR_MS + config.poll_ms).contains(&last_ms),
+        "live mode's last attempt of an event whose receiver never came back left {last_ms} ms after it fell due, not at the 72 h horizon ({} ms), within a poll: {} attempts",
+        72 * HOUR_MS,
+        times.len()
+    );
+    assert!(
+        (2..=config.attempt_count_max as usize).contains(&times.len()),
+        "{} attempts in 72 h (at most {})",
+        times.len(),
+        config.attempt_count_max
+    );
+    for (retry, pair) in times.windows(2).enumerate() {
+        let cap_ms = backoff_cap_ms(
+            u32::try_from(retry).expect("bounded attempts"),
+            config.backoff_ms_base,
+            config.backoff_ms_max,
+        );
+        assert!(
+            pair[1] - pair[0] <= cap_ms + config.poll_ms,
+            "retry {} left {} ms after the attempt before it, past its backoff cap ({cap_ms} ms) and a poll",
+            retry + 1,
+            pair[1] - pair[0]
+        );
+    }
+    let dead: Vec<_> = results
+        .iter()
+        .filter(|(_, r)| matches!(r, DeliveryResult::DeadLetter { .. }))
+        .collect();
+    assert!(
+        dead.len() == 1 && matches!(results.last(), Some((_, DeliveryResult::DeadLetter { .. }))),
+        "the event is dead-lettered once, after its last attempt: {} dead letter(s), last result {:?}",
+        dead.len(),
+        results.last()
+    );
+}
+
+#[test]
+#[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
+fn the_receivers_counts_and_record_are_its_answers() {
+    use shipsim_system::api::{ShipmentStatus, WebhookEvent};
+    use shipsim_system::receiver::{ReceiverConfig, ReceiverDeps, ReceiverLedger};
+
+    // The merchants' receiver (receiver.rs; README, "Webhooks"): a duplicate delivery is
+    // acknowledged `200 {"duplicate": true}` and changes nothing, a delivery whose signature
+    // is forged, stale or missing is refused with a 4xx, and the merchant's record of a
+    // shipment only moves forward (an event of the same or a lower rank is taken in, not
+    // applied). What the report prints of it, "duplicates absorbed" and "rejected"
+    // (`ReceiverLedger::absorbed`), must count exactly the answers that said so on the wire.
+    // Driven in process on a clock the test sets, through a table of deliveries about one
+    // shipment.
+    #[derive(Clone, Copy, Debug)]
+    enum Signed {
+        Good,
+        Forged,
+        Stale,
+        Missing,
+    }
+    let now_ms: u64 = 1_767_225_600_000;
+    let clock = std::sync::Arc::new(Settable(std::sync::atomic::AtomicU64::new(now_ms)));
+    let ledger = std::sync::Arc::new(ReceiverLedger::new());
+    let router = shipsim_system::receiver::router(
+        ReceiverConfig {
+            secrets: [("merchant-0".to_string(), "whsec_merchant".to_string())].into(),
+            rotations: std::collections::BTreeMap::new(),
+            tolerance_s: shipsim_system::webhook::TOLERANCE_S_DEFAULT,
+            store_latency_ms: (0, 0),
+            bugs: BugSet::none(),
+        },
+        ReceiverDeps {
+            clock: clock.clone(),
+            ledger: ledger.clone(),
+            observer: std::sync::Arc::new(shipsim_system::observe::NoopObserver),
+            seed: shipsim_system::seed::Seed(9),
+            boot: 0,
+        },
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("a runtime");
+    use ShipmentStatus::{Delivered, InTransit, LabelPurchased};
+    use Signed::{Forged, Good, Missing, Stale};
+    // (event id, status it announces, how it is signed, whether it is applied: moves the
+    // merchant's record forward)
+    let deliveries = [
+        ("evt_1", LabelPurchased, Good),
+        ("evt_1", LabelPurchased, Good),
+        ("evt_2", InTransit, Forged),
+        ("evt_2", InTransit, Good),
+        ("evt_3", InTransit, Good),
+        ("evt_4", LabelPurchased, Good),
+        ("evt_5", Delivered, Stale),
+        ("evt_2", InTransit, Good),
+        ("evt_6", Delivered, Missing),
+        ("evt_6", Delivered, Good),
+        ("evt_1", LabelPurchased, Good),
+    ];
+    let (mut duplicates, mut refused) = (0_u64, 0_u64);
+    let mut taken: Vec<&str> = Vec::new();
+    for (index, (event_id, status, signed)) in deliveries.into_iter().enumerate() {
+        clock.0.store(
+            now_ms + 1_000 * index as u64,
+            std::sync::atomic::Ordering::SeqCst,
+        );
+        let at_ms = now_ms + 1_000 * index as u64;
+        let body = serde_json::to_vec(&WebhookEvent {
+            event_id: event_id.into(),
+            event_type: "shipment.tracking_update".into(),
+            created_at_ms: at_ms,
+            order_id: "ord_1".into(),
+            shipment_id: Some("shp_1".into()),
+            status: Some(status),
+            sequence: 1 + index as u64,
+        })
+        .expect("an event serialises");
+        let signature = match signed {
+            Good => Some(shipsim_system::webhook::sign(
+                "whsec_merchant",
+                at_ms / 1_000,
+                &body,
+            )),
+            Forged => Some(shipsim_system::webhook::sign(
+                "whsec_other",
+                at_ms / 1_000,
+                &body,
+            )),
+            Stale => Some(shipsim_system::webhook::sign(
+                "whsec_merchant",
+                at_ms / 1_000 - shipsim_system::webhook::TOLERANCE_S_DEFAULT - 1,
+                &body,
+            )),
+            Missing => None,
+        };
+        let headers: Vec<(&str, &str)> = signature
+            .as_deref()
+            .map(|s| (shipsim_system::webhook::HEADER_SIGNATURE, s))
+            .into_iter()
+            .collect();
+        let (status_code, answer, _) = runtime.block_on(call(
+            &router,
+            "POST",
+            "/webhooks/merchant-0",
+            &headers,
+            body,
+        ));
+        let first_time = !taken.contains(&event_id);
+        let case = format!("delivery {index} ({event_id}, {status:?}, signed {signed:?})");
+        match signed {
+            Good => {
+                assert_eq!(
+                    (status_code, answer["duplicate"].as_bool()),
+                    (200, Some(!first_time)),
+                    "{case} was answered {status_code} {answer}"
+                );
+                if first_time {
+                    taken.push(event_id);
+                }
+                duplicates += u64::from(!first_time);
+            }
+            Forged | Stale | Missing => {
+                assert!(
+                    (400..500).contains(&status_code),
+                    "{case} was answered {status_code} {answer}, not refused"
+                );
+                refused += 1;
+            }
+        }
+    }
+    assert_eq!(
+        ledger.absorbed(),
+        (duplicates, refused),
+        "the receiver's counts (duplicates absorbed, rejected) against its answers on the wire"
+    );
+    let effects = ledger.effects();
+    let acted: Vec<(&str, bool)> = effects
+        .iter()
+        .map(|e| (e.event_id.as_str(), e.advanced))
+        .collect();
+    assert_eq!(
+        acted,
+        [
+            ("evt_1", true),
+            ("evt_2", true),
+            ("evt_3", false),
+            ("evt_4", false),
+            ("evt_6", true),
+        ],
+        "the merchant acted once on each event it took in, moving its record of shp_1 only forward (label_purchased, in_transit, delivered); an event of the same or a lower rank taken in, not applied"
+    );
 }
