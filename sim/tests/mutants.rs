@@ -2672,7 +2672,6 @@ fn a_woken_sender_takes_commits_in_batches_one_look_per_poll() {
 #[test]
 #[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
 fn live_modes_schedule_tries_for_72_hours_then_dead_letters() {
-    use shipsim_system::client::backoff_cap_ms;
     use shipsim_system::webhook::{DeliveryResult, SenderConfig};
 
     // README, "Webhooks", "Retry schedule": live mode retries for a receiver that is down
@@ -2729,7 +2728,7 @@ fn live_modes_schedule_tries_for_72_hours_then_dead_letters() {
         config.attempt_count_max
     );
     for (retry, pair) in times.windows(2).enumerate() {
-        let cap_ms = backoff_cap_ms(
+        let cap_ms = jitter_cap_ms(
             u32::try_from(retry).expect("bounded attempts"),
             config.backoff_ms_base,
             config.backoff_ms_max,
@@ -2906,4 +2905,184 @@ fn the_receivers_counts_and_record_are_its_answers() {
         ],
         "the merchant acted once on each event it took in, moving its record of shp_1 only forward (label_purchased, in_transit, delivered); an event of the same or a lower rank taken in, not applied"
     );
+}
+
+/// The README's backoff cap before retry `retry` (0 for the first retry): `base * 2^retry`,
+/// at most `max`. Computed here, not by the client's own `backoff_cap_ms`, so that the
+/// cases judge the client against the rule rather than against itself.
+fn jitter_cap_ms(retry: u32, base_ms: u64, max_ms: u64) -> u64 {
+    let factor = 1_u64.checked_shl(retry.min(62)).unwrap_or(u64::MAX);
+    base_ms.saturating_mul(factor).min(max_ms)
+}
+
+/// A server for the retry cases: answers from a script (status and `Retry-After`), then
+/// `201`; keeps when each request arrived (ms on tokio's paused clock since `start`).
+struct ScriptedServer {
+    start: tokio::time::Instant,
+    script: std::sync::Mutex<std::collections::VecDeque<(u16, Option<String>)>>,
+    arrivals: std::sync::Mutex<Vec<u64>>,
+}
+
+impl shipsim_system::transport::Transport for ScriptedServer {
+    fn send(
+        &self,
+        _request: shipsim_system::transport::HttpRequest,
+    ) -> shipsim_system::transport::BoxFuture<
+        '_,
+        Result<shipsim_system::transport::HttpResponse, shipsim_system::transport::TransportError>,
+    > {
+        self.arrivals
+            .lock()
+            .expect("arrivals lock")
+            .push(u64::try_from(self.start.elapsed().as_millis()).expect("short runs"));
+        let (status, retry_after) = self
+            .script
+            .lock()
+            .expect("script lock")
+            .pop_front()
+            .unwrap_or((201, None));
+        let mut answer = http::Response::builder().status(status);
+        if let Some(value) = retry_after {
+            answer = answer.header(http::header::RETRY_AFTER, value);
+        }
+        let answer = answer.body(bytes::Bytes::new()).expect("a response");
+        Box::pin(async move { Ok(answer) })
+    }
+}
+
+/// Runs one call of a `Retrier` with `policy` and `seed` against a [`ScriptedServer`]
+/// answering `script`, on a paused runtime whose clock reads [`SENDER_BASE_MS`] at zero;
+/// hands back the arrival times of its attempts and how the call ended.
+fn retried_call(
+    policy: shipsim_system::client::RetryPolicy,
+    seed: u64,
+    script: Vec<(u16, Option<String>)>,
+) -> (Vec<u64>, Result<u16, shipsim_system::client::ClientError>) {
+    paused_runtime().block_on(async {
+        let start = tokio::time::Instant::now();
+        let server = std::sync::Arc::new(ScriptedServer {
+            start,
+            script: std::sync::Mutex::new(script.into()),
+            arrivals: std::sync::Mutex::new(Vec::new()),
+        });
+        let retrier = shipsim_system::client::Retrier::new(
+            server.clone(),
+            std::sync::Arc::new(PausedClock(start)),
+            shipsim_system::seed::Seed(seed),
+            policy,
+            BugSet::none(),
+        );
+        let report = retrier
+            .call(|_| {
+                http::Request::post("http://service/v1/orders")
+                    .header(shipsim_system::api::HEADER_IDEMPOTENCY_KEY, "order-1")
+                    .body(bytes::Bytes::new())
+                    .expect("a request")
+            })
+            .await;
+        let arrivals = server.arrivals.lock().expect("arrivals lock").clone();
+        (arrivals, report.result.map(|r| r.status().as_u16()))
+    })
+}
+
+#[test]
+#[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
+fn the_retry_loop_waits_what_the_wire_asked_and_no_more() {
+    use shipsim_system::client::{ClientError, RetryPolicy, http_date};
+
+    // README, "The merchant client" (and the carrier client, which shares the loop): between
+    // attempts a full-jitter backoff, never less than the server's `Retry-After` (seconds
+    // or an HTTP date, read with the client's own clock; a date in the past or a value that
+    // is neither asks for nothing; at most an hour), and no wait that would end past the
+    // deadline: the client gives up at once instead. The shipped retry loop against a
+    // scripted server on a paused runtime; judged from the times its attempts reached the
+    // wire. The simulation's servers send `Retry-After` on the whole second and rarely on the
+    // deadline, so these edges are driven here.
+    let policy = RetryPolicy {
+        attempt_count_max: 3,
+        backoff_ms_base: 100,
+        backoff_ms_max: 400,
+        ..RetryPolicy::new(1_000, 10_000)
+    };
+    let cap_ms = jitter_cap_ms(0, policy.backoff_ms_base, policy.backoff_ms_max);
+    let at = |offset_ms: i64| http_date(SENDER_BASE_MS.saturating_add_signed(offset_ms));
+    // (first answer, its Retry-After, the gap to the second attempt: Some((least, most)),
+    // or None when the client must give up after the one attempt)
+    type Row = (u16, Option<String>, Option<(u64, u64)>);
+    let rows: Vec<Row> = vec![
+        (503, Some("2".into()), Some((2_000, 2_000))),
+        (429, Some(" 3 ".into()), Some((3_000, 3_000))),
+        (409, Some("1".into()), Some((1_000, 1_000))),
+        (503, Some(at(3_000)), Some((3_000, 3_000))),
+        (429, Some(at(7_000)), Some((7_000, 7_000))),
+        (503, Some(at(-5_000)), Some((0, cap_ms))),
+        (
+            503,
+            Some("Sun, 06 Nov 1994 08:49:37 GMT".into()),
+            Some((0, cap_ms)),
+        ),
+        (503, Some("soon".into()), Some((0, cap_ms))),
+        (503, Some("-1".into()), Some((0, cap_ms))),
+        (503, Some(String::new()), Some((0, cap_ms))),
+        (503, None, Some((0, cap_ms))),
+        (503, Some("9".into()), Some((9_000, 9_000))),
+        (503, Some("10".into()), None),
+        (503, Some(at(10_000)), None),
+        (503, Some("7200".into()), None),
+    ];
+    for (status, retry_after, gap) in rows {
+        let (arrivals, result) = retried_call(policy, 1, vec![(status, retry_after.clone())]);
+        let case = format!("a {status} with Retry-After {retry_after:?}");
+        match gap {
+            Some((least, most)) => {
+                assert_eq!(
+                    result.as_ref().ok(),
+                    Some(&201),
+                    "{case}: the call ended {result:?} after attempts at {arrivals:?} ms"
+                );
+                let waited = arrivals[1] - arrivals[0];
+                assert!(
+                    (least..=most).contains(&waited),
+                    "{case}: the second attempt reached the wire {waited} ms after the first, not within [{least}, {most}] ms"
+                );
+            }
+            None => assert!(
+                arrivals.len() == 1
+                    && matches!(
+                        result,
+                        Err(ClientError::DeadlineExceeded { attempts: 1, .. })
+                    ),
+                "{case} asks for a wait that ends at or past the 10 s deadline: the client must give up after the one attempt, as deadline exceeded; attempts at {arrivals:?} ms, ended {result:?}"
+            ),
+        }
+    }
+
+    // Full jitter: the waits before retry n (no Retry-After) stay within the cap
+    // min(max, base * 2^n) and spread over it, across seeds.
+    let policy = RetryPolicy {
+        attempt_count_max: 5,
+        ..policy
+    };
+    let mut gaps: std::collections::BTreeMap<u32, Vec<u64>> = Default::default();
+    for seed in 1..=40 {
+        let (arrivals, result) = retried_call(policy, seed, vec![(503, None); 4]);
+        assert_eq!(result.as_ref().ok(), Some(&201), "seed {seed}: {result:?}");
+        for (retry, pair) in arrivals.windows(2).enumerate() {
+            gaps.entry(u32::try_from(retry).expect("few retries"))
+                .or_default()
+                .push(pair[1] - pair[0]);
+        }
+    }
+    for (retry, waits) in &gaps {
+        let cap = jitter_cap_ms(*retry, policy.backoff_ms_base, policy.backoff_ms_max);
+        let (least, most) = (
+            waits.iter().min().copied().unwrap_or_default(),
+            waits.iter().max().copied().unwrap_or_default(),
+        );
+        assert!(
+            most <= cap && least < cap / 4 && most > cap * 3 / 4,
+            "the waits before retry {} over 40 seeds ranged over [{least}, {most}] ms: full jitter spreads them over [0, {cap}] ms",
+            retry + 1
+        );
+    }
 }
