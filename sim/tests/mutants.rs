@@ -3086,3 +3086,142 @@ fn the_retry_loop_waits_what_the_wire_asked_and_no_more() {
         );
     }
 }
+
+/// A server for the limiter case: answers 201 with the `X-RateLimit-Remaining` and
+/// `X-RateLimit-Reset` of its script (then none), and keeps when each request arrived (ms
+/// on tokio's paused clock since `start`).
+struct AllowanceServer {
+    start: tokio::time::Instant,
+    script: std::sync::Mutex<std::collections::VecDeque<(String, String)>>,
+    arrivals: std::sync::Mutex<Vec<u64>>,
+}
+
+impl shipsim_system::transport::Transport for AllowanceServer {
+    fn send(
+        &self,
+        _request: shipsim_system::transport::HttpRequest,
+    ) -> shipsim_system::transport::BoxFuture<
+        '_,
+        Result<shipsim_system::transport::HttpResponse, shipsim_system::transport::TransportError>,
+    > {
+        self.arrivals
+            .lock()
+            .expect("arrivals lock")
+            .push(u64::try_from(self.start.elapsed().as_millis()).expect("short runs"));
+        let mut answer = http::Response::builder().status(201);
+        if let Some((remaining, reset)) = self.script.lock().expect("script lock").pop_front() {
+            answer = answer
+                .header(shipsim_system::api::HEADER_RATE_REMAINING, remaining)
+                .header(shipsim_system::api::HEADER_RATE_RESET, reset);
+        }
+        let answer = answer.body(bytes::Bytes::new()).expect("a response");
+        Box::pin(async move { Ok(answer) })
+    }
+}
+
+#[test]
+#[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
+fn the_clients_limiter_paces_and_holds_to_the_advertised_reset() {
+    use shipsim_system::client::{ClientError, ClientRateLimit, Retrier, RetryPolicy};
+
+    // README, "The merchant client": with a rate limit of its own the client admits its
+    // burst, then paces at its rate; adaptive, it also holds every send while the server
+    // said its allowance is spent (`X-RateLimit-Remaining: 0`) until the advertised
+    // `X-RateLimit-Reset` (read with the client's clock), and a hold that would end past the
+    // deadline gives up without sending. The shared retry loop against a server that
+    // advertises its allowance, on a paused runtime whose clock is on a whole second at
+    // zero; judged from the times the requests reached the wire.
+    let base_s = SENDER_BASE_MS / 1_000;
+    // (first answer's Remaining and Reset, adaptive, when the next operation's request must
+    // reach the wire: Some(ms) or None when it must give up unsent)
+    type Row = (String, String, bool, Option<u64>);
+    let rows: Vec<Row> = vec![
+        ("0".into(), (base_s + 2).to_string(), true, Some(2_000)),
+        ("0".into(), (base_s + 1).to_string(), true, Some(1_000)),
+        (" 0 ".into(), (base_s + 3).to_string(), true, Some(3_000)),
+        ("0".into(), base_s.to_string(), true, Some(0)),
+        ("0".into(), (base_s - 5).to_string(), true, Some(0)),
+        ("1".into(), (base_s + 5).to_string(), true, Some(0)),
+        ("0".into(), "soon".into(), true, Some(0)),
+        ("0".into(), (base_s + 2).to_string(), false, Some(0)),
+        ("0".into(), (base_s + 12).to_string(), true, None),
+    ];
+    let policy = |adaptive| RetryPolicy {
+        rate_limit: Some(ClientRateLimit {
+            burst: 5,
+            per_second: 5,
+            adaptive,
+        }),
+        ..RetryPolicy::new(1_000, 10_000)
+    };
+    let run = |policy: RetryPolicy, script: Vec<(String, String)>, calls: usize| {
+        paused_runtime().block_on(async {
+            let start = tokio::time::Instant::now();
+            let server = std::sync::Arc::new(AllowanceServer {
+                start,
+                script: std::sync::Mutex::new(script.into()),
+                arrivals: std::sync::Mutex::new(Vec::new()),
+            });
+            let retrier = Retrier::new(
+                server.clone(),
+                std::sync::Arc::new(PausedClock(start)),
+                shipsim_system::seed::Seed(6),
+                policy,
+                BugSet::none(),
+            );
+            let mut results = Vec::new();
+            for _ in 0..calls {
+                let report = retrier
+                    .call(|_| {
+                        http::Request::get("http://service/v1/orders/ord_1")
+                            .body(bytes::Bytes::new())
+                            .expect("a request")
+                    })
+                    .await;
+                results.push(report.result.map(|r| r.status().as_u16()));
+            }
+            let arrivals = server.arrivals.lock().expect("arrivals lock").clone();
+            (arrivals, results)
+        })
+    };
+    for (remaining, reset, adaptive, next) in rows {
+        let (arrivals, results) = run(
+            policy(adaptive),
+            vec![(remaining.clone(), reset.clone())],
+            2,
+        );
+        let case = format!(
+            "after an answer advertising Remaining {remaining:?} and Reset {reset:?} (now {base_s}), adaptive {adaptive}"
+        );
+        match next {
+            Some(at_ms) => assert_eq!(
+                arrivals,
+                [0, at_ms],
+                "{case}: the requests reached the wire at {arrivals:?} ms, not at [0, {at_ms}]; results {results:?}"
+            ),
+            None => assert!(
+                arrivals == [0]
+                    && matches!(
+                        results[1],
+                        Err(ClientError::DeadlineExceeded { attempts: 0, .. })
+                    ),
+                "{case} (past the 10 s deadline): the next operation must give up unsent; requests at {arrivals:?} ms, results {results:?}"
+            ),
+        }
+    }
+    // Pacing: a burst of 2 at 10 per second sends 2 at once, then one every 100 ms.
+    let paced = RetryPolicy {
+        rate_limit: Some(ClientRateLimit {
+            burst: 2,
+            per_second: 10,
+            adaptive: false,
+        }),
+        ..RetryPolicy::new(1_000, 10_000)
+    };
+    let (arrivals, _) = run(paced, Vec::new(), 5);
+    assert_eq!(
+        arrivals,
+        [0, 0, 100, 200, 300],
+        "a client limited to a burst of 2 at 10 per second sent its requests at these ms"
+    );
+}
