@@ -3109,3 +3109,1344 @@ fn an_outbox_retry_leaves_when_it_falls_due() {
         retried_ms.saturating_sub(due_ms)
     );
 }
+
+/// What a [`Flaky`] gateway does to one request of the merchant's client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Gateway {
+    /// Passes it to the service and its answer back.
+    Pass,
+    /// Answers 503 itself; the service never sees the request.
+    Refuse503,
+    /// Passes it to the service, then answers 503 instead of the service's answer: the
+    /// service acted, the client cannot know.
+    Lose503,
+    /// Passes it to the service, then breaks the connection before the answer.
+    LoseBroken,
+    /// Never answers: the attempt times out.
+    Hang,
+}
+
+/// One request as the gateway saw it: its headers and body, what the gateway did, and the
+/// service's answer when the service saw it (status, headers, body).
+type GatewayRecord = (
+    http::HeaderMap,
+    bytes::Bytes,
+    Gateway,
+    Option<(u16, http::HeaderMap, bytes::Bytes)>,
+);
+
+/// A gateway in front of a router reached in process: it treats each request as its
+/// script says (then passes everything) and keeps the wire, both sides of it.
+struct Flaky {
+    router: axum::Router,
+    script: std::sync::Mutex<std::collections::VecDeque<Gateway>>,
+    wire: std::sync::Mutex<Vec<GatewayRecord>>,
+}
+
+impl shipsim_system::transport::Transport for Flaky {
+    fn send(
+        &self,
+        request: shipsim_system::transport::HttpRequest,
+    ) -> shipsim_system::transport::BoxFuture<
+        '_,
+        Result<shipsim_system::transport::HttpResponse, shipsim_system::transport::TransportError>,
+    > {
+        let step = self
+            .script
+            .lock()
+            .expect("script lock")
+            .pop_front()
+            .unwrap_or(Gateway::Pass);
+        Box::pin(async move {
+            let (headers, body) = (request.headers().clone(), request.body().clone());
+            let answer = match step {
+                Gateway::Pass | Gateway::Lose503 | Gateway::LoseBroken => {
+                    Some(serve(&self.router, request).await)
+                }
+                Gateway::Refuse503 | Gateway::Hang => None,
+            };
+            self.wire.lock().expect("wire lock").push((
+                headers,
+                body,
+                step,
+                answer
+                    .as_ref()
+                    .map(|a| (a.status().as_u16(), a.headers().clone(), a.body().clone())),
+            ));
+            let gateway_503 = || {
+                http::Response::builder()
+                    .status(503)
+                    .body(bytes::Bytes::new())
+                    .expect("a response")
+            };
+            match (step, answer) {
+                (Gateway::Pass, Some(answer)) => Ok(answer),
+                (Gateway::Refuse503 | Gateway::Lose503, _) => Ok(gateway_503()),
+                (Gateway::LoseBroken, _) => Err(shipsim_system::transport::TransportError::Io(
+                    "connection reset after the request was sent".into(),
+                )),
+                _ => std::future::pending().await,
+            }
+        })
+    }
+}
+
+#[test]
+#[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
+fn a_retried_write_carries_its_operations_key_on_every_attempt() {
+    use shipsim_system::api::{
+        CreateOrderRequest, CreateShipmentRequest, HEADER_IDEMPOTENCY_KEY,
+        HEADER_IDEMPOTENT_REPLAYED, ServiceLevel,
+    };
+    use shipsim_system::client::{KeyPlacement, RetryPolicy, ShipClient, ShipClientConfig};
+
+    // README, "The merchant client": a write is retried after a 5xx, a timeout or a
+    // connection broken after sending, "always with the same request and key". The shipped
+    // `ShipClient` (no simulated run executes its writes) behind a gateway that refuses,
+    // loses or never answers its first attempts, in front of the reference service served in
+    // process. Judged from the wire: every attempt of an operation carries that operation's
+    // key where its caller placed it, a new operation its own key, and the service created
+    // one resource per operation (an attempt after a lost answer is answered with the first
+    // outcome: `Idempotent-Replayed: true`, the same id), the id the client reports.
+    let clock = 1_767_225_600_000;
+    let wire = std::sync::Arc::new(Flaky {
+        router: reference_service(clock),
+        script: std::sync::Mutex::new(std::collections::VecDeque::new()),
+        wire: std::sync::Mutex::new(Vec::new()),
+    });
+    let client = ShipClient::new(
+        wire.clone(),
+        std::sync::Arc::new(Frozen(clock)),
+        shipsim_system::seed::Seed(1),
+        ShipClientConfig {
+            base_url: "http://service".into(),
+            api_key: "sk".into(),
+            policy: RetryPolicy::new(1_000, 30_000),
+            bugs: BugSet::none(),
+        },
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .expect("a runtime");
+    let order_request = CreateOrderRequest {
+        reference: "ref-retry".into(),
+        items: vec![shipsim_system::api::OrderItem {
+            sku: "SKU-1".into(),
+            quantity: 1,
+        }],
+        ship_to: new_order("unused").ship_to,
+        idempotency_key: None,
+    };
+    let shipment_request = CreateShipmentRequest {
+        service_level: ServiceLevel::Ground,
+        weight_grams: 1_200,
+        idempotency_key: None,
+    };
+    use Gateway::{Hang, Lose503, LoseBroken, Refuse503};
+    let cases: [(&str, KeyPlacement, &[Gateway]); 7] = [
+        ("order", KeyPlacement::Header, &[Refuse503]),
+        ("order", KeyPlacement::Header, &[Lose503]),
+        ("order", KeyPlacement::Header, &[Hang, Lose503]),
+        (
+            "order",
+            KeyPlacement::Header,
+            &[LoseBroken, Refuse503, Lose503],
+        ),
+        ("shipment", KeyPlacement::Header, &[Lose503, Hang]),
+        ("shipment", KeyPlacement::Header, &[Refuse503, LoseBroken]),
+        ("order", KeyPlacement::Body, &[Lose503, Refuse503]),
+    ];
+    let mut order_id = None::<String>;
+    let mut keys_seen: std::collections::BTreeMap<String, usize> = Default::default();
+    for (index, (what, placement, faults)) in cases.into_iter().enumerate() {
+        let key = format!("{what}-op-{index}");
+        *wire.script.lock().expect("script lock") = faults.iter().copied().collect();
+        let before = wire.wire.lock().expect("wire lock").len();
+        let reported = if what == "order" {
+            let report = runtime.block_on(client.create_order(&order_request, &key, placement));
+            report.result.map(|s| s.value.id)
+        } else {
+            let order = order_id.clone().expect("an order was created first");
+            let report = runtime.block_on(client.create_shipment(
+                &order,
+                &shipment_request,
+                &key,
+                placement,
+            ));
+            report.result.map(|s| s.value.id)
+        };
+        let attempts = wire.wire.lock().expect("wire lock")[before..].to_vec();
+        let case = format!("the {what} of operation {index} ({placement:?}, gateway {faults:?})");
+        assert_eq!(
+            attempts.len(),
+            faults.len() + 1,
+            "{case}: one attempt per gateway fault and one that passed"
+        );
+        let mut created: Option<String> = None;
+        for (attempt, (headers, body, step, answer)) in attempts.iter().enumerate() {
+            let in_header = headers
+                .get(HEADER_IDEMPOTENCY_KEY)
+                .and_then(|v| v.to_str().ok());
+            let in_body = serde_json::from_slice::<serde_json::Value>(body)
+                .ok()
+                .and_then(|b| b["idempotency_key"].as_str().map(str::to_string));
+            let wanted = match placement {
+                KeyPlacement::Header => (Some(key.as_str()), None),
+                KeyPlacement::Body => (None, Some(key.clone())),
+            };
+            assert_eq!(
+                (in_header, in_body.clone()),
+                wanted,
+                "{case}: attempt {attempt} carried the key as (header, body) = ({in_header:?}, {in_body:?}) on the wire, not the operation's {key}"
+            );
+            let Some((status, answer_headers, answer_body)) = answer else {
+                continue;
+            };
+            let answered: serde_json::Value =
+                serde_json::from_slice(answer_body).unwrap_or(serde_json::Value::Null);
+            let id = answered["id"].as_str().unwrap_or_default().to_string();
+            let replayed = answer_headers
+                .get(HEADER_IDEMPOTENT_REPLAYED)
+                .is_some_and(|v| v.as_bytes() == b"true");
+            match &created {
+                None => {
+                    assert_eq!(
+                        *status, 201,
+                        "{case}: the first attempt the service saw (attempt {attempt}, {step:?}) was answered {status} {answered}"
+                    );
+                    created = Some(id);
+                }
+                Some(first) => assert!(
+                    replayed && first == &id,
+                    "{case}: attempt {attempt} ({step:?}), after the service had created {first}, was answered {status} with id {id} (replayed: {replayed}): the service acted twice for one operation"
+                ),
+            }
+        }
+        let created = created.expect("an attempt passed the gateway");
+        assert_eq!(
+            reported.as_deref().ok(),
+            Some(created.as_str()),
+            "{case}: the client reported {reported:?}; the service created {created}"
+        );
+        if what == "order" {
+            order_id.get_or_insert(created);
+        }
+        let previous = keys_seen.insert(key.clone(), index);
+        assert_eq!(
+            previous, None,
+            "{case}: a key used by operation {previous:?}"
+        );
+    }
+}
+
+/// Runs `run_sender` over one delivery signed at `signed_at_ms` (the sender's clock stands
+/// still there) and hands back the request it put on the wire.
+fn signed_delivery(
+    outgoing: shipsim_system::webhook::Outgoing,
+    signed_at_ms: u64,
+) -> http::Request<bytes::Bytes> {
+    use shipsim_system::transport::{
+        BoxFuture, HttpRequest, HttpResponse, Transport, TransportError,
+    };
+    use shipsim_system::webhook::{DeliveryQueue, DeliveryResult, Outgoing, SenderConfig};
+    struct Once(std::sync::Mutex<Option<Outgoing>>);
+    impl DeliveryQueue for Once {
+        fn due(&self, _: u64, _: usize, _: BTreeSet<u64>) -> BoxFuture<'_, Vec<Outgoing>> {
+            let next = self.0.lock().expect("queue lock").take();
+            Box::pin(async move { next.into_iter().collect() })
+        }
+        fn settle(&self, _: u64, _: DeliveryResult) -> BoxFuture<'_, ()> {
+            Box::pin(async {})
+        }
+        fn next_due_ms(&self, _: BTreeSet<u64>) -> BoxFuture<'_, Option<u64>> {
+            Box::pin(async { None })
+        }
+    }
+    struct Tap(std::sync::Mutex<Option<tokio::sync::oneshot::Sender<HttpRequest>>>);
+    impl Transport for Tap {
+        fn send(
+            &self,
+            request: HttpRequest,
+        ) -> BoxFuture<'_, Result<HttpResponse, TransportError>> {
+            if let Some(tx) = self.0.lock().expect("tap lock").take() {
+                let _ = tx.send(request);
+            }
+            Box::pin(async {
+                Ok(http::Response::builder()
+                    .status(200)
+                    .body(bytes::Bytes::new())
+                    .expect("a valid response"))
+            })
+        }
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .expect("a runtime");
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    runtime.block_on(async {
+        let sender = tokio::spawn(shipsim_system::webhook::run_sender(
+            "outbox",
+            std::sync::Arc::new(Once(std::sync::Mutex::new(Some(outgoing)))),
+            std::sync::Arc::new(Tap(std::sync::Mutex::new(Some(tx)))),
+            std::sync::Arc::new(Frozen(signed_at_ms)),
+            shipsim_system::seed::Seed(1),
+            SenderConfig::DEFAULT,
+            std::sync::Arc::new(shipsim_system::observe::NoopObserver),
+        ));
+        let request = rx.await.expect("the sender delivers its one event");
+        sender.abort();
+        request
+    })
+}
+
+#[test]
+#[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
+fn a_senders_rotation_switches_on_its_milliseconds() {
+    use shipsim_system::webhook::{Outgoing, SecretRotation, verify};
+
+    // The sender's side of a secret rotation (webhook/sender.rs, SecretRotation; README,
+    // "Credentials and rotation"): before `from_ms` the old secret alone signs, from
+    // `from_ms` the new one with the old beside it (so a receiver may switch at any time in
+    // the overlap), from `old_until_ms` the new one alone. A simulated delivery is signed on
+    // those milliseconds only by chance; here the sender's own delivery is signed on each of
+    // them and the ones either side, and judged from the signature header on the wire:
+    // which secrets verify it.
+    let from_ms: u64 = 1_767_225_610_000;
+    let old_until_ms = from_ms + 10_000;
+    let body = bytes::Bytes::from_static(br#"{"event_id":"evt_rot"}"#);
+    for (signed_at_ms, old_signs, new_signs) in [
+        (from_ms - 1_000, true, false),
+        (from_ms - 1, true, false),
+        (from_ms, true, true),
+        (from_ms + 1, true, true),
+        (old_until_ms - 1, true, true),
+        (old_until_ms, false, true),
+        (old_until_ms + 1, false, true),
+    ] {
+        let request = signed_delivery(
+            Outgoing {
+                seq: 1,
+                event_id: "evt_rot".into(),
+                url: "http://receiver/webhooks/merchant-0".into(),
+                secret: "whsec_old".into(),
+                previous_secret: None,
+                rotation: Some(SecretRotation {
+                    secret: "whsec_new".into(),
+                    from_ms,
+                    old_until_ms,
+                }),
+                body: body.clone(),
+                attempts: 0,
+                first_due_at_ms: signed_at_ms,
+            },
+            signed_at_ms,
+        );
+        let header = request
+            .headers()
+            .get(shipsim_system::webhook::HEADER_SIGNATURE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let under =
+            |secret: &str| verify(secret, header.as_deref(), &body, signed_at_ms, 300).is_ok();
+        let offset = |ms: u64, from: u64| ms as i64 - from as i64;
+        assert_eq!(
+            (under("whsec_old"), under("whsec_new")),
+            (old_signs, new_signs),
+            "a delivery signed {} ms from the rotation's start ({} ms from the old secret's retirement) verified under (old, new) as shown, not as the schedule says: {header:?}",
+            offset(signed_at_ms, from_ms),
+            offset(signed_at_ms, old_until_ms)
+        );
+    }
+}
+
+/// Unix ms at tokio's zero in the sender cases below.
+const SENDER_BASE_MS: u64 = 1_767_225_600_000;
+
+/// A delivery queue in memory for the sender cases: `seq -> delivery`, every event's body
+/// `{"seq":N}`, first due at [`SENDER_BASE_MS`]; it signals its changes when `signal` is set
+/// (as the simulation's memory store does), and keeps every result it was told.
+struct MemQueue {
+    deliveries: std::sync::Mutex<std::collections::BTreeMap<u64, shipsim_system::store::Delivery>>,
+    signal: Option<tokio::sync::watch::Sender<u64>>,
+    results: std::sync::Mutex<Vec<(u64, shipsim_system::webhook::DeliveryResult)>>,
+}
+
+impl MemQueue {
+    fn new(signalled: bool) -> Self {
+        MemQueue {
+            deliveries: std::sync::Mutex::new(std::collections::BTreeMap::new()),
+            signal: signalled.then(|| tokio::sync::watch::Sender::new(0)),
+            results: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Adds event `seq`, due at `due_ms` (unix), and signals the change.
+    fn commit(&self, seq: u64, due_ms: u64) {
+        self.deliveries.lock().expect("queue lock").insert(
+            seq,
+            shipsim_system::store::Delivery::Pending {
+                attempts: 0,
+                next_attempt_at_ms: due_ms,
+            },
+        );
+        if let Some(signal) = &self.signal {
+            signal.send_modify(|version| *version += 1);
+        }
+    }
+}
+
+impl shipsim_system::webhook::DeliveryQueue for MemQueue {
+    fn due(
+        &self,
+        now_ms: u64,
+        limit: usize,
+        in_flight: BTreeSet<u64>,
+    ) -> shipsim_system::transport::BoxFuture<'_, Vec<shipsim_system::webhook::Outgoing>> {
+        use shipsim_system::store::Delivery;
+        let deliveries = self.deliveries.lock().expect("queue lock");
+        let due = deliveries
+            .iter()
+            .filter(|(seq, _)| !in_flight.contains(seq))
+            .filter_map(|(seq, delivery)| match delivery {
+                Delivery::Pending {
+                    attempts,
+                    next_attempt_at_ms,
+                } if *next_attempt_at_ms <= now_ms => Some(shipsim_system::webhook::Outgoing {
+                    seq: *seq,
+                    event_id: format!("evt_{seq}"),
+                    url: "http://receiver/webhooks/merchant-0".into(),
+                    secret: "whsec".into(),
+                    previous_secret: None,
+                    rotation: None,
+                    body: bytes::Bytes::from(format!(r#"{{"seq":{seq}}}"#)),
+                    attempts: *attempts,
+                    first_due_at_ms: SENDER_BASE_MS,
+                }),
+                _ => None,
+            })
+            .take(limit)
+            .collect();
+        Box::pin(std::future::ready(due))
+    }
+
+    fn settle(
+        &self,
+        seq: u64,
+        result: shipsim_system::webhook::DeliveryResult,
+    ) -> shipsim_system::transport::BoxFuture<'_, ()> {
+        self.deliveries
+            .lock()
+            .expect("queue lock")
+            .insert(seq, result.delivery());
+        self.results
+            .lock()
+            .expect("results lock")
+            .push((seq, result));
+        if let Some(signal) = &self.signal {
+            signal.send_modify(|version| *version += 1);
+        }
+        Box::pin(std::future::ready(()))
+    }
+
+    fn next_due_ms(
+        &self,
+        in_flight: BTreeSet<u64>,
+    ) -> shipsim_system::transport::BoxFuture<'_, Option<u64>> {
+        use shipsim_system::store::Delivery;
+        let next = self
+            .deliveries
+            .lock()
+            .expect("queue lock")
+            .iter()
+            .filter(|(seq, _)| !in_flight.contains(seq))
+            .filter_map(|(_, delivery)| match delivery {
+                Delivery::Pending {
+                    next_attempt_at_ms, ..
+                } => Some(*next_attempt_at_ms),
+                _ => None,
+            })
+            .min();
+        Box::pin(std::future::ready(next))
+    }
+
+    fn changes(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        self.signal
+            .as_ref()
+            .map(tokio::sync::watch::Sender::subscribe)
+    }
+}
+
+/// A merchant's endpoint for the sender cases: it answers `status` (0: refuses the
+/// connection) `hold_ms` after each request, and keeps when each request arrived (ms since
+/// `start`) and the event it carried.
+struct TimedEndpoint {
+    start: tokio::time::Instant,
+    status: u16,
+    hold_ms: u64,
+    arrivals: std::sync::Mutex<Vec<(u64, String)>>,
+}
+
+impl TimedEndpoint {
+    fn new(start: tokio::time::Instant, status: u16, hold_ms: u64) -> Self {
+        TimedEndpoint {
+            start,
+            status,
+            hold_ms,
+            arrivals: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+}
+
+impl shipsim_system::transport::Transport for TimedEndpoint {
+    fn send(
+        &self,
+        request: shipsim_system::transport::HttpRequest,
+    ) -> shipsim_system::transport::BoxFuture<
+        '_,
+        Result<shipsim_system::transport::HttpResponse, shipsim_system::transport::TransportError>,
+    > {
+        let at_ms = u64::try_from(self.start.elapsed().as_millis()).expect("short runs");
+        self.arrivals
+            .lock()
+            .expect("arrivals lock")
+            .push((at_ms, String::from_utf8_lossy(request.body()).into_owned()));
+        let (hold, status) = (std::time::Duration::from_millis(self.hold_ms), self.status);
+        Box::pin(async move {
+            tokio::time::sleep(hold).await;
+            if status == 0 {
+                return Err(shipsim_system::transport::TransportError::Connect(
+                    "the endpoint is down".into(),
+                ));
+            }
+            Ok(http::Response::builder()
+                .status(status)
+                .body(bytes::Bytes::new())
+                .expect("a response"))
+        })
+    }
+}
+
+/// A paused runtime for the sender cases.
+fn paused_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .expect("a runtime")
+}
+
+#[test]
+#[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
+fn a_delivery_held_for_a_slot_leaves_when_one_frees() {
+    use shipsim_system::webhook::SenderConfig;
+
+    // README, "Webhooks" (retry schedule, wake-ups): a sender whose queue signals its
+    // changes sleeps until the next due time, a change or a finished delivery. With every
+    // slot busy it has nothing to look for: the delivery it holds back leaves when a
+    // delivery ends, on that millisecond (the one-look-per-poll rule counts from its last
+    // look, made when it found its slots full). Driven in process on a paused runtime: one
+    // event more than the sender's slots, all due at once, a receiver that holds each
+    // request `hold_ms` before answering 200; judged from the times the requests reached
+    // the wire.
+    let config = SenderConfig::DEFAULT;
+    let events = u64::try_from(config.concurrency).expect("a few slots") + 1;
+    // Holds shorter than the attempt timeout (500 ms): every answer is a 200.
+    for hold_ms in [45, 110, 310, 470] {
+        let arrivals = paused_runtime().block_on(async {
+            let start = tokio::time::Instant::now();
+            let queue = std::sync::Arc::new(MemQueue::new(true));
+            for seq in 1..=events {
+                queue.commit(seq, SENDER_BASE_MS);
+            }
+            let endpoint = std::sync::Arc::new(TimedEndpoint::new(start, 200, hold_ms));
+            let sender = tokio::spawn(shipsim_system::webhook::run_sender(
+                "outbox",
+                queue,
+                endpoint.clone(),
+                std::sync::Arc::new(PausedClock {
+                    origin: start,
+                    base_ms: SENDER_BASE_MS,
+                }),
+                shipsim_system::seed::Seed(2),
+                config,
+                std::sync::Arc::new(shipsim_system::observe::NoopObserver),
+            ));
+            tokio::time::sleep(std::time::Duration::from_millis(hold_ms * 3 + 100)).await;
+            sender.abort();
+            endpoint.arrivals.lock().expect("arrivals lock").clone()
+        });
+        let times: Vec<u64> = arrivals.iter().map(|(at_ms, _)| *at_ms).collect();
+        let first_ms = times.first().copied().unwrap_or_default();
+        let mut wanted = vec![first_ms; config.concurrency];
+        wanted.push(first_ms + hold_ms);
+        assert_eq!(
+            times, wanted,
+            "with {} slots and {events} events due at once, a receiver answering after {hold_ms} ms: the requests reached the wire at these ms; the one held for a slot must leave when the first answer frees one, {hold_ms} ms after the first ones: {arrivals:?}",
+            config.concurrency
+        );
+    }
+}
+
+#[test]
+#[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
+fn the_clients_report_of_an_advertised_allowance_is_the_wires() {
+    use shipsim_system::api::{CreateOrderRequest, HEADER_RATE_REMAINING, HEADER_RATE_RESET};
+    use shipsim_system::client::{
+        AttemptOutcome, KeyPlacement, RetryPolicy, ShipClient, ShipClientConfig,
+    };
+
+    // What the shipped client reports of the allowance a response advertised
+    // (`AttemptOutcome::Response::advertised`, and its reading `spent_until_unix_s`: the
+    // unix second a spent allowance comes back, only when `X-RateLimit-Remaining` said 0) is
+    // what the wire carried. The `ShipClient` against the reference service served in
+    // process with a rate limit of 2 (1 per second): two writes admitted (remaining 1, then
+    // 0), then refused with 429 (remaining 0); on clocks at the start, the middle and the
+    // last millisecond of a second, so the advertised reset differs.
+    for now_ms in [1_767_225_600_000, 1_767_225_600_500, 1_767_225_600_999] {
+        let clock = std::sync::Arc::new(Settable(std::sync::atomic::AtomicU64::new(now_ms)));
+        let wire = std::sync::Arc::new(InProcess {
+            router: service_in_process(
+                clock.clone(),
+                Some(shipsim_system::service::RateLimit {
+                    burst: 2,
+                    per_second: 1,
+                }),
+                std::sync::Arc::new(shipsim_system::store::MemoryStore::new()),
+            ),
+            carried: std::sync::Mutex::new(Vec::new()),
+        });
+        let mut policy = RetryPolicy::new(1_000, 10_000);
+        policy.attempt_count_max = 1;
+        let client = ShipClient::new(
+            wire.clone(),
+            clock.clone(),
+            shipsim_system::seed::Seed(4),
+            ShipClientConfig {
+                base_url: "http://service".into(),
+                api_key: "sk_test".into(),
+                policy,
+                bugs: BugSet::none(),
+            },
+        );
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .expect("a runtime");
+        let request = CreateOrderRequest {
+            reference: "ref-allowance".into(),
+            items: vec![shipsim_system::api::OrderItem {
+                sku: "SKU-1".into(),
+                quantity: 1,
+            }],
+            ship_to: new_order("unused").ship_to,
+            idempotency_key: None,
+        };
+        let mut reports = Vec::new();
+        for index in 0..4 {
+            let report = runtime.block_on(client.create_order(
+                &request,
+                &format!("allowance-{index}"),
+                KeyPlacement::Header,
+            ));
+            reports.push(report);
+        }
+        let carried = wire.carried.lock().expect("wire lock");
+        assert_eq!(carried.len(), reports.len(), "one attempt per write");
+        let mut spent_seen = 0;
+        for (index, ((_, _, status, answer_headers, _), report)) in
+            carried.iter().zip(&reports).enumerate()
+        {
+            let raw = |name: &str| {
+                answer_headers
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string)
+            };
+            let (remaining, reset) = (raw(HEADER_RATE_REMAINING), raw(HEADER_RATE_RESET));
+            let number = |v: &Option<String>| v.as_deref().and_then(|v| v.parse::<u64>().ok());
+            let wanted = (number(&remaining) == Some(0))
+                .then(|| number(&reset))
+                .flatten();
+            spent_seen += usize::from(wanted.is_some());
+            let [attempt] = report.attempts.as_slice() else {
+                panic!(
+                    "write {index} made {} attempts, not one",
+                    report.attempts.len()
+                );
+            };
+            let AttemptOutcome::Response {
+                status: said_status,
+                advertised,
+                ..
+            } = &attempt.outcome
+            else {
+                panic!(
+                    "write {index} was answered {status}, reported as {:?}",
+                    attempt.outcome
+                );
+            };
+            assert_eq!(said_status, status, "write {index}: the status reported");
+            assert_eq!(
+                (&advertised.remaining, &advertised.reset),
+                (&remaining, &reset),
+                "write {index} (at {now_ms}, answered {status}): the client reported the advertised allowance as (remaining, reset) = ({:?}, {:?}); the wire carried ({remaining:?}, {reset:?})",
+                advertised.remaining,
+                advertised.reset
+            );
+            assert_eq!(
+                advertised.spent_until_unix_s(),
+                wanted,
+                "write {index} (at {now_ms}, answered {status}, X-RateLimit-Remaining {remaining:?}, X-RateLimit-Reset {reset:?}): the client read the allowance as spent until {:?}",
+                advertised.spent_until_unix_s()
+            );
+        }
+        assert_eq!(
+            spent_seen, 3,
+            "at {now_ms}: a burst of 2 spent by the second write, then two refusals, each advertising remaining 0"
+        );
+    }
+}
+
+#[test]
+#[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
+fn a_woken_sender_takes_commits_in_batches_one_look_per_poll() {
+    use shipsim_system::webhook::SenderConfig;
+
+    // README, "Webhooks" (retry schedule, wake-ups): a sender whose queue signals its
+    // commits sleeps until a commit, a due time or a finished delivery, "looking at most
+    // once per poll", so a stream of commits is taken in batches and each commit's first
+    // attempt leaves at most one poll after it. Driven in process on a paused runtime:
+    // events committed one every `every_ms` (from 3 ms, never on a poll's millisecond; at
+    // most `concurrency` in any poll, so no slot is ever busy when a look comes), a receiver
+    // that answers 200 at once; judged from the times the requests reached the wire: each
+    // within `poll_ms` of its commit, and two sends at different instants at least
+    // `poll_ms` apart.
+    let config = SenderConfig::DEFAULT;
+    for (events, every_ms) in [(20_u64, 5_u64), (12, 7), (8, 13)] {
+        let (arrivals, committed) = paused_runtime().block_on(async {
+            let start = tokio::time::Instant::now();
+            let queue = std::sync::Arc::new(MemQueue::new(true));
+            let endpoint = std::sync::Arc::new(TimedEndpoint::new(start, 200, 0));
+            let sender = tokio::spawn(shipsim_system::webhook::run_sender(
+                "outbox",
+                queue.clone(),
+                endpoint.clone(),
+                std::sync::Arc::new(PausedClock {
+                    origin: start,
+                    base_ms: SENDER_BASE_MS,
+                }),
+                shipsim_system::seed::Seed(3),
+                config,
+                std::sync::Arc::new(shipsim_system::observe::NoopObserver),
+            ));
+            let mut committed = std::collections::BTreeMap::new();
+            tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+            for seq in 1..=events {
+                let at_ms = u64::try_from(start.elapsed().as_millis()).expect("short runs");
+                queue.commit(seq, SENDER_BASE_MS + at_ms);
+                committed.insert(format!(r#"{{"seq":{seq}}}"#), at_ms);
+                tokio::time::sleep(std::time::Duration::from_millis(every_ms)).await;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10 * config.poll_ms)).await;
+            sender.abort();
+            let arrivals = endpoint.arrivals.lock().expect("arrivals lock").clone();
+            (arrivals, committed)
+        });
+        let case = format!("{events} events committed {every_ms} ms apart");
+        assert_eq!(
+            arrivals.len(),
+            committed.len(),
+            "{case}: one delivery each: {arrivals:?}"
+        );
+        for (at_ms, body) in &arrivals {
+            let commit_ms = committed[body];
+            assert!(
+                *at_ms <= commit_ms + config.poll_ms,
+                "{case}: {body}, committed at {commit_ms} ms, first reached the wire at {at_ms} ms, more than one poll ({} ms) later",
+                config.poll_ms
+            );
+        }
+        let instants: BTreeSet<u64> = arrivals.iter().map(|(at_ms, _)| *at_ms).collect();
+        let instants: Vec<u64> = instants.into_iter().collect();
+        for pair in instants.windows(2) {
+            assert!(
+                pair[1] - pair[0] >= config.poll_ms,
+                "{case}: the sender sent at {} ms and again at {} ms, two looks less than one poll ({} ms) apart: {arrivals:?}",
+                pair[0],
+                pair[1],
+                config.poll_ms
+            );
+        }
+    }
+}
+
+#[test]
+#[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
+fn live_modes_schedule_tries_for_72_hours_then_dead_letters() {
+    use shipsim_system::webhook::{DeliveryResult, SenderConfig};
+
+    // README, "Webhooks", "Retry schedule": live mode retries for a receiver that is down
+    // for hours, with full-jitter backoff from 1 s doubling to a 1 h cap, for 72 hours after
+    // the event, at most 500 attempts; the last attempt is made at the 72 h horizon, then
+    // the event is dead-lettered. The simulation runs its own schedule (no horizon), so no
+    // simulated run reaches this one. Driven in process: `SenderConfig::LIVE` (polling every
+    // minute instead of 250 ms, which only makes it cheaper) against an endpoint that refuses
+    // every connection, on a paused runtime for 73 h; judged from the attempts on the wire
+    // and the one dead letter.
+    const HOUR_MS: u64 = 3_600_000;
+    let config = SenderConfig {
+        poll_ms: 60_000,
+        ..SenderConfig::LIVE
+    };
+    let (arrivals, results) = paused_runtime().block_on(async {
+        let start = tokio::time::Instant::now();
+        let queue = std::sync::Arc::new(MemQueue::new(false));
+        queue.commit(1, SENDER_BASE_MS);
+        let endpoint = std::sync::Arc::new(TimedEndpoint::new(start, 0, 0));
+        let sender = tokio::spawn(shipsim_system::webhook::run_sender(
+            "outbox",
+            queue.clone(),
+            endpoint.clone(),
+            std::sync::Arc::new(PausedClock {
+                origin: start,
+                base_ms: SENDER_BASE_MS,
+            }),
+            shipsim_system::seed::Seed(4),
+            config,
+            std::sync::Arc::new(shipsim_system::observe::NoopObserver),
+        ));
+        tokio::time::sleep(std::time::Duration::from_millis(73 * HOUR_MS)).await;
+        sender.abort();
+        let arrivals = endpoint.arrivals.lock().expect("arrivals lock").clone();
+        let results = queue.results.lock().expect("results lock").clone();
+        (arrivals, results)
+    });
+    let times: Vec<u64> = arrivals.iter().map(|(at_ms, _)| *at_ms).collect();
+    let (Some(&first_ms), Some(&last_ms)) = (times.first(), times.last()) else {
+        panic!("live mode's sender never tried the event");
+    };
+    assert!(
+        first_ms <= config.poll_ms,
+        "the first attempt left at {first_ms} ms, more than one poll after the event fell due"
+    );
+    assert!(
+        (72 * HOUR_MS..=72 * HOUR_MS + config.poll_ms).contains(&last_ms),
+        "live mode's last attempt of an event whose receiver never came back left {last_ms} ms after it fell due, not at the 72 h horizon ({} ms), within a poll: {} attempts",
+        72 * HOUR_MS,
+        times.len()
+    );
+    assert!(
+        (2..=config.attempt_count_max as usize).contains(&times.len()),
+        "{} attempts in 72 h (at most {})",
+        times.len(),
+        config.attempt_count_max
+    );
+    for (retry, pair) in times.windows(2).enumerate() {
+        let cap_ms = jitter_cap_ms(
+            u32::try_from(retry).expect("bounded attempts"),
+            config.backoff_ms_base,
+            config.backoff_ms_max,
+        );
+        assert!(
+            pair[1] - pair[0] <= cap_ms + config.poll_ms,
+            "retry {} left {} ms after the attempt before it, past its backoff cap ({cap_ms} ms) and a poll",
+            retry + 1,
+            pair[1] - pair[0]
+        );
+    }
+    let dead: Vec<_> = results
+        .iter()
+        .filter(|(_, r)| matches!(r, DeliveryResult::DeadLetter { .. }))
+        .collect();
+    assert!(
+        dead.len() == 1 && matches!(results.last(), Some((_, DeliveryResult::DeadLetter { .. }))),
+        "the event is dead-lettered once, after its last attempt: {} dead letter(s), last result {:?}",
+        dead.len(),
+        results.last()
+    );
+}
+
+#[test]
+#[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
+fn the_receivers_counts_and_record_are_its_answers() {
+    use shipsim_system::api::{ShipmentStatus, WebhookEvent};
+    use shipsim_system::receiver::{ReceiverConfig, ReceiverDeps, ReceiverLedger};
+
+    // The merchants' receiver (receiver.rs; README, "Webhooks"): a duplicate delivery is
+    // acknowledged `200 {"duplicate": true}` and changes nothing, a delivery whose signature
+    // is forged, stale or missing is refused with a 4xx, and the merchant's record of a
+    // shipment only moves forward (an event of the same or a lower rank is taken in, not
+    // applied). What the report prints of it, "duplicates absorbed" and "rejected"
+    // (`ReceiverLedger::absorbed`), must count exactly the answers that said so on the wire.
+    // Driven in process on a clock the test sets, through a table of deliveries about one
+    // shipment.
+    #[derive(Clone, Copy, Debug)]
+    enum Signed {
+        Good,
+        Forged,
+        Stale,
+        Missing,
+    }
+    let now_ms: u64 = 1_767_225_600_000;
+    let clock = std::sync::Arc::new(Settable(std::sync::atomic::AtomicU64::new(now_ms)));
+    let ledger = std::sync::Arc::new(ReceiverLedger::new());
+    let router = shipsim_system::receiver::router(
+        ReceiverConfig {
+            secrets: [("merchant-0".to_string(), "whsec_merchant".to_string())].into(),
+            rotations: std::collections::BTreeMap::new(),
+            tolerance_s: shipsim_system::webhook::TOLERANCE_S_DEFAULT,
+            store_latency_ms: (0, 0),
+            bugs: BugSet::none(),
+        },
+        ReceiverDeps {
+            clock: clock.clone(),
+            ledger: ledger.clone(),
+            observer: std::sync::Arc::new(shipsim_system::observe::NoopObserver),
+            seed: shipsim_system::seed::Seed(9),
+            boot: 0,
+        },
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("a runtime");
+    use ShipmentStatus::{Delivered, InTransit, LabelPurchased};
+    use Signed::{Forged, Good, Missing, Stale};
+    // (event id, status it announces, how it is signed, whether it is applied: moves the
+    // merchant's record forward)
+    let deliveries = [
+        ("evt_1", LabelPurchased, Good),
+        ("evt_1", LabelPurchased, Good),
+        ("evt_2", InTransit, Forged),
+        ("evt_2", InTransit, Good),
+        ("evt_3", InTransit, Good),
+        ("evt_4", LabelPurchased, Good),
+        ("evt_5", Delivered, Stale),
+        ("evt_2", InTransit, Good),
+        ("evt_6", Delivered, Missing),
+        ("evt_6", Delivered, Good),
+        ("evt_1", LabelPurchased, Good),
+    ];
+    let (mut duplicates, mut refused) = (0_u64, 0_u64);
+    let mut taken: Vec<&str> = Vec::new();
+    for (index, (event_id, status, signed)) in deliveries.into_iter().enumerate() {
+        clock.0.store(
+            now_ms + 1_000 * index as u64,
+            std::sync::atomic::Ordering::SeqCst,
+        );
+        let at_ms = now_ms + 1_000 * index as u64;
+        let body = serde_json::to_vec(&WebhookEvent {
+            event_id: event_id.into(),
+            event_type: "shipment.tracking_update".into(),
+            created_at_ms: at_ms,
+            order_id: "ord_1".into(),
+            shipment_id: Some("shp_1".into()),
+            status: Some(status),
+            sequence: 1 + index as u64,
+        })
+        .expect("an event serialises");
+        let signature = match signed {
+            Good => Some(shipsim_system::webhook::sign(
+                "whsec_merchant",
+                at_ms / 1_000,
+                &body,
+            )),
+            Forged => Some(shipsim_system::webhook::sign(
+                "whsec_other",
+                at_ms / 1_000,
+                &body,
+            )),
+            Stale => Some(shipsim_system::webhook::sign(
+                "whsec_merchant",
+                at_ms / 1_000 - shipsim_system::webhook::TOLERANCE_S_DEFAULT - 1,
+                &body,
+            )),
+            Missing => None,
+        };
+        let headers: Vec<(&str, &str)> = signature
+            .as_deref()
+            .map(|s| (shipsim_system::webhook::HEADER_SIGNATURE, s))
+            .into_iter()
+            .collect();
+        let (status_code, answer, _) = runtime.block_on(call(
+            &router,
+            "POST",
+            "/webhooks/merchant-0",
+            &headers,
+            body,
+        ));
+        let first_time = !taken.contains(&event_id);
+        let case = format!("delivery {index} ({event_id}, {status:?}, signed {signed:?})");
+        match signed {
+            Good => {
+                assert_eq!(
+                    (status_code, answer["duplicate"].as_bool()),
+                    (200, Some(!first_time)),
+                    "{case} was answered {status_code} {answer}"
+                );
+                if first_time {
+                    taken.push(event_id);
+                }
+                duplicates += u64::from(!first_time);
+            }
+            Forged | Stale | Missing => {
+                assert!(
+                    (400..500).contains(&status_code),
+                    "{case} was answered {status_code} {answer}, not refused"
+                );
+                refused += 1;
+            }
+        }
+    }
+    assert_eq!(
+        ledger.absorbed(),
+        (duplicates, refused),
+        "the receiver's counts (duplicates absorbed, rejected) against its answers on the wire"
+    );
+    let effects = ledger.effects();
+    let acted: Vec<(&str, bool)> = effects
+        .iter()
+        .map(|e| (e.event_id.as_str(), e.advanced))
+        .collect();
+    assert_eq!(
+        acted,
+        [
+            ("evt_1", true),
+            ("evt_2", true),
+            ("evt_3", false),
+            ("evt_4", false),
+            ("evt_6", true),
+        ],
+        "the merchant acted once on each event it took in, moving its record of shp_1 only forward (label_purchased, in_transit, delivered); an event of the same or a lower rank taken in, not applied"
+    );
+}
+
+/// The README's backoff cap before retry `retry` (0 for the first retry): `base * 2^retry`,
+/// at most `max`. Computed here, not by the client's own `backoff_cap_ms`, so that the
+/// cases judge the client against the rule rather than against itself.
+fn jitter_cap_ms(retry: u32, base_ms: u64, max_ms: u64) -> u64 {
+    let factor = 1_u64.checked_shl(retry.min(62)).unwrap_or(u64::MAX);
+    base_ms.saturating_mul(factor).min(max_ms)
+}
+
+/// A server for the retry cases: answers from a script (status and `Retry-After`), then
+/// `201`; keeps when each request arrived (ms on tokio's paused clock since `start`).
+struct ScriptedServer {
+    start: tokio::time::Instant,
+    script: std::sync::Mutex<std::collections::VecDeque<(u16, Option<String>)>>,
+    arrivals: std::sync::Mutex<Vec<u64>>,
+}
+
+impl shipsim_system::transport::Transport for ScriptedServer {
+    fn send(
+        &self,
+        _request: shipsim_system::transport::HttpRequest,
+    ) -> shipsim_system::transport::BoxFuture<
+        '_,
+        Result<shipsim_system::transport::HttpResponse, shipsim_system::transport::TransportError>,
+    > {
+        self.arrivals
+            .lock()
+            .expect("arrivals lock")
+            .push(u64::try_from(self.start.elapsed().as_millis()).expect("short runs"));
+        let (status, retry_after) = self
+            .script
+            .lock()
+            .expect("script lock")
+            .pop_front()
+            .unwrap_or((201, None));
+        let mut answer = http::Response::builder().status(status);
+        if let Some(value) = retry_after {
+            answer = answer.header(http::header::RETRY_AFTER, value);
+        }
+        let answer = answer.body(bytes::Bytes::new()).expect("a response");
+        Box::pin(async move { Ok(answer) })
+    }
+}
+
+/// Runs one call of a `Retrier` with `policy` and `seed` against a [`ScriptedServer`]
+/// answering `script`, on a paused runtime whose clock reads [`SENDER_BASE_MS`] at zero;
+/// hands back the arrival times of its attempts and how the call ended.
+fn retried_call(
+    policy: shipsim_system::client::RetryPolicy,
+    seed: u64,
+    script: Vec<(u16, Option<String>)>,
+) -> (Vec<u64>, Result<u16, shipsim_system::client::ClientError>) {
+    paused_runtime().block_on(async {
+        let start = tokio::time::Instant::now();
+        let server = std::sync::Arc::new(ScriptedServer {
+            start,
+            script: std::sync::Mutex::new(script.into()),
+            arrivals: std::sync::Mutex::new(Vec::new()),
+        });
+        let retrier = shipsim_system::client::Retrier::new(
+            server.clone(),
+            std::sync::Arc::new(PausedClock {
+                origin: start,
+                base_ms: SENDER_BASE_MS,
+            }),
+            shipsim_system::seed::Seed(seed),
+            policy,
+            BugSet::none(),
+        );
+        let report = retrier
+            .call(|_| {
+                http::Request::post("http://service/v1/orders")
+                    .header(shipsim_system::api::HEADER_IDEMPOTENCY_KEY, "order-1")
+                    .body(bytes::Bytes::new())
+                    .expect("a request")
+            })
+            .await;
+        let arrivals = server.arrivals.lock().expect("arrivals lock").clone();
+        (arrivals, report.result.map(|r| r.status().as_u16()))
+    })
+}
+
+#[test]
+#[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
+fn the_retry_loop_waits_what_the_wire_asked_and_no_more() {
+    use shipsim_system::client::{ClientError, RetryPolicy, http_date};
+
+    // README, "The merchant client" (and the carrier client, which shares the loop): between
+    // attempts a full-jitter backoff, never less than the server's `Retry-After` (seconds
+    // or an HTTP date, read with the client's own clock; a date in the past or a value that
+    // is neither asks for nothing; at most an hour), and no wait that would end past the
+    // deadline: the client gives up at once instead. The shipped retry loop against a
+    // scripted server on a paused runtime; judged from the times its attempts reached the
+    // wire. The simulation's servers send `Retry-After` on the whole second and rarely on the
+    // deadline, so these edges are driven here.
+    let policy = RetryPolicy {
+        attempt_count_max: 3,
+        backoff_ms_base: 100,
+        backoff_ms_max: 400,
+        ..RetryPolicy::new(1_000, 10_000)
+    };
+    let cap_ms = jitter_cap_ms(0, policy.backoff_ms_base, policy.backoff_ms_max);
+    let at = |offset_ms: i64| http_date(SENDER_BASE_MS.saturating_add_signed(offset_ms));
+    // (first answer, its Retry-After, the gap to the second attempt: Some((least, most)),
+    // or None when the client must give up after the one attempt)
+    type Row = (u16, Option<String>, Option<(u64, u64)>);
+    let rows: Vec<Row> = vec![
+        (503, Some("2".into()), Some((2_000, 2_000))),
+        (429, Some(" 3 ".into()), Some((3_000, 3_000))),
+        (409, Some("1".into()), Some((1_000, 1_000))),
+        (503, Some(at(3_000)), Some((3_000, 3_000))),
+        (429, Some(at(7_000)), Some((7_000, 7_000))),
+        (503, Some(at(-5_000)), Some((0, cap_ms))),
+        (
+            503,
+            Some("Sun, 06 Nov 1994 08:49:37 GMT".into()),
+            Some((0, cap_ms)),
+        ),
+        (503, Some("soon".into()), Some((0, cap_ms))),
+        (503, Some("-1".into()), Some((0, cap_ms))),
+        (503, Some(String::new()), Some((0, cap_ms))),
+        (503, None, Some((0, cap_ms))),
+        (503, Some("9".into()), Some((9_000, 9_000))),
+        (503, Some("10".into()), None),
+        (503, Some(at(10_000)), None),
+        (503, Some("7200".into()), None),
+    ];
+    for (status, retry_after, gap) in rows {
+        let (arrivals, result) = retried_call(policy, 1, vec![(status, retry_after.clone())]);
+        let case = format!("a {status} with Retry-After {retry_after:?}");
+        match gap {
+            Some((least, most)) => {
+                assert_eq!(
+                    result.as_ref().ok(),
+                    Some(&201),
+                    "{case}: the call ended {result:?} after attempts at {arrivals:?} ms"
+                );
+                let waited = arrivals[1] - arrivals[0];
+                assert!(
+                    (least..=most).contains(&waited),
+                    "{case}: the second attempt reached the wire {waited} ms after the first, not within [{least}, {most}] ms"
+                );
+            }
+            None => assert!(
+                arrivals.len() == 1
+                    && matches!(
+                        result,
+                        Err(ClientError::DeadlineExceeded { attempts: 1, .. })
+                    ),
+                "{case} asks for a wait that ends at or past the 10 s deadline: the client must give up after the one attempt, as deadline exceeded; attempts at {arrivals:?} ms, ended {result:?}"
+            ),
+        }
+    }
+
+    // Full jitter: the waits before retry n (no Retry-After) stay within the cap
+    // min(max, base * 2^n) and spread over it, across seeds.
+    let policy = RetryPolicy {
+        attempt_count_max: 5,
+        ..policy
+    };
+    let mut gaps: std::collections::BTreeMap<u32, Vec<u64>> = Default::default();
+    for seed in 1..=40 {
+        let (arrivals, result) = retried_call(policy, seed, vec![(503, None); 4]);
+        assert_eq!(result.as_ref().ok(), Some(&201), "seed {seed}: {result:?}");
+        for (retry, pair) in arrivals.windows(2).enumerate() {
+            gaps.entry(u32::try_from(retry).expect("few retries"))
+                .or_default()
+                .push(pair[1] - pair[0]);
+        }
+    }
+    for (retry, waits) in &gaps {
+        let cap = jitter_cap_ms(*retry, policy.backoff_ms_base, policy.backoff_ms_max);
+        let (least, most) = (
+            waits.iter().min().copied().unwrap_or_default(),
+            waits.iter().max().copied().unwrap_or_default(),
+        );
+        assert!(
+            most <= cap && least < cap / 4 && most > cap * 3 / 4,
+            "the waits before retry {} over 40 seeds ranged over [{least}, {most}] ms: full jitter spreads them over [0, {cap}] ms",
+            retry + 1
+        );
+    }
+}
+
+/// A server for the limiter case: answers 201 with the `X-RateLimit-Remaining` and
+/// `X-RateLimit-Reset` of its script (then none), and keeps when each request arrived (ms
+/// on tokio's paused clock since `start`).
+struct AllowanceServer {
+    start: tokio::time::Instant,
+    script: std::sync::Mutex<std::collections::VecDeque<(String, String)>>,
+    arrivals: std::sync::Mutex<Vec<u64>>,
+}
+
+impl shipsim_system::transport::Transport for AllowanceServer {
+    fn send(
+        &self,
+        _request: shipsim_system::transport::HttpRequest,
+    ) -> shipsim_system::transport::BoxFuture<
+        '_,
+        Result<shipsim_system::transport::HttpResponse, shipsim_system::transport::TransportError>,
+    > {
+        self.arrivals
+            .lock()
+            .expect("arrivals lock")
+            .push(u64::try_from(self.start.elapsed().as_millis()).expect("short runs"));
+        let mut answer = http::Response::builder().status(201);
+        if let Some((remaining, reset)) = self.script.lock().expect("script lock").pop_front() {
+            answer = answer
+                .header(shipsim_system::api::HEADER_RATE_REMAINING, remaining)
+                .header(shipsim_system::api::HEADER_RATE_RESET, reset);
+        }
+        let answer = answer.body(bytes::Bytes::new()).expect("a response");
+        Box::pin(async move { Ok(answer) })
+    }
+}
+
+#[test]
+#[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
+fn the_clients_limiter_paces_and_holds_to_the_advertised_reset() {
+    use shipsim_system::client::{ClientError, ClientRateLimit, Retrier, RetryPolicy};
+
+    // README, "The merchant client": with a rate limit of its own the client admits its
+    // burst, then paces at its rate; adaptive, it also holds every send while the server
+    // said its allowance is spent (`X-RateLimit-Remaining: 0`) until the advertised
+    // `X-RateLimit-Reset` (read with the client's clock), and a hold that would end past the
+    // deadline gives up without sending. The shared retry loop against a server that
+    // advertises its allowance, on a paused runtime whose clock is on a whole second at
+    // zero; judged from the times the requests reached the wire.
+    let base_s = SENDER_BASE_MS / 1_000;
+    // (first answer's Remaining and Reset, adaptive, when the next operation's request must
+    // reach the wire: Some(ms) or None when it must give up unsent)
+    type Row = (String, String, bool, Option<u64>);
+    let rows: Vec<Row> = vec![
+        ("0".into(), (base_s + 2).to_string(), true, Some(2_000)),
+        ("0".into(), (base_s + 1).to_string(), true, Some(1_000)),
+        (" 0 ".into(), (base_s + 3).to_string(), true, Some(3_000)),
+        ("0".into(), base_s.to_string(), true, Some(0)),
+        ("0".into(), (base_s - 5).to_string(), true, Some(0)),
+        ("1".into(), (base_s + 5).to_string(), true, Some(0)),
+        ("0".into(), "soon".into(), true, Some(0)),
+        ("0".into(), (base_s + 2).to_string(), false, Some(0)),
+        ("0".into(), (base_s + 12).to_string(), true, None),
+    ];
+    let policy = |adaptive| RetryPolicy {
+        rate_limit: Some(ClientRateLimit {
+            burst: 5,
+            per_second: 5,
+            adaptive,
+        }),
+        ..RetryPolicy::new(1_000, 10_000)
+    };
+    let run = |policy: RetryPolicy, script: Vec<(String, String)>, calls: usize| {
+        paused_runtime().block_on(async {
+            let start = tokio::time::Instant::now();
+            let server = std::sync::Arc::new(AllowanceServer {
+                start,
+                script: std::sync::Mutex::new(script.into()),
+                arrivals: std::sync::Mutex::new(Vec::new()),
+            });
+            let retrier = Retrier::new(
+                server.clone(),
+                std::sync::Arc::new(PausedClock {
+                    origin: start,
+                    base_ms: SENDER_BASE_MS,
+                }),
+                shipsim_system::seed::Seed(6),
+                policy,
+                BugSet::none(),
+            );
+            let mut results = Vec::new();
+            for _ in 0..calls {
+                let report = retrier
+                    .call(|_| {
+                        http::Request::get("http://service/v1/orders/ord_1")
+                            .body(bytes::Bytes::new())
+                            .expect("a request")
+                    })
+                    .await;
+                results.push(report.result.map(|r| r.status().as_u16()));
+            }
+            let arrivals = server.arrivals.lock().expect("arrivals lock").clone();
+            (arrivals, results)
+        })
+    };
+    for (remaining, reset, adaptive, next) in rows {
+        let (arrivals, results) = run(
+            policy(adaptive),
+            vec![(remaining.clone(), reset.clone())],
+            2,
+        );
+        let case = format!(
+            "after an answer advertising Remaining {remaining:?} and Reset {reset:?} (now {base_s}), adaptive {adaptive}"
+        );
+        match next {
+            Some(at_ms) => assert_eq!(
+                arrivals,
+                [0, at_ms],
+                "{case}: the requests reached the wire at {arrivals:?} ms, not at [0, {at_ms}]; results {results:?}"
+            ),
+            None => assert!(
+                arrivals == [0]
+                    && matches!(
+                        results[1],
+                        Err(ClientError::DeadlineExceeded { attempts: 0, .. })
+                    ),
+                "{case} (past the 10 s deadline): the next operation must give up unsent; requests at {arrivals:?} ms, results {results:?}"
+            ),
+        }
+    }
+    // Pacing: a burst of 2 at 10 per second sends 2 at once, then one every 100 ms.
+    let paced = RetryPolicy {
+        rate_limit: Some(ClientRateLimit {
+            burst: 2,
+            per_second: 10,
+            adaptive: false,
+        }),
+        ..RetryPolicy::new(1_000, 10_000)
+    };
+    let (arrivals, _) = run(paced, Vec::new(), 5);
+    assert_eq!(
+        arrivals,
+        [0, 0, 100, 200, 300],
+        "a client limited to a burst of 2 at 10 per second sent its requests at these ms"
+    );
+}
