@@ -339,10 +339,7 @@ pub(crate) fn scan_timings(view: &WebhookView, tick_ms: u64) -> Vec<ScanTiming> 
             let first = attempts
                 .into_iter()
                 .min_by_key(|d| (d.sent_at_us, d.answered_at_us))?;
-            // A wake-up at `at` with `at + quiet_us >= due_us` and `at < sent`: the first
-            // moment of the sorted list from `due_us - quiet_us` on, if it is before the send.
-            let from = activity.partition_point(|at| *at + quiet_us < due_us);
-            let woken = activity.get(from).is_some_and(|at| *at < first.sent_at_us);
+            let woken = woken_before(&activity, due_us, quiet_us, first.sent_at_us);
             Some(ScanTiming {
                 event_id,
                 kind,
@@ -353,6 +350,14 @@ pub(crate) fn scan_timings(view: &WebhookView, tick_ms: u64) -> Vec<ScanTiming> 
             })
         })
         .collect()
+}
+
+/// Whether `activity` (sorted) holds a wake-up `at` with `at + quiet_us >= due_us` and
+/// `at < sent_us`: one in the `quiet_us` before the due time (or after it) and before the
+/// send. The first moment of the list from `due_us - quiet_us` on decides it.
+fn woken_before(activity: &[u64], due_us: u64, quiet_us: u64, sent_us: u64) -> bool {
+    let from = activity.partition_point(|at| *at + quiet_us < due_us);
+    activity.get(from).is_some_and(|at| *at < sent_us)
 }
 
 /// A scan the carrier scheduled is sent when it falls due (README, "Webhooks", "Wake-ups"):
@@ -940,6 +945,37 @@ mod tests {
     use super::super::testing::{Fixture, assert_one};
     use super::*;
     use crate::scenario::WebhookSettings;
+
+    #[test]
+    fn the_wake_up_search_finds_what_a_scan_of_every_wake_up_finds() {
+        // Proves the binary search over the sorted wake-ups answers as the scan of every
+        // wake-up it replaced, at the edges: a wake-up exactly `quiet_us` before the due
+        // time (counts), one microsecond earlier (does not), one at the send (does not),
+        // none at all, and due times shorter than the quiet span.
+        let lists: [&[u64]; 5] = [
+            &[],
+            &[0],
+            &[10, 20, 30],
+            &[5, 5, 25, 40],
+            &[0, 1, 2, 3, 100],
+        ];
+        for activity in lists {
+            for due_us in 0..50 {
+                for sent_us in 0..50 {
+                    for quiet_us in [0, 1, 7, 15, 60] {
+                        let scanned = activity
+                            .iter()
+                            .any(|at| *at + quiet_us >= due_us && *at < sent_us);
+                        assert_eq!(
+                            woken_before(activity, due_us, quiet_us, sent_us),
+                            scanned,
+                            "{activity:?} due {due_us} quiet {quiet_us} sent {sent_us}"
+                        );
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn body_fields_read_what_a_value_reads() {
