@@ -118,13 +118,8 @@ fn retry_schedule(input: &OracleInput<'_>, view: &WebhookView, found: &mut Vec<V
     let tick_ms = input.scenario.run.tick_ms;
     let mut by_event: BTreeMap<(u64, String), Vec<&super::SignedDelivery>> = BTreeMap::new();
     for delivery in &view.deliveries {
-        let Some(event_id) = serde_json::from_slice::<serde_json::Value>(&delivery.body)
-            .ok()
-            .and_then(|v| {
-                v.get("event_id")
-                    .and_then(|id| id.as_str())
-                    .map(str::to_string)
-            })
+        let Some(event_id) = BodyFields::of(&delivery.body)
+            .and_then(|fields| fields.event_id.as_ref()?.as_str().map(str::to_string))
         else {
             continue;
         };
@@ -193,6 +188,85 @@ fn retry_schedule(input: &OracleInput<'_>, view: &WebhookView, found: &mut Vec<V
     }
 }
 
+/// The fields of a delivered event's body the wire checks read, each as
+/// `serde_json::from_slice::<Value>` and then `get(name)` would give it, read in one pass
+/// without building the body's map (the checks read thousands of bodies a seed, twice:
+/// the oracle and the reachability count). Every value is still parsed as a `Value`, so a
+/// body reads exactly when it parses as one; a repeated key keeps its last value, as a
+/// `Value` map does; a body that is not an object has none of the fields.
+#[derive(Default)]
+struct BodyFields {
+    event_id: Option<serde_json::Value>,
+    kind: Option<serde_json::Value>,
+    occurred_at_ms: Option<serde_json::Value>,
+}
+
+impl BodyFields {
+    /// The fields of `body`; `None` when it does not parse, or is not an object.
+    fn of(body: &[u8]) -> Option<Self> {
+        serde_json::from_slice::<Self>(body).ok()
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for BodyFields {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(BodyFieldsVisitor)
+    }
+}
+
+struct BodyFieldsVisitor;
+
+impl<'de> serde::de::Visitor<'de> for BodyFieldsVisitor {
+    type Value = BodyFields;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<BodyFields, A::Error> {
+        let mut fields = BodyFields::default();
+        while let Some(key) = map.next_key::<BodyKey>()? {
+            let value = map.next_value::<serde_json::Value>()?;
+            match key {
+                BodyKey::EventId => fields.event_id = Some(value),
+                BodyKey::Kind => fields.kind = Some(value),
+                BodyKey::OccurredAtMs => fields.occurred_at_ms = Some(value),
+                BodyKey::Other => {}
+            }
+        }
+        Ok(fields)
+    }
+}
+
+/// A key of a delivered body, told apart without allocating it.
+enum BodyKey {
+    EventId,
+    Kind,
+    OccurredAtMs,
+    Other,
+}
+
+impl<'de> serde::Deserialize<'de> for BodyKey {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl serde::de::Visitor<'_> for KeyVisitor {
+            type Value = BodyKey;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string key")
+            }
+            fn visit_str<E: serde::de::Error>(self, key: &str) -> Result<BodyKey, E> {
+                Ok(match key {
+                    "event_id" => BodyKey::EventId,
+                    "kind" => BodyKey::Kind,
+                    "occurred_at_ms" => BodyKey::OccurredAtMs,
+                    _ => BodyKey::Other,
+                })
+            }
+        }
+        deserializer.deserialize_str(KeyVisitor)
+    }
+}
+
 /// One tracking event's first attempt on the carrier's wire, against the time it fell due.
 #[derive(Clone, Debug)]
 pub(crate) struct ScanTiming {
@@ -224,13 +298,14 @@ pub(crate) fn scan_timings(view: &WebhookView, tick_ms: u64) -> Vec<ScanTiming> 
     let epoch_ms = crate::run::clock::EPOCH_UNIX_MS;
     let mut events: BTreeMap<String, (String, u64, Vec<&super::SignedDelivery>)> = BTreeMap::new();
     for delivery in &view.tracking_deliveries {
-        let Ok(body) = serde_json::from_slice::<serde_json::Value>(&delivery.body) else {
+        let Some(body) = BodyFields::of(&delivery.body) else {
             continue;
         };
         let (Some(id), Some(kind), Some(occurred_at_ms)) = (
-            body.get("event_id").and_then(|v| v.as_str()),
-            body.get("kind").and_then(|v| v.as_str()),
-            body.get("occurred_at_ms")
+            body.event_id.as_ref().and_then(|v| v.as_str()),
+            body.kind.as_ref().and_then(|v| v.as_str()),
+            body.occurred_at_ms
+                .as_ref()
                 .and_then(serde_json::Value::as_u64),
         ) else {
             continue;
@@ -264,9 +339,7 @@ pub(crate) fn scan_timings(view: &WebhookView, tick_ms: u64) -> Vec<ScanTiming> 
             let first = attempts
                 .into_iter()
                 .min_by_key(|d| (d.sent_at_us, d.answered_at_us))?;
-            let woken = activity
-                .iter()
-                .any(|at| *at + quiet_us >= due_us && *at < first.sent_at_us);
+            let woken = woken_before(&activity, due_us, quiet_us, first.sent_at_us);
             Some(ScanTiming {
                 event_id,
                 kind,
@@ -277,6 +350,14 @@ pub(crate) fn scan_timings(view: &WebhookView, tick_ms: u64) -> Vec<ScanTiming> 
             })
         })
         .collect()
+}
+
+/// Whether `activity` (sorted) holds a wake-up `at` with `at + quiet_us >= due_us` and
+/// `at < sent_us`: one in the `quiet_us` before the due time (or after it) and before the
+/// send. The first moment of the list from `due_us - quiet_us` on decides it.
+fn woken_before(activity: &[u64], due_us: u64, quiet_us: u64, sent_us: u64) -> bool {
+    let from = activity.partition_point(|at| *at + quiet_us < due_us);
+    activity.get(from).is_some_and(|at| *at < sent_us)
 }
 
 /// A scan the carrier scheduled is sent when it falls due (README, "Webhooks", "Wake-ups"):
@@ -864,6 +945,83 @@ mod tests {
     use super::super::testing::{Fixture, assert_one};
     use super::*;
     use crate::scenario::WebhookSettings;
+
+    #[test]
+    fn the_wake_up_search_finds_what_a_scan_of_every_wake_up_finds() {
+        // Proves the binary search over the sorted wake-ups answers as the scan of every
+        // wake-up it replaced, at the edges: a wake-up exactly `quiet_us` before the due
+        // time (counts), one microsecond earlier (does not), one at the send (does not),
+        // none at all, and due times shorter than the quiet span.
+        let lists: [&[u64]; 5] = [
+            &[],
+            &[0],
+            &[10, 20, 30],
+            &[5, 5, 25, 40],
+            &[0, 1, 2, 3, 100],
+        ];
+        for activity in lists {
+            for due_us in 0..50 {
+                for sent_us in 0..50 {
+                    for quiet_us in [0, 1, 7, 15, 60] {
+                        let scanned = activity
+                            .iter()
+                            .any(|at| *at + quiet_us >= due_us && *at < sent_us);
+                        assert_eq!(
+                            woken_before(activity, due_us, quiet_us, sent_us),
+                            scanned,
+                            "{activity:?} due {due_us} quiet {quiet_us} sent {sent_us}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn body_fields_read_what_a_value_reads() {
+        // Proves the one-pass read of a delivered body gives each field the checks read as
+        // parsing the body into a `Value` and `get`ting it does, on the bodies where a lax
+        // reader would not: a repeated key (the last counts), escaped keys, values of the
+        // wrong type, bodies that are not objects, and bodies a `Value` refuses for what sits
+        // in a field the checks skip (a number out of range, invalid UTF-8, nesting past
+        // serde_json's limit, trailing text).
+        let deep = format!(
+            "{{\"event_id\":\"e\",\"x\":{}1{}}}",
+            "[".repeat(200),
+            "]".repeat(200)
+        );
+        let bodies: Vec<Vec<u8>> = vec![
+            br#"{"event_id":"e1","kind":"picked_up","occurred_at_ms":5,"label_id":"l"}"#.to_vec(),
+            br#"{"event_id":"e1","event_id":"e2","kind":"a","kind":7}"#.to_vec(),
+            br#"{"event\u005fid":"e3","k\u0069nd":"a\"b","occurred_at_ms":1.0}"#.to_vec(),
+            br#"{"event_id":null,"kind":["x"],"occurred_at_ms":-1}"#.to_vec(),
+            br#"{"occurred_at_ms":18446744073709551615,"nested":{"event_id":"no"}}"#.to_vec(),
+            br#"["event_id","kind"]"#.to_vec(),
+            br#""event_id""#.to_vec(),
+            br#"{"event_id":"e","x":1e999}"#.to_vec(),
+            b"{\"event_id\":\"e\",\"x\":\"\xff\"}".to_vec(),
+            deep.into_bytes(),
+            br#"{"event_id":"e"} trailing"#.to_vec(),
+            br#"{"event_id":"e","#.to_vec(),
+            Vec::new(),
+        ];
+        for body in &bodies {
+            let value = serde_json::from_slice::<serde_json::Value>(body).ok();
+            let fields = BodyFields::of(body);
+            let shown = String::from_utf8_lossy(body);
+            for (name, read) in [
+                ("event_id", fields.as_ref().and_then(|f| f.event_id.clone())),
+                ("kind", fields.as_ref().and_then(|f| f.kind.clone())),
+                (
+                    "occurred_at_ms",
+                    fields.as_ref().and_then(|f| f.occurred_at_ms.clone()),
+                ),
+            ] {
+                let expected = value.as_ref().and_then(|v| v.get(name)).cloned();
+                assert_eq!(read, expected, "{name} of {shown}");
+            }
+        }
+    }
 
     fn settings() -> WebhookSettings {
         WebhookSettings {
