@@ -30,11 +30,38 @@
 //! the code a planted bug switches on (its own store) without judging the bug itself.
 
 use std::collections::BTreeSet;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use shipsim::Scenario;
 use shipsim::many::explore;
 use shipsim_system::bugs::{Bug, BugSet};
+
+/// Makes the first failed assertion end the whole test process (exit status 101), so that a
+/// mutant that breaks one case is caught as soon as it does: without it, libtest waits for
+/// every other case, and a mutant that breaks one case and hangs another (a signature
+/// timestamp written wrong leaves a sender retrying forever) is counted a timeout, not a
+/// catch, after minutes. Every case calls it first; the hook is installed once and hands
+/// the panic to the previous hook, then writes the case and its failure to stderr itself
+/// (libtest would print the captured output only when the case ended) and exits.
+/// No case expects a panic: on the unmutated tree none happens.
+fn fail_fast() {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            previous(info);
+            // libtest captures a case's output and prints it only when the case ends, which
+            // it will not now: the failure goes to the process's stderr itself.
+            let case = std::thread::current()
+                .name()
+                .unwrap_or("a case")
+                .to_string();
+            let _ = writeln!(std::io::stderr().lock(), "kill test: {case} failed: {info}");
+            std::process::exit(101);
+        }));
+    });
+}
 
 /// Seeds per corpus scenario.
 const CORPUS_SEEDS: u64 = 3;
@@ -85,6 +112,7 @@ fn corpus() -> Vec<PathBuf> {
 #[test]
 #[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
 fn corpus_and_exploration_hold() {
+    fail_fast();
     let target = shipsim::reference::target();
     let seeds = count("SHIPSIM_MUTANTS_SEEDS", CORPUS_SEEDS);
     let files = corpus();
@@ -154,6 +182,7 @@ fn corpus_and_exploration_hold() {
 #[test]
 #[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
 fn live_files_reopen_whole() {
+    fail_fast();
     use shipsim_system::api::{Label, TrackingKind};
     use shipsim_system::carrier::{CarrierLedger, tracking_event};
     use shipsim_system::store::{
@@ -401,6 +430,7 @@ impl shipsim_system::clock::Clock for Frozen {
 #[test]
 #[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
 fn merchant_client_reports_what_the_wire_carried() {
+    fail_fast();
     use shipsim_system::api::HEADER_IDEMPOTENT_REPLAYED;
     use shipsim_system::client::{
         ClientError, KeyPlacement, RetryPolicy, ShipClient, ShipClientConfig,
@@ -496,6 +526,7 @@ fn merchant_client_reports_what_the_wire_carried() {
 #[test]
 #[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
 fn a_retired_signing_secret_signs_nothing_from_its_instant() {
+    fail_fast();
     use shipsim_system::observe::NoopObserver;
     use shipsim_system::transport::{
         BoxFuture, HttpRequest, HttpResponse, Transport, TransportError,
@@ -630,6 +661,7 @@ impl shipsim_system::transport::Transport for NoCarrier {
 #[test]
 #[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
 fn a_retry_policy_built_by_hand_is_validated_naming_its_field() {
+    fail_fast();
     use shipsim_system::client::{BACKOFF_MS_CEILING, Breaker, RetryPolicy};
 
     // `RetryPolicy` is public API of the shipped client: a merchant who builds one by hand
@@ -829,6 +861,7 @@ fn reference_service(clock: u64) -> axum::Router {
 #[test]
 #[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
 fn merchant_client_writes_carry_their_key_where_asked() {
+    fail_fast();
     use shipsim_system::api::{
         CreateOrderRequest, CreateShipmentRequest, HEADER_IDEMPOTENCY_KEY,
         HEADER_IDEMPOTENT_REPLAYED, ServiceLevel,
@@ -964,6 +997,7 @@ fn merchant_client_writes_carry_their_key_where_asked() {
 #[test]
 #[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
 fn service_boundaries_hold_in_process() {
+    fail_fast();
     use shipsim_system::api::{HEADER_ADMIN_KEY, HEADER_API_KEY, HEADER_IDEMPOTENCY_KEY};
     use std::sync::atomic::Ordering;
 
@@ -1132,6 +1166,7 @@ fn service_boundaries_hold_in_process() {
 #[test]
 #[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
 fn carrier_and_store_keep_their_word() {
+    fail_fast();
     use shipsim_system::api::{HEADER_API_KEY, HEADER_IDEMPOTENCY_KEY, TrackingKind};
     use shipsim_system::store::{Durability, MemoryStore, transact};
 
@@ -1363,6 +1398,7 @@ async fn call_raw(
 #[test]
 #[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
 fn service_edges_hold_to_the_byte_and_the_second() {
+    fail_fast();
     use shipsim_system::api::{HEADER_API_KEY, HEADER_RATE_RESET};
 
     // Edges of the README's rules that a simulated run crosses only by chance, driven on the
@@ -1556,6 +1592,7 @@ fn service_edges_hold_to_the_byte_and_the_second() {
 #[test]
 #[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
 fn the_sweeper_keeps_a_key_until_its_retention_ends() {
+    fail_fast();
     use shipsim_system::store::{
         Durability, IdemScope, IdemState, IdempotencyRecord, MemoryStore, SqliteStore, Store,
         StoredResponse, transact,
@@ -1655,6 +1692,7 @@ impl shipsim_system::transport::Transport for Recorder {
 #[test]
 #[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
 fn live_modes_outbox_sender_delivers_signed_events() {
+    fail_fast();
     use shipsim_system::api::{HEADER_API_KEY, HEADER_IDEMPOTENCY_KEY};
 
     // `shipsim serve` (live mode) runs the service's outbox through `run_outbox_sender`,
@@ -1745,6 +1783,7 @@ fn live_modes_outbox_sender_delivers_signed_events() {
 #[test]
 #[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
 fn a_receivers_rotation_switches_on_its_millisecond() {
+    fail_fast();
     use shipsim_system::receiver::{
         ReceiverConfig, ReceiverDeps, ReceiverLedger, ReceiverRotation,
     };
@@ -1832,6 +1871,7 @@ fn a_receivers_rotation_switches_on_its_millisecond() {
 #[test]
 #[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
 fn a_tracking_event_teaches_a_shipment_its_interrupted_label() {
+    fail_fast();
     use shipsim_system::api::{HEADER_API_KEY, ServiceLevel, Shipment, ShipmentStatus};
     use shipsim_system::store::{Durability, OrderRecord, ShipmentRecord, transact};
 
@@ -1916,6 +1956,7 @@ fn a_tracking_event_teaches_a_shipment_its_interrupted_label() {
 #[test]
 #[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
 fn a_receivers_store_round_trip_takes_its_simulated_time() {
+    fail_fast();
     use shipsim_system::receiver::{ReceiverConfig, ReceiverDeps, ReceiverLedger};
 
     // The merchant receiver's `store_latency_ms` (scenarios' `[receiver]`): each delivery
@@ -1983,6 +2024,7 @@ fn a_receivers_store_round_trip_takes_its_simulated_time() {
 #[test]
 #[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
 fn the_public_signing_functions_keep_their_word() {
+    fail_fast();
     use shipsim_system::webhook::{SignatureError, sign, sign_rotating, verify};
 
     // The free signing functions are public API for a user's own senders and receivers
@@ -2033,6 +2075,7 @@ fn json_answer(
 #[test]
 #[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
 fn every_route_refuses_the_methods_it_does_not_take() {
+    fail_fast();
     use shipsim_system::api::{HEADER_ADMIN_KEY, HEADER_API_KEY};
 
     // README, "Errors": a known path asked with a method it does not take is answered 405
@@ -2145,6 +2188,7 @@ fn every_route_refuses_the_methods_it_does_not_take() {
 #[test]
 #[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
 fn the_events_feed_says_has_more_exactly_when_a_page_follows() {
+    fail_fast();
     use shipsim_system::api::{HEADER_API_KEY, HEADER_IDEMPOTENCY_KEY};
 
     // The events feed's `has_more` (README, "Events feed"): true exactly when the page after
@@ -2294,6 +2338,7 @@ fn the_events_feed_says_has_more_exactly_when_a_page_follows() {
 #[test]
 #[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
 fn every_validation_rule_holds_on_both_sides_of_its_boundary() {
+    fail_fast();
     use shipsim_system::api::{HEADER_API_KEY, HEADER_IDEMPOTENCY_KEY};
     // The bounds as the contract states them (`GET /openapi.json`, whose constraints are
     // the service's validation; README, "Live mode").
@@ -2605,6 +2650,7 @@ fn every_validation_rule_holds_on_both_sides_of_its_boundary() {
 #[test]
 #[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
 fn the_carrier_sells_within_its_bounds_and_keeps_its_keys() {
+    fail_fast();
     use shipsim_system::api::{HEADER_API_KEY, HEADER_IDEMPOTENCY_KEY, HEADER_IDEMPOTENT_REPLAYED};
 
     // The simulated carrier's `POST /v1/labels` (scenarios/README.md, the carrier): a parcel
@@ -2817,6 +2863,7 @@ impl shipsim_system::transport::Transport for WedgedOnce {
 #[test]
 #[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
 fn a_claim_is_taken_over_once_it_is_30_s_old() {
+    fail_fast();
     use shipsim_system::api::{HEADER_ADMIN_KEY, HEADER_API_KEY, HEADER_IDEMPOTENCY_KEY};
     use std::sync::atomic::Ordering;
 
@@ -3017,6 +3064,7 @@ impl shipsim_system::transport::Transport for RefusesFirst {
 #[test]
 #[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
 fn an_outbox_retry_leaves_when_it_falls_due() {
+    fail_fast();
     use shipsim_system::api::{HEADER_API_KEY, HEADER_IDEMPOTENCY_KEY};
 
     // README, "Webhooks", Wake-ups: the memory store's outbox signals its commits, so the
@@ -3194,6 +3242,7 @@ impl shipsim_system::transport::Transport for Flaky {
 #[test]
 #[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
 fn a_retried_write_carries_its_operations_key_on_every_attempt() {
+    fail_fast();
     use shipsim_system::api::{
         CreateOrderRequest, CreateShipmentRequest, HEADER_IDEMPOTENCY_KEY,
         HEADER_IDEMPOTENT_REPLAYED, ServiceLevel,
@@ -3406,6 +3455,7 @@ fn signed_delivery(
 #[test]
 #[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
 fn a_senders_rotation_switches_on_its_milliseconds() {
+    fail_fast();
     use shipsim_system::webhook::{Outgoing, SecretRotation, verify};
 
     // The sender's side of a secret rotation (webhook/sender.rs, SecretRotation; README,
@@ -3642,6 +3692,7 @@ fn paused_runtime() -> tokio::runtime::Runtime {
 #[test]
 #[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
 fn a_delivery_held_for_a_slot_leaves_when_one_frees() {
+    fail_fast();
     use shipsim_system::webhook::SenderConfig;
 
     // README, "Webhooks" (retry schedule, wake-ups): a sender whose queue signals its
@@ -3694,6 +3745,7 @@ fn a_delivery_held_for_a_slot_leaves_when_one_frees() {
 #[test]
 #[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
 fn the_clients_report_of_an_advertised_allowance_is_the_wires() {
+    fail_fast();
     use shipsim_system::api::{CreateOrderRequest, HEADER_RATE_REMAINING, HEADER_RATE_RESET};
     use shipsim_system::client::{
         AttemptOutcome, KeyPlacement, RetryPolicy, ShipClient, ShipClientConfig,
@@ -3815,6 +3867,7 @@ fn the_clients_report_of_an_advertised_allowance_is_the_wires() {
 #[test]
 #[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
 fn a_woken_sender_takes_commits_in_batches_one_look_per_poll() {
+    fail_fast();
     use shipsim_system::webhook::SenderConfig;
 
     // README, "Webhooks" (retry schedule, wake-ups): a sender whose queue signals its
@@ -3888,6 +3941,7 @@ fn a_woken_sender_takes_commits_in_batches_one_look_per_poll() {
 #[test]
 #[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
 fn live_modes_schedule_tries_for_72_hours_then_dead_letters() {
+    fail_fast();
     use shipsim_system::webhook::{DeliveryResult, SenderConfig};
 
     // README, "Webhooks", "Retry schedule": live mode retries for a receiver that is down
@@ -3974,6 +4028,7 @@ fn live_modes_schedule_tries_for_72_hours_then_dead_letters() {
 #[test]
 #[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
 fn the_receivers_counts_and_record_are_its_answers() {
+    fail_fast();
     use shipsim_system::api::{ShipmentStatus, WebhookEvent};
     use shipsim_system::receiver::{ReceiverConfig, ReceiverDeps, ReceiverLedger};
 
@@ -4210,6 +4265,7 @@ fn retried_call(
 #[test]
 #[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
 fn the_retry_loop_waits_what_the_wire_asked_and_no_more() {
+    fail_fast();
     use shipsim_system::client::{ClientError, RetryPolicy, http_date};
 
     // README, "The merchant client" (and the carrier client, which shares the loop): between
@@ -4344,6 +4400,7 @@ impl shipsim_system::transport::Transport for AllowanceServer {
 #[test]
 #[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
 fn the_clients_limiter_paces_and_holds_to_the_advertised_reset() {
+    fail_fast();
     use shipsim_system::client::{ClientError, ClientRateLimit, Retrier, RetryPolicy};
 
     // README, "The merchant client": with a rate limit of its own the client admits its
