@@ -4507,3 +4507,123 @@ fn the_clients_limiter_paces_and_holds_to_the_advertised_reset() {
         "a client limited to a burst of 2 at 10 per second sent its requests at these ms"
     );
 }
+
+/// A log sink for [`a_replay_logs_the_ids_of_what_it_replays`]: every line written, kept.
+#[derive(Clone, Default)]
+struct LogLines(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogLines {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("log lock").extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+#[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
+fn a_replay_logs_the_ids_of_what_it_replays() {
+    fail_fast();
+    use shipsim_system::api::{
+        CreateOrderRequest, CreateShipmentRequest, HEADER_API_KEY, HEADER_IDEMPOTENCY_KEY,
+        ServiceLevel,
+    };
+
+    // Live mode's JSON logs (README, "Logs"; sim/src/live/telemetry.rs): each request's
+    // "request served" line carries the request span's ids, so an incident is found by
+    // grepping an order or shipment id. A replay is answered from stored bytes without
+    // running the handler, and must still name the order (and the shipment) it answered
+    // with, as the first request did. The simulation collects no logs, so this is judged
+    // here, on the lines the subscriber live mode installs would write.
+    let lines = LogLines::default();
+    let sink = lines.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_current_span(true)
+        .with_span_list(false)
+        .with_max_level(tracing::Level::INFO)
+        .with_writer(move || sink.clone())
+        .finish();
+    let _logging = tracing::subscriber::set_default(subscriber);
+    let router = reference_service(1_767_225_600_000);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("a runtime");
+    let send = |path: &str, key: &str, body: Vec<u8>| {
+        runtime.block_on(call(
+            &router,
+            "POST",
+            path,
+            &[(HEADER_API_KEY, "sk"), (HEADER_IDEMPOTENCY_KEY, key)],
+            body,
+        ))
+    };
+    let order_body = serde_json::to_vec(&CreateOrderRequest {
+        reference: "ref-logs".into(),
+        items: vec![shipsim_system::api::OrderItem {
+            sku: "SKU-1".into(),
+            quantity: 1,
+        }],
+        ship_to: new_order("x").ship_to,
+        idempotency_key: None,
+    })
+    .expect("an order serialises");
+    let (status, order, _) = send("/v1/orders", "order-logs", order_body.clone());
+    assert_eq!(status, 201, "an order is created: {order}");
+    let order_id = order["id"].as_str().expect("an order id").to_string();
+    let (status, _, replayed) = send("/v1/orders", "order-logs", order_body);
+    assert!(status == 201 && replayed, "the order's replay: {status}");
+    let shipment_body = serde_json::to_vec(&CreateShipmentRequest {
+        service_level: ServiceLevel::Ground,
+        weight_grams: 1_200,
+        idempotency_key: None,
+    })
+    .expect("a shipment serialises");
+    let shipments = format!("/v1/orders/{order_id}/shipments");
+    let (status, shipment, _) = send(&shipments, "shipment-logs", shipment_body.clone());
+    assert!(
+        (200..300).contains(&status),
+        "a shipment is created: {status} {shipment}"
+    );
+    let shipment_id = shipment["id"].as_str().expect("a shipment id").to_string();
+    let (_, _, replayed) = send(&shipments, "shipment-logs", shipment_body);
+    assert!(replayed, "the shipment's replay");
+
+    let text = String::from_utf8(lines.0.lock().expect("log lock").clone()).expect("UTF-8 logs");
+    let served: Vec<serde_json::Value> = text
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|line| line["message"] == "request served")
+        .collect();
+    let ids = |line: &serde_json::Value| {
+        (
+            line["span"]["order_id"].as_str().map(str::to_string),
+            line["span"]["shipment_id"].as_str().map(str::to_string),
+        )
+    };
+    let replays: Vec<_> = served
+        .iter()
+        .filter(|line| line["replayed"] == true)
+        .map(|line| (line["span"]["route"].clone(), ids(line)))
+        .collect();
+    assert_eq!(
+        replays,
+        [
+            (
+                serde_json::json!("/v1/orders"),
+                (Some(order_id.clone()), None)
+            ),
+            (
+                serde_json::json!("/v1/orders/{id}/shipments"),
+                (Some(order_id), Some(shipment_id))
+            ),
+        ],
+        "the replays' \"request served\" lines and the ids they carry, of {} lines: {text}",
+        served.len()
+    );
+}
