@@ -369,6 +369,132 @@ fn live_files_reopen_whole() {
     );
 }
 
+#[test]
+#[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
+fn live_files_fail_whole_and_let_go_at_once() {
+    fail_fast();
+    use shipsim_system::carrier::CarrierLedger;
+    use shipsim_system::store::{Durability, OrderRecord, SqliteStore, Store, TxDecision};
+
+    // What live mode's files promise besides their rows (their docs): a carrier's ledger
+    // says it commits to a file exactly when it has one; a store that is gone has answered
+    // every transaction queued to it and let go of its file and the file's exclusive lock,
+    // so the same file opens again at once; and a SQLite error inside a transaction fails
+    // the whole transaction, nothing of it committed.
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a runtime");
+    let order = |id: &str| OrderRecord {
+        caller: "merchant-0".into(),
+        idempotency_key: format!("key-{id}"),
+        order: new_order(id),
+    };
+    let put = |store: &SqliteStore,
+               id: &str,
+               wait_ms: u64,
+               started: Option<std::sync::mpsc::Sender<()>>| {
+        let record = order(id);
+        store.run_tx_owned(
+            Durability::Sync,
+            Box::new(move |tx| {
+                if let Some(started) = &started {
+                    let _ = started.send(());
+                }
+                std::thread::sleep(std::time::Duration::from_millis(wait_ms));
+                tx.put_order(record.clone());
+                TxDecision::Commit
+            }),
+        )
+    };
+    let ids_in = |path: &Path| {
+        let connection = rusqlite::Connection::open(path).expect("the file opens");
+        let mut statement = connection
+            .prepare("SELECT id FROM orders ORDER BY id")
+            .expect("the orders read");
+        statement
+            .query_map([], |row| row.get::<_, String>(0))
+            .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+            .expect("the orders read")
+    };
+
+    let (journal, _) =
+        CarrierLedger::open(&dir.path().join("carrier.sqlite")).expect("a fresh journal opens");
+    assert_eq!(
+        (CarrierLedger::new().is_durable(), journal.is_durable()),
+        (false, true),
+        "is_durable of a carrier's ledger in memory and of one on a file"
+    );
+    drop(journal);
+
+    // The store is dropped while its writer thread is inside a transaction (the body waits
+    // 300 ms) and another is queued behind it: both are answered and committed before the
+    // drop returns, and the file opens again at once (an open waits for no lock: it fails
+    // at once while anyone holds the file).
+    let path = dir.path().join("dropped.sqlite");
+    let (store, _) = SqliteStore::open(&path).expect("a fresh file opens");
+    let (started, running) = std::sync::mpsc::channel();
+    let slow = put(&store, "ord_1", 300, Some(started));
+    let queued = put(&store, "ord_2", 0, None);
+    running
+        .recv()
+        .expect("the writer thread runs the slow transaction");
+    drop(store);
+    match SqliteStore::open(&path) {
+        Ok((store, boots_before)) => {
+            assert_eq!(boots_before, 1, "the second open of the file");
+            drop(store);
+        }
+        Err(error) => {
+            panic!("the file did not open again at once after its store was dropped: {error}")
+        }
+    }
+    let answers = (runtime.block_on(slow), runtime.block_on(queued));
+    assert!(
+        answers.0.is_ok() && answers.1.is_ok(),
+        "the transactions queued before the drop were answered {answers:?}"
+    );
+    assert_eq!(
+        ids_in(&path),
+        ["ord_1", "ord_2"],
+        "the transactions queued before the drop committed"
+    );
+
+    // A row SQLite holds but the store cannot read back (an order's items that are not
+    // JSON): a transaction that reads it, then writes another order, fails, and its write
+    // is not committed.
+    let path = dir.path().join("spoilt.sqlite");
+    {
+        let (store, _) = SqliteStore::open(&path).expect("a fresh file opens");
+        runtime
+            .block_on(put(&store, "ord_1", 0, None))
+            .expect("the writer thread answers");
+    }
+    rusqlite::Connection::open(&path)
+        .and_then(|c| c.execute_batch("UPDATE orders SET items = 'not json' WHERE id = 'ord_1';"))
+        .expect("the row is spoilt");
+    let (store, _) = SqliteStore::open(&path).expect("the file reopens");
+    let second = order("ord_2");
+    let answer = runtime.block_on(store.run_tx_owned(
+        Durability::Sync,
+        Box::new(move |tx| {
+            let _ = tx.order("ord_1");
+            tx.put_order(second.clone());
+            TxDecision::Commit
+        }),
+    ));
+    assert!(
+        answer.is_err(),
+        "a transaction whose read of a spoilt row failed was answered {answer:?}, not an error"
+    );
+    drop(store);
+    assert_eq!(
+        ids_in(&path),
+        ["ord_1"],
+        "the failed transaction's write was committed"
+    );
+}
+
 /// Sends one request to `router` in process and reads its answer: status, JSON body
 /// (`null` when the body is not JSON) and whether it carried `Idempotent-Replayed: true`.
 async fn call(
@@ -2187,6 +2313,60 @@ fn every_route_refuses_the_methods_it_does_not_take() {
 
 #[test]
 #[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
+fn a_framework_rejection_carries_the_code_of_its_status() {
+    fail_fast();
+    use shipsim_system::service::ApiError;
+
+    // `ApiError::framework` is public: whoever wraps a rejection the HTTP framework made
+    // (its status and text) gets the envelope code of that status, every status of the
+    // table on both sides: each named 4xx its own code, every 5xx `internal`, any other
+    // status `bad_request`. The status and the text are kept.
+    let table: &[(u16, &str)] = &[
+        (400, "bad_request"),
+        (401, "bad_request"),
+        (403, "bad_request"),
+        (404, "route_not_found"),
+        (405, "method_not_allowed"),
+        (406, "bad_request"),
+        (407, "bad_request"),
+        (408, "request_timeout"),
+        (409, "bad_request"),
+        (410, "bad_request"),
+        (411, "length_required"),
+        (412, "bad_request"),
+        (413, "payload_too_large"),
+        (414, "uri_too_long"),
+        (415, "unsupported_media_type"),
+        (416, "bad_request"),
+        (421, "bad_request"),
+        (422, "unprocessable_entity"),
+        (423, "bad_request"),
+        (429, "bad_request"),
+        (430, "bad_request"),
+        (431, "headers_too_large"),
+        (432, "bad_request"),
+        (499, "bad_request"),
+        (500, "internal"),
+        (501, "internal"),
+        (502, "internal"),
+        (503, "internal"),
+        (504, "internal"),
+        (599, "internal"),
+    ];
+    for &(status, code) in table {
+        let status = http::StatusCode::from_u16(status).expect("a status");
+        let error = ApiError::framework(status, "the framework's text".into());
+        assert_eq!(
+            (error.status, error.code.as_ref(), error.message.as_str()),
+            (status, code, "the framework's text"),
+            "ApiError::framework({status}) carries code {:?}, not {code:?}",
+            error.code
+        );
+    }
+}
+
+#[test]
+#[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
 fn the_events_feed_says_has_more_exactly_when_a_page_follows() {
     fail_fast();
     use shipsim_system::api::{HEADER_API_KEY, HEADER_IDEMPOTENCY_KEY};
@@ -3155,6 +3335,161 @@ fn an_outbox_retry_leaves_when_it_falls_due() {
         due_ms,
         "the retry reached the receiver at unix ms {retried_ms}, {} ms after the next_attempt_at_ms {due_ms} the operator's store showed: not when it fell due (the first attempt failed at {failed_ms})",
         retried_ms.saturating_sub(due_ms)
+    );
+}
+
+/// The service's clock for an outbox sender: [`PausedClock`], counting its reads per unix
+/// ms. A sender reads it once per look at its queue (and in deliveries, of which the case
+/// below makes none); a hundred reads within one millisecond are a sender looking without
+/// sleeping, which on a paused runtime never lets time move on: the clock ends the case
+/// there rather than spin for ever.
+struct LookCounter {
+    clock: PausedClock,
+    reads: std::sync::Mutex<std::collections::BTreeMap<u64, u32>>,
+}
+
+impl shipsim_system::clock::Clock for LookCounter {
+    fn now_ms(&self) -> u64 {
+        let now_ms = self.clock.now_ms();
+        let mut reads = self.reads.lock().expect("reads lock");
+        let count = reads.entry(now_ms).or_default();
+        *count += 1;
+        assert!(
+            *count < 100,
+            "the outbox sender read its clock {count} times at unix ms {now_ms}: it looks at its \
+             queue again without sleeping, not once per poll"
+        );
+        now_ms
+    }
+}
+
+#[test]
+#[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
+fn a_held_back_retry_due_now_is_looked_at_once_per_poll() {
+    fail_fast();
+    use shipsim_system::api::{HEADER_API_KEY, HEADER_IDEMPOTENCY_KEY};
+    use shipsim_system::clock::Clock as _;
+
+    // README, "Wake-ups": a sender whose queue signals its commits sleeps until the next due
+    // time, a change or its idle poll, and one that has a delivery due but did not take it
+    // (no slot free, or one the queue holds back) looks again a poll later. Here a first
+    // sender's delivery of merchant-0's order event is refused (503) and its retry
+    // scheduled; the sender stops (a restart) and the next one knows no target for
+    // merchant-0 (its settings list none), so the retry is held back from the very
+    // millisecond it falls due, when the second sender, asleep until then, looks. It must
+    // look at the queue once per poll from then on and send nothing. On a paused runtime
+    // whose tokio time is the service's clock.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .expect("a runtime");
+    let base_ms: u64 = 1_767_225_600_000;
+    let (clock, looks) = runtime.block_on(async {
+        let origin = tokio::time::Instant::now();
+        (
+            std::sync::Arc::new(PausedClock { origin, base_ms }),
+            std::sync::Arc::new(LookCounter {
+                clock: PausedClock { origin, base_ms },
+                reads: std::sync::Mutex::default(),
+            }),
+        )
+    });
+    let store = std::sync::Arc::new(shipsim_system::store::MemoryStore::new());
+    let deps = |clock: std::sync::Arc<dyn shipsim_system::clock::Clock>| {
+        shipsim_system::service::ServiceDeps {
+            clock,
+            store: store.clone(),
+            carrier: std::sync::Arc::new(NoCarrier),
+            observer: std::sync::Arc::new(shipsim_system::observe::NoopObserver),
+            seed: shipsim_system::seed::Seed(6),
+            boot: 0,
+        }
+    };
+    let router = shipsim_system::service::router(service_config(), deps(clock.clone()));
+    let receiver = std::sync::Arc::new(Flaky {
+        router: router.clone(),
+        script: std::sync::Mutex::new([Gateway::Refuse503].into()),
+        wire: std::sync::Mutex::default(),
+    });
+    let poll_ms = shipsim_system::webhook::SenderConfig::DEFAULT.poll_ms;
+    let mut without_targets = merchant_webhooks();
+    without_targets.targets.clear();
+    let (started_ms, due_ms) = runtime.block_on(async {
+        let first = tokio::spawn(shipsim_system::service::run_outbox_sender(
+            merchant_webhooks(),
+            deps(clock.clone()),
+            receiver.clone(),
+        ));
+        tokio::time::sleep(std::time::Duration::from_millis(1_507)).await;
+        let body = serde_json::to_vec(&shipsim_system::api::CreateOrderRequest {
+            reference: "PO-held".into(),
+            items: vec![shipsim_system::api::OrderItem {
+                sku: "SKU-1".into(),
+                quantity: 1,
+            }],
+            ship_to: new_order("x").ship_to,
+            idempotency_key: None,
+        })
+        .expect("an order serialises");
+        let (status, order, _) = call(
+            &router,
+            "POST",
+            "/v1/orders",
+            &[
+                (HEADER_API_KEY, "sk_test"),
+                (HEADER_IDEMPOTENCY_KEY, "key-held"),
+            ],
+            body,
+        )
+        .await;
+        assert_eq!(status, 201, "{order}");
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        first.abort();
+        let (_, state, _) = call(
+            &router,
+            "GET",
+            "/v1/admin/state",
+            &[(shipsim_system::api::HEADER_ADMIN_KEY, "admin")],
+            Vec::new(),
+        )
+        .await;
+        let due_ms = state["outbox"][0]["delivery"]["pending"]["next_attempt_at_ms"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("the refused event is pending a retry: {state}"));
+        let started_ms = clock.now_ms();
+        let second = tokio::spawn(shipsim_system::service::run_outbox_sender(
+            without_targets,
+            deps(looks.clone()),
+            receiver.clone(),
+        ));
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        second.abort();
+        (started_ms, due_ms)
+    });
+    assert_eq!(
+        receiver.wire.lock().expect("wire lock").len(),
+        1,
+        "the first sender's refused attempt, and nothing from the sender without targets"
+    );
+    assert!(
+        due_ms > started_ms + poll_ms,
+        "the retry was due at {due_ms}, {} ms after the second sender started: too close to \
+         judge (pick another seed)",
+        due_ms.saturating_sub(started_ms)
+    );
+    let reads = looks.reads.lock().expect("reads lock").clone();
+    let at: Vec<u64> = reads.keys().copied().filter(|&ms| ms >= due_ms).collect();
+    assert_eq!(
+        at.first(),
+        Some(&due_ms),
+        "the second sender, asleep until the retry fell due, looked at its queue at {reads:?}"
+    );
+    assert!(
+        at.windows(2).all(|pair| pair[1] - pair[0] >= poll_ms)
+            && reads.values().all(|&count| count == 1),
+        "with the retry held back, the sender looked at its queue more than once per poll of \
+         {poll_ms} ms: looks {reads:?}"
     );
 }
 
