@@ -653,13 +653,7 @@ fn merchant_client_reports_what_the_wire_carried() {
 #[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
 fn a_retired_signing_secret_signs_nothing_from_its_instant() {
     fail_fast();
-    use shipsim_system::observe::NoopObserver;
-    use shipsim_system::transport::{
-        BoxFuture, HttpRequest, HttpResponse, Transport, TransportError,
-    };
-    use shipsim_system::webhook::{
-        DeliveryQueue, DeliveryResult, Outgoing, SecretRotation, SenderConfig, run_sender, verify,
-    };
+    use shipsim_system::webhook::{Outgoing, SecretRotation, verify};
 
     // The service's secret rotation (README, "Credentials"): from `old_until_ms` the old
     // secret signs nothing. The sender's own delivery, signed on the very millisecond of the
@@ -667,74 +661,27 @@ fn a_retired_signing_secret_signs_nothing_from_its_instant() {
     // the wire: at the retirement the new secret alone verifies it, one ms before both do.
     // A simulated run signs at the retirement instant only by chance (a sender's look on
     // that exact millisecond), so the boundary is driven here, on a clock that stands still.
-    struct One(std::sync::Mutex<Option<Outgoing>>);
-    impl DeliveryQueue for One {
-        fn due(&self, _: u64, _: usize, _: BTreeSet<u64>) -> BoxFuture<'_, Vec<Outgoing>> {
-            let next = self.0.lock().expect("queue lock").take();
-            Box::pin(async move { next.into_iter().collect() })
-        }
-        fn settle(&self, _: u64, _: DeliveryResult) -> BoxFuture<'_, ()> {
-            Box::pin(async {})
-        }
-        fn next_due_ms(&self, _: BTreeSet<u64>) -> BoxFuture<'_, Option<u64>> {
-            Box::pin(async { None })
-        }
-    }
-    struct Wire(std::sync::Mutex<Option<tokio::sync::oneshot::Sender<HttpRequest>>>);
-    impl Transport for Wire {
-        fn send(
-            &self,
-            request: HttpRequest,
-        ) -> BoxFuture<'_, Result<HttpResponse, TransportError>> {
-            if let Some(tx) = self.0.lock().expect("wire lock").take() {
-                let _ = tx.send(request);
-            }
-            Box::pin(async {
-                Ok(http::Response::builder()
-                    .status(200)
-                    .body(bytes::Bytes::new())
-                    .expect("a valid response"))
-            })
-        }
-    }
     let retired_at_ms = 1_700_000_020_000;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .expect("a runtime");
     for (signed_at_ms, old_signs) in [(retired_at_ms - 1, true), (retired_at_ms, false)] {
         let body = bytes::Bytes::from_static(br#"{"event_id":"evt_1"}"#);
-        let queue = std::sync::Arc::new(One(std::sync::Mutex::new(Some(Outgoing {
-            seq: 1,
-            event_id: "evt_1".into(),
-            url: "http://receiver/webhooks/merchant-0".into(),
-            secret: "whsec_old".into(),
-            previous_secret: None,
-            rotation: Some(SecretRotation {
-                secret: "whsec_new".into(),
-                from_ms: retired_at_ms - 10_000,
-                old_until_ms: retired_at_ms,
-            }),
-            body: body.clone(),
-            attempts: 0,
-            first_due_at_ms: signed_at_ms,
-        }))));
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let wire = std::sync::Arc::new(Wire(std::sync::Mutex::new(Some(tx))));
-        let request = runtime.block_on(async {
-            let sender = tokio::spawn(run_sender(
-                "outbox",
-                queue,
-                wire,
-                std::sync::Arc::new(Frozen(signed_at_ms)),
-                shipsim_system::seed::Seed(1),
-                SenderConfig::DEFAULT,
-                std::sync::Arc::new(NoopObserver),
-            ));
-            let request = rx.await.expect("the sender delivers its one event");
-            sender.abort();
-            request
-        });
+        let request = signed_delivery(
+            Outgoing {
+                seq: 1,
+                event_id: "evt_1".into(),
+                url: "http://receiver/webhooks/merchant-0".into(),
+                secret: "whsec_old".into(),
+                previous_secret: None,
+                rotation: Some(SecretRotation {
+                    secret: "whsec_new".into(),
+                    from_ms: retired_at_ms - 10_000,
+                    old_until_ms: retired_at_ms,
+                }),
+                body: body.clone(),
+                attempts: 0,
+                first_due_at_ms: signed_at_ms,
+            },
+            signed_at_ms,
+        );
         let header = request
             .headers()
             .get(shipsim_system::webhook::HEADER_SIGNATURE)
