@@ -5,7 +5,8 @@
 //!
 //! It is `#[ignore]`d in a plain `cargo test` (the corpus has its own per-file tests and
 //! `it::explore` its own clean seeds); `.cargo/mutants.toml` runs it with `--ignored`.
-//! It stops at the first failure, since one is enough to catch a mutant.
+//! It stops at the first failure, since one is enough to catch a mutant: the corpus sweep
+//! at its first failing seed, and the whole process at the first failed case ([`fail_fast`]).
 //!
 //! Seeds: the first `SHIPSIM_MUTANTS_SEEDS` (default [`CORPUS_SEEDS`]) of each corpus
 //! scenario's range, then exploration seeds `1..=SHIPSIM_MUTANTS_EXPLORE` (default
@@ -242,6 +243,15 @@ fn live_files_reopen_whole() {
         ["ord_1", "ord_3"],
         "committed rows survive the reopen and the migration; the aborted one is gone"
     );
+    drop(store);
+    // The migrated file says it is of the current version, so the next open runs no step
+    // again (the version 4 step, `ADD COLUMN`, would fail on a column it already added).
+    let version: i64 = rusqlite::Connection::open(&service)
+        .and_then(|c| c.pragma_query_value(None, "user_version", |row| row.get(0)))
+        .expect("the file's version reads");
+    assert_eq!(version, 4, "the schema version a migrated file records");
+    let (store, boots_before) = SqliteStore::open(&service).expect("a migrated file reopens");
+    assert_eq!(boots_before, 2, "the third open of the file");
     drop(store);
 
     // A file of a schema version this shipsim does not read (one it never wrote, 1, and one
@@ -4908,4 +4918,146 @@ fn a_replay_logs_the_ids_of_what_it_replays() {
         "the replays' \"request served\" lines and the ids they carry, of {} lines: {text}",
         served.len()
     );
+}
+
+#[test]
+#[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
+fn the_breaker_and_the_retry_budget_keep_their_boundaries() {
+    fail_fast();
+    use shipsim_system::client::{Admit, Breaker, BreakerState, BudgetState, RetryBudget};
+
+    // The client's guards are public API (a user's own client may keep them; README,
+    // "Client"), and the corpus crosses their edges only by chance: a breaker opens on its
+    // `failures_to_open`-th transient failure in a row and not before, refuses until exactly
+    // `until_ms`, then lets one probe out, whose outcome closes or reopens it; a success
+    // resets the count. A retry budget starts at its reserve, earns `percent` hundredths of a
+    // retry per first attempt and holds at most ten times its reserve (ten retries when the
+    // reserve is 0).
+    let breaker = Breaker {
+        failures_to_open: 3,
+        cooldown_ms: 1_000,
+    };
+    let mut state = BreakerState::new();
+    for (step, at_ms) in [(1, 10), (2, 20)] {
+        assert!(
+            !state.record(breaker, true, at_ms),
+            "failure {step} of 3 opened the circuit"
+        );
+        assert_eq!(state.admit(at_ms), Admit::Send, "after failure {step} of 3");
+    }
+    assert!(!state.record(breaker, false, 25), "a success opened it");
+    assert_eq!(
+        state,
+        BreakerState::Closed { failures: 0 },
+        "a success resets the count"
+    );
+    for at_ms in [30, 40] {
+        assert!(!state.record(breaker, true, at_ms));
+    }
+    assert!(
+        state.record(breaker, true, 50),
+        "the third failure in a row opens it"
+    );
+    assert_eq!(state, BreakerState::Open { until_ms: 1_050 });
+    assert!(
+        !state.record(breaker, true, 60),
+        "a late failure of an attempt admitted before it opened reopens nothing"
+    );
+    assert_eq!(
+        state,
+        BreakerState::Open { until_ms: 1_050 },
+        "and moves no cooldown"
+    );
+    assert_eq!(
+        state.admit(1_049),
+        Admit::Refuse,
+        "1 ms before the cooldown ends"
+    );
+    assert_eq!(
+        state.admit(1_050),
+        Admit::Probe,
+        "on the millisecond the cooldown ends"
+    );
+    assert_eq!(state.admit(1_050), Admit::Refuse, "one probe at a time");
+    assert!(
+        state.record(breaker, true, 1_100),
+        "a failed probe reopens it"
+    );
+    assert_eq!(state, BreakerState::Open { until_ms: 2_100 });
+    assert_eq!(state.admit(2_100), Admit::Probe);
+    assert!(!state.record(breaker, false, 2_150), "a probe's success");
+    assert_eq!(state.admit(2_150), Admit::Send, "closes the circuit");
+
+    for (budget, first_attempts, retries) in [
+        (
+            RetryBudget {
+                percent: 0,
+                reserve: 0,
+            },
+            1_000,
+            0,
+        ),
+        (
+            RetryBudget {
+                percent: 0,
+                reserve: 3,
+            },
+            1_000,
+            3,
+        ),
+        (
+            RetryBudget {
+                percent: 10,
+                reserve: 0,
+            },
+            9,
+            0,
+        ),
+        (
+            RetryBudget {
+                percent: 10,
+                reserve: 0,
+            },
+            10,
+            1,
+        ),
+        (
+            RetryBudget {
+                percent: 10,
+                reserve: 0,
+            },
+            1_000,
+            10,
+        ),
+        (
+            RetryBudget {
+                percent: 50,
+                reserve: 2,
+            },
+            3,
+            3,
+        ),
+        (
+            RetryBudget {
+                percent: 50,
+                reserve: 2,
+            },
+            1_000,
+            20,
+        ),
+    ] {
+        let mut state = BudgetState::new(budget);
+        for _ in 0..first_attempts {
+            state.on_first_attempt(budget);
+        }
+        let mut allowed = 0;
+        while state.try_retry() {
+            allowed += 1;
+            assert!(allowed <= 1_000, "{budget:?}: the budget never runs out");
+        }
+        assert_eq!(
+            allowed, retries,
+            "{budget:?} after {first_attempts} first attempts allows {retries} retries"
+        );
+    }
 }
