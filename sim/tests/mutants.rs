@@ -1098,16 +1098,7 @@ fn service_boundaries_hold_in_process() {
     //   signed 301 s before is refused.
     const DAY_MS: u64 = 24 * 60 * 60 * 1_000;
     let start_ms = 1_767_225_600_000;
-    let clock = std::sync::Arc::new(Settable(std::sync::atomic::AtomicU64::new(start_ms)));
-    let router = service_in_process(
-        clock.clone(),
-        None,
-        std::sync::Arc::new(shipsim_system::store::MemoryStore::new()),
-    );
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .expect("a runtime");
+    let (clock, router, runtime) = reference_at(start_ms);
     let send = |method: &str, path: &str, headers: &[(&str, &str)], body: Vec<u8>| {
         runtime.block_on(call(&router, method, path, headers, body))
     };
@@ -1411,6 +1402,29 @@ fn service_in_process(
     )
 }
 
+/// The reference service in process on a fresh memory store and a clock the test sets,
+/// starting at `start_ms` (as [`service_in_process`] builds it, with no rate limit), and a
+/// current-thread runtime to drive requests through it.
+fn reference_at(
+    start_ms: u64,
+) -> (
+    std::sync::Arc<Settable>,
+    axum::Router,
+    tokio::runtime::Runtime,
+) {
+    let clock = std::sync::Arc::new(Settable(std::sync::atomic::AtomicU64::new(start_ms)));
+    let router = service_in_process(
+        clock.clone(),
+        None,
+        std::sync::Arc::new(shipsim_system::store::MemoryStore::new()),
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("a runtime");
+    (clock, router, runtime)
+}
+
 /// The carrier's webhook secret `whsec_carrier`, and merchant-0's endpoint
 /// `http://receiver/webhooks/merchant-0` with the secret `whsec_merchant`.
 fn merchant_webhooks() -> shipsim_system::service::WebhookSettings {
@@ -1494,16 +1508,7 @@ fn service_edges_hold_to_the_byte_and_the_second() {
     // - the rate limiter's `X-RateLimit-Reset` is the unix second by which the refused
     //   caller's token is back: no earlier than the answer's time plus its wait.
     let start_ms: u64 = 1_767_225_600_000;
-    let clock = std::sync::Arc::new(Settable(std::sync::atomic::AtomicU64::new(start_ms)));
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .expect("a runtime");
-    let router = service_in_process(
-        clock.clone(),
-        None,
-        std::sync::Arc::new(shipsim_system::store::MemoryStore::new()),
-    );
+    let (clock, router, runtime) = reference_at(start_ms);
     let send = |router: &axum::Router, method: &str, path: &str, headers: &[(&str, &str)], body| {
         runtime.block_on(call_raw(router, method, path, headers, body))
     };
@@ -2167,18 +2172,7 @@ fn every_route_refuses_the_methods_it_does_not_take() {
     // document are built from) times every other method, with the credentials the route
     // wants, so that no route answers the framework's bare 405 (whose envelope code the
     // service maps from the status) or lets the wrong method through.
-    let clock = std::sync::Arc::new(Settable(std::sync::atomic::AtomicU64::new(
-        1_767_225_600_000,
-    )));
-    let router = service_in_process(
-        clock,
-        None,
-        std::sync::Arc::new(shipsim_system::store::MemoryStore::new()),
-    );
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .expect("a runtime");
+    let (_clock, router, runtime) = reference_at(1_767_225_600_000);
     let routes = shipsim_system::service::routes();
     assert!(routes.len() >= 11, "every route of the router");
     let mut checked = 0;
@@ -2333,18 +2327,7 @@ fn the_events_feed_says_has_more_exactly_when_a_page_follows() {
     // 1 to one past the events held, walking the whole feed: every page says `has_more`
     // as the page after its cursor reads, holds `limit` events unless it is the last, and
     // the walk reads every event once, in order.
-    let clock = std::sync::Arc::new(Settable(std::sync::atomic::AtomicU64::new(
-        1_767_225_600_000,
-    )));
-    let router = service_in_process(
-        clock,
-        None,
-        std::sync::Arc::new(shipsim_system::store::MemoryStore::new()),
-    );
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .expect("a runtime");
+    let (_clock, router, runtime) = reference_at(1_767_225_600_000);
     let send = |method: &str, path: &str, headers: &[(&str, &str)], body: Vec<u8>| {
         json_answer(runtime.block_on(call_raw(&router, method, path, headers, body)))
     };
@@ -2493,18 +2476,7 @@ fn every_validation_rule_holds_on_both_sides_of_its_boundary() {
     // characters, not bytes; an order lists 1 to ORDER_ITEMS_MAX lines of 1 to
     // ITEM_QUANTITY_MAX units; a country is an ISO 3166-1 alpha-2 code in upper case; a
     // parcel weighs 1 to PARCEL_GRAMS_MAX grams.
-    let clock = std::sync::Arc::new(Settable(std::sync::atomic::AtomicU64::new(
-        1_767_225_600_000,
-    )));
-    let router = service_in_process(
-        clock,
-        None,
-        std::sync::Arc::new(shipsim_system::store::MemoryStore::new()),
-    );
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .expect("a runtime");
+    let (_clock, router, runtime) = reference_at(1_767_225_600_000);
     let send = |path: &str, key: &str, body: &serde_json::Value| {
         json_answer(runtime.block_on(call_raw(
             &router,
