@@ -1103,18 +1103,6 @@ fn service_boundaries_hold_in_process() {
         runtime.block_on(call(&router, method, path, headers, body))
     };
     let auth = (HEADER_API_KEY, "sk_test");
-    let order_body = |reference: &str| {
-        serde_json::to_vec(&shipsim_system::api::CreateOrderRequest {
-            reference: reference.into(),
-            items: vec![shipsim_system::api::OrderItem {
-                sku: "SKU-1".into(),
-                quantity: 1,
-            }],
-            ship_to: new_order("x").ship_to,
-            idempotency_key: None,
-        })
-        .expect("an order serialises")
-    };
     let create = |key: &str, reference: &str| {
         send(
             "POST",
@@ -1402,6 +1390,46 @@ fn service_in_process(
     )
 }
 
+/// A current-thread runtime whose clock starts paused (and moves only when every task
+/// sleeps), for cases that judge times to the millisecond.
+fn paused_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .expect("a runtime")
+}
+
+/// A create-order body: one unit of `SKU-1` for `reference`, shipped where [`new_order`]
+/// ships, with no key in the body.
+fn order_body(reference: &str) -> Vec<u8> {
+    serde_json::to_vec(&shipsim_system::api::CreateOrderRequest {
+        reference: reference.into(),
+        items: vec![shipsim_system::api::OrderItem {
+            sku: "SKU-1".into(),
+            quantity: 1,
+        }],
+        ship_to: new_order("x").ship_to,
+        idempotency_key: None,
+    })
+    .expect("an order serialises")
+}
+
+/// Creates an order for merchant-0 (`sk_test`) under idempotency key `key` through
+/// `router` ([`order_body`] for `reference`); it must be answered 201.
+async fn create_order(router: &axum::Router, key: &str, reference: &str) {
+    use shipsim_system::api::{HEADER_API_KEY, HEADER_IDEMPOTENCY_KEY};
+    let (status, order, _) = call(
+        router,
+        "POST",
+        "/v1/orders",
+        &[(HEADER_API_KEY, "sk_test"), (HEADER_IDEMPOTENCY_KEY, key)],
+        order_body(reference),
+    )
+    .await;
+    assert_eq!(status, 201, "{order}");
+}
+
 /// The reference service in process on a fresh memory store and a clock the test sets,
 /// starting at `start_ms` (as [`service_in_process`] builds it, with no rate limit), and a
 /// current-thread runtime to drive requests through it.
@@ -1518,16 +1546,7 @@ fn service_edges_hold_to_the_byte_and_the_second() {
     // then one byte more.
     let max = 64 * 1_024;
     let padded = |reference: &str, len: usize| {
-        let mut body = serde_json::to_vec(&shipsim_system::api::CreateOrderRequest {
-            reference: reference.into(),
-            items: vec![shipsim_system::api::OrderItem {
-                sku: "SKU-1".into(),
-                quantity: 1,
-            }],
-            ship_to: new_order("x").ship_to,
-            idempotency_key: None,
-        })
-        .expect("an order serialises");
+        let mut body = order_body(reference);
         assert!(body.len() < len);
         body.resize(len, b' ');
         body
@@ -1721,11 +1740,7 @@ fn the_sweeper_keeps_a_key_until_its_retention_ends() {
         let clock = std::sync::Arc::new(Settable(std::sync::atomic::AtomicU64::new(
             created_at_ms + RETENTION_MS - 1,
         )));
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .start_paused(true)
-            .build()
-            .expect("a runtime");
+        let runtime = paused_runtime();
         let held = || store.read_all().expect("the store reads").idempotency.len();
         runtime.block_on(async {
             let sweeper = tokio::spawn(shipsim_system::service::run_idempotency_sweeper(
@@ -1792,21 +1807,8 @@ fn live_modes_outbox_sender_delivers_signed_events() {
     let clock = std::sync::Arc::new(Settable(std::sync::atomic::AtomicU64::new(now_ms)));
     let store = std::sync::Arc::new(shipsim_system::store::MemoryStore::new());
     let router = service_in_process(clock.clone(), None, store.clone());
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .expect("a runtime");
-    let body = serde_json::to_vec(&shipsim_system::api::CreateOrderRequest {
-        reference: "PO-live".into(),
-        items: vec![shipsim_system::api::OrderItem {
-            sku: "SKU-1".into(),
-            quantity: 1,
-        }],
-        ship_to: new_order("x").ship_to,
-        idempotency_key: None,
-    })
-    .expect("an order serialises");
+    let runtime = paused_runtime();
+    let body = order_body("PO-live");
     let (status, order, _) = runtime.block_on(call(
         &router,
         "POST",
@@ -2052,11 +2054,7 @@ fn a_receivers_store_round_trip_takes_its_simulated_time() {
     // arrive while the first is still being handled. On a paused clock the answer to a
     // delivery comes exactly that long after it was sent, and a receiver without latency
     // answers at once.
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .expect("a runtime");
+    let runtime = paused_runtime();
     for latency_ms in [0, 7] {
         let router = shipsim_system::receiver::router(
             ReceiverConfig {
@@ -2333,16 +2331,7 @@ fn the_events_feed_says_has_more_exactly_when_a_page_follows() {
     };
     let auth = (HEADER_API_KEY, "sk_test");
     for index in 0..5 {
-        let body = serde_json::to_vec(&shipsim_system::api::CreateOrderRequest {
-            reference: format!("PO-{index}"),
-            items: vec![shipsim_system::api::OrderItem {
-                sku: "SKU-1".into(),
-                quantity: 1,
-            }],
-            ship_to: new_order("x").ship_to,
-            idempotency_key: None,
-        })
-        .expect("an order serialises");
+        let body = order_body(&format!("PO-{index}"));
         let key = format!("key-feed-{index}");
         let (status, _, order) = send(
             "POST",
@@ -3008,22 +2997,12 @@ fn a_claim_is_taken_over_once_it_is_30_s_old() {
         .build()
         .expect("a runtime");
     let auth = (HEADER_API_KEY, "sk_test");
-    let order_body = serde_json::to_vec(&shipsim_system::api::CreateOrderRequest {
-        reference: "PO-lease".into(),
-        items: vec![shipsim_system::api::OrderItem {
-            sku: "SKU-1".into(),
-            quantity: 1,
-        }],
-        ship_to: new_order("x").ship_to,
-        idempotency_key: None,
-    })
-    .expect("an order serialises");
     let (status, order, _) = runtime.block_on(call(
         &router,
         "POST",
         "/v1/orders",
         &[auth, (HEADER_IDEMPOTENCY_KEY, "key-order")],
-        order_body,
+        order_body("PO-lease"),
     ));
     assert_eq!(status, 201, "{order}");
     let path = format!(
@@ -3174,7 +3153,6 @@ impl shipsim_system::transport::Transport for RefusesFirst {
 #[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
 fn an_outbox_retry_leaves_when_it_falls_due() {
     fail_fast();
-    use shipsim_system::api::{HEADER_API_KEY, HEADER_IDEMPOTENCY_KEY};
 
     // README, "Webhooks", Wake-ups: the memory store's outbox signals its commits, so the
     // service's outbox sender sleeps until the next due time (or a change), and a retry is
@@ -3183,11 +3161,7 @@ fn an_outbox_retry_leaves_when_it_falls_due() {
     // the retry reaches the receiver against the `next_attempt_at_ms` the operator's
     // `GET /v1/admin/state` shows for the event at that moment. On a paused runtime whose
     // tokio time is the service's clock.
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .expect("a runtime");
+    let runtime = paused_runtime();
     let base_ms: u64 = 1_767_225_600_000;
     let clock = runtime.block_on(async {
         std::sync::Arc::new(PausedClock {
@@ -3219,28 +3193,7 @@ fn an_outbox_retry_leaves_when_it_falls_due() {
         ));
         // The sender idles a while (its fallback poll is 1 s), then an order commits.
         tokio::time::sleep(std::time::Duration::from_millis(1_507)).await;
-        let body = serde_json::to_vec(&shipsim_system::api::CreateOrderRequest {
-            reference: "PO-retry".into(),
-            items: vec![shipsim_system::api::OrderItem {
-                sku: "SKU-1".into(),
-                quantity: 1,
-            }],
-            ship_to: new_order("x").ship_to,
-            idempotency_key: None,
-        })
-        .expect("an order serialises");
-        let (status, order, _) = call(
-            &router,
-            "POST",
-            "/v1/orders",
-            &[
-                (HEADER_API_KEY, "sk_test"),
-                (HEADER_IDEMPOTENCY_KEY, "key-retry"),
-            ],
-            body,
-        )
-        .await;
-        assert_eq!(status, 201, "{order}");
+        create_order(&router, "key-retry", "PO-retry").await;
         tokio::time::sleep(std::time::Duration::from_secs(5)).await;
         sender.abort();
     });
@@ -3296,7 +3249,6 @@ impl shipsim_system::clock::Clock for LookCounter {
 #[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
 fn a_held_back_retry_due_now_is_looked_at_once_per_poll() {
     fail_fast();
-    use shipsim_system::api::{HEADER_API_KEY, HEADER_IDEMPOTENCY_KEY};
     use shipsim_system::clock::Clock as _;
 
     // README, "Wake-ups": a sender whose queue signals its commits sleeps until the next due
@@ -3308,11 +3260,7 @@ fn a_held_back_retry_due_now_is_looked_at_once_per_poll() {
     // millisecond it falls due, when the second sender, asleep until then, looks. It must
     // look at the queue once per poll from then on and send nothing. On a paused runtime
     // whose tokio time is the service's clock.
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .expect("a runtime");
+    let runtime = paused_runtime();
     let base_ms: u64 = 1_767_225_600_000;
     let (clock, looks) = runtime.block_on(async {
         let origin = tokio::time::Instant::now();
@@ -3351,28 +3299,7 @@ fn a_held_back_retry_due_now_is_looked_at_once_per_poll() {
             receiver.clone(),
         ));
         tokio::time::sleep(std::time::Duration::from_millis(1_507)).await;
-        let body = serde_json::to_vec(&shipsim_system::api::CreateOrderRequest {
-            reference: "PO-held".into(),
-            items: vec![shipsim_system::api::OrderItem {
-                sku: "SKU-1".into(),
-                quantity: 1,
-            }],
-            ship_to: new_order("x").ship_to,
-            idempotency_key: None,
-        })
-        .expect("an order serialises");
-        let (status, order, _) = call(
-            &router,
-            "POST",
-            "/v1/orders",
-            &[
-                (HEADER_API_KEY, "sk_test"),
-                (HEADER_IDEMPOTENCY_KEY, "key-held"),
-            ],
-            body,
-        )
-        .await;
-        assert_eq!(status, 201, "{order}");
+        create_order(&router, "key-held", "PO-held").await;
         tokio::time::sleep(std::time::Duration::from_millis(1)).await;
         first.abort();
         let (_, state, _) = call(
@@ -3538,11 +3465,7 @@ fn a_retried_write_carries_its_operations_key_on_every_attempt() {
             bugs: BugSet::none(),
         },
     );
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .expect("a runtime");
+    let runtime = paused_runtime();
     let order_request = CreateOrderRequest {
         reference: "ref-retry".into(),
         items: vec![shipsim_system::api::OrderItem {
@@ -3694,11 +3617,7 @@ fn signed_delivery(
             })
         }
     }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .expect("a runtime");
+    let runtime = paused_runtime();
     let (tx, rx) = tokio::sync::oneshot::channel();
     runtime.block_on(async {
         let sender = tokio::spawn(shipsim_system::webhook::run_sender(
@@ -3944,15 +3863,6 @@ impl shipsim_system::transport::Transport for TimedEndpoint {
     }
 }
 
-/// A paused runtime for the sender cases.
-fn paused_runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .expect("a runtime")
-}
-
 #[test]
 #[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
 fn a_delivery_held_for_a_slot_leaves_when_one_frees() {
@@ -4048,11 +3958,7 @@ fn the_clients_report_of_an_advertised_allowance_is_the_wires() {
                 bugs: BugSet::none(),
             },
         );
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .start_paused(true)
-            .build()
-            .expect("a runtime");
+        let runtime = paused_runtime();
         let request = CreateOrderRequest {
             reference: "ref-allowance".into(),
             items: vec![shipsim_system::api::OrderItem {
@@ -4792,8 +4698,7 @@ impl std::io::Write for LogLines {
 fn a_replay_logs_the_ids_of_what_it_replays() {
     fail_fast();
     use shipsim_system::api::{
-        CreateOrderRequest, CreateShipmentRequest, HEADER_API_KEY, HEADER_IDEMPOTENCY_KEY,
-        ServiceLevel,
+        CreateShipmentRequest, HEADER_API_KEY, HEADER_IDEMPOTENCY_KEY, ServiceLevel,
     };
 
     // Live mode's JSON logs (README, "Logs"; sim/src/live/telemetry.rs): each request's
@@ -4827,20 +4732,11 @@ fn a_replay_logs_the_ids_of_what_it_replays() {
             body,
         ))
     };
-    let order_body = serde_json::to_vec(&CreateOrderRequest {
-        reference: "ref-logs".into(),
-        items: vec![shipsim_system::api::OrderItem {
-            sku: "SKU-1".into(),
-            quantity: 1,
-        }],
-        ship_to: new_order("x").ship_to,
-        idempotency_key: None,
-    })
-    .expect("an order serialises");
-    let (status, order, _) = send("/v1/orders", "order-logs", order_body.clone());
+    let body = order_body("ref-logs");
+    let (status, order, _) = send("/v1/orders", "order-logs", body.clone());
     assert_eq!(status, 201, "an order is created: {order}");
     let order_id = order["id"].as_str().expect("an order id").to_string();
-    let (status, _, replayed) = send("/v1/orders", "order-logs", order_body);
+    let (status, _, replayed) = send("/v1/orders", "order-logs", body);
     assert!(status == 201 && replayed, "the order's replay: {status}");
     let shipment_body = serde_json::to_vec(&CreateShipmentRequest {
         service_level: ServiceLevel::Ground,
