@@ -188,11 +188,12 @@ pub(super) fn explore_hunt(args: &ExploreArgs, jobs: usize) -> Result<(), Failur
     );
     results.sort_by_key(|(index, _, _)| *index);
     outln!(
-        "{:<28} {:>6}  {:<20} {:>12}  repro",
+        "{:<w$} {:>6}  {:<20} {:>12}  repro",
         "bug",
         "seeds",
         "caught by",
-        "ops->shrunk"
+        "ops->shrunk",
+        w = super::hunt::bug_column()
     );
     let mut detections = Vec::new();
     let mut repros = Vec::new();
@@ -205,10 +206,11 @@ pub(super) fn explore_hunt(args: &ExploreArgs, jobs: usize) -> Result<(), Failur
         };
         match hunted {
             None => outln!(
-                "{:<28} {:>6}  NOT CAUGHT within {} seeds",
+                "{:<w$} {:>6}  NOT CAUGHT within {} seeds",
                 bug.name(),
                 "-",
-                args.seeds_max
+                args.seeds_max,
+                w = super::hunt::bug_column()
             ),
             Some((seeds, seed, goal, before, shrunk)) => {
                 detection.scenario = format!("explore-{seed}");
@@ -237,8 +239,9 @@ pub(super) fn explore_hunt(args: &ExploreArgs, jobs: usize) -> Result<(), Failur
                     });
                 }
                 outln!(
-                    "{:<28} {seeds:>6}  {goal:<20} {ops:>12}  {repro}",
-                    bug.name()
+                    "{:<w$} {seeds:>6}  {goal:<20} {ops:>12}  {repro}",
+                    bug.name(),
+                    w = super::hunt::bug_column()
                 );
             }
         }

@@ -63,13 +63,14 @@ pub(super) fn hunt(args: &HuntArgs) -> Result<(), Failure> {
         .map(|h| h.expect("the pool runs every bug"))
         .collect();
     outln!(
-        "{:<28} {:>6}  {:<20} {:<20} {:>12}  {:>8}  repro",
+        "{:<w$} {:>6}  {:<20} {:<20} {:>12}  {:>8}  repro",
         "bug",
         "seeds",
         "scenario",
         "caught by",
         "ops->shrunk",
-        "shrink"
+        "shrink",
+        w = bug_column()
     );
     for h in &hunted {
         outln!("{}", h.row(args.seeds_max));
@@ -103,6 +104,17 @@ pub(super) fn hunt(args: &HuntArgs) -> Result<(), Failure> {
     }
 }
 
+/// The width of the tables' bug column: the longest planted bug's name, so that every
+/// row's columns line up.
+pub(super) fn bug_column() -> usize {
+    Bug::ALL
+        .iter()
+        .map(|bug| bug.name().len())
+        .max()
+        .unwrap_or(0)
+        .max("bug".len())
+}
+
 /// One bug's hunt: what goes into the report, its shrunk repro, and the shrink's wall time.
 pub(super) struct Hunted {
     detection: shipsim_reports::model::BugDetection,
@@ -115,8 +127,10 @@ impl Hunted {
         let d = &self.detection;
         let Some(seeds) = d.seeds_to_detect else {
             return format!(
-                "{:<28} {:>6}  NOT CAUGHT within {seeds_max} seeds",
-                d.bug, "-"
+                "{:<w$} {:>6}  NOT CAUGHT within {seeds_max} seeds",
+                d.bug,
+                "-",
+                w = bug_column()
             );
         };
         let ops = match (d.operations_before, d.operations_after) {
@@ -128,14 +142,15 @@ impl Hunted {
             .shrink_ms
             .map_or_else(|| "-".to_string(), |ms| format!("{ms}ms"));
         format!(
-            "{:<28} {:>6}  {:<20} {:<20} {:>12}  {:>8}  {}",
+            "{:<w$} {:>6}  {:<20} {:<20} {:>12}  {:>8}  {}",
             d.bug,
             seeds,
             d.scenario,
             d.caught_by.as_deref().unwrap_or("-"),
             ops,
             shrink,
-            d.repro.as_deref().unwrap_or("-")
+            d.repro.as_deref().unwrap_or("-"),
+            w = bug_column()
         )
     }
 }
