@@ -10,7 +10,8 @@
 //! Outbound (service -> merchant): every event the service committed to its outbox was
 //! delivered; the merchant acted on each exactly once and on nothing else (no forged or
 //! phantom events); each shipment only moved forward in the merchant's records, and ended
-//! where the service's own record is.
+//! where the service's own record is; and each event about a shipment carries its position
+//! among them in commit order (`sequence` 1, 2, 3, ...).
 //!
 //! A merchant that polls the events feed (`[webhooks] poll_events`) is held to more and to
 //! less: an event its webhook never delivered (dead-lettered) is fine if the merchant
@@ -54,6 +55,7 @@ pub(super) fn check(input: &OracleInput<'_>) -> Vec<Violation> {
     if view.settings.outbound {
         outbound(input, view, &mut found);
         announcements(input, view, &mut found);
+        sequences(input, view, &mut found);
         retry_schedule(input, view, &mut found);
     }
     operator_probes(input, view, &mut found);
@@ -496,6 +498,39 @@ fn announcements(input: &OracleInput<'_>, view: &WebhookView, found: &mut Vec<Vi
                     .evidence("a scan that does not change the status is a `shipment.tracking_update`"),
                 );
             }
+        }
+    }
+}
+
+/// Each event about a shipment carries its position among them (README, "Webhooks",
+/// Ordering): in commit order (the outbox's own sequence numbers), 1, 2, 3, ... A number
+/// repeated would make a merchant that orders by `sequence` hold a newer event as stale; a
+/// number skipped or out of order would make it wait for, or act on, the wrong one. Judged
+/// on every event the service committed, delivered or not. After a wrong number the count
+/// goes on from the number carried, so one slip is one violation.
+fn sequences(input: &OracleInput<'_>, view: &WebhookView, found: &mut Vec<Violation>) {
+    let mut last: BTreeMap<&str, u64> = BTreeMap::new();
+    for record in view.tables.outbox.values() {
+        let Some(shipment) = record.event.shipment_id.as_deref() else {
+            continue;
+        };
+        let before = last.insert(shipment, record.event.sequence).unwrap_or(0);
+        let position = before + 1;
+        if record.event.sequence != position {
+            found.push(
+                Violation::new(
+                    ORACLE,
+                    input,
+                    format!(
+                        "{} about {shipment} carries sequence {}, not {position}: the event before it about the shipment, in commit order, carried {before}",
+                        record.event.event_id, record.event.sequence
+                    ),
+                )
+                .evidence(format!(
+                    "outbox seq {} (`{}`); README, Webhooks, Ordering: every event carries its position among the events about its shipment, from 1, in commit order",
+                    record.seq, record.event.event_type
+                )),
+            );
         }
     }
 }
@@ -1046,7 +1081,8 @@ mod tests {
                 order_id: "ord_1".into(),
                 shipment_id: Some("shp_1".into()),
                 status: Some(ShipmentStatus::LabelPurchased),
-                sequence: 1,
+                // Every fixture's events are about shp_1, one per outbox seq from 1.
+                sequence: seq,
             },
             cause: cause.map(str::to_string),
             delivery: if delivered {
@@ -1520,6 +1556,46 @@ mod tests {
             "evt_3 (sequence 3) announced `shipment.shipped` for shp_1, whose status had not changed",
         );
         assert_eq!(with_second("shipment.tracking_update"), vec![]);
+    }
+
+    #[test]
+    fn each_event_about_a_shipment_carries_its_position_in_commit_order() {
+        // Proves the `sequence` rule bites from the outbox: a third event about shp_1 that
+        // repeats the second's number (a count not moved on) or skips one is one violation
+        // naming the event and both numbers; events about another shipment and an
+        // `order.created` (about no shipment) between them are numbered on their own.
+        let with_third = |sequence: u64| {
+            let mut fixture = clean();
+            let mut order = outbox(2, "evt_order", None, true);
+            order.event.event_type = "order.created".into();
+            order.event.shipment_id = None;
+            order.event.sequence = 1;
+            fixture.tables.outbox.insert(2, order);
+            let mut other = outbox(3, "evt_other", Some("trk_9"), true);
+            other.event.shipment_id = Some("shp_2".into());
+            other.event.sequence = 1;
+            fixture.tables.outbox.insert(3, other);
+            for (seq, id, number) in [(4, "evt_2", 2), (5, "evt_3", sequence)] {
+                let mut record = outbox(seq, id, Some("trk_1"), true);
+                record.event.event_type = "shipment.tracking_update".into();
+                record.event.sequence = number;
+                fixture.tables.outbox.insert(seq, record);
+            }
+            fixture
+                .check(ORACLE)
+                .into_iter()
+                .filter(|v| v.message.contains("carries sequence"))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(with_third(3), vec![]);
+        assert_one(
+            &with_third(2),
+            "evt_3 about shp_1 carries sequence 2, not 3: the event before it about the shipment, in commit order, carried 2",
+        );
+        assert_one(
+            &with_third(4),
+            "evt_3 about shp_1 carries sequence 4, not 3",
+        );
     }
 
     #[test]

@@ -62,6 +62,7 @@ const RULES: &[&str] = &[
     "client.ambiguity_definite",
     "webhook.dedupe",
     "webhook.order",
+    "webhook.sequence",
     "webhook.tolerance_inside",
     "webhook.tolerance_outside",
     "webhook.forgery",
