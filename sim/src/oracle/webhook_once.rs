@@ -10,8 +10,9 @@
 //! Outbound (service -> merchant): every event the service committed to its outbox was
 //! delivered; the merchant acted on each exactly once and on nothing else (no forged or
 //! phantom events); each shipment only moved forward in the merchant's records, and ended
-//! where the service's own record is; and each event about a shipment carries its position
-//! among them in commit order (`sequence` 1, 2, 3, ...).
+//! where the service's own record is; each event about a shipment carries its position
+//! among them in commit order (`sequence` 1, 2, 3, ...); and every shipment whose creation
+//! ended has its event in the outbox at all (a change never written is never delivered).
 //!
 //! A merchant that polls the events feed (`[webhooks] poll_events`) is held to more and to
 //! less: an event its webhook never delivered (dead-lettered) is fine if the merchant
@@ -56,6 +57,7 @@ pub(super) fn check(input: &OracleInput<'_>) -> Vec<Violation> {
         outbound(input, view, &mut found);
         announcements(input, view, &mut found);
         sequences(input, view, &mut found);
+        every_shipment_announced(input, view, &mut found);
         retry_schedule(input, view, &mut found);
     }
     operator_probes(input, view, &mut found);
@@ -530,6 +532,41 @@ fn sequences(input: &OracleInput<'_>, view: &WebhookView, found: &mut Vec<Violat
                     "outbox seq {} (`{}`); README, Webhooks, Ordering: every event carries its position among the events about its shipment, from 1, in commit order",
                     record.seq, record.event.event_type
                 )),
+            );
+        }
+    }
+}
+
+/// Every state change writes its event in the same transaction (README, "Webhooks",
+/// Service -> merchant), and every merchant is subscribed when `outbound` is on: a shipment
+/// whose creation ended (no longer `pending_label`: its label bought or refused) has at
+/// least its announcement in the outbox. A change committed without its event is one the
+/// merchant never hears of, by webhook or by the feed, and no delivery check can miss what
+/// was never written.
+fn every_shipment_announced(
+    input: &OracleInput<'_>,
+    view: &WebhookView,
+    found: &mut Vec<Violation>,
+) {
+    let announced: std::collections::BTreeSet<&str> = view
+        .tables
+        .outbox
+        .values()
+        .filter_map(|record| record.event.shipment_id.as_deref())
+        .collect();
+    for (id, record) in &view.tables.shipments {
+        let status = record.shipment.status;
+        if status != ShipmentStatus::PendingLabel && !announced.contains(id.as_str()) {
+            found.push(
+                Violation::new(
+                    ORACLE,
+                    input,
+                    format!(
+                        "shipment {id} of {} is {status:?} in the service's store, but the outbox holds no event about it",
+                        record.caller
+                    ),
+                )
+                .evidence("README, Webhooks: every state change writes its event to the outbox in the same transaction"),
             );
         }
     }
@@ -1596,6 +1633,34 @@ mod tests {
             &with_third(4),
             "evt_3 about shp_1 carries sequence 4, not 3",
         );
+    }
+
+    #[test]
+    fn a_shipment_whose_creation_ended_must_have_its_event_in_the_outbox() {
+        // Proves the rule bites from the store: shp_1's label bought and no event about it
+        // committed is one violation naming the shipment; the same shipment still
+        // `pending_label` (its creation not ended, nothing to announce yet) is fine.
+        let without_events = |status: ShipmentStatus| {
+            let mut fixture = clean();
+            fixture.tables.outbox.clear();
+            fixture
+                .tables
+                .shipments
+                .get_mut("shp_1")
+                .expect("the fixture's shipment")
+                .shipment
+                .status = status;
+            fixture
+                .check(ORACLE)
+                .into_iter()
+                .filter(|v| v.message.contains("holds no event about it"))
+                .collect::<Vec<_>>()
+        };
+        assert_one(
+            &without_events(ShipmentStatus::LabelPurchased),
+            "shipment shp_1 of merchant-0 is LabelPurchased in the service's store, but the outbox holds no event about it",
+        );
+        assert_eq!(without_events(ShipmentStatus::PendingLabel), vec![]);
     }
 
     #[test]
