@@ -4929,3 +4929,182 @@ fn the_breaker_and_the_retry_budget_keep_their_boundaries() {
         );
     }
 }
+
+/// An observer that keeps what the system tells it, in order.
+#[derive(Default)]
+struct Kept(std::sync::Mutex<Vec<shipsim_system::observe::SystemEvent>>);
+
+impl shipsim_system::observe::Observer for Kept {
+    fn record(&self, event: shipsim_system::observe::SystemEvent) {
+        self.0.lock().expect("kept events lock").push(event);
+    }
+}
+
+#[test]
+#[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
+fn the_services_record_of_a_carrier_webhook_says_what_the_wire_answered() {
+    fail_fast();
+    use shipsim_system::observe::SystemEvent;
+
+    // A report's duplicates-absorbed count and the `duplicate_webhook_after_effect` moment
+    // are read from the service's own record of each carrier webhook it took in
+    // (`SystemEvent::WebhookReceived`), so that record must say what the wire answered. An
+    // event of a kind the service does not know, sent twice with a fresh signature: the
+    // first is answered `duplicate: false`, the second `duplicate: true` (README,
+    // "Webhooks": acknowledged, deduplicated by event id, not applied), and the service's
+    // record of the two says the same, in order.
+    let start_ms: u64 = 1_767_225_600_000;
+    let kept = std::sync::Arc::new(Kept::default());
+    let router = shipsim_system::service::router(
+        service_config(),
+        shipsim_system::service::ServiceDeps {
+            clock: std::sync::Arc::new(Settable(std::sync::atomic::AtomicU64::new(start_ms))),
+            store: std::sync::Arc::new(shipsim_system::store::MemoryStore::new()),
+            carrier: std::sync::Arc::new(NoCarrier),
+            observer: kept.clone(),
+            seed: shipsim_system::seed::Seed(3),
+            boot: 0,
+        },
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("a runtime");
+    let event_id = "trk_customs_twice";
+    let body = serde_json::to_vec(&serde_json::json!({
+        "event_id": event_id,
+        "kind": "customs_hold",
+        "shipment_ref": "shp_unknown",
+        "label_id": "lbl_unknown",
+        "tracking_number": "TRK-1",
+        "occurred_at_ms": start_ms,
+    }))
+    .expect("JSON serialises");
+    let signature = shipsim_system::webhook::sign("whsec_carrier", start_ms / 1_000, &body);
+    let mut answered = Vec::new();
+    for _ in 0..2 {
+        let (status, _, ack) = json_answer(runtime.block_on(call_raw(
+            &router,
+            "POST",
+            "/v1/webhooks/carrier",
+            &[(
+                shipsim_system::webhook::HEADER_SIGNATURE,
+                signature.as_str(),
+            )],
+            body.clone(),
+        )));
+        assert_eq!(
+            (status, ack["ignored"].as_str()),
+            (200, Some("unknown_kind")),
+            "an event of a kind the service does not know was answered {status} {ack}"
+        );
+        answered.push(ack["duplicate"].as_bool());
+    }
+    assert_eq!(
+        answered,
+        [Some(false), Some(true)],
+        "the wire's answers to the event, then to its redelivery"
+    );
+    let recorded: Vec<(bool, bool)> = kept
+        .0
+        .lock()
+        .expect("kept events lock")
+        .iter()
+        .filter_map(|event| match event {
+            SystemEvent::WebhookReceived {
+                receiver,
+                event_id: id,
+                duplicate,
+                applied,
+            } if receiver == "service" && id == event_id => Some((*duplicate, *applied)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        recorded,
+        [(false, false), (true, false)],
+        "the service's record of the two receipts (duplicate, applied), against the wire's answers (not a duplicate, then a duplicate; neither applied)"
+    );
+}
+
+#[test]
+#[ignore = "mutation testing's kill test: .ci/mutants runs it (cargo test -- --ignored)"]
+fn an_in_progress_keys_lock_reads_back_from_a_file_as_written() {
+    fail_fast();
+    use shipsim_system::store::{
+        Durability, IdemScope, IdemState, IdempotencyRecord, Lock, RecoveryPoint, SqliteStore,
+        Store as _, transact,
+    };
+
+    // Whether a retry must wait (409) or may take an operation over rests on the in-progress
+    // key's lock: its process's boot and when it was taken (README, "The reference
+    // service's idempotency semantics": a record "locked by a dead boot" is resumed by the
+    // next request with the key; a live lock "may be taken over once it is 30 s old"). The
+    // SQLite store must give both back as written, in the transaction and after the file
+    // is reopened, and a key without a lock without one.
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("service.sqlite");
+    let record = |key: &str, lock: Option<Lock>| IdempotencyRecord {
+        scope: IdemScope {
+            caller: "merchant-0".into(),
+            key: key.into(),
+        },
+        fingerprint: "f".repeat(64),
+        created_at_ms: 1_767_225_600_000,
+        state: IdemState::InProgress {
+            lock,
+            recovery: RecoveryPoint::ShipmentCreated {
+                shipment_id: format!("shp_{key}"),
+            },
+        },
+    };
+    let written = [
+        record(
+            "held",
+            Some(Lock {
+                boot: 3,
+                acquired_at_ms: 1_767_225_600_123,
+            }),
+        ),
+        record("free", None),
+    ];
+    let read = |store: &SqliteStore| -> Vec<Option<IdempotencyRecord>> {
+        transact(store, Durability::Sync, |tx| {
+            Ok::<_, shipsim_system::store::StoreError>(
+                written.iter().map(|r| tx.idempotency(&r.scope)).collect(),
+            )
+        })
+        .expect("the store reads")
+    };
+    let expected: Vec<Option<IdempotencyRecord>> = written.iter().cloned().map(Some).collect();
+    {
+        let (store, _) = SqliteStore::open(&path).expect("a fresh file opens");
+        let batch = written.clone();
+        transact(&store, Durability::Sync, |tx| {
+            for r in &batch {
+                tx.put_idempotency(r.clone());
+            }
+            Ok::<_, shipsim_system::store::StoreError>(())
+        })
+        .expect("the store writes");
+        assert_eq!(
+            read(&store),
+            expected,
+            "the keys read back in the store that wrote them"
+        );
+        assert_eq!(
+            store
+                .read_all()
+                .expect("the store reads all")
+                .idempotency
+                .len(),
+            2
+        );
+    }
+    let (store, _) = SqliteStore::open(&path).expect("the file reopens");
+    assert_eq!(
+        read(&store),
+        expected,
+        "the keys read back after the file was reopened"
+    );
+}
