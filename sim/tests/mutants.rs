@@ -3262,14 +3262,21 @@ fn a_held_back_retry_due_now_is_looked_at_once_per_poll() {
     // whose tokio time is the service's clock.
     let runtime = paused_runtime();
     let base_ms: u64 = 1_767_225_600_000;
-    let (clock, looks) = runtime.block_on(async {
+    // Both senders read their clock through a LookCounter of their own: one that looks
+    // again without sleeping never lets the paused clock move, and would hang the case
+    // rather than fail it.
+    let (clock, first_looks, looks) = runtime.block_on(async {
         let origin = tokio::time::Instant::now();
-        (
-            std::sync::Arc::new(PausedClock { origin, base_ms }),
+        let looks = || {
             std::sync::Arc::new(LookCounter {
                 clock: PausedClock { origin, base_ms },
                 reads: std::sync::Mutex::default(),
-            }),
+            })
+        };
+        (
+            std::sync::Arc::new(PausedClock { origin, base_ms }),
+            looks(),
+            looks(),
         )
     });
     let store = std::sync::Arc::new(shipsim_system::store::MemoryStore::new());
@@ -3295,7 +3302,7 @@ fn a_held_back_retry_due_now_is_looked_at_once_per_poll() {
     let (started_ms, due_ms) = runtime.block_on(async {
         let first = tokio::spawn(shipsim_system::service::run_outbox_sender(
             merchant_webhooks(),
-            deps(clock.clone()),
+            deps(first_looks.clone()),
             receiver.clone(),
         ));
         tokio::time::sleep(std::time::Duration::from_millis(1_507)).await;
