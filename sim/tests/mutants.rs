@@ -1373,17 +1373,32 @@ fn service_in_process(
     rate_limit: Option<shipsim_system::service::RateLimit>,
     store: std::sync::Arc<shipsim_system::store::MemoryStore>,
 ) -> axum::Router {
-    use shipsim_system::service::{ServiceConfig, ServiceDeps};
-    shipsim_system::service::router(
-        ServiceConfig {
+    service_observed(
+        shipsim_system::service::ServiceConfig {
             rate_limit,
             ..service_config()
         },
-        ServiceDeps {
+        clock,
+        store,
+        std::sync::Arc::new(shipsim_system::observe::NoopObserver),
+    )
+}
+
+/// The reference service in process as `config` says, on `clock` and `store`, telling
+/// `observer` what it does, with no carrier behind it.
+fn service_observed(
+    config: shipsim_system::service::ServiceConfig,
+    clock: std::sync::Arc<Settable>,
+    store: std::sync::Arc<shipsim_system::store::MemoryStore>,
+    observer: std::sync::Arc<dyn shipsim_system::observe::Observer>,
+) -> axum::Router {
+    shipsim_system::service::router(
+        config,
+        shipsim_system::service::ServiceDeps {
             clock,
             store,
             carrier: std::sync::Arc::new(NoCarrier),
-            observer: std::sync::Arc::new(shipsim_system::observe::NoopObserver),
+            observer,
             seed: shipsim_system::seed::Seed(3),
             boot: 0,
         },
@@ -4969,16 +4984,11 @@ fn the_services_record_of_a_carrier_webhook_says_what_the_wire_answered() {
     // record of the two says the same, in order.
     let start_ms: u64 = 1_767_225_600_000;
     let kept = std::sync::Arc::new(Kept::default());
-    let router = shipsim_system::service::router(
+    let router = service_observed(
         service_config(),
-        shipsim_system::service::ServiceDeps {
-            clock: std::sync::Arc::new(Settable(std::sync::atomic::AtomicU64::new(start_ms))),
-            store: std::sync::Arc::new(shipsim_system::store::MemoryStore::new()),
-            carrier: std::sync::Arc::new(NoCarrier),
-            observer: kept.clone(),
-            seed: shipsim_system::seed::Seed(3),
-            boot: 0,
-        },
+        std::sync::Arc::new(Settable(std::sync::atomic::AtomicU64::new(start_ms))),
+        std::sync::Arc::new(shipsim_system::store::MemoryStore::new()),
+        kept.clone(),
     );
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
@@ -5134,7 +5144,7 @@ fn a_caller_reads_only_its_own_orders_and_shipments() {
     // with someone else's order or shipment). Merchant-0
     // creates an order and a shipment (no carrier behind the service: the shipment stays
     // `pending_label`, its row stored); merchant-0 reads both, merchant-1 reads neither.
-    let router = shipsim_system::service::router(
+    let router = service_observed(
         shipsim_system::service::ServiceConfig {
             api_keys: [
                 ("sk_test".to_string(), "merchant-0".to_string()),
@@ -5143,16 +5153,11 @@ fn a_caller_reads_only_its_own_orders_and_shipments() {
             .into(),
             ..service_config()
         },
-        shipsim_system::service::ServiceDeps {
-            clock: std::sync::Arc::new(Settable(std::sync::atomic::AtomicU64::new(
-                1_767_225_600_000,
-            ))),
-            store: std::sync::Arc::new(shipsim_system::store::MemoryStore::new()),
-            carrier: std::sync::Arc::new(NoCarrier),
-            observer: std::sync::Arc::new(shipsim_system::observe::NoopObserver),
-            seed: shipsim_system::seed::Seed(4),
-            boot: 0,
-        },
+        std::sync::Arc::new(Settable(std::sync::atomic::AtomicU64::new(
+            1_767_225_600_000,
+        ))),
+        std::sync::Arc::new(shipsim_system::store::MemoryStore::new()),
+        std::sync::Arc::new(shipsim_system::observe::NoopObserver),
     );
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
